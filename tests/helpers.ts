@@ -1,0 +1,48 @@
+/** Small assertion helpers shared by the tests (no JSR: @std/assert is not reachable). */
+import { AssertionError } from "node:assert";
+
+export {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  throws as assertThrows,
+} from "node:assert/strict";
+
+/** Asserts |a-e| <= atol + rtol*|e| elementwise; the message names the worst index. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { atol = 1e-5, rtol = 1e-4, label = "" }: { atol?: number; rtol?: number; label?: string } = {},
+): void {
+  if (actual.length !== expected.length) {
+    throw new AssertionError({ message: `${label} length ${actual.length} != ${expected.length}` });
+  }
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], e = expected[i];
+    const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
+      worst = i;
+      worstExcess = excess;
+      if (Number.isNaN(excess)) break;
+    }
+  }
+  if (worst >= 0) {
+    throw new AssertionError({
+      message: `${label} mismatch at [${worst}]: got ${actual[worst]}, want ${
+        expected[worst]
+      } (atol ${atol}, rtol ${rtol}, ${actual.length} elements)`,
+    });
+  }
+}
+
+/** Asserts that an async function rejects with a message matching `pattern`. */
+export async function assertRejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!pattern.test(msg)) throw new AssertionError({ message: `error "${msg}" !~ ${pattern}` });
+    return;
+  }
+  throw new AssertionError({ message: `expected rejection matching ${pattern}` });
+}
