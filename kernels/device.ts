@@ -1,0 +1,350 @@
+/**
+ * The one file that owns the GPU: adapter and device acquisition, the buffer
+ * pool, the pipeline cache, uniform staging, command batching and readback.
+ *
+ * Submission model: every `dispatch` is recorded into one open compute pass;
+ * nothing reaches the queue until `flush()` (called by `read`, `upload` and
+ * explicitly at the end of a training step). Dispatch parameters go into a
+ * CPU-side staging area that is copied to one uniform "ring" buffer just before
+ * the submit, so a step costs a handful of queue operations, not one per kernel.
+ *
+ * Determinism: no kernel uses atomics on floats and every reduction has a fixed
+ * order, so the same inputs give bit-identical outputs on the same adapter.
+ */
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
+const UNIFORM_RING = 1 << 20; // 4096 dispatches per submit before an early flush
+
+export interface GpuOptions {
+  /** "high-performance" picks the discrete GPU where there are several. */
+  powerPreference?: GPUPowerPreference;
+  /** Enable shader-f16 when the adapter has it (unused by the f32 kernels). */
+  f16?: boolean;
+}
+
+/** A compute kernel: WGSL source plus a cache key that names its specialization. */
+export interface Kernel {
+  key: string;
+  code: string;
+}
+
+export class GpuError extends Error {}
+
+const NO_ADAPTER_HELP = `No WebGPU adapter was found.
+  This project needs navigator.gpu, which works without a GPU through Mesa's
+  software rasterizers:
+    Debian/Ubuntu:  sudo apt-get install -y mesa-vulkan-drivers   (lavapipe, Vulkan)
+    or force the OpenGL fallback (llvmpipe):  export DENO_WEBGPU_BACKEND=gl
+  Also set XDG_RUNTIME_DIR (e.g. export XDG_RUNTIME_DIR=/tmp) to silence a loader warning.`;
+
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly adapterInfo: GPUAdapterInfo;
+  readonly limits: GPUSupportedLimits;
+  /** Set once the device is lost; every later call throws it. */
+  lostReason: string | null = null;
+
+  private pool = new Map<number, GPUBuffer[]>();
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private uniformRing: GPUBuffer;
+  private uniformStage = new Uint8Array(UNIFORM_RING);
+  private uniformUsed = 0;
+  private readbacks = new Map<number, GPUBuffer[]>();
+  /** Counters for tests and benchmarks: allocations should stop growing after warm-up. */
+  readonly stats = { buffersCreated: 0, pipelinesCreated: 0, dispatches: 0, submits: 0 };
+
+  private constructor(device: GPUDevice, info: GPUAdapterInfo) {
+    this.device = device;
+    this.adapterInfo = info;
+    this.limits = device.limits;
+    this.uniformRing = device.createBuffer({
+      size: UNIFORM_RING,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.lost.then((info) => {
+      this.lostReason = `WebGPU device lost (${info.reason}): ${info.message || "no message"}. ` +
+        `Work since the last checkpoint is gone; rerun with --resume to continue from it.`;
+    });
+  }
+
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    if (typeof navigator === "undefined" || !navigator.gpu) throw new GpuError(NO_ADAPTER_HELP);
+    const adapter = await navigator.gpu.requestAdapter({
+      powerPreference: opts.powerPreference ?? "high-performance",
+    });
+    if (!adapter) throw new GpuError(NO_ADAPTER_HELP);
+    // Ask for the adapter's real limits: the defaults cap a binding at 128 MiB
+    // and storage buffers per stage at 8.
+    const l = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+    };
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (opts.f16 && adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    device.addEventListener("uncapturederror", (e) => {
+      console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+    });
+    return new Gpu(device, adapter.info);
+  }
+
+  /** One line naming the adapter, for logs and reports. */
+  describe(): string {
+    const i = this.adapterInfo;
+    return i.description || `${i.vendor} ${i.architecture} ${i.device}`.trim();
+  }
+
+  /** True on CPU rasterizers (lavapipe/llvmpipe), where kernels prefer few, fat invocations. */
+  get isSoftware(): boolean {
+    return this.adapterInfo.isFallbackAdapter ||
+      /llvmpipe|lavapipe|swiftshader/i.test(this.describe());
+  }
+
+  private check(): void {
+    if (this.lostReason) throw new GpuError(this.lostReason);
+  }
+
+  // ---- buffers -------------------------------------------------------------
+
+  /** Pool bucket for a byte size: 256-byte granules up to 64 KiB, then 1/8 powers of two. */
+  private static bucket(bytes: number): number {
+    const b = Math.max(bytes, 16);
+    if (b <= 65536) return Math.ceil(b / 256) * 256;
+    const p = 2 ** Math.floor(Math.log2(b));
+    const step = p / 8;
+    return Math.ceil(b / step) * step;
+  }
+
+  /** A storage buffer of at least `bytes` bytes, from the pool when one is free. */
+  acquire(bytes: number): GPUBuffer {
+    this.check();
+    const size = Gpu.bucket(bytes);
+    if (size > this.limits.maxStorageBufferBindingSize) {
+      throw new GpuError(
+        `A tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's binding limit of ${
+          (this.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)
+        } MiB; use a smaller batch or image size.`,
+      );
+    }
+    const free = this.pool.get(size);
+    if (free?.length) return free.pop()!;
+    this.stats.buffersCreated++;
+    return this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /**
+   * Returns a buffer to the pool. Safe even if recorded-but-unsubmitted work
+   * still reads it: a later user's writes are recorded after those reads.
+   */
+  release(buf: GPUBuffer): void {
+    const list = this.pool.get(buf.size);
+    if (list) list.push(buf);
+    else this.pool.set(buf.size, [buf]);
+  }
+
+  /** Drops every pooled buffer (after a model is discarded, say). */
+  trim(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+  }
+
+  /** Writes host data into a buffer, after flushing recorded work so order is kept. */
+  write(buf: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.check();
+    this.flush();
+    this.device.queue.writeBuffer(
+      buf,
+      byteOffset,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Records a buffer-to-buffer copy in the current batch. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.check();
+    this.endPass();
+    this.encoderOrNew().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Reads `bytes` bytes of a buffer back to the host (flushes the batch). */
+  async read(buf: GPUBuffer, bytes: number, byteOffset = 0): Promise<ArrayBuffer> {
+    this.check();
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.readbacks.get(size)?.pop() ?? this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.copy(buf, byteOffset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    const list = this.readbacks.get(size) ?? [];
+    list.push(staging);
+    this.readbacks.set(size, list);
+    return out;
+  }
+
+  // ---- pipelines and dispatch ----------------------------------------------
+
+  /** The compiled pipeline for a kernel, built once per specialization key. */
+  pipeline(kernel: Kernel): GPUComputePipeline {
+    let p = this.pipelines.get(kernel.key);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
+      p = this.device.createComputePipeline({
+        layout: "auto",
+        compute: { module, entryPoint: "main" },
+        label: kernel.key,
+      });
+      this.pipelines.set(kernel.key, p);
+      this.stats.pipelinesCreated++;
+    }
+    return p;
+  }
+
+  /**
+   * Records one dispatch. Binding convention for every kernel in this project:
+   * `@binding(0)` is the uniform parameter block (when `params` is given), then
+   * the storage buffers in the order passed.
+   */
+  dispatch(
+    kernel: Kernel,
+    buffers: GPUBuffer[],
+    params: ArrayBufferView | null,
+    groups: [number, number?, number?],
+  ): void {
+    this.check();
+    const [x, y = 1, z = 1] = groups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxG = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxG || y > maxG || z > maxG) {
+      throw new GpuError(`${kernel.key}: dispatch ${x}x${y}x${z} exceeds ${maxG} per dimension`);
+    }
+    const pipeline = this.pipeline(kernel);
+    const entries: GPUBindGroupEntry[] = [];
+    if (params) {
+      if (params.byteLength > UNIFORM_SLOT) throw new GpuError(`${kernel.key}: params too large`);
+      if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_RING) this.flush();
+      const offset = this.uniformUsed;
+      this.uniformStage.set(
+        new Uint8Array(params.buffer, params.byteOffset, params.byteLength),
+        offset,
+      );
+      this.uniformUsed += UNIFORM_SLOT;
+      entries.push({
+        binding: 0,
+        resource: { buffer: this.uniformRing, offset, size: UNIFORM_SLOT },
+      });
+    }
+    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    if (!this.pass) this.pass = this.encoderOrNew().beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  private encoderOrNew(): GPUCommandEncoder {
+    return this.encoder ??= this.device.createCommandEncoder();
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.uniformUsed > 0) {
+      this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStage, 0, this.uniformUsed);
+      this.uniformUsed = 0;
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.stats.submits++;
+  }
+
+  /** Waits until the GPU has finished everything submitted (for benchmarks). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  /** Runs `fn` inside validation and out-of-memory error scopes and throws what they caught. */
+  async checked<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    const result = await fn();
+    this.flush();
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    const err = validation ?? oom;
+    if (err) {
+      throw new GpuError(`WebGPU ${validation ? "validation" : "memory"} error: ${err.message}`);
+    }
+    return result;
+  }
+
+  destroy(): void {
+    this.flush();
+    this.trim();
+    for (const list of this.readbacks.values()) for (const b of list) b.destroy();
+    this.uniformRing.destroy();
+    this.device.destroy();
+  }
+}
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide GPU, created on first use. */
+export function getGpu(opts?: GpuOptions): Promise<Gpu> {
+  return shared ??= Gpu.create(opts);
+}
+
+/** Workgroup counts for `n` invocations of `wg` lanes, folded into 2-D past the 65,535 limit. */
+export function grid1d(n: number, wg: number): [number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
+
+/** Packs a uniform block of u32/i32/f32 fields, each 4 bytes, in declaration order. */
+export function params(fields: Array<number | { f32: number } | { i32: number }>): Uint32Array {
+  const n = Math.ceil(fields.length / 4) * 4 || 4; // uniform blocks are 16-byte multiples
+  const u = new Uint32Array(n);
+  const f = new Float32Array(u.buffer);
+  const s = new Int32Array(u.buffer);
+  fields.forEach((v, i) => {
+    if (typeof v === "number") u[i] = v;
+    else if ("f32" in v) f[i] = v.f32;
+    else s[i] = v.i32;
+  });
+  return u;
+}

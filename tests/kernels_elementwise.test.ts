@@ -1,0 +1,48 @@
+import { Tensor } from "../kernels/tensor.ts";
+import { add, axpby, fill, relu, reluBackward } from "../kernels/elementwise.ts";
+import { addCpu, axpbyCpu, reluBackwardCpu, reluCpu } from "../kernels/cpu/elementwise.ts";
+import { cpuTensor } from "../kernels/cpu/tensor.ts";
+import { assertClose, assertEquals } from "./helpers.ts";
+import { gpu, randn } from "./gpu.ts";
+
+// Sizes: 1, a lane short of a workgroup, and past the grid-stride cap (4096·64).
+for (const n of [1, 63, 300_001]) {
+  Deno.test(`elementwise ops match CPU, n=${n}`, async () => {
+    const a = cpuTensor([n], randn(n, 1)), b = cpuTensor([n], randn(n, 2));
+    const ta = Tensor.from(gpu, a.data), tb = Tensor.from(gpu, b.data);
+    const y = relu(ta);
+    assertEquals(await y.read(), reluCpu(a).data);
+    assertEquals(await reluBackward(tb, y).read(), reluBackwardCpu(b, reluCpu(a)).data);
+    assertClose(await add(ta, tb).read(), addCpu(a, b).data, { atol: 0, rtol: 0 });
+    assertClose(await axpby(0.5, ta, -2, tb).read(), axpbyCpu(0.5, a, -2, b).data, { atol: 1e-6 });
+    const f = fill(Tensor.empty(gpu, [n]), 3.5);
+    assertEquals((await f.read()).every((v) => v === 3.5), true);
+  });
+}
+
+Deno.test("pooled buffers are reused: no allocation after warm-up", () => {
+  const x = Tensor.from(gpu, randn(1000, 3));
+  relu(x).dispose();
+  const before = gpu.stats.buffersCreated;
+  for (let i = 0; i < 10; i++) relu(x).dispose();
+  assertEquals(gpu.stats.buffersCreated, before);
+});
+
+Deno.test("validation errors surface through gpu.checked", async () => {
+  let msg = "";
+  try {
+    await gpu.checked(() => {
+      gpu.dispatch(
+        { key: "bad", code: "@compute @workgroup_size(1) fn main() {}" },
+        [
+          Tensor.empty(gpu, [4]).buffer,
+        ],
+        null,
+        [1],
+      );
+    });
+  } catch (e) {
+    msg = String(e);
+  }
+  assertEquals(/validation/.test(msg), true, msg);
+});
