@@ -1,0 +1,35 @@
+/** Format sniffing and file reading: any supported image file → 8-bit gray. */
+import { decodePngGray, isPng } from "./png.ts";
+import { decodeJpegGray, isJpeg } from "./jpeg.ts";
+import type { GrayImage } from "./gray_image.ts";
+
+/** File extensions the loaders treat as images. */
+export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
+
+export function isImagePath(path: string): boolean {
+  const p = path.toLowerCase();
+  return IMAGE_EXTENSIONS.some((e) => p.endsWith(e));
+}
+
+/** Decodes PNG or JPEG bytes (detected by content, not name) to 8-bit gray. */
+export async function decodeImageGray(bytes: Uint8Array): Promise<GrayImage> {
+  if (isPng(bytes)) return decodePngGray(bytes);
+  if (isJpeg(bytes)) return await decodeJpegGray(bytes);
+  if (bytes.length === 0) throw new Error("empty file");
+  throw new Error("unknown image format (expected PNG or JPEG)");
+}
+
+/** Reads and decodes an image file; errors name the file. */
+export async function readImageGray(path: string): Promise<GrayImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(`${path}: unreadable (${(e as Error).message})`);
+  }
+  try {
+    return await decodeImageGray(bytes);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,102 @@
+/** Record and dataset types shared by every loader, the cache and the samplers. */
+
+export type Split = "train" | "valid" | "test";
+export type DatasetKind = "chexpert" | "shenzhen" | "folder" | "csv";
+
+/** One image with its per-task labels. */
+export interface DataRecord {
+  /** Absolute path of the image file. */
+  path: string;
+  /** Patient id: no patient may appear on two sides of a split. */
+  patient: string;
+  /** Per task, 0 or 1 (an ignored label is stored as 0 with mask 0). */
+  labels: Float32Array;
+  /** Per task, 1 = use in the loss, 0 = ignore (uncertain under the "ignore" policy). */
+  mask: Float32Array;
+  /** Split given by the dataset itself (CheXpert train/valid, folder train/test, CSV column). */
+  split?: Split;
+  meta?: RecordMeta;
+}
+
+export interface RecordMeta {
+  sex?: string;
+  age?: number;
+  /** "Frontal" or "Lateral". */
+  view?: string;
+  /** "AP", "PA", "LL", … */
+  projection?: string;
+  study?: string;
+  /** Shenzhen clinical reading text, folder class name, … */
+  reading?: string;
+  className?: string;
+}
+
+/** A problem row that was skipped (file, 1-based line number, column name). */
+export interface BadRow {
+  file: string;
+  row: number;
+  column?: string;
+  message: string;
+}
+
+export interface Dataset {
+  name: string;
+  kind: DatasetKind;
+  /** The dataset root the paths were resolved in. */
+  root: string;
+  tasks: string[];
+  records: DataRecord[];
+  /** Skipped malformed rows (also printed as warnings). */
+  badRows: BadRow[];
+}
+
+/** Maps a raw label (1, 0, -1 uncertain, null blank) to (label, mask) under a policy. */
+export type UncertaintyPolicy = "ones" | "zeros" | "ignore";
+export type BlankPolicy = "zeros" | "ignore";
+
+export function applyPolicy(
+  raw: number | null,
+  uncertain: UncertaintyPolicy,
+  blank: BlankPolicy,
+): [label: number, mask: number] {
+  if (raw === null) return blank === "zeros" ? [0, 1] : [0, 0];
+  if (raw === -1) {
+    if (uncertain === "ones") return [1, 1];
+    if (uncertain === "zeros") return [0, 1];
+    return [0, 0];
+  }
+  return [raw > 0 ? 1 : 0, 1];
+}
+
+/** Message for a bad row, naming file, row and column. */
+export function formatBadRow(b: BadRow): string {
+  return `${b.file}: row ${b.row}${b.column ? `, column "${b.column}"` : ""}: ${b.message}`;
+}
+
+/**
+ * Records a bad row (warning) and throws once the skipped share passes maxBadFraction, so one
+ * stray row does not kill a run but a wrong file or layout does.
+ */
+export class BadRowLog {
+  readonly rows: BadRow[] = [];
+  constructor(readonly maxBadFraction = 0.05, readonly strict = false, readonly quiet = false) {}
+
+  add(b: BadRow): void {
+    if (this.strict) throw new Error(formatBadRow(b));
+    this.rows.push(b);
+    if (!this.quiet) console.warn(`warning: skipped ${formatBadRow(b)}`);
+  }
+
+  /** Throws when more than maxBadFraction of `total` rows were bad (at least 1 bad row). */
+  check(total: number, what: string): void {
+    const n = this.rows.length;
+    if (n > 0 && n > this.maxBadFraction * total) {
+      const first = this.rows.slice(0, 3).map(formatBadRow).join("; ");
+      throw new Error(
+        `${what}: ${n} of ${total} rows are malformed (more than ${
+          (100 * this.maxBadFraction).toFixed(1)
+        }%); first: ${first}`,
+      );
+    }
+  }
+}
