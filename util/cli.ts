@@ -1,0 +1,39 @@
+/**
+ * Entry-point wrapper for tasks: turns the errors a user can act on into one
+ * clear message and exit code instead of a stack trace.
+ */
+
+/** An error whose message is the whole story for the user (bad flag, bad data). */
+export class UserError extends Error {}
+
+function explain(e: unknown): string | null {
+  if (e instanceof UserError) return e.message;
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    const m = /Requires (\w+) access to (.+?),/.exec(e.message);
+    const [kind, what] = m ? [m[1], m[2]] : ["", ""];
+    const flag = kind ? `--allow-${kind}${what ? `=${what.replace(/^"|"$/g, "")}` : ""}` : "";
+    return `Permission denied: ${e.message}\n` +
+      (flag
+        ? `This run is sandboxed. If that access is intended, add ${flag} to the task's line in ` +
+          `deno.json (or run with deno run ${flag} ...); otherwise point the flag that names the ` +
+          `path (--data, --out) inside the granted folders.`
+        : "");
+  }
+  if (e instanceof Deno.errors.NotFound) return `Not found: ${e.message}`;
+  if (e instanceof Error && /No space left on device|ENOSPC/.test(e.message)) {
+    return `Disk full: ${e.message}. Free space and rerun with --resume.`;
+  }
+  return null;
+}
+
+/** Runs a task's main, printing a clear message and exiting 1 on failure. */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    const msg = explain(e);
+    if (msg) console.error(`error: ${msg}`);
+    else console.error(e);
+    Deno.exit(1);
+  }
+}
