@@ -27,7 +27,7 @@
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
-import { type BnTrainOptions, bnDims } from "./cpu/batchnorm.ts";
+import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
 
 const WG = 64;
 const EW = 64;
@@ -219,12 +219,21 @@ export function batchNormTrain(
 ): { y: Tensor; mean: Tensor; invstd: Tensor } {
   const { N, C, HW, G, M } = bnDims(x.shape, o.groups, "batchNormTrain");
   if (M < 2) throw new Error(`batchNormTrain: expected more than 1 value per channel, got ${M}`);
-  checkC([[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]], C, "batchNormTrain");
+  checkC(
+    [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]],
+    C,
+    "batchNormTrain",
+  );
   const gpu = x.gpu;
   const mean = Tensor.empty(gpu, [G, C]), invstd = Tensor.empty(gpu, [G, C]);
   const y = Tensor.empty(gpu, x.shape);
   const pr = params([N, C, HW, G, { f32: o.momentum ?? 0.1 }, { f32: o.eps ?? 1e-5 }, x.size]);
-  gpu.dispatch(statsKernel, [x.buffer, mean.buffer, invstd.buffer, runMean.buffer, runVar.buffer], pr, [C]);
+  gpu.dispatch(
+    statsKernel,
+    [x.buffer, mean.buffer, invstd.buffer, runMean.buffer, runVar.buffer],
+    pr,
+    [C],
+  );
   gpu.dispatch(
     applyKernel("train", !!o.relu),
     [x.buffer, mean.buffer, invstd.buffer, gamma.buffer, beta.buffer, y.buffer],
@@ -244,7 +253,11 @@ export function batchNormEval(
   o: { eps?: number; relu?: boolean } = {},
 ): Tensor {
   const { N, C, HW } = bnDims(x.shape, 1, "batchNormEval");
-  checkC([[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]], C, "batchNormEval");
+  checkC(
+    [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]],
+    C,
+    "batchNormEval",
+  );
   const y = Tensor.empty(x.gpu, x.shape);
   x.gpu.dispatch(
     applyKernel("eval", !!o.relu),

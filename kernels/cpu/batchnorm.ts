@@ -45,7 +45,12 @@ export function batchNormTrainCpu(
   const momentum = o.momentum ?? 0.1, eps = o.eps ?? 1e-5;
   const { N, C, HW, G, M } = bnDims(x.shape, o.groups, "batchNormTrain");
   if (M < 2) throw new Error(`batchNormTrain: expected more than 1 value per channel, got ${M}`);
-  for (const [t, n] of [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]] as const) {
+  for (
+    const [t, n] of [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [
+      runVar,
+      "runVar",
+    ]] as const
+  ) {
     checkVec(t, C, n, "batchNormTrain");
   }
   const nb = N / G;
@@ -94,7 +99,12 @@ export function batchNormEvalCpu(
 ): CpuTensor {
   const eps = o.eps ?? 1e-5;
   const { C, HW } = bnDims(x.shape, 1, "batchNormEval");
-  for (const [t, n] of [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [runVar, "runVar"]] as const) {
+  for (
+    const [t, n] of [[gamma, "gamma"], [beta, "beta"], [runMean, "runMean"], [
+      runVar,
+      "runVar",
+    ]] as const
+  ) {
     checkVec(t, C, n, "batchNormEval");
   }
   const y = cpuTensor(x.shape);

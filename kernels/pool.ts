@@ -1,0 +1,192 @@
+/**
+ * Pooling: max pool (generic k/stride/pad, -inf padding), average pool (no
+ * padding, generic k/stride), global average pool; each with its backward.
+ *
+ * Mapping: one invocation per OUTPUT element for the forwards and one per
+ * INPUT element for the backwards (gather: an input element walks the output
+ * windows that contain it — oh ∈ [ceil((ih+pad−k+1)/s), floor((ih+pad)/s)] —
+ * so no atomics and a fixed summation order). Max-pool backward recomputes
+ * each window's argmax (first maximum in row-major window order wins, like the
+ * forward) instead of storing indices: no extra buffer, ≤ (k/s)²·k² loads.
+ * Global average pool: one invocation per (n, c) plane, serial sum over H·W
+ * (planes are 7×7 or 2×2 here). Workgroup 64, grid-stride, dispatch
+ * min(ceil(n/64), 4096) workgroups.
+ * Rejected: storing the argmax in the forward (an extra [N,C,OH,OW] u32
+ * buffer to keep alive until backward; recomputation costs a few loads per
+ * element and the pool is a tiny fraction of a ResNet step).
+ */
+import { type Kernel, params } from "./device.ts";
+import { type Shape, Tensor } from "./tensor.ts";
+import { type AvgPoolOptions, type MaxPoolOptions, poolShape } from "./cpu/pool.ts";
+
+const WG = 64;
+const MAX_GROUPS = 4096;
+
+const HEADER = `
+struct P { planes: u32, H: u32, W: u32, OH: u32, OW: u32, k: u32, s: u32, pad: u32, n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+
+// Plane-relative index of the first maximum of window (oh, ow) in plane base.
+fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
+  var best = 0.0;
+  var arg = -1;
+  for (var kh = 0u; kh < p.k; kh++) {
+    let ih = i32(oh * p.s + kh) - i32(p.pad);
+    if (ih < 0 || ih >= i32(p.H)) { continue; }
+    for (var kw = 0u; kw < p.k; kw++) {
+      let iw = i32(ow * p.s + kw) - i32(p.pad);
+      if (iw < 0 || iw >= i32(p.W)) { continue; }
+      let v = a[base + u32(ih) * p.W + u32(iw)];
+      if (arg < 0 || v > best) { best = v; arg = ih * i32(p.W) + iw; }
+    }
+  }
+  return arg;
+}
+`;
+
+/** A grid-stride kernel over `out`; inputs are `a` (and `b` when two = true). */
+function kernel(name: string, body: string, two = false): Kernel {
+  const io = two
+    ? `@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`
+    : `@group(0) @binding(2) var<storage, read_write> out: array<f32>;`;
+  return {
+    key: `pool:${name}`,
+    code: `${HEADER}
+${io}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  for (var i = gid.x; i < p.n; i += nw.x * ${WG}u) {
+${body}
+  }
+}`,
+  };
+}
+
+// Output (plane, oh, ow) from i; for the backwards, input (plane, ih, iw) and the window range.
+const OUT_IDX = `
+    let ow = i % p.OW; let oh = (i / p.OW) % p.OH; let pl = i / (p.OW * p.OH);`;
+const IN_IDX = `
+    let iw = i32(i % p.W); let ih = i32((i / p.W) % p.H); let pl = i / (p.W * p.H);
+    let pd = i32(p.pad); let k = i32(p.k); let s = i32(p.s);
+    let oh0 = max(0, (ih + pd - k + s) / s); let oh1 = min(i32(p.OH) - 1, (ih + pd) / s);
+    let ow0 = max(0, (iw + pd - k + s) / s); let ow1 = min(i32(p.OW) - 1, (iw + pd) / s);`;
+// Note (ih+pd−k+s)/s = ceil((ih+pd−k+1)/s) for ih+pd−k+1 ≥ −s+1; when negative the
+// i32 division truncates toward 0, which the max(0, …) clamps correctly.
+
+const K = {
+  maxFwd: kernel(
+    "max",
+    `${OUT_IDX}
+    let base = pl * p.H * p.W;
+    out[i] = a[base + u32(argmax(base, oh, ow))];`,
+  ),
+  // a = x, b = dy
+  maxBwd: kernel(
+    "max_bwd",
+    `${IN_IDX}
+    let base = pl * p.H * p.W;
+    let me = ih * i32(p.W) + iw;
+    var g = 0.0;
+    for (var oh = oh0; oh <= oh1; oh++) {
+      for (var ow = ow0; ow <= ow1; ow++) {
+        if (argmax(base, u32(oh), u32(ow)) == me) {
+          g += b[(pl * p.OH + u32(oh)) * p.OW + u32(ow)];
+        }
+      }
+    }
+    out[i] = g;`,
+    true,
+  ),
+  avgFwd: kernel(
+    "avg",
+    `${OUT_IDX}
+    let base = pl * p.H * p.W + oh * p.s * p.W + ow * p.s;
+    var t = 0.0;
+    for (var kh = 0u; kh < p.k; kh++) {
+      for (var kw = 0u; kw < p.k; kw++) { t += a[base + kh * p.W + kw]; }
+    }
+    out[i] = t / f32(p.k * p.k);`,
+  ),
+  // a = dy
+  avgBwd: kernel(
+    "avg_bwd",
+    `${IN_IDX}
+    var g = 0.0;
+    for (var oh = oh0; oh <= oh1; oh++) {
+      for (var ow = ow0; ow <= ow1; ow++) { g += a[(pl * p.OH + u32(oh)) * p.OW + u32(ow)]; }
+    }
+    out[i] = g / f32(p.k * p.k);`,
+  ),
+  // i = plane; H·W in p.H
+  gapFwd: kernel(
+    "gap",
+    `
+    var t = 0.0;
+    for (var j = 0u; j < p.H; j++) { t += a[i * p.H + j]; }
+    out[i] = t / f32(p.H);`,
+  ),
+  gapBwd: kernel("gap_bwd", `    out[i] = a[i / p.H] / f32(p.H);`),
+};
+
+function run(k: Kernel, ins: Tensor[], out: Tensor, dims: number[]): Tensor {
+  out.gpu.dispatch(
+    k,
+    [...ins.map((t) => t.buffer), out.buffer],
+    params([...dims, out.size]),
+    [Math.min(Math.ceil(out.size / WG), MAX_GROUPS)],
+  );
+  return out;
+}
+
+function dimsOf(xShape: Shape, oShape: number[], k: number, s: number, pad: number): number[] {
+  return [xShape[0] * xShape[1], xShape[2], xShape[3], oShape[2], oShape[3], k, s, pad];
+}
+
+function checkDy(dy: Tensor, shape: readonly number[], what: string): void {
+  if (dy.shape.length !== shape.length || dy.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`${what}: dy is [${dy.shape}], expected [${shape}]`);
+  }
+}
+
+export function maxPool2d(x: Tensor, o: MaxPoolOptions): Tensor {
+  const os = poolShape(x.shape, o.k, o.stride, o.pad, "maxPool2d");
+  return run(K.maxFwd, [x], Tensor.empty(x.gpu, os), dimsOf(x.shape, os, o.k, o.stride, o.pad));
+}
+
+export function maxPool2dBackward(dy: Tensor, x: Tensor, o: MaxPoolOptions): Tensor {
+  const os = poolShape(x.shape, o.k, o.stride, o.pad, "maxPool2dBackward");
+  checkDy(dy, os, "maxPool2dBackward");
+  return run(
+    K.maxBwd,
+    [x, dy],
+    Tensor.empty(x.gpu, x.shape),
+    dimsOf(x.shape, os, o.k, o.stride, o.pad),
+  );
+}
+
+export function avgPool2d(x: Tensor, o: AvgPoolOptions): Tensor {
+  const os = poolShape(x.shape, o.k, o.stride, 0, "avgPool2d");
+  return run(K.avgFwd, [x], Tensor.empty(x.gpu, os), dimsOf(x.shape, os, o.k, o.stride, 0));
+}
+
+export function avgPool2dBackward(dy: Tensor, xShape: Shape, o: AvgPoolOptions): Tensor {
+  const os = poolShape(xShape, o.k, o.stride, 0, "avgPool2dBackward");
+  checkDy(dy, os, "avgPool2dBackward");
+  return run(K.avgBwd, [dy], Tensor.empty(dy.gpu, xShape), dimsOf(xShape, os, o.k, o.stride, 0));
+}
+
+/** Mean over H×W: [N,C,H,W] → [N,C]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  if (x.shape.length !== 4) throw new Error(`globalAvgPool: x must be [N,C,H,W], got [${x.shape}]`);
+  const [N, C, H, W] = x.shape;
+  return run(K.gapFwd, [x], Tensor.empty(x.gpu, [N, C]), [N * C, H * W, 1, 1, 1, 1, 1, 0]);
+}
+
+export function globalAvgPoolBackward(dy: Tensor, xShape: Shape): Tensor {
+  if (xShape.length !== 4) throw new Error(`globalAvgPoolBackward: bad x shape [${xShape}]`);
+  const [N, C, H, W] = xShape;
+  checkDy(dy, [N, C], "globalAvgPoolBackward");
+  return run(K.gapBwd, [dy], Tensor.empty(dy.gpu, xShape), [N * C, H * W, 1, 1, 1, 1, 1, 0]);
+}

@@ -1,0 +1,146 @@
+import { Tensor } from "../kernels/tensor.ts";
+import {
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  maxPool2d,
+  maxPool2dBackward,
+} from "../kernels/pool.ts";
+import {
+  avgPool2dBackwardCpu,
+  avgPool2dCpu,
+  globalAvgPoolBackwardCpu,
+  globalAvgPoolCpu,
+  maxPool2dBackwardCpu,
+  maxPool2dCpu,
+} from "../kernels/cpu/pool.ts";
+import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
+import { assertClose, assertEquals, assertThrows } from "./helpers.ts";
+import { gpu, randn } from "./gpu.ts";
+import { gradCheck, weightedSum } from "./gradcheck.ts";
+import { Rng } from "../util/rng.ts";
+
+const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const rand = (shape: number[], seed: number) => cpuTensor(shape, randn(numel(shape), seed));
+/** Distinct values 0.01 apart, shuffled: no near-ties, so max-pool finite differences are exact. */
+const distinct = (shape: number[], seed: number) =>
+  cpuTensor(shape, new Rng(seed).shuffle([...Array(numel(shape)).keys()]).map((i) => i * 0.01 - 1));
+
+const maxCases = [
+  { shape: [2, 3, 9, 11], k: 3, stride: 2, pad: 1 },
+  { shape: [1, 1, 1, 1], k: 3, stride: 2, pad: 1 },
+  { shape: [1, 2, 7, 6], k: 2, stride: 2, pad: 0 },
+  { shape: [3, 4, 8, 8], k: 3, stride: 1, pad: 1 },
+  { shape: [2, 65, 5, 4], k: 4, stride: 3, pad: 2 },
+];
+for (const c of maxCases) {
+  const o = { k: c.k, stride: c.stride, pad: c.pad };
+  Deno.test(`maxPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}/p${c.pad}`, async () => {
+    const x = rand(c.shape, 3);
+    // Ties: duplicate one row so equal maxima exist, first-in-window must win.
+    x.data.copyWithin(c.shape[3], 0, c.shape[3]);
+    const y = maxPool2d(up(x), o), yr = maxPool2dCpu(x, o);
+    assertEquals(y.shape, yr.shape);
+    assertEquals(await y.read(), yr.data);
+    const dy = rand(yr.shape, 4);
+    assertClose(
+      await maxPool2dBackward(up(dy), up(x), o).read(),
+      maxPool2dBackwardCpu(dy, x, o).data,
+      {
+        atol: 1e-6,
+      },
+    );
+  });
+}
+
+const avgCases = [
+  { shape: [2, 3, 8, 6], k: 2, stride: 2 },
+  { shape: [1, 5, 7, 9], k: 2, stride: 2 },
+  { shape: [2, 2, 9, 9], k: 3, stride: 3 },
+  { shape: [1, 2, 6, 7], k: 3, stride: 2 },
+];
+for (const c of avgCases) {
+  const o = { k: c.k, stride: c.stride };
+  Deno.test(`avgPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}`, async () => {
+    const x = rand(c.shape, 5);
+    const yr = avgPool2dCpu(x, o);
+    const y = avgPool2d(up(x), o);
+    assertEquals(y.shape, yr.shape);
+    assertClose(await y.read(), yr.data, { atol: 1e-6 });
+    const dy = rand(yr.shape, 6);
+    assertClose(
+      await avgPool2dBackward(up(dy), c.shape, o).read(),
+      avgPool2dBackwardCpu(dy, c.shape, o).data,
+      {
+        atol: 1e-6,
+      },
+    );
+  });
+}
+
+for (const shape of [[2, 3, 7, 7], [1, 1024, 2, 2], [3, 70, 1, 1]]) {
+  Deno.test(`globalAvgPool fwd/bwd match CPU [${shape}]`, async () => {
+    const x = rand(shape, 7);
+    const y = globalAvgPool(up(x));
+    assertEquals(y.shape, [shape[0], shape[1]]);
+    assertClose(await y.read(), globalAvgPoolCpu(x).data, { atol: 1e-6 });
+    const dy = rand([shape[0], shape[1]], 8);
+    assertClose(
+      await globalAvgPoolBackward(up(dy), shape).read(),
+      globalAvgPoolBackwardCpu(dy, shape).data,
+      {
+        atol: 1e-7,
+      },
+    );
+  });
+}
+
+Deno.test("pooling rejects bad options and shapes", () => {
+  const x = up(rand([1, 1, 4, 4], 1));
+  assertThrows(() => maxPool2d(x, { k: 3, stride: 2, pad: 2 }), /pad=2/);
+  assertThrows(() => maxPool2d(x, { k: 0, stride: 1, pad: 0 }), /k=0/);
+  assertThrows(() => avgPool2d(x, { k: 5, stride: 5 }), /smaller than/);
+  assertThrows(() => maxPool2dBackward(x, x, { k: 3, stride: 2, pad: 1 }), /dy is \[1,1,4,4\]/);
+  assertThrows(() => globalAvgPool(up(rand([2, 3], 1))), /\[N,C,H,W\]/);
+});
+
+Deno.test("pool CPU backwards vs finite differences", () => {
+  const shape = [2, 2, 7, 6];
+  const x = distinct(shape, 9);
+  const cases: Array<[string, (x: CpuTensor) => CpuTensor, (dy: CpuTensor) => CpuTensor]> = [
+    [
+      "max 3/2/1",
+      (t) => maxPool2dCpu(t, { k: 3, stride: 2, pad: 1 }),
+      (d) => maxPool2dBackwardCpu(d, x, { k: 3, stride: 2, pad: 1 }),
+    ],
+    [
+      "max 2/1/0",
+      (t) => maxPool2dCpu(t, { k: 2, stride: 1, pad: 0 }),
+      (d) => maxPool2dBackwardCpu(d, x, { k: 2, stride: 1, pad: 0 }),
+    ],
+    [
+      "avg 2/2",
+      (t) => avgPool2dCpu(t, { k: 2, stride: 2 }),
+      (d) => avgPool2dBackwardCpu(d, shape, { k: 2, stride: 2 }),
+    ],
+    [
+      "avg 3/2",
+      (t) => avgPool2dCpu(t, { k: 3, stride: 2 }),
+      (d) => avgPool2dBackwardCpu(d, shape, { k: 3, stride: 2 }),
+    ],
+    ["gap", (t) => globalAvgPoolCpu(t), (d) => globalAvgPoolBackwardCpu(d, shape)],
+  ];
+  for (const [name, fwd, bwd] of cases) {
+    const yShape = fwd(x).shape;
+    const w = randn(numel(yShape), 10);
+    const L = weightedSum(w);
+    gradCheck((xs) => L(fwd(cpuTensor(shape, xs[0])).data), [x.data], [
+      bwd(cpuTensor(yShape, w)).data,
+    ], {
+      label: name,
+      eps: 1e-3,
+    });
+  }
+});
