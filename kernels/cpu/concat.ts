@@ -1,0 +1,59 @@
+/** CPU references for kernels/concat.ts (channel concat/slice of NCHW or [N,C] tensors). */
+import { type CpuTensor, cpuTensor } from "./tensor.ts";
+
+/** [N, C, inner] of an NCHW-like shape (rank ≥ 2). */
+export function channelDims(shape: readonly number[], what: string): [number, number, number] {
+  if (shape.length < 2) throw new Error(`${what}: need at least [N,C], got [${shape}]`);
+  return [shape[0], shape[1], shape.slice(2).reduce((a, b) => a * b, 1)];
+}
+
+/** Checks that all shapes agree except in dim 1; returns the concatenated shape. */
+export function concatShape(shapes: ReadonlyArray<readonly number[]>): number[] {
+  if (shapes.length === 0) throw new Error("concatChannels: no inputs");
+  const s0 = shapes[0];
+  let C = 0;
+  shapes.forEach((s, i) => {
+    channelDims(s, "concatChannels");
+    if (s.length !== s0.length || s.some((d, j) => j !== 1 && d !== s0[j])) {
+      throw new Error(`concatChannels: input ${i} is [${s}], incompatible with [${s0}]`);
+    }
+    C += s[1];
+  });
+  return [s0[0], C, ...s0.slice(2)];
+}
+
+export function copyChannelsIntoCpu(dst: CpuTensor, src: CpuTensor, dstStart: number): void {
+  const [N, Cd, inner] = channelDims(dst.shape, "copyChannelsInto");
+  const Cs = src.shape[1];
+  for (let n = 0; n < N; n++) {
+    dst.data.set(
+      src.data.subarray(n * Cs * inner, (n + 1) * Cs * inner),
+      (n * Cd + dstStart) * inner,
+    );
+  }
+}
+
+export function concatChannelsCpu(xs: CpuTensor[]): CpuTensor {
+  const y = cpuTensor(concatShape(xs.map((x) => x.shape)));
+  let c = 0;
+  for (const x of xs) {
+    copyChannelsIntoCpu(y, x, c);
+    c += x.shape[1];
+  }
+  return y;
+}
+
+export function sliceChannelsCpu(x: CpuTensor, start: number, count: number): CpuTensor {
+  const [N, C, inner] = channelDims(x.shape, "sliceChannels");
+  if (!(start >= 0 && count >= 1 && start + count <= C)) {
+    throw new Error(`sliceChannels: [${start}, ${start + count}) is outside ${C} channels`);
+  }
+  const y = cpuTensor([N, count, ...x.shape.slice(2)]);
+  for (let n = 0; n < N; n++) {
+    y.data.set(
+      x.data.subarray((n * C + start) * inner, (n * C + start + count) * inner),
+      n * count * inner,
+    );
+  }
+  return y;
+}

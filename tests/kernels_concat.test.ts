@@ -1,0 +1,69 @@
+import { Tensor } from "../kernels/tensor.ts";
+import { concatChannels, copyChannelsInto, sliceChannels } from "../kernels/concat.ts";
+import { concatChannelsCpu, copyChannelsIntoCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
+import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
+import { assertEquals, assertThrows } from "./helpers.ts";
+import { gpu, randn } from "./gpu.ts";
+import { gradCheck, weightedSum } from "./gradcheck.ts";
+
+const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const rand = (shape: number[], seed: number) => cpuTensor(shape, randn(numel(shape), seed));
+
+for (const sp of [[3, 5], [1, 1], []]) {
+  Deno.test(`concat/slice/copyInto match CPU, spatial [${sp}]`, async () => {
+    const xs = [rand([2, 3, ...sp], 1), rand([2, 1, ...sp], 2), rand([2, 70, ...sp], 3)];
+    const y = concatChannels(xs.map(up));
+    const yr = concatChannelsCpu(xs);
+    assertEquals(y.shape, yr.shape);
+    assertEquals(await y.read(), yr.data);
+    // slice is the inverse of concat
+    assertEquals(await sliceChannels(y, 3, 1).read(), xs[1].data);
+    assertEquals(await sliceChannels(y, 4, 70).read(), xs[2].data);
+    assertEquals(await sliceChannels(y, 2, 5).read(), sliceChannelsCpu(yr, 2, 5).data);
+    // copy into a preallocated buffer leaves the other channels alone
+    const dst = rand([2, 80, ...sp], 4);
+    const gd = up(dst);
+    copyChannelsInto(gd, up(xs[2]), 9);
+    copyChannelsIntoCpu(dst, xs[2], 9);
+    assertEquals(await gd.read(), dst.data);
+  });
+}
+
+Deno.test("concat/slice reject bad shapes", () => {
+  const a = up(rand([2, 3, 4, 4], 1));
+  assertThrows(() => concatChannels([a, up(rand([2, 3, 4, 5], 1))]), /input 1 is \[2,3,4,5\]/);
+  assertThrows(() => concatChannels([a, up(rand([1, 3, 4, 4], 1))]), /incompatible/);
+  assertThrows(() => concatChannels([]), /no inputs/);
+  assertThrows(() => sliceChannels(a, 2, 2), /outside 3 channels/);
+  assertThrows(() => copyChannelsInto(a, up(rand([2, 2, 4, 4], 1)), 2), /does not fit/);
+});
+
+Deno.test("concat/slice CPU gradients vs finite differences", () => {
+  const shapes = [[2, 2, 3], [2, 3, 3]];
+  const xs = shapes.map((s, i) => rand(s, 10 + i));
+  const yShape = [2, 5, 3];
+  const w = randn(numel(yShape), 12);
+  const L = weightedSum(w);
+  // d(concat)/dx_i = slice of the upstream gradient
+  const dys = [
+    sliceChannelsCpu(cpuTensor(yShape, w), 0, 2),
+    sliceChannelsCpu(cpuTensor(yShape, w), 2, 3),
+  ];
+  gradCheck(
+    (ins) => L(concatChannelsCpu(ins.map((d, i) => cpuTensor(shapes[i], d))).data),
+    xs.map((x) => x.data),
+    dys.map((d) => d.data),
+    { label: "concat" },
+  );
+  // d(slice)/dx = the upstream gradient placed into zeros
+  const x = rand(yShape, 13);
+  const ws = randn(2 * 3 * 3, 14);
+  const dx = cpuTensor(yShape);
+  copyChannelsIntoCpu(dx, cpuTensor([2, 3, 3], ws), 1);
+  gradCheck((ins) => weightedSum(ws)(sliceChannelsCpu(cpuTensor(yShape, ins[0]), 1, 3).data), [
+    x.data,
+  ], [
+    dx.data,
+  ], { label: "slice" });
+});
