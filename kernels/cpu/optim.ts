@@ -1,0 +1,109 @@
+/**
+ * CPU references for kernels/optim.ts: torch.optim.SGD / Adam / AdamW
+ * (single-tensor code path) and the MoCo EMA, one f32 rounding per torch op.
+ */
+import type { CpuTensor } from "./tensor.ts";
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  /** First step for this parameter: torch initialises buf = d_p instead of the momentum update. */
+  first?: boolean;
+}
+
+export interface AdamOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** AdamW: decoupled weight decay p ← p·(1 − lr·wd) instead of g += wd·p. */
+  decoupled?: boolean;
+  /** 1-based step count (after torch's increment) for the bias correction. */
+  step: number;
+}
+
+const f = Math.fround;
+
+export function checkOptimShapes(
+  what: string,
+  p: { size?: number; shape: readonly number[] },
+  others: Array<[string, { shape: readonly number[] } | null]>,
+): number {
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  for (const [name, t] of others) {
+    if (!t) continue;
+    const m = t.shape.reduce((a, b) => a * b, 1);
+    if (m !== n) throw new Error(`${what}: ${name} has ${m} values, param has ${n}`);
+  }
+  return n;
+}
+
+/** Host-side scalars shared with the GPU: step size lr/(1−β1ᵗ) and √(1−β2ᵗ), in f64. */
+export function adamScalars(o: AdamOptions): { stepSize: number; bc2Sqrt: number } {
+  if (!(Number.isInteger(o.step) && o.step >= 1)) {
+    throw new Error(`adamStep: step ${o.step} must be a 1-based integer`);
+  }
+  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999;
+  return { stepSize: o.lr / (1 - b1 ** o.step), bc2Sqrt: Math.sqrt(1 - b2 ** o.step) };
+}
+
+export function sgdStepCpu(
+  param: CpuTensor,
+  grad: CpuTensor,
+  buf: CpuTensor | null,
+  o: SgdOptions,
+): void {
+  const mom = o.momentum ?? 0, damp = o.dampening ?? 0, wd = o.weightDecay ?? 0;
+  checkOptimShapes("sgdStep", param, [["grad", grad], ["buf", buf]]);
+  if (mom !== 0 && !buf) throw new Error("sgdStep: momentum needs a buffer");
+  const p = param.data, g = grad.data;
+  const lr = f(o.lr), m = f(mom), d1 = f(1 - damp), w = f(wd);
+  for (let i = 0; i < p.length; i++) {
+    let dp = wd !== 0 ? f(g[i] + f(w * p[i])) : g[i];
+    if (mom !== 0) {
+      const b = o.first ? dp : f(f(buf!.data[i] * m) + f(d1 * dp));
+      buf!.data[i] = b;
+      dp = o.nesterov ? f(dp + f(m * b)) : b;
+    }
+    p[i] = f(p[i] - f(lr * dp));
+  }
+}
+
+export function adamStepCpu(
+  param: CpuTensor,
+  grad: CpuTensor,
+  m: CpuTensor,
+  v: CpuTensor,
+  o: AdamOptions,
+): void {
+  checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
+  const { stepSize, bc2Sqrt } = adamScalars(o);
+  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = f(o.eps ?? 1e-8), wd = o.weightDecay ?? 0;
+  const p = param.data;
+  const decay = f(1 - o.lr * wd), w = f(wd), one1 = f(1 - b1), one2 = f(1 - b2), fb2 = f(b2);
+  const ss = f(stepSize), bc = f(bc2Sqrt);
+  for (let i = 0; i < p.length; i++) {
+    let g = grad.data[i];
+    if (wd !== 0) {
+      if (o.decoupled) p[i] = f(p[i] * decay);
+      else g = f(g + f(w * p[i]));
+    }
+    const mi = f(m.data[i] + f(one1 * f(g - m.data[i]))); // torch: exp_avg.lerp_(grad, 1 − β1)
+    const vi = f(f(v.data[i] * fb2) + f(one2 * f(g * g)));
+    m.data[i] = mi;
+    v.data[i] = vi;
+    const denom = f(f(Math.sqrt(vi) / bc) + eps);
+    p[i] = f(p[i] - f(ss * f(mi / denom)));
+  }
+}
+
+/** MoCo momentum encoder: k ← m·k + (1 − m)·q. */
+export function emaUpdateCpu(k: CpuTensor, q: CpuTensor, m: number): void {
+  checkOptimShapes("emaUpdate", k, [["q", q]]);
+  const a = f(m), b = f(1 - m);
+  for (let i = 0; i < k.data.length; i++) k.data[i] = f(f(k.data[i] * a) + f(q.data[i] * b));
+}
