@@ -1,0 +1,83 @@
+/**
+ * The CPU backend: the pure-TS kernel references (kernels/cpu/*) behind the
+ * Backend interface. Slow but simple; used for the whole-network GPU-vs-CPU
+ * tests and finite-difference gradient checks.
+ */
+import type { Backend, BTensor, Shape } from "./backend.ts";
+import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
+import { addCpu, reluBackwardCpu, reluCpu, scaleCpu } from "../kernels/cpu/elementwise.ts";
+import {
+  conv2dBackwardBiasCpu,
+  conv2dBackwardInputCpu,
+  conv2dBackwardWeightCpu,
+  conv2dCpu,
+} from "../kernels/cpu/conv2d.ts";
+import { linearBackwardCpu, linearCpu } from "../kernels/cpu/matmul.ts";
+import {
+  batchNormBackwardCpu,
+  batchNormEvalCpu,
+  batchNormTrainCpu,
+} from "../kernels/cpu/batchnorm.ts";
+import {
+  avgPool2dBackwardCpu,
+  avgPool2dCpu,
+  globalAvgPoolBackwardCpu,
+  globalAvgPoolCpu,
+  maxPool2dBackwardCpu,
+  maxPool2dCpu,
+} from "../kernels/cpu/pool.ts";
+import { concatChannelsCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
+
+const c = (t: BTensor) => t as CpuTensor;
+const pool = (o: { k: number; stride: number; pad?: number }) => ({
+  k: o.k,
+  stride: o.stride,
+  pad: o.pad ?? 0,
+});
+
+export const cpuBackend: Backend = {
+  name: "cpu",
+  fromArray: (data, shape) => cpuTensor(shape, data),
+  zeros: (shape) => cpuTensor(shape),
+  read: (t) => Promise.resolve(c(t).data.slice()),
+  write(t, data) {
+    if (data.length !== c(t).data.length) {
+      throw new Error(`write: ${data.length} values for shape [${t.shape}]`);
+    }
+    c(t).data.set(data);
+  },
+  dispose() {},
+  addInto(acc, g) {
+    const a = c(acc).data, b = c(g).data;
+    if (a.length !== b.length) throw new Error(`addInto: [${acc.shape}] += [${g.shape}]`);
+    for (let i = 0; i < a.length; i++) a[i] += b[i];
+  },
+  flush() {},
+
+  relu: (x) => reluCpu(c(x)),
+  reluBackward: (dy, y) => reluBackwardCpu(c(dy), c(y)),
+  add: (a, b) => addCpu(c(a), c(b)),
+  scale: (x, a) => scaleCpu(c(x), a),
+
+  conv2d: (x, w, b, o) => conv2dCpu(c(x), c(w), b && c(b), o),
+  conv2dBackwardInput: (dy, w, xShape: Shape, o) => conv2dBackwardInputCpu(c(dy), c(w), xShape, o),
+  conv2dBackwardWeight: (dy, x, wShape: Shape, o) =>
+    conv2dBackwardWeightCpu(c(dy), c(x), wShape, o),
+  conv2dBackwardBias: (dy) => conv2dBackwardBiasCpu(c(dy)),
+  linear: (x, w, b) => linearCpu(c(x), c(w), b && c(b)),
+  linearBackward: (dy, x, w, hasBias) => linearBackwardCpu(c(dy), c(x), c(w), hasBias),
+
+  batchNormTrain: (x, g, b, rm, rv, o) => batchNormTrainCpu(c(x), c(g), c(b), c(rm), c(rv), o),
+  batchNormEval: (x, g, b, rm, rv, o) => batchNormEvalCpu(c(x), c(g), c(b), c(rm), c(rv), o),
+  batchNormBackward: (dy, x, y, g, m, inv, o) =>
+    batchNormBackwardCpu(c(dy), c(x), y && c(y), c(g), c(m), c(inv), o),
+
+  maxPool2d: (x, o) => maxPool2dCpu(c(x), pool(o)),
+  maxPool2dBackward: (dy, x, o) => maxPool2dBackwardCpu(c(dy), c(x), pool(o)),
+  avgPool2d: (x, o) => avgPool2dCpu(c(x), o),
+  avgPool2dBackward: (dy, xShape, o) => avgPool2dBackwardCpu(c(dy), xShape, o),
+  globalAvgPool: (x) => globalAvgPoolCpu(c(x)),
+  globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackwardCpu(c(dy), xShape),
+  concatChannels: (xs) => concatChannelsCpu(xs.map(c)),
+  sliceChannels: (x, start, count) => sliceChannelsCpu(c(x), start, count),
+};

@@ -1,0 +1,72 @@
+/**
+ * The GPU backend: the WebGPU kernels (kernels/*.ts) behind the Backend
+ * interface. Every op records into the device's open batch; nothing is
+ * submitted until a read, a write or an explicit flush.
+ */
+import type { Backend, BTensor } from "./backend.ts";
+import type { Gpu } from "../kernels/device.ts";
+import { Tensor } from "../kernels/tensor.ts";
+import { add, axpby, relu, reluBackward, scale } from "../kernels/elementwise.ts";
+import {
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+} from "../kernels/conv2d.ts";
+import { linear, linearBackward } from "../kernels/matmul.ts";
+import { batchNormBackward, batchNormEval, batchNormTrain } from "../kernels/batchnorm.ts";
+import {
+  avgPool2d,
+  avgPool2dBackward,
+  globalAvgPool,
+  globalAvgPoolBackward,
+  maxPool2d,
+  maxPool2dBackward,
+} from "../kernels/pool.ts";
+import { concatChannels, sliceChannels } from "../kernels/concat.ts";
+
+const g = (t: BTensor) => t as Tensor;
+const pool = (o: { k: number; stride: number; pad?: number }) => ({
+  k: o.k,
+  stride: o.stride,
+  pad: o.pad ?? 0,
+});
+
+export function gpuBackend(gpu: Gpu): Backend {
+  return {
+    name: "gpu",
+    fromArray: (data, shape) => Tensor.from(gpu, data, shape),
+    zeros: (shape) => Tensor.zeros(gpu, shape),
+    read: (t) => g(t).read(),
+    write: (t, data) => g(t).write(data),
+    dispose: (t) => g(t).dispose(),
+    addInto: (acc, d) => void axpby(1, g(acc), 1, g(d), g(acc)),
+    flush: () => gpu.flush(),
+
+    relu: (x) => relu(g(x)),
+    reluBackward: (dy, y) => reluBackward(g(dy), g(y)),
+    add: (a, b) => add(g(a), g(b)),
+    scale: (x, a) => scale(g(x), a),
+
+    conv2d: (x, w, b, o) => conv2d(g(x), g(w), b && g(b), o),
+    conv2dBackwardInput: (dy, w, xShape, o) => conv2dBackwardInput(g(dy), g(w), xShape, o),
+    conv2dBackwardWeight: (dy, x, wShape, o) => conv2dBackwardWeight(g(dy), g(x), wShape, o),
+    conv2dBackwardBias: (dy) => conv2dBackwardBias(g(dy)),
+    linear: (x, w, b) => linear(g(x), g(w), b && g(b)),
+    linearBackward: (dy, x, w, hasBias) => linearBackward(g(dy), g(x), g(w), hasBias),
+
+    batchNormTrain: (x, ga, b, rm, rv, o) => batchNormTrain(g(x), g(ga), g(b), g(rm), g(rv), o),
+    batchNormEval: (x, ga, b, rm, rv, o) => batchNormEval(g(x), g(ga), g(b), g(rm), g(rv), o),
+    batchNormBackward: (dy, x, y, ga, m, inv, o) =>
+      batchNormBackward(g(dy), g(x), y && g(y), g(ga), g(m), g(inv), o),
+
+    maxPool2d: (x, o) => maxPool2d(g(x), pool(o)),
+    maxPool2dBackward: (dy, x, o) => maxPool2dBackward(g(dy), g(x), pool(o)),
+    avgPool2d: (x, o) => avgPool2d(g(x), o),
+    avgPool2dBackward: (dy, xShape, o) => avgPool2dBackward(g(dy), xShape, o),
+    globalAvgPool: (x) => globalAvgPool(g(x)),
+    globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackward(g(dy), xShape),
+    concatChannels: (xs) => concatChannels(xs.map(g)),
+    sliceChannels: (x, start, count) => sliceChannels(g(x), start, count),
+  };
+}

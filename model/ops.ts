@@ -1,0 +1,186 @@
+/**
+ * The differentiable ops: each computes its value with the backend and hands
+ * record() its backward rule. This file is the whole derivative table.
+ * Backward closures only compute the gradients an input needs and return
+ * fresh tensors (or the incoming gradient itself, for pass-through).
+ */
+import type { BTensor, ConvOpts, PoolOpts } from "./backend.ts";
+import { record, Var } from "./autograd.ts";
+
+const drop = (v: Var, t: BTensor | null) => {
+  if (t) v.backend.dispose(t);
+  return null;
+};
+
+export function conv2d(x: Var, w: Var, b: Var | null, o: ConvOpts): Var {
+  const B = x.backend;
+  const inputs = b ? [x, w, b] : [x, w];
+  return record(
+    B,
+    B.conv2d(x.value, w.value, b?.value ?? null, o),
+    inputs,
+    (g, needs) => [
+      needs[0] ? B.conv2dBackwardInput(g, w.value, x.shape, o) : null,
+      needs[1] ? B.conv2dBackwardWeight(g, x.value, w.shape, o) : null,
+      needs[2] ? B.conv2dBackwardBias(g) : null,
+    ],
+    { saved: [w.requiresGrad ? x : null, x.requiresGrad ? w : null] },
+  );
+}
+
+/** y = x·wᵀ + b (torch.nn.Linear). */
+export function linear(x: Var, w: Var, b: Var | null): Var {
+  const B = x.backend;
+  return record(
+    B,
+    B.linear(x.value, w.value, b?.value ?? null),
+    b ? [x, w, b] : [x, w],
+    (g, needs) => {
+      const r = B.linearBackward(g, x.value, w.value, b !== null && needs[2]);
+      return [needs[0] ? r.dx : drop(x, r.dx), needs[1] ? r.dw : drop(x, r.dw), r.db];
+    },
+    { saved: [x, w] },
+  );
+}
+
+export function relu(x: Var): Var {
+  const B = x.backend;
+  return record(B, B.relu(x.value), [x], (g, _n, out) => [B.reluBackward(g, out.value)], {
+    saveOut: true,
+  });
+}
+
+export function add(a: Var, b: Var): Var {
+  const B = a.backend;
+  return record(B, B.add(a.value, b.value), [a, b], (g) => [g, g]);
+}
+
+export interface BatchNormArgs {
+  training: boolean;
+  momentum: number;
+  eps: number;
+  relu: boolean;
+  groups: number;
+}
+
+/**
+ * Batch norm (optionally fused with the following ReLU). Training mode uses
+ * batch statistics and updates the running buffers in place; eval mode
+ * normalises with the running statistics, and its backward is the per-channel
+ * affine map's: dx = dy·γ/√(var+eps), dγ = Σ dy·x̂, dβ = Σ dy.
+ */
+export function batchNorm(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  runMean: BTensor,
+  runVar: BTensor,
+  o: BatchNormArgs,
+): Var {
+  const B = x.backend;
+  const { relu: fuse, eps } = o;
+  if (o.training) {
+    const { y, mean, invstd } = B.batchNormTrain(
+      x.value,
+      gamma.value,
+      beta.value,
+      runMean,
+      runVar,
+      {
+        momentum: o.momentum,
+        eps,
+        relu: fuse,
+        groups: o.groups,
+      },
+    );
+    return record(
+      B,
+      y,
+      [x, gamma, beta],
+      (g, needs, out) => {
+        const r = B.batchNormBackward(
+          g,
+          x.value,
+          fuse ? out.value : null,
+          gamma.value,
+          mean,
+          invstd,
+          {
+            relu: fuse,
+            groups: o.groups,
+          },
+        );
+        return [
+          needs[0] ? r.dx : drop(x, r.dx),
+          needs[1] ? r.dgamma : drop(x, r.dgamma),
+          needs[2] ? r.dbeta : drop(x, r.dbeta),
+        ];
+      },
+      { saved: [x, gamma], saveOut: fuse, aux: [mean, invstd] },
+    );
+  }
+  const y = B.batchNormEval(x.value, gamma.value, beta.value, runMean, runVar, { eps, relu: fuse });
+  return record(
+    B,
+    y,
+    [x, gamma, beta],
+    (g, needs, out) => {
+      const C = gamma.shape[0];
+      const gm = fuse ? B.reluBackward(g, out.value) : g;
+      // dx = gm·γ/√(var+eps) is exactly the eval BN of gm with zero mean and beta.
+      const zeros = B.zeros([C]);
+      const dx = needs[0] ? B.batchNormEval(gm, gamma.value, zeros, zeros, runVar, { eps }) : null;
+      let dgamma: BTensor | null = null, dbeta: BTensor | null = null;
+      if (needs[1] || needs[2]) {
+        // Σ dy·x̂ and Σ dy with x̂ from the running statistics: the training
+        // backward's dγ, dβ given mean = running mean, invstd = 1/√(var+eps).
+        const ones = B.fromArray(new Float32Array(C).fill(1), [1, C]);
+        const onesC = B.fromArray(new Float32Array(C).fill(1), [C]);
+        const invstd = B.batchNormEval(ones, onesC, zeros, zeros, runVar, { eps });
+        const r = B.batchNormBackward(gm, x.value, null, gamma.value, runMean, invstd, {});
+        B.dispose(r.dx);
+        for (const t of [ones, onesC, invstd]) B.dispose(t);
+        dgamma = needs[1] ? r.dgamma : drop(x, r.dgamma);
+        dbeta = needs[2] ? r.dbeta : drop(x, r.dbeta);
+      }
+      B.dispose(zeros);
+      if (gm !== g) B.dispose(gm);
+      return [dx, dgamma, dbeta];
+    },
+    { saved: [x, gamma], saveOut: fuse },
+  );
+}
+
+export function maxPool2d(x: Var, o: PoolOpts): Var {
+  const B = x.backend;
+  return record(B, B.maxPool2d(x.value, o), [x], (g) => [B.maxPool2dBackward(g, x.value, o)], {
+    saved: [x],
+  });
+}
+
+export function avgPool2d(x: Var, o: PoolOpts): Var {
+  const B = x.backend;
+  const xs = x.shape;
+  return record(B, B.avgPool2d(x.value, o), [x], (g) => [B.avgPool2dBackward(g, xs, o)]);
+}
+
+/** [N,C,H,W] → [N,C] (AdaptiveAvgPool2d(1) + flatten). */
+export function globalAvgPool(x: Var): Var {
+  const B = x.backend;
+  const xs = x.shape;
+  return record(B, B.globalAvgPool(x.value), [x], (g) => [B.globalAvgPoolBackward(g, xs)]);
+}
+
+/** torch.cat(xs, 1); the backward slices the gradient back into the inputs' channel ranges. */
+export function concat(xs: Var[]): Var {
+  const B = xs[0].backend;
+  const counts = xs.map((v) => v.shape[1]);
+  return record(B, B.concatChannels(xs.map((v) => v.value)), xs, (g, needs) => {
+    let start = 0;
+    return counts.map((n, i) => {
+      const s = needs[i] ? B.sliceChannels(g, start, n) : null;
+      start += n;
+      return s;
+    });
+  });
+}
