@@ -1,0 +1,166 @@
+/**
+ * MoCo v2 as MoCo-CXR used it: a query encoder (backbone + MLP head F→F→dim)
+ * trained by gradient descent, a key encoder that is a copy updated only by
+ * EMA (before the key forward pass), L2-normalised features, logits
+ * [q·k₊, q·queue]/T with the positive at index 0, InfoNCE, and a ring-buffer
+ * queue of negatives.
+ *
+ * Batch-norm leak (Chen et al. / He et al.): with one device, BN over the
+ * whole batch lets q and k₊ "see" each other through shared statistics. As
+ * MoCo's multi-GPU code does, both encoders normalise per sub-batch (split
+ * BN, `bnGroups`), and the key batch arrives shuffled so that the key's
+ * sub-batches hold other images than the query's; the keys are unshuffled
+ * (row gather) before the logits.
+ *
+ * Written over the Backend/TrainOps interfaces so one step runs on the GPU
+ * and on the CPU references alike (tests compare the two).
+ */
+import type { Backend, BTensor } from "../model/backend.ts";
+import { backward, noGrad, Var } from "../model/autograd.ts";
+import type { ClassifierNet } from "../model/classifier.ts";
+import { mlpHead } from "../model/classifier.ts";
+import { Rng } from "../util/rng.ts";
+import { type BackboneName, buildBackbone } from "./backbones.ts";
+import type { TrainOps } from "./train_ops.ts";
+import type { Optimizer } from "./optimizer.ts";
+
+export interface MocoConfig {
+  backbone: BackboneName;
+  inChannels: 1 | 3;
+  /** Output feature size (128). */
+  dim: number;
+  /** Queue length K (negatives). */
+  queueSize: number;
+  /** Softmax temperature (0.2). */
+  temperature: number;
+  /** Key-encoder momentum m (0.999 in the paper; 0.99 for short runs). */
+  momentum: number;
+  /** Split BN: number of sub-batches per batch (1 = plain BN, no shuffle needed). */
+  bnGroups: number;
+}
+
+export interface MocoStepResult {
+  loss: BTensor;
+  /** Rows whose top logit is the positive. */
+  correct: BTensor;
+}
+
+export class Moco {
+  queue: BTensor;
+  ptr = 0;
+
+  private constructor(
+    readonly B: Backend,
+    readonly ops: TrainOps,
+    readonly cfg: MocoConfig,
+    readonly encQ: ClassifierNet,
+    readonly encK: ClassifierNet,
+  ) {
+    this.queue = B.zeros([cfg.queueSize, cfg.dim]);
+  }
+
+  /** Query encoder from `seed` (or from weights loaded later), key encoder as its copy, random queue. */
+  static async create(B: Backend, ops: TrainOps, cfg: MocoConfig, seed: number): Promise<Moco> {
+    const rng = new Rng(seed);
+    const make = (init: boolean) => {
+      const net = buildBackbone(B, cfg.backbone, {
+        inChannels: cfg.inChannels,
+        seed: rng,
+        init,
+      });
+      const F = net.featureDim;
+      net.setHead(mlpHead(B, F, F, cfg.dim, init ? rng : null));
+      return net;
+    };
+    const encQ = make(true);
+    const encK = make(false);
+    encK.requiresGrad(false);
+    const m = new Moco(B, ops, cfg, encQ, encK);
+    await m.copyQueryToKey();
+    // The queue starts as random unit vectors (MoCo: randn then normalize along dim).
+    const q = new Float32Array(cfg.queueSize * cfg.dim);
+    for (let i = 0; i < q.length; i++) q[i] = rng.normal();
+    const raw = B.fromArray(q, [cfg.queueSize, cfg.dim]);
+    const { y, norm } = ops.l2Normalize(raw);
+    B.dispose(m.queue);
+    m.queue = y;
+    B.dispose(raw);
+    B.dispose(norm);
+    return m;
+  }
+
+  /** Key encoder ← query encoder (parameters and buffers), as at MoCo's start. */
+  async copyQueryToKey(): Promise<void> {
+    const k = new Map(this.encK.stateDict().map((e) => [e.name, e]));
+    for (const e of this.encQ.stateDict()) k.get(e.name)!.write(await e.read());
+  }
+
+  /**
+   * One MoCo step. `xq` holds the query views in batch order; `xkShuffled`
+   * the key views in the order `perm` (xkShuffled[j] = view of image perm[j]);
+   * `unshuffle` is perm's inverse as a [N] index tensor. Gradients are left
+   * in the query encoder's parameters when `opt` is null (tests), otherwise
+   * the optimizer is applied with `lr` and the gradients cleared.
+   */
+  step(
+    xq: BTensor,
+    xkShuffled: BTensor,
+    unshuffle: BTensor,
+    opt: Optimizer | null,
+    lr: number,
+  ): MocoStepResult {
+    const { B, ops, cfg } = this;
+    const ctx = { bnGroups: cfg.bnGroups };
+    this.encQ.train();
+    this.encK.train();
+
+    // Query: forward with the tape.
+    const q = this.encQ.forward(new Var(B, xq), ctx);
+    const qn = ops.l2Normalize(q.value);
+
+    // Key: momentum update first (MoCo's order), then a no-grad forward.
+    this.momentumUpdate();
+    const kn = noGrad(() => {
+      const kShuf = this.encK.forward(new Var(B, xkShuffled), ctx);
+      const k = ops.gatherRows(kShuf.value, unshuffle);
+      kShuf.dispose();
+      const r = ops.l2Normalize(k);
+      B.dispose(k);
+      B.dispose(r.norm);
+      return r.y;
+    });
+
+    // Contrastive loss and its gradient wrt q, fed back into the tape.
+    const logits = ops.mocoLogits(qn.y, kn, this.queue, cfg.temperature);
+    const { loss, dlogits, correct } = ops.infoNce(logits);
+    const dqn = ops.mocoLogitsBackward(dlogits, kn, this.queue, cfg.temperature);
+    const dq = ops.l2NormalizeBackward(dqn, qn.y, qn.norm);
+    for (const t of [logits, dlogits, dqn, qn.y, qn.norm]) B.dispose(t);
+    backward(q, dq);
+    q.dispose();
+
+    // Enqueue this batch's keys (they were the positives; they become negatives).
+    this.ptr = ops.enqueue(this.queue, kn, this.ptr);
+    B.dispose(kn);
+
+    if (opt) {
+      opt.apply(lr);
+      this.encQ.zeroGrad();
+    }
+    return { loss, correct };
+  }
+
+  /** k ← m·k + (1−m)·q over all parameters (buffers are the key encoder's own). */
+  momentumUpdate(): void {
+    const kp = this.encK.parameters();
+    this.encQ.parameters().forEach((p, i) =>
+      this.ops.emaUpdate(kp[i].value, p.value, this.cfg.momentum)
+    );
+  }
+
+  dispose(): void {
+    this.encQ.dispose();
+    this.encK.dispose();
+    this.B.dispose(this.queue);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Optimizers over a model's named parameters: per-parameter state tensors on
+ * the backend, updated in place by the optimizer kernels; `namedState()` lists
+ * them under torch-like names for checkpoints. Frozen parameters (no gradient)
+ * are skipped and get no state.
+ */
+import type { Backend, BTensor } from "../model/backend.ts";
+import type { Parameter } from "../model/nn.ts";
+import type { TrainOps } from "./train_ops.ts";
+
+export type OptimConfig =
+  | { kind: "adam" | "adamw"; beta1?: number; beta2?: number; eps?: number; weightDecay: number }
+  | { kind: "sgd"; momentum: number; nesterov?: boolean; weightDecay: number };
+
+export class Optimizer {
+  /** Number of steps taken (torch's per-parameter `step`, shared here). */
+  step = 0;
+  private state = new Map<string, BTensor[]>();
+
+  constructor(
+    private B: Backend,
+    private ops: TrainOps,
+    readonly params: [string, Parameter][],
+    readonly cfg: OptimConfig,
+  ) {
+    for (const [name, p] of params) {
+      if (!p.requiresGrad) continue;
+      const n = cfg.kind === "sgd" ? (cfg.momentum ? 1 : 0) : 2;
+      this.state.set(name, Array.from({ length: n }, () => B.zeros(p.shape)));
+    }
+  }
+
+  /** Applies one update with learning rate lr to every parameter that has a gradient. */
+  apply(lr: number): void {
+    this.step++;
+    const c = this.cfg;
+    for (const [name, p] of this.params) {
+      const s = this.state.get(name);
+      if (!p.grad || !s) continue;
+      if (c.kind === "sgd") {
+        this.ops.sgdStep(p.value, p.grad, s[0] ?? null, {
+          lr,
+          momentum: c.momentum,
+          nesterov: c.nesterov,
+          weightDecay: c.weightDecay,
+          first: this.step === 1,
+        });
+      } else {
+        this.ops.adamStep(p.value, p.grad, s[0], s[1], {
+          lr,
+          beta1: c.beta1,
+          beta2: c.beta2,
+          eps: c.eps,
+          weightDecay: c.weightDecay,
+          decoupled: c.kind === "adamw",
+          step: this.step,
+        });
+      }
+    }
+  }
+
+  /** State tensors as [name, tensor]: `<param>.exp_avg`/`.exp_avg_sq` or `.momentum_buffer`. */
+  namedState(): [string, BTensor][] {
+    const names = this.cfg.kind === "sgd" ? ["momentum_buffer"] : ["exp_avg", "exp_avg_sq"];
+    const out: [string, BTensor][] = [];
+    for (const [p, ts] of this.state) ts.forEach((t, i) => out.push([`${p}.${names[i]}`, t]));
+    return out;
+  }
+
+  dispose(): void {
+    for (const ts of this.state.values()) for (const t of ts) this.B.dispose(t);
+    this.state.clear();
+  }
+}
