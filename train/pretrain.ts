@@ -1,0 +1,227 @@
+/**
+ * The MoCo pretraining loop: data order, augmentation, steps, LR schedule,
+ * metrics, progress, checkpoints, exact resume, NaN guard, the optional kNN
+ * monitor and the final torchvision-named backbone export.
+ *
+ * Exact resume: every random choice of step s (which images, their two
+ * augmentations, the key shuffle) is drawn from a generator seeded by
+ * (seed, s), and the epoch order from (seed, epoch), so a checkpoint needs
+ * only the step counter besides the tensors; a resumed run then replays the
+ * same loss sequence bit for bit on the same adapter.
+ */
+import { join } from "node:path";
+import type { Backend } from "../model/backend.ts";
+import { Rng } from "../util/rng.ts";
+import { UserError } from "../util/cli.ts";
+import { exists, writeJsonAtomic } from "../util/fs.ts";
+import { Moco, type MocoConfig } from "./moco.ts";
+import { type OptimConfig, Optimizer } from "./optimizer.ts";
+import type { TrainOps } from "./train_ops.ts";
+import { learningRate, type Schedule } from "./schedule.ts";
+import { MetricsLog } from "./metrics.ts";
+import { Progress } from "./progress.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { exportBackbone, loadInitWeights } from "./weights.ts";
+import type { TwoViewSource } from "./views.ts";
+
+export interface PretrainConfig {
+  moco: MocoConfig;
+  imageSize: number;
+  batchSize: number;
+  epochs: number;
+  optimizer: OptimConfig;
+  lr: number;
+  schedule: Schedule;
+  seed: number;
+  /** Checkpoint every this many steps (and at each epoch's end). */
+  ckptEvery: number;
+  /** kNN monitor every this many epochs (0 = off). */
+  monitorEvery: number;
+  /** "random" or a safetensors file of ImageNet (torchvision) weights. */
+  init: string;
+}
+
+export interface PretrainHooks {
+  /** Called after each step's metrics are written; throwing aborts (tests simulate a kill). */
+  afterStep?: (step: number, loss: number) => void;
+  /** Runs the monitor; returns named values to log (e.g. { knn_auc }). */
+  monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
+  log?: (msg: string) => void;
+  quiet?: boolean;
+}
+
+export interface PretrainSummary {
+  steps: number;
+  firstLoss: number;
+  lastLoss: number;
+  meanAccLastEpoch: number;
+  imgPerSec: number;
+  backbonePath: string;
+  checkpointPath: string;
+}
+
+/** Per-step generator: a pure function of (seed, step). */
+export function stepRng(seed: number, step: number): Rng {
+  return new Rng((seed ^ Math.imul(step + 1, 0x9e3779b1)) >>> 0);
+}
+
+function epochOrder(seed: number, epoch: number, n: number): number[] {
+  const rng = new Rng((seed ^ Math.imul(epoch + 1, 0x85ebca6b) ^ 0x5bd1e995) >>> 0);
+  return rng.shuffle(Array.from({ length: n }, (_, i) => i));
+}
+
+export async function pretrain(
+  B: Backend,
+  ops: TrainOps,
+  cfg: PretrainConfig,
+  source: TwoViewSource,
+  runDir: string,
+  opts: { resume?: boolean } & PretrainHooks = {},
+): Promise<PretrainSummary> {
+  const log = opts.log ?? console.log;
+  const n = source.count;
+  const stepsPerEpoch = Math.floor(n / cfg.batchSize);
+  if (stepsPerEpoch < 1) {
+    throw new UserError(`${n} training images is fewer than one batch of ${cfg.batchSize}`);
+  }
+  if (cfg.batchSize % cfg.moco.bnGroups !== 0) {
+    throw new UserError(
+      `batch ${cfg.batchSize} does not split into ${cfg.moco.bnGroups} BN sub-batches`,
+    );
+  }
+  const totalSteps = stepsPerEpoch * cfg.epochs;
+  const ckptPath = join(runDir, "checkpoint.safetensors");
+  await Deno.mkdir(runDir, { recursive: true });
+
+  const moco = await Moco.create(B, ops, cfg.moco, cfg.seed);
+  if (cfg.init !== "random") {
+    const report = await loadInitWeights(moco.encQ, cfg.init);
+    log(`init: loaded ${report.loaded.length} tensors from ${cfg.init}`);
+    await moco.copyQueryToKey();
+  }
+  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), cfg.optimizer);
+  const state = () => ({
+    modules: { encoder_q: moco.encQ, encoder_k: moco.encK },
+    tensors: Object.fromEntries([
+      ["queue", moco.queue],
+      ...opt.namedState().map(([k, t]) => [`optimizer.${k}`, t]),
+    ]),
+  });
+
+  let step = 0;
+  if (opts.resume && await exists(ckptPath)) {
+    const meta = await loadCheckpoint(ckptPath, B, state());
+    const saved = JSON.stringify(meta.config), now = JSON.stringify(cfg);
+    if (saved !== now) {
+      throw new UserError(
+        `${ckptPath} was written with another configuration; resume with the same flags ` +
+          `(see ${
+            join(runDir, "config.json")
+          }) or start a new --out folder.\n  saved: ${saved}\n  now:   ${now}`,
+      );
+    }
+    step = meta.step as number;
+    moco.ptr = meta.ptr as number;
+    opt.step = meta.optimizerStep as number;
+    log(`resumed from ${ckptPath} at step ${step}/${totalSteps}`);
+  } else if (opts.resume) {
+    log(`no checkpoint in ${runDir}: starting from step 0`);
+  }
+  await writeJsonAtomic(join(runDir, "config.json"), cfg);
+  const metrics = await MetricsLog.open(join(runDir, "metrics.jsonl"), step);
+  const progress = new Progress("pretrain");
+  let lastGood = step;
+  const save = async () => {
+    await saveCheckpoint(ckptPath, B, {
+      ...state(),
+      meta: { step, ptr: moco.ptr, optimizerStep: opt.step, config: cfg },
+    });
+    lastGood = step;
+  };
+
+  const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize;
+  let order: number[] = [], orderEpoch = -1;
+  let firstLoss = NaN, lastLoss = NaN, accSum = 0, accCount = 0, imgs = 0;
+  const t0 = performance.now();
+  try {
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / stepsPerEpoch), pos = step % stepsPerEpoch;
+      if (epoch !== orderEpoch) {
+        order = epochOrder(cfg.seed, epoch, n);
+        orderEpoch = epoch;
+        accSum = accCount = 0;
+      }
+      const idx = order.slice(pos * N, (pos + 1) * N);
+      const rng = stepRng(cfg.seed, step);
+      const v = source.twoViews(idx, rng);
+      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
+      const inv = new Float32Array(N);
+      perm.forEach((p, j) => (inv[p] = j));
+      const plane = C * S * S;
+      const xkShuf = new Float32Array(N * plane);
+      perm.forEach((p, j) => xkShuf.set(v.xk.subarray(p * plane, (p + 1) * plane), j * plane));
+
+      const lr = learningRate(cfg.lr, cfg.schedule, epoch + pos / stepsPerEpoch);
+      const xq = B.fromArray(v.xq, [N, C, S, S]), xk = B.fromArray(xkShuf, [N, C, S, S]);
+      const un = B.fromArray(inv, [N]);
+      const r = moco.step(xq, xk, un, opt, lr);
+      for (const t of [xq, xk, un]) B.dispose(t);
+      const loss = (await B.read(r.loss))[0];
+      const acc = (await B.read(r.correct))[0] / N;
+      B.dispose(r.loss);
+      B.dispose(r.correct);
+      step++;
+      if (!Number.isFinite(loss)) {
+        throw new UserError(
+          `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
+            `checkpoint is ${
+              lastGood > 0 ? `${ckptPath} (step ${lastGood})` : "none (no step had been saved)"
+            }. ` +
+            `Lower --lr, check the input data, or resume with --resume.`,
+        );
+      }
+      if (Number.isNaN(firstLoss)) firstLoss = loss;
+      lastLoss = loss;
+      accSum += acc;
+      accCount++;
+      imgs += N;
+      const imgPerSec = imgs / ((performance.now() - t0) / 1000);
+      metrics.write({ step, epoch: epoch + 1, loss, acc, lr, img_s: imgPerSec });
+      if (!opts.quiet) {
+        progress.update({ step, totalSteps, epoch: epoch + 1, loss, acc, lr, imgPerSec });
+      }
+      const epochEnd = step % stepsPerEpoch === 0;
+      if (step % cfg.ckptEvery === 0 || epochEnd) await save();
+      if (
+        epochEnd && opts.monitor && cfg.monitorEvery > 0 && (epoch + 1) % cfg.monitorEvery === 0
+      ) {
+        const m = await opts.monitor(moco, epoch + 1);
+        metrics.write({ step, epoch: epoch + 1, ...m });
+        progress.log(
+          `epoch ${epoch + 1}: ${
+            Object.entries(m).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(" ")
+          }`,
+        );
+      }
+      opts.afterStep?.(step, loss);
+    }
+  } finally {
+    metrics.close();
+    if (!opts.quiet) progress.done();
+  }
+  const backbonePath = join(runDir, "backbone.safetensors");
+  await exportBackbone(moco.encQ, backbonePath, { source: "moco-pretrain", steps: String(step) });
+  const summary: PretrainSummary = {
+    steps: step,
+    firstLoss,
+    lastLoss,
+    meanAccLastEpoch: accCount ? accSum / accCount : NaN,
+    imgPerSec: imgs / ((performance.now() - t0) / 1000),
+    backbonePath,
+    checkpointPath: ckptPath,
+  };
+  await writeJsonAtomic(join(runDir, "summary.json"), summary);
+  opt.dispose();
+  moco.dispose();
+  return summary;
+}

@@ -1,0 +1,68 @@
+/**
+ * Initial weights and exported backbones. Exports use torchvision's names and
+ * shapes: a 1-channel stem is written as the 3-channel kernel w/3 per colour,
+ * which responds identically to a gray image replicated to RGB, so the file
+ * loads into torchvision as is and back here through the 3→1 summing rule.
+ */
+import type { ClassifierNet } from "../model/classifier.ts";
+import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { UserError } from "../util/cli.ts";
+
+/** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
+export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
+
+/** Loads a backbone (torchvision, MoCo-CXR or our own export) into `net`, leaving its head alone. */
+export async function loadInitWeights(net: ClassifierNet, path: string): Promise<LoadReport> {
+  let file;
+  try {
+    file = await readSafetensors(path);
+  } catch (e) {
+    throw new UserError(`cannot read init weights ${path}: ${(e as Error).message}`);
+  }
+  const hasPrefix = [...file.tensors.keys()].some((k) =>
+    KNOWN_PREFIXES.some((p) => k.startsWith(p))
+  );
+  const report = loadStateDict(net, file.tensors, {
+    strict: false,
+    stripPrefix: hasPrefix ? KNOWN_PREFIXES : undefined,
+    exclude: [`${net.headName}.`],
+  });
+  const backboneKeys = net.stateDict().filter((e) => !e.name.startsWith(`${net.headName}.`));
+  const missing = report.missing.filter((k) => !k.startsWith(`${net.headName}.`));
+  if (report.mismatched.length || missing.length > backboneKeys.length / 2) {
+    throw new UserError(
+      `${path} does not fit this backbone: ${missing.length} of ${backboneKeys.length} keys missing` +
+        (report.mismatched.length
+          ? `, mismatched shapes: ${
+            report.mismatched.slice(0, 3).map((m) => `${m.name} [${m.got}] vs [${m.expected}]`)
+              .join(", ")
+          }`
+          : "") +
+        ". Check --backbone against the file.",
+    );
+  }
+  return report;
+}
+
+/** Writes the backbone (no head) with torchvision names; a 1-channel stem is expanded to RGB. */
+export async function exportBackbone(
+  net: ClassifierNet,
+  path: string,
+  metadata: Record<string, string>,
+): Promise<void> {
+  const state = await readState(net);
+  for (const k of [...state.keys()]) if (k.startsWith(`${net.headName}.`)) state.delete(k);
+  const stem = state.get(net.stemKey);
+  if (stem && stem.shape[1] === 1) {
+    const [o, , kh, kw] = stem.shape, k = kh * kw, src = stem.data as Float32Array;
+    const rgb = new Float32Array(o * 3 * k);
+    for (let i = 0; i < o; i++) {
+      for (let c = 0; c < 3; c++) {
+        for (let j = 0; j < k; j++) rgb[(i * 3 + c) * k + j] = src[i * k + j] / 3;
+      }
+    }
+    state.set(net.stemKey, { dtype: "F32", shape: [o, 3, kh, kw], data: rgb });
+  }
+  await writeSafetensors(path, state, { ...metadata, format: "torchvision-backbone" });
+}
