@@ -1,0 +1,272 @@
+/**
+ * deno task evaluate: (re)computes a run's results and report, or compares two prediction CSVs.
+ *
+ *   deno task evaluate --run runs/<dir>          reads runs/<dir>/predictions/*.json (format in
+ *       eval/run_files.ts) and writes results.json, results.csv, summary.csv, differences.csv
+ *       and report.html into runs/<dir>
+ *   deno task evaluate --scores a.csv [--compare b.csv]
+ *       AUC [CI] of each CSV (columns id,label,score) and the paired difference a − b
+ *       (DeLong and bootstrap)
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  alignScores,
+  bootstrapAuc,
+  buildReport,
+  computeHeadline,
+  computeResults,
+  delong,
+  delongPaired,
+  EvalInputError,
+  fmtAuc,
+  fmtCi,
+  fmtDiff,
+  fmtP,
+  formatFraction,
+  INIT_LABEL,
+  listPretrainMetrics,
+  type MetricsRow,
+  pairedBootstrap,
+  pretrainPanels,
+  readMetricsFile,
+  readRunGradCams,
+  readRunMetadata,
+  readRunPredictions,
+  readScoresCsv,
+  RESULTS_FILES,
+  rocPanels,
+  trainingPanels,
+  writeFileAtomic,
+  writeResults,
+} from "../eval/mod.ts";
+
+const USAGE = `Usage:
+  deno task evaluate --run runs/<dir> [options]
+      Recompute results and report.html of a run folder from its predictions/*.json.
+  deno task evaluate --scores a.csv [--compare b.csv] [options]
+      AUC with 95% CIs of a prediction CSV (columns id,label,score), and the paired
+      difference a − b when --compare is given (both files must hold the same ids).
+
+Options:
+  --replicates N   bootstrap resamples (default 1000)
+  --seed S         bootstrap seed (default 0)
+  --level L        confidence level (default 0.95)
+  --title T        report title (run mode)
+  --colormap NAME  Grad-CAM colormap: jet or inferno (default jet)
+  -h, --help       show this help
+
+Run folder layout (see eval/run_files.ts): predictions/<cell>.json (required),
+metrics/*.jsonl, gradcam/*.json and run.json (optional).`;
+
+export interface Io {
+  log: (msg: string) => void;
+  error: (msg: string) => void;
+}
+
+function numberOpt(
+  v: string | undefined,
+  name: string,
+  def: number,
+  ok: (x: number) => boolean,
+): number {
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (v.trim() === "" || !ok(x)) {
+    throw new EvalInputError(`--${name} ${v} is not valid (see --help)`);
+  }
+  return x;
+}
+
+/** Runs the command; returns the exit code (0 ok, 1 bad input or failure, 2 usage). */
+export async function main(
+  args: string[],
+  io: Io = { log: console.log, error: console.error },
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        run: { type: "string" },
+        scores: { type: "string" },
+        compare: { type: "string" },
+        replicates: { type: "string" },
+        seed: { type: "string" },
+        level: { type: "string" },
+        title: { type: "string" },
+        colormap: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (e) {
+    io.error(`error: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.log(USAGE);
+    return 0;
+  }
+  if ((v.run === undefined) === (v.scores === undefined)) {
+    io.error(`error: give exactly one of --run or --scores\n\n${USAGE}`);
+    return 2;
+  }
+  if (v.compare !== undefined && v.scores === undefined) {
+    io.error(`error: --compare needs --scores\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const opts = {
+      replicates: numberOpt(v.replicates, "replicates", 1000, (x) => Number.isInteger(x) && x >= 1),
+      seed: numberOpt(v.seed, "seed", 0, (x) => Number.isInteger(x) && x >= 0),
+      level: numberOpt(v.level, "level", 0.95, (x) => x > 0 && x < 1),
+    };
+    const colormap = v.colormap ?? "jet";
+    if (colormap !== "jet" && colormap !== "inferno") {
+      throw new EvalInputError(`--colormap ${colormap}: use jet or inferno`);
+    }
+    if (v.run !== undefined) {
+      await evaluateRun(v.run, { ...opts, title: v.title, colormap }, io);
+    } else {
+      await compareScores(v.scores!, v.compare, opts, io);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      io.error(
+        `error: ${(e as Error).message}\n` +
+          `deno task evaluate may read anywhere but write only under runs/; keep run folders in runs/.`,
+      );
+    } else if (
+      e instanceof EvalInputError || e instanceof Deno.errors.NotFound || e instanceof RangeError
+    ) {
+      io.error(`error: ${(e as Error).message}`);
+    } else {
+      throw e;
+    }
+    return 1;
+  }
+}
+
+async function evaluateRun(
+  runDir: string,
+  opts: {
+    replicates: number;
+    seed: number;
+    level: number;
+    title?: string;
+    colormap: "jet" | "inferno";
+  },
+  io: Io,
+): Promise<void> {
+  const cells = await readRunPredictions(runDir);
+  io.log(
+    `${runDir}: ${cells.length} prediction files; computing AUCs, CIs and paired differences…`,
+  );
+  const results = computeResults(cells, opts);
+
+  const metrics = new Map<string, MetricsRow[]>();
+  for (const file of new Set(cells.map((c) => c.metrics_file).filter((f) => f !== undefined))) {
+    try {
+      metrics.set(file, await readMetricsFile(join(runDir, file)));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      results.warnings.push(`metrics file ${file} (named by a predictions file) does not exist`);
+    }
+  }
+  const pretrain = new Map<string, MetricsRow[]>();
+  for (const file of await listPretrainMetrics(runDir)) {
+    pretrain.set(file, await readMetricsFile(join(runDir, file)));
+  }
+  const written = await writeResults(runDir, results);
+  const html = buildReport({
+    results,
+    title: opts.title,
+    runName: runDir.replace(/\/+$/, "").split("/").pop(),
+    roc: rocPanels(cells),
+    training: [...pretrainPanels(pretrain), ...trainingPanels(cells, metrics)],
+    gradcam: await readRunGradCams(runDir),
+    gradcamColormap: opts.colormap,
+    metadata: await readRunMetadata(runDir),
+    files: Object.values(RESULTS_FILES),
+  });
+  const reportPath = join(runDir, "report.html");
+  await writeFileAtomic(reportPath, html);
+  written.push(reportPath);
+
+  const mainTask = results.summary.some((s) => s.task === "mean")
+    ? "mean"
+    : results.summary[0].task;
+  io.log(`\nTest AUC [${Math.round(opts.level * 100)}% CI], task ${mainTask}:`);
+  for (const s of results.summary.filter((x) => x.task === mainTask)) {
+    io.log(
+      `  ${s.backbone.padEnd(10)} ${s.protocol.padEnd(6)} ${
+        formatFraction(s.fraction).padStart(6)
+      } ` +
+        `${INIT_LABEL[s.init].padEnd(11)} ${fmtAuc(s.auc)} ${fmtCi(s.ci)}` +
+        (s.n_draws > 1 ? `  (${s.n_draws} draws)` : ""),
+    );
+  }
+  io.log(`\n${computeHeadline(results).text}`);
+  for (const w of results.warnings) io.log(`warning: ${w}`);
+  io.log(`\nwrote:\n${written.map((p) => `  ${p}`).join("\n")}`);
+}
+
+async function compareScores(
+  pathA: string,
+  pathB: string | undefined,
+  opts: { replicates: number; seed: number; level: number },
+  io: Io,
+): Promise<void> {
+  const a = await readScoresCsv(pathA);
+  const pct = `${Math.round(opts.level * 100)}%`;
+  const describe = (path: string, t: { labels: ArrayLike<number>; scores: ArrayLike<number> }) => {
+    const b = bootstrapAuc(t.labels, t.scores, { ...opts, what: path });
+    let pos = 0;
+    for (let i = 0; i < t.labels.length; i++) pos += t.labels[i];
+    const lines = [
+      `${path}: AUC ${fmtAuc(b.estimate)}, n = ${t.labels.length} (${pos} positive)`,
+      `  bootstrap ${pct} CI ${fmtCi(b.ci)} (${opts.replicates} resamples, seed ${opts.seed}` +
+      (b.redrawn > 0 ? `, ${b.redrawn} redrawn for a missing class` : "") + ")",
+    ];
+    try {
+      const d = delong(t.labels, t.scores, { level: opts.level, what: path });
+      lines.push(
+        `  DeLong    ${pct} CI ${fmtCi(d.ci)}, SE ${d.se.toFixed(4)}, vs 0.5: ${fmtP(d.p)}`,
+      );
+    } catch (e) {
+      if (!(e instanceof EvalInputError)) throw e;
+      lines.push(`  DeLong: ${e.message}`);
+    }
+    io.log(lines.join("\n"));
+  };
+  describe(pathA, a);
+  if (pathB === undefined) return;
+  const b = alignScores(a, await readScoresCsv(pathB), pathA, pathB);
+  describe(pathB, b);
+  const d = delongPaired(a.labels, a.scores, b.scores, {
+    level: opts.level,
+    what: `${pathA} vs ${pathB}`,
+  });
+  const pb = pairedBootstrap(a.labels, a.scores, b.scores, {
+    ...opts,
+    what: `${pathA} vs ${pathB}`,
+  });
+  io.log(
+    [
+      `\nPaired difference (${pathA}) − (${pathB}): ΔAUC ${
+        fmtDiff(d.estimate)
+      } on ${a.ids.length} shared ids`,
+      `  DeLong    ${pct} CI ${fmtCi(d.ci, fmtDiff)}, z = ${d.z.toFixed(2)}, ${fmtP(d.p)} ` +
+      `(AUC correlation ${d.correlation.toFixed(2)})`,
+      `  bootstrap ${pct} CI ${fmtCi(pb.ci, fmtDiff)}, ${
+        fmtP(pb.p)
+      } (${opts.replicates} paired resamples)`,
+    ].join("\n"),
+  );
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

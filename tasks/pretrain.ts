@@ -1,0 +1,183 @@
+/**
+ * deno task pretrain — MoCo-CXR pretraining.
+ *
+ * With no flags: the built-in synthetic radiographs, a configuration sized for
+ * a 2-core machine without a GPU (see HELP). With --data: a real dataset.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { getGpu } from "../kernels/device.ts";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import { runMain, UserError } from "../util/cli.ts";
+import { exists } from "../util/fs.ts";
+import { gpuTrainOps } from "../train/train_ops.ts";
+import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
+import { checkBackbone } from "../train/backbones.ts";
+import { openTrainingData } from "../train/data_source.ts";
+import { knnMonitor } from "../train/monitor.ts";
+
+const HELP = `deno task pretrain [flags]   MoCo v2 pretraining (MoCo-CXR)
+
+Data
+  --data DIR            dataset root (CheXpert, Shenzhen, folder-per-class or CSV).
+                        Default: the built-in synthetic radiographs (generated once into
+                        runs/data/synthetic).
+  --kind K              chexpert | shenzhen | folder | csv (default: detected)
+  --task NAME           label used by the monitor (default: Pleural Effusion)
+  --size PX             training crop (default 64; MoCo-CXR used 224-320)
+Model
+  --backbone B          resnet18 | resnet34 | resnet50 | densenet121 (default resnet18)
+  --in-channels 1|3     stem input channels (default 1: gray images, the RGB stem's kernels
+                        summed, so it still loads torchvision weights)
+  --init random|FILE    start from random weights or a torchvision safetensors file
+MoCo
+  --queue K             negatives in the queue (default 1024 for the small default data;
+                        MoCo-CXR's code used 24576, MoCo v2 65536)
+  --momentum M          key-encoder EMA momentum (default 0.99: a time constant of ~100 steps
+                        learns within a few thousand steps, where 0.999 (~1,000) barely starts;
+                        use 0.999 for the paper's long runs)
+  --temperature T       softmax temperature (default 0.2)
+  --split-bn N          BN sub-batch size for shuffled split BN (default 16; 0 = off)
+  --dim D               output feature size (default 128)
+Optimisation
+  --optimizer adam|sgd  adam: MoCo-CXR (lr 1e-4, wd 1e-4, x0.1 step decay at --milestones);
+                        sgd: MoCo v2 (lr 0.03, momentum 0.9, cosine decay). Default adam:
+                        Adam at 1e-4 moves the loss within the first hundred steps.
+  --lr LR               default 1e-4 (adam) or 0.03 (sgd)
+  --weight-decay W      default 1e-4
+  --milestones E,E      epochs for the x0.1 step decay (adam; default none)
+  --batch N             default 32 (two BN sub-batches of 16)
+  --epochs N            default 6 (about 10 minutes on a 2-core CPU with lavapipe)
+  --seed S              default 0
+Run
+  --out DIR             run folder (default runs/pretrain)
+  --resume              continue the run in --out from its last checkpoint, exactly
+  --ckpt-every N        checkpoint every N steps (default 50) and at each epoch's end
+  --monitor-every N     kNN AUC on the labelled validation split every N epochs (default 1; 0 off)
+  --preset paper        MoCo-CXR's configuration: 224 px, batch 24, 20 epochs, queue 24576,
+                        momentum 0.999, 3 channels (flags given explicitly still win)
+
+Permissions: the task reads the repo and data, writes only runs/, has no network.
+To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
+
+async function main() {
+  const { values: f } = parseArgs({
+    args: Deno.args,
+    options: {
+      data: { type: "string" },
+      kind: { type: "string" },
+      task: { type: "string" },
+      size: { type: "string" },
+      backbone: { type: "string" },
+      "in-channels": { type: "string" },
+      init: { type: "string" },
+      queue: { type: "string" },
+      momentum: { type: "string" },
+      temperature: { type: "string" },
+      "split-bn": { type: "string" },
+      dim: { type: "string" },
+      optimizer: { type: "string" },
+      lr: { type: "string" },
+      "weight-decay": { type: "string" },
+      milestones: { type: "string" },
+      batch: { type: "string" },
+      epochs: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      resume: { type: "boolean" },
+      "ckpt-every": { type: "string" },
+      "monitor-every": { type: "string" },
+      preset: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (f.help) return console.log(HELP);
+  const paper = f.preset === "paper";
+  if (f.preset && !paper) throw new UserError(`unknown --preset "${f.preset}" (only "paper")`);
+  const num = (name: string, v: string | undefined, d: number) => {
+    if (v === undefined) return d;
+    const x = Number(v);
+    if (!Number.isFinite(x)) throw new UserError(`--${name} expects a number, got "${v}"`);
+    return x;
+  };
+  const optimizer = f.optimizer ?? "adam";
+  if (optimizer !== "adam" && optimizer !== "sgd") {
+    throw new UserError(`--optimizer must be adam or sgd, got "${optimizer}"`);
+  }
+  const batchSize = num("batch", f.batch, paper ? 24 : 32);
+  const sub = num("split-bn", f["split-bn"], paper ? 8 : 16);
+  const epochs = num("epochs", f.epochs, paper ? 20 : 6);
+  const inChannels = num("in-channels", f["in-channels"], paper ? 3 : 1);
+  if (inChannels !== 1 && inChannels !== 3) throw new UserError("--in-channels must be 1 or 3");
+  if (sub > 0 && batchSize % sub !== 0) {
+    throw new UserError(`--batch ${batchSize} is not a multiple of --split-bn ${sub}`);
+  }
+  const cfg: PretrainConfig = {
+    moco: {
+      backbone: checkBackbone(f.backbone ?? "resnet18"),
+      inChannels,
+      dim: num("dim", f.dim, 128),
+      queueSize: num("queue", f.queue, paper ? 24576 : 1024),
+      temperature: num("temperature", f.temperature, 0.2),
+      momentum: num("momentum", f.momentum, paper ? 0.999 : 0.99),
+      bnGroups: sub > 0 ? batchSize / sub : 1,
+    },
+    imageSize: num("size", f.size, paper ? 224 : 64),
+    batchSize,
+    epochs,
+    optimizer: optimizer === "adam"
+      ? { kind: "adam", weightDecay: num("weight-decay", f["weight-decay"], 1e-4) }
+      : { kind: "sgd", momentum: 0.9, weightDecay: num("weight-decay", f["weight-decay"], 1e-4) },
+    lr: num("lr", f.lr, optimizer === "adam" ? 1e-4 : 0.03),
+    schedule: optimizer === "adam"
+      ? {
+        kind: "step",
+        milestones: (f.milestones ?? "").split(",").filter(Boolean).map((m) =>
+          num("milestones", m, 0)
+        ),
+        gamma: 0.1,
+      }
+      : { kind: "cosine", epochs },
+    seed: num("seed", f.seed, 0),
+    ckptEvery: num("ckpt-every", f["ckpt-every"], 50),
+    monitorEvery: num("monitor-every", f["monitor-every"], 1),
+    init: f.init ?? "random",
+  };
+  const out = f.out ?? "runs/pretrain";
+  if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
+    throw new UserError(
+      `${out} already holds a pretraining run. Pass --resume to continue it, or --out NEW_DIR.`,
+    );
+  }
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.describe()}`);
+  const data = await openTrainingData({
+    data: f.data,
+    kind: f.kind,
+    task: f.task,
+    imageSize: cfg.imageSize,
+    inChannels: cfg.moco.inChannels,
+    log: console.log,
+  });
+  console.log(
+    `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
+      `${epochs} epochs -> ${out}`,
+  );
+  const B = gpuBackend(gpu);
+  const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
+    resume: f.resume,
+    monitor: data.monitor
+      ? (moco) => knnMonitor(B, moco.encQ, data.monitor!, cfg.imageSize)
+      : undefined,
+  });
+  console.log(
+    `done: ${s.steps} steps, loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}, ` +
+      `contrastive top-1 ${(100 * s.meanAccLastEpoch).toFixed(1)}% (last epoch), ` +
+      `${
+        s.imgPerSec.toFixed(1)
+      } img/s\n  backbone: ${s.backbonePath}\n  checkpoint: ${s.checkpointPath}` +
+      `\n  metrics: ${join(out, "metrics.jsonl")}`,
+  );
+}
+
+if (import.meta.main) runMain(main);
