@@ -1,0 +1,153 @@
+/**
+ * From command-line data flags to what the trainers read: the dataset
+ * (built-in synthetic CheXpert when no --data is given), its image cache
+ * under runs/cache, and views over index subsets with MoCo-CXR's
+ * augmentations (random crop, horizontal flip, rotation within ±10°).
+ */
+import { loadDataset } from "../data/load.ts";
+import type { Dataset, DatasetKind } from "../data/types.ts";
+import { defaultCacheDir, ensureCache, type ImageCache } from "../data/cache.ts";
+import {
+  type AugmentOptions,
+  evalAugment,
+  makeBatch,
+  makeTwoViewBatch,
+  trainAugment,
+} from "../data/augment.ts";
+import { ensureSyntheticChexpert } from "../data/synth_write.ts";
+import { UserError } from "../util/cli.ts";
+import type { Rng } from "../util/rng.ts";
+import type { LabelledSource, TwoViewSource } from "./views.ts";
+import type { MonitorSets } from "./monitor.ts";
+
+export const DEFAULT_SYNTH_ROOT = "runs/data/synthetic";
+export const CACHE_ROOT = "runs/cache";
+
+export interface DataFlags {
+  data?: string;
+  kind?: string;
+  /** Comma-separated task names (default: the dataset's default, Pleural Effusion for CheXpert). */
+  task?: string;
+  imageSize: number;
+  inChannels: 1 | 3;
+  /** Synthetic set size when no --data (default 2400 frontal images). */
+  synthImages?: number;
+  log?: (m: string) => void;
+}
+
+export interface OpenedData {
+  dataset: Dataset;
+  cache: ImageCache;
+  describe: string;
+}
+
+const KINDS: DatasetKind[] = ["chexpert", "shenzhen", "folder", "csv"];
+
+export async function openData(f: DataFlags): Promise<OpenedData> {
+  const log = f.log ?? (() => {});
+  if (f.kind && !KINDS.includes(f.kind as DatasetKind)) {
+    throw new UserError(`--kind must be one of ${KINDS.join(", ")}, got "${f.kind}"`);
+  }
+  const root = f.data ??
+    await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, {
+      n: f.synthImages ?? 2400,
+      size: Math.max(128, f.imageSize * 2),
+    }, { log });
+  let dataset: Dataset;
+  try {
+    dataset = await loadDataset({
+      root,
+      kind: f.kind as DatasetKind | undefined,
+      tasks: f.task ? f.task.split(",") : undefined,
+      frontalOnly: true,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) throw e;
+    throw new UserError((e as Error).message);
+  }
+  if (dataset.records.length === 0) throw new UserError(`${root}: the dataset has no images`);
+  const o = { size: f.imageSize };
+  const cache = await ensureCache(dataset, {
+    dir: defaultCacheDir(CACHE_ROOT, dataset, o),
+    ...o,
+    log,
+  });
+  const bad = cache.badImages.length;
+  const describe = `${dataset.name} (${dataset.kind}, ${cache.count} images` +
+    `${bad ? `, ${bad} unreadable skipped` : ""}; tasks: ${cache.tasks.join(", ")})`;
+  return { dataset, cache, describe };
+}
+
+/** MoCo's two views of images of a subset of the cache. */
+export function twoViewSource(
+  cache: ImageCache,
+  indices: number[],
+  aug: AugmentOptions,
+): TwoViewSource {
+  return {
+    count: indices.length,
+    twoViews(idx: number[], rng: Rng) {
+      const b = makeTwoViewBatch(cache, idx.map((i) => indices[i]), aug, rng);
+      return { xq: b.q, xk: b.k };
+    },
+  };
+}
+
+/** A labelled view over a subset of the cache (row i of the source = cache image indices[i]). */
+export function labelledSource(
+  cache: ImageCache,
+  indices: number[],
+  size: number,
+  channels: 1 | 3,
+): LabelledSource {
+  const T = cache.tasks.length;
+  const labels = new Float32Array(indices.length * T), mask = new Float32Array(indices.length * T);
+  indices.forEach((c, i) => {
+    labels.set(cache.labels.subarray(c * T, c * T + T), i * T);
+    mask.set(cache.mask.subarray(c * T, c * T + T), i * T);
+  });
+  const evalAug = evalAugment(size, { channels });
+  const trainAug = trainAugment(size, { channels });
+  const map = (idx: number[]) => idx.map((i) => indices[i]);
+  // Evaluation batches are deterministic: the seed argument is unused by a centre crop.
+  const fixed = { nextU32: () => 0 } as unknown as Rng;
+  return {
+    count: indices.length,
+    tasks: cache.tasks,
+    labels,
+    mask,
+    ids: indices.map((c) => cache.records[c].path),
+    images: (idx) => makeBatch(cache, map(idx), evalAug, fixed).x,
+    augmented: (idx, rng) => makeBatch(cache, map(idx), trainAug, rng).x,
+  };
+}
+
+/** Images with a usable label for the first task (the monitor's AUC needs them). */
+function labelled(cache: ImageCache, indices: number[]): number[] {
+  const T = cache.tasks.length;
+  return indices.filter((i) => cache.mask[i * T] > 0);
+}
+
+/** Pretraining data: every training-split image, plus the kNN monitor's labelled sets. */
+export async function openTrainingData(f: DataFlags): Promise<{
+  describe: string;
+  train: TwoViewSource;
+  monitor: MonitorSets | null;
+}> {
+  const { cache, describe } = await openData(f);
+  const train = cache.splitIndices("train");
+  const valid = cache.splitIndices("valid");
+  const aug = trainAugment(f.imageSize, { channels: f.inChannels });
+  let monitor: MonitorSets | null = null;
+  const ref = labelled(cache, train).slice(0, 600), val = labelled(cache, valid);
+  const T = cache.tasks.length;
+  const hasBoth = (idx: number[]) =>
+    idx.some((i) => cache.labels[i * T] > 0) && idx.some((i) => cache.labels[i * T] === 0);
+  if (hasBoth(ref) && hasBoth(val)) {
+    monitor = {
+      reference: labelledSource(cache, ref, f.imageSize, f.inChannels),
+      validation: labelledSource(cache, val, f.imageSize, f.inChannels),
+    };
+  }
+  return { describe, train: twoViewSource(cache, train, aug), monitor };
+}
