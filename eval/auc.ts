@@ -51,7 +51,11 @@ export function checkPredictions(
   }
   const nNeg = labels.length - nPos;
   if (nPos === 0 || nNeg === 0) {
-    const only = labels.length === 0 ? "no examples" : nPos === 0 ? "only negatives" : "only positives";
+    const only = labels.length === 0
+      ? "no examples"
+      : nPos === 0
+      ? "only negatives"
+      : "only positives";
     throw new EvalInputError(
       `${what}: AUC is undefined because the test set has ${only} ` +
         `(${nPos} positive, ${nNeg} negative of ${labels.length}); evaluate on a test split that ` +
@@ -100,7 +104,11 @@ export interface RocCurve {
 }
 
 /** ROC curve points (ties at one threshold move both rates at once: a diagonal segment). */
-export function rocCurve(labels: ArrayLike<number>, scores: ArrayLike<number>, what?: string): RocCurve {
+export function rocCurve(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  what?: string,
+): RocCurve {
   const { nPos, nNeg } = checkPredictions(labels, scores, what);
   const order = argsortAscending(scores).reverse();
   const fpr = [0], tpr = [0], thresholds = [Infinity];

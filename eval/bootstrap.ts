@@ -106,7 +106,9 @@ export function bootstrapContrast(terms: AucTerm[], opts: BootstrapOptions = {})
   if (!(Number.isInteger(replicates) && replicates >= 1)) {
     throw new RangeError(`bootstrap: replicates must be a positive integer, got ${replicates}`);
   }
-  if (!(level > 0 && level < 1)) throw new RangeError(`bootstrap: level must be in (0, 1), got ${level}`);
+  if (!(level > 0 && level < 1)) {
+    throw new RangeError(`bootstrap: level must be in (0, 1), got ${level}`);
+  }
   const rng = opts.rng ?? new Rng(seed);
   const prepared = terms.map(prepare);
   const counts = new Map<number, Int32Array>(); // one multiplicity vector per test-set size

@@ -114,7 +114,9 @@ function normalTest(
 }
 
 function checkLevel(level: number): void {
-  if (!(level > 0 && level < 1)) throw new RangeError(`confidence level must be in (0, 1), got ${level}`);
+  if (!(level > 0 && level < 1)) {
+    throw new RangeError(`confidence level must be in (0, 1), got ${level}`);
+  }
 }
 
 /** DeLong test of one model's AUC (CI clipped to [0,1]; z-test against AUC = 0.5). */
@@ -173,5 +175,10 @@ export function delongPaired(
   const c = delongCovariance(labels, [scoresA, scoresB], what);
   const t = contrastTest(c, [1, -1], level);
   const denom = Math.sqrt(c.cov[0][0] * c.cov[1][1]);
-  return { ...t, aucA: c.aucs[0], aucB: c.aucs[1], correlation: denom > 0 ? c.cov[0][1] / denom : NaN };
+  return {
+    ...t,
+    aucA: c.aucs[0],
+    aucB: c.aucs[1],
+    correlation: denom > 0 ? c.cov[0][1] / denom : NaN,
+  };
 }

@@ -33,6 +33,17 @@ export interface ReportCheckResult {
   screenshot: string | null;
 }
 
+/** The fields of the DevTools events this check listens to. */
+interface EventParams {
+  type?: string;
+  args?: { value?: unknown; description?: string }[];
+  exceptionDetails?: { text?: string; exception?: { description?: string } };
+  entry?: { level?: string; source?: string; text?: string };
+  request?: { url?: string };
+  errorText?: string;
+  requestId?: string;
+}
+
 interface CdpMessage {
   id?: number;
   method?: string;
@@ -97,7 +108,7 @@ class Cdp {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<T>((_, fail) => {
@@ -183,16 +194,14 @@ export async function checkReport(
     const loadedP = new Promise<void>((r) => (loaded = r));
     cdp.on((m) => {
       if (m.sessionId !== sid || !m.params) return;
-      const p = m.params as Record<string, any>; // deno-lint-ignore-line no-explicit-any
+      const p = m.params as EventParams;
       switch (m.method) {
         case "Page.loadEventFired":
           loaded();
           break;
         case "Runtime.consoleAPICalled":
           if (p.type === "error" || p.type === "assert" || p.type === "warning") {
-            const text = (p.args ?? []).map((a: { value?: unknown; description?: string }) =>
-              a.value ?? a.description
-            ).join(" ");
+            const text = (p.args ?? []).map((a) => a.value ?? a.description).join(" ");
             problems.push(`console.${p.type}: ${text}`);
           }
           break;

@@ -1,0 +1,73 @@
+/**
+ * The report's headline: did MoCo initialization help at low label fractions? Computed from the
+ * paired differences (MoCo − ImageNet, or − random when there is no ImageNet cell), never asserted.
+ */
+import { fmtCi, fmtDiff, INIT_LABEL } from "./format.ts";
+import { formatFraction, MEAN_TASK, type PairedDifference, type Results } from "./results.ts";
+
+/** Label fractions at or below this count as "low" (MoCo-CXR's largest gains were there). */
+export const LOW_FRACTION_MAX = 0.01;
+
+export type Verdict = "helped" | "hurt" | "mixed" | "no clear difference" | "not tested";
+
+export interface Headline {
+  verdict: Verdict;
+  /** One or two sentences for the top of the report. */
+  text: string;
+  /** The comparisons the verdict is based on. */
+  comparisons: PairedDifference[];
+}
+
+/** Computes the headline from a Results object. */
+export function computeHeadline(r: Results): Headline {
+  const moco = r.differences.filter((d) => d.init === "moco");
+  const baseline = moco.some((d) => d.baseline === "imagenet") ? "imagenet" : "random";
+  let diffs = moco.filter((d) => d.baseline === baseline);
+  const tasks = new Set(diffs.map((d) => d.task));
+  if (tasks.has(MEAN_TASK)) diffs = diffs.filter((d) => d.task === MEAN_TASK);
+  if (diffs.length === 0) {
+    return {
+      verdict: "not tested",
+      text: "This run has no MoCo-initialized cells paired with a baseline, so it cannot say " +
+        "whether MoCo pretraining helped.",
+      comparisons: [],
+    };
+  }
+  let low = diffs.filter((d) => d.fraction <= LOW_FRACTION_MAX);
+  let scope = `at ≤ ${formatFraction(LOW_FRACTION_MAX)} of the labels`;
+  if (low.length === 0) {
+    const smallest = Math.min(...diffs.map((d) => d.fraction));
+    low = diffs.filter((d) => d.fraction === smallest);
+    scope = `at the smallest label fraction in this run (${formatFraction(smallest)}; none is ` +
+      `≤ ${formatFraction(LOW_FRACTION_MAX)})`;
+  }
+  const n = low.length;
+  const better = low.filter((d) => d.ci[0] > 0).length;
+  const worse = low.filter((d) => d.ci[1] < 0).length;
+  const ahead = low.filter((d) => d.diff > 0).length;
+  const mean = low.reduce((s, d) => s + d.diff, 0) / n;
+  const verdict: Verdict = better > 0 && worse === 0
+    ? "helped"
+    : worse > 0 && better === 0
+    ? "hurt"
+    : better > 0 && worse > 0
+    ? "mixed"
+    : "no clear difference";
+  const lead = {
+    "helped": "MoCo pretraining helped at low label fractions.",
+    "hurt": "MoCo pretraining hurt at low label fractions.",
+    "mixed": "MoCo pretraining gave mixed results at low label fractions.",
+    "no clear difference": "MoCo pretraining made no clear difference at low label fractions.",
+  }[verdict];
+  const level = Math.round(r.settings.level * 100);
+  const Scope = scope[0].toUpperCase() + scope.slice(1);
+  const versus = `MoCo-CXR − ${INIT_LABEL[baseline]} initialization`;
+  const averaged = tasks.has(MEAN_TASK) ? " (AUC averaged over tasks)" : "";
+  const text = n === 1
+    ? `${lead} ${Scope}, ${versus} gave ΔAUC ${fmtDiff(low[0].diff)}${averaged}, ` +
+      `${level}% CI ${fmtCi(low[0].ci, fmtDiff)}.`
+    : `${lead} ${Scope}, ${versus} was positive in ${ahead} of ${n} comparisons ` +
+      `(mean ΔAUC ${fmtDiff(mean)}${averaged}); its ${level}% CI lay above 0 in ${better} ` +
+      `and below 0 in ${worse} of them.`;
+  return { verdict, text, comparisons: low };
+}

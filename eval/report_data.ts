@@ -1,0 +1,167 @@
+/**
+ * Turns raw predictions and metrics files into the plot panels the report draws: ROC curves
+ * (first draw of each init, per backbone/protocol/task/fraction) and training curves.
+ */
+import { auc, rocCurve, thinRoc } from "./auc.ts";
+import { INIT_COLOR, INIT_LABEL, PROTOCOL_LABEL } from "./format.ts";
+import { type CellPredictions, formatFraction, INITS, PROTOCOLS } from "./results.ts";
+import type { MetricsRow } from "./run_files.ts";
+
+export interface CurveSeries {
+  name: string;
+  color: string;
+  points: { x: number; y: number }[];
+  dashed?: boolean;
+  opacity?: number;
+  /** Shown in the legend (default true). */
+  legend?: boolean;
+}
+
+/** One small plot; panels with the same `group` are drawn side by side under one heading. */
+export interface Panel {
+  group: string;
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: CurveSeries[];
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const t of items) {
+    const k = key(t);
+    if (!m.has(k)) m.set(k, []);
+    m.get(k)!.push(t);
+  }
+  return m;
+}
+
+/** ROC panels: one per (backbone, protocol, task, fraction), one curve per init (first draw). */
+export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
+  const panels: Panel[] = [];
+  const sorted = [...cells].sort((a, b) =>
+    a.backbone.localeCompare(b.backbone) ||
+    PROTOCOLS.indexOf(a.protocol) - PROTOCOLS.indexOf(b.protocol) ||
+    a.task.localeCompare(b.task) || a.fraction - b.fraction
+  );
+  for (
+    const list of groupBy(sorted, (c) => `${c.backbone}|${c.protocol}|${c.task}|${c.fraction}`)
+      .values()
+  ) {
+    const c0 = list[0];
+    const series: CurveSeries[] = [];
+    for (const init of INITS) {
+      const mine = list.filter((c) => c.init === init).sort((a, b) => a.draw - b.draw);
+      if (mine.length === 0) continue;
+      const c = mine[0];
+      const r = thinRoc(rocCurve(c.labels, c.scores), step);
+      series.push({
+        name: `${INIT_LABEL[init]} ${auc(c.labels, c.scores).toFixed(3)}`,
+        color: INIT_COLOR[init],
+        points: r.fpr.map((x, k) => ({ x, y: r.tpr[k] })),
+      });
+    }
+    panels.push({
+      group: `${c0.backbone} · ${PROTOCOL_LABEL[c0.protocol]} · ${c0.task}`,
+      title: `${formatFraction(c0.fraction)} of labels${
+        list.some((c) => c.draw > 0) ? " (draw 0)" : ""
+      }`,
+      xLabel: "False positive rate",
+      yLabel: "True positive rate",
+      series,
+    });
+  }
+  return panels;
+}
+
+function metricSeries(rows: MetricsRow[], field: keyof MetricsRow): { x: number; y: number }[] {
+  return rows
+    .filter((r) => typeof r[field] === "number" && Number.isFinite(r[field]))
+    .map((r) => ({ x: r.step, y: r[field] as number }));
+}
+
+/**
+ * Fine-tuning curves: per (backbone, protocol) one panel per label fraction with the training
+ * loss of every cell (one color per init; the first draw opaque, later draws faint), and the
+ * same for validation AUC when the metrics have it. `metrics` maps a cell's metrics_file to rows.
+ */
+export function trainingPanels(
+  cells: CellPredictions[],
+  metrics: Map<string, MetricsRow[]>,
+): Panel[] {
+  const withMetrics = cells.filter((c) => c.metrics_file && metrics.has(c.metrics_file));
+  // Several tasks of one multi-label model share a metrics file: plot it once.
+  const unique = [...groupBy(withMetrics, (c) => c.metrics_file!).values()].map((l) => l[0]);
+  const panels: Panel[] = [];
+  const byGroup = groupBy(
+    unique.sort((a, b) =>
+      a.backbone.localeCompare(b.backbone) ||
+      PROTOCOLS.indexOf(a.protocol) - PROTOCOLS.indexOf(b.protocol)
+    ),
+    (c) => `${c.backbone}|${c.protocol}`,
+  );
+  for (const list of byGroup.values()) {
+    for (
+      const [field, label] of [["loss", "Training loss"], ["val_auc", "Validation AUC"]] as const
+    ) {
+      const groupPanels: Panel[] = [];
+      const fractions = [...new Set(list.map((c) => c.fraction))].sort((a, b) => a - b);
+      for (const f of fractions) {
+        const series: CurveSeries[] = [];
+        for (const init of INITS) {
+          const mine = list.filter((c) => c.fraction === f && c.init === init).sort((a, b) =>
+            a.draw - b.draw
+          );
+          mine.forEach((c, k) => {
+            const points = metricSeries(metrics.get(c.metrics_file!)!, field);
+            if (points.length === 0) return;
+            series.push({
+              name: INIT_LABEL[init],
+              color: INIT_COLOR[init],
+              points,
+              opacity: k === 0 ? 1 : 0.35,
+              legend: k === 0,
+            });
+          });
+        }
+        if (series.length > 0) {
+          groupPanels.push({
+            group: `${list[0].backbone} · ${PROTOCOL_LABEL[list[0].protocol]} · ${label}`,
+            title: `${formatFraction(f)} of labels`,
+            xLabel: "Step",
+            yLabel: label,
+            series,
+          });
+        }
+      }
+      panels.push(...groupPanels);
+    }
+  }
+  return panels;
+}
+
+/** MoCo pretraining curves: loss, and accuracy / learning rate when logged, per metrics file. */
+export function pretrainPanels(files: Map<string, MetricsRow[]>): Panel[] {
+  const panels: Panel[] = [];
+  for (const [path, rows] of files) {
+    for (
+      const [field, label, axis] of [
+        ["loss", "InfoNCE loss", "Loss"],
+        ["acc", "Pretext-task accuracy", "Accuracy"],
+        ["lr", "Learning rate", "Learning rate"],
+        ["val_auc", "Validation AUC", "AUC"],
+      ] as const
+    ) {
+      const points = metricSeries(rows, field);
+      if (points.length === 0) continue;
+      panels.push({
+        group: `MoCo pretraining (${path})`,
+        title: label,
+        xLabel: "Step",
+        yLabel: axis,
+        series: [{ name: label, color: INIT_COLOR.moco, points, legend: false }],
+      });
+    }
+  }
+  return panels;
+}

@@ -1,0 +1,366 @@
+/**
+ * The experiment's results schema and its computation from raw per-cell test predictions.
+ * A cell is one fine-tuned model: (init, protocol, label fraction, draw, backbone) on one task.
+ * From the cells we compute: per-cell AUC + bootstrap CI; per (init, protocol, fraction,
+ * backbone, task) the mean AUC over draws + CI; and paired differences init − baseline averaged
+ * over draws. With several tasks, task "mean" (mean AUC over tasks) is added to both.
+ */
+import { Rng } from "../util/rng.ts";
+import { auc, checkPredictions, EvalInputError } from "./auc.ts";
+import { bootstrapContrast } from "./bootstrap.ts";
+import { delong } from "./delong.ts";
+import { type DrawPair, pairedDifference, type PairedDifferenceStats } from "./paired.ts";
+
+export const INITS = ["random", "imagenet", "moco"] as const;
+export type Init = typeof INITS[number];
+export const PROTOCOLS = ["linear", "e2e"] as const;
+export type Protocol = typeof PROTOCOLS[number];
+/** Task name of the rows that average AUC over all tasks. */
+export const MEAN_TASK = "mean";
+export const RESULTS_SCHEMA = "moco-cxr/results@1";
+
+/** Identifies one cell of the experiment grid. */
+export interface CellKey {
+  init: Init;
+  protocol: Protocol;
+  /** Label fraction in (0, 1], e.g. 0.001 for 0.1%. */
+  fraction: number;
+  /** Index of the random labeled subset drawn at this fraction (0, 1, ...). */
+  draw: number;
+  backbone: string;
+  task: string;
+}
+
+/** Raw test predictions of one cell. Cells of one backbone must list the test set in one order. */
+export interface CellPredictions extends CellKey {
+  labels: ArrayLike<number>;
+  scores: ArrayLike<number>;
+  /** Where these predictions were read from (relative to the run folder). */
+  scores_file?: string;
+  /** Training metrics (JSON lines) of this cell, relative to the run folder. */
+  metrics_file?: string;
+}
+
+export interface CellResult extends CellKey {
+  auc: number;
+  /** Bootstrap percentile CI. */
+  ci: [number, number];
+  n_test: number;
+  n_pos: number;
+  n_neg: number;
+  /** DeLong standard error (null with fewer than 2 examples of a class). */
+  se_delong: number | null;
+  scores_file?: string;
+  metrics_file?: string;
+}
+
+/** Mean over draws of one (init, protocol, fraction, backbone, task). */
+export interface SummaryRow {
+  init: Init;
+  protocol: Protocol;
+  fraction: number;
+  backbone: string;
+  task: string;
+  n_draws: number;
+  /** Mean AUC over draws. */
+  auc: number;
+  /** Bootstrap CI of the mean AUC (test-set resampling shared by all draws). */
+  ci: [number, number];
+  /** Standard deviation of the AUC over draws (0 for one draw). */
+  auc_sd: number;
+}
+
+/** init − baseline at one (protocol, fraction, backbone, task), averaged over matching draws. */
+export interface PairedDifference extends PairedDifferenceStats {
+  init: Init;
+  baseline: Init;
+  protocol: Protocol;
+  fraction: number;
+  backbone: string;
+  task: string;
+}
+
+export interface ResultsSettings {
+  replicates: number;
+  seed: number;
+  level: number;
+  ci_method: "bootstrap-percentile";
+  comparisons: [Init, Init][];
+}
+
+export interface Results {
+  schema: typeof RESULTS_SCHEMA;
+  settings: ResultsSettings;
+  cells: CellResult[];
+  summary: SummaryRow[];
+  differences: PairedDifference[];
+  /** Things the reader should know (unmatched draws, skipped comparisons). */
+  warnings: string[];
+}
+
+export interface ResultsOptions {
+  replicates?: number;
+  seed?: number;
+  level?: number;
+  /** [init, baseline] pairs; those whose inits are both present are computed. */
+  comparisons?: [Init, Init][];
+}
+
+export const DEFAULT_COMPARISONS: [Init, Init][] = [["moco", "imagenet"], ["moco", "random"]];
+
+/** Human name of a cell, used in error messages and file names. */
+export function cellName(k: CellKey): string {
+  return `${k.backbone}/${k.init}/${k.protocol}/f=${k.fraction}/draw${k.draw}/${k.task}`;
+}
+
+/** "0.1%", "1%", "12.5%", "100%". */
+export function formatFraction(f: number): string {
+  return `${+(f * 100).toPrecision(3)}%`;
+}
+
+/** Throws an error naming `what` when a cell key is malformed. */
+export function checkCellKey(k: CellKey, what = cellName(k)): void {
+  if (!INITS.includes(k.init)) {
+    throw new EvalInputError(`${what}: init "${k.init}" is not one of ${INITS.join(", ")}`);
+  }
+  if (!PROTOCOLS.includes(k.protocol)) {
+    throw new EvalInputError(
+      `${what}: protocol "${k.protocol}" is not one of ${PROTOCOLS.join(", ")}`,
+    );
+  }
+  if (!(typeof k.fraction === "number" && k.fraction > 0 && k.fraction <= 1)) {
+    throw new EvalInputError(`${what}: fraction ${k.fraction} must be a number in (0, 1]`);
+  }
+  if (!(Number.isInteger(k.draw) && k.draw >= 0)) {
+    throw new EvalInputError(`${what}: draw ${k.draw} must be an integer >= 0`);
+  }
+  for (const f of ["backbone", "task"] as const) {
+    if (typeof k[f] !== "string" || k[f] === "") {
+      throw new EvalInputError(`${what}: ${f} must be a non-empty string`);
+    }
+  }
+  if (k.task === MEAN_TASK) {
+    throw new EvalInputError(
+      `${what}: task name "${MEAN_TASK}" is reserved for the mean over tasks`,
+    );
+  }
+}
+
+/** Deterministic per-key generator, so results do not depend on the order cells arrive in. */
+function keyedRng(seed: number, key: string): Rng {
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return new Rng((seed ^ h) >>> 0);
+}
+
+function sameArray(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const t of items) {
+    const k = key(t);
+    const list = m.get(k);
+    if (list) list.push(t);
+    else m.set(k, [t]);
+  }
+  return m;
+}
+
+const initRank = (i: Init) => INITS.indexOf(i);
+const protocolRank = (p: Protocol) => PROTOCOLS.indexOf(p);
+
+/** Computes every AUC, CI and paired difference of a run from its cells' predictions. */
+export function computeResults(cells: CellPredictions[], opts: ResultsOptions = {}): Results {
+  const settings: ResultsSettings = {
+    replicates: opts.replicates ?? 1000,
+    seed: opts.seed ?? 0,
+    level: opts.level ?? 0.95,
+    ci_method: "bootstrap-percentile",
+    comparisons: opts.comparisons ?? DEFAULT_COMPARISONS,
+  };
+  if (cells.length === 0) {
+    throw new EvalInputError(
+      "no cells to evaluate: the run has no predictions yet (run the experiment first)",
+    );
+  }
+  const boot = { replicates: settings.replicates, level: settings.level };
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  for (const c of cells) {
+    checkCellKey(c);
+    const name = cellName(c);
+    if (seen.has(name)) throw new EvalInputError(`${name}: the same cell appears twice`);
+    seen.add(name);
+  }
+  const sorted = [...cells].sort((a, b) =>
+    a.backbone.localeCompare(b.backbone) || a.task.localeCompare(b.task) ||
+    protocolRank(a.protocol) - protocolRank(b.protocol) || initRank(a.init) - initRank(b.init) ||
+    a.fraction - b.fraction || a.draw - b.draw
+  );
+
+  const cellResults: CellResult[] = sorted.map((c) => {
+    const name = cellName(c);
+    const { nPos, nNeg } = checkPredictions(c.labels, c.scores, name);
+    const b = bootstrapContrast([{ labels: c.labels, scores: c.scores, weight: 1, what: name }], {
+      ...boot,
+      rng: keyedRng(settings.seed, `cell:${name}`),
+      nullValue: 0.5,
+    });
+    const r: CellResult = {
+      init: c.init,
+      protocol: c.protocol,
+      fraction: c.fraction,
+      draw: c.draw,
+      backbone: c.backbone,
+      task: c.task,
+      auc: b.estimate,
+      ci: b.ci,
+      n_test: c.labels.length,
+      n_pos: nPos,
+      n_neg: nNeg,
+      se_delong: nPos >= 2 && nNeg >= 2 ? delong(c.labels, c.scores, { what: name }).se : null,
+    };
+    if (c.scores_file !== undefined) r.scores_file = c.scores_file;
+    if (c.metrics_file !== undefined) r.metrics_file = c.metrics_file;
+    return r;
+  });
+
+  // Groups over draws (and, for the "mean" task, over tasks too).
+  interface Group {
+    backbone: string;
+    task: string;
+    protocol: Protocol;
+    init: Init;
+    fraction: number;
+    cells: CellPredictions[];
+  }
+  const groupKey = (g: Omit<Group, "cells">) =>
+    JSON.stringify([g.backbone, g.task, g.protocol, g.init, g.fraction]);
+  const groups = new Map<string, Group>();
+  const addTo = (c: CellPredictions, task: string) => {
+    const g = {
+      backbone: c.backbone,
+      task,
+      protocol: c.protocol,
+      init: c.init,
+      fraction: c.fraction,
+    };
+    const k = groupKey(g);
+    if (!groups.has(k)) groups.set(k, { ...g, cells: [] });
+    groups.get(k)!.cells.push(c);
+  };
+  const tasks = new Set(sorted.map((c) => c.task));
+  for (const c of sorted) {
+    addTo(c, c.task);
+    if (tasks.size > 1) addTo(c, MEAN_TASK);
+  }
+
+  const summary: SummaryRow[] = [];
+  for (const [key, { task, cells: list }] of groups) {
+    const draws = groupBy(list, (c) => String(c.draw));
+    const D = draws.size;
+    const terms = list.map((c) => ({
+      labels: c.labels,
+      scores: c.scores,
+      weight: 1 / (D * draws.get(String(c.draw))!.length),
+      what: cellName(c),
+    }));
+    const b = bootstrapContrast(terms, { ...boot, rng: keyedRng(settings.seed, `summary:${key}`) });
+    const perDraw = [...draws.values()].map((cs) =>
+      cs.reduce((s, c) => s + auc(c.labels, c.scores), 0) / cs.length
+    );
+    const mean = perDraw.reduce((s, x) => s + x, 0) / D;
+    const sd = D > 1 ? Math.sqrt(perDraw.reduce((s, x) => s + (x - mean) ** 2, 0) / (D - 1)) : 0;
+    const c0 = list[0];
+    summary.push({
+      init: c0.init,
+      protocol: c0.protocol,
+      fraction: c0.fraction,
+      backbone: c0.backbone,
+      task,
+      n_draws: D,
+      auc: b.estimate,
+      ci: b.ci,
+      auc_sd: sd,
+    });
+  }
+  summary.sort((a, b) =>
+    a.backbone.localeCompare(b.backbone) || taskOrder(a.task, b.task) ||
+    protocolRank(a.protocol) - protocolRank(b.protocol) || initRank(a.init) - initRank(b.init) ||
+    a.fraction - b.fraction
+  );
+
+  const differences: PairedDifference[] = [];
+  const inits = new Set(sorted.map((c) => c.init));
+  for (const [init, baseline] of settings.comparisons) {
+    if (!inits.has(init) || !inits.has(baseline) || init === baseline) continue;
+    for (const [key, g] of groups) {
+      if (g.init !== init) continue;
+      const { backbone, task, protocol, fraction } = g;
+      const listA = g.cells;
+      const listB = groups.get(groupKey({ ...g, init: baseline }))?.cells;
+      const where = `${backbone}/${protocol}/f=${fraction}/${task}`;
+      if (!listB) {
+        warnings.push(`${init} − ${baseline} at ${where}: no ${baseline} cells; not compared`);
+        continue;
+      }
+      const byKeyB = new Map(listB.map((c) => [`${c.draw}|${c.task}`, c]));
+      const pairs: DrawPair[] = [];
+      const unmatched: string[] = [];
+      for (const a of listA) {
+        const b = byKeyB.get(`${a.draw}|${a.task}`);
+        if (!b) {
+          unmatched.push(`draw ${a.draw} (${a.task})`);
+          continue;
+        }
+        if (!sameArray(a.labels, b.labels)) {
+          throw new EvalInputError(
+            `${cellName(a)} and ${cellName(b)} have different test labels; a paired comparison ` +
+              `needs both models scored on the same test set in the same order`,
+          );
+        }
+        pairs.push({
+          labels: a.labels,
+          scoresA: a.scores,
+          scoresB: b.scores,
+          draw: a.draw,
+          what: cellName(a),
+        });
+      }
+      if (unmatched.length > 0) {
+        warnings.push(
+          `${init} − ${baseline} at ${where}: no ${baseline} match for ${unmatched.join(", ")}`,
+        );
+      }
+      if (pairs.length === 0) continue;
+      const stats = pairedDifference(pairs, {
+        ...boot,
+        rng: keyedRng(settings.seed, `diff:${init}-${baseline}:${key}`),
+      });
+      differences.push({
+        init,
+        baseline,
+        protocol,
+        fraction,
+        backbone,
+        task,
+        ...stats,
+      });
+    }
+  }
+  differences.sort((a, b) =>
+    a.backbone.localeCompare(b.backbone) || taskOrder(a.task, b.task) ||
+    protocolRank(a.protocol) - protocolRank(b.protocol) || a.fraction - b.fraction ||
+    initRank(a.baseline) - initRank(b.baseline)
+  );
+  return { schema: RESULTS_SCHEMA, settings, cells: cellResults, summary, differences, warnings };
+}
+
+/** Tasks alphabetically, with the "mean" rows last. */
+function taskOrder(a: string, b: string): number {
+  return Number(a === MEAN_TASK) - Number(b === MEAN_TASK) || a.localeCompare(b);
+}

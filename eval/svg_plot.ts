@@ -1,0 +1,304 @@
+/**
+ * Small static line plots as inline SVG: linear or log x axis, optional shaded CI bands,
+ * markers with hover tooltips, a legend row, and reference lines. No scripts, no fonts.
+ */
+import { type Doc, type El, s } from "./dom.ts";
+
+export interface PlotPoint {
+  x: number;
+  y: number;
+  /** Optional interval drawn as a shaded band (and in the tooltip). */
+  lo?: number;
+  hi?: number;
+  /** Tooltip text; defaults to "name: x, y". */
+  tip?: string;
+}
+
+export interface PlotSeries {
+  name: string;
+  color: string;
+  points: PlotPoint[];
+  dashed?: boolean;
+  opacity?: number;
+  markers?: boolean;
+  /** Shows the series in the legend (default true). */
+  legend?: boolean;
+  width?: number;
+}
+
+export interface Tick {
+  value: number;
+  label: string;
+}
+
+export interface PlotSpec {
+  /** CSS class of the <svg>, e.g. "plot plot-roc" (tests and checks count plots by class). */
+  className: string;
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: PlotSeries[];
+  xLog?: boolean;
+  xDomain?: [number, number];
+  yDomain?: [number, number];
+  xTicks?: Tick[];
+  yTicks?: Tick[];
+  width?: number;
+  height?: number;
+  /** Draws y = x (ROC chance line). */
+  diagonal?: boolean;
+  /** Horizontal reference lines, e.g. AUC 0.5. */
+  hLines?: number[];
+  /** "top": a row above the plot (default); "bottom-right": stacked inside the plot area. */
+  legendPosition?: "top" | "bottom-right";
+  /** Prefixes positive y tick labels with "+" (for differences). */
+  ySigned?: boolean;
+}
+
+/** ~`count` round tick values (1, 2, 5 × 10^k steps) covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return out;
+}
+
+/** Decimals needed to print multiples of the tick step exactly (0.25 → 2, 5 → 0). */
+function decimalsFor(ticks: number[]): number {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  let d = 0;
+  while (d < 6 && Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) > 1e-6) d++;
+  return d;
+}
+
+function extent(values: number[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  if (lo === Infinity) return [0, 1];
+  if (lo === hi) return [lo - 0.5 * (Math.abs(lo) || 1), hi + 0.5 * (Math.abs(hi) || 1)];
+  return [lo, hi];
+}
+
+const fmt = (v: number, d = 2) => Number(v.toFixed(d)).toString();
+
+/** Renders a plot as an <svg> element of `doc`. */
+export function linePlot(doc: Doc, spec: PlotSpec): El {
+  const W = spec.width ?? 460, H = spec.height ?? 300;
+  const legendItems = spec.series.filter((se) => se.legend !== false);
+  const legendTop = spec.legendPosition !== "bottom-right";
+  // Top legend: items flow left to right and wrap (text width estimated at 6.3 px per char).
+  const itemW = (se: PlotSeries) => 23 + se.name.length * 6.3 + 14;
+  const slots: { x: number; row: number }[] = [];
+  for (let i = 0, x = 0, row = 0; i < legendItems.length; i++) {
+    const w = itemW(legendItems[i]);
+    if (x > 0 && x + w > W - 54 - 14) [x, row] = [0, row + 1];
+    slots.push({ x, row });
+    x += w;
+  }
+  const legendRows = legendTop && slots.length > 0 ? slots[slots.length - 1].row + 1 : 0;
+  const M = { l: 54, r: 14, t: 26 + legendRows * 16, b: 42 };
+  const pw = W - M.l - M.r, ph = H - M.t - M.b;
+
+  const xs = spec.series.flatMap((se) => se.points.map((p) => p.x)).filter((x) =>
+    !spec.xLog || x > 0
+  );
+  const ys = spec.series.flatMap((se) => se.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]));
+  let [x0, x1] = spec.xDomain ?? extent(xs);
+  if (spec.xLog && !spec.xDomain) [x0, x1] = [x0 / 1.6, x1 * 1.6];
+  let [y0, y1] = spec.yDomain ?? extent(ys);
+  if (!spec.yDomain) {
+    const pad = 0.06 * (y1 - y0);
+    [y0, y1] = [y0 - pad, y1 + pad];
+  }
+  const tx = spec.xLog
+    ? (x: number) =>
+      M.l + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * pw
+    : (x: number) => M.l + ((x - x0) / (x1 - x0)) * pw;
+  const ty = (y: number) => M.t + (1 - (y - y0) / (y1 - y0)) * ph;
+  const P = (x: number, y: number) => `${tx(x).toFixed(1)},${ty(y).toFixed(1)}`;
+
+  const svg = s(doc, "svg", {
+    class: spec.className,
+    viewBox: `0 0 ${W} ${H}`,
+    width: W,
+    height: H,
+    role: "img",
+    "aria-label": spec.title,
+  });
+  svg.appendChild(s(doc, "title", {}, spec.title));
+  svg.appendChild(s(doc, "text", { class: "plot-title", x: M.l, y: 16 }, spec.title));
+
+  // Grid and axes.
+  const grid = s(doc, "g", { class: "grid" });
+  const yt = spec.yTicks ?? (() => {
+    const v = niceTicks(y0, y1, Math.max(3, Math.round(ph / 45)));
+    const d = decimalsFor(v);
+    const sign = (x: number) => (spec.ySigned && x > 0 ? "+" : x < 0 ? "−" : "");
+    return v.map((value) => ({ value, label: sign(value) + Math.abs(value).toFixed(d) }));
+  })();
+  const xt = spec.xTicks ?? (() => {
+    if (spec.xLog) {
+      const out: Tick[] = [];
+      for (let e = Math.ceil(Math.log10(x0)); e <= Math.floor(Math.log10(x1)); e++) {
+        out.push({ value: Math.pow(10, e), label: fmt(Math.pow(10, e), Math.max(0, -e)) });
+      }
+      return out;
+    }
+    const v = niceTicks(x0, x1, Math.max(3, Math.round(pw / 80)));
+    const d = decimalsFor(v);
+    return v.map((value) => ({ value, label: value.toFixed(d) }));
+  })();
+  for (const t of yt) {
+    if (t.value < y0 || t.value > y1) continue;
+    const y = ty(t.value).toFixed(1);
+    grid.appendChild(s(doc, "line", { x1: M.l, x2: M.l + pw, y1: y, y2: y }));
+    svg.appendChild(
+      s(doc, "text", { class: "tick", x: M.l - 6, y, "text-anchor": "end", dy: "0.32em" }, t.label),
+    );
+  }
+  for (const t of xt) {
+    if (t.value < x0 || t.value > x1) continue;
+    const x = tx(t.value).toFixed(1);
+    grid.appendChild(s(doc, "line", { x1: x, x2: x, y1: M.t, y2: M.t + ph }));
+    svg.appendChild(
+      s(doc, "text", { class: "tick", x, y: M.t + ph + 15, "text-anchor": "middle" }, t.label),
+    );
+  }
+  svg.appendChild(grid);
+  svg.appendChild(s(doc, "rect", { class: "frame", x: M.l, y: M.t, width: pw, height: ph }));
+  svg.appendChild(
+    s(
+      doc,
+      "text",
+      { class: "axis-label", x: M.l + pw / 2, y: H - 6, "text-anchor": "middle" },
+      spec.xLabel,
+    ),
+  );
+  svg.appendChild(
+    s(doc, "text", {
+      class: "axis-label",
+      transform: `translate(13 ${M.t + ph / 2}) rotate(-90)`,
+      "text-anchor": "middle",
+    }, spec.yLabel),
+  );
+  if (spec.diagonal) {
+    svg.appendChild(s(doc, "line", { class: "ref", x1: tx(0), y1: ty(0), x2: tx(1), y2: ty(1) }));
+  }
+  for (const yv of spec.hLines ?? []) {
+    if (yv < y0 || yv > y1) continue;
+    svg.appendChild(
+      s(doc, "line", { class: "ref", x1: M.l, x2: M.l + pw, y1: ty(yv), y2: ty(yv) }),
+    );
+  }
+
+  // Data, clipped to the plot area.
+  const clipId = `clip-${nextId(doc)}`;
+  svg.appendChild(
+    s(
+      doc,
+      "defs",
+      {},
+      s(doc, "clipPath", { id: clipId }, s(doc, "rect", { x: M.l, y: M.t, width: pw, height: ph })),
+    ),
+  );
+  const data = s(doc, "g", { "clip-path": `url(#${clipId})` });
+  for (const se of spec.series) {
+    const pts = se.points.filter((p) => Number.isFinite(p.y) && (!spec.xLog || p.x > 0)).sort((
+      a,
+      b,
+    ) => a.x - b.x);
+    const band = pts.filter((p) => p.lo !== undefined && p.hi !== undefined);
+    if (band.length > 1) {
+      const poly = [...band.map((p) => P(p.x, p.hi!)), ...band.reverse().map((p) => P(p.x, p.lo!))];
+      data.appendChild(
+        s(doc, "polygon", { class: "band", points: poly.join(" "), fill: se.color }),
+      );
+    }
+    if (pts.length > 1) {
+      data.appendChild(s(doc, "polyline", {
+        class: "line",
+        points: pts.map((p) => P(p.x, p.y)).join(" "),
+        stroke: se.color,
+        "stroke-width": se.width ?? 2,
+        "stroke-dasharray": se.dashed ? "5 3" : null,
+        opacity: se.opacity ?? null,
+      }));
+    }
+    if (se.markers || pts.length === 1) {
+      for (const p of pts) {
+        const tip = p.tip ?? `${se.name}: ${fmt(p.x, 4)}, ${fmt(p.y, 3)}`;
+        if (p.lo !== undefined && p.hi !== undefined && band.length <= 1) {
+          data.appendChild(s(doc, "line", {
+            class: "errbar",
+            x1: tx(p.x),
+            x2: tx(p.x),
+            y1: ty(p.lo),
+            y2: ty(p.hi),
+            stroke: se.color,
+          }));
+        }
+        data.appendChild(
+          s(doc, "circle", {
+            cx: tx(p.x).toFixed(1),
+            cy: ty(p.y).toFixed(1),
+            r: 3.2,
+            fill: se.color,
+          }, s(doc, "title", {}, tip)),
+        );
+      }
+    }
+  }
+  svg.appendChild(data);
+
+  // Legend: rows above the plot area, or a stack in its bottom-right corner.
+  const textW = Math.max(0, ...legendItems.map((se) => se.name.length)) * 6.4;
+  legendItems.forEach((se, i) => {
+    let lx: number, ly: number;
+    if (legendTop) {
+      lx = M.l + slots[i].x;
+      ly = 32 + slots[i].row * 16;
+    } else {
+      lx = M.l + pw - textW - 34;
+      ly = M.t + ph - 8 - (legendItems.length - 1 - i) * 16;
+    }
+    if (!legendTop && i === 0) {
+      svg.appendChild(s(doc, "rect", {
+        class: "legend-box",
+        x: lx - 6,
+        y: ly - 14,
+        width: textW + 36,
+        height: legendItems.length * 16 + 4,
+      }));
+    }
+    svg.appendChild(s(doc, "line", {
+      class: "line",
+      x1: lx,
+      x2: lx + 18,
+      y1: ly - 4,
+      y2: ly - 4,
+      stroke: se.color,
+      "stroke-width": se.width ?? 2,
+      "stroke-dasharray": se.dashed ? "5 3" : null,
+    }));
+    svg.appendChild(s(doc, "text", { class: "legend", x: lx + 23, y: ly }, se.name));
+  });
+  return svg;
+}
+
+const idCounters = new WeakMap<Doc, number>();
+
+/** Ids unique within one document (several plots each need their own clipPath). */
+function nextId(doc: Doc): number {
+  const n = (idCounters.get(doc) ?? 0) + 1;
+  idCounters.set(doc, n);
+  return n;
+}
