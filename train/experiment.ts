@@ -1,0 +1,283 @@
+/**
+ * The MoCo-CXR experiment grid: initialisation (random, ImageNet, MoCo) ×
+ * protocol (linear, end-to-end) × label fraction × draw, for one backbone,
+ * written as a run folder that eval/ turns into results and report.html.
+ *
+ * Resumable at two levels: pretraining continues from its checkpoint, and a
+ * cell whose predictions file exists is skipped. Splits: the dataset's own
+ * validation split is the test set (as MoCo-CXR evaluated on CheXpert's
+ * valid set) when it has both classes, else a patient-disjoint share of the
+ * training split; the fine-tuning validation set is a patient-disjoint share
+ * of the training split, and label fractions are drawn by patient from the
+ * rest, nested across fractions.
+ */
+import { join } from "node:path";
+import type { Backend } from "../model/backend.ts";
+import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
+import type { ImageCache } from "../data/cache.ts";
+import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
+import type { Init } from "../eval/results.ts";
+import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
+import { UserError } from "../util/cli.ts";
+import { trainAugment } from "../data/augment.ts";
+import type { TrainOps } from "./train_ops.ts";
+import { pretrain, type PretrainConfig } from "./pretrain.ts";
+import {
+  buildClassifier,
+  finetune,
+  type FinetuneConfig,
+  type Protocol,
+  stepsFor,
+} from "./finetune.ts";
+import { extractFeatures } from "./features.ts";
+import { gradCam } from "./gradcam.ts";
+import { labelledSource, twoViewSource } from "./data_source.ts";
+import type { LabelledSource } from "./views.ts";
+import { knnMonitor } from "./monitor.ts";
+
+export interface ExperimentConfig {
+  inits: Init[];
+  protocols: Protocol[];
+  fractions: number[];
+  draws: number;
+  /** ImageNet (torchvision) backbone safetensors, for the "imagenet" init. */
+  imagenet?: string;
+  /** An existing MoCo backbone export; without it, pretraining runs first. */
+  mocoBackbone?: string;
+  pretrain: PretrainConfig;
+  finetune: {
+    batchSize: number;
+    lr: number;
+    weightDecay: number;
+    linearSteps: [number, number];
+    e2eSteps: [number, number];
+    evalEvery: number;
+    patience: number;
+  };
+  seed: number;
+  /** Grad-CAM examples per init (end-to-end, largest fraction, first draw). */
+  gradcamImages: number;
+}
+
+export interface ExperimentData {
+  /** Fine-tuning dataset (cached). */
+  cache: ImageCache;
+  /** Pretraining images (cache and indices); the fine-tuning set's training split by default. */
+  pretrainCache: ImageCache;
+  pretrainIndices: number[];
+  describe: string;
+}
+
+interface Splits {
+  trainPool: number[];
+  val: number[];
+  test: number[];
+}
+
+function hasBothClasses(cache: ImageCache, idx: number[]): boolean {
+  const T = cache.tasks.length;
+  const ys = idx.filter((i) => cache.mask[i * T] > 0).map((i) => cache.labels[i * T]);
+  return ys.some((y) => y > 0) && ys.some((y) => y === 0);
+}
+
+export function makeSplits(cache: ImageCache, seed: number): Splits {
+  const records = cache.records;
+  const train = cache.splitIndices("train"), valid = cache.splitIndices("valid");
+  if (valid.length >= 50 && hasBothClasses(cache, valid)) {
+    const s = splitByPatient(records, {
+      pool: train,
+      ratios: { train: 0.88, valid: 0.12, test: 0 },
+      seed,
+    });
+    return { trainPool: s.train, val: s.valid, test: valid };
+  }
+  const s = splitByPatient(records, {
+    pool: [...train, ...valid],
+    ratios: { train: 0.7, valid: 0.1, test: 0.2 },
+    seed,
+  });
+  return { trainPool: s.train, val: s.valid, test: s.test };
+}
+
+export async function runExperiment(
+  B: Backend,
+  ops: TrainOps,
+  cfg: ExperimentConfig,
+  data: ExperimentData,
+  runDir: string,
+  meta: Record<string, unknown>,
+  log: (m: string) => void = console.log,
+): Promise<void> {
+  const { cache } = data;
+  const pc = cfg.pretrain, S = pc.imageSize, C = pc.moco.inChannels;
+  if (cfg.inits.includes("imagenet") && !cfg.imagenet) {
+    throw new UserError(
+      "the imagenet init needs --imagenet FILE (torchvision weights as safetensors)",
+    );
+  }
+  await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
+  await Deno.mkdir(join(runDir, "metrics"), { recursive: true });
+  await writeJsonAtomic(join(runDir, "run.json"), { ...meta, config: cfg, data: data.describe });
+
+  const splits = makeSplits(cache, cfg.seed);
+  const T = cache.tasks.length;
+  const subsets = labelFractionSubsets(cache.records, splits.trainPool, {
+    fractions: cfg.fractions,
+    draws: cfg.draws,
+    seed: cfg.seed,
+  });
+  log(
+    `splits: ${splits.trainPool.length} train pool, ${splits.val.length} validation, ${splits.test.length} test; ` +
+      `subsets: ${
+        subsets.map((s) => `${(s.fraction * 100).toPrecision(2)}%#${s.draw}=${s.indices.length}`)
+          .join(" ")
+      }`,
+  );
+
+  // MoCo backbone: given, or pretrained here (resumable).
+  let mocoPath = cfg.mocoBackbone;
+  if (cfg.inits.includes("moco") && !mocoPath) {
+    const pdir = join(runDir, "pretrain");
+    mocoPath = join(pdir, "backbone.safetensors");
+    if (!(await exists(mocoPath))) {
+      log("pretraining MoCo (the run continues from its checkpoint if interrupted)");
+      const valSrc = labelledSource(cache, splits.val.filter((i) => cache.mask[i * T] > 0), S, C);
+      const refSrc = labelledSource(cache, splits.trainPool.slice(0, 600), S, C);
+      await pretrain(
+        B,
+        ops,
+        pc,
+        twoViewSource(data.pretrainCache, data.pretrainIndices, trainAugment(S, { channels: C })),
+        pdir,
+        {
+          resume: true,
+          monitor: (moco) => knnMonitor(B, moco.encQ, { reference: refSrc, validation: valSrc }, S),
+        },
+      );
+    }
+    await Deno.copyFile(join(pdir, "metrics.jsonl"), join(runDir, "metrics", "pretrain.jsonl"));
+  }
+  const initFile = (init: Init) =>
+    init === "random" ? "random" : init === "imagenet" ? cfg.imagenet! : mocoPath!;
+
+  const test = labelledSource(cache, splits.test, S, C);
+  const val = labelledSource(cache, splits.val, S, C);
+  const trainSrc = labelledSource(cache, splits.trainPool, S, C);
+  const pos = new Map(splits.trainPool.map((c, i) => [c, i]));
+  const largest = Math.max(...cfg.fractions);
+
+  for (const init of cfg.inits) {
+    let feats: { train: Float32Array; val: Float32Array; test: Float32Array } | undefined;
+    for (const protocol of cfg.protocols) {
+      for (const sub of subsets) {
+        const key = {
+          init,
+          protocol,
+          fraction: sub.fraction,
+          draw: sub.draw,
+          backbone: pc.moco.backbone,
+          task: cache.tasks[0],
+        };
+        const file = join(runDir, "predictions", predictionsFileName(key));
+        if (await exists(file)) continue;
+        const fc = cfg.finetune;
+        const range = protocol === "linear" ? fc.linearSteps : fc.e2eSteps;
+        const ftc: FinetuneConfig = {
+          backbone: pc.moco.backbone,
+          inChannels: C,
+          imageSize: S,
+          protocol,
+          init: initFile(init),
+          batchSize: fc.batchSize,
+          lr: protocol === "linear" ? fc.lr * 10 : fc.lr,
+          weightDecay: fc.weightDecay,
+          steps: stepsFor(sub.indices.length, fc.batchSize, range[0], range[1]),
+          evalEvery: fc.evalEvery,
+          patience: fc.patience,
+          seed: cfg.seed + sub.draw,
+        };
+        if (protocol === "linear" && !feats) {
+          log(`${init}: frozen features of ${trainSrc.count + val.count + test.count} images`);
+          const net = await buildClassifier(B, ftc, T);
+          feats = {
+            train: await extractFeatures(B, net, trainSrc, S, C),
+            val: await extractFeatures(B, net, val, S, C),
+            test: await extractFeatures(B, net, test, S, C),
+          };
+          net.dispose();
+        }
+        const t0 = performance.now();
+        const trainIdx = sub.indices.map((c) => pos.get(c)!);
+        const r = await finetune(B, ops, ftc, {
+          train: trainSrc,
+          trainIdx,
+          val,
+          test,
+          features: protocol === "linear" ? feats : undefined,
+        });
+        const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
+        await writeFileAtomic(
+          join(runDir, "metrics", metricsName),
+          r.curve.map((c) =>
+            JSON.stringify({ ...c, epoch: (c.step * fc.batchSize) / trainIdx.length })
+          ).join("\n") + "\n",
+        );
+        const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
+        const labels = Array.from({ length: test.count }, (_, i) => r.test.labels[i * T]);
+        const keep = Array.from({ length: test.count }, (_, i) => i).filter((i) =>
+          r.test.mask[i * T] > 0
+        );
+        await writePredictionsFile(runDir, {
+          ...key,
+          labels: keep.map((i) => labels[i]),
+          scores: keep.map((i) => scores[i]),
+          ids: keep.map((i) => test.ids[i]),
+          metrics_file: join("metrics", metricsName),
+        });
+        log(
+          `${init} ${protocol} ${(sub.fraction * 100).toPrecision(2)}% draw ${sub.draw}: ` +
+            `${trainIdx.length} images, ${ftc.steps} steps, best val AUC ${
+              r.bestValAuc.toFixed(3)
+            } ` +
+            `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        );
+        if (
+          protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && cfg.gradcamImages > 0
+        ) {
+          await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
+        }
+        r.net.dispose();
+      }
+    }
+  }
+}
+
+async function writeGradCams(
+  B: Backend,
+  net: Parameters<typeof gradCam>[1],
+  test: LabelledSource,
+  S: number,
+  C: number,
+  count: number,
+  init: Init,
+  runDir: string,
+): Promise<void> {
+  const T = test.tasks.length;
+  const positives = Array.from({ length: test.count }, (_, i) => i)
+    .filter((i) => test.mask[i * T] > 0 && test.labels[i * T] > 0).slice(0, count);
+  if (!positives.length) return;
+  const images = test.images(positives);
+  const cam = await gradCam(B, net, images, positives.length, C, S);
+  for (let j = 0; j < positives.length; j++) {
+    const img = images.subarray(j * C * S * S, j * C * S * S + S * S);
+    await writeJsonAtomic(join(runDir, "gradcam", `${init}_${j}.json`), {
+      title: `${init} init, end-to-end: ${test.tasks[0]}`,
+      width: S,
+      height: S,
+      image: Array.from(img),
+      heatmap: Array.from(cam.maps[j]),
+      label: `${test.tasks[0]} positive`,
+      score: cam.probs[j],
+    });
+  }
+}
