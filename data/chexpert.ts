@@ -3,7 +3,7 @@
  * Frontal/Lateral, AP/PA and 14 observations valued 1.0, 0.0, -1.0 (uncertain) or blank.
  * Per-task uncertainty policy, frontal-only filter, patient id from the path.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
 import { exists, resolveInside } from "./paths.ts";
 import {
@@ -128,7 +128,7 @@ async function pathResolver(
 }
 
 export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
-  const dsRoot = await findChexpertRoot(opts.root);
+  const dsRoot = await findChexpertRoot(resolve(opts.root));
   if (!dsRoot) {
     throw new Error(
       `${opts.root}: not a CheXpert dataset: expected train.csv (and valid.csv) in it or in a ` +
@@ -242,5 +242,12 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
       `${dsRoot}: CheXpert CSVs hold no usable ${frontalOnly ? "frontal " : ""}images`,
     );
   }
-  return { name: basename(dsRoot), kind: "chexpert", root: dsRoot, tasks, records, badRows: log.rows };
+  return {
+    name: basename(dsRoot),
+    kind: "chexpert",
+    root: dsRoot,
+    tasks,
+    records,
+    badRows: log.rows,
+  };
 }

@@ -1,0 +1,85 @@
+/**
+ * Shenzhen tuberculosis set: CHNCXR_####_0.png (normal) / CHNCXR_####_1.png (TB), in the root or
+ * its CXR_png/ folder, with optional ClinicalReadings/CHNCXR_####_x.txt ("male 35yrs" then the
+ * reading). Every image is its own patient (the set has one image per person).
+ */
+import { basename, join, resolve } from "node:path";
+import { exists, isDir, listDir } from "./paths.ts";
+import type { DataRecord, Dataset } from "./types.ts";
+
+export const SHENZHEN_TASK = "Tuberculosis";
+const NAME = /^CHNCXR_(\d+)_([01])\.png$/i;
+
+export interface ShenzhenOptions {
+  root: string;
+}
+
+/** The folder holding the CHNCXR_*.png files, or null. */
+export async function findShenzhenImages(root: string): Promise<string | null> {
+  for (const c of [root, join(root, "CXR_png"), join(root, "images")]) {
+    if (!(await isDir(c))) continue;
+    for await (const e of Deno.readDir(c)) if (e.isFile && NAME.test(e.name)) return c;
+  }
+  return null;
+}
+
+/** Parses a clinical reading: first line "male 35yrs" (loosely), the rest is the finding. */
+export function parseClinicalReading(
+  text: string,
+): { sex?: string; age?: number; reading: string } {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  const head = lines[0] ?? "";
+  const sexMatch = head.match(/\b(female|male|f|m)\b/i);
+  const ageMatch = head.match(/(\d+(?:\.\d+)?)\s*(?:yrs?|years?|y)?/i);
+  const sex = sexMatch
+    ? (sexMatch[1].toLowerCase().startsWith("f") ? "Female" : "Male")
+    : undefined;
+  const hasHead = sexMatch !== null || ageMatch !== null;
+  return {
+    sex,
+    age: ageMatch ? Number(ageMatch[1]) : undefined,
+    reading: (hasHead ? lines.slice(1) : lines).join(" "),
+  };
+}
+
+export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
+  opts = { ...opts, root: resolve(opts.root) };
+  const dir = await findShenzhenImages(opts.root);
+  if (!dir) {
+    throw new Error(
+      `${opts.root}: not a Shenzhen dataset: expected CHNCXR_####_0.png / CHNCXR_####_1.png ` +
+        `files in it or in its CXR_png/ folder`,
+    );
+  }
+  const readings = (await isDir(join(opts.root, "ClinicalReadings")))
+    ? join(opts.root, "ClinicalReadings")
+    : (await isDir(join(dir, "ClinicalReadings")))
+    ? join(dir, "ClinicalReadings")
+    : null;
+  const records: DataRecord[] = [];
+  for (const e of await listDir(dir)) {
+    const m = e.isFile ? e.name.match(NAME) : null;
+    if (!m) continue;
+    const label = Number(m[2]);
+    const rec: DataRecord = {
+      path: join(dir, e.name),
+      patient: `CHNCXR_${m[1]}`,
+      labels: Float32Array.of(label),
+      mask: Float32Array.of(1),
+    };
+    const txt = readings ? join(readings, e.name.replace(/\.png$/i, ".txt")) : null;
+    if (txt && await exists(txt)) {
+      const r = parseClinicalReading(await Deno.readTextFile(txt));
+      rec.meta = { sex: r.sex, age: r.age, reading: r.reading };
+    }
+    records.push(rec);
+  }
+  return {
+    name: basename(opts.root),
+    kind: "shenzhen",
+    root: dir,
+    tasks: [SHENZHEN_TASK],
+    records,
+    badRows: [],
+  };
+}
