@@ -6,7 +6,7 @@
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { add, axpby, relu, reluBackward, scale } from "../kernels/elementwise.ts";
+import { add, relu, reluBackward, scale } from "../kernels/elementwise.ts";
 import {
   conv2d,
   conv2dBackwardBias,
@@ -40,7 +40,13 @@ export function gpuBackend(gpu: Gpu): Backend {
     read: (t) => g(t).read(),
     write: (t, data) => g(t).write(data),
     dispose: (t) => g(t).dispose(),
-    addInto: (acc, d) => void axpby(1, g(acc), 1, g(d), g(acc)),
+    // Not axpby(…, out = acc): a buffer bound both read-only and read-write in
+    // one dispatch is a WebGPU validation error.
+    addInto(acc, d) {
+      const s = add(g(acc), g(d));
+      g(acc).copyFrom(s);
+      s.dispose();
+    },
     flush: () => gpu.flush(),
 
     relu: (x) => relu(g(x)),

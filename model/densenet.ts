@@ -25,7 +25,7 @@ import {
 import { type Init, kaimingNormal, zerosInit } from "./init.ts";
 import { ClassifierNet, linearHead, type NetOptions, rngOf } from "./classifier.ts";
 
-class DenseLayer extends Module {
+export class DenseLayer extends Module {
   norm1: BatchNorm2d;
   conv1: Conv2d;
   norm2: BatchNorm2d;
@@ -54,7 +54,7 @@ class DenseLayer extends Module {
   }
 }
 
-class DenseBlock extends Module {
+export class DenseBlock extends Module {
   private layers: DenseLayer[] = [];
 
   constructor(B: Backend, init: Init, n: number, inC: number, growth: number, bnSize: number) {
@@ -79,7 +79,7 @@ class DenseBlock extends Module {
   }
 }
 
-class Transition extends Sequential {
+export class Transition extends Sequential {
   constructor(B: Backend, init: Init, inC: number, outC: number) {
     super(B, [
       ["norm", new BatchNorm2d(B, inC)],

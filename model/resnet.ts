@@ -51,7 +51,7 @@ abstract class Block extends Module {
   }
 }
 
-class BasicBlock extends Block {
+export class BasicBlock extends Block {
   static expansion = 1;
   conv1: Conv2d;
   bn1: BatchNorm2d;
@@ -76,7 +76,7 @@ class BasicBlock extends Block {
   }
 }
 
-class Bottleneck extends Block {
+export class Bottleneck extends Block {
   static expansion = 4;
   conv1: Conv2d;
   bn1: BatchNorm2d;
