@@ -126,6 +126,13 @@ export async function readPredictionsFile(path: string, relPath = path): Promise
     scores_file: relPath,
   };
   checkCellKey(cell, path);
+  if (
+    raw.ids !== undefined &&
+    !(Array.isArray(raw.ids) && raw.ids.length === labels.length &&
+      raw.ids.every((id) => typeof id === "string"))
+  ) {
+    throw new EvalInputError(`${path}: ids must be ${labels.length} strings, one per label`);
+  }
   if (raw.metrics_file !== undefined) {
     if (typeof raw.metrics_file !== "string") {
       throw new EvalInputError(`${path}: metrics_file must be a string`);

@@ -163,6 +163,13 @@ async function evaluateRun(
   io: Io,
 ): Promise<void> {
   const cells = await readRunPredictions(runDir);
+  // Fail before the computation, not after it, when the folder is not writable here.
+  if ((await Deno.permissions.query({ name: "write", path: runDir })).state !== "granted") {
+    throw new EvalInputError(
+      `no permission to write into ${runDir}: deno task evaluate writes only under runs/ ` +
+        `(--allow-write=runs); move or copy the run folder into runs/`,
+    );
+  }
   io.log(
     `${runDir}: ${cells.length} prediction files; computing AUCs, CIs and paired differences…`,
   );

@@ -1,0 +1,118 @@
+/** report.html from a synthetic run: structure, plot counts, self-containment, computed headline. */
+import {
+  buildReport,
+  computeHeadline,
+  computeResults,
+  gradCamItem,
+  type MetricsRow,
+  parseDocument,
+  pretrainPanels,
+  rocPanels,
+  trainingPanels,
+} from "../eval/mod.ts";
+import { syntheticCells, syntheticGradCam, syntheticMetrics } from "./eval_fixtures.ts";
+import { assert, assertEquals } from "./helpers.ts";
+
+const cells = syntheticCells({ fractions: [0.001, 0.01, 0.1, 1], draws: 2, nTest: 150 });
+const results = computeResults(cells, { replicates: 100 });
+const metrics = new Map<string, MetricsRow[]>(
+  cells.map((c, i) => [c.metrics_file!, syntheticMetrics(100, i)]),
+);
+const meta = {
+  name: "unit <test> & co",
+  versions: { deno: "2.9.6" },
+  seeds: { data: 1 },
+  config: { lr: 0.01 },
+};
+const input = {
+  results,
+  runName: "synthetic",
+  roc: rocPanels(cells),
+  training: [
+    ...pretrainPanels(new Map([["metrics/pretrain.jsonl", syntheticMetrics(500, 1, false)]])),
+    ...trainingPanels(cells, metrics),
+  ],
+  gradcam: [
+    gradCamItem(syntheticGradCam("left lung", 2), "a"),
+    gradCamItem(syntheticGradCam("right lung", 5), "b"),
+  ],
+  metadata: meta,
+  generatedAt: "2025-01-02T03:04:05Z",
+};
+const html = buildReport(input);
+const doc = parseDocument(html);
+const count = (sel: string) => doc.querySelectorAll(sel).length;
+
+Deno.test("report: the results table has one row per (protocol, fraction) and bold significant diffs", () => {
+  assertEquals(count("table.results"), 1);
+  assertEquals(count("table.results tbody tr"), 2 * 4);
+  assertEquals(count("table.results thead th"), 2 + 3 + 2); // protocol, labels, 3 inits, 2 comparisons
+  const significant = results.differences.filter((d) => d.ci[0] > 0 || d.ci[1] < 0).length;
+  assertEquals(count("td.sig-pos strong") + count("td.sig-neg strong"), significant);
+  assert(significant > 0, "synthetic data should give some significant differences");
+  const first = results.summary.find((s) =>
+    s.init === "moco" && s.protocol === "linear" && s.fraction === 0.001
+  )!;
+  assert(
+    html.includes(
+      `${first.auc.toFixed(3)}<span class="ci">[${first.ci[0].toFixed(3)}, ${
+        first.ci[1].toFixed(3)
+      }]`,
+    ),
+  );
+});
+
+Deno.test("report: one AUC-vs-fraction plot per protocol, ΔAUC plot, ROC and training plots", () => {
+  assertEquals(count("svg.plot-auc-fraction"), 2);
+  assertEquals(count("svg.plot-diff-fraction"), 1);
+  assertEquals(count("svg.plot-roc"), input.roc.length);
+  assertEquals(input.roc.length, 2 * 4);
+  assertEquals(count("svg.plot-training"), input.training.length);
+  // pretraining: loss + lr; fine-tuning: 2 protocols × (loss, val AUC) × 4 fractions.
+  assertEquals(input.training.length, 2 + 2 * 2 * 4);
+  assertEquals(count("svg"), 2 + 1 + 8 + 18);
+  // CI bands: one polygon per init in each AUC-vs-fraction plot.
+  assertEquals(
+    doc.querySelectorAll("svg.plot-auc-fraction")[0].querySelectorAll("polygon.band").length,
+    3,
+  );
+});
+
+Deno.test("report: self-contained — no scripts, stylesheets or external URLs", () => {
+  assertEquals(count("script") + count("link") + count("iframe"), 0);
+  for (const el of Array.from(doc.querySelectorAll("[src], [href]"))) {
+    const url = el.getAttribute("src") ?? el.getAttribute("href") ?? "";
+    assert(!/http/i.test(url), `external URL ${url}`);
+    assert(url.startsWith("data:image/png;base64,"), `non-inline source ${url.slice(0, 30)}`);
+  }
+  assertEquals(count("figure.cam img"), 2 * 3);
+  assert(
+    !/url\((?!#)/.test(html.replace(/clip-path="url\(#clip-\d+\)"/g, "")),
+    "CSS url() other than clip refs",
+  );
+  assert(html.startsWith("<!DOCTYPE html>"));
+});
+
+Deno.test("report: headline, metadata and escaping", () => {
+  const p = doc.querySelectorAll("p.headline")[0];
+  assertEquals(p.textContent, computeHeadline(results).text);
+  assert(p.getAttribute("class")!.includes(computeHeadline(results).verdict.replaceAll(" ", "-")));
+  const pre = doc.querySelectorAll("details pre")[0];
+  assertEquals(JSON.parse(pre.textContent!), meta);
+  assert(html.includes("unit &lt;test&gt; &amp; co"), "metadata text is escaped");
+  assert(html.includes("generated 2025-01-02 03:04 UTC"));
+});
+
+Deno.test("report: minimal input (no ROC, curves, Grad-CAM or metadata) still renders", () => {
+  const small = syntheticCells({
+    fractions: [0.01],
+    draws: 1,
+    nTest: 60,
+    inits: ["imagenet"],
+    protocols: ["e2e"],
+  });
+  const d = parseDocument(buildReport({ results: computeResults(small, { replicates: 20 }) }));
+  assertEquals(d.querySelectorAll("table.results").length, 1);
+  assertEquals(d.querySelectorAll("svg").length, 1);
+  assert(/no MoCo-initialized cells/.test(d.querySelectorAll("p.headline")[0].textContent!));
+});
