@@ -5,7 +5,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
-import { exists, resolveInside } from "./paths.ts";
+import { exists, refuseAbsolute, resolveInside } from "./paths.ts";
 import {
   applyPolicy,
   BadRowLog,
@@ -179,7 +179,7 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
         log.add({ file, row: line, message: `${cells.length} fields, header has ${h.length}` });
         continue;
       }
-      const rawPath = cells[col.path].trim();
+      const rawPath = refuseAbsolute(cells[col.path], file, line);
       const relPath = resolver.strip
         ? rawPath.replaceAll("\\", "/").split("/").slice(1).join("/")
         : rawPath;

@@ -1,16 +1,22 @@
 /** Path helpers: resolving CSV paths safely inside a dataset root, and small fs checks. */
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 
-/**
- * Resolves a relative path from a CSV inside `base`. Refuses absolute paths, drive letters and
- * anything that climbs out (`../`), naming the file and row.
- */
-export function resolveInside(base: string, rel: string, file: string, row: number): string {
+/** The trimmed, slash-normalised path; throws for empty, absolute, drive-letter or ~ paths. */
+export function refuseAbsolute(rel: string, file: string, row: number): string {
   const p = rel.trim().replaceAll("\\", "/");
   if (p === "") throw new Error(`${file}: row ${row}: empty path`);
   if (isAbsolute(p) || /^[a-zA-Z]:/.test(p) || p.startsWith("~")) {
     throw new Error(`${file}: row ${row}: refused absolute path "${rel}" (paths must be relative)`);
   }
+  return p;
+}
+
+/**
+ * Resolves a relative path from a CSV inside `base`. Refuses absolute paths, drive letters and
+ * anything that climbs out (`../`), naming the file and row.
+ */
+export function resolveInside(base: string, rel: string, file: string, row: number): string {
+  const p = refuseAbsolute(rel, file, row);
   const full = resolve(base, normalize(p));
   const r = relative(resolve(base), full);
   if (r === "" || r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) {

@@ -31,6 +31,9 @@ class ValueNoise {
   }
 }
 
+/** ECG lead positions (x, y pairs) for the support-devices finding. */
+const ECG_LEADS = [-0.22, 0.3, 0.24, 0.32];
+
 const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 const smooth = (t: number) => {
   const c = clamp01(t);
@@ -309,13 +312,13 @@ function findingsDensity(
   const eff = side < 0 ? f.effusionRight : f.effusionLeft;
   if (eff > 0 && lungRaw > 0) {
     const r = clamp01(ax / a.thoraxW);
-    const h = 0.02 + 0.2 * eff;
-    const surface = top + 0.015 - h * (0.3 + 0.7 * r * r * r);
-    const fuzz = 0.006 + 0.012 * (1 - eff);
+    const h = 0.04 + 0.24 * eff;
+    const surface = top + 0.015 - h * (0.35 + 0.65 * r * r);
+    const fuzz = 0.005 + 0.01 * (1 - eff);
     const fluid = clamp01((Y - surface) / fuzz);
     // Fluid replaces lung air: it only shows where there is lung.
-    d += fluid * lungRaw * a.lungAir * (0.6 + 0.3 * eff) *
-      (0.8 + 0.2 * clamp01((Y - surface) / 0.05));
+    d += fluid * lungRaw * a.lungAir * (0.9 + 0.3 * eff) *
+      (0.85 + 0.15 * clamp01((Y - surface) / 0.04));
   }
   if (lung > 0) {
     if (f.edema > 0) {
@@ -367,8 +370,8 @@ function findingsDensity(
       const lx = -0.25 + 0.23 * Math.sqrt((Y - 0.12) / 0.26);
       d += 0.7 * clamp01(0.5 + (0.003 - Math.abs(X - lx)) * inv);
     }
-    for (const [ex, ey] of [[-0.22, 0.3], [0.24, 0.32]]) {
-      const dx = X - ex, dy = Y - ey;
+    for (let e = 0; e < ECG_LEADS.length; e += 2) {
+      const dx = X - ECG_LEADS[e], dy = Y - ECG_LEADS[e + 1];
       if (Math.abs(dx) < 0.03 && Math.abs(dy) < 0.03) {
         const r = Math.sqrt(dx * dx + dy * dy);
         d += 0.6 * Math.max(0, 1 - Math.abs(r - 0.014) / (1.5 * aa));

@@ -101,8 +101,9 @@ export function sampleAnatomy(rng: Rng, sex?: "Male" | "Female"): Anatomy {
   const domeRight = u(rng, 0.68, 0.78);
   const lungH = domeRight - lungTop;
   // Heart sizes: mostly normal, a minority with chronic cardiomegaly.
-  const enlarged = rng.uniform() < 0.2;
-  const ctr = enlarged ? u(rng, 0.52, 0.66) : clamp(0.44 + 0.035 * rng.normal(), 0.36, 0.51);
+  // Cardiothoracic ratios overlap around the 0.5 threshold, so borderline hearts are common.
+  const enlarged = rng.uniform() < 0.15;
+  const ctr = enlarged ? u(rng, 0.49, 0.62) : clamp(0.45 + 0.04 * rng.normal(), 0.36, 0.55);
   return {
     sex: s,
     age: Math.round(clamp(60 + 17 * rng.normal(), 18, 95)),
@@ -147,7 +148,7 @@ export function sampleAcquisition(rng: Rng): Acquisition {
 
 /** Severity in (0, 1], skewed towards small (many effusions are subtle). */
 function severity(rng: Rng): number {
-  return clamp(0.05 + 0.95 * Math.pow(rng.uniform(), 1.6), 0.05, 1);
+  return clamp(0.08 + 0.92 * Math.pow(rng.uniform(), 1.3), 0.08, 1);
 }
 
 function lungPoint(rng: Rng, a: Anatomy, side: number, yLo: number, yHi: number) {
