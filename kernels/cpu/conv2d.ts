@@ -178,7 +178,14 @@ export function conv2dCpu(
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== ys[1])) {
     throw new Error(`conv2d: bias must be [${ys[1]}], got [${bias.shape}]`);
   }
-  const y = conv2dF64(x.data, shape4(x.shape, "x"), w.data, shape4(w.shape, "w"), bias?.data ?? null, o);
+  const y = conv2dF64(
+    x.data,
+    shape4(x.shape, "x"),
+    w.data,
+    shape4(w.shape, "w"),
+    bias?.data ?? null,
+    o,
+  );
   return cpuTensor(ys, y);
 }
 
@@ -188,7 +195,13 @@ export function conv2dBackwardInputCpu(
   xShape: readonly number[],
   o: ConvOptions,
 ): CpuTensor {
-  const dx = conv2dBackwardInputF64(dy.data, w.data, shape4(xShape, "xShape"), shape4(w.shape, "w"), o);
+  const dx = conv2dBackwardInputF64(
+    dy.data,
+    w.data,
+    shape4(xShape, "xShape"),
+    shape4(w.shape, "w"),
+    o,
+  );
   return cpuTensor(xShape, dx);
 }
 
@@ -198,7 +211,13 @@ export function conv2dBackwardWeightCpu(
   wShape: readonly number[],
   o: ConvOptions,
 ): CpuTensor {
-  const dw = conv2dBackwardWeightF64(dy.data, x.data, shape4(x.shape, "x"), shape4(wShape, "wShape"), o);
+  const dw = conv2dBackwardWeightF64(
+    dy.data,
+    x.data,
+    shape4(x.shape, "x"),
+    shape4(wShape, "wShape"),
+    o,
+  );
   return cpuTensor(wShape, dw);
 }
 

@@ -71,7 +71,11 @@ export function linearCpu(x: CpuTensor, w: CpuTensor, bias: CpuTensor | null): C
   linearCheck(x.shape, w.shape, bias);
   const y = matmulF64(x.data, x.shape, w.data, w.shape, { transB: true });
   const [N, O] = [x.shape[0], w.shape[0]];
-  if (bias) for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) y[n * O + o] += bias.data[o];
+  if (bias) {
+    for (let n = 0; n < N; n++) {
+      for (let o = 0; o < O; o++) y[n * O + o] += bias.data[o];
+    }
+  }
   return cpuTensor([N, O], y);
 }
 

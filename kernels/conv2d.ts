@@ -1,0 +1,150 @@
+/**
+ * 2-D convolution (groups 1, NCHW, any kernel size / stride / padding) and its
+ * gradients, all as implicit GEMMs — no im2col buffer is ever materialised.
+ *   forward      M = O, N = N·OH·OW, K = C·KH·KW   (wgsl_conv_fwd.ts)
+ *   grad-input   M = C, N = N·H·W,   K = O·KH·KW   (wgsl_conv_dgrad.ts)
+ *   grad-weight  M = O, N = C·KH·KW, K = N·OH·OW, split-K + ordered sum
+ *                                                  (wgsl_conv_wgrad.ts)
+ *   grad-bias    per-channel reduction over N, H, W (wgsl_conv_wgrad.ts)
+ * Tile shapes are specializations chosen per adapter (tuning.ts); the
+ * `variant` / `splits` options force one, for tests and benchmarks.
+ * CPU references with the same signatures: kernels/cpu/conv2d.ts.
+ */
+import { GpuError, params } from "./device.ts";
+import { type Shape, Tensor } from "./tensor.ts";
+import { type ConvOptions, convShapes } from "./cpu/conv2d.ts";
+import { type ConvGeom, convParamFields } from "./wgsl_conv_gemm.ts";
+import { convFwdKernel } from "./wgsl_conv_fwd.ts";
+import { convDgradKernel } from "./wgsl_conv_dgrad.ts";
+import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
+import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
+import type { Kernel } from "./device.ts";
+
+export type { ConvOptions } from "./cpu/conv2d.ts";
+
+/** Conv options plus optional overrides of the tuned specialization. */
+export interface ConvGpuOptions extends ConvOptions {
+  /** Force a tile shape (default: tuning.ts's choice for the adapter and shape). */
+  variant?: GemmVariant;
+  /** Force the grad-weight split-K count (default: enough slices to fill the device). */
+  splits?: number;
+}
+
+const kernels = new Map<string, Kernel>();
+function cached(family: string, v: GemmVariant, make: (v: GemmVariant) => Kernel): Kernel {
+  const k = `${family}:${variantKey(v)}`;
+  let kern = kernels.get(k);
+  if (!kern) kernels.set(k, kern = make(v));
+  return kern;
+}
+
+function geom(xShape: Shape, wShape: Shape, o: ConvOptions, fn: string): ConvGeom {
+  const [n, oc, oh, ow] = convShapes(xShape, wShape, o, fn);
+  const [, c, h, w] = xShape, [, , kh, kw] = wShape;
+  return { n, c, h, w, o: oc, oh, ow, kh, kw, stride: o.stride, pad: o.pad };
+}
+
+function sameShape(t: Tensor, shape: Shape, what: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new GpuError(`${what} must be [${shape}], got [${t.shape}]`);
+  }
+}
+
+/** y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O]. */
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOptions): Tensor {
+  const g = geom(x.shape, w.shape, o, "conv2d");
+  if (bias) sameShape(bias, [g.o], "conv2d: bias");
+  const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow]);
+  const cols = g.n * g.oh * g.ow;
+  const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
+  const { bm, bn } = tileOf(v);
+  x.gpu.dispatch(
+    cached("fwd", v, convFwdKernel),
+    [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
+    params(convParamFields(g, bias ? 1 : 0)),
+    [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
+  );
+  return y;
+}
+
+/** dx[N,C,H,W] from dy[N,O,OH,OW] and w[O,C,KH,KW]. */
+export function conv2dBackwardInput(
+  dy: Tensor,
+  w: Tensor,
+  xShape: Shape,
+  o: ConvGpuOptions,
+): Tensor {
+  const g = geom(xShape, w.shape, o, "conv2dBackwardInput");
+  sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
+  const dx = Tensor.empty(dy.gpu, xShape);
+  const s = g.stride;
+  const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);
+  const { bm, bn } = tileOf(v);
+  const grid: [number, number, number] = v.kind === "fat"
+    ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
+    : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
+  dy.gpu.dispatch(
+    cached("dgrad", v, convDgradKernel),
+    [dy.buffer, w.buffer, dx.buffer],
+    params(convParamFields(g)),
+    grid,
+  );
+  return dx;
+}
+
+/** Largest split-K scratch buffer, in floats (64 MiB). */
+const MAX_PART = 16 << 20;
+
+/** dw[O,C,KH,KW] from dy[N,O,OH,OW] and x[N,C,H,W]: split-K partials, then an ordered sum. */
+export function conv2dBackwardWeight(
+  dy: Tensor,
+  x: Tensor,
+  wShape: Shape,
+  o: ConvGpuOptions,
+): Tensor {
+  const g = geom(x.shape, wShape, o, "conv2dBackwardWeight");
+  sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
+  const gpu = x.gpu;
+  const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
+  const v = o.variant ?? chooseVariant(gpu, g.o, ncols);
+  const { bm, bn } = tileOf(v);
+  const tiles = Math.ceil(ncols / bn) * Math.ceil(g.o / bm);
+  // Enough slices to give every core (or SM) several workgroups, each at least
+  // minChunk pixels long, within the scratch-memory cap.
+  const [target, minChunk] = gpu.isSoftware ? [32, 128] : [256, 256];
+  let splits = o.splits ?? Math.min(
+    Math.ceil(target / tiles),
+    Math.ceil(K / minChunk),
+    Math.max(1, Math.floor(MAX_PART / nw)),
+  );
+  splits = Math.max(1, Math.min(splits, K));
+  const chunk = Math.ceil(K / splits);
+  splits = Math.ceil(K / chunk);
+  const dw = Tensor.empty(gpu, wShape);
+  const part = splits === 1 ? dw : Tensor.empty(gpu, [splits, nw]);
+  gpu.dispatch(
+    cached("wgrad", v, convWgradKernel),
+    [dy.buffer, x.buffer, part.buffer],
+    params(convParamFields(g, 0, chunk)),
+    [Math.ceil(ncols / bn), Math.ceil(g.o / bm), splits],
+  );
+  if (splits > 1) {
+    gpu.dispatch(SUM_SPLITS, [part.buffer, dw.buffer], params([nw, splits]), [
+      Math.min(Math.ceil(nw / 64), 4096),
+    ]);
+    part.dispose();
+  }
+  return dw;
+}
+
+/** db[O] = Σ over n, h, w of dy[N,O,...] (also serves linear layers: dy [N,O]). */
+export function conv2dBackwardBias(dy: Tensor): Tensor {
+  if (dy.shape.length < 2) {
+    throw new GpuError(`conv2dBackwardBias: dy must be [N,O,...], got [${dy.shape}]`);
+  }
+  const [n, oc] = dy.shape;
+  const hw = dy.size / (n * oc);
+  const db = Tensor.empty(dy.gpu, [oc]);
+  dy.gpu.dispatch(BIAS_GRAD, [dy.buffer, db.buffer], params([n, oc, hw]), [oc]);
+  return db;
+}

@@ -1,0 +1,131 @@
+/**
+ * Matrix multiply and linear layers: C[M,N] = op(A)[M,K] · op(B)[K,N] (+ bias
+ * per column), op = optional transpose, both read in place (no transposed copy).
+ * GEMM mapping: rows M = rows of op(A) (uniform across a fat workgroup),
+ * columns = N, K = the inner dimension. Tiles and dispatch formula: the
+ * shared skeletons in wgsl_conv_gemm.ts, grid [ceil(N/BN), ceil(M/BM), 1];
+ * the shape is chosen per adapter by tuning.ts (fat on software adapters,
+ * shared-memory tiled on GPUs); `variant` forces one. The transposes are part
+ * of the pipeline key, so the inner loop has no per-load branches.
+ * linear(x, w, b) = x·wᵀ + b (torch layout); linearBackward: dx = dy·w,
+ * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
+ * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
+ */
+import { GpuError, type Kernel, params } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+import { matmulDims, type MatmulOptions } from "./cpu/matmul.ts";
+import { fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
+import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
+import { conv2dBackwardBias } from "./conv2d.ts";
+
+export type { MatmulOptions } from "./cpu/matmul.ts";
+
+export interface MatmulGpuOptions extends MatmulOptions {
+  /** Force a tile shape (default: tuning.ts's choice). */
+  variant?: GemmVariant;
+}
+
+const HEADER = `struct P { M: u32, N: u32, K: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;`;
+
+const STORE = `c[m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
+
+function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
+  const key = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}`;
+  if (v.kind === "fat") {
+    return {
+      key,
+      code: fatKernel({
+        header: HEADER,
+        prologue: `let M = p.M; let NC = p.N;`,
+        col: (j) => `let bc${j} = ${tb ? `cl${j} * p.K` : `cl${j}`};`,
+        row: (i) => `let ar${i} = ${ta ? `mr${i}` : `mr${i} * p.K`};`,
+        loopOpen: `for (var k = 0u; k < p.K; k++) {
+    let ka = ${ta ? "k * p.M" : "k"}; let kb = ${tb ? "k" : "k * p.N"};`,
+        a: (i) => `let a${i} = a[ar${i} + ka];`,
+        b: (j) => `let b${j} = b[bc${j} + kb];`,
+        loopClose: `}`,
+        store: () => ({ setup: "", put: STORE }),
+      }, v),
+    };
+  }
+  return {
+    key,
+    code: tiledKernel({
+      header: `${HEADER}
+fn loadA(m: u32, k: u32) -> f32 { return a[${ta ? "k * p.M + m" : "m * p.K + k"}]; }
+fn loadB(k: u32, n: u32) -> f32 { return b[${tb ? "n * p.K + k" : "k * p.N + n"}]; }
+fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
+      prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K;`,
+    }, v),
+  };
+}
+
+const kernels = new Map<string, Kernel>();
+
+function gemm(a: Tensor, b: Tensor, bias: Tensor | null, o: MatmulGpuOptions): Tensor {
+  const [M, K, N] = matmulDims(a.shape, b.shape, o);
+  const c = Tensor.empty(a.gpu, [M, N]);
+  const v = o.variant ?? chooseVariant(a.gpu, M, N);
+  const ta = !!o.transA, tb = !!o.transB;
+  const key = `${ta}${tb}${variantKey(v)}`;
+  let kern = kernels.get(key);
+  if (!kern) kernels.set(key, kern = matmulKernel(v, ta, tb));
+  const { bm, bn } = tileOf(v);
+  a.gpu.dispatch(
+    kern,
+    [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
+    params([M, N, K, bias ? 1 : 0]),
+    [Math.ceil(N / bn), Math.ceil(M / bm), 1],
+  );
+  return c;
+}
+
+/** C = op(A)·op(B) for 2-D tensors. */
+export function matmul(a: Tensor, b: Tensor, o: MatmulGpuOptions = {}): Tensor {
+  return gemm(a, b, null, o);
+}
+
+function linearCheck(x: Tensor, w: Tensor, bias: Tensor | null): void {
+  if (x.shape.length !== 2 || w.shape.length !== 2 || x.shape[1] !== w.shape[1]) {
+    throw new GpuError(`linear: need x [N,I] and w [O,I], got [${x.shape}] and [${w.shape}]`);
+  }
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== w.shape[0])) {
+    throw new GpuError(`linear: bias must be [${w.shape[0]}], got [${bias.shape}]`);
+  }
+}
+
+/** y[N,O] = x[N,I]·w[O,I]ᵀ + bias[O]. */
+export function linear(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  o: { variant?: GemmVariant } = {},
+): Tensor {
+  linearCheck(x, w, bias);
+  return gemm(x, w, bias, { transB: true, variant: o.variant });
+}
+
+/** Gradients of linear: dx = dy·w, dw = dyᵀ·x, db = Σₙ dy (null unless hasBias). */
+export function linearBackward(
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  hasBias: boolean,
+  o: { variant?: GemmVariant } = {},
+): { dx: Tensor; dw: Tensor; db: Tensor | null } {
+  linearCheck(x, w, null);
+  const [N, O] = [x.shape[0], w.shape[0]];
+  if (dy.shape.length !== 2 || dy.shape[0] !== N || dy.shape[1] !== O) {
+    throw new GpuError(`linearBackward: dy must be [${N},${O}], got [${dy.shape}]`);
+  }
+  return {
+    dx: gemm(dy, w, null, { variant: o.variant }),
+    dw: gemm(dy, x, null, { transA: true, variant: o.variant }),
+    db: hasBias ? conv2dBackwardBias(dy) : null,
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Conv2d grad-input as an implicit GEMM:
+ *   M = C (input channels, rows: the weights, uniform), NC = N·H·W (input
+ *   pixels, columns), K = O·KH·KW.
+ * dX[c, (n,ih,iw)] = Σ W[o, c, kh, kw] · dY[n, o, oh, ow] over the (kh, kw)
+ * with ih + pad − kh = oh·s (and the same for w), 0 ≤ oh < OH, 0 ≤ ow < OW.
+ * fat: per-phase decomposition for stride s: workgroup z = rh·s + rw handles
+ * the pixels with (ih + pad) ≡ rh, (iw + pad) ≡ rw (mod s); for them only
+ * kh ≡ rh, kw ≡ rw contribute, so the kh/kw loops step by s uniformly and
+ * oh = qh − (kh − rh)/s needs no per-lane division. Columns of a phase are
+ * (n, qh, qw) with ih = rh − pad + s·qh. Grid [ceil(N·ceil(H/s)·ceil(W/s) /
+ * (8·TN)), ceil(C/TM), s²]; workgroups past a phase's pixel count return.
+ * tiled: plain gather with the divisibility test per element; grid
+ * [ceil(N·H·W/BN), ceil(C/BM), 1].
+ * Bindings: 1 dy, 2 w, 3 dx.
+ */
+import type { Kernel } from "./device.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
+import { type GemmVariant, variantKey } from "./tuning.ts";
+
+const HEADER = `${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;`;
+
+const unroll = (n: number, f: (i: number) => string) =>
+  Array.from({ length: n }, (_, i) => f(i)).join("\n");
+
+export function convDgradKernel(v: GemmVariant): Kernel {
+  const key = `conv_dgrad:${variantKey(v)}`;
+  if (v.kind === "fat") {
+    return {
+      key,
+      code: fatKernel({
+        header: HEADER,
+        prologue: `let s = p.stride; let is = i32(s); let pad = i32(p.pad);
+  let rh = wg.z / s; let rw = wg.z % s;
+  let q0h = select(0, (pad - i32(rh) + is - 1) / is, pad > i32(rh));
+  let q0w = select(0, (pad - i32(rw) + is - 1) / is, pad > i32(rw));
+  let Hq = u32(max((i32(p.H) + pad - i32(rh) + is - 1) / is - q0h, 0));
+  let Wq = u32(max((i32(p.W) + pad - i32(rw) + is - 1) / is - q0w, 0));
+  let M = p.C; let QQ = Hq * Wq; let NC = p.N * QQ;
+  let OHW = p.OH * p.OW; let KK = p.KH * p.KW; let iOW = i32(p.OW);`,
+        col: (j) =>
+          `let n${j} = cl${j} / QQ; let r${j} = cl${j} % QQ;
+  let qh${j} = q0h + i32(r${j} / Wq); let qw${j} = q0w + i32(r${j} % Wq);
+  let off${j} = i32(n${j} * p.O * OHW) + qh${j} * iOW + qw${j};`,
+        row: (i) => `let wr${i} = mr${i} * KK;`,
+        loopOpen: `for (var o = 0u; o < p.O; o++) {
+   let ob = o * p.C * KK; let oo = i32(o * OHW);
+   for (var kh = rh; kh < p.KH; kh += s) {
+    let dh = i32((kh - rh) / s);
+${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
+    for (var kw = rw; kw < p.KW; kw += s) {
+    let dw = i32((kw - rw) / s);
+    let wk = ob + kh * p.KW + kw;
+    let koff = oo - dh * iOW - dw;`,
+        a: (i) => `let a${i} = w[wr${i} + wk];`,
+        b: (j) =>
+          `let ok${j} = hok${j} && u32(qw${j} - dw) < p.OW; ` +
+          `let b${j} = select(0.0, dy[u32(select(0, off${j} + koff, ok${j}))], ok${j});`,
+        loopClose: `} } }`,
+        store: () => ({
+          setup: `let sn = n / QQ; let sr = n % QQ;
+      let ih = u32(i32(rh) - pad + is * (q0h + i32(sr / Wq)));
+      let iw = u32(i32(rw) - pad + is * (q0w + i32(sr % Wq)));`,
+          put: `dx[((sn * M + m) * p.H + ih) * p.W + iw] = v;`,
+        }),
+      }, v),
+    };
+  }
+  return {
+    key,
+    code: tiledKernel({
+      header: `${HEADER}
+fn loadA(m: u32, k: u32) -> f32 {
+  let KK = p.KH * p.KW;
+  return w[((k / KK) * p.C + m) * KK + k % KK];
+}
+fn loadB(k: u32, n: u32) -> f32 {
+  let HW = p.H * p.W; let KK = p.KH * p.KW;
+  let nb = n / HW; let r = n % HW;
+  let o = k / KK; let kr = k % KK;
+  let th = i32(r / p.W + p.pad) - i32(kr / p.KW);
+  let tw = i32(r % p.W + p.pad) - i32(kr % p.KW);
+  if (th < 0 || tw < 0) { return 0.0; }
+  let oh = u32(th) / p.stride; let ow = u32(tw) / p.stride;
+  if (u32(th) % p.stride != 0u || u32(tw) % p.stride != 0u || oh >= p.OH || ow >= p.OW) {
+    return 0.0;
+  }
+  return dy[((nb * p.O + o) * p.OH + oh) * p.OW + ow];
+}
+fn store(m: u32, n: u32, v: f32) {
+  let HW = p.H * p.W;
+  dx[((n / HW) * p.C + m) * HW + n % HW] = v;
+}`,
+      prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * p.KH * p.KW;`,
+    }, v),
+  };
+}

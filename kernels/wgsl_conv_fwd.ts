@@ -1,0 +1,81 @@
+/**
+ * Conv2d forward as an implicit GEMM (no im2col buffer):
+ *   M = O (output channels, rows: the weights, uniform across a workgroup),
+ *   NC = N·OH·OW (output pixels, columns: ow fastest, so lanes read
+ *   neighbouring x addresses), K = C·KH·KW (loop order c, kh, kw).
+ * Y[o, (n,oh,ow)] = Σ W[o, (c,kh,kw)] · X[n, c, oh·s−pad+kh, ow·s−pad+kw] + b[o].
+ * fat: per-column (n, ih0, iw0, base offset) decoded once per invocation,
+ * the row-in-range test once per kh, padding by a clamped index + select.
+ * Tiles and dispatch: see wgsl_conv_gemm.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
+ * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y.
+ */
+import type { Kernel } from "./device.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
+import { type GemmVariant, variantKey } from "./tuning.ts";
+
+const HEADER = `${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;`;
+
+const unroll = (n: number, f: (i: number) => string) =>
+  Array.from({ length: n }, (_, i) => f(i)).join("\n");
+
+export function convFwdKernel(v: GemmVariant): Kernel {
+  const key = `conv_fwd:${variantKey(v)}`;
+  if (v.kind === "fat") {
+    return {
+      key,
+      code: fatKernel({
+        header: HEADER,
+        prologue: `let M = p.O; let OHW = p.OH * p.OW; let NC = p.N * OHW; let HW = p.H * p.W;
+  let CKK = p.C * p.KH * p.KW; let s = p.stride; let pad = i32(p.pad); let iW = i32(p.W);`,
+        col: (j) =>
+          `let n${j} = cl${j} / OHW; let r${j} = cl${j} % OHW;
+  let ih${j} = i32((r${j} / p.OW) * s) - pad; let iw${j} = i32((r${j} % p.OW) * s) - pad;
+  let off${j} = i32(n${j} * p.C * HW) + ih${j} * iW + iw${j};`,
+        row: (i) => `let wr${i} = mr${i} * CKK;`,
+        loopOpen: `var k = 0u;
+  for (var c = 0u; c < p.C; c++) {
+   let cb = i32(c * HW);
+   for (var kh = 0u; kh < p.KH; kh++) {
+    let ikh = i32(kh);
+${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
+    for (var kw = 0u; kw < p.KW; kw++) {
+    let ikw = i32(kw);
+    let koff = cb + ikh * iW + ikw;`,
+        a: (i) => `let a${i} = w[wr${i} + k];`,
+        b: (j) =>
+          `let ok${j} = hok${j} && u32(iw${j} + ikw) < p.W; ` +
+          `let b${j} = select(0.0, x[u32(select(0, off${j} + koff, ok${j}))], ok${j});`,
+        loopClose: `k++; } } }`,
+        store: () => ({
+          setup: `let sn = n / OHW; let sr = n % OHW;`,
+          put: `y[(sn * M + m) * OHW + sr] = v + select(0.0, bias[m], p.hasBias != 0u);`,
+        }),
+      }, v),
+    };
+  }
+  return {
+    key,
+    code: tiledKernel({
+      header: `${HEADER}
+fn loadA(m: u32, k: u32) -> f32 { return w[m * p.C * p.KH * p.KW + k]; }
+fn loadB(k: u32, n: u32) -> f32 {
+  let OHW = p.OH * p.OW; let KK = p.KH * p.KW;
+  let nb = n / OHW; let r = n % OHW;
+  let c = k / KK; let kr = k % KK;
+  let ih = i32((r / p.OW) * p.stride + kr / p.KW) - i32(p.pad);
+  let iw = i32((r % p.OW) * p.stride + kr % p.KW) - i32(p.pad);
+  if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
+  return x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+}
+fn store(m: u32, n: u32, v: f32) {
+  let OHW = p.OH * p.OW;
+  y[((n / OHW) * p.O + m) * OHW + n % OHW] = v + select(0.0, bias[m], p.hasBias != 0u);
+}`,
+      prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * p.KH * p.KW;`,
+    }, v),
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The two GEMM skeletons shared by the conv and matmul kernels. A kernel
+ * family supplies the operand loaders and the output store; the skeleton
+ * supplies the tiling. C[M, NC] = Σ_k A[m, k] · B[k, n], every output element
+ * written exactly once, no atomics.
+ *
+ * fat (software adapters). Workgroup (8,1,1); workgroup (x, y, z) covers rows
+ * [y·TM, y·TM+TM) and columns [x·8·TN, x·8·TN+8·TN); lane l owns columns
+ * x·8·TN + l + 8·j (j < TN), so at each j the 8 lanes touch 8 neighbouring
+ * columns. A's TM values per k are uniform across the workgroup (llvmpipe
+ * loads them once as scalars); B's TN values are per-lane gathers. All loops
+ * over i < TM and j < TN are unrolled in the generated WGSL, so the
+ * accumulator array is only ever indexed by constants. Out-of-range rows and
+ * columns are clamped for loads and masked at the store.
+ * Dispatch: [ceil(NC / (8·TN)), ceil(M / TM), z] (z: split-K slices or phases).
+ *
+ * tiled (hardware GPUs). Workgroup (WX, WY); tile BM = WY·RY rows ×
+ * BN = WX·RX columns; per BK-deep step the workgroup stages A[BM×BK] and
+ * B[BK×BN] in shared memory, then each thread accumulates RY×RX outputs at
+ * rows lid.y + WY·r and columns lid.x + WX·c (strided: conflict-free reads).
+ * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
+ */
+import type { GemmVariant } from "./tuning.ts";
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const unroll = (n: number, f: (i: number) => string) => range(n).map(f).join("\n");
+
+/** Pieces of a fat kernel; generated code sees `wg`, `lid`, `M`, `NC`, `m0`, `c0`. */
+export interface FatSpec {
+  /** Struct, uniform and storage bindings, helper functions. */
+  header: string;
+  /** Statements defining `M` and `NC` (u32) and anything uniform; may `return` uniformly. */
+  prologue: string;
+  /** Per-column setup for column j: may use `cl{j}` (the clamped column index). */
+  col: (j: number) => string;
+  /** Per-row setup for row i: may use `mr{i}` (the clamped row index). */
+  row: (i: number) => string;
+  /** Opens the k loop(s). */
+  loopOpen: string;
+  /** Statements defining `a{i}` (uniform) for the current k. */
+  a: (i: number) => string;
+  /** Statements defining `b{j}` for the current k. */
+  b: (j: number) => string;
+  /** Closes the k loop(s) (and advances counters). */
+  loopClose: string;
+  /** Store of `v` at row `m` and column `n` (both in range); `j` names the column slot. */
+  store: (j: number) => { setup: string; put: string };
+}
+
+export function fatKernel(
+  spec: FatSpec,
+  v: Extract<GemmVariant, { kind: "fat" }>,
+): string {
+  const { tm, tn } = v;
+  const fma = unroll(
+    tm,
+    (i) => unroll(tn, (j) => `    acc[${i * tn + j}] = fma(a${i}, b${j}, acc[${i * tn + j}]);`),
+  );
+  const stores = unroll(tn, (j) => {
+    const s = spec.store(j);
+    return `  {
+    let n = c0 + ${8 * j}u;
+    if (n < NC) {
+      ${s.setup}
+${
+      unroll(tm, (i) =>
+        `      if (m0 + ${i}u < M) { let m = m0 + ${i}u; let v = acc[${i * tn + j}]; ${s.put} }`)
+    }
+    }
+  }`;
+  });
+  return `${spec.header}
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  ${spec.prologue}
+  let m0 = wg.y * ${tm}u;
+  let c0 = wg.x * ${8 * tn}u + lid.x;
+  if (m0 >= M || wg.x * ${8 * tn}u >= NC) { return; }
+${unroll(tn, (j) => `  let cl${j} = min(c0 + ${8 * j}u, NC - 1u);\n  ${spec.col(j)}`)}
+${unroll(tm, (i) => `  let mr${i} = min(m0 + ${i}u, M - 1u);\n  ${spec.row(i)}`)}
+  var acc: array<f32, ${tm * tn}>;
+  ${spec.loopOpen}
+${unroll(tm, (i) => `    ${spec.a(i)}`)}
+${unroll(tn, (j) => `    ${spec.b(j)}`)}
+${fma}
+  ${spec.loopClose}
+${stores}
+}`;
+}
+
+/** Pieces of a tiled kernel: WGSL functions over global indices. */
+export interface TiledSpec {
+  /** Struct, bindings and the functions `loadA(m, k) -> f32`, `loadB(k, n) -> f32`
+   * (called only in range) and `store(m, n, v)`. */
+  header: string;
+  /** Statements defining `M`, `NC`, `k0`, `k1` (u32; k in [k0, k1)); may `return` uniformly. */
+  prologue: string;
+}
+
+export function tiledKernel(
+  spec: TiledSpec,
+  v: Extract<GemmVariant, { kind: "tiled" }>,
+): string {
+  const { wx, wy, rx, ry, bk } = v;
+  const bm = wy * ry, bn = wx * rx, threads = wx * wy;
+  return `${spec.header}
+var<workgroup> As: array<f32, ${bk * bm}>;
+var<workgroup> Bs: array<f32, ${bk * bn}>;
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  ${spec.prologue}
+  let m0 = wg.y * ${bm}u;
+  let n0 = wg.x * ${bn}u;
+  let t = lid.y * ${wx}u + lid.x;
+  var acc: array<f32, ${rx * ry}>;
+  for (var kt = k0; kt < k1; kt += ${bk}u) {
+    for (var e = t; e < ${bk * bm}u; e += ${threads}u) {
+      let m = m0 + e % ${bm}u;
+      let k = kt + e / ${bm}u;
+      var val = 0.0;
+      if (m < M && k < k1) { val = loadA(m, k); }
+      As[e] = val;
+    }
+    for (var e = t; e < ${bk * bn}u; e += ${threads}u) {
+      let n = n0 + e % ${bn}u;
+      let k = kt + e / ${bn}u;
+      var val = 0.0;
+      if (n < NC && k < k1) { val = loadB(k, n); }
+      Bs[e] = val;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+${unroll(ry, (r) => `      let a${r} = As[kk * ${bm}u + lid.y + ${r * wy}u];`)}
+${unroll(rx, (c) => `      let b${c} = Bs[kk * ${bn}u + lid.x + ${c * wx}u];`)}
+${
+    unroll(ry, (r) =>
+      unroll(rx, (c) => `      acc[${r * rx + c}] = fma(a${r}, b${c}, acc[${r * rx + c}]);`))
+  }
+    }
+    workgroupBarrier();
+  }
+${
+    unroll(ry, (r) =>
+      unroll(rx, (c) =>
+        `  { let m = m0 + lid.y + ${r * wy}u; let n = n0 + lid.x + ${c * wx}u;
+    if (m < M && n < NC) { store(m, n, acc[${r * rx + c}]); } }`))
+  }
+}`;
+}
+
+/** Uniform block shared by the three conv families (field order = convParams). */
+export const CONV_PARAMS = `struct P {
+  N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, stride: u32, pad: u32, hasBias: u32, chunk: u32, _a: u32, _b: u32, _c: u32,
+}
+@group(0) @binding(0) var<uniform> p: P;`;
+
+export interface ConvGeom {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+}
+
+export function convParamFields(g: ConvGeom, hasBias = 0, chunk = 0): number[] {
+  return [g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad, hasBias, chunk];
+}

@@ -1,0 +1,126 @@
+/**
+ * Conv2d grad-weight as a split-K implicit GEMM, plus its deterministic
+ * reduction and the bias gradient.
+ *   M = O (rows: dY, uniform across a workgroup), NC = C·KH·KW (columns:
+ *   one (c, kh, kw) per lane slot), K = N·OH·OW (output pixels).
+ * dW[o, (c,kh,kw)] = Σ_{n,oh,ow} dY[n, o, oh, ow] · X[n, c, oh·s−pad+kh, ow·s−pad+kw].
+ * Split-K: workgroup z sums k in [z·chunk, min(K, (z+1)·chunk)) and writes
+ * its own slice of part[splits, O, C·KH·KW] (every element, zeros included);
+ * `sumSplits` then adds the slices in a fixed order. Nothing loops over the
+ * whole batch per weight. fat: the (c, kh, kw) column decode is per
+ * invocation; the (n, oh, ow) counters are uniform scalars.
+ * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
+ * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
+ * Bias: db[o] = Σ_{n,hw} dY — one workgroup of 64 per o (strided partial sums,
+ * then a fixed shared-memory tree), grid [O].
+ * Bindings: wgrad 1 dy, 2 x, 3 part; sumSplits 1 part, 2 out; bias 1 dy, 2 db.
+ */
+import type { Kernel } from "./device.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
+import { type GemmVariant, variantKey } from "./tuning.ts";
+
+const HEADER = `${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;`;
+
+export function convWgradKernel(v: GemmVariant): Kernel {
+  const key = `conv_wgrad:${variantKey(v)}`;
+  if (v.kind === "fat") {
+    return {
+      key,
+      code: fatKernel({
+        header: HEADER,
+        prologue: `let OHW = p.OH * p.OW; let K = p.N * OHW;
+  let k0 = wg.z * p.chunk; let k1 = min(K, k0 + p.chunk);
+  let M = p.O; let KK = p.KH * p.KW; let NC = p.C * KK; let HW = p.H * p.W;
+  let iW = i32(p.W); let s = p.stride; let pad = i32(p.pad);`,
+        col: (j) =>
+          `let ch${j} = cl${j} / KK; let r${j} = cl${j} % KK;
+  let kh${j} = i32(r${j} / p.KW); let kw${j} = i32(r${j} % p.KW);
+  let off${j} = i32(ch${j} * HW) + kh${j} * iW + kw${j};`,
+        row: (i) => `let dr${i} = mr${i} * OHW;`,
+        loopOpen: `var nb = k0 / OHW; let rr = k0 % OHW; var oh = rr / p.OW; var ow = rr % p.OW;
+  for (var k = k0; k < k1; k++) {
+    let ih0 = i32(oh * s) - pad; let iw0 = i32(ow * s) - pad;
+    let koff = i32(nb * p.C * HW) + ih0 * iW + iw0;
+    let db = nb * p.O * OHW + oh * p.OW + ow;`,
+        a: (i) => `let a${i} = dy[db + dr${i}];`,
+        b: (j) =>
+          `let ok${j} = u32(ih0 + kh${j}) < p.H && u32(iw0 + kw${j}) < p.W; ` +
+          `let b${j} = select(0.0, x[u32(select(0, koff + off${j}, ok${j}))], ok${j});`,
+        loopClose: `ow++;
+    if (ow == p.OW) { ow = 0u; oh++; if (oh == p.OH) { oh = 0u; nb++; } }
+  }`,
+        store: () => ({ setup: "", put: `part[(wg.z * M + m) * NC + n] = v;` }),
+      }, v),
+    };
+  }
+  return {
+    key,
+    code: tiledKernel({
+      header: `${HEADER}
+fn loadA(m: u32, k: u32) -> f32 {
+  let OHW = p.OH * p.OW;
+  return dy[((k / OHW) * p.O + m) * OHW + k % OHW];
+}
+fn loadB(k: u32, n: u32) -> f32 {
+  let OHW = p.OH * p.OW; let KK = p.KH * p.KW;
+  let nb = k / OHW; let r = k % OHW;
+  let c = n / KK; let kr = n % KK;
+  let ih = i32((r / p.OW) * p.stride + kr / p.KW) - i32(p.pad);
+  let iw = i32((r % p.OW) * p.stride + kr % p.KW) - i32(p.pad);
+  if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
+  return x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+}
+fn store(m: u32, n: u32, v: f32) {
+  part[(wgz * p.O + m) * p.C * p.KH * p.KW + n] = v;
+}
+var<private> wgz: u32;`,
+      prologue: `let M = p.O; let NC = p.C * p.KH * p.KW; let K = p.N * p.OH * p.OW;
+  wgz = wg.z;
+  let k0 = wg.z * p.chunk; let k1 = min(K, k0 + p.chunk);`,
+    }, v),
+  };
+}
+
+export const SUM_SPLITS: Kernel = {
+  key: "conv_wgrad_sum_splits",
+  code: `struct P { n: u32, splits: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  for (var i = g.x; i < p.n; i += nw.x * 64u) {
+    var s = 0.0;
+    for (var z = 0u; z < p.splits; z++) { s += part[z * p.n + i]; }
+    out[i] = s;
+  }
+}`,
+};
+
+export const BIAS_GRAD: Kernel = {
+  key: "conv_bias_grad",
+  code: `struct P { N: u32, O: u32, HW: u32, _a: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> db: array<f32>;
+var<workgroup> sh: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let o = wg.x;
+  var s = 0.0;
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.O + o) * p.HW;
+    for (var i = lid.x; i < p.HW; i += 64u) { s += dy[base + i]; }
+  }
+  sh[lid.x] = s;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h >>= 1u) {
+    if (lid.x < h) { sh[lid.x] += sh[lid.x + h]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { db[o] = sh[0]; }
+}`,
+};

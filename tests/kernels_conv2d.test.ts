@@ -1,0 +1,225 @@
+/**
+ * conv2d forward / grad-input / grad-weight / grad-bias on the GPU against the
+ * CPU references, for every tile variant (forced), and the CPU references'
+ * gradients against central finite differences in float64.
+ *
+ * Tolerance: |gpu − ref| ≤ 1e-5 · Σ|terms| + 1e-7 per element, where Σ|terms|
+ * is the same convolution of |inputs| — f32 accumulation error grows with the
+ * magnitude of what is summed, not with the (possibly cancelling) result.
+ */
+import { Tensor } from "../kernels/tensor.ts";
+import {
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+} from "../kernels/conv2d.ts";
+import {
+  conv2dBackwardBiasCpu,
+  conv2dBackwardBiasF64,
+  conv2dBackwardInputCpu,
+  conv2dBackwardInputF64,
+  conv2dBackwardWeightCpu,
+  conv2dBackwardWeightF64,
+  conv2dCpu,
+  conv2dF64,
+  convShapes,
+} from "../kernels/cpu/conv2d.ts";
+import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
+import { chooseVariant, type GemmVariant, TILED_32, TILED_64 } from "../kernels/tuning.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
+import { gpu, randn } from "./gpu.ts";
+
+type S4 = [number, number, number, number];
+const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
+
+/** Per-element check against a magnitude bound (see the header). */
+function assertNear(got: Float32Array, want: Float32Array, mag: Float32Array, label: string) {
+  assertEquals(got.length, want.length, `${label}: length`);
+  let worst = -1, worstRatio = 1;
+  for (let i = 0; i < got.length; i++) {
+    const ratio = Math.abs(got[i] - want[i]) / (1e-5 * mag[i] + 1e-7);
+    if (!(ratio <= worstRatio)) [worst, worstRatio] = [i, ratio];
+  }
+  assert(
+    worst < 0,
+    `${label}: [${worst}] got ${got[worst]}, want ${want[worst]} (Σ|terms| ${mag[worst]})`,
+  );
+}
+
+// Forced variants: two fat register tiles (one with TM > M and TN·8 > columns
+// on the small cases), both shared-memory tiles; plus the adapter's own pick.
+const VARIANTS: Array<GemmVariant | null> = [
+  { kind: "fat", tm: 4, tn: 4 },
+  { kind: "fat", tm: 16, tn: 2 },
+  TILED_32,
+  TILED_64,
+  null,
+];
+const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");
+
+const CASES: Array<{ name: string; x: S4; w: S4; stride: number; pad: number; bias: boolean }> = [
+  {
+    name: "3x3 odd sizes, 65 out channels",
+    x: [2, 3, 7, 7],
+    w: [65, 3, 3, 3],
+    stride: 1,
+    pad: 1,
+    bias: true,
+  },
+  {
+    name: "7x7/2 stem, 3 channels, batch 1",
+    x: [1, 3, 15, 13],
+    w: [5, 3, 7, 7],
+    stride: 2,
+    pad: 3,
+    bias: false,
+  },
+  {
+    name: "7x7/2 stem, 1 channel",
+    x: [2, 1, 16, 16],
+    w: [4, 1, 7, 7],
+    stride: 2,
+    pad: 3,
+    bias: false,
+  },
+  { name: "3x3 stride 2", x: [2, 4, 8, 9], w: [6, 4, 3, 3], stride: 2, pad: 1, bias: true },
+  { name: "1x1", x: [2, 5, 6, 6], w: [7, 5, 1, 1], stride: 1, pad: 0, bias: false },
+  { name: "1x1 stride 2", x: [1, 4, 5, 5], w: [3, 4, 1, 1], stride: 2, pad: 0, bias: true },
+  {
+    name: "2x3 kernel stride 3 pad 2",
+    x: [2, 3, 5, 4],
+    w: [2, 3, 2, 3],
+    stride: 3,
+    pad: 2,
+    bias: false,
+  },
+  { name: "512 in channels", x: [1, 512, 4, 4], w: [8, 512, 3, 3], stride: 1, pad: 1, bias: false },
+  { name: "512 out channels", x: [1, 8, 4, 4], w: [512, 8, 3, 3], stride: 1, pad: 1, bias: true },
+];
+
+for (const cs of CASES) {
+  Deno.test(`conv2d GPU == CPU: ${cs.name} x[${cs.x}] w[${cs.w}] s${cs.stride} p${cs.pad}`, async () => {
+    const o = { stride: cs.stride, pad: cs.pad };
+    const x = cpuTensor(cs.x, randn(numel(cs.x), 1));
+    const w = cpuTensor(cs.w, randn(numel(cs.w), 2, 0.3));
+    const b = cs.bias ? cpuTensor([cs.w[0]], randn(cs.w[0], 3)) : null;
+    const y = conv2dCpu(x, w, b, o);
+    const dy = cpuTensor(y.shape, randn(y.data.length, 4));
+    const yMag = conv2dCpu(abs(x), abs(w), b && abs(b), o).data;
+    const dx = conv2dBackwardInputCpu(dy, w, cs.x, o);
+    const dxMag = conv2dBackwardInputCpu(abs(dy), abs(w), cs.x, o).data;
+    const dw = conv2dBackwardWeightCpu(dy, x, cs.w, o);
+    const dwMag = conv2dBackwardWeightCpu(abs(dy), abs(x), cs.w, o).data;
+    const db = conv2dBackwardBiasCpu(dy), dbMag = conv2dBackwardBiasCpu(abs(dy)).data;
+
+    const tx = Tensor.from(gpu, x.data, cs.x), tw = Tensor.from(gpu, w.data, cs.w);
+    const tb = b && Tensor.from(gpu, b.data, b.shape), tdy = Tensor.from(gpu, dy.data, dy.shape);
+    for (const v of VARIANTS) {
+      const ov = v ? { ...o, variant: v } : o;
+      await gpu.checked(async () => {
+        const gy = conv2d(tx, tw, tb, ov);
+        assertEquals(gy.shape, y.shape);
+        assertNear(await gy.read(), y.data, yMag, `forward ${vname(v)}`);
+        const gdx = conv2dBackwardInput(tdy, tw, cs.x, ov);
+        assertNear(await gdx.read(), dx.data, dxMag, `grad-input ${vname(v)}`);
+        // Split-K: the default, one slice (written directly) and an uneven 3.
+        for (const splits of [undefined, 1, 3]) {
+          const gdw = conv2dBackwardWeight(tdy, tx, cs.w, { ...ov, splits });
+          assertNear(await gdw.read(), dw.data, dwMag, `grad-weight ${vname(v)} splits ${splits}`);
+          gdw.dispose();
+        }
+        gy.dispose();
+        gdx.dispose();
+      });
+    }
+    assertNear(await conv2dBackwardBias(tdy).read(), db.data, dbMag, "grad-bias");
+  });
+}
+
+Deno.test("conv2d grad-weight is deterministic and independent of the split count", async () => {
+  const o = { stride: 1, pad: 1 };
+  const xs: S4 = [2, 6, 9, 9], ws: S4 = [5, 6, 3, 3];
+  const tx = Tensor.from(gpu, randn(numel(xs), 5), xs);
+  const tdy = Tensor.from(gpu, randn(2 * 5 * 81, 6), [2, 5, 9, 9]);
+  const a = await conv2dBackwardWeight(tdy, tx, ws, { ...o, splits: 7 }).read();
+  const b = await conv2dBackwardWeight(tdy, tx, ws, { ...o, splits: 7 }).read();
+  assertEquals(a, b);
+  const c = await conv2dBackwardWeight(tdy, tx, ws, { ...o, splits: 2 }).read();
+  assertClose(c, a, { atol: 1e-5, rtol: 1e-5, label: "splits 2 vs 7" });
+});
+
+Deno.test("conv2d rejects mismatched shapes with clear errors", () => {
+  const x = Tensor.zeros(gpu, [1, 3, 8, 8]), w = Tensor.zeros(gpu, [4, 2, 3, 3]);
+  assertThrows(() => conv2d(x, w, null, { stride: 1, pad: 1 }), /3 channels but w expects 2/);
+  const w3 = Tensor.zeros(gpu, [4, 3, 3, 3]);
+  assertThrows(
+    () => conv2d(x, w3, Tensor.zeros(gpu, [5]), { stride: 1, pad: 1 }),
+    /bias must be \[4\]/,
+  );
+  assertThrows(() => conv2d(x, w3, null, { stride: 0, pad: 1 }), /stride/);
+  assertThrows(
+    () => conv2d(x, Tensor.zeros(gpu, [4, 3, 11, 11]), null, { stride: 1, pad: 1 }),
+    /does not fit/,
+  );
+  const dy = Tensor.zeros(gpu, [1, 4, 7, 7]);
+  assertThrows(
+    () => conv2dBackwardInput(dy, w3, [1, 3, 8, 8], { stride: 1, pad: 1 }),
+    /dy must be \[1,4,8,8\]/,
+  );
+});
+
+Deno.test("the adapter's default variant is a supported shape", () => {
+  const v = chooseVariant(gpu, 64, 16 * 56 * 56);
+  assert(v.kind === (gpu.isSoftware ? "fat" : "tiled"), JSON.stringify(v));
+});
+
+// ---- CPU references vs central finite differences (float64) ---------------
+
+function fdCheck(
+  name: string,
+  f: (v: Float64Array) => number,
+  at: Float64Array,
+  analytic: Float64Array,
+): void {
+  const h = 1e-5;
+  const fd = new Float64Array(at.length);
+  for (let i = 0; i < at.length; i++) {
+    const keep = at[i];
+    at[i] = keep + h;
+    const up = f(at);
+    at[i] = keep - h;
+    const down = f(at);
+    at[i] = keep;
+    fd[i] = (up - down) / (2 * h);
+  }
+  assertClose(analytic, fd, { atol: 1e-7, rtol: 1e-6, label: name });
+}
+
+const f64 = (n: number, seed: number) => Float64Array.from(randn(n, seed));
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+for (
+  const [xs, ws, stride, pad] of [
+    [[2, 2, 5, 5], [3, 2, 3, 3], 2, 1],
+    [[1, 3, 4, 4], [2, 3, 1, 1], 1, 0],
+    [[1, 1, 9, 8], [2, 1, 7, 7], 2, 3],
+  ] as Array<[S4, S4, number, number]>
+) {
+  Deno.test(`conv2d CPU gradients match finite differences x[${xs}] w[${ws}] s${stride} p${pad}`, () => {
+    const o = { stride, pad };
+    const x = f64(numel(xs), 11), w = f64(numel(ws), 12), b = f64(ws[0], 13);
+    const ys = convShapes(xs, ws, o);
+    const g = f64(numel(ys), 14); // L = Σ g·y, so dL/dy = g
+    const loss = (xv: Float64Array, wv: Float64Array, bv: Float64Array) =>
+      dot(conv2dF64(xv, xs, wv, ws, bv, o), g);
+    fdCheck("dx", (v) => loss(v, w, b), x, conv2dBackwardInputF64(g, w, xs, ws, o));
+    fdCheck("dw", (v) => loss(x, v, b), w, conv2dBackwardWeightF64(g, x, xs, ws, o));
+    fdCheck("db", (v) => loss(x, w, v), b, conv2dBackwardBiasF64(g, ys));
+  });
+}
