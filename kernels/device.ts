@@ -52,6 +52,7 @@ export class Gpu {
   private uniformStage = new Uint8Array(UNIFORM_RING);
   private uniformUsed = 0;
   private readbacks = new Map<number, GPUBuffer[]>();
+  private writable = new Map<string, Set<number>>();
   /** Counters for tests and benchmarks: allocations should stop growing after warm-up. */
   readonly stats = { buffersCreated: 0, pipelinesCreated: 0, dispatches: 0, submits: 0 };
 
@@ -239,6 +240,7 @@ export class Gpu {
     if (x > maxG || y > maxG || z > maxG) {
       throw new GpuError(`${kernel.key}: dispatch ${x}x${y}x${z} exceeds ${maxG} per dimension`);
     }
+    this.checkAliasing(kernel, buffers);
     const pipeline = this.pipeline(kernel);
     const entries: GPUBindGroupEntry[] = [];
     if (params) {
@@ -265,6 +267,28 @@ export class Gpu {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+  }
+
+  /**
+   * WebGPU rejects a buffer bound twice in one dispatch when either binding is
+   * read_write, and only reports it asynchronously; catch it here, naming the kernel.
+   */
+  private checkAliasing(kernel: Kernel, buffers: GPUBuffer[]): void {
+    for (let i = 1; i < buffers.length; i++) {
+      const j = buffers.indexOf(buffers[i]);
+      if (j === i) continue;
+      let rw = this.writable.get(kernel.key);
+      if (!rw) {
+        rw = new Set(
+          [...kernel.code.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)]
+            .map((m) => Number(m[1])),
+        );
+        this.writable.set(kernel.key, rw);
+      }
+      if (rw.has(i + 1) || rw.has(j + 1)) {
+        throw new GpuError(`${kernel.key}: bindings ${j + 1} and ${i + 1} are the same buffer`);
+      }
+    }
   }
 
   private encoderOrNew(): GPUCommandEncoder {

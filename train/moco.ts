@@ -17,7 +17,7 @@
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
-import type { ClassifierNet } from "../model/classifier.ts";
+import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { mlpHead } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
@@ -60,14 +60,17 @@ export class Moco {
   }
 
   /** Query encoder from `seed` (or from weights loaded later), key encoder as its copy, random queue. */
-  static async create(B: Backend, ops: TrainOps, cfg: MocoConfig, seed: number): Promise<Moco> {
+  static async create(
+    B: Backend,
+    ops: TrainOps,
+    cfg: MocoConfig,
+    seed: number,
+    /** Backbone factory override (tests use a tiny network). */
+    backbone: (o: NetOptions) => ClassifierNet = (o) => buildBackbone(B, cfg.backbone, o),
+  ): Promise<Moco> {
     const rng = new Rng(seed);
     const make = (init: boolean) => {
-      const net = buildBackbone(B, cfg.backbone, {
-        inChannels: cfg.inChannels,
-        seed: rng,
-        init,
-      });
+      const net = backbone({ inChannels: cfg.inChannels, seed: rng, init });
       const F = net.featureDim;
       net.setHead(mlpHead(B, F, F, cfg.dim, init ? rng : null));
       return net;

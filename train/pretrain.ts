@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
+import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { UserError } from "../util/cli.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
@@ -48,6 +49,8 @@ export interface PretrainHooks {
   monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
   log?: (msg: string) => void;
   quiet?: boolean;
+  /** Backbone factory override (tests use a tiny network). */
+  backbone?: (o: NetOptions) => ClassifierNet;
 }
 
 export interface PretrainSummary {
@@ -93,7 +96,7 @@ export async function pretrain(
   const ckptPath = join(runDir, "checkpoint.safetensors");
   await Deno.mkdir(runDir, { recursive: true });
 
-  const moco = await Moco.create(B, ops, cfg.moco, cfg.seed);
+  const moco = await Moco.create(B, ops, cfg.moco, cfg.seed, opts.backbone);
   if (cfg.init !== "random") {
     const report = await loadInitWeights(moco.encQ, cfg.init);
     log(`init: loaded ${report.loaded.length} tensors from ${cfg.init}`);
