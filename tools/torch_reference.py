@@ -1,13 +1,13 @@
 """Reference outputs from torchvision (PyTorch CPU, float64) for tests/model_torch.test.ts.
 
-    .venv/bin/python tools/torch_reference.py OUTDIR [--size 64] [--classes 5]
+    .venv/bin/python tools/torch_reference.py OUTDIR [--batch 4] [--size 32] [--classes 5]
     .venv/bin/python tools/torch_reference.py --keys > tests/golden/torchvision_state_keys.json
 
 For ResNet-18 and DenseNet-121 it writes, per architecture:
   OUTDIR/<arch>_weights.safetensors  the model's state_dict in f32 (I64 counters): torchvision's
                                      default init, BN affine and running statistics randomised
                                      so that they matter
-  OUTDIR/<arch>_ref.safetensors      input [2,3,S,S], seed [2,K], eval_out, train_out,
+  OUTDIR/<arch>_ref.safetensors      input [B,3,S,S], seed [B,K], eval_out, train_out,
                                      grad.<param> and grad.input after one training-mode
                                      forward with loss = sum(train_out * seed),
                                      state.<buffer> (BN running statistics after that step),
@@ -50,14 +50,14 @@ def build(arch: str, classes: int) -> torch.nn.Module:
     return m
 
 
-def reference(arch: str, outdir: str, size: int, classes: int) -> None:
+def reference(arch: str, outdir: str, batch: int, size: int, classes: int) -> None:
     m = build(arch, classes)
     weights = {k: v.detach().clone().contiguous() for k, v in m.state_dict().items()}
     save_file(weights, os.path.join(outdir, f"{arch}_weights.safetensors"))
 
     g = torch.Generator().manual_seed(7)
-    x = torch.randn(2, 3, size, size, generator=g)
-    seed = torch.randn(2, classes, generator=g)
+    x = torch.randn(batch, 3, size, size, generator=g)
+    seed = torch.randn(batch, classes, generator=g)
     r64 = run(copy.deepcopy(m).double(), x, seed)
     r32 = run(copy.deepcopy(m), x, seed)
     ref = {"input": x, "seed": seed, **r64}
@@ -106,7 +106,8 @@ def keys() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir", nargs="?")
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--classes", type=int, default=5)
     ap.add_argument("--keys", action="store_true", help="print torchvision state_dict keys")
     a = ap.parse_args()
@@ -117,7 +118,7 @@ def main() -> None:
         ap.error("OUTDIR is required")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     for arch in ARCHS:
-        reference(arch, a.outdir, a.size, a.classes)
+        reference(arch, a.outdir, a.batch, a.size, a.classes)
     print(f"wrote {len(ARCHS) * 2} files to {a.outdir}", file=sys.stderr)
 
 
