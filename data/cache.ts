@@ -66,6 +66,8 @@ export interface CacheOptions {
   log?: (msg: string) => void;
   /** Suppress the per-image warnings (still listed in badImages). */
   quiet?: boolean;
+  /** Largest shard file (default 1 GiB; smaller in tests to exercise several shards). */
+  shardBytes?: number;
 }
 
 export function storedSizeFor(o: Pick<CacheOptions, "size" | "margin" | "storedSize">): number {
@@ -276,7 +278,10 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
   const pool = workers > 0 ? new WorkerPool(workers) : null;
   try {
     const px = stored * stored;
-    const writer = new ShardWriter(tmp, Math.max(1, Math.floor(SHARD_BYTES / px)));
+    const writer = new ShardWriter(
+      tmp,
+      Math.max(1, Math.floor((o.shardBytes ?? SHARD_BYTES) / px)),
+    );
     const records: CachedRecord[] = [];
     const bad: BadImage[] = [];
     const CHUNK = 16, n = ds.records.length;

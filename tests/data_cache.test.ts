@@ -1,0 +1,187 @@
+/**
+ * Image cache: decoding into shards (several, across worker and in-thread builds alike), bad
+ * images skipped and listed, the bad-share limit, reuse and rebuild on source changes, relabelling
+ * without re-decoding, atomic writes, and batch prefetching (in-thread and worker threads) giving
+ * exactly the batches makeBatch gives.
+ */
+import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { join } from "node:path";
+import {
+  buildCache,
+  decodeForCache,
+  ensureCache,
+  openCache,
+  storedSizeFor,
+} from "../data/cache.ts";
+import { loadFolder } from "../data/generic.ts";
+import { encodePngGray } from "../data/png.ts";
+import { encodeJpegGray } from "../data/jpeg.ts";
+import { makeBatch, makeTwoViewBatch, trainAugment } from "../data/augment.ts";
+import { BatchWorkers, prefetchBatches, prefetchTwoViewBatches } from "../data/prefetch.ts";
+import { Rng } from "../util/rng.ts";
+
+const N_GOOD = 14;
+
+/** Folder dataset: 14 good images (PNG and JPEG, varied sizes), a corrupt PNG, a cut JPEG. */
+async function fixture(dir: string): Promise<void> {
+  const rng = new Rng(5);
+  for (let i = 0; i < N_GOOD; i++) {
+    const w = 20 + rng.int(30), h = 20 + rng.int(30);
+    const data = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) data[y * w + x] = (x * 7 + y * 3 * i) & 255;
+    }
+    const cls = i % 2 ? "1_sick" : "0_normal";
+    await Deno.mkdir(join(dir, "data", cls), { recursive: true });
+    const img = { width: w, height: h, data };
+    const name = `${String(i).padStart(8, "0")}_000`;
+    if (i % 3 === 0) {
+      await Deno.writeFile(join(dir, "data", cls, `${name}.jpg`), encodeJpegGray(img, 90));
+    } else await Deno.writeFile(join(dir, "data", cls, `${name}.png`), encodePngGray(img));
+  }
+  await Deno.writeFile(
+    join(dir, "data", "0_normal", "corrupt.png"),
+    new Uint8Array([137, 80, 78, 71, 1, 2]),
+  );
+  const jpg = encodeJpegGray({ width: 32, height: 32, data: new Uint8Array(1024).fill(90) });
+  await Deno.writeFile(join(dir, "data", "1_sick", "cut.jpg"), jpg.subarray(0, jpg.length >> 1));
+}
+
+async function withFixture(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "data_cache_" });
+  try {
+    await fixture(dir);
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const OPTS = { size: 16, quiet: true, maxBadFraction: 0.2, shardBytes: 5 * 18 * 18 };
+
+Deno.test("cache: stored images equal a direct decode+resize, bad files listed, shards", async () => {
+  await withFixture(async (dir) => {
+    const ds = await loadFolder({ root: join(dir, "data") });
+    const cache = await buildCache(ds, { ...OPTS, dir: join(dir, "c0"), workers: 0 });
+    assertEquals(cache.size, storedSizeFor({ size: 16 }));
+    assertEquals(cache.size, 18);
+    assertEquals(cache.count, N_GOOD);
+    assertEquals(cache.index.shards.map((s) => s.count), [5, 5, 4]);
+    assertEquals(cache.badImages.map((b) => b.path.split("/").pop()).sort(), [
+      "corrupt.png",
+      "cut.jpg",
+    ]);
+    assert(
+      /corrupt\.png: .*PNG/.test(
+        cache.badImages.find((b) => b.path.endsWith("corrupt.png"))!.error,
+      ),
+    );
+    for (let i = 0; i < cache.count; i++) {
+      const want = await decodeForCache(cache.records[i].path, 18);
+      assertEquals(Array.from(cache.image(i)), Array.from(want), cache.records[i].path);
+      const r = ds.records.find((x) => x.path === cache.records[i].path)!;
+      assertEquals(cache.records[i].labels, Array.from(r.labels));
+      assertEquals(cache.labels[i], r.labels[0]);
+    }
+    // Worker-built cache is byte-identical.
+    const viaWorkers = await buildCache(ds, { ...OPTS, dir: join(dir, "c2"), workers: 2 });
+    assertEquals(viaWorkers.records, cache.records);
+    for (let s = 0; s < 3; s++) {
+      assertEquals(Array.from(viaWorkers.shards[s]), Array.from(cache.shards[s]));
+    }
+    // Nothing temporary left beside the caches.
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["c0", "c2", "data"]);
+  });
+});
+
+Deno.test("cache: too many bad images fail clearly and leave nothing behind", async () => {
+  await withFixture(async (dir) => {
+    const ds = await loadFolder({ root: join(dir, "data") });
+    await assertRejects(
+      () => buildCache(ds, { ...OPTS, dir: join(dir, "c"), workers: 0, maxBadFraction: 0.05 }),
+      /2 of 16 images are unreadable \(limit 5\.0%\)/,
+    );
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["data"]);
+    await assertRejects(() => openCache(join(dir, "data")), /not an image cache/);
+  });
+});
+
+Deno.test("cache: reused when sources match, rebuilt when a file changes, relabelled freely", async () => {
+  await withFixture(async (dir) => {
+    const ds = await loadFolder({ root: join(dir, "data") });
+    const o = { ...OPTS, dir: join(dir, "c"), workers: 0 };
+    const first = await ensureCache(ds, o);
+    const again = await ensureCache(ds, o);
+    assertEquals(again.index.created, first.index.created);
+    // Other labels (positive class swapped): same pixels, no rebuild, new labels.
+    const swapped = await ensureCache(
+      await loadFolder({ root: join(dir, "data"), positive: "0_normal" }),
+      o,
+    );
+    assertEquals(swapped.index.created, first.index.created);
+    assertEquals(swapped.tasks, ["0_normal"]);
+    for (let i = 0; i < first.count; i++) assertEquals(swapped.labels[i], 1 - first.labels[i]);
+    // Change one image: stale, rebuilt with the new pixels.
+    const target = first.records[3].path;
+    const flat = { width: 30, height: 30, data: new Uint8Array(900).fill(200) };
+    await Deno.writeFile(
+      target,
+      target.endsWith(".png") ? encodePngGray(flat) : encodeJpegGray(flat, 95),
+    );
+    const logs: string[] = [];
+    const rebuilt = await ensureCache(ds, { ...o, log: (m) => logs.push(m) });
+    assert(rebuilt.checksum !== first.checksum);
+    assert(logs.some((l) => /stale/.test(l)), logs.join("|"));
+    assert(rebuilt.image(3).every((v) => Math.abs(v - 200) <= 2), "new pixels");
+    // A damaged shard is detected on open.
+    const shard = join(o.dir, rebuilt.index.shards[0].file);
+    await Deno.writeFile(shard, (await Deno.readFile(shard)).subarray(10));
+    await assertRejects(() => openCache(o.dir), /shard holds .* bytes, want/);
+  });
+});
+
+Deno.test("prefetch: in-thread and worker batches equal makeBatch, rngState resumes", async () => {
+  await withFixture(async (dir) => {
+    const cache = await buildCache(await loadFolder({ root: join(dir, "data") }), {
+      ...OPTS,
+      dir: join(dir, "c"),
+      workers: 0,
+    });
+    const plan = [[0, 5, 6], [13, 1], [2, 3, 4, 7], [8, 9, 10, 11, 12]];
+    const o = trainAugment(16);
+    const ref = new Rng(77);
+    const want = plan.map((b) => makeBatch(cache, b, o, ref));
+    const wantTwo = plan.map((b) => makeTwoViewBatch(cache, b, o, ref));
+    const workers = new BatchWorkers(cache, 2);
+    try {
+      for (const w of [null, workers]) {
+        const rng = new Rng(77), states: number[] = [];
+        let k = 0;
+        for await (const b of prefetchBatches(cache, plan, o, rng, { depth: 2, workers: w })) {
+          assertEquals(
+            Array.from(b.x),
+            Array.from(want[k].x),
+            `batch ${k} (${w ? "workers" : "thread"})`,
+          );
+          assertEquals(Array.from(b.labels), Array.from(want[k].labels));
+          states.push(b.rngState);
+          k++;
+        }
+        assertEquals(k, plan.length);
+        // Resuming from batch 1's rngState continues with batch 2's augmentation.
+        assertEquals(
+          Array.from(makeBatch(cache, plan[2], o, new Rng(states[1])).x),
+          Array.from(want[2].x),
+        );
+        k = 0;
+        for await (const b of prefetchTwoViewBatches(cache, plan, o, rng, { workers: w })) {
+          assertEquals(Array.from(b.q), Array.from(wantTwo[k].q));
+          assertEquals(Array.from(b.k), Array.from(wantTwo[k].k));
+          k++;
+        }
+      }
+    } finally {
+      workers.close();
+    }
+  });
+});
