@@ -116,7 +116,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
     let n = i / (p.HW * p.C);
     ${stat}
     let z = (x[i] - mu) * inv * gamma[c] + beta[c];
-    y[i] = ${relu ? "max(z, 0.0)" : "z"};
+    y[i] = ${relu ? "select(z, 0.0, z < 0.0)" : "z"}; // keeps NaN, as torch does
   }
 }`,
   };

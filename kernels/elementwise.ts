@@ -42,7 +42,8 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
 }
 
 const K = {
-  relu: mapKernel("relu", 1, "max(x, 0.0)"),
+  // select, not max: max(NaN, 0) is 0 on some drivers, which would hide a diverged run.
+  relu: mapKernel("relu", 1, "select(x, 0.0, x < 0.0)"),
   reluGrad: mapKernel("relu_grad", 2, "select(0.0, x, y > 0.0)"), // x = dy, y = relu output
   add: mapKernel("add", 2, "x + y"),
   mul: mapKernel("mul", 2, "x * y"),

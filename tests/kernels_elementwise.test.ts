@@ -46,3 +46,8 @@ Deno.test("validation errors surface through gpu.checked", async () => {
   }
   assertEquals(/validation/.test(msg), true, msg);
 });
+
+Deno.test("relu keeps NaN (a diverged run must not look healthy)", async () => {
+  const y = await relu(Tensor.from(gpu, [NaN, -1, 2])).read();
+  assertEquals([Number.isNaN(y[0]), y[1], y[2]], [true, 0, 2]);
+});

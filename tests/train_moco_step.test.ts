@@ -4,10 +4,7 @@
  * the queue after enqueue (with wrap-around).
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
-import type { Var } from "../model/autograd.ts";
-import { ClassifierNet, type NetOptions, rngOf } from "../model/classifier.ts";
-import { BatchNorm2d, Conv2d, type Ctx, Identity } from "../model/nn.ts";
-import { kaimingNormal, zerosInit } from "../model/init.ts";
+import { TinyNet } from "./tiny_net.ts";
 import { cpuBackend } from "../model/backend_cpu.ts";
 import type { Backend } from "../model/backend.ts";
 import { Moco, type MocoConfig } from "../train/moco.ts";
@@ -27,37 +24,6 @@ const cfg: MocoConfig = {
   bnGroups: 2,
 };
 const N = 8, S = 16;
-
-/** A two-conv backbone: the MoCo logic is what is under test, and CPU time is short. */
-class TinyNet extends ClassifierNet {
-  readonly featureDim = 12;
-  readonly headName = "fc";
-  readonly stemKey = "conv1.weight";
-  private convs: Conv2d[];
-  private bns: BatchNorm2d[];
-  constructor(B: Backend, o: NetOptions) {
-    super(B);
-    const r = rngOf(o);
-    const init = r ? kaimingNormal(r, "fan_out") : zerosInit;
-    const c1 = this.child("conv1", new Conv2d(B, 1, 6, 3, { stride: 2, pad: 1, init }));
-    const b1 = this.child("bn1", new BatchNorm2d(B, 6));
-    const c2 = this.child("conv2", new Conv2d(B, 6, 12, 3, { stride: 2, pad: 1, init }));
-    const b2 = this.child("bn2", new BatchNorm2d(B, 12));
-    this.child("fc", new Identity(B));
-    this.convs = [c1, c2];
-    this.bns = [b1, b2];
-  }
-  featureMap(x: Var, ctx: Ctx = {}): Var {
-    let h = x;
-    for (let i = 0; i < 2; i++) {
-      const c = this.convs[i].forward(h);
-      if (h !== x) h.release();
-      h = this.bns[i].forward(c, ctx, true);
-      c.release();
-    }
-    return h;
-  }
-}
 
 async function runSteps(B: Backend, ops: TrainOps, steps: number, withOpt: boolean) {
   const moco = await Moco.create(B, ops, cfg, 7, (o) => new TinyNet(B, o));
