@@ -3,8 +3,9 @@
  * flip, rotation, random crop or random resized crop, resize) is ONE inverse-mapped bilinear
  * resampling pass per image, fused with contrast/brightness jitter and normalisation, writing
  * Float32 CHW straight into the batch tensor (1 channel, or 3 replicated ones).
- * Speed (this 2-core dev box, one core): ~0.08 ms per 128² output image with flip + rotation +
- * crop, i.e. ~20 ms for a 256-image batch, far below a training step.
+ * Speed (shared 2-core dev box, one core, measured): 0.3–0.6 ms per 128² output image with flip +
+ * rotation + crop, i.e. 80–160 ms for a 256-image batch (×1.6 with 3 channels); BatchWorkers
+ * (prefetch.ts) move this off the thread that drives the GPU.
  * All randomness comes from a seeded Rng; a batch consumes exactly one draw from the caller's Rng
  * (its seed), so batches made here, in a worker or ahead of time by the prefetcher are identical.
  */

@@ -6,7 +6,7 @@
  * The density is rendered upright in patient coordinates on a canvas (so per-row and per-column
  * terms are computed once), then warped by the acquisition's shift/scale/rotation with bilinear
  * sampling. Edges are ~1-pixel ramps, so images are anti-aliased at any size (64–320 px).
- * Speed: ~2.5 ms per 128² frontal image on one core of the 2-core dev box.
+ * Speed: 3–8 ms per 128² frontal image on one core of the shared 2-core dev box (measured).
  */
 import { Rng } from "../util/rng.ts";
 import type { GrayImage } from "./gray_image.ts";

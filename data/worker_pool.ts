@@ -23,17 +23,23 @@ export class WorkerPool {
 
   constructor(readonly size: number) {
     if (!(size >= 1)) throw new Error(`WorkerPool: need at least one worker, got ${size}`);
-    const url = new URL("./worker.ts", import.meta.url).href;
     for (let w = 0; w < size; w++) {
-      const worker = new Worker(url, { type: "module" });
-      worker.onmessage = (e: MessageEvent) => this.onMessage(w, e.data);
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        this.failWorker(w, new Error(`data worker ${w} crashed: ${e.message}`));
-      };
-      this.workers.push(worker);
+      this.workers.push(this.spawn(w));
       this.inFlight.push(0);
     }
+  }
+
+  private spawn(w: number): Worker {
+    const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+    worker.onmessage = (e: MessageEvent) => this.onMessage(w, e.data);
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.failWorker(w, new Error(`data worker ${w} crashed: ${e.message}`));
+      // Replace it so later requests still run (state set up by broadcast is lost).
+      worker.terminate();
+      if (!this.closed) this.workers[w] = this.spawn(w);
+    };
+    return worker;
   }
 
   /** Sends a request to the least-busy worker; resolves with its result. */
