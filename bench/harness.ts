@@ -1,0 +1,83 @@
+/**
+ * Benchmark harness: a registry entry type, a best-of-N timer and the table
+ * printer. Each benchmark file exports BenchEntry values; bench/bench.ts lists
+ * them and runs the ones `--only` selects.
+ */
+import type { Gpu } from "../kernels/device.ts";
+import type { GemmVariant } from "../kernels/tuning.ts";
+
+export interface BenchOptions {
+  /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */
+  variant?: GemmVariant;
+  /** Skip the TF.js reference rows. */
+  noTf: boolean;
+  /** Scale factor on repetition counts (>= 1 repetition always). */
+  repScale: number;
+}
+
+export interface Timing {
+  /** Best wall time of one call, synchronised, in milliseconds. */
+  ms: number;
+  reps: number;
+}
+
+export interface Row {
+  name: string;
+  flops: number;
+  ours: Timing;
+  ref?: Timing;
+}
+
+export interface BenchContext {
+  gpu: Gpu;
+  opts: BenchOptions;
+  report(row: Row): void;
+}
+
+export interface BenchEntry {
+  /** Short id for `--only` (e.g. "conv", "matmul", "moco"). */
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<void>;
+}
+
+/**
+ * Best-of-`reps` time of `fn` after one warm-up call (which compiles the
+ * pipelines); `sync` waits for the device. Best-of rather than mean: on a
+ * shared CPU the minimum is the least disturbed estimate.
+ */
+export async function timeBest(
+  fn: () => void,
+  sync: () => Promise<void>,
+  reps: number,
+): Promise<Timing> {
+  fn();
+  await sync();
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    await sync();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return { ms: best, reps };
+}
+
+const gf = (flops: number, t: Timing) => flops / (t.ms * 1e6);
+
+export function printHeader(): void {
+  console.log(
+    `${"benchmark".padEnd(44)} ${"ours ms".padStart(9)} ${"GFLOP/s".padStart(8)} ` +
+      `${"TF.js ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${"ours/TF".padStart(8)}`,
+  );
+}
+
+export function printRow(r: Row): void {
+  const ours = `${r.ours.ms.toFixed(1).padStart(9)} ${gf(r.flops, r.ours).toFixed(2).padStart(8)}`;
+  const ref = r.ref
+    ? `${r.ref.ms.toFixed(1).padStart(9)} ${gf(r.flops, r.ref).toFixed(2).padStart(8)} ${
+      (r.ref.ms / r.ours.ms).toFixed(2).padStart(7)
+    }x`
+    : `${"-".padStart(9)} ${"-".padStart(8)} ${"-".padStart(8)}`;
+  console.log(`${r.name.padEnd(44)} ${ours} ${ref}`);
+}

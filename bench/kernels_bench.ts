@@ -1,0 +1,99 @@
+/**
+ * Conv2d (forward, grad-input, grad-weight) on a ResNet-18 3×3 layer and a
+ * 1024³ matmul: ours against TF.js's WebGPU backend on the same adapter.
+ * TF.js runs NHWC (its native layout) with the same FLOP count; grad-input and
+ * grad-weight call its Conv2DBackpropInput / Conv2DBackpropFilter kernels.
+ */
+import { Tensor } from "../kernels/tensor.ts";
+import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "../kernels/conv2d.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { Rng } from "../util/rng.ts";
+import type { BenchContext, BenchEntry, Timing } from "./harness.ts";
+import { timeBest } from "./harness.ts";
+import { loadTf, tfSync } from "./tfjs.ts";
+
+function rand(n: number, seed: number): Float32Array {
+  const r = new Rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r.uniform() * 2 - 1;
+  return a;
+}
+
+const reps = (ctx: BenchContext, n: number) => Math.max(1, Math.round(n * ctx.opts.repScale));
+
+async function ours(ctx: BenchContext, fn: () => Tensor, n: number): Promise<Timing> {
+  return await timeBest(() => fn().dispose(), () => ctx.gpu.sync(), reps(ctx, n));
+}
+
+export const convBench: BenchEntry = {
+  name: "conv",
+  description: "ResNet-18 3x3 conv: x 16x64x56x56, w 64x64x3x3, stride 1, pad 1",
+  async run(ctx) {
+    const [N, C, H, W, O, K] = [16, 64, 56, 56, 64, 3];
+    const o = { stride: 1, pad: 1, variant: ctx.opts.variant };
+    const flops = 2 * N * O * H * W * C * K * K;
+    const gpu = ctx.gpu;
+    const x = Tensor.from(gpu, rand(N * C * H * W, 1), [N, C, H, W]);
+    const w = Tensor.from(gpu, rand(O * C * K * K, 2), [O, C, K, K]);
+    const dy = Tensor.from(gpu, rand(N * O * H * W, 3), [N, O, H, W]);
+    const rows: Array<[string, () => Tensor, number]> = [
+      ["conv2d forward", () => conv2d(x, w, null, o), 5],
+      ["conv2d grad-input", () => conv2dBackwardInput(dy, w, x.shape, o), 5],
+      ["conv2d grad-weight (split-K)", () => conv2dBackwardWeight(dy, x, w.shape, o), 5],
+    ];
+    const timings = [];
+    for (const [name, fn, n] of rows) timings.push({ name, t: await ours(ctx, fn, n) });
+    x.dispose();
+    w.dispose();
+    dy.dispose();
+
+    let refs: Timing[] = [];
+    if (!ctx.opts.noTf) {
+      const tf = await loadTf();
+      const tx = tf.randomUniform([N, H, W, C], -1, 1) as import("@tensorflow/tfjs").Tensor4D;
+      const tw = tf.randomUniform([K, K, C, O], -1, 1) as import("@tensorflow/tfjs").Tensor4D;
+      const tdy = tf.randomUniform([N, H, W, O], -1, 1) as import("@tensorflow/tfjs").Tensor4D;
+      const common = { strides: [1, 1], pad: 1, dataFormat: "NHWC", dilations: [1, 1] };
+      const tfRows: Array<[() => import("@tensorflow/tfjs").Tensor, number]> = [
+        [() => tf.conv2d(tx, tw, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3],
+        [() =>
+          tf.engine().runKernel("Conv2DBackpropInput", { dy: tdy, filter: tw }, {
+            ...common,
+            inputShape: [N, H, W, C],
+          }) as import("@tensorflow/tfjs").Tensor, 3],
+        [() =>
+          tf.engine().runKernel("Conv2DBackpropFilter", { x: tx, dy: tdy }, {
+            ...common,
+            filterShape: [K, K, C, O],
+          }) as import("@tensorflow/tfjs").Tensor, 1],
+      ];
+      refs = [];
+      for (const [fn, n] of tfRows) {
+        refs.push(await timeBest(() => fn().dispose(), () => tfSync(tf), reps(ctx, n)));
+      }
+      tf.dispose([tx, tw, tdy]);
+    }
+    timings.forEach(({ name, t }, i) => ctx.report({ name, flops, ours: t, ref: refs[i] }));
+  },
+};
+
+export const matmulBench: BenchEntry = {
+  name: "matmul",
+  description: "matmul 1024x1024 · 1024x1024",
+  async run(ctx) {
+    const n = 1024, flops = 2 * n ** 3;
+    const a = Tensor.from(ctx.gpu, rand(n * n, 4), [n, n]);
+    const b = Tensor.from(ctx.gpu, rand(n * n, 5), [n, n]);
+    const t = await ours(ctx, () => matmul(a, b, { variant: ctx.opts.variant }), 5);
+    a.dispose();
+    b.dispose();
+    let ref: Timing | undefined;
+    if (!ctx.opts.noTf) {
+      const tf = await loadTf();
+      const ta = tf.randomUniform([n, n], -1, 1), tb = tf.randomUniform([n, n], -1, 1);
+      ref = await timeBest(() => tf.matMul(ta, tb).dispose(), () => tfSync(tf), reps(ctx, 3));
+      tf.dispose([ta, tb]);
+    }
+    ctx.report({ name: "matmul 1024^3", flops, ours: t, ref });
+  },
+};
