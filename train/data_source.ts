@@ -20,7 +20,8 @@ import type { Rng } from "../util/rng.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
 import type { MonitorSets } from "./monitor.ts";
 
-export const DEFAULT_SYNTH_ROOT = "runs/data/synthetic";
+/** Where the built-in synthetic set lives (the same default as `deno task synth` and `prepare`). */
+export const DEFAULT_SYNTH_ROOT = "runs/synthetic";
 export const CACHE_ROOT = "runs/cache";
 
 export interface DataFlags {
@@ -30,7 +31,7 @@ export interface DataFlags {
   task?: string;
   imageSize: number;
   inChannels: 1 | 3;
-  /** Synthetic set size when no --data (default 2400 frontal images). */
+  /** Synthetic set size when no --data (default: the generator's 2000 frontal images). */
   synthImages?: number;
   log?: (m: string) => void;
 }
@@ -49,10 +50,9 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
     throw new UserError(`--kind must be one of ${KINDS.join(", ")}, got "${f.kind}"`);
   }
   const root = f.data ??
-    await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, {
-      n: f.synthImages ?? 2400,
-      size: Math.max(128, f.imageSize * 2),
-    }, { log });
+    await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, f.synthImages ? { n: f.synthImages } : {}, {
+      log,
+    });
   let dataset: Dataset;
   try {
     dataset = await loadDataset({
