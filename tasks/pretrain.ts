@@ -21,7 +21,7 @@ const HELP = `deno task pretrain [flags]   MoCo v2 pretraining (MoCo-CXR)
 Data
   --data DIR            dataset root (CheXpert, Shenzhen, folder-per-class or CSV).
                         Default: the built-in synthetic radiographs (generated once into
-                        runs/data/synthetic).
+                        runs/synthetic).
   --kind K              chexpert | shenzhen | folder | csv (default: detected)
   --task NAME           label used by the monitor (default: Pleural Effusion)
   --size PX             training crop (default 64; MoCo-CXR used 224-320)
