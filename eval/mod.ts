@@ -92,3 +92,4 @@ export {
 } from "./heatmap.ts";
 export { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_COLOR, INIT_LABEL, PROTOCOL_LABEL } from "./format.ts";
 export { newDocument, parseDocument } from "./dom.ts";
+export { evaluateRun } from "./evaluate_run.ts";

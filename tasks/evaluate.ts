@@ -8,14 +8,10 @@
  *       AUC [CI] of each CSV (columns id,label,score) and the paired difference a − b
  *       (DeLong and bootstrap)
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   alignScores,
   bootstrapAuc,
-  buildReport,
-  computeHeadline,
-  computeResults,
   delong,
   delongPaired,
   EvalInputError,
@@ -23,23 +19,10 @@ import {
   fmtCi,
   fmtDiff,
   fmtP,
-  formatFraction,
-  INIT_LABEL,
-  listPretrainMetrics,
-  type MetricsRow,
   pairedBootstrap,
-  pretrainPanels,
-  readMetricsFile,
-  readRunGradCams,
-  readRunMetadata,
-  readRunPredictions,
   readScoresCsv,
-  RESULTS_FILES,
-  rocPanels,
-  trainingPanels,
-  writeFileAtomic,
-  writeResults,
 } from "../eval/mod.ts";
+import { evaluateRun } from "../eval/evaluate_run.ts";
 
 const USAGE = `Usage:
   deno task evaluate --run runs/<dir> [options]
@@ -129,7 +112,7 @@ export async function main(
       throw new EvalInputError(`--colormap ${colormap}: use jet or inferno`);
     }
     if (v.run !== undefined) {
-      await evaluateRun(v.run, { ...opts, title: v.title, colormap }, io);
+      await evaluateRun(v.run, { ...opts, title: v.title, colormap }, io.log);
     } else {
       await compareScores(v.scores!, v.compare, opts, io);
     }
@@ -149,77 +132,6 @@ export async function main(
     }
     return 1;
   }
-}
-
-async function evaluateRun(
-  runDir: string,
-  opts: {
-    replicates: number;
-    seed: number;
-    level: number;
-    title?: string;
-    colormap: "jet" | "inferno";
-  },
-  io: Io,
-): Promise<void> {
-  const cells = await readRunPredictions(runDir);
-  // Fail before the computation, not after it, when the folder is not writable here.
-  if ((await Deno.permissions.query({ name: "write", path: runDir })).state !== "granted") {
-    throw new EvalInputError(
-      `no permission to write into ${runDir}: deno task evaluate writes only under runs/ ` +
-        `(--allow-write=runs); move or copy the run folder into runs/`,
-    );
-  }
-  io.log(
-    `${runDir}: ${cells.length} prediction files; computing AUCs, CIs and paired differences…`,
-  );
-  const results = computeResults(cells, opts);
-
-  const metrics = new Map<string, MetricsRow[]>();
-  for (const file of new Set(cells.map((c) => c.metrics_file).filter((f) => f !== undefined))) {
-    try {
-      metrics.set(file, await readMetricsFile(join(runDir, file)));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      results.warnings.push(`metrics file ${file} (named by a predictions file) does not exist`);
-    }
-  }
-  const pretrain = new Map<string, MetricsRow[]>();
-  for (const file of await listPretrainMetrics(runDir)) {
-    pretrain.set(file, await readMetricsFile(join(runDir, file)));
-  }
-  const written = await writeResults(runDir, results);
-  const html = buildReport({
-    results,
-    title: opts.title,
-    runName: runDir.replace(/\/+$/, "").split("/").pop(),
-    roc: rocPanels(cells),
-    training: [...pretrainPanels(pretrain), ...trainingPanels(cells, metrics)],
-    gradcam: await readRunGradCams(runDir),
-    gradcamColormap: opts.colormap,
-    metadata: await readRunMetadata(runDir),
-    files: Object.values(RESULTS_FILES),
-  });
-  const reportPath = join(runDir, "report.html");
-  await writeFileAtomic(reportPath, html);
-  written.push(reportPath);
-
-  const mainTask = results.summary.some((s) => s.task === "mean")
-    ? "mean"
-    : results.summary[0].task;
-  io.log(`\nTest AUC [${Math.round(opts.level * 100)}% CI], task ${mainTask}:`);
-  for (const s of results.summary.filter((x) => x.task === mainTask)) {
-    io.log(
-      `  ${s.backbone.padEnd(10)} ${s.protocol.padEnd(6)} ${
-        formatFraction(s.fraction).padStart(6)
-      } ` +
-        `${INIT_LABEL[s.init].padEnd(11)} ${fmtAuc(s.auc)} ${fmtCi(s.ci)}` +
-        (s.n_draws > 1 ? `  (${s.n_draws} draws)` : ""),
-    );
-  }
-  io.log(`\n${computeHeadline(results).text}`);
-  for (const w of results.warnings) io.log(`warning: ${w}`);
-  io.log(`\nwrote:\n${written.map((p) => `  ${p}`).join("\n")}`);
 }
 
 async function compareScores(

@@ -1,0 +1,94 @@
+/**
+ * A run folder's evaluation: reads predictions/, metrics/, gradcam/ and run.json
+ * (layout in run_files.ts), computes every AUC, CI and paired difference, and
+ * writes results.json/csv, summary.csv, differences.csv and report.html.
+ * Used by `deno task evaluate --run` and at the end of `deno task experiment`.
+ */
+import { join } from "node:path";
+import { EvalInputError } from "./auc.ts";
+import { computeResults, formatFraction } from "./results.ts";
+import { RESULTS_FILES, writeResults } from "./results_io.ts";
+import {
+  listPretrainMetrics,
+  type MetricsRow,
+  readMetricsFile,
+  readRunGradCams,
+  readRunMetadata,
+  readRunPredictions,
+} from "./run_files.ts";
+import { buildReport } from "./report.ts";
+import { pretrainPanels, rocPanels, trainingPanels } from "./report_data.ts";
+import { computeHeadline } from "./headline.ts";
+import { fmtAuc, fmtCi, INIT_LABEL } from "./format.ts";
+import { writeFileAtomic } from "./atomic_write.ts";
+
+export async function evaluateRun(
+  runDir: string,
+  opts: {
+    replicates: number;
+    seed: number;
+    level: number;
+    title?: string;
+    colormap: "jet" | "inferno";
+  },
+  log: (msg: string) => void = console.log,
+): Promise<void> {
+  const cells = await readRunPredictions(runDir);
+  // Fail before the computation, not after it, when the folder is not writable here.
+  if ((await Deno.permissions.query({ name: "write", path: runDir })).state !== "granted") {
+    throw new EvalInputError(
+      `no permission to write into ${runDir}: deno task evaluate writes only under runs/ ` +
+        `(--allow-write=runs); move or copy the run folder into runs/`,
+    );
+  }
+  log(
+    `${runDir}: ${cells.length} prediction files; computing AUCs, CIs and paired differences…`,
+  );
+  const results = computeResults(cells, opts);
+
+  const metrics = new Map<string, MetricsRow[]>();
+  for (const file of new Set(cells.map((c) => c.metrics_file).filter((f) => f !== undefined))) {
+    try {
+      metrics.set(file, await readMetricsFile(join(runDir, file)));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      results.warnings.push(`metrics file ${file} (named by a predictions file) does not exist`);
+    }
+  }
+  const pretrain = new Map<string, MetricsRow[]>();
+  for (const file of await listPretrainMetrics(runDir)) {
+    pretrain.set(file, await readMetricsFile(join(runDir, file)));
+  }
+  const written = await writeResults(runDir, results);
+  const html = buildReport({
+    results,
+    title: opts.title,
+    runName: runDir.replace(/\/+$/, "").split("/").pop(),
+    roc: rocPanels(cells),
+    training: [...pretrainPanels(pretrain), ...trainingPanels(cells, metrics)],
+    gradcam: await readRunGradCams(runDir),
+    gradcamColormap: opts.colormap,
+    metadata: await readRunMetadata(runDir),
+    files: Object.values(RESULTS_FILES),
+  });
+  const reportPath = join(runDir, "report.html");
+  await writeFileAtomic(reportPath, html);
+  written.push(reportPath);
+
+  const mainTask = results.summary.some((s) => s.task === "mean")
+    ? "mean"
+    : results.summary[0].task;
+  log(`\nTest AUC [${Math.round(opts.level * 100)}% CI], task ${mainTask}:`);
+  for (const s of results.summary.filter((x) => x.task === mainTask)) {
+    log(
+      `  ${s.backbone.padEnd(10)} ${s.protocol.padEnd(6)} ${
+        formatFraction(s.fraction).padStart(6)
+      } ` +
+        `${INIT_LABEL[s.init].padEnd(11)} ${fmtAuc(s.auc)} ${fmtCi(s.ci)}` +
+        (s.n_draws > 1 ? `  (${s.n_draws} draws)` : ""),
+    );
+  }
+  log(`\n${computeHeadline(results).text}`);
+  for (const w of results.warnings) log(`warning: ${w}`);
+  log(`\nwrote:\n${written.map((p) => `  ${p}`).join("\n")}`);
+}
