@@ -14,7 +14,7 @@ import {
   makeTwoViewBatch,
   trainAugment,
 } from "../data/augment.ts";
-import { ensureSyntheticChexpert } from "../data/synth_write.ts";
+import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
 import { UserError } from "../util/cli.ts";
 import type { Rng } from "../util/rng.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
@@ -31,6 +31,8 @@ export interface DataFlags {
   task?: string;
   imageSize: number;
   inChannels: 1 | 3;
+  /** Which built-in synthetic set to use when no --data (default chexpert). */
+  synthetic?: "chexpert" | "shenzhen";
   /** Synthetic set size when no --data (default: the generator's 2000 frontal images). */
   synthImages?: number;
   log?: (m: string) => void;
@@ -49,10 +51,11 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
   if (f.kind && !KINDS.includes(f.kind as DatasetKind)) {
     throw new UserError(`--kind must be one of ${KINDS.join(", ")}, got "${f.kind}"`);
   }
+  const synthOpts = f.synthImages ? { n: f.synthImages } : {};
   const root = f.data ??
-    await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, f.synthImages ? { n: f.synthImages } : {}, {
-      log,
-    });
+    (f.synthetic === "shenzhen"
+      ? await ensureSyntheticShenzhen(DEFAULT_SYNTH_ROOT, synthOpts, { log })
+      : await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, synthOpts, { log }));
   let dataset: Dataset;
   try {
     dataset = await loadDataset({
