@@ -57,5 +57,10 @@ Deno.test("feature dims, heads of any size, grayscale stem, MoCo MLP head keys",
   const r = resnet50(cpuBackend, { init: false });
   r.setHead(mlpHead(cpuBackend, 2048, 2048, 128, null));
   const keys = r.stateDict().map((e) => `${e.name} ${e.shape}`).filter((k) => k.startsWith("fc."));
-  assertEquals(keys, ["fc.0.weight 2048,2048", "fc.0.bias 2048", "fc.2.weight 128,2048", "fc.2.bias 128"]);
+  assertEquals(keys, [
+    "fc.0.weight 2048,2048",
+    "fc.0.bias 2048",
+    "fc.2.weight 128,2048",
+    "fc.2.bias 128",
+  ]);
 });
