@@ -2,26 +2,26 @@
  * MoCo: logits [q·k₊, q·queue]/T in one kernel, its backward wrt q, the
  * InfoNCE loss (softmax CE with label 0, via loss.ts) and the queue enqueue.
  *
- * mocoLogits: workgroup of 64 lanes = TN q rows × 64 logit columns
- * (dispatch [ceil((K+1)/64), ceil(N/TN)]). The TN q rows are cached in
- * workgroup memory (TN·D floats, TN = min(8, 4096/D)); lane j reads ONE
- * queue row contiguously (column j ≥ 1 is queue row j−1, column 0 is k_n)
- * and keeps TN accumulators, so each invocation computes TN logits and every
- * queue element loaded serves TN rows. The q reads are workgroup-uniform
- * (broadcast loads). D is a compile-time constant (pipeline per D).
- * mocoLogitsBackward: dq = (dl[:,0]·k + dl[:,1:]·queue)/T, a [N,K]×[K,D] GEMM
- * with split-K for parallelism and determinism without atomics:
- *   stage 1: workgroup (64 lanes) = TN rows × 64 d-columns × one K-split of
- *     ≤ SPLIT queue rows; the dl tile [TN×64] is staged in workgroup memory,
- *     lane d reads queue[j, d] (adjacent lanes, adjacent addresses). Partial
- *     sums go to a scratch [S,N,D]; dispatch [ceil(D/64), ceil(N/TN), S].
+ * mocoLogits: one invocation = TN=8 q rows × one logit column; workgroup 64
+ * lanes = 64 columns (dispatch [ceil((K+1)/64), ceil(N/8)]). Column j ≥ 1 is
+ * queue row j−1, read contiguously by its lane, and every loaded queue value
+ * serves 8 rows (8 accumulators); column 0 is k_n. The q reads are the same
+ * address across the workgroup (broadcast / cache hits), so q needs no copy.
+ * mocoLogitsBackward: dq = (dl[:,0]·k + dl[:,1:]·queue)/T, a [N,K]×[K,D] GEMM,
+ * split-K for parallelism and determinism without atomics:
+ *   stage 1: invocation = 8 rows × one d × one K-split of ≤ 4096 queue rows;
+ *     lane d reads queue[j, d] (adjacent lanes, adjacent addresses), dl[n, j]
+ *     is uniform across the workgroup. Partial sums → scratch [S,N,D];
+ *     dispatch [ceil(D/64), ceil(N/8), S], S = ceil(K/4096).
  *   stage 2: elementwise, dq = (dl[n,0]·k[n,d] + Σ_s partial[s,n,d]) / T in
- *     fixed s order. S = ceil(K/SPLIT) depends only on K, so results are
- *     identical run to run on a given adapter.
+ *     fixed s order. S depends only on K: identical results run to run.
  * enqueue: one invocation per key element, row r → queue row (ptr+r) mod K.
- * Rejected: one invocation per logit (N·(K+1) dot products, each rereading
- * q and a queue row): TN = 8 rows per invocation reads the queue N/8 times
- * instead of N times.
+ * Rejected: staging the q tile (8×D) and the dl tile (8×64) in workgroup
+ * memory. Under DENO_WEBGPU_BACKEND=gl, pipeline creation time grows with
+ * workgroup-array size (cold Mesa cache): 56 floats 2.6 s, 1,024 floats 31 s,
+ * 3,600 floats 328 s, 4,096 floats 396 s; the dl tile (512 floats) 12–19 s.
+ * Without them: 0.2 s each. Also rejected: one invocation per logit (each
+ * rereads a queue row N times instead of N/8).
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
@@ -31,59 +31,45 @@ import { checkEnqueue, mocoDims } from "./cpu/contrastive.ts";
 const WG = 64;
 const SPLIT = 4096; // queue rows per K-split in the backward
 const MAX_GROUPS = 4096;
-const MAX_D = 4096;
 
-const rowsPerGroup = (D: number) => Math.max(1, Math.min(8, Math.floor(4096 / D)));
 const unroll = (n: number, f: (r: number) => string) =>
   Array.from({ length: n }, (_, r) => f(r)).join("\n");
 
-const logitsKernels = new Map<number, Kernel>();
-function logitsKernel(D: number): Kernel {
-  const TN = rowsPerGroup(D);
-  let k = logitsKernels.get(D);
-  if (!k) {
-    k = {
-      key: `moco:logits:${D}`,
-      code: `
-struct P { N: u32, K: u32, invT: f32, _p: u32 }
+const TN = 8; // q rows per logits invocation
+const logitsKernel: Kernel = {
+  key: "moco:logits",
+  code: `
+struct P { N: u32, K: u32, D: u32, invT: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kpos: array<f32>;
 @group(0) @binding(3) var<storage, read> queue: array<f32>;
 @group(0) @binding(4) var<storage, read_write> logits: array<f32>;
-const D = ${D}u;
-const TN = ${TN}u;
-var<workgroup> qs: array<f32, ${TN * D}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let n0 = wid.y * TN;
-  for (var i = lid; i < TN * D; i += ${WG}u) {
-    let n = n0 + i / D;
-    qs[i] = select(0.0, q[min(n, p.N - 1u) * D + i % D], n < p.N);
-  }
-  workgroupBarrier();
   let j = wid.x * ${WG}u + lid;
   if (j > p.K) { return; }
+  // q row offsets (rows past N alias the last row; their results are not stored)
+${unroll(TN, (r) => `  let q${r} = min(wid.y * ${TN}u + ${r}u, p.N - 1u) * p.D;`)}
 ${unroll(TN, (r) => `  var a${r} = 0.0;`)}
   if (j == 0u) {
-    for (var d = 0u; d < D; d++) {
-${unroll(TN, (r) => `      a${r} += qs[${r}u * D + d] * kpos[min(n0 + ${r}u, p.N - 1u) * D + d];`)}
+    for (var d = 0u; d < p.D; d++) {
+${unroll(TN, (r) => `      a${r} += q[q${r} + d] * kpos[q${r} + d];`)}
     }
   } else {
-    let base = (j - 1u) * D;
-    for (var d = 0u; d < D; d++) {
+    let base = (j - 1u) * p.D;
+    for (var d = 0u; d < p.D; d++) {
       let v = queue[base + d];
-${unroll(TN, (r) => `      a${r} += qs[${r}u * D + d] * v;`)}
+${unroll(TN, (r) => `      a${r} += q[q${r} + d] * v;`)}
     }
   }
   let W = p.K + 1u;
-${unroll(TN, (r) => `  if (n0 + ${r}u < p.N) { logits[(n0 + ${r}u) * W + j] = a${r} * p.invT; }`)}
-}`,
-    };
-    logitsKernels.set(D, k);
+${
+    unroll(TN, (r) =>
+      `  if (wid.y * ${TN}u + ${r}u < p.N) { logits[(wid.y * ${TN}u + ${r}u) * W + j] = a${r} * p.invT; }`)
   }
-  return k;
-}
+}`,
+};
 
 const TB = 8; // rows per backward workgroup
 const K = {
@@ -95,36 +81,23 @@ struct P { N: u32, K: u32, D: u32, split: u32 }
 @group(0) @binding(1) var<storage, read> dl: array<f32>;
 @group(0) @binding(2) var<storage, read> queue: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
-var<workgroup> tile: array<f32, ${TB * WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let d = wid.x * ${WG}u + lid;
+  if (d >= p.D) { return; }
   let n0 = wid.y * ${TB}u;
   let jBegin = wid.z * p.split;
   let jEnd = min(jBegin + p.split, p.K);
   let W = p.K + 1u;
-  let dc = min(d, p.D - 1u);
+  // dl row offsets (column 1 = queue row 0); rows past N alias the last row, not stored
+${unroll(TB, (r) => `  let o${r} = min(n0 + ${r}u, p.N - 1u) * W + 1u;`)}
 ${unroll(TB, (r) => `  var a${r} = 0.0;`)}
-  for (var j0 = jBegin; j0 < jEnd; j0 += ${WG}u) {
-    // stage dl[n0 + r, 1 + j0 + lid] (zero outside)
-    for (var r = 0u; r < ${TB}u; r++) {
-      let n = n0 + r;
-      let j = j0 + lid;
-      let ok = n < p.N && j < jEnd;
-      tile[r * ${WG}u + lid] = select(0.0, dl[min(n, p.N - 1u) * W + 1u + min(j, p.K - 1u)], ok);
-    }
-    workgroupBarrier();
-    let cnt = min(${WG}u, jEnd - j0);
-    for (var jj = 0u; jj < cnt; jj++) {
-      let v = queue[(j0 + jj) * p.D + dc];
-${unroll(TB, (r) => `      a${r} += tile[${r * WG}u + jj] * v;`)}
-    }
-    workgroupBarrier();
+  for (var j = jBegin; j < jEnd; j++) {
+    let v = queue[j * p.D + d];
+${unroll(TB, (r) => `    a${r} += dl[o${r} + j] * v;`)}
   }
-  if (d < p.D) {
-    let base = wid.z * p.N * p.D;
-${unroll(TB, (r) => `    if (n0 + ${r}u < p.N) { part[base + (n0 + ${r}u) * p.D + d] = a${r}; }`)}
-  }
+  let base = wid.z * p.N * p.D;
+${unroll(TB, (r) => `  if (n0 + ${r}u < p.N) { part[base + (n0 + ${r}u) * p.D + d] = a${r}; }`)}
 }`,
   } as Kernel,
   bwdFinish: {
@@ -172,13 +145,12 @@ function checkT(T: number, what: string): void {
 export function mocoLogits(q: Tensor, k: Tensor, queue: Tensor, T: number): Tensor {
   const [N, D, Kq] = mocoDims(q, k, queue, "mocoLogits");
   checkT(T, "mocoLogits");
-  if (D > MAX_D) throw new Error(`mocoLogits: feature dim ${D} > ${MAX_D}`);
   const out = Tensor.empty(q.gpu, [N, Kq + 1]);
   q.gpu.dispatch(
-    logitsKernel(D),
+    logitsKernel,
     [q.buffer, k.buffer, queue.buffer, out.buffer],
-    params([N, Kq, { f32: 1 / T }]),
-    [Math.ceil((Kq + 1) / WG), Math.ceil(N / rowsPerGroup(D))],
+    params([N, Kq, D, { f32: 1 / T }]),
+    [Math.ceil((Kq + 1) / WG), Math.ceil(N / TN)],
   );
   return out;
 }

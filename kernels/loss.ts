@@ -9,13 +9,16 @@
  *   row loss lse − x[label] and "argmax == label" to a [2,N] scratch that the
  *   reduce kernel sums (fixed order) into the mean loss / correct count.
  *   K is up to 65,537 for MoCo (infoNce in contrastive.ts reuses this kernel).
- * - reduce: ONE workgroup of 256 lanes, lane strides then a tree (dispatch
+ * - reduce: ONE workgroup of 64 lanes, lane strides then a tree (dispatch
  *   [1]). Fine for losses and counts (≤ 10⁵ values); not meant for huge tensors.
- * - BCE: ONE workgroup of 256 lanes over all N·T elements (≤ a few thousand):
+ * - BCE: ONE workgroup of 64 lanes over all N·T elements (≤ a few thousand):
  *   pass 1 counts mask > 0, pass 2 writes dlogits = mask·(σ(x) − t)/count and
  *   sums the stable terms max(x,0) − x·t + log(1+e^−|x|). One dispatch.
  * - L2 normalize / backward: one workgroup of 64 lanes per row (D = 128).
  * - sigmoid: grid-stride elementwise, workgroup 64, min(ceil(n/64), 4096) groups.
+ * Workgroup arrays stay ≤ 64 floats: under DENO_WEBGPU_BACKEND=gl, pipeline
+ * creation time grows with their size (256-float BCE/reduce trees: 1.7–3 s
+ * cold; 64 floats: 0.3 s) — see contrastive.ts.
  * Rejected: one invocation per CE row (serial over K) — with N = 256 rows and
  * K = 65,537 only 256 invocations exist, which leaves most of a GPU idle and
  * gives lavapipe 4 workgroups per core with no vectorization across the row.
@@ -25,7 +28,7 @@ import { Tensor } from "./tensor.ts";
 import { check2d, checkSame, L2_EPS } from "./cpu/loss.ts";
 
 const RW = 64; // row workgroup
-const SW = 256; // single-workgroup reductions
+const SW = 64; // single-workgroup reductions
 const EW = 64;
 const MAX_GROUPS = 4096;
 const MAX_ROWS = 65535;
