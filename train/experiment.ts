@@ -16,7 +16,7 @@ import type { Backend } from "../model/backend.ts";
 import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
 import type { ImageCache } from "../data/cache.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
-import type { Init } from "../eval/results.ts";
+import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
 import { UserError } from "../util/cli.ts";
 import { trainAugment } from "../data/augment.ts";
@@ -129,7 +129,7 @@ export async function runExperiment(
   log(
     `splits: ${splits.trainPool.length} train pool, ${splits.val.length} validation, ${splits.test.length} test; ` +
       `subsets: ${
-        subsets.map((s) => `${(s.fraction * 100).toPrecision(2)}%#${s.draw}=${s.indices.length}`)
+        subsets.map((s) => `${formatFraction(s.fraction)}#${s.draw}=${s.indices.length}`)
           .join(" ")
       }`,
   );
@@ -235,7 +235,7 @@ export async function runExperiment(
           metrics_file: join("metrics", metricsName),
         });
         log(
-          `${init} ${protocol} ${(sub.fraction * 100).toPrecision(2)}% draw ${sub.draw}: ` +
+          `${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
             `${trainIdx.length} images, ${ftc.steps} steps, best val AUC ${
               r.bestValAuc.toFixed(3)
             } ` +

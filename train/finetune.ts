@@ -11,7 +11,7 @@
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
-import type { ClassifierNet } from "../model/classifier.ts";
+import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { linearHead } from "../model/classifier.ts";
 import type { Module } from "../model/nn.ts";
 import { loadStateDict, readState } from "../model/state.ts";
@@ -94,9 +94,10 @@ export async function buildClassifier(
   B: Backend,
   cfg: FinetuneConfig,
   tasks: number,
+  backbone: (o: NetOptions) => ClassifierNet = (o) => buildBackbone(B, cfg.backbone, o),
 ): Promise<ClassifierNet> {
   const rng = new Rng(cfg.seed);
-  const net = buildBackbone(B, cfg.backbone, { inChannels: cfg.inChannels, seed: rng });
+  const net = backbone({ inChannels: cfg.inChannels, seed: rng });
   if (cfg.init !== "random") await loadInitWeights(net, cfg.init);
   net.setHead(linearHead(B, net.featureDim, tasks, rng));
   return net;
@@ -120,12 +121,14 @@ export async function finetune(
   opts: {
     log?: (m: string) => void;
     onEval?: (step: number, valAuc: number, loss: number) => void;
+    /** Backbone factory override (tests use a tiny network). */
+    backbone?: (o: NetOptions) => ClassifierNet;
   } = {},
 ): Promise<FinetuneResult> {
   const { train, trainIdx, val, test } = sets;
   const tasks = train.tasks, T = tasks.length;
   if (trainIdx.length === 0) throw new UserError("the label-fraction subset is empty");
-  const net = await buildClassifier(B, cfg, T);
+  const net = await buildClassifier(B, cfg, T, opts.backbone);
   const C = cfg.inChannels, S = cfg.imageSize;
   const linear = cfg.protocol === "linear";
   if (linear) {
