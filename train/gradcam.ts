@@ -68,9 +68,10 @@ export async function gradCam(
       wc /= hw;
       for (let j = 0; j < hw; j++) cam[j] += wc * A[base + j];
     }
-    let max = 0;
-    for (let j = 0; j < hw; j++) max = Math.max(max, cam[j] = Math.max(cam[j], 0));
+    for (let j = 0; j < hw; j++) cam[j] = Math.max(cam[j], 0);
     const up = upsample(cam, h, w, S);
+    let max = 0;
+    for (const v of up) max = Math.max(max, v);
     if (max > 0) { for (let j = 0; j < up.length; j++) up[j] /= max; }
     maps.push(up);
     probs.push(1 / (1 + Math.exp(-logits[i * T + task])));
