@@ -3,107 +3,154 @@
  * statistics, running-stat update), eval forward, backward; optional fused
  * ReLU; `groups` = split BN (G consecutive sub-batches with own statistics).
  *
- * Kernels and mapping:
- * - stats: one workgroup of WG lanes per channel c (dispatch [C]). For each
- *   sub-batch g the lanes stride over its M = (N/G)·H·W elements; a fixed-order
- *   shared-memory tree gives the sum → mean, then a second pass over the data
- *   gives the centered sum of squares → variance (two-pass: no cancellation
- *   when |mean| ≫ std, unlike E[x²]−E[x]²). Lane 0 writes mean/invstd [G,C] and
- *   updates runMean/runVar with the average of the G sub-batch updates
- *   (momentum, UNBIASED variance M/(M−1), as PyTorch).
- * - apply (train and eval): grid-stride elementwise, workgroup 64, dispatch
- *   min(ceil(n/64), 4096); eval computes 1/√(runVar+eps) inline.
- * - backward sums: one workgroup per channel; per sub-batch a vec2 tree gives
- *   Σdy and Σdy·x̂ (dy masked by y>0 when ReLU was fused); writes them to a
- *   [2,G,C] scratch plus dγ, dβ. backward dx: grid-stride elementwise.
- * Deterministic: every sum has a fixed order (lane strides, then the tree).
+ * Mapping: ONE dispatch per op, one workgroup of BN_WG = 8 lanes per channel
+ * (dispatch [C]); all per-channel scalars are loaded once per lane, outside
+ * the element loops. A channel of sub-batch g is nb = N/G contiguous planes of
+ * H·W floats; lanes stride over the flattened (image, plane position) range,
+ * advancing (n, q) by 8 = a·L + b without a division per element. Planes are
+ * read as vec4 when H·W % 4 == 0 (every ResNet plane: 32², 16², …, 2²).
+ * - train: per g, pass 1 Σx → mean, pass 2 Σ(x−mean)² → variance (two-pass:
+ *   no cancellation when |mean| ≫ std), pass 3 y = x·(γ·inv) + (β − mean·γ·inv)
+ *   (+ReLU); lane 0 writes mean/invstd [G,C] and runMean/runVar (average of the
+ *   G sub-batch updates, momentum, UNBIASED variance M/(M−1), as PyTorch).
+ * - eval: one pass, y = x·k1 + k0 from the running statistics.
+ * - backward: per g, pass 1 Σd and Σd·(x−mean) (d = dy masked by y > 0 when ReLU
+ *   was fused), pass 2 dx = d·k1 + x·k2 + k0; dγ/dβ go to a [2,C] scratch and are
+ *   copied out (with y the kernel already binds the 8-buffer maximum).
+ * Reductions: fixed-order shared-memory tree (8 lanes: 3 levels) → deterministic.
  *
- * Lane loops: when H·W ≥ WG the lanes stride over each image's plane (no
- * integer div/mod per element); otherwise over the flat sub-batch index.
+ * Why (lavapipe, Mesa 22.3): every storage-buffer access is a per-lane scalar
+ * loop (extract address, bounds check, load, insert), so the cost is the number
+ * of (lane, component) accesses; ALU work is nearly free. The old layout (a
+ * per-channel stats kernel, then a grid-stride apply that re-read mean, invstd,
+ * γ, β per element and did 2–4 integer divisions per element) cost ~8 accesses
+ * per element forward and ~12 backward; now 4 and 6–7.
  *
- * Measured on lavapipe (2 shared, busy cores; bench: train fwd + backward):
- *   x=[32,64,56,56]: WG=64 1.47 s, WG=256 2.86 s;  x=[64,1024,2,2]: WG=64 165 ms,
- *   WG=256 402 ms. WG=64 kept (lavapipe pays for barriers and idle lanes).
- *   The nested plane loop vs the flat div/mod loop: 1.39 s vs 1.47 s (noise level).
- * Not tried: Welford/Chan single pass (saves one read of x per channel at the
- * cost of a division per element); two-stage partial sums for GPUs with many
- * SMs (C workgroups underfill an H100 at C=64).
+ * Measured on lavapipe (2 cores, load average 6–7; best of 5, same process),
+ * split BN G=2 with ReLU, old two-kernel layout → this one:
+ *   [32,64,16,16]  train 107–117 → 28–39 ms;  backward 145–156 → 58–65 ms
+ *   [32,64,32,32]  train 390–396 → 115–124 ms; backward 529–665 → 238–248 ms
+ *   [32,512,2,2]   train 60–71 → 6.6–7.6 ms;   backward 52–60 → 7.5–8.2 ms
+ * Workgroup size (same process): BN_WG 8 / 16 / 32 / 64 →
+ *   [32,64,16,16] train 28–31 / 34–39 / 36–44 / 37–39 ms, backward 58–64 / 63–79 /
+ *   55–74 / 73–85 ms; [32,512,2,2] train 9–11 / 15 / 22–27 / 36–54 ms. 8 kept: one
+ *   AVX2 vector, no coroutine switch at barriers, fewest idle lanes on tiny planes.
+ * Older history: WG=64 vs 256 for the two-kernel layout (1.47 s vs 2.86 s at
+ *   [32,64,56,56]); nested plane loop vs flat div/mod loop: noise level.
+ * Not tried: Welford/Chan single statistics pass (would save one of the four
+ * accesses per element forward); two-stage partial sums for GPUs with many SMs
+ * (C workgroups of 8 lanes underfill a hardware GPU badly: revisit there).
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
 
-const WG = 64;
-const EW = 64;
-const MAX_GROUPS = 4096;
+/** Lanes per channel workgroup: one 8-wide AVX2 vector on lavapipe (measured, header). */
+export const BN_WG = 8;
 
 const HEADER = `
-struct P { N: u32, C: u32, HW: u32, G: u32, momentum: f32, eps: f32, n: u32, _p: u32 }
+struct P {
+  C: u32, L: u32, G: u32, nb: u32, a: u32, b: u32, momentum: f32, eps: f32, fm: f32,
+}
 @group(0) @binding(0) var<uniform> p: P;`;
 
-/** WGSL: element index of (sub-batch g, j-th element of it, channel c). */
-const INDEX = `
-fn at(g: u32, j: u32, c: u32) -> u32 {
-  let nb = p.N / p.G;
-  let n = g * nb + j / p.HW;
-  return (n * p.C + c) * p.HW + j % p.HW;
-}`;
+/**
+ * Element type T: vec4f when H·W is a multiple of 4 (planes are L = H·W/4
+ * vec4 long), else f32 (L = H·W); hsum folds a T into an f32 in fixed order.
+ */
+function common(vec: boolean): { T: string; hsum: (v: string) => string; zero: string } {
+  return vec
+    ? { T: "vec4f", hsum: (v) => `dot(${v}, vec4f(1.0))`, zero: "vec4f(0.0)" }
+    : { T: "f32", hsum: (v) => v, zero: "0.0" };
+}
 
-const statsKernel: Kernel = {
-  key: `bn:stats:${WG}`,
-  code: `${HEADER}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> invstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> runMean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> runVar: array<f32>;
-var<workgroup> sh: array<f32, ${WG}>;
-${INDEX}
-fn total(v: f32, lid: u32) -> f32 {
+/**
+ * Runs body for every element i of images [n0, n1) of channel c: lane lid takes
+ * j = lid, lid+WG, … of the flattened (image, plane position) range; (n, q)
+ * advance by WG = a·L + b without a division per element.
+ */
+function lanes(body: string): string {
+  return `{
+      var n = n0 + lidL.x;
+      var q = lidL.y;
+      loop {
+        if (n >= n1) { break; }
+        let i = (n * p.C + c) * p.L + q;
+        ${body}
+        q += p.b;
+        n += p.a;
+        if (q >= p.L) { q -= p.L; n += 1u; }
+      }
+    }`;
+}
+
+/** Fixed-order tree sum over the workgroup of a vec2 (broadcast to every lane). */
+function reduceFn(wg: number): string {
+  return `
+var<workgroup> sh: array<vec2f, ${wg}>;
+fn total(v: vec2f, lid: u32) -> vec2f {
   sh[lid] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
     if (lid < s) { sh[lid] += sh[lid + s]; }
     workgroupBarrier();
   }
   let r = sh[0];
   workgroupBarrier();
   return r;
+}`;
 }
-@compute @workgroup_size(${WG})
+
+const ENTRY = (wg: number) => `
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
-  let m = (p.N / p.G) * p.HW;
-  let fm = f32(m);
+  // This lane's first (image offset, plane position): lid = x·L + y.
+  let lidL = vec2u(lid / p.L, lid % p.L);`;
+
+/** Train forward: per sub-batch mean, centered variance, then y, all in one workgroup per channel. */
+function trainKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+  const { T, hsum, zero } = common(vec);
+  return {
+    key: `bn:train:${wg}:${vec}:${relu}`,
+    code: `${HEADER}
+@group(0) @binding(1) var<storage, read> x: array<${T}>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> invstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> runMean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> runVar: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<${T}>;
+${reduceFn(wg)}
+${ENTRY(wg)}
   var meanAcc = 0.0;
   var varAcc = 0.0;
   for (var g = 0u; g < p.G; g++) {
-    var s = 0.0;
-    if (p.HW >= ${WG}u) {
-      for (var n = g * (p.N / p.G); n < (g + 1u) * (p.N / p.G); n++) {
-        let row = (n * p.C + c) * p.HW;
-        for (var q = lid; q < p.HW; q += ${WG}u) { let i = row + q; s += x[i]; }
-      }
-    } else {
-      for (var j = lid; j < m; j += ${WG}u) { let i = at(g, j, c); s += x[i]; }
+    let n0 = g * p.nb;
+    let n1 = n0 + p.nb;
+    var s = ${zero};
+    ${lanes("s += x[i];")}
+    let mu = total(vec2f(${hsum("s")}, 0.0), lid).x / p.fm;
+    var ss = ${zero};
+    ${lanes("let d = x[i] - mu; ss += d * d;")}
+    let v = total(vec2f(${hsum("ss")}, 0.0), lid).x / p.fm;
+    let inv = 1.0 / sqrt(v + p.eps);
+    let ga = gamma[c] * inv;
+    let be = beta[c] - mu * ga;
+    ${
+      lanes(
+        `let z = x[i] * ga + be; y[i] = ${
+          relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
+        };`,
+      )
     }
-    let mu = total(s, lid) / fm;
-    var ss = 0.0;
-    if (p.HW >= ${WG}u) {
-      for (var n = g * (p.N / p.G); n < (g + 1u) * (p.N / p.G); n++) {
-        let row = (n * p.C + c) * p.HW;
-        for (var q = lid; q < p.HW; q += ${WG}u) { let i = row + q; let d = x[i] - mu; ss += d * d; }
-      }
-    } else {
-      for (var j = lid; j < m; j += ${WG}u) { let i = at(g, j, c); let d = x[i] - mu; ss += d * d; }
-    }
-    let v = total(ss, lid) / fm;
     if (lid == 0u) {
       mean[g * p.C + c] = mu;
-      invstd[g * p.C + c] = 1.0 / sqrt(v + p.eps);
+      invstd[g * p.C + c] = inv;
     }
     meanAcc += mu;
-    varAcc += v * fm / (fm - 1.0);
+    varAcc += v * p.fm / (p.fm - 1.0);
   }
   if (lid == 0u) {
     let k = p.momentum / f32(p.G);
@@ -111,117 +158,116 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     runVar[c] = (1.0 - p.momentum) * runVar[c] + k * varAcc;
   }
 }`,
-};
+  };
+}
 
-function applyKernel(mode: "train" | "eval", relu: boolean): Kernel {
-  // train: s1 = mean[G,C], s2 = invstd[G,C]; eval: s1 = runMean[C], s2 = runVar[C].
-  const stat = mode === "train"
-    ? `let k = (n / (p.N / p.G)) * p.C + c; let mu = s1[k]; let inv = s2[k];`
-    : `let mu = s1[c]; let inv = 1.0 / sqrt(s2[c] + p.eps);`;
+/** Eval forward with the running statistics, one workgroup per channel. */
+function evalKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+  const { T, zero } = common(vec);
   return {
-    key: `bn:apply:${mode}:${relu}`,
+    key: `bn:eval:${wg}:${vec}:${relu}`,
     code: `${HEADER}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> s1: array<f32>;
-@group(0) @binding(3) var<storage, read> s2: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${T}>;
+@group(0) @binding(2) var<storage, read> runMean: array<f32>;
+@group(0) @binding(3) var<storage, read> runVar: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${EW})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.n; i += nw.x * ${EW}u) {
-    let c = (i / p.HW) % p.C;
-    let n = i / (p.HW * p.C);
-    ${stat}
-    let z = (x[i] - mu) * inv * gamma[c] + beta[c];
-    y[i] = ${relu ? "select(z, 0.0, z < 0.0)" : "z"}; // keeps NaN, as torch does
-  }
+@group(0) @binding(6) var<storage, read_write> y: array<${T}>;
+${ENTRY(wg)}
+  let ga = gamma[c] / sqrt(runVar[c] + p.eps);
+  let be = beta[c] - runMean[c] * ga;
+  let n0 = 0u;
+  let n1 = p.nb;
+  ${
+      lanes(
+        `let z = x[i] * ga + be; y[i] = ${
+          relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
+        };`,
+      )
+    }
 }`,
   };
 }
 
-function backwardKernels(relu: boolean): { sums: Kernel; dx: Kernel } {
-  const yBind = relu ? `@group(0) @binding(3) var<storage, read> y: array<f32>;` : "";
-  const o = relu ? 1 : 0; // binding shift when y is present
-  const grad = relu ? "select(0.0, dy[i], y[i] > 0.0)" : "dy[i]";
-  const common = `${HEADER}
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-${yBind}
-@group(0) @binding(${3 + o}) var<storage, read> mean: array<f32>;
-@group(0) @binding(${4 + o}) var<storage, read> invstd: array<f32>;`;
+/**
+ * Backward, one workgroup per channel: per sub-batch Σd and Σd·(x−μ) (d = dy,
+ * masked by y > 0 when ReLU was fused), then dx = d·k1 + x·k2 + k0 in a
+ * second pass. dγ, dβ go to a [2,C] scratch (dγ first): with y bound the
+ * kernel already has 8 storage buffers.
+ */
+function backwardKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+  const { T, hsum, zero } = common(vec);
+  const o = relu ? 1 : 0;
+  const d = relu ? `select(${zero}, dy[i], y[i] > ${zero})` : "dy[i]";
   return {
-    sums: {
-      key: `bn:bwsums:${WG}:${relu}`,
-      code: `${common}
-@group(0) @binding(${5 + o}) var<storage, read_write> sums: array<f32>;
-@group(0) @binding(${6 + o}) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(${7 + o}) var<storage, read_write> dbeta: array<f32>;
-var<workgroup> sh: array<vec2f, ${WG}>;
-${INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x;
-  let m = (p.N / p.G) * p.HW;
+    key: `bn:backward:${wg}:${vec}:${relu}`,
+    code: `${HEADER}
+@group(0) @binding(1) var<storage, read> dy: array<${T}>;
+@group(0) @binding(2) var<storage, read> x: array<${T}>;
+${relu ? `@group(0) @binding(3) var<storage, read> y: array<${T}>;` : ""}
+@group(0) @binding(${3 + o}) var<storage, read> gamma: array<f32>;
+@group(0) @binding(${4 + o}) var<storage, read> mean: array<f32>;
+@group(0) @binding(${5 + o}) var<storage, read> invstd: array<f32>;
+@group(0) @binding(${6 + o}) var<storage, read_write> dx: array<${T}>;
+@group(0) @binding(${7 + o}) var<storage, read_write> dgb: array<f32>;
+${reduceFn(wg)}
+${ENTRY(wg)}
   var acc = vec2f(0.0);
   for (var g = 0u; g < p.G; g++) {
+    let n0 = g * p.nb;
+    let n1 = n0 + p.nb;
     let mu = mean[g * p.C + c];
     let inv = invstd[g * p.C + c];
-    var s = vec2f(0.0);
-    if (p.HW >= ${WG}u) {
-      for (var n = g * (p.N / p.G); n < (g + 1u) * (p.N / p.G); n++) {
-        let row = (n * p.C + c) * p.HW;
-        for (var q = lid; q < p.HW; q += ${WG}u) { let i = row + q; let d = ${grad}; s += vec2f(d, d * (x[i] - mu) * inv); }
-      }
-    } else {
-      for (var j = lid; j < m; j += ${WG}u) { let i = at(g, j, c); let d = ${grad}; s += vec2f(d, d * (x[i] - mu) * inv); }
-    }
-    sh[lid] = s;
-    workgroupBarrier();
-    for (var t = ${WG / 2}u; t > 0u; t >>= 1u) {
-      if (lid < t) { sh[lid] += sh[lid + t]; }
-      workgroupBarrier();
-    }
-    let r = sh[0];
-    workgroupBarrier();
-    if (lid == 0u) {
-      sums[g * p.C + c] = r.x;
-      sums[(p.G + g) * p.C + c] = r.y;
-    }
+    var s1 = ${zero};
+    var s2 = ${zero};
+    ${lanes(`let d = ${d}; s1 += d; s2 += d * (x[i] - mu);`)}
+    let r = total(vec2f(${hsum("s1")}, ${hsum("s2")}), lid) * vec2f(1.0, inv); // Σd, Σd·x̂
     acc += r;
+    let k1 = gamma[c] * inv;
+    let k2 = -k1 * inv * r.y / p.fm;
+    let k0 = -k1 * r.x / p.fm - mu * k2;
+    ${lanes(`let d = ${d}; dx[i] = d * k1 + x[i] * k2 + k0;`)}
   }
   if (lid == 0u) {
-    dbeta[c] = acc.x;
-    dgamma[c] = acc.y;
+    dgb[c] = acc.y;
+    dgb[p.C + c] = acc.x;
   }
 }`,
-    },
-    dx: {
-      key: `bn:bwdx:${relu}`,
-      code: `${common}
-@group(0) @binding(${5 + o}) var<storage, read> gamma: array<f32>;
-@group(0) @binding(${6 + o}) var<storage, read> sums: array<f32>;
-@group(0) @binding(${7 + o}) var<storage, read_write> dx: array<f32>;
-@compute @workgroup_size(${EW})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let fm = f32((p.N / p.G) * p.HW);
-  for (var i = gid.x; i < p.n; i += nw.x * ${EW}u) {
-    let c = (i / p.HW) % p.C;
-    let g = (i / (p.HW * p.C)) / (p.N / p.G);
-    let k = g * p.C + c;
-    let inv = invstd[k];
-    let xh = (x[i] - mean[k]) * inv;
-    let d = ${grad};
-    dx[i] = gamma[c] * inv * (d - sums[k] / fm - xh * sums[(p.G + g) * p.C + c] / fm);
-  }
-}`,
-    },
   };
 }
 
-const BW = { true: backwardKernels(true), false: backwardKernels(false) };
+const cache = new Map<string, Kernel>();
+function cached(key: string, make: () => Kernel): Kernel {
+  let k = cache.get(key);
+  if (!k) cache.set(key, k = make());
+  return k;
+}
 
-const ewGroups = (n: number): [number] => [Math.min(Math.ceil(n / EW), MAX_GROUPS)];
+/** Uniform block for a dispatch over images [0, N) in G groups of nb, plane length HW. */
+function bnParams(
+  N: number,
+  C: number,
+  HW: number,
+  G: number,
+  wg: number,
+  momentum = 0,
+  eps = 0,
+): { pr: Uint32Array; vec: boolean } {
+  const vec = HW % 4 === 0;
+  const L = vec ? HW / 4 : HW;
+  const pr = params([
+    C,
+    L,
+    G,
+    N / G,
+    Math.floor(wg / L),
+    wg % L,
+    { f32: momentum },
+    { f32: eps },
+    { f32: (N / G) * HW },
+  ]);
+  return { pr, vec };
+}
 
 function checkC(ts: Array<[Tensor, string]>, C: number, what: string): void {
   for (const [t, name] of ts) {
@@ -248,18 +294,13 @@ export function batchNormTrain(
   const gpu = x.gpu;
   const mean = Tensor.empty(gpu, [G, C]), invstd = Tensor.empty(gpu, [G, C]);
   const y = Tensor.empty(gpu, x.shape);
-  const pr = params([N, C, HW, G, { f32: o.momentum ?? 0.1 }, { f32: o.eps ?? 1e-5 }, x.size]);
+  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, o.momentum ?? 0.1, o.eps ?? 1e-5);
+  const relu = !!o.relu;
   gpu.dispatch(
-    statsKernel,
-    [x.buffer, mean.buffer, invstd.buffer, runMean.buffer, runVar.buffer],
+    cached(`t${vec}${relu}`, () => trainKernel(BN_WG, vec, relu)),
+    [x, gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer),
     pr,
     [C],
-  );
-  gpu.dispatch(
-    applyKernel("train", !!o.relu),
-    [x.buffer, mean.buffer, invstd.buffer, gamma.buffer, beta.buffer, y.buffer],
-    pr,
-    ewGroups(x.size),
   );
   return { y, mean, invstd };
 }
@@ -280,11 +321,13 @@ export function batchNormEval(
     "batchNormEval",
   );
   const y = Tensor.empty(x.gpu, x.shape);
+  const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, o.eps ?? 1e-5);
+  const relu = !!o.relu;
   x.gpu.dispatch(
-    applyKernel("eval", !!o.relu),
-    [x.buffer, runMean.buffer, runVar.buffer, gamma.buffer, beta.buffer, y.buffer],
-    params([N, C, HW, 1, { f32: 0 }, { f32: o.eps ?? 1e-5 }, x.size]),
-    ewGroups(x.size),
+    cached(`e${vec}${relu}`, () => evalKernel(BN_WG, vec, relu)),
+    [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
+    pr,
+    [C],
   );
   return y;
 }
@@ -308,14 +351,18 @@ export function batchNormBackward(
   checkC([[gamma, "gamma"]], C, "batchNormBackward");
   checkC([[mean, "mean"], [invstd, "invstd"]], G * C, "batchNormBackward");
   const gpu = x.gpu;
-  const sums = Tensor.empty(gpu, [2, G, C]);
+  const dgb = Tensor.empty(gpu, [2, C]);
   const dx = Tensor.empty(gpu, x.shape), dgamma = Tensor.empty(gpu, [C]);
   const dbeta = Tensor.empty(gpu, [C]);
-  const k = BW[`${relu}`];
-  const ins = [dy.buffer, x.buffer, ...(relu ? [y!.buffer] : []), mean.buffer, invstd.buffer];
-  const pr = params([N, C, HW, G, { f32: 0 }, { f32: 0 }, x.size]);
-  gpu.dispatch(k.sums, [...ins, sums.buffer, dgamma.buffer, dbeta.buffer], pr, [C]);
-  gpu.dispatch(k.dx, [...ins, gamma.buffer, sums.buffer, dx.buffer], pr, ewGroups(x.size));
-  sums.dispose();
+  const { pr, vec } = bnParams(N, C, HW, G, BN_WG);
+  gpu.dispatch(
+    cached(`b${vec}${relu}`, () => backwardKernel(BN_WG, vec, relu)),
+    [dy, x, ...(relu ? [y!] : []), gamma, mean, invstd, dx, dgb].map((t) => t.buffer),
+    pr,
+    [C],
+  );
+  gpu.copy(dgb.buffer, 0, dgamma.buffer, 0, C * 4);
+  gpu.copy(dgb.buffer, C * 4, dbeta.buffer, 0, C * 4);
+  dgb.dispose();
   return { dx, dgamma, dbeta };
 }

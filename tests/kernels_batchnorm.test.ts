@@ -30,6 +30,13 @@ const cases: Array<{ shape: number[]; groups?: number; relu?: boolean; name: str
   { shape: [3, 2, 9, 11], name: "N·H·W=297 (not a multiple of 64)", relu: true },
   { shape: [6, 5, 4, 3], name: "split BN groups=3", groups: 3, relu: true },
   { shape: [37, 6], name: "2-D [N,C]" },
+  {
+    shape: [4, 3, 8, 8],
+    name: "vec4 planes longer than a workgroup, groups=2",
+    groups: 2,
+    relu: true,
+  },
+  { shape: [6, 2, 2, 6], name: "vec4 planes of 3, groups=2", groups: 2 },
 ];
 
 for (const c of cases) {

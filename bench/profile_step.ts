@@ -1,0 +1,231 @@
+/**
+ * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
+ *  [--match regex] [--target-ms 150] [--steps 2]`
+ *
+ * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
+ * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
+ *
+ * A step records into one batch and is submitted once, so per-op times cannot
+ * be read off the step itself (ops are synchronous and cannot await the
+ * device). Instead: (1) run one step through wrappers of the Backend and
+ * TrainOps that record every call with its argument shapes; (2) replay each
+ * distinct (op, shape) in isolation with fresh random tensors of those shapes,
+ * r calls between `gpu.sync()`s (r chosen so a batch takes about --target-ms),
+ * best of 3 batches; (3) print ms per call × calls per step, sorted by total.
+ * The whole step is also timed (best of --steps) to show what the sum misses
+ * (submission, EMA before the key pass, …).
+ */
+import { parseArgs } from "node:util";
+import { getGpu } from "../kernels/device.ts";
+import { Tensor } from "../kernels/tensor.ts";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import type { Backend } from "../model/backend.ts";
+import { Moco, type MocoConfig } from "../train/moco.ts";
+import { gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
+import { Optimizer } from "../train/optimizer.ts";
+import { Rng } from "../util/rng.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batch: { type: "string", default: "32" },
+    size: { type: "string", default: "64" },
+    match: { type: "string" },
+    "target-ms": { type: "string", default: "150" },
+    steps: { type: "string", default: "2" },
+  },
+});
+const N = Number(values.batch), S = Number(values.size);
+const targetMs = Number(values["target-ms"]);
+const match = values.match ? new RegExp(values.match) : null;
+
+const gpu = await getGpu();
+/** The 1/5/15-minute load averages (the machine is shared; numbers drift with load). */
+function loadavg(): string {
+  try {
+    return Deno.loadavg().map((l) => l.toFixed(1)).join(" ");
+  } catch {
+    return "n/a (run with --allow-sys=loadavg to see it)";
+  }
+}
+const rng = new Rng(1);
+
+// ---- recording ---------------------------------------------------------------
+
+/** How a recorded argument is rebuilt for the replay. */
+type ArgSpec =
+  | { t: readonly number[]; index?: number } // a tensor (index: integer values in [0, index))
+  | { list: ArgSpec[] }
+  | { v: unknown }; // a plain value, passed as is
+
+interface CallRecord {
+  op: string;
+  args: ArgSpec[];
+  calls: number;
+  call: (args: unknown[]) => unknown;
+}
+
+const records = new Map<string, CallRecord>();
+let recording = false;
+/** Ops that move data to/from the host or only manage storage: not kernels. */
+const STORAGE = new Set(["fromArray", "zeros", "read", "write", "dispose", "flush"]);
+
+function spec(a: unknown): ArgSpec {
+  if (a instanceof Tensor) return { t: a.shape };
+  if (Array.isArray(a) && a.every((x) => x instanceof Tensor)) return { list: a.map(spec) };
+  return { v: a };
+}
+
+const shapeText = (s: ArgSpec): string =>
+  "t" in s ? `[${s.t}]` : "list" in s ? `(${s.list.map(shapeText).join(",")})` : "";
+
+function wrap<T extends object>(obj: T, prefix: string): T {
+  const out: { [k: string]: unknown } = {};
+  for (const [name, f] of Object.entries(obj)) {
+    if (typeof f !== "function" || STORAGE.has(name)) {
+      out[name] = f;
+      continue;
+    }
+    out[name] = (...args: unknown[]) => {
+      if (recording) {
+        const s = args.map(spec);
+        // Index tensors must hold valid row indices in the replay.
+        if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
+        const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
+          JSON.stringify(s.filter((x) => "v" in x))
+        }`;
+        const r = records.get(key);
+        if (r) r.calls++;
+        else records.set(key, { op: prefix + name, args: s, calls: 1, call: (a) => f(...a) });
+      }
+      return f(...args);
+    };
+  }
+  return out as T;
+}
+
+// ---- the step ------------------------------------------------------------------
+
+const B: Backend = wrap(gpuBackend(gpu), "");
+const ops: TrainOps = wrap(gpuTrainOps, "");
+const cfg: MocoConfig = {
+  backbone: "resnet18",
+  inChannels: 1,
+  dim: 128,
+  queueSize: 4096,
+  temperature: 0.2,
+  momentum: 0.999,
+  bnGroups: 2,
+};
+const moco = await Moco.create(B, ops, cfg, 7);
+const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), { kind: "adam", weightDecay: 1e-4 });
+
+function randn(n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal() * scale;
+  return a;
+}
+
+async function step(): Promise<number> {
+  const perm = rng.shuffle([...Array(N).keys()]);
+  const inv = new Float32Array(N);
+  perm.forEach((p, j) => (inv[p] = j));
+  const xq = B.fromArray(randn(N * S * S), [N, 1, S, S]);
+  const xk = B.fromArray(randn(N * S * S), [N, 1, S, S]);
+  const un = B.fromArray(inv, [N]);
+  await gpu.sync();
+  const t0 = performance.now();
+  const r = moco.step(xq, xk, un, opt, 1e-3);
+  await gpu.sync();
+  const ms = performance.now() - t0;
+  for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
+  return ms;
+}
+
+console.log(`adapter: ${gpu.describe()}; load average ${loadavg()}`);
+console.log(`MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, split BN 2, queue 4096, dim 128, Adam`);
+await step(); // warm-up: compiles every pipeline
+recording = true;
+const steps: number[] = [await step()];
+recording = false;
+for (let i = 1; i < Number(values.steps); i++) steps.push(await step());
+const stepMs = Math.min(...steps);
+
+// ---- replay ----------------------------------------------------------------------
+
+function build(s: ArgSpec, made: Tensor[]): unknown {
+  if ("v" in s) return s.v;
+  if ("list" in s) return s.list.map((x) => build(x, made));
+  const n = s.t.reduce((a, b) => a * b, 1);
+  const data = s.index ? Float32Array.from({ length: n }, (_, i) => i % s.index!) : randn(n);
+  const t = Tensor.from(gpu, data, s.t);
+  made.push(t);
+  return t;
+}
+
+function disposeAll(r: unknown): void {
+  if (r instanceof Tensor) r.dispose();
+  else if (r && typeof r === "object") { for (const v of Object.values(r)) disposeAll(v); }
+}
+
+interface Row {
+  key: string;
+  op: string;
+  shape: string;
+  calls: number;
+  ms: number;
+}
+const rows: Row[] = [];
+for (const [key, r] of records) {
+  if (match && !match.test(key)) continue;
+  const made: Tensor[] = [];
+  const args = r.args.map((s) => build(s, made));
+  const once = () => disposeAll(r.call(args));
+  once();
+  await gpu.sync();
+  let t0 = performance.now();
+  once();
+  await gpu.sync();
+  const first = performance.now() - t0;
+  const reps = Math.max(1, Math.min(200, Math.round(targetMs / Math.max(first, 0.01))));
+  let best = Infinity;
+  for (let b = 0; b < 3; b++) {
+    t0 = performance.now();
+    for (let i = 0; i < reps; i++) once();
+    await gpu.sync();
+    best = Math.min(best, (performance.now() - t0) / reps);
+  }
+  for (const t of made) t.dispose();
+  const shape = r.args.map(shapeText).filter(Boolean).join(" ");
+  rows.push({ key, op: r.op, shape, calls: r.calls, ms: best });
+}
+
+// ---- report --------------------------------------------------------------------------
+
+rows.sort((a, b) => b.ms * b.calls - a.ms * a.calls);
+const total = rows.reduce((s, r) => s + r.ms * r.calls, 0);
+console.log(
+  `${"op".padEnd(24)} ${"shape".padEnd(52)} ${"calls".padStart(5)} ${"ms/call".padStart(9)} ${
+    "ms/step".padStart(9)
+  } ${"share".padStart(6)}`,
+);
+for (const r of rows) {
+  const t = r.ms * r.calls;
+  console.log(
+    `${r.op.padEnd(24)} ${r.shape.slice(0, 52).padEnd(52)} ${String(r.calls).padStart(5)} ${
+      r.ms.toFixed(2).padStart(9)
+    } ${t.toFixed(1).padStart(9)} ${(100 * t / total).toFixed(1).padStart(5)}%`,
+  );
+}
+const byOp = new Map<string, number>();
+for (const r of rows) byOp.set(r.op, (byOp.get(r.op) ?? 0) + r.ms * r.calls);
+console.log("\nper op type (ms/step):");
+for (const [op, t] of [...byOp].sort((a, b) => b[1] - a[1])) {
+  console.log(`  ${op.padEnd(24)} ${t.toFixed(1).padStart(9)} ${(100 * t / total).toFixed(1)}%`);
+}
+console.log(
+  `\nsum of replayed ops ${total.toFixed(0)} ms; whole step (best of ${steps.length}) ${
+    stepMs.toFixed(0)
+  } ms; load average ${loadavg()}`,
+);
+moco.dispose();
