@@ -29,6 +29,24 @@ export const TILED_64: GemmVariant = { kind: "tiled", wx: 16, wy: 16, rx: 4, ry:
 /** Smaller tile for small problems on GPUs: 32×32, 8×8 threads, 4×4 per thread, BK 8. */
 export const TILED_32: GemmVariant = { kind: "tiled", wx: 8, wy: 8, rx: 4, ry: 4, bk: 8 };
 
+/**
+ * Whether WebGPU runs on the OpenGL backend (DENO_WEBGPU_BACKEND=gl). There,
+ * naga → GLSL → Mesa compiles the unrolled fat kernels ~13× slower than the
+ * Vulkan path (a 32×32 conv kernel: 2 min vs 10 s), so tiles stay smaller.
+ */
+function onGl(): boolean {
+  try {
+    return Deno.env.get("DENO_WEBGPU_BACKEND")?.toLowerCase() === "gl";
+  } catch {
+    return false; // no --allow-env: assume the default (Vulkan) backend
+  }
+}
+
+/** The largest fat tile side (TM and TN) the software default may pick. */
+export function maxFatTile(gpu: Gpu): number {
+  return gpu.isSoftware && onGl() ? 16 : 32;
+}
+
 /** The smallest power of two ≥ n, clamped to [lo, hi]. */
 function pow2(n: number, lo: number, hi: number): number {
   let p = lo;
@@ -38,15 +56,16 @@ function pow2(n: number, lo: number, hi: number): number {
 
 /**
  * Picks the tile shape for a GEMM with M rows (the uniform side) and `cols`
- * columns. Software: TM up to 32 rows (fewer when M is small), TN from a
- * measured table (see kernels/KERNELS.md), shrunk when there are too few
- * columns to keep both cores busy. GPUs: the 64×64 tile unless the output is
+ * columns. Software: TM up to 32 rows (16 on GL) (fewer when M is small), TN up to 32
+ * (measured: kernels/KERNELS.md), no wider than the columns need, and shrunk
+ * while there are too few workgroups to keep both cores busy. GPUs: the 64×64 tile unless the output is
  * too small to fill the device, then 32×32.
  */
 export function chooseVariant(gpu: Gpu, m: number, cols: number): GemmVariant {
   if (gpu.isSoftware) {
-    const tm = pow2(m, 4, 32);
-    let tn = 32;
+    const max = maxFatTile(gpu);
+    const tm = pow2(m, 4, max);
+    let tn = pow2(Math.ceil(cols / 8), 4, max);
     while (tn > 4 && Math.ceil(cols / (8 * tn)) * Math.ceil(m / tm) < 8) tn /= 2;
     return { kind: "fat", tm, tn };
   }

@@ -26,7 +26,13 @@ import {
   convShapes,
 } from "../kernels/cpu/conv2d.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { chooseVariant, type GemmVariant, TILED_32, TILED_64 } from "../kernels/tuning.ts";
+import {
+  chooseVariant,
+  type GemmVariant,
+  maxFatTile,
+  TILED_32,
+  TILED_64,
+} from "../kernels/tuning.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 
@@ -137,6 +143,37 @@ for (const cs of CASES) {
     assertNear(await conv2dBackwardBias(tdy).read(), db.data, dbMag, "grad-bias");
   });
 }
+
+Deno.test("conv2d GPU == CPU with the largest fat tile the software default picks (32x32; 16x16 on GL)", async () => {
+  const o = {
+    stride: 1,
+    pad: 1,
+    variant: { kind: "fat", tm: maxFatTile(gpu), tn: maxFatTile(gpu) } as GemmVariant,
+  };
+  const xs: S4 = [3, 8, 10, 11], ws: S4 = [40, 8, 3, 3];
+  const x = cpuTensor(xs, randn(numel(xs), 21)), w = cpuTensor(ws, randn(numel(ws), 22, 0.3));
+  const y = conv2dCpu(x, w, null, o), dy = cpuTensor(y.shape, randn(y.data.length, 23));
+  const tx = Tensor.from(gpu, x.data, xs), tw = Tensor.from(gpu, w.data, ws);
+  const tdy = Tensor.from(gpu, dy.data, dy.shape);
+  assertNear(
+    await conv2d(tx, tw, null, o).read(),
+    y.data,
+    conv2dCpu(abs(x), abs(w), null, o).data,
+    "forward",
+  );
+  assertNear(
+    await conv2dBackwardInput(tdy, tw, xs, o).read(),
+    conv2dBackwardInputCpu(dy, w, xs, o).data,
+    conv2dBackwardInputCpu(abs(dy), abs(w), xs, o).data,
+    "grad-input",
+  );
+  assertNear(
+    await conv2dBackwardWeight(tdy, tx, ws, o).read(),
+    conv2dBackwardWeightCpu(dy, x, ws, o).data,
+    conv2dBackwardWeightCpu(abs(dy), abs(x), ws, o).data,
+    "grad-weight",
+  );
+});
 
 Deno.test("conv2d grad-weight is deterministic and independent of the split count", async () => {
   const o = { stride: 1, pad: 1 };
