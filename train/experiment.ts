@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
+import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
 import type { ImageCache } from "../data/cache.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
@@ -107,6 +108,8 @@ export async function runExperiment(
   runDir: string,
   meta: Record<string, unknown>,
   log: (m: string) => void = console.log,
+  /** Backbone factory override (tests use a tiny network). */
+  backbone?: (o: NetOptions) => ClassifierNet,
 ): Promise<void> {
   const { cache } = data;
   const pc = cfg.pretrain, S = pc.imageSize, C = pc.moco.inChannels;
@@ -151,6 +154,8 @@ export async function runExperiment(
         pdir,
         {
           resume: true,
+          backbone,
+          log,
           monitor: (moco) => knnMonitor(B, moco.encQ, { reference: refSrc, validation: valSrc }, S),
         },
       );
@@ -198,7 +203,7 @@ export async function runExperiment(
         };
         if (protocol === "linear" && !feats) {
           log(`${init}: frozen features of ${trainSrc.count + val.count + test.count} images`);
-          const net = await buildClassifier(B, ftc, T);
+          const net = await buildClassifier(B, ftc, T, backbone);
           feats = {
             train: await extractFeatures(B, net, trainSrc, S, C),
             val: await extractFeatures(B, net, val, S, C),
@@ -214,7 +219,7 @@ export async function runExperiment(
           val,
           test,
           features: protocol === "linear" ? feats : undefined,
-        });
+        }, { backbone });
         const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
         await writeFileAtomic(
           join(runDir, "metrics", metricsName),

@@ -1,0 +1,146 @@
+/**
+ * The experiment grid end to end on a tiny backbone and an in-memory image
+ * cache: pretraining, every cell's predictions file, results and report; a
+ * rerun skips finished cells; label-fraction subsets are patient-disjoint
+ * from validation and test.
+ */
+import { join } from "node:path";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import { gpuTrainOps } from "../train/train_ops.ts";
+import { type ExperimentConfig, makeSplits, runExperiment } from "../train/experiment.ts";
+import { ImageCache } from "../data/cache.ts";
+import { evaluateRun } from "../eval/evaluate_run.ts";
+import { Rng } from "../util/rng.ts";
+import { assert, assertEquals } from "./helpers.ts";
+import { gpu } from "./gpu.ts";
+import { TinyNet } from "./tiny_net.ts";
+
+const B = gpuBackend(gpu);
+const STORED = 18, S = 16;
+
+/** 120 images of 60 patients; positives carry a bright disc. */
+function memoryCache(): ImageCache {
+  const n = 120, px = STORED * STORED;
+  const pixels = new Uint8Array(n * px);
+  const r = new Rng(5);
+  const records = Array.from({ length: n }, (_, i) => {
+    const pos = r.uniform() < 0.4;
+    const cx = 5 + r.uniform() * 8, cy = 5 + r.uniform() * 8;
+    for (let y = 0; y < STORED; y++) {
+      for (let x = 0; x < STORED; x++) {
+        const disc = pos && Math.hypot(x - cx, y - cy) < 3 ? 90 : 0;
+        pixels[i * px + y * STORED + x] = 80 + disc + Math.floor(r.uniform() * 40);
+      }
+    }
+    return {
+      path: `/mem/p${Math.floor(i / 2)}/img${i}.png`,
+      patient: `p${Math.floor(i / 2)}`,
+      labels: [pos ? 1 : 0],
+      mask: [1],
+      split: (i >= 90 ? "valid" : "train") as "train" | "valid",
+    };
+  });
+  return new ImageCache("/mem", {
+    format: "moco-cxr-image-cache",
+    version: 1,
+    checksum: "",
+    storedSize: STORED,
+    cropSize: S,
+    count: n,
+    tasks: ["Disc"],
+    dataset: { name: "mem", kind: "csv", root: "/mem" },
+    records,
+    badImages: [],
+    shards: [{ file: "mem", count: n }],
+    created: "",
+  }, [pixels]);
+}
+
+const cfg: ExperimentConfig = {
+  inits: ["random", "moco"],
+  protocols: ["linear", "e2e"],
+  fractions: [0.25, 1],
+  draws: 1,
+  pretrain: {
+    moco: {
+      backbone: "resnet18", // TinyNet below
+      inChannels: 1,
+      dim: 16,
+      queueSize: 32,
+      temperature: 0.2,
+      momentum: 0.9,
+      bnGroups: 2,
+    },
+    imageSize: S,
+    batchSize: 16,
+    epochs: 2,
+    optimizer: { kind: "adam", weightDecay: 1e-4 },
+    lr: 3e-3,
+    schedule: { kind: "constant" },
+    seed: 0,
+    ckptEvery: 4,
+    monitorEvery: 1,
+    init: "random",
+  },
+  finetune: {
+    batchSize: 16,
+    lr: 1e-3,
+    weightDecay: 0,
+    linearSteps: [10, 20],
+    e2eSteps: [10, 20],
+    evalEvery: 5,
+    patience: 0,
+  },
+  seed: 0,
+  gradcamImages: 2,
+};
+
+Deno.test("experiment grid: pretrain, every cell, results and report; a rerun resumes", async () => {
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const logs: string[] = [];
+  const run = () =>
+    runExperiment(
+      B,
+      gpuTrainOps,
+      cfg,
+      {
+        cache,
+        pretrainCache: cache,
+        pretrainIndices: cache.splitIndices("train"),
+        describe: "memory",
+      },
+      dir,
+      { test: true },
+      (m) => logs.push(m),
+      (o) => new TinyNet(B, o),
+    );
+  await run();
+  const cells = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
+  assertEquals(cells.length, 2 * 2 * 2);
+  assert(cells.includes("resnet18_moco_e2e_f1_d0_Disc.json"), cells.join(" "));
+  await Deno.stat(join(dir, "pretrain", "backbone.safetensors"));
+  await Deno.stat(join(dir, "metrics", "pretrain.jsonl"));
+  assertEquals([...Deno.readDirSync(join(dir, "gradcam"))].length, 4);
+
+  const before = logs.length;
+  await run(); // everything exists: nothing is trained again
+  assertEquals(logs.slice(before).filter((l) => / draw \d+: /.test(l)), []);
+
+  await evaluateRun(dir, { replicates: 50, seed: 0, level: 0.95, colormap: "jet" }, () => {});
+  const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+  assertEquals(results.cells.length, 8);
+  const html = await Deno.readTextFile(join(dir, "report.html"));
+  assert(html.includes("<svg") && html.includes("Grad-CAM"));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("experiment splits are patient-disjoint", () => {
+  const cache = memoryCache();
+  const s = makeSplits(cache, 0);
+  const pats = (idx: number[]) => new Set(idx.map((i) => cache.records[i].patient));
+  const [a, b, c] = [pats(s.trainPool), pats(s.val), pats(s.test)];
+  for (const p of a) assert(!b.has(p) && !c.has(p), `patient ${p} on two sides`);
+  for (const p of b) assert(!c.has(p), `patient ${p} on two sides`);
+  assertEquals(s.trainPool.length + s.val.length + s.test.length, cache.count);
+});
