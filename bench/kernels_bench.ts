@@ -55,12 +55,12 @@ export const convBench: BenchEntry = {
       const tdy = tf.randomUniform([N, H, W, O], -1, 1) as import("@tensorflow/tfjs").Tensor4D;
       const common = { strides: [1, 1], pad: 1, dataFormat: "NHWC", dilations: [1, 1] };
       const tfRows: Array<[() => import("@tensorflow/tfjs").Tensor, number]> = [
-        [() => tf.conv2d(tx, tw, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3],
+        [() => tf.conv2d(tx, tw, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), 2],
         [() =>
           tf.engine().runKernel("Conv2DBackpropInput", { dy: tdy, filter: tw }, {
             ...common,
             inputShape: [N, H, W, C],
-          }) as import("@tensorflow/tfjs").Tensor, 3],
+          }) as import("@tensorflow/tfjs").Tensor, 2],
         [() =>
           tf.engine().runKernel("Conv2DBackpropFilter", { x: tx, dy: tdy }, {
             ...common,
