@@ -25,10 +25,10 @@ Grid
   --moco FILE           use this MoCo backbone export instead of pretraining here
   --protocols LIST      linear,e2e (default both)
   --fractions LIST      label fractions (default 0.001,0.01,0.1,1)
-  --draws N             draws per fraction below 100% (default 2)
+  --draws N             draws per fraction below 100% (default 1)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
   --ft-lr LR            fine-tuning Adam lr (default 1e-4; the linear head uses 10x)
-  --ft-max-steps N      end-to-end steps per cell at most (default 150)
+  --ft-max-steps N      end-to-end steps per cell at most (default 60)
   --gradcam N           Grad-CAM examples per init (default 4)
 Transfer (the paper's CheXpert -> Shenzhen)
   --transfer            pretrain on the CheXpert-layout data, fine-tune and test on Shenzhen
@@ -79,12 +79,12 @@ async function main() {
   if (fractions.some((x) => !(x > 0 && x <= 1))) {
     throw new UserError("--fractions must lie in (0, 1]");
   }
-  const maxSteps = num("ft-max-steps", f["ft-max-steps"], 150);
+  const maxSteps = num("ft-max-steps", f["ft-max-steps"], 60);
   const cfg: ExperimentConfig = {
     inits,
     protocols,
     fractions,
-    draws: num("draws", f.draws, 2),
+    draws: num("draws", f.draws, 1),
     imagenet: f.imagenet,
     mocoBackbone: f.moco,
     pretrain: pre,
@@ -93,8 +93,8 @@ async function main() {
       lr: num("ft-lr", f["ft-lr"], 1e-4),
       weightDecay: 0,
       linearSteps: [100, 400],
-      e2eSteps: [Math.min(30, maxSteps), maxSteps],
-      evalEvery: 25,
+      e2eSteps: [Math.min(20, maxSteps), maxSteps],
+      evalEvery: 30,
       patience: 0,
     },
     seed: pre.seed,

@@ -24,7 +24,8 @@ Data
                         runs/synthetic).
   --kind K              chexpert | shenzhen | folder | csv (default: detected)
   --task NAME           label used by the monitor (default: Pleural Effusion)
-  --size PX             training crop (default 64; MoCo-CXR used 224-320)
+  --size PX             training crop (default 32, sized for a 2-core CPU; 64-128 on a GPU;
+                        MoCo-CXR used 224-320)
 Model
   --backbone B          resnet18 | resnet34 | resnet50 | densenet121 (default resnet18)
   --in-channels 1|3     stem input channels (default 1: gray images, the RGB stem's kernels
@@ -47,7 +48,7 @@ Optimisation
   --weight-decay W      default 1e-4
   --milestones E,E      epochs for the x0.1 step decay (adam; default none)
   --batch N             default 32 (two BN sub-batches of 16)
-  --epochs N            default 6 (about 10 minutes on a 2-core CPU with lavapipe)
+  --epochs N            default 3 (about 10 minutes on an idle 2-core CPU with lavapipe)
   --seed S              default 0
 Run
   --out DIR             run folder (default runs/pretrain)
