@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--only conv,matmul] [--no-tf] [--reps-scale 0.5]
+ * `deno task bench [--only conv,matmul,moco] [--no-tf] [--reps-scale 0.5]
  *  [--variant '{"kind":"fat","tm":32,"tn":16}']`
  *
  * Runs the registered benchmarks on the default adapter and prints, per row,
@@ -12,8 +12,9 @@ import { getGpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/tuning.ts";
 import { type BenchEntry, printHeader, printRow } from "./harness.ts";
 import { convBench, matmulBench } from "./kernels_bench.ts";
+import { mocoBench } from "./moco_step.ts";
 
-const ENTRIES: BenchEntry[] = [convBench, matmulBench];
+const ENTRIES: BenchEntry[] = [convBench, matmulBench, mocoBench];
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -1,0 +1,265 @@
+/**
+ * Images per second of one ResNet-18 MoCo step (query forward + backward,
+ * EMA, key forward, InfoNCE, enqueue, SGD) on our GPU backend, side by side
+ * with TF.js's WebGPU backend doing a plain ResNet-18 training step of the
+ * same batch and size on the same adapter (bench/tfjs_resnet18.ts).
+ *
+ *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
+ *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
+ *     [--tf-steps 2] [--no-tf]
+ *
+ * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
+ * Each timed step ends with a loss readback, so it covers the device work.
+ * Rates use the fastest timed step on both sides (the least disturbed
+ * estimate on a shared CPU); the load average is printed with each row.
+ */
+import { parseArgs } from "node:util";
+import { getGpu, type Gpu } from "../kernels/device.ts";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import { Moco, type MocoConfig } from "../train/moco.ts";
+import { Optimizer } from "../train/optimizer.ts";
+import { gpuTrainOps } from "../train/train_ops.ts";
+import { Rng } from "../util/rng.ts";
+import type { BenchEntry } from "./harness.ts";
+import { loadTf } from "./tfjs.ts";
+import { timeTfResnet18Step } from "./tfjs_resnet18.ts";
+
+export interface MocoBenchConfig {
+  sizes: number[];
+  /** Sizes that also get the TF.js reference (it is slow: minutes a step at 112 px on lavapipe). */
+  tfSizes: number[];
+  batch: number;
+  warmup: number;
+  steps: number;
+  /** TF.js timed steps (after one warm-up step that compiles its shape-specialised shaders). */
+  tfSteps: number;
+}
+
+export interface MocoBenchRow {
+  size: number;
+  batch: number;
+  /** Timed step wall times (ms). */
+  oursMs: number[];
+  /** Time spent recording a step's commands before waiting on the device (ms, fastest step). */
+  oursEncodeMs: number;
+  /** TF.js step times, or the reason there are none. */
+  tf: { ms: number[] } | { error: string } | null;
+  load: [number, number, number] | null;
+}
+
+export const MOCO_CFG: MocoConfig = {
+  backbone: "resnet18",
+  inChannels: 1,
+  dim: 128,
+  queueSize: 4096,
+  temperature: 0.2,
+  momentum: 0.999,
+  bnGroups: 2,
+};
+
+export const DEFAULT_BENCH: MocoBenchConfig = {
+  sizes: [64, 112, 224],
+  // 112 px is the size of the speed target; TF.js at 64 px is opt-in (--tf-sizes 64,112).
+  tfSizes: [112],
+  batch: 8,
+  warmup: 1,
+  steps: 2,
+  tfSteps: 2,
+};
+
+/** 1-, 5- and 15-minute load averages, or null without --allow-sys=loadavg. */
+export function loadAvg(): [number, number, number] | null {
+  if (Deno.permissions.querySync({ name: "sys", kind: "loadavg" }).state !== "granted") return null;
+  return Deno.loadavg() as [number, number, number];
+}
+
+function fmtLoad(l: [number, number, number] | null): string {
+  return l ? l.map((x) => x.toFixed(1)).join(" ") : "n/a";
+}
+
+const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
+
+/** Times `warmup` + `steps` MoCo steps at one size on a fresh model (seeded inputs). */
+async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
+  const B = gpuBackend(gpu), ops = gpuTrainOps, N = cfg.batch, S = size;
+  const moco = await Moco.create(B, ops, MOCO_CFG, 1);
+  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
+    kind: "sgd",
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  });
+  const rng = new Rng(size);
+  const oursMs: number[] = [];
+  let encodeMs = Infinity;
+  try {
+    for (let s = 0; s < cfg.warmup + cfg.steps; s++) {
+      // Views and the shuffle are drawn before the clock starts (the loader's job).
+      const xqHost = new Float32Array(N * S * S).map(() => rng.normal());
+      const xkHost = new Float32Array(N * S * S).map(() => rng.normal());
+      const perm = rng.shuffle([...Array(N).keys()]);
+      const inv = new Float32Array(N);
+      perm.forEach((p, j) => (inv[p] = j));
+
+      const t0 = performance.now();
+      const xq = B.fromArray(xqHost, [N, 1, S, S]);
+      const xk = B.fromArray(xkHost, [N, 1, S, S]);
+      const un = B.fromArray(inv, [N]);
+      const r = moco.step(xq, xk, un, opt, 0.03);
+      const t1 = performance.now();
+      const loss = (await B.read(r.loss))[0];
+      const t2 = performance.now();
+      for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
+      if (!Number.isFinite(loss)) throw new Error(`MoCo step at ${S} px: loss is ${loss}`);
+      if (s >= cfg.warmup) {
+        oursMs.push(t2 - t0);
+        encodeMs = Math.min(encodeMs, t1 - t0);
+      }
+    }
+  } finally {
+    opt.dispose();
+    moco.dispose();
+  }
+  return { oursMs, encodeMs };
+}
+
+function fmtRate(batch: number, ms: number[]): string {
+  return `${rate(batch, ms).toFixed(2)} (${ms.map((m) => (m / 1000).toFixed(1)).join("/")} s)`;
+}
+
+/** One table line per size; TF.js failures are printed, never turned into numbers. */
+export function formatRow(r: MocoBenchRow): string {
+  const ours = fmtRate(r.batch, r.oursMs);
+  let tf = "-", ratio = "-";
+  if (r.tf && "ms" in r.tf) {
+    tf = fmtRate(r.batch, r.tf.ms);
+    ratio = `${(rate(r.batch, r.oursMs) / rate(r.batch, r.tf.ms)).toFixed(2)}x`;
+  } else if (r.tf) tf = "failed";
+  return `${String(r.size).padStart(4)} ${String(r.batch).padStart(5)} ${ours.padStart(26)} ` +
+    `${tf.padStart(26)} ${ratio.padStart(8)}   ${fmtLoad(r.load)}`;
+}
+
+export const TABLE_HEADER = `${"px".padStart(4)} ${"batch".padStart(5)} ` +
+  `${"ours img/s (step times)".padStart(26)} ${"TF.js img/s (step times)".padStart(26)} ` +
+  `${"ours/TF".padStart(8)}   load 1/5/15 min`;
+
+export async function runMocoBench(
+  gpu: Gpu,
+  cfg: MocoBenchConfig,
+  withTf: boolean,
+  log: (line: string) => void = console.log,
+): Promise<MocoBenchRow[]> {
+  log(
+    `MoCo step: ResNet-18, ${MOCO_CFG.inChannels}-channel stem, queue ${MOCO_CFG.queueSize}, ` +
+      `bnGroups ${MOCO_CFG.bnGroups}, SGD; ${cfg.warmup} warm-up + ${cfg.steps} timed steps ` +
+      `a size. TF.js: ${
+        withTf
+          ? `plain ResNet-18 training step (softmax CE, SGD momentum), same batch/size/adapter, ` +
+            `1 warm-up + ${cfg.tfSteps} timed steps at ${cfg.tfSizes.join(", ")} px.`
+          : "skipped (--no-tf)."
+      }`,
+  );
+  const load0 = loadAvg();
+  log(
+    `adapter: ${gpu.describe()}; load at start ${fmtLoad(load0)}` +
+      (load0 ? "" : " (reading the load needs --allow-sys=loadavg)"),
+  );
+  log(TABLE_HEADER);
+  const rows: MocoBenchRow[] = [];
+  for (const size of cfg.sizes) {
+    const { oursMs, encodeMs } = await timeMoco(gpu, size, cfg);
+    let tf: MocoBenchRow["tf"] = null;
+    if (withTf && cfg.tfSizes.includes(size)) {
+      try {
+        const t = await loadTf();
+        const r = await timeTfResnet18Step(
+          t,
+          {
+            batch: cfg.batch,
+            size,
+            inChannels: MOCO_CFG.inChannels,
+            numClasses: 1000,
+          },
+          1,
+          cfg.tfSteps,
+        );
+        tf = { ms: r.stepsMs };
+      } catch (e) {
+        tf = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    const row = { size, batch: cfg.batch, oursMs, oursEncodeMs: encodeMs, tf, load: loadAvg() };
+    rows.push(row);
+    log(formatRow(row));
+    log(
+      `       (ours: ${
+        encodeMs.toFixed(0)
+      } ms to record a step's commands (fastest of the timed steps))`,
+    );
+    if (tf && "error" in tf) log(`       TF.js webgpu failed at ${size} px: ${tf.error}`);
+  }
+  return rows;
+}
+
+export const mocoBench: BenchEntry = {
+  name: "moco",
+  description: "ResNet-18 MoCo step img/s at 64/112/224 px vs a TF.js ResNet-18 training step",
+  async run(ctx) {
+    const scale = (n: number) => Math.max(1, Math.round(n * ctx.opts.repScale));
+    console.log("");
+    await runMocoBench(ctx.gpu, {
+      ...DEFAULT_BENCH,
+      steps: scale(DEFAULT_BENCH.steps),
+      tfSteps: scale(DEFAULT_BENCH.tfSteps),
+    }, !ctx.opts.noTf);
+  },
+};
+
+function parseSizes(flag: string, s: string): number[] {
+  const v = s.split(",").map((x) => Number(x.trim()));
+  if (!v.every((x) => Number.isInteger(x) && x >= 32)) {
+    throw new Error(`--${flag}: expected comma-separated integers >= 32, got "${s}"`);
+  }
+  return v;
+}
+
+function positiveInt(flag: string, s: string, min: number): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${flag}: expected an integer >= ${min}`);
+  return v;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      sizes: { type: "string", default: DEFAULT_BENCH.sizes.join(",") },
+      "tf-sizes": { type: "string", default: DEFAULT_BENCH.tfSizes.join(",") },
+      batch: { type: "string", default: String(DEFAULT_BENCH.batch) },
+      steps: { type: "string", default: String(DEFAULT_BENCH.steps) },
+      warmup: { type: "string", default: String(DEFAULT_BENCH.warmup) },
+      "tf-steps": { type: "string", default: String(DEFAULT_BENCH.tfSteps) },
+      "no-tf": { type: "boolean", default: false },
+    },
+  });
+  let cfg: MocoBenchConfig;
+  try {
+    cfg = {
+      sizes: parseSizes("sizes", values.sizes),
+      tfSizes: parseSizes("tf-sizes", values["tf-sizes"]),
+      batch: positiveInt("batch", values.batch, MOCO_CFG.bnGroups),
+      steps: positiveInt("steps", values.steps, 1),
+      warmup: positiveInt("warmup", values.warmup, 0),
+      tfSteps: positiveInt("tf-steps", values["tf-steps"], 1),
+    };
+    // Split BN: the batch falls into bnGroups equal sub-batches.
+    if (cfg.batch % MOCO_CFG.bnGroups) {
+      throw new Error(`--batch: must be a multiple of bnGroups (${MOCO_CFG.bnGroups})`);
+    }
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(2);
+  }
+  const t0 = performance.now();
+  await runMocoBench(await getGpu(), cfg, !values["no-tf"]);
+  console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
