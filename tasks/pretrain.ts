@@ -24,6 +24,8 @@ Data
                         runs/synthetic).
   --kind K              chexpert | shenzhen | folder | csv (default: detected)
   --task NAME           label used by the monitor (default: Pleural Effusion)
+  --augment A           mococxr (MoCo-CXR's crop, flip, ±10° rotation; default) or strong
+                        (adds a 30-100% random resized crop and contrast/brightness jitter)
   --size PX             training crop (default 32, sized for a 2-core CPU; 64-128 on a GPU;
                         MoCo-CXR used 224-320)
 Model
@@ -83,6 +85,7 @@ async function main() {
     task: f.task,
     imageSize: cfg.imageSize,
     inChannels: cfg.moco.inChannels,
+    augment: cfg.augment,
     log: console.log,
   });
   console.log(

@@ -28,6 +28,7 @@ export const PRETRAIN_OPTIONS = {
   "ckpt-every": { type: "string" },
   "monitor-every": { type: "string" },
   preset: { type: "string" },
+  augment: { type: "string" },
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -87,5 +88,14 @@ export function pretrainConfigFrom(f: Flags): PretrainConfig {
     ckptEvery: num("ckpt-every", f["ckpt-every"], 50),
     monitorEvery: num("monitor-every", f["monitor-every"], 1),
     init: (f.init as string) ?? "random",
+    augment: augmentFlag(f.augment),
   };
+}
+
+function augmentFlag(v: string | boolean | undefined): "mococxr" | "strong" {
+  if (v === undefined) return "mococxr";
+  if (v !== "mococxr" && v !== "strong") {
+    throw new UserError(`--augment must be mococxr or strong, got "${v}"`);
+  }
+  return v;
 }

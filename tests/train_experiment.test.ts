@@ -81,6 +81,7 @@ const cfg: ExperimentConfig = {
     ckptEvery: 4,
     monitorEvery: 1,
     init: "random",
+    augment: "mococxr",
   },
   finetune: {
     batchSize: 16,

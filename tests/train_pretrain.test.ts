@@ -69,6 +69,7 @@ const cfg = (epochs: number): PretrainConfig => ({
   ckptEvery: 2,
   monitorEvery: 0,
   init: "random",
+  augment: "mococxr",
 });
 const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
 

@@ -25,6 +25,8 @@ export const DEFAULT_SYNTH_ROOT = "runs/synthetic";
 export const CACHE_ROOT = "runs/cache";
 
 export interface DataFlags {
+  /** Pretraining augmentation (default mococxr). */
+  augment?: PretrainAugment;
   data?: string;
   kind?: string;
   /** Comma-separated task names (default: the dataset's default, Pleural Effusion for CheXpert). */
@@ -79,6 +81,30 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
   const describe = `${dataset.name} (${dataset.kind}, ${cache.count} images` +
     `${bad ? `, ${bad} unreadable skipped` : ""}; tasks: ${cache.tasks.join(", ")})`;
   return { dataset, cache, describe };
+}
+
+/**
+ * Pretraining augmentations. "mococxr": MoCo-CXR's random crop, horizontal
+ * flip and rotation within ±10°. "strong": adds a random resized crop (30–100%
+ * of the area) and contrast/brightness jitter, so that instances cannot be
+ * told apart by exposure or framing alone and local structure must be learnt.
+ */
+export type PretrainAugment = "mococxr" | "strong";
+
+export function pretrainAugment(
+  kind: PretrainAugment,
+  size: number,
+  channels: 1 | 3,
+): AugmentOptions {
+  return kind === "strong"
+    ? trainAugment(size, {
+      channels,
+      crop: "resized",
+      resizedScale: [0.3, 1],
+      contrast: 0.3,
+      brightness: 0.15,
+    })
+    : trainAugment(size, { channels });
 }
 
 /** MoCo's two views of images of a subset of the cache. */
@@ -140,7 +166,7 @@ export async function openTrainingData(f: DataFlags): Promise<{
   const { cache, describe } = await openData(f);
   const train = cache.splitIndices("train");
   const valid = cache.splitIndices("valid");
-  const aug = trainAugment(f.imageSize, { channels: f.inChannels });
+  const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels);
   let monitor: MonitorSets | null = null;
   const ref = labelled(cache, train).slice(0, 600), val = labelled(cache, valid);
   const T = cache.tasks.length;

@@ -20,7 +20,6 @@ import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts"
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
 import { UserError } from "../util/cli.ts";
-import { trainAugment } from "../data/augment.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import {
@@ -32,7 +31,7 @@ import {
 } from "./finetune.ts";
 import { extractFeatures } from "./features.ts";
 import { gradCam } from "./gradcam.ts";
-import { labelledSource, twoViewSource } from "./data_source.ts";
+import { labelledSource, pretrainAugment, twoViewSource } from "./data_source.ts";
 import type { LabelledSource } from "./views.ts";
 import { knnMonitor } from "./monitor.ts";
 
@@ -150,7 +149,7 @@ export async function runExperiment(
         B,
         ops,
         pc,
-        twoViewSource(data.pretrainCache, data.pretrainIndices, trainAugment(S, { channels: C })),
+        twoViewSource(data.pretrainCache, data.pretrainIndices, pretrainAugment(pc.augment, S, C)),
         pdir,
         {
           resume: true,

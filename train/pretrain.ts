@@ -24,6 +24,7 @@ import { Progress } from "./progress.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { TwoViewSource } from "./views.ts";
+import type { PretrainAugment } from "./data_source.ts";
 
 export interface PretrainConfig {
   moco: MocoConfig;
@@ -40,6 +41,8 @@ export interface PretrainConfig {
   monitorEvery: number;
   /** "random" or a safetensors file of ImageNet (torchvision) weights. */
   init: string;
+  /** Augmentation of the two views (see data_source.ts pretrainAugment). */
+  augment: PretrainAugment;
 }
 
 export interface PretrainHooks {
