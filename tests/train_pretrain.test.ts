@@ -10,6 +10,7 @@ import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
 import type { TwoViewSource } from "../train/views.ts";
 import { readMetrics } from "../train/metrics.ts";
+import { NonFiniteError, saveCheckpoint } from "../train/checkpoint.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
@@ -133,7 +134,30 @@ Deno.test("pretraining: a NaN loss stops the run and names the last good checkpo
   const dir = await Deno.makeTempDir();
   await assertRejects(
     () => pretrain(B, gpuTrainOps, cfg(2), discSource(64, 4), dir, opts),
-    /loss became NaN at step 4.*checkpoint\.safetensors \(step 2\)/s,
+    // Caught at the loss, or (where a driver drops the NaN before the loss) at the weights.
+    /(loss became NaN|diverged: non-finite values in .*) at step 4.*checkpoint\.safetensors \(step 2\)/s,
   );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a checkpoint with non-finite weights is refused and the previous one stays", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "checkpoint.safetensors");
+  const net = new TinyNet(B, { inChannels: 1, seed: new Rng(1) });
+  await saveCheckpoint(path, B, { modules: { q: net }, tensors: {}, meta: { step: 1 } });
+  const good = await Deno.readFile(path);
+  const w = net.parameters()[0];
+  const bad = await w.read();
+  bad[3] = NaN;
+  B.write(w.value, bad);
+  let err: unknown = null;
+  try {
+    await saveCheckpoint(path, B, { modules: { q: net }, tensors: {}, meta: { step: 2 } });
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof NonFiniteError && err.tensor === "q.conv1.weight", String(err));
+  assertEquals(await Deno.readFile(path), good);
+  net.dispose();
   await Deno.remove(dir, { recursive: true });
 });

@@ -19,6 +19,19 @@ export interface CheckpointParts {
   meta: Record<string, unknown>;
 }
 
+/** A checkpoint that would hold NaN or infinite values is refused (the previous one stays). */
+export class NonFiniteError extends Error {
+  constructor(readonly tensor: string) {
+    super(`non-finite values in ${tensor}`);
+  }
+}
+
+function checkFinite(name: string, t: TensorData): void {
+  if (t.dtype !== "F32") return;
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) throw new NonFiniteError(name);
+}
+
 export async function saveCheckpoint(
   path: string,
   B: Backend,
@@ -31,6 +44,9 @@ export async function saveCheckpoint(
   for (const [name, t] of Object.entries(parts.tensors)) {
     all.push([name, { dtype: "F32", shape: [...t.shape], data: await B.read(t) }]);
   }
+  // A driver may lose a NaN on the way to the loss (max(NaN, x) = x is allowed), so the
+  // weights themselves are checked before they can replace a good checkpoint.
+  for (const [name, t] of all) checkFinite(name, t);
   await writeSafetensors(path, all, {
     format: CHECKPOINT_FORMAT,
     meta: JSON.stringify(parts.meta),

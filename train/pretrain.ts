@@ -21,7 +21,7 @@ import type { TrainOps } from "./train_ops.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 import { MetricsLog } from "./metrics.ts";
 import { Progress } from "./progress.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { TwoViewSource } from "./views.ts";
 import type { PretrainAugment } from "./data_source.ts";
@@ -137,11 +137,21 @@ export async function pretrain(
   const metrics = await MetricsLog.open(join(runDir, "metrics.jsonl"), step);
   const progress = new Progress("pretrain");
   let lastGood = step;
+  const lastGoodText = () =>
+    lastGood > 0 ? `${ckptPath} (step ${lastGood})` : "none (no step had been saved)";
   const save = async () => {
-    await saveCheckpoint(ckptPath, B, {
-      ...state(),
-      meta: { step, ptr: moco.ptr, optimizerStep: opt.step, config: cfg },
-    });
+    try {
+      await saveCheckpoint(ckptPath, B, {
+        ...state(),
+        meta: { step, ptr: moco.ptr, optimizerStep: opt.step, config: cfg },
+      });
+    } catch (e) {
+      if (!(e instanceof NonFiniteError)) throw e;
+      throw new UserError(
+        `training diverged: ${e.message} at step ${step}; stopped without saving them. The last ` +
+          `good checkpoint is ${lastGoodText()}. Lower --lr, check the input data, or resume with --resume.`,
+      );
+    }
     lastGood = step;
   };
 
@@ -180,9 +190,7 @@ export async function pretrain(
       if (!Number.isFinite(loss)) {
         throw new UserError(
           `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
-            `checkpoint is ${
-              lastGood > 0 ? `${ckptPath} (step ${lastGood})` : "none (no step had been saved)"
-            }. ` +
+            `checkpoint is ${lastGoodText()}. ` +
             `Lower --lr, check the input data, or resume with --resume.`,
         );
       }
