@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
@@ -101,6 +101,7 @@ async function main() {
     gradcamImages: num("gradcam", f.gradcam, 4),
   };
   const out = f.out ?? "runs/experiment";
+  await requireWrite(out);
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.describe()}`);
   const S = pre.imageSize, C = pre.moco.inChannels;

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
@@ -86,6 +86,7 @@ async function main() {
   });
   const maxSteps = num("max-steps", f["max-steps"], 300);
   const out = f.out ?? "runs/finetune";
+  await requireWrite(out);
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.describe()}`);
   const data = await openData({

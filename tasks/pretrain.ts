@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
@@ -77,6 +77,7 @@ async function main() {
       `${out} already holds a pretraining run. Pass --resume to continue it, or --out NEW_DIR.`,
     );
   }
+  await requireWrite(out);
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.describe()}`);
   const data = await openTrainingData({

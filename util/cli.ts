@@ -37,3 +37,14 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     Deno.exit(1);
   }
 }
+
+/** Fails at once, before any work, when the sandbox does not allow writing `path`. */
+export async function requireWrite(path: string, flag = "--out"): Promise<void> {
+  const { state } = await Deno.permissions.query({ name: "write", path });
+  if (state !== "granted") {
+    throw new UserError(
+      `Permission denied: this task may not write ${path}. It is sandboxed to write only runs/; ` +
+        `pass ${flag} runs/<name>, or add --allow-write=${path} to the task's line in deno.json.`,
+    );
+  }
+}
