@@ -20,7 +20,7 @@ import { buildReport } from "./report.ts";
 import { pretrainPanels, rocPanels, trainingPanels } from "./report_data.ts";
 import { computeHeadline } from "./headline.ts";
 import { fmtAuc, fmtCi, INIT_LABEL } from "./format.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 
 export async function evaluateRun(
   runDir: string,

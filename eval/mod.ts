@@ -51,7 +51,7 @@ export {
   type SummaryRow,
 } from "./results.ts";
 export { readResults, RESULTS_FILES, resultsToCsv, writeResults } from "./results_io.ts";
-export { writeFileAtomic } from "./atomic_write.ts";
+export { writeFileAtomic } from "../util/fs.ts";
 export {
   type GradCamFile,
   type GradCamItem,

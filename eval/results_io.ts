@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { EvalInputError } from "./auc.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import {
   type CellResult,
   type PairedDifference,

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { EvalInputError } from "./auc.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { type CellKey, type CellPredictions, checkCellKey } from "./results.ts";
 
 export const PREDICTIONS_FORMAT = "moco-cxr/predictions@1";

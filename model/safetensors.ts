@@ -11,6 +11,7 @@
  * file. F16/BF16/F64 are widened/narrowed to f32 on read; I64 stays BigInt64.
  * (Assumes a little-endian host, as every WebGPU platform is.)
  */
+import { writeFileAtomic } from "../util/fs.ts";
 
 /** A decoded tensor: floats as f32, integer counters as i64. */
 export interface TensorData {
@@ -205,13 +206,5 @@ export async function writeSafetensors(
   tensors: Iterable<[string, TensorData]>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${Deno.pid}-${Date.now()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
