@@ -175,13 +175,18 @@ Deno.test({
       args: ["-c", code],
       stdin: "piped",
       stdout: "piped",
+      stderr: "piped",
     }).spawn();
     const w = p.stdin.getWriter();
-    w.write(new TextEncoder().encode(JSON.stringify({ y: labels, a, c })));
-    w.close();
-    return p.output().then((out) => {
-      const ref = JSON.parse(new TextDecoder().decode(out.stdout));
-      assertClose([auc(labels, a), auc(labels, c)], ref, { atol: 1e-12, rtol: 0 });
-    });
+    return w.write(new TextEncoder().encode(JSON.stringify({ y: labels, a, c })))
+      .then(() => w.close())
+      .then(() => p.output())
+      .then((out) => {
+        if (!out.success) {
+          throw new Error(`${sklearnPython} failed: ${new TextDecoder().decode(out.stderr)}`);
+        }
+        const ref = JSON.parse(new TextDecoder().decode(out.stdout));
+        assertClose([auc(labels, a), auc(labels, c)], ref, { atol: 1e-12, rtol: 0 });
+      });
   },
 });
