@@ -273,7 +273,8 @@ export function encodePngGray(img: GrayImage, level = 6): Uint8Array {
   return concat([new Uint8Array(SIGNATURE), ...chunks]);
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, body and CRC. */
+export function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, data.length);

@@ -1,4 +1,5 @@
 /** Minimal PNG encoder (8-bit gray, gray+alpha, RGB or RGBA; zlib from node:zlib) for inline images. */
+import { chunk, crc32 } from "../data/png.ts";
 import { deflateSync } from "node:zlib";
 
 /** Row-major 8-bit pixels with `channels` interleaved samples per pixel. */
@@ -11,32 +12,7 @@ export interface RasterImage {
 
 const COLOR_TYPE = { 1: 0, 2: 4, 3: 2, 4: 6 } as const; // PNG color types per channel count
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (ISO 3309 / zlib), as PNG chunks use. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-function chunk(type: string, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + body.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, body.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(body, 8);
-  dv.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
-  return out;
-}
+export { crc32 };
 
 /** Encodes an image as PNG bytes. */
 export function encodePng(img: RasterImage): Uint8Array {

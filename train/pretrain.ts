@@ -182,8 +182,9 @@ export async function pretrain(
       const un = B.fromArray(inv, [N]);
       const r = moco.step(xq, xk, un, opt, lr);
       for (const t of [xq, xk, un]) B.dispose(t);
-      const loss = (await B.read(r.loss))[0];
-      const acc = (await B.read(r.correct))[0] / N;
+      // Both scalars are copied out before the one wait: a single sync per step.
+      const [lossArr, correctArr] = await Promise.all([B.read(r.loss), B.read(r.correct)]);
+      const loss = lossArr[0], acc = correctArr[0] / N;
       B.dispose(r.loss);
       B.dispose(r.correct);
       step++;
