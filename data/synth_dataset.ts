@@ -24,7 +24,7 @@ import {
 } from "./synth_scene.ts";
 
 /** Bump when the generator's output changes, so cached datasets are regenerated. */
-export const SYNTH_VERSION = 2;
+export const SYNTH_VERSION = 3;
 
 export interface SynthChexpertOptions {
   /** Frontal images in all (train + valid). Default 2000. */

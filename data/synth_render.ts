@@ -312,12 +312,12 @@ function findingsDensity(
   const eff = side < 0 ? f.effusionRight : f.effusionLeft;
   if (eff > 0 && lungRaw > 0) {
     const r = clamp01(ax / a.thoraxW);
-    const h = 0.04 + 0.24 * eff;
+    const h = 0.06 + 0.36 * eff;
     const surface = top + 0.015 - h * (0.35 + 0.65 * r * r);
     const fuzz = 0.005 + 0.01 * (1 - eff);
     const fluid = clamp01((Y - surface) / fuzz);
-    // Fluid replaces lung air: it only shows where there is lung.
-    d += fluid * lungRaw * a.lungAir * (0.9 + 0.3 * eff) *
+    // Fluid replaces lung air (plus some soft-tissue density): it only shows where there is lung.
+    d += fluid * lungRaw * (a.lungAir * (0.9 + 0.3 * eff) + 0.1) *
       (0.85 + 0.15 * clamp01((Y - surface) / 0.04));
   }
   if (lung > 0) {

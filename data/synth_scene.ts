@@ -1,8 +1,12 @@
 /**
  * Random scene parameters for the synthetic radiograph generator: a patient's anatomy (fixed
  * across that patient's studies), each study's acquisition (position, rotation, exposure, noise)
- * and findings with severities. Anatomy and acquisition vary a lot so that image-level variation
- * is dominated by them; findings are local (lung bases, heart border), of varied size/contrast.
+ * and findings with severities. Anatomy varies widely; acquisition moderately (one department's
+ * protocol); findings are local (lung bases, heart border), of varied size and contrast, and
+ * common enough to be among the main differences between images, as in CheXpert's inpatients.
+ * Why: contrastive pretraining learns what tells images apart. With generator v2 exposure and
+ * framing did, and MoCo features probed worse than random ones; v3's narrower acquisition and
+ * larger, commoner effusions were chosen by tools/probe_representation.ts (numbers in README).
  * Coordinates: X horizontal in [-0.5, 0.5] (negative = image left = patient's right), Y down in
  * [0, 1], both as fractions of the image side.
  */
@@ -116,8 +120,8 @@ export function sampleAnatomy(rng: Rng, sex?: "Male" | "Female"): Anatomy {
     domeH: u(rng, 0.065, 0.1),
     ctr,
     mediastinumW: u(rng, 0.055, 0.075),
-    softDensity: u(rng, 0.85, 1.25),
-    lungAir: u(rng, 0.6, 0.85),
+    softDensity: u(rng, 0.95, 1.15),
+    lungAir: u(rng, 0.66, 0.79),
     ribSpacing: lungH / u(rng, 8.5, 10),
     ribThick: u(rng, 0.3, 0.42),
     clavicleY: lungTop + u(rng, 0.0, 0.05),
@@ -131,14 +135,14 @@ export function sampleAnatomy(rng: Rng, sex?: "Male" | "Female"): Anatomy {
 export function sampleAcquisition(rng: Rng): Acquisition {
   return {
     projection: rng.uniform() < 0.4 ? "AP" : "PA",
-    shiftX: 0.03 * rng.normal(),
-    shiftY: 0.025 * rng.normal(),
-    scale: u(rng, 0.9, 1.08),
-    rotation: (clamp(2.5 * rng.normal(), -7, 7) * Math.PI) / 180,
-    exposure: u(rng, 0.9, 1.5),
-    gamma: u(rng, 0.75, 1.3),
-    gain: u(rng, 0.85, 1.1),
-    bias: u(rng, -0.06, 0.06),
+    shiftX: 0.015 * rng.normal(),
+    shiftY: 0.0125 * rng.normal(),
+    scale: u(rng, 0.945, 1.035),
+    rotation: (clamp(1.25 * rng.normal(), -3.5, 3.5) * Math.PI) / 180,
+    exposure: u(rng, 1.11, 1.29),
+    gamma: u(rng, 0.94, 1.1),
+    gain: u(rng, 0.94, 1.01),
+    bias: u(rng, -0.018, 0.018),
     noise: u(rng, 0.006, 0.025),
     blur: rng.uniform() < 0.5 ? u(rng, 0, 1) : 0,
     inspiration: 0.02 * rng.normal(),
@@ -146,9 +150,9 @@ export function sampleAcquisition(rng: Rng): Acquisition {
   };
 }
 
-/** Severity in (0, 1], skewed towards small (many effusions are subtle). */
+/** Severity uniform in [0.15, 1]: from a blunted angle to a large effusion. */
 function severity(rng: Rng): number {
-  return clamp(0.08 + 0.92 * Math.pow(rng.uniform(), 1.3), 0.08, 1);
+  return u(rng, 0.15, 1);
 }
 
 function lungPoint(rng: Rng, a: Anatomy, side: number, yLo: number, yHi: number) {
@@ -170,8 +174,9 @@ export function sampleFindings(
   opts: { tb?: boolean } = {},
 ): Findings {
   const enlarged = a.ctr > 0.5;
-  // Effusion: ~30% of studies; more with an enlarged heart; tends to persist between studies.
-  let pEff = enlarged ? 0.45 : 0.24;
+  // Effusion: ~40% of studies (CheXpert's training set has ~40% positive or uncertain); more
+  // with an enlarged heart; tends to persist between studies.
+  let pEff = enlarged ? 0.63 : 0.34;
   if (prev && (prev.effusionLeft > 0 || prev.effusionRight > 0)) pEff = 0.6;
   let effusionRight = 0, effusionLeft = 0;
   if (rng.uniform() < pEff) {
@@ -217,7 +222,7 @@ export function sampleFindings(
   const pneumothorax = rng.uniform() < 0.04
     ? { side: rng.uniform() < 0.5 ? -1 : 1, size: severity(rng) }
     : null;
-  const devices = rng.uniform() < 0.15 + (edema > 0 ? 0.3 : 0);
+  const devices = rng.uniform() < 0.075 + (edema > 0 ? 0.15 : 0);
   let tb: Findings["tb"] = null;
   if (opts.tb) {
     const blobs: Blob[] = [];
