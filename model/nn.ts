@@ -13,6 +13,11 @@ import { constInit, type Init, zerosInit } from "./init.ts";
 export interface Ctx {
   /** Split BN: the batch is this many consecutive sub-batches with their own statistics. */
   bnGroups?: number;
+  /**
+   * Grad-CAM on a stage before the last: a network that supports it pushes each intermediate
+   * stage output here (named, with its gradient kept); the caller disposes them.
+   */
+  taps?: { name: string; map: Var }[];
 }
 
 /** A trainable tensor; `requiresGrad = false` freezes it (no gradient, no optimizer state). */

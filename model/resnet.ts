@@ -169,7 +169,14 @@ export class ResNet extends ClassifierNet {
 
   featureMap(x: Var, ctx: Ctx = {}): Var {
     let h = this.stem.forward(x, ctx);
-    for (const layer of this.layers) h = then(h, layer.forward(h, ctx));
+    this.layers.forEach((layer, i) => {
+      h = then(h, layer.forward(h, ctx));
+      if (ctx.taps && i < this.layers.length - 1) {
+        h.requiresGrad = true; // before the next stage records: the gradient must reach it
+        h.retainGrad = true;
+        ctx.taps.push({ name: `layer${i + 1}`, map: h.retain() });
+      }
+    });
     return h;
   }
 }

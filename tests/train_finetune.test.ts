@@ -8,6 +8,8 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { finetune, type FinetuneConfig, meanAuc, stepsFor } from "../train/finetune.ts";
 import { gradCam } from "../train/gradcam.ts";
+import { buildBackbone } from "../train/backbones.ts";
+import { linearHead } from "../model/classifier.ts";
 import type { LabelledSource } from "../train/views.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals } from "./helpers.ts";
@@ -108,4 +110,26 @@ Deno.test("smaller label fractions train for more epochs, within bounds", () => 
   assertEquals(stepsFor(2, 16, 30, 150), 30);
   assert(stepsFor(50, 16, 30, 150) * 16 / 50 > stepsFor(5000, 16, 30, 1e9) * 16 / 5000);
   assertEquals(stepsFor(100000, 16, 30, 150), 150);
+});
+
+Deno.test("Grad-CAM on ResNet-18 at 32 px uses layer2 (4×4), also with a frozen backbone", async () => {
+  const net = buildBackbone(B, "resnet18", { inChannels: 1, seed: new Rng(3) });
+  net.setHead(linearHead(B, net.featureDim, 1, new Rng(4)));
+  net.requiresGrad(false); // the linear protocol's frozen backbone
+  const r = new Rng(5), n = 2, px = 32 * 32;
+  const imgs = Float32Array.from({ length: n * px }, () => r.normal());
+  await gradCam(B, net, imgs, n, 1, 32); // warms the buffer pool
+  const before = gpu.stats.buffersCreated;
+  const cam = await gradCam(B, net, imgs, n, 1, 32);
+  assertEquals(cam.layer, "layer2 (4×4)");
+  assertEquals(gpu.stats.buffersCreated, before, "stage maps and gradients go back to the pool");
+  for (const m of cam.maps) {
+    assertEquals(m.length, px);
+    assert(new Set(m).size > 1, "a 4×4 map upsampled is not constant");
+  }
+  const last = await gradCam(B, net, imgs, n, 1, 32, 0, 1);
+  assertEquals(last.layer, "last (1×1)");
+  // A 1×1 map: the heatmap is constant (0 or 1 everywhere), which is why layer2 is preferred.
+  for (const m of last.maps) assertEquals(new Set(m).size, 1);
+  net.dispose();
 });

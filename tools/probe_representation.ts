@@ -29,7 +29,12 @@ import { loadInitWeights } from "../train/weights.ts";
 import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "../tasks/pretrain_flags.ts";
 
 const { values: f } = parseArgs({
-  options: { ...PRETRAIN_OPTIONS, "skip-moco": { type: "boolean" }, e2e: { type: "string" }, jitter: { type: "boolean" } },
+  options: {
+    ...PRETRAIN_OPTIONS,
+    "skip-moco": { type: "boolean" },
+    e2e: { type: "string" },
+    jitter: { type: "boolean" },
+  },
 });
 const cfg = pretrainConfigFrom(f);
 cfg.monitorEvery = 0;
@@ -57,7 +62,9 @@ console.log(
 function probe(fPool: Float32Array, fTest: Float32Array, F: number, n: number, draws: number) {
   const mu = new Float64Array(F), sd = new Float64Array(F), N = pool.length;
   for (let i = 0; i < N; i++) for (let j = 0; j < F; j++) mu[j] += fPool[i * F + j] / N;
-  for (let i = 0; i < N; i++) for (let j = 0; j < F; j++) sd[j] += (fPool[i * F + j] - mu[j]) ** 2 / N;
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < F; j++) sd[j] += (fPool[i * F + j] - mu[j]) ** 2 / N;
+  }
   for (let j = 0; j < F; j++) sd[j] = Math.sqrt(sd[j]) + 1e-6;
   const z = (src: Float32Array, i: number, j: number) => (src[i * F + j] - mu[j]) / sd[j];
   const aucs: number[] = [];
@@ -92,7 +99,9 @@ function probe(fPool: Float32Array, fTest: Float32Array, F: number, n: number, d
 
 const NS = [20, 50, 200, pool.length];
 function report(name: string, fPool: Float32Array, fTest: Float32Array, F: number) {
-  const row = NS.map((n) => `n=${n}: ${probe(fPool, fTest, F, n, n >= pool.length ? 1 : 8).toFixed(3)}`);
+  const row = NS.map((n) =>
+    `n=${n}: ${probe(fPool, fTest, F, n, n >= pool.length ? 1 : 8).toFixed(3)}`
+  );
   console.log(`${name.padEnd(10)} ${row.join("  ")}`);
 }
 
@@ -179,4 +188,6 @@ async function e2e(init: string, name: string) {
   console.log(`${(name + "-e2e").padEnd(10)} ${row.join("  ")}`);
 }
 await e2e("random", "random");
-if (!f["skip-moco"]) await e2e((f.out as string ?? "/tmp/probe_run") + "/backbone.safetensors", "moco");
+if (!f["skip-moco"]) {
+  await e2e((f.out as string ?? "/tmp/probe_run") + "/backbone.safetensors", "moco");
+}

@@ -275,7 +275,7 @@ async function writeGradCams(
   for (let j = 0; j < positives.length; j++) {
     const img = images.subarray(j * C * S * S, j * C * S * S + S * S);
     await writeJsonAtomic(join(runDir, "gradcam", `${init}_${j}.json`), {
-      title: `${init} init, end-to-end: ${test.tasks[0]}`,
+      title: `${init} init, end-to-end: ${test.tasks[0]}, Grad-CAM on ${cam.layer}`,
       width: S,
       height: S,
       image: Array.from(img),

@@ -3,6 +3,9 @@
  * channel weights are the spatial means of d logit_t / d A over the last
  * feature map A; the map is ReLU(Σ_c w_c A_c), upsampled bilinearly to the
  * image and scaled to [0, 1] per image.
+ * The last map of a ResNet is 1×1 at 32 px (nothing to localise), so the map used is the
+ * deepest stage at least `minSide` on a side (ResNet-18 at 32 px: layer2, 4×4); Grad-CAM works
+ * on any convolutional layer, deeper ones being more class-specific and coarser.
  */
 import type { Backend } from "../model/backend.ts";
 import { backward, Var } from "../model/autograd.ts";
@@ -13,6 +16,8 @@ export interface CamResult {
   maps: Float32Array[];
   /** The model's positive-class probability per image. */
   probs: number[];
+  /** Which feature map the heatmaps come from, e.g. "layer2 (4×4)". */
+  layer: string;
 }
 
 function upsample(src: Float32Array, h: number, w: number, S: number): Float32Array {
@@ -39,20 +44,25 @@ export async function gradCam(
   channels: number,
   S: number,
   task = 0,
+  minSide = 4,
 ): Promise<CamResult> {
   const wasTraining = net.training;
   net.eval();
   const x = B.fromArray(images, [n, channels, S, S]);
-  const { out, featureMap } = net.forwardWithMap(new Var(B, x));
+  const taps: { name: string; map: Var }[] = [];
+  const { out, featureMap } = net.forwardWithMap(new Var(B, x), { taps });
   const T = out.shape[1];
   const logits = await out.read();
   const seed = new Float32Array(n * T);
   for (let i = 0; i < n; i++) seed[i * T + task] = 1;
   backward(out, B.fromArray(seed, [n, T]));
-  const [, F, h, w] = featureMap.shape;
-  const A = await featureMap.read();
-  const G = await B.read(featureMap.grad!);
-  featureMap.dispose();
+  const stages = [...taps, { name: "last", map: featureMap }];
+  const side = (v: Var) => Math.min(v.shape[2], v.shape[3]);
+  const chosen = [...stages].reverse().find((s) => side(s.map) >= minSide) ?? stages.at(-1)!;
+  const [, F, h, w] = chosen.map.shape;
+  const A = await chosen.map.read();
+  const G = await B.read(chosen.map.grad!);
+  for (const s of stages) s.map.dispose();
   out.dispose();
   net.zeroGrad();
   B.dispose(x);
@@ -76,5 +86,5 @@ export async function gradCam(
     maps.push(up);
     probs.push(1 / (1 + Math.exp(-logits[i * T + task])));
   }
-  return { maps, probs };
+  return { maps, probs, layer: `${chosen.name} (${h}×${w})` };
 }
