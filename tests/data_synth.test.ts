@@ -105,6 +105,26 @@ Deno.test("synth render: effusion brightens the lung base on its side only", () 
   assertEquals(topChange, 0);
 });
 
+Deno.test("synth scenes: effusion is common and ranges from subtle to large (generator v3)", () => {
+  // Contrastive pretraining only learns a finding that is among the main differences between
+  // images (tools/probe_representation.ts); CheXpert's training set is ~40% effusion.
+  const rng = new Rng(9);
+  const sev: number[] = [];
+  let positive = 0;
+  const n = 4000;
+  for (let i = 0; i < n; i++) {
+    const f = sampleFindings(rng, sampleAnatomy(rng), null);
+    if (f.effusionLeft > 0 || f.effusionRight > 0) positive++;
+    for (const e of [f.effusionLeft, f.effusionRight]) if (e > 0) sev.push(e);
+  }
+  const p = positive / n;
+  assert(p > 0.3 && p < 0.5, `prevalence ${p}`);
+  const small = sev.filter((e) => e < 0.35).length / sev.length;
+  const large = sev.filter((e) => e > 0.7).length / sev.length;
+  assert(small > 0.15 && large > 0.25, `subtle ${small}, large ${large}`);
+  assert(sev.every((e) => e >= 0.15 && e <= 1));
+});
+
 Deno.test("synth render: a larger cardiothoracic ratio brightens the heart region", () => {
   const W = 64;
   let gain = 0;
