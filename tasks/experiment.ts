@@ -28,7 +28,8 @@ Grid
   --draws N             draws per fraction below 100% (default 1)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
   --ft-lr LR            fine-tuning Adam lr (default 1e-4; the linear head uses 10x)
-  --ft-max-steps N      end-to-end steps per cell at most (default 60)
+  --ft-max-steps N      end-to-end steps per cell at most (default 40: a cell then takes
+                        ~100 s on a 2-core CPU; raise it on a GPU)
   --gradcam N           Grad-CAM examples per init (default 4)
 Transfer (the paper's CheXpert -> Shenzhen)
   --transfer            pretrain on the CheXpert-layout data, fine-tune and test on Shenzhen
@@ -79,7 +80,7 @@ async function main() {
   if (fractions.some((x) => !(x > 0 && x <= 1))) {
     throw new UserError("--fractions must lie in (0, 1]");
   }
-  const maxSteps = num("ft-max-steps", f["ft-max-steps"], 60);
+  const maxSteps = num("ft-max-steps", f["ft-max-steps"], 40);
   const cfg: ExperimentConfig = {
     inits,
     protocols,

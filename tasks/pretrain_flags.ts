@@ -52,7 +52,7 @@ export function pretrainConfigFrom(f: Flags): PretrainConfig {
   }
   const batchSize = num("batch", f.batch, paper ? 24 : 32);
   const sub = num("split-bn", f["split-bn"], paper ? 8 : 16);
-  const epochs = num("epochs", f.epochs, paper ? 20 : 3);
+  const epochs = num("epochs", f.epochs, paper ? 20 : 2);
   const inChannels = num("in-channels", f["in-channels"], paper ? 3 : 1);
   if (inChannels !== 1 && inChannels !== 3) throw new UserError("--in-channels must be 1 or 3");
   if (sub > 0 && batchSize % sub !== 0) {

@@ -11,7 +11,7 @@ import { type ExperimentConfig, makeSplits, runExperiment } from "../train/exper
 import { ImageCache } from "../data/cache.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertEquals } from "./helpers.ts";
+import { assert, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 
@@ -127,6 +127,26 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   const before = logs.length;
   await run(); // everything exists: nothing is trained again
   assertEquals(logs.slice(before).filter((l) => / draw \d+: /.test(l)), []);
+
+  // Other settings in the same folder would mix cells of two configurations: refused.
+  const other = { ...cfg, finetune: { ...cfg.finetune, lr: 5e-4 } };
+  await assertRejects(
+    () =>
+      runExperiment(
+        B,
+        gpuTrainOps,
+        other,
+        {
+          cache,
+          pretrainCache: cache,
+          pretrainIndices: cache.splitIndices("train"),
+          describe: "memory",
+        },
+        dir,
+        {},
+      ),
+    /other settings/,
+  );
 
   await evaluateRun(dir, { replicates: 50, seed: 0, level: 0.95, colormap: "jet" }, () => {});
   const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));

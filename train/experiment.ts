@@ -99,6 +99,25 @@ export function makeSplits(cache: ImageCache, seed: number): Splits {
   return { trainPool: s.train, val: s.valid, test: s.test };
 }
 
+/**
+ * A rerun resumes a run folder only with the settings its finished cells were made with; the grid
+ * itself (inits, protocols, fractions, draws) may grow, since each cell is its own file.
+ */
+async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<void> {
+  const file = join(runDir, "run.json");
+  if (!(await exists(file))) return;
+  const saved = JSON.parse(await Deno.readTextFile(file)).config as ExperimentConfig | undefined;
+  if (!saved) return;
+  const pick = (c: ExperimentConfig) =>
+    JSON.stringify([c.pretrain, c.finetune, c.seed, c.imagenet ?? null, c.mocoBackbone ?? null]);
+  if (pick(saved) !== pick(cfg)) {
+    throw new UserError(
+      `${runDir} holds a run made with other settings (see ${file}); rerun with the same ` +
+        `flags to resume it, or give a new --out folder.`,
+    );
+  }
+}
+
 export async function runExperiment(
   B: Backend,
   ops: TrainOps,
@@ -117,6 +136,7 @@ export async function runExperiment(
       "the imagenet init needs --imagenet FILE (torchvision weights as safetensors)",
     );
   }
+  await checkResumable(runDir, cfg);
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
   await Deno.mkdir(join(runDir, "metrics"), { recursive: true });
   await writeJsonAtomic(join(runDir, "run.json"), { ...meta, config: cfg, data: data.describe });
