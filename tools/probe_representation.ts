@@ -4,7 +4,11 @@
  * change to the synthetic generator or the pretraining defaults can be measured in minutes.
  *
  *   deno run -A tools/probe_representation.ts [--data DIR] [--size 32] [--epochs 3] [--out DIR]
- *       [pretrain flags…]
+ *       [--e2e 50,200] [--jitter] [--skip-moco] [pretrain flags…]
+ *
+ * --e2e also fine-tunes end to end from each init on that many labels; --jitter adds
+ * contrast/brightness jitter to MoCo's views. ~15 min on a 2-core CPU, ~1 min on an H200 (run
+ * several variants in parallel there). Results that shaped generator v3: README "Status".
  *
  * Prints, for the random backbone, raw pixels and the MoCo backbone: test AUC of an L2 logistic
  * regression on standardized frozen features, trained on n labelled images (mean over draws).
