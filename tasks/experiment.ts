@@ -26,6 +26,8 @@ Grid
   --protocols LIST      linear,e2e (default both)
   --fractions LIST      label fractions (default 0.001,0.01,0.1,1)
   --draws N             draws per fraction below 100% (default 1)
+  --linear-draws N      draws for the linear protocol, if more (default 5: its cells take
+                        seconds, and more draws tighten the low-label differences)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
   --ft-lr LR            fine-tuning Adam lr (default 1e-4; the linear head uses 10x)
   --ft-max-steps N      end-to-end steps per cell at most (default 40: a cell then takes
@@ -52,6 +54,7 @@ async function main() {
       protocols: { type: "string" },
       fractions: { type: "string" },
       draws: { type: "string" },
+      "linear-draws": { type: "string" },
       "ft-batch": { type: "string" },
       "ft-lr": { type: "string" },
       "ft-max-steps": { type: "string" },
@@ -81,11 +84,16 @@ async function main() {
     throw new UserError("--fractions must lie in (0, 1]");
   }
   const maxSteps = num("ft-max-steps", f["ft-max-steps"], 40);
+  for (const k of ["draws", "linear-draws"] as const) {
+    const v = num(k, f[k], 1);
+    if (!(Number.isInteger(v) && v >= 1)) throw new UserError(`--${k} must be a whole number ≥ 1`);
+  }
   const cfg: ExperimentConfig = {
     inits,
     protocols,
     fractions,
     draws: num("draws", f.draws, 1),
+    linearDraws: num("linear-draws", f["linear-draws"], 5),
     imagenet: f.imagenet,
     mocoBackbone: f.moco,
     pretrain: pre,

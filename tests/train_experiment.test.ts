@@ -61,6 +61,7 @@ const cfg: ExperimentConfig = {
   protocols: ["linear", "e2e"],
   fractions: [0.25, 1],
   draws: 1,
+  linearDraws: 2,
   pretrain: {
     moco: {
       backbone: "resnet18", // TinyNet below
@@ -118,8 +119,11 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
     );
   await run();
   const cells = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
-  assertEquals(cells.length, 2 * 2 * 2);
+  // Per init: linear 25% × 2 draws + 100% once; end-to-end 25% and 100% once each.
+  assertEquals(cells.length, 2 * (3 + 2));
   assert(cells.includes("resnet18_moco_e2e_f1_d0_Disc.json"), cells.join(" "));
+  assert(cells.includes("resnet18_moco_linear_f0.25_d1_Disc.json"), cells.join(" "));
+  assert(!cells.includes("resnet18_moco_e2e_f0.25_d1_Disc.json"), cells.join(" "));
   await Deno.stat(join(dir, "pretrain", "backbone.safetensors"));
   await Deno.stat(join(dir, "metrics", "pretrain.jsonl"));
   assertEquals([...Deno.readDirSync(join(dir, "gradcam"))].length, 4);
@@ -150,7 +154,7 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
 
   await evaluateRun(dir, { replicates: 50, seed: 0, level: 0.95, colormap: "jet" }, () => {});
   const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
-  assertEquals(results.cells.length, 8);
+  assertEquals(results.cells.length, 10);
   const html = await Deno.readTextFile(join(dir, "report.html"));
   assert(html.includes("<svg") && html.includes("Grad-CAM"));
   await Deno.remove(dir, { recursive: true });

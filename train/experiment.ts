@@ -40,6 +40,11 @@ export interface ExperimentConfig {
   protocols: Protocol[];
   fractions: number[];
   draws: number;
+  /**
+   * Draws for the linear protocol, if more (its cells reuse one feature extraction per init and
+   * take seconds, so more draws tighten its low-label differences almost for free).
+   */
+  linearDraws?: number;
   /** ImageNet (torchvision) backbone safetensors, for the "imagenet" init. */
   imagenet?: string;
   /** An existing MoCo backbone export; without it, pretraining runs first. */
@@ -145,9 +150,11 @@ export async function runExperiment(
   const T = cache.tasks.length;
   const subsets = labelFractionSubsets(cache.records, splits.trainPool, {
     fractions: cfg.fractions,
-    draws: cfg.draws,
+    draws: Math.max(cfg.draws, cfg.linearDraws ?? 0),
     seed: cfg.seed,
   });
+  const drawsOf = (p: Protocol) =>
+    p === "linear" ? Math.max(cfg.draws, cfg.linearDraws ?? 0) : cfg.draws;
   log(
     `splits: ${splits.trainPool.length} train pool, ${splits.val.length} validation, ${splits.test.length} test; ` +
       `subsets: ${
@@ -194,6 +201,7 @@ export async function runExperiment(
     let feats: { train: Float32Array; val: Float32Array; test: Float32Array } | undefined;
     for (const protocol of cfg.protocols) {
       for (const sub of subsets) {
+        if (sub.draw >= drawsOf(protocol)) continue;
         const key = {
           init,
           protocol,
