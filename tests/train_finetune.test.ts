@@ -12,7 +12,7 @@ import { buildBackbone } from "../train/backbones.ts";
 import { linearHead } from "../model/classifier.ts";
 import type { LabelledSource } from "../train/views.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertEquals } from "./helpers.ts";
+import { assert, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 
@@ -132,4 +132,20 @@ Deno.test("Grad-CAM on ResNet-18 at 32 px uses layer2 (4×4), also with a frozen
   // A 1×1 map: the heatmap is constant (0 or 1 everywhere), which is why layer2 is preferred.
   for (const m of last.maps) assertEquals(new Set(m).size, 1);
   net.dispose();
+});
+
+Deno.test("a non-finite fine-tuning loss stops with the step it first appeared at", async () => {
+  const s = sets();
+  const train = {
+    ...s.train,
+    augmented: (idx: number[], rng: Rng) => {
+      const x = s.train.augmented(idx, rng);
+      x[0] = NaN; // every batch from step 1 on
+      return x;
+    },
+  };
+  await assertRejects(
+    () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train }, { backbone }),
+    /loss became NaN at step 1;/,
+  );
 });
