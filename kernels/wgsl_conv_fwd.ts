@@ -36,20 +36,23 @@ export function convFwdKernel(v: GemmVariant): Kernel {
   let ih${j} = i32((r${j} / p.OW) * s) - pad; let iw${j} = i32((r${j} % p.OW) * s) - pad;
   let off${j} = i32(n${j} * p.C * HW) + ih${j} * iW + iw${j};`,
         row: (i) => `let wr${i} = mr${i} * CKK;`,
-        loopOpen: `var k = 0u;
+        // Only the live taps (see liveTaps): skipped taps would add select(0, …) · w.
+        loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
+  let kws = p.tapsW & 0xffffu; let kwe = p.tapsW >> 16u; let KK = p.KH * p.KW;
   for (var c = 0u; c < p.C; c++) {
    let cb = i32(c * HW);
-   for (var kh = 0u; kh < p.KH; kh++) {
+   for (var kh = khs; kh < khe; kh++) {
     let ikh = i32(kh);
 ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
-    for (var kw = 0u; kw < p.KW; kw++) {
+    for (var kw = kws; kw < kwe; kw++) {
     let ikw = i32(kw);
-    let koff = cb + ikh * iW + ikw;`,
+    let koff = cb + ikh * iW + ikw;
+    let k = c * KK + kh * p.KW + kw;`,
         a: (i) => `let a${i} = w[wr${i} + k];`,
         b: (j) =>
           `let ok${j} = hok${j} && u32(iw${j} + ikw) < p.W; ` +
           `let b${j} = select(0.0, x[u32(select(0, off${j} + koff, ok${j}))], ok${j});`,
-        loopClose: `k++; } } }`,
+        loopClose: `} } }`,
         store: () => ({
           setup: `let sn = n / OHW; let sr = n % OHW;`,
           put: `y[(sn * M + m) * OHW + sr] = v + select(0.0, bias[m], p.hasBias != 0u);`,

@@ -151,7 +151,7 @@ ${
 /** Uniform block shared by the three conv families (field order = convParams). */
 export const CONV_PARAMS = `struct P {
   N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32,
-  KW: u32, stride: u32, pad: u32, hasBias: u32, chunk: u32, _a: u32, _b: u32, _c: u32,
+  KW: u32, stride: u32, pad: u32, hasBias: u32, chunk: u32, tapsH: u32, tapsW: u32, _c: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;`;
 
@@ -169,6 +169,31 @@ export interface ConvGeom {
   pad: number;
 }
 
+/**
+ * Kernel taps [lo, hi) that touch the input for some output position: on tiny maps (layer4 at
+ * 32 px is 1×1) most taps of a padded 3×3 conv only ever read padding.
+ */
+export function liveTaps(size: number, out: number, k: number, stride: number, pad: number) {
+  const live = (t: number) => {
+    for (let o = 0; o < out; o++) {
+      const i = o * stride - pad + t;
+      if (i >= 0 && i < size) return true;
+    }
+    return false;
+  };
+  let lo = 0, hi = k;
+  while (lo < hi && !live(lo)) lo++;
+  while (hi > lo && !live(hi - 1)) hi--;
+  return [lo, hi];
+}
+
+/** The P struct's fields; `tapsH`/`tapsW` pack the live tap rows/columns as lo | hi << 16. */
 export function convParamFields(g: ConvGeom, hasBias = 0, chunk = 0): number[] {
-  return [g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad, hasBias, chunk];
+  const [h0, h1] = liveTaps(g.h, g.oh, g.kh, g.stride, g.pad);
+  const [w0, w1] = liveTaps(g.w, g.ow, g.kw, g.stride, g.pad);
+  return [
+    ...[g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad, hasBias, chunk],
+    h0 | (h1 << 16),
+    w0 | (w1 << 16),
+  ];
 }

@@ -101,6 +101,24 @@ const CASES: Array<{ name: string; x: S4; w: S4; stride: number; pad: number; bi
     pad: 2,
     bias: false,
   },
+  // Tiny maps: taps that only read padding are skipped (layer4 at 32 px).
+  {
+    name: "3x3 on 1x1 (8 dead taps)",
+    x: [2, 8, 1, 1],
+    w: [6, 8, 3, 3],
+    stride: 1,
+    pad: 1,
+    bias: true,
+  },
+  {
+    name: "3x3/2 on 2x2 (5 dead taps)",
+    x: [2, 5, 2, 2],
+    w: [4, 5, 3, 3],
+    stride: 2,
+    pad: 1,
+    bias: false,
+  },
+  { name: "5x5 on 2x3, pad 2", x: [1, 3, 2, 3], w: [4, 3, 5, 5], stride: 1, pad: 2, bias: false },
   { name: "512 in channels", x: [1, 512, 4, 4], w: [8, 512, 3, 3], stride: 1, pad: 1, bias: false },
   { name: "512 out channels", x: [1, 8, 4, 4], w: [512, 8, 3, 3], stride: 1, pad: 1, bias: true },
 ];
