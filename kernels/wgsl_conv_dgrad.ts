@@ -46,12 +46,17 @@ export function convDgradKernel(v: GemmVariant): Kernel {
   let qh${j} = q0h + i32(r${j} / Wq); let qw${j} = q0w + i32(r${j} % Wq);
   let off${j} = i32(n${j} * p.O * OHW) + qh${j} * iOW + qw${j};`,
         row: (i) => `let wr${i} = mr${i} * KK;`,
-        loopOpen: `for (var o = 0u; o < p.O; o++) {
+        // Only live taps (see liveTaps), first one of this phase: kh ≡ rh (mod s).
+        loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
+  let kws = p.tapsW & 0xffffu; let kwe = p.tapsW >> 16u;
+  let kh0 = select(rh, rh + ((khs - rh + s - 1u) / s) * s, khs > rh);
+  let kw0 = select(rw, rw + ((kws - rw + s - 1u) / s) * s, kws > rw);
+  for (var o = 0u; o < p.O; o++) {
    let ob = o * p.C * KK; let oo = i32(o * OHW);
-   for (var kh = rh; kh < p.KH; kh += s) {
+   for (var kh = kh0; kh < khe; kh += s) {
     let dh = i32((kh - rh) / s);
 ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
-    for (var kw = rw; kw < p.KW; kw += s) {
+    for (var kw = kw0; kw < kwe; kw += s) {
     let dw = i32((kw - rw) / s);
     let wk = ob + kh * p.KW + kw;
     let koff = oo - dh * iOW - dw;`,
