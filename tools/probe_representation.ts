@@ -26,7 +26,7 @@ import { openData, pretrainAugment, twoViewSource } from "../train/data_source.t
 import { labelledSource } from "../train/data_source.ts";
 import { makeSplits } from "../train/experiment.ts";
 import { extractFeatures } from "../train/features.ts";
-import { finetune, meanAuc, stepsFor } from "../train/finetune.ts";
+import { finetune, meanAuc, standardize, stepsFor } from "../train/finetune.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { loadInitWeights } from "../train/weights.ts";
@@ -64,13 +64,9 @@ console.log(
 
 /** L2 logistic regression by gradient descent on standardized features; returns test AUC. */
 function probe(fPool: Float32Array, fTest: Float32Array, F: number, n: number, draws: number) {
-  const mu = new Float64Array(F), sd = new Float64Array(F), N = pool.length;
-  for (let i = 0; i < N; i++) for (let j = 0; j < F; j++) mu[j] += fPool[i * F + j] / N;
-  for (let i = 0; i < N; i++) {
-    for (let j = 0; j < F; j++) sd[j] += (fPool[i * F + j] - mu[j]) ** 2 / N;
-  }
-  for (let j = 0; j < F; j++) sd[j] = Math.sqrt(sd[j]) + 1e-6;
-  const z = (src: Float32Array, i: number, j: number) => (src[i * F + j] - mu[j]) / sd[j];
+  // The linear protocol's standardization (training-pool statistics).
+  const std = standardize({ train: fPool, val: fTest, test: fTest }, F);
+  const z = (src: "train" | "test", i: number, j: number) => std[src][i * F + j];
   const aucs: number[] = [];
   for (let d = 0; d < draws; d++) {
     const rng = new Rng(1000 + d);
@@ -83,9 +79,9 @@ function probe(fPool: Float32Array, fTest: Float32Array, F: number, n: number, d
       let gb = 0;
       for (const i of idx) {
         let s = b;
-        for (let j = 0; j < F; j++) s += w[j] * z(fPool, i, j);
+        for (let j = 0; j < F; j++) s += w[j] * z("train", i, j);
         const e = 1 / (1 + Math.exp(-s)) - yPool[i];
-        for (let j = 0; j < F; j++) g[j] += (e * z(fPool, i, j)) / idx.length;
+        for (let j = 0; j < F; j++) g[j] += (e * z("train", i, j)) / idx.length;
         gb += e / idx.length;
       }
       for (let j = 0; j < F; j++) w[j] -= 0.5 * (g[j] + lam * w[j]);
@@ -93,7 +89,7 @@ function probe(fPool: Float32Array, fTest: Float32Array, F: number, n: number, d
     }
     const scores = test.map((_, i) => {
       let s = b;
-      for (let j = 0; j < F; j++) s += w[j] * z(fTest, i, j);
+      for (let j = 0; j < F; j++) s += w[j] * z("test", i, j);
       return s;
     });
     aucs.push(auc(yTest, scores));
