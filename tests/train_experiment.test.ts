@@ -132,6 +132,18 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   await run(); // everything exists: nothing is trained again
   assertEquals(logs.slice(before).filter((l) => / draw \d+: /.test(l)), []);
 
+  // A cell redone on resume equals the one from the uninterrupted run, also when
+  // it is the first linear cell to run (the frozen random backbone must not
+  // depend on which draw comes first).
+  for (const init of ["random", "moco"]) {
+    const cell = join(dir, "predictions", `resnet18_${init}_linear_f0.25_d1_Disc.json`);
+    const first = JSON.parse(await Deno.readTextFile(cell));
+    await Deno.remove(cell);
+    await run();
+    const again = JSON.parse(await Deno.readTextFile(cell));
+    assertEquals(again.scores, first.scores, `${init} linear draw 1 changed on resume`);
+  }
+
   // Other settings in the same folder would mix cells of two configurations: refused.
   const other = { ...cfg, finetune: { ...cfg.finetune, lr: 5e-4 } };
   await assertRejects(

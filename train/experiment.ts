@@ -230,7 +230,9 @@ export async function runExperiment(
         };
         if (protocol === "linear" && !feats) {
           log(`${init}: frozen features of ${trainSrc.count + val.count + test.count} images`);
-          const net = await buildClassifier(B, ftc, T, backbone);
+          // One frozen backbone serves every draw, so its seed must not depend on
+          // which draw happens to run first (a resumed run starts at a later one).
+          const net = await buildClassifier(B, { ...ftc, seed: cfg.seed }, T, backbone);
           feats = {
             train: await extractFeatures(B, net, trainSrc, S, C),
             val: await extractFeatures(B, net, val, S, C),
