@@ -256,7 +256,7 @@ export async function finetune(
       if (v > best || bestState === null) {
         best = Number.isNaN(v) ? best : v;
         bestStep = step;
-        bestState = await snapshot(net);
+        bestState = await snapshot(trainable);
         sinceBest = 0;
       } else if (cfg.patience > 0 && ++sinceBest >= cfg.patience) {
         opts.log?.(`early stop at step ${step}: no validation gain in ${cfg.patience} evaluations`);
@@ -264,7 +264,9 @@ export async function finetune(
       }
     }
   }
-  if (bestState) loadStateDict(net, bestState);
+  // Only the trained part is kept and restored: for a linear probe that is
+  // the head (reading the whole backbone back was most of a linear cell's time).
+  if (bestState) loadStateDict(trainable, bestState);
   const testPred = await predict(test, feats?.test ?? null);
   opt.dispose();
   return { bestValAuc: best, bestStep, test: testPred, curve, net };
