@@ -5,15 +5,18 @@
  * Mapping: one invocation per OUTPUT element for the forwards and one per
  * INPUT element for the backwards (gather: an input element walks the output
  * windows that contain it — oh ∈ [ceil((ih+pad−k+1)/s), floor((ih+pad)/s)] —
- * so no atomics and a fixed summation order). Max-pool backward recomputes
- * each window's argmax (first maximum in row-major window order wins, like the
- * forward) instead of storing indices: no extra buffer, ≤ (k/s)²·k² loads.
+ * so no atomics and a fixed summation order). Max-pool backward runs in two
+ * passes: each window's argmax (first maximum in row-major window order wins,
+ * like the forward) into a temporary index buffer, one invocation per output;
+ * then the gather compares those indices. Recomputing the argmax inside the
+ * gather instead cost ≤ (k/s)²·k² loads per input (≈ 22 for 3×3/2), the two
+ * passes ≈ 7: the ResNet stem's pool backward was 752 ms of a 112-px step.
  * Global average pool: one invocation per (n, c) plane, serial sum over H·W
  * (planes are 7×7 or 2×2 here). Workgroup 64, grid-stride, dispatch
  * min(ceil(n/64), 4096) workgroups.
- * Rejected: storing the argmax in the forward (an extra [N,C,OH,OW] u32
- * buffer to keep alive until backward; recomputation costs a few loads per
- * element and the pool is a tiny fraction of a ResNet step).
+ * Rejected: storing the argmax in the forward (an extra [N,C,OH,OW] buffer
+ * to keep alive from forward to backward; the backward's own first pass
+ * costs ≈ 2.5 loads per input element).
  */
 import { type Kernel, params } from "./device.ts";
 import { type Shape, Tensor } from "./tensor.ts";
@@ -82,18 +85,22 @@ const K = {
     let base = pl * p.H * p.W;
     out[i] = a[base + u32(argmax(base, oh, ow))];`,
   ),
-  // a = x, b = dy
+  // out = each window's plane-relative argmax, as i32 bits in an f32 buffer
+  maxArg: kernel(
+    "max_arg",
+    `${OUT_IDX}
+    out[i] = bitcast<f32>(argmax(pl * p.H * p.W, oh, ow));`,
+  ),
+  // a = maxArg's indices, b = dy
   maxBwd: kernel(
     "max_bwd",
     `${IN_IDX}
-    let base = pl * p.H * p.W;
     let me = ih * i32(p.W) + iw;
     var g = 0.0;
     for (var oh = oh0; oh <= oh1; oh++) {
       for (var ow = ow0; ow <= ow1; ow++) {
-        if (argmax(base, u32(oh), u32(ow)) == me) {
-          g += b[(pl * p.OH + u32(oh)) * p.OW + u32(ow)];
-        }
+        let o = (pl * p.OH + u32(oh)) * p.OW + u32(ow);
+        if (bitcast<i32>(a[o]) == me) { g += b[o]; }
       }
     }
     out[i] = g;`,
@@ -158,12 +165,11 @@ export function maxPool2d(x: Tensor, o: MaxPoolOptions): Tensor {
 export function maxPool2dBackward(dy: Tensor, x: Tensor, o: MaxPoolOptions): Tensor {
   const os = poolShape(x.shape, o.k, o.stride, o.pad, "maxPool2dBackward");
   checkDy(dy, os, "maxPool2dBackward");
-  return run(
-    K.maxBwd,
-    [x, dy],
-    Tensor.empty(x.gpu, x.shape),
-    dimsOf(x.shape, os, o.k, o.stride, o.pad),
-  );
+  const dims = dimsOf(x.shape, os, o.k, o.stride, o.pad);
+  const arg = run(K.maxArg, [x], Tensor.empty(x.gpu, os), dims);
+  const dx = run(K.maxBwd, [arg, dy], Tensor.empty(x.gpu, x.shape), dims);
+  arg.dispose();
+  return dx;
 }
 
 export function avgPool2d(x: Tensor, o: AvgPoolOptions): Tensor {
