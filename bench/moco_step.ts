@@ -77,6 +77,19 @@ function fmtLoad(l: [number, number, number] | null): string {
   return l ? l.map((x) => x.toFixed(1)).join(" ") : "n/a";
 }
 
+/**
+ * Host inputs of one MoCo step: two random N×1×S×S views and the inverse of a
+ * random key-batch shuffle (what the loader would provide).
+ */
+export function randomStepInputs(rng: Rng, N: number, S: number) {
+  const xq = new Float32Array(N * S * S).map(() => rng.normal());
+  const xk = new Float32Array(N * S * S).map(() => rng.normal());
+  const perm = rng.shuffle([...Array(N).keys()]);
+  const inv = new Float32Array(N);
+  perm.forEach((p, j) => (inv[p] = j));
+  return { xq, xk, inv };
+}
+
 const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
 
 /** Times `warmup` + `steps` MoCo steps at one size on a fresh model (seeded inputs). */
@@ -94,11 +107,7 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   try {
     for (let s = 0; s < cfg.warmup + cfg.steps; s++) {
       // Views and the shuffle are drawn before the clock starts (the loader's job).
-      const xqHost = new Float32Array(N * S * S).map(() => rng.normal());
-      const xkHost = new Float32Array(N * S * S).map(() => rng.normal());
-      const perm = rng.shuffle([...Array(N).keys()]);
-      const inv = new Float32Array(N);
-      perm.forEach((p, j) => (inv[p] = j));
+      const { xq: xqHost, xk: xkHost, inv } = randomStepInputs(rng, N, S);
 
       const t0 = performance.now();
       const xq = B.fromArray(xqHost, [N, 1, S, S]);

@@ -20,7 +20,8 @@ import { getGpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";
-import { Moco, type MocoConfig } from "../train/moco.ts";
+import { Moco } from "../train/moco.ts";
+import { MOCO_CFG, randomStepInputs } from "./moco_step.ts";
 import { gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
@@ -108,31 +109,16 @@ function wrap<T extends object>(obj: T, prefix: string): T {
 
 const B: Backend = wrap(gpuBackend(gpu), "");
 const ops: TrainOps = wrap(gpuTrainOps, "");
-const cfg: MocoConfig = {
-  backbone: "resnet18",
-  inChannels: 1,
-  dim: 128,
-  queueSize: 4096,
-  temperature: 0.2,
-  momentum: 0.999,
-  bnGroups: 2,
-};
-const moco = await Moco.create(B, ops, cfg, 7);
+const moco = await Moco.create(B, ops, MOCO_CFG, 7);
 const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), { kind: "adam", weightDecay: 1e-4 });
 
-function randn(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal() * scale;
-  return a;
-}
+const randn = (n: number) => new Float32Array(n).map(() => rng.normal());
 
 async function step(): Promise<number> {
-  const perm = rng.shuffle([...Array(N).keys()]);
-  const inv = new Float32Array(N);
-  perm.forEach((p, j) => (inv[p] = j));
-  const xq = B.fromArray(randn(N * S * S), [N, 1, S, S]);
-  const xk = B.fromArray(randn(N * S * S), [N, 1, S, S]);
-  const un = B.fromArray(inv, [N]);
+  const host = randomStepInputs(rng, N, S);
+  const xq = B.fromArray(host.xq, [N, 1, S, S]);
+  const xk = B.fromArray(host.xk, [N, 1, S, S]);
+  const un = B.fromArray(host.inv, [N]);
   await gpu.sync();
   const t0 = performance.now();
   const r = moco.step(xq, xk, un, opt, 1e-3);
