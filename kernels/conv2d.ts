@@ -13,8 +13,9 @@
 import { GpuError, params } from "./device.ts";
 import { type Shape, Tensor } from "./tensor.ts";
 import { type ConvOptions, convShapes } from "./cpu/conv2d.ts";
-import { type ConvGeom, convParamFields } from "./wgsl_conv_gemm.ts";
+import { type ConvGeom, convParamFields, liveTaps } from "./wgsl_conv_gemm.ts";
 import { convFwdKernel } from "./wgsl_conv_fwd.ts";
+import { fill } from "./elementwise.ts";
 import { convDgradKernel } from "./wgsl_conv_dgrad.ts";
 import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
 import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
@@ -106,9 +107,15 @@ export function conv2dBackwardWeight(
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
   const gpu = x.gpu;
   const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
-  const v = o.variant ?? chooseVariant(gpu, g.o, ncols);
+  // fat kernels compute only the columns of live taps (tiny maps: most taps of
+  // a padded 3×3 read only padding); the dead taps' weights get zeros.
+  const [h0, h1] = liveTaps(g.h, g.oh, g.kh, g.stride, g.pad);
+  const [w0, w1] = liveTaps(g.w, g.ow, g.kw, g.stride, g.pad);
+  const live = g.c * (h1 - h0) * (w1 - w0);
+  const v = o.variant ?? chooseVariant(gpu, g.o, live);
+  const liveCols = v.kind === "fat" ? live : ncols;
   const { bm, bn } = tileOf(v);
-  const tiles = Math.ceil(ncols / bn) * Math.ceil(g.o / bm);
+  const tiles = Math.ceil(liveCols / bn) * Math.ceil(g.o / bm);
   // Enough slices to give every core (or SM) several workgroups, each at least
   // minChunk pixels long, within the scratch-memory cap.
   const [target, minChunk] = gpu.isSoftware ? [32, 128] : [256, 256];
@@ -120,13 +127,17 @@ export function conv2dBackwardWeight(
   splits = Math.max(1, Math.min(splits, K));
   const chunk = Math.ceil(K / splits);
   splits = Math.ceil(K / chunk);
-  const dw = Tensor.empty(gpu, wShape);
-  const part = splits === 1 ? dw : Tensor.empty(gpu, [splits, nw]);
+  const alloc = (shape: Shape) => {
+    const t = Tensor.empty(gpu, shape);
+    return liveCols < ncols ? fill(t, 0) : t; // a dispatch: the step stays one batch
+  };
+  const dw = splits === 1 ? alloc(wShape) : Tensor.empty(gpu, wShape);
+  const part = splits === 1 ? dw : alloc([splits, nw]);
   gpu.dispatch(
     cached("wgrad", v, convWgradKernel),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
-    [Math.ceil(ncols / bn), Math.ceil(g.o / bm), splits],
+    [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],
   );
   if (splits > 1) {
     gpu.dispatch(SUM_SPLITS, [part.buffer, dw.buffer], params([nw, splits]), [

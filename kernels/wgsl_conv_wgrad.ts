@@ -8,7 +8,9 @@
  * its own slice of part[splits, O, C·KH·KW] (every element, zeros included);
  * `sumSplits` then adds the slices in a fixed order. Nothing loops over the
  * whole batch per weight. fat: the (c, kh, kw) column decode is per
- * invocation; the (n, oh, ow) counters are uniform scalars.
+ * invocation; the (n, oh, ow) counters are uniform scalars; columns run over
+ * the live taps only (C·LH·LW, see liveTaps), so on layer4's 1×1 map at 32 px
+ * the GEMM is 9× narrower; the host zero-fills dead taps' weights first.
  * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
  * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
  * Bias: db[o] = Σ_{n,hw} dY — one workgroup of 64 per o (strided partial sums,
@@ -31,13 +33,17 @@ export function convWgradKernel(v: GemmVariant): Kernel {
       key,
       code: fatKernel({
         header: HEADER,
+        // Columns cover only the live taps (see liveTaps): LK = live rows × live columns
+        // per channel; the host zero-fills the dead taps' weights when there are any.
         prologue: `let OHW = p.OH * p.OW; let K = p.N * OHW;
   let k0 = wg.z * p.chunk; let k1 = min(K, k0 + p.chunk);
-  let M = p.O; let KK = p.KH * p.KW; let NC = p.C * KK; let HW = p.H * p.W;
+  let khs = p.tapsH & 0xffffu; let kws = p.tapsW & 0xffffu;
+  let LW = (p.tapsW >> 16u) - kws; let LK = ((p.tapsH >> 16u) - khs) * LW;
+  let M = p.O; let KK = p.KH * p.KW; let NC = p.C * LK; let HW = p.H * p.W;
   let iW = i32(p.W); let s = p.stride; let pad = i32(p.pad);`,
         col: (j) =>
-          `let ch${j} = cl${j} / KK; let r${j} = cl${j} % KK;
-  let kh${j} = i32(r${j} / p.KW); let kw${j} = i32(r${j} % p.KW);
+          `let ch${j} = cl${j} / LK; let r${j} = cl${j} % LK;
+  let kh${j} = i32(khs + r${j} / LW); let kw${j} = i32(kws + r${j} % LW);
   let off${j} = i32(ch${j} * HW) + kh${j} * iW + kw${j};`,
         row: (i) => `let dr${i} = mr${i} * OHW;`,
         loopOpen: `var nb = k0 / OHW; let rr = k0 % OHW; var oh = rr / p.OW; var ow = rr % p.OW;
@@ -52,7 +58,11 @@ export function convWgradKernel(v: GemmVariant): Kernel {
         loopClose: `ow++;
     if (ow == p.OW) { ow = 0u; oh++; if (oh == p.OH) { oh = 0u; nb++; } }
   }`,
-        store: () => ({ setup: "", put: `part[(wg.z * M + m) * NC + n] = v;` }),
+        store: () => ({
+          setup: `let sr = n % LK;
+      let full = (n / LK) * KK + (khs + sr / LW) * p.KW + kws + sr % LW;`,
+          put: `part[(wg.z * M + m) * p.C * KK + full] = v;`,
+        }),
       }, v),
     };
   }

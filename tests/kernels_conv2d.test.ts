@@ -193,6 +193,32 @@ Deno.test("conv2d GPU == CPU with the largest fat tile the software default pick
   );
 });
 
+Deno.test("conv2d grad-weight: dead taps' weights are exactly 0 in a reused (dirty) buffer", async () => {
+  // 3×3 on a 1×1 map: only the centre tap sees data. Leave NaN in pooled buffers of the sizes
+  // grad-weight will take (dw itself, and split-K scratch), then check every dead tap is 0.
+  const o = { stride: 1, pad: 1 };
+  const xs: S4 = [4, 6, 1, 1], ws: S4 = [5, 6, 3, 3];
+  const tx = Tensor.from(gpu, randn(numel(xs), 7), xs);
+  const tdy = Tensor.from(gpu, randn(4 * 5, 8), [4, 5, 1, 1]);
+  for (const splits of [1, 2]) {
+    const n = numel(ws);
+    for (const size of [n, splits * n]) {
+      Tensor.from(gpu, new Float32Array(size).fill(NaN)).dispose();
+    }
+    const dw = await conv2dBackwardWeight(tdy, tx, ws, { ...o, splits }).read();
+    const ref = conv2dBackwardWeightCpu(
+      cpuTensor([4, 5, 1, 1], await tdy.read()),
+      cpuTensor(xs, await tx.read()),
+      ws,
+      o,
+    ).data;
+    for (let i = 0; i < n; i++) {
+      if (i % 9 !== 4) assertEquals(dw[i], 0, `splits ${splits}: dead tap ${i}`);
+      else assertClose([dw[i]], [ref[i]], { atol: 1e-5, rtol: 1e-5, label: `live tap ${i}` });
+    }
+  }
+});
+
 Deno.test("conv2d grad-weight is deterministic and independent of the split count", async () => {
   const o = { stride: 1, pad: 1 };
   const xs: S4 = [2, 6, 9, 9], ws: S4 = [5, 6, 3, 3];
