@@ -13,7 +13,7 @@
 import { GpuError, params } from "./device.ts";
 import { type Shape, Tensor } from "./tensor.ts";
 import { type ConvOptions, convShapes } from "./cpu/conv2d.ts";
-import { type ConvGeom, convParamFields, liveTaps } from "./wgsl_conv_gemm.ts";
+import { type ConvGeom, convParamFields, liveTapBox } from "./wgsl_conv_gemm.ts";
 import { convFwdKernel } from "./wgsl_conv_fwd.ts";
 import { fill } from "./elementwise.ts";
 import { convDgradKernel } from "./wgsl_conv_dgrad.ts";
@@ -109,8 +109,7 @@ export function conv2dBackwardWeight(
   const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
   // fat kernels compute only the columns of live taps (tiny maps: most taps of
   // a padded 3×3 read only padding); the dead taps' weights get zeros.
-  const [h0, h1] = liveTaps(g.h, g.oh, g.kh, g.stride, g.pad);
-  const [w0, w1] = liveTaps(g.w, g.ow, g.kw, g.stride, g.pad);
+  const { h0, h1, w0, w1 } = liveTapBox(g);
   const live = g.c * (h1 - h0) * (w1 - w0);
   const v = o.variant ?? chooseVariant(gpu, g.o, live);
   const liveCols = v.kind === "fat" ? live : ncols;

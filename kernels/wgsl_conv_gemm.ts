@@ -187,10 +187,16 @@ export function liveTaps(size: number, out: number, k: number, stride: number, p
   return [lo, hi];
 }
 
-/** The P struct's fields; `tapsH`/`tapsW` pack the live tap rows/columns as lo | hi << 16. */
-export function convParamFields(g: ConvGeom, hasBias = 0, chunk = 0): number[] {
+/** Live tap rows [h0, h1) and columns [w0, w1) of a conv (see liveTaps). */
+export function liveTapBox(g: ConvGeom): { h0: number; h1: number; w0: number; w1: number } {
   const [h0, h1] = liveTaps(g.h, g.oh, g.kh, g.stride, g.pad);
   const [w0, w1] = liveTaps(g.w, g.ow, g.kw, g.stride, g.pad);
+  return { h0, h1, w0, w1 };
+}
+
+/** The P struct's fields; `tapsH`/`tapsW` pack the live tap rows/columns as lo | hi << 16. */
+export function convParamFields(g: ConvGeom, hasBias = 0, chunk = 0): number[] {
+  const { h0, h1, w0, w1 } = liveTapBox(g);
   return [
     ...[g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad, hasBias, chunk],
     h0 | (h1 << 16),

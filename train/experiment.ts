@@ -148,13 +148,13 @@ export async function runExperiment(
 
   const splits = makeSplits(cache, cfg.seed);
   const T = cache.tasks.length;
+  const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);
   const subsets = labelFractionSubsets(cache.records, splits.trainPool, {
     fractions: cfg.fractions,
-    draws: Math.max(cfg.draws, cfg.linearDraws ?? 0),
+    draws: linearDraws,
     seed: cfg.seed,
   });
-  const drawsOf = (p: Protocol) =>
-    p === "linear" ? Math.max(cfg.draws, cfg.linearDraws ?? 0) : cfg.draws;
+  const drawsOf = (p: Protocol) => p === "linear" ? linearDraws : cfg.draws;
   log(
     `splits: ${splits.trainPool.length} train pool, ${splits.val.length} validation, ${splits.test.length} test; ` +
       `subsets: ${
