@@ -6,7 +6,7 @@
  *
  *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
- *     [--tf-steps 2] [--no-tf]
+ *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd]
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu, type Gpu } from "../kernels/device.ts";
+import { setConvAlgo } from "../kernels/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { Moco, type MocoConfig } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";
@@ -248,8 +249,15 @@ if (import.meta.main) {
       warmup: { type: "string", default: String(DEFAULT_BENCH.warmup) },
       "tf-steps": { type: "string", default: String(DEFAULT_BENCH.tfSteps) },
       "no-tf": { type: "boolean", default: false },
+      "conv-algo": { type: "string", default: "auto" },
     },
   });
+  const algo = values["conv-algo"];
+  if (algo !== "auto" && algo !== "gemm" && algo !== "winograd") {
+    console.error(`--conv-algo: auto, gemm or winograd, got ${algo}`);
+    Deno.exit(2);
+  }
+  setConvAlgo(algo);
   let cfg: MocoBenchConfig;
   try {
     cfg = {

@@ -1,6 +1,6 @@
 /**
  * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
- *  [--match regex] [--target-ms 150] [--steps 2]`
+ *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd]`
  *
  * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
  * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
@@ -17,6 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
+import { setConvAlgo } from "../kernels/conv2d.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";
@@ -34,8 +35,10 @@ const { values } = parseArgs({
     match: { type: "string" },
     "target-ms": { type: "string", default: "150" },
     steps: { type: "string", default: "2" },
+    "conv-algo": { type: "string", default: "auto" },
   },
 });
+setConvAlgo(values["conv-algo"] as "auto" | "gemm" | "winograd");
 const N = Number(values.batch), S = Number(values.size);
 const targetMs = Number(values["target-ms"]);
 const match = values.match ? new RegExp(values.match) : null;

@@ -6,11 +6,13 @@
  *   grad-weight  M = O, N = C·KH·KW, K = N·OH·OW, split-K + ordered sum
  *                                                  (wgsl_conv_wgrad.ts)
  *   grad-bias    per-channel reduction over N, H, W (wgsl_conv_wgrad.ts)
+ * 3×3 stride-1 convs (most of a ResNet) run all three as Winograd F(2×2, 3×3)
+ * transforms around 16 batched GEMMs instead (winograd.ts; `algo` chooses).
  * Tile shapes are specializations chosen per adapter (tuning.ts); the
  * `variant` / `splits` options force one, for tests and benchmarks.
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
  */
-import { GpuError, params } from "./device.ts";
+import { type Gpu, GpuError, params } from "./device.ts";
 import { type Shape, Tensor } from "./tensor.ts";
 import { type ConvOptions, convShapes } from "./cpu/conv2d.ts";
 import { type ConvGeom, convParamFields, liveTapBox } from "./wgsl_conv_gemm.ts";
@@ -20,6 +22,7 @@ import { convDgradKernel } from "./wgsl_conv_dgrad.ts";
 import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
 import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
 import type { Kernel } from "./device.ts";
+import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
 
 export type { ConvOptions } from "./cpu/conv2d.ts";
 
@@ -29,6 +32,43 @@ export interface ConvGpuOptions extends ConvOptions {
   variant?: GemmVariant;
   /** Force the grad-weight split-K count (default: enough slices to fill the device). */
   splits?: number;
+  /**
+   * "gemm": implicit GEMM; "winograd": F(2×2, 3×3) (3×3 stride-1 convs only, winograd.ts);
+   * "auto" (default): Winograd where it applies and was measured faster (software adapters).
+   */
+  algo?: "auto" | "gemm" | "winograd";
+}
+
+let defaultAlgo: NonNullable<ConvGpuOptions["algo"]> = "auto";
+/** Sets the algorithm of convs that do not name one (benchmarks compare them this way). */
+export function setConvAlgo(algo: NonNullable<ConvGpuOptions["algo"]>): void {
+  defaultAlgo = algo;
+}
+
+/** Whether this conv runs as Winograd F(2×2, 3×3) (see ConvGpuOptions.algo). */
+function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean {
+  const algo = o.algo ?? defaultAlgo;
+  if (algo === "gemm") return false;
+  const fits = g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
+    winogradScratchBytes(
+        g.n,
+        Math.max(g.c, g.o),
+        Math.max(g.c, g.o),
+        Math.max(g.oh, g.h),
+        Math.max(g.ow, g.w),
+      ) <=
+      gpu.limits.maxStorageBufferBindingSize;
+  if (algo === "winograd") {
+    if (!fits) {
+      throw new GpuError(
+        `${fn}: Winograd needs a 3×3 stride-1 kernel with padding ≤ 2 and scratch within the ` +
+          `binding limit (kernel ${g.kh}×${g.kw}, stride ${g.stride}, pad ${g.pad})`,
+      );
+    }
+    return true;
+  }
+  // Measured on lavapipe (kernels/KERNELS.md): faster from 2×2 output maps up.
+  return fits && gpu.isSoftware && g.oh >= 2 && g.ow >= 2;
 }
 
 const kernels = new Map<string, Kernel>();
@@ -55,6 +95,7 @@ function sameShape(t: Tensor, shape: Shape, what: string): void {
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOptions): Tensor {
   const g = geom(x.shape, w.shape, o, "conv2d");
   if (bias) sameShape(bias, [g.o], "conv2d: bias");
+  if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o.variant);
   const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow]);
   const cols = g.n * g.oh * g.ow;
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
@@ -77,6 +118,9 @@ export function conv2dBackwardInput(
 ): Tensor {
   const g = geom(xShape, w.shape, o, "conv2dBackwardInput");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
+  if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
+    return winogradConv(dy, w, null, 2 - g.pad, true, o.variant); // the flipped kernel's conv
+  }
   const dx = Tensor.empty(dy.gpu, xShape);
   const s = g.stride;
   const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);
@@ -106,6 +150,9 @@ export function conv2dBackwardWeight(
   const g = geom(x.shape, wShape, o, "conv2dBackwardWeight");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
   const gpu = x.gpu;
+  if (winograd(gpu, g, o, "conv2dBackwardWeight")) {
+    return winogradWeightGrad(dy, x, g.pad, o.variant);
+  }
   const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
   // fat kernels compute only the columns of live taps (tiny maps: most taps of
   // a padded 3×3 read only padding); the dead taps' weights get zeros.

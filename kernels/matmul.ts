@@ -7,6 +7,7 @@
  * the shape is chosen per adapter by tuning.ts (fat on software adapters,
  * shared-memory tiled on GPUs); `variant` forces one. The transposes are part
  * of the pipeline key, so the inner loop has no per-load branches.
+ * bmm: the same kernels over a batch of matrices (workgroup z = batch index).
  * linear(x, w, b) = x·wᵀ + b (torch layout); linearBackward: dx = dy·w,
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
  * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
@@ -30,9 +31,14 @@ const HEADER = `struct P { M: u32, N: u32, K: u32, hasBias: u32 }
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;`;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+var<private> zA: u32;
+var<private> zB: u32;
+var<private> zC: u32;`;
 
-const STORE = `c[m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
+/** Batch offsets: workgroup z is the batch index of bmm (0 for matmul). */
+const BATCH = `zA = wg.z * p.M * p.K; zB = wg.z * p.K * p.N; zC = wg.z * p.M * p.N;`;
+const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
 function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
   const key = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}`;
@@ -41,15 +47,19 @@ function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
       key,
       code: fatKernel({
         header: HEADER,
-        prologue: `let M = p.M; let NC = p.N;`,
-        col: (j) => `let bc${j} = ${tb ? `cl${j} * p.K` : `cl${j}`};`,
-        row: (i) => `let ar${i} = ${ta ? `mr${i}` : `mr${i} * p.K`};`,
+        prologue: `let M = p.M; let NC = p.N; ${BATCH}`,
+        col: (j) => `let bc${j} = zB + ${tb ? `cl${j} * p.K` : `cl${j}`};`,
+        row: (i) => `let ar${i} = zA + ${ta ? `mr${i}` : `mr${i} * p.K`};`,
         loopOpen: `for (var k = 0u; k < p.K; k++) {
     let ka = ${ta ? "k * p.M" : "k"}; let kb = ${tb ? "k" : "k * p.N"};`,
         a: (i) => `let a${i} = a[ar${i} + ka];`,
         b: (j) => `let b${j} = b[bc${j} + kb];`,
         loopClose: `}`,
-        store: () => ({ setup: "", put: STORE }),
+        // the bias is per column: read once per column slot, not per store
+        store: () => ({
+          setup: `let bv = select(0.0, bias[n], p.hasBias != 0u); let cb = zC + n;`,
+          put: `c[cb + m * p.N] = v + bv;`,
+        }),
       }, v),
     };
   }
@@ -57,10 +67,10 @@ function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
     key,
     code: tiledKernel({
       header: `${HEADER}
-fn loadA(m: u32, k: u32) -> f32 { return a[${ta ? "k * p.M + m" : "m * p.K + k"}]; }
-fn loadB(k: u32, n: u32) -> f32 { return b[${tb ? "n * p.K + k" : "k * p.N + n"}]; }
+fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]; }
+fn loadB(k: u32, n: u32) -> f32 { return b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]; }
 fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
-      prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K;`,
+      prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K; ${BATCH}`,
     }, v),
   };
 }
@@ -69,8 +79,23 @@ const kernels = new Map<string, Kernel>();
 
 function gemm(a: Tensor, b: Tensor, bias: Tensor | null, o: MatmulGpuOptions): Tensor {
   const [M, K, N] = matmulDims(a.shape, b.shape, o);
-  const c = Tensor.empty(a.gpu, [M, N]);
-  const v = o.variant ?? chooseVariant(a.gpu, M, N);
+  return gemmBatched(a, b, bias, 1, M, K, N, [M, N], o);
+}
+
+/** Dispatches `batch` GEMMs of op(A)[M,K]·op(B)[K,N], operand z at offset z·(its size). */
+function gemmBatched(
+  a: Tensor,
+  b: Tensor,
+  bias: Tensor | null,
+  batch: number,
+  M: number,
+  K: number,
+  N: number,
+  shape: number[],
+  o: MatmulGpuOptions,
+): Tensor {
+  const c = Tensor.empty(a.gpu, shape);
+  const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
   const ta = !!o.transA, tb = !!o.transB;
   const key = `${ta}${tb}${variantKey(v)}`;
   let kern = kernels.get(key);
@@ -80,9 +105,21 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, o: MatmulGpuOptions): T
     kern,
     [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
     params([M, N, K, bias ? 1 : 0]),
-    [Math.ceil(N / bn), Math.ceil(M / bm), 1],
+    [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;
+}
+
+/**
+ * Batched C[z] = op(A[z])·op(B[z]) for 3-D tensors [B, ·, ·] (the transposes
+ * apply to each matrix); the batch index is the dispatch's z.
+ */
+export function bmm(a: Tensor, b: Tensor, o: MatmulGpuOptions = {}): Tensor {
+  if (a.shape.length !== 3 || b.shape.length !== 3 || a.shape[0] !== b.shape[0]) {
+    throw new GpuError(`bmm: need a [B,·,·] and b [B,·,·], got [${a.shape}] and [${b.shape}]`);
+  }
+  const [M, K, N] = matmulDims(a.shape.slice(1), b.shape.slice(1), o);
+  return gemmBatched(a, b, null, a.shape[0], M, K, N, [a.shape[0], M, N], o);
 }
 
 /** C = op(A)·op(B) for 2-D tensors. */

@@ -61,20 +61,20 @@ function pow2(n: number, lo: number, hi: number): number {
 
 /**
  * Picks the tile shape for a GEMM with M rows (the uniform side) and `cols`
- * columns. Software: TM up to 32 rows (16 on GL) (fewer when M is small), TN up to 32
+ * columns (`batch` such GEMMs in one dispatch). Software: TM up to 32 rows (16 on GL) (fewer when M is small), TN up to 32
  * (measured: kernels/KERNELS.md), no wider than the columns need, and shrunk
  * while there are too few workgroups to keep both cores busy. GPUs: the 64×64 tile unless the output is
  * too small to fill the device, then 32×32.
  */
-export function chooseVariant(gpu: Gpu, m: number, cols: number): GemmVariant {
+export function chooseVariant(gpu: Gpu, m: number, cols: number, batch = 1): GemmVariant {
   if (gpu.isSoftware) {
     const max = maxFatTile(gpu);
     const tm = pow2(m, 4, max);
     let tn = pow2(Math.ceil(cols / 8), 4, max);
-    while (tn > 4 && Math.ceil(cols / (8 * tn)) * Math.ceil(m / tm) < 8) tn /= 2;
+    while (tn > 4 && Math.ceil(cols / (8 * tn)) * Math.ceil(m / tm) * batch < 8) tn /= 2;
     return { kind: "fat", tm, tn };
   }
-  return Math.ceil(m / 64) * Math.ceil(cols / 64) >= 64 ? TILED_64 : TILED_32;
+  return Math.ceil(m / 64) * Math.ceil(cols / 64) * batch >= 64 ? TILED_64 : TILED_32;
 }
 
 /** Rows and columns one workgroup of this variant covers. */

@@ -1,0 +1,403 @@
+/**
+ * Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray 2015):
+ * each 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of a 4×4 input patch d,
+ * and summed over input channels the elementwise products become 16
+ * independent GEMMs, one per transform-domain point ξ. They need 16 multiplies
+ * per 4 outputs instead of 36: 2.25× fewer FLOPs than the direct conv.
+ *
+ * Layouts (P = N·TH·TW tiles, TH = ⌈OH/2⌉, TW = ⌈OW/2⌉, tile q = (n·TH + th)·TW + tw):
+ *   input  V[ξ][c][q]   = (Bᵀ d B)[ξ] of x[n, c, 2th−pad …+4, 2tw−pad …+4] (zero outside)
+ *   weight U[ξ][o][c]   = (G g Gᵀ)[ξ] of w[o, c]
+ *   GEMM   M[ξ][o][q]   = Σ_c U[ξ][o][c] · V[ξ][c][q]        (bmm: M = O, K = C, N = P)
+ *   output y[n, o, 2th+i, 2tw+j] = (Aᵀ M[·][o][q] A)[i][j] + bias[o]
+ * grad-input is the same forward over dy with the flipped, transposed kernel
+ * (U[ξ][c][o] from w[o, c, 2−kh, 2−kw]) and padding 2 − pad. grad-weight is
+ * the transposed bilinear algorithm: dg = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G summed
+ * over tiles, i.e. M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][c][q] (bmm with Bᵀ: K = P).
+ *
+ * Each transform is one invocation per item (a tile of a channel, or a weight
+ * pair) in a grid-stride loop: workgroup 64, dispatch min(⌈items/64⌉, 1024)
+ * workgroups; item i writes transform point ξ at ξ·items + i, so neighbouring
+ * lanes write neighbouring addresses. The GEMMs are matmul.ts's kernels.
+ * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
+ * that of a few more additions than the direct sum (tests: same tolerance).
+ */
+import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+import { bmm } from "./matmul.ts";
+import { chooseVariant, type GemmVariant, tileOf } from "./tuning.ts";
+
+const WG = 64, MAX_GROUPS = 1024;
+
+// The 1-D transforms, on WGSL expressions.
+type F1 = (v: string[]) => string[];
+/** Bᵀ: input patch, 4 → 4. */
+const BT: F1 = (
+  [d0, d1, d2, d3],
+) => [`${d0} - ${d2}`, `${d1} + ${d2}`, `${d2} - ${d1}`, `${d1} - ${d3}`];
+/** G: kernel, 3 → 4. */
+const G: F1 = ([g0, g1, g2]) => [
+  g0,
+  `0.5 * (${g0} + ${g1} + ${g2})`,
+  `0.5 * (${g0} - ${g1} + ${g2})`,
+  g2,
+];
+/** Aᵀ: products → output tile, 4 → 2. */
+const AT: F1 = ([m0, m1, m2, m3]) => [`${m0} + ${m1} + ${m2}`, `${m1} - ${m2} - ${m3}`];
+/** A: output-gradient tile, 2 → 4 (the transpose of Aᵀ). */
+const A: F1 = ([e0, e1]) => [e0, `${e0} + ${e1}`, `${e0} - ${e1}`, `-${e1}`];
+/** Gᵀ: products → kernel gradient, 4 → 3 (the transpose of G). */
+const GT: F1 = ([m0, m1, m2, m3]) => [
+  `${m0} + 0.5 * (${m1} + ${m2})`,
+  `0.5 * (${m1} - ${m2})`,
+  `0.5 * (${m1} + ${m2}) + ${m3}`,
+];
+
+/**
+ * WGSL `let`s applying f along columns, then along rows, of a square input
+ * given as variables `${src}${r}_${s}`; the results are `${dst}${r}_${s}`.
+ */
+function twoD(f: F1, n: number, src: string, dst: string): string {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const lines: string[] = [];
+  const cols = idx.map((s) => f(idx.map((r) => `${src}${r}_${s}`)));
+  const m = cols[0].length;
+  for (let r = 0; r < m; r++) {
+    for (let s = 0; s < n; s++) lines.push(`let ${dst}t${r}_${s} = ${cols[s][r]};`);
+  }
+  for (let r = 0; r < m; r++) {
+    const row = f(idx.map((s) => `${dst}t${r}_${s}`));
+    row.forEach((e, s) => lines.push(`let ${dst}${r}_${s} = ${e};`));
+  }
+  return lines.map((l) => `    ${l}`).join("\n");
+}
+
+const grid = (s: number) => Array.from({ length: s * s }, (_, i) => [Math.floor(i / s), i % s]);
+
+type Lanes = 1 | 4;
+const T = (L: Lanes) => (L === 4 ? "vec4f" : "f32");
+/** Component j of a value of type T(L). */
+const comp = (L: Lanes, v: string, j: number) => (L === 4 ? `${v}[${j}]` : v);
+const lanes = (L: Lanes) => Array.from({ length: L }, (_, j) => j);
+
+/**
+ * A transform kernel: a grid-stride loop over groups of L consecutive items
+ * (group g = items g·L … g·L + L − 1); the temporary side (V, U, DY or M) is
+ * read or written as T(L) at ξ·(items / L) + g, so with L = 4 one vec4 access
+ * serves 4 items (measured: stores dominate these kernels on lavapipe).
+ * `body(L)` sees `g`, and `it{j}` for the items of the group.
+ */
+function transformKernel(
+  name: string,
+  fields: string,
+  bindings: (L: Lanes) => string,
+  body: (L: Lanes) => string,
+): Record<Lanes, Kernel> {
+  const make = (L: Lanes): Kernel => ({
+    key: `winograd:${name}:${L}`,
+    code: `struct P { items: u32, ${fields} }
+@group(0) @binding(0) var<uniform> p: P;
+${bindings(L)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let total = nw.x * nw.y * ${WG}u;
+  let groups = p.items / ${L}u;
+  var g = gid.x + gid.y * nw.x * ${WG}u;
+  loop {
+    if (g >= groups) { break; }
+${lanes(L).map((j) => `    let it${j} = g * ${L}u + ${j}u;`).join("\n")}
+${body(L)}
+    g += total;
+  }
+}`,
+  });
+  return { 1: make(1), 4: make(4) };
+}
+
+/**
+ * Gathered inputs, vector stores: per item j, `load(j)` defines scalars
+ * `${src}${r}_${s}_${j}` (n×n); f is applied in 2-D and point ξ is stored at out[ξ·items/L + g].
+ */
+function gatherBody(
+  L: Lanes,
+  n: number,
+  src: string,
+  load: (j: number) => string,
+  f: F1,
+  out: string,
+) {
+  const pts = grid(n).map(([r, s]) => {
+    const v = lanes(L).map((j) => `${src}${r}_${s}_${j}`).join(", ");
+    return `    let ${src}${r}_${s} = ${T(L)}(${v});`;
+  });
+  return `${lanes(L).map(load).join("\n")}
+${pts.join("\n")}
+${twoD(f, n, src, "t")}
+${grid(4).map(([r, s]) => `    ${out}[${r * 4 + s}u * groups + g] = t${r}_${s};`).join("\n")}`;
+}
+
+/** Vector loads of the 16 points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
+function scatterBody(L: Lanes, f: F1, store: (j: number) => string) {
+  return `${
+    grid(4).map(([r, s]) => `    let m${r}_${s} = m[${r * 4 + s}u * groups + g];`).join("\n")
+  }
+${twoD(f, 4, "m", "o")}
+${lanes(L).map(store).join("\n")}`;
+}
+
+/** x[N,C,H,W] → V with item it = c·ic + q·iq at position it (V[ξ][c][q] or V[ξ][q][c]). */
+const INPUT = transformKernel(
+  "input",
+  "C: u32, H: u32, W: u32, TH: u32, TW: u32, pad: u32, P: u32, ic: u32, iq: u32",
+  (L) =>
+    `@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<${T(L)}>;
+fn ld(base: u32, h: i32, w: i32) -> f32 {
+  let ok = u32(h) < p.H && u32(w) < p.W;
+  return select(0.0, x[select(0u, base + u32(h) * p.W + u32(w), ok)], ok);
+}`,
+  (L) =>
+    gatherBody(
+      L,
+      4,
+      "d",
+      (j) =>
+        `    let c${j} = (it${j} / p.ic) % p.C; let q${j} = (it${j} / p.iq) % p.P;
+    let n${j} = q${j} / (p.TH * p.TW); let t${j} = q${j} % (p.TH * p.TW);
+    let h${j} = i32((t${j} / p.TW) * 2u) - i32(p.pad); let w${j} = i32((t${j} % p.TW) * 2u) - i32(p.pad);
+    let b${j} = (n${j} * p.C + c${j}) * p.H * p.W;
+${
+          grid(4).map(([r, s]) =>
+            `    let d${r}_${s}_${j} = ld(b${j}, h${j} + ${r}, w${j} + ${s});`
+          ).join("\n")
+        }`,
+      BT,
+      "v",
+    ),
+);
+
+/**
+ * w[O,C,3,3] → U for a conv with Oc outputs and Ci inputs: U[ξ][a][b] ("op") or
+ * U[ξ][b][a] ("po", p.po = 1), a the output and b the input channel. With
+ * flip = 1 (grad-input) the conv's output channels are w's inputs and the
+ * kernel is rotated by 180°: w[b, a, 2 − kh, 2 − kw].
+ */
+const WEIGHT = transformKernel(
+  "weight",
+  "Oc: u32, Ci: u32, flip: u32, po: u32",
+  (L) =>
+    `@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<${T(L)}>;`,
+  (L) =>
+    gatherBody(
+      L,
+      3,
+      "g",
+      (j) =>
+        `    let a${j} = select(it${j} / p.Ci, it${j} % p.Oc, p.po != 0u);
+    let b${j} = select(it${j} % p.Ci, it${j} / p.Oc, p.po != 0u);
+    let s${j} = select(a${j} * p.Ci + b${j}, b${j} * p.Oc + a${j}, p.flip != 0u) * 9u;
+${
+          grid(3).map(([r, s]) =>
+            `    let g${r}_${s}_${j} = w[s${j} + select(${r * 3 + s}u, ${
+              8 - r * 3 - s
+            }u, p.flip != 0u)];`
+          ).join("\n")
+        }`,
+      G,
+      "u",
+    ),
+);
+
+/** M[ξ][o][q] ("op") or M[ξ][q][o] (p.po = 1) → y[N,O,OH,OW] (+ bias). */
+const OUTPUT = transformKernel(
+  "output",
+  "O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, hasBias: u32, po: u32",
+  (L) =>
+    `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;`,
+  (L) =>
+    scatterBody(L, AT, (j) => {
+      const c = (v: string) => comp(L, v, j);
+      return `    {
+    let o = select(it${j} / p.P, it${j} % p.O, p.po != 0u);
+    let q = select(it${j} % p.P, it${j} / p.O, p.po != 0u);
+    let n = q / (p.TH * p.TW); let t = q % (p.TH * p.TW);
+    let oh = (t / p.TW) * 2u; let ow = (t % p.TW) * 2u;
+    let b = select(0.0, bias[o], p.hasBias != 0u);
+    let base = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
+    let h1 = oh + 1u < p.OH; let w1 = ow + 1u < p.OW;
+    y[base] = ${c("o0_0")} + b;
+    if (w1) { y[base + 1u] = ${c("o0_1")} + b; }
+    if (h1) { y[base + p.OW] = ${c("o1_0")} + b; }
+    if (h1 && w1) { y[base + p.OW + 1u] = ${c("o1_1")} + b; }
+    }`;
+    }),
+);
+
+/** dy[N,O,OH,OW] → DY[16][O][P] (A e Aᵀ of each 2×2 tile, zero past the edge). */
+const DY = transformKernel(
+  "dy",
+  "O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32",
+  (L) =>
+    `@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> e: array<${T(L)}>;
+fn ld(base: u32, h: u32, w: u32) -> f32 {
+  let ok = h < p.OH && w < p.OW;
+  return select(0.0, dy[select(0u, base + h * p.OW + w, ok)], ok);
+}`,
+  (L) =>
+    gatherBody(
+      L,
+      2,
+      "d",
+      (j) =>
+        `    let o${j} = it${j} / p.P; let q${j} = it${j} % p.P;
+    let n${j} = q${j} / (p.TH * p.TW); let t${j} = q${j} % (p.TH * p.TW);
+    let h${j} = (t${j} / p.TW) * 2u; let w${j} = (t${j} % p.TW) * 2u;
+    let b${j} = (n${j} * p.O + o${j}) * p.OH * p.OW;
+${
+          grid(2).map(([r, s]) =>
+            `    let d${r}_${s}_${j} = ld(b${j}, h${j} + ${r}u, w${j} + ${s}u);`
+          ).join("\n")
+        }`,
+      A,
+      "e",
+    ),
+);
+
+/** M[16][O][C] → dw[O,C,3,3] (Gᵀ M G). */
+const WGRAD_OUT = transformKernel(
+  "wgrad_out",
+  "",
+  (L) =>
+    `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;`,
+  (L) =>
+    scatterBody(
+      L,
+      GT,
+      (j) =>
+        grid(3).map(([r, s]) =>
+          `    dw[it${j} * 9u + ${r * 3 + s}u] = ${comp(L, `o${r}_${s}`, j)};`
+        )
+          .join("\n"),
+    ),
+);
+
+function run(
+  family: Record<Lanes, Kernel>,
+  buffers: GPUBuffer[],
+  fields: number[],
+  gpu: Gpu,
+): void {
+  const items = fields[0], L: Lanes = items % 4 === 0 ? 4 : 1;
+  const [gx, gy] = grid1d(items / L, WG);
+  gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, MAX_GROUPS)]);
+}
+
+/** The tile grid of a 3×3 stride-1 conv with output OH×OW. */
+function tiles(n: number, oh: number, ow: number) {
+  const th = Math.ceil(oh / 2), tw = Math.ceil(ow / 2);
+  return { th, tw, p: n * th * tw };
+}
+
+/** Bytes of the largest temporary (V, DY or M) a Winograd conv of this size needs. */
+export function winogradScratchBytes(
+  n: number,
+  c: number,
+  o: number,
+  oh: number,
+  ow: number,
+): number {
+  const { p } = tiles(n, oh, ow);
+  return 16 * 4 * Math.max(c * p, o * p, o * c);
+}
+
+/**
+ * The GEMM orientation of a forward: "op" = M[ξ][o][q] (rows the output
+ * channels, columns the tiles), "po" = M[ξ][q][o] (rows the tiles). The fat
+ * kernels want many columns per lane: on small maps (layer4: 2×2 tiles an
+ * image) the tiles are too few to fill a 32-wide row of lanes, the channels are not.
+ */
+function orientation(gpu: Gpu, o: number, p: number): "op" | "po" {
+  // useful outputs per workgroup of the default tile for rows × cols
+  const work = (rows: number, cols: number) => {
+    const { bm, bn } = tileOf(chooseVariant(gpu, rows, cols, 16));
+    return Math.min(bm, rows) * Math.min(bn, cols);
+  };
+  return work(p, o) > work(o, p) ? "po" : "op";
+}
+
+/**
+ * y[N,O,OH,OW] = 3×3 stride-1 conv of x[N,C,H,W] with w (padding `pad`),
+ * + bias. With `flip`, w is read as [C_out=w.shape[1], C_in=w.shape[0]] rotated
+ * by 180° (the grad-input kernel), so x then has w.shape[0] channels.
+ */
+export function winogradConv(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  pad: number,
+  flip: boolean,
+  variant?: GemmVariant,
+): Tensor {
+  const gpu = x.gpu;
+  const [n, c, h, wd] = x.shape;
+  const [o, ci] = flip ? [w.shape[1], w.shape[0]] : [w.shape[0], w.shape[1]];
+  if (ci !== c || w.shape[2] !== 3 || w.shape[3] !== 3) {
+    throw new Error(`winogradConv: x [${x.shape}] and w [${w.shape}] (flip ${flip}) disagree`);
+  }
+  const oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
+  const { th, tw, p } = tiles(n, oh, ow);
+  const po = orientation(gpu, o, p) === "po";
+  const v = Tensor.empty(gpu, [16, c, p]); // V[ξ][c][q]
+  run(INPUT, [x.buffer, v.buffer], [c * p, c, h, wd, th, tw, pad, p, p, 1], gpu);
+  const u = Tensor.empty(gpu, po ? [16, c, o] : [16, o, c]);
+  run(WEIGHT, [w.buffer, u.buffer], [o * c, o, c, flip ? 1 : 0, po ? 1 : 0], gpu);
+  // "po": M[ξ][q][o] = Vᵀ·U (V read transposed: its rows are uniform loads)
+  const m = po ? bmm(v, u, { transA: true, variant }) : bmm(u, v, { variant });
+  u.dispose();
+  v.dispose();
+  const y = Tensor.empty(gpu, [n, o, oh, ow]);
+  run(OUTPUT, [m.buffer, (bias ?? m).buffer, y.buffer], [
+    o * p,
+    o,
+    oh,
+    ow,
+    th,
+    tw,
+    p,
+    bias ? 1 : 0,
+    po ? 1 : 0,
+  ], gpu);
+  m.dispose();
+  return y;
+}
+
+/** dw[O,C,3,3] of a 3×3 stride-1 conv from dy[N,O,OH,OW] and x[N,C,H,W]. */
+export function winogradWeightGrad(
+  dy: Tensor,
+  x: Tensor,
+  pad: number,
+  variant?: GemmVariant,
+): Tensor {
+  const gpu = x.gpu;
+  const [n, c, h, wd] = x.shape;
+  const [, o, oh, ow] = dy.shape;
+  const { th, tw, p } = tiles(n, oh, ow);
+  // M[ξ][o][c] = Σ_q E[ξ][o][q] · Vᵀ[ξ][q][c]: V is written transposed so that
+  // the lanes (columns = input channels) read neighbouring addresses.
+  const v = Tensor.empty(gpu, [16, p, c]);
+  run(INPUT, [x.buffer, v.buffer], [c * p, c, h, wd, th, tw, pad, p, 1, c], gpu);
+  const e = Tensor.empty(gpu, [16, o, p]);
+  run(DY, [dy.buffer, e.buffer], [o * p, o, oh, ow, th, tw, p], gpu);
+  const m = bmm(e, v, { variant });
+  e.dispose();
+  v.dispose();
+  const dw = Tensor.empty(gpu, [o, c, 3, 3]);
+  run(WGRAD_OUT, [m.buffer, dw.buffer], [o * c], gpu);
+  m.dispose();
+  return dw;
+}
