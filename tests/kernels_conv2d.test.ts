@@ -1,7 +1,8 @@
 /**
  * conv2d forward / grad-input / grad-weight / grad-bias on the GPU against the
- * CPU references, for every tile variant (forced), and the CPU references'
- * gradients against central finite differences in float64.
+ * CPU references, for every tile variant (forced) and, for 3×3 stride-1 convs,
+ * both algorithms (implicit GEMM and Winograd F(2×2, 3×3)); and the CPU
+ * references' gradients against central finite differences in float64.
  *
  * Tolerance: |gpu − ref| ≤ 1e-5 · Σ|terms| + 1e-7 per element, where Σ|terms|
  * is the same convolution of |inputs| — f32 accumulation error grows with the
@@ -119,6 +120,16 @@ const CASES: Array<{ name: string; x: S4; w: S4; stride: number; pad: number; bi
     bias: false,
   },
   { name: "5x5 on 2x3, pad 2", x: [1, 3, 2, 3], w: [4, 3, 5, 5], stride: 1, pad: 2, bias: false },
+  // Winograd edges: partial 2×2 tiles, pad 0 and 2, item counts not a multiple of 4.
+  {
+    name: "3x3 pad 0, odd output",
+    x: [1, 3, 7, 6],
+    w: [5, 3, 3, 3],
+    stride: 1,
+    pad: 0,
+    bias: true,
+  },
+  { name: "3x3 pad 2", x: [2, 3, 5, 4], w: [4, 3, 3, 3], stride: 1, pad: 2, bias: false },
   { name: "512 in channels", x: [1, 512, 4, 4], w: [8, 512, 3, 3], stride: 1, pad: 1, bias: false },
   { name: "512 out channels", x: [1, 8, 4, 4], w: [512, 8, 3, 3], stride: 1, pad: 1, bias: true },
 ];
@@ -140,57 +151,62 @@ for (const cs of CASES) {
 
     const tx = Tensor.from(gpu, x.data, cs.x), tw = Tensor.from(gpu, w.data, cs.w);
     const tb = b && Tensor.from(gpu, b.data, b.shape), tdy = Tensor.from(gpu, dy.data, dy.shape);
-    for (const v of VARIANTS) {
-      const ov = v ? { ...o, variant: v } : o;
-      await gpu.checked(async () => {
-        const gy = conv2d(tx, tw, tb, ov);
-        assertEquals(gy.shape, y.shape);
-        assertNear(await gy.read(), y.data, yMag, `forward ${vname(v)}`);
-        const gdx = conv2dBackwardInput(tdy, tw, cs.x, ov);
-        assertNear(await gdx.read(), dx.data, dxMag, `grad-input ${vname(v)}`);
-        // Split-K: the default, one slice (written directly) and an uneven 3.
-        for (const splits of [undefined, 1, 3]) {
-          const gdw = conv2dBackwardWeight(tdy, tx, cs.w, { ...ov, splits });
-          assertNear(await gdw.read(), dw.data, dwMag, `grad-weight ${vname(v)} splits ${splits}`);
-          gdw.dispose();
-        }
-        gy.dispose();
-        gdx.dispose();
-      });
+    // Both algorithms where Winograd applies (3×3, stride 1, pad ≤ 2), each with every variant.
+    const wino = cs.w[2] === 3 && cs.w[3] === 3 && cs.stride === 1 && cs.pad <= 2;
+    for (const algo of wino ? ["gemm", "winograd"] as const : ["gemm"] as const) {
+      for (const v of VARIANTS) {
+        const ov = v ? { ...o, variant: v, algo } : { ...o, algo };
+        const label = `${algo} ${vname(v)}`;
+        await gpu.checked(async () => {
+          const gy = conv2d(tx, tw, tb, ov);
+          assertEquals(gy.shape, y.shape);
+          assertNear(await gy.read(), y.data, yMag, `forward ${label}`);
+          const gdx = conv2dBackwardInput(tdy, tw, cs.x, ov);
+          assertNear(await gdx.read(), dx.data, dxMag, `grad-input ${label}`);
+          // Split-K (implicit GEMM only): the default, one slice (written directly) and an uneven 3.
+          for (const splits of algo === "gemm" ? [undefined, 1, 3] : [undefined]) {
+            const gdw = conv2dBackwardWeight(tdy, tx, cs.w, { ...ov, splits });
+            assertNear(await gdw.read(), dw.data, dwMag, `grad-weight ${label} splits ${splits}`);
+            gdw.dispose();
+          }
+          gy.dispose();
+          gdx.dispose();
+        });
+      }
     }
     assertNear(await conv2dBackwardBias(tdy).read(), db.data, dbMag, "grad-bias");
   });
 }
 
 Deno.test("conv2d GPU == CPU with the largest fat tile the software default picks (32x32; 16x16 on GL)", async () => {
-  const o = {
-    stride: 1,
-    pad: 1,
-    variant: { kind: "fat", tm: maxFatTile(gpu), tn: maxFatTile(gpu) } as GemmVariant,
-  };
+  const variant: GemmVariant = { kind: "fat", tm: maxFatTile(gpu), tn: maxFatTile(gpu) };
   const xs: S4 = [3, 8, 10, 11], ws: S4 = [40, 8, 3, 3];
   const x = cpuTensor(xs, randn(numel(xs), 21)), w = cpuTensor(ws, randn(numel(ws), 22, 0.3));
-  const y = conv2dCpu(x, w, null, o), dy = cpuTensor(y.shape, randn(y.data.length, 23));
+  const y = conv2dCpu(x, w, null, { stride: 1, pad: 1 }),
+    dy = cpuTensor(y.shape, randn(y.data.length, 23));
   const tx = Tensor.from(gpu, x.data, xs), tw = Tensor.from(gpu, w.data, ws);
   const tdy = Tensor.from(gpu, dy.data, dy.shape);
-  assertNear(
-    await conv2d(tx, tw, null, o).read(),
-    y.data,
-    conv2dCpu(abs(x), abs(w), null, o).data,
-    "forward",
-  );
-  assertNear(
-    await conv2dBackwardInput(tdy, tw, xs, o).read(),
-    conv2dBackwardInputCpu(dy, w, xs, o).data,
-    conv2dBackwardInputCpu(abs(dy), abs(w), xs, o).data,
-    "grad-input",
-  );
-  assertNear(
-    await conv2dBackwardWeight(tdy, tx, ws, o).read(),
-    conv2dBackwardWeightCpu(dy, x, ws, o).data,
-    conv2dBackwardWeightCpu(abs(dy), abs(x), ws, o).data,
-    "grad-weight",
-  );
+  for (const algo of ["gemm", "winograd"] as const) {
+    const o = { stride: 1, pad: 1, variant, algo };
+    assertNear(
+      await conv2d(tx, tw, null, o).read(),
+      y.data,
+      conv2dCpu(abs(x), abs(w), null, o).data,
+      "forward",
+    );
+    assertNear(
+      await conv2dBackwardInput(tdy, tw, xs, o).read(),
+      conv2dBackwardInputCpu(dy, w, xs, o).data,
+      conv2dBackwardInputCpu(abs(dy), abs(w), xs, o).data,
+      "grad-input",
+    );
+    assertNear(
+      await conv2dBackwardWeight(tdy, tx, ws, o).read(),
+      conv2dBackwardWeightCpu(dy, x, ws, o).data,
+      conv2dBackwardWeightCpu(abs(dy), abs(x), ws, o).data,
+      "grad-weight",
+    );
+  }
 });
 
 Deno.test("conv2d grad-weight: dead taps' weights are exactly 0 in a reused (dirty) buffer", async () => {
@@ -249,6 +265,16 @@ Deno.test("conv2d rejects mismatched shapes with clear errors", () => {
     () => conv2dBackwardInput(dy, w3, [1, 3, 8, 8], { stride: 1, pad: 1 }),
     /dy must be \[1,4,8,8\]/,
   );
+});
+
+Deno.test("conv2d: Winograd where it does not apply is a clear error", () => {
+  const x = Tensor.zeros(gpu, [1, 3, 8, 8]), w = Tensor.zeros(gpu, [4, 3, 3, 3]);
+  assertThrows(
+    () => conv2d(x, w, null, { stride: 2, pad: 1, algo: "winograd" }),
+    /Winograd needs a 3×3 stride-1 kernel.*stride 2/,
+  );
+  const w5 = Tensor.zeros(gpu, [4, 3, 5, 5]);
+  assertThrows(() => conv2d(x, w5, null, { stride: 1, pad: 2, algo: "winograd" }), /kernel 5×5/);
 });
 
 Deno.test("the adapter's default variant is a supported shape", () => {

@@ -6,7 +6,7 @@
  * grows with the magnitude of the summed terms).
  */
 import { Tensor } from "../kernels/tensor.ts";
-import { linear, linearBackward, matmul } from "../kernels/matmul.ts";
+import { bmm, linear, linearBackward, matmul } from "../kernels/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { type GemmVariant, maxFatTile, TILED_32, TILED_64 } from "../kernels/tuning.ts";
@@ -62,6 +62,35 @@ for (const [M, K, N] of SHAPES) {
     }
   });
 }
+
+Deno.test("bmm GPU == CPU per batch entry, all transposes, fat and tiled", async () => {
+  const [B, M, K, N] = [3, 9, 20, 37];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const o = { transA, transB };
+      const aShape = transA ? [K, M] : [M, K], bShape = transB ? [N, K] : [K, N];
+      const a = randn(B * M * K, 7), b = randn(B * K * N, 8);
+      const ta = Tensor.from(gpu, a, [B, ...aShape]), tb = Tensor.from(gpu, b, [B, ...bShape]);
+      for (const v of [VARIANTS[0], VARIANTS[2], null]) {
+        const c = await gpu.checked(() => bmm(ta, tb, v ? { ...o, variant: v } : o));
+        assertEquals(c.shape, [B, M, N]);
+        const got = await c.read();
+        for (let z = 0; z < B; z++) {
+          const az = cpuTensor(aShape, a.subarray(z * M * K, (z + 1) * M * K));
+          const bz = cpuTensor(bShape, b.subarray(z * K * N, (z + 1) * K * N));
+          const want = matmulCpu(az, bz, o), mag = matmulCpu(abs(az), abs(bz), o).data;
+          const label = `${transA}/${transB} ${vname(v)} batch ${z}`;
+          assertNear(got.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
+        }
+        c.dispose();
+      }
+    }
+  }
+  assertThrows(
+    () => bmm(Tensor.zeros(gpu, [2, 3, 4]), Tensor.zeros(gpu, [3, 4, 5])),
+    /bmm: need a \[B,·,·\] and b \[B,·,·\]/,
+  );
+});
 
 Deno.test("linear and linearBackward GPU == CPU, with and without bias", async () => {
   const [N, I, O] = [5, 37, 70];
