@@ -10,15 +10,21 @@
  *   weight U[ξ][o][c]   = (G g Gᵀ)[ξ] of w[o, c]
  *   GEMM   M[ξ][o][q]   = Σ_c U[ξ][o][c] · V[ξ][c][q]        (bmm: M = O, K = C, N = P)
  *   output y[n, o, 2th+i, 2tw+j] = (Aᵀ M[·][o][q] A)[i][j] + bias[o]
- * grad-input is the same forward over dy with the flipped, transposed kernel
- * (U[ξ][c][o] from w[o, c, 2−kh, 2−kw]) and padding 2 − pad. grad-weight is
- * the transposed bilinear algorithm: dg = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G summed
- * over tiles, i.e. M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][c][q] (bmm with Bᵀ: K = P).
+ * or, where the tiles are too few to give a lane a wide tile (small maps,
+ * many channels: see orientation()), the transposed GEMM M[ξ][q][o] =
+ * Vᵀ·U with U stored [ξ][c][o]. grad-input is the same forward over dy with
+ * the flipped, transposed kernel (from w[o, c, 2−kh, 2−kw]) and padding
+ * 2 − pad. grad-weight is the transposed bilinear algorithm:
+ * dg = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e.
+ * M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][q][c] (bmm, K = P; V stored tile-major
+ * so that the lanes, which own input channels, read neighbouring addresses).
  *
- * Each transform is one invocation per item (a tile of a channel, or a weight
- * pair) in a grid-stride loop: workgroup 64, dispatch min(⌈items/64⌉, 1024)
- * workgroups; item i writes transform point ξ at ξ·items + i, so neighbouring
- * lanes write neighbouring addresses. The GEMMs are matmul.ts's kernels.
+ * Transforms: a grid-stride loop over groups of 4 items (1 where the item
+ * count is not a multiple of 4); workgroup 64, dispatch
+ * min(⌈groups/64⌉, 1024) workgroups. The temporary side is addressed
+ * ξ·items + item, read or written as one vec4 per group: on lavapipe these
+ * kernels are bound by storage accesses (kernels/KERNELS.md, session 4).
+ * The GEMMs are matmul.ts's kernels.
  * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
  * that of a few more additions than the direct sum (tests: same tolerance).
  */
