@@ -5,7 +5,12 @@
  * grad-weight call its Conv2DBackpropInput / Conv2DBackpropFilter kernels.
  */
 import { Tensor } from "../kernels/tensor.ts";
-import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "../kernels/conv2d.ts";
+import {
+  conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  convAlgorithm,
+} from "../kernels/conv2d.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchContext, BenchEntry, Timing } from "./harness.ts";
@@ -36,11 +41,18 @@ export const convBench: BenchEntry = {
     const x = Tensor.from(gpu, rand(N * C * H * W, 1), [N, C, H, W]);
     const w = Tensor.from(gpu, rand(O * C * K * K, 2), [O, C, K, K]);
     const dy = Tensor.from(gpu, rand(N * O * H * W, 3), [N, O, H, W]);
-    const rows: Array<[string, () => Tensor, number]> = [
-      ["conv2d forward", () => conv2d(x, w, null, o), 5],
-      ["conv2d grad-input", () => conv2dBackwardInput(dy, w, x.shape, o), 5],
-      ["conv2d grad-weight (split-K)", () => conv2dBackwardWeight(dy, x, w.shape, o), 5],
-    ];
+    // The default algorithm (compared with TF.js), then the other one where it applies.
+    // GFLOP/s always count the direct convolution's FLOPs (Winograd's are "effective").
+    const algo = convAlgorithm(gpu, x.shape, w.shape, o);
+    const rowsFor = (a: "gemm" | "winograd"): Array<[string, () => Tensor, number]> => {
+      const oa = { ...o, algo: a }, tag = a === "gemm" ? "implicit GEMM" : "Winograd";
+      return [
+        [`conv2d forward (${tag})`, () => conv2d(x, w, null, oa), 5],
+        [`conv2d grad-input (${tag})`, () => conv2dBackwardInput(dy, w, x.shape, oa), 5],
+        [`conv2d grad-weight (${tag})`, () => conv2dBackwardWeight(dy, x, w.shape, oa), 5],
+      ];
+    };
+    const rows = [...rowsFor(algo), ...(algo === "winograd" ? rowsFor("gemm") : [])];
     const timings = [];
     for (const [name, fn, n] of rows) timings.push({ name, t: await ours(ctx, fn, n) });
     x.dispose();

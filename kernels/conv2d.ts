@@ -45,6 +45,16 @@ export function setConvAlgo(algo: NonNullable<ConvGpuOptions["algo"]>): void {
   defaultAlgo = algo;
 }
 
+/** The algorithm conv2d and its gradients use for these shapes and options. */
+export function convAlgorithm(
+  gpu: Gpu,
+  xShape: Shape,
+  wShape: Shape,
+  o: ConvGpuOptions,
+): "gemm" | "winograd" {
+  return winograd(gpu, geom(xShape, wShape, o, "conv2d"), o, "conv2d") ? "winograd" : "gemm";
+}
+
 /** Whether this conv runs as Winograd F(2×2, 3×3) (see ConvGpuOptions.algo). */
 function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean {
   const algo = o.algo ?? defaultAlgo;
