@@ -50,7 +50,7 @@ Optimisation
   --weight-decay W      default 1e-4
   --milestones E,E      epochs for the x0.1 step decay (adam; default none)
   --batch N             default 32 (two BN sub-batches of 16)
-  --epochs N            default 2 (about 8 minutes on a 2-core CPU with lavapipe; on the
+  --epochs N            default 2 (about 6 minutes on a 2-core CPU with lavapipe; on the
                         synthetic set the kNN monitor peaks within the first epochs)
   --seed S              default 0
 Run
