@@ -7,7 +7,8 @@
  *                                                  (wgsl_conv_wgrad.ts)
  *   grad-bias    per-channel reduction over N, H, W (wgsl_conv_wgrad.ts)
  * 3×3 stride-1 convs (most of a ResNet) run all three as Winograd F(2×2, 3×3)
- * transforms around 16 batched GEMMs instead (winograd.ts; `algo` chooses).
+ * transforms around 16 batched GEMMs instead (winograd.ts; `algo` chooses), and
+ * strided convs' grad-input as an explicit GEMM + gather (conv_dgrad_col2im.ts).
  * Tile shapes are specializations chosen per adapter (tuning.ts); the
  * `variant` / `splits` options force one, for tests and benchmarks.
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
@@ -23,6 +24,7 @@ import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
 import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
 import type { Kernel } from "./device.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
+import { col2imScratch, conv2dBackwardInputCol2im } from "./conv_dgrad_col2im.ts";
 
 export type { ConvOptions } from "./cpu/conv2d.ts";
 
@@ -34,9 +36,11 @@ export interface ConvGpuOptions extends ConvOptions {
   splits?: number;
   /**
    * "gemm": implicit GEMM; "winograd": F(2×2, 3×3) (3×3 stride-1 convs only, winograd.ts);
-   * "auto" (default): Winograd where it applies and was measured faster (software adapters).
+   * "col2im": grad-input as an explicit GEMM and a gather (conv_dgrad_col2im.ts; forward and
+   * grad-weight stay implicit GEMMs); "auto" (default): on software adapters, where they were
+   * measured faster, Winograd for 3×3 stride-1 convs and col2im for strided grad-inputs.
    */
-  algo?: "auto" | "gemm" | "winograd";
+  algo?: "auto" | "gemm" | "winograd" | "col2im";
 }
 
 let defaultAlgo: NonNullable<ConvGpuOptions["algo"]> = "auto";
@@ -58,7 +62,7 @@ export function convAlgorithm(
 /** Whether this conv runs as Winograd F(2×2, 3×3) (see ConvGpuOptions.algo). */
 function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean {
   const algo = o.algo ?? defaultAlgo;
-  if (algo === "gemm") return false;
+  if (algo === "gemm" || algo === "col2im") return false;
   const fits = g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
     winogradScratchBytes(
         g.n,
@@ -119,6 +123,19 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   return y;
 }
 
+/** Whether grad-input runs as GEMM + col2im (see ConvGpuOptions.algo). */
+function col2im(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions): boolean {
+  const algo = o.algo ?? defaultAlgo;
+  const fits = col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize;
+  if (algo === "col2im") {
+    if (!fits) {
+      throw new GpuError(`conv2dBackwardInput: the col2im scratch exceeds the binding limit`);
+    }
+    return true;
+  }
+  return algo === "auto" && gpu.isSoftware && g.stride > 1 && fits;
+}
+
 /** dx[N,C,H,W] from dy[N,O,OH,OW] and w[O,C,KH,KW]. */
 export function conv2dBackwardInput(
   dy: Tensor,
@@ -131,6 +148,7 @@ export function conv2dBackwardInput(
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
     return winogradConv(dy, w, null, 2 - g.pad, true, o.variant); // the flipped kernel's conv
   }
+  if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy.gpu, dy, w, g, o.variant);
   const dx = Tensor.empty(dy.gpu, xShape);
   const s = g.stride;
   const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);

@@ -26,7 +26,12 @@ export interface MatmulGpuOptions extends MatmulOptions {
   variant?: GemmVariant;
 }
 
-const HEADER = `struct P { M: u32, N: u32, K: u32, hasBias: u32 }
+/** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
+export interface BmmOptions extends MatmulGpuOptions {
+  sharedB?: boolean;
+}
+
+const HEADER = `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -36,8 +41,8 @@ var<private> zA: u32;
 var<private> zB: u32;
 var<private> zC: u32;`;
 
-/** Batch offsets: workgroup z is the batch index of bmm (0 for matmul). */
-const BATCH = `zA = wg.z * p.M * p.K; zB = wg.z * p.K * p.N; zC = wg.z * p.M * p.N;`;
+/** Batch offsets: workgroup z is the batch index of bmm (0 for matmul); B may be shared (bBatch 0). */
+const BATCH = `zA = wg.z * p.M * p.K; zB = wg.z * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
 const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
 function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
@@ -92,7 +97,7 @@ function gemmBatched(
   K: number,
   N: number,
   shape: number[],
-  o: MatmulGpuOptions,
+  o: BmmOptions,
 ): Tensor {
   const c = Tensor.empty(a.gpu, shape);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
@@ -104,7 +109,7 @@ function gemmBatched(
   a.gpu.dispatch(
     kern,
     [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
-    params([M, N, K, bias ? 1 : 0]),
+    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1]),
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;
@@ -112,13 +117,20 @@ function gemmBatched(
 
 /**
  * Batched C[z] = op(A[z])·op(B[z]) for 3-D tensors [B, ·, ·] (the transposes
- * apply to each matrix); the batch index is the dispatch's z.
+ * apply to each matrix), or op(A[z])·op(B) with `sharedB` and a 2-D B; the
+ * batch index is the dispatch's z.
  */
-export function bmm(a: Tensor, b: Tensor, o: MatmulGpuOptions = {}): Tensor {
-  if (a.shape.length !== 3 || b.shape.length !== 3 || a.shape[0] !== b.shape[0]) {
-    throw new GpuError(`bmm: need a [B,·,·] and b [B,·,·], got [${a.shape}] and [${b.shape}]`);
+export function bmm(a: Tensor, b: Tensor, o: BmmOptions = {}): Tensor {
+  const bRank = o.sharedB ? 2 : 3;
+  if (
+    a.shape.length !== 3 || b.shape.length !== bRank || (!o.sharedB && a.shape[0] !== b.shape[0])
+  ) {
+    throw new GpuError(
+      `bmm: need a [B,·,·] and b ${o.sharedB ? "[·,·] (sharedB)" : "[B,·,·]"}, ` +
+        `got [${a.shape}] and [${b.shape}]`,
+    );
   }
-  const [M, K, N] = matmulDims(a.shape.slice(1), b.shape.slice(1), o);
+  const [M, K, N] = matmulDims(a.shape.slice(1), b.shape.slice(-2), o);
   return gemmBatched(a, b, null, a.shape[0], M, K, N, [a.shape[0], M, N], o);
 }
 

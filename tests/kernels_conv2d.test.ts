@@ -1,7 +1,8 @@
 /**
  * conv2d forward / grad-input / grad-weight / grad-bias on the GPU against the
- * CPU references, for every tile variant (forced) and, for 3×3 stride-1 convs,
- * both algorithms (implicit GEMM and Winograd F(2×2, 3×3)); and the CPU
+ * CPU references, for every tile variant (forced) and every algorithm that
+ * applies (implicit GEMM, grad-input as GEMM + col2im, and for 3×3 stride-1
+ * convs Winograd F(2×2, 3×3)); and the CPU
  * references' gradients against central finite differences in float64.
  *
  * Tolerance: |gpu − ref| ≤ 1e-5 · Σ|terms| + 1e-7 per element, where Σ|terms|
@@ -153,7 +154,9 @@ for (const cs of CASES) {
     const tb = b && Tensor.from(gpu, b.data, b.shape), tdy = Tensor.from(gpu, dy.data, dy.shape);
     // Both algorithms where Winograd applies (3×3, stride 1, pad ≤ 2), each with every variant.
     const wino = cs.w[2] === 3 && cs.w[3] === 3 && cs.stride === 1 && cs.pad <= 2;
-    for (const algo of wino ? ["gemm", "winograd"] as const : ["gemm"] as const) {
+    // col2im changes only grad-input (forward and grad-weight stay the implicit GEMM).
+    const algos = ["gemm", "col2im", ...(wino ? ["winograd"] as const : [])] as const;
+    for (const algo of algos) {
       for (const v of VARIANTS) {
         const ov = v ? { ...o, variant: v, algo } : { ...o, algo };
         const label = `${algo} ${vname(v)}`;
@@ -164,7 +167,7 @@ for (const cs of CASES) {
           const gdx = conv2dBackwardInput(tdy, tw, cs.x, ov);
           assertNear(await gdx.read(), dx.data, dxMag, `grad-input ${label}`);
           // Split-K (implicit GEMM only): the default, one slice (written directly) and an uneven 3.
-          for (const splits of algo === "gemm" ? [undefined, 1, 3] : [undefined]) {
+          for (const splits of algo !== "winograd" ? [undefined, 1, 3] : [undefined]) {
             const gdw = conv2dBackwardWeight(tdy, tx, cs.w, { ...ov, splits });
             assertNear(await gdw.read(), dw.data, dwMag, `grad-weight ${label} splits ${splits}`);
             gdw.dispose();

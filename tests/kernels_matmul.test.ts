@@ -86,6 +86,16 @@ Deno.test("bmm GPU == CPU per batch entry, all transposes, fat and tiled", async
       }
     }
   }
+  // sharedB: every A[z] times one 2-D B
+  const a = randn(B * M * K, 9), b = randn(K * N, 10);
+  const shared = await bmm(Tensor.from(gpu, a, [B, M, K]), Tensor.from(gpu, b, [K, N]), {
+    sharedB: true,
+  }).read();
+  for (let z = 0; z < B; z++) {
+    const az = cpuTensor([M, K], a.subarray(z * M * K, (z + 1) * M * K)), bz = cpuTensor([K, N], b);
+    const want = matmulCpu(az, bz), mag = matmulCpu(abs(az), abs(bz)).data;
+    assertNear(shared.subarray(z * M * N, (z + 1) * M * N), want.data, mag, `sharedB batch ${z}`);
+  }
   assertThrows(
     () => bmm(Tensor.zeros(gpu, [2, 3, 4]), Tensor.zeros(gpu, [3, 4, 5])),
     /bmm: need a \[B,·,·\] and b \[B,·,·\]/,

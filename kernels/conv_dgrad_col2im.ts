@@ -1,0 +1,92 @@
+/**
+ * Grad-input of a strided conv as an explicit GEMM and a gather (col2im):
+ *   cols[n][(oh,ow)][(c,kh,kw)] = Σ_o dy[n, o, oh, ow] · w[o, (c,kh,kw)]
+ *       bmm per image n with dy[n] read transposed and w shared:
+ *       M = OH·OW, K = O, N = C·KH·KW (matmul.ts's kernels, grid z = n)
+ *   dx[n, c, h, w] = Σ cols[n][(oh,ow)][(c,kh,kw)] over the taps with
+ *       h = oh·s − pad + kh and w = ow·s − pad + kw (a fixed order: deterministic)
+ * Why: the implicit-GEMM grad-input of a stride-2 conv splits into s² phases
+ * whose columns see few taps each, and a 1×1 stride-2 conv leaves 3 of 4
+ * input pixels with no tap at all; on lavapipe these ran at 0.4–1.3 GFLOP/s.
+ * Here the GEMM has long, dense rows (K = O) and the gather reads ≤ ⌈KH/s⌉·⌈KW/s⌉
+ * values per input pixel.
+ * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
+ * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
+ */
+import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+import { bmm } from "./matmul.ts";
+import type { GemmVariant } from "./tuning.ts";
+import type { ConvGeom } from "./wgsl_conv_gemm.ts";
+
+const WG = 64, MAX_GROUPS = 1024;
+
+const GATHER: Kernel = {
+  key: "conv_dgrad_col2im",
+  code: `struct P { items: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32,
+  stride: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> cols: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let total = nw.x * nw.y * ${WG}u;
+  let KK = p.KH * p.KW; let CKK = p.C * KK; let OHW = p.OH * p.OW;
+  var i = gid.x + gid.y * nw.x * ${WG}u;
+  loop {
+    if (i >= p.items) { break; }
+    let w = i % p.W; let h = (i / p.W) % p.H; let c = (i / (p.W * p.H)) % p.C;
+    let n = i / (p.W * p.H * p.C);
+    let rowBase = n * OHW;
+    var s = 0.0;
+    // taps kh with (h + pad − kh) ≥ 0 and divisible by the stride: start at the
+    // first such kh and step by the stride
+    let hp = h + p.pad; let wp = w + p.pad;
+    for (var kh = hp % p.stride; kh < p.KH && kh <= hp; kh += p.stride) {
+      let oh = (hp - kh) / p.stride;
+      if (oh < p.OH) {
+        for (var kw = wp % p.stride; kw < p.KW && kw <= wp; kw += p.stride) {
+          let ow = (wp - kw) / p.stride;
+          if (ow < p.OW) {
+            s += cols[(rowBase + oh * p.OW + ow) * CKK + c * KK + kh * p.KW + kw];
+          }
+        }
+      }
+    }
+    dx[i] = s;
+    i += total;
+  }
+}`,
+};
+
+/** Floats of the cols temporary for this conv. */
+export function col2imScratch(g: ConvGeom): number {
+  return g.n * g.oh * g.ow * g.c * g.kh * g.kw;
+}
+
+/** dx[N,C,H,W] from dy[N,O,OH,OW] and w[O,C,KH,KW] (any stride; meant for stride > 1). */
+export function conv2dBackwardInputCol2im(
+  gpu: Gpu,
+  dy: Tensor,
+  w: Tensor,
+  g: ConvGeom,
+  variant?: GemmVariant,
+): Tensor {
+  const ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
+  const cols = bmm(dy.view([g.n, g.o, ohw]), w.view([g.o, ckk]), {
+    transA: true,
+    sharedB: true,
+    variant,
+  });
+  const dx = Tensor.empty(gpu, [g.n, g.c, g.h, g.w]);
+  const items = dx.size;
+  const [gx, gy] = grid1d(items, WG);
+  gpu.dispatch(
+    GATHER,
+    [cols.buffer, dx.buffer],
+    params([items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad]),
+    [Math.min(gx * gy, MAX_GROUPS)],
+  );
+  cols.dispose();
+  return dx;
+}
