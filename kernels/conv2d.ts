@@ -49,7 +49,7 @@ export function setConvAlgo(algo: NonNullable<ConvGpuOptions["algo"]>): void {
   defaultAlgo = algo;
 }
 
-/** The algorithm conv2d and its gradients use for these shapes and options. */
+/** Whether conv2d and its gradients run as Winograd or as (implicit or col2im) GEMMs here. */
 export function convAlgorithm(
   gpu: Gpu,
   xShape: Shape,
@@ -63,15 +63,11 @@ export function convAlgorithm(
 function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean {
   const algo = o.algo ?? defaultAlgo;
   if (algo === "gemm" || algo === "col2im") return false;
+  // temporaries cover the larger of the two maps (grad-input transforms dy over x's size)
+  const side = Math.max(g.c, g.o);
+  const scratch = winogradScratchBytes(g.n, side, side, Math.max(g.oh, g.h), Math.max(g.ow, g.w));
   const fits = g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
-    winogradScratchBytes(
-        g.n,
-        Math.max(g.c, g.o),
-        Math.max(g.c, g.o),
-        Math.max(g.oh, g.h),
-        Math.max(g.ow, g.w),
-      ) <=
-      gpu.limits.maxStorageBufferBindingSize;
+    scratch <= gpu.limits.maxStorageBufferBindingSize;
   if (algo === "winograd") {
     if (!fits) {
       throw new GpuError(
