@@ -6,7 +6,7 @@
  *
  *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
- *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd]
+ *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|col2im]
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu, type Gpu } from "../kernels/device.ts";
-import { setConvAlgo } from "../kernels/conv2d.ts";
+import { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "../kernels/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { Moco, type MocoConfig } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";
@@ -89,6 +89,16 @@ export function randomStepInputs(rng: Rng, N: number, S: number) {
   const inv = new Float32Array(N);
   perm.forEach((p, j) => (inv[p] = j));
   return { xq, xk, inv };
+}
+
+/** The --conv-algo flag's value, or exit 2 with the choices. */
+export function convAlgoFlag(value: string): ConvAlgo {
+  const algo = CONV_ALGOS.find((a) => a === value);
+  if (!algo) {
+    console.error(`--conv-algo: one of ${CONV_ALGOS.join(", ")}, got ${value}`);
+    Deno.exit(2);
+  }
+  return algo;
 }
 
 const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
@@ -252,12 +262,7 @@ if (import.meta.main) {
       "conv-algo": { type: "string", default: "auto" },
     },
   });
-  const algo = values["conv-algo"];
-  if (algo !== "auto" && algo !== "gemm" && algo !== "winograd") {
-    console.error(`--conv-algo: auto, gemm or winograd, got ${algo}`);
-    Deno.exit(2);
-  }
-  setConvAlgo(algo);
+  setConvAlgo(convAlgoFlag(values["conv-algo"]));
   let cfg: MocoBenchConfig;
   try {
     cfg = {

@@ -1,6 +1,6 @@
 /**
  * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
- *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd]`
+ *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd|col2im]`
  *
  * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
  * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
@@ -22,7 +22,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";
 import { Moco } from "../train/moco.ts";
-import { MOCO_CFG, randomStepInputs } from "./moco_step.ts";
+import { convAlgoFlag, MOCO_CFG, randomStepInputs } from "./moco_step.ts";
 import { gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
@@ -38,7 +38,7 @@ const { values } = parseArgs({
     "conv-algo": { type: "string", default: "auto" },
   },
 });
-setConvAlgo(values["conv-algo"] as "auto" | "gemm" | "winograd");
+setConvAlgo(convAlgoFlag(values["conv-algo"]));
 const N = Number(values.batch), S = Number(values.size);
 const targetMs = Number(values["target-ms"]);
 const match = values.match ? new RegExp(values.match) : null;

@@ -40,12 +40,15 @@ export interface ConvGpuOptions extends ConvOptions {
    * grad-weight stay implicit GEMMs); "auto" (default): on software adapters, where they were
    * measured faster, Winograd for 3×3 stride-1 convs and col2im for strided grad-inputs.
    */
-  algo?: "auto" | "gemm" | "winograd" | "col2im";
+  algo?: ConvAlgo;
 }
 
-let defaultAlgo: NonNullable<ConvGpuOptions["algo"]> = "auto";
+export const CONV_ALGOS = ["auto", "gemm", "winograd", "col2im"] as const;
+export type ConvAlgo = typeof CONV_ALGOS[number];
+
+let defaultAlgo: ConvAlgo = "auto";
 /** Sets the algorithm of convs that do not name one (benchmarks compare them this way). */
-export function setConvAlgo(algo: NonNullable<ConvGpuOptions["algo"]>): void {
+export function setConvAlgo(algo: ConvAlgo): void {
   defaultAlgo = algo;
 }
 
@@ -144,7 +147,7 @@ export function conv2dBackwardInput(
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
     return winogradConv(dy, w, null, 2 - g.pad, true, o.variant); // the flipped kernel's conv
   }
-  if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy.gpu, dy, w, g, o.variant);
+  if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o.variant);
   const dx = Tensor.empty(dy.gpu, xShape);
   const s = g.stride;
   const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);

@@ -13,7 +13,7 @@
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
  */
-import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
+import { grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
 import type { GemmVariant } from "./tuning.ts";
@@ -66,13 +66,12 @@ export function col2imScratch(g: ConvGeom): number {
 
 /** dx[N,C,H,W] from dy[N,O,OH,OW] and w[O,C,KH,KW] (any stride; meant for stride > 1). */
 export function conv2dBackwardInputCol2im(
-  gpu: Gpu,
   dy: Tensor,
   w: Tensor,
   g: ConvGeom,
   variant?: GemmVariant,
 ): Tensor {
-  const ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
+  const gpu = dy.gpu, ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
   const cols = bmm(dy.view([g.n, g.o, ohw]), w.view([g.o, ckk]), {
     transA: true,
     sharedB: true,

@@ -61,10 +61,11 @@ function pow2(n: number, lo: number, hi: number): number {
 
 /**
  * Picks the tile shape for a GEMM with M rows (the uniform side) and `cols`
- * columns (`batch` such GEMMs in one dispatch). Software: TM up to 32 rows (16 on GL) (fewer when M is small), TN up to 32
- * (measured: kernels/KERNELS.md), no wider than the columns need, and shrunk
- * while there are too few workgroups to keep both cores busy. GPUs: the 64×64 tile unless the output is
- * too small to fill the device, then 32×32.
+ * columns (`batch` such GEMMs in one dispatch). Software: TM up to 32 rows
+ * (16 on GL; fewer when M is small), TN up to 32 (measured: kernels/KERNELS.md),
+ * no wider than the columns need, and shrunk while there are too few
+ * workgroups to keep both cores busy. GPUs: the 64×64 tile unless the output
+ * is too small to fill the device, then 32×32.
  */
 export function chooseVariant(gpu: Gpu, m: number, cols: number, batch = 1): GemmVariant {
   if (gpu.isSoftware) {

@@ -28,7 +28,7 @@
  * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
  * that of a few more additions than the direct sum (tests: same tolerance).
  */
-import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
+import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
 import { chooseVariant, type GemmVariant, tileOf } from "./tuning.ts";
@@ -79,6 +79,12 @@ function twoD(f: F1, n: number, src: string, dst: string): string {
 }
 
 const grid = (s: number) => Array.from({ length: s * s }, (_, i) => [Math.floor(i / s), i % s]);
+
+/** WGSL: image n and output origin (oh, ow) of tile q (needs p.TH, p.TW). */
+const TILE_FN = `fn tile(q: u32) -> vec3u {
+  let t = q % (p.TH * p.TW);
+  return vec3u(q / (p.TH * p.TW), (t / p.TW) * 2u, (t % p.TW) * 2u);
+}`;
 
 type Lanes = 1 | 4;
 const T = (L: Lanes) => (L === 4 ? "vec4f" : "f32");
@@ -158,6 +164,7 @@ const INPUT = transformKernel(
   (L) =>
     `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<${T(L)}>;
+${TILE_FN}
 fn ld(base: u32, h: i32, w: i32) -> f32 {
   let ok = u32(h) < p.H && u32(w) < p.W;
   return select(0.0, x[select(0u, base + u32(h) * p.W + u32(w), ok)], ok);
@@ -169,8 +176,8 @@ fn ld(base: u32, h: i32, w: i32) -> f32 {
       "d",
       (j) =>
         `    let c${j} = (it${j} / p.ic) % p.C; let q${j} = (it${j} / p.iq) % p.P;
-    let n${j} = q${j} / (p.TH * p.TW); let t${j} = q${j} % (p.TH * p.TW);
-    let h${j} = i32((t${j} / p.TW) * 2u) - i32(p.pad); let w${j} = i32((t${j} % p.TW) * 2u) - i32(p.pad);
+    let t${j} = tile(q${j}); let n${j} = t${j}.x;
+    let h${j} = i32(t${j}.y) - i32(p.pad); let w${j} = i32(t${j}.z) - i32(p.pad);
     let b${j} = (n${j} * p.C + c${j}) * p.H * p.W;
 ${
           grid(4).map(([r, s]) =>
@@ -222,15 +229,15 @@ const OUTPUT = transformKernel(
   (L) =>
     `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;`,
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${TILE_FN}`,
   (L) =>
     scatterBody(L, AT, (j) => {
       const c = (v: string) => comp(L, v, j);
       return `    {
     let o = select(it${j} / p.P, it${j} % p.O, p.po != 0u);
     let q = select(it${j} % p.P, it${j} / p.O, p.po != 0u);
-    let n = q / (p.TH * p.TW); let t = q % (p.TH * p.TW);
-    let oh = (t / p.TW) * 2u; let ow = (t % p.TW) * 2u;
+    let t = tile(q); let n = t.x; let oh = t.y; let ow = t.z;
     let b = select(0.0, bias[o], p.hasBias != 0u);
     let base = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
     let h1 = oh + 1u < p.OH; let w1 = ow + 1u < p.OW;
@@ -249,6 +256,7 @@ const DY = transformKernel(
   (L) =>
     `@group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> e: array<${T(L)}>;
+${TILE_FN}
 fn ld(base: u32, h: u32, w: u32) -> f32 {
   let ok = h < p.OH && w < p.OW;
   return select(0.0, dy[select(0u, base + h * p.OW + w, ok)], ok);
@@ -260,9 +268,8 @@ fn ld(base: u32, h: u32, w: u32) -> f32 {
       "d",
       (j) =>
         `    let o${j} = it${j} / p.P; let q${j} = it${j} % p.P;
-    let n${j} = q${j} / (p.TH * p.TW); let t${j} = q${j} % (p.TH * p.TW);
-    let h${j} = (t${j} / p.TW) * 2u; let w${j} = (t${j} % p.TW) * 2u;
-    let b${j} = (n${j} * p.O + o${j}) * p.OH * p.OW;
+    let t${j} = tile(q${j}); let h${j} = t${j}.y; let w${j} = t${j}.z;
+    let b${j} = (t${j}.x * p.O + o${j}) * p.OH * p.OW;
 ${
           grid(2).map(([r, s]) =>
             `    let d${r}_${s}_${j} = ld(b${j}, h${j} + ${r}u, w${j} + ${s}u);`
@@ -353,7 +360,7 @@ export function winogradConv(
   const [n, c, h, wd] = x.shape;
   const [o, ci] = flip ? [w.shape[1], w.shape[0]] : [w.shape[0], w.shape[1]];
   if (ci !== c || w.shape[2] !== 3 || w.shape[3] !== 3) {
-    throw new Error(`winogradConv: x [${x.shape}] and w [${w.shape}] (flip ${flip}) disagree`);
+    throw new GpuError(`winogradConv: x [${x.shape}] and w [${w.shape}] (flip ${flip}) disagree`);
   }
   const oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
   const { th, tw, p } = tiles(n, oh, ow);
