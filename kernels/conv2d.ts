@@ -24,6 +24,7 @@ import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
 import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
 import type { Kernel } from "./device.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
+import type { WindowChoice } from "./window_gemm.ts";
 import { col2imScratch, conv2dBackwardInputCol2im } from "./conv_dgrad_col2im.ts";
 
 export type { ConvOptions } from "./cpu/conv2d.ts";
@@ -32,6 +33,11 @@ export type { ConvOptions } from "./cpu/conv2d.ts";
 export interface ConvGpuOptions extends ConvOptions {
   /** Force a tile shape (default: tuning.ts's choice for the adapter and shape). */
   variant?: GemmVariant;
+  /**
+   * Winograd's GEMMs through uniform windows (window_gemm.ts): a forced chunk and
+   * lane tile, or false for the storage-operand kernels (default: the cost model).
+   */
+  window?: WindowChoice;
   /** Force the grad-weight split-K count (default: enough slices to fill the device). */
   splits?: number;
   /**
@@ -108,7 +114,7 @@ function sameShape(t: Tensor, shape: Shape, what: string): void {
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOptions): Tensor {
   const g = geom(x.shape, w.shape, o, "conv2d");
   if (bias) sameShape(bias, [g.o], "conv2d: bias");
-  if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o.variant);
+  if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o);
   const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow]);
   const cols = g.n * g.oh * g.ow;
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
@@ -145,7 +151,7 @@ export function conv2dBackwardInput(
   const g = geom(xShape, w.shape, o, "conv2dBackwardInput");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
-    return winogradConv(dy, w, null, 2 - g.pad, true, o.variant); // the flipped kernel's conv
+    return winogradConv(dy, w, null, 2 - g.pad, true, o); // the flipped kernel's conv
   }
   if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o.variant);
   const dx = Tensor.empty(dy.gpu, xShape);
@@ -178,7 +184,7 @@ export function conv2dBackwardWeight(
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
   const gpu = x.gpu;
   if (winograd(gpu, g, o, "conv2dBackwardWeight")) {
-    return winogradWeightGrad(dy, x, g.pad, o.variant);
+    return winogradWeightGrad(dy, x, g.pad, o);
   }
   const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
   // fat kernels compute only the columns of live taps (tiny maps: most taps of

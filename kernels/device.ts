@@ -140,7 +140,9 @@ export class Gpu {
     this.stats.buffersCreated++;
     return this.device.createBuffer({
       size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      // UNIFORM too: the windowed GEMM (window_gemm.ts) reads panels through uniform bindings
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
+        GPUBufferUsage.COPY_DST,
     });
   }
 
@@ -178,6 +180,13 @@ export class Gpu {
     this.check();
     this.endPass();
     this.encoderOrNew().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Records zero-filling `bytes` bytes of a buffer (multiples of 4) in the current batch. */
+  clear(buf: GPUBuffer, byteOffset = 0, bytes = buf.size - byteOffset): void {
+    this.check();
+    this.endPass();
+    this.encoderOrNew().clearBuffer(buf, byteOffset, bytes);
   }
 
   /** Reads `bytes` bytes of a buffer back to the host (flushes the batch). */
@@ -225,11 +234,12 @@ export class Gpu {
   /**
    * Records one dispatch. Binding convention for every kernel in this project:
    * `@binding(0)` is the uniform parameter block (when `params` is given), then
-   * the storage buffers in the order passed.
+   * the buffers in the order passed: whole buffers, or a range of one (a
+   * uniform window: `{ buffer, offset, size }`, offset a multiple of 256).
    */
   dispatch(
     kernel: Kernel,
-    buffers: GPUBuffer[],
+    buffers: Array<GPUBuffer | GPUBufferBinding>,
     params: ArrayBufferView | null,
     groups: [number, number?, number?],
   ): void {
@@ -257,7 +267,9 @@ export class Gpu {
         resource: { buffer: this.uniformRing, offset, size: UNIFORM_SLOT },
       });
     }
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    buffers.forEach((b, i) =>
+      entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b })
+    );
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       entries,
@@ -273,7 +285,8 @@ export class Gpu {
    * WebGPU rejects a buffer bound twice in one dispatch when either binding is
    * read_write, and only reports it asynchronously; catch it here, naming the kernel.
    */
-  private checkAliasing(kernel: Kernel, buffers: GPUBuffer[]): void {
+  private checkAliasing(kernel: Kernel, bindings: Array<GPUBuffer | GPUBufferBinding>): void {
+    const buffers = bindings.map((b) => b instanceof GPUBuffer ? b : b.buffer);
     for (let i = 1; i < buffers.length; i++) {
       const j = buffers.indexOf(buffers[i]);
       if (j === i) continue;

@@ -12,11 +12,23 @@
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
  * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
  */
-import { GpuError, type Kernel, params } from "./device.ts";
+import { type Gpu, GpuError, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { matmulDims, type MatmulOptions } from "./cpu/matmul.ts";
 import { fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
+import { chooseVariant, type GemmVariant, maxFatTile, tileOf, variantKey } from "./tuning.ts";
+import {
+  directCost,
+  forcedPlan,
+  pack,
+  packCost,
+  panelFloats,
+  planWindows,
+  type WindowChoice,
+  windowCost,
+  windowGemm,
+  type WindowPlan,
+} from "./window_gemm.ts";
 import { conv2dBackwardBias } from "./conv2d.ts";
 
 export type { MatmulOptions } from "./cpu/matmul.ts";
@@ -24,6 +36,11 @@ export type { MatmulOptions } from "./cpu/matmul.ts";
 export interface MatmulGpuOptions extends MatmulOptions {
   /** Force a tile shape (default: tuning.ts's choice). */
   variant?: GemmVariant;
+  /**
+   * Through uniform windows (window_gemm.ts): a forced chunk and lane tile, or
+   * false for the storage-operand kernels (default: the cost model, software adapters).
+   */
+  window?: WindowChoice;
 }
 
 /** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
@@ -99,9 +116,18 @@ function gemmBatched(
   shape: number[],
   o: BmmOptions,
 ): Tensor {
+  const ta = !!o.transA, tb = !!o.transB;
+  const plan = windowPlan(a.gpu, batch, o.sharedB ? 1 : batch, M, N, K, o);
+  if (plan) {
+    // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
+    const ap = pack(a, plan, "a", !ta), bp = pack(b, plan, "b", tb);
+    const c = windowGemm(ap, bp, plan, bias, shape);
+    ap.dispose();
+    bp.dispose();
+    return c;
+  }
   const c = Tensor.empty(a.gpu, shape);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
-  const ta = !!o.transA, tb = !!o.transB;
   const key = `${ta}${tb}${variantKey(v)}`;
   let kern = kernels.get(key);
   if (!kern) kernels.set(key, kern = matmulKernel(v, ta, tb));
@@ -113,6 +139,29 @@ function gemmBatched(
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;
+}
+
+/**
+ * The windowed plan for a GEMM, or null for the storage-operand kernels: forced
+ * by `o.window`, else on software adapters when the cost model (window_gemm.ts)
+ * puts packing plus the windowed kernel below the default fat kernel.
+ */
+function windowPlan(
+  gpu: Gpu,
+  z: number,
+  zb: number,
+  m: number,
+  n: number,
+  k: number,
+  o: MatmulGpuOptions,
+): WindowPlan | null {
+  if (o.window) return forcedPlan(z, zb, m, n, k, o.window);
+  if (o.window === false || o.variant || !gpu.isSoftware) return null;
+  const v = chooseVariant(gpu, m, n, z);
+  if (v.kind !== "fat") return null;
+  const plan = planWindows(z, zb, m, n, k, maxFatTile(gpu) ** 2 / 2);
+  const cost = windowCost(plan) + packCost(panelFloats(plan, "a") + panelFloats(plan, "b"));
+  return cost < directCost(z, m, n, k, v.tm, v.tn) ? plan : null;
 }
 
 /**
@@ -153,10 +202,10 @@ export function linear(
   x: Tensor,
   w: Tensor,
   bias: Tensor | null,
-  o: { variant?: GemmVariant } = {},
+  o: { variant?: GemmVariant; window?: WindowChoice } = {},
 ): Tensor {
   linearCheck(x, w, bias);
-  return gemm(x, w, bias, { transB: true, variant: o.variant });
+  return gemm(x, w, bias, { transB: true, ...o });
 }
 
 /** Gradients of linear: dx = dy·w, dw = dyᵀ·x, db = Σₙ dy (null unless hasBias). */
@@ -165,7 +214,7 @@ export function linearBackward(
   x: Tensor,
   w: Tensor,
   hasBias: boolean,
-  o: { variant?: GemmVariant } = {},
+  o: { variant?: GemmVariant; window?: WindowChoice } = {},
 ): { dx: Tensor; dw: Tensor; db: Tensor | null } {
   linearCheck(x, w, null);
   const [N, O] = [x.shape[0], w.shape[0]];
@@ -173,8 +222,8 @@ export function linearBackward(
     throw new GpuError(`linearBackward: dy must be [${N},${O}], got [${dy.shape}]`);
   }
   return {
-    dx: gemm(dy, w, null, { variant: o.variant }),
-    dw: gemm(dy, x, null, { transA: true, variant: o.variant }),
+    dx: gemm(dy, w, null, o),
+    dw: gemm(dy, x, null, { transA: true, ...o }),
     db: hasBias ? conv2dBackwardBias(dy) : null,
   };
 }

@@ -31,7 +31,21 @@
 import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
-import { chooseVariant, type GemmVariant, tileOf } from "./tuning.ts";
+import { chooseVariant, type GemmVariant, maxFatTile, tileOf } from "./tuning.ts";
+import {
+  directCost,
+  forcedPlan,
+  padded,
+  PANEL_POS_WGSL,
+  panelFields,
+  panelFloats,
+  plainPlan,
+  planWindows,
+  type WindowChoice,
+  windowCost,
+  windowGemm,
+  type WindowPlan,
+} from "./window_gemm.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
@@ -126,9 +140,14 @@ ${body(L)}
   return { 1: make(1), 4: make(4) };
 }
 
+/** Fields of a transform that writes GEMM panels: the items' inner extent X, then `panelFields`. */
+const PANEL_FIELDS = "X: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32";
+
 /**
- * Gathered inputs, vector stores: per item j, `load(j)` defines scalars
- * `${src}${r}_${s}_${j}` (n×n); f is applied in 2-D and point ξ is stored at out[ξ·items/L + g].
+ * Gathered inputs, vector stores into GEMM panels: per item j, `load(j)`
+ * defines scalars `${src}${r}_${s}_${j}` (n×n); f is applied in 2-D and point ξ
+ * of the group is stored at panelPos(ξ, x, k) (items are x-fastest: x = it % X,
+ * k = it / X, so with L = 4 the group's items are 4 neighbouring floats).
  */
 function gatherBody(
   L: Lanes,
@@ -145,7 +164,13 @@ function gatherBody(
   return `${lanes(L).map(load).join("\n")}
 ${pts.join("\n")}
 ${twoD(f, n, src, "t")}
-${grid(4).map(([r, s]) => `    ${out}[${r * 4 + s}u * groups + g] = t${r}_${s};`).join("\n")}`;
+    let px = it0 % p.X; let pk = it0 / p.X;
+${
+    grid(4).map(([r, s]) => `    ${out}[panelPos(${r * 4 + s}u, px, pk) / ${L}u] = t${r}_${s};`)
+      .join(
+        "\n",
+      )
+  }`;
 }
 
 /** Vector loads of the 16 points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
@@ -157,14 +182,18 @@ ${twoD(f, 4, "m", "o")}
 ${lanes(L).map(store).join("\n")}`;
 }
 
-/** x[N,C,H,W] → V with item it = c·ic + q·iq at position it (V[ξ][c][q] or V[ξ][q][c]). */
+/**
+ * x[N,C,H,W] → V panels, item it = c·ic + q·iq: x = q, k = c (ic = P, iq = 1;
+ * the forward's B, or A when transposed) or x = c, k = q (grad-weight's B).
+ */
 const INPUT = transformKernel(
   "input",
-  "C: u32, H: u32, W: u32, TH: u32, TW: u32, pad: u32, P: u32, ic: u32, iq: u32",
+  `C: u32, H: u32, W: u32, TH: u32, TW: u32, pad: u32, P: u32, ic: u32, iq: u32, ${PANEL_FIELDS}`,
   (L) =>
     `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<${T(L)}>;
 ${TILE_FN}
+${PANEL_POS_WGSL}
 fn ld(base: u32, h: i32, w: i32) -> f32 {
   let ok = u32(h) < p.H && u32(w) < p.W;
   return select(0.0, x[select(0u, base + u32(h) * p.W + u32(w), ok)], ok);
@@ -190,25 +219,25 @@ ${
 );
 
 /**
- * w[O,C,3,3] → U for a conv with Oc outputs and Ci inputs: U[ξ][a][b] ("op") or
- * U[ξ][b][a] ("po", p.po = 1), a the output and b the input channel. With
- * flip = 1 (grad-input) the conv's output channels are w's inputs and the
- * kernel is rotated by 180°: w[b, a, 2 − kh, 2 − kw].
+ * w[O,C,3,3] → U panels for a conv with Oc outputs and Ci inputs: x = a (the
+ * output channel), k = b (the input channel): the forward's A, or its B when
+ * transposed. With flip = 1 (grad-input) the conv's output channels are w's
+ * inputs and the kernel is rotated by 180°: w[b, a, 2 − kh, 2 − kw].
  */
 const WEIGHT = transformKernel(
   "weight",
-  "Oc: u32, Ci: u32, flip: u32, po: u32",
+  `Oc: u32, Ci: u32, flip: u32, ${PANEL_FIELDS}`,
   (L) =>
     `@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> u: array<${T(L)}>;`,
+@group(0) @binding(2) var<storage, read_write> u: array<${T(L)}>;
+${PANEL_POS_WGSL}`,
   (L) =>
     gatherBody(
       L,
       3,
       "g",
       (j) =>
-        `    let a${j} = select(it${j} / p.Ci, it${j} % p.Oc, p.po != 0u);
-    let b${j} = select(it${j} % p.Ci, it${j} / p.Oc, p.po != 0u);
+        `    let a${j} = it${j} % p.Oc; let b${j} = it${j} / p.Oc;
     let s${j} = select(a${j} * p.Ci + b${j}, b${j} * p.Oc + a${j}, p.flip != 0u) * 9u;
 ${
           grid(3).map(([r, s]) =>
@@ -249,14 +278,15 @@ ${TILE_FN}`,
     }),
 );
 
-/** dy[N,O,OH,OW] → DY[16][O][P] (A e Aᵀ of each 2×2 tile, zero past the edge). */
+/** dy[N,O,OH,OW] → DY panels, x = o, k = q (A e Aᵀ of each 2×2 tile, zero past the edge). */
 const DY = transformKernel(
   "dy",
-  "O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32",
+  `O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, ${PANEL_FIELDS}`,
   (L) =>
     `@group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> e: array<${T(L)}>;
 ${TILE_FN}
+${PANEL_POS_WGSL}
 fn ld(base: u32, h: u32, w: u32) -> f32 {
   let ok = h < p.OH && w < p.OW;
   return select(0.0, dy[select(0u, base + h * p.OW + w, ok)], ok);
@@ -267,7 +297,7 @@ fn ld(base: u32, h: u32, w: u32) -> f32 {
       2,
       "d",
       (j) =>
-        `    let o${j} = it${j} / p.P; let q${j} = it${j} % p.P;
+        `    let o${j} = it${j} % p.O; let q${j} = it${j} / p.O;
     let t${j} = tile(q${j}); let h${j} = t${j}.y; let w${j} = t${j}.z;
     let b${j} = (t${j}.x * p.O + o${j}) * p.OH * p.OW;
 ${
@@ -299,15 +329,60 @@ const WGRAD_OUT = transformKernel(
     ),
 );
 
+/** Dispatches a transform; L = 4 when `vec` (default: the item count is a multiple of 4). */
 function run(
   family: Record<Lanes, Kernel>,
   buffers: GPUBuffer[],
   fields: number[],
   gpu: Gpu,
+  vec = fields[0] % 4 === 0,
 ): void {
-  const items = fields[0], L: Lanes = items % 4 === 0 ? 4 : 1;
+  const items = fields[0], L: Lanes = vec ? 4 : 1;
   const [gx, gy] = grid1d(items / L, WG);
   gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, MAX_GROUPS)]);
+}
+
+/** The GEMM overrides a conv passes down (tests force each). */
+export interface GemmChoice {
+  variant?: GemmVariant;
+  window?: WindowChoice;
+}
+
+/**
+ * GEMM panels of one side for a plan (zeroed where the plan pads the matrix)
+ * and the transform fields that address them: X (the items' inner extent), panelFields.
+ */
+function panels(gpu: Gpu, plan: WindowPlan, side: "a" | "b", x: number) {
+  const floats = panelFloats(plan, side);
+  const t = Tensor.empty(gpu, [floats]);
+  if (padded(plan)) gpu.clear(t.buffer, 0, floats * 4);
+  return { t, fields: [x, ...panelFields(plan, side)], vec: x % 4 === 0 };
+}
+
+/**
+ * The GEMM of 16 transform points: windowed (window_gemm.ts) where the cost
+ * model says it beats the storage-operand kernels (software adapters, no
+ * forced variant), else plain panels through bmm (A read transposed).
+ */
+function gemmPlan(gpu: Gpu, m: number, n: number, k: number, o: GemmChoice) {
+  if (o.window) {
+    const plan = forcedPlan(16, 16, m, n, k, o.window);
+    return { plan, cost: windowCost(plan) };
+  }
+  if (gpu.isSoftware && !o.variant && o.window !== false) {
+    const plan = planWindows(16, 16, m, n, k, maxFatTile(gpu) ** 2 / 2);
+    const v = chooseVariant(gpu, m, n, 16);
+    const direct = v.kind === "fat" ? directCost(16, m, n, k, v.tm, v.tn) : Infinity;
+    if (windowCost(plan) < direct) return { plan, cost: windowCost(plan) };
+    return { plan: plainPlan(16, 16, m, n, k), cost: direct };
+  }
+  return { plan: plainPlan(16, 16, m, n, k), cost: 0 };
+}
+
+function gemm(a: Tensor, b: Tensor, plan: WindowPlan, o: GemmChoice): Tensor {
+  if (plan.tm > 0) return windowGemm(a, b, plan);
+  const { z, m, n, k } = plan;
+  return bmm(a.view([z, k, m]), b.view([z, k, n]), { transA: true, variant: o.variant });
 }
 
 /** The tile grid of a 3×3 stride-1 conv with output OH×OW. */
@@ -330,17 +405,22 @@ export function winogradScratchBytes(
 
 /**
  * The GEMM orientation of a forward: "op" = M[ξ][o][q] (rows the output
- * channels, columns the tiles), "po" = M[ξ][q][o] (rows the tiles). The fat
- * kernels want many columns per lane: on small maps (layer4: 2×2 tiles an
- * image) the tiles are too few to fill a 32-wide row of lanes, the channels are not.
+ * channels, columns the tiles), "po" = M[ξ][q][o] (rows the tiles). Windowed:
+ * the cheaper by the cost model. Otherwise the fat kernels want many columns
+ * per lane: on small maps (layer4: 2×2 tiles an image) the tiles are too few
+ * to fill a 32-wide row of lanes, the channels are not.
  */
-function orientation(gpu: Gpu, o: number, p: number): "op" | "po" {
+function orientation(gpu: Gpu, o: number, c: number, p: number, g: GemmChoice) {
+  const op = gemmPlan(gpu, o, p, c, g), po = gemmPlan(gpu, p, o, c, g);
+  if (op.plan.tm > 0 || po.plan.tm > 0) {
+    return po.cost < op.cost ? { po: true, ...po } : { po: false, ...op };
+  }
   // useful outputs per workgroup of the default tile for rows × cols
   const work = (rows: number, cols: number) => {
     const { bm, bn } = tileOf(chooseVariant(gpu, rows, cols, 16));
     return Math.min(bm, rows) * Math.min(bn, cols);
   };
-  return work(p, o) > work(o, p) ? "po" : "op";
+  return work(p, o) > work(o, p) ? { po: true, ...po } : { po: false, ...op };
 }
 
 /**
@@ -354,7 +434,7 @@ export function winogradConv(
   bias: Tensor | null,
   pad: number,
   flip: boolean,
-  variant?: GemmVariant,
+  g: GemmChoice = {},
 ): Tensor {
   const gpu = x.gpu;
   const [n, c, h, wd] = x.shape;
@@ -364,15 +444,22 @@ export function winogradConv(
   }
   const oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
   const { th, tw, p } = tiles(n, oh, ow);
-  const po = orientation(gpu, o, p) === "po";
-  const v = Tensor.empty(gpu, [16, c, p]); // V[ξ][c][q]
-  run(INPUT, [x.buffer, v.buffer], [c * p, c, h, wd, th, tw, pad, p, p, 1], gpu);
-  const u = Tensor.empty(gpu, po ? [16, c, o] : [16, o, c]);
-  run(WEIGHT, [w.buffer, u.buffer], [o * c, o, c, flip ? 1 : 0, po ? 1 : 0], gpu);
-  // "po": M[ξ][q][o] = Vᵀ·U (V read transposed: its rows are uniform loads)
-  const m = po ? bmm(v, u, { transA: true, variant }) : bmm(u, v, { variant });
-  u.dispose();
-  v.dispose();
+  // "op": M[ξ][o][q] = U·V; "po": M[ξ][q][o] = Vᵀ·U. Either way V has x = q, k = c
+  // and U x = o, k = c; only which side of the GEMM they are changes.
+  const { po, plan } = orientation(gpu, o, c, p, g);
+  const v = panels(gpu, plan, po ? "a" : "b", p);
+  run(
+    INPUT,
+    [x.buffer, v.t.buffer],
+    [c * p, c, h, wd, th, tw, pad, p, p, 1, ...v.fields],
+    gpu,
+    v.vec,
+  );
+  const u = panels(gpu, plan, po ? "b" : "a", o);
+  run(WEIGHT, [w.buffer, u.t.buffer], [o * c, o, c, flip ? 1 : 0, ...u.fields], gpu, u.vec);
+  const m = po ? gemm(v.t, u.t, plan, g) : gemm(u.t, v.t, plan, g);
+  u.t.dispose();
+  v.t.dispose();
   const y = Tensor.empty(gpu, [n, o, oh, ow]);
   run(OUTPUT, [m.buffer, (bias ?? m).buffer, y.buffer], [
     o * p,
@@ -394,21 +481,27 @@ export function winogradWeightGrad(
   dy: Tensor,
   x: Tensor,
   pad: number,
-  variant?: GemmVariant,
+  g: GemmChoice = {},
 ): Tensor {
   const gpu = x.gpu;
   const [n, c, h, wd] = x.shape;
   const [, o, oh, ow] = dy.shape;
   const { th, tw, p } = tiles(n, oh, ow);
-  // M[ξ][o][c] = Σ_q E[ξ][o][q] · Vᵀ[ξ][q][c]: V is written transposed so that
-  // the lanes (columns = input channels) read neighbouring addresses.
-  const v = Tensor.empty(gpu, [16, p, c]);
-  run(INPUT, [x.buffer, v.buffer], [c * p, c, h, wd, th, tw, pad, p, 1, c], gpu);
-  const e = Tensor.empty(gpu, [16, o, p]);
-  run(DY, [dy.buffer, e.buffer], [o * p, o, oh, ow, th, tw, p], gpu);
-  const m = bmm(e, v, { variant });
-  e.dispose();
-  v.dispose();
+  // M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][q][c]: A = DY (x = o, k = q), B = V (x = c, k = q).
+  const { plan } = gemmPlan(gpu, o, c, p, g);
+  const v = panels(gpu, plan, "b", c);
+  run(
+    INPUT,
+    [x.buffer, v.t.buffer],
+    [c * p, c, h, wd, th, tw, pad, p, 1, c, ...v.fields],
+    gpu,
+    v.vec,
+  );
+  const e = panels(gpu, plan, "a", o);
+  run(DY, [dy.buffer, e.t.buffer], [o * p, o, oh, ow, th, tw, p, ...e.fields], gpu, e.vec);
+  const m = gemm(e.t, v.t, plan, g);
+  e.t.dispose();
+  v.t.dispose();
   const dw = Tensor.empty(gpu, [o, c, 3, 3]);
   run(WGRAD_OUT, [m.buffer, dw.buffer], [o * c], gpu);
   m.dispose();

@@ -10,6 +10,7 @@
  * magnitude of what is summed, not with the (possibly cancelling) result.
  */
 import { Tensor } from "../kernels/tensor.ts";
+import type { WindowChoice } from "../kernels/window_gemm.ts";
 import {
   conv2d,
   conv2dBackwardBias,
@@ -66,6 +67,7 @@ const VARIANTS: Array<GemmVariant | null> = [
   null,
 ];
 const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");
+const WINDOWS: WindowChoice[] = [{ kc: 16, tm: 4, tn: 4 }, { kc: 512, tm: 8, tn: 4 }];
 
 const CASES: Array<{ name: string; x: S4; w: S4; stride: number; pad: number; bias: boolean }> = [
   {
@@ -157,9 +159,17 @@ for (const cs of CASES) {
     // col2im changes only grad-input (forward and grad-weight stay the implicit GEMM).
     const algos = ["gemm", "col2im", ...(wino ? ["winograd"] as const : [])] as const;
     for (const algo of algos) {
-      for (const v of VARIANTS) {
-        const ov = v ? { ...o, variant: v, algo } : { ...o, algo };
-        const label = `${algo} ${vname(v)}`;
+      // Winograd's GEMMs also through uniform windows: one chunk of 16 (several chunks
+      // accumulate), one of 512 (panels of ≤ 32 rows/columns: several row/column blocks).
+      const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
+        ...VARIANTS.map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
+        ...(algo === "winograd"
+          ? WINDOWS.map((w) => ({ window: w, label: JSON.stringify(w) }))
+          : []),
+      ];
+      for (const { label: vl, ...choice } of choices) {
+        const ov = { ...o, ...choice, algo };
+        const label = `${algo} ${vl}`;
         await gpu.checked(async () => {
           const gy = conv2d(tx, tw, tb, ov);
           assertEquals(gy.shape, y.shape);

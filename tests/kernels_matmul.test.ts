@@ -12,6 +12,7 @@ import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { type GemmVariant, maxFatTile, TILED_32, TILED_64 } from "../kernels/tuning.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
+import type { WindowChoice } from "../kernels/window_gemm.ts";
 
 const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
 
@@ -33,6 +34,15 @@ const VARIANTS: Array<GemmVariant | null> = [
   null,
 ];
 const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");
+// The windowed kernel (window_gemm.ts), forced: chunks of 16 (several accumulate) and
+// of 512 (panels of ≤ 32 rows/columns: several row and column blocks).
+const WINDOWS: WindowChoice[] = [{ kc: 16, tm: 4, tn: 4 }, { kc: 512, tm: 8, tn: 4 }];
+type Choice = { variant?: GemmVariant; window?: WindowChoice };
+const choices = (vs: Array<GemmVariant | null>): Choice[] => [
+  ...vs.map((v) => (v ? { variant: v } : {})),
+  ...WINDOWS.map((window) => ({ window })),
+];
+const cname = (c: Choice) => JSON.stringify(c) === "{}" ? "default" : JSON.stringify(c);
 
 // [M, K, N]: scalar, odd sizes across tile edges, a long inner dimension.
 const SHAPES: Array<[number, number, number]> = [[1, 1, 1], [7, 13, 65], [65, 33, 130], [
@@ -51,11 +61,11 @@ for (const [M, K, N] of SHAPES) {
         const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
         const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
         // Every variant without transposes; the transposed loaders with one fat and one tiled.
-        const vs = transA || transB ? [VARIANTS[0], VARIANTS[2]] : VARIANTS;
+        const vs = choices(transA || transB ? [VARIANTS[0], VARIANTS[2]] : VARIANTS);
         for (const v of vs) {
-          const c = await gpu.checked(() => matmul(ta, tb, v ? { ...o, variant: v } : o));
+          const c = await gpu.checked(() => matmul(ta, tb, { ...o, ...v }));
           assertEquals(c.shape, [M, N]);
-          assertNear(await c.read(), want.data, mag, `${transA}/${transB} ${vname(v)}`);
+          assertNear(await c.read(), want.data, mag, `${transA}/${transB} ${cname(v)}`);
           c.dispose();
         }
       }
@@ -71,15 +81,15 @@ Deno.test("bmm GPU == CPU per batch entry, all transposes, fat and tiled", async
       const aShape = transA ? [K, M] : [M, K], bShape = transB ? [N, K] : [K, N];
       const a = randn(B * M * K, 7), b = randn(B * K * N, 8);
       const ta = Tensor.from(gpu, a, [B, ...aShape]), tb = Tensor.from(gpu, b, [B, ...bShape]);
-      for (const v of [VARIANTS[0], VARIANTS[2], null]) {
-        const c = await gpu.checked(() => bmm(ta, tb, v ? { ...o, variant: v } : o));
+      for (const v of choices([VARIANTS[0], VARIANTS[2], null])) {
+        const c = await gpu.checked(() => bmm(ta, tb, { ...o, ...v }));
         assertEquals(c.shape, [B, M, N]);
         const got = await c.read();
         for (let z = 0; z < B; z++) {
           const az = cpuTensor(aShape, a.subarray(z * M * K, (z + 1) * M * K));
           const bz = cpuTensor(bShape, b.subarray(z * K * N, (z + 1) * K * N));
           const want = matmulCpu(az, bz, o), mag = matmulCpu(abs(az), abs(bz), o).data;
-          const label = `${transA}/${transB} ${vname(v)} batch ${z}`;
+          const label = `${transA}/${transB} ${cname(v)} batch ${z}`;
           assertNear(got.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
         }
         c.dispose();
@@ -88,13 +98,16 @@ Deno.test("bmm GPU == CPU per batch entry, all transposes, fat and tiled", async
   }
   // sharedB: every A[z] times one 2-D B
   const a = randn(B * M * K, 9), b = randn(K * N, 10);
-  const shared = await bmm(Tensor.from(gpu, a, [B, M, K]), Tensor.from(gpu, b, [K, N]), {
-    sharedB: true,
-  }).read();
-  for (let z = 0; z < B; z++) {
-    const az = cpuTensor([M, K], a.subarray(z * M * K, (z + 1) * M * K)), bz = cpuTensor([K, N], b);
-    const want = matmulCpu(az, bz), mag = matmulCpu(abs(az), abs(bz)).data;
-    assertNear(shared.subarray(z * M * N, (z + 1) * M * N), want.data, mag, `sharedB batch ${z}`);
+  const ta = Tensor.from(gpu, a, [B, M, K]), tb = Tensor.from(gpu, b, [K, N]);
+  for (const v of [{}, ...WINDOWS.map((window) => ({ window }))]) {
+    const shared = await bmm(ta, tb, { sharedB: true, ...v }).read();
+    for (let z = 0; z < B; z++) {
+      const az = cpuTensor([M, K], a.subarray(z * M * K, (z + 1) * M * K));
+      const bz = cpuTensor([K, N], b);
+      const want = matmulCpu(az, bz), mag = matmulCpu(abs(az), abs(bz)).data;
+      const label = `sharedB ${cname(v)} batch ${z}`;
+      assertNear(shared.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
+    }
   }
   assertThrows(
     () => bmm(Tensor.zeros(gpu, [2, 3, 4]), Tensor.zeros(gpu, [3, 4, 5])),
@@ -108,19 +121,19 @@ Deno.test("linear and linearBackward GPU == CPU, with and without bias", async (
   const b = cpuTensor([O], randn(O, 5)), dy = cpuTensor([N, O], randn(N * O, 6));
   const tx = Tensor.from(gpu, x.data, x.shape), tw = Tensor.from(gpu, w.data, w.shape);
   const tb = Tensor.from(gpu, b.data, b.shape), tdy = Tensor.from(gpu, dy.data, dy.shape);
-  for (const v of VARIANTS) {
-    const o = v ? { variant: v } : {};
+  for (const o of choices(VARIANTS)) {
+    const v = cname(o);
     for (const bias of [null, b]) {
       const want = linearCpu(x, w, bias), mag = linearCpu(abs(x), abs(w), bias && abs(bias));
       const y = linear(tx, tw, bias && tb, o);
-      assertNear(await y.read(), want.data, mag.data, `linear ${vname(v)} bias=${!!bias}`);
+      assertNear(await y.read(), want.data, mag.data, `linear ${v} bias=${!!bias}`);
     }
     for (const hasBias of [false, true]) {
       const want = linearBackwardCpu(dy, x, w, hasBias);
       const mag = linearBackwardCpu(abs(dy), abs(x), abs(w), hasBias);
       const got = linearBackward(tdy, tx, tw, hasBias, o);
-      assertNear(await got.dx.read(), want.dx.data, mag.dx.data, `dx ${vname(v)}`);
-      assertNear(await got.dw.read(), want.dw.data, mag.dw.data, `dw ${vname(v)}`);
+      assertNear(await got.dx.read(), want.dx.data, mag.dx.data, `dx ${v}`);
+      assertNear(await got.dw.read(), want.dw.data, mag.dw.data, `dw ${v}`);
       assertEquals(got.db === null, !hasBias);
       if (got.db) assertNear(await got.db.read(), want.db!.data, mag.db!.data, "db");
     }

@@ -1,0 +1,384 @@
+/**
+ * Windowed GEMM (software adapters): C[z] = A[z]·B[z] (+ bias per column) with
+ * both operands read through 64 KiB uniform-buffer windows, not storage bindings.
+ *
+ * Why: in Mesa 22.3's gallivm (lavapipe and llvmpipe) every storage-buffer
+ * load is a scalar loop over the 8 lanes with an exec-mask branch and a bounds
+ * branch per lane and component (~68 ns per 8-lane load on this VM), whatever
+ * the index; a uniform-buffer load is one scalar load and a broadcast for a
+ * uniform index, a vector gather otherwise (~6 ns). Micro-benchmarks (512³,
+ * one lane tile, same process; kernels/KERNELS.md, session 5): 8×8 lane tile
+ * with both operands in storage 1.8 GFLOP/s, both in uniform buffers 8.3;
+ * 32×32: 4.0 vs 8.4.
+ *
+ * A uniform binding holds at most 16,384 floats, so the operands are laid out
+ * in panels that fit one window each (zero outside the matrix):
+ *   A panel (j, z, rb) = A[z][rb·R … +R)[j·kc … +kc) stored k-major: [kk][r]
+ *   B panel (j, z, cb) = B[z][j·kc … +kc)[cb·C … +C) stored [kk][c]
+ * the panel of index ((j·Z + z)·RB + rb) at float offset index·R·kc (B likewise,
+ * with z = 0 for a B shared by the batch). `panelPosWgsl` gives producers the
+ * position of an element; `pack` copies a plain (optionally transposed) matrix.
+ * With kc = K, R = M, C = N the layout is plain Aᵀ / B ([z][k][m], [z][k][n]):
+ * callers that do not window use the same producers (see `plainPlan`).
+ *
+ * Kernel: one dispatch per (j, z, rb, cb), grid [C / (8·tn), R / tm, 1];
+ * workgroups of 8 lanes (the fat kernels' shape, wgsl_conv_gemm.ts), each lane
+ * a tm × tn tile: rows uniform (A read as vec4 broadcasts), lane l owns columns
+ * 4(l + 8h) + e (h < tn/4, e < 4: one vec4 gather per h). Chunk j = 0 writes C
+ * (+ bias), later chunks add to it in order: deterministic, no atomics.
+ */
+import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+
+/** Floats in one uniform window (64 KiB, WebGPU's guaranteed maxUniformBufferBindingSize). */
+export const WINDOW_FLOATS = 16384;
+
+/**
+ * How a caller may steer the windowed path: a chunk and lane tile to force
+ * it with, or false to keep the storage-operand kernels; absent: the cost model.
+ */
+export type WindowChoice = { kc: number; tm: number; tn: number } | false;
+
+export interface WindowPlan {
+  /** Batch of A and C; batch of B (1 when B is shared). */
+  z: number;
+  zb: number;
+  m: number;
+  n: number;
+  k: number;
+  /** Rows per A panel, columns per B panel, k per chunk. */
+  r: number;
+  c: number;
+  kc: number;
+  /** Row blocks, column blocks, k chunks. */
+  rb: number;
+  cb: number;
+  j: number;
+  /** Lane tile: tm rows × tn columns (tn a multiple of 4). */
+  tm: number;
+  tn: number;
+}
+
+/**
+ * Cost model (ns), measured on this project's 2-core VM with lavapipe
+ * (KERNELS.md, session 5): an 8-lane storage load or store, a uniform load
+ * component, an 8-wide FMA with ≤ 256 / more accumulators a lane (spills), a
+ * dispatch (bind group, params, lavapipe's per-dispatch sync).
+ */
+const COST = { ssbo: 68, ubo: 6, fma: 1.1, fmaSpill: 1.3, dispatch: 50_000, threads: 2 };
+const fmaCost = (acc: number) => acc > 256 ? COST.fmaSpill : COST.fma;
+
+/** Estimated ns of the storage-operand fat kernel (tm × tn a lane) on the same GEMM. */
+export function directCost(
+  z: number,
+  m: number,
+  n: number,
+  k: number,
+  tm: number,
+  tn: number,
+): number {
+  const wgs = Math.ceil(m / tm) * Math.ceil(n / (8 * tn)) * z;
+  const perWg = k * ((tm + tn) * COST.ssbo + tm * tn * fmaCost(tm * tn)) + tm * tn * COST.ssbo;
+  return Math.ceil(wgs / COST.threads) * perWg + COST.dispatch;
+}
+
+/** Estimated ns of a windowed plan (without producing its panels). */
+export function windowCost(p: WindowPlan): number {
+  const wgs = (p.r / p.tm) * (p.c / (8 * p.tn));
+  const acc = p.tm * p.tn;
+  const perWg = p.kc * ((p.tm + p.tn) * COST.ubo + acc * fmaCost(acc)) +
+    acc * COST.ssbo * (2 * p.j - 1) / p.j;
+  return p.j * p.z * p.rb * p.cb * (Math.ceil(wgs / COST.threads) * perWg + COST.dispatch);
+}
+
+/** Estimated ns of packing `floats` panel floats from a plain matrix (a load and a store each). */
+export function packCost(floats: number): number {
+  return floats / 8 * 2 * COST.ssbo / COST.threads;
+}
+
+const roundUp = (x: number, q: number) => Math.ceil(x / q) * q;
+
+/** A plan with the given chunk and lane tile, or null where one row/column tile does not fit. */
+export function makePlan(
+  z: number,
+  zb: number,
+  m: number,
+  n: number,
+  k: number,
+  kc: number,
+  tm: number,
+  tn: number,
+): WindowPlan | null {
+  const r = Math.min(roundUp(m, tm), Math.floor(WINDOW_FLOATS / kc / tm) * tm);
+  const c = Math.min(roundUp(n, 8 * tn), Math.floor(WINDOW_FLOATS / kc / (8 * tn)) * 8 * tn);
+  if (r < tm || c < 8 * tn) return null;
+  return {
+    z,
+    zb,
+    m,
+    n,
+    k,
+    r,
+    c,
+    kc,
+    rb: Math.ceil(m / r),
+    cb: Math.ceil(n / c),
+    j: Math.ceil(k / kc),
+    tm,
+    tn,
+  };
+}
+
+/**
+ * The cheapest windowed plan by the cost model. Lane tiles up to `maxAcc`
+ * accumulators (the compile time of the unrolled body grows with it); kc a
+ * multiple of 16 so that every panel starts on a 256-byte boundary.
+ */
+export function planWindows(
+  z: number,
+  zb: number,
+  m: number,
+  n: number,
+  k: number,
+  maxAcc = 512,
+): WindowPlan {
+  let best: WindowPlan | null = null, bestCost = Infinity;
+  const kMax = roundUp(k, 16);
+  for (let kc = 16; kc <= Math.min(kMax, 1024); kc *= 2) {
+    for (const kcv of kc * 2 > kMax ? [kc, kMax] : [kc]) {
+      if (kcv > 1024 || WINDOW_FLOATS / kcv < 8) continue;
+      for (const tm of [4, 8, 16, 32]) {
+        for (const tn of [4, 8, 16]) {
+          if (tm * tn > maxAcc) continue;
+          const p = makePlan(z, zb, m, n, k, kcv, tm, tn);
+          if (!p) continue;
+          const cost = windowCost(p);
+          if (cost < bestCost) [best, bestCost] = [p, cost];
+        }
+      }
+    }
+  }
+  if (!best) throw new GpuError(`planWindows: no plan for ${m}×${n}×${k}`);
+  return best;
+}
+
+/** The plan for a forced choice (a clear error where its tile does not fit a window). */
+export function forcedPlan(
+  z: number,
+  zb: number,
+  m: number,
+  n: number,
+  k: number,
+  w: { kc: number; tm: number; tn: number },
+): WindowPlan {
+  const p = w.kc % 16 === 0 && w.tm % 4 === 0 && w.tn % 4 === 0
+    ? makePlan(z, zb, m, n, k, w.kc, w.tm, w.tn)
+    : null;
+  if (!p) {
+    throw new GpuError(
+      `window ${JSON.stringify(w)}: kc must be a multiple of 16, tm and tn of 4, and a ` +
+        `${w.tm}-row × ${8 * w.tn}-column tile must fit a ${WINDOW_FLOATS}-float window`,
+    );
+  }
+  return p;
+}
+
+/** The unwindowed layout: one panel per batch entry, plain [z][k][m] and [z][k][n]. */
+export function plainPlan(z: number, zb: number, m: number, n: number, k: number): WindowPlan {
+  return { z, zb, m, n, k, r: m, c: n, kc: k, rb: 1, cb: 1, j: 1, tm: 0, tn: 0 };
+}
+
+/** Floats of the A (side "a") or B panels of a plan. */
+export function panelFloats(p: WindowPlan, side: "a" | "b"): number {
+  return side === "a" ? p.j * p.z * p.rb * p.r * p.kc : p.j * p.zb * p.cb * p.c * p.kc;
+}
+
+/** Whether the panels extend past the matrix (then producers need a zeroed buffer). */
+export function padded(p: WindowPlan): boolean {
+  return p.rb * p.r !== p.m || p.cb * p.c !== p.n || p.j * p.kc !== p.k;
+}
+
+/** Uniform fields a producer passes for `panelPosWgsl`: [X, kc, XB, Z] of one side. */
+export function panelFields(p: WindowPlan, side: "a" | "b"): number[] {
+  return side === "a" ? [p.r, p.kc, p.rb, p.z] : [p.c, p.kc, p.cb, p.zb];
+}
+
+/**
+ * WGSL `panelPos(z, x, k)`: the float index of element (x, k) of batch entry z
+ * in a panel buffer (x the row of A or the column of B), given uniform fields
+ * `pX, pkc, pXB, pZ` (from `panelFields`) in the producer's `p`.
+ */
+export const PANEL_POS_WGSL = `fn panelPos(z: u32, x: u32, k: u32) -> u32 {
+  return (((k / p.pkc) * p.pZ + z) * p.pXB + x / p.pX) * p.pkc * p.pX + (k % p.pkc) * p.pX + x % p.pX;
+}`;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const unroll = (n: number, f: (i: number) => string) => range(n).map(f).join("\n");
+
+function gemmKernel(p: WindowPlan): Kernel {
+  const { r, c, kc, tm, tn } = p;
+  const h = tn / 4;
+  const put = (first: boolean) =>
+    unroll(h, (hh) =>
+      unroll(4, (e) => {
+        const jj = hh * 4 + e;
+        return `    { let n = col + ${32 * hh + e}u;
+      if (n < p.N) {
+        let b = ${first ? "select(0.0, bias[n], p.hasBias != 0u)" : "0.0"};
+${
+          unroll(tm, (i) =>
+            `        if (m0 + ${i}u < p.M) { let o = rowBase + ${i}u * p.N + n; c[o] = ${
+              first ? "b" : "c[o]"
+            } + acc[${i * tn + jj}]; }`)
+        }
+      } }`;
+      }));
+  return {
+    key: `wgemm:${r}x${c}x${kc}:${tm}x${tn}`,
+    code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<uniform> aw: array<vec4f, ${r * kc / 4}>;
+@group(0) @binding(2) var<uniform> bw: array<vec4f, ${kc * c / 4}>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let a4 = wg.y * ${tm / 4}u;
+  let b4 = wg.x * ${8 * h}u + lid.x;
+  var acc: array<f32, ${tm * tn}>;
+  for (var kk = 0u; kk < ${kc}u; kk++) {
+${unroll(tm / 4, (q) => `    let av${q} = aw[kk * ${r / 4}u + a4 + ${q}u];`)}
+${unroll(h, (hh) => `    let bv${hh} = bw[kk * ${c / 4}u + b4 + ${8 * hh}u];`)}
+${
+      unroll(tm, (i) =>
+        unroll(tn, (jj) =>
+          `    acc[${i * tn + jj}] = fma(av${i >> 2}[${i & 3}], bv${jj >> 2}[${jj & 3}], acc[${
+            i * tn + jj
+          }]);`))
+    }
+  }
+  let m0 = p.row0 + wg.y * ${tm}u;
+  let col = p.col0 + b4 * 4u;
+  let rowBase = (p.z * p.M + m0) * p.N;
+  if (p.first != 0u) {
+${put(true)}
+  } else {
+${put(false)}
+  }
+}`,
+  };
+}
+
+const kernels = new Map<string, Kernel>();
+
+/**
+ * C[z][m][n] = Σ_k A[z][m][k]·B[z][k][n] (+ bias[n]) from panels laid out by
+ * plan `p` (tm, tn > 0). Returns a new tensor of `shape` (z·m·n elements).
+ */
+export function windowGemm(
+  a: Tensor,
+  b: Tensor,
+  p: WindowPlan,
+  bias: Tensor | null = null,
+  shape: number[] = [p.z, p.m, p.n],
+): Tensor {
+  if (p.tm <= 0 || p.tm % 4 !== 0 || p.tn % 4 !== 0 || p.r % p.tm || p.c % (8 * p.tn)) {
+    throw new GpuError(`windowGemm: bad plan ${JSON.stringify(p)}`);
+  }
+  if (a.size < panelFloats(p, "a") || b.size < panelFloats(p, "b")) {
+    throw new GpuError(`windowGemm: panels [${a.shape}] / [${b.shape}] are smaller than the plan`);
+  }
+  const gpu = a.gpu;
+  const key = `${p.r}x${p.c}x${p.kc}:${p.tm}x${p.tn}`;
+  let kern = kernels.get(key);
+  if (!kern) kernels.set(key, kern = gemmKernel(p));
+  const out = Tensor.empty(gpu, shape);
+  const aBytes = p.r * p.kc * 4, bBytes = p.c * p.kc * 4;
+  for (let j = 0; j < p.j; j++) {
+    for (let z = 0; z < p.z; z++) {
+      const zb = p.zb === 1 ? 0 : z;
+      for (let rb = 0; rb < p.rb; rb++) {
+        const aWin = {
+          buffer: a.buffer,
+          offset: ((j * p.z + z) * p.rb + rb) * aBytes,
+          size: aBytes,
+        };
+        for (let cb = 0; cb < p.cb; cb++) {
+          const bOff = ((j * p.zb + zb) * p.cb + cb) * bBytes;
+          gpu.dispatch(
+            kern,
+            [
+              aWin,
+              { buffer: b.buffer, offset: bOff, size: bBytes },
+              (bias ?? a).buffer,
+              out.buffer,
+            ],
+            params([p.m, p.n, z, rb * p.r, cb * p.c, j === 0 ? 1 : 0, bias ? 1 : 0]),
+            [p.c / (8 * p.tn), p.r / p.tm, 1],
+          );
+        }
+      }
+    }
+  }
+  return out;
+}
+
+const WG = 64, MAX_GROUPS = 1024;
+
+/** Pack kernel: panel float `it` ← source element, 4 panel floats a group when pX % 4 == 0. */
+function packKernel(L: 1 | 4): Kernel {
+  const T = L === 4 ? "vec4f" : "f32";
+  const vals = range(L).map((e) =>
+    `    let xe${e} = xb * p.pX + xi + ${e}u;
+    let ok${e} = xe${e} < p.dimX && k < p.K;
+    let v${e} = select(0.0, src[select(0u, p.zs * z + select(k * p.dimX + xe${e}, xe${e} * p.K + k, p.xMajor != 0u), ok${e})], ok${e});`
+  ).join("\n");
+  return {
+    key: `wgemm:pack:${L}`,
+    code:
+      `struct P { items: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32, dimX: u32, K: u32, xMajor: u32, zs: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<${T}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let total = nw.x * nw.y * ${WG}u;
+  var g = gid.x + gid.y * nw.x * ${WG}u;
+  loop {
+    if (g >= p.items / ${L}u) { break; }
+    let it = g * ${L}u;
+    let xi = it % p.pX; let t = it / p.pX;
+    let kk = t % p.pkc; let t2 = t / p.pkc;
+    let xb = t2 % p.pXB; let t3 = t2 / p.pXB;
+    let z = t3 % p.pZ; let k = (t3 / p.pZ) * p.pkc + kk;
+${vals}
+    dst[g] = ${L === 4 ? "vec4f(v0, v1, v2, v3)" : "v0"};
+    g += total;
+  }
+}`,
+  };
+}
+
+const PACK = { 1: packKernel(1), 4: packKernel(4) };
+
+/**
+ * Packs a plain operand into a plan's panels: side "a" reads A[z][m][k]
+ * (`xMajor`: row-major, i.e. not transposed) or its transpose A[z][k][m];
+ * side "b" reads B[z][k][n] (`xMajor` false) or B[z][n][k] (true). Returns the
+ * panel tensor (zero outside the matrix).
+ */
+export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", xMajor: boolean): Tensor {
+  const gpu: Gpu = src.gpu;
+  const floats = panelFloats(p, side);
+  const out = Tensor.empty(gpu, [floats]);
+  const dimX = side === "a" ? p.m : p.n;
+  const L = (side === "a" ? p.r : p.c) % 4 === 0 ? 4 : 1;
+  const [gx, gy] = grid1d(floats / L, WG);
+  gpu.dispatch(
+    PACK[L],
+    [src.buffer, out.buffer],
+    params([floats, ...panelFields(p, side), dimX, p.k, xMajor ? 1 : 0, dimX * p.k]),
+    [Math.min(gx * gy, MAX_GROUPS)],
+  );
+  return out;
+}
