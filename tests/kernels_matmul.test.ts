@@ -33,7 +33,6 @@ const VARIANTS: Array<GemmVariant | null> = [
   TILED_64,
   null,
 ];
-const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");
 // The windowed kernel (window_gemm.ts), forced: chunks of 16 (several accumulate) and
 // of 512 (panels of ≤ 32 rows/columns: several row and column blocks).
 const WINDOWS: WindowChoice[] = [{ kc: 16, tm: 4, tn: 4 }, { kc: 512, tm: 8, tn: 4 }];
