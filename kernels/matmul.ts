@@ -159,7 +159,7 @@ function windowPlan(
   if (o.window === false || o.variant || !gpu.isSoftware) return null;
   const v = chooseVariant(gpu, m, n, z);
   if (v.kind !== "fat") return null;
-  const plan = planWindows(z, zb, m, n, k, maxFatTile(gpu) ** 2 / 2);
+  const plan = planWindows(z, zb, m, n, k, maxFatTile(gpu) ** 2 / 4);
   const cost = windowCost(plan) + packCost(panelFloats(plan, "a") + panelFloats(plan, "b"));
   return cost < directCost(z, m, n, k, v.tm, v.tn) ? plan : null;
 }

@@ -140,7 +140,7 @@ export function planWindows(
   m: number,
   n: number,
   k: number,
-  maxAcc = 512,
+  maxAcc = 256,
 ): WindowPlan {
   let best: WindowPlan | null = null, bestCost = Infinity;
   const kMax = roundUp(k, 16);
@@ -235,7 +235,7 @@ ${
       }));
   return {
     key: `wgemm:${r}x${c}x${kc}:${tm}x${tn}`,
-    code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32 }
+    code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32, kc: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<uniform> aw: array<vec4f, ${r * kc / 4}>;
 @group(0) @binding(2) var<uniform> bw: array<vec4f, ${kc * c / 4}>;
@@ -246,6 +246,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let a4 = wg.y * ${tm / 4}u;
   let b4 = wg.x * ${8 * h}u + lid.x;
   var acc: array<f32, ${tm * tn}>;
+  // kc ≥ 64 (planWindows): LLVM fully unrolls a shorter constant loop around the
+  // unrolled body (kc = 16: 30 s to compile), and runtime-unrolls one with a
+  // uniform trip count (5 s)
   for (var kk = 0u; kk < ${kc}u; kk++) {
 ${unroll(tm / 4, (q) => `    let av${q} = aw[kk * ${r / 4}u + a4 + ${q}u];`)}
 ${unroll(h, (hh) => `    let bv${hh} = bw[kk * ${c / 4}u + b4 + ${8 * hh}u];`)}
@@ -313,7 +316,7 @@ export function windowGemm(
               (bias ?? a).buffer,
               out.buffer,
             ],
-            params([p.m, p.n, z, rb * p.r, cb * p.c, j === 0 ? 1 : 0, bias ? 1 : 0]),
+            params([p.m, p.n, z, rb * p.r, cb * p.c, j === 0 ? 1 : 0, bias ? 1 : 0, p.kc]),
             [p.c / (8 * p.tn), p.r / p.tm, 1],
           );
         }

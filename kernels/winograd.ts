@@ -370,7 +370,7 @@ function gemmPlan(gpu: Gpu, m: number, n: number, k: number, o: GemmChoice) {
     return { plan, cost: windowCost(plan) };
   }
   if (gpu.isSoftware && !o.variant && o.window !== false) {
-    const plan = planWindows(16, 16, m, n, k, maxFatTile(gpu) ** 2 / 2);
+    const plan = planWindows(16, 16, m, n, k, maxFatTile(gpu) ** 2 / 4);
     const v = chooseVariant(gpu, m, n, 16);
     const direct = v.kind === "fat" ? directCost(16, m, n, k, v.tm, v.tn) : Infinity;
     if (windowCost(plan) < direct) return { plan, cost: windowCost(plan) };
