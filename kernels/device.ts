@@ -14,6 +14,7 @@
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const UNIFORM_RING = 1 << 20; // 4096 dispatches per submit before an early flush
+const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
 
 export interface GpuOptions {
   /** "high-performance" picks the discrete GPU where there are several. */
@@ -53,8 +54,22 @@ export class Gpu {
   private uniformUsed = 0;
   private readbacks = new Map<number, GPUBuffer[]>();
   private writable = new Map<string, Set<number>>();
+  /**
+   * Bind groups by (kernel, bindings): creating one costs ~35 µs of host time,
+   * and a training step repeats the same dispatches on the same pooled
+   * buffers and uniform-ring slots every step. Cleared with the pool.
+   */
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
   /** Counters for tests and benchmarks: allocations should stop growing after warm-up. */
-  readonly stats = { buffersCreated: 0, pipelinesCreated: 0, dispatches: 0, submits: 0 };
+  readonly stats = {
+    buffersCreated: 0,
+    pipelinesCreated: 0,
+    bindGroupsCreated: 0,
+    dispatches: 0,
+    submits: 0,
+  };
 
   private constructor(device: GPUDevice, info: GPUAdapterInfo) {
     this.device = device;
@@ -160,6 +175,7 @@ export class Gpu {
   trim(): void {
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    this.bindGroups.clear();
   }
 
   /** Writes host data into a buffer, after flushing recorded work so order is kept. */
@@ -253,6 +269,7 @@ export class Gpu {
     this.checkAliasing(kernel, buffers);
     const pipeline = this.pipeline(kernel);
     const entries: GPUBindGroupEntry[] = [];
+    let key = kernel.key;
     if (params) {
       if (params.byteLength > UNIFORM_SLOT) throw new GpuError(`${kernel.key}: params too large`);
       if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_RING) this.flush();
@@ -266,19 +283,31 @@ export class Gpu {
         binding: 0,
         resource: { buffer: this.uniformRing, offset, size: UNIFORM_SLOT },
       });
+      key += `|u${offset}`;
     }
-    buffers.forEach((b, i) =>
-      entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b })
-    );
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
+    buffers.forEach((b, i) => {
+      const resource = b instanceof GPUBuffer ? { buffer: b } : b;
+      entries.push({ binding: i + 1, resource });
+      key += `|${this.bufferId(resource.buffer)}:${resource.offset ?? 0}:${resource.size ?? ""}`;
     });
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.bindGroups.set(key, bindGroup);
+      this.stats.bindGroupsCreated++;
+    }
     if (!this.pass) this.pass = this.encoderOrNew().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+  }
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
+    return id;
   }
 
   /**

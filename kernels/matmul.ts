@@ -7,6 +7,9 @@
  * the shape is chosen per adapter by tuning.ts (fat on software adapters,
  * shared-memory tiled on GPUs); `variant` forces one. The transposes are part
  * of the pipeline key, so the inner loop has no per-load branches.
+ * On software adapters a GEMM goes through window_gemm.ts instead (operands
+ * packed into panels and read through 64 KiB uniform windows) where its cost
+ * model says that is cheaper, packing included; `window` forces or forbids it.
  * bmm: the same kernels over a batch of matrices (workgroup z = batch index).
  * linear(x, w, b) = x·wᵀ + b (torch layout); linearBackward: dx = dy·w,
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).

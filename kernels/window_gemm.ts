@@ -235,7 +235,8 @@ ${
       }));
   return {
     key: `wgemm:${r}x${c}x${kc}:${tm}x${tn}`,
-    code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32, kc: u32 }
+    code:
+      `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32, kc: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<uniform> aw: array<vec4f, ${r * kc / 4}>;
 @group(0) @binding(2) var<uniform> bw: array<vec4f, ${kc * c / 4}>;
@@ -253,12 +254,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${unroll(tm / 4, (q) => `    let av${q} = aw[kk * ${r / 4}u + a4 + ${q}u];`)}
 ${unroll(h, (hh) => `    let bv${hh} = bw[kk * ${c / 4}u + b4 + ${8 * hh}u];`)}
 ${
-      unroll(tm, (i) =>
-        unroll(tn, (jj) =>
-          `    acc[${i * tn + jj}] = fma(av${i >> 2}[${i & 3}], bv${jj >> 2}[${jj & 3}], acc[${
-            i * tn + jj
-          }]);`))
-    }
+        unroll(tm, (i) =>
+          unroll(tn, (jj) =>
+            `    acc[${i * tn + jj}] = fma(av${i >> 2}[${i & 3}], bv${jj >> 2}[${jj & 3}], acc[${
+              i * tn + jj
+            }]);`))
+      }
   }
   let m0 = p.row0 + wg.y * ${tm}u;
   let col = p.col0 + b4 * 4u;

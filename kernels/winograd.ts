@@ -6,25 +6,26 @@
  * per 4 outputs instead of 36: 2.25× fewer FLOPs than the direct conv.
  *
  * Layouts (P = N·TH·TW tiles, TH = ⌈OH/2⌉, TW = ⌈OW/2⌉, tile q = (n·TH + th)·TW + tw):
- *   input  V[ξ][c][q]   = (Bᵀ d B)[ξ] of x[n, c, 2th−pad …+4, 2tw−pad …+4] (zero outside)
- *   weight U[ξ][o][c]   = (G g Gᵀ)[ξ] of w[o, c]
- *   GEMM   M[ξ][o][q]   = Σ_c U[ξ][o][c] · V[ξ][c][q]        (bmm: M = O, K = C, N = P)
+ *   input  V[ξ](c, q)   = (Bᵀ d B)[ξ] of x[n, c, 2th−pad …+4, 2tw−pad …+4] (zero outside)
+ *   weight U[ξ](o, c)   = (G g Gᵀ)[ξ] of w[o, c]
+ *   GEMM   M[ξ][o][q]   = Σ_c U[ξ](o, c) · V[ξ](c, q)        (M = O, K = C, N = P)
  *   output y[n, o, 2th+i, 2tw+j] = (Aᵀ M[·][o][q] A)[i][j] + bias[o]
- * or, where the tiles are too few to give a lane a wide tile (small maps,
- * many channels: see orientation()), the transposed GEMM M[ξ][q][o] =
- * Vᵀ·U with U stored [ξ][c][o]. grad-input is the same forward over dy with
- * the flipped, transposed kernel (from w[o, c, 2−kh, 2−kw]) and padding
- * 2 − pad. grad-weight is the transposed bilinear algorithm:
+ * or, where that is cheaper (see orientation()), the transposed GEMM
+ * M[ξ][q][o] = Vᵀ·U. grad-input is the same forward over dy with the flipped,
+ * transposed kernel (from w[o, c, 2−kh, 2−kw]) and padding 2 − pad.
+ * grad-weight is the transposed bilinear algorithm:
  * dg = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e.
- * M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][q][c] (bmm, K = P; V stored tile-major
- * so that the lanes, which own input channels, read neighbouring addresses).
+ * M[ξ][o][c] = Σ_q DY[ξ](o, q) · V[ξ](q, c) (K = P).
+ * The transforms write V, U and DY straight into the GEMM's operand panels
+ * (window_gemm.ts: `panelPos`, items x-fastest so that 4 neighbouring items
+ * are one vec4 store): on software adapters, where the cost model prefers
+ * it, the 16 GEMMs run through uniform windows; otherwise the panels are
+ * plain [ξ][k][x] matrices and matmul.ts's `bmm` reads A transposed.
  *
- * Transforms: a grid-stride loop over groups of 4 items (1 where the item
- * count is not a multiple of 4); workgroup 64, dispatch
- * min(⌈groups/64⌉, 1024) workgroups. The temporary side is addressed
- * ξ·items + item, read or written as one vec4 per group: on lavapipe these
- * kernels are bound by storage accesses (kernels/KERNELS.md, session 4).
- * The GEMMs are matmul.ts's kernels.
+ * Transforms: a grid-stride loop over groups of 4 items (1 where the inner
+ * extent is not a multiple of 4); workgroup 64, dispatch
+ * min(⌈groups/64⌉, 1024) workgroups. On lavapipe these kernels are bound by
+ * storage accesses (kernels/KERNELS.md, sessions 4 and 5).
  * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
  * that of a few more additions than the direct sum (tests: same tolerance).
  */
@@ -108,9 +109,10 @@ const lanes = (L: Lanes) => Array.from({ length: L }, (_, j) => j);
 
 /**
  * A transform kernel: a grid-stride loop over groups of L consecutive items
- * (group g = items g·L … g·L + L − 1); the temporary side (V, U, DY or M) is
- * read or written as T(L) at ξ·(items / L) + g, so with L = 4 one vec4 access
- * serves 4 items (measured: stores dominate these kernels on lavapipe).
+ * (group g = items g·L … g·L + L − 1); the temporary side is written as T(L)
+ * at panelPos(ξ, ·) / L (V, U, DY) or read at ξ·(items / L) + g (M), so with
+ * L = 4 one vec4 access serves 4 items (measured: storage accesses dominate
+ * these kernels on lavapipe).
  * `body(L)` sees `g`, and `it{j}` for the items of the group.
  */
 function transformKernel(

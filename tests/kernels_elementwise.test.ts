@@ -28,6 +28,22 @@ Deno.test("pooled buffers are reused: no allocation after warm-up", () => {
   assertEquals(gpu.stats.buffersCreated, before);
 });
 
+Deno.test("bind groups are reused by a repeated step; other buffers get their own", async () => {
+  const x = Tensor.from(gpu, [1, -2, 3]), z = Tensor.from(gpu, [-4, 5, -6]);
+  const step = async (t: Tensor) => {
+    const y = relu(t);
+    const out = await y.read(); // a submit: the next step starts at the same uniform slot
+    y.dispose();
+    return [...out];
+  };
+  await step(x);
+  const before = gpu.stats.bindGroupsCreated;
+  assertEquals(await step(x), [1, 0, 3]);
+  assertEquals(gpu.stats.bindGroupsCreated, before);
+  assertEquals(await step(z), [0, 5, 0]);
+  assertEquals(gpu.stats.bindGroupsCreated, before + 1);
+});
+
 Deno.test("validation errors surface through gpu.checked", async () => {
   let msg = "";
   try {
