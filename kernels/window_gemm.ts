@@ -144,17 +144,15 @@ export function planWindows(
 ): WindowPlan {
   let best: WindowPlan | null = null, bestCost = Infinity;
   const kMax = roundUp(k, 16);
-  for (let kc = 16; kc <= Math.min(kMax, 1024); kc *= 2) {
-    for (const kcv of kc * 2 > kMax ? [kc, kMax] : [kc]) {
-      if (kcv > 1024 || WINDOW_FLOATS / kcv < 8) continue;
-      for (const tm of [4, 8, 16, 32]) {
-        for (const tn of [4, 8, 16]) {
-          if (tm * tn > maxAcc) continue;
-          const p = makePlan(z, zb, m, n, k, kcv, tm, tn);
-          if (!p) continue;
-          const cost = windowCost(p);
-          if (cost < bestCost) [best, bestCost] = [p, cost];
-        }
+  const chunks = [16, 32, 64, 128, 256, 512, 1024].filter((kc) => kc < kMax);
+  if (kMax <= 1024) chunks.push(kMax); // all of K in one chunk
+  for (const kc of chunks) {
+    for (const tm of [4, 8, 16, 32]) {
+      for (const tn of [4, 8, 16]) {
+        if (tm * tn > maxAcc) continue;
+        const p = makePlan(z, zb, m, n, k, kc, tm, tn);
+        const cost = p ? windowCost(p) : Infinity;
+        if (cost < bestCost) [best, bestCost] = [p, cost];
       }
     }
   }
