@@ -149,6 +149,16 @@ Deno.test("matmul GPU == CPU with the largest fat tile the software default pick
   assertNear(await c.read(), want.data, mag, `fat${maxFatTile(gpu)}`);
 });
 
+Deno.test("a window that cannot hold its tile is a clear error", () => {
+  const a = Tensor.zeros(gpu, [4, 4]), b = Tensor.zeros(gpu, [4, 4]);
+  assertThrows(() => matmul(a, b, { window: { kc: 10, tm: 4, tn: 4 } }), /multiple of 16/);
+  // a 1,024-deep chunk leaves 16 floats a row: less than one 8-lane × 4-column tile
+  assertThrows(
+    () => matmul(a, b, { window: { kc: 1024, tm: 4, tn: 4 } }),
+    /must fit a 16384-float window/,
+  );
+});
+
 Deno.test("matmul and linear reject mismatched shapes", () => {
   const a = Tensor.zeros(gpu, [3, 4]), b = Tensor.zeros(gpu, [5, 6]);
   assertThrows(() => matmul(a, b), /inner dimensions differ/);
