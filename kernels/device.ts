@@ -153,12 +153,14 @@ export class Gpu {
     const free = this.pool.get(size);
     if (free?.length) return free.pop()!;
     this.stats.buffersCreated++;
-    return this.device.createBuffer({
+    const buf = this.device.createBuffer({
       size,
       // UNIFORM too: the windowed GEMM (window_gemm.ts) reads panels through uniform bindings
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
         GPUBufferUsage.COPY_DST,
     });
+    this.bufferId(buf);
+    return buf;
   }
 
   /**
@@ -166,9 +168,17 @@ export class Gpu {
    * still reads it: a later user's writes are recorded after those reads.
    */
   release(buf: GPUBuffer): void {
+    // Free lists are kept sorted by creation, newest first, and `acquire` takes
+    // the oldest: which buffer an acquire gets then depends only on which are
+    // free, not on the order they were released in, so a training step that
+    // repeats its allocations gets the same buffers every step (and reuses its
+    // bind groups). A LIFO list permutes them from step to step.
     const list = this.pool.get(buf.size);
-    if (list) list.push(buf);
-    else this.pool.set(buf.size, [buf]);
+    if (!list) return void this.pool.set(buf.size, [buf]);
+    const id = this.bufferId(buf);
+    let i = list.length;
+    while (i > 0 && this.bufferId(list[i - 1]) < id) i--;
+    list.splice(i, 0, buf);
   }
 
   /** Drops every pooled buffer (after a model is discarded, say). */

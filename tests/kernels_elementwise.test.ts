@@ -28,6 +28,20 @@ Deno.test("pooled buffers are reused: no allocation after warm-up", () => {
   assertEquals(gpu.stats.buffersCreated, before);
 });
 
+Deno.test("the pool hands out the same buffers whatever order they were released in", () => {
+  const bytes = 12_345 * 4; // a size no other test uses
+  const take = () => [gpu.acquire(bytes), gpu.acquire(bytes), gpu.acquire(bytes)];
+  const first = take();
+  for (const b of [first[1], first[2], first[0]]) gpu.release(b);
+  const second = take();
+  for (const b of [second[2], second[0], second[1]]) gpu.release(b);
+  const third = take();
+  // identity, not deep equality (two GPUBuffers of one size compare deep-equal)
+  assertEquals(second.map((b, i) => b === first[i]), [true, true, true]);
+  assertEquals(third.map((b, i) => b === first[i]), [true, true, true]);
+  for (const b of third) gpu.release(b);
+});
+
 Deno.test("bind groups are reused by a repeated step; other buffers get their own", async () => {
   const x = Tensor.from(gpu, [1, -2, 3]), z = Tensor.from(gpu, [-4, 5, -6]);
   const step = async (t: Tensor) => {
