@@ -163,16 +163,14 @@ function gatherBody(
     const v = lanes(L).map((j) => `${src}${r}_${s}_${j}`).join(", ");
     return `    let ${src}${r}_${s} = ${T(L)}(${v});`;
   });
+  const stores = grid(4).map(([r, s]) =>
+    `    ${out}[panelPos(${r * 4 + s}u, px, pk) / ${L}u] = t${r}_${s};`
+  );
   return `${lanes(L).map(load).join("\n")}
 ${pts.join("\n")}
 ${twoD(f, n, src, "t")}
     let px = it0 % p.X; let pk = it0 / p.X;
-${
-    grid(4).map(([r, s]) => `    ${out}[panelPos(${r * 4 + s}u, px, pk) / ${L}u] = t${r}_${s};`)
-      .join(
-        "\n",
-      )
-  }`;
+${stores.join("\n")}`;
 }
 
 /** Vector loads of the 16 points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
