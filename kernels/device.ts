@@ -13,7 +13,7 @@
  */
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
-const UNIFORM_RING = 1 << 20; // 4096 dispatches per submit before an early flush
+const UNIFORM_RING = 1 << 22; // 16384 dispatches per submit before an early flush
 const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
 
 export interface GpuOptions {
