@@ -34,8 +34,8 @@ export interface ConvGpuOptions extends ConvOptions {
   /** Force a tile shape (default: tuning.ts's choice for the adapter and shape). */
   variant?: GemmVariant;
   /**
-   * Winograd's GEMMs through uniform windows (window_gemm.ts): a forced chunk and
-   * lane tile, or false for the storage-operand kernels (default: the cost model).
+   * Winograd's and col2im's GEMMs through uniform windows (window_gemm.ts): a forced
+   * chunk and lane tile, or false for the storage-operand kernels (default: the cost model).
    */
   window?: WindowChoice;
   /** Force the grad-weight split-K count (default: enough slices to fill the device). */
@@ -153,7 +153,7 @@ export function conv2dBackwardInput(
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
     return winogradConv(dy, w, null, 2 - g.pad, true, o); // the flipped kernel's conv
   }
-  if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o.variant);
+  if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o);
   const dx = Tensor.empty(dy.gpu, xShape);
   const s = g.stride;
   const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);

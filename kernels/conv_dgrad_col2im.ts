@@ -2,7 +2,9 @@
  * Grad-input of a strided conv as an explicit GEMM and a gather (col2im):
  *   cols[n][(oh,ow)][(c,kh,kw)] = Σ_o dy[n, o, oh, ow] · w[o, (c,kh,kw)]
  *       bmm per image n with dy[n] read transposed and w shared:
- *       M = OH·OW, K = O, N = C·KH·KW (matmul.ts's kernels, grid z = n)
+ *       M = OH·OW, K = O, N = C·KH·KW (matmul.ts's kernels, grid z = n), or on
+ *       software adapters, where cheaper, one windowed GEMM with M = N·OH·OW
+ *       (window_gemm.ts; dy packed with its per-image transpose)
  *   dx[n, c, h, w] = Σ cols[n][(oh,ow)][(c,kh,kw)] over the taps with
  *       h = oh·s − pad + kh and w = ow·s − pad + kw (a fixed order: deterministic)
  * Why: the implicit-GEMM grad-input of a stride-2 conv splits into s² phases
@@ -13,10 +15,23 @@
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
  */
-import { grid1d, type Kernel, params } from "./device.ts";
+import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
-import type { GemmVariant } from "./tuning.ts";
+import { chooseVariant, type GemmVariant, maxFatTile } from "./tuning.ts";
+import {
+  directCost,
+  forcedPlan,
+  pack,
+  packCost,
+  panelFloats,
+  plainSource,
+  planWindows,
+  type WindowChoice,
+  windowCost,
+  windowGemm,
+  type WindowPlan,
+} from "./window_gemm.ts";
 import type { ConvGeom } from "./wgsl_conv_gemm.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
@@ -59,6 +74,27 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
 }`,
 };
 
+/**
+ * The windowed plan for cols (window_gemm.ts: M = N·OH·OW, one GEMM for the
+ * batch, which also helps small maps, where a per-image GEMM has a row or
+ * four), or null for the per-image bmm: forced by `o.window`, else on software
+ * adapters where the cost model puts it, packing included, below the bmm.
+ */
+function windowPlan(
+  gpu: Gpu,
+  g: ConvGeom,
+  o: { variant?: GemmVariant; window?: WindowChoice },
+): WindowPlan | null {
+  const ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
+  if (o.window) return forcedPlan(1, 1, g.n * ohw, ckk, g.o, o.window);
+  if (o.window === false || o.variant || !gpu.isSoftware) return null;
+  const v = chooseVariant(gpu, ohw, ckk, g.n);
+  if (v.kind !== "fat") return null;
+  const plan = planWindows(1, 1, g.n * ohw, ckk, g.o, maxFatTile(gpu) ** 2 / 4);
+  const cost = windowCost(plan) + packCost(panelFloats(plan, "a") + panelFloats(plan, "b"));
+  return cost < directCost(g.n, ohw, ckk, g.o, v.tm, v.tn) ? plan : null;
+}
+
 /** Floats of the cols temporary for this conv. */
 export function col2imScratch(g: ConvGeom): number {
   return g.n * g.oh * g.ow * g.c * g.kh * g.kw;
@@ -69,14 +105,25 @@ export function conv2dBackwardInputCol2im(
   dy: Tensor,
   w: Tensor,
   g: ConvGeom,
-  variant?: GemmVariant,
+  o: { variant?: GemmVariant; window?: WindowChoice } = {},
 ): Tensor {
   const gpu = dy.gpu, ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
-  const cols = bmm(dy.view([g.n, g.o, ohw]), w.view([g.o, ckk]), {
-    transA: true,
-    sharedB: true,
-    variant,
-  });
+  const plan = windowPlan(gpu, g, o);
+  let cols: Tensor;
+  if (plan) {
+    // one GEMM over all images: row n·OH·OW + pixel of A is dy[n, ·, pixel]
+    const a = pack(dy, plan, "a", { zs: 0, xs: ohw, s1: g.o * ohw, s2: 1, s3: ohw });
+    const b = pack(w, plan, "b", plainSource(plan, "b", false));
+    cols = windowGemm(a, b, plan);
+    a.dispose();
+    b.dispose();
+  } else {
+    cols = bmm(dy.view([g.n, g.o, ohw]), w.view([g.o, ckk]), {
+      transA: true,
+      sharedB: true,
+      variant: o.variant,
+    });
+  }
   const dx = Tensor.empty(gpu, [g.n, g.c, g.h, g.w]);
   const items = dx.size;
   const [gx, gy] = grid1d(items, WG);

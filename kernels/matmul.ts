@@ -26,6 +26,7 @@ import {
   pack,
   packCost,
   panelFloats,
+  plainSource,
   planWindows,
   type WindowChoice,
   windowCost,
@@ -123,7 +124,8 @@ function gemmBatched(
   const plan = windowPlan(a.gpu, batch, o.sharedB ? 1 : batch, M, N, K, o);
   if (plan) {
     // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
-    const ap = pack(a, plan, "a", !ta), bp = pack(b, plan, "b", tb);
+    const ap = pack(a, plan, "a", plainSource(plan, "a", !ta));
+    const bp = pack(b, plan, "b", plainSource(plan, "b", tb));
     const c = windowGemm(ap, bp, plan, bias, shape);
     ap.dispose();
     bp.dispose();

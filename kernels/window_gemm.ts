@@ -325,18 +325,25 @@ export function windowGemm(
 
 const WG = 64, MAX_GROUPS = 1024;
 
-/** Pack kernel: panel float `it` ← source element, 4 panel floats a group when pX % 4 == 0. */
+/**
+ * Pack kernel: panel float `it` ← source element (x, k) of batch entry z at
+ * z·zs + (x / xs)·s1 + (x % xs)·s2 + k·s3 (zero outside the matrix); 4 panel
+ * floats a group when pX % 4 == 0.
+ */
 function packKernel(L: 1 | 4): Kernel {
   const T = L === 4 ? "vec4f" : "f32";
   const vals = range(L).map((e) =>
     `    let xe${e} = xb * p.pX + xi + ${e}u;
     let ok${e} = xe${e} < p.dimX && k < p.K;
-    let v${e} = select(0.0, src[select(0u, p.zs * z + select(k * p.dimX + xe${e}, xe${e} * p.K + k, p.xMajor != 0u), ok${e})], ok${e});`
+    let at${e} = p.zs * z + (xe${e} / p.xs) * p.s1 + (xe${e} % p.xs) * p.s2 + k * p.s3;
+    let v${e} = select(0.0, src[select(0u, at${e}, ok${e})], ok${e});`
   ).join("\n");
   return {
     key: `wgemm:pack:${L}`,
-    code:
-      `struct P { items: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32, dimX: u32, K: u32, xMajor: u32, zs: u32 }
+    code: `struct P {
+  items: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32, dimX: u32, K: u32,
+  zs: u32, xs: u32, s1: u32, s2: u32, s3: u32,
+}
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<${T}>;
@@ -362,12 +369,32 @@ ${vals}
 const PACK = { 1: packKernel(1), 4: packKernel(4) };
 
 /**
- * Packs a plain operand into a plan's panels: side "a" reads A[z][m][k]
- * (`xMajor`: row-major, i.e. not transposed) or its transpose A[z][k][m];
- * side "b" reads B[z][k][n] (`xMajor` false) or B[z][n][k] (true). Returns the
- * panel tensor (zero outside the matrix).
+ * Where element (x, k) of batch entry z of a packed operand lives in its source:
+ * z·zs + ⌊x / xs⌋·s1 + (x mod xs)·s2 + k·s3 (xs splits a row index that spans
+ * several source matrices, as col2im's n·OH·OW + pixel).
  */
-export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", xMajor: boolean): Tensor {
+export interface PackSource {
+  zs: number;
+  xs: number;
+  s1: number;
+  s2: number;
+  s3: number;
+}
+
+/**
+ * The source layout of a plain operand: side "a" A[z][m][k] (`xMajor`: rows
+ * contiguous, i.e. not transposed) or A[z][k][m]; side "b" B[z][k][n] (`xMajor`
+ * false) or B[z][n][k] (true).
+ */
+export function plainSource(p: WindowPlan, side: "a" | "b", xMajor: boolean): PackSource {
+  const dimX = side === "a" ? p.m : p.n;
+  return xMajor
+    ? { zs: dimX * p.k, xs: dimX, s1: 0, s2: p.k, s3: 1 }
+    : { zs: dimX * p.k, xs: dimX, s1: 0, s2: 1, s3: dimX };
+}
+
+/** Packs an operand into a plan's panels (zero outside the matrix); returns the panel tensor. */
+export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", from: PackSource): Tensor {
   const gpu: Gpu = src.gpu;
   const floats = panelFloats(p, side);
   const out = Tensor.empty(gpu, [floats]);
@@ -377,7 +404,17 @@ export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", xMajor: boolea
   gpu.dispatch(
     PACK[L],
     [src.buffer, out.buffer],
-    params([floats, ...panelFields(p, side), dimX, p.k, xMajor ? 1 : 0, dimX * p.k]),
+    params([
+      floats,
+      ...panelFields(p, side),
+      dimX,
+      p.k,
+      from.zs,
+      from.xs,
+      from.s1,
+      from.s2,
+      from.s3,
+    ]),
     [Math.min(gx * gy, MAX_GROUPS)],
   );
   return out;

@@ -159,13 +159,11 @@ for (const cs of CASES) {
     // col2im changes only grad-input (forward and grad-weight stay the implicit GEMM).
     const algos = ["gemm", "col2im", ...(wino ? ["winograd"] as const : [])] as const;
     for (const algo of algos) {
-      // Winograd's GEMMs also through uniform windows: one chunk of 16 (several chunks
-      // accumulate), one of 512 (panels of ≤ 32 rows/columns: several row/column blocks).
+      // Winograd's and col2im's GEMMs also through uniform windows: one chunk of 16 (several
+      // chunks accumulate), one of 512 (panels of ≤ 32 rows/columns: several row/column blocks).
       const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
         ...VARIANTS.map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
-        ...(algo === "winograd"
-          ? WINDOWS.map((w) => ({ window: w, label: JSON.stringify(w) }))
-          : []),
+        ...(algo !== "gemm" ? WINDOWS.map((w) => ({ window: w, label: JSON.stringify(w) })) : []),
       ];
       for (const { label: vl, ...choice } of choices) {
         const ov = { ...o, ...choice, algo };
