@@ -15,23 +15,10 @@
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
  */
-import { type Gpu, grid1d, type Kernel, params } from "./device.ts";
+import { grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
-import { chooseVariant, type GemmVariant, maxFatTile } from "./tuning.ts";
-import {
-  directCost,
-  forcedPlan,
-  pack,
-  packCost,
-  panelFloats,
-  plainSource,
-  planWindows,
-  type WindowChoice,
-  windowCost,
-  windowGemm,
-  type WindowPlan,
-} from "./window_gemm.ts";
+import { chooseWindows, type GemmChoice, pack, plainSource, windowGemm } from "./window_gemm.ts";
 import type { ConvGeom } from "./wgsl_conv_gemm.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
@@ -74,27 +61,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
 }`,
 };
 
-/**
- * The windowed plan for cols (window_gemm.ts: M = N·OH·OW, one GEMM for the
- * batch, which also helps small maps, where a per-image GEMM has a row or
- * four), or null for the per-image bmm: forced by `o.window`, else on software
- * adapters where the cost model puts it, packing included, below the bmm.
- */
-function windowPlan(
-  gpu: Gpu,
-  g: ConvGeom,
-  o: { variant?: GemmVariant; window?: WindowChoice },
-): WindowPlan | null {
-  const ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
-  if (o.window) return forcedPlan(1, 1, g.n * ohw, ckk, g.o, o.window);
-  if (o.window === false || o.variant || !gpu.isSoftware) return null;
-  const v = chooseVariant(gpu, ohw, ckk, g.n);
-  if (v.kind !== "fat") return null;
-  const plan = planWindows(1, 1, g.n * ohw, ckk, g.o, maxFatTile(gpu) ** 2 / 4);
-  const cost = windowCost(plan) + packCost(panelFloats(plan, "a") + panelFloats(plan, "b"));
-  return cost < directCost(g.n, ohw, ckk, g.o, v.tm, v.tn) ? plan : null;
-}
-
 /** Floats of the cols temporary for this conv. */
 export function col2imScratch(g: ConvGeom): number {
   return g.n * g.oh * g.ow * g.c * g.kh * g.kw;
@@ -105,10 +71,13 @@ export function conv2dBackwardInputCol2im(
   dy: Tensor,
   w: Tensor,
   g: ConvGeom,
-  o: { variant?: GemmVariant; window?: WindowChoice } = {},
+  o: GemmChoice = {},
 ): Tensor {
   const gpu = dy.gpu, ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
-  const plan = windowPlan(gpu, g, o);
+  // windowed: one GEMM for the batch (M = N·OH·OW), which also helps small maps,
+  // where a per-image GEMM has a row or four; else the per-image bmm
+  const shape = { z: 1, zb: 1, m: g.n * ohw, n: ckk, k: g.o };
+  const { plan } = chooseWindows(gpu, shape, o, true, { z: g.n, m: ohw });
   let cols: Tensor;
   if (plan) {
     // one GEMM over all images: row n·OH·OW + pixel of A is dy[n, ·, pixel]

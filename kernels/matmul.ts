@@ -15,23 +15,18 @@
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
  * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
  */
-import { type Gpu, GpuError, type Kernel, params } from "./device.ts";
+import { GpuError, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { matmulDims, type MatmulOptions } from "./cpu/matmul.ts";
 import { fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { chooseVariant, type GemmVariant, maxFatTile, tileOf, variantKey } from "./tuning.ts";
+import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
 import {
-  directCost,
-  forcedPlan,
+  chooseWindows,
+  type GemmChoice,
   pack,
-  packCost,
-  panelFloats,
   plainSource,
-  planWindows,
   type WindowChoice,
-  windowCost,
   windowGemm,
-  type WindowPlan,
 } from "./window_gemm.ts";
 import { conv2dBackwardBias } from "./conv2d.ts";
 
@@ -121,7 +116,8 @@ function gemmBatched(
   o: BmmOptions,
 ): Tensor {
   const ta = !!o.transA, tb = !!o.transB;
-  const plan = windowPlan(a.gpu, batch, o.sharedB ? 1 : batch, M, N, K, o);
+  const g = { z: batch, zb: o.sharedB ? 1 : batch, m: M, n: N, k: K };
+  const { plan } = chooseWindows(a.gpu, g, o, true);
   if (plan) {
     // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
     const ap = pack(a, plan, "a", plainSource(plan, "a", !ta));
@@ -144,29 +140,6 @@ function gemmBatched(
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;
-}
-
-/**
- * The windowed plan for a GEMM, or null for the storage-operand kernels: forced
- * by `o.window`, else on software adapters when the cost model (window_gemm.ts)
- * puts packing plus the windowed kernel below the default fat kernel.
- */
-function windowPlan(
-  gpu: Gpu,
-  z: number,
-  zb: number,
-  m: number,
-  n: number,
-  k: number,
-  o: MatmulGpuOptions,
-): WindowPlan | null {
-  if (o.window) return forcedPlan(z, zb, m, n, k, o.window);
-  if (o.window === false || o.variant || !gpu.isSoftware) return null;
-  const v = chooseVariant(gpu, m, n, z);
-  if (v.kind !== "fat") return null;
-  const plan = planWindows(z, zb, m, n, k, maxFatTile(gpu) ** 2 / 4);
-  const cost = windowCost(plan) + packCost(panelFloats(plan, "a") + panelFloats(plan, "b"));
-  return cost < directCost(z, m, n, k, v.tm, v.tn) ? plan : null;
 }
 
 /**
@@ -207,7 +180,7 @@ export function linear(
   x: Tensor,
   w: Tensor,
   bias: Tensor | null,
-  o: { variant?: GemmVariant; window?: WindowChoice } = {},
+  o: GemmChoice = {},
 ): Tensor {
   linearCheck(x, w, bias);
   return gemm(x, w, bias, { transB: true, ...o });
@@ -219,7 +192,7 @@ export function linearBackward(
   x: Tensor,
   w: Tensor,
   hasBias: boolean,
-  o: { variant?: GemmVariant; window?: WindowChoice } = {},
+  o: GemmChoice = {},
 ): { dx: Tensor; dw: Tensor; db: Tensor | null } {
   linearCheck(x, w, null);
   const [N, O] = [x.shape[0], w.shape[0]];

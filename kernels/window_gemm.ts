@@ -29,6 +29,7 @@
  */
 import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
+import { chooseVariant, type GemmVariant, maxFatTile } from "./tuning.ts";
 
 /** Floats in one uniform window (64 KiB, WebGPU's guaranteed maxUniformBufferBindingSize). */
 export const WINDOW_FLOATS = 16384;
@@ -179,6 +180,42 @@ export function forcedPlan(
     );
   }
   return p;
+}
+
+/** The GEMM overrides a caller passes down (tests force each). */
+export interface GemmChoice {
+  variant?: GemmVariant;
+  window?: WindowChoice;
+}
+
+/**
+ * Windows or the fat storage kernel for one GEMM: forced by `o.window`, off
+ * with `o.window === false`, a forced `o.variant` or a hardware adapter, else
+ * the cheaper by the cost model (`pack`: the operands must be packed first).
+ * `direct` is the shape the fat kernel would run instead, where it differs
+ * (col2im: a bmm of z = N images with m = OH·OW rows each). Returns the plan
+ * (null: fat kernel) and the estimated ns of the choice (0 where not estimated).
+ */
+export function chooseWindows(
+  gpu: Gpu,
+  g: { z: number; zb: number; m: number; n: number; k: number },
+  o: GemmChoice,
+  pack: boolean,
+  direct: { z: number; m: number } = g,
+): { plan: WindowPlan | null; cost: number } {
+  const { z, zb, m, n, k } = g;
+  if (o.window) {
+    const plan = forcedPlan(z, zb, m, n, k, o.window);
+    return { plan, cost: windowCost(plan) };
+  }
+  if (o.window === false || o.variant || !gpu.isSoftware) return { plan: null, cost: 0 };
+  const v = chooseVariant(gpu, direct.m, n, direct.z);
+  if (v.kind !== "fat") return { plan: null, cost: 0 };
+  const plan = planWindows(z, zb, m, n, k, maxFatTile(gpu) ** 2 / 4);
+  const cost = windowCost(plan) +
+    (pack ? packCost(panelFloats(plan, "a") + panelFloats(plan, "b")) : 0);
+  const fat = directCost(direct.z, direct.m, n, k, v.tm, v.tn);
+  return cost < fat ? { plan, cost } : { plan: null, cost: fat };
 }
 
 /** The unwindowed layout: one panel per batch entry, plain [z][k][m] and [z][k][n]. */

@@ -32,18 +32,15 @@
 import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bmm } from "./matmul.ts";
-import { chooseVariant, type GemmVariant, maxFatTile, tileOf } from "./tuning.ts";
+import { chooseVariant, tileOf } from "./tuning.ts";
 import {
-  directCost,
-  forcedPlan,
+  chooseWindows,
+  type GemmChoice,
   padded,
   PANEL_POS_WGSL,
   panelFields,
   panelFloats,
   plainPlan,
-  planWindows,
-  type WindowChoice,
-  windowCost,
   windowGemm,
   type WindowPlan,
 } from "./window_gemm.ts";
@@ -342,12 +339,6 @@ function run(
   gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, MAX_GROUPS)]);
 }
 
-/** The GEMM overrides a conv passes down (tests force each). */
-export interface GemmChoice {
-  variant?: GemmVariant;
-  window?: WindowChoice;
-}
-
 /**
  * GEMM panels of one side for a plan (zeroed where the plan pads the matrix)
  * and the transform fields that address them: X (the items' inner extent), panelFields.
@@ -365,18 +356,8 @@ function panels(gpu: Gpu, plan: WindowPlan, side: "a" | "b", x: number) {
  * forced variant), else plain panels through bmm (A read transposed).
  */
 function gemmPlan(gpu: Gpu, m: number, n: number, k: number, o: GemmChoice) {
-  if (o.window) {
-    const plan = forcedPlan(16, 16, m, n, k, o.window);
-    return { plan, cost: windowCost(plan) };
-  }
-  if (gpu.isSoftware && !o.variant && o.window !== false) {
-    const plan = planWindows(16, 16, m, n, k, maxFatTile(gpu) ** 2 / 4);
-    const v = chooseVariant(gpu, m, n, 16);
-    const direct = v.kind === "fat" ? directCost(16, m, n, k, v.tm, v.tn) : Infinity;
-    if (windowCost(plan) < direct) return { plan, cost: windowCost(plan) };
-    return { plan: plainPlan(16, 16, m, n, k), cost: direct };
-  }
-  return { plan: plainPlan(16, 16, m, n, k), cost: 0 };
+  const { plan, cost } = chooseWindows(gpu, { z: 16, zb: 16, m, n, k }, o, false);
+  return { plan: plan ?? plainPlan(16, 16, m, n, k), cost };
 }
 
 function gemm(a: Tensor, b: Tensor, plan: WindowPlan, o: GemmChoice): Tensor {
