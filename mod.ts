@@ -6,7 +6,7 @@ export { Rng } from "./util/rng.ts";
 export { getGpu, Gpu, GpuError } from "./kernels/device.ts";
 export { Tensor } from "./kernels/tensor.ts";
 /** Forces the conv algorithm (auto / gemm / winograd / col2im), e.g. to compare or reproduce. */
-export { setConvAlgo } from "./kernels/conv2d.ts";
+export { setConvAlgo } from "./kernels/conv/conv2d.ts";
 export * as model from "./model/mod.ts";
 export * as data from "./data/mod.ts";
 export * as evaluation from "./eval/mod.ts";

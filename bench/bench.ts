@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
-import type { GemmVariant } from "../kernels/tuning.ts";
+import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import { type BenchEntry, printHeader, printRow } from "./harness.ts";
 import { convBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";

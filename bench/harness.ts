@@ -4,7 +4,7 @@
  * them and runs the ones `--only` selects.
  */
 import type { Gpu } from "../kernels/device.ts";
-import type { GemmVariant } from "../kernels/tuning.ts";
+import type { GemmVariant } from "../kernels/gemm/variants.ts";
 
 export interface BenchOptions {
   /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */

@@ -10,8 +10,8 @@ import {
   conv2dBackwardInput,
   conv2dBackwardWeight,
   convAlgorithm,
-} from "../kernels/conv2d.ts";
-import { matmul } from "../kernels/matmul.ts";
+} from "../kernels/conv/conv2d.ts";
+import { matmul } from "../kernels/gemm/matmul.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchContext, BenchEntry, Timing } from "./harness.ts";
 import { timeBest } from "./harness.ts";

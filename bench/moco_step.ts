@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu, type Gpu } from "../kernels/device.ts";
-import { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "../kernels/conv2d.ts";
+import { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { Moco, type MocoConfig } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";

@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
-import { setConvAlgo } from "../kernels/conv2d.ts";
+import { setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";

@@ -41,7 +41,7 @@
  * accesses per element forward); two-stage partial sums for GPUs with many SMs
  * (C workgroups of 8 lanes underfill a hardware GPU badly: revisit there).
  */
-import { type Kernel, params } from "./device.ts";
+import { type Kernel, kernelFamily, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
 
@@ -109,10 +109,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lidL = vec2u(lid / p.L, lid % p.L);`;
 
 /** Train forward: per sub-batch mean, centered variance, then y, all in one workgroup per channel. */
-function trainKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+const trainKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
   const { T, hsum, zero } = common(vec);
   return {
-    key: `bn:train:${wg}:${vec}:${relu}`,
+    name: `bn:train:${wg}:${vec}:${relu}`,
     code: `${HEADER}
 @group(0) @binding(1) var<storage, read> x: array<${T}>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
@@ -159,13 +159,13 @@ ${ENTRY(wg)}
   }
 }`,
   };
-}
+});
 
 /** Eval forward with the running statistics, one workgroup per channel. */
-function evalKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+const evalKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
   const { T, zero } = common(vec);
   return {
-    key: `bn:eval:${wg}:${vec}:${relu}`,
+    name: `bn:eval:${wg}:${vec}:${relu}`,
     code: `${HEADER}
 @group(0) @binding(1) var<storage, read> x: array<${T}>;
 @group(0) @binding(2) var<storage, read> runMean: array<f32>;
@@ -187,7 +187,7 @@ ${ENTRY(wg)}
     }
 }`,
   };
-}
+});
 
 /**
  * Backward, one workgroup per channel: per sub-batch Σd and Σd·(x−μ) (d = dy,
@@ -195,12 +195,12 @@ ${ENTRY(wg)}
  * second pass. dγ, dβ go to a [2,C] scratch (dγ first): with y bound the
  * kernel already has 8 storage buffers.
  */
-function backwardKernel(wg: number, vec: boolean, relu: boolean): Kernel {
+const backwardKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
   const { T, hsum, zero } = common(vec);
   const o = relu ? 1 : 0;
   const d = relu ? `select(${zero}, dy[i], y[i] > ${zero})` : "dy[i]";
   return {
-    key: `bn:backward:${wg}:${vec}:${relu}`,
+    name: `bn:backward:${wg}:${vec}:${relu}`,
     code: `${HEADER}
 @group(0) @binding(1) var<storage, read> dy: array<${T}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
@@ -234,14 +234,7 @@ ${ENTRY(wg)}
   }
 }`,
   };
-}
-
-const cache = new Map<string, Kernel>();
-function cached(key: string, make: () => Kernel): Kernel {
-  let k = cache.get(key);
-  if (!k) cache.set(key, k = make());
-  return k;
-}
+});
 
 /** Uniform block for a dispatch over images [0, N) in G groups of nb, plane length HW. */
 function bnParams(
@@ -297,7 +290,7 @@ export function batchNormTrain(
   const { pr, vec } = bnParams(N, C, HW, G, BN_WG, o.momentum ?? 0.1, o.eps ?? 1e-5);
   const relu = !!o.relu;
   gpu.dispatch(
-    cached(`t${vec}${relu}`, () => trainKernel(BN_WG, vec, relu)),
+    trainKernel(BN_WG, vec, relu),
     [x, gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer),
     pr,
     [C],
@@ -324,7 +317,7 @@ export function batchNormEval(
   const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, o.eps ?? 1e-5);
   const relu = !!o.relu;
   x.gpu.dispatch(
-    cached(`e${vec}${relu}`, () => evalKernel(BN_WG, vec, relu)),
+    evalKernel(BN_WG, vec, relu),
     [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
     pr,
     [C],
@@ -356,7 +349,7 @@ export function batchNormBackward(
   const dbeta = Tensor.empty(gpu, [C]);
   const { pr, vec } = bnParams(N, C, HW, G, BN_WG);
   gpu.dispatch(
-    cached(`b${vec}${relu}`, () => backwardKernel(BN_WG, vec, relu)),
+    backwardKernel(BN_WG, vec, relu),
     [dy, x, ...(relu ? [y!] : []), gamma, mean, invstd, dx, dgb].map((t) => t.buffer),
     pr,
     [C],

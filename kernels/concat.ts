@@ -17,7 +17,7 @@ const WG = 64;
 const MAX_GROUPS = 4096;
 
 const copyKernel: Kernel = {
-  key: "concat:copy",
+  name: "concat:copy",
   code: `
 struct P { count: u32, inner: u32, iC: u32, iStart: u32, oC: u32, oStart: u32, n: u32, _p: u32 }
 @group(0) @binding(0) var<uniform> p: P;

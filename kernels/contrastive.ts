@@ -27,17 +27,15 @@ import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { softmaxCeRows } from "./loss.ts";
 import { checkEnqueue, mocoDims } from "./cpu/contrastive.ts";
+import { gridStrideMain, unroll } from "./wgsl.ts";
 
 const WG = 64;
 const SPLIT = 4096; // queue rows per K-split in the backward
 const MAX_GROUPS = 4096;
 
-const unroll = (n: number, f: (r: number) => string) =>
-  Array.from({ length: n }, (_, r) => f(r)).join("\n");
-
 const TN = 8; // q rows per logits invocation
 const logitsKernel: Kernel = {
-  key: "moco:logits",
+  name: "moco:logits",
   code: `
 struct P { N: u32, K: u32, D: u32, invT: f32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -74,7 +72,7 @@ ${
 const TB = 8; // rows per backward workgroup
 const K = {
   bwdPartial: {
-    key: "moco:bwd_partial",
+    name: "moco:bwd_partial",
     code: `
 struct P { N: u32, K: u32, D: u32, split: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -101,7 +99,7 @@ ${unroll(TB, (r) => `  if (n0 + ${r}u < p.N) { part[base + (n0 + ${r}u) * p.D + 
 }`,
   } as Kernel,
   bwdFinish: {
-    key: "moco:bwd_finish",
+    name: "moco:bwd_finish",
     code: `
 struct P { N: u32, K: u32, D: u32, S: u32, invT: f32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -121,19 +119,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
 }`,
   } as Kernel,
   enqueue: {
-    key: "moco:enqueue",
+    name: "moco:enqueue",
     code: `
 struct P { N: u32, D: u32, K: u32, ptr: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> keys: array<f32>;
 @group(0) @binding(2) var<storage, read_write> queue: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.N * p.D; i += nw.x * ${WG}u) {
-    let r = i / p.D;
-    queue[((p.ptr + r) % p.K) * p.D + i % p.D] = keys[i];
-  }
-}`,
+${
+      gridStrideMain(
+        WG,
+        "p.N * p.D",
+        `    queue[((p.ptr + i / p.D) % p.K) * p.D + i % p.D] = keys[i];`,
+      )
+    }`,
   } as Kernel,
 };
 

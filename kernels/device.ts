@@ -23,10 +23,51 @@ export interface GpuOptions {
   f16?: boolean;
 }
 
-/** A compute kernel: WGSL source plus a cache key that names its specialization. */
+/**
+ * A compute kernel: its WGSL source (entry point `main`) and a name for
+ * messages. Pipelines are cached by the source itself, so two kernels with the
+ * same source share one pipeline and no hand-written key can go stale.
+ */
 export interface Kernel {
-  key: string;
+  name: string;
   code: string;
+}
+
+/**
+ * A family of generated kernels: wraps a generator so that each distinct
+ * argument list (compared as JSON) generates its kernel once. The one memo for
+ * every generated kernel in the project; pipelines are then cached by source.
+ */
+export function kernelFamily<A extends unknown[]>(
+  make: (...args: A) => Kernel,
+): (...args: A) => Kernel {
+  const memo = new Map<string, Kernel>();
+  return (...args: A) => {
+    const id = JSON.stringify(args);
+    let k = memo.get(id);
+    if (!k) memo.set(id, k = make(...args));
+    return k;
+  };
+}
+
+/**
+ * A WGSL compiler message as a reader wants it: kernel, line:column, the
+ * message, and the offending source line with its neighbours.
+ */
+export function formatCompileError(
+  kernel: Kernel,
+  messages: Array<{ message: string; lineNum: number; linePos: number; type?: string }>,
+): string {
+  const lines = kernel.code.split("\n");
+  return messages.map((m) => {
+    const first = m.message.trim().split("\n")[0].replace(/^Shader '[^']*' /, "");
+    const around = [m.lineNum - 2, m.lineNum - 1, m.lineNum]
+      .filter((i) => i >= 1 && i <= lines.length)
+      .map((i) => `${String(i).padStart(5)} | ${lines[i - 1]}`);
+    const caret = `${" ".repeat(8 + Math.max(0, m.linePos - 1))}^`;
+    const at = m.lineNum ? ` at ${m.lineNum}:${m.linePos}` : "";
+    return [`WGSL error in kernel ${kernel.name}${at}: ${first}`, ...around, caret].join("\n");
+  }).join("\n");
 }
 
 export class GpuError extends Error {}
@@ -46,7 +87,11 @@ export class Gpu {
   lostReason: string | null = null;
 
   private pool = new Map<number, GPUBuffer[]>();
-  private pipelines = new Map<string, GPUComputePipeline>();
+  /** Pipelines by WGSL source, each with a small id for bind-group keys. */
+  private pipelines = new Map<string, { pipeline: GPUComputePipeline; id: number }>();
+  /** The first WGSL compile error seen, thrown by the next call (see `pipeline`). */
+  private compileError: GpuError | null = null;
+  private compiling: Promise<void>[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private uniformRing: GPUBuffer;
@@ -107,7 +152,9 @@ export class Gpu {
     if (opts.f16 && adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     device.addEventListener("uncapturederror", (e) => {
-      console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+      const msg = (e as GPUUncapturedErrorEvent).error.message;
+      // "… is invalid" only echoes an error reported once already (a compile error, say)
+      if (!/ is invalid\s*$/.test(msg)) console.error(`WebGPU error: ${msg}`);
     });
     return new Gpu(device, adapter.info);
   }
@@ -126,6 +173,7 @@ export class Gpu {
 
   private check(): void {
     if (this.lostReason) throw new GpuError(this.lostReason);
+    if (this.compileError) throw this.compileError;
   }
 
   // ---- buffers -------------------------------------------------------------
@@ -217,7 +265,7 @@ export class Gpu {
 
   /** Reads `bytes` bytes of a buffer back to the host (flushes the batch). */
   async read(buf: GPUBuffer, bytes: number, byteOffset = 0): Promise<ArrayBuffer> {
-    this.check();
+    await this.checkCompiled();
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.readbacks.get(size)?.pop() ?? this.device.createBuffer({
       size,
@@ -241,20 +289,53 @@ export class Gpu {
 
   // ---- pipelines and dispatch ----------------------------------------------
 
-  /** The compiled pipeline for a kernel, built once per specialization key. */
+  /**
+   * The compiled pipeline for a kernel, built once per WGSL source. Creation
+   * runs inside a validation error scope; a compile error is formatted with
+   * line:column and the offending source (formatCompileError) and thrown by the
+   * next call on this Gpu (`sync` and `read` wait for it), instead of surfacing
+   * as an asynchronous console warning.
+   */
   pipeline(kernel: Kernel): GPUComputePipeline {
-    let p = this.pipelines.get(kernel.key);
+    return this.entry(kernel).pipeline;
+  }
+
+  private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number } {
+    let p = this.pipelines.get(kernel.code);
     if (!p) {
-      const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
-      p = this.device.createComputePipeline({
+      this.device.pushErrorScope("validation");
+      const module = this.device.createShaderModule({ code: kernel.code, label: kernel.name });
+      const pipeline = this.device.createComputePipeline({
         layout: "auto",
         compute: { module, entryPoint: "main" },
-        label: kernel.key,
+        label: kernel.name,
       });
-      this.pipelines.set(kernel.key, p);
+      const scope = this.device.popErrorScope();
+      this.compiling.push(
+        scope.then(async (err) => {
+          if (!err || this.compileError) return;
+          const info = await module.getCompilationInfo();
+          const errors = info.messages.filter((m) => m.type === "error");
+          this.compileError = new GpuError(
+            errors.length
+              ? formatCompileError(kernel, errors)
+              : `WebGPU rejected kernel ${kernel.name}: ${err.message.trim()}`,
+          );
+        }),
+      );
+      p = { pipeline, id: this.pipelines.size };
+      this.pipelines.set(kernel.code, p);
       this.stats.pipelinesCreated++;
     }
     return p;
+  }
+
+  /** Waits for every pipeline created so far to be checked; throws a compile error if any. */
+  async checkCompiled(): Promise<void> {
+    const pending = this.compiling;
+    this.compiling = [];
+    await Promise.all(pending);
+    this.check();
   }
 
   /**
@@ -274,14 +355,14 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return;
     const maxG = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxG || y > maxG || z > maxG) {
-      throw new GpuError(`${kernel.key}: dispatch ${x}x${y}x${z} exceeds ${maxG} per dimension`);
+      throw new GpuError(`${kernel.name}: dispatch ${x}x${y}x${z} exceeds ${maxG} per dimension`);
     }
     this.checkAliasing(kernel, buffers);
-    const pipeline = this.pipeline(kernel);
+    const { pipeline, id } = this.entry(kernel);
     const entries: GPUBindGroupEntry[] = [];
-    let key = kernel.key;
+    let key = `${id}`;
     if (params) {
-      if (params.byteLength > UNIFORM_SLOT) throw new GpuError(`${kernel.key}: params too large`);
+      if (params.byteLength > UNIFORM_SLOT) throw new GpuError(`${kernel.name}: params too large`);
       if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_RING) this.flush();
       const offset = this.uniformUsed;
       this.uniformStage.set(
@@ -329,16 +410,16 @@ export class Gpu {
     for (let i = 1; i < buffers.length; i++) {
       const j = buffers.indexOf(buffers[i]);
       if (j === i) continue;
-      let rw = this.writable.get(kernel.key);
+      let rw = this.writable.get(kernel.code);
       if (!rw) {
         rw = new Set(
           [...kernel.code.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)]
             .map((m) => Number(m[1])),
         );
-        this.writable.set(kernel.key, rw);
+        this.writable.set(kernel.code, rw);
       }
       if (rw.has(i + 1) || rw.has(j + 1)) {
-        throw new GpuError(`${kernel.key}: bindings ${j + 1} and ${i + 1} are the same buffer`);
+        throw new GpuError(`${kernel.name}: bindings ${j + 1} and ${i + 1} are the same buffer`);
       }
     }
   }
@@ -369,7 +450,7 @@ export class Gpu {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
-    this.check();
+    await this.checkCompiled();
   }
 
   /** Runs `fn` inside validation and out-of-memory error scopes and throws what they caught. */

@@ -1,5 +1,5 @@
 /**
- * Elementwise kernels: ReLU and its gradient, add, mul, scale, axpby, fill.
+ * Elementwise kernels: ReLU and its gradient, add, mul, scale, axpby, fill, sigmoid.
  *
  * Mapping: when n % 4 == 0 the buffers are read as vec4 (n/4 items), else as
  * f32; invocation i handles items i, i+T, i+2T, … (T = total invocations), so
@@ -22,21 +22,22 @@
  * because the GL backend's compiler turned select(x, 0, x < 0) into max(x, 0),
  * which maps NaN to 0.
  */
-import { grid1d, type Kernel, params } from "./device.ts";
+import { grid1d, type Kernel, kernelFamily, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 
 export const EW_WG = 64;
 const MAX_GROUPS = 1024;
 
 /** WGSL for an elementwise map; `expr` sees x, y (inputs), Z (zero of the item type) and p.a, p.b. */
-function mapKernel(name: string, inputs: number, expr: string, vec: boolean): Kernel {
+const kernelFor = kernelFamily((name: string, vec: boolean): Kernel => {
+  const [inputs, expr] = EXPRS[name];
   const T = vec ? "vec4f" : "f32";
   const bindings = Array.from(
     { length: inputs },
     (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${T}>;`,
   ).join("\n");
   return {
-    key: `map:${name}:${vec ? 4 : 1}`,
+    name: `map:${name}:${vec ? 4 : 1}`,
     code: `
 struct P { n: u32, a: f32, b: f32, _p: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -58,7 +59,7 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   }
 }`,
   };
-}
+});
 
 // x < 0 and not NaN, on the bits: sign bit set, magnitude ≤ +inf.
 const NEG = "(bitcast<I>(x) < I(0)) & ((bitcast<I>(x) & I(0x7fffffff)) <= I(0x7f800000))";
@@ -70,17 +71,12 @@ const EXPRS: Record<string, [number, string]> = {
   axpby: [2, "p.a * x + p.b * y"],
   scale: [1, "p.a * x"],
   fill: [0, "T(p.a)"],
+  // stable for large |x|: e^−|x| never overflows
+  sigmoid: [
+    1,
+    "select(exp(-abs(x)) / (T(1.0) + exp(-abs(x))), T(1.0) / (T(1.0) + exp(-abs(x))), x >= Z)",
+  ],
 };
-const kernels = new Map<string, Kernel>();
-function kernelFor(name: string, vec: boolean): Kernel {
-  const key = `${name}:${vec}`;
-  let k = kernels.get(key);
-  if (!k) {
-    const [inputs, expr] = EXPRS[name];
-    kernels.set(key, k = mapKernel(name, inputs, expr, vec));
-  }
-  return k;
-}
 
 function run(name: string, inputs: Tensor[], out: Tensor, a = 0, b = 0): Tensor {
   for (const t of inputs) {
@@ -112,3 +108,5 @@ export const axpby = (a: number, x: Tensor, b: number, y: Tensor, out = like(x))
   run("axpby", [x, y], out, a, b);
 export const scale = (x: Tensor, a: number, out = like(x)) => run("scale", [x], out, a);
 export const fill = (out: Tensor, value: number) => run("fill", [], out, value);
+/** σ(x) = 1 / (1 + e^−x), computed from e^−|x| so it never overflows. */
+export const sigmoid = (x: Tensor, out = like(x)) => run("sigmoid", [x], out);

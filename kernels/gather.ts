@@ -9,7 +9,7 @@ import { grid1d, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 
 const KERNEL = {
-  key: "gather_rows",
+  name: "gather_rows",
   code: `
 struct P { rows: u32, cols: u32, srcRows: u32, stride: u32 }
 @group(0) @binding(0) var<uniform> p: P;

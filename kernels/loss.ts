@@ -1,21 +1,17 @@
 /**
- * Losses and row-wise ops: softmax cross-entropy, BCE-with-logits with a label
- * mask, L2 normalization (+ backward), sigmoid, reduceSum.
+ * Losses: softmax cross-entropy (also InfoNCE's, via contrastive.ts) and
+ * BCE-with-logits with a label mask, each with its gradient.
  *
  * Mapping and dispatch:
  * - softmax CE rows: one workgroup of 64 lanes per row (dispatch [N]); lanes
  *   stride over the K logits: (max, first argmax) tree, Σexp(x−max) tree, then
  *   each lane writes its dlogits = (softmax − onehot)·(1/N). Lane 0 writes the
- *   row loss lse − x[label] and "argmax == label" to a [2,N] scratch that the
- *   reduce kernel sums (fixed order) into the mean loss / correct count.
+ *   row loss lse − x[label] and "argmax == label" to a [2,N] scratch that
+ *   reduce.ts sums (fixed order) into the mean loss / correct count.
  *   K is up to 65,537 for MoCo (infoNce in contrastive.ts reuses this kernel).
- * - reduce: ONE workgroup of 64 lanes, lane strides then a tree (dispatch
- *   [1]). Fine for losses and counts (≤ 10⁵ values); not meant for huge tensors.
  * - BCE: ONE workgroup of 64 lanes over all N·T elements (≤ a few thousand):
  *   pass 1 counts mask > 0, pass 2 writes dlogits = mask·(σ(x) − t)/count and
  *   sums the stable terms max(x,0) − x·t + log(1+e^−|x|). One dispatch.
- * - L2 normalize / backward: one workgroup of 64 lanes per row (D = 128).
- * - sigmoid: grid-stride elementwise, workgroup 64, min(ceil(n/64), 4096) groups.
  * Workgroup arrays stay ≤ 64 floats: under DENO_WEBGPU_BACKEND=gl, pipeline
  * creation time grows with their size (256-float BCE/reduce trees: 1.7–3 s
  * cold; 64 floats: 0.3 s) — see contrastive.ts.
@@ -25,27 +21,13 @@
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
-import { check2d, checkSame, L2_EPS } from "./cpu/loss.ts";
+import { check2d, checkSame } from "./cpu/loss.ts";
+import { reduceRange } from "./reduce.ts";
+import { treeSum } from "./wgsl.ts";
 
 const RW = 64; // row workgroup
 const SW = 64; // single-workgroup reductions
-const EW = 64;
-const MAX_GROUPS = 4096;
 const MAX_ROWS = 65535;
-
-/** WGSL tree-sum of one f32 per lane into sh[0] (all lanes must call it). */
-const treeSum = (wg: number, sh = "sh") => `
-fn total(v: f32, lid: u32) -> f32 {
-  ${sh}[lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { ${sh}[lid] += ${sh}[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = ${sh}[0];
-  workgroupBarrier();
-  return r;
-}`;
 
 function ceKernel(withLabels: boolean): Kernel {
   const labelBind = withLabels
@@ -53,7 +35,7 @@ function ceKernel(withLabels: boolean): Kernel {
     : "";
   const o = withLabels ? 1 : 0;
   return {
-    key: `loss:ce:${withLabels}`,
+    name: `loss:ce:${withLabels}`,
     code: `
 struct P { N: u32, K: u32, scale: f32, _p: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -115,25 +97,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 const K = {
   ceLabels: ceKernel(true),
   ce0: ceKernel(false),
-  reduce: {
-    key: "loss:reduce",
-    code: `
-struct P { n: u32, off: u32, scale: f32, _p: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-var<workgroup> sh: array<f32, ${SW}>;
-${treeSum(SW)}
-@compute @workgroup_size(${SW})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var s = 0.0;
-  for (var i = lid; i < p.n; i += ${SW}u) { s += x[p.off + i]; }
-  s = total(s, lid);
-  if (lid == 0u) { out[0] = s * p.scale; }
-}`,
-  } as Kernel,
   bce: {
-    key: "loss:bce",
+    name: "loss:bce",
     code: `
 struct P { n: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -167,78 +132,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { loss[0] = select(0.0, s / count, count > 0.0); }
 }`,
   } as Kernel,
-  l2: {
-    key: "loss:l2norm",
-    code: `
-struct P { N: u32, D: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> norm: array<f32>;
-var<workgroup> sh: array<f32, ${RW}>;
-${treeSum(RW)}
-@compute @workgroup_size(${RW})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let base = wid.x * p.D;
-  var s = 0.0;
-  for (var d = lid; d < p.D; d += ${RW}u) { let v = x[base + d]; s += v * v; }
-  let nr = sqrt(total(s, lid));
-  let inv = 1.0 / max(nr, ${L2_EPS});
-  for (var d = lid; d < p.D; d += ${RW}u) { y[base + d] = x[base + d] * inv; }
-  if (lid == 0u) { norm[wid.x] = nr; }
-}`,
-  } as Kernel,
-  l2Bwd: {
-    key: "loss:l2norm_bwd",
-    code: `
-struct P { N: u32, D: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
-@group(0) @binding(3) var<storage, read> norm: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-var<workgroup> sh: array<f32, ${RW}>;
-${treeSum(RW)}
-@compute @workgroup_size(${RW})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let base = wid.x * p.D;
-  var s = 0.0;
-  for (var d = lid; d < p.D; d += ${RW}u) { s += y[base + d] * dy[base + d]; }
-  let dot = total(s, lid);
-  let nr = norm[wid.x];
-  let clamped = !(nr > ${L2_EPS});
-  for (var d = lid; d < p.D; d += ${RW}u) {
-    let i = base + d;
-    dx[i] = select((dy[i] - y[i] * dot) / nr, dy[i] / ${L2_EPS}, clamped);
-  }
-}`,
-  } as Kernel,
-  sigmoid: {
-    key: "loss:sigmoid",
-    code: `
-struct P { n: u32, _a: u32, _b: u32, _c: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${EW})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.n; i += nw.x * ${EW}u) {
-    let e = exp(-abs(x[i]));
-    y[i] = select(e / (1.0 + e), 1.0 / (1.0 + e), x[i] >= 0.0);
-  }
-}`,
-  } as Kernel,
 };
 
 function checkRows(N: number, what: string): void {
   if (N < 1 || N > MAX_ROWS) throw new Error(`${what}: ${N} rows (supported: 1..${MAX_ROWS})`);
-}
-
-/** Sums x[off .. off+n) times scale into a new [1] tensor. */
-function reduceInto(x: Tensor, n: number, off: number, scale: number): Tensor {
-  const out = Tensor.empty(x.gpu, [1]);
-  x.gpu.dispatch(K.reduce, [x.buffer, out.buffer], params([n, off, { f32: scale }]), [1]);
-  return out;
 }
 
 /**
@@ -264,8 +161,8 @@ export function softmaxCeRows(
     params([N, Kc, { f32: 1 / N }]),
     [N],
   );
-  const loss = reduceInto(rows, N, 0, 1 / N);
-  const correct = wantCorrect ? reduceInto(rows, N, N, 1) : null;
+  const loss = reduceRange(rows, N, 0, 1 / N);
+  const correct = wantCorrect ? reduceRange(rows, N, N, 1) : null;
   rows.dispose();
   return { loss, dlogits, correct };
 }
@@ -297,38 +194,4 @@ export function bceWithLogits(
     [1],
   );
   return { loss, dlogits };
-}
-
-/** y = x / max(‖x‖₂, 1e-12) per row (F.normalize), plus the row norms for backward. */
-export function l2Normalize(x: Tensor): { y: Tensor; norm: Tensor } {
-  const [N, D] = check2d(x, "l2Normalize", "x");
-  checkRows(N, "l2Normalize");
-  const y = Tensor.empty(x.gpu, [N, D]), norm = Tensor.empty(x.gpu, [N]);
-  x.gpu.dispatch(K.l2, [x.buffer, y.buffer, norm.buffer], params([N, D]), [N]);
-  return { y, norm };
-}
-
-export function l2NormalizeBackward(dy: Tensor, y: Tensor, norm: Tensor): Tensor {
-  const [N, D] = check2d(y, "l2NormalizeBackward", "y");
-  checkSame(y, dy, "l2NormalizeBackward", "dy");
-  if (norm.size !== N) {
-    throw new Error(`l2NormalizeBackward: norm has ${norm.size} values for ${N} rows`);
-  }
-  checkRows(N, "l2NormalizeBackward");
-  const dx = Tensor.empty(y.gpu, [N, D]);
-  y.gpu.dispatch(K.l2Bwd, [dy.buffer, y.buffer, norm.buffer, dx.buffer], params([N, D]), [N]);
-  return dx;
-}
-
-export function sigmoid(x: Tensor): Tensor {
-  const y = Tensor.empty(x.gpu, x.shape);
-  x.gpu.dispatch(K.sigmoid, [x.buffer, y.buffer], params([x.size]), [
-    Math.min(Math.ceil(x.size / EW), MAX_GROUPS),
-  ]);
-  return y;
-}
-
-/** Σ x as a [1] tensor (one workgroup: meant for losses/metrics, not large tensors). */
-export function reduceSum(x: Tensor): Tensor {
-  return reduceInto(x, x.size, 0, 1);
 }

@@ -19,6 +19,7 @@
  */
 import { type Kernel, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";
+import { gridStrideMain } from "./wgsl.ts";
 import { type AdamOptions, adamScalars, checkOptimShapes, type SgdOptions } from "./cpu/optim.ts";
 
 const WG = 64;
@@ -31,7 +32,7 @@ function kernel(key: string, bindings: string[], fields: string, body: string): 
 
 function make(key: string, bindings: string[], fields: string, body: string, T: string): Kernel {
   return {
-    key: `optim:${key}:${T}`,
+    name: `optim:${key}:${T}`,
     code: `
 struct P { n: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
@@ -42,12 +43,7 @@ ${
         }: array<${T}>;`
       ).join("\n")
     }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.n; i += nw.x * ${WG}u) {
-${body}
-  }
-}`,
+${gridStrideMain(WG, "p.n", body)}`,
   };
 }
 

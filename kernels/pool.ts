@@ -21,6 +21,7 @@
 import { type Kernel, params } from "./device.ts";
 import { type Shape, Tensor } from "./tensor.ts";
 import { type AvgPoolOptions, type MaxPoolOptions, poolShape } from "./cpu/pool.ts";
+import { gridStrideMain } from "./wgsl.ts";
 
 const WG = 64;
 const MAX_GROUPS = 4096;
@@ -55,15 +56,10 @@ function kernel(name: string, body: string, two = false): Kernel {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;`
     : `@group(0) @binding(2) var<storage, read_write> out: array<f32>;`;
   return {
-    key: `pool:${name}`,
+    name: `pool:${name}`,
     code: `${HEADER}
 ${io}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = gid.x; i < p.n; i += nw.x * ${WG}u) {
-${body}
-  }
-}`,
+${gridStrideMain(WG, "p.n", body)}`,
   };
 }
 

@@ -12,8 +12,8 @@ import {
   conv2dBackwardBias,
   conv2dBackwardInput,
   conv2dBackwardWeight,
-} from "../kernels/conv2d.ts";
-import { linear, linearBackward } from "../kernels/matmul.ts";
+} from "../kernels/conv/conv2d.ts";
+import { linear, linearBackward } from "../kernels/gemm/matmul.ts";
 import { batchNormBackward, batchNormEval, batchNormTrain } from "../kernels/batchnorm.ts";
 import {
   avgPool2d,

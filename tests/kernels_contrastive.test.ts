@@ -6,7 +6,7 @@ import {
   mocoLogitsBackwardCpu,
   mocoLogitsCpu,
 } from "../kernels/cpu/contrastive.ts";
-import { l2NormalizeCpu } from "../kernels/cpu/loss.ts";
+import { l2NormalizeCpu } from "../kernels/cpu/normalize.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";

@@ -10,13 +10,13 @@
  * magnitude of what is summed, not with the (possibly cancelling) result.
  */
 import { Tensor } from "../kernels/tensor.ts";
-import type { WindowChoice } from "../kernels/window_gemm.ts";
+import type { WindowChoice } from "../kernels/gemm/windows.ts";
 import {
   conv2d,
   conv2dBackwardBias,
   conv2dBackwardInput,
   conv2dBackwardWeight,
-} from "../kernels/conv2d.ts";
+} from "../kernels/conv/conv2d.ts";
 import {
   conv2dBackwardBiasCpu,
   conv2dBackwardBiasF64,
@@ -35,7 +35,7 @@ import {
   maxFatTile,
   TILED_32,
   TILED_64,
-} from "../kernels/tuning.ts";
+} from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 

@@ -63,7 +63,7 @@ Deno.test("validation errors surface through gpu.checked", async () => {
   try {
     await gpu.checked(() => {
       gpu.dispatch(
-        { key: "bad", code: "@compute @workgroup_size(1) fn main() {}" },
+        { name: "bad", code: "@compute @workgroup_size(1) fn main() {}" },
         [
           Tensor.empty(gpu, [4]).buffer,
         ],

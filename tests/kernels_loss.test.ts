@@ -1,20 +1,12 @@
 import { Tensor } from "../kernels/tensor.ts";
-import {
-  bceWithLogits,
-  l2Normalize,
-  l2NormalizeBackward,
-  reduceSum,
-  sigmoid,
-  softmaxCrossEntropy,
-} from "../kernels/loss.ts";
-import {
-  bceWithLogitsCpu,
-  l2NormalizeBackwardCpu,
-  l2NormalizeCpu,
-  reduceSumCpu,
-  sigmoidCpu,
-  softmaxCrossEntropyCpu,
-} from "../kernels/cpu/loss.ts";
+import { bceWithLogits, softmaxCrossEntropy } from "../kernels/loss.ts";
+import { l2Normalize, l2NormalizeBackward } from "../kernels/normalize.ts";
+import { reduceSum } from "../kernels/reduce.ts";
+import { sigmoid } from "../kernels/elementwise.ts";
+import { bceWithLogitsCpu, softmaxCrossEntropyCpu } from "../kernels/cpu/loss.ts";
+import { l2NormalizeBackwardCpu, l2NormalizeCpu } from "../kernels/cpu/normalize.ts";
+import { reduceSumCpu } from "../kernels/cpu/reduce.ts";
+import { sigmoidCpu } from "../kernels/cpu/elementwise.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";

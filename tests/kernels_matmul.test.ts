@@ -6,13 +6,13 @@
  * grows with the magnitude of the summed terms).
  */
 import { Tensor } from "../kernels/tensor.ts";
-import { bmm, linear, linearBackward, matmul } from "../kernels/matmul.ts";
+import { bmm, linear, linearBackward, matmul } from "../kernels/gemm/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { type GemmVariant, maxFatTile, TILED_32, TILED_64 } from "../kernels/tuning.ts";
+import { type GemmVariant, maxFatTile, TILED_32, TILED_64 } from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
-import type { WindowChoice } from "../kernels/window_gemm.ts";
+import type { WindowChoice } from "../kernels/gemm/windows.ts";
 
 const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
 

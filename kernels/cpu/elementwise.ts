@@ -12,3 +12,9 @@ export const mulCpu = (a: CpuTensor, b: CpuTensor) => map(a, (v, i) => v * b.dat
 export const axpbyCpu = (a: number, x: CpuTensor, b: number, y: CpuTensor) =>
   map(x, (v, i) => Math.fround(a * v) + Math.fround(b * y.data[i]));
 export const scaleCpu = (x: CpuTensor, a: number) => map(x, (v) => a * v);
+export function sigmoidCpu(x: CpuTensor): CpuTensor {
+  return cpuTensor(
+    x.shape,
+    x.data.map((v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)))),
+  );
+}

@@ -27,9 +27,10 @@
  * 4(l + 8h) + e (h < tn/4, e < 4: one vec4 gather per h). Chunk j = 0 writes C
  * (+ bias), later chunks add to it in order: deterministic, no atomics.
  */
-import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
-import { chooseVariant, type GemmVariant, maxFatTile } from "./tuning.ts";
+import { type Gpu, GpuError, grid1d, type Kernel, kernelFamily, params } from "../device.ts";
+import { Tensor } from "../tensor.ts";
+import { chooseVariant, type GemmVariant, maxFatTile } from "./variants.ts";
+import { unroll } from "../wgsl.ts";
 
 /** Floats in one uniform window (64 KiB, WebGPU's guaranteed maxUniformBufferBindingSize). */
 export const WINDOW_FLOATS = 16384;
@@ -247,30 +248,27 @@ export const PANEL_POS_WGSL = `fn panelPos(z: u32, x: u32, k: u32) -> u32 {
   return (((k / p.pkc) * p.pZ + z) * p.pXB + x / p.pX) * p.pkc * p.pX + (k % p.pkc) * p.pX + x % p.pX;
 }`;
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const unroll = (n: number, f: (i: number) => string) => range(n).map(f).join("\n");
-
-function gemmKernel(p: WindowPlan): Kernel {
-  const { r, c, kc, tm, tn } = p;
-  const h = tn / 4;
-  const put = (first: boolean) =>
-    unroll(h, (hh) =>
-      unroll(4, (e) => {
-        const jj = hh * 4 + e;
-        return `    { let n = col + ${32 * hh + e}u;
+const gemmKernel = kernelFamily(
+  (r: number, c: number, kc: number, tm: number, tn: number): Kernel => {
+    const h = tn / 4;
+    const put = (first: boolean) =>
+      unroll(h, (hh) =>
+        unroll(4, (e) => {
+          const jj = hh * 4 + e;
+          return `    { let n = col + ${32 * hh + e}u;
       if (n < p.N) {
         let b = ${first ? "select(0.0, bias[n], p.hasBias != 0u)" : "0.0"};
 ${
-          unroll(tm, (i) =>
-            `        if (m0 + ${i}u < p.M) { let o = rowBase + ${i}u * p.N + n; c[o] = ${
-              first ? "b" : "c[o]"
-            } + acc[${i * tn + jj}]; }`)
-        }
+            unroll(tm, (i) =>
+              `        if (m0 + ${i}u < p.M) { let o = rowBase + ${i}u * p.N + n; c[o] = ${
+                first ? "b" : "c[o]"
+              } + acc[${i * tn + jj}]; }`)
+          }
       } }`;
-      }));
-  return {
-    key: `wgemm:${r}x${c}x${kc}:${tm}x${tn}`,
-    code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32 }
+        }));
+    return {
+      name: `wgemm:${r}x${c}x${kc}:${tm}x${tn}`,
+      code: `struct P { M: u32, N: u32, z: u32, row0: u32, col0: u32, first: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<uniform> aw: array<vec4f, ${r * kc / 4}>;
 @group(0) @binding(2) var<uniform> bw: array<vec4f, ${kc * c / 4}>;
@@ -287,12 +285,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${unroll(tm / 4, (q) => `    let av${q} = aw[kk * ${r / 4}u + a4 + ${q}u];`)}
 ${unroll(h, (hh) => `    let bv${hh} = bw[kk * ${c / 4}u + b4 + ${8 * hh}u];`)}
 ${
-      unroll(tm, (i) =>
-        unroll(tn, (jj) =>
-          `    acc[${i * tn + jj}] = fma(av${i >> 2}[${i & 3}], bv${jj >> 2}[${jj & 3}], acc[${
-            i * tn + jj
-          }]);`))
-    }
+        unroll(tm, (i) =>
+          unroll(tn, (jj) =>
+            `    acc[${i * tn + jj}] = fma(av${i >> 2}[${i & 3}], bv${jj >> 2}[${jj & 3}], acc[${
+              i * tn + jj
+            }]);`))
+      }
   }
   let m0 = p.row0 + wg.y * ${tm}u;
   let col = p.col0 + b4 * 4u;
@@ -303,10 +301,9 @@ ${put(true)}
 ${put(false)}
   }
 }`,
-  };
-}
-
-const kernels = new Map<string, Kernel>();
+    };
+  },
+);
 
 /**
  * C[z][m][n] = Σ_k A[z][m][k]·B[z][k][n] (+ bias[n]) from panels laid out by
@@ -326,9 +323,7 @@ export function windowGemm(
     throw new GpuError(`windowGemm: panels [${a.shape}] / [${b.shape}] are smaller than the plan`);
   }
   const gpu = a.gpu;
-  const key = `${p.r}x${p.c}x${p.kc}:${p.tm}x${p.tn}`;
-  let kern = kernels.get(key);
-  if (!kern) kernels.set(key, kern = gemmKernel(p));
+  const kern = gemmKernel(p.r, p.c, p.kc, p.tm, p.tn);
   const out = Tensor.empty(gpu, shape);
   const aBytes = p.r * p.kc * 4, bBytes = p.c * p.kc * 4;
   for (let j = 0; j < p.j; j++) {
@@ -369,14 +364,13 @@ const WG = 64, MAX_GROUPS = 1024;
  */
 function packKernel(L: 1 | 4): Kernel {
   const T = L === 4 ? "vec4f" : "f32";
-  const vals = range(L).map((e) =>
+  const vals = unroll(L, (e) =>
     `    let xe${e} = xb * p.pX + xi + ${e}u;
     let ok${e} = xe${e} < p.dimX && k < p.K;
     let at${e} = p.zs * z + (xe${e} / p.xs) * p.s1 + (xe${e} % p.xs) * p.s2 + k * p.s3;
-    let v${e} = select(0.0, src[select(0u, at${e}, ok${e})], ok${e});`
-  ).join("\n");
+    let v${e} = select(0.0, src[select(0u, at${e}, ok${e})], ok${e});`);
   return {
-    key: `wgemm:pack:${L}`,
+    name: `wgemm:pack:${L}`,
     code: `struct P {
   items: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32, dimX: u32, K: u32,
   zs: u32, xs: u32, s1: u32, s2: u32, s3: u32,

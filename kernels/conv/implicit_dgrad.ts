@@ -14,23 +14,21 @@
  * [ceil(N·H·W/BN), ceil(C/BM), 1].
  * Bindings: 1 dy, 2 w, 3 dx.
  */
-import type { Kernel } from "./device.ts";
-import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { type GemmVariant, variantKey } from "./tuning.ts";
+import { type Kernel, kernelFamily } from "../device.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
+import { type GemmVariant, variantKey } from "../gemm/variants.ts";
+import { unroll } from "../wgsl.ts";
 
 const HEADER = `${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;`;
 
-const unroll = (n: number, f: (i: number) => string) =>
-  Array.from({ length: n }, (_, i) => f(i)).join("\n");
-
-export function convDgradKernel(v: GemmVariant): Kernel {
-  const key = `conv_dgrad:${variantKey(v)}`;
+export const convDgradKernel = kernelFamily((v: GemmVariant): Kernel => {
+  const name = `conv_dgrad:${variantKey(v)}`;
   if (v.kind === "fat") {
     return {
-      key,
+      name,
       code: fatKernel({
         header: HEADER,
         prologue: `let s = p.stride; let is = i32(s); let pad = i32(p.pad);
@@ -75,7 +73,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
     };
   }
   return {
-    key,
+    name,
     code: tiledKernel({
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 {
@@ -102,4 +100,4 @@ fn store(m: u32, n: u32, v: f32) {
       prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * p.KH * p.KW;`,
     }, v),
   };
-}
+});

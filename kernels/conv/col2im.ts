@@ -15,16 +15,16 @@
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
  */
-import { grid1d, type Kernel, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
-import { bmm } from "./matmul.ts";
-import { chooseWindows, type GemmChoice, pack, plainSource, windowGemm } from "./window_gemm.ts";
-import type { ConvGeom } from "./wgsl_conv_gemm.ts";
+import { grid1d, type Kernel, params } from "../device.ts";
+import { Tensor } from "../tensor.ts";
+import { bmm } from "../gemm/matmul.ts";
+import { chooseWindows, type GemmChoice, pack, plainSource, windowGemm } from "../gemm/windows.ts";
+import type { ConvGeom } from "../gemm/skeleton.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
 const GATHER: Kernel = {
-  key: "conv_dgrad_col2im",
+  name: "conv_dgrad_col2im",
   code: `struct P { items: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32,
   stride: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: P;

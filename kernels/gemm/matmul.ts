@@ -15,11 +15,11 @@
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
  * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
  */
-import { GpuError, type Kernel, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
-import { matmulDims, type MatmulOptions } from "./cpu/matmul.ts";
-import { fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
+import { GpuError, type Kernel, kernelFamily, params } from "../device.ts";
+import { Tensor } from "../tensor.ts";
+import { matmulDims, type MatmulOptions } from "../cpu/matmul.ts";
+import { fatKernel, tiledKernel } from "./skeleton.ts";
+import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./variants.ts";
 import {
   chooseWindows,
   type GemmChoice,
@@ -27,10 +27,10 @@ import {
   plainSource,
   type WindowChoice,
   windowGemm,
-} from "./window_gemm.ts";
-import { conv2dBackwardBias } from "./conv2d.ts";
+} from "./windows.ts";
+import { channelSum } from "../reduce.ts";
 
-export type { MatmulOptions } from "./cpu/matmul.ts";
+export type { MatmulOptions } from "../cpu/matmul.ts";
 
 export interface MatmulGpuOptions extends MatmulOptions {
   /** Force a tile shape (default: tuning.ts's choice). */
@@ -61,11 +61,11 @@ var<private> zC: u32;`;
 const BATCH = `zA = wg.z * p.M * p.K; zB = wg.z * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
 const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
-function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
-  const key = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}`;
+const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Kernel => {
+  const name = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}`;
   if (v.kind === "fat") {
     return {
-      key,
+      name,
       code: fatKernel({
         header: HEADER,
         prologue: `let M = p.M; let NC = p.N; ${BATCH}`,
@@ -85,7 +85,7 @@ function matmulKernel(v: GemmVariant, ta: boolean, tb: boolean): Kernel {
     };
   }
   return {
-    key,
+    name,
     code: tiledKernel({
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]; }
@@ -94,9 +94,7 @@ fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
       prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K; ${BATCH}`,
     }, v),
   };
-}
-
-const kernels = new Map<string, Kernel>();
+});
 
 function gemm(a: Tensor, b: Tensor, bias: Tensor | null, o: MatmulGpuOptions): Tensor {
   const [M, K, N] = matmulDims(a.shape, b.shape, o);
@@ -129,9 +127,7 @@ function gemmBatched(
   }
   const c = Tensor.empty(a.gpu, shape);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
-  const key = `${ta}${tb}${variantKey(v)}`;
-  let kern = kernels.get(key);
-  if (!kern) kernels.set(key, kern = matmulKernel(v, ta, tb));
+  const kern = matmulKernel(v, ta, tb);
   const { bm, bn } = tileOf(v);
   a.gpu.dispatch(
     kern,
@@ -202,6 +198,6 @@ export function linearBackward(
   return {
     dx: gemm(dy, w, null, o),
     dw: gemm(dy, x, null, { transA: true, ...o }),
-    db: hasBias ? conv2dBackwardBias(dy) : null,
+    db: hasBias ? channelSum(dy) : null,
   };
 }

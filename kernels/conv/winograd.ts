@@ -29,10 +29,10 @@
  * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
  * that of a few more additions than the direct sum (tests: same tolerance).
  */
-import { type Gpu, GpuError, grid1d, type Kernel, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
-import { bmm } from "./matmul.ts";
-import { chooseVariant, tileOf } from "./tuning.ts";
+import { type Gpu, GpuError, grid1d, type Kernel, params } from "../device.ts";
+import { Tensor } from "../tensor.ts";
+import { bmm } from "../gemm/matmul.ts";
+import { chooseVariant, tileOf } from "../gemm/variants.ts";
 import {
   chooseWindows,
   type GemmChoice,
@@ -43,7 +43,7 @@ import {
   plainPlan,
   windowGemm,
   type WindowPlan,
-} from "./window_gemm.ts";
+} from "../gemm/windows.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
@@ -119,7 +119,7 @@ function transformKernel(
   body: (L: Lanes) => string,
 ): Record<Lanes, Kernel> {
   const make = (L: Lanes): Kernel => ({
-    key: `winograd:${name}:${L}`,
+    name: `winograd:${name}:${L}`,
     code: `struct P { items: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
 ${bindings(L)}

@@ -20,10 +20,8 @@
  * rows lid.y + WY·r and columns lid.x + WX·c (strided: conflict-free reads).
  * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  */
-import type { GemmVariant } from "./tuning.ts";
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const unroll = (n: number, f: (i: number) => string) => range(n).map(f).join("\n");
+import type { GemmVariant } from "./variants.ts";
+import { unroll } from "../wgsl.ts";
 
 /** Pieces of a fat kernel; generated code sees `wg`, `lid`, `M`, `NC`, `m0`, `c0`. */
 export interface FatSpec {

@@ -13,21 +13,21 @@
  * `variant` / `splits` options force one, for tests and benchmarks.
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
  */
-import { type Gpu, GpuError, params } from "./device.ts";
-import { type Shape, Tensor } from "./tensor.ts";
-import { type ConvOptions, convShapes } from "./cpu/conv2d.ts";
-import { type ConvGeom, convParamFields, liveTapBox } from "./wgsl_conv_gemm.ts";
-import { convFwdKernel } from "./wgsl_conv_fwd.ts";
-import { fill } from "./elementwise.ts";
-import { convDgradKernel } from "./wgsl_conv_dgrad.ts";
-import { BIAS_GRAD, convWgradKernel, SUM_SPLITS } from "./wgsl_conv_wgrad.ts";
-import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./tuning.ts";
-import type { Kernel } from "./device.ts";
+import { type Gpu, GpuError, params } from "../device.ts";
+import { type Shape, Tensor } from "../tensor.ts";
+import { type ConvOptions, convShapes } from "../cpu/conv2d.ts";
+import { type ConvGeom, convParamFields, liveTapBox } from "../gemm/skeleton.ts";
+import { convFwdKernel } from "./implicit_fwd.ts";
+import { fill } from "../elementwise.ts";
+import { convDgradKernel } from "./implicit_dgrad.ts";
+import { convWgradKernel, SUM_SPLITS } from "./implicit_wgrad.ts";
+import { channelSum } from "../reduce.ts";
+import { chooseVariant, type GemmVariant, tileOf } from "../gemm/variants.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
-import type { WindowChoice } from "./window_gemm.ts";
-import { col2imScratch, conv2dBackwardInputCol2im } from "./conv_dgrad_col2im.ts";
+import type { WindowChoice } from "../gemm/windows.ts";
+import { col2imScratch, conv2dBackwardInputCol2im } from "./col2im.ts";
 
-export type { ConvOptions } from "./cpu/conv2d.ts";
+export type { ConvOptions } from "../cpu/conv2d.ts";
 
 /** Conv options plus optional overrides of the tuned specialization. */
 export interface ConvGpuOptions extends ConvOptions {
@@ -90,14 +90,6 @@ function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean
   return fits && gpu.isSoftware && g.oh >= 2 && g.ow >= 2;
 }
 
-const kernels = new Map<string, Kernel>();
-function cached(family: string, v: GemmVariant, make: (v: GemmVariant) => Kernel): Kernel {
-  const k = `${family}:${variantKey(v)}`;
-  let kern = kernels.get(k);
-  if (!kern) kernels.set(k, kern = make(v));
-  return kern;
-}
-
 function geom(xShape: Shape, wShape: Shape, o: ConvOptions, fn: string): ConvGeom {
   const [n, oc, oh, ow] = convShapes(xShape, wShape, o, fn);
   const [, c, h, w] = xShape, [, , kh, kw] = wShape;
@@ -120,7 +112,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
   const { bm, bn } = tileOf(v);
   x.gpu.dispatch(
-    cached("fwd", v, convFwdKernel),
+    convFwdKernel(v),
     [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
     params(convParamFields(g, bias ? 1 : 0)),
     [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
@@ -162,7 +154,7 @@ export function conv2dBackwardInput(
     ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
     : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
   dy.gpu.dispatch(
-    cached("dgrad", v, convDgradKernel),
+    convDgradKernel(v),
     [dy.buffer, w.buffer, dx.buffer],
     params(convParamFields(g)),
     grid,
@@ -213,7 +205,7 @@ export function conv2dBackwardWeight(
   const dw = splits === 1 ? alloc(wShape) : Tensor.empty(gpu, wShape);
   const part = splits === 1 ? dw : alloc([splits, nw]);
   gpu.dispatch(
-    cached("wgrad", v, convWgradKernel),
+    convWgradKernel(v),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],
@@ -227,14 +219,5 @@ export function conv2dBackwardWeight(
   return dw;
 }
 
-/** db[O] = Σ over n, h, w of dy[N,O,...] (also serves linear layers: dy [N,O]). */
-export function conv2dBackwardBias(dy: Tensor): Tensor {
-  if (dy.shape.length < 2) {
-    throw new GpuError(`conv2dBackwardBias: dy must be [N,O,...], got [${dy.shape}]`);
-  }
-  const [n, oc] = dy.shape;
-  const hw = dy.size / (n * oc);
-  const db = Tensor.empty(dy.gpu, [oc]);
-  dy.gpu.dispatch(BIAS_GRAD, [dy.buffer, db.buffer], params([n, oc, hw]), [oc]);
-  return db;
-}
+/** db[O] = Σ over n, h, w of dy[N,O,H,W]: reduce.ts's channelSum. */
+export const conv2dBackwardBias = channelSum;

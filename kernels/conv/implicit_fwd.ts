@@ -9,9 +9,10 @@
  * Tiles and dispatch: see wgsl_conv_gemm.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
  * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y.
  */
-import type { Kernel } from "./device.ts";
-import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { type GemmVariant, variantKey } from "./tuning.ts";
+import { type Kernel, kernelFamily } from "../device.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
+import { type GemmVariant, variantKey } from "../gemm/variants.ts";
+import { unroll } from "../wgsl.ts";
 
 const HEADER = `${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -19,14 +20,11 @@ const HEADER = `${CONV_PARAMS}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;`;
 
-const unroll = (n: number, f: (i: number) => string) =>
-  Array.from({ length: n }, (_, i) => f(i)).join("\n");
-
-export function convFwdKernel(v: GemmVariant): Kernel {
-  const key = `conv_fwd:${variantKey(v)}`;
+export const convFwdKernel = kernelFamily((v: GemmVariant): Kernel => {
+  const name = `conv_fwd:${variantKey(v)}`;
   if (v.kind === "fat") {
     return {
-      key,
+      name,
       code: fatKernel({
         header: HEADER,
         prologue: `let M = p.O; let OHW = p.OH * p.OW; let NC = p.N * OHW; let HW = p.H * p.W;
@@ -61,7 +59,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     };
   }
   return {
-    key,
+    name,
     code: tiledKernel({
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 { return w[m * p.C * p.KH * p.KW + k]; }
@@ -81,4 +79,4 @@ fn store(m: u32, n: u32, v: f32) {
       prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * p.KH * p.KW;`,
     }, v),
   };
-}
+});

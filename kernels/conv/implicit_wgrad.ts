@@ -1,6 +1,6 @@
 /**
  * Conv2d grad-weight as a split-K implicit GEMM, plus its deterministic
- * reduction and the bias gradient.
+ * reduction (the bias gradient is reduce.ts's channelSum).
  *   M = O (rows: dY, uniform across a workgroup), NC = C·KH·KW (columns:
  *   one (c, kh, kw) per lane slot), K = N·OH·OW (output pixels).
  * dW[o, (c,kh,kw)] = Σ_{n,oh,ow} dY[n, o, oh, ow] · X[n, c, oh·s−pad+kh, ow·s−pad+kw].
@@ -13,24 +13,23 @@
  * the GEMM is 9× narrower; the host zero-fills dead taps' weights first.
  * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
  * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
- * Bias: db[o] = Σ_{n,hw} dY — one workgroup of 64 per o (strided partial sums,
- * then a fixed shared-memory tree), grid [O].
- * Bindings: wgrad 1 dy, 2 x, 3 part; sumSplits 1 part, 2 out; bias 1 dy, 2 db.
+ * Bindings: wgrad 1 dy, 2 x, 3 part; sumSplits 1 part, 2 out.
  */
-import type { Kernel } from "./device.ts";
-import { CONV_PARAMS, fatKernel, tiledKernel } from "./wgsl_conv_gemm.ts";
-import { type GemmVariant, variantKey } from "./tuning.ts";
+import { type Kernel, kernelFamily } from "../device.ts";
+import { gridStrideMain } from "../wgsl.ts";
+import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
+import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 
 const HEADER = `${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;`;
 
-export function convWgradKernel(v: GemmVariant): Kernel {
-  const key = `conv_wgrad:${variantKey(v)}`;
+export const convWgradKernel = kernelFamily((v: GemmVariant): Kernel => {
+  const name = `conv_wgrad:${variantKey(v)}`;
   if (v.kind === "fat") {
     return {
-      key,
+      name,
       code: fatKernel({
         header: HEADER,
         // Columns cover only the live taps (see liveTaps): LK = live rows × live columns
@@ -67,7 +66,7 @@ export function convWgradKernel(v: GemmVariant): Kernel {
     };
   }
   return {
-    key,
+    name,
     code: tiledKernel({
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 {
@@ -92,45 +91,21 @@ var<private> wgz: u32;`,
   let k0 = wg.z * p.chunk; let k1 = min(K, k0 + p.chunk);`,
     }, v),
   };
-}
+});
 
 export const SUM_SPLITS: Kernel = {
-  key: "conv_wgrad_sum_splits",
+  name: "conv_wgrad_sum_splits",
   code: `struct P { n: u32, splits: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  for (var i = g.x; i < p.n; i += nw.x * 64u) {
-    var s = 0.0;
+${
+    gridStrideMain(
+      64,
+      "p.n",
+      `    var s = 0.0;
     for (var z = 0u; z < p.splits; z++) { s += part[z * p.n + i]; }
-    out[i] = s;
-  }
-}`,
-};
-
-export const BIAS_GRAD: Kernel = {
-  key: "conv_bias_grad",
-  code: `struct P { N: u32, O: u32, HW: u32, _a: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> db: array<f32>;
-var<workgroup> sh: array<f32, 64>;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let o = wg.x;
-  var s = 0.0;
-  for (var n = 0u; n < p.N; n++) {
-    let base = (n * p.O + o) * p.HW;
-    for (var i = lid.x; i < p.HW; i += 64u) { s += dy[base + i]; }
-  }
-  sh[lid.x] = s;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
-    if (lid.x < h) { sh[lid.x] += sh[lid.x + h]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { db[o] = sh[0]; }
-}`,
+    out[i] = s;`,
+    )
+  }`,
 };

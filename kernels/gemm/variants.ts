@@ -12,7 +12,7 @@
  *   from BK-deep shared-memory slabs, each thread an RY×RX register tile.
  * The shape is part of every pipeline key; tests force each variant.
  */
-import type { Gpu } from "./device.ts";
+import type { Gpu } from "../device.ts";
 
 export type GemmVariant =
   | { kind: "fat"; tm: number; tn: number }

@@ -1,0 +1,82 @@
+/**
+ * Reductions: Σ of a whole (small) tensor, and per-channel sums over N and the
+ * spatial positions (the bias gradient of conv2d and of linear layers).
+ *
+ * Mapping and dispatch:
+ * - reduceSum: ONE workgroup of 64 lanes, lane-strided partial sums then a
+ *   fixed tree (dispatch [1]). For losses and counts (≤ 10⁵ values), not
+ *   meant for large tensors.
+ * - channelSum: one workgroup of 64 lanes per channel o (dispatch [O]); lanes
+ *   stride over each image's plane, images in order, then the same tree.
+ * Workgroup arrays stay ≤ 64 floats: under DENO_WEBGPU_BACKEND=gl pipeline
+ * creation time grows with their size (kernels/KERNELS.md).
+ */
+import { type Kernel, params } from "./device.ts";
+import { Tensor } from "./tensor.ts";
+import { GpuError } from "./device.ts";
+import { treeSum } from "./wgsl.ts";
+
+const WG = 64;
+
+const REDUCE: Kernel = {
+  name: "reduce_sum",
+  code: `
+struct P { n: u32, off: u32, scale: f32, _p: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+var<workgroup> sh: array<f32, ${WG}>;
+${treeSum(WG)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  for (var i = lid; i < p.n; i += ${WG}u) { s += x[p.off + i]; }
+  s = total(s, lid);
+  if (lid == 0u) { out[0] = s * p.scale; }
+}`,
+};
+
+const CHANNEL_SUM: Kernel = {
+  name: "channel_sum",
+  code: `struct P { N: u32, O: u32, HW: u32, _a: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> db: array<f32>;
+var<workgroup> sh: array<f32, ${WG}>;
+${treeSum(WG)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = wg.x;
+  var s = 0.0;
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.O + o) * p.HW;
+    for (var i = lid; i < p.HW; i += ${WG}u) { s += dy[base + i]; }
+  }
+  s = total(s, lid);
+  if (lid == 0u) { db[o] = s; }
+}`,
+};
+
+/** Σ x[off .. off+n) · scale as a new [1] tensor. */
+export function reduceRange(x: Tensor, n: number, off: number, scale: number): Tensor {
+  const out = Tensor.empty(x.gpu, [1]);
+  x.gpu.dispatch(REDUCE, [x.buffer, out.buffer], params([n, off, { f32: scale }]), [1]);
+  return out;
+}
+
+/** Σ x as a [1] tensor (one workgroup: meant for losses/metrics, not large tensors). */
+export function reduceSum(x: Tensor): Tensor {
+  return reduceRange(x, x.size, 0, 1);
+}
+
+/** db[O] = Σ over n and positions of dy[N,O,...]: the bias gradient of conv2d and linear. */
+export function channelSum(dy: Tensor): Tensor {
+  if (dy.shape.length < 2) {
+    throw new GpuError(`channelSum: dy must be [N,O,...], got [${dy.shape}]`);
+  }
+  const [n, oc] = dy.shape;
+  const hw = dy.size / (n * oc);
+  const db = Tensor.empty(dy.gpu, [oc]);
+  dy.gpu.dispatch(CHANNEL_SUM, [dy.buffer, db.buffer], params([n, oc, hw]), [oc]);
+  return db;
+}

@@ -1,0 +1,40 @@
+/**
+ * WGSL pieces shared by the kernels, so each is written once:
+ * - `gridStrideMain`: the entry point of a 1-D grid-stride kernel. Invocation
+ *   `i` handles items i, i + T, i + 2T, … (T = workgroups · wg), so any item
+ *   count runs on a capped number of workgroups and neighbouring lanes touch
+ *   neighbouring addresses. Dispatch: [min(ceil(n / wg), cap)].
+ * - `treeSum`: `fn total(v, lid) -> f32`, a workgroup-wide sum in a fixed
+ *   order (halving strides over a `sh` array the kernel declares), so a
+ *   reduction gives the same bits on every run.
+ * - `unroll`: host-side helper that spells out a loop body n times.
+ */
+
+/** `n` strings made by `f(0) … f(n − 1)`, joined by newlines (unrolled WGSL). */
+export const unroll = (n: number, f: (i: number) => string): string =>
+  Array.from({ length: n }, (_, i) => f(i)).join("\n");
+
+/** Entry point looping `i` over [0, count) with a grid stride; `setup` runs once per invocation. */
+export function gridStrideMain(wg: number, count: string, body: string, setup = ""): string {
+  return `@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  ${setup}
+  for (var i = gid.x; i < ${count}; i += nw.x * ${wg}u) {
+${body}
+  }
+}`;
+}
+
+/** `fn total(v: f32, lid: u32) -> f32`: sum over a workgroup of `wg` lanes (all must call it). */
+export const treeSum = (wg: number, sh = "sh"): string => `
+fn total(v: f32, lid: u32) -> f32 {
+  ${sh}[lid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { ${sh}[lid] += ${sh}[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = ${sh}[0];
+  workgroupBarrier();
+  return r;
+}`;
