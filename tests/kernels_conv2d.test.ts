@@ -32,6 +32,7 @@ import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
   chooseVariant,
   type GemmVariant,
+  GPU_CANDIDATES,
   maxFatTile,
   TILED_32,
   TILED_64,
@@ -64,6 +65,7 @@ const VARIANTS: Array<GemmVariant | null> = [
   { kind: "fat", tm: 16, tn: 2 },
   TILED_32,
   TILED_64,
+  ...GPU_CANDIDATES, // every shape the GPU tuner may pick
   null,
 ];
 const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");

@@ -9,7 +9,13 @@ import { Tensor } from "../kernels/tensor.ts";
 import { bmm, linear, linearBackward, matmul } from "../kernels/gemm/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { type GemmVariant, maxFatTile, TILED_32, TILED_64 } from "../kernels/gemm/variants.ts";
+import {
+  GPU_CANDIDATES,
+  type GemmVariant,
+  maxFatTile,
+  TILED_32,
+  TILED_64,
+} from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import type { WindowChoice } from "../kernels/gemm/windows.ts";
@@ -31,6 +37,7 @@ const VARIANTS: Array<GemmVariant | null> = [
   { kind: "fat", tm: 16, tn: 2 },
   TILED_32,
   TILED_64,
+  ...GPU_CANDIDATES, // every shape the GPU tuner may pick
   null,
 ];
 // The windowed kernel (window_gemm.ts), forced: chunks of 16 (several accumulate) and

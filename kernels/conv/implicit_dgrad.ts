@@ -98,6 +98,8 @@ fn store(m: u32, n: u32, v: f32) {
   dx[((n / HW) * p.C + m) * HW + n % HW] = v;
 }`,
       prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * p.KH * p.KW;`,
+      aFast: "k",
+      bFast: "n",
     }, v),
   };
 });

@@ -77,6 +77,8 @@ fn store(m: u32, n: u32, v: f32) {
   y[((n / OHW) * p.O + m) * OHW + n % OHW] = v + select(0.0, bias[m], p.hasBias != 0u);
 }`,
       prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * p.KH * p.KW;`,
+      aFast: "k",
+      bFast: "n",
     }, v),
   };
 });

@@ -89,6 +89,8 @@ var<private> wgz: u32;`,
       prologue: `let M = p.O; let NC = p.C * p.KH * p.KW; let K = p.N * p.OH * p.OW;
   wgz = wg.z;
   let k0 = wg.z * p.chunk; let k1 = min(K, k0 + p.chunk);`,
+      aFast: "k",
+      bFast: "k",
     }, v),
   };
 });

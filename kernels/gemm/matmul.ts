@@ -92,6 +92,8 @@ fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K 
 fn loadB(k: u32, n: u32) -> f32 { return b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]; }
 fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
       prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K; ${BATCH}`,
+      aFast: ta ? "m" : "k",
+      bFast: tb ? "k" : "n",
     }, v),
   };
 });

@@ -19,6 +19,20 @@
  * B[BK×BN] in shared memory, then each thread accumulates RY×RX outputs at
  * rows lid.y + WY·r and columns lid.x + WX·c (strided: conflict-free reads).
  * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
+ *
+ * reg (hardware GPUs, the tuner's candidates: gemm/tuner.ts). One workgroup of
+ * T = (BM/TM)·(BN/TN) threads computes a BM×BN tile; thread (tx, ty) =
+ * (t mod BN/TN, t div BN/TN) owns TM×TN outputs: rows g·(BM·4/TM) + 4·ty + i
+ * (g < TM/4, i < 4) and columns h·(BN·4/TN) + 4·tx + e (h < TN/4, e < 4), held
+ * as vec4 accumulators. Per BK-deep step both operand slabs are staged in
+ * shared memory as vec4s, As[k][m/4] and Bs[k][n/4], so a thread's inner loop
+ * reads TM/4 + TN/4 vec4s per k (broadcast or consecutive across a warp: no
+ * bank conflicts) for TM·TN FMAs. Global loads are register-prefetched: the
+ * next slab is fetched while the current one is multiplied (two barriers a
+ * step, one shared buffer). Each thread fetches vec4 slots of 4 rows (A) or 4
+ * columns (B) at one k; slot order follows the operand's contiguous index
+ * (`aFast`, `bFast`), so a warp's loads cover whole 32-byte sectors.
+ * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  */
 import type { GemmVariant } from "./variants.ts";
 import { unroll } from "../wgsl.ts";
@@ -93,12 +107,17 @@ export interface TiledSpec {
   header: string;
   /** Statements defining `M`, `NC`, `k0`, `k1` (u32; k in [k0, k1)); may `return` uniformly. */
   prologue: string;
+  /** Which index of A (B) is contiguous in memory, for the reg kernel's load order (default k, n). */
+  aFast?: "m" | "k";
+  bFast?: "n" | "k";
 }
 
+/** A tiled or reg kernel for the spec (the two hardware-GPU skeletons). */
 export function tiledKernel(
   spec: TiledSpec,
-  v: Extract<GemmVariant, { kind: "tiled" }>,
+  v: Extract<GemmVariant, { kind: "tiled" | "reg" }>,
 ): string {
+  if (v.kind === "reg") return regKernel(spec, v);
   const { wx, wy, rx, ry, bk } = v;
   const bm = wy * ry, bn = wx * rx, threads = wx * wy;
   return `${spec.header}
@@ -143,6 +162,118 @@ ${
         `  { let m = m0 + lid.y + ${r * wy}u; let n = n0 + lid.x + ${c * wx}u;
     if (m < M && n < NC) { store(m, n, acc[${r * rx + c}]); } }`))
   }
+}`;
+}
+
+/** The register-blocked, vec4, prefetching GPU skeleton (see the file header). */
+export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg" }>): string {
+  const { bm, bn, bk, tm, tn } = v;
+  const tx = bn / tn, ty = bm / tm, threads = tx * ty;
+  const am4 = bm / 4, bn4 = bn / 4; // vec4 slots per k row of each slab
+  const aSlots = bk * am4, bSlots = bk * bn4;
+  const aPer = Math.ceil(aSlots / threads), bPer = Math.ceil(bSlots / threads);
+  const rg = tm / 4, cg = tn / 4; // vec4 row groups and column groups of a thread
+  const aFast = spec.aFast ?? "k", bFast = spec.bFast ?? "n";
+  // slot → (k, vec4 index) in the operand's contiguous order
+  const aSlot = aFast === "k"
+    ? (s: string) => `let ak = ${s} % ${bk}u; let a4 = ${s} / ${bk}u;`
+    : (s: string) => `let ak = ${s} / ${am4}u; let a4 = ${s} % ${am4}u;`;
+  const bSlot = bFast === "k"
+    ? (s: string) => `let bk_ = ${s} % ${bk}u; let b4 = ${s} / ${bk}u;`
+    : (s: string) => `let bk_ = ${s} / ${bn4}u; let b4 = ${s} % ${bn4}u;`;
+  const guard = (per: number, slots: number, s: string) =>
+    per * threads === slots ? "" : `if (${s} < ${slots}u) `;
+  // loads of slab kt0 into the prefetch registers; out-of-range elements read as 0
+  const fetch = (kt0: string) => `
+${
+    unroll(aPer, (j) => {
+      const s = `(t + ${j * threads}u)`;
+      return `  ${guard(aPer, aSlots, s)}{
+    ${aSlot(s)}
+    let k = ${kt0} + ak; let kc = min(k, k1 - 1u); let m = m0 + 4u * a4; let okk = k < k1;
+    ra[${j}] = vec4f(${
+        [0, 1, 2, 3].map((i) =>
+          `select(0.0, loadA(min(m + ${i}u, M - 1u), kc), okk && m + ${i}u < M)`
+        ).join(", ")
+      });
+  }`;
+    })
+  }
+${
+    unroll(bPer, (j) => {
+      const s = `(t + ${j * threads}u)`;
+      return `  ${guard(bPer, bSlots, s)}{
+    ${bSlot(s)}
+    let k = ${kt0} + bk_; let kc = min(k, k1 - 1u); let n = n0 + 4u * b4; let okk = k < k1;
+    rb[${j}] = vec4f(${
+        [0, 1, 2, 3].map((e) =>
+          `select(0.0, loadB(kc, min(n + ${e}u, NC - 1u)), okk && n + ${e}u < NC)`
+        ).join(", ")
+      });
+  }`;
+    })
+  }`;
+  const stash = `
+${
+    unroll(aPer, (j) => {
+      const s = `(t + ${j * threads}u)`;
+      return `  ${guard(aPer, aSlots, s)}{ ${aSlot(s)} As[ak * ${am4}u + a4] = ra[${j}]; }`;
+    })
+  }
+${
+    unroll(bPer, (j) => {
+      const s = `(t + ${j * threads}u)`;
+      return `  ${guard(bPer, bSlots, s)}{ ${bSlot(s)} Bs[bk_ * ${bn4}u + b4] = rb[${j}]; }`;
+    })
+  }`;
+  const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
+  const inner = `
+${unroll(rg, (g) => `      let av${g} = As[kk * ${am4}u + ${g * ty}u + ty];`)}
+${unroll(cg, (h) => `      let bv${h} = Bs[kk * ${bn4}u + ${h * tx}u + tx];`)}
+${
+    unroll(rg, (g) =>
+      unroll(4, (i) =>
+        unroll(cg, (h) =>
+          `      ${acc(g, i, h)} = fma(vec4f(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`)))
+  }`;
+  const stores = unroll(rg, (g) =>
+    unroll(4, (i) =>
+      `  { let m = m0 + ${g * ty * 4}u + 4u * ty + ${i}u;
+    if (m < M) {
+${
+        unroll(cg, (h) =>
+          unroll(4, (e) =>
+            `      { let n = n0 + ${h * tx * 4}u + 4u * tx + ${e}u; if (n < NC) { store(m, n, ${
+              acc(g, i, h)
+            }[${e}]); } }`))
+      }
+    }
+  }`));
+  return `${spec.header}
+var<workgroup> As: array<vec4f, ${aSlots}>;
+var<workgroup> Bs: array<vec4f, ${bSlots}>;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  ${spec.prologue}
+  let m0 = wg.y * ${bm}u;
+  let n0 = wg.x * ${bn}u;
+  let tx = t % ${tx}u;
+  let ty = t / ${tx}u;
+  var acc: array<vec4f, ${tm * cg}>;
+  var ra: array<vec4f, ${aPer}>;
+  var rb: array<vec4f, ${bPer}>;
+  var kt = k0;
+  if (kt < k1) {${fetch("kt")}
+  }
+  for (; kt < k1; kt += ${bk}u) {${stash}
+    workgroupBarrier();
+    if (kt + ${bk}u < k1) {${fetch(`(kt + ${bk}u)`)}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {${inner}
+    }
+    workgroupBarrier();
+  }
+${stores}
 }`;
 }
 

@@ -16,12 +16,51 @@ import type { Gpu } from "../device.ts";
 
 export type GemmVariant =
   | { kind: "fat"; tm: number; tn: number }
-  | { kind: "tiled"; wx: number; wy: number; rx: number; ry: number; bk: number };
+  | { kind: "tiled"; wx: number; wy: number; rx: number; ry: number; bk: number }
+  | { kind: "reg"; bm: number; bn: number; bk: number; tm: number; tn: number };
 
 export function variantKey(v: GemmVariant): string {
-  return v.kind === "fat"
-    ? `fat${v.tm}x${v.tn}`
-    : `tiled${v.wy * v.ry}x${v.wx * v.rx}_t${v.ry}x${v.rx}_k${v.bk}`;
+  switch (v.kind) {
+    case "fat":
+      return `fat${v.tm}x${v.tn}`;
+    case "tiled":
+      return `tiled${v.wy * v.ry}x${v.wx * v.rx}_t${v.ry}x${v.rx}_k${v.bk}`;
+    case "reg":
+      return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}`;
+  }
+}
+
+/** A reg variant: BM×BN tile, BK-deep slabs, TM×TN outputs a thread (multiples of 4). */
+export const reg = (bm: number, bn: number, bk: number, tm: number, tn: number): GemmVariant => ({
+  kind: "reg",
+  bm,
+  bn,
+  bk,
+  tm,
+  tn,
+});
+
+/**
+ * The hardware-GPU tile shapes the tuner times (gemm/tuner.ts): large tiles
+ * with 8×8 per thread for big GEMMs, smaller ones that still fill a GPU with
+ * many SMs when the output is small, and the older tiled kernels.
+ */
+export const GPU_CANDIDATES: GemmVariant[] = [
+  reg(128, 128, 8, 8, 8),
+  reg(128, 128, 16, 8, 8),
+  reg(128, 64, 8, 8, 4),
+  reg(64, 128, 8, 4, 8),
+  reg(64, 64, 8, 4, 4),
+  reg(64, 64, 16, 8, 8),
+  reg(32, 64, 16, 4, 4),
+  reg(32, 32, 16, 4, 4),
+];
+
+/** Whether a reg variant's shape is valid (tile divisible, ≤ 256 threads). */
+export function regValid(v: Extract<GemmVariant, { kind: "reg" }>): boolean {
+  const threads = (v.bm / v.tm) * (v.bn / v.tn);
+  return v.tm % 4 === 0 && v.tn % 4 === 0 && v.bm % v.tm === 0 && v.bn % v.tn === 0 &&
+    threads >= 1 && threads <= 256;
 }
 
 /** Hardware-GPU default: 64×64 tile, 16×16 threads, 4×4 per thread, BK 16. */
@@ -75,10 +114,21 @@ export function chooseVariant(gpu: Gpu, m: number, cols: number, batch = 1): Gem
     while (tn > 4 && Math.ceil(cols / (8 * tn)) * Math.ceil(m / tm) * batch < 8) tn /= 2;
     return { kind: "fat", tm, tn };
   }
-  return Math.ceil(m / 64) * Math.ceil(cols / 64) * batch >= 64 ? TILED_64 : TILED_32;
+  // the tuner's prior: the largest tile that still gives ~2 workgroups per SM of a large GPU
+  const tiles = (bm: number, bn: number) => Math.ceil(m / bm) * Math.ceil(cols / bn) * batch;
+  if (tiles(128, 128) >= 256) return GPU_CANDIDATES[0];
+  if (tiles(64, 64) >= 256) return reg(64, 64, 8, 4, 4);
+  return reg(32, 32, 16, 4, 4);
 }
 
 /** Rows and columns one workgroup of this variant covers. */
 export function tileOf(v: GemmVariant): { bm: number; bn: number } {
-  return v.kind === "fat" ? { bm: v.tm, bn: 8 * v.tn } : { bm: v.wy * v.ry, bn: v.wx * v.rx };
+  switch (v.kind) {
+    case "fat":
+      return { bm: v.tm, bn: 8 * v.tn };
+    case "tiled":
+      return { bm: v.wy * v.ry, bn: v.wx * v.rx };
+    case "reg":
+      return { bm: v.bm, bn: v.bn };
+  }
 }
