@@ -103,7 +103,7 @@ export const reluBackward = (dy: Tensor, y: Tensor, out = like(dy)) =>
   run("relu_grad", [dy, y], out);
 export const add = (a: Tensor, b: Tensor, out = like(a)) => run("add", [a, b], out);
 export const mul = (a: Tensor, b: Tensor, out = like(a)) => run("mul", [a, b], out);
-/** out = a·x + b·y (out may alias x or y: each element is read before it is written). */
+/** out = a·x + b·y (out must be a third tensor: WebGPU forbids binding x or y as read_write too). */
 export const axpby = (a: number, x: Tensor, b: number, y: Tensor, out = like(x)) =>
   run("axpby", [x, y], out, a, b);
 export const scale = (x: Tensor, a: number, out = like(x)) => run("scale", [x], out, a);

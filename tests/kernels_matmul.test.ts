@@ -10,8 +10,8 @@ import { bmm, linear, linearBackward, matmul } from "../kernels/gemm/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
-  GPU_CANDIDATES,
   type GemmVariant,
+  GPU_CANDIDATES,
   maxFatTile,
   TILED_32,
   TILED_64,

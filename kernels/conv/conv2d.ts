@@ -22,7 +22,8 @@ import { fill } from "../elementwise.ts";
 import { convDgradKernel } from "./implicit_dgrad.ts";
 import { convWgradKernel, SUM_SPLITS } from "./implicit_wgrad.ts";
 import { channelSum } from "../reduce.ts";
-import { chooseVariant, type GemmVariant, tileOf } from "../gemm/variants.ts";
+import { chooseVariant, type GemmVariant, tileCandidates, tileOf } from "../gemm/variants.ts";
+import { type Candidate, tunerOf } from "../tuner.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
 import type { WindowChoice } from "../gemm/windows.ts";
 import { col2imScratch, conv2dBackwardInputCol2im } from "./col2im.ts";
@@ -73,10 +74,7 @@ function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean
   const algo = o.algo ?? defaultAlgo;
   if (algo === "gemm" || algo === "col2im") return false;
   // temporaries cover the larger of the two maps (grad-input transforms dy over x's size)
-  const side = Math.max(g.c, g.o);
-  const scratch = winogradScratchBytes(g.n, side, side, Math.max(g.oh, g.h), Math.max(g.ow, g.w));
-  const fits = g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
-    scratch <= gpu.limits.maxStorageBufferBindingSize;
+  const fits = winogradFits(gpu, g);
   if (algo === "winograd") {
     if (!fits) {
       throw new GpuError(
@@ -88,6 +86,71 @@ function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean
   }
   // Measured on lavapipe (kernels/KERNELS.md): faster from 2×2 output maps up.
   return fits && gpu.isSoftware && g.oh >= 2 && g.ow >= 2;
+}
+
+type Op = "fwd" | "dgrad" | "wgrad";
+
+/** Whether Winograd F(2×2, 3×3) can run this conv at all (kernel, stride, padding, scratch). */
+function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
+  const side = Math.max(g.c, g.o);
+  const scratch = winogradScratchBytes(g.n, side, side, Math.max(g.oh, g.h), Math.max(g.ow, g.w));
+  return g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
+    scratch <= gpu.limits.maxStorageBufferBindingSize;
+}
+
+/**
+ * The options one conv call runs with: the caller's where it forces anything
+ * (algo, variant, window, a non-auto default algorithm), else the tuner's
+ * choice among the algorithms and tile shapes that apply (kernels/tuner.ts),
+ * the prior ({}: the "auto" rules below) first.
+ */
+function tuned(gpu: Gpu, op: Op, g: ConvGeom, o: ConvGpuOptions, bias: boolean): ConvGpuOptions {
+  if (o.algo || o.variant || o.window !== undefined || defaultAlgo !== "auto") return o;
+  const [m, cols] = op === "fwd"
+    ? [g.o, g.n * g.oh * g.ow]
+    : op === "dgrad"
+    ? [g.c, g.n * g.h * g.w]
+    : [g.o, g.c * g.kh * g.kw];
+  const candidates: Candidate<Partial<ConvGpuOptions>>[] = [{ label: "auto", choice: {} }];
+  if (gpu.isSoftware) {
+    candidates.push({ label: "gemm", choice: { algo: "gemm" } });
+  } else {
+    for (const c of tileCandidates(gpu, chooseVariant(gpu, m, cols))) {
+      candidates.push({ label: `gemm/${c.label}`, choice: { algo: "gemm", ...c.choice } });
+    }
+  }
+  if (winogradFits(gpu, g)) candidates.push({ label: "winograd", choice: { algo: "winograd" } });
+  if (
+    op === "dgrad" && g.stride > 1 && col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize
+  ) {
+    candidates.push({ label: "col2im", choice: { algo: "col2im" } });
+  }
+  const key = `conv_${op}:${g.n}x${g.c}x${g.h}x${g.w}>${g.o}:${g.kh}x${g.kw}/${g.stride}p${g.pad}${
+    bias ? "+bias" : ""
+  }`;
+  const choice = tunerOf(gpu).choose({
+    key,
+    candidates,
+    scratch: () => {
+      const t = (shape: Shape) => fill(Tensor.empty(gpu, shape), 0.5);
+      const x = t([g.n, g.c, g.h, g.w]), w = t([g.o, g.c, g.kh, g.kw]);
+      const dy = t([g.n, g.o, g.oh, g.ow]), b = bias ? t([g.o]) : null;
+      const base = { stride: g.stride, pad: g.pad };
+      return {
+        run: (c) => {
+          const oc = { ...base, ...c };
+          const out = op === "fwd"
+            ? conv2d(x, w, b, oc)
+            : op === "dgrad"
+            ? conv2dBackwardInput(dy, w, x.shape, oc)
+            : conv2dBackwardWeight(dy, x, w.shape, oc);
+          out.dispose();
+        },
+        dispose: () => [x, w, dy, b].forEach((s) => s?.dispose()),
+      };
+    },
+  });
+  return { ...o, ...choice };
 }
 
 function geom(xShape: Shape, wShape: Shape, o: ConvOptions, fn: string): ConvGeom {
@@ -106,6 +169,7 @@ function sameShape(t: Tensor, shape: Shape, what: string): void {
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOptions): Tensor {
   const g = geom(x.shape, w.shape, o, "conv2d");
   if (bias) sameShape(bias, [g.o], "conv2d: bias");
+  o = tuned(x.gpu, "fwd", g, o, !!bias);
   if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o);
   const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow]);
   const cols = g.n * g.oh * g.ow;
@@ -142,6 +206,7 @@ export function conv2dBackwardInput(
 ): Tensor {
   const g = geom(xShape, w.shape, o, "conv2dBackwardInput");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
+  o = tuned(dy.gpu, "dgrad", g, o, false);
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
     return winogradConv(dy, w, null, 2 - g.pad, true, o); // the flipped kernel's conv
   }
@@ -174,6 +239,7 @@ export function conv2dBackwardWeight(
 ): Tensor {
   const g = geom(x.shape, wShape, o, "conv2dBackwardWeight");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
+  o = tuned(x.gpu, "wgrad", g, o, false);
   const gpu = x.gpu;
   if (winograd(gpu, g, o, "conv2dBackwardWeight")) {
     return winogradWeightGrad(dy, x, g.pad, o);

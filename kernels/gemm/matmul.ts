@@ -19,7 +19,9 @@ import { GpuError, type Kernel, kernelFamily, params } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import { matmulDims, type MatmulOptions } from "../cpu/matmul.ts";
 import { fatKernel, tiledKernel } from "./skeleton.ts";
-import { chooseVariant, type GemmVariant, tileOf, variantKey } from "./variants.ts";
+import { chooseVariant, type GemmVariant, tileCandidates, tileOf, variantKey } from "./variants.ts";
+import { tunerOf } from "../tuner.ts";
+import { fill } from "../elementwise.ts";
 import {
   chooseWindows,
   type GemmChoice,
@@ -116,6 +118,25 @@ function gemmBatched(
   o: BmmOptions,
 ): Tensor {
   const ta = !!o.transA, tb = !!o.transB;
+  if (o.variant === undefined && o.window === undefined) {
+    const key = `${o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul"}:${ta ? "T" : "N"}${
+      tb ? "T" : "N"
+    }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}`;
+    const choice = tunerOf(a.gpu).choose({
+      key,
+      candidates: tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
+      scratch: () => {
+        const sa = fill(Tensor.empty(a.gpu, a.shape), 0.5),
+          sb = fill(Tensor.empty(b.gpu, b.shape), 0.5);
+        const sbias = bias && fill(Tensor.empty(a.gpu, bias.shape), 0.5);
+        return {
+          run: (c) => gemmBatched(sa, sb, sbias, batch, M, K, N, shape, { ...o, ...c }).dispose(),
+          dispose: () => [sa, sb, sbias].forEach((t) => t?.dispose()),
+        };
+      },
+    });
+    o = { ...o, ...choice };
+  }
   const g = { z: batch, zb: o.sharedB ? 1 : batch, m: M, n: N, k: K };
   const { plan } = chooseWindows(a.gpu, g, o, true);
   if (plan) {

@@ -236,19 +236,22 @@ ${
         unroll(cg, (h) =>
           `      ${acc(g, i, h)} = fma(vec4f(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`)))
   }`;
-  const stores = unroll(rg, (g) =>
-    unroll(4, (i) =>
-      `  { let m = m0 + ${g * ty * 4}u + 4u * ty + ${i}u;
+  const stores = unroll(
+    rg,
+    (g) =>
+      unroll(4, (i) =>
+        `  { let m = m0 + ${g * ty * 4}u + 4u * ty + ${i}u;
     if (m < M) {
 ${
-        unroll(cg, (h) =>
-          unroll(4, (e) =>
-            `      { let n = n0 + ${h * tx * 4}u + 4u * tx + ${e}u; if (n < NC) { store(m, n, ${
-              acc(g, i, h)
-            }[${e}]); } }`))
-      }
+          unroll(cg, (h) =>
+            unroll(4, (e) =>
+              `      { let n = n0 + ${h * tx * 4}u + 4u * tx + ${e}u; if (n < NC) { store(m, n, ${
+                acc(g, i, h)
+              }[${e}]); } }`))
+        }
     }
-  }`));
+  }`),
+  );
   return `${spec.header}
 var<workgroup> As: array<vec4f, ${aSlots}>;
 var<workgroup> Bs: array<vec4f, ${bSlots}>;

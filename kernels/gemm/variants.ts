@@ -13,6 +13,7 @@
  * The shape is part of every pipeline key; tests force each variant.
  */
 import type { Gpu } from "../device.ts";
+import type { Candidate } from "../tuner.ts";
 
 export type GemmVariant =
   | { kind: "fat"; tm: number; tn: number }
@@ -131,4 +132,30 @@ export function tileOf(v: GemmVariant): { bm: number; bn: number } {
     case "reg":
       return { bm: v.bm, bn: v.bn };
   }
+}
+
+/** A GEMM tile choice as the tuner hands it to an entry point (`window: false`: no windows). */
+export interface TileChoice {
+  variant?: GemmVariant;
+  window?: false;
+}
+
+/**
+ * The tuner's candidates for one GEMM-shaped call, the prior first. Hardware:
+ * the prior tile, every GPU candidate and the older tiled kernels. Software:
+ * the cost model's choice ({}: windows or fat) and the same fat tile without windows.
+ */
+export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoice>[] {
+  if (gpu.isSoftware) {
+    return [
+      { label: "auto", choice: {} },
+      { label: variantKey(prior), choice: { variant: prior, window: false } },
+    ];
+  }
+  const out: Candidate<TileChoice>[] = [];
+  for (const v of [prior, ...GPU_CANDIDATES, TILED_64, TILED_32]) {
+    const label = variantKey(v);
+    if (!out.some((c) => c.label === label)) out.push({ label, choice: { variant: v } });
+  }
+  return out;
 }

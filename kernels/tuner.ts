@@ -1,0 +1,197 @@
+/**
+ * Per-adapter autotuning of the GEMM-shaped kernels (matmul/bmm, the conv
+ * forward and gradients).
+ *
+ * A kernel entry point that has several correct implementations (tile shapes,
+ * Winograd or implicit GEMM or col2im) asks `choose(problem)` which to run.
+ * The tuner answers from its cache when the problem was timed before; else it
+ * answers the caller's prior (the cost model or the fixed default) and files
+ * the problem as pending. `tunePending()` (called between training steps, or
+ * by a benchmark after its warm-up) then times every candidate of every
+ * pending problem on scratch operands of the same shape and keeps the fastest:
+ * each candidate is run once to compile and warm up, then `reps` times inside
+ * one submit, so the timing measures throughput, not queue latency.
+ *
+ * The cache is keyed by adapter (vendor, architecture, device, description)
+ * and problem key, and persists as JSON (`load`/`save`), so a second run
+ * starts tuned. Every candidate is forced in the CPU-reference tests, so a
+ * choice changes results by float rounding at most.
+ *
+ * Modes: "measure" times pending problems; "cached" answers from the cache
+ * and otherwise the prior, timing nothing; "off" always answers the prior.
+ * Hardware adapters default to "measure", software adapters to "off" (their
+ * cost model was measured there, and compiling the fat kernels takes seconds
+ * each, so timing them costs more than it could win in a short run).
+ */
+import type { Gpu } from "./device.ts";
+
+export type TuneMode = "off" | "cached" | "measure";
+
+/** One candidate: a JSON-able choice the entry point understands, and a short label. */
+export interface Candidate<C> {
+  label: string;
+  choice: C;
+}
+
+/** A tunable call: its key, candidates (the prior first) and a scratch runner for timing. */
+export interface Problem<C> {
+  key: string;
+  candidates: Candidate<C>[];
+  /**
+   * Makes scratch operands of the problem's shape and returns a function that
+   * records one call with the given choice (its outputs disposed), plus a cleanup.
+   */
+  scratch: () => { run: (choice: C) => void; dispose: () => void };
+}
+
+export interface TuneRecord {
+  label: string;
+  choice: unknown;
+  /** Milliseconds per call of each candidate timed, by label. */
+  ms: Record<string, number>;
+}
+
+export interface TuneCacheFile {
+  version: 1;
+  adapters: Record<string, Record<string, TuneRecord>>;
+}
+
+const tuners = new WeakMap<Gpu, Tuner>();
+
+/** The tuner of a Gpu (created on first use with the adapter's default mode). */
+export function tunerOf(gpu: Gpu): Tuner {
+  let t = tuners.get(gpu);
+  if (!t) tuners.set(gpu, t = new Tuner(gpu));
+  return t;
+}
+
+/** The cache key of an adapter: what names the hardware and the driver. */
+export function adapterKey(gpu: Gpu): string {
+  const i = gpu.adapterInfo;
+  return [i.vendor, i.architecture, i.device, i.description].map((s) => s || "-").join("|");
+}
+
+export class Tuner {
+  mode: TuneMode;
+  /** Problem key → the record chosen for this adapter. */
+  private records: Record<string, TuneRecord> = {};
+  /** Other adapters' records, kept so that `save` does not drop them. */
+  private file: TuneCacheFile = { version: 1, adapters: {} };
+  private pending = new Map<string, Problem<unknown>>();
+  /** Problem key → label of what ran, for a run's run.json. */
+  readonly used = new Map<string, string>();
+  /** Milliseconds spent timing candidates so far. */
+  tuningMs = 0;
+
+  constructor(readonly gpu: Gpu) {
+    this.mode = gpu.isSoftware ? "off" : "measure";
+  }
+
+  /** The choice to run for a problem (the prior until it has been timed). */
+  choose<C>(p: Problem<C>): C {
+    const prior = p.candidates[0];
+    if (this.mode === "off" || p.candidates.length < 2) {
+      this.used.set(p.key, prior.label);
+      return prior.choice;
+    }
+    const rec = this.records[p.key];
+    const hit = rec && p.candidates.find((c) => c.label === rec.label);
+    if (hit) {
+      this.used.set(p.key, hit.label);
+      return hit.choice;
+    }
+    if (this.mode === "measure" && !this.pending.has(p.key)) {
+      this.pending.set(p.key, p as Problem<unknown>);
+    }
+    this.used.set(p.key, prior.label);
+    return prior.choice;
+  }
+
+  /** Problems waiting to be timed. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Times every candidate of every pending problem and records the fastest.
+   * `targetMs` sizes the timed batch of each candidate (at least 2, at most 64 calls).
+   */
+  async tunePending(targetMs = 20): Promise<number> {
+    const t0 = performance.now();
+    const problems = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of problems) {
+      const s = p.scratch();
+      const ms: Record<string, number> = {};
+      try {
+        for (const c of p.candidates) {
+          ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
+        }
+      } finally {
+        s.dispose();
+      }
+      const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
+      this.records[p.key] = { label: best.label, choice: best.choice, ms };
+    }
+    // a candidate that defers to the prior ({}) asked again while being timed
+    for (const p of problems) this.pending.delete(p.key);
+    this.tuningMs += performance.now() - t0;
+    return problems.length;
+  }
+
+  /** Milliseconds per call of `run`, measured over one submit of several calls after a warm-up. */
+  private async time(run: () => void, targetMs: number): Promise<number> {
+    const gpu = this.gpu;
+    let t = performance.now();
+    run(); // compiles the pipeline; its time includes that and the queue's latency
+    await gpu.sync();
+    const first = performance.now() - t;
+    const reps = Math.max(2, Math.min(64, Math.ceil(targetMs / Math.max(first, 1e-3))));
+    t = performance.now();
+    for (let i = 0; i < reps; i++) run();
+    await gpu.sync();
+    return (performance.now() - t) / reps;
+  }
+
+  /** The records for this adapter, by problem key. */
+  get table(): Readonly<Record<string, TuneRecord>> {
+    return this.records;
+  }
+
+  /** Loads a cache file's records for this adapter (a missing file is an empty cache). */
+  async load(path: string): Promise<void> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    let file: TuneCacheFile;
+    try {
+      file = JSON.parse(text);
+    } catch {
+      throw new TuneCacheError(`${path} is not a tuning cache (invalid JSON); delete it to retune`);
+    }
+    if (file?.version !== 1 || typeof file.adapters !== "object" || file.adapters === null) {
+      throw new TuneCacheError(`${path} is not a version-1 tuning cache; delete it to retune`);
+    }
+    this.file = file;
+    this.records = { ...(file.adapters[adapterKey(this.gpu)] ?? {}), ...this.records };
+  }
+
+  /** Writes the cache (this adapter's records merged into the file's others) atomically. */
+  async save(path: string): Promise<void> {
+    this.file.adapters[adapterKey(this.gpu)] = this.records;
+    const tmp = `${path}.tmp-${Deno.pid}`;
+    await Deno.writeTextFile(tmp, JSON.stringify(this.file, null, 1));
+    await Deno.rename(tmp, path);
+  }
+
+  /** What ran for each problem seen so far: key → candidate label (for run.json). */
+  summary(): Record<string, string> {
+    return Object.fromEntries(this.used);
+  }
+}
+
+export class TuneCacheError extends Error {}

@@ -1,0 +1,119 @@
+import { Gpu } from "../kernels/device.ts";
+import { Tensor } from "../kernels/tensor.ts";
+import { axpby, fill } from "../kernels/elementwise.ts";
+import { matmul } from "../kernels/gemm/matmul.ts";
+import { type Problem, TuneCacheError, Tuner, tunerOf } from "../kernels/tuner.ts";
+import { assert, assertEquals } from "./helpers.ts";
+import { gpu } from "./gpu.ts";
+
+/** A problem whose "slow" candidate does 40× the work of the "fast" one. */
+function problem(key: string, order: string[]): Problem<{ reps: number }> {
+  const reps: Record<string, number> = { fast: 1, slow: 40 };
+  return {
+    key,
+    candidates: order.map((label) => ({ label, choice: { reps: reps[label] } })),
+    scratch: () => {
+      const a = fill(Tensor.empty(gpu, [1 << 16]), 1), b = fill(Tensor.empty(gpu, [1 << 16]), 2);
+      return {
+        run: (c) => {
+          for (let i = 0; i < c.reps; i++) axpby(0.5, a, 0.5, b).dispose();
+        },
+        dispose: () => [a, b].forEach((t) => t.dispose()),
+      };
+    },
+  };
+}
+
+Deno.test("the tuner answers the prior, times the candidates, then answers the fastest", async () => {
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const p = problem("toy", ["slow", "fast"]); // the prior is the slow one
+  assertEquals(t.choose(p).reps, 40);
+  assertEquals(t.pendingCount, 1);
+  assertEquals(await t.tunePending(), 1);
+  assertEquals(t.pendingCount, 0);
+  assertEquals(t.choose(p).reps, 1);
+  assertEquals(t.table["toy"].label, "fast");
+  assert(t.table["toy"].ms.slow > t.table["toy"].ms.fast, JSON.stringify(t.table["toy"].ms));
+  assertEquals(t.summary(), { toy: "fast" });
+});
+
+Deno.test("tuning choices persist per adapter: a second tuner starts tuned", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const t = new Tuner(gpu);
+    t.mode = "measure";
+    t.choose(problem("toy", ["slow", "fast"]));
+    await t.tunePending();
+    // another adapter's records in the same file survive a save
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        version: 1,
+        adapters: { "other|gpu": { k: { label: "x", choice: 1, ms: {} } } },
+      }),
+    );
+    await t.load(path);
+    await t.save(path);
+    const t2 = new Tuner(gpu);
+    t2.mode = "cached";
+    await t2.load(path);
+    assertEquals(t2.choose(problem("toy", ["slow", "fast"])).reps, 1);
+    assertEquals(t2.pendingCount, 0);
+    const file = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(Object.keys(file.adapters).length, 2);
+    // "off" ignores the cache
+    const t3 = new Tuner(gpu);
+    t3.mode = "off";
+    await t3.load(path);
+    assertEquals(t3.choose(problem("toy", ["slow", "fast"])).reps, 40);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a damaged tuning cache is a clear error naming the file", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    for (const text of ["{not json", JSON.stringify({ version: 7, adapters: {} })]) {
+      await Deno.writeTextFile(path, text);
+      let msg = "";
+      try {
+        await new Tuner(gpu).load(path);
+      } catch (e) {
+        assert(e instanceof TuneCacheError, String(e));
+        msg = (e as Error).message;
+      }
+      assert(msg.startsWith(path) && /delete it to retune/.test(msg), msg);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a tuned matmul gives the untuned result and records what ran", async () => {
+  // its own device, so the shared test Gpu keeps the software default ("off")
+  const g = await Gpu.create();
+  try {
+    const t = tunerOf(g);
+    t.mode = "measure";
+    const a = Tensor.from(g, Float32Array.from({ length: 48 * 40 }, (_, i) => (i % 7) - 3), [
+      48,
+      40,
+    ]);
+    const b = Tensor.from(g, Float32Array.from({ length: 40 * 24 }, (_, i) => (i % 5) - 2), [
+      40,
+      24,
+    ]);
+    const before = await matmul(a, b).read();
+    assertEquals(t.pendingCount, 1);
+    await t.tunePending(2);
+    const key = Object.keys(t.table)[0];
+    assert(key.startsWith("matmul:NN:1x48x40x24"), key);
+    assertEquals(Object.keys(t.table[key].ms).length, 2); // auto (windows or fat) and plain fat
+    assertEquals(await matmul(a, b).read(), before); // small integers: exact either way
+    assertEquals(t.summary()[key], t.table[key].label);
+  } finally {
+    g.device.destroy();
+  }
+});
