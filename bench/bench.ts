@@ -10,11 +10,13 @@
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
-import { type BenchEntry, printHeader, printRow } from "./harness.ts";
-import { convBench, matmulBench } from "./kernels_bench.ts";
+import { type BenchEntry, printHeader, rowText } from "./harness.ts";
+import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";
+import { measurePeak } from "./peak.ts";
+import { tunerOf } from "../kernels/tuner.ts";
 
-const ENTRIES: BenchEntry[] = [convBench, matmulBench, mocoBench];
+const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench];
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     "no-tf": { type: "boolean", default: false },
     "reps-scale": { type: "string", default: "1" },
     variant: { type: "string" },
+    "tune-cache": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -49,10 +52,41 @@ const variant = values.variant ? JSON.parse(values.variant) as GemmVariant : und
 const gpu = await getGpu();
 console.log(`adapter: ${gpu.describe()} (${gpu.isSoftware ? "software" : "hardware"})`);
 if (variant) console.log(`forced variant: ${JSON.stringify(variant)}`);
-printHeader();
+const tuner = tunerOf(gpu);
+if (values["tune-cache"]) await tuner.load(values["tune-cache"]);
+console.log(
+  `tuner: ${tuner.mode}${values["tune-cache"] ? ` (cache ${values["tune-cache"]})` : ""}`,
+);
 const t0 = performance.now();
-for (const e of ENTRIES) {
-  if (only && !only.includes(e.name)) continue;
-  await e.run({ gpu, opts: { variant, noTf: values["no-tf"], repScale }, report: printRow });
+const peak = await measurePeak(gpu);
+console.log(
+  `peak probe: ${peak.gflops.toFixed(1)} GFLOP/s fp32 FMA, ${peak.gbps.toFixed(1)} GB/s copy`,
+);
+printHeader();
+// the GPU-scale rows take minutes each on a software adapter: there only when named
+const selected = ENTRIES.filter((e) =>
+  only ? only.includes(e.name) : e !== gpuShapesBench || !gpu.isSoftware
+);
+for (const e of selected) {
+  await e.run({
+    gpu,
+    peak,
+    opts: { variant, noTf: values["no-tf"], repScale },
+    report: (r) => console.log(rowText(r, peak)),
+  });
+}
+if (values["tune-cache"]) await tuner.save(values["tune-cache"]);
+console.log(
+  `tuning: ${Object.keys(tuner.table).length} shapes timed in ${
+    (tuner.tuningMs / 1000).toFixed(1)
+  } s`,
+);
+for (const [key, rec] of Object.entries(tuner.table)) {
+  const ms = Object.entries(rec.ms).sort((a, b) => a[1] - b[1]);
+  console.log(
+    `  ${key}: ${rec.label} (${
+      ms.slice(0, 3).map(([l, t]) => `${l} ${t.toFixed(3)}`).join(", ")
+    } ms)`,
+  );
 }
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -5,6 +5,7 @@
  */
 import type { Gpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
+import type { Peak } from "./peak.ts";
 
 export interface BenchOptions {
   /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */
@@ -24,13 +25,18 @@ export interface Timing {
 export interface Row {
   name: string;
   flops: number;
+  /** Latency: one call, submitted and waited for. */
   ours: Timing;
+  /** Throughput: ms per call of many calls in one submit. */
+  thr?: Timing;
   ref?: Timing;
 }
 
 export interface BenchContext {
   gpu: Gpu;
   opts: BenchOptions;
+  /** The adapter's measured FMA rate and bandwidth (bench/peak.ts). */
+  peak: Peak;
   report(row: Row): void;
 }
 
@@ -63,21 +69,50 @@ export async function timeBest(
   return { ms: best, reps };
 }
 
+/**
+ * `calls` calls recorded back to back and submitted together, then one wait:
+ * ms per call at full queue occupancy (best of `batches` after a warm-up).
+ */
+export async function timeThroughput(
+  fn: () => void,
+  sync: () => Promise<void>,
+  calls: number,
+  batches = 3,
+): Promise<Timing> {
+  fn();
+  await sync();
+  let best = Infinity;
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) fn();
+    await sync();
+    best = Math.min(best, (performance.now() - t0) / calls);
+  }
+  return { ms: best, reps: calls * batches };
+}
+
 const gf = (flops: number, t: Timing) => flops / (t.ms * 1e6);
 
 export function printHeader(): void {
   console.log(
     `${"benchmark".padEnd(44)} ${"ours ms".padStart(9)} ${"GFLOP/s".padStart(8)} ` +
+      `${"thr ms".padStart(8)} ${"GFLOP/s".padStart(9)} ${"%peak".padStart(6)} ` +
       `${"TF.js ms".padStart(9)} ${"GFLOP/s".padStart(8)} ${"ours/TF".padStart(8)}`,
   );
 }
 
-export function printRow(r: Row): void {
-  const ours = `${r.ours.ms.toFixed(1).padStart(9)} ${gf(r.flops, r.ours).toFixed(2).padStart(8)}`;
+/** A table row: latency, throughput (where measured) with its share of the FMA peak, TF.js. */
+export function rowText(r: Row, peak: Peak): string {
+  const ours = `${r.ours.ms.toFixed(2).padStart(9)} ${gf(r.flops, r.ours).toFixed(2).padStart(8)}`;
+  const best = r.thr && r.thr.ms < r.ours.ms ? r.thr : r.ours;
+  const thr = r.thr
+    ? `${r.thr.ms.toFixed(3).padStart(8)} ${gf(r.flops, r.thr).toFixed(1).padStart(9)}`
+    : `${"-".padStart(8)} ${"-".padStart(9)}`;
+  const share = `${(100 * gf(r.flops, best) / peak.gflops).toFixed(1).padStart(5)}%`;
   const ref = r.ref
     ? `${r.ref.ms.toFixed(1).padStart(9)} ${gf(r.flops, r.ref).toFixed(2).padStart(8)} ${
       (r.ref.ms / r.ours.ms).toFixed(2).padStart(7)
     }x`
     : `${"-".padStart(9)} ${"-".padStart(8)} ${"-".padStart(8)}`;
-  console.log(`${r.name.padEnd(44)} ${ours} ${ref}`);
+  return `${r.name.padEnd(44)} ${ours} ${thr} ${share} ${ref}`;
 }

@@ -14,7 +14,8 @@ import {
 import { matmul } from "../kernels/gemm/matmul.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchContext, BenchEntry, Timing } from "./harness.ts";
-import { timeBest } from "./harness.ts";
+import { timeBest, timeThroughput } from "./harness.ts";
+import { tunerOf } from "../kernels/tuner.ts";
 import { loadTf, tfSync } from "./tfjs.ts";
 
 function rand(n: number, seed: number): Float32Array {
@@ -26,8 +27,20 @@ function rand(n: number, seed: number): Float32Array {
 
 const reps = (ctx: BenchContext, n: number) => Math.max(1, Math.round(n * ctx.opts.repScale));
 
+/**
+ * One call (which files its shape with the tuner), the tuner's timing of the
+ * pending candidates (hardware adapters), then latency: best single call.
+ */
 async function ours(ctx: BenchContext, fn: () => Tensor, n: number): Promise<Timing> {
+  fn().dispose();
+  await ctx.gpu.sync();
+  await tunerOf(ctx.gpu).tunePending();
   return await timeBest(() => fn().dispose(), () => ctx.gpu.sync(), reps(ctx, n));
+}
+
+/** Throughput: ms per call with `calls` calls in one submit (after `ours` has tuned the shape). */
+async function oursThroughput(ctx: BenchContext, fn: () => Tensor, calls: number): Promise<Timing> {
+  return await timeThroughput(() => fn().dispose(), () => ctx.gpu.sync(), calls);
 }
 
 export const convBench: BenchEntry = {
@@ -54,7 +67,11 @@ export const convBench: BenchEntry = {
     };
     const rows = [...rowsFor(algo), ...(algo === "winograd" ? rowsFor("gemm") : [])];
     const timings = [];
-    for (const [name, fn, n] of rows) timings.push({ name, t: await ours(ctx, fn, n) });
+    for (const [name, fn, n] of rows) {
+      const t = await ours(ctx, fn, n);
+      const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 20);
+      timings.push({ name, t, thr });
+    }
     x.dispose();
     w.dispose();
     dy.dispose();
@@ -85,7 +102,9 @@ export const convBench: BenchEntry = {
       }
       tf.dispose([tx, tw, tdy]);
     }
-    timings.forEach(({ name, t }, i) => ctx.report({ name, flops, ours: t, ref: refs[i] }));
+    timings.forEach(({ name, t, thr }, i) =>
+      ctx.report({ name, flops, ours: t, thr, ref: refs[i] })
+    );
   },
 };
 
@@ -96,7 +115,9 @@ export const matmulBench: BenchEntry = {
     const n = 1024, flops = 2 * n ** 3;
     const a = Tensor.from(ctx.gpu, rand(n * n, 4), [n, n]);
     const b = Tensor.from(ctx.gpu, rand(n * n, 5), [n, n]);
-    const t = await ours(ctx, () => matmul(a, b, { variant: ctx.opts.variant }), 5);
+    const fn = () => matmul(a, b, { variant: ctx.opts.variant });
+    const t = await ours(ctx, fn, 5);
+    const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 20);
     a.dispose();
     b.dispose();
     let ref: Timing | undefined;
@@ -106,6 +127,48 @@ export const matmulBench: BenchEntry = {
       ref = await timeBest(() => tf.matMul(ta, tb).dispose(), () => tfSync(tf), reps(ctx, 3));
       tf.dispose([ta, tb]);
     }
-    ctx.report({ name: "matmul 1024^3", flops, ours: t, ref });
+    ctx.report({ name: "matmul 1024^3", flops, ours: t, thr, ref });
+  },
+};
+
+/**
+ * The GPU-scale shapes of the kernels issue: ResNet-18's four 3×3 stages at
+ * batch 64 (224-px input: 56², 28², 14², 7² maps) forward and both gradients,
+ * and square matmuls 1024³–4096³, each tuned first, then timed for latency and
+ * throughput. Minutes per row on a software adapter: run there only by name.
+ */
+export const gpuShapesBench: BenchEntry = {
+  name: "gpu",
+  description: "ResNet-18 3x3 convs at batch 64 (56..7 px maps) and matmul 1024..4096, tuned",
+  async run(ctx) {
+    const gpu = ctx.gpu;
+    for (const [C, H] of [[64, 56], [128, 28], [256, 14], [512, 7]]) {
+      const N = 64, o = { stride: 1, pad: 1, variant: ctx.opts.variant };
+      const flops = 2 * N * C * H * H * C * 9;
+      const x = Tensor.from(gpu, rand(N * C * H * H, 1), [N, C, H, H]);
+      const w = Tensor.from(gpu, rand(C * C * 9, 2), [C, C, 3, 3]);
+      const dy = Tensor.from(gpu, rand(N * C * H * H, 3), [N, C, H, H]);
+      const rows: Array<[string, () => Tensor]> = [
+        [`conv fwd 64x${C}x${H}x${H}`, () => conv2d(x, w, null, o)],
+        [`conv grad-input 64x${C}x${H}x${H}`, () => conv2dBackwardInput(dy, w, x.shape, o)],
+        [`conv grad-weight 64x${C}x${H}x${H}`, () => conv2dBackwardWeight(dy, x, w.shape, o)],
+      ];
+      for (const [name, fn] of rows) {
+        const t = await ours(ctx, fn, 3);
+        const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 10);
+        ctx.report({ name, flops, ours: t, thr });
+      }
+      [x, w, dy].forEach((t) => t.dispose());
+    }
+    for (const n of [1024, 2048, 4096]) {
+      const a = Tensor.from(gpu, rand(n * n, 4), [n, n]);
+      const b = Tensor.from(gpu, rand(n * n, 5), [n, n]);
+      const fn = () => matmul(a, b, { variant: ctx.opts.variant });
+      const t = await ours(ctx, fn, 3);
+      const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 10);
+      ctx.report({ name: `matmul ${n}^3`, flops: 2 * n ** 3, ours: t, thr });
+      a.dispose();
+      b.dispose();
+    }
   },
 };
