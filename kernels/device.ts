@@ -330,6 +330,11 @@ export class Gpu {
     return p;
   }
 
+  /** Forgets a compile error once its caller has dealt with it (the tuner drops that candidate). */
+  clearCompileError(): void {
+    this.compileError = null;
+  }
+
   /** Waits for every pipeline created so far to be checked; throws a compile error if any. */
   async checkCompiled(): Promise<void> {
     const pending = this.compiling;

@@ -82,6 +82,8 @@ export class Tuner {
   readonly used = new Map<string, string>();
   /** Milliseconds spent timing candidates so far. */
   tuningMs = 0;
+  /** Candidates that failed while being timed, with the reason (they are never chosen). */
+  readonly failures: string[] = [];
 
   constructor(readonly gpu: Gpu) {
     this.mode = gpu.isSoftware ? "off" : "measure";
@@ -116,7 +118,7 @@ export class Tuner {
    * Times every candidate of every pending problem and records the fastest.
    * `targetMs` sizes the timed batch of each candidate (at least 2, at most 64 calls).
    */
-  async tunePending(targetMs = 20): Promise<number> {
+  async tunePending(targetMs = 10): Promise<number> {
     const t0 = performance.now();
     const problems = [...this.pending.values()];
     this.pending.clear();
@@ -125,12 +127,20 @@ export class Tuner {
       const ms: Record<string, number> = {};
       try {
         for (const c of p.candidates) {
-          ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
+          // a candidate that cannot run here (limits, a driver's compiler) is out, not fatal
+          try {
+            ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
+          } catch (e) {
+            ms[c.label] = Infinity;
+            this.gpu.clearCompileError();
+            this.failures.push(`${p.key} ${c.label}: ${(e as Error).message.split("\n")[0]}`);
+          }
         }
       } finally {
         s.dispose();
       }
       const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
+      if (!Number.isFinite(ms[best.label])) continue; // nothing ran: keep answering the prior
       this.records[p.key] = { label: best.label, choice: best.choice, ms };
     }
     // a candidate that defers to the prior ({}) asked again while being timed
@@ -186,6 +196,16 @@ export class Tuner {
     const tmp = `${path}.tmp-${Deno.pid}`;
     await Deno.writeTextFile(tmp, JSON.stringify(this.file, null, 1));
     await Deno.rename(tmp, path);
+  }
+
+  /**
+   * Between training steps: times what is pending (nothing after the first
+   * step, normally) and saves the cache to `path` when anything was timed.
+   */
+  async settle(path?: string): Promise<void> {
+    if (this.pending.size === 0) return;
+    await this.tunePending();
+    if (path) await this.save(path);
   }
 
   /** What ran for each problem seen so far: key → candidate label (for run.json). */

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain, UserError } from "../util/cli.ts";
-import { exists } from "../util/fs.ts";
+import { exists, writeJsonAtomic } from "../util/fs.ts";
+import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
@@ -58,6 +59,8 @@ Run
   --resume              continue the run in --out from its last checkpoint, exactly
   --ckpt-every N        checkpoint every N steps (default 50) and at each epoch's end
   --monitor-every N     kNN AUC on the labelled validation split every N epochs (default 1; 0 off)
+  --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
+                        hardware GPUs time each kernel shape once, software adapters skip it
   --preset paper        MoCo-CXR's configuration: 224 px, batch 24, 20 epochs, queue 24576,
                         momentum 0.999, 3 channels (flags given explicitly still win)
 
@@ -67,7 +70,11 @@ To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
 async function main() {
   const { values: f } = parseArgs({
     args: Deno.args,
-    options: { ...PRETRAIN_OPTIONS, help: { type: "boolean", short: "h" } },
+    options: {
+      ...PRETRAIN_OPTIONS,
+      "tune-cache": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (f.help) return console.log(HELP);
   const cfg = pretrainConfigFrom(f);
@@ -80,7 +87,10 @@ async function main() {
   }
   await requireWrite(out);
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
+  const tuneCache = f["tune-cache"] ?? "runs/tune-cache.json";
+  const tuner = tunerOf(gpu);
+  if (tuner.mode !== "off") await tuner.load(tuneCache);
+  console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
   const data = await openTrainingData({
     data: f.data,
     kind: f.kind,
@@ -97,9 +107,16 @@ async function main() {
   const B = gpuBackend(gpu);
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
+    betweenSteps: () => tuner.settle(tuneCache),
     monitor: data.monitor
       ? (moco) => knnMonitor(B, moco.encQ, data.monitor!, cfg.imageSize)
       : undefined,
+  });
+  await writeJsonAtomic(join(out, "kernels.json"), {
+    adapter: gpu.describe(),
+    tuning: tuner.mode,
+    tuneCache: tuner.mode === "off" ? null : tuneCache,
+    used: tuner.summary(),
   });
   console.log(
     `done: ${s.steps} steps, loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}, ` +

@@ -54,6 +54,8 @@ export interface PretrainHooks {
   quiet?: boolean;
   /** Backbone factory override (tests use a tiny network). */
   backbone?: (o: NetOptions) => ClassifierNet;
+  /** Called after each step, before the next: the GPU tuner times what the step met (kernels/tuner.ts). */
+  betweenSteps?: () => Promise<void>;
 }
 
 export interface PretrainSummary {
@@ -187,6 +189,7 @@ export async function pretrain(
       const loss = lossArr[0], acc = correctArr[0] / N;
       B.dispose(r.loss);
       B.dispose(r.correct);
+      await opts.betweenSteps?.();
       step++;
       if (!Number.isFinite(loss)) {
         throw new UserError(

@@ -142,7 +142,7 @@ export interface TileChoice {
 
 /**
  * The tuner's candidates for one GEMM-shaped call, the prior first. Hardware:
- * the prior tile, every GPU candidate and the older tiled kernels. Software:
+ * the prior tile, every GPU candidate and the older 64×64 tiled kernel. Software:
  * the cost model's choice ({}: windows or fat) and the same fat tile without windows.
  */
 export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoice>[] {
@@ -153,7 +153,7 @@ export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoi
     ];
   }
   const out: Candidate<TileChoice>[] = [];
-  for (const v of [prior, ...GPU_CANDIDATES, TILED_64, TILED_32]) {
+  for (const v of [prior, ...GPU_CANDIDATES, TILED_64]) {
     const label = variantKey(v);
     if (!out.some((c) => c.label === label)) out.push({ label, choice: { variant: v } });
   }
