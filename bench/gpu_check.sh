@@ -7,6 +7,7 @@ set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
 step() { echo; echo "=== $1 ($(date +%T))"; }
+export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 step "bench: peak, GPU shapes, conv/matmul rows"
 timeout 150 deno run -A bench/bench.ts --only gpu,conv,matmul --no-tf --tune-cache "$cache" 2>&1 |
   tee "$out/bench.log"
@@ -18,4 +19,5 @@ timeout 120 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --step
 step "kernel tests on the card"
 timeout 60 deno test -A tests/kernels_matmul.test.ts tests/kernels_tuner.test.ts \
   tests/kernels_device.test.ts 2>&1 | tail -30 | tee "$out/tests.log"
+timeout 90 deno test -A tests/kernels_conv2d.test.ts 2>&1 | tail -15 | tee -a "$out/tests.log"
 step "done"

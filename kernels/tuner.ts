@@ -9,8 +9,9 @@
  * the problem as pending. `tunePending()` (called between training steps, or
  * by a benchmark after its warm-up) then times every candidate of every
  * pending problem on scratch operands of the same shape and keeps the fastest:
- * each candidate is run once to compile and warm up, then `reps` times inside
- * one submit, so the timing measures throughput, not queue latency.
+ * each candidate is run once to compile and warm up, then timed as the
+ * difference of two submits of different lengths, so the timing measures
+ * throughput, not the queue's latency.
  *
  * The cache is keyed by adapter (vendor, architecture, device, description)
  * and problem key, and persists as JSON (`load`/`save`), so a second run
@@ -116,9 +117,9 @@ export class Tuner {
 
   /**
    * Times every candidate of every pending problem and records the fastest.
-   * `targetMs` sizes the timed batch of each candidate (at least 2, at most 64 calls).
+   * `targetMs` sizes the timed batch of each candidate (8 to 512 calls).
    */
-  async tunePending(targetMs = 10): Promise<number> {
+  async tunePending(targetMs = 30): Promise<number> {
     const t0 = performance.now();
     const problems = [...this.pending.values()];
     this.pending.clear();
@@ -149,18 +150,25 @@ export class Tuner {
     return problems.length;
   }
 
-  /** Milliseconds per call of `run`, measured over one submit of several calls after a warm-up. */
+  /**
+   * Milliseconds per call of `run`: after a warm-up call (which compiles), the
+   * difference between a submit of 1 + n calls and a submit of 1 call, over n,
+   * so the fixed cost of a submit and its wait (~10 ms through Deno on an H200,
+   * more than most kernels take) cancels. n = 8, grown to cover `targetMs`.
+   */
   private async time(run: () => void, targetMs: number): Promise<number> {
-    const gpu = this.gpu;
-    let t = performance.now();
-    run(); // compiles the pipeline; its time includes that and the queue's latency
-    await gpu.sync();
-    const first = performance.now() - t;
-    const reps = Math.max(2, Math.min(64, Math.ceil(targetMs / Math.max(first, 1e-3))));
-    t = performance.now();
-    for (let i = 0; i < reps; i++) run();
-    await gpu.sync();
-    return (performance.now() - t) / reps;
+    const submit = async (calls: number) => {
+      const t = performance.now();
+      for (let i = 0; i < calls; i++) run();
+      await this.gpu.sync();
+      return performance.now() - t;
+    };
+    await submit(1);
+    const one = await submit(1);
+    let per = Math.max((await submit(9) - one) / 8, 1e-4);
+    const n = Math.min(512, Math.ceil(targetMs / per));
+    if (n > 8) per = Math.max((await submit(n + 1) - one) / n, 1e-4);
+    return per;
   }
 
   /** The records for this adapter, by problem key. */
