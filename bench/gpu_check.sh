@@ -14,7 +14,7 @@ timeout 150 deno run -A bench/bench.ts --only gpu,conv,matmul --no-tf --tune-cac
 step "torch reference"
 timeout 45 python3 bench/torch_ref.py 2>&1 | tee "$out/torch.log"
 step "MoCo step, ResNet-18, 224 px, batch 64"
-timeout 120 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 3 2>&1 |
+timeout 120 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 4 2>&1 |
   tee "$out/moco.log"
 step "kernel tests on the card"
 timeout 60 deno test -A tests/kernels_matmul.test.ts tests/kernels_tuner.test.ts \

@@ -69,7 +69,7 @@ export const convBench: BenchEntry = {
     const timings = [];
     for (const [name, fn, n] of rows) {
       const t = await ours(ctx, fn, n);
-      const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 20);
+      const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 40);
       timings.push({ name, t, thr });
     }
     x.dispose();
@@ -117,7 +117,7 @@ export const matmulBench: BenchEntry = {
     const b = Tensor.from(ctx.gpu, rand(n * n, 5), [n, n]);
     const fn = () => matmul(a, b, { variant: ctx.opts.variant });
     const t = await ours(ctx, fn, 5);
-    const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 20);
+    const thr = ctx.gpu.isSoftware ? undefined : await oursThroughput(ctx, fn, 40);
     a.dispose();
     b.dispose();
     let ref: Timing | undefined;
@@ -155,7 +155,7 @@ export const gpuShapesBench: BenchEntry = {
       ];
       for (const [name, fn] of rows) {
         const t = await ours(ctx, fn, 3);
-        const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 10);
+        const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 40);
         ctx.report({ name, flops, ours: t, thr });
       }
       [x, w, dy].forEach((t) => t.dispose());
@@ -165,7 +165,7 @@ export const gpuShapesBench: BenchEntry = {
       const b = Tensor.from(gpu, rand(n * n, 5), [n, n]);
       const fn = () => matmul(a, b, { variant: ctx.opts.variant });
       const t = await ours(ctx, fn, 3);
-      const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 10);
+      const thr = await oursThroughput(ctx, fn, gpu.isSoftware ? 1 : 40);
       ctx.report({ name: `matmul ${n}^3`, flops: 2 * n ** 3, ours: t, thr });
       a.dispose();
       b.dispose();

@@ -290,9 +290,15 @@ Deno.test("conv2d: Winograd where it does not apply is a clear error", () => {
   assertThrows(() => conv2d(x, w5, null, { stride: 1, pad: 2, algo: "winograd" }), /kernel 5×5/);
 });
 
-Deno.test("the adapter's default variant is a supported shape", () => {
-  const v = chooseVariant(gpu, 64, 16 * 56 * 56);
-  assert(v.kind === (gpu.isSoftware ? "fat" : "tiled"), JSON.stringify(v));
+Deno.test("the adapter's default variant is a shape the tests force", () => {
+  for (const [m, cols] of [[64, 16 * 56 * 56], [64, 64], [512, 4 * 7 * 7]]) {
+    const v = chooseVariant(gpu, m, cols);
+    if (gpu.isSoftware) assert(v.kind === "fat", JSON.stringify(v));
+    else {assert(
+        GPU_CANDIDATES.some((c) => JSON.stringify(c) === JSON.stringify(v)),
+        JSON.stringify(v),
+      );}
+  }
 });
 
 // ---- CPU references vs central finite differences (float64) ---------------
