@@ -148,8 +148,9 @@ export async function pretrain(
     } catch (e) {
       if (!(e instanceof NonFiniteError)) throw e;
       throw new UserError(
-        `training diverged: ${e.message} at step ${step}; stopped without saving them. The last ` +
-          `good checkpoint is ${lastGoodText()}. Lower --lr, check the input data, or resume with --resume.`,
+        `training diverged: non-finite values in ${e.tensor} at step ${step}; stopped without ` +
+          `saving them. The last good checkpoint is ${lastGoodText()}. Lower --lr, check the ` +
+          `input data, or resume with --resume.`,
       );
     }
     lastGood = step;
