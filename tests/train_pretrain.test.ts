@@ -115,6 +115,19 @@ Deno.test("pretraining: a killed run resumes to the same loss sequence, bit for 
   const wa = await Deno.readFile(join(a, "backbone.safetensors"));
   const wb = await Deno.readFile(join(b, "backbone.safetensors"));
   assertEquals(wb, wa);
+  // summary.json describes the whole run (first loss of step 1, not of the resumed part), and
+  // so does resuming a finished run.
+  const summary = async (dir: string) => {
+    const { steps, firstLoss, lastLoss, meanAccLastEpoch } = JSON.parse(
+      await Deno.readTextFile(join(dir, "summary.json")),
+    );
+    return { steps, firstLoss, lastLoss, meanAccLastEpoch };
+  };
+  const sa = await summary(a);
+  assertEquals(sa.firstLoss, ma[0].loss);
+  assertEquals(await summary(b), sa);
+  await pretrain(B, gpuTrainOps, cfg(3), discSource(64), a, { ...opts, resume: true });
+  assertEquals(await summary(a), sa);
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
 });

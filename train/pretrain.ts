@@ -19,7 +19,7 @@ import { Moco, type MocoConfig } from "./moco.ts";
 import { type OptimConfig, Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
-import { MetricsLog } from "./metrics.ts";
+import { lossHistory, MetricsLog, readMetrics } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
@@ -134,7 +134,10 @@ export async function pretrain(
     log(`no checkpoint in ${runDir}: starting from step 0`);
   }
   await writeJsonAtomic(join(runDir, "config.json"), cfg);
-  const metrics = await MetricsLog.open(join(runDir, "metrics.jsonl"), step);
+  const metricsPath = join(runDir, "metrics.jsonl");
+  const metrics = await MetricsLog.open(metricsPath, step);
+  // A resumed run's summary describes the whole run: the steps before it come from the log.
+  const before = step > 0 ? lossHistory(await readMetrics(metricsPath), step) : lossHistory([], 0);
   const progress = new Progress("pretrain");
   let lastGood = step;
   const lastGoodText = () =>
@@ -158,7 +161,11 @@ export async function pretrain(
 
   const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize;
   let order: number[] = [], orderEpoch = -1;
-  let firstLoss = NaN, lastLoss = NaN, accSum = 0, accCount = 0, imgs = 0;
+  let { firstLoss, lastLoss } = before, imgs = 0;
+  const accOf = (epoch: number) => ({
+    ...(before.accByEpoch.get(epoch + 1) ?? { sum: 0, count: 0 }),
+  });
+  let { sum: accSum, count: accCount } = accOf(Math.floor(Math.max(0, step - 1) / stepsPerEpoch));
   const t0 = performance.now();
   try {
     while (step < totalSteps) {
@@ -166,7 +173,7 @@ export async function pretrain(
       if (epoch !== orderEpoch) {
         order = epochOrder(cfg.seed, epoch, n);
         orderEpoch = epoch;
-        accSum = accCount = 0;
+        ({ sum: accSum, count: accCount } = accOf(epoch));
       }
       const idx = order.slice(pos * N, (pos + 1) * N);
       const rng = stepRng(cfg.seed, step);
