@@ -2,11 +2,10 @@
  * JPEG decoding to 8-bit gray, and gray JPEG encoding. Decoding uses imagescript's WebAssembly
  * JPEG codec (baseline and progressive; ~1 ms for 128², 4× faster than jpeg-js on this box),
  * loaded directly so no native addon / FFI permission is needed; jpeg-js (pure JS, also reads
- * progressive) is the fallback for anything the wasm codec rejects. Encoding: jpeg_encode.ts.
+ * progressive) is the fallback for anything the wasm codec rejects, and for sandboxes where the
+ * wasm codec cannot load (see wasmCodec). Encoding: jpeg_encode.ts.
  */
 // Pinned inline: deno.json (not this layer's file) has no import-map entries for these.
-// deno-lint-ignore no-import-prefix
-import jpegWasm from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
 // deno-lint-ignore no-import-prefix
 import jpegJs from "npm:jpeg-js@0.4.4";
 import type { GrayImage } from "./gray_image.ts";
@@ -79,17 +78,50 @@ function toGray(src: ArrayLike<number>, width: number, height: number, stride: n
 interface WasmCodec {
   decode(b: Uint8Array): { width: number; height: number; format: number; buffer: Uint8Array };
 }
+interface WasmModule {
+  init(): Promise<WasmCodec>;
+}
 let codec: WasmCodec | null = null;
+/** The wasm module, or false once it proved unusable in this sandbox (then jpeg-js decodes). */
+let wasmModule: WasmModule | false | null = null;
+
+/**
+ * Loads imagescript's wasm JPEG codec on first use. It reads IMAGESCRIPT_WASM_SIMD when imported
+ * and its .wasm file from Deno's npm cache, so under a narrowed --allow-env / --allow-read it may
+ * not load: then (and without prompting) every JPEG goes to jpeg-js, which decodes the same.
+ */
+async function wasmCodec(): Promise<WasmCodec | null> {
+  if (wasmModule === false) return null;
+  try {
+    if (wasmModule === null) {
+      const env = await Deno.permissions.query({ name: "env", variable: "IMAGESCRIPT_WASM_SIMD" });
+      if (env.state !== "granted") {
+        wasmModule = false;
+        return null;
+      }
+      // deno-lint-ignore no-import-prefix
+      wasmModule = (await import("npm:imagescript@1.3.1/wasm/node/jpeg.js")).default as WasmModule;
+    }
+    return codec ??= await wasmModule.init();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
+      throw e;
+    }
+    wasmModule = false;
+    return null;
+  }
+}
 
 /** Decodes with the wasm codec; null when it cannot (CMYK, or it failed). */
 async function decodeWasm(
   bytes: Uint8Array,
   size: { width: number; height: number },
 ): Promise<GrayImage | null> {
-  codec ??= (await jpegWasm.init()) as WasmCodec;
+  const wasm = await wasmCodec();
+  if (!wasm) return null;
   let fb;
   try {
-    fb = codec.decode(bytes);
+    fb = wasm.decode(bytes);
   } catch {
     codec = null; // a failed decode may leave the instance in a bad state: start afresh
     return null;
