@@ -25,6 +25,7 @@ import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts"
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { TwoViewSource } from "./views.ts";
 import type { PretrainAugment } from "./data_source.ts";
+import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
 export interface PretrainConfig {
   moco: MocoConfig;
@@ -43,6 +44,8 @@ export interface PretrainConfig {
   init: string;
   /** Augmentation of the two views (see data_source.ts pretrainAugment). */
   augment: PretrainAugment;
+  /** The data the run trains on; --resume refuses another dataset. */
+  dataset?: DatasetIdentity;
 }
 
 export interface PretrainHooks {
@@ -117,13 +120,25 @@ export async function pretrain(
   let step = 0;
   if (opts.resume && await exists(ckptPath)) {
     const meta = await loadCheckpoint(ckptPath, B, state());
-    const saved = JSON.stringify(meta.config), now = JSON.stringify(cfg);
-    if (saved !== now) {
+    // Runs from before datasets were recorded carry none: only their settings are compared.
+    const { dataset: savedData, ...savedCfg } = (meta.config ?? {}) as PretrainConfig;
+    const { dataset: nowData, ...nowCfg } = cfg;
+    const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
+    if (dataDiff) {
       throw new UserError(
-        `${ckptPath} was written with another configuration; resume with the same flags ` +
-          `(see ${
-            join(runDir, "config.json")
-          }) or start a new --out folder.\n  saved: ${saved}\n  now:   ${now}`,
+        `${ckptPath} was trained on another dataset (${dataDiff}); resume with the same --data ` +
+          `(and --kind, --task) as ${join(runDir, "config.json")} records, or start a new --out.`,
+      );
+    }
+    const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
+      .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
+    if (differ.length) {
+      const show = (v: unknown) => JSON.stringify(v) ?? "none";
+      throw new UserError(
+        `${ckptPath} was written with another configuration (${
+          differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
+        }); resume with the same flags (see ${join(runDir, "config.json")}) or start a new ` +
+          `--out folder.`,
       );
     }
     step = meta.step as number;
