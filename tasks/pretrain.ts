@@ -12,7 +12,7 @@ import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
 import { openTrainingData } from "../train/data_source.ts";
 import { knnMonitor } from "../train/monitor.ts";
 
@@ -58,20 +58,23 @@ Run
   --resume              continue the run in --out from its last checkpoint, exactly
   --ckpt-every N        checkpoint every N steps (default 50) and at each epoch's end
   --monitor-every N     kNN AUC on the labelled validation split every N epochs (default 1; 0 off)
+  --max-bad F           tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
   --preset paper        MoCo-CXR's configuration: 224 px, batch 24, 20 epochs, queue 24576,
                         momentum 0.999, 3 channels (flags given explicitly still win)
 
 Permissions: the task reads the repo and data, writes only runs/, has no network.
 To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
 
-async function main() {
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
-    args: Deno.args,
+    args,
     options: { ...PRETRAIN_OPTIONS, help: { type: "boolean", short: "h" } },
   });
   if (f.help) return console.log(HELP);
-  const cfg = pretrainConfigFrom(f);
-  const { batchSize, epochs } = cfg;
+  const flagsCfg = pretrainConfigFrom(f);
+  const maxBad = maxBadFrom(f);
+  const { batchSize, epochs } = flagsCfg;
   const out = f.out ?? "runs/pretrain";
   if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
     throw new UserError(
@@ -79,17 +82,20 @@ async function main() {
     );
   }
   await requireWrite(out);
-  const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
+  // The data first: a wrong --data is reported before the GPU is set up.
   const data = await openTrainingData({
     data: f.data,
     kind: f.kind,
     task: f.task,
-    imageSize: cfg.imageSize,
-    inChannels: cfg.moco.inChannels,
-    augment: cfg.augment,
+    imageSize: flagsCfg.imageSize,
+    inChannels: flagsCfg.moco.inChannels,
+    augment: flagsCfg.augment,
+    maxBad,
     log: console.log,
   });
+  const cfg = { ...flagsCfg, dataset: data.identity };
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.describe()}`);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
       `${epochs} epochs -> ${out}`,
@@ -111,4 +117,4 @@ async function main() {
   );
 }
 
-if (import.meta.main) runMain(main);
+if (import.meta.main) runMain(() => main(Deno.args));

@@ -6,13 +6,19 @@
 /** An error whose message is the whole story for the user (bad flag, bad data). */
 export class UserError extends Error {}
 
-function explain(e: unknown): string | null {
+/** The one-line message for an error a user can act on, or null for a bug (stack trace). */
+export function explain(e: unknown): string | null {
   if (e instanceof UserError) return e.message;
+  // node:util parseArgs: an unknown flag, a missing value, a value given to a switch.
+  const code = (e as { code?: unknown })?.code;
+  if (e instanceof Error && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_")) {
+    return `${e.message} (see --help)`;
+  }
   if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
     const m = /Requires (\w+) access to (.+?),/.exec(e.message);
     const [kind, what] = m ? [m[1], m[2]] : ["", ""];
     const flag = kind ? `--allow-${kind}${what ? `=${what.replace(/^"|"$/g, "")}` : ""}` : "";
-    return `Permission denied: ${e.message}\n` +
+    return `Permission denied: ${e.message.replace(/\s+/g, " ").trim()}. ` +
       (flag
         ? `This run is sandboxed. If that access is intended, add ${flag} to the task's line in ` +
           `deno.json (or run with deno run ${flag} ...); otherwise point the flag that names the ` +
