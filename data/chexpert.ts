@@ -199,7 +199,9 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
         ? rawPath.replaceAll("\\", "/").split("/").slice(1).join("/")
         : rawPath;
       const path = resolveInside(resolver.base, relPath || rawPath, file, line);
-      pathChecks.push({ base: resolver.base, path, rel: cells[col.path], file, row: line });
+      // Real paths must stay inside the CheXpert folder itself, even when CSV paths are
+      // resolved from its parent.
+      pathChecks.push({ base: dsRoot, path, rel: cells[col.path], file, row: line });
       const view = col.view >= 0
         ? cells[col.view].trim()
         : /lateral/i.test(rawPath)
