@@ -12,7 +12,7 @@ export function explain(e: unknown): string | null {
   // node:util parseArgs: an unknown flag, a missing value, a value given to a switch.
   const code = (e as { code?: unknown })?.code;
   if (e instanceof Error && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_")) {
-    return `${e.message} (see --help)`;
+    return `${e.message.replace(/\s+/g, " ").trim()} (see --help)`;
   }
   if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
     const m = /Requires (\w+) access to (.+?),/.exec(e.message);
@@ -32,15 +32,27 @@ export function explain(e: unknown): string | null {
   return null;
 }
 
-/** Runs a task's main, printing a clear message and exiting 1 on failure. */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+/** Where runMain reports (tests pass their own). */
+export interface MainIo {
+  error: (...data: unknown[]) => void;
+  exit: (code: number) => void;
+}
+
+/**
+ * Runs a task's main; on failure prints one line (`error: ...`) for an error the user can act
+ * on, the error with its stack for anything else (a bug), and exits 1.
+ */
+export async function runMain(
+  main: () => Promise<void>,
+  io: MainIo = { error: console.error, exit: Deno.exit },
+): Promise<void> {
   try {
     await main();
   } catch (e) {
     const msg = explain(e);
-    if (msg) console.error(`error: ${msg}`);
-    else console.error(e);
-    Deno.exit(1);
+    if (msg) io.error(`error: ${msg}`);
+    else io.error(e);
+    io.exit(1);
   }
 }
 

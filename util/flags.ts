@@ -51,7 +51,7 @@ export function numFlag(
   return x;
 }
 
-/** A comma-separated list of numbers, each in the spec's range (empty items are dropped). */
+/** A comma-separated list of numbers, each in the spec's range (no empty items). */
 export function numListFlag(
   name: string,
   raw: string | boolean | undefined,
@@ -60,8 +60,8 @@ export function numListFlag(
 ): number[] {
   if (raw === undefined) return def;
   if (typeof raw !== "string") throw new UserError(`--${name} expects a list of numbers`);
-  return raw.split(",").map((x) => x.trim()).filter((x) => x !== "").map((x) => {
-    const v = Number(x);
+  return raw.split(",").map((x) => x.trim()).map((x) => {
+    const v = x === "" ? NaN : Number(x);
     if (!inRange(v, spec)) {
       throw new UserError(`--${name}: each item must be ${describeRange(spec)}, got "${x}"`);
     }
