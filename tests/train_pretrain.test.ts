@@ -143,6 +143,21 @@ Deno.test("pretraining: resuming with other settings is refused", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("pretraining: resuming on another dataset is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  const data = { kind: "csv" as const, root: "/data/a", records: 32, hash: "1".repeat(64) };
+  await pretrain(B, gpuTrainOps, { ...cfg(1), dataset: data }, discSource(32), dir, opts);
+  const other = { ...cfg(1), dataset: { ...data, hash: "2".repeat(64) } };
+  await assertRejects(
+    () => pretrain(B, gpuTrainOps, other, discSource(32), dir, { ...opts, resume: true }),
+    /trained on another dataset \(the same number of records with other paths or labels\)/,
+  );
+  // The same dataset resumes (here: a finished run, nothing left to do).
+  const again = { ...cfg(1), dataset: data };
+  await pretrain(B, gpuTrainOps, again, discSource(32), dir, { ...opts, resume: true });
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("pretraining: a NaN loss stops the run and names the last good checkpoint", async () => {
   const dir = await Deno.makeTempDir();
   await assertRejects(
