@@ -63,6 +63,9 @@ export async function main(args: string[]): Promise<void> {
     numFlag(name, values[name], d, PREPARE_NUMERIC[name]);
   const size = n("size", 128), margin = n("margin", 1.14);
   const workers = n("workers", 2), maxBad = n("max-bad", 0.05);
+  if (Math.round(size * margin) > 4096) {
+    throw new UserError(`--size ${size} × --margin ${margin} stores images over 4096 px a side`);
+  }
   // Where it will write, before reading anything (the default cache folder is under runs/).
   if (values.out !== undefined) await requireWrite(values.out);
   if (values.data === undefined) await requireWrite("runs/synthetic", "--data");

@@ -178,6 +178,7 @@ Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --l
   // Cross-flag limits, also one line.
   assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
   assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));
+  assert(/over 4096 px/.test((await viaRunMain(prepareMain)(["--size=4000", "--margin=1.2"]))!));
   // An unknown flag or a missing value: one line, not node:util's stack trace.
   assert(/Unknown option '--bogus'.*--help/.test((await run(["--bogus"]))!));
   assert(/--batch/.test((await run(["--batch"]))!));
