@@ -29,7 +29,7 @@ export {
 } from "./jpeg.ts";
 export { decodeImageGray, IMAGE_EXTENSIONS, isImagePath, readImageGray } from "./decode.ts";
 export { checkImageSize, ImageDecodeError, MAX_IMAGE_PIXELS } from "./image_error.ts";
-export { datasetIdentity, type DatasetIdentity, identityDifference } from "./identity.ts";
+export { type DatasetIdentity, datasetIdentity, identityDifference } from "./identity.ts";
 export { DataError, TooManyBadImagesError } from "./data_error.ts";
 export * from "./augment.ts";
 export {

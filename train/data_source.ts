@@ -7,7 +7,7 @@
 import { loadDataset } from "../data/load.ts";
 import type { Dataset, DatasetKind } from "../data/types.ts";
 import { defaultCacheDir, ensureCache, type ImageCache } from "../data/cache.ts";
-import { datasetIdentity, type DatasetIdentity } from "../data/identity.ts";
+import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import {
   type AugmentOptions,
   evalAugment,
