@@ -80,8 +80,11 @@ export async function main(args: string[]): Promise<void> {
     uncertainty: values.uncertainty as UncertaintyPolicy | undefined,
     frontalOnly: !values["all-views"],
   });
+  const links = ds.skippedSymlinks ? `, ${ds.skippedSymlinks} symbolic links skipped` : "";
   console.log(
-    `${ds.kind} dataset ${ds.root}: ${ds.records.length} images, tasks ${ds.tasks.join(", ")}`,
+    `${ds.kind} dataset ${ds.root}: ${ds.records.length} images${links}, tasks ${
+      ds.tasks.join(", ")
+    }`,
   );
   const dir = values.out ?? defaultCacheDir("runs/cache", ds, { size, margin });
   let shown = 0;
