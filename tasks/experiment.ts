@@ -146,6 +146,9 @@ export async function main(args: string[]): Promise<void> {
       synthetic: f["ft-data"] ? undefined : "shenzhen",
     })
     : pretrainData;
+  // The data the run is made on: a rerun on other data is refused (train/experiment.ts).
+  cfg.pretrain = { ...cfg.pretrain, dataset: pretrainData.identity };
+  cfg.dataset = ftData.identity;
   console.log(
     `pretraining data: ${pretrainData.describe}` +
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),

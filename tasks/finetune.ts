@@ -143,6 +143,7 @@ export async function main(args: string[]): Promise<void> {
       },
       seed: pre.seed,
       gradcamImages: 4,
+      dataset: data.identity,
     },
     {
       cache: data.cache,
