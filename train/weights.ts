@@ -9,6 +9,7 @@ import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { checkFinite } from "../model/tensor_check.ts";
 import { UserError } from "../util/cli.ts";
+import { rethrowIfDenied } from "../util/fs.ts";
 
 /** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
 export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
@@ -19,6 +20,7 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
   try {
     file = await readSafetensors(path);
   } catch (e) {
+    rethrowIfDenied(e); // explained by the task as a permission problem, naming the flag
     throw new UserError(`cannot read init weights ${path}: ${(e as Error).message}`);
   }
   const hasPrefix = [...file.tensors.keys()].some((k) =>
