@@ -88,7 +88,8 @@ let wasmModule: WasmModule | false | null = null;
 /**
  * Loads imagescript's wasm JPEG codec on first use. It reads IMAGESCRIPT_WASM_SIMD when imported
  * and its .wasm file from Deno's npm cache, so under a narrowed --allow-env / --allow-read it may
- * not load: then (and without prompting) every JPEG goes to jpeg-js, which decodes the same.
+ * not load: then (without prompting for the variable) every JPEG goes to jpeg-js, whose pixels
+ * are within 2 gray levels of the wasm codec's.
  */
 async function wasmCodec(): Promise<WasmCodec | null> {
   if (wasmModule === false) return null;
