@@ -15,6 +15,7 @@ import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
+import { describeRange, inRange, type NumSpec } from "../util/flags.ts";
 
 const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench];
 
@@ -42,12 +43,21 @@ if (unknown.length) {
   console.error(`unknown benchmark(s) ${unknown.join(", ")}; known: ${ENTRIES.map((e) => e.name)}`);
   Deno.exit(2);
 }
+const REPS_SCALE: NumSpec = { min: 0, max: 100, above: true };
 const repScale = Number(values["reps-scale"]);
-if (!(repScale > 0)) {
-  console.error(`--reps-scale must be a positive number, got ${values["reps-scale"]}`);
+if (!(values["reps-scale"].trim() !== "" && inRange(repScale, REPS_SCALE))) {
+  console.error(`--reps-scale must be ${describeRange(REPS_SCALE)}, got "${values["reps-scale"]}"`);
   Deno.exit(2);
 }
-const variant = values.variant ? JSON.parse(values.variant) as GemmVariant : undefined;
+let variant: GemmVariant | undefined;
+try {
+  variant = values.variant ? JSON.parse(values.variant) as GemmVariant : undefined;
+} catch (e) {
+  console.error(
+    `--variant must be JSON, e.g. '{"kind":"fat","tm":32,"tn":16}': ${(e as Error).message}`,
+  );
+  Deno.exit(2);
+}
 
 const gpu = await getGpu();
 console.log(`adapter: ${gpu.describe()} (${gpu.isSoftware ? "software" : "hardware"})`);

@@ -15,6 +15,7 @@ import type { ImageSource } from "./augment.ts";
 import type { DataRecord, Dataset, DatasetKind, RecordMeta, Split } from "./types.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import { exists } from "./paths.ts";
+import { DataError, TooManyBadImagesError } from "./data_error.ts";
 
 export const CACHE_FORMAT = "moco-cxr-image-cache";
 export const CACHE_VERSION = 1;
@@ -269,7 +270,7 @@ class ShardWriter {
 /** Decodes and stores every image of a dataset (in parallel), atomically replacing `o.dir`. */
 export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCache> {
   const stored = storedSizeFor(o);
-  if (ds.records.length === 0) throw new Error(`${ds.root}: dataset has no images to cache`);
+  if (ds.records.length === 0) throw new DataError(`${ds.root}: dataset has no images to cache`);
   const checksum = await sourceChecksum(ds, stored);
   const parent = dirname(o.dir);
   await Deno.mkdir(parent, { recursive: true });
@@ -319,7 +320,7 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
     await writer.close();
     const maxBad = o.maxBadFraction ?? 0.05;
     if (records.length === 0 || bad.length > maxBad * n) {
-      throw new Error(
+      throw new TooManyBadImagesError(
         `${ds.root}: ${bad.length} of ${n} images are unreadable (limit ${
           (100 * maxBad).toFixed(1)
         }%); first: ${bad.slice(0, 3).map((b) => b.error).join("; ")}`,

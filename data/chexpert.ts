@@ -3,9 +3,17 @@
  * Frontal/Lateral, AP/PA and 14 observations valued 1.0, 0.0, -1.0 (uncertain) or blank.
  * Per-task uncertainty policy, frontal-only filter, patient id from the path.
  */
+import { DataError } from "./data_error.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
-import { exists, refuseAbsolute, resolveInside } from "./paths.ts";
+import {
+  exists,
+  type PathCheck,
+  refuseAbsolute,
+  refuseSymlinkEscapes,
+  resolveInside,
+} from "./paths.ts";
+import { isPermissionError } from "../util/fs.ts";
 import {
   applyPolicy,
   BadRowLog,
@@ -69,11 +77,11 @@ export function resolveChexpertTasks(spec: string | string[] | undefined): strin
   if (spec === "competition") return [...CHEXPERT_COMPETITION_TASKS];
   if (spec === "all") return [...CHEXPERT_OBSERVATIONS];
   const names = Array.isArray(spec) ? spec : spec.split(",");
-  if (names.length === 0) throw new Error("no CheXpert task given");
+  if (names.length === 0) throw new DataError("no CheXpert task given");
   return names.map((n) => {
     const hit = CHEXPERT_OBSERVATIONS.find((o) => o.toLowerCase() === n.trim().toLowerCase());
     if (!hit) {
-      throw new Error(
+      throw new DataError(
         `unknown CheXpert task "${n}"; expected one of: ${CHEXPERT_OBSERVATIONS.join(", ")}` +
           `, or "default", "competition", "all"`,
       );
@@ -117,7 +125,13 @@ async function pathResolver(
   for (const c of candidates) {
     for (const s of samples) {
       const rel = c.strip ? strip(s) : s;
-      if (rel && !rel.startsWith("..") && await exists(join(c.base, rel))) return c;
+      // The root's parent may lie outside a narrowed --allow-read: that candidate is not it.
+      const found = rel && !rel.startsWith("..") &&
+        await exists(join(c.base, rel)).catch((e) => {
+          if (isPermissionError(e)) return false;
+          throw e;
+        });
+      if (found) return c;
     }
   }
   // Nothing found (files missing): follow the standard layout by the first path component.
@@ -130,7 +144,7 @@ async function pathResolver(
 export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
   const dsRoot = await findChexpertRoot(resolve(opts.root));
   if (!dsRoot) {
-    throw new Error(
+    throw new DataError(
       `${opts.root}: not a CheXpert dataset: expected train.csv (and valid.csv) in it or in a ` +
         `CheXpert-v1.0-small/ or CheXpert-v1.0/ folder inside it`,
     );
@@ -145,6 +159,7 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
   const log = new BadRowLog(opts.maxBadFraction, opts.strict, opts.quiet);
   const records: DataRecord[] = [];
   let totalRows = 0;
+  const pathChecks: PathCheck[] = [];
   const splits = opts.splits ?? ["train", "valid"];
   for (const split of splits) {
     const file = join(dsRoot, `${split}.csv`);
@@ -164,7 +179,7 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
       ...tasks.filter((_, i) => taskCols[i] < 0),
     ];
     if (missing.length) {
-      throw new Error(
+      throw new DataError(
         `${file}: not a CheXpert CSV: missing column(s) ${missing.join(", ")}; expected ` +
           `Path, Sex, Age, Frontal/Lateral, AP/PA and the observations (${tasks.join(", ")})`,
       );
@@ -184,6 +199,9 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
         ? rawPath.replaceAll("\\", "/").split("/").slice(1).join("/")
         : rawPath;
       const path = resolveInside(resolver.base, relPath || rawPath, file, line);
+      // Real paths must stay inside the CheXpert folder itself, even when CSV paths are
+      // resolved from its parent.
+      pathChecks.push({ base: dsRoot, path, rel: cells[col.path], file, row: line });
       const view = col.view >= 0
         ? cells[col.view].trim()
         : /lateral/i.test(rawPath)
@@ -237,8 +255,9 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
     }
   }
   log.check(totalRows, `CheXpert ${dsRoot}`);
+  await refuseSymlinkEscapes(pathChecks);
   if (records.length === 0) {
-    throw new Error(
+    throw new DataError(
       `${dsRoot}: CheXpert CSVs hold no usable ${frontalOnly ? "frontal " : ""}images`,
     );
   }

@@ -2,6 +2,8 @@
  * Small RFC 4180 CSV reader that keeps the physical line number of each row, so loaders can
  * report "file: row N, column C" (csv-parse would do, but line tracking is simpler this way).
  */
+import { DataError } from "./data_error.ts";
+import { rethrowIfDenied } from "../util/fs.ts";
 
 export interface CsvRow {
   /** 1-based line number where the row starts (the header is line 1). */
@@ -55,9 +57,9 @@ export function parseCsv(text: string, file: string): CsvTable {
       rowLine = line;
     } else cell += ch;
   }
-  if (inQuotes) throw new Error(`${file}: row ${rowLine}: unterminated quoted field`);
+  if (inQuotes) throw new DataError(`${file}: row ${rowLine}: unterminated quoted field`);
   if (cell !== "" || cells.length > 0) endRow();
-  if (all.length === 0) throw new Error(`${file}: empty CSV (expected a header row)`);
+  if (all.length === 0) throw new DataError(`${file}: empty CSV (expected a header row)`);
   const [head, ...rows] = all;
   return { header: head.cells.map((h) => h.trim()), rows };
 }
@@ -68,7 +70,8 @@ export async function readCsv(path: string): Promise<CsvTable> {
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read CSV (${(e as Error).message})`);
+    rethrowIfDenied(e);
+    throw new DataError(`${path}: cannot read CSV (${(e as Error).message})`);
   }
   return parseCsv(text, path);
 }

@@ -2,6 +2,7 @@
 import { decodePngGray, isPng } from "./png.ts";
 import { decodeJpegGray, isJpeg } from "./jpeg.ts";
 import type { GrayImage } from "./gray_image.ts";
+import { ImageDecodeError } from "./image_error.ts";
 
 /** File extensions the loaders treat as images. */
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
@@ -11,12 +12,12 @@ export function isImagePath(path: string): boolean {
   return IMAGE_EXTENSIONS.some((e) => p.endsWith(e));
 }
 
-/** Decodes PNG or JPEG bytes (detected by content, not name) to 8-bit gray. */
+/** Decodes PNG or JPEG bytes (detected by content, not name) to 8-bit gray; ImageDecodeError. */
 export async function decodeImageGray(bytes: Uint8Array): Promise<GrayImage> {
   if (isPng(bytes)) return decodePngGray(bytes);
   if (isJpeg(bytes)) return await decodeJpegGray(bytes);
-  if (bytes.length === 0) throw new Error("empty file");
-  throw new Error("unknown image format (expected PNG or JPEG)");
+  if (bytes.length === 0) throw new ImageDecodeError("empty file");
+  throw new ImageDecodeError("unknown image format (expected PNG or JPEG)");
 }
 
 /** Reads and decodes an image file; errors name the file. */
@@ -30,6 +31,6 @@ export async function readImageGray(path: string): Promise<GrayImage> {
   try {
     return await decodeImageGray(bytes);
   } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
+    throw new ImageDecodeError(`${path}: ${(e as Error).message}`);
   }
 }

@@ -2,9 +2,10 @@
  * Bring-your-own-data loaders: a folder per class (optionally under train/ valid/ test/ split
  * folders, e.g. NIH's `train/0_normal/*.png`), or a CSV of `path,label[,patient][,split]`.
  */
+import { DataError } from "./data_error.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
-import { isDir, listDir, resolveInside } from "./paths.ts";
+import { isDir, listDir, type PathCheck, refuseSymlinkEscapes, resolveInside } from "./paths.ts";
 import { isImagePath } from "./decode.ts";
 import {
   applyPolicy,
@@ -51,14 +52,21 @@ export interface FolderOptions {
  */
 export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   opts = { ...opts, root: resolve(opts.root) };
-  if (!(await isDir(opts.root))) throw new Error(`${opts.root}: dataset folder not found`);
-  const top = (await listDir(opts.root)).filter((e) => e.isDirectory);
+  if (!(await isDir(opts.root))) throw new DataError(`${opts.root}: dataset folder not found`);
+  // Symbolic links are never followed (one could lead out of the root): skipped and counted.
+  let symlinks = 0;
+  const list = async (dir: string) => {
+    const all = await listDir(dir);
+    symlinks += all.filter((e) => e.isSymlink).length;
+    return all;
+  };
+  const top = (await list(opts.root)).filter((e) => e.isDirectory);
   const splitDirs = top.filter((e) => normSplit(e.name));
   // [split or undefined, class folder path, class name]
   const classDirs: [Split | undefined, string, string][] = [];
   if (splitDirs.length > 0) {
     for (const s of splitDirs) {
-      for (const c of await listDir(join(opts.root, s.name))) {
+      for (const c of await list(join(opts.root, s.name))) {
         if (c.isDirectory) {
           classDirs.push([normSplit(s.name), join(opts.root, s.name, c.name), c.name]);
         }
@@ -69,7 +77,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   }
   const classes = [...new Set(classDirs.map((c) => c[2]))].sort();
   if (classes.length < 2) {
-    throw new Error(
+    throw new DataError(
       `${opts.root}: expected a folder per class (at least two, e.g. 0_normal/ and 1_abnormal/ ` +
         `holding .png/.jpg images), optionally inside train/ valid/ test/; found ${
           classes.length ? classes.join(", ") : "no class folders"
@@ -78,7 +86,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   }
   const binary = classes.length === 2;
   if (opts.positive !== undefined && !classes.includes(opts.positive)) {
-    throw new Error(
+    throw new DataError(
       `${opts.root}: positive class "${opts.positive}" not among ${classes.join(", ")}`,
     );
   }
@@ -86,7 +94,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   const tasks = binary ? [positive] : classes;
   const records: DataRecord[] = [];
   for (const [split, dir, cls] of classDirs) {
-    for (const f of await listDir(dir)) {
+    for (const f of await list(dir)) {
       if (!f.isFile || !isImagePath(f.name)) continue;
       const labels = new Float32Array(tasks.length);
       if (binary) labels[0] = cls === positive ? 1 : 0;
@@ -102,7 +110,9 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
     }
   }
   if (records.length === 0) {
-    throw new Error(`${opts.root}: class folders ${classes.join(", ")} hold no .png/.jpg images`);
+    throw new DataError(
+      `${opts.root}: class folders ${classes.join(", ")} hold no .png/.jpg images`,
+    );
   }
   return {
     name: basename(opts.root),
@@ -111,6 +121,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
     tasks,
     records,
     badRows: [],
+    skippedSymlinks: symlinks,
   };
 }
 
@@ -132,7 +143,7 @@ export interface CsvOptions {
 
 /** CSV of path,label[,patient][,split]; labels 1/0, -1 (uncertain) or blank, or text + positive. */
 export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
-  if (!opts.csv && !opts.root) throw new Error("CSV dataset: give csv or root");
+  if (!opts.csv && !opts.root) throw new DataError("CSV dataset: give csv or root");
   const file = resolve(opts.csv ?? join(opts.root!, "labels.csv"));
   const root = resolve(opts.root ?? dirname(file));
   const table = await readCsv(file);
@@ -145,19 +156,21 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
   const patientCol = findColumn(h, "patient", "patient_id", "patientid", "patient id", "subject");
   const splitCol = findColumn(h, "split", "set", "fold");
   if (pathCol < 0 || labelCols.some((c) => c < 0)) {
-    throw new Error(
+    throw new DataError(
       `${file}: expected a header with a path column (path/image/file) and label column(s) ` +
         `${labelNames.join(", ")}, optionally patient/patient_id and split; got ${h.join(",")}`,
     );
   }
   const log = new BadRowLog(opts.maxBadFraction, opts.strict, opts.quiet);
   const records: DataRecord[] = [];
+  const pathChecks: PathCheck[] = [];
   for (const { line, cells } of table.rows) {
     if (cells.length < h.length) {
       log.add({ file, row: line, message: `${cells.length} fields, header has ${h.length}` });
       continue;
     }
     const path = resolveInside(root, cells[pathCol], file, line);
+    pathChecks.push({ base: root, path, rel: cells[pathCol], file, row: line });
     const labels = new Float32Array(labelCols.length), mask = new Float32Array(labelCols.length);
     let bad = false;
     for (let t = 0; t < labelCols.length; t++) {
@@ -206,7 +219,8 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
     });
   }
   log.check(table.rows.length, file);
-  if (records.length === 0) throw new Error(`${file}: no usable rows`);
+  await refuseSymlinkEscapes(pathChecks);
+  if (records.length === 0) throw new DataError(`${file}: no usable rows`);
   return {
     name: basename(root),
     kind: "csv",

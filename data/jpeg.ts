@@ -2,15 +2,15 @@
  * JPEG decoding to 8-bit gray, and gray JPEG encoding. Decoding uses imagescript's WebAssembly
  * JPEG codec (baseline and progressive; ~1 ms for 128², 4× faster than jpeg-js on this box),
  * loaded directly so no native addon / FFI permission is needed; jpeg-js (pure JS, also reads
- * progressive) is the fallback for anything the wasm codec rejects. Encoding: jpeg_encode.ts.
+ * progressive) is the fallback for anything the wasm codec rejects, and for sandboxes where the
+ * wasm codec cannot load (see wasmCodec). Encoding: jpeg_encode.ts.
  */
 // Pinned inline: deno.json (not this layer's file) has no import-map entries for these.
-// deno-lint-ignore no-import-prefix
-import jpegWasm from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
 // deno-lint-ignore no-import-prefix
 import jpegJs from "npm:jpeg-js@0.4.4";
 import type { GrayImage } from "./gray_image.ts";
 import { encodeJpegGrayBaseline } from "./jpeg_encode.ts";
+import { checkImageSize, ImageDecodeError, MAX_IMAGE_PIXELS } from "./image_error.ts";
 
 /** True when the bytes start with the JPEG SOI marker. */
 export function isJpeg(bytes: Uint8Array): boolean {
@@ -25,7 +25,43 @@ function hasEndMarker(bytes: Uint8Array): boolean {
   return false;
 }
 
-const MAX_PIXELS = 1 << 27;
+/**
+ * The frame size a JPEG declares: walks the marker segments from SOI to the first SOFn (before
+ * any decoder runs, so a header claiming 11000×11000 is refused before anything is allocated).
+ */
+export function jpegFrameSize(bytes: Uint8Array): { width: number; height: number } {
+  let pos = 2;
+  while (pos + 4 <= bytes.length) {
+    if (bytes[pos] !== 0xff) {
+      throw new ImageDecodeError(`corrupt JPEG: no marker at byte ${pos}`);
+    }
+    const marker = bytes[pos + 1];
+    if (marker === 0xff) { // fill byte
+      pos++;
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      pos += 2; // markers without a length
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) break; // EOI or SOS before any frame header
+    const len = (bytes[pos + 2] << 8) | bytes[pos + 3];
+    if (len < 2) throw new ImageDecodeError(`corrupt JPEG: segment length ${len} at byte ${pos}`);
+    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 &&
+      marker !== 0xcc;
+    if (isSof) {
+      if (len < 8 || pos + 9 > bytes.length) {
+        throw new ImageDecodeError(`truncated JPEG: frame header at byte ${pos}`);
+      }
+      const height = (bytes[pos + 5] << 8) | bytes[pos + 6];
+      const width = (bytes[pos + 7] << 8) | bytes[pos + 8];
+      checkImageSize(width, height, "JPEG");
+      return { width, height };
+    }
+    pos += 2 + len;
+  }
+  throw new ImageDecodeError("corrupt JPEG: no frame header (SOF) before the scan");
+}
 
 function toGray(src: ArrayLike<number>, width: number, height: number, stride: number) {
   const out = new Uint8Array(width * height);
@@ -42,18 +78,56 @@ function toGray(src: ArrayLike<number>, width: number, height: number, stride: n
 interface WasmCodec {
   decode(b: Uint8Array): { width: number; height: number; format: number; buffer: Uint8Array };
 }
+interface WasmModule {
+  init(): Promise<WasmCodec>;
+}
 let codec: WasmCodec | null = null;
+/** The wasm module, or false once it proved unusable in this sandbox (then jpeg-js decodes). */
+let wasmModule: WasmModule | false | null = null;
+
+/**
+ * Loads imagescript's wasm JPEG codec on first use. It reads IMAGESCRIPT_WASM_SIMD when imported
+ * and its .wasm file from Deno's npm cache, so under a narrowed --allow-env / --allow-read it may
+ * not load: then (without prompting for the variable) every JPEG goes to jpeg-js, whose pixels
+ * are within 2 gray levels of the wasm codec's.
+ */
+async function wasmCodec(): Promise<WasmCodec | null> {
+  if (wasmModule === false) return null;
+  try {
+    if (wasmModule === null) {
+      const env = await Deno.permissions.query({ name: "env", variable: "IMAGESCRIPT_WASM_SIMD" });
+      if (env.state !== "granted") {
+        wasmModule = false;
+        return null;
+      }
+      // deno-lint-ignore no-import-prefix
+      wasmModule = (await import("npm:imagescript@1.3.1/wasm/node/jpeg.js")).default as WasmModule;
+    }
+    return codec ??= await wasmModule.init();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
+      throw e;
+    }
+    wasmModule = false;
+    return null;
+  }
+}
 
 /** Decodes with the wasm codec; null when it cannot (CMYK, or it failed). */
-async function decodeWasm(bytes: Uint8Array): Promise<GrayImage | null> {
-  codec ??= (await jpegWasm.init()) as WasmCodec;
+async function decodeWasm(
+  bytes: Uint8Array,
+  size: { width: number; height: number },
+): Promise<GrayImage | null> {
+  const wasm = await wasmCodec();
+  if (!wasm) return null;
   let fb;
   try {
-    fb = codec.decode(bytes);
+    fb = wasm.decode(bytes);
   } catch {
     codec = null; // a failed decode may leave the instance in a bad state: start afresh
     return null;
   }
+  if (fb.width !== size.width || fb.height !== size.height) return null;
   const n = fb.width * fb.height;
   if (fb.format === 0 && fb.buffer.length >= n) {
     return { width: fb.width, height: fb.height, data: toGray(fb.buffer, fb.width, fb.height, 1) };
@@ -64,29 +138,49 @@ async function decodeWasm(bytes: Uint8Array): Promise<GrayImage | null> {
   return null;
 }
 
-/** Decodes a JPEG (baseline or progressive, gray or colour) to 8-bit gray. */
-export async function decodeJpegGray(bytes: Uint8Array): Promise<GrayImage> {
-  if (!isJpeg(bytes)) throw new Error("not a JPEG (no SOI marker)");
-  if (!hasEndMarker(bytes)) throw new Error("truncated JPEG: no EOI marker at the end");
-  const img = await decodeWasm(bytes);
-  if (img) return img;
-  try {
-    return decodeJpegGraySync(bytes);
-  } catch (e) {
-    throw new Error(`corrupt JPEG: ${(e as Error).message}`);
-  }
+/** Checks the SOI and EOI markers and the declared frame size (within the pixel cap). */
+function checkJpeg(bytes: Uint8Array): { width: number; height: number } {
+  if (!isJpeg(bytes)) throw new ImageDecodeError("not a JPEG (no SOI marker)");
+  if (!hasEndMarker(bytes)) throw new ImageDecodeError("truncated JPEG: no EOI marker at the end");
+  return jpegFrameSize(bytes);
 }
 
-/** Synchronous pure-JS decode (jpeg-js). */
+/**
+ * Decodes a JPEG (baseline or progressive, gray or colour) to 8-bit gray of the size its frame
+ * header declares; anything else throws ImageDecodeError.
+ */
+export async function decodeJpegGray(bytes: Uint8Array): Promise<GrayImage> {
+  const size = checkJpeg(bytes);
+  const img = await decodeWasm(bytes, size);
+  return img ?? decodeJsChecked(bytes, size);
+}
+
+/** Synchronous pure-JS decode (jpeg-js), with the same checks. */
 export function decodeJpegGraySync(bytes: Uint8Array): GrayImage {
-  if (!hasEndMarker(bytes)) throw new Error("truncated JPEG: no EOI marker at the end");
-  const r = jpegJs.decode(bytes, {
-    useTArray: true,
-    formatAsRGBA: false,
-    tolerantDecoding: false,
-    maxResolutionInMP: MAX_PIXELS / 1e6,
-    maxMemoryUsageInMB: 2048,
-  });
+  return decodeJsChecked(bytes, checkJpeg(bytes));
+}
+
+function decodeJsChecked(bytes: Uint8Array, size: { width: number; height: number }): GrayImage {
+  let r;
+  try {
+    r = jpegJs.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: false,
+      maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+      maxMemoryUsageInMB: 1024,
+    });
+  } catch (e) {
+    throw new ImageDecodeError(`corrupt JPEG: ${(e as Error)?.message ?? e}`);
+  }
+  if (
+    r.width !== size.width || r.height !== size.height ||
+    r.data.length < 3 * size.width * size.height
+  ) {
+    throw new ImageDecodeError(
+      `corrupt JPEG: decoded ${r.width}x${r.height}, header says ${size.width}x${size.height}`,
+    );
+  }
   return { width: r.width, height: r.height, data: toGray(r.data, r.width, r.height, 3) };
 }
 

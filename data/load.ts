@@ -1,4 +1,5 @@
 /** One entry point for every dataset layout: auto-detects the kind or takes it from the spec. */
+import { DataError } from "./data_error.ts";
 import { join } from "node:path";
 import { type ChexpertOptions, findChexpertRoot, loadChexpert } from "./chexpert.ts";
 import { findShenzhenImages, loadShenzhen } from "./shenzhen.ts";
@@ -25,7 +26,7 @@ export async function detectKind(root: string): Promise<DatasetKind | null> {
 
 export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
   if (!spec.csv && !(await isDir(spec.root))) {
-    throw new Error(`${spec.root}: dataset folder not found`);
+    throw new DataError(`${spec.root}: dataset folder not found`);
   }
   const kind = spec.kind ?? (spec.csv ? "csv" : await detectKind(spec.root));
   switch (kind) {
@@ -38,7 +39,7 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
     case "csv":
       return await loadCsvDataset(spec);
     default:
-      throw new Error(
+      throw new DataError(
         `${spec.root}: no dataset layout recognised; expected one of: CheXpert (train.csv + ` +
           `valid.csv, possibly inside CheXpert-v1.0-small/), Shenzhen (CHNCXR_####_0|1.png), ` +
           `a labels.csv of path,label[,patient], or a folder per class`,

@@ -20,8 +20,17 @@ export { type DatasetSpec, detectKind, loadDataset, splitIndices } from "./load.
 export type { GrayImage } from "./gray_image.ts";
 export { resampleRect, resizeAndCenterCrop, resizeShorterSide } from "./gray_image.ts";
 export { crc32, decodePngGray, encodePngGray, isPng } from "./png.ts";
-export { decodeJpegGray, decodeJpegGraySync, encodeJpegGray, isJpeg } from "./jpeg.ts";
+export {
+  decodeJpegGray,
+  decodeJpegGraySync,
+  encodeJpegGray,
+  isJpeg,
+  jpegFrameSize,
+} from "./jpeg.ts";
 export { decodeImageGray, IMAGE_EXTENSIONS, isImagePath, readImageGray } from "./decode.ts";
+export { checkImageSize, ImageDecodeError, MAX_IMAGE_PIXELS } from "./image_error.ts";
+export { type DatasetIdentity, datasetIdentity, identityDifference } from "./identity.ts";
+export { DataError, TooManyBadImagesError } from "./data_error.ts";
 export * from "./augment.ts";
 export {
   type BadImage,

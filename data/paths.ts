@@ -1,12 +1,16 @@
 /** Path helpers: resolving CSV paths safely inside a dataset root, and small fs checks. */
+import { DataError } from "./data_error.ts";
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
+import { exists, isDir } from "../util/fs.ts";
 
 /** The trimmed, slash-normalised path; throws for empty, absolute, drive-letter or ~ paths. */
 export function refuseAbsolute(rel: string, file: string, row: number): string {
   const p = rel.trim().replaceAll("\\", "/");
-  if (p === "") throw new Error(`${file}: row ${row}: empty path`);
+  if (p === "") throw new DataError(`${file}: row ${row}: empty path`);
   if (isAbsolute(p) || /^[a-zA-Z]:/.test(p) || p.startsWith("~")) {
-    throw new Error(`${file}: row ${row}: refused absolute path "${rel}" (paths must be relative)`);
+    throw new DataError(
+      `${file}: row ${row}: refused absolute path "${rel}" (paths must be relative)`,
+    );
   }
   return p;
 }
@@ -20,26 +24,52 @@ export function resolveInside(base: string, rel: string, file: string, row: numb
   const full = resolve(base, normalize(p));
   const r = relative(resolve(base), full);
   if (r === "" || r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) {
-    throw new Error(`${file}: row ${row}: refused path "${rel}": it escapes the dataset root`);
+    throw new DataError(`${file}: row ${row}: refused path "${rel}": it escapes the dataset root`);
   }
   return full;
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** A CSV row's image path, to be checked against the real path of the root it must stay in. */
+export interface PathCheck {
+  /** The root the path was resolved in. */
+  base: string;
+  /** The resolved (lexically inside) path. */
+  path: string;
+  /** The path as the CSV gives it. */
+  rel: string;
+  file: string;
+  row: number;
 }
 
-export async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
+/**
+ * Refuses rows whose file is a symbolic link (or lies below one) leading outside the real path
+ * of their root: Deno checks --allow-read against the link's own path, so an escape would also
+ * defeat a narrowed sandbox. Missing files pass (the cache reports them as bad images).
+ */
+export async function refuseSymlinkEscapes(checks: PathCheck[]): Promise<void> {
+  const roots = new Map<string, Promise<string>>();
+  const realRoot = (base: string) => {
+    if (!roots.has(base)) roots.set(base, Deno.realPath(base));
+    return roots.get(base)!;
+  };
+  const one = async (c: PathCheck) => {
+    let real: string;
+    try {
+      real = await Deno.realPath(c.path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+      throw e;
+    }
+    const root = await realRoot(c.base);
+    const r = relative(root, real);
+    if (r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) {
+      throw new DataError(
+        `${c.file}: row ${c.row}: refused path "${c.rel}": it leads through a symbolic link to ` +
+          `${real}, outside the dataset root ${root}`,
+      );
+    }
+  };
+  for (let i = 0; i < checks.length; i += 64) await Promise.all(checks.slice(i, i + 64).map(one));
 }
 
 /** Lists the entries of a directory (sorted by name, so record order is stable). */
@@ -49,4 +79,4 @@ export async function listDir(path: string): Promise<Deno.DirEntry[]> {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export { join, resolve, sep };
+export { exists, isDir, join, resolve, sep };

@@ -5,6 +5,7 @@
  */
 import { deflateSync, inflateSync } from "node:zlib";
 import type { GrayImage } from "./gray_image.ts";
+import { checkImageSize, ImageDecodeError } from "./image_error.ts";
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 
@@ -52,7 +53,7 @@ const ADAM7 = [
 
 /** Decodes a PNG to 8-bit gray (ITU-R 601 luma for colour; alpha ignored, as PIL's "L" does). */
 export function decodePngGray(bytes: Uint8Array): GrayImage {
-  if (!isPng(bytes)) throw new Error("not a PNG (bad signature)");
+  if (!isPng(bytes)) throw new ImageDecodeError("not a PNG (bad signature)");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 8;
   let width = 0, height = 0, depth = 0, colorType = -1, interlace = 0;
@@ -60,13 +61,17 @@ export function decodePngGray(bytes: Uint8Array): GrayImage {
   const idat: Uint8Array[] = [];
   let sawEnd = false;
   while (pos < bytes.length) {
-    if (pos + 12 > bytes.length) throw new Error(`truncated PNG: chunk header at byte ${pos}`);
+    if (pos + 12 > bytes.length) {
+      throw new ImageDecodeError(`truncated PNG: chunk header at byte ${pos}`);
+    }
     const len = view.getUint32(pos);
     const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
     const dataStart = pos + 8, dataEnd = dataStart + len;
-    if (dataEnd + 4 > bytes.length) throw new Error(`truncated PNG: ${type} chunk at byte ${pos}`);
+    if (dataEnd + 4 > bytes.length) {
+      throw new ImageDecodeError(`truncated PNG: ${type} chunk at byte ${pos}`);
+    }
     if (crc32(bytes, pos + 4, dataEnd) !== view.getUint32(dataEnd)) {
-      throw new Error(`corrupt PNG: CRC mismatch in ${type} chunk at byte ${pos}`);
+      throw new ImageDecodeError(`corrupt PNG: CRC mismatch in ${type} chunk at byte ${pos}`);
     }
     const data = bytes.subarray(dataStart, dataEnd);
     if (type === "IHDR") {
@@ -83,38 +88,69 @@ export function decodePngGray(bytes: Uint8Array): GrayImage {
     }
     pos = dataEnd + 4;
   }
-  if (colorType < 0) throw new Error("corrupt PNG: no IHDR chunk");
-  if (!sawEnd) throw new Error("truncated PNG: no IEND chunk");
+  if (colorType < 0) throw new ImageDecodeError("corrupt PNG: no IHDR chunk");
+  if (!sawEnd) throw new ImageDecodeError("truncated PNG: no IEND chunk");
   if (!(ALLOWED_DEPTHS[colorType] ?? []).includes(depth)) {
-    throw new Error(`unsupported PNG: color type ${colorType} with bit depth ${depth}`);
+    throw new ImageDecodeError(`unsupported PNG: color type ${colorType} with bit depth ${depth}`);
   }
-  if (width === 0 || height === 0 || width * height > 1 << 28) {
-    throw new Error(`corrupt PNG: size ${width}x${height}`);
+  checkImageSize(width, height, "PNG");
+  if (colorType === 3 && !palette) {
+    throw new ImageDecodeError("corrupt PNG: palette image without PLTE");
   }
-  if (colorType === 3 && !palette) throw new Error("corrupt PNG: palette image without PLTE");
+  if (interlace > 1) throw new ImageDecodeError(`corrupt PNG: interlace method ${interlace}`);
   const channels = CHANNELS[colorType];
+  const expected = inflatedSize(width, height, depth * channels, interlace === 1);
+  // The header fixes the inflated size: inflate stops one byte past it, so a zlib bomb costs
+  // nothing, and any extra data marks the image corrupt.
+  const tooLong = () =>
+    new ImageDecodeError(
+      `corrupt PNG: image data inflates past the ${expected} bytes its ${width}x${height} ` +
+        `header implies`,
+    );
+  const compressed = concat(idat);
   let raw: Uint8Array;
   try {
-    raw = new Uint8Array(inflateSync(concat(idat)));
+    raw = new Uint8Array(inflateSync(compressed, { maxOutputLength: expected + 1 }));
   } catch (e) {
-    throw new Error(`corrupt PNG: image data does not inflate (${(e as Error).message})`);
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLong();
+    throw new ImageDecodeError(
+      `corrupt PNG: image data does not inflate (${(e as Error).message})`,
+    );
   }
+  if (raw.length > expected) throw tooLong();
   const out = new Uint8Array(width * height);
   const ctx = { width, height, depth, channels, colorType, palette, out };
   if (interlace === 0) {
     const used = unfilterInto(raw, 0, width, height, ctx, 0, 0, 1, 1);
-    if (used < 0) throw new Error("truncated PNG: image data too short");
+    if (used < 0) throw new ImageDecodeError("truncated PNG: image data too short");
   } else {
     let off = 0;
     for (const [x0, y0, dx, dy] of ADAM7) {
       const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
       if (pw <= 0 || ph <= 0) continue;
       const used = unfilterInto(raw, off, pw, ph, ctx, x0, y0, dx, dy);
-      if (used < 0) throw new Error("truncated PNG: interlaced image data too short");
+      if (used < 0) throw new ImageDecodeError("truncated PNG: interlaced image data too short");
       off += used;
     }
   }
   return { width, height, data: out };
+}
+
+/** Bytes of filtered scanlines the header implies: rows × (stride + 1), summed over Adam7 passes. */
+export function inflatedSize(
+  width: number,
+  height: number,
+  bitsPerPixel: number,
+  interlaced: boolean,
+): number {
+  const rows = (pw: number, ph: number) =>
+    pw > 0 && ph > 0 ? ph * (Math.ceil((pw * bitsPerPixel) / 8) + 1) : 0;
+  if (!interlaced) return rows(width, height);
+  let sum = 0;
+  for (const [x0, y0, dx, dy] of ADAM7) {
+    sum += rows(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy));
+  }
+  return sum;
 }
 
 interface Ctx {
@@ -177,7 +213,7 @@ function unfilterInto(
         }
         break;
       default:
-        throw new Error(`corrupt PNG: unknown filter type ${ft} on row ${y}`);
+        throw new ImageDecodeError(`corrupt PNG: unknown filter type ${ft} on row ${y}`);
     }
     writeRow(cur, pw, ctx, ctx.out, (y0 + y * dy) * ctx.width, x0, dx);
     [prev, cur] = [cur, prev];
@@ -230,13 +266,13 @@ function paletteGray(
   luma: (r: number, g: number, b: number) => number,
 ): number {
   if (3 * index + 2 >= palette.length) {
-    throw new Error(`corrupt PNG: palette index ${index} out of range`);
+    throw new ImageDecodeError(`corrupt PNG: palette index ${index} out of range`);
   }
   return luma(palette[3 * index], palette[3 * index + 1], palette[3 * index + 2]);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 0) throw new Error("corrupt PNG: no IDAT chunk");
+  if (parts.length === 0) throw new ImageDecodeError("corrupt PNG: no IDAT chunk");
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;
@@ -250,7 +286,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
 /** Encodes 8-bit gray pixels as a PNG (Up filter on every row: good for smooth radiographs). */
 export function encodePngGray(img: GrayImage, level = 6): Uint8Array {
   const { width: w, height: h, data } = img;
-  if (data.length !== w * h) throw new Error(`encodePngGray: ${data.length} pixels != ${w}x${h}`);
+  if (data.length !== w * h) {
+    throw new Error(`encodePngGray: ${data.length} pixels != ${w}x${h}`);
+  }
   const raw = new Uint8Array(h * (w + 1));
   for (let y = 0; y < h; y++) {
     const o = y * (w + 1);

@@ -3,6 +3,7 @@
  * its CXR_png/ folder, with optional ClinicalReadings/CHNCXR_####_x.txt ("male 35yrs" then the
  * reading). Every image is its own patient (the set has one image per person).
  */
+import { DataError } from "./data_error.ts";
 import { basename, join, resolve } from "node:path";
 import { exists, isDir, listDir } from "./paths.ts";
 import type { DataRecord, Dataset } from "./types.ts";
@@ -46,7 +47,7 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
   opts = { ...opts, root: resolve(opts.root) };
   const dir = await findShenzhenImages(opts.root);
   if (!dir) {
-    throw new Error(
+    throw new DataError(
       `${opts.root}: not a Shenzhen dataset: expected CHNCXR_####_0.png / CHNCXR_####_1.png ` +
         `files in it or in its CXR_png/ folder`,
     );
@@ -57,7 +58,9 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
     ? join(dir, "ClinicalReadings")
     : null;
   const records: DataRecord[] = [];
+  let symlinks = 0; // never followed (one could lead out of the root): skipped and counted
   for (const e of await listDir(dir)) {
+    if (e.isSymlink) symlinks++;
     const m = e.isFile ? e.name.match(NAME) : null;
     if (!m) continue;
     const label = Number(m[2]);
@@ -81,5 +84,6 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
     tasks: [SHENZHEN_TASK],
     records,
     badRows: [],
+    skippedSymlinks: symlinks,
   };
 }

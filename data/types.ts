@@ -1,5 +1,7 @@
 /** Record and dataset types shared by every loader, the cache and the samplers. */
 
+import { DataError } from "./data_error.ts";
+
 export type Split = "train" | "valid" | "test";
 export type DatasetKind = "chexpert" | "shenzhen" | "folder" | "csv";
 
@@ -48,6 +50,8 @@ export interface Dataset {
   records: DataRecord[];
   /** Skipped malformed rows (also printed as warnings). */
   badRows: BadRow[];
+  /** Folder layouts: symbolic links skipped while listing (never followed). */
+  skippedSymlinks?: number;
 }
 
 /** Maps a raw label (1, 0, -1 uncertain, null blank) to (label, mask) under a policy. */
@@ -82,7 +86,7 @@ export class BadRowLog {
   constructor(readonly maxBadFraction = 0.05, readonly strict = false, readonly quiet = false) {}
 
   add(b: BadRow): void {
-    if (this.strict) throw new Error(formatBadRow(b));
+    if (this.strict) throw new DataError(formatBadRow(b));
     this.rows.push(b);
     if (!this.quiet) console.warn(`warning: skipped ${formatBadRow(b)}`);
   }
@@ -92,7 +96,7 @@ export class BadRowLog {
     const n = this.rows.length;
     if (n > 0 && n > this.maxBadFraction * total) {
       const first = this.rows.slice(0, 3).map(formatBadRow).join("; ");
-      throw new Error(
+      throw new DataError(
         `${what}: ${n} of ${total} rows are malformed (more than ${
           (100 * this.maxBadFraction).toFixed(1)
         }%); first: ${first}`,

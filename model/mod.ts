@@ -39,6 +39,7 @@ export { DenseNet, densenet121, type DenseNetConfig } from "./densenet.ts";
 export {
   parseSafetensors,
   readSafetensors,
+  SafetensorsError,
   type SafetensorsFile,
   serializeSafetensors,
   type TensorData,
@@ -52,3 +53,4 @@ export {
   readState,
   saveModel,
 } from "./state.ts";
+export { asDtype, checkFinite, NonFiniteError, TensorDtypeError } from "./tensor_check.ts";

@@ -25,6 +25,11 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
+/** A file that is not valid safetensors (truncated, malformed header, bad offsets). */
+export class SafetensorsError extends Error {
+  override name = "SafetensorsError";
+}
+
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8 };
 /** The reference implementation's limit: larger headers are rejected as malformed. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -59,7 +64,7 @@ function decode(dtype: string, bytes: Uint8Array): Float32Array | BigInt64Array 
 /** Parses a whole safetensors file held in memory; `what` names it in errors. */
 export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): SafetensorsFile {
   const fail = (msg: string): never => {
-    throw new Error(`${what}: ${msg}`);
+    throw new SafetensorsError(`${what}: ${msg}`);
   };
   if (bytes.length < 8) fail(`too short (${bytes.length} bytes) for the 8-byte header length`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);

@@ -8,6 +8,8 @@
 import type { Module, StateEntry } from "./nn.ts";
 import { ClassifierNet } from "./classifier.ts";
 import { readSafetensors, type TensorData, writeSafetensors } from "./safetensors.ts";
+import { asDtype, checkFinite } from "./tensor_check.ts";
+import { UserError } from "../util/cli.ts";
 
 export interface LoadOptions {
   /** Fail on any missing, unexpected or mismatched key (default true). */
@@ -20,6 +22,8 @@ export interface LoadOptions {
   stripPrefix?: string | string[];
   /** State keys (after stripping) starting with one of these are skipped, e.g. ["fc."]. */
   exclude?: string[];
+  /** Names the source in errors about a tensor's values or dtype (default "weights"). */
+  source?: string;
 }
 
 export interface LoadReport {
@@ -48,15 +52,11 @@ function sumOverChannels(t: TensorData): Float32Array {
   return out;
 }
 
-function convert(t: TensorData, entry: StateEntry): Float32Array | BigInt64Array {
-  if (entry.dtype === t.dtype) return t.data;
-  if (entry.dtype === "I64") {
-    return BigInt64Array.from(t.data as Float32Array, (v) => BigInt(Math.round(v)));
-  }
-  return Float32Array.from(t.data as BigInt64Array, Number);
-}
-
-/** Loads named tensors into a module's parameters and buffers. */
+/**
+ * Loads named tensors into a module's parameters and buffers. Every loaded tensor must be finite
+ * and of the entry's dtype (NonFiniteError / TensorDtypeError name it); nothing is written
+ * unless all of them are.
+ */
 export function loadStateDict(
   module: Module,
   tensors: Map<string, TensorData>,
@@ -73,8 +73,11 @@ export function loadStateDict(
     ignored: [],
     adapted: [],
   };
+  const where = o.source ?? "weights";
   const excluded = (k: string) => (o.exclude ?? []).some((p) => k.startsWith(p));
   const src = new Map<string, TensorData>();
+  const fileKey = new Map<TensorData, string>();
+  const keyOf = (t: TensorData) => fileKey.get(t)!;
   for (const [key, t] of tensors) {
     let k = key;
     if (prefixes.length) {
@@ -85,7 +88,10 @@ export function loadStateDict(
       }
       k = key.slice(p.length);
     }
-    if (!excluded(k)) src.set(k, t);
+    if (!excluded(k)) {
+      src.set(k, t);
+      fileKey.set(t, key);
+    }
   }
   const stemKey = module instanceof ClassifierNet ? module.stemKey : null;
   const entries = module.stateDict().filter((e) => !excluded(e.name));
@@ -96,13 +102,14 @@ export function loadStateDict(
     if (!t) {
       report.missing.push(e.name);
     } else if (sameShape(e.shape, t.shape)) {
-      plan.push([e, convert(t, e)]);
+      plan.push([e, asDtype(keyOf(t), t, e.dtype, where)]);
     } else if (
       e.name === stemKey && e.shape.length === 4 && e.shape[1] === 1 && t.shape.length === 4 &&
       t.shape[1] === 3 &&
       sameShape([e.shape[0], ...e.shape.slice(2)], [t.shape[0], ...t.shape.slice(2)]) &&
       t.dtype === "F32"
     ) {
+      checkFinite(keyOf(t), t, where);
       plan.push([e, sumOverChannels(t)]);
       report.adapted.push(e.name);
     } else {
@@ -157,8 +164,9 @@ export async function loadModel(
 ): Promise<LoadReport> {
   const { tensors } = await readSafetensors(path);
   try {
-    return loadStateDict(module, tensors, o);
+    return loadStateDict(module, tensors, { source: path, ...o });
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new Error(`${path}: ${(e as Error).message}`);
   }
 }

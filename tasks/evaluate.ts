@@ -23,6 +23,7 @@ import {
   readScoresCsv,
 } from "../eval/mod.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
+import { describeRange, inRange, type NumSpecs, SEED } from "../util/flags.ts";
 
 const USAGE = `Usage:
   deno task evaluate --run runs/<dir> [options]
@@ -47,16 +48,22 @@ export interface Io {
   error: (msg: string) => void;
 }
 
+/** Ranges of the numeric flags. */
+export const EVALUATE_NUMERIC = {
+  replicates: { min: 1, max: 1_000_000, int: true },
+  seed: SEED,
+  level: { min: 0, max: 1, above: true, below: true },
+} satisfies NumSpecs;
+
 function numberOpt(
   v: string | undefined,
-  name: string,
+  name: keyof typeof EVALUATE_NUMERIC,
   def: number,
-  ok: (x: number) => boolean,
 ): number {
   if (v === undefined) return def;
-  const x = Number(v);
-  if (v.trim() === "" || !ok(x)) {
-    throw new EvalInputError(`--${name} ${v} is not valid (see --help)`);
+  const x = Number(v), spec = EVALUATE_NUMERIC[name];
+  if (v.trim() === "" || !inRange(x, spec)) {
+    throw new EvalInputError(`--${name} must be ${describeRange(spec)}, got "${v}"`);
   }
   return x;
 }
@@ -103,9 +110,9 @@ export async function main(
   }
   try {
     const opts = {
-      replicates: numberOpt(v.replicates, "replicates", 1000, (x) => Number.isInteger(x) && x >= 1),
-      seed: numberOpt(v.seed, "seed", 0, (x) => Number.isInteger(x) && x >= 0),
-      level: numberOpt(v.level, "level", 0.95, (x) => x > 0 && x < 1),
+      replicates: numberOpt(v.replicates, "replicates", 1000),
+      seed: numberOpt(v.seed, "seed", 0),
+      level: numberOpt(v.level, "level", 0.95),
     };
     const colormap = v.colormap ?? "jet";
     if (colormap !== "jet" && colormap !== "inferno") {
@@ -120,8 +127,8 @@ export async function main(
   } catch (e) {
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
       io.error(
-        `error: ${(e as Error).message}\n` +
-          `deno task evaluate may read anywhere but write only under runs/; keep run folders in runs/.`,
+        `error: ${(e as Error).message}; deno task evaluate may read anywhere but write only ` +
+          `under runs/: keep run folders in runs/.`,
       );
     } else if (
       e instanceof EvalInputError || e instanceof Deno.errors.NotFound || e instanceof RangeError

@@ -14,7 +14,14 @@ import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { type Init, INITS } from "../eval/results.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { type Flags, num, PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
+import {
+  type Flags,
+  maxBadFrom,
+  PRETRAIN_NUMERIC,
+  PRETRAIN_OPTIONS,
+  pretrainConfigFrom,
+} from "./pretrain_flags.ts";
+import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../util/flags.ts";
 
 const HELP = `deno task experiment [flags]   pretrain + fine-tuning grid + report
 
@@ -43,29 +50,44 @@ Run
 Pretraining flags (--data, --backbone, --size, --epochs, --batch, --queue, ...) are those of
 deno task pretrain --help; the defaults here are its 2-core defaults.`;
 
-async function main() {
-  const { values: f } = parseArgs({
-    args: Deno.args,
-    options: {
-      ...PRETRAIN_OPTIONS,
-      inits: { type: "string" },
-      imagenet: { type: "string" },
-      moco: { type: "string" },
-      protocols: { type: "string" },
-      fractions: { type: "string" },
-      draws: { type: "string" },
-      "linear-draws": { type: "string" },
-      "ft-batch": { type: "string" },
-      "ft-lr": { type: "string" },
-      "ft-max-steps": { type: "string" },
-      gradcam: { type: "string" },
-      transfer: { type: "boolean" },
-      "ft-data": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+export const EXPERIMENT_OPTIONS = {
+  ...PRETRAIN_OPTIONS,
+  inits: { type: "string" },
+  imagenet: { type: "string" },
+  moco: { type: "string" },
+  protocols: { type: "string" },
+  fractions: { type: "string" },
+  draws: { type: "string" },
+  "linear-draws": { type: "string" },
+  "ft-batch": { type: "string" },
+  "ft-lr": { type: "string" },
+  "ft-max-steps": { type: "string" },
+  gradcam: { type: "string" },
+  transfer: { type: "boolean" },
+  "ft-data": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Ranges of the grid's flags; the pretraining flags have PRETRAIN_NUMERIC's. */
+export const EXPERIMENT_NUMERIC = {
+  ...PRETRAIN_NUMERIC,
+  fractions: FRACTION,
+  draws: { min: 1, max: 1000, int: true },
+  "linear-draws": { min: 1, max: 1000, int: true },
+  "ft-batch": { min: 2, max: 4096, int: true },
+  "ft-lr": LR,
+  "ft-max-steps": { min: 1, max: 10_000_000, int: true },
+  gradcam: { min: 0, max: 1000, int: true },
+} satisfies NumSpecs;
+
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
+  const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
   if (f.help) return console.log(HELP);
   const pre = pretrainConfigFrom(f as Flags);
+  const maxBad = maxBadFrom(f as Flags);
+  const n = (name: keyof typeof EXPERIMENT_NUMERIC, d: number) =>
+    numFlag(name, f[name as keyof typeof f], d, EXPERIMENT_NUMERIC[name]);
   const list = (v: string | undefined, d: string) => (v ?? d).split(",").map((x) => x.trim());
   const inits = list(f.inits, f.imagenet ? "random,imagenet,moco" : "random,moco") as Init[];
   for (const i of inits) {
@@ -79,27 +101,21 @@ async function main() {
       throw new UserError(`--protocols: "${p}" is not linear or e2e`);
     }
   }
-  const fractions = list(f.fractions, "0.001,0.01,0.1,1").map((x) => num("fractions", x, 0));
-  if (fractions.some((x) => !(x > 0 && x <= 1))) {
-    throw new UserError("--fractions must lie in (0, 1]");
-  }
-  const maxSteps = num("ft-max-steps", f["ft-max-steps"], 40);
-  for (const k of ["draws", "linear-draws"] as const) {
-    const v = num(k, f[k], 1);
-    if (!(Number.isInteger(v) && v >= 1)) throw new UserError(`--${k} must be a whole number ≥ 1`);
-  }
+  const fractions = numListFlag("fractions", f.fractions, [0.001, 0.01, 0.1, 1], FRACTION);
+  if (fractions.length === 0) throw new UserError("--fractions needs at least one fraction");
+  const maxSteps = n("ft-max-steps", 40);
   const cfg: ExperimentConfig = {
     inits,
     protocols,
     fractions,
-    draws: num("draws", f.draws, 1),
-    linearDraws: num("linear-draws", f["linear-draws"], 5),
+    draws: n("draws", 1),
+    linearDraws: n("linear-draws", 5),
     imagenet: f.imagenet,
     mocoBackbone: f.moco,
     pretrain: pre,
     finetune: {
-      batchSize: num("ft-batch", f["ft-batch"], 16),
-      lr: num("ft-lr", f["ft-lr"], 1e-4),
+      batchSize: n("ft-batch", 16),
+      lr: n("ft-lr", 1e-4),
       weightDecay: 0,
       linearSteps: [100, 400],
       e2eSteps: [Math.min(20, maxSteps), maxSteps],
@@ -107,14 +123,19 @@ async function main() {
       patience: 0,
     },
     seed: pre.seed,
-    gradcamImages: num("gradcam", f.gradcam, 4),
+    gradcamImages: n("gradcam", 4),
   };
   const out = f.out ?? "runs/experiment";
   await requireWrite(out);
-  const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
   const S = pre.imageSize, C = pre.moco.inChannels;
-  const base = { kind: f.kind, task: f.task, imageSize: S, inChannels: C, log: console.log };
+  const base = {
+    kind: f.kind,
+    task: f.task,
+    imageSize: S,
+    inChannels: C,
+    maxBad,
+    log: console.log,
+  };
   const pretrainData = await openData({ ...base, data: f.data });
   const ftData = f.transfer || f["ft-data"]
     ? await openData({
@@ -125,10 +146,15 @@ async function main() {
       synthetic: f["ft-data"] ? undefined : "shenzhen",
     })
     : pretrainData;
+  // The data the run is made on: a rerun on other data is refused (train/experiment.ts).
+  cfg.pretrain = { ...cfg.pretrain, dataset: pretrainData.identity };
+  cfg.dataset = ftData.identity;
   console.log(
     `pretraining data: ${pretrainData.describe}` +
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),
   );
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.describe()}`);
   const B = gpuBackend(gpu);
   await runExperiment(
     B,
@@ -158,4 +184,4 @@ async function main() {
   console.log(`\nreport: ${join(out, "report.html")}`);
 }
 
-if (import.meta.main) runMain(main);
+if (import.meta.main) runMain(() => main(Deno.args));

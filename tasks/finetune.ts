@@ -16,7 +16,8 @@ import { runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { checkBackbone } from "../train/backbones.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { num, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../util/flags.ts";
 
 const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]
 
@@ -31,32 +32,55 @@ const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [f
   --size PX         image size (default 64); --in-channels 1|3 (default 1)
   --batch N         batch (default 16); --lr LR (default 1e-4); --max-steps N (default 300)
   --seed S          default 0
+  --max-bad F       tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
   --out DIR         run folder (default runs/finetune); cells already there are skipped`;
 
-async function main() {
+/** Ranges of the fine-tuning flags (--size, --in-channels, --seed: as pretrain's). */
+export const FINETUNE_NUMERIC = {
+  fraction: FRACTION,
+  draws: { min: 1, max: 1000, int: true },
+  batch: { min: 2, max: 4096, int: true },
+  lr: LR,
+  "max-steps": { min: 1, max: 10_000_000, int: true },
+  "max-bad": MAX_BAD,
+  size: PRETRAIN_NUMERIC.size,
+  "in-channels": PRETRAIN_NUMERIC["in-channels"],
+  seed: PRETRAIN_NUMERIC.seed,
+} satisfies NumSpecs;
+
+export const FINETUNE_OPTIONS = {
+  init: { type: "string" },
+  weights: { type: "string" },
+  protocol: { type: "string" },
+  fraction: { type: "string" },
+  draws: { type: "string" },
+  data: { type: "string" },
+  kind: { type: "string" },
+  task: { type: "string" },
+  backbone: { type: "string" },
+  size: { type: "string" },
+  "in-channels": { type: "string" },
+  batch: { type: "string" },
+  lr: { type: "string" },
+  "max-steps": { type: "string" },
+  "max-bad": { type: "string" },
+  seed: { type: "string" },
+  out: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
-    args: Deno.args,
-    options: {
-      init: { type: "string" },
-      weights: { type: "string" },
-      protocol: { type: "string" },
-      fraction: { type: "string" },
-      draws: { type: "string" },
-      data: { type: "string" },
-      kind: { type: "string" },
-      task: { type: "string" },
-      backbone: { type: "string" },
-      size: { type: "string" },
-      "in-channels": { type: "string" },
-      batch: { type: "string" },
-      lr: { type: "string" },
-      "max-steps": { type: "string" },
-      seed: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+    args,
+    options: FINETUNE_OPTIONS,
   });
   if (f.help) return console.log(HELP);
+  const n = (name: keyof typeof FINETUNE_NUMERIC, d: number) =>
+    numFlag(name, f[name], d, FINETUNE_NUMERIC[name]);
+  // Every numeric flag is checked before anything is read.
+  const fraction = n("fraction", 1), draws = n("draws", 1), maxSteps = n("max-steps", 300);
+  const batchSize = n("batch", 16), lr = n("lr", 1e-4), maxBad = n("max-bad", 0.05);
   const init = f.init ?? "random";
   if (!["random", "imagenet", "moco"].includes(init)) {
     throw new UserError(`--init must be random, imagenet or moco, got "${init}"`);
@@ -76,27 +100,26 @@ async function main() {
   if (protocol !== "linear" && protocol !== "e2e") {
     throw new UserError(`--protocol must be linear or e2e, got "${protocol}"`);
   }
-  const fraction = num("fraction", f.fraction, 1);
-  if (!(fraction > 0 && fraction <= 1)) throw new UserError("--fraction must lie in (0, 1]");
   const pre = pretrainConfigFrom({
     backbone: checkBackbone(f.backbone ?? "resnet18"),
     size: f.size,
     "in-channels": f["in-channels"],
     seed: f.seed,
   });
-  const maxSteps = num("max-steps", f["max-steps"], 300);
   const out = f.out ?? "runs/finetune";
   await requireWrite(out);
-  const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
+  // The data first: a wrong --data is reported before the GPU is set up.
   const data = await openData({
     data: f.data,
     kind: f.kind,
     task: f.task,
     imageSize: pre.imageSize,
     inChannels: pre.moco.inChannels,
+    maxBad,
     log: console.log,
   });
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.describe()}`);
   console.log(`data: ${data.describe}`);
   await runExperiment(
     gpuBackend(gpu),
@@ -105,13 +128,13 @@ async function main() {
       inits: [init as "random" | "imagenet" | "moco"],
       protocols: [protocol],
       fractions: [fraction],
-      draws: num("draws", f.draws, 1),
+      draws,
       imagenet: init === "imagenet" ? weights : undefined,
       mocoBackbone: init === "moco" ? weights : undefined,
       pretrain: pre,
       finetune: {
-        batchSize: num("batch", f.batch, 16),
-        lr: num("lr", f.lr, 1e-4),
+        batchSize,
+        lr,
         weightDecay: 0,
         linearSteps: [100, Math.max(100, maxSteps)],
         e2eSteps: [Math.min(30, maxSteps), maxSteps],
@@ -120,6 +143,7 @@ async function main() {
       },
       seed: pre.seed,
       gradcamImages: 4,
+      dataset: data.identity,
     },
     {
       cache: data.cache,
@@ -133,4 +157,4 @@ async function main() {
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
 }
 
-if (import.meta.main) runMain(main);
+if (import.meta.main) runMain(() => main(Deno.args));

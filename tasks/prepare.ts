@@ -12,6 +12,8 @@ import { defaultCacheDir, ensureCache, storedSizeFor } from "../data/cache.ts";
 import { loadDataset } from "../data/load.ts";
 import { ensureSyntheticChexpert } from "../data/synth_write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
+import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../util/flags.ts";
 
 const USAGE =
   `usage: deno task prepare [--data <root>] [--kind chexpert|shenzhen|folder|csv] [--csv file]
@@ -19,45 +21,54 @@ const USAGE =
        [--size 128] [--margin 1.14] [--out runs/cache/<name>] [--workers 2] [--max-bad 0.05]
        [--all-views]`;
 
-function num(v: string | undefined, name: string, def: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0, got "${v}"`);
-  return n;
-}
+/** Ranges of the numeric flags. */
+export const PREPARE_NUMERIC = {
+  size: { min: 8, max: 4096, int: true },
+  margin: { min: 1, max: 4 },
+  workers: WORKERS,
+  "max-bad": MAX_BAD,
+} satisfies NumSpecs;
 
-async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      data: { type: "string" },
-      kind: { type: "string" },
-      csv: { type: "string" },
-      tasks: { type: "string" },
-      uncertainty: { type: "string" },
-      size: { type: "string" },
-      margin: { type: "string" },
-      out: { type: "string" },
-      workers: { type: "string" },
-      "max-bad": { type: "string" },
-      "all-views": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+export const PREPARE_OPTIONS = {
+  data: { type: "string" },
+  kind: { type: "string" },
+  csv: { type: "string" },
+  tasks: { type: "string" },
+  uncertainty: { type: "string" },
+  size: { type: "string" },
+  margin: { type: "string" },
+  out: { type: "string" },
+  workers: { type: "string" },
+  "max-bad": { type: "string" },
+  "all-views": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: PREPARE_OPTIONS });
   if (values.help) {
     console.log(USAGE);
     return;
   }
   const kinds = ["chexpert", "shenzhen", "folder", "csv"];
   if (values.kind && !kinds.includes(values.kind)) {
-    throw new Error(`--kind must be one of ${kinds.join(", ")}\n${USAGE}`);
+    throw new UserError(`--kind must be one of ${kinds.join(", ")} (see --help)`);
   }
   const policies = ["ones", "zeros", "ignore"];
   if (values.uncertainty && !policies.includes(values.uncertainty)) {
-    throw new Error(`--uncertainty must be one of ${policies.join(", ")}`);
+    throw new UserError(`--uncertainty must be one of ${policies.join(", ")}`);
   }
-  const size = num(values.size, "size", 128);
-  if (!Number.isInteger(size) || size < 8) throw new Error(`--size must be an integer >= 8`);
+  const n = (name: keyof typeof PREPARE_NUMERIC, d: number) =>
+    numFlag(name, values[name], d, PREPARE_NUMERIC[name]);
+  const size = n("size", 128), margin = n("margin", 1.14);
+  const workers = n("workers", 2), maxBad = n("max-bad", 0.05);
+  if (Math.round(size * margin) > 4096) {
+    throw new UserError(`--size ${size} × --margin ${margin} stores images over 4096 px a side`);
+  }
+  // Where it will write, before reading anything (the default cache folder is under runs/).
+  if (values.out !== undefined) await requireWrite(values.out);
+  if (values.data === undefined) await requireWrite("runs/synthetic", "--data");
   const root = values.data ??
     await ensureSyntheticChexpert("runs/synthetic", {}, { log: console.log });
   const t0 = performance.now();
@@ -69,18 +80,20 @@ async function main() {
     uncertainty: values.uncertainty as UncertaintyPolicy | undefined,
     frontalOnly: !values["all-views"],
   });
+  const links = ds.skippedSymlinks ? `, ${ds.skippedSymlinks} symbolic links skipped` : "";
   console.log(
-    `${ds.kind} dataset ${ds.root}: ${ds.records.length} images, tasks ${ds.tasks.join(", ")}`,
+    `${ds.kind} dataset ${ds.root}: ${ds.records.length} images${links}, tasks ${
+      ds.tasks.join(", ")
+    }`,
   );
-  const margin = num(values.margin, "margin", 1.14);
   const dir = values.out ?? defaultCacheDir("runs/cache", ds, { size, margin });
   let shown = 0;
   const cache = await ensureCache(ds, {
     dir,
     size,
     margin,
-    workers: num(values.workers, "workers", 2),
-    maxBadFraction: num(values["max-bad"], "max-bad", 0.05),
+    workers,
+    maxBadFraction: maxBad,
     log: console.log,
     onProgress: (done, total) => {
       if (done === total || done >= shown + total / 4) {
@@ -105,11 +118,4 @@ async function main() {
   );
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    console.error(`prepare: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) runMain(() => main(Deno.args));

@@ -13,7 +13,7 @@ import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
 import { openTrainingData } from "../train/data_source.ts";
 import { knnMonitor } from "../train/monitor.ts";
 
@@ -61,15 +61,17 @@ Run
   --monitor-every N     kNN AUC on the labelled validation split every N epochs (default 1; 0 off)
   --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
                         hardware GPUs time each kernel shape once, software adapters skip it
+  --max-bad F           tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
   --preset paper        MoCo-CXR's configuration: 224 px, batch 24, 20 epochs, queue 24576,
                         momentum 0.999, 3 channels (flags given explicitly still win)
 
 Permissions: the task reads the repo and data, writes only runs/, has no network.
 To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
 
-async function main() {
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       ...PRETRAIN_OPTIONS,
       "tune-cache": { type: "string" },
@@ -77,8 +79,9 @@ async function main() {
     },
   });
   if (f.help) return console.log(HELP);
-  const cfg = pretrainConfigFrom(f);
-  const { batchSize, epochs } = cfg;
+  const flagsCfg = pretrainConfigFrom(f);
+  const maxBad = maxBadFrom(f);
+  const { batchSize, epochs } = flagsCfg;
   const out = f.out ?? "runs/pretrain";
   if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
     throw new UserError(
@@ -86,20 +89,23 @@ async function main() {
     );
   }
   await requireWrite(out);
+  // The data first: a wrong --data is reported before the GPU is set up.
+  const data = await openTrainingData({
+    data: f.data,
+    kind: f.kind,
+    task: f.task,
+    imageSize: flagsCfg.imageSize,
+    inChannels: flagsCfg.moco.inChannels,
+    augment: flagsCfg.augment,
+    maxBad,
+    log: console.log,
+  });
+  const cfg = { ...flagsCfg, dataset: data.identity };
   const gpu = await getGpu();
   const tuneCache = f["tune-cache"] ?? "runs/tune-cache.json";
   const tuner = tunerOf(gpu);
   if (tuner.mode !== "off") await tuner.load(tuneCache);
   console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
-  const data = await openTrainingData({
-    data: f.data,
-    kind: f.kind,
-    task: f.task,
-    imageSize: cfg.imageSize,
-    inChannels: cfg.moco.inChannels,
-    augment: cfg.augment,
-    log: console.log,
-  });
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
       `${epochs} epochs -> ${out}`,
@@ -128,4 +134,4 @@ async function main() {
   );
 }
 
-if (import.meta.main) runMain(main);
+if (import.meta.main) runMain(() => main(Deno.args));

@@ -1,5 +1,6 @@
 /** The pretraining flags, shared by `deno task pretrain` and `deno task experiment`. */
 import { UserError } from "../util/cli.ts";
+import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "../util/flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
 import { checkBackbone } from "../train/backbones.ts";
 
@@ -29,19 +30,33 @@ export const PRETRAIN_OPTIONS = {
   "monitor-every": { type: "string" },
   preset: { type: "string" },
   augment: { type: "string" },
+  "max-bad": { type: "string" },
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
 
-/** A numeric flag, or its default; anything else is a clear error. */
-export function num(name: string, v: string | boolean | undefined, d: number): number {
-  if (v === undefined) return d;
-  const x = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(x)) {
-    throw new UserError(`--${name} expects a number, got "${v}"`);
-  }
-  return x;
-}
+/** Ranges of the pretraining flags (shared with finetune and experiment). */
+export const PRETRAIN_NUMERIC = {
+  size: { min: 16, max: 1024, int: true },
+  "in-channels": { min: 1, max: 3, int: true },
+  queue: { min: 1, max: 1_048_576, int: true },
+  momentum: { min: 0, max: 1 },
+  temperature: { min: 0, max: 10, above: true },
+  "split-bn": { min: 0, max: 4096, int: true },
+  dim: { min: 1, max: 8192, int: true },
+  lr: LR,
+  "weight-decay": { min: 0, max: 1 },
+  milestones: { min: 1, max: 100_000, int: true },
+  batch: { min: 2, max: 4096, int: true },
+  epochs: { min: 1, max: 100_000, int: true },
+  seed: SEED,
+  "ckpt-every": { min: 1, max: 1e9, int: true },
+  "monitor-every": { min: 0, max: 100_000, int: true },
+  "max-bad": MAX_BAD,
+} satisfies NumSpecs;
+
+const n = (name: keyof typeof PRETRAIN_NUMERIC, f: Flags, d: number) =>
+  numFlag(name, f[name], d, PRETRAIN_NUMERIC[name]);
 
 export function pretrainConfigFrom(f: Flags): PretrainConfig {
   const paper = f.preset === "paper";
@@ -50,46 +65,54 @@ export function pretrainConfigFrom(f: Flags): PretrainConfig {
   if (optimizer !== "adam" && optimizer !== "sgd") {
     throw new UserError(`--optimizer must be adam or sgd, got "${optimizer}"`);
   }
-  const batchSize = num("batch", f.batch, paper ? 24 : 32);
-  const sub = num("split-bn", f["split-bn"], paper ? 8 : 16);
-  const epochs = num("epochs", f.epochs, paper ? 20 : 2);
-  const inChannels = num("in-channels", f["in-channels"], paper ? 3 : 1);
+  const batchSize = n("batch", f, paper ? 24 : 32);
+  const sub = n("split-bn", f, paper ? 8 : 16);
+  const epochs = n("epochs", f, paper ? 20 : 2);
+  const inChannels = n("in-channels", f, paper ? 3 : 1);
   if (inChannels !== 1 && inChannels !== 3) throw new UserError("--in-channels must be 1 or 3");
   if (sub > 0 && batchSize % sub !== 0) {
     throw new UserError(`--batch ${batchSize} is not a multiple of --split-bn ${sub}`);
   }
+  const queueSize = n("queue", f, paper ? 24576 : 1024);
+  if (queueSize < batchSize) {
+    throw new UserError(`--queue ${queueSize} must hold at least one batch (--batch ${batchSize})`);
+  }
+  const weightDecay = n("weight-decay", f, 1e-4);
   return {
     moco: {
       backbone: checkBackbone((f.backbone as string) ?? "resnet18"),
       inChannels,
-      dim: num("dim", f.dim, 128),
-      queueSize: num("queue", f.queue, paper ? 24576 : 1024),
-      temperature: num("temperature", f.temperature, 0.2),
-      momentum: num("momentum", f.momentum, paper ? 0.999 : 0.99),
+      dim: n("dim", f, 128),
+      queueSize,
+      temperature: n("temperature", f, 0.2),
+      momentum: n("momentum", f, paper ? 0.999 : 0.99),
       bnGroups: sub > 0 ? batchSize / sub : 1,
     },
-    imageSize: num("size", f.size, paper ? 224 : 32),
+    imageSize: n("size", f, paper ? 224 : 32),
     batchSize,
     epochs,
     optimizer: optimizer === "adam"
-      ? { kind: "adam", weightDecay: num("weight-decay", f["weight-decay"], 1e-4) }
-      : { kind: "sgd", momentum: 0.9, weightDecay: num("weight-decay", f["weight-decay"], 1e-4) },
-    lr: num("lr", f.lr, optimizer === "adam" ? 1e-4 : 0.03),
+      ? { kind: "adam", weightDecay }
+      : { kind: "sgd", momentum: 0.9, weightDecay },
+    lr: n("lr", f, optimizer === "adam" ? 1e-4 : 0.03),
     schedule: optimizer === "adam"
       ? {
         kind: "step",
-        milestones: ((f.milestones as string) ?? "").split(",").filter(Boolean).map((m) =>
-          num("milestones", m, 0)
-        ),
+        milestones: numListFlag("milestones", f.milestones, [], PRETRAIN_NUMERIC.milestones),
         gamma: 0.1,
       }
       : { kind: "cosine", epochs },
-    seed: num("seed", f.seed, 0),
-    ckptEvery: num("ckpt-every", f["ckpt-every"], 50),
-    monitorEvery: num("monitor-every", f["monitor-every"], 1),
+    seed: n("seed", f, 0),
+    ckptEvery: n("ckpt-every", f, 50),
+    monitorEvery: n("monitor-every", f, 1),
     init: (f.init as string) ?? "random",
     augment: augmentFlag(f.augment),
   };
+}
+
+/** --max-bad: the tolerated share of unreadable images (as prepare's). */
+export function maxBadFrom(f: Flags): number {
+  return n("max-bad", f, 0.05);
 }
 
 function augmentFlag(v: string | boolean | undefined): "mococxr" | "strong" {

@@ -7,6 +7,7 @@
  * results table and SVG plot. Writes a full-page screenshot next to the report (report.png).
  */
 import { dirname, join, resolve } from "node:path";
+import { describeRange, inRange, type NumSpecs } from "../util/flags.ts";
 import { parseArgs } from "node:util";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -278,6 +279,11 @@ export async function checkReport(
   return { ok: problems.length === 0, problems, facts, screenshot: shotPath };
 }
 
+/** Ranges of the numeric flags. */
+export const REPORT_CHECK_NUMERIC = {
+  width: { min: 320, max: 8192, int: true },
+} satisfies NumSpecs;
+
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
@@ -303,8 +309,12 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const width = Number(parsed.values.width ?? 1280);
-  if (!(Number.isInteger(width) && width >= 320)) {
-    console.error(`error: --width ${parsed.values.width} must be an integer >= 320`);
+  if (!(parsed.values.width?.trim() !== "" && inRange(width, REPORT_CHECK_NUMERIC.width))) {
+    console.error(
+      `error: --width must be ${
+        describeRange(REPORT_CHECK_NUMERIC.width)
+      }, got "${parsed.values.width}"`,
+    );
     return 2;
   }
   if (!(await Deno.stat(CHROMIUM).catch(() => null))) {

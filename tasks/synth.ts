@@ -7,43 +7,48 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
+import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { numFlag, type NumSpecs, SEED, WORKERS } from "../util/flags.ts";
 
 const USAGE = `usage: deno task synth [--out runs/synthetic] [--n 2000] [--size 128] [--seed 0]
        [--kind chexpert|shenzhen|both] [--shenzhen-n 600] [--workers 2]`;
 
-function int(v: string | undefined, name: string, def: number, min = 0): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`--${name} must be an integer >= ${min}, got "${v}"`);
-  }
-  return n;
-}
+/** Ranges of the numeric flags. */
+export const SYNTH_NUMERIC = {
+  n: { min: 2, max: 1_000_000, int: true },
+  size: { min: 16, max: 4096, int: true },
+  seed: SEED,
+  "shenzhen-n": { min: 2, max: 1_000_000, int: true },
+  workers: WORKERS,
+} satisfies NumSpecs;
 
-async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      out: { type: "string", default: "runs/synthetic" },
-      n: { type: "string" },
-      size: { type: "string" },
-      seed: { type: "string" },
-      kind: { type: "string", default: "both" },
-      "shenzhen-n": { type: "string" },
-      workers: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+export const SYNTH_OPTIONS = {
+  out: { type: "string", default: "runs/synthetic" },
+  n: { type: "string" },
+  size: { type: "string" },
+  seed: { type: "string" },
+  kind: { type: "string", default: "both" },
+  "shenzhen-n": { type: "string" },
+  workers: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: SYNTH_OPTIONS });
   if (values.help) {
     console.log(USAGE);
     return;
   }
   const kind = values.kind!;
   if (!["chexpert", "shenzhen", "both"].includes(kind)) {
-    throw new Error(`--kind: ${kind}?\n${USAGE}`);
+    throw new UserError(`--kind must be chexpert, shenzhen or both, got "${kind}"`);
   }
-  const size = int(values.size, "size", 128, 16), seed = int(values.seed, "seed", 0);
-  const workers = int(values.workers, "workers", 2);
+  const int = (name: keyof typeof SYNTH_NUMERIC, d: number) =>
+    numFlag(name, values[name], d, SYNTH_NUMERIC[name]);
+  const size = int("size", 128), seed = int("seed", 0), workers = int("workers", 2);
+  const nChexpert = int("n", 2000), nShenzhen = int("shenzhen-n", 600);
+  await requireWrite(values.out!);
   const progress = (what: string) => {
     let shown = 0;
     return (done: number, total: number) => {
@@ -58,7 +63,7 @@ async function main() {
   if (kind !== "shenzhen") {
     const root = await ensureSyntheticChexpert(
       values.out!,
-      { n: int(values.n, "n", 2000, 2), size, seed },
+      { n: nChexpert, size, seed },
       { workers, log: console.log, onProgress: progress("CheXpert") },
     );
     const meta = JSON.parse(await Deno.readTextFile(join(root, "..", "synth.json")));
@@ -78,7 +83,7 @@ async function main() {
   if (kind !== "chexpert") {
     const root = await ensureSyntheticShenzhen(
       values.out!,
-      { n: int(values["shenzhen-n"], "shenzhen-n", 600, 2), size, seed },
+      { n: nShenzhen, size, seed },
       { workers, log: console.log, onProgress: progress("Shenzhen") },
     );
     console.log(`Shenzhen: ${root}`);
@@ -86,11 +91,4 @@ async function main() {
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    console.error(`synth: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) runMain(() => main(Deno.args));

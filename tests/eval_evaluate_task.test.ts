@@ -131,5 +131,5 @@ Deno.test("evaluate: --help and usage errors", async () => {
   assertEquals((await run(["--bogus"])).code, 2);
   const r = await run(["--scores", "s.csv", "--replicates", "0"]);
   assertEquals(r.code, 1);
-  assert(/--replicates 0 is not valid/.test(r.err), r.err);
+  assert(/--replicates must be an integer from 1 to 1000000, got "0"/.test(r.err), r.err);
 });

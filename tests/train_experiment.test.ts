@@ -95,6 +95,7 @@ const cfg: ExperimentConfig = {
   },
   seed: 0,
   gradcamImages: 2,
+  dataset: { kind: "csv", root: "/mem", records: 120, hash: "0".repeat(64) },
 };
 
 Deno.test("experiment grid: pretrain, every cell, results and report; a rerun resumes", async () => {
@@ -144,6 +145,25 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
     assertEquals(again.scores, first.scores, `${init} linear draw 1 changed on resume`);
   }
 
+  // Other data in the same folder would mix cells of two datasets: refused.
+  const otherData = { ...cfg, dataset: { ...cfg.dataset!, hash: "1".repeat(64) } };
+  await assertRejects(
+    () =>
+      runExperiment(
+        B,
+        gpuTrainOps,
+        otherData,
+        {
+          cache,
+          pretrainCache: cache,
+          pretrainIndices: cache.splitIndices("train"),
+          describe: "memory",
+        },
+        dir,
+        {},
+      ),
+    /made on other fine-tuning data \(the same number of records with other paths or labels/,
+  );
   // Other settings in the same folder would mix cells of two configurations: refused.
   const other = { ...cfg, finetune: { ...cfg.finetune, lr: 5e-4 } };
   await assertRejects(

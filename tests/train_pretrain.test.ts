@@ -115,6 +115,19 @@ Deno.test("pretraining: a killed run resumes to the same loss sequence, bit for 
   const wa = await Deno.readFile(join(a, "backbone.safetensors"));
   const wb = await Deno.readFile(join(b, "backbone.safetensors"));
   assertEquals(wb, wa);
+  // summary.json describes the whole run (first loss of step 1, not of the resumed part), and
+  // so does resuming a finished run.
+  const summary = async (dir: string) => {
+    const { steps, firstLoss, lastLoss, meanAccLastEpoch } = JSON.parse(
+      await Deno.readTextFile(join(dir, "summary.json")),
+    );
+    return { steps, firstLoss, lastLoss, meanAccLastEpoch };
+  };
+  const sa = await summary(a);
+  assertEquals(sa.firstLoss, ma[0].loss);
+  assertEquals(await summary(b), sa);
+  await pretrain(B, gpuTrainOps, cfg(3), discSource(64), a, { ...opts, resume: true });
+  assertEquals(await summary(a), sa);
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
 });
@@ -127,6 +140,21 @@ Deno.test("pretraining: resuming with other settings is refused", async () => {
     () => pretrain(B, gpuTrainOps, other, discSource(32), dir, { ...opts, resume: true }),
     /another configuration/,
   );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pretraining: resuming on another dataset is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  const data = { kind: "csv" as const, root: "/data/a", records: 32, hash: "1".repeat(64) };
+  await pretrain(B, gpuTrainOps, { ...cfg(1), dataset: data }, discSource(32), dir, opts);
+  const other = { ...cfg(1), dataset: { ...data, hash: "2".repeat(64) } };
+  await assertRejects(
+    () => pretrain(B, gpuTrainOps, other, discSource(32), dir, { ...opts, resume: true }),
+    /trained on another dataset \(the same number of records with other paths or labels\)/,
+  );
+  // The same dataset resumes (here: a finished run, nothing left to do).
+  const again = { ...cfg(1), dataset: data };
+  await pretrain(B, gpuTrainOps, again, discSource(32), dir, { ...opts, resume: true });
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -7,9 +7,18 @@
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import type { Module } from "../model/nn.ts";
-import { readSafetensors, type TensorData, writeSafetensors } from "../model/safetensors.ts";
+import {
+  readSafetensors,
+  SafetensorsError,
+  type SafetensorsFile,
+  type TensorData,
+  writeSafetensors,
+} from "../model/safetensors.ts";
 import { readState } from "../model/state.ts";
+import { asDtype, checkFinite, NonFiniteError } from "../model/tensor_check.ts";
 import { UserError } from "../util/cli.ts";
+
+export { NonFiniteError };
 
 export const CHECKPOINT_FORMAT = "moco-cxr-ts/1";
 
@@ -17,19 +26,6 @@ export interface CheckpointParts {
   modules: Record<string, Module>;
   tensors: Record<string, BTensor>;
   meta: Record<string, unknown>;
-}
-
-/** A checkpoint that would hold NaN or infinite values is refused (the previous one stays). */
-export class NonFiniteError extends Error {
-  constructor(readonly tensor: string) {
-    super(`non-finite values in ${tensor}`);
-  }
-}
-
-function checkFinite(name: string, t: TensorData): void {
-  if (t.dtype !== "F32") return;
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) throw new NonFiniteError(name);
 }
 
 export async function saveCheckpoint(
@@ -45,8 +41,9 @@ export async function saveCheckpoint(
     all.push([name, { dtype: "F32", shape: [...t.shape], data: await B.read(t) }]);
   }
   // A driver may lose a NaN on the way to the loss (max(NaN, x) = x is allowed), so the
-  // weights themselves are checked before they can replace a good checkpoint.
-  for (const [name, t] of all) checkFinite(name, t);
+  // weights themselves are checked before they can replace a good checkpoint (NonFiniteError:
+  // a checkpoint that would hold NaN or infinite values is refused, the previous one stays).
+  for (const [name, t] of all) checkFinite(name, t, path);
   await writeSafetensors(path, all, {
     format: CHECKPOINT_FORMAT,
     meta: JSON.stringify(parts.meta),
@@ -59,7 +56,7 @@ export async function loadCheckpoint(
   B: Backend,
   parts: Omit<CheckpointParts, "meta">,
 ): Promise<Record<string, unknown>> {
-  const file = await readSafetensors(path);
+  const file = await readCheckpointFile(path);
   if (file.metadata.format !== CHECKPOINT_FORMAT) {
     throw new UserError(
       `${path} is not a checkpoint of this project (format "${file.metadata.format}")`,
@@ -75,11 +72,32 @@ export async function loadCheckpoint(
     }
     return t;
   };
+  // Every tensor is checked (shape, dtype, finite) before any is written into the run.
+  const writes: (() => void)[] = [];
   for (const [prefix, m] of Object.entries(parts.modules)) {
-    for (const e of m.stateDict()) e.write(take(`${prefix}.${e.name}`, e.shape).data);
+    for (const e of m.stateDict()) {
+      const name = `${prefix}.${e.name}`;
+      const data = asDtype(name, take(name, e.shape), e.dtype, path);
+      writes.push(() => e.write(data));
+    }
   }
   for (const [name, t] of Object.entries(parts.tensors)) {
-    B.write(t, take(name, t.shape).data as Float32Array);
+    const data = asDtype(name, take(name, t.shape), "F32", path) as Float32Array;
+    writes.push(() => B.write(t, data));
   }
+  for (const w of writes) w();
   return JSON.parse(file.metadata.meta ?? "{}");
+}
+
+/** Reads a checkpoint file; a damaged one (cut short, overwritten) is a UserError saying so. */
+async function readCheckpointFile(path: string): Promise<SafetensorsFile> {
+  try {
+    return await readSafetensors(path);
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    throw new UserError(
+      `checkpoint ${path} is damaged (${e.message.replace(`${path}: `, "")}); ` +
+        `restore it from a copy, or start a new --out folder`,
+    );
+  }
 }

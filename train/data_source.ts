@@ -7,6 +7,7 @@
 import { loadDataset } from "../data/load.ts";
 import type { Dataset, DatasetKind } from "../data/types.ts";
 import { defaultCacheDir, ensureCache, type ImageCache } from "../data/cache.ts";
+import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import {
   type AugmentOptions,
   evalAugment,
@@ -37,11 +38,15 @@ export interface DataFlags {
   synthetic?: "chexpert" | "shenzhen";
   /** Synthetic set size when no --data (default: the generator's 2000 frontal images). */
   synthImages?: number;
+  /** Tolerated share of unreadable images (--max-bad; default 0.05). */
+  maxBad?: number;
   log?: (m: string) => void;
 }
 
 export interface OpenedData {
   dataset: Dataset;
+  /** What a run records of the data, so --resume can refuse another dataset. */
+  identity: DatasetIdentity;
   cache: ImageCache;
   describe: string;
 }
@@ -75,12 +80,14 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
   const cache = await ensureCache(dataset, {
     dir: defaultCacheDir(CACHE_ROOT, dataset, o),
     ...o,
+    maxBadFraction: f.maxBad,
     log,
   });
-  const bad = cache.badImages.length;
+  const bad = cache.badImages.length, links = dataset.skippedSymlinks ?? 0;
   const describe = `${dataset.name} (${dataset.kind}, ${cache.count} images` +
-    `${bad ? `, ${bad} unreadable skipped` : ""}; tasks: ${cache.tasks.join(", ")})`;
-  return { dataset, cache, describe };
+    `${bad ? `, ${bad} unreadable skipped` : ""}` +
+    `${links ? `, ${links} symbolic links skipped` : ""}; tasks: ${cache.tasks.join(", ")})`;
+  return { dataset, identity: datasetIdentity(dataset), cache, describe };
 }
 
 /**
@@ -160,10 +167,11 @@ function labelled(cache: ImageCache, indices: number[]): number[] {
 /** Pretraining data: every training-split image, plus the kNN monitor's labelled sets. */
 export async function openTrainingData(f: DataFlags): Promise<{
   describe: string;
+  identity: DatasetIdentity;
   train: TwoViewSource;
   monitor: MonitorSets | null;
 }> {
-  const { cache, describe } = await openData(f);
+  const { cache, describe, identity } = await openData(f);
   const train = cache.splitIndices("train");
   const valid = cache.splitIndices("valid");
   const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels);
@@ -178,5 +186,5 @@ export async function openTrainingData(f: DataFlags): Promise<{
       validation: labelledSource(cache, val, f.imageSize, f.inChannels),
     };
   }
-  return { describe, train: twoViewSource(cache, train, aug), monitor };
+  return { describe, identity, train: twoViewSource(cache, train, aug), monitor };
 }

@@ -11,6 +11,7 @@
  * of the training split, and label fractions are drawn by patient from the
  * rest, nested across fractions.
  */
+import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
@@ -62,6 +63,8 @@ export interface ExperimentConfig {
   seed: number;
   /** Grad-CAM examples per init (end-to-end, largest fraction, first draw). */
   gradcamImages: number;
+  /** The fine-tuning data (the pretraining data: pretrain.dataset); a rerun refuses others. */
+  dataset?: DatasetIdentity;
 }
 
 export interface ExperimentData {
@@ -113,8 +116,29 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
   if (!(await exists(file))) return;
   const saved = JSON.parse(await Deno.readTextFile(file)).config as ExperimentConfig | undefined;
   if (!saved) return;
+  // Runs from before datasets were recorded carry none: their settings are compared alone.
   const pick = (c: ExperimentConfig) =>
-    JSON.stringify([c.pretrain, c.finetune, c.seed, c.imagenet ?? null, c.mocoBackbone ?? null]);
+    JSON.stringify([
+      { ...c.pretrain, dataset: undefined },
+      c.finetune,
+      c.seed,
+      c.imagenet ?? null,
+      c.mocoBackbone ?? null,
+    ]);
+  for (
+    const [what, a, b] of [
+      ["fine-tuning", saved.dataset, cfg.dataset],
+      ["pretraining", saved.pretrain?.dataset, cfg.pretrain.dataset],
+    ] as const
+  ) {
+    const diff = a && b ? identityDifference(a, b) : null;
+    if (diff) {
+      throw new UserError(
+        `${runDir} holds a run made on other ${what} data (${diff}; see ${file}); rerun with ` +
+          `the same --data to resume it, or give a new --out folder.`,
+      );
+    }
+  }
   if (pick(saved) !== pick(cfg)) {
     throw new UserError(
       `${runDir} holds a run made with other settings (see ${file}); rerun with the same ` +

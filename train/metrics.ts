@@ -49,3 +49,28 @@ export async function readMetrics(path: string): Promise<Record<string, number>[
     }
   });
 }
+
+/** What a resumed run needs of the steps before it to summarise the whole run. */
+export interface LossHistory {
+  /** Loss of the run's first step (NaN when none was logged). */
+  firstLoss: number;
+  /** Loss of the last logged step. */
+  lastLoss: number;
+  /** Per 1-based epoch: sum and count of the contrastive accuracy of its logged steps. */
+  accByEpoch: Map<number, { sum: number; count: number }>;
+}
+
+/** Summarises the step records (those with a loss) of a metrics log, up to `upToStep`. */
+export function lossHistory(records: Record<string, number>[], upToStep: number): LossHistory {
+  const h: LossHistory = { firstLoss: NaN, lastLoss: NaN, accByEpoch: new Map() };
+  for (const r of records) {
+    if (typeof r.loss !== "number" || !(r.step <= upToStep)) continue;
+    if (Number.isNaN(h.firstLoss)) h.firstLoss = r.loss;
+    h.lastLoss = r.loss;
+    const e = h.accByEpoch.get(r.epoch) ?? { sum: 0, count: 0 };
+    e.sum += r.acc;
+    e.count++;
+    h.accByEpoch.set(r.epoch, e);
+  }
+  return h;
+}

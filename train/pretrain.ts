@@ -19,12 +19,13 @@ import { Moco, type MocoConfig } from "./moco.ts";
 import { type OptimConfig, Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
-import { MetricsLog } from "./metrics.ts";
+import { lossHistory, MetricsLog, readMetrics } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { TwoViewSource } from "./views.ts";
 import type { PretrainAugment } from "./data_source.ts";
+import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
 export interface PretrainConfig {
   moco: MocoConfig;
@@ -43,6 +44,8 @@ export interface PretrainConfig {
   init: string;
   /** Augmentation of the two views (see data_source.ts pretrainAugment). */
   augment: PretrainAugment;
+  /** The data the run trains on; --resume refuses another dataset. */
+  dataset?: DatasetIdentity;
 }
 
 export interface PretrainHooks {
@@ -119,13 +122,25 @@ export async function pretrain(
   let step = 0;
   if (opts.resume && await exists(ckptPath)) {
     const meta = await loadCheckpoint(ckptPath, B, state());
-    const saved = JSON.stringify(meta.config), now = JSON.stringify(cfg);
-    if (saved !== now) {
+    // Runs from before datasets were recorded carry none: only their settings are compared.
+    const { dataset: savedData, ...savedCfg } = (meta.config ?? {}) as PretrainConfig;
+    const { dataset: nowData, ...nowCfg } = cfg;
+    const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
+    if (dataDiff) {
       throw new UserError(
-        `${ckptPath} was written with another configuration; resume with the same flags ` +
-          `(see ${
-            join(runDir, "config.json")
-          }) or start a new --out folder.\n  saved: ${saved}\n  now:   ${now}`,
+        `${ckptPath} was trained on another dataset (${dataDiff}); resume with the same --data ` +
+          `(and --kind, --task) as ${join(runDir, "config.json")} records, or start a new --out.`,
+      );
+    }
+    const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
+      .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
+    if (differ.length) {
+      const show = (v: unknown) => JSON.stringify(v) ?? "none";
+      throw new UserError(
+        `${ckptPath} was written with another configuration (${
+          differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
+        }); resume with the same flags (see ${join(runDir, "config.json")}) or start a new ` +
+          `--out folder.`,
       );
     }
     step = meta.step as number;
@@ -136,7 +151,10 @@ export async function pretrain(
     log(`no checkpoint in ${runDir}: starting from step 0`);
   }
   await writeJsonAtomic(join(runDir, "config.json"), cfg);
-  const metrics = await MetricsLog.open(join(runDir, "metrics.jsonl"), step);
+  const metricsPath = join(runDir, "metrics.jsonl");
+  const metrics = await MetricsLog.open(metricsPath, step);
+  // A resumed run's summary describes the whole run: the steps before it come from the log.
+  const before = step > 0 ? lossHistory(await readMetrics(metricsPath), step) : lossHistory([], 0);
   const progress = new Progress("pretrain");
   let lastGood = step;
   const lastGoodText = () =>
@@ -150,8 +168,9 @@ export async function pretrain(
     } catch (e) {
       if (!(e instanceof NonFiniteError)) throw e;
       throw new UserError(
-        `training diverged: ${e.message} at step ${step}; stopped without saving them. The last ` +
-          `good checkpoint is ${lastGoodText()}. Lower --lr, check the input data, or resume with --resume.`,
+        `training diverged: non-finite values in ${e.tensor} at step ${step}; stopped without ` +
+          `saving them. The last good checkpoint is ${lastGoodText()}. Lower --lr, check the ` +
+          `input data, or resume with --resume.`,
       );
     }
     lastGood = step;
@@ -159,7 +178,11 @@ export async function pretrain(
 
   const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize;
   let order: number[] = [], orderEpoch = -1;
-  let firstLoss = NaN, lastLoss = NaN, accSum = 0, accCount = 0, imgs = 0;
+  let { firstLoss, lastLoss } = before, imgs = 0;
+  const accOf = (epoch: number) => ({
+    ...(before.accByEpoch.get(epoch + 1) ?? { sum: 0, count: 0 }),
+  });
+  let { sum: accSum, count: accCount } = accOf(Math.floor(Math.max(0, step - 1) / stepsPerEpoch));
   const t0 = performance.now();
   try {
     while (step < totalSteps) {
@@ -167,7 +190,7 @@ export async function pretrain(
       if (epoch !== orderEpoch) {
         order = epochOrder(cfg.seed, epoch, n);
         orderEpoch = epoch;
-        accSum = accCount = 0;
+        ({ sum: accSum, count: accCount } = accOf(epoch));
       }
       const idx = order.slice(pos * N, (pos + 1) * N);
       const rng = stepRng(cfg.seed, step);

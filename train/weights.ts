@@ -7,7 +7,9 @@
 import type { ClassifierNet } from "../model/classifier.ts";
 import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { checkFinite } from "../model/tensor_check.ts";
 import { UserError } from "../util/cli.ts";
+import { rethrowIfDenied } from "../util/fs.ts";
 
 /** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
 export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
@@ -18,6 +20,7 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
   try {
     file = await readSafetensors(path);
   } catch (e) {
+    rethrowIfDenied(e); // explained by the task as a permission problem, naming the flag
     throw new UserError(`cannot read init weights ${path}: ${(e as Error).message}`);
   }
   const hasPrefix = [...file.tensors.keys()].some((k) =>
@@ -27,6 +30,7 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
     strict: false,
     stripPrefix: hasPrefix ? KNOWN_PREFIXES : undefined,
     exclude: [`${net.headName}.`],
+    source: path,
   });
   const backboneKeys = net.stateDict().filter((e) => !e.name.startsWith(`${net.headName}.`));
   const missing = report.missing.filter((k) => !k.startsWith(`${net.headName}.`));
@@ -45,7 +49,10 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
   return report;
 }
 
-/** Writes the backbone (no head) with torchvision names; a 1-channel stem is expanded to RGB. */
+/**
+ * Writes the backbone (no head) with torchvision names; a 1-channel stem is expanded to RGB.
+ * Refuses (NonFiniteError, nothing written) when any tensor holds NaN or ±Inf.
+ */
 export async function exportBackbone(
   net: ClassifierNet,
   path: string,
@@ -53,6 +60,7 @@ export async function exportBackbone(
 ): Promise<void> {
   const state = await readState(net);
   for (const k of [...state.keys()]) if (k.startsWith(`${net.headName}.`)) state.delete(k);
+  for (const [k, t] of state) checkFinite(k, t, `backbone export ${path}`);
   const stem = state.get(net.stemKey);
   if (stem && stem.shape[1] === 1) {
     const [o, , kh, kw] = stem.shape, k = kh * kw, src = stem.data as Float32Array;

@@ -6,13 +6,19 @@
 /** An error whose message is the whole story for the user (bad flag, bad data). */
 export class UserError extends Error {}
 
-function explain(e: unknown): string | null {
+/** The one-line message for an error a user can act on, or null for a bug (stack trace). */
+export function explain(e: unknown): string | null {
   if (e instanceof UserError) return e.message;
+  // node:util parseArgs: an unknown flag, a missing value, a value given to a switch.
+  const code = (e as { code?: unknown })?.code;
+  if (e instanceof Error && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_")) {
+    return `${e.message.replace(/\s+/g, " ").trim()} (see --help)`;
+  }
   if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
     const m = /Requires (\w+) access to (.+?),/.exec(e.message);
     const [kind, what] = m ? [m[1], m[2]] : ["", ""];
     const flag = kind ? `--allow-${kind}${what ? `=${what.replace(/^"|"$/g, "")}` : ""}` : "";
-    return `Permission denied: ${e.message}\n` +
+    return `Permission denied: ${e.message.replace(/\s+/g, " ").trim()}. ` +
       (flag
         ? `This run is sandboxed. If that access is intended, add ${flag} to the task's line in ` +
           `deno.json (or run with deno run ${flag} ...); otherwise point the flag that names the ` +
@@ -26,15 +32,27 @@ function explain(e: unknown): string | null {
   return null;
 }
 
-/** Runs a task's main, printing a clear message and exiting 1 on failure. */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+/** Where runMain reports (tests pass their own). */
+export interface MainIo {
+  error: (...data: unknown[]) => void;
+  exit: (code: number) => void;
+}
+
+/**
+ * Runs a task's main; on failure prints one line (`error: ...`) for an error the user can act
+ * on, the error with its stack for anything else (a bug), and exits 1.
+ */
+export async function runMain(
+  main: () => Promise<void>,
+  io: MainIo = { error: console.error, exit: Deno.exit },
+): Promise<void> {
   try {
     await main();
   } catch (e) {
     const msg = explain(e);
-    if (msg) console.error(`error: ${msg}`);
-    else console.error(e);
-    Deno.exit(1);
+    if (msg) io.error(`error: ${msg}`);
+    else io.error(e);
+    io.exit(1);
   }
 }
 

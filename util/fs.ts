@@ -21,12 +21,32 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   return writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-export async function exists(path: string): Promise<boolean> {
+/** True for an error that says the sandbox (Deno's --allow-* flags) or the OS refused access. */
+export function isPermissionError(e: unknown): boolean {
+  return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
+}
+
+/** Rethrows a permission error as is, so it reaches the user as a permission problem. */
+export function rethrowIfDenied(e: unknown): void {
+  if (isPermissionError(e)) throw e;
+}
+
+/** stat, or null when nothing is there; a denied stat throws (it is not "not found"). */
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
-    await Deno.stat(path);
-    return true;
+    return await Deno.stat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
     throw e;
   }
+}
+
+/** Whether something exists at `path` (following links); permission errors are thrown. */
+export async function exists(path: string): Promise<boolean> {
+  return (await statOrNull(path)) !== null;
+}
+
+/** Whether `path` is a directory (following links); permission errors are thrown. */
+export async function isDir(path: string): Promise<boolean> {
+  return (await statOrNull(path))?.isDirectory ?? false;
 }

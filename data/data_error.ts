@@ -1,0 +1,15 @@
+/**
+ * The data layer's error for problems in the user's dataset (missing folder, malformed CSV, a
+ * path that leaves the root, too many bad rows or images). Its message is the whole story, so
+ * the tasks print it alone, without a stack trace.
+ */
+import { UserError } from "../util/cli.ts";
+
+export class DataError extends UserError {
+  override name = "DataError";
+}
+
+/** The share of bad images was over the tolerated fraction (--max-bad). */
+export class TooManyBadImagesError extends DataError {
+  override name = "TooManyBadImagesError";
+}

@@ -1,0 +1,186 @@
+/**
+ * Every numeric flag of every task, walked with 0, negative, fractional, huge, non-numeric and
+ * empty values: each is accepted exactly when its range allows it, and refused otherwise with
+ * one line naming the flag (a UserError, which runMain prints alone, exit code 1). Valid values
+ * run on until the task's first write check (--out outside the test's sandbox), so nothing is
+ * trained or loaded. Plus the cases the issue reported and the coverage of each task's options.
+ */
+import { assert, assertEquals } from "./helpers.ts";
+import { inRange, type NumSpecs } from "../util/flags.ts";
+import { explain, runMain } from "../util/cli.ts";
+import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../tasks/pretrain_flags.ts";
+import { main as pretrainMain } from "../tasks/pretrain.ts";
+import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
+import {
+  EXPERIMENT_NUMERIC,
+  EXPERIMENT_OPTIONS,
+  main as experimentMain,
+} from "../tasks/experiment.ts";
+import { main as prepareMain, PREPARE_NUMERIC, PREPARE_OPTIONS } from "../tasks/prepare.ts";
+import { main as synthMain, SYNTH_NUMERIC, SYNTH_OPTIONS } from "../tasks/synth.ts";
+import { EVALUATE_NUMERIC, main as evaluateMain } from "../tasks/evaluate.ts";
+import { main as reportCheckMain, REPORT_CHECK_NUMERIC } from "../tasks/report_check.ts";
+
+/** Not writable in the test sandbox: a valid command line stops here, before any work. */
+const OUT = "/etc/moco-flag-walk";
+const WRITE_REFUSED = /may not write \/etc\/moco-flag-walk/;
+
+/** String options that are not numbers (paths, names, lists of names). */
+const TEXT = new Set([
+  "data",
+  "kind",
+  "task",
+  "backbone",
+  "init",
+  "optimizer",
+  "out",
+  "preset",
+  "augment",
+  "weights",
+  "protocol",
+  "csv",
+  "tasks",
+  "uncertainty",
+  "inits",
+  "imagenet",
+  "moco",
+  "protocols",
+  "ft-data",
+]);
+
+interface Task {
+  name: string;
+  numeric: NumSpecs;
+  options?: Record<string, { type: string }>;
+  /** The one-line error of the command line (null: it ran to the write check). */
+  run: (args: string[]) => Promise<string | null>;
+}
+
+/** Runs a task's main through runMain and returns what it printed (null: only the write check). */
+function viaRunMain(main: (args: string[]) => Promise<void>) {
+  return async (args: string[]): Promise<string | null> => {
+    const printed: unknown[] = [];
+    let code = 0;
+    await runMain(() => main([...args, `--out=${OUT}`]), {
+      error: (...d) => printed.push(...d),
+      exit: (c) => (code = c),
+    });
+    assertEquals(code, 1, `${args}: exit code`);
+    assertEquals(printed.length, 1, `${args}: one message`);
+    const line = printed[0];
+    assert(typeof line === "string", `${args}: a stack trace was printed: ${line}`);
+    assert(!line.includes("\n"), `${args}: more than one line: ${line}`);
+    return WRITE_REFUSED.test(line) ? null : line;
+  };
+}
+
+/** evaluate and report:check return their exit code and print through io / console. */
+async function viaCode(args: string[], run: (io: (m: string) => void) => Promise<number>) {
+  const printed: string[] = [];
+  const code = await run((m) => printed.push(m));
+  const line = printed.join("\n");
+  if (/must be/.test(line)) {
+    assert(code === 1 || code === 2, `${args}: exit code ${code}`);
+    assert(!line.includes("\n"), `${args}: more than one line: ${line}`);
+    return line;
+  }
+  return null;
+}
+
+const TASKS: Task[] = [
+  {
+    name: "pretrain",
+    numeric: PRETRAIN_NUMERIC,
+    options: PRETRAIN_OPTIONS,
+    run: viaRunMain(pretrainMain),
+  },
+  {
+    name: "finetune",
+    numeric: FINETUNE_NUMERIC,
+    options: FINETUNE_OPTIONS,
+    run: viaRunMain(finetuneMain),
+  },
+  {
+    name: "experiment",
+    numeric: EXPERIMENT_NUMERIC,
+    options: EXPERIMENT_OPTIONS,
+    run: viaRunMain(experimentMain),
+  },
+  {
+    name: "prepare",
+    numeric: PREPARE_NUMERIC,
+    options: PREPARE_OPTIONS,
+    run: viaRunMain(prepareMain),
+  },
+  { name: "synth", numeric: SYNTH_NUMERIC, options: SYNTH_OPTIONS, run: viaRunMain(synthMain) },
+  {
+    name: "evaluate",
+    numeric: EVALUATE_NUMERIC,
+    run: (args) =>
+      viaCode(
+        args,
+        (out) =>
+          evaluateMain([...args, "--scores", "/nonexistent.csv"], { log: () => {}, error: out }),
+      ),
+  },
+  {
+    name: "report:check",
+    numeric: REPORT_CHECK_NUMERIC,
+    run: async (args) => {
+      const saved = console.error, printed: string[] = [];
+      console.error = (m: string) => printed.push(m);
+      try {
+        const code = await reportCheckMain([...args, "/nonexistent/report.html"]);
+        const line = printed.join("\n");
+        if (!/must be/.test(line)) return null;
+        assert(code === 2 && !line.includes("\n"), `${args}: ${code} ${line}`);
+        return line;
+      } finally {
+        console.error = saved;
+      }
+    },
+  },
+];
+
+const VALUES = ["0", "-1", "0.5", "1e12", "abc", "", "NaN", "Infinity"];
+
+for (const task of TASKS) {
+  Deno.test(`${task.name}: every numeric flag has a range and a one-line error`, async () => {
+    for (const [flag, spec] of Object.entries(task.numeric)) {
+      // Nothing allows negative, huge or infinite values.
+      assert(spec.min >= 0 && spec.max <= 1e10, `--${flag}: range [${spec.min}, ${spec.max}]`);
+      for (const v of VALUES) {
+        const line = await task.run([`--${flag}=${v}`]);
+        const ok = v.trim() !== "" && inRange(Number(v), spec);
+        if (ok) assert(line === null, `--${flag}=${v} is in range but was refused: ${line}`);
+        else {
+          assert(line !== null, `--${flag}=${v} was accepted`);
+          assert(
+            line.includes(`--${flag}`) && /must be (an integer|a number)/.test(line),
+            `--${flag}=${v}: ${line}`,
+          );
+        }
+      }
+    }
+    // Every string option is either numeric (walked above) or a path/name.
+    for (const [opt, o] of Object.entries(task.options ?? {})) {
+      if (o.type === "string") assert(opt in task.numeric || TEXT.has(opt), `--${opt} unchecked`);
+    }
+  });
+}
+
+Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --lr 1e9", async () => {
+  const run = viaRunMain(pretrainMain);
+  assert(/--batch must be an integer from 2/.test((await run(["--batch=0", "--split-bn=0"]))!));
+  assert(/--queue must be/.test((await run(["--queue=-1"]))!));
+  assert(/--size must be/.test((await run(["--size=0"]))!));
+  assert(/--lr must be a number above 0 and at most 10/.test((await run(["--lr=1e9"]))!));
+  // Cross-flag limits, also one line.
+  assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
+  assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));
+  assert(/over 4096 px/.test((await viaRunMain(prepareMain)(["--size=4000", "--margin=1.2"]))!));
+  // An unknown flag or a missing value: one line, not node:util's stack trace.
+  assert(/Unknown option '--bogus'.*--help/.test((await run(["--bogus"]))!));
+  assert(/--batch/.test((await run(["--batch"]))!));
+  assert(explain(new Error("a bug")) === null, "a plain Error is still a bug");
+});

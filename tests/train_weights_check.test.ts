@@ -1,0 +1,145 @@
+/**
+ * Corrupt weights on load and on export: a backbone / ImageNet file or checkpoint holding NaN or
+ * Inf, a counter stored as a float NaN, weights stored as integers, and a truncated checkpoint
+ * are each a clear UserError naming the file and the tensor; exportBackbone writes nothing
+ * non-finite. All on a tiny CPU net (no GPU) and generated files.
+ */
+import { join } from "node:path";
+import { cpuBackend as B } from "../model/backend_cpu.ts";
+import { readSafetensors, type TensorData, writeSafetensors } from "../model/safetensors.ts";
+import { loadStateDict, readState } from "../model/state.ts";
+import { NonFiniteError, TensorDtypeError } from "../model/tensor_check.ts";
+import { exportBackbone, loadInitWeights } from "../train/weights.ts";
+import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
+import { UserError } from "../util/cli.ts";
+import { Rng } from "../util/rng.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
+import { TinyNet } from "./tiny_net.ts";
+
+const net = (seed: number) => new TinyNet(B, { inChannels: 1, seed: new Rng(seed) });
+
+/** The net's state with one value of `name` replaced. */
+async function stateWith(
+  name: string,
+  value: number | TensorData,
+): Promise<Map<string, TensorData>> {
+  const s = await readState(net(1));
+  if (typeof value === "number") {
+    const t = s.get(name)!;
+    const d = (t.data as Float32Array).slice();
+    d[2] = value;
+    s.set(name, { ...t, data: d });
+  } else s.set(name, value);
+  return s;
+}
+
+Deno.test("loading weights with NaN or Inf names the tensor; nothing is written", async () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const dst = net(2), before = await readState(dst);
+    const s = await stateWith("conv2.weight", bad);
+    assertThrows(
+      () => loadStateDict(dst, s, { source: "x.safetensors" }),
+      (e: unknown) =>
+        e instanceof NonFiniteError && e instanceof UserError && e.tensor === "conv2.weight" &&
+        /x\.safetensors: tensor "conv2\.weight" holds non-finite values \(1 of 648/.test(e.message),
+    );
+    // conv1 (before conv2 in the state) was not overwritten either.
+    assertEquals((await readState(dst)).get("conv1.weight"), before.get("conv1.weight"));
+  }
+});
+
+Deno.test("num_batches_tracked stored as a float NaN is a clear error, not a RangeError", async () => {
+  const s = await stateWith("bn1.num_batches_tracked", {
+    dtype: "F32",
+    shape: [],
+    data: Float32Array.of(NaN),
+  });
+  assertThrows(
+    () => loadStateDict(net(2), s),
+    (e: unknown) =>
+      e instanceof TensorDtypeError &&
+      /"bn1\.num_batches_tracked" is a counter stored as floats holding NaN/.test(e.message),
+  );
+  // A whole-number float counter still loads (torchvision files written through numpy do this).
+  s.set("bn1.num_batches_tracked", { dtype: "F32", shape: [], data: Float32Array.of(5) });
+  const dst = net(2);
+  loadStateDict(dst, s);
+  assertEquals((await readState(dst)).get("bn1.num_batches_tracked")!.data[0], 5n);
+  // Weights stored as integers are refused by name.
+  const ints = await stateWith("conv1.weight", {
+    dtype: "I64",
+    shape: [6, 1, 3, 3],
+    data: new BigInt64Array(54),
+  });
+  assertThrows(() => loadStateDict(net(2), ints), /"conv1\.weight" is an integer tensor/);
+});
+
+Deno.test("a backbone / ImageNet file with a NaN is refused by loadInitWeights, naming both", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "imagenet.safetensors");
+    // Prefixed, as MoCo checkpoints are: the error names the key in the file.
+    const s = await stateWith("bn2.running_var", NaN);
+    await writeSafetensors(path, [...s].map(([k, t]) => [`module.encoder_q.${k}`, t]));
+    await assertRejects(
+      () => loadInitWeights(net(3), path),
+      /imagenet\.safetensors: tensor "module\.encoder_q\.bn2\.running_var" holds non-finite/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("exportBackbone refuses to write non-finite weights", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const n = net(4), path = join(dir, "backbone.safetensors");
+    await exportBackbone(n, path, {});
+    const good = await Deno.readFile(path);
+    const p = n.parameters()[1];
+    const d = await p.read();
+    d[0] = Infinity;
+    B.write(p.value, d);
+    await assertRejects(() => exportBackbone(n, path, {}), /backbone export .*non-finite/);
+    assertEquals(await Deno.readFile(path), good, "the previous export stays");
+    assert((await readSafetensors(path)).tensors.size > 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a checkpoint holding a NaN, or cut short, is refused on load with a clear message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "checkpoint.safetensors");
+    const q = net(5), queue = B.fromArray(new Float32Array(8).fill(0.5), [2, 4]);
+    await saveCheckpoint(path, B, { modules: { q }, tensors: { queue }, meta: { step: 3 } });
+    const bytes = await Deno.readFile(path);
+    assertEquals(await loadCheckpoint(path, B, { modules: { q: net(6) }, tensors: { queue } }), {
+      step: 3,
+    });
+    // One float of the queue flipped to NaN in place (the last 4 bytes of the data section).
+    const flipped = bytes.slice();
+    new DataView(flipped.buffer).setFloat32(flipped.length - 4, NaN, true);
+    await Deno.writeFile(path, flipped);
+    await assertRejects(
+      () => loadCheckpoint(path, B, { modules: { q: net(6) }, tensors: { queue } }),
+      /checkpoint\.safetensors: tensor "queue" holds non-finite values/,
+    );
+    // Cut short: the damage is named, as a UserError (no stack trace from the task).
+    await Deno.writeFile(path, bytes.subarray(0, bytes.length - 100));
+    let err: unknown;
+    try {
+      await loadCheckpoint(path, B, { modules: { q: net(6) }, tensors: { queue } });
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof UserError, String(err));
+    assert(
+      /checkpoint .* is damaged .*out of range.*start a new --out/.test(err.message),
+      err.message,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
