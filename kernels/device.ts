@@ -203,7 +203,7 @@ export class Gpu {
     this.stats.buffersCreated++;
     const buf = this.device.createBuffer({
       size,
-      // UNIFORM too: the windowed GEMM (window_gemm.ts) reads panels through uniform bindings
+      // UNIFORM too: the windowed GEMM (gemm/windows.ts) reads panels through uniform bindings
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
         GPUBufferUsage.COPY_DST,
     });

@@ -40,7 +40,7 @@ const VARIANTS: Array<GemmVariant | null> = [
   ...GPU_CANDIDATES, // every shape the GPU tuner may pick
   null,
 ];
-// The windowed kernel (window_gemm.ts), forced: chunks of 16 (several accumulate) and
+// The windowed kernel (gemm/windows.ts), forced: chunks of 16 (several accumulate) and
 // of 512 (panels of ≤ 32 rows/columns: several row and column blocks).
 const WINDOWS: WindowChoice[] = [{ kc: 16, tm: 4, tn: 4 }, { kc: 512, tm: 8, tn: 4 }];
 type Choice = { variant?: GemmVariant; window?: WindowChoice };

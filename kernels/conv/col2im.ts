@@ -4,7 +4,7 @@
  *       bmm per image n with dy[n] read transposed and w shared:
  *       M = OH·OW, K = O, N = C·KH·KW (matmul.ts's kernels, grid z = n), or on
  *       software adapters, where cheaper, one windowed GEMM with M = N·OH·OW
- *       (window_gemm.ts; dy packed with its per-image transpose)
+ *       (gemm/windows.ts; dy packed with its per-image transpose)
  *   dx[n, c, h, w] = Σ cols[n][(oh,ow)][(c,kh,kw)] over the taps with
  *       h = oh·s − pad + kh and w = ow·s − pad + kw (a fixed order: deterministic)
  * Why: the implicit-GEMM grad-input of a stride-2 conv splits into s² phases

@@ -1,15 +1,15 @@
 /**
  * 2-D convolution (groups 1, NCHW, any kernel size / stride / padding) and its
  * gradients, all as implicit GEMMs — no im2col buffer is ever materialised.
- *   forward      M = O, N = N·OH·OW, K = C·KH·KW   (wgsl_conv_fwd.ts)
- *   grad-input   M = C, N = N·H·W,   K = O·KH·KW   (wgsl_conv_dgrad.ts)
+ *   forward      M = O, N = N·OH·OW, K = C·KH·KW   (conv/implicit_fwd.ts)
+ *   grad-input   M = C, N = N·H·W,   K = O·KH·KW   (conv/implicit_dgrad.ts)
  *   grad-weight  M = O, N = C·KH·KW, K = N·OH·OW, split-K + ordered sum
- *                                                  (wgsl_conv_wgrad.ts)
- *   grad-bias    per-channel reduction over N, H, W (wgsl_conv_wgrad.ts)
+ *                                                  (conv/implicit_wgrad.ts)
+ *   grad-bias    per-channel reduction over N, H, W (conv/implicit_wgrad.ts)
  * 3×3 stride-1 convs (most of a ResNet) run all three as Winograd F(2×2, 3×3)
  * transforms around 16 batched GEMMs instead (winograd.ts; `algo` chooses), and
- * strided convs' grad-input as an explicit GEMM + gather (conv_dgrad_col2im.ts).
- * Tile shapes are specializations chosen per adapter (tuning.ts); the
+ * strided convs' grad-input as an explicit GEMM + gather (conv/col2im.ts).
+ * Tile shapes are specializations chosen per adapter (gemm/variants.ts); the
  * `variant` / `splits` options force one, for tests and benchmarks.
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
  */
@@ -32,10 +32,10 @@ export type { ConvOptions } from "../cpu/conv2d.ts";
 
 /** Conv options plus optional overrides of the tuned specialization. */
 export interface ConvGpuOptions extends ConvOptions {
-  /** Force a tile shape (default: tuning.ts's choice for the adapter and shape). */
+  /** Force a tile shape (default: gemm/variants.ts's choice for the adapter and shape). */
   variant?: GemmVariant;
   /**
-   * Winograd's and col2im's GEMMs through uniform windows (window_gemm.ts): a forced
+   * Winograd's and col2im's GEMMs through uniform windows (gemm/windows.ts): a forced
    * chunk and lane tile, or false for the storage-operand kernels (default: the cost model).
    */
   window?: WindowChoice;
@@ -43,7 +43,7 @@ export interface ConvGpuOptions extends ConvOptions {
   splits?: number;
   /**
    * "gemm": implicit GEMM; "winograd": F(2×2, 3×3) (3×3 stride-1 convs only, winograd.ts);
-   * "col2im": grad-input as an explicit GEMM and a gather (conv_dgrad_col2im.ts; forward and
+   * "col2im": grad-input as an explicit GEMM and a gather (conv/col2im.ts; forward and
    * grad-weight stay implicit GEMMs); "auto" (default): on software adapters, where they were
    * measured faster, Winograd for 3×3 stride-1 convs and col2im for strided grad-inputs.
    */

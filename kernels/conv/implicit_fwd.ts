@@ -6,7 +6,7 @@
  * Y[o, (n,oh,ow)] = Σ W[o, (c,kh,kw)] · X[n, c, oh·s−pad+kh, ow·s−pad+kw] + b[o].
  * fat: per-column (n, ih0, iw0, base offset) decoded once per invocation,
  * the row-in-range test once per kh, padding by a clamped index + select.
- * Tiles and dispatch: see wgsl_conv_gemm.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
+ * Tiles and dispatch: see gemm/skeleton.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
  * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y.
  */
 import { type Kernel, kernelFamily } from "../device.ts";

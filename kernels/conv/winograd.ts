@@ -17,7 +17,7 @@
  * dg = Gᵀ[(A dY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e.
  * M[ξ][o][c] = Σ_q DY[ξ](o, q) · V[ξ](q, c) (K = P).
  * The transforms write V, U and DY straight into the GEMM's operand panels
- * (window_gemm.ts: `panelPos`, items x-fastest so that 4 neighbouring items
+ * (gemm/windows.ts: `panelPos`, items x-fastest so that 4 neighbouring items
  * are one vec4 store): on software adapters, where the cost model prefers
  * it, the 16 GEMMs run through uniform windows; otherwise the panels are
  * plain [ξ][k][x] matrices and matmul.ts's `bmm` reads A transposed.
@@ -351,7 +351,7 @@ function panels(gpu: Gpu, plan: WindowPlan, side: "a" | "b", x: number) {
 }
 
 /**
- * The GEMM of 16 transform points: windowed (window_gemm.ts) where the cost
+ * The GEMM of 16 transform points: windowed (gemm/windows.ts) where the cost
  * model says it beats the storage-operand kernels (software adapters, no
  * forced variant), else plain panels through bmm (A read transposed).
  */

@@ -3,11 +3,11 @@
  * per column), op = optional transpose, both read in place (no transposed copy).
  * GEMM mapping: rows M = rows of op(A) (uniform across a fat workgroup),
  * columns = N, K = the inner dimension. Tiles and dispatch formula: the
- * shared skeletons in wgsl_conv_gemm.ts, grid [ceil(N/BN), ceil(M/BM), 1];
- * the shape is chosen per adapter by tuning.ts (fat on software adapters,
+ * shared skeletons in gemm/skeleton.ts, grid [ceil(N/BN), ceil(M/BM), 1];
+ * the shape is chosen per adapter by gemm/variants.ts (fat on software adapters,
  * shared-memory tiled on GPUs); `variant` forces one. The transposes are part
  * of the pipeline key, so the inner loop has no per-load branches.
- * On software adapters a GEMM goes through window_gemm.ts instead (operands
+ * On software adapters a GEMM goes through gemm/windows.ts instead (operands
  * packed into panels and read through 64 KiB uniform windows) where its cost
  * model says that is cheaper, packing included; `window` forces or forbids it.
  * bmm: the same kernels over a batch of matrices (workgroup z = batch index).
@@ -35,10 +35,10 @@ import { channelSum } from "../reduce.ts";
 export type { MatmulOptions } from "../cpu/matmul.ts";
 
 export interface MatmulGpuOptions extends MatmulOptions {
-  /** Force a tile shape (default: tuning.ts's choice). */
+  /** Force a tile shape (default: gemm/variants.ts's choice). */
   variant?: GemmVariant;
   /**
-   * Through uniform windows (window_gemm.ts): a forced chunk and lane tile, or
+   * Through uniform windows (gemm/windows.ts): a forced chunk and lane tile, or
    * false for the storage-operand kernels (default: the cost model, software adapters).
    */
   window?: WindowChoice;

@@ -22,7 +22,7 @@
  * callers that do not window use the same producers (see `plainPlan`).
  *
  * Kernel: one dispatch per (j, z, rb, cb), grid [C / (8·tn), R / tm, 1];
- * workgroups of 8 lanes (the fat kernels' shape, wgsl_conv_gemm.ts), each lane
+ * workgroups of 8 lanes (the fat kernels' shape, gemm/skeleton.ts), each lane
  * a tm × tn tile: rows uniform (A read as vec4 broadcasts), lane l owns columns
  * 4(l + 8h) + e (h < tn/4, e < 4: one vec4 gather per h). Chunk j = 0 writes C
  * (+ bias), later chunks add to it in order: deterministic, no atomics.
