@@ -22,11 +22,14 @@ import { Optimizer } from "../train/optimizer.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { Rng } from "../util/rng.ts";
 import { tunerOf } from "../kernels/tuner.ts";
+import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
 import { loadTf } from "./tfjs.ts";
 import { timeTfResnet18Step } from "./tfjs_resnet18.ts";
 
 export interface MocoBenchConfig {
+  /** The encoders' backbone (default resnet18). */
+  backbone?: BackboneName;
   sizes: number[];
   /** Sizes that also get the TF.js reference (it is slow: minutes a step at 112 px on lavapipe). */
   tfSizes: number[];
@@ -54,7 +57,16 @@ export interface MocoBenchRow {
  * (1-channel stem: 3% less, ignored), ×3 for the query's forward + backward,
  * +1 for the key's forward; scaled by area for other sizes.
  */
-export const MOCO_FLOPS_PER_IMAGE = (size: number) => 4 * 1.82e9 * (size / 224) ** 2 * 2;
+export const MOCO_FLOPS_PER_IMAGE = (size: number, backbone: BackboneName = "resnet18") =>
+  4 * GMAC_224[backbone] * 1e9 * (size / 224) ** 2 * 2;
+
+/** Forward multiply-adds of each backbone at 224 px, in billions (torchvision's reference counts). */
+const GMAC_224: Record<BackboneName, number> = {
+  resnet18: 1.82,
+  resnet34: 3.67,
+  resnet50: 4.11,
+  densenet121: 2.87,
+};
 
 export const MOCO_CFG: MocoConfig = {
   backbone: "resnet18",
@@ -114,7 +126,8 @@ const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
 /** Times `warmup` + `steps` MoCo steps at one size on a fresh model (seeded inputs). */
 async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   const B = gpuBackend(gpu), ops = gpuTrainOps, N = cfg.batch, S = size;
-  const moco = await Moco.create(B, ops, MOCO_CFG, 1);
+  const backbone = cfg.backbone ?? "resnet18";
+  const moco = await Moco.create(B, ops, { ...MOCO_CFG, backbone }, 1);
   const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
     kind: "sgd",
     momentum: 0.9,
@@ -167,7 +180,7 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
     opt.dispose();
     moco.dispose();
   }
-  return { oursMs, encodeMs, pipelinedMs };
+  return { oursMs, encodeMs, pipelinedMs, bytes: gpu.stats.bytesAllocated };
 }
 
 function fmtRate(batch: number, ms: number[]): string {
@@ -197,7 +210,9 @@ export async function runMocoBench(
   log: (line: string) => void = console.log,
 ): Promise<MocoBenchRow[]> {
   log(
-    `MoCo step: ResNet-18, ${MOCO_CFG.inChannels}-channel stem, queue ${MOCO_CFG.queueSize}, ` +
+    `MoCo step: ${
+      cfg.backbone ?? "resnet18"
+    }, ${MOCO_CFG.inChannels}-channel stem, queue ${MOCO_CFG.queueSize}, ` +
       `bnGroups ${MOCO_CFG.bnGroups}, SGD; ${cfg.warmup} warm-up + ${cfg.steps} timed steps ` +
       `a size. TF.js: ${
         withTf
@@ -214,7 +229,7 @@ export async function runMocoBench(
   log(TABLE_HEADER);
   const rows: MocoBenchRow[] = [];
   for (const size of cfg.sizes) {
-    const { oursMs, encodeMs, pipelinedMs } = await timeMoco(gpu, size, cfg);
+    const { oursMs, encodeMs, pipelinedMs, bytes } = await timeMoco(gpu, size, cfg);
     let tf: MocoBenchRow["tf"] = null;
     if (withTf && cfg.tfSizes.includes(size)) {
       try {
@@ -244,8 +259,8 @@ export async function runMocoBench(
       } ms to record a step's commands (fastest of the timed steps); back to back ${
         (cfg.batch / (pipelinedMs / 1000)).toFixed(1)
       } img/s (${pipelinedMs.toFixed(1)} ms a step, ${
-        (MOCO_FLOPS_PER_IMAGE(size) * cfg.batch / (pipelinedMs * 1e6)).toFixed(0)
-      } GFLOP/s))`,
+        (MOCO_FLOPS_PER_IMAGE(size, cfg.backbone) * cfg.batch / (pipelinedMs * 1e6)).toFixed(0)
+      } GFLOP/s); pool ${(bytes / 2 ** 30).toFixed(2)} GiB)`,
     );
     if (tf && "error" in tf) log(`       TF.js webgpu failed at ${size} px: ${tf.error}`);
   }
@@ -292,12 +307,14 @@ if (import.meta.main) {
       "tf-steps": { type: "string", default: String(DEFAULT_BENCH.tfSteps) },
       "no-tf": { type: "boolean", default: false },
       "conv-algo": { type: "string", default: "auto" },
+      backbone: { type: "string", default: "resnet18" },
     },
   });
   setConvAlgo(convAlgoFlag(values["conv-algo"]));
   let cfg: MocoBenchConfig;
   try {
     cfg = {
+      backbone: checkBackbone(values.backbone),
       sizes: parseSizes("sizes", values.sizes),
       tfSizes: parseSizes("tf-sizes", values["tf-sizes"]),
       batch: positiveInt("batch", values.batch, MOCO_CFG.bnGroups),

@@ -110,6 +110,8 @@ export class Gpu {
   /** Counters for tests and benchmarks: allocations should stop growing after warm-up. */
   readonly stats = {
     buffersCreated: 0,
+    /** Bytes of every pooled buffer created (the pool keeps them: the footprint's high-water mark). */
+    bytesAllocated: 0,
     pipelinesCreated: 0,
     bindGroupsCreated: 0,
     dispatches: 0,
@@ -201,6 +203,7 @@ export class Gpu {
     const free = this.pool.get(size);
     if (free?.length) return free.pop()!;
     this.stats.buffersCreated++;
+    this.stats.bytesAllocated += size;
     const buf = this.device.createBuffer({
       size,
       // UNIFORM too: the windowed GEMM (gemm/windows.ts) reads panels through uniform bindings
@@ -231,7 +234,12 @@ export class Gpu {
 
   /** Drops every pooled buffer (after a model is discarded, say). */
   trim(): void {
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    for (const list of this.pool.values()) {
+      for (const b of list) {
+        b.destroy();
+        this.stats.bytesAllocated -= b.size;
+      }
+    }
     this.pool.clear();
     this.bindGroups.clear();
   }

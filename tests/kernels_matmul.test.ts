@@ -11,8 +11,8 @@ import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/c
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
   type GemmVariant,
-  GPU_CANDIDATES,
   maxFatTile,
+  testedGpuCandidates,
   TILED_32,
   TILED_64,
 } from "../kernels/gemm/variants.ts";
@@ -37,7 +37,7 @@ const VARIANTS: Array<GemmVariant | null> = [
   { kind: "fat", tm: 16, tn: 2 },
   TILED_32,
   TILED_64,
-  ...GPU_CANDIDATES, // every shape the GPU tuner may pick
+  ...testedGpuCandidates(), // every shape the GPU tuner may pick (one under GL)
   null,
 ];
 // The windowed kernel (gemm/windows.ts), forced: chunks of 16 (several accumulate) and
