@@ -88,8 +88,10 @@ async function main() {
     imageSize: cfg.imageSize,
     inChannels: cfg.moco.inChannels,
     augment: cfg.augment,
+    seed: cfg.seed,
     log: console.log,
   });
+  if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
       `${epochs} epochs -> ${out}`,
@@ -100,6 +102,7 @@ async function main() {
     monitor: data.monitor
       ? (moco) => knnMonitor(B, moco.encQ, data.monitor!, cfg.imageSize)
       : undefined,
+    monitorOff: data.monitor ? undefined : data.monitorNote,
   });
   console.log(
     `done: ${s.steps} steps, loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}, ` +
