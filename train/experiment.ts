@@ -177,7 +177,7 @@ export async function runExperiment(
         seed: cfg.seed,
         taskName: cache.tasks[0],
       });
-      log(m.ok ? m.describe : `kNN monitor off: ${m.reason}`);
+      if (pc.monitorEvery > 0 && m.ok) log(m.describe); // pretrain() logs why when it is off
       const sets = m.ok
         ? {
           reference: labelledSource(cache, m.reference, S, C),
