@@ -554,9 +554,10 @@ function howToRead(doc: Doc, r: Results): El {
         h(doc, "strong", {}, "Cells. "),
         "Each model starts from one initialization — random weights, ImageNet weights, or " +
           "MoCo-CXR (momentum-contrast pretraining on chest X-rays) — and is then trained " +
-          "either as a linear probe (frozen backbone, only the classifier learns) or end to " +
-          "end, using a fraction of the training labels. Small fractions are repeated with " +
-          "several random label subsets (draws).",
+          "either as a linear probe (frozen backbone; an L2-regularised logistic regression on " +
+          "its features, the penalty C chosen on the validation split: results.csv probe_C) " +
+          "or end to end, using a fraction of the training labels. Small fractions are " +
+          "repeated with several random label subsets (draws).",
       ),
       li(
         h(doc, "strong", {}, "AUC. "),
