@@ -90,6 +90,10 @@ Deno.test("the penalty path keeps the C with the best validation AUC, strongest 
   const oneClass = { x: val.x, y: new Float64Array(val.y.length) };
   const d = fitProbePath(train, oneClass, F);
   assertEquals([d.C, d.chosenBy], [1, "default"]);
+  // Training rows of one class: nothing to fit, constant scores, said so (no endless intercept).
+  const one = fitProbePath({ x: train.x, y: new Float64Array(train.y.length).fill(1) }, val, F);
+  assertEquals([one.chosenBy, one.path.length, one.b], ["one-class", 0, 0]);
+  assert(one.w.every((v) => v === 0) && Number.isNaN(one.C));
 });
 
 Deno.test("multi-task: each task gets its own C; the head applies the probe to raw features", () => {
@@ -134,6 +138,19 @@ Deno.test("multi-task: each task gets its own C; the head applies the probe to r
     r.probes[1].C,
   );
   assertClose(r.probes[1].w, alone.w, { atol: 1e-4, rtol: 1e-3 });
+  // A task without labelled training images in the subset: task 0 is still probed, task 1
+  // scores a constant 0.5, and the path is task 0's.
+  const unlabelled = two(a);
+  for (const i of trainIdx) unlabelled.mask[2 * i + 1] = 0;
+  const u = linearProtocol({ train: a.x, val: v.x, test: t.x }, F, {
+    train: unlabelled,
+    trainIdx,
+    val: two(v),
+  }, 2);
+  assertEquals(u.probes.map((p) => p.chosenBy), ["validation-auc", "one-class"]);
+  assertEquals(u.probes[0].C, r.probes[0].C);
+  assert(Array.from({ length: 60 }, (_, i) => u.testScores[2 * i + 1]).every((x) => x === 0.5));
+  assertEquals(u.curve.map((c) => c.val_auc), r.probes[0].path.map((p) => p.valAuc));
 });
 
 const python = new URL("../.venv/bin/python", import.meta.url).pathname;

@@ -265,7 +265,7 @@ export async function runExperiment(
         const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
         // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
         // line per evaluation.
-        const probeC = r.penalty?.C[0];
+        const probeC = r.penalty && Number.isFinite(r.penalty.C[0]) ? r.penalty.C[0] : undefined;
         await writeFileAtomic(
           join(runDir, "metrics", metricsName),
           r.curve.map((c) =>
@@ -289,11 +289,13 @@ export async function runExperiment(
           metrics_file: join("metrics", metricsName),
           probe_C: probeC,
         });
-        const how = protocol === "linear"
-          ? `L2 probe C ${probeC!.toPrecision(2)}${
+        const how = protocol !== "linear"
+          ? `${ftc.steps} steps`
+          : probeC === undefined
+          ? "L2 probe not fitted (one class among the labelled training images)"
+          : `L2 probe C ${probeC.toPrecision(2)}${
             r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
-          }`
-          : `${ftc.steps} steps`;
+          }`;
         log(
           `${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
             `${trainIdx.length} images, ${how}, best val AUC ${r.bestValAuc.toFixed(3)} ` +

@@ -83,7 +83,6 @@ export function linearProtocol(
   const weight = new Float32Array(T * F), bias = new Float32Array(T);
   for (let t = 0; t < T; t++) {
     const tr = usable(sets.train, T, t, sets.trainIdx), va = usable(sets.val, T, t, allVal);
-    if (tr.length === 0) throw new Error(`task ${t}: no labelled training image`);
     const rows = (x: Float32Array, set: LabelView, idx: number[]) => ({
       x: standardRows(x, F, stats, idx),
       y: Float64Array.from(idx, (i) => set.labels[i * T + t]),
@@ -105,15 +104,17 @@ export function linearProtocol(
     }
     bias[t] = b;
   }
-  const curve = probes[0].path.map((pt, k) => {
+  // Tasks whose training rows hold one class have no path (probe.chosenBy "one-class").
+  const fitted = probes.filter((q) => q.path.length > 0);
+  const curve = (fitted[0]?.path ?? []).map((pt, k) => {
     const mean = (f: (q: ProbeResult) => number) =>
-      probes.reduce((a, q) => a + f(q), 0) / probes.length;
+      fitted.reduce((a, q) => a + f(q), 0) / fitted.length;
     return {
       step: k + 1,
       C: pt.C,
       loss: mean((q) => q.path[k].loss),
       val_auc: mean((q) => q.path[k].valAuc),
-      iterations: probes.reduce((a, q) => a + q.path[k].iterations, 0),
+      iterations: fitted.reduce((a, q) => a + q.path[k].iterations, 0),
     };
   });
   const head = new Map<string, TensorData>([

@@ -216,15 +216,18 @@ export interface PathPoint {
 }
 
 export interface ProbeResult {
-  /** The chosen inverse penalty. */
+  /** The chosen inverse penalty (NaN when the training rows hold fewer than two classes). */
   C: number;
   w: Float64Array;
   b: number;
   /** Validation AUC at the chosen C (NaN when validation cannot rank). */
   valAuc: number;
   path: PathPoint[];
-  /** "validation-auc", or "default" (C = 1) when no point had a validation AUC. */
-  chosenBy: "validation-auc" | "default";
+  /**
+   * "validation-auc"; "default" (C = 1) when no point had a validation AUC; "one-class" when the
+   * training rows hold fewer than two classes (nothing to fit: w = 0, b = 0, constant scores).
+   */
+  chosenBy: "validation-auc" | "default" | "one-class";
 }
 
 /**
@@ -239,6 +242,10 @@ export function fitProbePath(
   o: Omit<FitOptions, "init"> = {},
 ): ProbeResult {
   if (grid.length === 0) throw new Error("the penalty grid is empty");
+  const ys = Array.from(train.y);
+  if (!(ys.some((v) => v > 0) && ys.some((v) => v === 0))) {
+    return { C: NaN, w: new Float64Array(F), b: 0, valAuc: NaN, path: [], chosenBy: "one-class" };
+  }
   const Cs = [...grid].sort((a, b) => a - b);
   const valY = Array.from(val.y);
   const valRanks = valY.some((v) => v > 0) && valY.some((v) => v === 0);
