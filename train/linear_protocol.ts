@@ -4,6 +4,10 @@
  * label-fraction subset, choose each task's C by validation AUC (train/logistic_probe.ts), and
  * score the test set. The chosen weights, with the standardisation folded in, also become the
  * classifier head, so the returned network scores raw images as the probe scored features.
+ *
+ * Cost: the subset's standardised rows are copied as float64 (n·F·8 bytes: 24 MB for 5,800
+ * images at F = 512, 0.8 GB for all 190k CheXpert training images), and each L-BFGS iteration
+ * reads them about twice; the path of 11 Cs takes ~1 s for 1,640 images here.
  */
 import type { TensorData } from "../model/safetensors.ts";
 import { DEFAULT_C_GRID, fitProbePath, logits, type ProbeResult } from "./logistic_probe.ts";
