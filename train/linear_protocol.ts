@@ -6,8 +6,9 @@
  * classifier head, so the returned network scores raw images as the probe scored features.
  *
  * Cost: the subset's standardised rows are copied as float64 (n·F·8 bytes: 24 MB for 5,800
- * images at F = 512, 0.8 GB for all 190k CheXpert training images), and each L-BFGS iteration
- * reads them about twice; a whole linear cell of 1,640 images took 4–5 s on the 2-core dev VM.
+ * images at F = 512, 0.8 GB for all 190k CheXpert training images); each objective evaluation
+ * (one or more per L-BFGS iteration) reads them once. A whole linear cell of 1,640 images took
+ * 4–5 s on the 2-core dev VM.
  */
 import type { TensorData } from "../model/safetensors.ts";
 import { DEFAULT_C_GRID, fitProbePath, logits, type ProbeResult } from "./logistic_probe.ts";
