@@ -430,6 +430,16 @@ function panelGroups(
   return out;
 }
 
+/** Why a report has no Grad-CAM examples: they come from end-to-end cells only. */
+export function noGradcamReason(r: Results): string {
+  return r.cells.some((c) => c.protocol === "e2e")
+    ? "None in this run folder's gradcam/: the experiment writes them for the end-to-end cells " +
+      "at the largest label fraction (first draw) when the test set has positives, unless run " +
+      "with --gradcam 0."
+    : "None: Grad-CAM examples come from end-to-end cells (a frozen linear probe has nothing to " +
+      "explain beyond its backbone), and this run has linear-protocol cells only.";
+}
+
 function gradcamSection(doc: Doc, items: GradCamItem[], cmap: ColormapName): El[] {
   const bar = h(
     doc,
@@ -493,9 +503,20 @@ function metadataSection(doc: Doc, r: Results, meta: Record<string, unknown> | n
     "evaluation",
     `${st.ci_method}, ${st.replicates} resamples, seed ${st.seed}, level ${st.level}`,
   );
+  // Only the comparisons this run's cells allow (both inits present) are listed as made.
+  const made = st.comparisons.filter(([a, b]) =>
+    r.differences.some((d) => d.init === a && d.baseline === b)
+  );
+  const notMade = st.comparisons.filter((c) => !made.includes(c));
   add(
     "comparisons",
-    st.comparisons.map(([a, b]) => `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`).join("; "),
+    (made.map(([a, b]) => `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`).join("; ") || "none") +
+      (notMade.length
+        ? ` (not made, no cells of ${
+          uniq(notMade.flatMap((c) => c.filter((i) => !r.cells.some((x) => x.init === i))))
+            .map((i) => INIT_LABEL[i]).join(" or ") || "matching draws"
+        }: ${notMade.map(([a, b]) => `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`).join("; ")})`
+        : ""),
   );
   add("cells", `${r.cells.length} (${uniq(r.cells.map((c) => c.task)).length} task(s))`);
   out.push(dl);
@@ -533,9 +554,10 @@ function howToRead(doc: Doc, r: Results): El {
         h(doc, "strong", {}, "Cells. "),
         "Each model starts from one initialization — random weights, ImageNet weights, or " +
           "MoCo-CXR (momentum-contrast pretraining on chest X-rays) — and is then trained " +
-          "either as a linear probe (frozen backbone, only the classifier learns) or end to " +
-          "end, using a fraction of the training labels. Small fractions are repeated with " +
-          "several random label subsets (draws).",
+          "either as a linear probe (frozen backbone; an L2-regularised logistic regression on " +
+          "its features, the penalty C chosen on the validation split: results.csv probe_C) " +
+          "or end to end, using a fraction of the training labels. Small fractions are " +
+          "repeated with several random label subsets (draws).",
       ),
       li(
         h(doc, "strong", {}, "AUC. "),
@@ -626,10 +648,10 @@ export function buildReport(input: ReportInput): string {
     add(h(doc, "h2", {}, "Training curves"));
     add(...panelGroups(doc, input.training, "plot plot-training", [258, 220], false));
   }
+  add(h(doc, "h2", {}, "Grad-CAM examples"));
   if (input.gradcam && input.gradcam.length > 0) {
-    add(h(doc, "h2", {}, "Grad-CAM examples"));
     add(...gradcamSection(doc, input.gradcam, input.gradcamColormap ?? "jet"));
-  }
+  } else add(h(doc, "p", { class: "sub" }, noGradcamReason(r)));
   add(h(doc, "h2", {}, "Run metadata"));
   add(...metadataSection(doc, r, input.metadata));
   add(h(

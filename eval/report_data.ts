@@ -74,10 +74,16 @@ export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
   return panels;
 }
 
+/** A linear probe's metrics are its penalty path: plotted against log10 C instead of the step. */
+function isPenaltyPath(rows: MetricsRow[]): boolean {
+  return rows.length > 0 && rows.every((r) => typeof r.C === "number" && r.C > 0);
+}
+
 function metricSeries(rows: MetricsRow[], field: keyof MetricsRow): { x: number; y: number }[] {
+  const path = isPenaltyPath(rows);
   return rows
     .filter((r) => typeof r[field] === "number" && Number.isFinite(r[field]))
-    .map((r) => ({ x: r.step, y: r[field] as number }));
+    .map((r) => ({ x: path ? Math.log10(r.C!) : r.step, y: r[field] as number }));
 }
 
 /**
@@ -128,7 +134,9 @@ export function trainingPanels(
           groupPanels.push({
             group: `${list[0].backbone} · ${PROTOCOL_LABEL[list[0].protocol]} · ${label}`,
             title: `${formatFraction(f)} of labels`,
-            xLabel: "Step",
+            xLabel: list.every((c) => isPenaltyPath(metrics.get(c.metrics_file!)!))
+              ? "log10 C (inverse L2 penalty)"
+              : "Step",
             yLabel: label,
             series,
           });

@@ -39,6 +39,8 @@ export interface CellPredictions extends CellKey {
   scores_file?: string;
   /** Training metrics (JSON lines) of this cell, relative to the run folder. */
   metrics_file?: string;
+  /** Linear protocol: the inverse L2 penalty C the probe chose on validation. */
+  probe_C?: number;
 }
 
 export interface CellResult extends CellKey {
@@ -52,6 +54,8 @@ export interface CellResult extends CellKey {
   se_delong: number | null;
   scores_file?: string;
   metrics_file?: string;
+  /** Linear protocol: the inverse L2 penalty C the probe chose on validation. */
+  probe_C?: number;
 }
 
 /** Mean over draws of one (init, protocol, fraction, backbone, task). */
@@ -226,6 +230,7 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     };
     if (c.scores_file !== undefined) r.scores_file = c.scores_file;
     if (c.metrics_file !== undefined) r.metrics_file = c.metrics_file;
+    if (c.probe_C !== undefined) r.probe_C = c.probe_C;
     return r;
   });
 

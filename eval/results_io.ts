@@ -40,6 +40,7 @@ const CELL_COLUMNS: Columns<CellResult> = [
   ["se_delong", (c) => c.se_delong],
   ["scores_file", (c) => c.scores_file],
   ["metrics_file", (c) => c.metrics_file],
+  ["probe_C", (c) => c.probe_C],
 ];
 
 const SUMMARY_COLUMNS: Columns<SummaryRow> = [

@@ -29,6 +29,8 @@ export interface PredictionsFile extends CellKey {
   scores: number[];
   ids?: string[];
   metrics_file?: string;
+  /** Linear protocol: the inverse L2 penalty (scikit-learn's C) the probe chose on validation. */
+  probe_C?: number;
 }
 
 /** File name of a cell's predictions: backbone_init_protocol_f<fraction>_d<draw>_<task>.json. */
@@ -47,6 +49,7 @@ export async function writePredictionsFile(
     scores: ArrayLike<number>;
     ids?: string[];
     metrics_file?: string;
+    probe_C?: number;
   },
 ): Promise<string> {
   checkCellKey(cell);
@@ -71,6 +74,7 @@ export async function writePredictionsFile(
   };
   if (cell.ids) file.ids = cell.ids;
   if (cell.metrics_file) file.metrics_file = cell.metrics_file;
+  if (cell.probe_C !== undefined) file.probe_C = cell.probe_C;
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
   const path = join(runDir, "predictions", predictionsFileName(cell));
   await writeFileAtomic(path, JSON.stringify(file) + "\n");
@@ -139,6 +143,12 @@ export async function readPredictionsFile(path: string, relPath = path): Promise
     }
     cell.metrics_file = raw.metrics_file;
   }
+  if (raw.probe_C !== undefined) {
+    if (typeof raw.probe_C !== "number" || !(raw.probe_C > 0)) {
+      throw new EvalInputError(`${path}: probe_C must be a positive number`);
+    }
+    cell.probe_C = raw.probe_C;
+  }
   return cell;
 }
 
@@ -187,9 +197,11 @@ export interface MetricsRow {
   acc?: number | null;
   lr?: number | null;
   val_auc?: number | null;
+  /** Linear protocol: one row per inverse L2 penalty C of the probe's path. */
+  C?: number | null;
 }
 
-const METRIC_FIELDS = ["loss", "acc", "lr", "val_auc"] as const;
+const METRIC_FIELDS = ["loss", "acc", "lr", "val_auc", "C"] as const;
 
 /** Parses JSON-lines metrics text; errors name `what` and the line. Blank lines are skipped. */
 export function parseMetrics(text: string, what: string): MetricsRow[] {

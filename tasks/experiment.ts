@@ -12,6 +12,7 @@ import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
+import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { type Init, INITS } from "../eval/results.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import {
@@ -36,7 +37,9 @@ Grid
   --linear-draws N      draws for the linear protocol, if more (default 5: its cells take
                         seconds, and more draws tighten the low-label differences)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
-  --ft-lr LR            fine-tuning Adam lr (default 1e-4; the linear head uses 10x)
+  --ft-lr LR            end-to-end fine-tuning Adam lr (default 1e-4). The linear protocol is
+                        an L2 logistic regression on the frozen features, its penalty C chosen
+                        per cell on the validation split from 1e-4..10 (results.csv: probe_C)
   --ft-max-steps N      end-to-end steps per cell at most (default 40: a cell then takes
                         ~100 s on a 2-core CPU; raise it on a GPU)
   --gradcam N           Grad-CAM examples per init (default 4)
@@ -117,7 +120,7 @@ export async function main(args: string[]): Promise<void> {
       batchSize: n("ft-batch", 16),
       lr: n("ft-lr", 1e-4),
       weightDecay: 0,
-      linearSteps: [100, 400],
+      penaltyGrid: DEFAULT_C_GRID,
       e2eSteps: [Math.min(20, maxSteps), maxSteps],
       evalEvery: 30,
       patience: 0,

@@ -14,6 +14,7 @@ import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
 import { runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
+import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { checkBackbone } from "../train/backbones.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "./pretrain_flags.ts";
@@ -24,7 +25,8 @@ const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [f
   --init I          random, imagenet (needs --weights: torchvision safetensors) or moco
                     (needs --weights: a pretraining run folder or its backbone.safetensors)
   --weights PATH    the initial weights
-  --protocol P      linear (frozen backbone, head only) or e2e (all layers); default e2e
+  --protocol P      linear (frozen backbone; an L2 logistic regression on its features, the
+                    penalty chosen on the validation split) or e2e (all layers); default e2e
   --fraction F      label fraction of the training split, by patient (default 1)
   --draws N         draws of that fraction (default 1)
   --data DIR        dataset root (default: the built-in synthetic CheXpert set); --kind, --task
@@ -136,7 +138,7 @@ export async function main(args: string[]): Promise<void> {
         batchSize,
         lr,
         weightDecay: 0,
-        linearSteps: [100, Math.max(100, maxSteps)],
+        penaltyGrid: DEFAULT_C_GRID,
         e2eSteps: [Math.min(30, maxSteps), maxSteps],
         evalEvery: 25,
         patience: 0,

@@ -97,10 +97,12 @@ export async function main(args: string[]): Promise<void> {
     imageSize: flagsCfg.imageSize,
     inChannels: flagsCfg.moco.inChannels,
     augment: flagsCfg.augment,
+    seed: flagsCfg.seed,
     maxBad,
     log: console.log,
   });
   const cfg = { ...flagsCfg, dataset: data.identity };
+  if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   const gpu = await getGpu();
   const tuneCache = f["tune-cache"] ?? "runs/tune-cache.json";
   const tuner = tunerOf(gpu);
@@ -117,6 +119,7 @@ export async function main(args: string[]): Promise<void> {
     monitor: data.monitor
       ? (moco) => knnMonitor(B, moco.encQ, data.monitor!, cfg.imageSize)
       : undefined,
+    monitorOff: data.monitor ? undefined : data.monitorNote,
   });
   await writeJsonAtomic(join(out, "kernels.json"), {
     adapter: gpu.describe(),

@@ -116,3 +116,27 @@ Deno.test("report: minimal input (no ROC, curves, Grad-CAM or metadata) still re
   assertEquals(d.querySelectorAll("svg").length, 1);
   assert(/no MoCo-initialized cells/.test(d.querySelectorAll("p.headline")[0].textContent!));
 });
+
+Deno.test("report of a linear-only run without ImageNet: comparisons made, why no Grad-CAM", () => {
+  const lin = syntheticCells({
+    fractions: [0.01, 1],
+    draws: 1,
+    nTest: 60,
+    inits: ["random", "moco"],
+    protocols: ["linear"],
+  });
+  const page = buildReport({ results: computeResults(lin, { replicates: 20 }) });
+  const d = parseDocument(page);
+  const dts = Array.from(d.querySelectorAll("dl.meta dt"));
+  const dds = Array.from(d.querySelectorAll("dl.meta dd"));
+  const comparisons = dds[dts.findIndex((dt) => dt.textContent === "comparisons")].textContent!;
+  assert(comparisons.startsWith("MoCo-CXR − Random init"), comparisons);
+  assert(
+    /not made, no cells of ImageNet: MoCo-CXR − ImageNet\)$/.test(comparisons),
+    comparisons,
+  );
+  assert(
+    /<h2>Grad-CAM examples<\/h2><p class="sub">None: [^<]*linear-protocol cells only/.test(page),
+    "the report says why there are no Grad-CAM examples",
+  );
+});

@@ -88,7 +88,7 @@ const cfg: ExperimentConfig = {
     batchSize: 16,
     lr: 1e-3,
     weightDecay: 0,
-    linearSteps: [10, 20],
+    penaltyGrid: [1e-3, 1e-2, 1e-1, 1],
     e2eSteps: [10, 20],
     evalEvery: 5,
     patience: 0,
@@ -188,6 +188,26 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
   assertEquals(results.cells.length, 10);
   const html = await Deno.readTextFile(join(dir, "report.html"));
+  // Each linear cell records the penalty its probe chose on validation, in its predictions,
+  // metrics (one line per C, the chosen one marked) and results; end-to-end cells have none.
+  for (const c of results.cells as { protocol: string; probe_C?: number; scores_file: string }[]) {
+    const pred = JSON.parse(await Deno.readTextFile(join(dir, c.scores_file)));
+    if (c.protocol === "e2e") {
+      assertEquals([c.probe_C, pred.probe_C], [undefined, undefined]);
+      continue;
+    }
+    assert(cfg.finetune.penaltyGrid.includes(c.probe_C!), `probe_C ${c.probe_C}`);
+    assertEquals(pred.probe_C, c.probe_C);
+    const path = (await Deno.readTextFile(join(dir, pred.metrics_file))).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assertEquals(path.map((p) => p.C), cfg.finetune.penaltyGrid);
+    const chosen = path.filter((p) => p.chosen);
+    assertEquals(chosen.map((p) => p.C), [c.probe_C]);
+    assertEquals(chosen[0].val_auc, Math.max(...path.map((p) => p.val_auc)));
+  }
+  const csv = (await Deno.readTextFile(join(dir, "results.csv"))).split("\n");
+  assert(csv[0].endsWith(",probe_C"), csv[0]);
+  assert(html.includes("log10 C (inverse L2 penalty)"), "linear curves are plotted against C");
   assert(html.includes("<svg") && html.includes("Grad-CAM"));
   await Deno.remove(dir, { recursive: true });
 });

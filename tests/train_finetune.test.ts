@@ -12,7 +12,9 @@ import { buildBackbone } from "../train/backbones.ts";
 import { linearHead } from "../model/classifier.ts";
 import type { LabelledSource } from "../train/views.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
+import { noGrad, Var } from "../model/autograd.ts";
+import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 
@@ -95,13 +97,27 @@ Deno.test("end-to-end fine-tuning learns the finding and keeps the best validati
   r.net.dispose();
 });
 
-Deno.test("linear probe trains only the head", async () => {
+Deno.test("linear probe fits only the head, records its penalty, and the net scores as the probe", async () => {
   const s = sets();
   const r = await finetune(B, gpuTrainOps, cfg("linear"), s, { backbone });
   const fresh = new TinyNet(B, { inChannels: 1, seed: new Rng(1) });
   const a = await r.net.parameters()[0].read(), b = await fresh.parameters()[0].read();
   assertEquals(a, b);
-  assert(Number.isFinite(r.bestValAuc));
+  assert(meanAuc(r.test) > 0.75, `test AUC ${meanAuc(r.test)}`);
+  // The chosen penalty is on the grid, is the path's best on validation, and is recorded.
+  assertEquals(r.penalty?.grid, DEFAULT_C_GRID);
+  const best = Math.max(...r.curve.map((c) => c.val_auc ?? -1));
+  assertEquals(r.bestValAuc, best);
+  assertEquals(r.curve[r.bestStep - 1].C, r.penalty!.C[0]);
+  assertEquals(r.curve[r.bestStep - 1].val_auc, best);
+  // The returned network (standardisation folded into its head) scores raw test images alike.
+  const idx = Array.from({ length: 48 }, (_, i) => i);
+  const x = B.fromArray(s.test.images(idx), [48, 1, S, S]);
+  const out = noGrad(() => r.net.forward(new Var(B, x)));
+  const logits = await out.read();
+  out.dispose();
+  B.dispose(x);
+  assertClose(logits.map((v) => 1 / (1 + Math.exp(-v))), r.test.scores, { atol: 2e-4, rtol: 0 });
   r.net.dispose();
   fresh.dispose();
 });

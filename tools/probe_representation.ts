@@ -26,7 +26,8 @@ import { openData, pretrainAugment, twoViewSource } from "../train/data_source.t
 import { labelledSource } from "../train/data_source.ts";
 import { makeSplits } from "../train/experiment.ts";
 import { extractFeatures } from "../train/features.ts";
-import { finetune, meanAuc, standardize, stepsFor } from "../train/finetune.ts";
+import { finetune, meanAuc, stepsFor } from "../train/finetune.ts";
+import { standardize } from "../train/linear_protocol.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { loadInitWeights } from "../train/weights.ts";

@@ -20,6 +20,7 @@ import { UserError } from "../util/cli.ts";
 import type { Rng } from "../util/rng.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
 import type { MonitorSets } from "./monitor.ts";
+import { drawMonitorSets } from "./monitor_sets.ts";
 
 /** Where the built-in synthetic set lives (the same default as `deno task synth` and `prepare`). */
 export const DEFAULT_SYNTH_ROOT = "runs/synthetic";
@@ -158,33 +159,54 @@ export function labelledSource(
   };
 }
 
-/** Images with a usable label for the first task (the monitor's AUC needs them). */
-function labelled(cache: ImageCache, indices: number[]): number[] {
-  const T = cache.tasks.length;
-  return indices.filter((i) => cache.mask[i * T] > 0);
+/**
+ * The kNN monitor's labelled sets for pretraining on a cache: reference from the training split,
+ * validation from the validation split (or held-out training patients), drawn by patient and
+ * class (train/monitor_sets.ts); or why there is none.
+ */
+export function pretrainMonitor(
+  cache: ImageCache,
+  seed: number,
+  size: number,
+  channels: 1 | 3,
+): { sets: MonitorSets; describe: string } | { sets: null; reason: string } {
+  const m = drawMonitorSets(
+    cache.records,
+    cache.splitIndices("train"),
+    cache.splitIndices("valid"),
+    {
+      seed,
+      taskName: cache.tasks[0],
+    },
+  );
+  if (!m.ok) return { sets: null, reason: m.reason };
+  return {
+    sets: {
+      reference: labelledSource(cache, m.reference, size, channels),
+      validation: labelledSource(cache, m.validation, size, channels),
+    },
+    describe: m.describe,
+  };
 }
 
 /** Pretraining data: every training-split image, plus the kNN monitor's labelled sets. */
-export async function openTrainingData(f: DataFlags): Promise<{
+export async function openTrainingData(f: DataFlags & { seed?: number }): Promise<{
   describe: string;
   identity: DatasetIdentity;
   train: TwoViewSource;
   monitor: MonitorSets | null;
+  /** The monitor's sets, or why there is none. */
+  monitorNote: string;
 }> {
   const { cache, describe, identity } = await openData(f);
   const train = cache.splitIndices("train");
-  const valid = cache.splitIndices("valid");
   const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels);
-  let monitor: MonitorSets | null = null;
-  const ref = labelled(cache, train).slice(0, 600), val = labelled(cache, valid);
-  const T = cache.tasks.length;
-  const hasBoth = (idx: number[]) =>
-    idx.some((i) => cache.labels[i * T] > 0) && idx.some((i) => cache.labels[i * T] === 0);
-  if (hasBoth(ref) && hasBoth(val)) {
-    monitor = {
-      reference: labelledSource(cache, ref, f.imageSize, f.inChannels),
-      validation: labelledSource(cache, val, f.imageSize, f.inChannels),
-    };
-  }
-  return { describe, identity, train: twoViewSource(cache, train, aug), monitor };
+  const m = pretrainMonitor(cache, f.seed ?? 0, f.imageSize, f.inChannels);
+  return {
+    describe,
+    identity,
+    train: twoViewSource(cache, train, aug),
+    monitor: m.sets,
+    monitorNote: m.sets ? m.describe : m.reason,
+  };
 }

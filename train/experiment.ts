@@ -35,6 +35,7 @@ import { gradCam } from "./gradcam.ts";
 import { labelledSource, pretrainAugment, twoViewSource } from "./data_source.ts";
 import type { LabelledSource } from "./views.ts";
 import { knnMonitor } from "./monitor.ts";
+import { drawMonitorSets } from "./monitor_sets.ts";
 
 export interface ExperimentConfig {
   inits: Init[];
@@ -55,7 +56,9 @@ export interface ExperimentConfig {
     batchSize: number;
     lr: number;
     weightDecay: number;
-    linearSteps: [number, number];
+    /** Linear protocol: inverse L2 penalties C tried per cell, chosen on validation AUC. */
+    penaltyGrid: number[];
+    /** End-to-end: steps per cell within this range (stepsFor). */
     e2eSteps: [number, number];
     evalEvery: number;
     patience: number;
@@ -194,8 +197,17 @@ export async function runExperiment(
     mocoPath = join(pdir, "backbone.safetensors");
     if (!(await exists(mocoPath))) {
       log("pretraining MoCo (the run continues from its checkpoint if interrupted)");
-      const valSrc = labelledSource(cache, splits.val.filter((i) => cache.mask[i * T] > 0), S, C);
-      const refSrc = labelledSource(cache, splits.trainPool.slice(0, 600), S, C);
+      const m = drawMonitorSets(cache.records, splits.trainPool, splits.val, {
+        seed: cfg.seed,
+        taskName: cache.tasks[0],
+      });
+      if (pc.monitorEvery > 0 && m.ok) log(m.describe); // pretrain() logs why when it is off
+      const sets = m.ok
+        ? {
+          reference: labelledSource(cache, m.reference, S, C),
+          validation: labelledSource(cache, m.validation, S, C),
+        }
+        : null;
       await pretrain(
         B,
         ops,
@@ -206,7 +218,8 @@ export async function runExperiment(
           resume: true,
           backbone,
           log,
-          monitor: (moco) => knnMonitor(B, moco.encQ, { reference: refSrc, validation: valSrc }, S),
+          monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets, S) : undefined,
+          monitorOff: m.ok ? undefined : m.reason,
         },
       );
     }
@@ -237,7 +250,6 @@ export async function runExperiment(
         const file = join(runDir, "predictions", predictionsFileName(key));
         if (await exists(file)) continue;
         const fc = cfg.finetune;
-        const range = protocol === "linear" ? fc.linearSteps : fc.e2eSteps;
         const ftc: FinetuneConfig = {
           backbone: pc.moco.backbone,
           inChannels: C,
@@ -245,12 +257,13 @@ export async function runExperiment(
           protocol,
           init: initFile(init),
           batchSize: fc.batchSize,
-          lr: protocol === "linear" ? fc.lr * 10 : fc.lr,
+          lr: fc.lr,
           weightDecay: fc.weightDecay,
-          steps: stepsFor(sub.indices.length, fc.batchSize, range[0], range[1]),
+          steps: stepsFor(sub.indices.length, fc.batchSize, fc.e2eSteps[0], fc.e2eSteps[1]),
           evalEvery: fc.evalEvery,
           patience: fc.patience,
           seed: cfg.seed + sub.draw,
+          penaltyGrid: fc.penaltyGrid,
         };
         if (protocol === "linear" && !feats) {
           log(`${init}: frozen features of ${trainSrc.count + val.count + test.count} images`);
@@ -274,10 +287,17 @@ export async function runExperiment(
           features: protocol === "linear" ? feats : undefined,
         }, { backbone });
         const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
+        // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
+        // line per evaluation.
+        const probeC = r.penalty && Number.isFinite(r.penalty.C[0]) ? r.penalty.C[0] : undefined;
         await writeFileAtomic(
           join(runDir, "metrics", metricsName),
           r.curve.map((c) =>
-            JSON.stringify({ ...c, epoch: (c.step * fc.batchSize) / trainIdx.length })
+            JSON.stringify(
+              protocol === "linear"
+                ? { ...c, epoch: 0, chosen: c.C === probeC }
+                : { ...c, epoch: (c.step * fc.batchSize) / trainIdx.length },
+            )
           ).join("\n") + "\n",
         );
         const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
@@ -291,12 +311,18 @@ export async function runExperiment(
           scores: keep.map((i) => scores[i]),
           ids: keep.map((i) => test.ids[i]),
           metrics_file: join("metrics", metricsName),
+          probe_C: probeC,
         });
+        const how = protocol !== "linear"
+          ? `${ftc.steps} steps`
+          : probeC === undefined
+          ? "L2 probe not fitted (one class among the labelled training images)"
+          : `L2 probe C ${probeC.toPrecision(2)}${
+            r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
+          }`;
         log(
           `${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
-            `${trainIdx.length} images, ${ftc.steps} steps, best val AUC ${
-              r.bestValAuc.toFixed(3)
-            } ` +
+            `${trainIdx.length} images, ${how}, best val AUC ${r.bestValAuc.toFixed(3)} ` +
             `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
         );
         if (

@@ -1,13 +1,14 @@
 /**
  * Fine-tuning a classifier from an initialisation, under one of the two
  * MoCo-CXR protocols:
- *  - linear: the backbone is frozen (eval-mode BN, no gradient, no optimizer
- *    state); its features are computed once without augmentation and only
- *    the linear head trains on them;
- *  - e2e: every layer trains, on augmented images.
- * Masked BCE-with-logits over the tasks (uncertain labels masked per policy),
- * Adam, validation AUC every `evalEvery` steps, the best-validation weights
- * kept (and optionally early stopping), test predictions from those weights.
+ *  - linear: the backbone is frozen; its features are computed once without
+ *    augmentation (eval-mode BN), standardised, and an L2-regularised logistic
+ *    regression per task is fitted to convergence along a penalty path, the
+ *    penalty chosen by validation AUC (train/linear_protocol.ts);
+ *  - e2e: every layer trains, on augmented images: masked BCE-with-logits over
+ *    the tasks (uncertain labels masked per policy), Adam, validation AUC every
+ *    `evalEvery` steps, the best-validation weights kept (and optionally early
+ *    stopping), test predictions from those weights.
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
@@ -25,6 +26,8 @@ import type { TrainOps } from "./train_ops.ts";
 import { loadInitWeights } from "./weights.ts";
 import { extractFeatures } from "./features.ts";
 import type { LabelledSource } from "./views.ts";
+import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
+import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
 export type Protocol = "linear" | "e2e";
 
@@ -44,6 +47,11 @@ export interface FinetuneConfig {
   /** Stop after this many evaluations without improvement (0 = never). */
   patience: number;
   seed: number;
+  /**
+   * Linear protocol: the inverse L2 penalties C tried (default DEFAULT_C_GRID); batchSize, lr,
+   * weightDecay, steps, evalEvery and patience apply to end-to-end only.
+   */
+  penaltyGrid?: number[];
 }
 
 export interface Predictions {
@@ -56,9 +64,13 @@ export interface Predictions {
 
 export interface FinetuneResult {
   bestValAuc: number;
+  /** End-to-end: the step whose weights were kept; linear: task 0's chosen point on the path (1-based). */
   bestStep: number;
+  /** Linear protocol: the chosen inverse penalty C per task, and how it was chosen. */
+  penalty?: { C: number[]; chosenBy: string[]; grid: number[] };
   test: Predictions;
-  curve: { step: number; loss: number; val_auc?: number }[];
+  /** End-to-end: per evaluation; linear: per C on the penalty path (step = its 1-based position). */
+  curve: { step: number; loss: number; val_auc?: number; C?: number; iterations?: number }[];
   net: ClassifierNet;
 }
 
@@ -103,27 +115,6 @@ export async function buildClassifier(
   return net;
 }
 
-/**
- * Frozen features scaled to zero mean and unit variance per dimension, with statistics of the
- * whole (unlabelled) training pool: the head then trains equally fast on every feature whatever
- * the backbone's scale (measured on the synthetic set, random init, all labels: test AUC
- * 0.616 → 0.655).
- */
-export function standardize(
-  f: { train: Float32Array; val: Float32Array; test: Float32Array },
-  F: number,
-): { train: Float32Array; val: Float32Array; test: Float32Array } {
-  const n = f.train.length / F;
-  const mu = new Float64Array(F), sd = new Float64Array(F);
-  for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) mu[j] += f.train[i * F + j] / n;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < F; j++) sd[j] += (f.train[i * F + j] - mu[j]) ** 2 / n;
-  }
-  for (let j = 0; j < F; j++) sd[j] = Math.sqrt(sd[j]) + 1e-6;
-  const apply = (x: Float32Array) => x.map((v, k) => (v - mu[k % F]) / sd[k % F]);
-  return { train: apply(f.train), val: apply(f.val), test: apply(f.test) };
-}
-
 export interface FinetuneSets {
   train: LabelledSource;
   /** The label-fraction subset: indices into train. */
@@ -131,7 +122,7 @@ export interface FinetuneSets {
   val: LabelledSource;
   test: LabelledSource;
   /** Precomputed frozen features for the linear protocol (shared across cells of one init). */
-  features?: { train: Float32Array; val: Float32Array; test: Float32Array };
+  features?: FeatureSets;
 }
 
 export async function finetune(
@@ -151,61 +142,35 @@ export async function finetune(
   if (trainIdx.length === 0) throw new UserError("the label-fraction subset is empty");
   const net = await buildClassifier(B, cfg, T, opts.backbone);
   const C = cfg.inChannels, S = cfg.imageSize;
-  const linear = cfg.protocol === "linear";
-  if (linear) {
-    net.requiresGrad(false);
-    net.head.requiresGrad(true);
-    net.eval();
-  } else net.train();
-  const F = net.featureDim;
-  const feats = linear
-    ? standardize(
-      sets.features ?? {
-        train: await extractFeatures(B, net, train, S, C),
-        val: await extractFeatures(B, net, val, S, C),
-        test: await extractFeatures(B, net, test, S, C),
-      },
-      F,
-    )
-    : null;
-  const trainable = linear ? net.head : net;
-  const opt = new Optimizer(B, ops, trainable.namedParameters(), {
+  if (cfg.protocol === "linear") {
+    return await finetuneLinear(B, net, cfg, sets);
+  }
+  net.train();
+  const opt = new Optimizer(B, ops, net.namedParameters(), {
     kind: "adam",
     weightDecay: cfg.weightDecay,
   });
 
-  /** Logits for rows of a set: from cached features (linear) or images. */
-  const logitsOf = (
-    set: LabelledSource,
-    f: Float32Array | null,
-    idx: number[],
-    aug: Rng | null,
-  ) => {
-    if (f) {
-      const x = new Float32Array(idx.length * F);
-      idx.forEach((r, i) => x.set(f.subarray(r * F, (r + 1) * F), i * F));
-      const xt = B.fromArray(x, [idx.length, F]);
-      const out = net.head.forward(new Var(B, xt));
-      return { out, input: xt };
-    }
+  /** Logits for rows of a set, from (augmented) images. */
+  const logitsOf = (set: LabelledSource, idx: number[], aug: Rng | null) => {
     const imgs = aug ? set.augmented(idx, aug) : set.images(idx);
     const xt = B.fromArray(imgs, [idx.length, C, S, S]);
     return { out: net.forward(new Var(B, xt)), input: xt };
   };
 
-  const predict = async (set: LabelledSource, f: Float32Array | null): Promise<Predictions> => {
-    if (!linear) net.eval();
+  const predict = async (set: LabelledSource): Promise<Predictions> => {
+    net.eval();
     const scores = new Float32Array(set.count * T);
     for (let i = 0; i < set.count; i += 32) {
       const idx = Array.from({ length: Math.min(32, set.count - i) }, (_, j) => i + j);
-      const { out, input } = noGrad(() => logitsOf(set, f, idx, null));
+      const { out, input } = noGrad(() => logitsOf(set, idx, null));
       const p = ops.sigmoid(out.value);
       scores.set(await B.read(p), i * T);
       B.dispose(p);
       out.dispose();
       B.dispose(input);
     }
-    if (!linear) net.train();
+    net.train();
     return { tasks, labels: set.labels, mask: set.mask, scores };
   };
 
@@ -229,14 +194,14 @@ export async function finetune(
     }
     const idx = order.slice(pos, pos + cfg.batchSize);
     pos += cfg.batchSize;
-    const { out, input } = logitsOf(train, feats?.train ?? null, idx, linear ? null : rng);
+    const { out, input } = logitsOf(train, idx, rng);
     const y: BTensor = B.fromArray(gather(train.labels, idx), [idx.length, T]);
     const m: BTensor = B.fromArray(gather(train.mask, idx), [idx.length, T]);
     const { loss, dlogits } = ops.bceWithLogits(out.value, y, m);
     backward(out, dlogits);
     out.dispose();
     opt.apply(cfg.lr);
-    trainable.zeroGrad();
+    net.zeroGrad();
     for (const t of [input, y, m]) B.dispose(t);
     const l = (await B.read(loss))[0];
     B.dispose(loss);
@@ -248,7 +213,7 @@ export async function finetune(
     lossSum += l;
     lossCount++;
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
-      const v = meanAuc(await predict(val, feats?.val ?? null));
+      const v = meanAuc(await predict(val));
       const meanLoss = lossSum / lossCount;
       lossSum = lossCount = 0;
       curve.push({ step, loss: meanLoss, val_auc: v });
@@ -256,7 +221,7 @@ export async function finetune(
       if (v > best || bestState === null) {
         best = Number.isNaN(v) ? best : v;
         bestStep = step;
-        bestState = await snapshot(trainable);
+        bestState = await snapshot(net);
         sinceBest = 0;
       } else if (cfg.patience > 0 && ++sinceBest >= cfg.patience) {
         opts.log?.(`early stop at step ${step}: no validation gain in ${cfg.patience} evaluations`);
@@ -264,10 +229,46 @@ export async function finetune(
       }
     }
   }
-  // Only the trained part is kept and restored: for a linear probe that is
-  // the head (reading the whole backbone back was most of a linear cell's time).
-  if (bestState) loadStateDict(trainable, bestState);
-  const testPred = await predict(test, feats?.test ?? null);
+  if (bestState) loadStateDict(net, bestState);
+  const testPred = await predict(test);
   opt.dispose();
   return { bestValAuc: best, bestStep, test: testPred, curve, net };
+}
+
+/**
+ * The linear protocol: frozen features (given, or extracted here in eval mode), the penalty path
+ * per task (train/linear_protocol.ts), and the chosen probe loaded as the network's head.
+ */
+async function finetuneLinear(
+  B: Backend,
+  net: ClassifierNet,
+  cfg: FinetuneConfig,
+  sets: FinetuneSets,
+): Promise<FinetuneResult> {
+  const { train, trainIdx, val, test } = sets;
+  const tasks = train.tasks, T = tasks.length, S = cfg.imageSize, C = cfg.inChannels;
+  net.requiresGrad(false);
+  net.eval();
+  const feats = sets.features ?? {
+    train: await extractFeatures(B, net, train, S, C),
+    val: await extractFeatures(B, net, val, S, C),
+    test: await extractFeatures(B, net, test, S, C),
+  };
+  const grid = cfg.penaltyGrid ?? DEFAULT_C_GRID;
+  const r = linearProtocol(feats, net.featureDim, { train, trainIdx, val }, T, grid);
+  loadStateDict(net.head, r.head);
+  const mean = (f: (p: (typeof r.probes)[number]) => number) =>
+    r.probes.reduce((a, p) => a + f(p), 0) / T;
+  return {
+    bestValAuc: mean((p) => p.valAuc),
+    bestStep: r.probes[0].path.findIndex((pt) => pt.C === r.probes[0].C) + 1,
+    penalty: {
+      C: r.probes.map((p) => p.C),
+      chosenBy: r.probes.map((p) => p.chosenBy),
+      grid: [...grid].sort((a, b) => a - b),
+    },
+    test: { tasks, labels: test.labels, mask: test.mask, scores: r.testScores },
+    curve: r.curve,
+    net,
+  };
 }

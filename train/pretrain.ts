@@ -53,6 +53,8 @@ export interface PretrainHooks {
   afterStep?: (step: number, loss: number) => void;
   /** Runs the monitor; returns named values to log (e.g. { knn_auc }). */
   monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
+  /** Why there is no monitor (logged, and written to metrics.jsonl as monitor_off). */
+  monitorOff?: string;
   log?: (msg: string) => void;
   quiet?: boolean;
   /** Backbone factory override (tests use a tiny network). */
@@ -155,6 +157,11 @@ export async function pretrain(
   const metrics = await MetricsLog.open(metricsPath, step);
   // A resumed run's summary describes the whole run: the steps before it come from the log.
   const before = step > 0 ? lossHistory(await readMetrics(metricsPath), step) : lossHistory([], 0);
+  if (cfg.monitorEvery > 0 && !opts.monitor) {
+    const why = opts.monitorOff ?? "no labelled reference and validation sets were given";
+    log(`kNN monitor off: ${why}`);
+    metrics.write({ step, epoch: Math.floor(step / stepsPerEpoch), monitor_off: why });
+  }
   const progress = new Progress("pretrain");
   let lastGood = step;
   const lastGoodText = () =>
