@@ -148,7 +148,8 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
       const xq = B.fromArray(xqHost, [N, 1, S, S]);
       const xk = B.fromArray(xkHost, [N, 1, S, S]);
       const un = B.fromArray(inv, [N]);
-      const r = moco.step(xq, xk, un, opt, 0.03);
+      const r = moco.step(xq, xk, un);
+      opt.update(0.03);
       const t1 = performance.now();
       const loss = (await B.read(r.loss))[0];
       const t2 = performance.now();
@@ -169,7 +170,8 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
         const { xq: a, xk: b, inv } = inputs[i];
         const xq = B.fromArray(a, [N, 1, S, S]), xk = B.fromArray(b, [N, 1, S, S]);
         const un = B.fromArray(inv, [N]);
-        const r = moco.step(xq, xk, un, opt, 0.03);
+        const r = moco.step(xq, xk, un);
+        opt.update(0.03);
         if (i === inputs.length - 1) lastLoss = (await B.read(r.loss))[0];
         for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
       }

@@ -124,7 +124,8 @@ async function step(): Promise<number> {
   const un = B.fromArray(host.inv, [N]);
   await gpu.sync();
   const t0 = performance.now();
-  const r = moco.step(xq, xk, un, opt, 1e-3);
+  const r = moco.step(xq, xk, un);
+  opt.update(1e-3);
   await gpu.sync();
   const ms = performance.now() - t0;
   for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);

@@ -30,11 +30,14 @@ const MAX_GROUPS = 1024;
 
 /** WGSL for an elementwise map; `expr` sees x, y (inputs), Z (zero of the item type) and p.a, p.b. */
 const kernelFor = kernelFamily((name: string, vec: boolean): Kernel => {
-  const [inputs, expr] = EXPRS[name];
+  const [inputs, expr, scalarY] = EXPRS[name];
   const T = vec ? "vec4f" : "f32";
   const bindings = Array.from(
     { length: inputs },
-    (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${T}>;`,
+    (_, i) =>
+      `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${
+        i === 1 && scalarY ? "f32" : T
+      }>;`,
   ).join("\n");
   return {
     name: `map:${name}:${vec ? 4 : 1}`,
@@ -53,7 +56,7 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   loop {
     if (i >= p.n) { break; }
     let x = ${inputs > 0 ? "in0[i]" : "Z"};
-    let y = ${inputs > 1 ? "in1[i]" : "Z"};
+    let y = ${inputs > 1 ? (scalarY ? "T(in1[0])" : "in1[i]") : "Z"};
     out[i] = ${expr};
     i += total;
   }
@@ -63,13 +66,15 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
 
 // x < 0 and not NaN, on the bits: sign bit set, magnitude ≤ +inf.
 const NEG = "(bitcast<I>(x) < I(0)) & ((bitcast<I>(x) & I(0x7fffffff)) <= I(0x7f800000))";
-const EXPRS: Record<string, [number, string]> = {
+/** name → [inputs, expression, whether y is the one value of a [1] tensor (broadcast)]. */
+const EXPRS: Record<string, [number, string, boolean?]> = {
   relu: [1, `select(x, Z, ${NEG})`],
   relu_grad: [2, "select(Z, x, y > Z)"], // x = dy, y = relu output
   add: [2, "x + y"],
   mul: [2, "x * y"],
   axpby: [2, "p.a * x + p.b * y"],
   scale: [1, "p.a * x"],
+  scale_by: [2, "x * y", true], // y = s[0]: the chain rule's upstream factor of a scalar loss
   fill: [0, "T(p.a)"],
   // stable for large |x|: e^−|x| never overflows
   sigmoid: [
@@ -79,9 +84,10 @@ const EXPRS: Record<string, [number, string]> = {
 };
 
 function run(name: string, inputs: Tensor[], out: Tensor, a = 0, b = 0): Tensor {
-  for (const t of inputs) {
-    if (t.size !== out.size) throw new Error(`${name}: size ${t.size} vs ${out.size}`);
-  }
+  inputs.forEach((t, i) => {
+    const want = i === 1 && EXPRS[name][2] ? 1 : out.size;
+    if (t.size !== want) throw new Error(`${name}: input ${i} has ${t.size} values, not ${want}`);
+  });
   const vec = out.size % 4 === 0;
   const items = vec ? out.size / 4 : out.size;
   const groups = grid1d(items, EW_WG);
@@ -107,6 +113,8 @@ export const mul = (a: Tensor, b: Tensor, out = like(a)) => run("mul", [a, b], o
 export const axpby = (a: number, x: Tensor, b: number, y: Tensor, out = like(x)) =>
   run("axpby", [x, y], out, a, b);
 export const scale = (x: Tensor, a: number, out = like(x)) => run("scale", [x], out, a);
+/** out = x · s[0] for a one-value tensor s (scaling by a value that stays on the device). */
+export const scaleBy = (x: Tensor, s: Tensor, out = like(x)) => run("scale_by", [x, s], out);
 export const fill = (out: Tensor, value: number) => run("fill", [], out, value);
 /** σ(x) = 1 / (1 + e^−x), computed from e^−|x| so it never overflows. */
 export const sigmoid = (x: Tensor, out = like(x)) => run("sigmoid", [x], out);

@@ -172,7 +172,8 @@ export function tapeLength(): number {
 /**
  * Reverse pass from `root`, seeded with `seed` (ownership passes to the
  * engine), or with 1 when root has one element. Leaves that require a
- * gradient accumulate into `.grad`; the whole tape is consumed.
+ * gradient accumulate into `.grad`. Every record on the tape must be an
+ * ancestor of the root (anything else is an error, and the tape is cleared).
  */
 export function backward(root: Var, seed?: BTensor): void {
   const B = root.backend;
@@ -188,9 +189,31 @@ export function backward(root: Var, seed?: BTensor): void {
     }
     seed = B.fromArray(new Float32Array([1]), root.shape);
   }
-  accumulate(root, seed);
+  // The order comes from the root: only its ancestors are walked (the tape is in
+  // creation order, so its ancestors in reverse are a valid topological order).
+  // A record that does not lead to the root is a forward whose gradient nobody
+  // will take (run it under noGrad, or clearTape() first): an error, not a leak.
   const t = tape;
   tape = [];
+  const producer = new Map<Var, number>(t.map((r, i) => [r.out, i]));
+  const wanted = new Array<boolean>(t.length).fill(false);
+  const stack = [root];
+  while (stack.length) {
+    const i = producer.get(stack.pop()!);
+    if (i === undefined || wanted[i]) continue;
+    wanted[i] = true;
+    t[i].inputs.forEach((v, j) => t[i].needs[j] && stack.push(v));
+  }
+  const stray = wanted.filter((w) => !w).length;
+  if (stray > 0) {
+    B.dispose(seed);
+    for (const r of t) releaseRec(r);
+    throw new Error(
+      `backward: ${stray} recorded op(s) do not lead to the root; run such forwards under ` +
+        `noGrad() or call clearTape() before this backward`,
+    );
+  }
+  accumulate(root, seed);
   for (let i = t.length - 1; i >= 0; i--) {
     const r = t[i];
     const g = r.out.grad;

@@ -101,6 +101,28 @@ export interface Backend {
   globalAvgPoolBackward(dy: BTensor, xShape: Shape): BTensor;
   concatChannels(xs: BTensor[]): BTensor;
   sliceChannels(x: BTensor, start: number, count: number): BTensor;
+
+  // ---- rows and losses (the MoCo step, fine-tuning) ----
+  /** x · s[0], s a one-value tensor (a scalar loss's upstream gradient). */
+  scaleBy(x: BTensor, s: BTensor): BTensor;
+  sigmoid(x: BTensor): BTensor;
+  /** out[i, :] = x[idx[i], :] (idx as f32). */
+  gatherRows(x: BTensor, idx: BTensor): BTensor;
+  /** Per-row x / max(‖x‖, 1e-12), with the row norms for the backward. */
+  l2Normalize(x: BTensor): { y: BTensor; norm: BTensor };
+  l2NormalizeBackward(dy: BTensor, y: BTensor, norm: BTensor): BTensor;
+  /** [q·k₊, q·queueᵀ] / T: positive logit at column 0. */
+  mocoLogits(q: BTensor, k: BTensor, queue: BTensor, T: number): BTensor;
+  /** d(logits)/dq applied to dlogits. */
+  mocoLogitsBackward(dlogits: BTensor, k: BTensor, queue: BTensor, T: number): BTensor;
+  /** Mean softmax cross-entropy with label 0 per row, its gradient, and the top-1 count. */
+  infoNce(logits: BTensor): { loss: BTensor; dlogits: BTensor; correct: BTensor };
+  /** Mean BCE-with-logits over the elements with mask > 0, and its gradient. */
+  bceWithLogits(
+    logits: BTensor,
+    targets: BTensor,
+    mask: BTensor,
+  ): { loss: BTensor; dlogits: BTensor };
 }
 
 export function numel(shape: Shape): number {

@@ -5,7 +5,18 @@
  */
 import type { Backend, BTensor, Shape } from "./backend.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { addCpu, reluBackwardCpu, reluCpu, scaleCpu } from "../kernels/cpu/elementwise.ts";
+import {
+  addCpu,
+  reluBackwardCpu,
+  reluCpu,
+  scaleByCpu,
+  scaleCpu,
+  sigmoidCpu,
+} from "../kernels/cpu/elementwise.ts";
+import { gatherRowsCpu } from "../kernels/cpu/gather.ts";
+import { l2NormalizeBackwardCpu, l2NormalizeCpu } from "../kernels/cpu/normalize.ts";
+import { infoNceCpu, mocoLogitsBackwardCpu, mocoLogitsCpu } from "../kernels/cpu/contrastive.ts";
+import { bceWithLogitsCpu } from "../kernels/cpu/loss.ts";
 import {
   conv2dBackwardBiasCpu,
   conv2dBackwardInputCpu,
@@ -80,4 +91,14 @@ export const cpuBackend: Backend = {
   globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackwardCpu(c(dy), xShape),
   concatChannels: (xs) => concatChannelsCpu(xs.map(c)),
   sliceChannels: (x, start, count) => sliceChannelsCpu(c(x), start, count),
+
+  scaleBy: (x, s) => scaleByCpu(c(x), c(s)),
+  sigmoid: (x) => sigmoidCpu(c(x)),
+  gatherRows: (x, idx) => gatherRowsCpu(c(x), c(idx)),
+  l2Normalize: (x) => l2NormalizeCpu(c(x)),
+  l2NormalizeBackward: (dy, y, n) => l2NormalizeBackwardCpu(c(dy), c(y), c(n)),
+  mocoLogits: (q, k, queue, T) => mocoLogitsCpu(c(q), c(k), c(queue), T),
+  mocoLogitsBackward: (d, k, queue, T) => mocoLogitsBackwardCpu(c(d), c(k), c(queue), T),
+  infoNce: (l) => infoNceCpu(c(l)),
+  bceWithLogits: (l, t, m) => bceWithLogitsCpu(c(l), c(t), c(m)),
 };

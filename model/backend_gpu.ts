@@ -6,7 +6,11 @@
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { add, relu, reluBackward, scale } from "../kernels/elementwise.ts";
+import { add, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
+import { gatherRows } from "../kernels/gather.ts";
+import { l2Normalize, l2NormalizeBackward } from "../kernels/normalize.ts";
+import { infoNce, mocoLogits, mocoLogitsBackward } from "../kernels/contrastive.ts";
+import { bceWithLogits } from "../kernels/loss.ts";
 import {
   conv2d,
   conv2dBackwardBias,
@@ -74,5 +78,15 @@ export function gpuBackend(gpu: Gpu): Backend {
     globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackward(g(dy), xShape),
     concatChannels: (xs) => concatChannels(xs.map(g)),
     sliceChannels: (x, start, count) => sliceChannels(g(x), start, count),
+
+    scaleBy: (x, s) => scaleBy(g(x), g(s)),
+    sigmoid: (x) => sigmoid(g(x)),
+    gatherRows: (x, idx) => gatherRows(g(x), g(idx)),
+    l2Normalize: (x) => l2Normalize(g(x)),
+    l2NormalizeBackward: (dy, y, n) => l2NormalizeBackward(g(dy), g(y), g(n)),
+    mocoLogits: (q, k, queue, T) => mocoLogits(g(q), g(k), g(queue), T),
+    mocoLogitsBackward: (d, k, queue, T) => mocoLogitsBackward(g(d), g(k), g(queue), T),
+    infoNce: (l) => infoNce(g(l)),
+    bceWithLogits: (l, t, m) => bceWithLogits(g(l), g(t), g(m)),
   };
 }

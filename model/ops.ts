@@ -184,3 +184,46 @@ export function concat(xs: Var[]): Var {
     });
   });
 }
+
+// ---- rows and losses -------------------------------------------------------
+// A loss's forward also computes its gradient wrt its input (the kernels do both
+// in one pass); the record keeps it and scales it by the upstream gradient, which
+// is the engine's seed 1 for a loss that is the root (exact in floating point).
+
+/** y = x / max(‖x‖₂, 1e-12) per row (F.normalize); backward (dy − y·⟨y, dy⟩)/‖x‖. */
+export function l2Normalize(x: Var): Var {
+  const B = x.backend;
+  const { y, norm } = B.l2Normalize(x.value);
+  return record(B, y, [x], (g, _n, out) => [B.l2NormalizeBackward(g, out.value, norm)], {
+    saveOut: true,
+    aux: [norm],
+  });
+}
+
+/**
+ * MoCo's logits [q·k₊, q·queueᵀ] / T (positive at column 0). k and the queue
+ * are constants here (the key encoder is updated by EMA, not by gradient).
+ */
+export function mocoLogits(q: Var, k: BTensor, queue: BTensor, T: number): Var {
+  const B = q.backend;
+  return record(B, B.mocoLogits(q.value, k, queue, T), [q], (g) => [
+    B.mocoLogitsBackward(g, k, queue, T),
+  ]);
+}
+
+/** InfoNCE: mean softmax cross-entropy with label 0 per row; `correct` counts top-1 hits. */
+export function infoNce(logits: Var): { loss: Var; correct: BTensor } {
+  const B = logits.backend;
+  const { loss, dlogits, correct } = B.infoNce(logits.value);
+  return {
+    loss: record(B, loss, [logits], (g) => [B.scaleBy(dlogits, g)], { aux: [dlogits] }),
+    correct,
+  };
+}
+
+/** Mean BCE-with-logits over the elements with mask > 0 (targets and mask are constants). */
+export function bceWithLogits(logits: Var, targets: BTensor, mask: BTensor): Var {
+  const B = logits.backend;
+  const { loss, dlogits } = B.bceWithLogits(logits.value, targets, mask);
+  return record(B, loss, [logits], (g) => [B.scaleBy(dlogits, g)], { aux: [dlogits] });
+}

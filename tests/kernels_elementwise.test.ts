@@ -1,6 +1,13 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { add, axpby, fill, relu, reluBackward } from "../kernels/elementwise.ts";
-import { addCpu, axpbyCpu, reluBackwardCpu, reluCpu } from "../kernels/cpu/elementwise.ts";
+import { add, axpby, fill, relu, reluBackward, scale, scaleBy } from "../kernels/elementwise.ts";
+import {
+  addCpu,
+  axpbyCpu,
+  reluBackwardCpu,
+  reluCpu,
+  scaleByCpu,
+  scaleCpu,
+} from "../kernels/cpu/elementwise.ts";
 import { cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assertClose, assertEquals } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
@@ -15,6 +22,9 @@ for (const n of [1, 63, 300_001]) {
     assertEquals(await reluBackward(tb, y).read(), reluBackwardCpu(b, reluCpu(a)).data);
     assertClose(await add(ta, tb).read(), addCpu(a, b).data, { atol: 0, rtol: 0 });
     assertClose(await axpby(0.5, ta, -2, tb).read(), axpbyCpu(0.5, a, -2, b).data, { atol: 1e-6 });
+    assertEquals(await scale(ta, -1.5).read(), scaleCpu(a, -1.5).data);
+    const s = cpuTensor([1], [0.3]);
+    assertEquals(await scaleBy(ta, Tensor.from(gpu, s.data)).read(), scaleByCpu(a, s).data);
     const f = fill(Tensor.empty(gpu, [n]), 3.5);
     assertEquals((await f.read()).every((v) => v === 3.5), true);
   });

@@ -39,7 +39,8 @@ async function runSteps(B: Backend, ops: TrainOps, steps: number, withOpt: boole
     const views = randn(N * S * S, 200 + s);
     const xk = new Float32Array(N * S * S);
     perm.forEach((p, j) => xk.set(views.subarray(p * S * S, (p + 1) * S * S), j * S * S));
-    const r = moco.step(xq, B.fromArray(xk, [N, 1, S, S]), B.fromArray(inv, [N]), opt, 1e-3);
+    const r = moco.step(xq, B.fromArray(xk, [N, 1, S, S]), B.fromArray(inv, [N]));
+    opt?.update(1e-3);
     losses.push((await B.read(r.loss))[0]);
     correct.push((await B.read(r.correct))[0]);
   }

@@ -40,7 +40,8 @@ Deno.test("a steady-state MoCo step creates no buffer, pipeline or bind group", 
     const xq = B.fromArray(randn(N * S * S, 10 + s), [N, 1, S, S]);
     const xk = B.fromArray(randn(N * S * S, 20 + s), [N, 1, S, S]);
     const un = B.fromArray(inv, [N]);
-    const r = moco.step(xq, xk, un, opt, 1e-3);
+    const r = moco.step(xq, xk, un);
+    opt.update(1e-3);
     const loss = (await B.read(r.loss))[0];
     for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
     return loss;

@@ -12,6 +12,7 @@
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
+import { bceWithLogits } from "../model/ops.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { linearHead } from "../model/classifier.ts";
 import type { Module } from "../model/nn.ts";
@@ -164,7 +165,7 @@ export async function finetune(
     for (let i = 0; i < set.count; i += 32) {
       const idx = Array.from({ length: Math.min(32, set.count - i) }, (_, j) => i + j);
       const { out, input } = noGrad(() => logitsOf(set, idx, null));
-      const p = ops.sigmoid(out.value);
+      const p = B.sigmoid(out.value);
       scores.set(await B.read(p), i * T);
       B.dispose(p);
       out.dispose();
@@ -197,14 +198,13 @@ export async function finetune(
     const { out, input } = logitsOf(train, idx, rng);
     const y: BTensor = B.fromArray(gather(train.labels, idx), [idx.length, T]);
     const m: BTensor = B.fromArray(gather(train.mask, idx), [idx.length, T]);
-    const { loss, dlogits } = ops.bceWithLogits(out.value, y, m);
-    backward(out, dlogits);
-    out.dispose();
-    opt.apply(cfg.lr);
-    net.zeroGrad();
+    const loss = bceWithLogits(out, y, m);
+    out.release();
+    backward(loss);
+    opt.update(cfg.lr);
     for (const t of [input, y, m]) B.dispose(t);
-    const l = (await B.read(loss))[0];
-    B.dispose(loss);
+    const l = (await loss.read())[0];
+    loss.dispose();
     if (!Number.isFinite(l)) {
       throw new UserError(
         `fine-tuning loss became ${l} at step ${step}; lower --lr or check the data`,

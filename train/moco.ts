@@ -17,12 +17,12 @@
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
+import { infoNce, l2Normalize, mocoLogits } from "../model/ops.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { mlpHead } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import type { TrainOps } from "./train_ops.ts";
-import type { Optimizer } from "./optimizer.ts";
 
 export interface MocoConfig {
   backbone: BackboneName;
@@ -84,7 +84,7 @@ export class Moco {
     const q = new Float32Array(cfg.queueSize * cfg.dim);
     for (let i = 0; i < q.length; i++) q[i] = rng.normal();
     const raw = B.fromArray(q, [cfg.queueSize, cfg.dim]);
-    const { y, norm } = ops.l2Normalize(raw);
+    const { y, norm } = B.l2Normalize(raw);
     B.dispose(m.queue);
     m.queue = y;
     B.dispose(raw);
@@ -99,58 +99,46 @@ export class Moco {
   }
 
   /**
-   * One MoCo step. `xq` holds the query views in batch order; `xkShuffled`
-   * the key views in the order `perm` (xkShuffled[j] = view of image perm[j]);
-   * `unshuffle` is perm's inverse as a [N] index tensor. Gradients are left
-   * in the query encoder's parameters when `opt` is null (tests), otherwise
-   * the optimizer is applied with `lr` and the gradients cleared.
+   * One MoCo step's forward and backward. `xq` holds the query views in batch
+   * order; `xkShuffled` the key views in the order `perm` (xkShuffled[j] = view
+   * of image perm[j]); `unshuffle` is perm's inverse as a [N] index tensor.
+   * The query encoder's parameters are left holding their gradients; the
+   * caller applies its optimizer (`Optimizer.step`), as fine-tuning does.
    */
-  step(
-    xq: BTensor,
-    xkShuffled: BTensor,
-    unshuffle: BTensor,
-    opt: Optimizer | null,
-    lr: number,
-  ): MocoStepResult {
+  step(xq: BTensor, xkShuffled: BTensor, unshuffle: BTensor): MocoStepResult {
     const { B, ops, cfg } = this;
     const ctx = { bnGroups: cfg.bnGroups };
     this.encQ.train();
     this.encK.train();
 
-    // Query: forward with the tape.
+    // Query: forward with the tape, L2-normalised features.
     const q = this.encQ.forward(new Var(B, xq), ctx);
-    const qn = ops.l2Normalize(q.value);
+    const qn = l2Normalize(q);
+    q.release();
 
-    // Key: momentum update first (MoCo's order), then a no-grad forward.
+    // Key: momentum update first (MoCo's order), then a no-grad forward and the unshuffle.
     this.momentumUpdate();
     const kn = noGrad(() => {
       const kShuf = this.encK.forward(new Var(B, xkShuffled), ctx);
-      const k = ops.gatherRows(kShuf.value, unshuffle);
+      const k = B.gatherRows(kShuf.value, unshuffle);
       kShuf.dispose();
-      const r = ops.l2Normalize(k);
+      const r = B.l2Normalize(k);
       B.dispose(k);
       B.dispose(r.norm);
       return r.y;
     });
 
-    // Contrastive loss and its gradient wrt q, fed back into the tape.
-    const logits = ops.mocoLogits(qn.y, kn, this.queue, cfg.temperature);
-    const { loss, dlogits, correct } = ops.infoNce(logits);
-    const dqn = ops.mocoLogitsBackward(dlogits, kn, this.queue, cfg.temperature);
-    const dq = ops.l2NormalizeBackward(dqn, qn.y, qn.norm);
-    for (const t of [logits, dlogits, dqn, qn.y, qn.norm]) B.dispose(t);
-    backward(q, dq);
-    q.dispose();
+    // InfoNCE over [q·k₊, q·queue]/T, positive at index 0; the loss is the tape's root.
+    const logits = mocoLogits(qn, kn, this.queue, cfg.temperature);
+    qn.release();
+    const { loss, correct } = infoNce(logits);
+    logits.release();
+    backward(loss);
 
     // Enqueue this batch's keys (they were the positives; they become negatives).
     this.ptr = ops.enqueue(this.queue, kn, this.ptr);
     B.dispose(kn);
-
-    if (opt) {
-      opt.apply(lr);
-      this.encQ.zeroGrad();
-    }
-    return { loss, correct };
+    return { loss: loss.value, correct };
   }
 
   /** k ← m·k + (1−m)·q over all parameters (buffers are the key encoder's own). */

@@ -59,6 +59,12 @@ export class Optimizer {
     }
   }
 
+  /** One training update: `apply(lr)`, then the parameters' gradients are cleared. */
+  update(lr: number): void {
+    this.apply(lr);
+    for (const [, p] of this.params) p.zeroGrad();
+  }
+
   /** State tensors as [name, tensor]: `<param>.exp_avg`/`.exp_avg_sq` or `.momentum_buffer`. */
   namedState(): [string, BTensor][] {
     const names = this.cfg.kind === "sgd" ? ["momentum_buffer"] : ["exp_avg", "exp_avg_sq"];

@@ -212,7 +212,8 @@ export async function pretrain(
       const lr = learningRate(cfg.lr, cfg.schedule, epoch + pos / stepsPerEpoch);
       const xq = B.fromArray(v.xq, [N, C, S, S]), xk = B.fromArray(xkShuf, [N, C, S, S]);
       const un = B.fromArray(inv, [N]);
-      const r = moco.step(xq, xk, un, opt, lr);
+      const r = moco.step(xq, xk, un);
+      opt.update(lr);
       for (const t of [xq, xk, un]) B.dispose(t);
       // Both scalars are copied out before the one wait: a single sync per step.
       const [lossArr, correctArr] = await Promise.all([B.read(r.loss), B.read(r.correct)]);

@@ -18,3 +18,5 @@ export function sigmoidCpu(x: CpuTensor): CpuTensor {
     x.data.map((v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)))),
   );
 }
+/** x · s[0] (f32 rounding, as the GPU). */
+export const scaleByCpu = (x: CpuTensor, s: CpuTensor) => map(x, (v) => Math.fround(v * s.data[0]));
