@@ -26,17 +26,7 @@
  * γ, β per element and did 2–4 integer divisions per element) cost ~8 accesses
  * per element forward and ~12 backward; now 4 and 6–7.
  *
- * Measured on lavapipe (2 cores, load average 6–7; best of 5, same process),
- * split BN G=2 with ReLU, old two-kernel layout → this one:
- *   [32,64,16,16]  train 107–117 → 28–39 ms;  backward 145–156 → 58–65 ms
- *   [32,64,32,32]  train 390–396 → 115–124 ms; backward 529–665 → 238–248 ms
- *   [32,512,2,2]   train 60–71 → 6.6–7.6 ms;   backward 52–60 → 7.5–8.2 ms
- * Workgroup size (same process): BN_WG 8 / 16 / 32 / 64 →
- *   [32,64,16,16] train 28–31 / 34–39 / 36–44 / 37–39 ms, backward 58–64 / 63–79 /
- *   55–74 / 73–85 ms; [32,512,2,2] train 9–11 / 15 / 22–27 / 36–54 ms. 8 kept: one
- *   AVX2 vector, no coroutine switch at barriers, fewest idle lanes on tiny planes.
- * Older history: WG=64 vs 256 for the two-kernel layout (1.47 s vs 2.86 s at
- *   [32,64,56,56]); nested plane loop vs flat div/mod loop: noise level.
+ * Workgroup of 8 lanes (BN_WG): measured against 16, 32 and 64 (kernels/KERNELS.md).
  * Not tried: Welford/Chan single statistics pass (would save one of the four
  * accesses per element forward); two-stage partial sums for GPUs with many SMs
  * (C workgroups of 8 lanes underfill a hardware GPU badly: revisit there).

@@ -16,12 +16,7 @@
  *   stage 2: elementwise, dq = (dl[n,0]·k[n,d] + Σ_s partial[s,n,d]) / T in
  *     fixed s order. S depends only on K: identical results run to run.
  * enqueue: one invocation per key element, row r → queue row (ptr+r) mod K.
- * Rejected: staging the q tile (8×D) and the dl tile (8×64) in workgroup
- * memory. Under DENO_WEBGPU_BACKEND=gl, pipeline creation time grows with
- * workgroup-array size (cold Mesa cache): 56 floats 2.6 s, 1,024 floats 31 s,
- * 3,600 floats 328 s, 4,096 floats 396 s; the dl tile (512 floats) 12–19 s.
- * Without them: 0.2 s each. Also rejected: one invocation per logit (each
- * rereads a queue row N times instead of N/8).
+ * Rejected shapes (workgroup-memory tiles, one invocation per logit): kernels/KERNELS.md.
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";

@@ -9,14 +9,7 @@
  * Why vec4 (lavapipe, Mesa 22.3): each storage access is a per-lane scalar
  * loop; a vec4 access does 4 component loads inside one lane iteration, so the
  * loop overhead is paid once per 4 elements.
- * Measured on lavapipe (2 cores, load average ~6; best of 3×10, same process),
- * old (f32, WG 64, ≤ 4096 groups) → vec4 (WG 64, ≤ 1024 groups):
- *   [32,64,16,16]: relu 12.7–13.6 → 6.5–8.5 ms, add 22–23 → 20 ms,
- *   reluBackward 21–26 → 11–20 ms; [32,256,4,4]: relu 3.4 → 2.2, add 4.5–4.9 → 2.9–3.1.
- * Earlier, on ema-shaped 2-input maps of 2.36M floats: f32 WG 64/8/256 and
- * group caps 64…4096 all 108–200 ms, vec4 77–118 ms (noise ±20%: load 5–7).
- * Rejected: one element per invocation with 2-D folding for large n — on
- * lavapipe the per-invocation setup dominated for 1-FLOP bodies.
+ * Measured against f32 items and other group caps: kernels/KERNELS.md.
  *
  * ReLU keeps NaN (as torch): the test is on the bits (sign set and not NaN),
  * because the GL backend's compiler turned select(x, 0, x < 0) into max(x, 0),

@@ -12,12 +12,7 @@
  * - BCE: ONE workgroup of 64 lanes over all N·T elements (≤ a few thousand):
  *   pass 1 counts mask > 0, pass 2 writes dlogits = mask·(σ(x) − t)/count and
  *   sums the stable terms max(x,0) − x·t + log(1+e^−|x|). One dispatch.
- * Workgroup arrays stay ≤ 64 floats: under DENO_WEBGPU_BACKEND=gl, pipeline
- * creation time grows with their size (256-float BCE/reduce trees: 1.7–3 s
- * cold; 64 floats: 0.3 s) — see contrastive.ts.
- * Rejected: one invocation per CE row (serial over K) — with N = 256 rows and
- * K = 65,537 only 256 invocations exist, which leaves most of a GPU idle and
- * gives lavapipe 4 workgroups per core with no vectorization across the row.
+ * Workgroup arrays stay ≤ 64 floats (GL pipeline-creation time, kernels/KERNELS.md).
  */
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";

@@ -9,13 +9,7 @@
  * 4096), one dispatch per parameter tensor (60–360 per step). Items are vec4
  * when n % 4 == 0 (every conv weight here), else f32: on lavapipe each storage
  * access is a per-lane scalar loop and vec4 pays its overhead once per 4 floats.
- * Measured (lavapipe, 2 cores, load average 6–7, same process, best of 3×5):
- *   f32 → vec4: adam [512,512,3,3] 255–363 → 165–207 ms; ema 109–141 → 78–97 ms;
- *   [64,64,3,3]: adam 4.3–4.8 → 4.1–4.2 ms, ema ~3 ms both (dispatch-bound).
- * Rejected (not built): a multi-tensor variant packing all parameters into
- * one dispatch — it needs a per-tensor offset table and a single flat
- * parameter arena; with batched submission (device.ts) a dispatch costs only
- * a bind group, so it is not worth the coupling to the model layout yet.
+ * Measurements and the rejected multi-tensor variant: kernels/KERNELS.md.
  */
 import { type Kernel, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";

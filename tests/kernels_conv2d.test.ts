@@ -10,7 +10,7 @@
  * magnitude of what is summed, not with the (possibly cancelling) result.
  */
 import { Tensor } from "../kernels/tensor.ts";
-import type { WindowChoice } from "../kernels/gemm/windows.ts";
+import type { WindowChoice } from "../kernels/gemm/window_plan.ts";
 import {
   conv2d,
   conv2dBackwardBias,

@@ -18,7 +18,7 @@ import {
 } from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
-import type { WindowChoice } from "../kernels/gemm/windows.ts";
+import type { WindowChoice } from "../kernels/gemm/window_plan.ts";
 
 const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
 

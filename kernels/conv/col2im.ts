@@ -18,7 +18,8 @@
 import { grid1d, type Kernel, params } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import { bmm } from "../gemm/matmul.ts";
-import { chooseWindows, type GemmChoice, pack, plainSource, windowGemm } from "../gemm/windows.ts";
+import { pack, plainSource, windowGemm } from "../gemm/windows.ts";
+import { chooseWindows, type GemmChoice } from "../gemm/window_plan.ts";
 import type { ConvGeom } from "../gemm/skeleton.ts";
 
 const WG = 64, MAX_GROUPS = 1024;

@@ -25,7 +25,7 @@ import { channelSum } from "../reduce.ts";
 import { chooseVariant, type GemmVariant, tileCandidates, tileOf } from "../gemm/variants.ts";
 import { type Candidate, tunerOf } from "../tuner.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
-import type { WindowChoice } from "../gemm/windows.ts";
+import type { WindowChoice } from "../gemm/window_plan.ts";
 import { col2imScratch, conv2dBackwardInputCol2im } from "./col2im.ts";
 
 export type { ConvOptions } from "../cpu/conv2d.ts";

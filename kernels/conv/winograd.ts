@@ -33,17 +33,16 @@ import { type Gpu, GpuError, grid1d, type Kernel, params } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import { bmm } from "../gemm/matmul.ts";
 import { chooseVariant, tileOf } from "../gemm/variants.ts";
+import { PANEL_POS_WGSL, windowGemm } from "../gemm/windows.ts";
 import {
   chooseWindows,
   type GemmChoice,
   padded,
-  PANEL_POS_WGSL,
   panelFields,
   panelFloats,
   plainPlan,
-  windowGemm,
   type WindowPlan,
-} from "../gemm/windows.ts";
+} from "../gemm/window_plan.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 

@@ -22,14 +22,8 @@ import { fatKernel, tiledKernel } from "./skeleton.ts";
 import { chooseVariant, type GemmVariant, tileCandidates, tileOf, variantKey } from "./variants.ts";
 import { tunerOf } from "../tuner.ts";
 import { fill } from "../elementwise.ts";
-import {
-  chooseWindows,
-  type GemmChoice,
-  pack,
-  plainSource,
-  type WindowChoice,
-  windowGemm,
-} from "./windows.ts";
+import { pack, plainSource, windowGemm } from "./windows.ts";
+import { chooseWindows, type GemmChoice, type WindowChoice } from "./window_plan.ts";
 import { channelSum } from "../reduce.ts";
 
 export type { MatmulOptions } from "../cpu/matmul.ts";
