@@ -14,7 +14,7 @@
 import { type Kernel, params } from "./device.ts";
 import { Tensor } from "./tensor.ts";
 import { GpuError } from "./device.ts";
-import { treeSum } from "./wgsl.ts";
+import { gridStrideMain, treeSum } from "./wgsl.ts";
 
 const WG = 64;
 
@@ -56,6 +56,38 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (lid == 0u) { db[o] = s; }
 }`,
 };
+
+const SUM_SLICES: Kernel = {
+  name: "sum_slices",
+  code: `struct P { n: u32, splits: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${
+    gridStrideMain(
+      WG,
+      "p.n",
+      `    var s = 0.0;
+    for (var z = 0u; z < p.splits; z++) { s += part[z * p.n + i]; }
+    out[i] = s;`,
+    )
+  }`,
+};
+
+/**
+ * out[i] = Σ_z part[z·n + i] over `splits` slices, in slice order (the
+ * deterministic second pass of a split-K GEMM); `out` holds n values.
+ */
+export function sumSlices(part: Tensor, splits: number, out: Tensor): Tensor {
+  const n = out.size;
+  if (part.size < n * splits) {
+    throw new GpuError(`sumSlices: ${part.size} values for ${splits} slices of ${n}`);
+  }
+  out.gpu.dispatch(SUM_SLICES, [part.buffer, out.buffer], params([n, splits]), [
+    Math.min(Math.ceil(n / WG), 4096),
+  ]);
+  return out;
+}
 
 /** Σ x[off .. off+n) · scale as a new [1] tensor. */
 export function reduceRange(x: Tensor, n: number, off: number, scale: number): Tensor {

@@ -12,9 +12,11 @@ import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
   type GemmVariant,
   maxFatTile,
+  reg,
   testedGpuCandidates,
   TILED_32,
   TILED_64,
+  variantKey,
 } from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
@@ -154,6 +156,35 @@ Deno.test("matmul GPU == CPU with the largest fat tile the software default pick
     variant: { kind: "fat", tm: maxFatTile(gpu), tn: maxFatTile(gpu) },
   });
   assertNear(await c.read(), want.data, mag, `fat${maxFatTile(gpu)}`);
+});
+
+Deno.test("split-K matmul == CPU for every split candidate shape, all transposes", async () => {
+  // K = 700 is not a multiple of a slice (slices of 352 / 176 / 240 with 2, 4 and 3 splits)
+  const [M, K, N] = [65, 700, 33];
+  for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const a = cpuTensor(transA ? [K, M] : [M, K], randn(M * K, 21));
+    const b = cpuTensor(transB ? [N, K] : [K, N], randn(K * N, 22));
+    const o = { transA, transB };
+    const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
+    const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
+    for (const variant of [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)]) {
+      for (const splitK of [2, 3, 4]) {
+        const c = matmul(ta, tb, { ...o, variant, splitK });
+        assertNear(
+          await c.read(),
+          want.data,
+          mag,
+          `${JSON.stringify(o)} ${variantKey(variant)}/${splitK}`,
+        );
+        c.dispose();
+      }
+    }
+  }
+  const z = Tensor.zeros(gpu, [2, 8, 8]);
+  assertThrows(
+    () => bmm(z, z, { variant: reg(64, 64, 16, 8, 8), splitK: 2 }),
+    /splitK needs a plain matmul without bias/,
+  );
 });
 
 Deno.test("a window that cannot hold its tile is a clear error", () => {

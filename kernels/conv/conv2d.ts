@@ -20,8 +20,8 @@ import { type ConvGeom, convParamFields, liveTapBox } from "../gemm/skeleton.ts"
 import { convFwdKernel } from "./implicit_fwd.ts";
 import { fill } from "../elementwise.ts";
 import { convDgradKernel } from "./implicit_dgrad.ts";
-import { convWgradKernel, SUM_SPLITS } from "./implicit_wgrad.ts";
-import { channelSum } from "../reduce.ts";
+import { convWgradKernel } from "./implicit_wgrad.ts";
+import { channelSum, sumSlices } from "../reduce.ts";
 import { chooseVariant, type GemmVariant, tileCandidates, tileOf } from "../gemm/variants.ts";
 import { type Candidate, tunerOf } from "../tuner.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
@@ -277,9 +277,7 @@ export function conv2dBackwardWeight(
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],
   );
   if (splits > 1) {
-    gpu.dispatch(SUM_SPLITS, [part.buffer, dw.buffer], params([nw, splits]), [
-      Math.min(Math.ceil(nw / 64), 4096),
-    ]);
+    sumSlices(part, splits, dw);
     part.dispose();
   }
   return dw;

@@ -1,6 +1,6 @@
 /**
  * Conv2d grad-weight as a split-K implicit GEMM, plus its deterministic
- * reduction (the bias gradient is reduce.ts's channelSum).
+ * reduction (reduce.ts's sumSlices; the bias gradient is its channelSum).
  *   M = O (rows: dY, uniform across a workgroup), NC = C·KH·KW (columns:
  *   one (c, kh, kw) per lane slot), K = N·OH·OW (output pixels).
  * dW[o, (c,kh,kw)] = Σ_{n,oh,ow} dY[n, o, oh, ow] · X[n, c, oh·s−pad+kh, ow·s−pad+kw].
@@ -13,10 +13,9 @@
  * the GEMM is 9× narrower; the host zero-fills dead taps' weights first.
  * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
  * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
- * Bindings: wgrad 1 dy, 2 x, 3 part; sumSplits 1 part, 2 out.
+ * Bindings: 1 dy, 2 x, 3 part.
  */
 import { type Kernel, kernelFamily } from "../device.ts";
-import { gridStrideMain } from "../wgsl.ts";
 import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 
@@ -94,20 +93,3 @@ var<private> wgz: u32;`,
     }, v),
   };
 });
-
-export const SUM_SPLITS: Kernel = {
-  name: "conv_wgrad_sum_splits",
-  code: `struct P { n: u32, splits: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${
-    gridStrideMain(
-      64,
-      "p.n",
-      `    var s = 0.0;
-    for (var z = 0u; z < p.splits; z++) { s += part[z * p.n + i]; }
-    out[i] = s;`,
-    )
-  }`,
-};

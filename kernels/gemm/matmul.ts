@@ -19,12 +19,19 @@ import { GpuError, type Kernel, kernelFamily, params } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import { matmulDims, type MatmulOptions } from "../cpu/matmul.ts";
 import { fatKernel, tiledKernel } from "./skeleton.ts";
-import { chooseVariant, type GemmVariant, tileCandidates, tileOf, variantKey } from "./variants.ts";
+import {
+  chooseVariant,
+  type GemmVariant,
+  splitKCandidates,
+  tileCandidates,
+  tileOf,
+  variantKey,
+} from "./variants.ts";
 import { tunerOf } from "../tuner.ts";
 import { fill } from "../elementwise.ts";
 import { pack, plainSource, windowGemm } from "./windows.ts";
 import { chooseWindows, type GemmChoice, type WindowChoice } from "./window_plan.ts";
-import { channelSum } from "../reduce.ts";
+import { channelSum, sumSlices } from "../reduce.ts";
 
 export type { MatmulOptions } from "../cpu/matmul.ts";
 
@@ -36,6 +43,11 @@ export interface MatmulGpuOptions extends MatmulOptions {
    * false for the storage-operand kernels (default: the cost model, software adapters).
    */
   window?: WindowChoice;
+  /**
+   * Split the k range into this many slices, summed in order afterwards (plain
+   * matmul without bias, GPU tiles only): more workgroups for small outputs.
+   */
+  splitK?: number;
 }
 
 /** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
@@ -43,7 +55,8 @@ export interface BmmOptions extends MatmulGpuOptions {
   sharedB?: boolean;
 }
 
-const HEADER = `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32 }
+const HEADER =
+  `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, aBatch: u32, kChunk: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -53,8 +66,16 @@ var<private> zA: u32;
 var<private> zB: u32;
 var<private> zC: u32;`;
 
-/** Batch offsets: workgroup z is the batch index of bmm (0 for matmul); B may be shared (bBatch 0). */
-const BATCH = `zA = wg.z * p.M * p.K; zB = wg.z * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
+/**
+ * Offsets by workgroup z: the batch index of bmm (0 for matmul; B may be
+ * shared, bBatch 0), or the k slice of a split-K matmul (aBatch = bBatch = 0:
+ * every slice reads the same A and B; slice z writes its own C[z]).
+ */
+const BATCH =
+  `zA = wg.z * p.M * p.K * p.aBatch; zB = wg.z * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
+/** k range of the tiled skeletons: all of K, or slice z of kChunk (split-K). */
+const K_RANGE = `let k0 = select(0u, wg.z * p.kChunk, p.kChunk != 0u);
+  let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
 const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
 const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Kernel => {
@@ -87,7 +108,7 @@ const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Ke
 fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]; }
 fn loadB(k: u32, n: u32) -> f32 { return b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]; }
 fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
-      prologue: `let M = p.M; let NC = p.N; let k0 = 0u; let k1 = p.K; ${BATCH}`,
+      prologue: `let M = p.M; let NC = p.N; ${K_RANGE} ${BATCH}`,
       aFast: ta ? "m" : "k",
       bFast: tb ? "k" : "n",
     }, v),
@@ -118,7 +139,10 @@ function gemmBatched(
     }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}`;
     const choice = tunerOf(a.gpu).choose({
       key,
-      candidates: tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
+      candidates: [
+        ...tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
+        ...(batch === 1 && !bias ? splitKCandidates(a.gpu, M, N, K) : []),
+      ],
       scratch: () => {
         const sa = fill(Tensor.empty(a.gpu, a.shape), 0.5),
           sb = fill(Tensor.empty(b.gpu, b.shape), 0.5);
@@ -146,10 +170,29 @@ function gemmBatched(
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
   const kern = matmulKernel(v, ta, tb);
   const { bm, bn } = tileOf(v);
+  const splits = o.splitK ?? 1;
+  if (splits > 1) {
+    // split-K: slice z sums k in [z·chunk, (z+1)·chunk) into part[z]; then an ordered sum
+    if (batch !== 1 || bias || v.kind === "fat") {
+      throw new GpuError("matmul: splitK needs a plain matmul without bias and a GPU tile");
+    }
+    const chunk = Math.ceil(K / splits / 16) * 16; // whole BK slabs for BK 8 and 16
+    const used = Math.ceil(K / chunk);
+    const part = Tensor.empty(a.gpu, [used, M, N]);
+    a.gpu.dispatch(
+      kern,
+      [a.buffer, b.buffer, b.buffer, part.buffer],
+      params([M, N, K, 0, 0, 0, chunk]),
+      [Math.ceil(N / bn), Math.ceil(M / bm), used],
+    );
+    sumSlices(part, used, c);
+    part.dispose();
+    return c;
+  }
   a.gpu.dispatch(
     kern,
     [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
-    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1]),
+    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1, 1, 0]),
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;

@@ -169,3 +169,31 @@ export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoi
   }
   return out;
 }
+
+/** A GEMM choice with a split-K count (matmul only; see MatmulGpuOptions.splitK). */
+export interface SplitChoice extends TileChoice {
+  splitK?: number;
+}
+
+/**
+ * Split-K candidates for a hardware GPU: the large tiles with the k range in
+ * 2 or 4 slices, where the output alone gives fewer than ~2 workgroups per SM
+ * of a large GPU and K is long enough to split.
+ */
+export function splitKCandidates(
+  gpu: Gpu,
+  m: number,
+  n: number,
+  k: number,
+): Candidate<SplitChoice>[] {
+  if (gpu.isSoftware || k < 256) return [];
+  const out: Candidate<SplitChoice>[] = [];
+  for (const v of [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)]) {
+    const { bm, bn } = tileOf(v);
+    if (Math.ceil(m / bm) * Math.ceil(n / bn) >= 256) continue;
+    for (const s of [2, 4]) {
+      out.push({ label: `${variantKey(v)}/split${s}`, choice: { variant: v, splitK: s } });
+    }
+  }
+  return out;
+}
