@@ -117,7 +117,7 @@ export async function main(args: string[]): Promise<void> {
     resume: f.resume,
     betweenSteps: () => tuner.settle(tuneCache),
     monitor: data.monitor
-      ? (moco) => knnMonitor(B, moco.encQ, data.monitor!, cfg.imageSize)
+      ? (moco) => knnMonitor(B, moco.encQ, data.monitor!)
       : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
   });

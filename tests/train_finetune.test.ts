@@ -10,7 +10,7 @@ import { finetune, type FinetuneConfig, meanAuc, stepsFor } from "../train/finet
 import { gradCam } from "../train/gradcam.ts";
 import { buildBackbone } from "../train/backbones.ts";
 import { linearHead } from "../model/classifier.ts";
-import type { LabelledSource } from "../train/views.ts";
+import { imageBatch, type LabelledSource } from "../train/sources.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { noGrad, Var } from "../model/autograd.ts";
@@ -48,8 +48,8 @@ function discImages(n: number, seed: number): LabelledSource {
     labels: Float32Array.from(items, (it) => (it.pos ? 1 : 0)),
     mask: new Float32Array(n).fill(1),
     ids: items.map((_, i) => `img${i}`),
-    images: (idx) => draw(idx, null),
-    augmented: (idx, rng) => draw(idx, rng),
+    images: (idx) => imageBatch(draw(idx, null), idx.length, 1, S),
+    augmented: (idx, rng) => imageBatch(draw(idx, rng), idx.length, 1, S),
   };
 }
 
@@ -85,7 +85,7 @@ Deno.test("end-to-end fine-tuning learns the finding and keeps the best validati
   assertEquals(r.curve.find((c) => c.val_auc === best)!.step, r.bestStep);
 
   const imgs = sets().test.images([0, 3]);
-  const cam = await gradCam(B, r.net, imgs, 2, 1, S);
+  const cam = await gradCam(B, r.net, imgs);
   assertEquals(cam.maps.length, 2);
   for (const m of cam.maps) {
     assertEquals(m.length, S * S);
@@ -112,7 +112,8 @@ Deno.test("linear probe fits only the head, records its penalty, and the net sco
   assertEquals(r.curve[r.bestStep - 1].val_auc, best);
   // The returned network (standardisation folded into its head) scores raw test images alike.
   const idx = Array.from({ length: 48 }, (_, i) => i);
-  const x = B.fromArray(s.test.images(idx), [48, 1, S, S]);
+  const batch = s.test.images(idx);
+  const x = B.fromArray(batch.data, batch.shape);
   const out = noGrad(() => r.net.forward(new Var(B, x)));
   const logits = await out.read();
   out.dispose();
@@ -133,17 +134,17 @@ Deno.test("Grad-CAM on ResNet-18 at 32 px uses layer2 (4×4), also with a frozen
   net.setHead(linearHead(B, net.featureDim, 1, new Rng(4)));
   net.requiresGrad(false); // the linear protocol's frozen backbone
   const r = new Rng(5), n = 2, px = 32 * 32;
-  const imgs = Float32Array.from({ length: n * px }, () => r.normal());
-  await gradCam(B, net, imgs, n, 1, 32); // warms the buffer pool
+  const imgs = imageBatch(Float32Array.from({ length: n * px }, () => r.normal()), n, 1, 32);
+  await gradCam(B, net, imgs); // warms the buffer pool
   const before = gpu.stats.buffersCreated;
-  const cam = await gradCam(B, net, imgs, n, 1, 32);
+  const cam = await gradCam(B, net, imgs);
   assertEquals(cam.layer, "layer2 (4×4)");
   assertEquals(gpu.stats.buffersCreated, before, "stage maps and gradients go back to the pool");
   for (const m of cam.maps) {
     assertEquals(m.length, px);
     assert(new Set(m).size > 1, "a 4×4 map upsampled is not constant");
   }
-  const last = await gradCam(B, net, imgs, n, 1, 32, 0, 1);
+  const last = await gradCam(B, net, imgs, 0, 1);
   assertEquals(last.layer, "last (1×1)");
   // A 1×1 map: the heatmap is constant (0 or 1 everywhere), which is why layer2 is preferred.
   for (const m of last.maps) assertEquals(new Set(m).size, 1);
@@ -156,7 +157,7 @@ Deno.test("a non-finite fine-tuning loss stops with the step it first appeared a
     ...s.train,
     augmented: (idx: number[], rng: Rng) => {
       const x = s.train.augmented(idx, rng);
-      x[0] = NaN; // every batch from step 1 on
+      x.data[0] = NaN; // every batch from step 1 on
       return x;
     },
   };

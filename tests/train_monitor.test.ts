@@ -19,6 +19,7 @@ import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { memoryCache } from "./memory_cache.ts";
 import { TinyNet } from "./tiny_net.ts";
+import { imageBatch } from "../train/sources.ts";
 
 const B = gpuBackend(gpu);
 const S = 16;
@@ -98,7 +99,7 @@ Deno.test("no monitor on one-class data: the reason is logged and written to met
       count: train.length,
       twoViews: (idx) => {
         const x = new Float32Array(idx.length * S * S).map((_, k) => Math.sin(k));
-        return { xq: x, xk: x };
+        return { xq: imageBatch(x, idx.length, 1, S), xk: imageBatch(x, idx.length, 1, S) };
       },
     },
     dir,

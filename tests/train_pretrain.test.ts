@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
-import type { TwoViewSource } from "../train/views.ts";
+import { imageBatch, type TwoViewSource } from "../train/sources.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { NonFiniteError, saveCheckpoint } from "../train/checkpoint.ts";
 import { Rng } from "../util/rng.ts";
@@ -45,7 +45,7 @@ function discSource(n: number, nanFromCall = Infinity): TwoViewSource {
         view(i, rng, xk, j * S * S);
       });
       if (++calls >= nanFromCall) xq.fill(NaN);
-      return { xq, xk };
+      return { xq: imageBatch(xq, idx.length, 1, S), xk: imageBatch(xk, idx.length, 1, S) };
     },
   };
 }

@@ -107,15 +107,15 @@ function report(name: string, fPool: Float32Array, fTest: Float32Array, F: numbe
 }
 
 async function features(net: ReturnType<typeof buildBackbone>) {
-  const a = await extractFeatures(B, net, labelledSource(cache, pool, S, C), S, C);
-  const b = await extractFeatures(B, net, labelledSource(cache, test, S, C), S, C);
+  const a = await extractFeatures(B, net, labelledSource(cache, pool, S, C));
+  const b = await extractFeatures(B, net, labelledSource(cache, test, S, C));
   return { a, b };
 }
 
 // Raw pixels, 8×8 block means of the centre crop.
 {
   const src = labelledSource(cache, [...pool, ...test], S, C), k = S / 8;
-  const x = src.images([...pool, ...test].map((_, i) => i));
+  const x = src.images([...pool, ...test].map((_, i) => i)).data;
   const F = 64, out = new Float32Array((pool.length + test.length) * F);
   for (let i = 0; i < pool.length + test.length; i++) {
     for (let p = 0; p < S * S; p++) {

@@ -60,7 +60,7 @@ const net = await buildClassifier(B, {
 }, T);
 const F = net.featureDim;
 const feats = async (idx: number[]) =>
-  await extractFeatures(B, net, labelledSource(cache, idx, S, 1), S, 1);
+  await extractFeatures(B, net, labelledSource(cache, idx, S, 1));
 const [fPool, fVal, fTest] = [
   await feats(splits.trainPool),
   await feats(splits.val),

@@ -18,7 +18,7 @@ import {
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
 import { UserError } from "../util/cli.ts";
 import type { Rng } from "../util/rng.ts";
-import type { LabelledSource, TwoViewSource } from "./views.ts";
+import { imageBatch, type LabelledSource, type TwoViewSource } from "./sources.ts";
 import type { MonitorSets } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
 
@@ -125,7 +125,11 @@ export function twoViewSource(
     count: indices.length,
     twoViews(idx: number[], rng: Rng) {
       const b = makeTwoViewBatch(cache, idx.map((i) => indices[i]), aug, rng);
-      return { xq: b.q, xk: b.k };
+      const C = aug.channels ?? 1;
+      return {
+        xq: imageBatch(b.q, idx.length, C, aug.size),
+        xk: imageBatch(b.k, idx.length, C, aug.size),
+      };
     },
   };
 }
@@ -154,8 +158,10 @@ export function labelledSource(
     labels,
     mask,
     ids: indices.map((c) => cache.records[c].path),
-    images: (idx) => makeBatch(cache, map(idx), evalAug, fixed).x,
-    augmented: (idx, rng) => makeBatch(cache, map(idx), trainAug, rng).x,
+    images: (idx) =>
+      imageBatch(makeBatch(cache, map(idx), evalAug, fixed).x, idx.length, channels, size),
+    augmented: (idx, rng) =>
+      imageBatch(makeBatch(cache, map(idx), trainAug, rng).x, idx.length, channels, size),
   };
 }
 

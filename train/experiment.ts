@@ -33,7 +33,7 @@ import {
 import { extractFeatures } from "./features.ts";
 import { gradCam } from "./gradcam.ts";
 import { labelledSource, pretrainAugment, twoViewSource } from "./data_source.ts";
-import type { LabelledSource } from "./views.ts";
+import type { LabelledSource } from "./sources.ts";
 import { knnMonitor } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
 
@@ -218,7 +218,7 @@ export async function runExperiment(
           resume: true,
           backbone,
           log,
-          monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets, S) : undefined,
+          monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets) : undefined,
           monitorOff: m.ok ? undefined : m.reason,
         },
       );
@@ -271,9 +271,9 @@ export async function runExperiment(
           // which draw happens to run first (a resumed run starts at a later one).
           const net = await buildClassifier(B, { ...ftc, seed: cfg.seed }, T, backbone);
           feats = {
-            train: await extractFeatures(B, net, trainSrc, S, C),
-            val: await extractFeatures(B, net, val, S, C),
-            test: await extractFeatures(B, net, test, S, C),
+            train: await extractFeatures(B, net, trainSrc),
+            val: await extractFeatures(B, net, val),
+            test: await extractFeatures(B, net, test),
           };
           net.dispose();
         }
@@ -351,9 +351,9 @@ async function writeGradCams(
     .filter((i) => test.mask[i * T] > 0 && test.labels[i * T] > 0).slice(0, count);
   if (!positives.length) return;
   const images = test.images(positives);
-  const cam = await gradCam(B, net, images, positives.length, C, S);
+  const cam = await gradCam(B, net, images);
   for (let j = 0; j < positives.length; j++) {
-    const img = images.subarray(j * C * S * S, j * C * S * S + S * S);
+    const img = images.data.subarray(j * C * S * S, j * C * S * S + S * S);
     await writeJsonAtomic(join(runDir, "gradcam", `${init}_${j}.json`), {
       title: `${init} init, end-to-end: ${test.tasks[0]}, Grad-CAM on ${cam.layer}`,
       width: S,

@@ -2,14 +2,12 @@
 import type { Backend } from "../model/backend.ts";
 import { noGrad, Var } from "../model/autograd.ts";
 import type { ClassifierNet } from "../model/classifier.ts";
-import type { LabelledSource } from "./views.ts";
+import type { LabelledSource } from "./sources.ts";
 
 export async function extractFeatures(
   B: Backend,
   net: ClassifierNet,
   src: LabelledSource,
-  imageSize: number,
-  channels: number,
   batch = 32,
 ): Promise<Float32Array> {
   const F = net.featureDim;
@@ -18,7 +16,8 @@ export async function extractFeatures(
   net.eval();
   for (let i = 0; i < src.count; i += batch) {
     const idx = Array.from({ length: Math.min(batch, src.count - i) }, (_, j) => i + j);
-    const x = B.fromArray(src.images(idx), [idx.length, channels, imageSize, imageSize]);
+    const imgs = src.images(idx);
+    const x = B.fromArray(imgs.data, imgs.shape);
     const f = noGrad(() => net.features(new Var(B, x)));
     out.set(await f.read(), i * F);
     f.dispose();

@@ -26,7 +26,7 @@ import { Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { loadInitWeights } from "./weights.ts";
 import { extractFeatures } from "./features.ts";
-import type { LabelledSource } from "./views.ts";
+import type { LabelledSource } from "./sources.ts";
 import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
 import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
@@ -142,7 +142,6 @@ export async function finetune(
   const tasks = train.tasks, T = tasks.length;
   if (trainIdx.length === 0) throw new UserError("the label-fraction subset is empty");
   const net = await buildClassifier(B, cfg, T, opts.backbone);
-  const C = cfg.inChannels, S = cfg.imageSize;
   if (cfg.protocol === "linear") {
     return await finetuneLinear(B, net, cfg, sets);
   }
@@ -155,7 +154,7 @@ export async function finetune(
   /** Logits for rows of a set, from (augmented) images. */
   const logitsOf = (set: LabelledSource, idx: number[], aug: Rng | null) => {
     const imgs = aug ? set.augmented(idx, aug) : set.images(idx);
-    const xt = B.fromArray(imgs, [idx.length, C, S, S]);
+    const xt = B.fromArray(imgs.data, imgs.shape);
     return { out: net.forward(new Var(B, xt)), input: xt };
   };
 
@@ -246,13 +245,13 @@ async function finetuneLinear(
   sets: FinetuneSets,
 ): Promise<FinetuneResult> {
   const { train, trainIdx, val, test } = sets;
-  const tasks = train.tasks, T = tasks.length, S = cfg.imageSize, C = cfg.inChannels;
+  const tasks = train.tasks, T = tasks.length;
   net.requiresGrad(false);
   net.eval();
   const feats = sets.features ?? {
-    train: await extractFeatures(B, net, train, S, C),
-    val: await extractFeatures(B, net, val, S, C),
-    test: await extractFeatures(B, net, test, S, C),
+    train: await extractFeatures(B, net, train),
+    val: await extractFeatures(B, net, val),
+    test: await extractFeatures(B, net, test),
   };
   const grid = cfg.penaltyGrid ?? DEFAULT_C_GRID;
   const r = linearProtocol(feats, net.featureDim, { train, trainIdx, val }, T, grid);

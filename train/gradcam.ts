@@ -10,6 +10,7 @@
 import type { Backend } from "../model/backend.ts";
 import { backward, Var } from "../model/autograd.ts";
 import type { ClassifierNet } from "../model/classifier.ts";
+import type { ImageBatch } from "./sources.ts";
 
 export interface CamResult {
   /** [N, S, S] heatmaps in [0, 1]. */
@@ -39,16 +40,14 @@ function upsample(src: Float32Array, h: number, w: number, S: number): Float32Ar
 export async function gradCam(
   B: Backend,
   net: ClassifierNet,
-  images: Float32Array,
-  n: number,
-  channels: number,
-  S: number,
+  images: ImageBatch,
   task = 0,
   minSide = 4,
 ): Promise<CamResult> {
+  const [n, , S] = images.shape;
   const wasTraining = net.training;
   net.eval();
-  const x = B.fromArray(images, [n, channels, S, S]);
+  const x = B.fromArray(images.data, images.shape);
   const taps: { name: string; map: Var }[] = [];
   const { out, featureMap } = net.forwardWithMap(new Var(B, x), { taps });
   const T = out.shape[1];

@@ -9,7 +9,7 @@ import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet } from "../model/classifier.ts";
 import { auc } from "../eval/auc.ts";
 import { extractFeatures } from "./features.ts";
-import type { LabelledSource } from "./views.ts";
+import type { LabelledSource } from "./sources.ts";
 
 export interface MonitorSets {
   reference: LabelledSource;
@@ -60,12 +60,10 @@ export async function knnMonitor(
   B: Backend,
   net: ClassifierNet,
   sets: MonitorSets,
-  imageSize: number,
 ): Promise<Record<string, number>> {
-  const C = net.stateDict().find((e) => e.name === net.stemKey)!.shape[1];
   const d = net.featureDim;
-  const ref = await extractFeatures(B, net, sets.reference, imageSize, C);
-  const val = await extractFeatures(B, net, sets.validation, imageSize, C);
+  const ref = await extractFeatures(B, net, sets.reference);
+  const val = await extractFeatures(B, net, sets.validation);
   const T = sets.reference.tasks.length;
   const refLabels = Array.from(
     { length: sets.reference.count },

@@ -23,7 +23,7 @@ import { lossHistory, MetricsLog, readMetrics } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
-import type { TwoViewSource } from "./views.ts";
+import type { TwoViewSource } from "./sources.ts";
 import type { PretrainAugment } from "./data_source.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
@@ -183,7 +183,7 @@ export async function pretrain(
     lastGood = step;
   };
 
-  const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize;
+  const N = cfg.batchSize;
   let order: number[] = [], orderEpoch = -1;
   let { firstLoss, lastLoss } = before, imgs = 0;
   const accOf = (epoch: number) => ({
@@ -205,12 +205,12 @@ export async function pretrain(
       const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
       const inv = new Float32Array(N);
       perm.forEach((p, j) => (inv[p] = j));
-      const plane = C * S * S;
+      const plane = v.xk.data.length / N;
       const xkShuf = new Float32Array(N * plane);
-      perm.forEach((p, j) => xkShuf.set(v.xk.subarray(p * plane, (p + 1) * plane), j * plane));
+      perm.forEach((p, j) => xkShuf.set(v.xk.data.subarray(p * plane, (p + 1) * plane), j * plane));
 
       const lr = learningRate(cfg.lr, cfg.schedule, epoch + pos / stepsPerEpoch);
-      const xq = B.fromArray(v.xq, [N, C, S, S]), xk = B.fromArray(xkShuf, [N, C, S, S]);
+      const xq = B.fromArray(v.xq.data, v.xq.shape), xk = B.fromArray(xkShuf, v.xk.shape);
       const un = B.fromArray(inv, [N]);
       const r = moco.step(xq, xk, un);
       opt.update(lr);
