@@ -13,11 +13,12 @@ import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import { type BenchEntry, printHeader, rowText } from "./harness.ts";
 import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";
+import { researchBench } from "./research_step.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../util/flags.ts";
 
-const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench];
+const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench, researchBench];
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -75,7 +76,7 @@ console.log(
 printHeader();
 // the GPU-scale rows take minutes each on a software adapter: there only when named
 const selected = ENTRIES.filter((e) =>
-  only ? only.includes(e.name) : e !== gpuShapesBench || !gpu.isSoftware
+  only ? only.includes(e.name) : !gpu.isSoftware || (e !== gpuShapesBench && e !== researchBench)
 );
 for (const e of selected) {
   await e.run({
