@@ -158,7 +158,7 @@ Deno.test("matmul GPU == CPU with the largest fat tile the software default pick
   assertNear(await c.read(), want.data, mag, `fat${maxFatTile(gpu)}`);
 });
 
-Deno.test("split-K matmul == CPU for every split candidate shape, all transposes", async () => {
+Deno.test("split-K matmul and bmm == CPU for every split candidate shape, all transposes", async () => {
   // K = 700 is not a multiple of a slice (slices of 352 / 176 / 240 with 2, 4 and 3 splits)
   const [M, K, N] = [65, 700, 33];
   for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
@@ -180,10 +180,35 @@ Deno.test("split-K matmul == CPU for every split candidate shape, all transposes
       }
     }
   }
-  const z = Tensor.zeros(gpu, [2, 8, 8]);
+  // bmm: slices of each batch entry, with and without a shared B
+  const Z = 3;
+  const a3 = cpuTensor([Z, M, K], randn(Z * M * K, 23)),
+    b3 = cpuTensor([Z, K, N], randn(Z * K * N, 24));
+  const ta3 = Tensor.from(gpu, a3.data, a3.shape), tb3 = Tensor.from(gpu, b3.data, b3.shape);
+  const b2 = cpuTensor([K, N], b3.data.slice(0, K * N));
+  for (const sharedB of [false, true]) {
+    const got = await bmm(ta3, sharedB ? Tensor.from(gpu, b2.data, b2.shape) : tb3, {
+      variant: reg(64, 64, 16, 8, 8),
+      splitK: 3,
+      sharedB,
+    }).read();
+    for (let z = 0; z < Z; z++) {
+      const az = cpuTensor([M, K], a3.data.slice(z * M * K, (z + 1) * M * K));
+      const bz = sharedB ? b2 : cpuTensor([K, N], b3.data.slice(z * K * N, (z + 1) * K * N));
+      const want = matmulCpu(az, bz), mag = matmulCpu(abs(az), abs(bz)).data;
+      assertNear(
+        got.subarray(z * M * N, (z + 1) * M * N),
+        want.data,
+        mag,
+        `bmm split z=${z} shared=${sharedB}`,
+      );
+    }
+  }
+  const z = Tensor.zeros(gpu, [8, 8]);
   assertThrows(
-    () => bmm(z, z, { variant: reg(64, 64, 16, 8, 8), splitK: 2 }),
-    /splitK needs a plain matmul without bias/,
+    () =>
+      linear(z, z, Tensor.zeros(gpu, [8]), { variant: reg(64, 64, 16, 8, 8), splitK: 2 } as never),
+    /splitK needs a GEMM without bias/,
   );
 });
 

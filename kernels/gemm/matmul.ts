@@ -44,8 +44,8 @@ export interface MatmulGpuOptions extends MatmulOptions {
    */
   window?: WindowChoice;
   /**
-   * Split the k range into this many slices, summed in order afterwards (plain
-   * matmul without bias, GPU tiles only): more workgroups for small outputs.
+   * Split the k range into this many slices, summed in order afterwards
+   * (matmul or bmm without bias, GPU tiles only): more workgroups for small outputs.
    */
   splitK?: number;
 }
@@ -56,7 +56,7 @@ export interface BmmOptions extends MatmulGpuOptions {
 }
 
 const HEADER =
-  `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, aBatch: u32, kChunk: u32 }
+  `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -67,14 +67,15 @@ var<private> zB: u32;
 var<private> zC: u32;`;
 
 /**
- * Offsets by workgroup z: the batch index of bmm (0 for matmul; B may be
- * shared, bBatch 0), or the k slice of a split-K matmul (aBatch = bBatch = 0:
- * every slice reads the same A and B; slice z writes its own C[z]).
+ * Offsets by workgroup z = slice·batch + entry: the batch entry of bmm (0 for
+ * matmul; B may be shared, bBatch 0) and, for split-K (kChunk ≠ 0), the k
+ * slice; C[z] is then slice `slice`'s partial of entry `entry` ([slice][entry]).
  */
-const BATCH =
-  `zA = wg.z * p.M * p.K * p.aBatch; zB = wg.z * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
-/** k range of the tiled skeletons: all of K, or slice z of kChunk (split-K). */
-const K_RANGE = `let k0 = select(0u, wg.z * p.kChunk, p.kChunk != 0u);
+const BATCH = `let entry = select(wg.z, wg.z % p.batch, p.kChunk != 0u);
+  let slice = select(0u, wg.z / p.batch, p.kChunk != 0u);
+  zA = entry * p.M * p.K; zB = entry * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
+/** k range of the tiled skeletons: all of K, or the slice's kChunk (split-K). */
+const K_RANGE = `let k0 = slice * p.kChunk;
   let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
 const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
@@ -108,7 +109,7 @@ const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Ke
 fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]; }
 fn loadB(k: u32, n: u32) -> f32 { return b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]; }
 fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
-      prologue: `let M = p.M; let NC = p.N; ${K_RANGE} ${BATCH}`,
+      prologue: `let M = p.M; let NC = p.N; ${BATCH} ${K_RANGE}`,
       aFast: ta ? "m" : "k",
       bFast: tb ? "k" : "n",
     }, v),
@@ -141,7 +142,7 @@ function gemmBatched(
       key,
       candidates: [
         ...tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
-        ...(batch === 1 && !bias ? splitKCandidates(a.gpu, M, N, K) : []),
+        ...(bias ? [] : splitKCandidates(a.gpu, M, N, K, batch)),
       ],
       scratch: () => {
         const sa = fill(Tensor.empty(a.gpu, a.shape), 0.5),
@@ -172,18 +173,19 @@ function gemmBatched(
   const { bm, bn } = tileOf(v);
   const splits = o.splitK ?? 1;
   if (splits > 1) {
-    // split-K: slice z sums k in [z·chunk, (z+1)·chunk) into part[z]; then an ordered sum
-    if (batch !== 1 || bias || v.kind === "fat") {
-      throw new GpuError("matmul: splitK needs a plain matmul without bias and a GPU tile");
+    // split-K: slice s of entry z sums k in [s·chunk, (s+1)·chunk) into part[s][z];
+    // then the slices are added in order
+    if (bias || v.kind === "fat") {
+      throw new GpuError("matmul: splitK needs a GEMM without bias and a GPU tile");
     }
     const chunk = Math.ceil(K / splits / 16) * 16; // whole BK slabs for BK 8 and 16
     const used = Math.ceil(K / chunk);
-    const part = Tensor.empty(a.gpu, [used, M, N]);
+    const part = Tensor.empty(a.gpu, [used, batch, M, N]);
     a.gpu.dispatch(
       kern,
       [a.buffer, b.buffer, b.buffer, part.buffer],
-      params([M, N, K, 0, 0, 0, chunk]),
-      [Math.ceil(N / bn), Math.ceil(M / bm), used],
+      params([M, N, K, 0, o.sharedB ? 0 : 1, batch, chunk]),
+      [Math.ceil(N / bn), Math.ceil(M / bm), used * batch],
     );
     sumSlices(part, used, c);
     part.dispose();
@@ -192,7 +194,7 @@ function gemmBatched(
   a.gpu.dispatch(
     kern,
     [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
-    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1, 1, 0]),
+    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1, batch, 0]),
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;

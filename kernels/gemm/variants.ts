@@ -177,21 +177,25 @@ export interface SplitChoice extends TileChoice {
 
 /**
  * Split-K candidates for a hardware GPU: the large tiles with the k range in
- * 2 or 4 slices, where the output alone gives fewer than ~2 workgroups per SM
- * of a large GPU and K is long enough to split.
+ * 2, 4, … 32 slices (each ≥ 256 deep, ≤ 2,048 workgroups in all), where the output alone (all batch entries) gives fewer than
+ * ~2 workgroups per SM of a large GPU and K is long enough to split (Winograd's
+ * grad-weight bmm at 56²: 16 entries of 64×64 outputs over 50,176 tiles).
  */
 export function splitKCandidates(
   gpu: Gpu,
   m: number,
   n: number,
   k: number,
+  batch = 1,
 ): Candidate<SplitChoice>[] {
   if (gpu.isSoftware || k < 256) return [];
   const out: Candidate<SplitChoice>[] = [];
   for (const v of [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)]) {
     const { bm, bn } = tileOf(v);
-    if (Math.ceil(m / bm) * Math.ceil(n / bn) >= 256) continue;
-    for (const s of [2, 4]) {
+    if (Math.ceil(m / bm) * Math.ceil(n / bn) * batch >= 256) continue;
+    const tiles = Math.ceil(m / bm) * Math.ceil(n / bn) * batch;
+    // up to ~2,048 workgroups, each slice at least 256 deep
+    for (let s = 2; s <= 32 && k / s >= 256 && tiles * s <= 2048; s *= 2) {
       out.push({ label: `${variantKey(v)}/split${s}`, choice: { variant: v, splitK: s } });
     }
   }
