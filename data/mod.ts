@@ -63,15 +63,15 @@ export {
   type WriteOptions,
   writeSyntheticChexpert,
   writeSyntheticShenzhen,
-} from "./synth_write.ts";
+} from "./synth/write.ts";
 export {
   planChexpert,
   renderShenzhenImage,
   SYNTH_VERSION,
   type SynthChexpertOptions,
   type SynthShenzhenOptions,
-} from "./synth_dataset.ts";
-export { renderFrontal, renderLateral } from "./synth_render.ts";
+} from "./synth/dataset.ts";
+export { renderFrontal, renderLateral } from "./synth/render.ts";
 export {
   type Findings,
   sampleAcquisition,
@@ -79,4 +79,4 @@ export {
   sampleFindings,
   type Scene,
   sceneLabels,
-} from "./synth_scene.ts";
+} from "./synth/scene.ts";

@@ -4,14 +4,14 @@
  * synthetic patients, and makes augmented batches from a cache's shared pixels.
  */
 import { decodeMany } from "./cache.ts";
-import { writeChexpertPatients, writeShenzhenImages } from "./synth_write.ts";
+import { writeChexpertPatients, writeShenzhenImages } from "./synth/write.ts";
 import {
   type AugmentOptions,
   type ImageSource,
   makeBatchFromSeed,
   makeTwoViewBatchFromSeed,
 } from "./augment.ts";
-import type { PatientPlan, SynthChexpertOptions, SynthShenzhenOptions } from "./synth_dataset.ts";
+import type { PatientPlan, SynthChexpertOptions, SynthShenzhenOptions } from "./synth/dataset.ts";
 
 const sources = new Map<number, ImageSource>();
 

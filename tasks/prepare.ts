@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { defaultCacheDir, ensureCache, storedSizeFor } from "../data/cache.ts";
 import { loadDataset } from "../data/load.ts";
-import { ensureSyntheticChexpert } from "../data/synth_write.ts";
+import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
 import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../util/flags.ts";

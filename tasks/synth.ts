@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
+import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { requireWrite, runMain, UserError } from "../util/cli.ts";
 import { numFlag, type NumSpecs, SEED, WORKERS } from "../util/flags.ts";
 

@@ -15,7 +15,7 @@ import {
   makeTwoViewBatch,
   trainAugment,
 } from "../data/augment.ts";
-import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
+import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { UserError } from "../util/cli.ts";
 import type { Rng } from "../util/rng.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
