@@ -19,7 +19,15 @@ export type { CsvOptions, FolderOptions } from "./generic.ts";
 export { type DatasetSpec, detectKind, loadDataset, splitIndices } from "./load.ts";
 export type { GrayImage } from "./gray_image.ts";
 export { resampleRect, resizeAndCenterCrop, resizeShorterSide } from "./gray_image.ts";
-export { crc32, decodePngGray, encodePngGray, isPng } from "./png.ts";
+export { chunk, crc32, isPng, PNG_SIGNATURE } from "./png_format.ts";
+export { decodePngGray, inflatedSize } from "./png_decode.ts";
+export {
+  encodePng,
+  encodePngGray,
+  type PngEncodeOptions,
+  type PngFilter,
+  type RasterImage,
+} from "./png_encode.ts";
 export {
   decodeJpegGray,
   decodeJpegGraySync,

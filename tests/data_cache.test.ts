@@ -14,7 +14,7 @@ import {
   storedSizeFor,
 } from "../data/cache.ts";
 import { loadFolder } from "../data/generic.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
 import { makeBatch, makeTwoViewBatch, trainAugment } from "../data/augment.ts";
 import { BatchWorkers, prefetchBatches, prefetchTwoViewBatches } from "../data/prefetch.ts";

@@ -11,7 +11,7 @@ import { assert, assertEquals } from "./helpers.ts";
 import { runMain } from "../util/cli.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const readme = await Deno.readTextFile(join(REPO, "README.md"));

@@ -11,7 +11,7 @@
 import { Rng } from "../../util/rng.ts";
 import { CHEXPERT_OBSERVATIONS } from "../chexpert.ts";
 import { encodeJpegGray } from "../jpeg.ts";
-import { encodePngGray } from "../png.ts";
+import { encodePngGray } from "../png_encode.ts";
 import { renderFrontal, renderLateral } from "./render.ts";
 import {
   type Findings,
