@@ -42,21 +42,18 @@ export { DataError, TooManyBadImagesError } from "./data_error.ts";
 export * from "./augment.ts";
 export {
   type BadImage,
-  buildCache,
   CACHE_FORMAT,
   CACHE_VERSION,
   type CachedRecord,
   type CacheIndex,
-  type CacheOptions,
+  type CacheSizing,
   DEFAULT_MARGIN,
   defaultCacheDir,
-  ensureCache,
-  ImageCache,
-  openCache,
-  sourceChecksum,
   storedSizeFor,
-  withDatasetLabels,
-} from "./cache.ts";
+} from "./cache/format.ts";
+export { ImageCache, openCache, withDatasetLabels } from "./cache/reader.ts";
+export { sourceChecksum } from "./cache/checksum.ts";
+export { buildCache, type CacheOptions, ensureCache } from "./cache/builder.ts";
 export {
   BatchWorkers,
   prefetchBatches,

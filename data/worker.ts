@@ -3,7 +3,7 @@
  * The data layer's worker thread (see worker_pool.ts): decodes images for the cache, renders
  * synthetic patients, and makes augmented batches from a cache's shared pixels.
  */
-import { decodeMany } from "./cache.ts";
+import { decodeMany } from "./cache/decode.ts";
 import { writeChexpertPatients, writeShenzhenImages } from "./synth/write.ts";
 import {
   type AugmentOptions,

@@ -8,7 +8,8 @@
  * A cache whose sources are unchanged is reused; a stale one is rebuilt.
  */
 import { parseArgs } from "node:util";
-import { defaultCacheDir, ensureCache, storedSizeFor } from "../data/cache.ts";
+import { ensureCache } from "../data/cache/builder.ts";
+import { defaultCacheDir, storedSizeFor } from "../data/cache/format.ts";
 import { loadDataset } from "../data/load.ts";
 import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";

@@ -6,7 +6,9 @@
  */
 import { loadDataset } from "../data/load.ts";
 import type { Dataset, DatasetKind } from "../data/types.ts";
-import { defaultCacheDir, ensureCache, type ImageCache } from "../data/cache.ts";
+import { ensureCache } from "../data/cache/builder.ts";
+import { defaultCacheDir } from "../data/cache/format.ts";
+import type { ImageCache } from "../data/cache/reader.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import {
   type AugmentOptions,

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
-import type { ImageCache } from "../data/cache.ts";
+import type { ImageCache } from "../data/cache/reader.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
