@@ -21,7 +21,7 @@ import {
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
   pretrainConfigFrom,
-} from "./pretrain_flags.ts";
+} from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../util/flags.ts";
 
 const HELP = `deno task experiment [flags]   pretrain + fine-tuning grid + report

@@ -17,7 +17,7 @@ import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { checkBackbone } from "../train/backbones.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../util/flags.ts";
 
 const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]

@@ -13,7 +13,7 @@ import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 import { openTrainingData } from "../train/data_source.ts";
 import { knnMonitor } from "../train/monitor.ts";
 

@@ -1,4 +1,7 @@
-/** The pretraining flags, shared by `deno task pretrain` and `deno task experiment`. */
+/**
+ * The pretraining flags and the configuration they give, shared by the commands that pretrain:
+ * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
+ */
 import { UserError } from "../util/cli.ts";
 import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "../util/flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
