@@ -13,3 +13,11 @@ export class DataError extends UserError {
 export class TooManyBadImagesError extends DataError {
   override name = "TooManyBadImagesError";
 }
+
+/** A dataset kind the loaders do not know. */
+export class UnknownDatasetKindError extends DataError {
+  override name = "UnknownDatasetKindError";
+  constructor(readonly kind: string, readonly kinds: readonly string[]) {
+    super(`unknown dataset kind "${kind}": choose one of ${kinds.join(", ")}`);
+  }
+}

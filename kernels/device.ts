@@ -72,6 +72,20 @@ export function formatCompileError(
 
 export class GpuError extends Error {}
 
+/**
+ * The WebGPU device was lost (driver reset, out of memory, a hung submission): every later call
+ * on it throws this. Work since the last checkpoint is gone; the commands say how to resume.
+ */
+export class DeviceLostError extends GpuError {
+  override name = "DeviceLostError";
+  constructor(readonly reason: string, readonly detail: string) {
+    super(
+      `WebGPU device lost (${reason}): ${detail || "no message"}. ` +
+        `Work since the last checkpoint is gone.`,
+    );
+  }
+}
+
 const NO_ADAPTER_HELP = `No WebGPU adapter was found.
   This project needs navigator.gpu, which works without a GPU through Mesa's
   software rasterizers:
@@ -84,7 +98,7 @@ export class Gpu {
   readonly adapterInfo: GPUAdapterInfo;
   readonly limits: GPUSupportedLimits;
   /** Set once the device is lost; every later call throws it. */
-  lostReason: string | null = null;
+  lost: DeviceLostError | null = null;
 
   private pool = new Map<number, GPUBuffer[]>();
   /** Pipelines by WGSL source, each with a small id for bind-group keys. */
@@ -127,8 +141,7 @@ export class Gpu {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     device.lost.then((info) => {
-      this.lostReason = `WebGPU device lost (${info.reason}): ${info.message || "no message"}. ` +
-        `Work since the last checkpoint is gone; rerun with --resume to continue from it.`;
+      this.lost = new DeviceLostError(info.reason, info.message);
     });
   }
 
@@ -174,7 +187,7 @@ export class Gpu {
   }
 
   private check(): void {
-    if (this.lostReason) throw new GpuError(this.lostReason);
+    if (this.lost) throw this.lost;
     if (this.compileError) throw this.compileError;
   }
 

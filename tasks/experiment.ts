@@ -7,7 +7,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/cli.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
@@ -83,7 +84,7 @@ export const EXPERIMENT_NUMERIC = {
   gradcam: { min: 0, max: 1000, int: true },
 } satisfies NumSpecs;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
   if (f.help) return console.log(HELP);

@@ -13,7 +13,8 @@ import { defaultCacheDir, storedSizeFor } from "../data/cache/format.ts";
 import { loadDataset } from "../data/load.ts";
 import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/cli.ts";
 import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../util/flags.ts";
 
 const USAGE =
@@ -45,7 +46,7 @@ export const PREPARE_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: PREPARE_OPTIONS });
   if (values.help) {

@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/cli.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
@@ -68,7 +69,7 @@ Run
 Permissions: the task reads the repo and data, writes only runs/, has no network.
 To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
     args,

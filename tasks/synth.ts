@@ -7,7 +7,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/cli.ts";
 import { numFlag, type NumSpecs, SEED, WORKERS } from "../util/flags.ts";
 
 const USAGE = `usage: deno task synth [--out runs/synthetic] [--n 2000] [--size 128] [--seed 0]
@@ -33,7 +34,7 @@ export const SYNTH_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: SYNTH_OPTIONS });
   if (values.help) {

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals } from "./helpers.ts";
-import { runMain } from "../util/cli.ts";
+import { runMain } from "../cli/run_main.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { main as finetuneMain } from "../tasks/finetune.ts";
 import { main as experimentMain } from "../tasks/experiment.ts";

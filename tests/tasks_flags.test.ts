@@ -7,7 +7,8 @@
  */
 import { assert, assertEquals } from "./helpers.ts";
 import { inRange, type NumSpecs } from "../util/flags.ts";
-import { explain, runMain } from "../util/cli.ts";
+import { explain } from "../cli/explain.ts";
+import { runMain } from "../cli/run_main.ts";
 import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../cli/pretrain_flags.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";

@@ -10,6 +10,7 @@ import { ensureCache } from "../data/cache/builder.ts";
 import { defaultCacheDir } from "../data/cache/format.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
+import { UnknownDatasetKindError } from "../data/data_error.ts";
 import {
   type AugmentOptions,
   evalAugment,
@@ -59,7 +60,7 @@ const KINDS: DatasetKind[] = ["chexpert", "shenzhen", "folder", "csv"];
 export async function openData(f: DataFlags): Promise<OpenedData> {
   const log = f.log ?? (() => {});
   if (f.kind && !KINDS.includes(f.kind as DatasetKind)) {
-    throw new UserError(`--kind must be one of ${KINDS.join(", ")}, got "${f.kind}"`);
+    throw new UnknownDatasetKindError(f.kind, KINDS);
   }
   const synthOpts = f.synthImages ? { n: f.synthImages } : {};
   const root = f.data ??

@@ -20,7 +20,7 @@ import type { ImageCache } from "../data/cache/reader.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
-import { UserError } from "../util/cli.ts";
+import { MissingImagenetWeightsError, OtherDataError, OtherSettingsError } from "./run_errors.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import {
@@ -136,17 +136,11 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
   ) {
     const diff = a && b ? identityDifference(a, b) : null;
     if (diff) {
-      throw new UserError(
-        `${runDir} holds a run made on other ${what} data (${diff}; see ${file}); rerun with ` +
-          `the same --data to resume it, or give a new --out folder.`,
-      );
+      throw new OtherDataError(`${runDir} holds a run made on other ${what} data (${diff})`, file);
     }
   }
   if (pick(saved) !== pick(cfg)) {
-    throw new UserError(
-      `${runDir} holds a run made with other settings (see ${file}); rerun with the same ` +
-        `flags to resume it, or give a new --out folder.`,
-    );
+    throw new OtherSettingsError(`${runDir} holds a run made with other settings`, file);
   }
 }
 
@@ -164,9 +158,7 @@ export async function runExperiment(
   const { cache } = data;
   const pc = cfg.pretrain, S = pc.imageSize, C = pc.moco.inChannels;
   if (cfg.inits.includes("imagenet") && !cfg.imagenet) {
-    throw new UserError(
-      "the imagenet init needs --imagenet FILE (torchvision weights as safetensors)",
-    );
+    throw new MissingImagenetWeightsError();
   }
   await checkResumable(runDir, cfg);
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });

@@ -14,6 +14,7 @@ import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { UserError } from "../util/cli.ts";
+import { OtherDataError, OtherSettingsError, TrainingDivergedError } from "./run_errors.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { Moco, type MocoConfig } from "./moco.ts";
 import { type OptimConfig, Optimizer } from "./optimizer.ts";
@@ -129,20 +130,20 @@ export async function pretrain(
     const { dataset: nowData, ...nowCfg } = cfg;
     const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
     if (dataDiff) {
-      throw new UserError(
-        `${ckptPath} was trained on another dataset (${dataDiff}); resume with the same --data ` +
-          `(and --kind, --task) as ${join(runDir, "config.json")} records, or start a new --out.`,
+      throw new OtherDataError(
+        `${ckptPath} was trained on another dataset (${dataDiff})`,
+        join(runDir, "config.json"),
       );
     }
     const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
       .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
     if (differ.length) {
       const show = (v: unknown) => JSON.stringify(v) ?? "none";
-      throw new UserError(
+      throw new OtherSettingsError(
         `${ckptPath} was written with another configuration (${
           differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
-        }); resume with the same flags (see ${join(runDir, "config.json")}) or start a new ` +
-          `--out folder.`,
+        })`,
+        join(runDir, "config.json"),
       );
     }
     step = meta.step as number;
@@ -174,10 +175,9 @@ export async function pretrain(
       });
     } catch (e) {
       if (!(e instanceof NonFiniteError)) throw e;
-      throw new UserError(
+      throw new TrainingDivergedError(
         `training diverged: non-finite values in ${e.tensor} at step ${step}; stopped without ` +
-          `saving them. The last good checkpoint is ${lastGoodText()}. Lower --lr, check the ` +
-          `input data, or resume with --resume.`,
+          `saving them. The last good checkpoint is ${lastGoodText()}.`,
       );
     }
     lastGood = step;
@@ -222,10 +222,9 @@ export async function pretrain(
       await opts.betweenSteps?.();
       step++;
       if (!Number.isFinite(loss)) {
-        throw new UserError(
+        throw new TrainingDivergedError(
           `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
-            `checkpoint is ${lastGoodText()}. ` +
-            `Lower --lr, check the input data, or resume with --resume.`,
+            `checkpoint is ${lastGoodText()}.`,
         );
       }
       if (Number.isNaN(firstLoss)) firstLoss = loss;
