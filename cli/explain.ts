@@ -8,6 +8,7 @@ import { UnknownDatasetKindError } from "../data/data_error.ts";
 import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
 import {
+  BackboneMismatchError,
   DamagedCheckpointError,
   MissingImagenetWeightsError,
   OtherDataError,
@@ -36,6 +37,7 @@ export function explainTyped(e: unknown): string | null {
     return `checkpoint ${e.path} is damaged (${e.detail}); restore it from a copy, or start a ` +
       `new --out folder`;
   }
+  if (e instanceof BackboneMismatchError) return `${e.facts}. Check --backbone against the file.`;
   if (e instanceof MissingImagenetWeightsError) {
     return "the imagenet init needs --imagenet FILE (torchvision weights as safetensors)";
   }

@@ -3,7 +3,7 @@
  * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
  */
 import { UserError } from "../util/cli.ts";
-import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "../util/flags.ts";
+import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
 import { checkBackbone } from "../train/backbones.ts";
 

@@ -24,7 +24,7 @@ import {
 } from "../eval/mod.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { explainTyped } from "../cli/explain.ts";
-import { describeRange, inRange, type NumSpecs, SEED } from "../util/flags.ts";
+import { describeRange, inRange, type NumSpecs, SEED } from "../cli/flags.ts";
 
 const USAGE = `Usage:
   deno task evaluate --run runs/<dir> [options]

@@ -23,7 +23,7 @@ import {
   PRETRAIN_OPTIONS,
   pretrainConfigFrom,
 } from "../cli/pretrain_flags.ts";
-import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../util/flags.ts";
+import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../cli/flags.ts";
 
 const HELP = `deno task experiment [flags]   pretrain + fine-tuning grid + report
 

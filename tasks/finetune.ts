@@ -19,7 +19,7 @@ import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { checkBackbone } from "../train/backbones.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
-import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../util/flags.ts";
+import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../cli/flags.ts";
 
 const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]
 

@@ -15,7 +15,7 @@ import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/cli.ts";
-import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../util/flags.ts";
+import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../cli/flags.ts";
 
 const USAGE =
   `usage: deno task prepare [--data <root>] [--kind chexpert|shenzhen|folder|csv] [--csv file]

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/cli.ts";
-import { numFlag, type NumSpecs, SEED, WORKERS } from "../util/flags.ts";
+import { numFlag, type NumSpecs, SEED, WORKERS } from "../cli/flags.ts";
 
 const USAGE = `usage: deno task synth [--out runs/synthetic] [--n 2000] [--size 128] [--seed 0]
        [--kind chexpert|shenzhen|both] [--shenzhen-n 600] [--workers 2]`;

@@ -11,6 +11,7 @@ import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
 import { DeviceLostError } from "../kernels/device.ts";
 import {
+  BackboneMismatchError,
   DamagedCheckpointError,
   MissingImagenetWeightsError,
   OtherDataError,
@@ -38,7 +39,9 @@ Deno.test("runMain: an error the user can act on is one line, exit code 1", asyn
   const r = await run(() => Promise.reject(new UserError("runs/x: the dataset has no images")));
   assertEquals(r, { printed: [["error: runs/x: the dataset has no images"]], exits: [1] });
   // node:util's own flag errors: one line pointing at --help, not a stack trace.
-  const flag = await run(async () => void parseArgs({ args: ["--bogus"], options: {} }));
+  const flag = await run(() =>
+    Promise.resolve().then(() => void parseArgs({ args: ["--bogus"], options: {} }))
+  );
   assertEquals(flag.exits, [1]);
   assertEquals(flag.printed.length, 1);
   assert(/^error: Unknown option '--bogus'.*\(see --help\)$/.test(String(flag.printed[0][0])));
@@ -57,6 +60,7 @@ Deno.test("runMain: lower layers' typed errors name no flag; the command line wo
     [new TrainingDivergedError("loss became NaN at step 3; …"), /step 3; … Lower --lr.*--resume/],
     [new DamagedCheckpointError("r/ckpt", "cut short"), /damaged \(cut short\).*--out/],
     [new MissingImagenetWeightsError(), /--imagenet FILE/],
+    [new BackboneMismatchError("w.safetensors does not fit"), /fit\. Check --backbone/],
     [new DeviceLostError("unknown", "reset"), /device lost \(unknown\): reset.*--resume/],
     [new MissingRunFolderError("runs/nope"), /"runs\/nope" does not exist.*--run/],
     [new RunFolderNotWritableError("/x"), /--allow-write=runs/],

@@ -6,7 +6,7 @@
  * trained or loaded. Plus the cases the issue reported and the coverage of each task's options.
  */
 import { assert, assertEquals } from "./helpers.ts";
-import { inRange, type NumSpecs } from "../util/flags.ts";
+import { inRange, type NumSpecs } from "../cli/flags.ts";
 import { explain } from "../cli/explain.ts";
 import { runMain } from "../cli/run_main.ts";
 import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../cli/pretrain_flags.ts";

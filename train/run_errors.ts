@@ -56,3 +56,12 @@ export class MissingImagenetWeightsError extends UserError {
     super("the imagenet init needs torchvision ImageNet weights (a safetensors file)");
   }
 }
+
+/** A weights file whose tensors do not fit the chosen backbone. */
+export class BackboneMismatchError extends UserError {
+  override name = "BackboneMismatchError";
+  /** @param facts which keys are missing or mismatched */
+  constructor(readonly facts: string) {
+    super(`${facts}. Check the backbone against the file.`);
+  }
+}
