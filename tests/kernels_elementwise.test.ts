@@ -1,6 +1,12 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { add, axpby, fill, relu, reluBackward } from "../kernels/elementwise.ts";
-import { addCpu, axpbyCpu, reluBackwardCpu, reluCpu } from "../kernels/cpu/elementwise.ts";
+import { add, axpby, fill, relu, reluBackward, scale } from "../kernels/elementwise.ts";
+import {
+  addCpu,
+  axpbyCpu,
+  reluBackwardCpu,
+  reluCpu,
+  scaleCpu,
+} from "../kernels/cpu/elementwise.ts";
 import { cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assertClose, assertEquals } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
@@ -17,6 +23,20 @@ for (const n of [1, 63, 300_001]) {
     assertClose(await axpby(0.5, ta, -2, tb).read(), axpbyCpu(0.5, a, -2, b).data, { atol: 1e-6 });
     const f = fill(Tensor.empty(gpu, [n]), 3.5);
     assertEquals((await f.read()).every((v) => v === 3.5), true);
+  });
+}
+
+// scale (the autograd's gradient copy and scaling): scalar (n % 4 ≠ 0) and vec4 paths, a factor
+// exact in f32 (bit-equal) and one that is not (the GPU rounds a to f32 first: within an ulp).
+for (const n of [63, 1024]) {
+  Deno.test(`scale matches CPU, n=${n}`, async () => {
+    const x = cpuTensor([n], randn(n, 4)), tx = Tensor.from(gpu, x.data);
+    assertEquals(await scale(tx, -0.75).read(), scaleCpu(x, -0.75).data);
+    assertEquals(await scale(tx, 1).read(), x.data);
+    assertClose(await scale(tx, 1 / 3).read(), scaleCpu(x, 1 / 3).data, { atol: 0, rtol: 2e-7 });
+    const into = Tensor.empty(gpu, [n]);
+    assertEquals(scale(tx, 2, into), into);
+    assertEquals(await into.read(), scaleCpu(x, 2).data);
   });
 }
 
