@@ -1,18 +1,90 @@
 /**
- * MoCo-CXR in Deno + WebGPU: the public API of every layer, bottom up.
- * Entry points for users are the tasks in deno.json (see README.md).
+ * MoCo-CXR in Deno + WebGPU, as a library: what a researcher scripting their own experiment
+ * imports. The commands (`deno task pretrain`, `finetune`, `experiment`, …; see README.md) are
+ * built from exactly these calls:
+ *
+ * ```ts
+ * import { getGpu, gpuBackend, gpuTrainOps, openData, pretrain, twoViewSource } from "./mod.ts";
+ *
+ * const B = gpuBackend(await getGpu());
+ * const { cache } = await openData({ imageSize: 32, inChannels: 1 }); // synthetic when no data
+ * const source = twoViewSource(cache, pretrainAugment("mococxr", 32, 1));
+ * await pretrain(B, gpuTrainOps, config, source, "runs/my-run");
+ * ```
+ *
+ * Bottom up: the device and its backends, the backbones and weights files, data (datasets, the
+ * image cache, sources of training views), training (MoCo, pretraining, fine-tuning, the
+ * experiment grid, Grad-CAM), evaluation (AUROC with its confidence intervals). Each layer's own
+ * entry point (`model/mod.ts`, `data/mod.ts`, `eval/mod.ts`) holds the rest, for work inside
+ * this repository.
+ *
+ * @module
  */
+
+// Device and backends.
+export { DeviceLostError, getGpu, Gpu, GpuError, type GpuOptions } from "./kernels/device.ts";
+export { type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
+export type { Backend, BTensor, Shape } from "./model/backend.ts";
+export { gpuBackend } from "./model/backend_gpu.ts";
+export { cpuBackend } from "./model/backend_cpu.ts";
+export { cpuTrainOps, gpuTrainOps, type TrainOps } from "./train/train_ops.ts";
 export { Rng } from "./util/rng.ts";
-export { getGpu, Gpu, GpuError } from "./kernels/device.ts";
-export { Tensor } from "./kernels/tensor.ts";
-/** Forces the conv algorithm (auto / gemm / winograd / col2im), e.g. to compare or reproduce. */
-export { setConvAlgo } from "./kernels/conv/conv2d.ts";
-export * as model from "./model/mod.ts";
-export * as data from "./data/mod.ts";
-export * as evaluation from "./eval/mod.ts";
-export { Moco, type MocoConfig } from "./train/moco.ts";
-export { pretrain, type PretrainConfig } from "./train/pretrain.ts";
-export { finetune, type FinetuneConfig } from "./train/finetune.ts";
-export { type ExperimentConfig, runExperiment } from "./train/experiment.ts";
-export { gradCam } from "./train/gradcam.ts";
-export { cpuTrainOps, gpuTrainOps } from "./train/train_ops.ts";
+
+// Backbones and weights.
+export { type BackboneName, BACKBONES, buildBackbone } from "./train/backbones.ts";
+export { ClassifierNet, type NetOptions } from "./model/classifier.ts";
+export { exportBackbone, loadInitWeights } from "./train/weights.ts";
+export { readSafetensors, writeSafetensors } from "./model/safetensors.ts";
+
+// Data.
+export { type Dataset, type DatasetKind } from "./data/types.ts";
+export { type DatasetSpec, loadDataset } from "./data/load.ts";
+export { type DatasetIdentity, datasetIdentity } from "./data/identity.ts";
+export { ImageCache } from "./data/cache/reader.ts";
+export { type CacheOptions, ensureCache } from "./data/cache/builder.ts";
+export {
+  type DataFlags,
+  labelledSource,
+  openData,
+  type OpenedData,
+  type PretrainAugment,
+  pretrainAugment,
+  twoViewSource,
+} from "./train/data_source.ts";
+export type { LabelledSource, TwoViewSource } from "./train/views.ts";
+export { labelFractionSubsets } from "./data/fractions.ts";
+
+// Training.
+export { Moco, type MocoConfig, type MocoStepResult } from "./train/moco.ts";
+export { type OptimConfig, Optimizer } from "./train/optimizer.ts";
+export type { Schedule } from "./train/schedule.ts";
+export {
+  pretrain,
+  type PretrainConfig,
+  type PretrainHooks,
+  type PretrainSummary,
+} from "./train/pretrain.ts";
+export {
+  buildClassifier,
+  finetune,
+  type FinetuneConfig,
+  type FinetuneResult,
+  type FinetuneSets,
+  meanAuc,
+  type Predictions,
+  type Protocol,
+} from "./train/finetune.ts";
+export {
+  type ExperimentConfig,
+  type ExperimentData,
+  makeSplits,
+  runExperiment,
+} from "./train/experiment.ts";
+export type { Init } from "./eval/results.ts";
+export { type CamResult, gradCam } from "./train/gradcam.ts";
+
+// Evaluation.
+export { auc } from "./eval/auc.ts";
+export { bootstrapAuc, pairedBootstrap } from "./eval/bootstrap.ts";
+export { delong, delongPaired } from "./eval/delong.ts";
+export { evaluateRun } from "./eval/evaluate_run.ts";

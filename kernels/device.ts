@@ -278,7 +278,7 @@ export class Gpu {
   }
 
   /** Records zero-filling `bytes` bytes of a buffer (multiples of 4) in the current batch. */
-  clear(buf: GPUBuffer, byteOffset = 0, bytes = buf.size - byteOffset): void {
+  clear(buf: GPUBuffer, byteOffset: number = 0, bytes: number = buf.size - byteOffset): void {
     this.check();
     this.endPass();
     this.encoderOrNew().clearBuffer(buf, byteOffset, bytes);
