@@ -4,12 +4,26 @@
  * built from exactly these calls:
  *
  * ```ts
- * import { getGpu, gpuBackend, gpuTrainOps, openData, pretrain, twoViewSource } from "./mod.ts";
+ * import {
+ *   getGpu,
+ *   gpuBackend,
+ *   gpuTrainOps,
+ *   makeSplits,
+ *   openData,
+ *   pretrain,
+ *   pretrainAugment,
+ *   type PretrainConfig,
+ *   twoViewSource,
+ * } from "./mod.ts";
  *
+ * declare const config: PretrainConfig; // e.g. what `deno task pretrain` builds from its flags
+ * const { imageSize: S, moco: { inChannels: C } } = config;
  * const B = gpuBackend(await getGpu());
- * const { cache } = await openData({ imageSize: 32, inChannels: 1 }); // synthetic when no data
- * const source = twoViewSource(cache, pretrainAugment("mococxr", 32, 1));
- * await pretrain(B, gpuTrainOps, config, source, "runs/my-run");
+ * const { cache } = await openData({ imageSize: S, inChannels: C }); // synthetic without `data`
+ * const { trainPool } = makeSplits(cache, config.seed);
+ * const views = twoViewSource(cache, trainPool, pretrainAugment(config.augment, S, C));
+ * const summary = await pretrain(B, gpuTrainOps, config, views, "runs/my-run");
+ * console.log(summary.lastLoss, summary.backbonePath);
  * ```
  *
  * Bottom up: the device and its backends, the backbones and weights files, data (datasets, the
