@@ -36,8 +36,15 @@
  */
 
 // Device and backends.
-export { DeviceLostError, getGpu, Gpu, GpuError, type GpuOptions } from "./kernels/device.ts";
-export { type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
+export {
+  DeviceLostError,
+  getGpu,
+  Gpu,
+  GpuError,
+  type GpuOptions,
+  type Kernel,
+} from "./kernels/device.ts";
+export { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
 export type { Backend, BTensor, Shape } from "./model/backend.ts";
 export { gpuBackend } from "./model/backend_gpu.ts";
 export { cpuBackend } from "./model/backend_cpu.ts";
@@ -47,15 +54,18 @@ export { Rng } from "./util/rng.ts";
 // Backbones and weights.
 export { type BackboneName, BACKBONES, buildBackbone } from "./train/backbones.ts";
 export { ClassifierNet, type NetOptions } from "./model/classifier.ts";
+export { Module, Parameter } from "./model/nn.ts";
+export type { Ctx } from "./model/nn.ts";
+export { Var } from "./model/autograd.ts";
+export type { LoadReport } from "./model/state.ts";
 export { exportBackbone, loadInitWeights } from "./train/weights.ts";
-export { readSafetensors, writeSafetensors } from "./model/safetensors.ts";
 
 // Data.
-export { type Dataset, type DatasetKind } from "./data/types.ts";
-export { type DatasetSpec, loadDataset } from "./data/load.ts";
-export { type DatasetIdentity, datasetIdentity } from "./data/identity.ts";
+export type { BadRow, DataRecord, Dataset, DatasetKind, RecordMeta, Split } from "./data/types.ts";
+export type { DatasetIdentity } from "./data/identity.ts";
 export { ImageCache } from "./data/cache/reader.ts";
-export { type CacheOptions, ensureCache } from "./data/cache/builder.ts";
+export type { BadImage, CachedRecord, CacheIndex } from "./data/cache/format.ts";
+export type { AugmentOptions, ImageSource, Normalization } from "./data/augment.ts";
 export {
   type DataFlags,
   labelledSource,
@@ -66,7 +76,6 @@ export {
   twoViewSource,
 } from "./train/data_source.ts";
 export type { LabelledSource, TwoViewSource } from "./train/views.ts";
-export { labelFractionSubsets } from "./data/fractions.ts";
 
 // Training.
 export { Moco, type MocoConfig, type MocoStepResult } from "./train/moco.ts";
@@ -93,12 +102,19 @@ export {
   type ExperimentData,
   makeSplits,
   runExperiment,
+  type Splits,
 } from "./train/experiment.ts";
-export type { Init } from "./eval/results.ts";
+export { type Init, INITS } from "./eval/results.ts";
+export type { FeatureSets } from "./train/linear_protocol.ts";
 export { type CamResult, gradCam } from "./train/gradcam.ts";
 
 // Evaluation.
 export { auc } from "./eval/auc.ts";
-export { bootstrapAuc, pairedBootstrap } from "./eval/bootstrap.ts";
-export { delong, delongPaired } from "./eval/delong.ts";
+export {
+  bootstrapAuc,
+  type BootstrapOptions,
+  type BootstrapResult,
+  pairedBootstrap,
+} from "./eval/bootstrap.ts";
+export { delong, delongPaired, type DelongTest } from "./eval/delong.ts";
 export { evaluateRun } from "./eval/evaluate_run.ts";

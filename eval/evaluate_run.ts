@@ -30,6 +30,10 @@ export class RunFolderNotWritableError extends EvalInputError {
   }
 }
 
+/**
+ * Recomputes a run folder's statistics (AUCs, bootstrap and DeLong CIs, paired differences) and
+ * rewrites its results files and report.html from the predictions alone.
+ */
 export async function evaluateRun(
   runDir: string,
   opts: {

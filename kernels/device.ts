@@ -16,6 +16,7 @@ const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we
 const UNIFORM_RING = 1 << 22; // 16384 dispatches per submit before an early flush
 const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
 
+/** How getGpu / Gpu.create pick and configure the adapter. */
 export interface GpuOptions {
   /** "high-performance" picks the discrete GPU where there are several. */
   powerPreference?: GPUPowerPreference;
@@ -29,7 +30,9 @@ export interface GpuOptions {
  * same source share one pipeline and no hand-written key can go stale.
  */
 export interface Kernel {
+  /** Names the kernel in messages. */
   name: string;
+  /** WGSL source, entry point `main`. */
   code: string;
 }
 
@@ -70,6 +73,7 @@ export function formatCompileError(
   }).join("\n");
 }
 
+/** An error of the device layer: no adapter, a WGSL compile error, a bad shape or binding. */
 export class GpuError extends Error {}
 
 /**
@@ -77,7 +81,9 @@ export class GpuError extends Error {}
  * on it throws this. Work since the last checkpoint is gone; the commands say how to resume.
  */
 export class DeviceLostError extends GpuError {
+  /** Names the error in stack traces. */
   override name = "DeviceLostError";
+  /** The device's loss `reason` ("destroyed" or "unknown") and the driver's message. */
   constructor(readonly reason: string, readonly detail: string) {
     super(
       `WebGPU device lost (${reason}): ${detail || "no message"}. ` +
@@ -93,9 +99,13 @@ const NO_ADAPTER_HELP = `No WebGPU adapter was found.
     or force the OpenGL fallback (llvmpipe):  export DENO_WEBGPU_BACKEND=gl
   Also set XDG_RUNTIME_DIR (e.g. export XDG_RUNTIME_DIR=/tmp) to silence a loader warning.`;
 
+/** The WebGPU device: buffer pool, pipelines by WGSL source, batched dispatches. */
 export class Gpu {
+  /** The underlying WebGPU device. */
   readonly device: GPUDevice;
+  /** What the adapter says of itself (vendor, architecture, device). */
   readonly adapterInfo: GPUAdapterInfo;
+  /** The device's limits (the adapter's own, requested in full). */
   readonly limits: GPUSupportedLimits;
   /** Set once the device is lost; every later call throws it. */
   lost: DeviceLostError | null = null;
@@ -145,6 +155,7 @@ export class Gpu {
     });
   }
 
+  /** Opens the adapter and its device (getGpu shares one per process). */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
     if (typeof navigator === "undefined" || !navigator.gpu) throw new GpuError(NO_ADAPTER_HELP);
     const adapter = await navigator.gpu.requestAdapter({
@@ -186,6 +197,7 @@ export class Gpu {
       /llvmpipe|lavapipe|swiftshader/i.test(this.describe());
   }
 
+  /** Throws the device's loss or a pending WGSL compile error. */
   private check(): void {
     if (this.lost) throw this.lost;
     if (this.compileError) throw this.compileError;
@@ -321,6 +333,7 @@ export class Gpu {
     return this.entry(kernel).pipeline;
   }
 
+  /** The cached pipeline of a kernel and its id, compiled on first use. */
   private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number } {
     let p = this.pipelines.get(kernel.code);
     if (!p) {
@@ -421,6 +434,7 @@ export class Gpu {
     this.stats.dispatches++;
   }
 
+  /** A small stable id per buffer, for bind-group keys. */
   private bufferId(b: GPUBuffer): number {
     let id = this.bufferIds.get(b);
     if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
@@ -450,10 +464,12 @@ export class Gpu {
     }
   }
 
+  /** The current batch's command encoder. */
   private encoderOrNew(): GPUCommandEncoder {
     return this.encoder ??= this.device.createCommandEncoder();
   }
 
+  /** Ends the open compute pass, if any. */
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
@@ -494,6 +510,7 @@ export class Gpu {
     return result;
   }
 
+  /** Submits pending work, frees every buffer and destroys the device. */
   destroy(): void {
     this.flush();
     this.trim();

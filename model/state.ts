@@ -26,10 +26,15 @@ export interface LoadOptions {
   source?: string;
 }
 
+/** What loading a state dict did, key by key. */
 export interface LoadReport {
+  /** Keys loaded. */
   loaded: string[];
+  /** Model keys the file lacks. */
   missing: string[];
+  /** File keys the model lacks. */
   unexpected: string[];
+  /** Keys whose shapes differ. */
   mismatched: { name: string; expected: number[]; got: number[] }[];
   /** Keys without any of the stripPrefix prefixes. */
   ignored: string[];

@@ -28,14 +28,23 @@ import type { TwoViewSource } from "./views.ts";
 import type { PretrainAugment } from "./data_source.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
+/** A MoCo pretraining run: MoCo's settings, data size, optimisation, checkpoints, monitor. */
 export interface PretrainConfig {
+  /** MoCo's encoders, queue, temperature, momentum, split BN. */
   moco: MocoConfig;
+  /** Crop side in pixels. */
   imageSize: number;
+  /** Images per step. */
   batchSize: number;
+  /** Passes over the training images. */
   epochs: number;
+  /** Optimizer of the query encoder. */
   optimizer: OptimConfig;
+  /** Base learning rate. */
   lr: number;
+  /** Learning-rate schedule over epochs. */
   schedule: Schedule;
+  /** Seed of the initialisation and of every step's draws. */
   seed: number;
   /** Checkpoint every this many steps (and at each epoch's end). */
   ckptEvery: number;
@@ -49,6 +58,7 @@ export interface PretrainConfig {
   dataset?: DatasetIdentity;
 }
 
+/** Optional callbacks and overrides of a pretraining run. */
 export interface PretrainHooks {
   /** Called after each step's metrics are written; throwing aborts (tests simulate a kill). */
   afterStep?: (step: number, loss: number) => void;
@@ -56,7 +66,9 @@ export interface PretrainHooks {
   monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
   /** Why there is no monitor (logged, and written to metrics.jsonl as monitor_off). */
   monitorOff?: string;
+  /** Progress lines (default console.log). */
   log?: (msg: string) => void;
+  /** No progress bar. */
   quiet?: boolean;
   /** Backbone factory override (tests use a tiny network). */
   backbone?: (o: NetOptions) => ClassifierNet;
@@ -64,13 +76,21 @@ export interface PretrainHooks {
   betweenSteps?: () => Promise<void>;
 }
 
+/** What a pretraining run reports (also written to summary.json). */
 export interface PretrainSummary {
+  /** Steps of the whole run. */
   steps: number;
+  /** Loss of the first step. */
   firstLoss: number;
+  /** Loss of the last step. */
   lastLoss: number;
+  /** Mean contrastive top-1 accuracy over the last epoch. */
   meanAccLastEpoch: number;
+  /** Throughput over the run. */
   imgPerSec: number;
+  /** The exported query backbone (torchvision names). */
   backbonePath: string;
+  /** The last checkpoint. */
   checkpointPath: string;
 }
 
@@ -84,6 +104,10 @@ function epochOrder(seed: number, epoch: number, n: number): number[] {
   return rng.shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
+/**
+ * Pretrains MoCo on `source` into runDir (checkpoints, metrics, backbone export); with resume,
+ * continues from its checkpoint bit for bit.
+ */
 export async function pretrain(
   B: Backend,
   ops: TrainOps,

@@ -18,33 +18,53 @@ export const SHARD_BYTES = 1 << 30;
 
 /** One cached image's record (labels and mask as plain arrays, for JSON). */
 export interface CachedRecord {
+  /** Absolute path of the source image. */
   path: string;
+  /** Patient id. */
   patient: string;
+  /** Per task, 0 or 1. */
   labels: number[];
+  /** Per task, 1 = use the label, 0 = ignore it. */
   mask: number[];
+  /** Split given by the dataset itself. */
   split?: Split;
+  /** What the dataset tells of the image (view, sex, age, …). */
   meta?: RecordMeta;
 }
 
 /** An image the build could not decode, and why; it is left out of the cache. */
 export interface BadImage {
+  /** The image file. */
   path: string;
+  /** Why it could not be decoded. */
   error: string;
 }
 
 /** index.json: the records in shard order, the shards, and what the pixels were made from. */
 export interface CacheIndex {
+  /** Always CACHE_FORMAT. */
   format: string;
+  /** CACHE_VERSION at build time. */
   version: number;
+  /** sourceChecksum of the sources (checksum.ts): a different one means a stale cache. */
   checksum: string;
+  /** Side of the stored square images, in pixels. */
   storedSize: number;
+  /** The training crop side the cache was built for. */
   cropSize: number;
+  /** Number of cached images (= records). */
   count: number;
+  /** Task names, one label column each. */
   tasks: string[];
+  /** The dataset the images come from. */
   dataset: { name: string; kind: DatasetKind; root: string };
+  /** One per cached image, in shard order. */
   records: CachedRecord[];
+  /** Images left out because they could not be decoded. */
   badImages: BadImage[];
+  /** Shard files in order, with the number of images each holds. */
   shards: { file: string; count: number }[];
+  /** Build time (ISO 8601). */
   created: string;
 }
 

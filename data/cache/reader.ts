@@ -15,14 +15,22 @@ import {
 
 /** The cache: an ImageSource over the stored images plus the record table. */
 export class ImageCache implements ImageSource {
+  /** Side of the stored square images. */
   readonly size: number;
+  /** The training crop side the cache was built for. */
   readonly cropSize: number;
+  /** Number of images. */
   readonly count: number;
+  /** Task names, one label column each. */
   readonly tasks: string[];
+  /** count × tasks labels (0/1), row-major. */
   readonly labels: Float32Array;
+  /** count × tasks: 1 where a label is used, 0 where it is ignored. */
   readonly mask: Float32Array;
+  /** Images per shard file (the last may hold fewer). */
   readonly perShard: number;
 
+  /** A cache read from `dir`: its index and its shards' pixels (openCache reads both). */
   constructor(readonly dir: string, readonly index: CacheIndex, readonly shards: Uint8Array[]) {
     this.size = index.storedSize;
     this.cropSize = index.cropSize;
@@ -38,20 +46,24 @@ export class ImageCache implements ImageSource {
     this.perShard = index.shards[0]?.count ?? 1;
   }
 
+  /** Stored pixels of image i (size × size, row-major), a view into its shard. */
   image(i: number): Uint8Array {
     const px = this.size * this.size;
     const s = Math.floor(i / this.perShard), o = (i - s * this.perShard) * px;
     return this.shards[s].subarray(o, o + px);
   }
 
+  /** The cached records, in image order. */
   get records(): CachedRecord[] {
     return this.index.records;
   }
 
+  /** Images left out of the cache because they could not be decoded. */
   get badImages(): BadImage[] {
     return this.index.badImages;
   }
 
+  /** The checksum of the sources the cache was built from. */
   get checksum(): string {
     return this.index.checksum;
   }
