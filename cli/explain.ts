@@ -15,7 +15,7 @@ import {
   OtherSettingsError,
   TrainingDivergedError,
 } from "../train/run_errors.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 /** The command-line message for a typed error of the layers below, or null for any other. */
 export function explainTyped(e: unknown): string | null {

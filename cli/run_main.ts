@@ -2,7 +2,7 @@
  * Entry-point wrapper for tasks: turns the errors a user can act on into one
  * clear message (worded by explain.ts) and exit code instead of a stack trace.
  */
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { explain } from "./explain.ts";
 
 /** Where runMain reports (tests pass their own). */

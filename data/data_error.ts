@@ -3,7 +3,7 @@
  * path that leaves the root, too many bad rows or images). Its message is the whole story, so
  * the tasks print it alone, without a stack trace.
  */
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 export class DataError extends UserError {
   override name = "DataError";

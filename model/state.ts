@@ -9,7 +9,7 @@ import type { Module, StateEntry } from "./nn.ts";
 import { ClassifierNet } from "./classifier.ts";
 import { readSafetensors, type TensorData, writeSafetensors } from "./safetensors.ts";
 import { asDtype, checkFinite } from "./tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 export interface LoadOptions {
   /** Fail on any missing, unexpected or mismatched key (default true). */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";

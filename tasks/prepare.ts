@@ -14,7 +14,7 @@ import { loadDataset } from "../data/load.ts";
 import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../cli/flags.ts";
 
 const USAGE =

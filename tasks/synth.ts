@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { numFlag, type NumSpecs, SEED, WORKERS } from "../cli/flags.ts";
 
 const USAGE = `usage: deno task synth [--out runs/synthetic] [--n 2000] [--size 128] [--seed 0]

@@ -18,7 +18,7 @@ import {
   OtherSettingsError,
   TrainingDivergedError,
 } from "../train/run_errors.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { assert, assertEquals, assertRejects } from "./helpers.ts";
 
 /** Runs `main` through runMain with captured output; returns what was printed and the exit. */

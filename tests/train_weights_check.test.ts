@@ -11,7 +11,7 @@ import { loadStateDict, readState } from "../model/state.ts";
 import { NonFiniteError, TensorDtypeError } from "../model/tensor_check.ts";
 import { exportBackbone, loadInitWeights } from "../train/weights.ts";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { explain } from "../cli/explain.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts";

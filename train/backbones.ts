@@ -3,7 +3,7 @@ import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { resnet18, resnet34, resnet50 } from "../model/resnet.ts";
 import { densenet121 } from "../model/densenet.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 /** The backbones the trainers build, by torchvision name. */
 export const BACKBONES = ["resnet18", "resnet34", "resnet50", "densenet121"] as const;

@@ -16,7 +16,7 @@ import {
 } from "../model/safetensors.ts";
 import { readState } from "../model/state.ts";
 import { asDtype, checkFinite, NonFiniteError } from "../model/tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { DamagedCheckpointError } from "./run_errors.ts";
 
 export { NonFiniteError };

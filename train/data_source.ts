@@ -19,7 +19,7 @@ import {
   trainAugment,
 } from "../data/augment.ts";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import type { Rng } from "../util/rng.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
 import type { MonitorSets } from "./monitor.ts";

@@ -19,7 +19,7 @@ import { loadStateDict, readState } from "../model/state.ts";
 import type { TensorData } from "../model/safetensors.ts";
 import { auc } from "../eval/auc.ts";
 import { Rng } from "../util/rng.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import { Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";

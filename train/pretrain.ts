@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { OtherDataError, OtherSettingsError, TrainingDivergedError } from "./run_errors.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { Moco, type MocoConfig } from "./moco.ts";

@@ -3,7 +3,7 @@
  * which flag to change (cli/explain.ts); the messages here name no flag. Each keeps `facts`
  * (what happened) apart from its advice, which the command line rewords.
  */
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 /** A run folder resumed with other data than its saved run was made on. */
 export class OtherDataError extends UserError {

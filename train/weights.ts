@@ -8,7 +8,7 @@ import type { ClassifierNet } from "../model/classifier.ts";
 import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { checkFinite } from "../model/tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { rethrowIfDenied } from "../util/fs.ts";
 import { BackboneMismatchError } from "./run_errors.ts";
 
