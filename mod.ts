@@ -1,18 +1,120 @@
 /**
- * MoCo-CXR in Deno + WebGPU: the public API of every layer, bottom up.
- * Entry points for users are the tasks in deno.json (see README.md).
+ * MoCo-CXR in Deno + WebGPU, as a library: what a researcher scripting their own experiment
+ * imports. The commands (`deno task pretrain`, `finetune`, `experiment`, …; see README.md) are
+ * built from exactly these calls:
+ *
+ * ```ts
+ * import {
+ *   getGpu,
+ *   gpuBackend,
+ *   gpuTrainOps,
+ *   makeSplits,
+ *   openData,
+ *   pretrain,
+ *   pretrainAugment,
+ *   type PretrainConfig,
+ *   twoViewSource,
+ * } from "./mod.ts";
+ *
+ * declare const config: PretrainConfig; // e.g. what `deno task pretrain` builds from its flags
+ * const { imageSize: S, moco: { inChannels: C } } = config;
+ * const B = gpuBackend(await getGpu());
+ * const { cache } = await openData({ imageSize: S, inChannels: C }); // synthetic without `data`
+ * const { trainPool } = makeSplits(cache, config.seed);
+ * const views = twoViewSource(cache, trainPool, pretrainAugment(config.augment, S, C));
+ * const summary = await pretrain(B, gpuTrainOps, config, views, "runs/my-run");
+ * console.log(summary.lastLoss, summary.backbonePath);
+ * ```
+ *
+ * Bottom up: the device and its backends, the backbones and weights files, data (datasets, the
+ * image cache, sources of training views), training (MoCo, pretraining, fine-tuning, the
+ * experiment grid, Grad-CAM), evaluation (AUROC with its confidence intervals). Each layer's own
+ * entry point (`model/mod.ts`, `data/mod.ts`, `eval/mod.ts`) holds the rest, for work inside
+ * this repository.
+ *
+ * @module
  */
+
+// Device and backends.
+export {
+  DeviceLostError,
+  getGpu,
+  Gpu,
+  GpuError,
+  type GpuOptions,
+  type Kernel,
+} from "./kernels/device.ts";
+export { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
+export type { Backend, BTensor, Shape } from "./model/backend.ts";
+export { gpuBackend } from "./model/backend_gpu.ts";
+export { cpuBackend } from "./model/backend_cpu.ts";
+export { cpuTrainOps, gpuTrainOps, type TrainOps } from "./train/train_ops.ts";
 export { Rng } from "./util/rng.ts";
-export { getGpu, Gpu, GpuError } from "./kernels/device.ts";
-export { Tensor } from "./kernels/tensor.ts";
-/** Forces the conv algorithm (auto / gemm / winograd / col2im), e.g. to compare or reproduce. */
-export { setConvAlgo } from "./kernels/conv/conv2d.ts";
-export * as model from "./model/mod.ts";
-export * as data from "./data/mod.ts";
-export * as evaluation from "./eval/mod.ts";
-export { Moco, type MocoConfig } from "./train/moco.ts";
-export { pretrain, type PretrainConfig } from "./train/pretrain.ts";
-export { finetune, type FinetuneConfig } from "./train/finetune.ts";
-export { type ExperimentConfig, runExperiment } from "./train/experiment.ts";
-export { gradCam } from "./train/gradcam.ts";
-export { cpuTrainOps, gpuTrainOps } from "./train/train_ops.ts";
+
+// Backbones and weights.
+export { type BackboneName, BACKBONES, buildBackbone } from "./train/backbones.ts";
+export { ClassifierNet, type NetOptions } from "./model/classifier.ts";
+export { Module, Parameter } from "./model/nn.ts";
+export type { Ctx } from "./model/nn.ts";
+export { Var } from "./model/autograd.ts";
+export type { LoadReport } from "./model/state.ts";
+export { exportBackbone, loadInitWeights } from "./train/weights.ts";
+
+// Data.
+export type { BadRow, DataRecord, Dataset, DatasetKind, RecordMeta, Split } from "./data/types.ts";
+export type { DatasetIdentity } from "./data/identity.ts";
+export { ImageCache } from "./data/cache/reader.ts";
+export type { BadImage, CachedRecord, CacheIndex } from "./data/cache/format.ts";
+export type { AugmentOptions, ImageSource, Normalization } from "./data/augment.ts";
+export {
+  type DataFlags,
+  labelledSource,
+  openData,
+  type OpenedData,
+  type PretrainAugment,
+  pretrainAugment,
+  twoViewSource,
+} from "./train/data_source.ts";
+export { type ImageBatch, imageBatch, type LabelledSource, type TwoViewSource } from "./train/sources.ts";
+
+// Training.
+export { Moco, type MocoConfig, type MocoStepResult } from "./train/moco.ts";
+export { type OptimConfig, Optimizer } from "./train/optimizer.ts";
+export type { Schedule } from "./train/schedule.ts";
+export {
+  pretrain,
+  type PretrainConfig,
+  type PretrainHooks,
+  type PretrainSummary,
+} from "./train/pretrain.ts";
+export {
+  buildClassifier,
+  finetune,
+  type FinetuneConfig,
+  type FinetuneResult,
+  type FinetuneSets,
+  meanAuc,
+  type Predictions,
+  type Protocol,
+} from "./train/finetune.ts";
+export {
+  type ExperimentConfig,
+  type ExperimentData,
+  makeSplits,
+  runExperiment,
+  type Splits,
+} from "./train/experiment.ts";
+export { type Init, INITS } from "./eval/results.ts";
+export type { FeatureSets } from "./train/linear_protocol.ts";
+export { type CamResult, gradCam } from "./train/gradcam.ts";
+
+// Evaluation.
+export { auc } from "./eval/auc.ts";
+export {
+  bootstrapAuc,
+  type BootstrapOptions,
+  type BootstrapResult,
+  pairedBootstrap,
+} from "./eval/bootstrap.ts";
+export { delong, delongPaired, type DelongTest } from "./eval/delong.ts";
+export { evaluateRun } from "./eval/evaluate_run.ts";

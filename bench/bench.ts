@@ -16,7 +16,7 @@ import { mocoBench } from "./moco_step.ts";
 import { researchBench } from "./research_step.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
-import { describeRange, inRange, type NumSpec } from "../util/flags.ts";
+import { describeRange, inRange, type NumSpec } from "../cli/flags.ts";
 
 const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench, researchBench];
 

@@ -15,15 +15,22 @@ import { Rng } from "../util/rng.ts";
 export interface ImageSource {
   /** Side of the stored square images. */
   readonly size: number;
+  /** Number of images. */
   readonly count: number;
+  /** Task (finding) names, one label column each. */
   readonly tasks: string[];
   /** Stored pixels of image i (size×size, row-major). */
   image(i: number): Uint8Array;
   /** count × tasks, row-major. */
   readonly labels: Float32Array;
+  /** count × tasks, row-major: 1 where a label is used, 0 where it is ignored. */
   readonly mask: Float32Array;
 }
 
+/**
+ * How pixels are normalised: MoCo-CXR's CheXpert statistics, ImageNet's folded to gray, none, or
+ * given.
+ */
 export type Normalization = "mococxr" | "imagenet" | "none" | { mean: number; std: number };
 
 /** MoCo-CXR's CheXpert statistics (on [0, 1] gray). */
@@ -34,6 +41,9 @@ export const IMAGENET_GRAY_NORM = {
   std: 0.299 * 0.229 + 0.587 * 0.224 + 0.114 * 0.225,
 };
 
+/**
+ * The transform from a stored image to a model input: crop, flips, rotation, jitter, normalisation.
+ */
 export interface AugmentOptions {
   /** Output side (H = W). */
   size: number;

@@ -3,7 +3,7 @@
  * path that leaves the root, too many bad rows or images). Its message is the whole story, so
  * the tasks print it alone, without a stack trace.
  */
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 export class DataError extends UserError {
   override name = "DataError";
@@ -12,4 +12,12 @@ export class DataError extends UserError {
 /** The share of bad images was over the tolerated fraction (--max-bad). */
 export class TooManyBadImagesError extends DataError {
   override name = "TooManyBadImagesError";
+}
+
+/** A dataset kind the loaders do not know. */
+export class UnknownDatasetKindError extends DataError {
+  override name = "UnknownDatasetKindError";
+  constructor(readonly kind: string, readonly kinds: readonly string[]) {
+    super(`unknown dataset kind "${kind}": choose one of ${kinds.join(", ")}`);
+  }
 }

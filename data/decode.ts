@@ -1,5 +1,6 @@
 /** Format sniffing and file reading: any supported image file → 8-bit gray. */
-import { decodePngGray, isPng } from "./png.ts";
+import { decodePngGray } from "./png_decode.ts";
+import { isPng } from "./png_format.ts";
 import { decodeJpegGray, isJpeg } from "./jpeg.ts";
 import type { GrayImage } from "./gray_image.ts";
 import { ImageDecodeError } from "./image_error.ts";

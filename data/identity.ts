@@ -7,9 +7,13 @@ import { createHash } from "node:crypto";
 import { relative } from "node:path";
 import type { Dataset, DatasetKind } from "./types.ts";
 
+/** What a run records of its dataset, to refuse resuming on other data. */
 export interface DatasetIdentity {
+  /** Layout kind. */
   kind: DatasetKind;
+  /** Dataset root folder. */
   root: string;
+  /** Number of records. */
   records: number;
   /** sha256 (hex) of the record list. */
   hash: string;

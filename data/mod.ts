@@ -19,7 +19,15 @@ export type { CsvOptions, FolderOptions } from "./generic.ts";
 export { type DatasetSpec, detectKind, loadDataset, splitIndices } from "./load.ts";
 export type { GrayImage } from "./gray_image.ts";
 export { resampleRect, resizeAndCenterCrop, resizeShorterSide } from "./gray_image.ts";
-export { crc32, decodePngGray, encodePngGray, isPng } from "./png.ts";
+export { chunk, crc32, isPng, PNG_SIGNATURE } from "./png_format.ts";
+export { decodePngGray, inflatedSize } from "./png_decode.ts";
+export {
+  encodePng,
+  encodePngGray,
+  type PngEncodeOptions,
+  type PngFilter,
+  type RasterImage,
+} from "./png_encode.ts";
 export {
   decodeJpegGray,
   decodeJpegGraySync,
@@ -34,21 +42,18 @@ export { DataError, TooManyBadImagesError } from "./data_error.ts";
 export * from "./augment.ts";
 export {
   type BadImage,
-  buildCache,
   CACHE_FORMAT,
   CACHE_VERSION,
   type CachedRecord,
   type CacheIndex,
-  type CacheOptions,
+  type CacheSizing,
   DEFAULT_MARGIN,
   defaultCacheDir,
-  ensureCache,
-  ImageCache,
-  openCache,
-  sourceChecksum,
   storedSizeFor,
-  withDatasetLabels,
-} from "./cache.ts";
+} from "./cache/format.ts";
+export { ImageCache, openCache, withDatasetLabels } from "./cache/reader.ts";
+export { sourceChecksum } from "./cache/checksum.ts";
+export { buildCache, type CacheOptions, ensureCache } from "./cache/builder.ts";
 export {
   BatchWorkers,
   prefetchBatches,
@@ -63,15 +68,15 @@ export {
   type WriteOptions,
   writeSyntheticChexpert,
   writeSyntheticShenzhen,
-} from "./synth_write.ts";
+} from "./synth/write.ts";
 export {
   planChexpert,
   renderShenzhenImage,
   SYNTH_VERSION,
   type SynthChexpertOptions,
   type SynthShenzhenOptions,
-} from "./synth_dataset.ts";
-export { renderFrontal, renderLateral } from "./synth_render.ts";
+} from "./synth/dataset.ts";
+export { renderFrontal, renderLateral } from "./synth/render.ts";
 export {
   type Findings,
   sampleAcquisition,
@@ -79,4 +84,4 @@ export {
   sampleFindings,
   type Scene,
   sceneLabels,
-} from "./synth_scene.ts";
+} from "./synth/scene.ts";

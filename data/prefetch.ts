@@ -14,7 +14,7 @@ import {
   makeTwoViewBatchFromSeed,
   type TwoViewBatch,
 } from "./augment.ts";
-import type { ImageCache } from "./cache.ts";
+import type { ImageCache } from "./cache/reader.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
 let nextCacheId = 1;

@@ -2,7 +2,9 @@
 
 import { DataError } from "./data_error.ts";
 
+/** A split named by the dataset itself. */
 export type Split = "train" | "valid" | "test";
+/** The dataset layouts the loaders read. */
 export type DatasetKind = "chexpert" | "shenzhen" | "folder" | "csv";
 
 /** One image with its per-task labels. */
@@ -17,36 +19,51 @@ export interface DataRecord {
   mask: Float32Array;
   /** Split given by the dataset itself (CheXpert train/valid, folder train/test, CSV column). */
   split?: Split;
+  /** What the dataset tells of the image besides its labels. */
   meta?: RecordMeta;
 }
 
+/** Per-image facts a dataset gives besides labels (for reports and filtering). */
 export interface RecordMeta {
+  /** Patient sex as the dataset writes it. */
   sex?: string;
+  /** Patient age in years. */
   age?: number;
   /** "Frontal" or "Lateral". */
   view?: string;
   /** "AP", "PA", "LL", … */
   projection?: string;
+  /** Study id (CheXpert). */
   study?: string;
   /** Shenzhen clinical reading text, folder class name, … */
   reading?: string;
+  /** Folder layouts: the class folder the image lies in. */
   className?: string;
 }
 
 /** A problem row that was skipped (file, 1-based line number, column name). */
 export interface BadRow {
+  /** The CSV or list file. */
   file: string;
+  /** 1-based line number. */
   row: number;
+  /** The offending column, where one is. */
   column?: string;
+  /** What is wrong with the row. */
   message: string;
 }
 
+/** A loaded dataset: its records with per-task labels, and what was skipped. */
 export interface Dataset {
+  /** Display name (the root folder's name). */
   name: string;
+  /** Layout kind it was loaded as. */
   kind: DatasetKind;
   /** The dataset root the paths were resolved in. */
   root: string;
+  /** Task (finding) names, one label column each. */
   tasks: string[];
+  /** One per image. */
   records: DataRecord[];
   /** Skipped malformed rows (also printed as warnings). */
   badRows: BadRow[];

@@ -3,15 +3,15 @@
  * The data layer's worker thread (see worker_pool.ts): decodes images for the cache, renders
  * synthetic patients, and makes augmented batches from a cache's shared pixels.
  */
-import { decodeMany } from "./cache.ts";
-import { writeChexpertPatients, writeShenzhenImages } from "./synth_write.ts";
+import { decodeMany } from "./cache/decode.ts";
+import { writeChexpertPatients, writeShenzhenImages } from "./synth/write.ts";
 import {
   type AugmentOptions,
   type ImageSource,
   makeBatchFromSeed,
   makeTwoViewBatchFromSeed,
 } from "./augment.ts";
-import type { PatientPlan, SynthChexpertOptions, SynthShenzhenOptions } from "./synth_dataset.ts";
+import type { PatientPlan, SynthChexpertOptions, SynthShenzhenOptions } from "./synth/dataset.ts";
 
 const sources = new Map<number, ImageSource>();
 

@@ -19,6 +19,7 @@ export interface AucTerm {
   what?: string;
 }
 
+/** How a bootstrap resamples and what it reports. */
 export interface BootstrapOptions {
   /** Number of accepted replicates (default 1000). */
   replicates?: number;
@@ -32,6 +33,7 @@ export interface BootstrapOptions {
   nullValue?: number;
 }
 
+/** A bootstrap estimate with its percentile interval, standard error and p-value. */
 export interface BootstrapResult {
   /** The statistic on the full test set. */
   estimate: number;
@@ -45,6 +47,7 @@ export interface BootstrapResult {
   replicates: Float64Array;
   /** How many resamples were discarded and redrawn because some term lacked a class. */
   redrawn: number;
+  /** The confidence level of `ci`. */
   level: number;
 }
 

@@ -83,11 +83,17 @@ function sampleCov(a: Float64Array, b: Float64Array): number {
 
 /** Estimate, DeLong standard error, normal CI and two-sided z-test against `null`. */
 export interface DelongTest {
+  /** The AUC, or the difference of two AUCs. */
   estimate: number;
+  /** Its DeLong variance. */
   variance: number;
+  /** Its standard error (√variance). */
   se: number;
+  /** Normal confidence interval at the requested level. */
   ci: [number, number];
+  /** z statistic against the null value. */
   z: number;
+  /** Two-sided p-value of the z-test. */
   p: number;
 }
 

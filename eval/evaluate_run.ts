@@ -22,6 +22,18 @@ import { computeHeadline } from "./headline.ts";
 import { fmtAuc, fmtCi, INIT_LABEL } from "./format.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
+/** The run folder may not be written here (the sandbox); evaluateRun checks before computing. */
+export class RunFolderNotWritableError extends EvalInputError {
+  override name = "RunFolderNotWritableError";
+  constructor(readonly runDir: string) {
+    super(`no permission to write into ${runDir}; move or copy the run folder where it may`);
+  }
+}
+
+/**
+ * Recomputes a run folder's statistics (AUCs, bootstrap and DeLong CIs, paired differences) and
+ * rewrites its results files and report.html from the predictions alone.
+ */
 export async function evaluateRun(
   runDir: string,
   opts: {
@@ -36,10 +48,7 @@ export async function evaluateRun(
   const cells = await readRunPredictions(runDir);
   // Fail before the computation, not after it, when the folder is not writable here.
   if ((await Deno.permissions.query({ name: "write", path: runDir })).state !== "granted") {
-    throw new EvalInputError(
-      `no permission to write into ${runDir}: deno task evaluate writes only under runs/ ` +
-        `(--allow-write=runs); move or copy the run folder into runs/`,
-    );
+    throw new RunFolderNotWritableError(runDir);
   }
   log(
     `${runDir}: ${cells.length} prediction files; computing AUCs, CIs and paired differences…`,

@@ -1,6 +1,6 @@
 /** Turns a gray image and a Grad-CAM heatmap into RGBA rasters: the image, the map, an overlay. */
 import { colormap, type ColormapName } from "./colormap.ts";
-import type { RasterImage } from "./png.ts";
+import type { RasterImage } from "../data/png_encode.ts";
 
 /** Min-max scales to [0, 1] (a constant array becomes all zeros). */
 export function normalizeMinMax(a: ArrayLike<number>): Float32Array {

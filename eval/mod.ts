@@ -80,7 +80,7 @@ export {
   trainingPanels,
 } from "./report_data.ts";
 export { linePlot, type PlotSeries, type PlotSpec } from "./svg_plot.ts";
-export { crc32, encodePng, pngDataUri, type RasterImage } from "./png.ts";
+export { pngDataUri } from "./png.ts";
 export { colormap, type ColormapName, inferno, jet } from "./colormap.ts";
 export {
   colorbarRaster,

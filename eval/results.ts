@@ -11,7 +11,9 @@ import { bootstrapContrast } from "./bootstrap.ts";
 import { delong } from "./delong.ts";
 import { type DrawPair, pairedDifference, type PairedDifferenceStats } from "./paired.ts";
 
+/** The initialisations the experiment compares. */
 export const INITS = ["random", "imagenet", "moco"] as const;
+/** An initialisation of the backbone: random, ImageNet weights, or a MoCo pretraining. */
 export type Init = typeof INITS[number];
 export const PROTOCOLS = ["linear", "e2e"] as const;
 export type Protocol = typeof PROTOCOLS[number];

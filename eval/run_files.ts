@@ -165,14 +165,22 @@ async function listFiles(dir: string, suffix: string): Promise<string[]> {
   return names.sort();
 }
 
+/** A run folder that is not there (the commands say which flag names it). */
+export class MissingRunFolderError extends EvalInputError {
+  override name = "MissingRunFolderError";
+  constructor(readonly runDir: string) {
+    super(
+      `run folder "${runDir}" does not exist; pass the folder an experiment wrote ` +
+        `(list them with: ls runs/)`,
+    );
+  }
+}
+
 /** Reads every predictions/*.json of a run folder; clear errors when there is nothing to read. */
 export async function readRunPredictions(runDir: string): Promise<CellPredictions[]> {
   const st = await Deno.stat(runDir).catch(() => null);
   if (!st?.isDirectory) {
-    throw new EvalInputError(
-      `run folder "${runDir}" does not exist; pass the folder an experiment wrote, e.g. ` +
-        `--run runs/<name> (list them with: ls runs/)`,
-    );
+    throw new MissingRunFolderError(runDir);
   }
   const names = await listFiles(join(runDir, "predictions"), ".json");
   if (names.length === 0) {

@@ -16,6 +16,7 @@ const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we
 const UNIFORM_RING = 1 << 22; // 16384 dispatches per submit before an early flush
 const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
 
+/** How getGpu / Gpu.create pick and configure the adapter. */
 export interface GpuOptions {
   /** "high-performance" picks the discrete GPU where there are several. */
   powerPreference?: GPUPowerPreference;
@@ -29,7 +30,9 @@ export interface GpuOptions {
  * same source share one pipeline and no hand-written key can go stale.
  */
 export interface Kernel {
+  /** Names the kernel in messages. */
   name: string;
+  /** WGSL source, entry point `main`. */
   code: string;
 }
 
@@ -70,7 +73,24 @@ export function formatCompileError(
   }).join("\n");
 }
 
+/** An error of the device layer: no adapter, a WGSL compile error, a bad shape or binding. */
 export class GpuError extends Error {}
+
+/**
+ * The WebGPU device was lost (driver reset, out of memory, a hung submission): every later call
+ * on it throws this. Work since the last checkpoint is gone; the commands say how to resume.
+ */
+export class DeviceLostError extends GpuError {
+  /** Names the error in stack traces. */
+  override name = "DeviceLostError";
+  /** The device's loss `reason` ("destroyed" or "unknown") and the driver's message. */
+  constructor(readonly reason: string, readonly detail: string) {
+    super(
+      `WebGPU device lost (${reason}): ${detail || "no message"}. ` +
+        `Work since the last checkpoint is gone.`,
+    );
+  }
+}
 
 const NO_ADAPTER_HELP = `No WebGPU adapter was found.
   This project needs navigator.gpu, which works without a GPU through Mesa's
@@ -79,12 +99,16 @@ const NO_ADAPTER_HELP = `No WebGPU adapter was found.
     or force the OpenGL fallback (llvmpipe):  export DENO_WEBGPU_BACKEND=gl
   Also set XDG_RUNTIME_DIR (e.g. export XDG_RUNTIME_DIR=/tmp) to silence a loader warning.`;
 
+/** The WebGPU device: buffer pool, pipelines by WGSL source, batched dispatches. */
 export class Gpu {
+  /** The underlying WebGPU device. */
   readonly device: GPUDevice;
+  /** What the adapter says of itself (vendor, architecture, device). */
   readonly adapterInfo: GPUAdapterInfo;
+  /** The device's limits (the adapter's own, requested in full). */
   readonly limits: GPUSupportedLimits;
   /** Set once the device is lost; every later call throws it. */
-  lostReason: string | null = null;
+  lost: DeviceLostError | null = null;
 
   private pool = new Map<number, GPUBuffer[]>();
   /** Pipelines by WGSL source, each with a small id for bind-group keys. */
@@ -127,11 +151,11 @@ export class Gpu {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     device.lost.then((info) => {
-      this.lostReason = `WebGPU device lost (${info.reason}): ${info.message || "no message"}. ` +
-        `Work since the last checkpoint is gone; rerun with --resume to continue from it.`;
+      this.lost = new DeviceLostError(info.reason, info.message);
     });
   }
 
+  /** Opens the adapter and its device (getGpu shares one per process). */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
     if (typeof navigator === "undefined" || !navigator.gpu) throw new GpuError(NO_ADAPTER_HELP);
     const adapter = await navigator.gpu.requestAdapter({
@@ -173,8 +197,9 @@ export class Gpu {
       /llvmpipe|lavapipe|swiftshader/i.test(this.describe());
   }
 
+  /** Throws the device's loss or a pending WGSL compile error. */
   private check(): void {
-    if (this.lostReason) throw new GpuError(this.lostReason);
+    if (this.lost) throw this.lost;
     if (this.compileError) throw this.compileError;
   }
 
@@ -265,7 +290,7 @@ export class Gpu {
   }
 
   /** Records zero-filling `bytes` bytes of a buffer (multiples of 4) in the current batch. */
-  clear(buf: GPUBuffer, byteOffset = 0, bytes = buf.size - byteOffset): void {
+  clear(buf: GPUBuffer, byteOffset: number = 0, bytes: number = buf.size - byteOffset): void {
     this.check();
     this.endPass();
     this.encoderOrNew().clearBuffer(buf, byteOffset, bytes);
@@ -308,6 +333,7 @@ export class Gpu {
     return this.entry(kernel).pipeline;
   }
 
+  /** The cached pipeline of a kernel and its id, compiled on first use. */
   private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number } {
     let p = this.pipelines.get(kernel.code);
     if (!p) {
@@ -408,6 +434,7 @@ export class Gpu {
     this.stats.dispatches++;
   }
 
+  /** A small stable id per buffer, for bind-group keys. */
   private bufferId(b: GPUBuffer): number {
     let id = this.bufferIds.get(b);
     if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
@@ -437,10 +464,12 @@ export class Gpu {
     }
   }
 
+  /** The current batch's command encoder. */
   private encoderOrNew(): GPUCommandEncoder {
     return this.encoder ??= this.device.createCommandEncoder();
   }
 
+  /** Ends the open compute pass, if any. */
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
@@ -481,6 +510,7 @@ export class Gpu {
     return result;
   }
 
+  /** Submits pending work, frees every buffer and destroys the device. */
   destroy(): void {
     this.flush();
     this.trim();

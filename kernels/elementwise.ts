@@ -1,5 +1,5 @@
 /**
- * Elementwise kernels: ReLU and its gradient, add, mul, scale, axpby, fill, sigmoid.
+ * Elementwise kernels: ReLU and its gradient, add, scale, axpby, fill, sigmoid.
  *
  * Mapping: when n % 4 == 0 the buffers are read as vec4 (n/4 items), else as
  * f32; invocation i handles items i, i+T, i+2T, … (T = total invocations), so
@@ -64,7 +64,6 @@ const EXPRS: Record<string, [number, string, boolean?]> = {
   relu: [1, `select(x, Z, ${NEG})`],
   relu_grad: [2, "select(Z, x, y > Z)"], // x = dy, y = relu output
   add: [2, "x + y"],
-  mul: [2, "x * y"],
   axpby: [2, "p.a * x + p.b * y"],
   scale: [1, "p.a * x"],
   scale_by: [2, "x * y", true], // y = s[0]: the chain rule's upstream factor of a scalar loss
@@ -101,7 +100,6 @@ export const relu = (x: Tensor, out = like(x)) => run("relu", [x], out);
 export const reluBackward = (dy: Tensor, y: Tensor, out = like(dy)) =>
   run("relu_grad", [dy, y], out);
 export const add = (a: Tensor, b: Tensor, out = like(a)) => run("add", [a, b], out);
-export const mul = (a: Tensor, b: Tensor, out = like(a)) => run("mul", [a, b], out);
 /** out = a·x + b·y (out must be a third tensor: WebGPU forbids binding x or y as read_write too). */
 export const axpby = (a: number, x: Tensor, b: number, y: Tensor, out = like(x)) =>
   run("axpby", [x, y], out, a, b);

@@ -46,6 +46,7 @@ const pool = (o: { k: number; stride: number; pad?: number }) => ({
   pad: o.pad ?? 0,
 });
 
+/** The Backend of the pure-TypeScript CPU references (tests and small checks; slow). */
 export const cpuBackend: Backend = {
   name: "cpu",
   fromArray: (data, shape) => cpuTensor(shape, data),

@@ -36,6 +36,7 @@ const pool = (o: { k: number; stride: number; pad?: number }) => ({
   pad: o.pad ?? 0,
 });
 
+/** The Backend that runs every op as a WebGPU kernel on `gpu`. */
 export function gpuBackend(gpu: Gpu): Backend {
   return {
     name: "gpu",

@@ -10,6 +10,7 @@ import { type Ctx, Linear, Module, ReLU, Sequential } from "./nn.ts";
 import { linearDefault } from "./init.ts";
 import { Rng } from "../util/rng.ts";
 
+/** How a backbone is built: head size, input channels, initialisation. */
 export interface NetOptions {
   /** Classifier outputs (torchvision's default 1000). */
   numClasses?: number;
@@ -26,7 +27,12 @@ export function rngOf(o: NetOptions): Rng | null {
   return o.seed instanceof Rng ? o.seed : new Rng(o.seed ?? 0);
 }
 
+/**
+ * A backbone ending in a feature map, global average pooling and a replaceable head (ResNet,
+ * DenseNet).
+ */
 export abstract class ClassifierNet extends Module {
+  /** Features after pooling (the head's input size). */
   abstract readonly featureDim: number;
   /** torchvision's name of the head: "fc" (ResNet) or "classifier" (DenseNet). */
   abstract readonly headName: string;
@@ -36,6 +42,7 @@ export abstract class ClassifierNet extends Module {
   /** The last feature map [N, F, h, w], after the final ReLU, before pooling. */
   abstract featureMap(x: Var, ctx?: Ctx): Var;
 
+  /** The head module (registered under headName). */
   get head(): Module {
     const h = this.children().find(([n]) => n === this.headName);
     if (!h) throw new Error(`no head "${this.headName}"`);
@@ -55,6 +62,7 @@ export abstract class ClassifierNet extends Module {
     return f;
   }
 
+  /** Images [N, C, S, S] to head outputs [N, outputs]. */
   forward(x: Var, ctx: Ctx = {}): Var {
     const f = this.features(x, ctx);
     const out = this.head.forward(f, ctx);

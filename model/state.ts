@@ -9,7 +9,7 @@ import type { Module, StateEntry } from "./nn.ts";
 import { ClassifierNet } from "./classifier.ts";
 import { readSafetensors, type TensorData, writeSafetensors } from "./safetensors.ts";
 import { asDtype, checkFinite } from "./tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 export interface LoadOptions {
   /** Fail on any missing, unexpected or mismatched key (default true). */
@@ -26,10 +26,15 @@ export interface LoadOptions {
   source?: string;
 }
 
+/** What loading a state dict did, key by key. */
 export interface LoadReport {
+  /** Keys loaded. */
   loaded: string[];
+  /** Model keys the file lacks. */
   missing: string[];
+  /** File keys the model lacks. */
   unexpected: string[];
+  /** Keys whose shapes differ. */
   mismatched: { name: string; expected: number[]; got: number[] }[];
   /** Keys without any of the stripPrefix prefixes. */
   ignored: string[];

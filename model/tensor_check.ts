@@ -3,7 +3,7 @@
  * entry expects. Errors name the file and the tensor, so a corrupt backbone, ImageNet file or
  * checkpoint is refused on load (and a diverged model is never exported).
  */
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import type { TensorData } from "./safetensors.ts";
 
 /** A tensor holding NaN or ±Inf; `tensor` is its name in the file. */

@@ -23,7 +23,8 @@ import {
   readScoresCsv,
 } from "../eval/mod.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { describeRange, inRange, type NumSpecs, SEED } from "../util/flags.ts";
+import { explainTyped } from "../cli/explain.ts";
+import { describeRange, inRange, type NumSpecs, SEED } from "../cli/flags.ts";
 
 const USAGE = `Usage:
   deno task evaluate --run runs/<dir> [options]
@@ -133,7 +134,7 @@ export async function main(
     } else if (
       e instanceof EvalInputError || e instanceof Deno.errors.NotFound || e instanceof RangeError
     ) {
-      io.error(`error: ${(e as Error).message}`);
+      io.error(`error: ${explainTyped(e) ?? (e as Error).message}`);
     } else {
       throw e;
     }

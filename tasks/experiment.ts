@@ -7,7 +7,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
@@ -21,8 +22,8 @@ import {
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
   pretrainConfigFrom,
-} from "./pretrain_flags.ts";
-import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../util/flags.ts";
+} from "../cli/pretrain_flags.ts";
+import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../cli/flags.ts";
 
 const HELP = `deno task experiment [flags]   pretrain + fine-tuning grid + report
 
@@ -83,7 +84,7 @@ export const EXPERIMENT_NUMERIC = {
   gradcam: { min: 0, max: 1000, int: true },
 } satisfies NumSpecs;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
   if (f.help) return console.log(HELP);

@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/user_error.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../train/data_source.ts";
@@ -17,8 +18,8 @@ import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { checkBackbone } from "../train/backbones.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "./pretrain_flags.ts";
-import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../util/flags.ts";
+import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
+import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../cli/flags.ts";
 
 const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]
 
@@ -71,7 +72,7 @@ export const FINETUNE_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
     args,

@@ -8,12 +8,14 @@
  * A cache whose sources are unchanged is reused; a stale one is rebuilt.
  */
 import { parseArgs } from "node:util";
-import { defaultCacheDir, ensureCache, storedSizeFor } from "../data/cache.ts";
+import { ensureCache } from "../data/cache/builder.ts";
+import { defaultCacheDir, storedSizeFor } from "../data/cache/format.ts";
 import { loadDataset } from "../data/load.ts";
-import { ensureSyntheticChexpert } from "../data/synth_write.ts";
+import { ensureSyntheticChexpert } from "../data/synth/write.ts";
 import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
-import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../util/flags.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/user_error.ts";
+import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../cli/flags.ts";
 
 const USAGE =
   `usage: deno task prepare [--data <root>] [--kind chexpert|shenzhen|folder|csv] [--csv file]
@@ -44,7 +46,7 @@ export const PREPARE_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: PREPARE_OPTIONS });
   if (values.help) {

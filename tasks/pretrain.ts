@@ -8,12 +8,13 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/user_error.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "./pretrain_flags.ts";
+import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 import { openTrainingData } from "../train/data_source.ts";
 import { knnMonitor } from "../train/monitor.ts";
 
@@ -68,7 +69,7 @@ Run
 Permissions: the task reads the repo and data, writes only runs/, has no network.
 To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
     args,
@@ -116,9 +117,7 @@ export async function main(args: string[]): Promise<void> {
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
     betweenSteps: () => tuner.settle(tuneCache),
-    monitor: data.monitor
-      ? (moco) => knnMonitor(B, moco.encQ, data.monitor!)
-      : undefined,
+    monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
   });
   await writeJsonAtomic(join(out, "kernels.json"), {

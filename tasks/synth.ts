@@ -6,9 +6,10 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
-import { requireWrite, runMain, UserError } from "../util/cli.ts";
-import { numFlag, type NumSpecs, SEED, WORKERS } from "../util/flags.ts";
+import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UserError } from "../util/user_error.ts";
+import { numFlag, type NumSpecs, SEED, WORKERS } from "../cli/flags.ts";
 
 const USAGE = `usage: deno task synth [--out runs/synthetic] [--n 2000] [--size 128] [--seed 0]
        [--kind chexpert|shenzhen|both] [--shenzhen-n 600] [--workers 2]`;
@@ -33,7 +34,7 @@ export const SYNTH_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Runs the task on its arguments (errors: see util/cli.ts runMain). */
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: SYNTH_OPTIONS });
   if (values.help) {

@@ -6,15 +6,12 @@
  */
 import { assert, assertEquals, assertRejects } from "./helpers.ts";
 import { join } from "node:path";
-import {
-  buildCache,
-  decodeForCache,
-  ensureCache,
-  openCache,
-  storedSizeFor,
-} from "../data/cache.ts";
+import { buildCache, ensureCache } from "../data/cache/builder.ts";
+import { decodeForCache } from "../data/cache/decode.ts";
+import { storedSizeFor } from "../data/cache/format.ts";
+import { openCache } from "../data/cache/reader.ts";
 import { loadFolder } from "../data/generic.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
 import { makeBatch, makeTwoViewBatch, trainAugment } from "../data/augment.ts";
 import { BatchWorkers, prefetchBatches, prefetchTwoViewBatches } from "../data/prefetch.ts";

@@ -4,7 +4,8 @@
  * baseline / progressive JPEG; *.pgm are ImageMagick's own raw decodes), and the encoders.
  */
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
-import { decodePngGray, encodePngGray } from "../data/png.ts";
+import { decodePngGray } from "../data/png_decode.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 import { decodeJpegGray, decodeJpegGraySync, encodeJpegGray } from "../data/jpeg.ts";
 import { decodeImageGray, readImageGray } from "../data/decode.ts";
 import type { GrayImage } from "../data/gray_image.ts";

@@ -5,7 +5,8 @@
  * no other size, and never more than MAX_IMAGE_PIXELS (which bounds memory).
  */
 import { assert } from "./helpers.ts";
-import { crc32, decodePngGray } from "../data/png.ts";
+import { decodePngGray } from "../data/png_decode.ts";
+import { crc32 } from "../data/png_format.ts";
 import { decodeJpegGray, decodeJpegGraySync } from "../data/jpeg.ts";
 import { ImageDecodeError, MAX_IMAGE_PIXELS } from "../data/image_error.ts";
 import type { GrayImage } from "../data/gray_image.ts";

@@ -5,7 +5,8 @@
  */
 import { deflateSync } from "node:zlib";
 import { assert, assertRejects, assertThrows } from "./helpers.ts";
-import { chunk, decodePngGray, inflatedSize } from "../data/png.ts";
+import { decodePngGray, inflatedSize } from "../data/png_decode.ts";
+import { chunk } from "../data/png_format.ts";
 import { decodeJpegGray, decodeJpegGraySync, jpegFrameSize } from "../data/jpeg.ts";
 import { ImageDecodeError, MAX_IMAGE_PIXELS } from "../data/image_error.ts";
 import { decodeImageGray } from "../data/decode.ts";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "./helpers.ts";
 import { loadCsvDataset } from "../data/generic.ts";
 import { datasetIdentity, identityDifference } from "../data/identity.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const PNG = encodePngGray({ width: 2, height: 2, data: new Uint8Array(4) });
 

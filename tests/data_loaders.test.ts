@@ -9,7 +9,7 @@ import { CHEXPERT_OBSERVATIONS, loadChexpert } from "../data/chexpert.ts";
 import { loadShenzhen, parseClinicalReading } from "../data/shenzhen.ts";
 import { loadCsvDataset, loadFolder } from "../data/generic.ts";
 import { detectKind, loadDataset, splitIndices } from "../data/load.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const PNG = encodePngGray({ width: 2, height: 2, data: new Uint8Array([0, 64, 128, 255]) });
 const HEADER = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", ...CHEXPERT_OBSERVATIONS];

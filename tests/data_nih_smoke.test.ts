@@ -6,7 +6,7 @@ import { assert, assertEquals } from "./helpers.ts";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadDataset } from "../data/load.ts";
-import { ensureCache } from "../data/cache.ts";
+import { ensureCache } from "../data/cache/builder.ts";
 import { makeBatch, trainAugment } from "../data/augment.ts";
 import { sharedPatients, splitByPatient } from "../data/fractions.ts";
 import { Rng } from "../util/rng.ts";

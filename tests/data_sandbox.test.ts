@@ -15,8 +15,8 @@ import { loadDataset } from "../data/load.ts";
 import { DataError } from "../data/data_error.ts";
 import * as paths from "../data/paths.ts";
 import * as fs from "../util/fs.ts";
-import { explain } from "../util/cli.ts";
-import { encodePngGray } from "../data/png.ts";
+import { explain } from "../cli/explain.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const PNG = encodePngGray({ width: 2, height: 2, data: new Uint8Array([0, 64, 128, 255]) });
 

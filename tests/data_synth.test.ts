@@ -13,14 +13,14 @@ import {
   sampleAnatomy,
   sampleFindings,
   type Scene,
-} from "../data/synth_scene.ts";
-import { renderFrontal, renderLateral } from "../data/synth_render.ts";
+} from "../data/synth/scene.ts";
+import { renderFrontal, renderLateral } from "../data/synth/render.ts";
 import {
   ensureSyntheticChexpert,
   writeSyntheticChexpert,
   writeSyntheticShenzhen,
-} from "../data/synth_write.ts";
-import { planChexpert } from "../data/synth_dataset.ts";
+} from "../data/synth/write.ts";
+import { planChexpert } from "../data/synth/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { readCsv } from "../data/csv.ts";
 import { readImageGray } from "../data/decode.ts";

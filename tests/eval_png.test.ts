@@ -1,16 +1,15 @@
 /** PNG encoder (decoded back with node:zlib), colormaps and heatmap overlays. */
 import { inflateSync } from "node:zlib";
+import { encodePng, type RasterImage } from "../data/png_encode.ts";
+import { crc32 } from "../data/png_format.ts";
 import {
   colorbarRaster,
-  crc32,
-  encodePng,
   grayRaster,
   inferno,
   jet,
   normalizeMinMax,
   overlayRaster,
   pngDataUri,
-  type RasterImage,
   resizeBilinear,
 } from "../eval/mod.ts";
 import { Rng } from "../util/rng.ts";
@@ -59,19 +58,25 @@ Deno.test("crc32: standard check value", () => {
   assertEquals(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
 });
 
-Deno.test("encodePng: gray, gray+alpha, RGB and RGBA images decode back exactly", () => {
+Deno.test("encodePng: gray, gray+alpha, RGB and RGBA images decode back exactly, both filters", () => {
   const rng = new Rng(4);
   for (const channels of [1, 2, 3, 4] as const) {
-    const img: RasterImage = {
-      width: 13,
-      height: 7,
-      channels,
-      data: new Uint8Array(13 * 7 * channels),
-    };
-    for (let i = 0; i < img.data.length; i++) img.data[i] = rng.int(256);
-    const back = decodePng(encodePng(img));
-    assertEquals([back.width, back.height, back.channels], [13, 7, channels]);
-    assertEquals(Array.from(back.data), Array.from(img.data));
+    for (const filter of ["sub", "up"] as const) {
+      const img: RasterImage = {
+        width: 13,
+        height: 7,
+        channels,
+        data: new Uint8Array(13 * 7 * channels),
+      };
+      for (let i = 0; i < img.data.length; i++) img.data[i] = rng.int(256);
+      const png = encodePng(img, { filter });
+      // Filter bytes of the first two rows: Sub, Sub; or None, Up.
+      const raw = inflateSync(png.subarray(8 + 25 + 8, png.length - 12 - 4));
+      assertEquals([raw[0], raw[13 * channels + 1]], filter === "sub" ? [1, 1] : [0, 2]);
+      const back = decodePng(png);
+      assertEquals([back.width, back.height, back.channels], [13, 7, channels]);
+      assertEquals(Array.from(back.data), Array.from(img.data));
+    }
   }
   const uri = pngDataUri({ width: 1, height: 1, channels: 1, data: new Uint8Array([200]) });
   assert(uri.startsWith("data:image/png;base64,iVBORw0KGgo"), uri);

@@ -4,7 +4,7 @@
  * (deno test ... --allow-run=/usr/bin/chromium --allow-net=127.0.0.1).
  */
 import { buildReport, computeResults } from "../eval/mod.ts";
-import { checkReport, CHROMIUM } from "../tasks/report_check.ts";
+import { checkReport, CHROMIUM } from "../tools/report_check.ts";
 import { syntheticCells } from "./eval_fixtures.ts";
 import { assert, assertEquals } from "./helpers.ts";
 

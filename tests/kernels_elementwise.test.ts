@@ -30,6 +30,20 @@ for (const n of [1, 63, 300_001]) {
   });
 }
 
+// scale (the autograd's gradient copy and scaling): scalar (n % 4 ≠ 0) and vec4 paths, a factor
+// exact in f32 (bit-equal) and one that is not (the GPU rounds a to f32 first: within an ulp).
+for (const n of [63, 1024]) {
+  Deno.test(`scale matches CPU, n=${n}`, async () => {
+    const x = cpuTensor([n], randn(n, 4)), tx = Tensor.from(gpu, x.data);
+    assertEquals(await scale(tx, -0.75).read(), scaleCpu(x, -0.75).data);
+    assertEquals(await scale(tx, 1).read(), x.data);
+    assertClose(await scale(tx, 1 / 3).read(), scaleCpu(x, 1 / 3).data, { atol: 0, rtol: 2e-7 });
+    const into = Tensor.empty(gpu, [n]);
+    assertEquals(scale(tx, 2, into), into);
+    assertEquals(await into.read(), scaleCpu(x, 2).data);
+  });
+}
+
 Deno.test("pooled buffers are reused: no allocation after warm-up", () => {
   const x = Tensor.from(gpu, randn(1000, 3));
   relu(x).dispose();

@@ -3,7 +3,7 @@
  * positives carry a bright disc. `sorted` lists every negative before every positive within each
  * split, as real datasets in a labels.csv layout often do.
  */
-import { ImageCache } from "../data/cache.ts";
+import { ImageCache } from "../data/cache/reader.ts";
 import { Rng } from "../util/rng.ts";
 
 export const STORED = 18;

@@ -8,10 +8,10 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./helpers.ts";
-import { runMain } from "../util/cli.ts";
+import { runMain } from "../cli/run_main.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const readme = await Deno.readTextFile(join(REPO, "README.md"));

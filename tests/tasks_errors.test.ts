@@ -6,13 +6,13 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals } from "./helpers.ts";
-import { runMain } from "../util/cli.ts";
+import { runMain } from "../cli/run_main.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { main as finetuneMain } from "../tasks/finetune.ts";
 import { main as experimentMain } from "../tasks/experiment.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
 import { main as synthMain } from "../tasks/synth.ts";
-import { encodePngGray } from "../data/png.ts";
+import { encodePngGray } from "../data/png_encode.ts";
 
 const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "tasks_errors_" }));
 const PNG = encodePngGray({ width: 4, height: 4, data: new Uint8Array(16).fill(90) });

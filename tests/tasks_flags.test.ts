@@ -6,9 +6,10 @@
  * trained or loaded. Plus the cases the issue reported and the coverage of each task's options.
  */
 import { assert, assertEquals } from "./helpers.ts";
-import { inRange, type NumSpecs } from "../util/flags.ts";
-import { explain, runMain } from "../util/cli.ts";
-import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../tasks/pretrain_flags.ts";
+import { inRange, type NumSpecs } from "../cli/flags.ts";
+import { explain } from "../cli/explain.ts";
+import { runMain } from "../cli/run_main.ts";
+import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../cli/pretrain_flags.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
 import {
@@ -19,7 +20,7 @@ import {
 import { main as prepareMain, PREPARE_NUMERIC, PREPARE_OPTIONS } from "../tasks/prepare.ts";
 import { main as synthMain, SYNTH_NUMERIC, SYNTH_OPTIONS } from "../tasks/synth.ts";
 import { EVALUATE_NUMERIC, main as evaluateMain } from "../tasks/evaluate.ts";
-import { main as reportCheckMain, REPORT_CHECK_NUMERIC } from "../tasks/report_check.ts";
+import { main as reportCheckMain, REPORT_CHECK_NUMERIC } from "../tools/report_check.ts";
 
 /** Not writable in the test sandbox: a valid command line stops here, before any work. */
 const OUT = "/etc/moco-flag-walk";

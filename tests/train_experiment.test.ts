@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { type ExperimentConfig, makeSplits, runExperiment } from "../train/experiment.ts";
-import { ImageCache } from "../data/cache.ts";
+import { ImageCache } from "../data/cache/reader.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects } from "./helpers.ts";

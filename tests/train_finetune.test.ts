@@ -6,10 +6,17 @@
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { finetune, type FinetuneConfig, meanAuc, stepsFor } from "../train/finetune.ts";
+import {
+  buildClassifier,
+  finetune,
+  type FinetuneConfig,
+  meanAuc,
+  stepsFor,
+} from "../train/finetune.ts";
 import { gradCam } from "../train/gradcam.ts";
 import { buildBackbone } from "../train/backbones.ts";
-import { linearHead } from "../model/classifier.ts";
+import { type ClassifierNet, linearHead } from "../model/classifier.ts";
+import { readState } from "../model/state.ts";
 import { imageBatch, type LabelledSource } from "../train/sources.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
@@ -97,12 +104,44 @@ Deno.test("end-to-end fine-tuning learns the finding and keeps the best validati
   r.net.dispose();
 });
 
-Deno.test("linear probe fits only the head, records its penalty, and the net scores as the probe", async () => {
+/** Mean BCE-with-logits of a network on the training pool (eval mode, as the linear protocol). */
+async function trainingLoss(net: ClassifierNet, s: ReturnType<typeof sets>): Promise<number> {
+  net.eval();
+  const batch = s.train.images(s.trainIdx);
+  const x = B.fromArray(batch.data, batch.shape);
+  const out = noGrad(() => net.forward(new Var(B, x)));
+  const z = await out.read();
+  out.dispose();
+  B.dispose(x);
+  let sum = 0;
+  z.forEach((v, i) => {
+    const y = s.train.labels[s.trainIdx[i]];
+    sum += Math.max(v, 0) - v * y + Math.log1p(Math.exp(-Math.abs(v)));
+  });
+  return sum / z.length;
+}
+
+Deno.test("linear probe moves only the head, lowers the training loss, records its penalty, and the net scores as the probe", async () => {
   const s = sets();
+  // The network the run starts from: same seed, same backbone factory (finetune builds it so).
+  const start = await buildClassifier(B, cfg("linear"), 1, backbone);
+  const startLoss = await trainingLoss(start, s);
   const r = await finetune(B, gpuTrainOps, cfg("linear"), s, { backbone });
-  const fresh = new TinyNet(B, { inChannels: 1, seed: new Rng(1) });
-  const a = await r.net.parameters()[0].read(), b = await fresh.parameters()[0].read();
-  assertEquals(a, b);
+  // The backbone is untouched, the head moved.
+  const before = await readState(start), after = await readState(r.net);
+  for (const [name, t] of before) {
+    const other = after.get(name)!.data;
+    let same = other.length === t.data.length;
+    for (let i = 0; same && i < t.data.length; i++) same = t.data[i] === other[i];
+    assertEquals(same, !name.startsWith("fc."), `${name} ${same ? "unchanged" : "changed"}`);
+  }
+  // The training loss fell from the starting head's, to what the probe recorded at its C; along
+  // the path it falls as the penalty weakens (it is a convex fit to convergence).
+  const endLoss = await trainingLoss(r.net, s);
+  assert(endLoss < startLoss - 0.01, `training loss ${startLoss} → ${endLoss}`);
+  assertClose([endLoss], [r.curve[r.bestStep - 1].loss], { atol: 1e-3, label: "recorded loss" });
+  r.curve.slice(1).forEach((c, k) => assert(c.loss <= r.curve[k].loss + 1e-9, `path at C ${c.C}`));
+  assert(r.curve.at(-1)!.loss < 0.1, `the weakest penalty fits the pool: ${r.curve.at(-1)!.loss}`);
   assert(meanAuc(r.test) > 0.75, `test AUC ${meanAuc(r.test)}`);
   // The chosen penalty is on the grid, is the path's best on validation, and is recorded.
   assertEquals(r.penalty?.grid, DEFAULT_C_GRID);
@@ -120,7 +159,7 @@ Deno.test("linear probe fits only the head, records its penalty, and the net sco
   B.dispose(x);
   assertClose(logits.map((v) => 1 / (1 + Math.exp(-v))), r.test.scores, { atol: 2e-4, rtol: 0 });
   r.net.dispose();
-  fresh.dispose();
+  start.dispose();
 });
 
 Deno.test("smaller label fractions train for more epochs, within bounds", () => {
@@ -163,6 +202,6 @@ Deno.test("a non-finite fine-tuning loss stops with the step it first appeared a
   };
   await assertRejects(
     () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train }, { backbone }),
-    /loss became NaN at step 1;/,
+    /loss became NaN at step 1\. Lower the learning rate/,
   );
 });

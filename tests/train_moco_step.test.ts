@@ -1,7 +1,8 @@
 /**
  * One MoCo step on the GPU against the same step on the CPU references:
  * loss, top-1 count, query-encoder gradients, the EMA-updated key encoder and
- * the queue after enqueue (with wrap-around).
+ * the queue after enqueue (with wrap-around). Both run the same MoCo code, so a wrong pairing or
+ * shuffle passes here: tests/train_moco_literal.test.ts checks the step against MoCo written out.
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { TinyNet } from "./tiny_net.ts";

@@ -14,7 +14,7 @@ import { pretrainMonitor } from "../train/data_source.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { sharedPatients } from "../data/fractions.ts";
-import type { ImageCache } from "../data/cache.ts";
+import type { ImageCache } from "../data/cache/reader.ts";
 import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { memoryCache } from "./memory_cache.ts";

@@ -11,7 +11,8 @@ import { loadStateDict, readState } from "../model/state.ts";
 import { NonFiniteError, TensorDtypeError } from "../model/tensor_check.ts";
 import { exportBackbone, loadInitWeights } from "../train/weights.ts";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
+import { explain } from "../cli/explain.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 import { TinyNet } from "./tiny_net.ts";
@@ -126,7 +127,8 @@ Deno.test("a checkpoint holding a NaN, or cut short, is refused on load with a c
       () => loadCheckpoint(path, B, { modules: { q: net(6) }, tensors: { queue } }),
       /checkpoint\.safetensors: tensor "queue" holds non-finite values/,
     );
-    // Cut short: the damage is named, as a UserError (no stack trace from the task).
+    // Cut short: the damage is named, as a UserError (no stack trace from the task), which the
+    // command line words with its flag.
     await Deno.writeFile(path, bytes.subarray(0, bytes.length - 100));
     let err: unknown;
     try {
@@ -136,9 +138,12 @@ Deno.test("a checkpoint holding a NaN, or cut short, is refused on load with a c
     }
     assert(err instanceof UserError, String(err));
     assert(
-      /checkpoint .* is damaged .*out of range.*start a new --out/.test(err.message),
+      /checkpoint .* is damaged .*out of range.*new run folder/.test(err.message),
       err.message,
     );
+    assert(!err.message.includes("--"), `the training layer names a flag: ${err.message}`);
+    const line = explain(err) ?? "";
+    assert(/checkpoint .* is damaged .*out of range.*start a new --out/.test(line), line);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

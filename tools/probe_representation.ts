@@ -31,7 +31,7 @@ import { standardize } from "../train/linear_protocol.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { loadInitWeights } from "../train/weights.ts";
-import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "../tasks/pretrain_flags.ts";
+import { PRETRAIN_OPTIONS, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 
 const { values: f } = parseArgs({
   options: {

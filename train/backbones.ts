@@ -3,11 +3,14 @@ import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { resnet18, resnet34, resnet50 } from "../model/resnet.ts";
 import { densenet121 } from "../model/densenet.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 
+/** The backbones the trainers build, by torchvision name. */
 export const BACKBONES = ["resnet18", "resnet34", "resnet50", "densenet121"] as const;
+/** One of BACKBONES. */
 export type BackboneName = typeof BACKBONES[number];
 
+/** The name as a BackboneName, or a UserError naming the choices. */
 export function checkBackbone(name: string): BackboneName {
   if (!(BACKBONES as readonly string[]).includes(name)) {
     throw new UserError(`unknown backbone "${name}": choose one of ${BACKBONES.join(", ")}`);
@@ -15,6 +18,7 @@ export function checkBackbone(name: string): BackboneName {
   return name as BackboneName;
 }
 
+/** Builds a backbone by name on backend B. */
 export function buildBackbone(B: Backend, name: BackboneName, o: NetOptions): ClassifierNet {
   switch (name) {
     case "resnet18":

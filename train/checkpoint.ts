@@ -16,7 +16,8 @@ import {
 } from "../model/safetensors.ts";
 import { readState } from "../model/state.ts";
 import { asDtype, checkFinite, NonFiniteError } from "../model/tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
+import { DamagedCheckpointError } from "./run_errors.ts";
 
 export { NonFiniteError };
 
@@ -89,15 +90,12 @@ export async function loadCheckpoint(
   return JSON.parse(file.metadata.meta ?? "{}");
 }
 
-/** Reads a checkpoint file; a damaged one (cut short, overwritten) is a UserError saying so. */
+/** Reads a checkpoint file; a damaged one (cut short, overwritten) throws DamagedCheckpointError. */
 async function readCheckpointFile(path: string): Promise<SafetensorsFile> {
   try {
     return await readSafetensors(path);
   } catch (e) {
     if (!(e instanceof SafetensorsError)) throw e;
-    throw new UserError(
-      `checkpoint ${path} is damaged (${e.message.replace(`${path}: `, "")}); ` +
-        `restore it from a copy, or start a new --out folder`,
-    );
+    throw new DamagedCheckpointError(path, e.message.replace(`${path}: `, ""));
   }
 }

@@ -6,8 +6,11 @@
  */
 import { loadDataset } from "../data/load.ts";
 import type { Dataset, DatasetKind } from "../data/types.ts";
-import { defaultCacheDir, ensureCache, type ImageCache } from "../data/cache.ts";
+import { ensureCache } from "../data/cache/builder.ts";
+import { defaultCacheDir } from "../data/cache/format.ts";
+import type { ImageCache } from "../data/cache/reader.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
+import { UnknownDatasetKindError } from "../data/data_error.ts";
 import {
   type AugmentOptions,
   evalAugment,
@@ -15,8 +18,8 @@ import {
   makeTwoViewBatch,
   trainAugment,
 } from "../data/augment.ts";
-import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
-import { UserError } from "../util/cli.ts";
+import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
+import { UserError } from "../util/user_error.ts";
 import type { Rng } from "../util/rng.ts";
 import { imageBatch, type LabelledSource, type TwoViewSource } from "./sources.ts";
 import type { MonitorSets } from "./monitor.ts";
@@ -24,16 +27,22 @@ import { drawMonitorSets } from "./monitor_sets.ts";
 
 /** Where the built-in synthetic set lives (the same default as `deno task synth` and `prepare`). */
 export const DEFAULT_SYNTH_ROOT = "runs/synthetic";
+/** Where image caches are built by default. */
 export const CACHE_ROOT = "runs/cache";
 
+/** Which data to open and at what size: a dataset folder, or the built-in synthetic set. */
 export interface DataFlags {
   /** Pretraining augmentation (default mococxr). */
   augment?: PretrainAugment;
+  /** Dataset root; without it, the built-in synthetic set (generated once under runs/synthetic). */
   data?: string;
+  /** Layout kind (chexpert, shenzhen, folder, csv); detected when absent. */
   kind?: string;
   /** Comma-separated task names (default: the dataset's default, Pleural Effusion for CheXpert). */
   task?: string;
+  /** Training crop side in pixels. */
   imageSize: number;
+  /** Model input channels (3: gray replicated, for ImageNet-shaped stems). */
   inChannels: 1 | 3;
   /** Which built-in synthetic set to use when no --data (default chexpert). */
   synthetic?: "chexpert" | "shenzhen";
@@ -41,23 +50,29 @@ export interface DataFlags {
   synthImages?: number;
   /** Tolerated share of unreadable images (--max-bad; default 0.05). */
   maxBad?: number;
+  /** Progress lines (default: none). */
   log?: (m: string) => void;
 }
 
+/** An opened dataset: its records, its identity and its image cache. */
 export interface OpenedData {
+  /** The loaded dataset (records, labels, what was skipped). */
   dataset: Dataset;
   /** What a run records of the data, so --resume can refuse another dataset. */
   identity: DatasetIdentity;
+  /** Its images, decoded and resized once (built or reused under runs/cache). */
   cache: ImageCache;
+  /** One line describing the data, for logs. */
   describe: string;
 }
 
 const KINDS: DatasetKind[] = ["chexpert", "shenzhen", "folder", "csv"];
 
+/** Loads a dataset (or the synthetic one) and ensures its image cache. */
 export async function openData(f: DataFlags): Promise<OpenedData> {
   const log = f.log ?? (() => {});
   if (f.kind && !KINDS.includes(f.kind as DatasetKind)) {
-    throw new UserError(`--kind must be one of ${KINDS.join(", ")}, got "${f.kind}"`);
+    throw new UnknownDatasetKindError(f.kind, KINDS);
   }
   const synthOpts = f.synthImages ? { n: f.synthImages } : {};
   const root = f.data ??
@@ -99,6 +114,7 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
  */
 export type PretrainAugment = "mococxr" | "strong";
 
+/** The augmentation of MoCo's two views at `size` pixels. */
 export function pretrainAugment(
   kind: PretrainAugment,
   size: number,

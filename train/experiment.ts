@@ -16,11 +16,11 @@ import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
-import type { ImageCache } from "../data/cache.ts";
+import type { ImageCache } from "../data/cache/reader.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
-import { UserError } from "../util/cli.ts";
+import { MissingImagenetWeightsError, OtherDataError, OtherSettingsError } from "./run_errors.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import {
@@ -37,10 +37,18 @@ import type { LabelledSource } from "./sources.ts";
 import { knnMonitor } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
 
+/**
+ * The experiment grid: initialisations × protocols × label fractions × draws, and how each part
+ * trains.
+ */
 export interface ExperimentConfig {
+  /** Backbone initialisations to compare. */
   inits: Init[];
+  /** Fine-tuning protocols: linear probe and/or end to end. */
   protocols: Protocol[];
+  /** Label fractions of the training pool (drawn by patient, nested). */
   fractions: number[];
+  /** Draws of each fraction (end to end). */
   draws: number;
   /**
    * Draws for the linear protocol, if more (its cells reuse one feature extraction per init and
@@ -51,18 +59,26 @@ export interface ExperimentConfig {
   imagenet?: string;
   /** An existing MoCo backbone export; without it, pretraining runs first. */
   mocoBackbone?: string;
+  /** MoCo pretraining (for the "moco" init without mocoBackbone). */
   pretrain: PretrainConfig;
+  /** Fine-tuning settings shared by every cell. */
   finetune: {
+    /** End-to-end batch size. */
     batchSize: number;
+    /** End-to-end learning rate (Adam). */
     lr: number;
+    /** End-to-end weight decay. */
     weightDecay: number;
     /** Linear protocol: inverse L2 penalties C tried per cell, chosen on validation AUC. */
     penaltyGrid: number[];
     /** End-to-end: steps per cell within this range (stepsFor). */
     e2eSteps: [number, number];
+    /** End-to-end: validation AUC every this many steps. */
     evalEvery: number;
+    /** End-to-end: stop after this many evaluations without improvement (0 = never). */
     patience: number;
   };
+  /** Seed of the splits, the fraction draws and the fine-tuning runs. */
   seed: number;
   /** Grad-CAM examples per init (end-to-end, largest fraction, first draw). */
   gradcamImages: number;
@@ -70,18 +86,25 @@ export interface ExperimentConfig {
   dataset?: DatasetIdentity;
 }
 
+/** The images an experiment runs on. */
 export interface ExperimentData {
   /** Fine-tuning dataset (cached). */
   cache: ImageCache;
   /** Pretraining images (cache and indices); the fine-tuning set's training split by default. */
   pretrainCache: ImageCache;
+  /** Indices into pretrainCache of the pretraining images. */
   pretrainIndices: number[];
+  /** One line describing the data, for run.json and logs. */
   describe: string;
 }
 
-interface Splits {
+/** The fine-tuning splits of a cache, as image indices. */
+export interface Splits {
+  /** Training pool the label fractions are drawn from. */
   trainPool: number[];
+  /** Validation images (model and penalty selection). */
   val: number[];
+  /** Test images (the reported AUCs). */
   test: number[];
 }
 
@@ -91,6 +114,10 @@ function hasBothClasses(cache: ImageCache, idx: number[]): boolean {
   return ys.some((y) => y > 0) && ys.some((y) => y === 0);
 }
 
+/**
+ * Train pool / validation / test by patient: the dataset's own validation split when it is usable,
+ * else drawn from the training patients.
+ */
 export function makeSplits(cache: ImageCache, seed: number): Splits {
   const records = cache.records;
   const train = cache.splitIndices("train"), valid = cache.splitIndices("valid");
@@ -136,20 +163,18 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
   ) {
     const diff = a && b ? identityDifference(a, b) : null;
     if (diff) {
-      throw new UserError(
-        `${runDir} holds a run made on other ${what} data (${diff}; see ${file}); rerun with ` +
-          `the same --data to resume it, or give a new --out folder.`,
-      );
+      throw new OtherDataError(`${runDir} holds a run made on other ${what} data (${diff})`, file);
     }
   }
   if (pick(saved) !== pick(cfg)) {
-    throw new UserError(
-      `${runDir} holds a run made with other settings (see ${file}); rerun with the same ` +
-        `flags to resume it, or give a new --out folder.`,
-    );
+    throw new OtherSettingsError(`${runDir} holds a run made with other settings`, file);
   }
 }
 
+/**
+ * Runs (or resumes) the grid into runDir: pretraining if needed, every cell's fine-tuning and test
+ * predictions, Grad-CAM examples; then evaluateRun makes the report.
+ */
 export async function runExperiment(
   B: Backend,
   ops: TrainOps,
@@ -164,9 +189,7 @@ export async function runExperiment(
   const { cache } = data;
   const pc = cfg.pretrain, S = pc.imageSize, C = pc.moco.inChannels;
   if (cfg.inits.includes("imagenet") && !cfg.imagenet) {
-    throw new UserError(
-      "the imagenet init needs --imagenet FILE (torchvision weights as safetensors)",
-    );
+    throw new MissingImagenetWeightsError();
   }
   await checkResumable(runDir, cfg);
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });

@@ -20,7 +20,8 @@ import { loadStateDict, readState } from "../model/state.ts";
 import type { TensorData } from "../model/safetensors.ts";
 import { auc } from "../eval/auc.ts";
 import { Rng } from "../util/rng.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
+import { TrainingDivergedError } from "./run_errors.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import { Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";
@@ -30,23 +31,34 @@ import type { LabelledSource } from "./sources.ts";
 import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
 import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
+/** Fine-tuning protocol: a linear probe on frozen features, or end-to-end training. */
 export type Protocol = "linear" | "e2e";
 
+/** One fine-tuning run: backbone and initialisation, protocol, optimisation. */
 export interface FinetuneConfig {
+  /** Backbone architecture. */
   backbone: BackboneName;
+  /** Model input channels. */
   inChannels: 1 | 3;
+  /** Input side in pixels. */
   imageSize: number;
+  /** Linear probe or end to end. */
   protocol: Protocol;
   /** "random" or a backbone safetensors file (ImageNet, or a MoCo run's backbone export). */
   init: string;
+  /** End-to-end batch size. */
   batchSize: number;
+  /** End-to-end learning rate (Adam). */
   lr: number;
+  /** End-to-end weight decay. */
   weightDecay: number;
   /** Optimisation steps (MoCo-CXR trains smaller fractions for more epochs: see stepsFor). */
   steps: number;
+  /** Validation AUC every this many steps. */
   evalEvery: number;
   /** Stop after this many evaluations without improvement (0 = never). */
   patience: number;
+  /** Seed of the head's initialisation and of the batches. */
   seed: number;
   /**
    * Linear protocol: the inverse L2 penalties C tried (default DEFAULT_C_GRID); batchSize, lr,
@@ -55,23 +67,31 @@ export interface FinetuneConfig {
   penaltyGrid?: number[];
 }
 
+/** Test-set labels and scores of a fine-tuned model. */
 export interface Predictions {
+  /** Task names, one column each. */
   tasks: string[];
   /** [n, tasks] */
   labels: Float32Array;
+  /** [n, tasks]: 1 where the label counts. */
   mask: Float32Array;
+  /** [n, tasks] predicted probabilities. */
   scores: Float32Array;
 }
 
+/** What a fine-tuning run gives: the kept network, its test predictions and its training curve. */
 export interface FinetuneResult {
+  /** Validation AUC of the kept weights (mean over tasks). */
   bestValAuc: number;
   /** End-to-end: the step whose weights were kept; linear: task 0's chosen point on the path (1-based). */
   bestStep: number;
   /** Linear protocol: the chosen inverse penalty C per task, and how it was chosen. */
   penalty?: { C: number[]; chosenBy: string[]; grid: number[] };
+  /** The kept network's test predictions. */
   test: Predictions;
   /** End-to-end: per evaluation; linear: per C on the penalty path (step = its 1-based position). */
   curve: { step: number; loss: number; val_auc?: number; C?: number; iterations?: number }[];
+  /** The kept network (the caller disposes it). */
   net: ClassifierNet;
 }
 
@@ -116,16 +136,24 @@ export async function buildClassifier(
   return net;
 }
 
+/** The images a fine-tuning run reads. */
 export interface FinetuneSets {
+  /** Training images (the subset trainIdx is used). */
   train: LabelledSource;
   /** The label-fraction subset: indices into train. */
   trainIdx: number[];
+  /** Validation images (model and penalty selection). */
   val: LabelledSource;
+  /** Test images (the predictions returned). */
   test: LabelledSource;
   /** Precomputed frozen features for the linear protocol (shared across cells of one init). */
   features?: FeatureSets;
 }
 
+/**
+ * Fine-tunes a classifier under one protocol and returns the best-on-validation network with its
+ * test predictions.
+ */
 export async function finetune(
   B: Backend,
   ops: TrainOps,
@@ -205,9 +233,7 @@ export async function finetune(
     const l = (await loss.read())[0];
     loss.dispose();
     if (!Number.isFinite(l)) {
-      throw new UserError(
-        `fine-tuning loss became ${l} at step ${step}; lower --lr or check the data`,
-      );
+      throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${step}.`, false);
     }
     lossSum += l;
     lossCount++;

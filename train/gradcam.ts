@@ -12,6 +12,7 @@ import { backward, Var } from "../model/autograd.ts";
 import type { ClassifierNet } from "../model/classifier.ts";
 import type { ImageBatch } from "./sources.ts";
 
+/** Grad-CAM heatmaps of a batch of images. */
 export interface CamResult {
   /** [N, S, S] heatmaps in [0, 1]. */
   maps: Float32Array[];
@@ -37,6 +38,10 @@ function upsample(src: Float32Array, h: number, w: number, S: number): Float32Ar
   return out;
 }
 
+/**
+ * Grad-CAM of `task` for n images [n, channels, S, S]: heatmaps from the last feature map at least
+ * minSide wide, upsampled to S × S.
+ */
 export async function gradCam(
   B: Backend,
   net: ClassifierNet,

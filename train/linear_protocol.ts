@@ -13,9 +13,13 @@
 import type { TensorData } from "../model/safetensors.ts";
 import { DEFAULT_C_GRID, fitProbePath, logits, type ProbeResult } from "./logistic_probe.ts";
 
+/** Frozen backbone features of the three sets, row-major [n, F] each. */
 export interface FeatureSets {
+  /** Training pool features. */
   train: Float32Array;
+  /** Validation features. */
   val: Float32Array;
+  /** Test features. */
   test: Float32Array;
 }
 

@@ -24,8 +24,11 @@ import { Rng } from "../util/rng.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import type { TrainOps } from "./train_ops.ts";
 
+/** MoCo v2's settings: encoders, feature size, queue, temperature, momentum, split BN. */
 export interface MocoConfig {
+  /** Backbone of both encoders. */
   backbone: BackboneName;
+  /** Input channels. */
   inChannels: 1 | 3;
   /** Output feature size (128). */
   dim: number;
@@ -39,14 +42,19 @@ export interface MocoConfig {
   bnGroups: number;
 }
 
+/** One step's loss and top-1 count, still on the backend (read them when needed). */
 export interface MocoStepResult {
+  /** Mean InfoNCE loss, [1]. */
   loss: BTensor;
   /** Rows whose top logit is the positive. */
   correct: BTensor;
 }
 
+/** MoCo v2: query and key encoders, the queue of negatives, and one training step. */
 export class Moco {
+  /** The queue of negatives [queueSize, dim], unit rows. */
   queue: BTensor;
+  /** Next queue row to write. */
   ptr = 0;
 
   private constructor(
@@ -149,6 +157,7 @@ export class Moco {
     );
   }
 
+  /** Frees both encoders and the queue. */
   dispose(): void {
     this.encQ.dispose();
     this.encK.dispose();

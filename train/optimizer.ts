@@ -8,15 +8,18 @@ import type { Backend, BTensor } from "../model/backend.ts";
 import type { Parameter } from "../model/nn.ts";
 import type { TrainOps } from "./train_ops.ts";
 
+/** Adam/AdamW or SGD with momentum, as torch.optim defines them. */
 export type OptimConfig =
   | { kind: "adam" | "adamw"; beta1?: number; beta2?: number; eps?: number; weightDecay: number }
   | { kind: "sgd"; momentum: number; nesterov?: boolean; weightDecay: number };
 
+/** An optimizer over named parameters, its state on the backend. */
 export class Optimizer {
   /** Number of steps taken (torch's per-parameter `step`, shared here). */
   step = 0;
   private state = new Map<string, BTensor[]>();
 
+  /** State for every parameter that takes a gradient. */
   constructor(
     private B: Backend,
     private ops: TrainOps,
@@ -73,6 +76,7 @@ export class Optimizer {
     return out;
   }
 
+  /** Frees the state tensors. */
   dispose(): void {
     for (const ts of this.state.values()) for (const t of ts) this.B.dispose(t);
     this.state.clear();

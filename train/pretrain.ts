@@ -13,7 +13,8 @@ import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
+import { OtherDataError, OtherSettingsError, TrainingDivergedError } from "./run_errors.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { Moco, type MocoConfig } from "./moco.ts";
 import { type OptimConfig, Optimizer } from "./optimizer.ts";
@@ -27,14 +28,23 @@ import type { TwoViewSource } from "./sources.ts";
 import type { PretrainAugment } from "./data_source.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
+/** A MoCo pretraining run: MoCo's settings, data size, optimisation, checkpoints, monitor. */
 export interface PretrainConfig {
+  /** MoCo's encoders, queue, temperature, momentum, split BN. */
   moco: MocoConfig;
+  /** Crop side in pixels. */
   imageSize: number;
+  /** Images per step. */
   batchSize: number;
+  /** Passes over the training images. */
   epochs: number;
+  /** Optimizer of the query encoder. */
   optimizer: OptimConfig;
+  /** Base learning rate. */
   lr: number;
+  /** Learning-rate schedule over epochs. */
   schedule: Schedule;
+  /** Seed of the initialisation and of every step's draws. */
   seed: number;
   /** Checkpoint every this many steps (and at each epoch's end). */
   ckptEvery: number;
@@ -48,6 +58,7 @@ export interface PretrainConfig {
   dataset?: DatasetIdentity;
 }
 
+/** Optional callbacks and overrides of a pretraining run. */
 export interface PretrainHooks {
   /** Called after each step's metrics are written; throwing aborts (tests simulate a kill). */
   afterStep?: (step: number, loss: number) => void;
@@ -55,7 +66,9 @@ export interface PretrainHooks {
   monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
   /** Why there is no monitor (logged, and written to metrics.jsonl as monitor_off). */
   monitorOff?: string;
+  /** Progress lines (default console.log). */
   log?: (msg: string) => void;
+  /** No progress bar. */
   quiet?: boolean;
   /** Backbone factory override (tests use a tiny network). */
   backbone?: (o: NetOptions) => ClassifierNet;
@@ -63,13 +76,21 @@ export interface PretrainHooks {
   betweenSteps?: () => Promise<void>;
 }
 
+/** What a pretraining run reports (also written to summary.json). */
 export interface PretrainSummary {
+  /** Steps of the whole run. */
   steps: number;
+  /** Loss of the first step. */
   firstLoss: number;
+  /** Loss of the last step. */
   lastLoss: number;
+  /** Mean contrastive top-1 accuracy over the last epoch. */
   meanAccLastEpoch: number;
+  /** Throughput over the run. */
   imgPerSec: number;
+  /** The exported query backbone (torchvision names). */
   backbonePath: string;
+  /** The last checkpoint. */
   checkpointPath: string;
 }
 
@@ -83,6 +104,10 @@ function epochOrder(seed: number, epoch: number, n: number): number[] {
   return rng.shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
+/**
+ * Pretrains MoCo on `source` into runDir (checkpoints, metrics, backbone export); with resume,
+ * continues from its checkpoint bit for bit.
+ */
 export async function pretrain(
   B: Backend,
   ops: TrainOps,
@@ -129,20 +154,20 @@ export async function pretrain(
     const { dataset: nowData, ...nowCfg } = cfg;
     const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
     if (dataDiff) {
-      throw new UserError(
-        `${ckptPath} was trained on another dataset (${dataDiff}); resume with the same --data ` +
-          `(and --kind, --task) as ${join(runDir, "config.json")} records, or start a new --out.`,
+      throw new OtherDataError(
+        `${ckptPath} was trained on another dataset (${dataDiff})`,
+        join(runDir, "config.json"),
       );
     }
     const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
       .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
     if (differ.length) {
       const show = (v: unknown) => JSON.stringify(v) ?? "none";
-      throw new UserError(
+      throw new OtherSettingsError(
         `${ckptPath} was written with another configuration (${
           differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
-        }); resume with the same flags (see ${join(runDir, "config.json")}) or start a new ` +
-          `--out folder.`,
+        })`,
+        join(runDir, "config.json"),
       );
     }
     step = meta.step as number;
@@ -174,10 +199,9 @@ export async function pretrain(
       });
     } catch (e) {
       if (!(e instanceof NonFiniteError)) throw e;
-      throw new UserError(
+      throw new TrainingDivergedError(
         `training diverged: non-finite values in ${e.tensor} at step ${step}; stopped without ` +
-          `saving them. The last good checkpoint is ${lastGoodText()}. Lower --lr, check the ` +
-          `input data, or resume with --resume.`,
+          `saving them. The last good checkpoint is ${lastGoodText()}.`,
       );
     }
     lastGood = step;
@@ -223,10 +247,9 @@ export async function pretrain(
       await opts.betweenSteps?.();
       step++;
       if (!Number.isFinite(loss)) {
-        throw new UserError(
+        throw new TrainingDivergedError(
           `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
-            `checkpoint is ${lastGoodText()}. ` +
-            `Lower --lr, check the input data, or resume with --resume.`,
+            `checkpoint is ${lastGoodText()}.`,
         );
       }
       if (Number.isNaN(firstLoss)) firstLoss = loss;

@@ -21,6 +21,7 @@ export function imageBatch(data: Float32Array, n: number, c: number, h: number, 
   return { data, shape: [n, c, h, w] };
 }
 
+/** Unlabelled images as MoCo's pairs of views. */
 export interface TwoViewSource {
   /** Number of training images. */
   count: number;
@@ -30,10 +31,13 @@ export interface TwoViewSource {
 
 /** Labelled images: what fine-tuning, evaluation and the monitor read. */
 export interface LabelledSource {
+  /** Number of images. */
   count: number;
+  /** Task names, one label column each. */
   tasks: string[];
   /** [count, tasks] 0/1 labels and 1/0 use-masks (uncertain labels under "ignore" are masked). */
   labels: Float32Array;
+  /** [count, tasks] use-mask of the labels. */
   mask: Float32Array;
   /** Deterministic evaluation transform (resize, centre crop, normalise). */
   images(indices: number[]): ImageBatch;

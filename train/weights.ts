@@ -8,8 +8,9 @@ import type { ClassifierNet } from "../model/classifier.ts";
 import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { checkFinite } from "../model/tensor_check.ts";
-import { UserError } from "../util/cli.ts";
+import { UserError } from "../util/user_error.ts";
 import { rethrowIfDenied } from "../util/fs.ts";
+import { BackboneMismatchError } from "./run_errors.ts";
 
 /** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
 export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
@@ -35,15 +36,14 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
   const backboneKeys = net.stateDict().filter((e) => !e.name.startsWith(`${net.headName}.`));
   const missing = report.missing.filter((k) => !k.startsWith(`${net.headName}.`));
   if (report.mismatched.length || missing.length > backboneKeys.length / 2) {
-    throw new UserError(
+    throw new BackboneMismatchError(
       `${path} does not fit this backbone: ${missing.length} of ${backboneKeys.length} keys missing` +
         (report.mismatched.length
           ? `, mismatched shapes: ${
             report.mismatched.slice(0, 3).map((m) => `${m.name} [${m.got}] vs [${m.expected}]`)
               .join(", ")
           }`
-          : "") +
-        ". Check --backbone against the file.",
+          : ""),
     );
   }
   return report;

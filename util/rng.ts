@@ -4,8 +4,10 @@
  * Generator: mulberry32 (fast, passes BigCrush's basic tests; not crypto).
  */
 export class Rng {
+  /** The whole generator state (store it to resume the sequence). */
   state: number;
 
+  /** A generator seeded with a 32-bit integer. */
   constructor(seed: number) {
     this.state = seed >>> 0;
   }

@@ -50,7 +50,12 @@ export interface ConvGpuOptions extends ConvOptions {
   algo?: ConvAlgo;
 }
 
+/**
+ * The convolution algorithms: auto (per shape, the tuner's choice), implicit GEMM, Winograd F(2×2,
+ * 3×3), col2im.
+ */
 export const CONV_ALGOS = ["auto", "gemm", "winograd", "col2im"] as const;
+/** A convolution algorithm (see CONV_ALGOS). */
 export type ConvAlgo = typeof CONV_ALGOS[number];
 
 let defaultAlgo: ConvAlgo = "auto";

@@ -8,7 +8,6 @@ export const reluCpu = (x: CpuTensor) => map(x, (v) => Math.max(v, 0));
 export const reluBackwardCpu = (dy: CpuTensor, y: CpuTensor) =>
   map(dy, (g, i) => (y.data[i] > 0 ? g : 0));
 export const addCpu = (a: CpuTensor, b: CpuTensor) => map(a, (v, i) => v + b.data[i]);
-export const mulCpu = (a: CpuTensor, b: CpuTensor) => map(a, (v, i) => v * b.data[i]);
 export const axpbyCpu = (a: number, x: CpuTensor, b: number, y: CpuTensor) =>
   map(x, (v, i) => Math.fround(a * v) + Math.fround(b * y.data[i]));
 export const scaleCpu = (x: CpuTensor, a: number) => map(x, (v) => a * v);

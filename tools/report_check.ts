@@ -7,7 +7,7 @@
  * results table and SVG plot. Writes a full-page screenshot next to the report (report.png).
  */
 import { dirname, join, resolve } from "node:path";
-import { describeRange, inRange, type NumSpecs } from "../util/flags.ts";
+import { describeRange, inRange, type NumSpecs } from "../cli/flags.ts";
 import { parseArgs } from "node:util";
 
 export const CHROMIUM = "/usr/bin/chromium";

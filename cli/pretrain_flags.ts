@@ -1,6 +1,9 @@
-/** The pretraining flags, shared by `deno task pretrain` and `deno task experiment`. */
-import { UserError } from "../util/cli.ts";
-import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "../util/flags.ts";
+/**
+ * The pretraining flags and the configuration they give, shared by the commands that pretrain:
+ * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
+ */
+import { UserError } from "../util/user_error.ts";
+import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
 import { checkBackbone } from "../train/backbones.ts";
 

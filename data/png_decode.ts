@@ -1,35 +1,12 @@
 /**
  * PNG decoding (all colour types, bit depths 1–16, Adam7 interlacing, CRC-checked) straight to
- * one 8-bit gray channel, and an 8-bit gray PNG encoder. Inflate/deflate come from node:zlib;
- * the chunk walking and scanline un-filtering are done here so no image library is needed.
+ * one 8-bit gray channel. Inflate comes from node:zlib; the chunk walking and scanline
+ * un-filtering are done here so no image library is needed. The encoder is png_encode.ts.
  */
-import { deflateSync, inflateSync } from "node:zlib";
+import { inflateSync } from "node:zlib";
 import type { GrayImage } from "./gray_image.ts";
 import { checkImageSize, ImageDecodeError } from "./image_error.ts";
-
-const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (the PNG/zlib polynomial) of bytes[start, end). */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** True when the bytes start with the PNG signature. */
-export function isPng(bytes: Uint8Array): boolean {
-  return bytes.length >= 8 && SIGNATURE.every((v, i) => bytes[i] === v);
-}
+import { crc32, isPng } from "./png_format.ts";
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const ALLOWED_DEPTHS: Record<number, number[]> = {
@@ -280,44 +257,5 @@ function concat(parts: Uint8Array[]): Uint8Array {
     out.set(p, o);
     o += p.length;
   }
-  return out;
-}
-
-/** Encodes 8-bit gray pixels as a PNG (Up filter on every row: good for smooth radiographs). */
-export function encodePngGray(img: GrayImage, level = 6): Uint8Array {
-  const { width: w, height: h, data } = img;
-  if (data.length !== w * h) {
-    throw new Error(`encodePngGray: ${data.length} pixels != ${w}x${h}`);
-  }
-  const raw = new Uint8Array(h * (w + 1));
-  for (let y = 0; y < h; y++) {
-    const o = y * (w + 1);
-    raw[o] = y === 0 ? 0 : 2;
-    for (let x = 0; x < w; x++) {
-      const v = data[y * w + x];
-      raw[o + 1 + x] = y === 0 ? v : (v - data[(y - 1) * w + x]) & 255;
-    }
-  }
-  const ihdr = new Uint8Array(13);
-  const dv = new DataView(ihdr.buffer);
-  dv.setUint32(0, w);
-  dv.setUint32(4, h);
-  ihdr.set([8, 0, 0, 0, 0], 8);
-  const chunks = [
-    chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array(deflateSync(raw, { level }))),
-    chunk("IEND", new Uint8Array(0)),
-  ];
-  return concat([new Uint8Array(SIGNATURE), ...chunks]);
-}
-
-/** One PNG chunk: length, type, body and CRC. */
-export function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  dv.setUint32(8 + data.length, crc32(out, 4, 8 + data.length));
   return out;
 }

@@ -3,7 +3,7 @@
  * a bad value (0 where 1 is the least, negative, fractional for a count, huge, not a number) is
  * one clear line naming the flag and the range, before any work starts.
  */
-import { UserError } from "./cli.ts";
+import { UserError } from "../util/user_error.ts";
 
 export interface NumSpec {
   /** Least value allowed. */

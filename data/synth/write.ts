@@ -15,10 +15,10 @@ import {
   SYNTH_VERSION,
   type SynthChexpertOptions,
   type SynthShenzhenOptions,
-} from "./synth_dataset.ts";
-import { CHEXPERT_OBSERVATIONS } from "./chexpert.ts";
-import { WorkerPool } from "./worker_pool.ts";
-import { exists } from "./paths.ts";
+} from "./dataset.ts";
+import { CHEXPERT_OBSERVATIONS } from "../chexpert.ts";
+import { WorkerPool } from "../worker_pool.ts";
+import { exists } from "../paths.ts";
 
 export interface WriteOptions {
   /** Parallel workers (0 = in this thread). Default 2. */

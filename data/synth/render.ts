@@ -8,9 +8,9 @@
  * sampling. Edges are ~1-pixel ramps, so images are anti-aliased at any size (64–320 px).
  * Speed: 3–8 ms per 128² frontal image on one core of the shared 2-core dev box (measured).
  */
-import { Rng } from "../util/rng.ts";
-import type { GrayImage } from "./gray_image.ts";
-import type { Acquisition, Anatomy, Findings, Scene } from "./synth_scene.ts";
+import { Rng } from "../../util/rng.ts";
+import type { GrayImage } from "../gray_image.ts";
+import type { Acquisition, Anatomy, Findings, Scene } from "./scene.ts";
 
 /** Smooth value noise on a (g+1)² grid, sampled bilinearly over [0,1]². */
 class ValueNoise {

@@ -8,11 +8,11 @@
  * Everything is a pure function of (seed, patient index), so any split of the patients across
  * workers produces identical bytes.
  */
-import { Rng } from "../util/rng.ts";
-import { CHEXPERT_OBSERVATIONS } from "./chexpert.ts";
-import { encodeJpegGray } from "./jpeg.ts";
-import { encodePngGray } from "./png.ts";
-import { renderFrontal, renderLateral } from "./synth_render.ts";
+import { Rng } from "../../util/rng.ts";
+import { CHEXPERT_OBSERVATIONS } from "../chexpert.ts";
+import { encodeJpegGray } from "../jpeg.ts";
+import { encodePngGray } from "../png_encode.ts";
+import { renderFrontal, renderLateral } from "./render.ts";
 import {
   type Findings,
   type History,
@@ -21,7 +21,7 @@ import {
   sampleFindings,
   sceneLabels,
   sceneSubtlety,
-} from "./synth_scene.ts";
+} from "./scene.ts";
 
 /** Bump when the generator's output changes, so cached datasets are regenerated. */
 export const SYNTH_VERSION = 3;

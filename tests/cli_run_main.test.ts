@@ -1,0 +1,92 @@
+/**
+ * runMain (cli/run_main.ts): what a command prints and the exit code it gives, for success, an
+ * error the user can act on (one line), a typed error of a lower layer (worded with its flag by
+ * cli/explain.ts), and a bug (the error itself, with its stack); requireWrite's up-front refusal.
+ */
+import { parseArgs } from "node:util";
+import { explain } from "../cli/explain.ts";
+import { requireWrite, runMain } from "../cli/run_main.ts";
+import { UnknownDatasetKindError } from "../data/data_error.ts";
+import { MissingRunFolderError } from "../eval/run_files.ts";
+import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
+import { DeviceLostError } from "../kernels/device.ts";
+import {
+  BackboneMismatchError,
+  DamagedCheckpointError,
+  MissingImagenetWeightsError,
+  OtherDataError,
+  OtherSettingsError,
+  TrainingDivergedError,
+} from "../train/run_errors.ts";
+import { UserError } from "../util/user_error.ts";
+import { assert, assertEquals, assertRejects } from "./helpers.ts";
+
+/** Runs `main` through runMain with captured output; returns what was printed and the exit. */
+async function run(main: () => Promise<void>) {
+  const printed: unknown[][] = [];
+  const exits: number[] = [];
+  await runMain(main, { error: (...d) => printed.push(d), exit: (c) => exits.push(c) });
+  return { printed, exits };
+}
+
+Deno.test("runMain: a main that succeeds prints nothing and does not exit", async () => {
+  let ran = false;
+  assertEquals(await run(() => Promise.resolve(void (ran = true))), { printed: [], exits: [] });
+  assert(ran);
+});
+
+Deno.test("runMain: an error the user can act on is one line, exit code 1", async () => {
+  const r = await run(() => Promise.reject(new UserError("runs/x: the dataset has no images")));
+  assertEquals(r, { printed: [["error: runs/x: the dataset has no images"]], exits: [1] });
+  // node:util's own flag errors: one line pointing at --help, not a stack trace.
+  const flag = await run(() =>
+    Promise.resolve().then(() => void parseArgs({ args: ["--bogus"], options: {} }))
+  );
+  assertEquals(flag.exits, [1]);
+  assertEquals(flag.printed.length, 1);
+  assert(/^error: Unknown option '--bogus'.*\(see --help\)$/.test(String(flag.printed[0][0])));
+});
+
+Deno.test("runMain: a bug is printed as the error itself (with its stack), exit code 1", async () => {
+  const bug = new TypeError("x is undefined");
+  assertEquals(await run(() => Promise.reject(bug)), { printed: [[bug]], exits: [1] });
+});
+
+Deno.test("runMain: lower layers' typed errors name no flag; the command line words them", async () => {
+  const cases: [Error, RegExp][] = [
+    [new UnknownDatasetKindError("dicom", ["chexpert", "csv"]), /^--kind must be one of chexpert/],
+    [new OtherDataError("r/ckpt was trained on another dataset (x)", "r/config.json"), /--data/],
+    [new OtherSettingsError("r/ckpt was written with another configuration", "r/c"), /--out/],
+    [new TrainingDivergedError("loss became NaN at step 3; …"), /step 3; … Lower --lr.*--resume/],
+    [
+      new TrainingDivergedError("fine-tuning loss became NaN at step 3.", false),
+      /step 3\. Lower the fine-tuning learning rate \(--lr, or --ft-lr/,
+    ],
+    [new DamagedCheckpointError("r/ckpt", "cut short"), /damaged \(cut short\).*--out/],
+    [new MissingImagenetWeightsError(), /--imagenet FILE/],
+    [new BackboneMismatchError("w.safetensors does not fit"), /fit\. Check --backbone/],
+    [new DeviceLostError("unknown", "reset"), /device lost \(unknown\): reset.*--resume/],
+    [new MissingRunFolderError("runs/nope"), /"runs\/nope" does not exist.*--run/],
+    [new RunFolderNotWritableError("/x"), /--allow-write=runs/],
+  ];
+  for (const [e, words] of cases) {
+    assert(!/--\w/.test(e.message), `${e.name} names a flag: ${e.message}`);
+    const line = explain(e);
+    assert(line !== null && words.test(line), `${e.name}: ${line}`);
+  }
+  // Through runMain, the worded line is what the user sees.
+  const r = await run(() => Promise.reject(cases[0][0]));
+  assertEquals(r, {
+    printed: [['error: --kind must be one of chexpert, csv, got "dicom"']],
+    exits: [1],
+  });
+});
+
+Deno.test("requireWrite: a path outside the write sandbox is refused up front, naming the flag", async () => {
+  await assertRejects(() => requireWrite("/etc/moco-run"), /may not write \/etc\/moco-run.*--out/s);
+  await assertRejects(
+    () => requireWrite("/etc/moco-synth", "--data"),
+    /pass --data runs\/<name>/,
+  );
+  await requireWrite("/tmp/moco-run"); // the tests may write /tmp
+});

@@ -1,0 +1,9 @@
+/**
+ * The error a user can act on. Its message is the whole story (bad data, a refused resume), so
+ * the commands print it alone, without a stack trace (cli/run_main.ts). Layers below the
+ * commands throw it, or a typed subclass, naming no command-line flag: cli/explain.ts words
+ * the typed ones for the command line.
+ */
+
+/** An error whose message is the whole story for the user (bad flag, bad data). */
+export class UserError extends Error {}
