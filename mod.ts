@@ -45,17 +45,25 @@ export {
   type Kernel,
 } from "./kernels/device.ts";
 export { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
-export type { Backend, BTensor, Shape } from "./model/backend.ts";
+export type { Backend, BnTrainOpts, BTensor, ConvOpts, PoolOpts, Shape } from "./model/backend.ts";
 export { gpuBackend } from "./model/backend_gpu.ts";
 export { cpuBackend } from "./model/backend_cpu.ts";
-export { cpuTrainOps, gpuTrainOps, type TrainOps } from "./train/train_ops.ts";
+export {
+  type AdamOptions,
+  cpuTrainOps,
+  gpuTrainOps,
+  type SgdOptions,
+  type TrainOps,
+} from "./train/train_ops.ts";
 export { Rng } from "./util/rng.ts";
 
 // Backbones and weights.
 export { type BackboneName, BACKBONES, buildBackbone } from "./train/backbones.ts";
 export { ClassifierNet, type NetOptions } from "./model/classifier.ts";
 export { Module, Parameter } from "./model/nn.ts";
-export type { Ctx } from "./model/nn.ts";
+export type { Ctx, StateEntry } from "./model/nn.ts";
+export type { Init as ParamInit } from "./model/init.ts";
+export { Buffer, Counter } from "./model/nn.ts";
 export { Var } from "./model/autograd.ts";
 export type { LoadReport } from "./model/state.ts";
 export { exportBackbone, loadInitWeights } from "./train/weights.ts";
@@ -75,7 +83,12 @@ export {
   pretrainAugment,
   twoViewSource,
 } from "./train/data_source.ts";
-export { type ImageBatch, imageBatch, type LabelledSource, type TwoViewSource } from "./train/sources.ts";
+export {
+  type ImageBatch,
+  imageBatch,
+  type LabelledSource,
+  type TwoViewSource,
+} from "./train/sources.ts";
 
 // Training.
 export { Moco, type MocoConfig, type MocoStepResult } from "./train/moco.ts";

@@ -17,17 +17,22 @@
  */
 import type { Backend, BTensor, Shape } from "./backend.ts";
 
+/** A value in the autograd graph: its backend tensor, gradient and reference count. */
 export class Var {
+  /** The backend its value lives on. */
   readonly backend: Backend;
   /** Accumulated gradient (leaves, or non-leaves with `retainGrad`). */
   grad: BTensor | null = null;
+  /** Whether backward computes a gradient for it. */
   requiresGrad: boolean;
+  /** Leaves (parameters, inputs) are owned by their maker and never disposed by the engine. */
   readonly leaf: boolean;
   /** Keep this non-leaf's gradient after backward (Grad-CAM reads the feature map's). */
   retainGrad = false;
   private val: BTensor | null;
   private refs = 1;
 
+  /** A Var over `value`; a leaf unless made by an op. */
   constructor(
     backend: Backend,
     value: BTensor,
@@ -39,22 +44,27 @@ export class Var {
     this.leaf = o.leaf ?? true;
   }
 
+  /** The value (an error once released). */
   get value(): BTensor {
     if (!this.val) throw new Error("use of a released autograd value");
     return this.val;
   }
+  /** Replaces the value (loading weights). */
   set value(t: BTensor) {
     this.val = t;
   }
 
+  /** The value's shape. */
   get shape(): Shape {
     return this.value.shape;
   }
 
+  /** Whether the value was released. */
   get released(): boolean {
     return this.val === null;
   }
 
+  /** Adds a reference. */
   retain(): this {
     this.refs++;
     return this;
@@ -76,11 +86,13 @@ export class Var {
     this.zeroGrad();
   }
 
+  /** Drops the gradient. */
   zeroGrad(): void {
     if (this.grad) this.backend.dispose(this.grad);
     this.grad = null;
   }
 
+  /** The value's contents. */
   read(): Promise<Float32Array> {
     return this.backend.read(this.value);
   }

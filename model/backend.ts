@@ -12,34 +12,53 @@ export type Shape = readonly number[];
 
 /** A backend tensor: kernels' `Tensor` on the GPU, `CpuTensor` on the CPU. */
 export interface BTensor {
+  /** Dimensions, outermost first. */
   readonly shape: Shape;
 }
 
+/** Convolution geometry. */
 export interface ConvOpts {
+  /** Step between windows, both axes. */
   stride: number;
+  /** Zero padding on every side. */
   pad: number;
 }
+/** Pooling window. */
 export interface PoolOpts {
+  /** Window side. */
   k: number;
+  /** Step between windows. */
   stride: number;
+  /** Padding on every side (max pool: -inf; default 0). */
   pad?: number;
 }
+/** Training-mode batch norm settings. */
 export interface BnTrainOpts {
+  /** Running-statistics momentum (torch's, default 0.1). */
   momentum?: number;
+  /** Added to the variance (default 1e-5). */
   eps?: number;
+  /** Apply ReLU to the output in the same pass. */
   relu?: boolean;
+  /** Split BN: statistics per this many equal sub-batches (default 1). */
   groups?: number;
 }
 
+/** The tensor operations the autograd and the modules need (see the file header). */
 export interface Backend {
+  /** Which implementation this is. */
   readonly name: "gpu" | "cpu";
 
   // ---- storage ----
+  /** A new tensor holding a copy of `data`. */
   fromArray(data: Float32Array, shape: Shape): BTensor;
+  /** A new zero-filled tensor. */
   zeros(shape: Shape): BTensor;
+  /** The tensor's values (waits for the device on the GPU). */
   read(t: BTensor): Promise<Float32Array>;
   /** Overwrites t's contents (same element count). */
   write(t: BTensor, data: Float32Array): void;
+  /** Frees the tensor (its buffer returns to the pool on the GPU). */
   dispose(t: BTensor): void;
   /** acc += g, in place. */
   addInto(acc: BTensor, g: BTensor): void;
@@ -47,17 +66,27 @@ export interface Backend {
   flush(): void;
 
   // ---- elementwise ----
+  /** max(x, 0), NaN kept. */
   relu(x: BTensor): BTensor;
+  /** dy where the ReLU output y > 0, else 0. */
   reluBackward(dy: BTensor, y: BTensor): BTensor;
+  /** a + b (same shape). */
   add(a: BTensor, b: BTensor): BTensor;
+  /** a · x. */
   scale(x: BTensor, a: number): BTensor;
 
   // ---- convolution and dense ----
+  /** 2-D convolution, NCHW, groups 1. */
   conv2d(x: BTensor, w: BTensor, bias: BTensor | null, o: ConvOpts): BTensor;
+  /** dL/dx of conv2d. */
   conv2dBackwardInput(dy: BTensor, w: BTensor, xShape: Shape, o: ConvOpts): BTensor;
+  /** dL/dw of conv2d. */
   conv2dBackwardWeight(dy: BTensor, x: BTensor, wShape: Shape, o: ConvOpts): BTensor;
+  /** dL/dbias of conv2d (and linear): Σ over all but the channel axis. */
   conv2dBackwardBias(dy: BTensor): BTensor;
+  /** x·wᵀ + bias (torch.nn.Linear). */
   linear(x: BTensor, w: BTensor, bias: BTensor | null): BTensor;
+  /** dx, dw and (when asked) db of linear. */
   linearBackward(
     dy: BTensor,
     x: BTensor,
@@ -66,6 +95,7 @@ export interface Backend {
   ): { dx: BTensor; dw: BTensor; db: BTensor | null };
 
   // ---- batch norm ----
+  /** Batch norm with batch statistics (per sub-batch group); updates the running buffers. */
   batchNormTrain(
     x: BTensor,
     gamma: BTensor,
@@ -74,6 +104,7 @@ export interface Backend {
     runVar: BTensor,
     o: BnTrainOpts,
   ): { y: BTensor; mean: BTensor; invstd: BTensor };
+  /** Batch norm with the running statistics. */
   batchNormEval(
     x: BTensor,
     gamma: BTensor,
@@ -82,6 +113,7 @@ export interface Backend {
     runVar: BTensor,
     o: { eps?: number; relu?: boolean },
   ): BTensor;
+  /** dx, dγ, dβ of batchNormTrain (ReLU fused when y is given). */
   batchNormBackward(
     dy: BTensor,
     x: BTensor,
@@ -93,23 +125,33 @@ export interface Backend {
   ): { dx: BTensor; dgamma: BTensor; dbeta: BTensor };
 
   // ---- pooling and channels ----
+  /** Max pooling, -inf padding. */
   maxPool2d(x: BTensor, o: PoolOpts): BTensor;
+  /** dL/dx of maxPool2d (first maximum of a window wins). */
   maxPool2dBackward(dy: BTensor, x: BTensor, o: PoolOpts): BTensor;
+  /** Average pooling (no padding). */
   avgPool2d(x: BTensor, o: PoolOpts): BTensor;
+  /** dL/dx of avgPool2d. */
   avgPool2dBackward(dy: BTensor, xShape: Shape, o: PoolOpts): BTensor;
+  /** [N,C,H,W] → [N,C] means. */
   globalAvgPool(x: BTensor): BTensor;
+  /** dL/dx of globalAvgPool. */
   globalAvgPoolBackward(dy: BTensor, xShape: Shape): BTensor;
+  /** torch.cat(xs, 1). */
   concatChannels(xs: BTensor[]): BTensor;
+  /** Channels [start, start + count) of x. */
   sliceChannels(x: BTensor, start: number, count: number): BTensor;
 
   // ---- rows and losses (the MoCo step, fine-tuning) ----
   /** x · s[0], s a one-value tensor (a scalar loss's upstream gradient). */
   scaleBy(x: BTensor, s: BTensor): BTensor;
+  /** 1 / (1 + e^−x), computed stably. */
   sigmoid(x: BTensor): BTensor;
   /** out[i, :] = x[idx[i], :] (idx as f32). */
   gatherRows(x: BTensor, idx: BTensor): BTensor;
   /** Per-row x / max(‖x‖, 1e-12), with the row norms for the backward. */
   l2Normalize(x: BTensor): { y: BTensor; norm: BTensor };
+  /** dL/dx of l2Normalize from its output and norms. */
   l2NormalizeBackward(dy: BTensor, y: BTensor, norm: BTensor): BTensor;
   /** [q·k₊, q·queueᵀ] / T: positive logit at column 0. */
   mocoLogits(q: BTensor, k: BTensor, queue: BTensor, T: number): BTensor;

@@ -22,6 +22,7 @@ export interface Ctx {
 
 /** A trainable tensor; `requiresGrad = false` freezes it (no gradient, no optimizer state). */
 export class Parameter extends Var {
+  /** A trainable leaf holding `value` (requires a gradient). */
   constructor(backend: Backend, value: BTensor) {
     super(backend, value, { requiresGrad: true, leaf: true });
   }
@@ -29,46 +30,63 @@ export class Parameter extends Var {
 
 /** A float buffer (running statistics), or the integer batch counter. */
 export class Buffer {
+  /** A buffer over `value`. */
   constructor(public value: BTensor) {}
 }
+/** BN's num_batches_tracked: an integer kept on the host. */
 export class Counter {
+  /** The count. */
   value = 0;
 }
 
 /** One state_dict entry: F32 for parameters and float buffers, I64 for counters. */
 export interface StateEntry {
+  /** torchvision's dotted name. */
   name: string;
+  /** Dimensions ([] for the counter). */
   shape: number[];
+  /** F32 values, or I64 for the counter. */
   dtype: "F32" | "I64";
+  /** Trained parameter or saved buffer. */
   kind: "parameter" | "buffer";
+  /** The current values. */
   read(): Promise<Float32Array | BigInt64Array>;
+  /** Overwrites the values (same length). */
   write(data: Float32Array | BigInt64Array): void;
 }
 
+/** A torch.nn-style module: named parameters, buffers and children, train/eval mode. */
 export abstract class Module {
+  /** Train mode (batch statistics in BN) or eval mode. */
   training = true;
+  /** The backend its tensors live on. */
   readonly backend: Backend;
   private ownParams: [string, Parameter][] = [];
   private ownBuffers: [string, Buffer | Counter][] = [];
   private kids: [string, Module][] = [];
 
+  /** A module whose tensors live on `backend`. */
   constructor(backend: Backend) {
     this.backend = backend;
   }
 
+  /** The module applied to x. */
   abstract forward(x: Var, ctx?: Ctx): Var;
 
+  /** Registers a parameter under `name`. */
   protected param(name: string, shape: Shape, init: Init): Parameter {
     const p = new Parameter(this.backend, this.backend.fromArray(init(shape), shape));
     this.ownParams.push([name, p]);
     return p;
   }
 
+  /** Registers a buffer (saved, not trained) under `name`. */
   protected buffer<T extends Buffer | Counter>(name: string, b: T): T {
     this.ownBuffers.push([name, b]);
     return b;
   }
 
+  /** Registers a submodule under `name`. */
   protected child<M extends Module>(name: string, m: M): M {
     this.kids.push([name, m]);
     return m;
@@ -84,16 +102,19 @@ export abstract class Module {
     return m;
   }
 
+  /** Direct submodules with their names. */
   children(): [string, Module][] {
     return [...this.kids];
   }
 
+  /** Every parameter with its torch-style dotted name. */
   namedParameters(prefix = ""): [string, Parameter][] {
     const out: [string, Parameter][] = this.ownParams.map(([n, p]) => [prefix + n, p]);
     for (const [n, m] of this.kids) out.push(...m.namedParameters(`${prefix}${n}.`));
     return out;
   }
 
+  /** Every parameter, in namedParameters order. */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -103,6 +124,7 @@ export abstract class Module {
     return this.parameters().filter((p) => p.requiresGrad);
   }
 
+  /** Every buffer with its torch-style dotted name. */
   namedBuffers(prefix = ""): [string, Buffer | Counter][] {
     const out: [string, Buffer | Counter][] = this.ownBuffers.map(([n, b]) => [prefix + n, b]);
     for (const [n, m] of this.kids) out.push(...m.namedBuffers(`${prefix}${n}.`));
@@ -144,12 +166,14 @@ export abstract class Module {
     return out;
   }
 
+  /** Sets train (or eval) mode on this module and its children. */
   train(mode = true): this {
     this.training = mode;
     for (const [, m] of this.kids) m.train(mode);
     return this;
   }
 
+  /** Eval mode: running statistics in BN. */
   eval(): this {
     return this.train(false);
   }
@@ -163,6 +187,7 @@ export abstract class Module {
     return this;
   }
 
+  /** Drops every parameter's gradient. */
   zeroGrad(): void {
     for (const p of this.parameters()) p.zeroGrad();
   }

@@ -9,7 +9,9 @@ import type { Rng } from "../util/rng.ts";
 
 /** N images, NCHW f32, with their shape. */
 export interface ImageBatch {
+  /** n·c·h·w values, NCHW. */
   readonly data: Float32Array;
+  /** [n, c, h, w]. */
   readonly shape: readonly [n: number, c: number, h: number, w: number];
 }
 

@@ -15,10 +15,13 @@ import * as optCpu from "../kernels/cpu/optim.ts";
 
 export type { AdamOptions, SgdOptions } from "../kernels/cpu/optim.ts";
 
+/** The non-differentiated training updates, per backend (gpuTrainOps, cpuTrainOps). */
 export interface TrainOps {
   /** Writes keys into the ring-buffer queue at ptr; returns the next ptr. */
   enqueue(queue: BTensor, keys: BTensor, ptr: number): number;
+  /** One SGD update of p in place (torch.optim.SGD semantics; buf: its momentum buffer). */
   sgdStep(p: BTensor, g: BTensor, buf: BTensor | null, o: optCpu.SgdOptions): void;
+  /** One Adam / AdamW update of p in place (m, v: its moment estimates). */
   adamStep(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: optCpu.AdamOptions): void;
   /** k ← m·k + (1−m)·q in place. */
   emaUpdate(k: BTensor, q: BTensor, m: number): void;
@@ -27,6 +30,7 @@ export interface TrainOps {
 const G = (t: BTensor) => t as Tensor;
 const C = (t: BTensor) => t as CpuTensor;
 
+/** The WebGPU kernels. */
 export const gpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueue(G(queue), G(keys), ptr),
   sgdStep: (p, g, b, o) => opt.sgdStep(G(p), G(g), b && G(b), o),
@@ -34,6 +38,7 @@ export const gpuTrainOps: TrainOps = {
   emaUpdate: (k, q, m) => opt.emaUpdate(G(k), G(q), m),
 };
 
+/** The pure-TS references. */
 export const cpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueueCpu(C(queue), C(keys), ptr),
   sgdStep: (p, g, b, o) => optCpu.sgdStepCpu(C(p), C(g), b && C(b), o),

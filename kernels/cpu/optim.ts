@@ -4,21 +4,33 @@
  */
 import type { CpuTensor } from "./tensor.ts";
 
+/** One SGD update's settings (torch.optim.SGD). */
 export interface SgdOptions {
+  /** Learning rate. */
   lr: number;
+  /** Momentum factor (default 0: plain SGD). */
   momentum?: number;
+  /** Dampening of the momentum (default 0). */
   dampening?: number;
+  /** Nesterov momentum. */
   nesterov?: boolean;
+  /** L2 penalty added to the gradient (default 0). */
   weightDecay?: number;
   /** First step for this parameter: torch initialises buf = d_p instead of the momentum update. */
   first?: boolean;
 }
 
+/** One Adam / AdamW update's settings (torch.optim.Adam / AdamW). */
 export interface AdamOptions {
+  /** Learning rate. */
   lr: number;
+  /** First-moment decay (default 0.9). */
   beta1?: number;
+  /** Second-moment decay (default 0.999). */
   beta2?: number;
+  /** Denominator epsilon (default 1e-8). */
   eps?: number;
+  /** Weight decay (default 0): L2 in the gradient, or decoupled for AdamW. */
   weightDecay?: number;
   /** AdamW: decoupled weight decay p ← p·(1 − lr·wd) instead of g += wd·p. */
   decoupled?: boolean;
