@@ -83,6 +83,7 @@ async function compare(
     const e = m.forward(x);
     const evalOut = await e.read();
     if (gradMode === "eval") backward(e, B.fromArray(seed, e.shape));
+    else clearTape(); // this forward's gradient is not wanted (backward refuses stray records)
     e.release();
     m.train();
     const out = m.forward(x);
