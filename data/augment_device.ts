@@ -90,6 +90,7 @@ export class DeviceTwoViews {
     const pixels = uploadBytes(this.gpu, this.bytes);
     const sq = Tensor.from(this.gpu, this.slotsQ, [N, AUGMENT_SLOT]);
     const sk = Tensor.from(this.gpu, this.slotsK, [N, AUGMENT_SLOT]);
+    // Every upload before the first dispatch: the dispatches stay in the open command encoder.
     const xq = augmentImages(pixels, sq, spec, slotsNeedMean(this.slotsQ));
     const xk = augmentImages(pixels, sk, spec, slotsNeedMean(this.slotsK));
     // Released now, reused by later uploads: queue order keeps those writes after these reads.

@@ -8,41 +8,13 @@
 import { AUGMENT_SLOT, augmentImages, slotsNeedMean, uploadBytes } from "../kernels/augment.ts";
 import { augmentImagesCpu } from "../kernels/cpu/augment.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import {
-  type AugmentOptions,
-  evalAugment,
-  type ImageSource,
-  makeTwoViewBatchFromSeed,
-} from "../data/augment.ts";
+import { type AugmentOptions, evalAugment, makeTwoViewBatchFromSeed } from "../data/augment.ts";
 import { DeviceTwoViews } from "../data/augment_device.ts";
 import { pretrainAugment } from "../train/data_source.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
-
-/** count smooth random images of side S (a gradient, a disc and noise), as the cache holds them. */
-function imageSource(S: number, count: number): ImageSource {
-  const r = new Rng(S * 7 + count);
-  const data = new Uint8Array(S * S * count);
-  for (let i = 0; i < count; i++) {
-    const cx = r.uniform() * S, cy = r.uniform() * S, rad = S * (0.1 + 0.3 * r.uniform());
-    for (let y = 0; y < S; y++) {
-      for (let x = 0; x < S; x++) {
-        const v = 40 + (150 * x) / S + (Math.hypot(x - cx, y - cy) < rad ? 60 : 0) +
-          r.int(10);
-        data[i * S * S + y * S + x] = Math.min(255, v);
-      }
-    }
-  }
-  return {
-    size: S,
-    count,
-    tasks: ["t"],
-    labels: new Float32Array(count),
-    mask: new Float32Array(count),
-    image: (i) => data.subarray(i * S * S, (i + 1) * S * S),
-  };
-}
+import { imageSource } from "./image_source.ts";
 
 Deno.test("augmentImages matches its CPU reference on random slots (with and without the mean)", async () => {
   const S = 37, n = 29, images = 3, r = new Rng(5);

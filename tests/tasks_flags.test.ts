@@ -8,7 +8,12 @@
 import { assert, assertEquals } from "./helpers.ts";
 import { inRange, type NumSpecs } from "../util/flags.ts";
 import { explain, runMain } from "../util/cli.ts";
-import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../tasks/pretrain_flags.ts";
+import {
+  PRETRAIN_NUMERIC,
+  PRETRAIN_OPTIONS,
+  PRETRAIN_RUN_NUMERIC,
+  PRETRAIN_RUN_OPTIONS,
+} from "../tasks/pretrain_flags.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
 import {
@@ -36,6 +41,7 @@ const TEXT = new Set([
   "out",
   "preset",
   "augment",
+  "augment-on",
   "weights",
   "protocol",
   "csv",
@@ -90,8 +96,8 @@ async function viaCode(args: string[], run: (io: (m: string) => void) => Promise
 const TASKS: Task[] = [
   {
     name: "pretrain",
-    numeric: PRETRAIN_NUMERIC,
-    options: PRETRAIN_OPTIONS,
+    numeric: { ...PRETRAIN_NUMERIC, ...PRETRAIN_RUN_NUMERIC },
+    options: { ...PRETRAIN_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
     run: viaRunMain(pretrainMain),
   },
   {

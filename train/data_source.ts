@@ -15,6 +15,8 @@ import {
   makeTwoViewBatch,
   trainAugment,
 } from "../data/augment.ts";
+import { DeviceTwoViews } from "../data/augment_device.ts";
+import type { Gpu } from "../kernels/device.ts";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth_write.ts";
 import { UserError } from "../util/cli.ts";
 import type { Rng } from "../util/rng.ts";
@@ -126,6 +128,10 @@ export function twoViewSource(
     twoViews(idx: number[], rng: Rng) {
       const b = makeTwoViewBatch(cache, idx.map((i) => indices[i]), aug, rng);
       return { xq: b.q, xk: b.k };
+    },
+    onDevice(gpu: Gpu) {
+      const d = new DeviceTwoViews(gpu, cache, aug);
+      return { views: (idx, seed, perm) => d.views(idx.map((i) => indices[i]), seed, perm) };
     },
   };
 }

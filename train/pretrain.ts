@@ -10,7 +10,7 @@
  * same loss sequence bit for bit on the same adapter.
  */
 import { join } from "node:path";
-import type { Backend } from "../model/backend.ts";
+import type { Backend, BTensor } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { UserError } from "../util/cli.ts";
@@ -23,7 +23,8 @@ import { lossHistory, MetricsLog, readMetrics } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
-import type { TwoViewSource } from "./views.ts";
+import type { DeviceViews, TwoViewSource } from "./views.ts";
+import { StepScalars } from "./step_scalars.ts";
 import type { PretrainAugment } from "./data_source.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
@@ -61,6 +62,14 @@ export interface PretrainHooks {
   backbone?: (o: NetOptions) => ClassifierNet;
   /** Called after each step, before the next: the GPU tuner times what the step met (kernels/tuner.ts). */
   betweenSteps?: () => Promise<void>;
+  /**
+   * Read loss and accuracy every this many steps (default 1: each step). Between reads the
+   * values wait on the GPU (train/step_scalars.ts); everything is read before a checkpoint, the
+   * monitor and the end, and metrics.jsonl still has one line a step.
+   */
+  logEvery?: number;
+  /** Make the two views on the GPU (source.onDevice) instead of source.twoViews on the host. */
+  deviceViews?: DeviceViews | null;
 }
 
 export interface PretrainSummary {
@@ -183,67 +192,123 @@ export async function pretrain(
     lastGood = step;
   };
 
-  const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize;
+  const S = cfg.imageSize, C = cfg.moco.inChannels, N = cfg.batchSize, plane = C * S * S;
+  const device = opts.deviceViews ?? null;
   let order: number[] = [], orderEpoch = -1;
-  let { firstLoss, lastLoss } = before, imgs = 0;
+  let { firstLoss, lastLoss } = before, imgs = 0, dataMs = 0;
   const accOf = (epoch: number) => ({
     ...(before.accByEpoch.get(epoch + 1) ?? { sum: 0, count: 0 }),
   });
   let { sum: accSum, count: accCount } = accOf(Math.floor(Math.max(0, step - 1) / stepsPerEpoch));
+  let accEpoch = -1;
+
+  /**
+   * Step s's inputs on the device: its images, their two views (on the host and uploaded, or
+   * made on the GPU from the uploaded uint8 images) and the key shuffle, all drawn from
+   * stepRng(seed, s) — a pure function of s, so they can be made while step s − 1 runs.
+   */
+  const inputsOf = (s: number) => {
+    const t = performance.now();
+    const epoch = Math.floor(s / stepsPerEpoch), pos = s % stepsPerEpoch;
+    if (epoch !== orderEpoch) {
+      order = epochOrder(cfg.seed, epoch, n);
+      orderEpoch = epoch;
+    }
+    const idx = order.slice(pos * N, (pos + 1) * N);
+    const rng = stepRng(cfg.seed, s);
+    const unshuffle = (perm: number[]) => {
+      const inv = new Float32Array(N);
+      perm.forEach((p, j) => (inv[p] = j));
+      return B.fromArray(inv, [N]);
+    };
+    let out: BTensor[];
+    if (device) {
+      // Exactly the one draw source.twoViews makes (a batch seed), then the shuffle. Uploads
+      // come before the augmentation's dispatches, which then go out with the step's commands
+      // (an upload submits what is recorded).
+      const seed = rng.nextU32();
+      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
+      const un = unshuffle(perm);
+      const { xq, xk } = device.views(idx, seed, perm);
+      out = [xq, xk, un];
+    } else {
+      const v = source.twoViews(idx, rng);
+      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
+      const xkShuf = new Float32Array(N * plane);
+      perm.forEach((p, j) => xkShuf.set(v.xk.subarray(p * plane, (p + 1) * plane), j * plane));
+      out = [B.fromArray(v.xq, [N, C, S, S]), B.fromArray(xkShuf, [N, C, S, S]), unshuffle(perm)];
+    }
+    dataMs += performance.now() - t;
+    return out;
+  };
+  const scalars = new StepScalars(B, opts.logEvery ?? 1);
+  /** Steps recorded whose loss is not read yet, oldest first. */
+  const unread: { step: number; epoch: number; lr: number }[] = [];
+  /** A step's values, once read: NaN guard, metrics line, progress, hook. */
+  const record = (m: { step: number; epoch: number; lr: number }, loss: number, acc: number) => {
+    if (!Number.isFinite(loss)) {
+      throw new UserError(
+        `loss became ${loss} at step ${m.step}; stopped without saving it. The last good ` +
+          `checkpoint is ${lastGoodText()}. ` +
+          `Lower --lr, check the input data, or resume with --resume.`,
+      );
+    }
+    if (m.epoch !== accEpoch) {
+      ({ sum: accSum, count: accCount } = accOf(m.epoch - 1));
+      accEpoch = m.epoch;
+    }
+    if (Number.isNaN(firstLoss)) firstLoss = loss;
+    lastLoss = loss;
+    accSum += acc;
+    accCount++;
+    imgs += N;
+    const sec = (performance.now() - t0) / 1000;
+    const imgPerSec = imgs / sec, dataImgPerSec = imgs / Math.max(1e-9, dataMs / 1000);
+    metrics.write({ ...m, loss, acc, img_s: imgPerSec, data_img_s: dataImgPerSec });
+    if (!opts.quiet) {
+      progress.update({
+        step: m.step,
+        totalSteps,
+        epoch: m.epoch,
+        loss,
+        acc,
+        lr: m.lr,
+        imgPerSec,
+        extra: `(data ${dataImgPerSec.toFixed(0)} img/s)`,
+      });
+    }
+    opts.afterStep?.(m.step, loss);
+  };
+
   const t0 = performance.now();
+  let next = step < totalSteps ? inputsOf(step) : null;
   try {
     while (step < totalSteps) {
       const epoch = Math.floor(step / stepsPerEpoch), pos = step % stepsPerEpoch;
-      if (epoch !== orderEpoch) {
-        order = epochOrder(cfg.seed, epoch, n);
-        orderEpoch = epoch;
-        ({ sum: accSum, count: accCount } = accOf(epoch));
-      }
-      const idx = order.slice(pos * N, (pos + 1) * N);
-      const rng = stepRng(cfg.seed, step);
-      const v = source.twoViews(idx, rng);
-      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
-      const inv = new Float32Array(N);
-      perm.forEach((p, j) => (inv[p] = j));
-      const plane = C * S * S;
-      const xkShuf = new Float32Array(N * plane);
-      perm.forEach((p, j) => xkShuf.set(v.xk.subarray(p * plane, (p + 1) * plane), j * plane));
-
       const lr = learningRate(cfg.lr, cfg.schedule, epoch + pos / stepsPerEpoch);
-      const xq = B.fromArray(v.xq, [N, C, S, S]), xk = B.fromArray(xkShuf, [N, C, S, S]);
-      const un = B.fromArray(inv, [N]);
+      const [xq, xk, un] = next!;
+      next = null;
       const r = moco.step(xq, xk, un, opt, lr);
+      // Released now, reused by the next upload: the queue orders its writes after these reads.
       for (const t of [xq, xk, un]) B.dispose(t);
-      // Both scalars are copied out before the one wait: a single sync per step.
-      const [lossArr, correctArr] = await Promise.all([B.read(r.loss), B.read(r.correct)]);
-      const loss = lossArr[0], acc = correctArr[0] / N;
-      B.dispose(r.loss);
-      B.dispose(r.correct);
-      await opts.betweenSteps?.();
+      scalars.push(r.loss, r.correct);
+      B.flush();
       step++;
-      if (!Number.isFinite(loss)) {
-        throw new UserError(
-          `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
-            `checkpoint is ${lastGoodText()}. ` +
-            `Lower --lr, check the input data, or resume with --resume.`,
-        );
-      }
-      if (Number.isNaN(firstLoss)) firstLoss = loss;
-      lastLoss = loss;
-      accSum += acc;
-      accCount++;
-      imgs += N;
-      const imgPerSec = imgs / ((performance.now() - t0) / 1000);
-      metrics.write({ step, epoch: epoch + 1, loss, acc, lr, img_s: imgPerSec });
-      if (!opts.quiet) {
-        progress.update({ step, totalSteps, epoch: epoch + 1, loss, acc, lr, imgPerSec });
-      }
+      unread.push({ step, epoch: epoch + 1, lr });
+      // The next batch is made and uploaded while this step runs.
+      if (step < totalSteps) next = inputsOf(step);
       const epochEnd = step % stepsPerEpoch === 0;
-      if (step % cfg.ckptEvery === 0 || epochEnd) await save();
-      if (
-        epochEnd && opts.monitor && cfg.monitorEvery > 0 && (epoch + 1) % cfg.monitorEvery === 0
-      ) {
-        const m = await opts.monitor(moco, epoch + 1);
+      const saveNow = step % cfg.ckptEvery === 0 || epochEnd;
+      const monitorNow = epochEnd && !!opts.monitor && cfg.monitorEvery > 0 &&
+        (epoch + 1) % cfg.monitorEvery === 0;
+      // Everything is read before a checkpoint: a NaN stops the run before it is saved.
+      for (const v of await scalars.collect(saveNow || monitorNow || step === totalSteps)) {
+        record(unread.shift()!, v.loss, v.correct / N);
+      }
+      await opts.betweenSteps?.();
+      if (saveNow) await save();
+      if (monitorNow) {
+        const m = await opts.monitor!(moco, epoch + 1);
         metrics.write({ step, epoch: epoch + 1, ...m });
         progress.log(
           `epoch ${epoch + 1}: ${
@@ -251,11 +316,22 @@ export async function pretrain(
           }`,
         );
       }
-      opts.afterStep?.(step, loss);
     }
   } finally {
+    for (const t of next ?? []) B.dispose(t);
+    scalars.dispose();
     metrics.close();
     if (!opts.quiet) progress.done();
+  }
+  if (imgs > 0) {
+    const sec = (performance.now() - t0) / 1000, share = dataMs / 1000 / sec;
+    log(
+      `throughput: ${(imgs / sec).toFixed(1)} img/s a run step; data pipeline ` +
+        `${(imgs / (dataMs / 1000)).toFixed(0)} img/s (${device ? "GPU" : "host"} augmentation, ` +
+        `${(100 * share).toFixed(0)}% of the run's time): the ${
+          share > 0.5 ? "data pipeline" : "step"
+        } limits this run`,
+    );
   }
   const backbonePath = join(runDir, "backbone.safetensors");
   await exportBackbone(moco.encQ, backbonePath, { source: "moco-pretrain", steps: String(step) });
