@@ -13,11 +13,20 @@ import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import { type BenchEntry, printHeader, rowText } from "./harness.ts";
 import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";
+import { dataBench } from "./data_pipeline.ts";
+import { memoryBench } from "./memory.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../util/flags.ts";
 
-const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench];
+const ENTRIES: BenchEntry[] = [
+  convBench,
+  matmulBench,
+  gpuShapesBench,
+  mocoBench,
+  dataBench,
+  memoryBench,
+];
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -26,6 +26,7 @@ import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
 import { loadTf } from "./tfjs.ts";
 import { timeTfResnet18Step } from "./tfjs_resnet18.ts";
+import { formatDataRates, timeDataPipeline } from "./data_pipeline.ts";
 
 export interface MocoBenchConfig {
   /** The encoders' backbone (default resnet18). */
@@ -263,6 +264,9 @@ export async function runMocoBench(
       } GFLOP/s); pool ${(bytes / 2 ** 30).toFixed(2)} GiB)`,
     );
     if (tf && "error" in tf) log(`       TF.js webgpu failed at ${size} px: ${tf.error}`);
+    // The data pipeline at the same shape, beside the step (which of the two limits a run).
+    const stepRate = cfg.steps > 1 ? cfg.batch / (pipelinedMs / 1000) : rate(cfg.batch, oursMs);
+    log(`       (${formatDataRates(await timeDataPipeline(gpu, size, cfg.batch), stepRate)})`);
   }
   return rows;
 }
