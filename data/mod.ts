@@ -49,12 +49,7 @@ export {
   storedSizeFor,
   withDatasetLabels,
 } from "./cache.ts";
-export {
-  BatchWorkers,
-  prefetchBatches,
-  type PrefetchOptions,
-  prefetchTwoViewBatches,
-} from "./prefetch.ts";
+export { DeviceTwoViews, slotParams } from "./augment_device.ts";
 export * from "./fractions.ts";
 export {
   type ChexpertSummary,
