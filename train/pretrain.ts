@@ -8,6 +8,12 @@
  * (seed, s), and the epoch order from (seed, epoch), so a checkpoint needs
  * only the step counter besides the tensors; a resumed run then replays the
  * same loss sequence bit for bit on the same adapter.
+ *
+ * Overlap: step s + 1's inputs (the host's augmentation and f32 upload, or the uint8 upload and
+ * the GPU augmentation's dispatches, which then go out with step s + 1's commands) are made while
+ * step s runs; loss and accuracy wait on the GPU and are read every `logEvery` steps
+ * (train/step_scalars.ts), always before a checkpoint or the monitor, so a NaN still stops the run
+ * before anything non-finite is saved. metrics.jsonl keeps one line a step either way.
  */
 import { join } from "node:path";
 import type { Backend, BTensor } from "../model/backend.ts";
@@ -78,6 +84,8 @@ export interface PretrainSummary {
   lastLoss: number;
   meanAccLastEpoch: number;
   imgPerSec: number;
+  /** Images a second the data pipeline made (host time making and uploading batches). */
+  dataImgPerSec: number;
   backbonePath: string;
   checkpointPath: string;
 }
@@ -324,13 +332,14 @@ export async function pretrain(
     if (!opts.quiet) progress.done();
   }
   if (imgs > 0) {
+    // Host time making batches (with GPU views: the uploads and parameters; the kernel itself
+    // runs in the step's command buffer, see `deno task bench --only data`).
     const sec = (performance.now() - t0) / 1000, share = dataMs / 1000 / sec;
     log(
-      `throughput: ${(imgs / sec).toFixed(1)} img/s a run step; data pipeline ` +
-        `${(imgs / (dataMs / 1000)).toFixed(0)} img/s (${device ? "GPU" : "host"} augmentation, ` +
-        `${(100 * share).toFixed(0)}% of the run's time): the ${
-          share > 0.5 ? "data pipeline" : "step"
-        } limits this run`,
+      `throughput: the run ${(imgs / sec).toFixed(1)} img/s, its data pipeline ` +
+        `${(imgs / (dataMs / 1000)).toFixed(0)} img/s (${device ? "GPU" : "host"} augmentation, ${
+          (100 * share).toFixed(0)
+        }% of the run's time): the ${share > 0.5 ? "data pipeline" : "step"} limits this run`,
     );
   }
   const backbonePath = join(runDir, "backbone.safetensors");
@@ -341,6 +350,7 @@ export async function pretrain(
     lastLoss,
     meanAccLastEpoch: accCount ? accSum / accCount : NaN,
     imgPerSec: imgs / ((performance.now() - t0) / 1000),
+    dataImgPerSec: dataMs > 0 ? imgs / (dataMs / 1000) : 0,
     backbonePath,
     checkpointPath: ckptPath,
   };
