@@ -59,11 +59,6 @@ export class StepScalars {
     this.cur ^= 1;
   }
 
-  /** Steps pushed so far whose values are not yet collected. */
-  get pending(): number {
-    return this.fill + this.direct.length + this.inflight.reduce((a, r) => a + r.count, 0);
-  }
-
   /**
    * The values of the steps that are due, oldest first: every outstanding step when `all`,
    * else the blocks before the newest one started (with every = 1: each step at once).
@@ -81,8 +76,14 @@ export class StepScalars {
     return out;
   }
 
-  /** Returns the ring to the pool (after collect(true); outstanding values are dropped). */
+  /** Returns the rings to the pool (after collect(true); outstanding values are dropped). */
   dispose(): void {
+    // A run that stopped early leaves reads nobody will await: they must not reject unheard.
+    for (const r of this.inflight) r.read.catch(() => {});
+    for (const d of this.direct) d.catch(() => {});
+    this.inflight = [];
+    this.direct = [];
+    this.fill = 0;
     for (const r of this.rings) r?.dispose();
     this.rings = [null, null];
   }
