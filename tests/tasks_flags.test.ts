@@ -181,6 +181,8 @@ Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --l
   assert(/--queue must be/.test((await run(["--queue=-1"]))!));
   assert(/--size must be/.test((await run(["--size=0"]))!));
   assert(/--lr must be a number above 0 and at most 10/.test((await run(["--lr=1e9"]))!));
+  assert(/--augment-on must be auto, cpu or gpu/.test((await run(["--augment-on=tpu"]))!));
+  assert((await run(["--augment-on=gpu", "--log-every=10"])) === null);
   // Cross-flag limits, also one line.
   assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
   assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));

@@ -272,7 +272,15 @@ export async function pretrain(
     imgs += N;
     const sec = (performance.now() - t0) / 1000;
     const imgPerSec = imgs / sec, dataImgPerSec = imgs / Math.max(1e-9, dataMs / 1000);
-    metrics.write({ ...m, loss, acc, img_s: imgPerSec, data_img_s: dataImgPerSec });
+    metrics.write({
+      step: m.step,
+      epoch: m.epoch,
+      loss,
+      acc,
+      lr: m.lr,
+      img_s: imgPerSec,
+      data_img_s: dataImgPerSec,
+    });
     if (!opts.quiet) {
       progress.update({
         step: m.step,
