@@ -10,6 +10,8 @@
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
+ * Each row is followed by the data pipeline's img/s at the same shape (host
+ * and GPU augmentation, bench/data_pipeline.ts) as a multiple of the step's.
  * Rates use the fastest timed step on both sides (the least disturbed
  * estimate on a shared CPU); the load average is printed with each row.
  */
@@ -273,7 +275,8 @@ export async function runMocoBench(
 
 export const mocoBench: BenchEntry = {
   name: "moco",
-  description: "ResNet-18 MoCo step img/s at 64/112/224 px vs a TF.js ResNet-18 training step",
+  description:
+    "ResNet-18 MoCo step img/s at 64/112/224 px (data pipeline beside it) vs a TF.js training step",
   async run(ctx) {
     const scale = (n: number) => Math.max(1, Math.round(n * ctx.opts.repScale));
     console.log("");
