@@ -5,7 +5,8 @@
  * views made by kernels/augment.ts). Source: random uint8 images at the cache's stored size for
  * the crop (data/cache.ts storedSizeFor); MoCo-CXR's augmentation, 1 channel. Each rate is
  * `reps` batches back to back and one wait for the device at the end (as the loop overlaps them
- * with the steps), after one warm-up batch.
+ * with the steps), after one warm-up batch; plus the GPU path's host side alone (median of
+ * batches recorded with the device idle), what bounds it on a GPU whose kernel time is small.
  *
  *   deno run --allow-read --allow-env bench/data_pipeline.ts [--sizes 64,112,224] [--batch 64]
  *
@@ -28,6 +29,8 @@ export interface DataRates {
   host: number;
   /** uint8 upload + GPU augmentation, img/s. */
   device: number;
+  /** The host's share of the GPU path alone (images copied, transforms drawn, uploads queued). */
+  deviceHost: number;
 }
 
 function randomImages(S: number, count: number): ImageSource {
@@ -72,7 +75,19 @@ export async function timeDataPipeline(
     await gpu.sync();
     return (N * reps) / ((performance.now() - t0) / 1000);
   };
-  return { size, batch, host: await rate(host), device: await rate(device) };
+  // The host's share of the GPU path: each batch recorded with the device idle, median of reps.
+  const hostMs: number[] = [];
+  for (let k = 1; k <= Math.max(3, reps); k++) {
+    await gpu.sync();
+    const t0 = performance.now();
+    const ts = device(k);
+    hostMs.push(performance.now() - t0);
+    for (const t of ts) t.dispose();
+  }
+  await gpu.sync();
+  hostMs.sort((a, b) => a - b);
+  const deviceHost = N / (hostMs[Math.floor(hostMs.length / 2)] / 1000);
+  return { size, batch, host: await rate(host), device: await rate(device), deviceHost };
 }
 
 /** "data pipeline: host … img/s, GPU … img/s" with each rate's multiple of the step's. */
@@ -80,7 +95,9 @@ export function formatDataRates(r: DataRates, stepImgPerSec?: number): string {
   const x = (v: number) => stepImgPerSec ? ` (${(v / stepImgPerSec).toFixed(1)}x the step)` : "";
   return `data pipeline ${r.size} px, batch ${r.batch}: host augmentation ${
     r.host.toFixed(0)
-  } img/s${x(r.host)}; GPU augmentation ${r.device.toFixed(0)} img/s${x(r.device)}`;
+  } img/s${x(r.host)}; GPU augmentation ${r.device.toFixed(0)} img/s${x(r.device)}, its host side ${
+    r.deviceHost.toFixed(0)
+  } img/s`;
 }
 
 export const dataBench: BenchEntry = {
