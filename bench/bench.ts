@@ -14,11 +14,21 @@ import { type BenchEntry, printHeader, rowText } from "./harness.ts";
 import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { mocoBench } from "./moco_step.ts";
 import { researchBench } from "./research_step.ts";
+import { dataBench } from "./data_pipeline.ts";
+import { memoryBench } from "./memory.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../cli/flags.ts";
 
-const ENTRIES: BenchEntry[] = [convBench, matmulBench, gpuShapesBench, mocoBench, researchBench];
+const ENTRIES: BenchEntry[] = [
+  convBench,
+  matmulBench,
+  gpuShapesBench,
+  mocoBench,
+  researchBench,
+  dataBench,
+  memoryBench,
+];
 
 const { values } = parseArgs({
   args: Deno.args,

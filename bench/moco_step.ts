@@ -10,6 +10,8 @@
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
+ * Each row is followed by the data pipeline's img/s at the same shape (host
+ * and GPU augmentation, bench/data_pipeline.ts) as a multiple of the step's.
  * Rates use the fastest timed step on both sides (the least disturbed
  * estimate on a shared CPU); the load average is printed with each row.
  */
@@ -26,6 +28,7 @@ import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
 import { loadTf } from "./tfjs.ts";
 import { timeTfResnet18Step } from "./tfjs_resnet18.ts";
+import { formatDataRates, timeDataPipeline } from "./data_pipeline.ts";
 
 export interface MocoBenchConfig {
   /** The encoders' backbone (default resnet18). */
@@ -265,13 +268,17 @@ export async function runMocoBench(
       } GFLOP/s); pool ${(bytes / 2 ** 30).toFixed(2)} GiB)`,
     );
     if (tf && "error" in tf) log(`       TF.js webgpu failed at ${size} px: ${tf.error}`);
+    // The data pipeline at the same shape, beside the step (which of the two limits a run).
+    const stepRate = cfg.steps > 1 ? cfg.batch / (pipelinedMs / 1000) : rate(cfg.batch, oursMs);
+    log(`       (${formatDataRates(await timeDataPipeline(gpu, size, cfg.batch), stepRate)})`);
   }
   return rows;
 }
 
 export const mocoBench: BenchEntry = {
   name: "moco",
-  description: "ResNet-18 MoCo step img/s at 64/112/224 px vs a TF.js ResNet-18 training step",
+  description:
+    "ResNet-18 MoCo step img/s at 64/112/224 px (data pipeline beside it) vs a TF.js training step",
   async run(ctx) {
     const scale = (n: number) => Math.max(1, Math.round(n * ctx.opts.repScale));
     console.log("");

@@ -75,3 +75,5 @@ export const WORKERS: NumSpec = { min: 0, max: 64, int: true };
 export const FRACTION: NumSpec = { min: 0, max: 1, above: true };
 export const MAX_BAD: NumSpec = { min: 0, max: 1 };
 export const LR: NumSpec = { min: 0, max: 10, above: true };
+/** Steps between reads of a training loop's loss and accuracy (train/step_scalars.ts). */
+export const LOG_EVERY: NumSpec = { min: 1, max: 10_000, int: true };

@@ -3,7 +3,7 @@
  * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
  */
 import { UserError } from "../util/user_error.ts";
-import { LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
+import { LOG_EVERY, LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
 import { checkBackbone } from "../train/backbones.ts";
 
@@ -37,6 +37,31 @@ export const PRETRAIN_OPTIONS = {
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
+
+/** How `deno task pretrain` runs its loop: not part of a run's configuration (resume ignores it). */
+export const PRETRAIN_RUN_OPTIONS = {
+  "log-every": { type: "string" },
+  "augment-on": { type: "string" },
+} as const;
+
+export const PRETRAIN_RUN_NUMERIC = { "log-every": LOG_EVERY } satisfies NumSpecs;
+
+export interface PretrainRun {
+  logEvery: number;
+  /** Where the two views are made: "auto" is the GPU on hardware adapters, the host on software. */
+  augmentOn: "auto" | "cpu" | "gpu";
+}
+
+export function pretrainRunFrom(f: Flags): PretrainRun {
+  const on = f["augment-on"] ?? "auto";
+  if (on !== "auto" && on !== "cpu" && on !== "gpu") {
+    throw new UserError(`--augment-on must be auto, cpu or gpu, got "${on}"`);
+  }
+  return {
+    logEvery: numFlag("log-every", f["log-every"], 1, PRETRAIN_RUN_NUMERIC["log-every"]),
+    augmentOn: on,
+  };
+}
 
 /** Ranges of the pretraining flags (shared with finetune and experiment). */
 export const PRETRAIN_NUMERIC = {

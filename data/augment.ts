@@ -4,10 +4,11 @@
  * resampling pass per image, fused with contrast/brightness jitter and normalisation, writing
  * Float32 CHW straight into the batch tensor (1 channel, or 3 replicated ones).
  * Speed (shared 2-core dev box, one core, measured): 0.3–0.6 ms per 128² output image with flip +
- * rotation + crop, i.e. 80–160 ms for a 256-image batch (×1.6 with 3 channels); BatchWorkers
- * (prefetch.ts) move this off the thread that drives the GPU.
+ * rotation + crop, i.e. 80–160 ms for a 256-image batch (×1.6 with 3 channels). The pretraining
+ * loop makes the next batch while the GPU runs the current step; on a GPU the same augmentation
+ * runs as a kernel (augment_device.ts, kernels/augment.ts).
  * All randomness comes from a seeded Rng; a batch consumes exactly one draw from the caller's Rng
- * (its seed), so batches made here, in a worker or ahead of time by the prefetcher are identical.
+ * (its seed), so a batch depends on that seed alone, wherever and whenever it is made.
  */
 import { Rng } from "../util/rng.ts";
 

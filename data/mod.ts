@@ -54,12 +54,7 @@ export {
 export { ImageCache, openCache, withDatasetLabels } from "./cache/reader.ts";
 export { sourceChecksum } from "./cache/checksum.ts";
 export { buildCache, type CacheOptions, ensureCache } from "./cache/builder.ts";
-export {
-  BatchWorkers,
-  prefetchBatches,
-  type PrefetchOptions,
-  prefetchTwoViewBatches,
-} from "./prefetch.ts";
+export { DeviceTwoViews, slotParams } from "./augment_device.ts";
 export * from "./fractions.ts";
 export {
   type ChexpertSummary,

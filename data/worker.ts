@@ -1,19 +1,12 @@
 /// <reference lib="deno.worker" />
 /**
- * The data layer's worker thread (see worker_pool.ts): decodes images for the cache, renders
- * synthetic patients, and makes augmented batches from a cache's shared pixels.
+ * The data layer's worker thread (see worker_pool.ts): decodes images for the cache and renders
+ * synthetic patients. (Batches are made on the training thread or on the GPU: a worker pool did
+ * not keep up better on the 2-core box, bench/RESULTS.md session 7.)
  */
 import { decodeMany } from "./cache/decode.ts";
 import { writeChexpertPatients, writeShenzhenImages } from "./synth/write.ts";
-import {
-  type AugmentOptions,
-  type ImageSource,
-  makeBatchFromSeed,
-  makeTwoViewBatchFromSeed,
-} from "./augment.ts";
 import type { PatientPlan, SynthChexpertOptions, SynthShenzhenOptions } from "./synth/dataset.ts";
-
-const sources = new Map<number, ImageSource>();
 
 /** The (non-shared) buffers of freshly made arrays, to transfer instead of copy. */
 function buffers(...arrays: ArrayBufferView[]): Transferable[] {
@@ -49,34 +42,6 @@ async function handle(req: Req): Promise<{ result: unknown; transfer: Transferab
         ),
         transfer: [],
       };
-    case "initSource": {
-      const shards = (req.shards as SharedArrayBuffer[]).map((b) => new Uint8Array(b));
-      const size = req.size as number, perShard = req.perShard as number, px = size * size;
-      sources.set(req.cacheId as number, {
-        size,
-        count: req.count as number,
-        tasks: req.tasks as string[],
-        labels: req.labels as Float32Array,
-        mask: req.mask as Float32Array,
-        image(i: number) {
-          const s = Math.floor(i / perShard), o = (i - s * perShard) * px;
-          return shards[s].subarray(o, o + px);
-        },
-      });
-      return { result: true, transfer: [] };
-    }
-    case "batch":
-    case "twoView": {
-      const src = sources.get(req.cacheId as number);
-      if (!src) throw new Error(`batch worker: unknown cache ${req.cacheId}`);
-      const o = req.o as AugmentOptions;
-      if (req.op === "batch") {
-        const b = makeBatchFromSeed(src, req.indices as number[], o, req.seed as number);
-        return { result: b, transfer: buffers(b.x, b.labels, b.mask) };
-      }
-      const b = makeTwoViewBatchFromSeed(src, req.indices, o, req.seed, req.ok as AugmentOptions);
-      return { result: b, transfer: buffers(b.q, b.k, b.labels, b.mask) };
-    }
     default:
       throw new Error(`data worker: unknown op ${req.op}`);
   }

@@ -1,7 +1,7 @@
 /**
  * A small pool of Deno module workers running data/worker.ts, answering one request at a time
- * each. Used for parallel image decoding (cache build), synthetic data generation and batch
- * making off the main thread. Requests go to the worker with the fewest in flight.
+ * each. Used for parallel image decoding (cache build) and synthetic data generation off the
+ * main thread. Requests go to the worker with the fewest in flight.
  */
 
 export interface WorkerRequest {

@@ -14,7 +14,13 @@ import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { maxBadFrom, PRETRAIN_OPTIONS, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
+import {
+  maxBadFrom,
+  PRETRAIN_OPTIONS,
+  PRETRAIN_RUN_OPTIONS,
+  pretrainConfigFrom,
+  pretrainRunFrom,
+} from "../cli/pretrain_flags.ts";
 import { openTrainingData } from "../train/data_source.ts";
 import { knnMonitor } from "../train/monitor.ts";
 
@@ -60,6 +66,12 @@ Run
   --resume              continue the run in --out from its last checkpoint, exactly
   --ckpt-every N        checkpoint every N steps (default 50) and at each epoch's end
   --monitor-every N     kNN AUC on the labelled validation split every N epochs (default 1; 0 off)
+  --augment-on WHERE    auto | cpu | gpu: make the two views on the host (TypeScript) or on the
+                        GPU (uint8 images uploaded, kernels/augment.ts); auto (default): the GPU
+                        on hardware adapters, the host on software ones (lavapipe)
+  --log-every N         read loss and accuracy every N steps (default 1); in between they wait on
+                        the GPU, which then never idles for a readback; metrics.jsonl still has
+                        one line a step, and everything is read before each checkpoint
   --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
                         hardware GPUs time each kernel shape once, software adapters skip it
   --max-bad F           tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
@@ -75,6 +87,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     options: {
       ...PRETRAIN_OPTIONS,
+      ...PRETRAIN_RUN_OPTIONS,
       "tune-cache": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -82,6 +95,7 @@ export async function main(args: string[]): Promise<void> {
   if (f.help) return console.log(HELP);
   const flagsCfg = pretrainConfigFrom(f);
   const maxBad = maxBadFrom(f);
+  const run = pretrainRunFrom(f);
   const { batchSize, epochs } = flagsCfg;
   const out = f.out ?? "runs/pretrain";
   if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
@@ -114,8 +128,15 @@ export async function main(args: string[]): Promise<void> {
       `${epochs} epochs -> ${out}`,
   );
   const B = gpuBackend(gpu);
+  const onGpu = run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
+  console.log(
+    `augmentation on the ${onGpu ? "GPU (uint8 images uploaded)" : "host"}; loss and accuracy ` +
+      `read every ${run.logEvery} step${run.logEvery > 1 ? "s" : ""}`,
+  );
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
+    logEvery: run.logEvery,
+    deviceViews: onGpu ? data.train.onDevice?.(gpu) : null,
     betweenSteps: () => tuner.settle(tuneCache),
     monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,

@@ -1,8 +1,7 @@
 /**
  * Image cache: decoding into shards (several, across worker and in-thread builds alike), bad
  * images skipped and listed, the bad-share limit, reuse and rebuild on source changes, relabelling
- * without re-decoding, atomic writes, and batch prefetching (in-thread and worker threads) giving
- * exactly the batches makeBatch gives.
+ * without re-decoding and atomic writes.
  */
 import { assert, assertEquals, assertRejects } from "./helpers.ts";
 import { join } from "node:path";
@@ -13,8 +12,6 @@ import { openCache } from "../data/cache/reader.ts";
 import { loadFolder } from "../data/generic.ts";
 import { encodePngGray } from "../data/png_encode.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
-import { makeBatch, makeTwoViewBatch, trainAugment } from "../data/augment.ts";
-import { BatchWorkers, prefetchBatches, prefetchTwoViewBatches } from "../data/prefetch.ts";
 import { Rng } from "../util/rng.ts";
 
 const N_GOOD = 14;
@@ -134,51 +131,5 @@ Deno.test("cache: reused when sources match, rebuilt when a file changes, relabe
     const shard = join(o.dir, rebuilt.index.shards[0].file);
     await Deno.writeFile(shard, (await Deno.readFile(shard)).subarray(10));
     await assertRejects(() => openCache(o.dir), /shard holds .* bytes, want/);
-  });
-});
-
-Deno.test("prefetch: in-thread and worker batches equal makeBatch, rngState resumes", async () => {
-  await withFixture(async (dir) => {
-    const cache = await buildCache(await loadFolder({ root: join(dir, "data") }), {
-      ...OPTS,
-      dir: join(dir, "c"),
-      workers: 0,
-    });
-    const plan = [[0, 5, 6], [13, 1], [2, 3, 4, 7], [8, 9, 10, 11, 12]];
-    const o = trainAugment(16);
-    const ref = new Rng(77);
-    const want = plan.map((b) => makeBatch(cache, b, o, ref));
-    const wantTwo = plan.map((b) => makeTwoViewBatch(cache, b, o, ref));
-    const workers = new BatchWorkers(cache, 2);
-    try {
-      for (const w of [null, workers]) {
-        const rng = new Rng(77), states: number[] = [];
-        let k = 0;
-        for await (const b of prefetchBatches(cache, plan, o, rng, { depth: 2, workers: w })) {
-          assertEquals(
-            Array.from(b.x),
-            Array.from(want[k].x),
-            `batch ${k} (${w ? "workers" : "thread"})`,
-          );
-          assertEquals(Array.from(b.labels), Array.from(want[k].labels));
-          states.push(b.rngState);
-          k++;
-        }
-        assertEquals(k, plan.length);
-        // Resuming from batch 1's rngState continues with batch 2's augmentation.
-        assertEquals(
-          Array.from(makeBatch(cache, plan[2], o, new Rng(states[1])).x),
-          Array.from(want[2].x),
-        );
-        k = 0;
-        for await (const b of prefetchTwoViewBatches(cache, plan, o, rng, { workers: w })) {
-          assertEquals(Array.from(b.q), Array.from(wantTwo[k].q));
-          assertEquals(Array.from(b.k), Array.from(wantTwo[k].k));
-          k++;
-        }
-      }
-    } finally {
-      workers.close();
-    }
   });
 });

@@ -9,7 +9,12 @@ import { assert, assertEquals } from "./helpers.ts";
 import { inRange, type NumSpecs } from "../cli/flags.ts";
 import { explain } from "../cli/explain.ts";
 import { runMain } from "../cli/run_main.ts";
-import { PRETRAIN_NUMERIC, PRETRAIN_OPTIONS } from "../cli/pretrain_flags.ts";
+import {
+  PRETRAIN_NUMERIC,
+  PRETRAIN_OPTIONS,
+  PRETRAIN_RUN_NUMERIC,
+  PRETRAIN_RUN_OPTIONS,
+} from "../cli/pretrain_flags.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
 import {
@@ -37,6 +42,7 @@ const TEXT = new Set([
   "out",
   "preset",
   "augment",
+  "augment-on",
   "weights",
   "protocol",
   "csv",
@@ -91,8 +97,8 @@ async function viaCode(args: string[], run: (io: (m: string) => void) => Promise
 const TASKS: Task[] = [
   {
     name: "pretrain",
-    numeric: PRETRAIN_NUMERIC,
-    options: PRETRAIN_OPTIONS,
+    numeric: { ...PRETRAIN_NUMERIC, ...PRETRAIN_RUN_NUMERIC },
+    options: { ...PRETRAIN_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
     run: viaRunMain(pretrainMain),
   },
   {
@@ -176,6 +182,8 @@ Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --l
   assert(/--queue must be/.test((await run(["--queue=-1"]))!));
   assert(/--size must be/.test((await run(["--size=0"]))!));
   assert(/--lr must be a number above 0 and at most 10/.test((await run(["--lr=1e9"]))!));
+  assert(/--augment-on must be auto, cpu or gpu/.test((await run(["--augment-on=tpu"]))!));
+  assert((await run(["--augment-on=gpu", "--log-every=10"])) === null);
   // Cross-flag limits, also one line.
   assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
   assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));

@@ -2,7 +2,8 @@
  * The pretraining loop on a tiny backbone and an in-memory image set: the
  * loss falls and the contrastive accuracy rises; a run killed mid-way and
  * resumed replays the uninterrupted run's loss sequence bit for bit; a NaN
- * loss stops the run naming the last good checkpoint.
+ * loss stops the run naming the last good checkpoint; reading the loss every
+ * few steps changes none of it; views made on the GPU resume bit for bit too.
  */
 import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
@@ -12,9 +13,11 @@ import { imageBatch, type TwoViewSource } from "../train/sources.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { NonFiniteError, saveCheckpoint } from "../train/checkpoint.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
+import { imageSource, twoViewImages } from "./image_source.ts";
+import { pretrainAugment } from "../train/data_source.ts";
 
 const S = 16;
 const B = gpuBackend(gpu);
@@ -188,4 +191,64 @@ Deno.test("a checkpoint with non-finite weights is refused and the previous one 
   assertEquals(await Deno.readFile(path), good);
   net.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pretraining: loss read every 5 steps logs every step as before; a NaN still stops it before the save", async () => {
+  const a = await Deno.makeTempDir(), b = await Deno.makeTempDir(), c = await Deno.makeTempDir();
+  const run = { ...cfg(2), ckptEvery: 1000 };
+  await pretrain(B, gpuTrainOps, run, discSource(96), a, opts);
+  await pretrain(B, gpuTrainOps, run, discSource(96), b, { ...opts, logEvery: 5 });
+  const ma = await readMetrics(join(a, "metrics.jsonl"));
+  const mb = await readMetrics(join(b, "metrics.jsonl"));
+  assertEquals(mb.map((r) => r.step), [...Array(12).keys()].map((s) => s + 1));
+  assertEquals(mb.map((r) => [r.loss, r.acc]), ma.map((r) => [r.loss, r.acc]));
+  // Step 5's loss is read with step 6's, before step 6's checkpoint: step 4's stays the last.
+  let msg = "";
+  try {
+    await pretrain(B, gpuTrainOps, cfg(2), discSource(64, 5), c, { ...opts, logEvery: 5 });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/checkpoint\.safetensors \(step 4\)/.test(msg), msg);
+  if (!/loss became NaN at step 5/.test(msg)) {
+    // A driver that drops the NaN before the loss: caught at the weights, after both were read.
+    assert(/diverged: non-finite values in .* at step 6/.test(msg), msg);
+    const mc = await readMetrics(join(c, "metrics.jsonl"));
+    assertEquals(mc.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+  }
+  for (const d of [a, b, c]) await Deno.remove(d, { recursive: true });
+});
+
+Deno.test("pretraining with the views made on the GPU: a killed run resumes bit for bit", async () => {
+  const images = imageSource(20, 64), aug = pretrainAugment("mococxr", S, 1);
+  const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
+  const onGpu = () => {
+    const source = twoViewImages(images, aug);
+    return { source, o: { ...opts, logEvery: 3, deviceViews: source.onDevice!(gpu) } };
+  };
+  const u = onGpu();
+  await pretrain(B, gpuTrainOps, cfg(3), u.source, a, u.o);
+  const k = onGpu();
+  await assertRejects(
+    () =>
+      pretrain(B, gpuTrainOps, cfg(3), k.source, b, {
+        ...k.o,
+        afterStep: (s) => {
+          if (s === 7) throw new Error("killed");
+        },
+      }),
+    /killed/,
+  );
+  const r = onGpu();
+  await pretrain(B, gpuTrainOps, cfg(3), r.source, b, { ...r.o, resume: true });
+  const ma = await readMetrics(join(a, "metrics.jsonl"));
+  const mb = await readMetrics(join(b, "metrics.jsonl"));
+  assertEquals(ma.length, 12);
+  assertEquals(mb.map((r) => [r.step, r.loss, r.acc]), ma.map((r) => [r.step, r.loss, r.acc]));
+  // The GPU views are the host's to ~1e-4, not bit for bit: the loss follows closely.
+  const host = await Deno.makeTempDir();
+  await pretrain(B, gpuTrainOps, cfg(3), twoViewImages(images, aug), host, opts);
+  const mh = await readMetrics(join(host, "metrics.jsonl"));
+  assertClose(ma.map((r) => r.loss), mh.map((r) => r.loss), { atol: 0, rtol: 1e-3 });
+  for (const d of [a, b, host]) await Deno.remove(d, { recursive: true });
 });

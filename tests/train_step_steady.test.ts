@@ -2,7 +2,9 @@
  * A training step in steady state creates nothing on the device: after the
  * warm-up steps, a MoCo step (with Adam) allocates no buffer, compiles no
  * pipeline and creates no bind group, and reaches the queue in one submit
- * (plus the loss readback's). A kernel that allocates per call, a pool that
+ * (plus the loss readback's). The same for the pretraining loop with the views
+ * made on the GPU and the loss read every 2 steps: one command buffer a step
+ * (augmentation and step), one read every 2 steps. A kernel that allocates per call, a pool that
  * hands buffers out in a different order each step, or a kernel source that
  * changes per call fails it.
  */
@@ -14,6 +16,9 @@ import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
 import { assertEquals } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
+import { imageSource, twoViewImages } from "./image_source.ts";
+import { pretrain } from "../train/pretrain.ts";
+import { pretrainAugment } from "../train/data_source.ts";
 
 const cfg: MocoConfig = {
   backbone: "resnet18",
@@ -67,5 +72,62 @@ Deno.test("a steady-state MoCo step creates no buffer, pipeline or bind group", 
   } finally {
     opt.dispose();
     moco.dispose();
+  }
+});
+
+Deno.test("the pretraining loop's steady steps (GPU views, log every 2): nothing created, one submit a step", async () => {
+  const B = gpuBackend(gpu);
+  const S = 16, N = 8, steps = 12;
+  const source = twoViewImages(imageSource(20, N * steps), pretrainAugment("mococxr", S, 1));
+  const dir = await Deno.makeTempDir();
+  const seen: (typeof gpu.stats)[] = [];
+  try {
+    await pretrain(
+      B,
+      gpuTrainOps,
+      {
+        moco: cfg,
+        imageSize: S,
+        batchSize: N,
+        epochs: 1,
+        optimizer: { kind: "adam", weightDecay: 1e-4 },
+        lr: 1e-3,
+        schedule: { kind: "constant" },
+        seed: 1,
+        ckptEvery: 1000,
+        monitorEvery: 0,
+        init: "random",
+        augment: "mococxr",
+      },
+      source,
+      dir,
+      {
+        quiet: true,
+        log: () => {},
+        backbone: (o) => new TinyNet(B, o),
+        logEvery: 2,
+        deviceViews: source.onDevice!(gpu),
+        betweenSteps: () => Promise.resolve(void seen.push({ ...gpu.stats })),
+      },
+    );
+    const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n");
+    assertEquals(lines.map((l) => JSON.parse(l).step), [...Array(steps).keys()].map((s) => s + 1));
+    // seen[i]: after step i + 1 (and the next step's inputs). The pattern repeats every 4 steps
+    // (2 rings of the step scalars, read every 2 steps; a read submits the next step's
+    // augmentation with its copy): steps 7-11 have met every variant before.
+    const a = seen[6], b = seen[10], d = (k: keyof typeof a) => b[k] - a[k];
+    assertEquals(
+      {
+        buffers: d("buffersCreated"),
+        bytes: d("bytesAllocated"),
+        pipelines: d("pipelinesCreated"),
+        bindGroups: d("bindGroupsCreated"),
+      },
+      { buffers: 0, bytes: 0, pipelines: 0, bindGroups: 0 },
+    );
+    // 4 steps: one command buffer each (augmentation and step together), plus 2 reads.
+    assertEquals(d("submits"), 4 + 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -18,6 +18,8 @@ import {
   makeTwoViewBatch,
   trainAugment,
 } from "../data/augment.ts";
+import { DeviceTwoViews } from "../data/augment_device.ts";
+import type { Gpu } from "../kernels/device.ts";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { UserError } from "../util/user_error.ts";
 import type { Rng } from "../util/rng.ts";
@@ -146,6 +148,10 @@ export function twoViewSource(
         xq: imageBatch(b.q, idx.length, C, aug.size),
         xk: imageBatch(b.k, idx.length, C, aug.size),
       };
+    },
+    onDevice(gpu: Gpu) {
+      const d = new DeviceTwoViews(gpu, cache, aug);
+      return { views: (idx, seed, perm) => d.views(idx.map((i) => indices[i]), seed, perm) };
     },
   };
 }

@@ -8,9 +8,15 @@
  * (seed, s), and the epoch order from (seed, epoch), so a checkpoint needs
  * only the step counter besides the tensors; a resumed run then replays the
  * same loss sequence bit for bit on the same adapter.
+ *
+ * Overlap: step s + 1's inputs (the host's augmentation and f32 upload, or the uint8 upload and
+ * the GPU augmentation's dispatches, which then go out with step s + 1's commands) are made while
+ * step s runs; loss and accuracy wait on the GPU and are read every `logEvery` steps
+ * (train/step_scalars.ts), always before a checkpoint or the monitor, so a NaN still stops the run
+ * before anything non-finite is saved. metrics.jsonl keeps one line a step either way.
  */
 import { join } from "node:path";
-import type { Backend } from "../model/backend.ts";
+import type { Backend, BTensor } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { UserError } from "../util/user_error.ts";
@@ -24,7 +30,8 @@ import { lossHistory, MetricsLog, readMetrics } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
-import type { TwoViewSource } from "./sources.ts";
+import type { DeviceViews, TwoViewSource } from "./sources.ts";
+import { StepScalars } from "./step_scalars.ts";
 import type { PretrainAugment } from "./data_source.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
@@ -74,6 +81,14 @@ export interface PretrainHooks {
   backbone?: (o: NetOptions) => ClassifierNet;
   /** Called after each step, before the next: the GPU tuner times what the step met (kernels/tuner.ts). */
   betweenSteps?: () => Promise<void>;
+  /**
+   * Read loss and accuracy every this many steps (default 1: each step). Between reads the
+   * values wait on the GPU (train/step_scalars.ts); everything is read before a checkpoint, the
+   * monitor and the end, and metrics.jsonl still has one line a step.
+   */
+  logEvery?: number;
+  /** Make the two views on the GPU (source.onDevice) instead of source.twoViews on the host. */
+  deviceViews?: DeviceViews | null;
 }
 
 /** What a pretraining run reports (also written to summary.json). */
@@ -88,7 +103,8 @@ export interface PretrainSummary {
   meanAccLastEpoch: number;
   /** Throughput over the run. */
   imgPerSec: number;
-  /** The exported query backbone (torchvision names). */
+  /** Images a second the data pipeline made (host time making and uploading batches). */
+  dataImgPerSec: number;
   backbonePath: string;
   /** The last checkpoint. */
   checkpointPath: string;
@@ -208,66 +224,131 @@ export async function pretrain(
   };
 
   const N = cfg.batchSize;
+  const device = opts.deviceViews ?? null;
   let order: number[] = [], orderEpoch = -1;
-  let { firstLoss, lastLoss } = before, imgs = 0;
+  let { firstLoss, lastLoss } = before, imgs = 0, dataMs = 0;
   const accOf = (epoch: number) => ({
     ...(before.accByEpoch.get(epoch + 1) ?? { sum: 0, count: 0 }),
   });
   let { sum: accSum, count: accCount } = accOf(Math.floor(Math.max(0, step - 1) / stepsPerEpoch));
-  const t0 = performance.now();
-  try {
-    while (step < totalSteps) {
-      const epoch = Math.floor(step / stepsPerEpoch), pos = step % stepsPerEpoch;
-      if (epoch !== orderEpoch) {
-        order = epochOrder(cfg.seed, epoch, n);
-        orderEpoch = epoch;
-        ({ sum: accSum, count: accCount } = accOf(epoch));
-      }
-      const idx = order.slice(pos * N, (pos + 1) * N);
-      const rng = stepRng(cfg.seed, step);
-      const v = source.twoViews(idx, rng);
-      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
+  let accEpoch = -1;
+
+  /**
+   * Step s's inputs on the device: its images, their two views (on the host and uploaded, or
+   * made on the GPU from the uploaded uint8 images) and the key shuffle, all drawn from
+   * stepRng(seed, s) — a pure function of s, so they can be made while step s − 1 runs.
+   */
+  const inputsOf = (s: number) => {
+    const t = performance.now();
+    const epoch = Math.floor(s / stepsPerEpoch), pos = s % stepsPerEpoch;
+    if (epoch !== orderEpoch) {
+      order = epochOrder(cfg.seed, epoch, n);
+      orderEpoch = epoch;
+    }
+    const idx = order.slice(pos * N, (pos + 1) * N);
+    const rng = stepRng(cfg.seed, s);
+    const unshuffle = (perm: number[]) => {
       const inv = new Float32Array(N);
       perm.forEach((p, j) => (inv[p] = j));
+      return B.fromArray(inv, [N]);
+    };
+    let out: BTensor[];
+    if (device) {
+      // Exactly the one draw source.twoViews makes (a batch seed), then the shuffle. Uploads
+      // come before the augmentation's dispatches, which then go out with the step's commands
+      // (an upload submits what is recorded).
+      const seed = rng.nextU32();
+      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
+      const un = unshuffle(perm);
+      const { xq, xk } = device.views(idx, seed, perm);
+      out = [xq, xk, un];
+    } else {
+      const v = source.twoViews(idx, rng);
+      const perm = rng.shuffle(Array.from({ length: N }, (_, i) => i));
       const plane = v.xk.data.length / N;
       const xkShuf = new Float32Array(N * plane);
       perm.forEach((p, j) => xkShuf.set(v.xk.data.subarray(p * plane, (p + 1) * plane), j * plane));
+      out = [B.fromArray(v.xq.data, v.xq.shape), B.fromArray(xkShuf, v.xk.shape), unshuffle(perm)];
+    }
+    dataMs += performance.now() - t;
+    return out;
+  };
+  const scalars = new StepScalars(B, opts.logEvery ?? 1);
+  /** Steps recorded whose loss is not read yet, oldest first. */
+  const unread: { step: number; epoch: number; lr: number }[] = [];
+  /** A step's values, once read: NaN guard, metrics line, progress, hook. */
+  const record = (m: { step: number; epoch: number; lr: number }, loss: number, acc: number) => {
+    if (!Number.isFinite(loss)) {
+      throw new TrainingDivergedError(
+        `loss became ${loss} at step ${m.step}; stopped without saving it. The last good ` +
+          `checkpoint is ${lastGoodText()}.`,
+      );
+    }
+    if (m.epoch !== accEpoch) {
+      ({ sum: accSum, count: accCount } = accOf(m.epoch - 1));
+      accEpoch = m.epoch;
+    }
+    if (Number.isNaN(firstLoss)) firstLoss = loss;
+    lastLoss = loss;
+    accSum += acc;
+    accCount++;
+    imgs += N;
+    const sec = (performance.now() - t0) / 1000;
+    const imgPerSec = imgs / sec, dataImgPerSec = imgs / Math.max(1e-9, dataMs / 1000);
+    metrics.write({
+      step: m.step,
+      epoch: m.epoch,
+      loss,
+      acc,
+      lr: m.lr,
+      img_s: imgPerSec,
+      data_img_s: dataImgPerSec,
+    });
+    if (!opts.quiet) {
+      progress.update({
+        step: m.step,
+        totalSteps,
+        epoch: m.epoch,
+        loss,
+        acc,
+        lr: m.lr,
+        imgPerSec,
+        extra: `(data ${dataImgPerSec.toFixed(0)} img/s)`,
+      });
+    }
+    opts.afterStep?.(m.step, loss);
+  };
 
+  const t0 = performance.now();
+  let next = step < totalSteps ? inputsOf(step) : null;
+  try {
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / stepsPerEpoch), pos = step % stepsPerEpoch;
       const lr = learningRate(cfg.lr, cfg.schedule, epoch + pos / stepsPerEpoch);
-      const xq = B.fromArray(v.xq.data, v.xq.shape), xk = B.fromArray(xkShuf, v.xk.shape);
-      const un = B.fromArray(inv, [N]);
+      const [xq, xk, un] = next!;
+      next = null;
       const r = moco.step(xq, xk, un);
       opt.update(lr);
+      // Released now, reused by the next upload: the queue orders its writes after these reads.
       for (const t of [xq, xk, un]) B.dispose(t);
-      // Both scalars are copied out before the one wait: a single sync per step.
-      const [lossArr, correctArr] = await Promise.all([B.read(r.loss), B.read(r.correct)]);
-      const loss = lossArr[0], acc = correctArr[0] / N;
-      B.dispose(r.loss);
-      B.dispose(r.correct);
-      await opts.betweenSteps?.();
+      scalars.push(r.loss, r.correct);
+      B.flush();
       step++;
-      if (!Number.isFinite(loss)) {
-        throw new TrainingDivergedError(
-          `loss became ${loss} at step ${step}; stopped without saving it. The last good ` +
-            `checkpoint is ${lastGoodText()}.`,
-        );
-      }
-      if (Number.isNaN(firstLoss)) firstLoss = loss;
-      lastLoss = loss;
-      accSum += acc;
-      accCount++;
-      imgs += N;
-      const imgPerSec = imgs / ((performance.now() - t0) / 1000);
-      metrics.write({ step, epoch: epoch + 1, loss, acc, lr, img_s: imgPerSec });
-      if (!opts.quiet) {
-        progress.update({ step, totalSteps, epoch: epoch + 1, loss, acc, lr, imgPerSec });
-      }
+      unread.push({ step, epoch: epoch + 1, lr });
+      // The next batch is made and uploaded while this step runs.
+      if (step < totalSteps) next = inputsOf(step);
       const epochEnd = step % stepsPerEpoch === 0;
-      if (step % cfg.ckptEvery === 0 || epochEnd) await save();
-      if (
-        epochEnd && opts.monitor && cfg.monitorEvery > 0 && (epoch + 1) % cfg.monitorEvery === 0
-      ) {
-        const m = await opts.monitor(moco, epoch + 1);
+      const saveNow = step % cfg.ckptEvery === 0 || epochEnd;
+      const monitorNow = epochEnd && !!opts.monitor && cfg.monitorEvery > 0 &&
+        (epoch + 1) % cfg.monitorEvery === 0;
+      // Everything is read before a checkpoint: a NaN stops the run before it is saved.
+      for (const v of await scalars.collect(saveNow || monitorNow || step === totalSteps)) {
+        record(unread.shift()!, v.loss, v.correct / N);
+      }
+      await opts.betweenSteps?.();
+      if (saveNow) await save();
+      if (monitorNow) {
+        const m = await opts.monitor!(moco, epoch + 1);
         metrics.write({ step, epoch: epoch + 1, ...m });
         progress.log(
           `epoch ${epoch + 1}: ${
@@ -275,11 +356,23 @@ export async function pretrain(
           }`,
         );
       }
-      opts.afterStep?.(step, loss);
     }
   } finally {
+    for (const t of next ?? []) B.dispose(t);
+    scalars.dispose();
     metrics.close();
     if (!opts.quiet) progress.done();
+  }
+  if (imgs > 0) {
+    // Host time making batches (with GPU views: the uploads and parameters; the kernel itself
+    // runs in the step's command buffer, see `deno task bench --only data`).
+    const sec = (performance.now() - t0) / 1000, share = dataMs / 1000 / sec;
+    log(
+      `throughput: the run ${(imgs / sec).toFixed(1)} img/s, its data pipeline ` +
+        `${(imgs / (dataMs / 1000)).toFixed(0)} img/s (${device ? "GPU" : "host"} augmentation, ${
+          (100 * share).toFixed(0)
+        }% of the run's time): the ${share > 0.5 ? "data pipeline" : "step"} limits this run`,
+    );
   }
   const backbonePath = join(runDir, "backbone.safetensors");
   await exportBackbone(moco.encQ, backbonePath, { source: "moco-pretrain", steps: String(step) });
@@ -289,6 +382,7 @@ export async function pretrain(
     lastLoss,
     meanAccLastEpoch: accCount ? accSum / accCount : NaN,
     imgPerSec: imgs / ((performance.now() - t0) / 1000),
+    dataImgPerSec: dataMs > 0 ? imgs / (dataMs / 1000) : 0,
     backbonePath,
     checkpointPath: ckptPath,
   };

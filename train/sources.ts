@@ -6,6 +6,8 @@
  * configuration.
  */
 import type { Rng } from "../util/rng.ts";
+import type { BTensor } from "../model/backend.ts";
+import type { Gpu } from "../kernels/device.ts";
 
 /** N images, NCHW f32, with their shape. */
 export interface ImageBatch {
@@ -29,6 +31,14 @@ export interface TwoViewSource {
   count: number;
   /** Two independent augmentations of each image, in batch order. */
   twoViews(indices: number[], rng: Rng): { xq: ImageBatch; xk: ImageBatch };
+  /** The same augmentation made on the GPU, where the source can (the image cache can). */
+  onDevice?(gpu: Gpu): DeviceViews;
+}
+
+/** Two views made on the device: what twoViews makes from an Rng whose next draw is `seed`. */
+export interface DeviceViews {
+  /** Query views in batch order, key views in the order perm (xk[j]: image perm[j]'s key view). */
+  views(indices: number[], seed: number, perm: number[]): { xq: BTensor; xk: BTensor };
 }
 
 /** Labelled images: what fine-tuning, evaluation and the monitor read. */

@@ -1,0 +1,87 @@
+/**
+ * The dry allocation count (kernels/dry_run.ts) equals what the real pool allocates for the same
+ * work: two ResNet-18 MoCo steps at a small shape, counted dry and then run on the device from an
+ * empty pool (Winograd, col2im and split-K scratch included, as this adapter chooses them).
+ */
+import { dryRun, poolBucket } from "../kernels/dry_run.ts";
+import { mocoFootprint } from "../bench/memory.ts";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import { Moco } from "../train/moco.ts";
+import { Optimizer } from "../train/optimizer.ts";
+import { gpuTrainOps } from "../train/train_ops.ts";
+import { MOCO_CFG } from "../bench/moco_step.ts";
+import { randn } from "./gpu.ts";
+import { assert, assertEquals } from "./helpers.ts";
+import { gpu } from "./gpu.ts";
+
+Deno.test("pool buckets: 256-byte granules to 64 KiB, then eighths of a power of two", () => {
+  assertEquals([1, 256, 257, 65536, 65537, 100_000].map(poolBucket), [
+    256,
+    256,
+    512,
+    65536,
+    73728,
+    106496,
+  ]);
+});
+
+Deno.test("a dry-run MoCo step counts the bytes the real pool allocates", async () => {
+  const N = 4, S = 32;
+  const dry = await mocoFootprint(gpu, "resnet18", N, S);
+  // The same two steps on the device, from an empty pool.
+  gpu.trim();
+  const before = { ...gpu.stats };
+  const B = gpuBackend(gpu);
+  const moco = await Moco.create(B, gpuTrainOps, MOCO_CFG, 1);
+  const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
+    kind: "sgd",
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  });
+  const inv = Float32Array.from({ length: N }, (_, i) => i);
+  for (let s = 0; s < 2; s++) {
+    const xq = B.fromArray(randn(N * S * S, s), [N, 1, S, S]);
+    const xk = B.fromArray(randn(N * S * S, s + 5), [N, 1, S, S]);
+    const un = B.fromArray(inv, [N]);
+    const r = moco.step(xq, xk, un);
+    opt.update(0.03);
+    assert(Number.isFinite((await B.read(r.loss))[0]));
+    for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
+  }
+  opt.dispose();
+  moco.dispose();
+  assertEquals(
+    { bytes: dry.bytes, buffers: dry.buffers },
+    {
+      bytes: gpu.stats.bytesAllocated - before.bytesAllocated,
+      buffers: gpu.stats.buffersCreated - before.buffersCreated,
+    },
+  );
+  gpu.trim();
+});
+
+Deno.test("a dry run computes nothing, restores the device and refuses nesting", async () => {
+  const r = await dryRun(gpu, async () => {
+    const t = B0.fromArray(new Float32Array([1, 2, 3]), [3]);
+    const v = await B0.read(t);
+    B0.dispose(t);
+    await assertRejectsNested();
+    return Array.from(v);
+  });
+  assertEquals(r.result, [0, 0, 0]);
+  assertEquals({ bytes: r.bytes, buffers: r.buffers }, { bytes: 256, buffers: 1 });
+  const t = B0.fromArray(new Float32Array([1, 2, 3]), [3]);
+  assertEquals(Array.from(await B0.read(t)), [1, 2, 3]);
+  B0.dispose(t);
+});
+
+const B0 = gpuBackend(gpu);
+async function assertRejectsNested() {
+  let msg = "";
+  try {
+    await dryRun(gpu, () => 0);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/already in a dry run/.test(msg), msg);
+}
