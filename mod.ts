@@ -84,6 +84,7 @@ export {
   twoViewSource,
 } from "./train/data_source.ts";
 export {
+  type DeviceViews,
   type ImageBatch,
   imageBatch,
   type LabelledSource,

@@ -5,7 +5,7 @@
  * fresh tensors (or the incoming gradient itself, for pass-through).
  */
 import type { BTensor, ConvOpts, PoolOpts } from "./backend.ts";
-import { record, Var } from "./autograd.ts";
+import { record, type Var } from "./autograd.ts";
 
 const drop = (v: Var, t: BTensor | null) => {
   if (t) v.backend.dispose(t);

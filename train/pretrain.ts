@@ -105,6 +105,7 @@ export interface PretrainSummary {
   imgPerSec: number;
   /** Images a second the data pipeline made (host time making and uploading batches). */
   dataImgPerSec: number;
+  /** The exported query backbone (torchvision names). */
   backbonePath: string;
   /** The last checkpoint. */
   checkpointPath: string;

@@ -10,7 +10,7 @@
  * Coordinates: X horizontal in [-0.5, 0.5] (negative = image left = patient's right), Y down in
  * [0, 1], both as fractions of the image side.
  */
-import { Rng } from "../../util/rng.ts";
+import type { Rng } from "../../util/rng.ts";
 
 export interface Anatomy {
   sex: "Male" | "Female";
