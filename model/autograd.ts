@@ -199,7 +199,7 @@ export function backward(root: Var, seed?: BTensor): void {
       clearTape();
       throw new Error(`backward: a seed gradient is needed for a root of shape [${root.shape}]`);
     }
-    seed = B.fromArray(new Float32Array([1]), root.shape);
+    seed = B.full(root.shape, 1); // on the device: a host upload would submit mid-step
   }
   // The order comes from the root: only its ancestors are walked (the tape is in
   // creation order, so its ancestors in reverse are a valid topological order).

@@ -54,6 +54,8 @@ export interface Backend {
   fromArray(data: Float32Array, shape: Shape): BTensor;
   /** A new zero-filled tensor. */
   zeros(shape: Shape): BTensor;
+  /** A new tensor with every value `v`, made on the device (no upload, so no submit). */
+  full(shape: Shape, v: number): BTensor;
   /** The tensor's values (waits for the device on the GPU). */
   read(t: BTensor): Promise<Float32Array>;
   /** Overwrites t's contents (same element count). */

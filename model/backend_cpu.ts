@@ -3,7 +3,7 @@
  * Backend interface. Slow but simple; used for the whole-network GPU-vs-CPU
  * tests and finite-difference gradient checks.
  */
-import type { Backend, BTensor, Shape } from "./backend.ts";
+import { type Backend, type BTensor, numel, type Shape } from "./backend.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
   addCpu,
@@ -51,6 +51,7 @@ export const cpuBackend: Backend = {
   name: "cpu",
   fromArray: (data, shape) => cpuTensor(shape, data),
   zeros: (shape) => cpuTensor(shape),
+  full: (shape, v) => cpuTensor(shape, new Float32Array(numel(shape)).fill(v)),
   read: (t) => Promise.resolve(c(t).data.slice()),
   write(t, data) {
     if (data.length !== c(t).data.length) {

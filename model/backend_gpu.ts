@@ -6,7 +6,7 @@
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
-import { add, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
+import { add, fill, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
 import { gatherRows } from "../kernels/gather.ts";
 import { l2Normalize, l2NormalizeBackward } from "../kernels/normalize.ts";
 import { infoNce, mocoLogits, mocoLogitsBackward } from "../kernels/contrastive.ts";
@@ -42,6 +42,7 @@ export function gpuBackend(gpu: Gpu): Backend {
     name: "gpu",
     fromArray: (data, shape) => Tensor.from(gpu, data, shape),
     zeros: (shape) => Tensor.zeros(gpu, shape),
+    full: (shape, v) => fill(Tensor.empty(gpu, shape), v),
     read: (t) => g(t).read(),
     write: (t, data) => g(t).write(data),
     dispose: (t) => g(t).dispose(),
