@@ -74,15 +74,13 @@ export type { DatasetIdentity } from "./data/identity.ts";
 export { ImageCache } from "./data/cache/reader.ts";
 export type { BadImage, CachedRecord, CacheIndex } from "./data/cache/format.ts";
 export type { AugmentOptions, ImageSource, Normalization } from "./data/augment.ts";
+export { type DataFlags, openData, type OpenedData } from "./cli/open_data.ts";
 export {
-  type DataFlags,
   labelledSource,
-  openData,
-  type OpenedData,
   type PretrainAugment,
   pretrainAugment,
   twoViewSource,
-} from "./train/data_source.ts";
+} from "./train/cache_sources.ts";
 export {
   type DeviceViews,
   type ImageBatch,

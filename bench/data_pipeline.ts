@@ -18,7 +18,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import { type ImageSource, makeTwoViewBatchFromSeed } from "../data/augment.ts";
 import { DeviceTwoViews } from "../data/augment_device.ts";
 import { storedSizeFor } from "../data/cache/format.ts";
-import { pretrainAugment } from "../train/data_source.ts";
+import { pretrainAugment } from "../train/cache_sources.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchEntry } from "./harness.ts";
 

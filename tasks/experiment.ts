@@ -10,7 +10,7 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { openData } from "../train/data_source.ts";
+import { openData } from "../cli/open_data.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";

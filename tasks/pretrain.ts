@@ -21,7 +21,7 @@ import {
   pretrainConfigFrom,
   pretrainRunFrom,
 } from "../cli/pretrain_flags.ts";
-import { openTrainingData } from "../train/data_source.ts";
+import { openTrainingData } from "../cli/open_data.ts";
 import { knnMonitor } from "../train/monitor.ts";
 
 const HELP = `deno task pretrain [flags]   MoCo v2 pretraining (MoCo-CXR)

@@ -10,7 +10,7 @@ import { augmentImagesCpu } from "../kernels/cpu/augment.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { type AugmentOptions, evalAugment, makeTwoViewBatchFromSeed } from "../data/augment.ts";
 import { DeviceTwoViews } from "../data/augment_device.ts";
-import { pretrainAugment } from "../train/data_source.ts";
+import { pretrainAugment } from "../train/cache_sources.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";

@@ -10,7 +10,7 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { type ExperimentConfig, makeSplits, runExperiment } from "../train/experiment.ts";
 import { drawMonitorSets, stratifiedByPatient } from "../train/monitor_sets.ts";
-import { pretrainMonitor } from "../train/data_source.ts";
+import { pretrainMonitor } from "../train/cache_sources.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { sharedPatients } from "../data/fractions.ts";

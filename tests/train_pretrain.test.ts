@@ -17,7 +17,7 @@ import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 import { imageSource, twoViewImages } from "./image_source.ts";
-import { pretrainAugment } from "../train/data_source.ts";
+import { pretrainAugment } from "../train/cache_sources.ts";
 
 const S = 16;
 const B = gpuBackend(gpu);

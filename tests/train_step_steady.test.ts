@@ -18,7 +18,7 @@ import { assertEquals } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { imageSource, twoViewImages } from "./image_source.ts";
 import { pretrain } from "../train/pretrain.ts";
-import { pretrainAugment } from "../train/data_source.ts";
+import { pretrainAugment } from "../train/cache_sources.ts";
 
 const cfg: MocoConfig = {
   backbone: "resnet18",

@@ -32,7 +32,7 @@ import {
 } from "./finetune.ts";
 import { extractFeatures } from "./features.ts";
 import { gradCam } from "./gradcam.ts";
-import { labelledSource, pretrainAugment, twoViewSource } from "./data_source.ts";
+import { labelledSource, pretrainAugment, twoViewSource } from "./cache_sources.ts";
 import type { LabelledSource } from "./sources.ts";
 import { knnMonitor } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";

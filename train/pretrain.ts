@@ -32,7 +32,7 @@ import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts"
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { DeviceViews, TwoViewSource } from "./sources.ts";
 import { StepScalars } from "./step_scalars.ts";
-import type { PretrainAugment } from "./data_source.ts";
+import type { PretrainAugment } from "./cache_sources.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
 /** A MoCo pretraining run: MoCo's settings, data size, optimisation, checkpoints, monitor. */
@@ -59,7 +59,7 @@ export interface PretrainConfig {
   monitorEvery: number;
   /** "random" or a safetensors file of ImageNet (torchvision) weights. */
   init: string;
-  /** Augmentation of the two views (see data_source.ts pretrainAugment). */
+  /** Augmentation of the two views (see train/cache_sources.ts pretrainAugment). */
   augment: PretrainAugment;
   /** The data the run trains on; --resume refuses another dataset. */
   dataset?: DatasetIdentity;

@@ -1,0 +1,129 @@
+/**
+ * The trainers' sources (train/sources.ts) over an image cache: MoCo's two
+ * views of a subset with MoCo-CXR's augmentations (random crop, horizontal
+ * flip, rotation within ±10°), labelled views with the evaluation and
+ * training transforms, and the kNN monitor's sets.
+ */
+import type { ImageCache } from "../data/cache/reader.ts";
+import {
+  type AugmentOptions,
+  evalAugment,
+  makeBatch,
+  makeTwoViewBatch,
+  trainAugment,
+} from "../data/augment.ts";
+import { DeviceTwoViews } from "../data/augment_device.ts";
+import type { Gpu } from "../kernels/device.ts";
+import type { Rng } from "../util/rng.ts";
+import { imageBatch, type LabelledSource, type TwoViewSource } from "./sources.ts";
+import type { MonitorSets } from "./monitor.ts";
+import { drawMonitorSets } from "./monitor_sets.ts";
+
+/**
+ * Pretraining augmentations. "mococxr": MoCo-CXR's random crop, horizontal
+ * flip and rotation within ±10°. "strong": adds a random resized crop (30–100%
+ * of the area) and contrast/brightness jitter, so that instances cannot be
+ * told apart by exposure or framing alone and local structure must be learnt.
+ */
+export type PretrainAugment = "mococxr" | "strong";
+
+/** The augmentation of MoCo's two views at `size` pixels. */
+export function pretrainAugment(
+  kind: PretrainAugment,
+  size: number,
+  channels: 1 | 3,
+): AugmentOptions {
+  return kind === "strong"
+    ? trainAugment(size, {
+      channels,
+      crop: "resized",
+      resizedScale: [0.3, 1],
+      contrast: 0.3,
+      brightness: 0.15,
+    })
+    : trainAugment(size, { channels });
+}
+
+/** MoCo's two views of images of a subset of the cache. */
+export function twoViewSource(
+  cache: ImageCache,
+  indices: number[],
+  aug: AugmentOptions,
+): TwoViewSource {
+  return {
+    count: indices.length,
+    twoViews(idx: number[], rng: Rng) {
+      const b = makeTwoViewBatch(cache, idx.map((i) => indices[i]), aug, rng);
+      const C = aug.channels ?? 1;
+      return {
+        xq: imageBatch(b.q, idx.length, C, aug.size),
+        xk: imageBatch(b.k, idx.length, C, aug.size),
+      };
+    },
+    onDevice(gpu: Gpu) {
+      const d = new DeviceTwoViews(gpu, cache, aug);
+      return { views: (idx, seed, perm) => d.views(idx.map((i) => indices[i]), seed, perm) };
+    },
+  };
+}
+
+/** A labelled view over a subset of the cache (row i of the source = cache image indices[i]). */
+export function labelledSource(
+  cache: ImageCache,
+  indices: number[],
+  size: number,
+  channels: 1 | 3,
+): LabelledSource {
+  const T = cache.tasks.length;
+  const labels = new Float32Array(indices.length * T), mask = new Float32Array(indices.length * T);
+  indices.forEach((c, i) => {
+    labels.set(cache.labels.subarray(c * T, c * T + T), i * T);
+    mask.set(cache.mask.subarray(c * T, c * T + T), i * T);
+  });
+  const evalAug = evalAugment(size, { channels });
+  const trainAug = trainAugment(size, { channels });
+  const map = (idx: number[]) => idx.map((i) => indices[i]);
+  // Evaluation batches are deterministic: the seed argument is unused by a centre crop.
+  const fixed = { nextU32: () => 0 } as unknown as Rng;
+  return {
+    count: indices.length,
+    tasks: cache.tasks,
+    labels,
+    mask,
+    ids: indices.map((c) => cache.records[c].path),
+    images: (idx) =>
+      imageBatch(makeBatch(cache, map(idx), evalAug, fixed).x, idx.length, channels, size),
+    augmented: (idx, rng) =>
+      imageBatch(makeBatch(cache, map(idx), trainAug, rng).x, idx.length, channels, size),
+  };
+}
+
+/**
+ * The kNN monitor's labelled sets for pretraining on a cache: reference from the training split,
+ * validation from the validation split (or held-out training patients), drawn by patient and
+ * class (train/monitor_sets.ts); or why there is none.
+ */
+export function pretrainMonitor(
+  cache: ImageCache,
+  seed: number,
+  size: number,
+  channels: 1 | 3,
+): { sets: MonitorSets; describe: string } | { sets: null; reason: string } {
+  const m = drawMonitorSets(
+    cache.records,
+    cache.splitIndices("train"),
+    cache.splitIndices("valid"),
+    {
+      seed,
+      taskName: cache.tasks[0],
+    },
+  );
+  if (!m.ok) return { sets: null, reason: m.reason };
+  return {
+    sets: {
+      reference: labelledSource(cache, m.reference, size, channels),
+      validation: labelledSource(cache, m.validation, size, channels),
+    },
+    describe: m.describe,
+  };
+}
