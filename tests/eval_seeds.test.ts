@@ -1,5 +1,14 @@
 /** Differences over pretraining seeds: the Student t, the two-level CI's coverage, its parts. */
-import { auc, pairedDifference } from "../eval/mod.ts";
+import {
+  auc,
+  type CellPredictions,
+  computeHeadline,
+  computeResults,
+  pairedDifference,
+  readPredictionsFile,
+  resultsToCsv,
+  writePredictionsFile,
+} from "../eval/mod.ts";
 import { seedDifference, type SeedPairs, studentTCdf, studentTQuantile } from "../eval/seeds.ts";
 import { normalCdf } from "../eval/normal.ts";
 import { Rng } from "../util/rng.ts";
@@ -135,4 +144,62 @@ Deno.test("seed difference: per-seed differences, parts of the variance, one see
   assertClose([one.diff], [old.diff], { atol: 1e-12, rtol: 0 });
   assertClose(one.ci, old.ci, { atol: 0.01, rtol: 0 });
   assertThrows(() => seedDifference([]), /no seeds/);
+});
+
+Deno.test("computeResults: cells of several pretraining seeds pair within a seed", async () => {
+  const rng = new Rng(9);
+  const p = { K: 3, nPos: 40, nNeg: 80, a: 1.3, b: 0.7, tauA: 0.3, tauB: 0.2, v: 0.3, rho: 1 };
+  const sim = simulate(rng, p);
+  const cells: CellPredictions[] = sim.flatMap((s) =>
+    s.pairs.flatMap((d) =>
+      [
+        { init: "moco" as const, scores: d.scoresA },
+        { init: "random" as const, scores: d.scoresB },
+      ].map((m) => ({
+        ...m,
+        protocol: "linear" as const,
+        fraction: 0.01,
+        draw: 0,
+        backbone: "resnet18",
+        task: "Effusion",
+        labels: d.labels,
+        pretrain_seed: s.seed,
+      }))
+    )
+  );
+  const r = computeResults(cells, { replicates: 300 });
+  assertEquals(r.cells.length, 6);
+  const d = r.differences.find((x) => x.init === "moco" && x.baseline === "random")!;
+  assertEquals([d.p_method, d.seeds!.n_seeds], ["seed-t", 3]);
+  const perSeed = sim.map((s) =>
+    auc(s.pairs[0].labels, s.pairs[0].scoresA) - auc(s.pairs[0].labels, s.pairs[0].scoresB)
+  );
+  assertClose(d.seeds!.seed_diffs, perSeed, { atol: 1e-12, rtol: 0 });
+  assertClose([d.diff], [perSeed.reduce((a, b) => a + b) / 3], { atol: 1e-12, rtol: 0 });
+  // The seed-aware CI is wider than the test-only one, which the run kept alongside.
+  assert(d.ci[1] - d.ci[0] > d.seeds!.ci_test[1] - d.seeds!.ci_test[0]);
+  const s = r.summary.find((x) => x.init === "moco")!;
+  assertEquals(s.n_seeds, 3);
+  assert(s.seed_sd > 0);
+  assert(computeHeadline(r).text.includes("Over 3 pretraining seeds"), computeHeadline(r).text);
+  assert(resultsToCsv(r).differences.includes(",seed-t,"));
+
+  // A seed without its baseline is reported, not paired with another seed's.
+  const r2 = computeResults(
+    cells.filter((c) => !(c.init === "random" && c.pretrain_seed === 2)),
+    { replicates: 100 },
+  );
+  assertEquals(r2.differences[0].seeds!.n_seeds, 2);
+  assert(r2.warnings.some((w) => w.includes("seed 2")), r2.warnings.join("; "));
+
+  // Predictions files: seed k > 0 in the name and the file; seed 0 keeps the old name.
+  const dir = await Deno.makeTempDir();
+  try {
+    const p0 = await writePredictionsFile(dir, { ...cells[0], pretrain_seed: 0 });
+    const p2 = await writePredictionsFile(dir, cells[4]);
+    assert(!p0.includes("_s0") && p2.endsWith("_s2.json"), `${p0} ${p2}`);
+    assertEquals((await readPredictionsFile(p2)).pretrain_seed, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
