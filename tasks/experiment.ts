@@ -118,7 +118,7 @@ export const EXPERIMENT_NUMERIC = {
 } satisfies NumSpecs;
 
 /** cpu-demo's pretraining seeds and epochs per seed (sized to ~20 min on a 2-core CPU). */
-export const EXPERIMENT_SEEDS = 2, EXPERIMENT_EPOCHS = 2;
+export const EXPERIMENT_SEEDS = 3, EXPERIMENT_EPOCHS = 2;
 
 /** The grid's configuration from flags (the task's defaults, per preset). */
 export function experimentConfigFrom(f: Flags): ExperimentConfig {
@@ -254,6 +254,7 @@ export async function main(args: string[]): Promise<void> {
       ft: cfg.finetune,
       probeSizes: cfg.protocols.includes("linear") ? sizes.subsets.map((s) => s.n) : [],
       probeSets: sizes,
+      ckptDir: out,
     });
   // The same run at --preset paper: its configuration, these timings scaled to its sizes.
   const paperAlso = (sizes: PlanSizes, t: Timings): string[] => {

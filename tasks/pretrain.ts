@@ -142,7 +142,8 @@ export async function main(args: string[]): Promise<void> {
     }`,
   );
   console.log("timing a few steps of this configuration on this adapter…");
-  const mocoStep = await timeMocoStep(B, gpuTrainOps, cfg, data.train);
+  const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, 3, undefined, out);
+  const mocoStep = timed.step;
   const net = buildBackbone(B, cfg.moco.backbone, {
     inChannels: cfg.moco.inChannels,
     seed: new Rng(1),
@@ -164,6 +165,7 @@ export async function main(args: string[]): Promise<void> {
     ftCell: 0,
     forward,
     probe: [],
+    checkpoint: timed.checkpoint,
   };
   const plan = estimatePretrain(cfg, data.train.count, monitorImages, t);
   for (

@@ -218,6 +218,27 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("experiment splits: a dataset's own test split is the test set, valid validation", () => {
+  const cache = memoryCache();
+  const withSplits = (split: (i: number) => "train" | "valid" | "test") =>
+    new ImageCache("/mem", {
+      ...cache.index,
+      records: cache.records.map((r, i) => ({ ...r, split: split(i) })),
+    }, cache.shards);
+  // 20 train, 50 test, 50 valid images: each split is used as such.
+  const three = withSplits((i) => i < 20 ? "train" : i < 70 ? "test" : "valid");
+  const s = makeSplits(three, 0);
+  assertEquals(s.test, three.splitIndices("test"));
+  assertEquals(s.val, three.splitIndices("valid"));
+  assertEquals(s.trainPool, three.splitIndices("train"));
+  // A valid split too small to validate on (30): a patient-disjoint share of train instead.
+  const small = withSplits((i) => i < 30 ? "train" : i < 90 ? "test" : "valid");
+  const t = makeSplits(small, 0);
+  assertEquals(t.test, small.splitIndices("test"));
+  assertEquals([...t.trainPool, ...t.val].sort((a, b) => a - b), small.splitIndices("train"));
+  assert(t.val.length > 0);
+});
+
 Deno.test("experiment splits are patient-disjoint", () => {
   const cache = memoryCache();
   const s = makeSplits(cache, 0);
@@ -238,6 +259,7 @@ const TIMINGS: Timings = {
   ftCell: 3,
   forward: 0.01,
   probe: [[10, 1], [100, 2]],
+  checkpoint: 0.5,
 };
 
 Deno.test("plan: steps, cells and seconds from given timings; finished work is left out", () => {
@@ -254,11 +276,12 @@ Deno.test("plan: steps, cells and seconds from given timings; finished work is l
       { fraction: 1, draw: 0, n: 40 },
     ],
   };
-  // Per seed: 4 steps per epoch x 2 epochs x 2 s + 2 monitor passes of 20 images (16.4 s);
+  // Per seed: 4 steps per epoch x 2 epochs x 2 s, 2 checkpoints (every 4 steps and at each
+  // epoch's end: the same steps here) x 0.5 s, 2 monitor passes of 20 images (17.4 s);
   // per init, 3 linear cells (1 + 1.0222 + 1.3333 s, interpolated) after one extraction of 100
   // images (1 s), and 2 end-to-end cells of 20 steps and 4 evaluations each:
   // 2 x (3 + 30 x 0.01) + 40 x 1 + 8 x 20 x 0.01 = 48.2 s.
-  const perSeed = 16.4 + 2 * (1 + (1 + (1 + 2 / 90) + (1 + 30 / 90)) + 48.2);
+  const perSeed = 17.4 + 2 * (1 + (1 + (1 + 2 / 90) + (1 + 30 / 90)) + 48.2);
   const p = planExperiment(c, sizes, TIMINGS);
   assertClose([p.seconds], [2 * perSeed], { atol: 1e-9, rtol: 0 });
   assertEquals([p.cells, p.steps], [20, 2 * (8 + 4 * 20)]);

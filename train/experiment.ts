@@ -9,7 +9,9 @@
  * valid set) when it has both classes, else a patient-disjoint share of the
  * training split; the fine-tuning validation set is a patient-disjoint share
  * of the training split, and label fractions are drawn by patient from the
- * rest, nested across fractions.
+ * rest, nested across fractions. A dataset with its own usable test split
+ * (≥ 50 images, both classes: a labels.csv layout with train/valid/test) is
+ * tested on it instead, its valid split being the fine-tuning validation set.
  *
  * Pretraining seeds (pretrainSeeds K > 1): seed k pretrains its own MoCo backbone (pretrain
  * seed + 1000·k, in pretrain/ for k = 0 and pretrain_s<k>/ after) and runs every cell on it; the
@@ -122,7 +124,20 @@ function hasBothClasses(cache: ImageCache, idx: number[]): boolean {
 export function makeSplits(cache: ImageCache, seed: number): Splits {
   const records = cache.records;
   const train = cache.splitIndices("train"), valid = cache.splitIndices("valid");
-  if (valid.length >= 50 && hasBothClasses(cache, valid)) {
+  const usable = (idx: number[]) => idx.length >= 50 && hasBothClasses(cache, idx);
+  const testSplit = cache.splitIndices("test");
+  if (usable(testSplit)) {
+    // All three splits (e.g. a labels.csv layout): the dataset's own test split is the test set,
+    // its valid split the fine-tuning validation set (else a patient-disjoint share of train).
+    if (usable(valid)) return { trainPool: train, val: valid, test: testSplit };
+    const s = splitByPatient(records, {
+      pool: train,
+      ratios: { train: 0.88, valid: 0.12, test: 0 },
+      seed,
+    });
+    return { trainPool: s.train, val: s.valid, test: testSplit };
+  }
+  if (usable(valid)) {
     const s = splitByPatient(records, {
       pool: train,
       ratios: { train: 0.88, valid: 0.12, test: 0 },

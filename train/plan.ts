@@ -23,6 +23,9 @@ import type { PretrainConfig } from "./pretrain.ts";
 import { buildClassifier, finetune, type FinetuneConfig } from "./finetune.ts";
 import { extractFeatures } from "./features.ts";
 import { linearProtocol } from "./linear_protocol.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
+import { join } from "node:path";
+import { exists } from "../util/fs.ts";
 import type { LabelledSource, TwoViewSource } from "./views.ts";
 
 /** Seconds per unit of work, measured on one adapter at one configuration. */
@@ -42,6 +45,8 @@ export interface Timings {
   forward: number;
   /** s per linear cell, by training-subset size (interpolated linearly between sizes). */
   probe: [number, number][];
+  /** s per pretraining checkpoint (both encoders, queue, optimizer state; 0: not timed). */
+  checkpoint: number;
 }
 
 async function seconds(f: () => Promise<unknown>): Promise<number> {
@@ -50,7 +55,11 @@ async function seconds(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** s per MoCo step of this configuration, after one untimed step (pretrain()'s step). */
+/**
+ * s per MoCo step of this configuration, after one untimed step (pretrain()'s step), and s per
+ * checkpoint when `ckptDir` is given (one written there and removed, and the folder if it was
+ * made for it).
+ */
 export async function timeMocoStep(
   B: Backend,
   ops: TrainOps,
@@ -58,7 +67,8 @@ export async function timeMocoStep(
   source: TwoViewSource,
   steps = 3,
   backbone?: (o: NetOptions) => ClassifierNet,
-): Promise<number> {
+  ckptDir?: string,
+): Promise<{ step: number; checkpoint: number }> {
   const S = pc.imageSize, C = pc.moco.inChannels, N = pc.batchSize;
   const moco = await Moco.create(B, ops, pc.moco, pc.seed, backbone);
   const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), pc.optimizer);
@@ -79,9 +89,27 @@ export async function timeMocoStep(
   const t = (await seconds(async () => {
     for (let i = 0; i < steps; i++) await step();
   })) / steps;
+  let checkpoint = 0;
+  if (ckptDir) {
+    const made = !(await exists(ckptDir));
+    await Deno.mkdir(ckptDir, { recursive: true });
+    const file = join(ckptDir, "plan-timing.safetensors");
+    checkpoint = await seconds(() =>
+      saveCheckpoint(file, B, {
+        modules: { encoder_q: moco.encQ, encoder_k: moco.encK },
+        tensors: Object.fromEntries([
+          ["queue", moco.queue],
+          ...opt.namedState().map(([k, x]) => [`optimizer.${k}`, x]),
+        ]),
+        meta: {},
+      })
+    );
+    await Deno.remove(file);
+    if (made) await Deno.remove(ckptDir);
+  }
   opt.dispose();
   moco.dispose();
-  return t;
+  return { step: t, checkpoint };
 }
 
 /** s per image of an eval-mode forward pass (after an untimed batch). */
@@ -126,13 +154,15 @@ export async function timeRun(
     probeSets: { trainPool: number; val: number; test: number };
     mocoSteps?: number;
     ftSteps?: number;
+    /** Where a checkpoint may be written (and removed) to time it. */
+    ckptDir?: string;
     backbone?: (o: NetOptions) => ClassifierNet;
     log?: (m: string) => void;
   },
 ): Promise<Timings> {
   const pc = opts.pretrain, S = pc.imageSize, C = pc.moco.inChannels, N = pc.batchSize;
   const mocoSteps = opts.mocoSteps ?? 3, ftSteps = opts.ftSteps ?? 4;
-  const mocoStep = await timeMocoStep(B, ops, pc, opts.source, mocoSteps, opts.backbone);
+  const m = await timeMocoStep(B, ops, pc, opts.source, mocoSteps, opts.backbone, opts.ckptDir);
 
   // Eval-mode forward passes.
   const L = opts.labelled;
@@ -201,7 +231,8 @@ export async function timeRun(
     imageSize: S,
     batch: N,
     ftBatch: opts.ft.batchSize,
-    mocoStep,
+    mocoStep: m.step,
+    checkpoint: m.checkpoint,
     ftStep,
     ftCell,
     forward,
@@ -252,20 +283,27 @@ export interface Plan {
   seconds: number;
 }
 
-/** Pretraining of one seed: steps, checkpoints aside, plus the kNN monitor's forward passes. */
+/** Pretraining of one seed: steps, checkpoints, and the kNN monitor's forward passes. */
 export function estimatePretrain(
-  pc: Pick<PretrainConfig, "batchSize" | "epochs" | "monitorEvery">,
+  pc: Pick<PretrainConfig, "batchSize" | "epochs" | "monitorEvery" | "ckptEvery">,
   images: number,
   monitorImages: number,
   t: Timings,
 ): Plan {
-  const steps = Math.floor(images / pc.batchSize) * pc.epochs;
+  const perEpoch = Math.floor(images / pc.batchSize);
+  const steps = perEpoch * pc.epochs;
+  // pretrain() saves every ckptEvery steps and at each epoch's end.
+  let saves = 0;
+  for (let s = 1; s <= steps; s++) if (s % pc.ckptEvery === 0 || s % perEpoch === 0) saves++;
   const monitors = pc.monitorEvery > 0 && monitorImages > 0
     ? Math.floor(pc.epochs / pc.monitorEvery)
     : 0;
   const lines: PlanLine[] = [
     { what: "MoCo steps", count: steps, seconds: steps * t.mocoStep },
   ];
+  if (t.checkpoint > 0) {
+    lines.push({ what: "checkpoints", count: saves, seconds: saves * t.checkpoint });
+  }
   if (monitors) {
     lines.push({
       what: `kNN monitor passes (${monitorImages} images each)`,
