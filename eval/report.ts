@@ -520,7 +520,20 @@ function metadataSection(doc: Doc, r: Results, meta: Record<string, unknown> | n
     dl.appendChild(h(doc, "dd", {}, typeof v === "string" ? v : JSON.stringify(v)));
   };
   if (meta) {
-    for (const k of ["name", "created", "versions", "adapter", "seeds", "seed", "device"]) {
+    for (
+      const k of [
+        "name",
+        "created",
+        "versions",
+        "adapter",
+        "seeds",
+        "seed",
+        "device",
+        "preset",
+        "pretrain_seeds",
+        "e2e_protocol",
+      ]
+    ) {
       if (meta[k] !== undefined) add(k, meta[k]);
     }
   }

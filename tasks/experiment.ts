@@ -45,7 +45,7 @@ Grid
   --e2e-fractions LIST  fractions with end-to-end cells (default with cpu-demo: those of
                         --fractions up to 1%, the low-label claims, to fit the seeds in ~20 min
                         on a 2-core CPU; with gpu and paper: every fraction)
-  --draws N             draws per fraction below 100% (default 1)
+  --draws N             draws per fraction below 100% (default 1; 5 with gpu and paper)
   --linear-draws N      draws for the linear protocol, if more (default 5: its cells take
                         seconds, and more draws tighten the low-label differences)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
@@ -53,7 +53,8 @@ Grid
                         an L2 logistic regression on the frozen features, its penalty C chosen
                         per cell on the validation split from 1e-4..10 (results.csv: probe_C)
   --ft-max-steps N      end-to-end steps per cell at most (default 40: a cell then takes
-                        ~100 s on a 2-core CPU; raise it on a GPU)
+                        ~30 s on a 2-core CPU); given with gpu or paper, it replaces their
+                        epoch protocol by this step budget
   --gradcam N           Grad-CAM examples per init (default 4)
 Transfer (the paper's CheXpert -> Shenzhen)
   --transfer            pretrain on the CheXpert-layout data, fine-tune and test on Shenzhen
@@ -79,8 +80,8 @@ Run
   --dry-run             print the plan (images, steps, cells, a wall-time estimate from a few
                         timed steps on this adapter, and the same at --preset paper) and exit
 Pretraining flags (--data, --backbone, --size, --epochs, --batch, --queue, ...) are those of
-deno task pretrain --help; the defaults here are its 2-core defaults (but EXPERIMENT_EPOCHS epoch(s)
-per seed).`;
+deno task pretrain --help; the defaults here are the preset's, with EXPERIMENT_EPOCHS pretraining
+epoch(s) per seed under cpu-demo.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,

@@ -379,6 +379,10 @@ Deno.test("experiment over two pretraining seeds: grows a one-seed run, pairs wi
   for (const d of results.differences) {
     assertEquals([d.p_method, d.seeds.n_seeds, d.seeds.seed_diffs.length], ["seed-t", 2, 2]);
   }
+  // The report names the end-to-end protocol that ran and the seeds.
+  const html = await Deno.readTextFile(join(dir, "report.html"));
+  assert(html.includes("e2e_protocol") && html.includes("miniature step budget"), "protocol");
+  assert(html.includes("Over 2 pretraining seeds"), "seeds in the caption");
   // A second resume at two seeds trains nothing.
   const before = logs.length;
   await run(two);

@@ -6,7 +6,8 @@
  * steps, end-to-end fine-tuning steps (two cells of 1 and `ftSteps` + 1 steps: their difference is
  * the per-step cost, the rest the cell's fixed cost: building the net, loading its init, one
  * validation and one test pass), eval-mode forward passes (feature extraction, kNN monitor,
- * validation) and one linear probe per label-subset size on random features of the real shapes.
+ * validation), one checkpoint, and one linear cell per label-subset size (the classifier built,
+ * then the penalty path on random features of the real shapes).
  *
  * The estimate (estimateExperiment, estimatePretrain) is then arithmetic on those timings, so the
  * tests check it with given timings. Another configuration (--preset paper) is estimated from the
@@ -22,7 +23,6 @@ import { Optimizer } from "./optimizer.ts";
 import type { PretrainConfig } from "./pretrain.ts";
 import { buildClassifier, finetune, type FinetuneConfig } from "./finetune.ts";
 import { extractFeatures } from "./features.ts";
-import { linearProtocol } from "./linear_protocol.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { join } from "node:path";
 import { exists } from "../util/fs.ts";
@@ -147,7 +147,7 @@ export async function timeRun(
     source: TwoViewSource;
     /** Labelled images for fine-tuning and forward passes (≥ 16). */
     labelled: LabelledSource;
-    ft: Pick<FinetuneConfig, "batchSize" | "lr" | "weightDecay">;
+    ft: Pick<FinetuneConfig, "batchSize" | "lr" | "weightDecay" | "penaltyGrid">;
     /** Training-subset sizes of the linear cells (each is timed once); empty: none. */
     probeSizes: number[];
     /** Shapes of the linear protocol's feature sets. */
@@ -204,25 +204,47 @@ export async function timeRun(
   const ftStep = Math.max(0, (tn - t1) / ftSteps);
   const ftCell = Math.max(0, t1 - ftStep - 2 * small.count * forward);
 
-  // Linear probes on random features of the real shapes (the fit's cost depends on them, not on
-  // what the features hold).
+  // Linear cells as the experiment runs them (a classifier built from its init, then the penalty
+  // path), on random features of the real shapes: the fit's cost depends on them, not on what
+  // the features hold.
   const probe: [number, number][] = [];
-  const F = 512, T = L.tasks.length, g = new Rng(3);
+  const T = L.tasks.length, g = new Rng(3);
   const { trainPool, val, test } = opts.probeSets;
-  const feats = (n: number) => Float32Array.from({ length: n * F }, () => g.normal());
-  const labelsOf = (n: number) => {
-    const y = new Float32Array(n * T);
-    for (let i = 0; i < y.length; i++) y[i] = g.uniform() < 0.4 ? 1 : 0;
-    return { labels: y, mask: new Float32Array(n * T).fill(1), tasks: L.tasks, count: n };
-  };
   if (opts.probeSizes.length) {
+    const probeNet = await buildClassifier(B, ftc, T, opts.backbone);
+    const F = probeNet.featureDim;
+    probeNet.dispose();
+    const feats = (n: number) => Float32Array.from({ length: n * F }, () => g.normal());
+    const fake = (n: number): LabelledSource => {
+      const labels = new Float32Array(n * T);
+      for (let i = 0; i < labels.length; i++) labels[i] = g.uniform() < 0.4 ? 1 : 0;
+      const none = () => {
+        throw new Error("plan: the linear timing reads no images");
+      };
+      return {
+        count: n,
+        tasks: L.tasks,
+        labels,
+        mask: new Float32Array(n * T).fill(1),
+        images: none,
+        augmented: none,
+        ids: [],
+      };
+    };
     const f = { train: feats(trainPool), val: feats(val), test: feats(test) };
-    const tr = labelsOf(trainPool), va = labelsOf(val);
+    const sets = { train: fake(trainPool), val: fake(val), test: fake(test) };
     for (const n of [...new Set(opts.probeSizes)].sort((a, b) => a - b)) {
-      const idx = Array.from({ length: Math.min(n, trainPool) }, (_, i) => i);
-      const t = await seconds(() =>
-        Promise.resolve(linearProtocol(f, F, { train: tr, trainIdx: idx, val: va }, T))
-      );
+      const trainIdx = Array.from({ length: Math.min(n, trainPool) }, (_, i) => i);
+      const t = await seconds(async () => {
+        const r = await finetune(
+          B,
+          ops,
+          { ...ftc, protocol: "linear", penaltyGrid: opts.ft.penaltyGrid },
+          { ...sets, trainIdx, features: f },
+          { backbone: opts.backbone },
+        );
+        r.net.dispose();
+      });
       probe.push([n, t]);
     }
   }
