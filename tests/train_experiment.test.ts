@@ -390,3 +390,58 @@ Deno.test("experiment over two pretraining seeds: grows a one-seed run, pairs wi
   await assertRejects(() => run({ ...two, mocoBackbone: "x.safetensors" }), /--pretrain-seeds/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("experiment: MoCo-CXR's end-to-end protocol evaluates every epoch, keeps the best, may stop early", async () => {
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const logs: string[] = [];
+  const c: ExperimentConfig = {
+    ...cfg,
+    inits: ["random"],
+    protocols: ["e2e"],
+    fractions: [1],
+    gradcamImages: 0,
+    finetune: { ...cfg.finetune, e2eEpochs: { maxEpochs: 8, patience: 1 } },
+  };
+  await runExperiment(
+    B,
+    gpuTrainOps,
+    c,
+    {
+      cache,
+      pretrainCache: cache,
+      pretrainIndices: cache.splitIndices("train"),
+      describe: "memory",
+    },
+    dir,
+    {},
+    (m) => logs.push(m),
+    (o) => new TinyNet(B, o),
+  );
+  const pool = makeSplits(cache, 0).trainPool.length, perEpoch = Math.ceil(pool / 16);
+  const curve =
+    (await Deno.readTextFile(join(dir, "metrics", "resnet18_random_e2e_f1_d0_Disc.jsonl")))
+      .trim().split("\n").map((l) => JSON.parse(l));
+  // One evaluation per epoch, at most 8, stopping once an epoch brings no gain (patience 1).
+  assertEquals(curve.map((r) => r.step), curve.map((_, i) => (i + 1) * perEpoch));
+  let stop = 8, top = -Infinity;
+  for (let i = 0; i < 8 && i < curve.length; i++) {
+    if (curve[i].val_auc > top) top = curve[i].val_auc;
+    else {
+      stop = i + 1;
+      break;
+    }
+  }
+  assertEquals(curve.length, stop);
+  assert(
+    stop < 8,
+    "this subset's validation AUC stalls within 8 epochs (the early stop is tested)",
+  );
+  const best = Math.max(...curve.map((r) => r.val_auc));
+  const bestAt = curve.findIndex((r) => r.val_auc === best);
+  const line = logs.find((l) => l.startsWith("random e2e 100% draw 0"))!;
+  assert(line.includes(`of ${8 * perEpoch} steps, best at ${(bestAt + 1) * perEpoch}`), line);
+  const run = JSON.parse(await Deno.readTextFile(join(dir, "run.json")));
+  assert(run.e2e_protocol.startsWith("epochs (up to 8"), run.e2e_protocol);
+  await Deno.remove(dir, { recursive: true });
+});
