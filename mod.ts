@@ -112,7 +112,9 @@ export {
 export {
   type ExperimentConfig,
   type ExperimentData,
+  type ExperimentPlanOptions,
   makeSplits,
+  type PlanSizes,
   runExperiment,
   type Splits,
 } from "./train/experiment.ts";
@@ -130,3 +132,4 @@ export {
 } from "./eval/bootstrap.ts";
 export { delong, delongPaired, type DelongTest } from "./eval/delong.ts";
 export { evaluateRun } from "./eval/evaluate_run.ts";
+export { type Plan, type PlanLine, type Timings } from "./train/plan.ts";

@@ -86,22 +86,83 @@ export const PRETRAIN_NUMERIC = {
 const n = (name: keyof typeof PRETRAIN_NUMERIC, f: Flags, d: number) =>
   numFlag(name, f[name], d, PRETRAIN_NUMERIC[name]);
 
-export function pretrainConfigFrom(f: Flags): PretrainConfig {
-  const paper = f.preset === "paper";
-  if (f.preset && !paper) throw new UserError(`unknown --preset "${f.preset}" (only "paper")`);
+/**
+ * --preset: the defaults of a run's size. cpu-demo (the default on every adapter: nothing changes
+ * silently with it) is sized for a 2-core CPU with a software adapter; gpu for one hardware GPU;
+ * paper is MoCo-CXR's configuration. Flags given explicitly still win.
+ */
+export const PRESETS = ["cpu-demo", "gpu", "paper"] as const;
+export type Preset = typeof PRESETS[number];
+
+const PRESET_DEFAULTS: Record<
+  Preset,
+  {
+    size: number;
+    batch: number;
+    splitBn: number;
+    epochs: number;
+    inChannels: number;
+    queue: number;
+    momentum: number;
+  }
+> = {
+  "cpu-demo": {
+    size: 32,
+    batch: 32,
+    splitBn: 16,
+    epochs: 2,
+    inChannels: 1,
+    queue: 1024,
+    momentum: 0.99,
+  },
+  gpu: {
+    size: 128,
+    batch: 64,
+    splitBn: 16,
+    epochs: 20,
+    inChannels: 1,
+    queue: 4096,
+    momentum: 0.99,
+  },
+  paper: {
+    size: 224,
+    batch: 24,
+    splitBn: 8,
+    epochs: 20,
+    inChannels: 3,
+    queue: 24576,
+    momentum: 0.999,
+  },
+};
+
+/** The --preset named (default cpu-demo); a one-line error for another name. */
+export function presetFrom(f: Flags): Preset {
+  const p = f.preset ?? "cpu-demo";
+  if (!PRESETS.includes(p as Preset)) {
+    throw new UserError(`--preset must be one of ${PRESETS.join(", ")}, got "${p}"`);
+  }
+  return p as Preset;
+}
+
+export function pretrainConfigFrom(
+  f: Flags,
+  /** Defaults of the calling task that differ from the preset's (e.g. experiment's epochs). */
+  over: { epochs?: number } = {},
+): PretrainConfig {
+  const d = PRESET_DEFAULTS[presetFrom(f)];
   const optimizer = f.optimizer ?? "adam";
   if (optimizer !== "adam" && optimizer !== "sgd") {
     throw new UserError(`--optimizer must be adam or sgd, got "${optimizer}"`);
   }
-  const batchSize = n("batch", f, paper ? 24 : 32);
-  const sub = n("split-bn", f, paper ? 8 : 16);
-  const epochs = n("epochs", f, paper ? 20 : 2);
-  const inChannels = n("in-channels", f, paper ? 3 : 1);
+  const batchSize = n("batch", f, d.batch);
+  const sub = n("split-bn", f, d.splitBn);
+  const epochs = n("epochs", f, over.epochs ?? d.epochs);
+  const inChannels = n("in-channels", f, d.inChannels);
   if (inChannels !== 1 && inChannels !== 3) throw new UserError("--in-channels must be 1 or 3");
   if (sub > 0 && batchSize % sub !== 0) {
     throw new UserError(`--batch ${batchSize} is not a multiple of --split-bn ${sub}`);
   }
-  const queueSize = n("queue", f, paper ? 24576 : 1024);
+  const queueSize = n("queue", f, d.queue);
   if (queueSize < batchSize) {
     throw new UserError(`--queue ${queueSize} must hold at least one batch (--batch ${batchSize})`);
   }
@@ -113,10 +174,10 @@ export function pretrainConfigFrom(f: Flags): PretrainConfig {
       dim: n("dim", f, 128),
       queueSize,
       temperature: n("temperature", f, 0.2),
-      momentum: n("momentum", f, paper ? 0.999 : 0.99),
+      momentum: n("momentum", f, d.momentum),
       bnGroups: sub > 0 ? batchSize / sub : 1,
     },
-    imageSize: n("size", f, paper ? 224 : 32),
+    imageSize: n("size", f, d.size),
     batchSize,
     epochs,
     optimizer: optimizer === "adam"

@@ -2,7 +2,7 @@
 /**
  * The data layer's worker thread (see worker_pool.ts): decodes images for the cache and renders
  * synthetic patients. (Batches are made on the training thread or on the GPU: a worker pool did
- * not keep up better on the 2-core box, bench/RESULTS.md session 7.)
+ * not keep up better on the 2-core box, bench/RESULTS.md, session 6 (data pipeline).)
  */
 import { decodeMany } from "./cache/decode.ts";
 import { writeChexpertPatients, writeShenzhenImages } from "./synth/write.ts";

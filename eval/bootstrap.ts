@@ -51,7 +51,8 @@ export interface BootstrapResult {
   level: number;
 }
 
-interface PreparedTerm {
+/** A term sorted once for fast resampled AUCs (also used by eval/seeds.ts). */
+export interface PreparedTerm {
   n: number;
   weight: number;
   /** Test-set indices in ascending score order. */
@@ -62,7 +63,7 @@ interface PreparedTerm {
   groupEnd: Int32Array;
 }
 
-function prepare(t: AucTerm): PreparedTerm {
+export function prepare(t: AucTerm): PreparedTerm {
   checkPredictions(t.labels, t.scores, t.what);
   const order = argsortAscending(t.scores);
   const positive = Uint8Array.from(order, (i) => t.labels[i]);
@@ -74,7 +75,7 @@ function prepare(t: AucTerm): PreparedTerm {
 }
 
 /** AUC of the resample given by per-index multiplicities; NaN when a class is absent. */
-function weightedAuc(t: PreparedTerm, counts: Int32Array): number {
+export function weightedAuc(t: PreparedTerm, counts: Int32Array): number {
   // Twice the Mann–Whitney count, kept integral: a positive tied with q negatives scores q/2.
   let twiceU = 0, negBelow = 0, pos = 0;
   let start = 0;

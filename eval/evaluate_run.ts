@@ -19,7 +19,7 @@ import {
 import { buildReport } from "./report.ts";
 import { pretrainPanels, rocPanels, trainingPanels } from "./report_data.ts";
 import { computeHeadline } from "./headline.ts";
-import { fmtAuc, fmtCi, INIT_LABEL } from "./format.ts";
+import { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_LABEL } from "./format.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /** The run folder may not be written here (the sandbox); evaluateRun checks before computing. */
@@ -94,7 +94,27 @@ export async function evaluateRun(
         formatFraction(s.fraction).padStart(6)
       } ` +
         `${INIT_LABEL[s.init].padEnd(11)} ${fmtAuc(s.auc)} ${fmtCi(s.ci)}` +
-        (s.n_draws > 1 ? `  (${s.n_draws} draws)` : ""),
+        (s.n_draws > 1 ? `  (${s.n_draws} draws)` : "") +
+        (s.n_seeds > 1 ? `  (${s.n_seeds} seeds, sd ${s.seed_sd.toFixed(3)})` : ""),
+    );
+  }
+  const diffs = results.differences.filter((d) => d.task === mainTask);
+  if (diffs.length > 0) log(`\nDifferences [${Math.round(opts.level * 100)}% CI], p:`);
+  for (const d of diffs) {
+    const s = d.seeds;
+    log(
+      `  ${d.backbone.padEnd(10)} ${d.protocol.padEnd(6)} ${
+        formatFraction(d.fraction).padStart(6)
+      } ` +
+        `${INIT_LABEL[d.init]} − ${INIT_LABEL[d.baseline]} ${fmtDiff(d.diff)} ` +
+        `${fmtCi(d.ci, fmtDiff)} ${fmtP(d.p)}` +
+        (s
+          ? `  seeds ${
+            s.seed_diffs.map(fmtDiff).join(" ")
+          } (${s.seeds_positive}/${s.n_seeds} > 0; ` +
+            `${Math.round(100 * s.seed_share)}% of the variance from seeds; test-only CI ` +
+            `${fmtCi(s.ci_test, fmtDiff)})`
+          : ""),
     );
   }
   log(`\n${computeHeadline(results).text}`);

@@ -69,5 +69,15 @@ export function computeHeadline(r: Results): Headline {
     : `${lead} ${Scope}, ${versus} was positive in ${ahead} of ${n} comparisons ` +
       `(mean ΔAUC ${fmtDiff(mean)}${averaged}); its ${level}% CI lay above 0 in ${better} ` +
       `and below 0 in ${worse} of them.`;
-  return { verdict, text, comparisons: low };
+  const seeded = low.filter((d) => d.seeds);
+  const K = Math.max(0, ...seeded.map((d) => d.seeds!.n_seeds));
+  const seedsText = seeded.length === 0
+    ? ""
+    : ` Over ${K} pretraining seeds, the CIs include the ` +
+      `spread between seeds (${
+        Math.round(100 * seeded.reduce((s, d) => s + d.seeds!.seed_share, 0) / seeded.length)
+      }% of the variance on average here); the sign held in every seed in ${
+        seeded.filter((d) => d.seeds!.seeds_positive === 0 || d.seeds!.seeds_positive === K).length
+      } of these ${seeded.length} comparisons.`;
+  return { verdict, text: text + seedsText, comparisons: low };
 }

@@ -30,6 +30,13 @@ export {
 export { erfc, normalCdf, normalQuantile, twoSidedP } from "./normal.ts";
 export { type DrawPair, pairedDifference, type PairedDifferenceStats } from "./paired.ts";
 export {
+  seedDifference,
+  type SeedDifferenceStats,
+  type SeedPairs,
+  studentTCdf,
+  studentTQuantile,
+} from "./seeds.ts";
+export {
   type CellKey,
   cellName,
   type CellPredictions,

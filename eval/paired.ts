@@ -32,7 +32,8 @@ export interface PairedDifferenceStats {
   ci: [number, number];
   /** Two-sided p-value for diff = 0 (method in `p_method`). */
   p: number;
-  p_method: "delong" | "bootstrap";
+  /** seed-t: over several pretraining seeds (eval/seeds.ts). */
+  p_method: "delong" | "bootstrap" | "seed-t";
   p_bootstrap: number;
   /** DeLong p and normal CI, or null when the draws do not share one test set. */
   p_delong: number | null;

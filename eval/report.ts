@@ -141,8 +141,9 @@ function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
-const summaryKey = (s: Omit<SummaryRow, "n_draws" | "auc" | "ci" | "auc_sd">) =>
-  JSON.stringify([s.backbone, s.task, s.protocol, s.init, s.fraction]);
+const summaryKey = (
+  s: Omit<SummaryRow, "n_draws" | "auc" | "ci" | "auc_sd" | "n_seeds" | "seed_sd">,
+) => JSON.stringify([s.backbone, s.task, s.protocol, s.init, s.fraction]);
 
 /** The paper-style table for one task: AUC [CI] per init, then each init − baseline. */
 function resultsTable(doc: Doc, r: Results, task: string): El {
@@ -253,11 +254,23 @@ function resultsTable(doc: Doc, r: Results, task: string): El {
         `(${r.settings.replicates} resamples of the test set). Differences are paired ` +
         `(same test images, same labeled subset per draw), averaged over draws; bold with a ` +
         `tint where the ${level}% CI excludes 0. p: DeLong's test (bootstrap when draws use ` +
-        `different test sets).`,
+        `different test sets).` + seedsNote(r),
     ),
     h(doc, "thead", {}, head),
     body,
   );
+}
+
+/** The caption's sentence on pretraining seeds (empty with one seed). */
+function seedsNote(r: Results): string {
+  const withSeeds = r.differences.filter((d) => d.seeds);
+  if (withSeeds.length === 0) return "";
+  const K = Math.max(...withSeeds.map((d) => d.seeds!.n_seeds));
+  return ` Over ${K} pretraining seeds (each MoCo backbone paired with its own seed's baseline): ` +
+    `a difference is the mean over seeds, its CI covers both the pretraining seed and the test ` +
+    `images (Welch–Satterthwaite t from the spread between seeds and a paired bootstrap of the ` +
+    `test set; p from the same t), "k/${K} seeds" counts the seeds whose difference is above 0, ` +
+    `and the tooltip gives each seed's difference and the share of the variance from seeds.`;
 }
 
 function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El {
@@ -265,15 +278,28 @@ function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El
   if (!d) return h(doc, "td", { class: sep || null }, "—");
   const sig = d.ci[0] > 0 ? "sig-pos" : d.ci[1] < 0 ? "sig-neg" : "";
   const value: Child = sig ? h(doc, "strong", {}, fmtDiff(d.diff)) : fmtDiff(d.diff);
+  const s = d.seeds;
+  const tips = [
+    s
+      ? `per-seed differences: ${s.seed_diffs.map(fmtDiff).join(", ")}; ` +
+        `${Math.round(100 * s.seed_share)}% of the variance from pretraining seeds ` +
+        `(se ${s.se_seed.toFixed(3)} seeds, ${s.se_test.toFixed(3)} test images); ` +
+        `test-images-only CI ${fmtCi(s.ci_test, fmtDiff)}`
+      : null,
+    d.n_draws > 1 ? `per-draw differences: ${d.draw_diffs.map(fmtDiff).join(", ")}` : null,
+  ].filter(Boolean);
   return h(
     doc,
     "td",
-    {
-      class: [sep, sig].filter(Boolean).join(" ") || null,
-      title: d.n_draws > 1 ? `per-draw differences: ${d.draw_diffs.map(fmtDiff).join(", ")}` : null,
-    },
+    { class: [sep, sig].filter(Boolean).join(" ") || null, title: tips.join("; ") || null },
     value,
-    h(doc, "span", { class: "ci" }, `${fmtCi(d.ci, fmtDiff)} · ${fmtP(d.p)}`),
+    h(
+      doc,
+      "span",
+      { class: "ci" },
+      `${fmtCi(d.ci, fmtDiff)} · ${fmtP(d.p)}` +
+        (s ? ` · ${s.seeds_positive}/${s.n_seeds} seeds` : ""),
+    ),
   );
 }
 
@@ -494,7 +520,20 @@ function metadataSection(doc: Doc, r: Results, meta: Record<string, unknown> | n
     dl.appendChild(h(doc, "dd", {}, typeof v === "string" ? v : JSON.stringify(v)));
   };
   if (meta) {
-    for (const k of ["name", "created", "versions", "adapter", "seeds", "seed", "device"]) {
+    for (
+      const k of [
+        "name",
+        "created",
+        "versions",
+        "adapter",
+        "seeds",
+        "seed",
+        "device",
+        "preset",
+        "pretrain_seeds",
+        "e2e_protocol",
+      ]
+    ) {
       if (meta[k] !== undefined) add(k, meta[k]);
     }
   }
@@ -569,8 +608,10 @@ function howToRead(doc: Doc, r: Results): El {
         h(doc, "strong", {}, "Differences. "),
         "ΔAUC compares two initializations on the same test images and the same labeled " +
           "subsets, so shared noise cancels. A bold, tinted ΔAUC has a CI that excludes 0 " +
-          "(green: first init better; red: worse). The CIs cover test-set sampling only; the " +
-          "spread between draws is in the tooltips and in differences.csv (draw_sd).",
+          "(green: first init better; red: worse). With one pretraining seed the CIs cover " +
+          "test-set sampling only; with several (--pretrain-seeds) they cover the pretraining " +
+          "seed too. The spread between draws is in the tooltips and in differences.csv " +
+          "(draw_sd); between seeds, in seed_diffs and seed_share.",
       ),
       li(
         h(doc, "strong", {}, "Plots. "),

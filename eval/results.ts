@@ -4,12 +4,16 @@
  * From the cells we compute: per-cell AUC + bootstrap CI; per (init, protocol, fraction,
  * backbone, task) the mean AUC over draws + CI; and paired differences init − baseline averaged
  * over draws. With several tasks, task "mean" (mean AUC over tasks) is added to both.
+ * With several pretraining seeds (cells carry pretrain_seed), each seed's MoCo cells pair with the
+ * same seed's baseline cells, and a difference's CI covers both the seeds and the test images
+ * (eval/seeds.ts).
  */
 import { Rng } from "../util/rng.ts";
 import { auc, checkPredictions, EvalInputError } from "./auc.ts";
 import { bootstrapContrast } from "./bootstrap.ts";
 import { delong } from "./delong.ts";
 import { type DrawPair, pairedDifference, type PairedDifferenceStats } from "./paired.ts";
+import { seedDifference, type SeedDifferenceStats } from "./seeds.ts";
 
 /** The initialisations the experiment compares. */
 export const INITS = ["random", "imagenet", "moco"] as const;
@@ -31,6 +35,11 @@ export interface CellKey {
   draw: number;
   backbone: string;
   task: string;
+  /**
+   * Which pretraining seed the cell belongs to (0, 1, ...; absent = 0): its MoCo backbone, and for
+   * a baseline the seed of its random initialisation. Cells pair only within a seed.
+   */
+  pretrain_seed?: number;
 }
 
 /** Raw test predictions of one cell. Cells of one backbone must list the test set in one order. */
@@ -74,6 +83,9 @@ export interface SummaryRow {
   ci: [number, number];
   /** Standard deviation of the AUC over draws (0 for one draw). */
   auc_sd: number;
+  /** Pretraining seeds averaged over, and the sd of the per-seed mean AUC (0 for one seed). */
+  n_seeds: number;
+  seed_sd: number;
 }
 
 /** init − baseline at one (protocol, fraction, backbone, task), averaged over matching draws. */
@@ -84,6 +96,8 @@ export interface PairedDifference extends PairedDifferenceStats {
   fraction: number;
   backbone: string;
   task: string;
+  /** Over several pretraining seeds: the two-level statistics (ci and p are then theirs). */
+  seeds?: Omit<SeedDifferenceStats, "diff" | "ci" | "p" | "redrawn">;
 }
 
 export interface ResultsSettings {
@@ -116,7 +130,8 @@ export const DEFAULT_COMPARISONS: [Init, Init][] = [["moco", "imagenet"], ["moco
 
 /** Human name of a cell, used in error messages and file names. */
 export function cellName(k: CellKey): string {
-  return `${k.backbone}/${k.init}/${k.protocol}/f=${k.fraction}/draw${k.draw}/${k.task}`;
+  return `${k.backbone}/${k.init}/${k.protocol}/f=${k.fraction}/draw${k.draw}/${k.task}` +
+    (k.pretrain_seed ? `/seed${k.pretrain_seed}` : "");
 }
 
 /** "0.1%", "1%", "12.5%", "100%". */
@@ -139,6 +154,11 @@ export function checkCellKey(k: CellKey, what = cellName(k)): void {
   }
   if (!(Number.isInteger(k.draw) && k.draw >= 0)) {
     throw new EvalInputError(`${what}: draw ${k.draw} must be an integer >= 0`);
+  }
+  if (
+    k.pretrain_seed !== undefined && !(Number.isInteger(k.pretrain_seed) && k.pretrain_seed >= 0)
+  ) {
+    throw new EvalInputError(`${what}: pretrain_seed ${k.pretrain_seed} must be an integer >= 0`);
   }
   for (const f of ["backbone", "task"] as const) {
     if (typeof k[f] !== "string" || k[f] === "") {
@@ -205,7 +225,7 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
   const sorted = [...cells].sort((a, b) =>
     a.backbone.localeCompare(b.backbone) || a.task.localeCompare(b.task) ||
     protocolRank(a.protocol) - protocolRank(b.protocol) || initRank(a.init) - initRank(b.init) ||
-    a.fraction - b.fraction || a.draw - b.draw
+    a.fraction - b.fraction || a.draw - b.draw || seedOf(a) - seedOf(b)
   );
 
   const cellResults: CellResult[] = sorted.map((c) => {
@@ -233,6 +253,7 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     if (c.scores_file !== undefined) r.scores_file = c.scores_file;
     if (c.metrics_file !== undefined) r.metrics_file = c.metrics_file;
     if (c.probe_C !== undefined) r.probe_C = c.probe_C;
+    if (c.pretrain_seed !== undefined) r.pretrain_seed = c.pretrain_seed;
     return r;
   });
 
@@ -282,6 +303,13 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     );
     const mean = perDraw.reduce((s, x) => s + x, 0) / D;
     const sd = D > 1 ? Math.sqrt(perDraw.reduce((s, x) => s + (x - mean) ** 2, 0) / (D - 1)) : 0;
+    const bySeed = [...groupBy(list, (c) => String(seedOf(c))).values()].map((cs) =>
+      cs.reduce((s, c) => s + auc(c.labels, c.scores), 0) / cs.length
+    );
+    const K = bySeed.length, seedMean = bySeed.reduce((s, x) => s + x, 0) / K;
+    const seedSd = K > 1
+      ? Math.sqrt(bySeed.reduce((s, x) => s + (x - seedMean) ** 2, 0) / (K - 1))
+      : 0;
     const c0 = list[0];
     summary.push({
       init: c0.init,
@@ -293,6 +321,8 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
       auc: b.estimate,
       ci: b.ci,
       auc_sd: sd,
+      n_seeds: K,
+      seed_sd: seedSd,
     });
   }
   summary.sort((a, b) =>
@@ -315,13 +345,13 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
         warnings.push(`${init} − ${baseline} at ${where}: no ${baseline} cells; not compared`);
         continue;
       }
-      const byKeyB = new Map(listB.map((c) => [`${c.draw}|${c.task}`, c]));
-      const pairs: DrawPair[] = [];
+      const byKeyB = new Map(listB.map((c) => [`${c.draw}|${c.task}|${seedOf(c)}`, c]));
+      const pairs: (DrawPair & { seed: number })[] = [];
       const unmatched: string[] = [];
       for (const a of listA) {
-        const b = byKeyB.get(`${a.draw}|${a.task}`);
+        const b = byKeyB.get(`${a.draw}|${a.task}|${seedOf(a)}`);
         if (!b) {
-          unmatched.push(`draw ${a.draw} (${a.task})`);
+          unmatched.push(`draw ${a.draw} (${a.task}${seedOf(a) ? `, seed ${seedOf(a)}` : ""})`);
           continue;
         }
         if (!sameArray(a.labels, b.labels)) {
@@ -336,6 +366,7 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
           scoresB: b.scores,
           draw: a.draw,
           what: cellName(a),
+          seed: seedOf(a),
         });
       }
       if (unmatched.length > 0) {
@@ -348,15 +379,19 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
         ...boot,
         rng: keyedRng(settings.seed, `diff:${init}-${baseline}:${key}`),
       });
-      differences.push({
-        init,
-        baseline,
-        protocol,
-        fraction,
-        backbone,
-        task,
-        ...stats,
-      });
+      const d: PairedDifference = { init, baseline, protocol, fraction, backbone, task, ...stats };
+      const seeds = [...groupBy(pairs, (p) => String(p.seed)).values()];
+      if (seeds.length > 1) {
+        // Several pretraining seeds: the CI and p cover the seeds too; the test-only ones stay
+        // in seeds.ci_test (and ci_delong).
+        const s = seedDifference(
+          seeds.map((ps) => ({ seed: ps[0].seed, pairs: ps })).sort((x, y) => x.seed - y.seed),
+          { ...boot, rng: keyedRng(settings.seed, `seeds:${init}-${baseline}:${key}`) },
+        );
+        const { diff, ci, p, redrawn: _r, ...rest } = s;
+        Object.assign(d, { diff, ci, p, p_method: "seed-t", seeds: rest });
+      }
+      differences.push(d);
     }
   }
   differences.sort((a, b) =>
@@ -365,6 +400,11 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     initRank(a.baseline) - initRank(b.baseline)
   );
   return { schema: RESULTS_SCHEMA, settings, cells: cellResults, summary, differences, warnings };
+}
+
+/** The cell's pretraining seed (absent: 0). */
+function seedOf(k: CellKey): number {
+  return k.pretrain_seed ?? 0;
 }
 
 /** Tasks alphabetically, with the "mean" rows last. */

@@ -31,6 +31,7 @@ const CELL_COLUMNS: Columns<CellResult> = [
   ["init", (c) => c.init],
   ["fraction", (c) => c.fraction],
   ["draw", (c) => c.draw],
+  ["pretrain_seed", (c) => c.pretrain_seed ?? 0],
   ["auc", (c) => c.auc],
   ["ci_lo", (c) => c.ci[0]],
   ["ci_hi", (c) => c.ci[1]],
@@ -54,6 +55,8 @@ const SUMMARY_COLUMNS: Columns<SummaryRow> = [
   ["ci_lo", (s) => s.ci[0]],
   ["ci_hi", (s) => s.ci[1]],
   ["auc_sd", (s) => s.auc_sd],
+  ["n_seeds", (s) => s.n_seeds],
+  ["seed_sd", (s) => s.seed_sd],
 ];
 
 const DIFFERENCE_COLUMNS: Columns<PairedDifference> = [
@@ -75,6 +78,18 @@ const DIFFERENCE_COLUMNS: Columns<PairedDifference> = [
   ["ci_delong_hi", (d) => d.ci_delong?.[1]],
   ["draw_sd", (d) => d.draw_sd],
   ["draw_diffs", (d) => d.draw_diffs.join(";")],
+  ["n_seeds", (d) => d.seeds?.n_seeds ?? 1],
+  ["seed_diffs", (d) => d.seeds?.seed_diffs.join(";")],
+  ["seeds_positive", (d) => d.seeds?.seeds_positive],
+  ["se", (d) => d.seeds?.se],
+  ["se_seed", (d) => d.seeds?.se_seed],
+  ["se_test", (d) => d.seeds?.se_test],
+  ["seed_share", (d) => d.seeds?.seed_share],
+  ["df", (d) => d.seeds?.df],
+  ["ci_test_lo", (d) => d.seeds?.ci_test[0]],
+  ["ci_test_hi", (d) => d.seeds?.ci_test[1]],
+  ["ci_hier_lo", (d) => d.seeds?.ci_hier[0]],
+  ["ci_hier_hi", (d) => d.seeds?.ci_hier[1]],
 ];
 
 function toCsv<T>(columns: Columns<T>, rows: T[]): string {

@@ -36,8 +36,9 @@ export interface PredictionsFile extends CellKey {
 /** File name of a cell's predictions: backbone_init_protocol_f<fraction>_d<draw>_<task>.json. */
 export function predictionsFileName(k: CellKey): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9.-]+/g, "-");
-  return `${safe(k.backbone)}_${k.init}_${k.protocol}_f${k.fraction}_d${k.draw}_${
-    safe(k.task)
+  // Pretraining seed 0 keeps the name of runs made before seeds (so they resume).
+  return `${safe(k.backbone)}_${k.init}_${k.protocol}_f${k.fraction}_d${k.draw}_${safe(k.task)}${
+    k.pretrain_seed ? `_s${k.pretrain_seed}` : ""
   }.json`;
 }
 
@@ -75,6 +76,7 @@ export async function writePredictionsFile(
   if (cell.ids) file.ids = cell.ids;
   if (cell.metrics_file) file.metrics_file = cell.metrics_file;
   if (cell.probe_C !== undefined) file.probe_C = cell.probe_C;
+  if (cell.pretrain_seed !== undefined) file.pretrain_seed = cell.pretrain_seed;
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
   const path = join(runDir, "predictions", predictionsFileName(cell));
   await writeFileAtomic(path, JSON.stringify(file) + "\n");
@@ -129,6 +131,7 @@ export async function readPredictionsFile(path: string, relPath = path): Promise
     scores,
     scores_file: relPath,
   };
+  if (raw.pretrain_seed !== undefined) cell.pretrain_seed = raw.pretrain_seed as number;
   checkCellKey(cell, path);
   if (
     raw.ids !== undefined &&

@@ -11,7 +11,14 @@ import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { openData } from "../cli/open_data.ts";
-import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
+import {
+  type ExperimentConfig,
+  planExperiment,
+  type PlanSizes,
+  runExperiment,
+} from "../train/experiment.ts";
+import { formatPlan, scaleTimings, timeRun, type Timings } from "../train/plan.ts";
+import { labelledSource, pretrainAugment, twoViewSource } from "../train/cache_sources.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { type Init, INITS } from "../eval/results.ts";
@@ -19,6 +26,8 @@ import { evaluateRun } from "../eval/evaluate_run.ts";
 import {
   type Flags,
   maxBadFrom,
+  type Preset,
+  presetFrom,
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
   pretrainConfigFrom,
@@ -34,7 +43,10 @@ Grid
   --moco FILE           use this MoCo backbone export instead of pretraining here
   --protocols LIST      linear,e2e (default both)
   --fractions LIST      label fractions (default 0.001,0.01,0.1,1)
-  --draws N             draws per fraction below 100% (default 1)
+  --e2e-fractions LIST  fractions with end-to-end cells (default with cpu-demo: those of
+                        --fractions up to 1%, the low-label claims, to fit the seeds in ~20 min
+                        on a 2-core CPU; with gpu and paper: every fraction)
+  --draws N             draws per fraction below 100% (default 1; 5 with gpu and paper)
   --linear-draws N      draws for the linear protocol, if more (default 5: its cells take
                         seconds, and more draws tighten the low-label differences)
   --ft-batch N          fine-tuning batch (default 16, MoCo-CXR's)
@@ -42,17 +54,35 @@ Grid
                         an L2 logistic regression on the frozen features, its penalty C chosen
                         per cell on the validation split from 1e-4..10 (results.csv: probe_C)
   --ft-max-steps N      end-to-end steps per cell at most (default 40: a cell then takes
-                        ~100 s on a 2-core CPU; raise it on a GPU)
+                        ~30 s on a 2-core CPU); given with gpu or paper, it replaces their
+                        epoch protocol by this step budget
   --gradcam N           Grad-CAM examples per init (default 4)
 Transfer (the paper's CheXpert -> Shenzhen)
   --transfer            pretrain on the CheXpert-layout data, fine-tune and test on Shenzhen
                         (the synthetic Shenzhen set, or --ft-data)
   --ft-data DIR         fine-tuning dataset root when it differs from --data
+Seeds
+  --pretrain-seeds N    pretrain N MoCo backbones (seeds S, S+1000, ...) and run every cell on
+                        each; baselines get N random initialisations. The MoCo − baseline CIs
+                        then cover the pretraining seed as well as the test images (default
+                        EXPERIMENT_SEEDS with cpu-demo, 3 with gpu and paper)
+Size (--preset; flags given explicitly still win; the plan printed before the first step
+says which preset ran and why, and estimates the wall time on this adapter)
+  --preset cpu-demo     the default on every adapter (nothing changes with the adapter):
+                        32 px, batch 32, EXPERIMENT_EPOCHS pretraining epoch(s) per seed, end-to-end
+                        cells on a miniature budget of 20-40 steps (--ft-max-steps)
+  --preset gpu          one hardware GPU: 128 px, batch 64, 20 epochs, queue 4096; end-to-end
+                        cells by epochs (up to 20, best validation kept, early stop after 3)
+  --preset paper        MoCo-CXR: 224 px, batch 24, 20 epochs, queue 24576, momentum 0.999,
+                        3 channels; end-to-end cells as gpu
 Run
   --out DIR             run folder (default runs/experiment); rerun to resume: finished
                         cells are skipped and pretraining continues from its checkpoint
+  --dry-run             print the plan (images, steps, cells, a wall-time estimate from a few
+                        timed steps on this adapter, and the same at --preset paper) and exit
 Pretraining flags (--data, --backbone, --size, --epochs, --batch, --queue, ...) are those of
-deno task pretrain --help; the defaults here are its 2-core defaults.`;
+deno task pretrain --help; the defaults here are the preset's, with EXPERIMENT_EPOCHS pretraining
+epoch(s) per seed under cpu-demo.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,
@@ -69,6 +99,9 @@ export const EXPERIMENT_OPTIONS = {
   gradcam: { type: "string" },
   transfer: { type: "boolean" },
   "ft-data": { type: "string" },
+  "pretrain-seeds": { type: "string" },
+  "e2e-fractions": { type: "string" },
+  "dry-run": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -76,23 +109,29 @@ export const EXPERIMENT_OPTIONS = {
 export const EXPERIMENT_NUMERIC = {
   ...PRETRAIN_NUMERIC,
   fractions: FRACTION,
+  "e2e-fractions": FRACTION,
   draws: { min: 1, max: 1000, int: true },
   "linear-draws": { min: 1, max: 1000, int: true },
   "ft-batch": { min: 2, max: 4096, int: true },
   "ft-lr": LR,
   "ft-max-steps": { min: 1, max: 10_000_000, int: true },
   gradcam: { min: 0, max: 1000, int: true },
+  "pretrain-seeds": { min: 1, max: 100, int: true },
 } satisfies NumSpecs;
 
-/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
-export async function main(args: string[]): Promise<void> {
-  const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
-  if (f.help) return console.log(HELP);
-  const pre = pretrainConfigFrom(f as Flags);
-  const maxBad = maxBadFrom(f as Flags);
+/** cpu-demo's pretraining seeds and epochs per seed (sized to ~20 min on a 2-core CPU). */
+export const EXPERIMENT_SEEDS = 3, EXPERIMENT_EPOCHS = 2;
+
+/** The grid's configuration from flags (the task's defaults, per preset). */
+export function experimentConfigFrom(f: Flags): ExperimentConfig {
+  const preset: Preset = presetFrom(f);
+  const demo = preset === "cpu-demo";
+  const pre = pretrainConfigFrom(f, demo ? { epochs: EXPERIMENT_EPOCHS } : {});
   const n = (name: keyof typeof EXPERIMENT_NUMERIC, d: number) =>
     numFlag(name, f[name as keyof typeof f], d, EXPERIMENT_NUMERIC[name]);
-  const list = (v: string | undefined, d: string) => (v ?? d).split(",").map((x) => x.trim());
+  const str = (v: string | boolean | undefined) => typeof v === "string" ? v : undefined;
+  const list = (v: string | boolean | undefined, d: string) =>
+    (str(v) ?? d).split(",").map((x) => x.trim());
   const inits = list(f.inits, f.imagenet ? "random,imagenet,moco" : "random,moco") as Init[];
   for (const i of inits) {
     if (!INITS.includes(i)) {
@@ -108,14 +147,23 @@ export async function main(args: string[]): Promise<void> {
   const fractions = numListFlag("fractions", f.fractions, [0.001, 0.01, 0.1, 1], FRACTION);
   if (fractions.length === 0) throw new UserError("--fractions needs at least one fraction");
   const maxSteps = n("ft-max-steps", 40);
-  const cfg: ExperimentConfig = {
+  const low = fractions.filter((x) => x <= 0.01);
+  const e2eFractions = numListFlag(
+    "e2e-fractions",
+    f["e2e-fractions"],
+    demo ? (low.length ? low : [Math.min(...fractions)]) : fractions,
+    FRACTION,
+  );
+  return {
+    e2eFractions,
     inits,
     protocols,
     fractions,
-    draws: n("draws", 1),
+    draws: n("draws", demo ? 1 : 5),
     linearDraws: n("linear-draws", 5),
-    imagenet: f.imagenet,
-    mocoBackbone: f.moco,
+    pretrainSeeds: n("pretrain-seeds", demo ? EXPERIMENT_SEEDS : 3),
+    imagenet: str(f.imagenet),
+    mocoBackbone: str(f.moco),
     pretrain: pre,
     finetune: {
       batchSize: n("ft-batch", 16),
@@ -125,10 +173,29 @@ export async function main(args: string[]): Promise<void> {
       e2eSteps: [Math.min(20, maxSteps), maxSteps],
       evalEvery: 30,
       patience: 0,
+      // gpu and paper: MoCo-CXR's protocol, unless --ft-max-steps asks for a step budget.
+      ...(demo || f["ft-max-steps"] !== undefined
+        ? {}
+        : { e2eEpochs: { maxEpochs: 20, patience: 3 } }),
     },
     seed: pre.seed,
     gradcamImages: n("gradcam", 4),
   };
+}
+
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
+export async function main(args: string[]): Promise<void> {
+  const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
+  if (f.help) {
+    return console.log(
+      HELP.replaceAll("EXPERIMENT_SEEDS", String(EXPERIMENT_SEEDS))
+        .replaceAll("EXPERIMENT_EPOCHS", String(EXPERIMENT_EPOCHS)),
+    );
+  }
+  const cfg = experimentConfigFrom(f as Flags);
+  const pre = cfg.pretrain;
+  const maxBad = maxBadFrom(f as Flags);
+  const preset = presetFrom(f as Flags);
   const out = f.out ?? "runs/experiment";
   await requireWrite(out);
   const S = pre.imageSize, C = pre.moco.inChannels;
@@ -159,7 +226,60 @@ export async function main(args: string[]): Promise<void> {
   );
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.describe()}`);
+  console.log(
+    `preset: ${preset}${
+      f.preset ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
+    }${
+      preset === "cpu-demo" && !gpu.isSoftware
+        ? "; this is a hardware adapter: --preset gpu or paper use it fully (see --help)"
+        : ""
+    }; ${pre.moco.backbone} at ${pre.imageSize} px, batch ${pre.batchSize}, ` +
+      `${pre.epochs} epoch(s) per pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
+  );
   const B = gpuBackend(gpu);
+  const probeInit = labelledSource(
+    ftData.cache,
+    ftData.cache.splitIndices("train").slice(0, 128),
+    pre.imageSize,
+    pre.moco.inChannels,
+  );
+  const time = (sizes: PlanSizes): Promise<Timings> =>
+    timeRun(B, gpuTrainOps, {
+      adapter: gpu.describe(),
+      pretrain: pre,
+      source: twoViewSource(
+        pretrainData.cache,
+        pretrainData.cache.splitIndices("train"),
+        pretrainAugment(pre.augment, pre.imageSize, pre.moco.inChannels),
+      ),
+      labelled: probeInit,
+      ft: cfg.finetune,
+      probeSizes: cfg.protocols.includes("linear") ? sizes.subsets.map((s) => s.n) : [],
+      probeSets: sizes,
+      ckptDir: out,
+    });
+  // The same run at --preset paper: its configuration, these timings scaled to its sizes.
+  const paperAlso = (sizes: PlanSizes, t: Timings): string[] => {
+    if (preset === "paper") return [];
+    const keep = Object.fromEntries(
+      ["data", "kind", "task", "backbone", "inits", "protocols", "fractions", "ft-data", "moco"]
+        .filter((k) => f[k as keyof typeof f] !== undefined)
+        .map((k) => [k, f[k as keyof typeof f]]),
+    );
+    const paper = experimentConfigFrom({ ...keep, preset: "paper" } as Flags);
+    const scaled = scaleTimings(t, {
+      imageSize: paper.pretrain.imageSize,
+      batch: paper.pretrain.batchSize,
+      ftBatch: paper.finetune.batchSize,
+    });
+    const p = planExperiment(paper, sizes, scaled);
+    return formatPlan(
+      `  the same data at --preset paper (${paper.pretrainSeeds} seeds, ${paper.pretrain.epochs} ` +
+        `epochs at ${paper.pretrain.imageSize} px, batch ${paper.pretrain.batchSize}; end-to-end ` +
+        `by epochs, at most): these timings scaled by images x pixels per step, not timed`,
+      p.parts.map((x) => ({ ...x, name: `  ${x.name}` })),
+    );
+  };
   await runExperiment(
     B,
     gpuTrainOps,
@@ -181,9 +301,14 @@ export async function main(args: string[]): Promise<void> {
         typescript: Deno.version.typescript,
       },
       seeds: { experiment: cfg.seed },
+      preset,
       started: new Date().toISOString(),
     },
+    console.log,
+    undefined,
+    { time, also: paperAlso, dryRun: f["dry-run"] },
   );
+  if (f["dry-run"]) return;
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
   console.log(`\nreport: ${join(out, "report.html")}`);
 }

@@ -16,6 +16,7 @@ import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
 import {
   maxBadFrom,
+  presetFrom,
   PRETRAIN_OPTIONS,
   PRETRAIN_RUN_OPTIONS,
   pretrainConfigFrom,
@@ -23,6 +24,16 @@ import {
 } from "../cli/pretrain_flags.ts";
 import { openTrainingData } from "../cli/open_data.ts";
 import { knnMonitor } from "../train/monitor.ts";
+import {
+  estimatePretrain,
+  formatPlan,
+  scaleTimings,
+  timeForward,
+  timeMocoStep,
+  type Timings,
+} from "../train/plan.ts";
+import { buildBackbone } from "../train/backbones.ts";
+import { Rng } from "../util/rng.ts";
 
 const HELP = `deno task pretrain [flags]   MoCo v2 pretraining (MoCo-CXR)
 
@@ -75,8 +86,13 @@ Run
   --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
                         hardware GPUs time each kernel shape once, software adapters skip it
   --max-bad F           tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
-  --preset paper        MoCo-CXR's configuration: 224 px, batch 24, 20 epochs, queue 24576,
-                        momentum 0.999, 3 channels (flags given explicitly still win)
+  --preset P            cpu-demo (the default on every adapter: the sizes above), gpu (128 px,
+                        batch 64, 20 epochs, queue 4096) or paper (MoCo-CXR: 224 px, batch 24,
+                        20 epochs, queue 24576, momentum 0.999, 3 channels); flags given
+                        explicitly still win. Nothing is chosen by adapter: the plan printed
+                        before the first step says which preset ran
+  --dry-run             print the plan (images, steps, a wall-time estimate from a few timed
+                        steps on this adapter, and the same at --preset paper) and exit
 
 Permissions: the task reads the repo and data, writes only runs/, has no network.
 To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
@@ -89,6 +105,7 @@ export async function main(args: string[]): Promise<void> {
       ...PRETRAIN_OPTIONS,
       ...PRETRAIN_RUN_OPTIONS,
       "tune-cache": { type: "string" },
+      "dry-run": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -133,6 +150,72 @@ export async function main(args: string[]): Promise<void> {
     `augmentation on the ${onGpu ? "GPU (uint8 images uploaded)" : "host"}; loss and accuracy ` +
       `read every ${run.logEvery} step${run.logEvery > 1 ? "s" : ""}`,
   );
+  // The plan: a few timed steps of this configuration, and the same data at --preset paper.
+  const preset = presetFrom(f);
+  console.log(
+    `preset: ${preset}${
+      f.preset ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
+    }${
+      preset === "cpu-demo" && !gpu.isSoftware
+        ? "; this is a hardware adapter: --preset gpu or paper use it fully (see --help)"
+        : ""
+    }`,
+  );
+  console.log("timing a few steps of this configuration on this adapter…");
+  const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, 3, undefined, out);
+  const mocoStep = timed.step;
+  const net = buildBackbone(B, cfg.moco.backbone, {
+    inChannels: cfg.moco.inChannels,
+    seed: new Rng(1),
+  });
+  const monitorImages = data.monitor && cfg.monitorEvery > 0
+    ? data.monitor.reference.count + data.monitor.validation.count
+    : 0;
+  const forward = data.monitor ? await timeForward(B, net, data.monitor.reference) : 0;
+  net.dispose();
+  const t: Timings = {
+    adapter: gpu.describe(),
+    imageSize: cfg.imageSize,
+    batch: batchSize,
+    ftBatch: 1,
+    mocoStep,
+    ftStep: 0,
+    ftCell: 0,
+    forward,
+    probe: [],
+    checkpoint: timed.checkpoint,
+  };
+  const plan = estimatePretrain(cfg, data.train.count, monitorImages, t);
+  for (
+    const line of formatPlan(
+      `plan: ${data.train.count} images, ${epochs} epochs of ${
+        Math.floor(data.train.count / batchSize)
+      } steps (batch ${batchSize}, ${cfg.imageSize} px)${
+        f.resume ? "; a resumed run has fewer left" : ""
+      }; timed MoCo step ${mocoStep.toFixed(2)} s on this adapter`,
+      [{ name: "pretraining", plan }],
+    )
+  ) console.log(line);
+  if (preset !== "paper") {
+    const paper = pretrainConfigFrom({ preset: "paper" });
+    const scaled = scaleTimings(t, {
+      imageSize: paper.imageSize,
+      batch: paper.batchSize,
+      ftBatch: 1,
+    });
+    for (
+      const line of formatPlan(
+        `  the same data at --preset paper (${paper.epochs} epochs at ${paper.imageSize} px, ` +
+          `batch ${paper.batchSize}): these timings scaled by images x pixels per step, not timed`,
+        [{
+          name: "  pretraining",
+          plan: estimatePretrain(paper, data.train.count, monitorImages, scaled),
+        }],
+      )
+    ) console.log(line);
+  }
+  if (f["dry-run"]) return;
+  const t0 = performance.now();
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
     logEvery: run.logEvery,
@@ -153,7 +236,9 @@ export async function main(args: string[]): Promise<void> {
       `${
         s.imgPerSec.toFixed(1)
       } img/s\n  backbone: ${s.backbonePath}\n  checkpoint: ${s.checkpointPath}` +
-      `\n  metrics: ${join(out, "metrics.jsonl")}`,
+      `\n  metrics: ${join(out, "metrics.jsonl")}` +
+      `\n  took ${((performance.now() - t0) / 60000).toFixed(1)} min (the plan estimated ` +
+      `${(plan.seconds / 60).toFixed(1)} min)`,
   );
 }
 

@@ -20,6 +20,7 @@ import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tas
 import {
   EXPERIMENT_NUMERIC,
   EXPERIMENT_OPTIONS,
+  experimentConfigFrom,
   main as experimentMain,
 } from "../tasks/experiment.ts";
 import { main as prepareMain, PREPARE_NUMERIC, PREPARE_OPTIONS } from "../tasks/prepare.ts";
@@ -192,4 +193,33 @@ Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --l
   assert(/Unknown option '--bogus'.*--help/.test((await run(["--bogus"]))!));
   assert(/--batch/.test((await run(["--batch"]))!));
   assert(explain(new Error("a bug")) === null, "a plain Error is still a bug");
+});
+
+Deno.test("--preset cpu-demo|gpu|paper: the sizes and protocols they set; another is one line", async () => {
+  for (const run of [viaRunMain(pretrainMain), viaRunMain(experimentMain)]) {
+    const line = await run(["--preset=fast"]);
+    assert(/--preset must be one of cpu-demo, gpu, paper, got "fast"/.test(line!), `${line}`);
+    for (const p of ["cpu-demo", "gpu", "paper"]) assertEquals(await run([`--preset=${p}`]), null);
+  }
+  const demo = experimentConfigFrom({});
+  assertEquals(
+    [demo.pretrainSeeds, demo.pretrain.epochs, demo.pretrain.imageSize, demo.e2eFractions],
+    [3, 2, 32, [0.001, 0.01]],
+  );
+  assertEquals(demo.finetune.e2eEpochs, undefined);
+  const gpu = experimentConfigFrom({ preset: "gpu", fractions: "0.01,1" });
+  assertEquals([gpu.pretrain.imageSize, gpu.pretrain.batchSize, gpu.draws], [128, 64, 5]);
+  assertEquals([gpu.e2eFractions, gpu.finetune.e2eEpochs], [[0.01, 1], {
+    maxEpochs: 20,
+    patience: 3,
+  }]);
+  const paper = experimentConfigFrom({
+    preset: "paper",
+    "ft-max-steps": "40",
+    "pretrain-seeds": "2",
+  });
+  assertEquals([paper.pretrain.imageSize, paper.pretrain.moco.inChannels], [224, 3]);
+  assertEquals([paper.finetune.e2eEpochs, paper.pretrainSeeds], [undefined, 2]);
+  // An explicit flag wins over the preset.
+  assertEquals(experimentConfigFrom({ preset: "paper", size: "64" }).pretrain.imageSize, 64);
 });

@@ -7,11 +7,17 @@
 import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { type ExperimentConfig, makeSplits, runExperiment } from "../train/experiment.ts";
+import {
+  type ExperimentConfig,
+  makeSplits,
+  planExperiment,
+  runExperiment,
+} from "../train/experiment.ts";
+import { scaleTimings, type Timings } from "../train/plan.ts";
 import { ImageCache } from "../data/cache/reader.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 
@@ -212,6 +218,27 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("experiment splits: a dataset's own test split is the test set, valid validation", () => {
+  const cache = memoryCache();
+  const withSplits = (split: (i: number) => "train" | "valid" | "test") =>
+    new ImageCache("/mem", {
+      ...cache.index,
+      records: cache.records.map((r, i) => ({ ...r, split: split(i) })),
+    }, cache.shards);
+  // 20 train, 50 test, 50 valid images: each split is used as such.
+  const three = withSplits((i) => i < 20 ? "train" : i < 70 ? "test" : "valid");
+  const s = makeSplits(three, 0);
+  assertEquals(s.test, three.splitIndices("test"));
+  assertEquals(s.val, three.splitIndices("valid"));
+  assertEquals(s.trainPool, three.splitIndices("train"));
+  // A valid split too small to validate on (30): a patient-disjoint share of train instead.
+  const small = withSplits((i) => i < 30 ? "train" : i < 90 ? "test" : "valid");
+  const t = makeSplits(small, 0);
+  assertEquals(t.test, small.splitIndices("test"));
+  assertEquals([...t.trainPool, ...t.val].sort((a, b) => a - b), small.splitIndices("train"));
+  assert(t.val.length > 0);
+});
+
 Deno.test("experiment splits are patient-disjoint", () => {
   const cache = memoryCache();
   const s = makeSplits(cache, 0);
@@ -220,4 +247,201 @@ Deno.test("experiment splits are patient-disjoint", () => {
   for (const p of a) assert(!b.has(p) && !c.has(p), `patient ${p} on two sides`);
   for (const p of b) assert(!c.has(p), `patient ${p} on two sides`);
   assertEquals(s.trainPool.length + s.val.length + s.test.length, cache.count);
+});
+
+const TIMINGS: Timings = {
+  adapter: "test",
+  imageSize: 16,
+  batch: 16,
+  ftBatch: 16,
+  mocoStep: 2,
+  ftStep: 1,
+  ftCell: 3,
+  forward: 0.01,
+  probe: [[10, 1], [100, 2]],
+  checkpoint: 0.5,
+};
+
+Deno.test("plan: steps, cells and seconds from given timings; finished work is left out", () => {
+  const c: ExperimentConfig = { ...cfg, pretrainSeeds: 2 };
+  const sizes = {
+    pretrainImages: 64,
+    monitorImages: 20,
+    trainPool: 50,
+    val: 20,
+    test: 30,
+    subsets: [
+      { fraction: 0.25, draw: 0, n: 10 },
+      { fraction: 0.25, draw: 1, n: 12 },
+      { fraction: 1, draw: 0, n: 40 },
+    ],
+  };
+  // Per seed: 4 steps per epoch x 2 epochs x 2 s, 2 checkpoints (every 4 steps and at each
+  // epoch's end: the same steps here) x 0.5 s, 2 monitor passes of 20 images (17.4 s);
+  // per init, 3 linear cells (1 + 1.0222 + 1.3333 s, interpolated) after one extraction of 100
+  // images (1 s), and 2 end-to-end cells of 20 steps and 4 evaluations each:
+  // 2 x (3 + 30 x 0.01) + 40 x 1 + 8 x 20 x 0.01 = 48.2 s.
+  const perSeed = 17.4 + 2 * (1 + (1 + (1 + 2 / 90) + (1 + 30 / 90)) + 48.2);
+  const p = planExperiment(c, sizes, TIMINGS);
+  assertClose([p.seconds], [2 * perSeed], { atol: 1e-9, rtol: 0 });
+  assertEquals([p.cells, p.steps], [20, 2 * (8 + 4 * 20)]);
+  const done = planExperiment(c, sizes, TIMINGS, {
+    pretrained: (k) => k === 0,
+    cell: (k) => k === 0,
+  });
+  assertClose([done.seconds], [perSeed], { atol: 1e-9, rtol: 0 });
+  // MoCo-CXR's end-to-end protocol: up to 20 epochs of ceil(n / 16) steps, one evaluation each.
+  const epochs = planExperiment(
+    { ...c, finetune: { ...c.finetune, e2eEpochs: { maxEpochs: 20, patience: 3 } } },
+    sizes,
+    TIMINGS,
+  );
+  assertEquals(epochs.steps, 2 * (8 + 2 * 20 * (1 + 3)));
+  // Another size: images x pixels per step.
+  const s = scaleTimings(TIMINGS, { imageSize: 32, batch: 64, ftBatch: 8 });
+  assertEquals([s.mocoStep, s.ftStep, s.forward], [2 * 4 * 4, 1 * 4 / 2, 0.04]);
+});
+
+Deno.test("experiment over two pretraining seeds: grows a one-seed run, pairs within seeds", async () => {
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const small: ExperimentConfig = { ...cfg, fractions: [1], linearDraws: 1, gradcamImages: 1 };
+  const logs: string[] = [];
+  const data = {
+    cache,
+    pretrainCache: cache,
+    pretrainIndices: cache.splitIndices("train"),
+    describe: "memory",
+  };
+  const run = (c: ExperimentConfig, plan?: Parameters<typeof runExperiment>[8]) =>
+    runExperiment(
+      B,
+      gpuTrainOps,
+      c,
+      data,
+      dir,
+      {},
+      (m) => logs.push(m),
+      (o) => new TinyNet(B, o),
+      plan,
+    );
+  await run(small);
+  const one = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
+  assertEquals(one.length, 4);
+  const firstMoco = await Deno.readTextFile(
+    join(dir, "predictions", one.find((n) => n.includes("moco_e2e"))!),
+  );
+
+  // The dry run at two seeds plans only the second seed's work and writes nothing.
+  const two = { ...small, pretrainSeeds: 2 };
+  const dry = await run(two, { time: () => Promise.resolve(TIMINGS), dryRun: true });
+  assert(dry.planned! > 0);
+  assert(logs.some((l) => l.includes("4 cells to run (4 already done)")), logs.join("\n"));
+  assert(!logs.some((l) => l.includes("seed 1/2: pretraining:")), "seed 1 is pretrained");
+  assert(logs.some((l) => l.includes("seed 2/2: pretraining:")), logs.join("\n"));
+  assertEquals([...Deno.readDirSync(join(dir, "predictions"))].length, 4);
+  await assertRejects(() => Deno.stat(join(dir, "pretrain_s1")), /No such file|not found/i);
+
+  const res = await run(two, { time: () => Promise.resolve(TIMINGS) });
+  assertEquals(res.planned, dry.planned);
+  const names = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
+  assertEquals(names.length, 8);
+  assert(names.includes("resnet18_moco_e2e_f1_d0_Disc_s1.json"), names.join(" "));
+  await Deno.stat(join(dir, "pretrain_s1", "backbone.safetensors"));
+  await Deno.stat(join(dir, "metrics", "pretrain_s1.jsonl"));
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(join(dir, "pretrain_s1", "config.json"))).seed,
+    1000,
+  );
+  // Seed 0's cells were kept; seed 1's models differ from them (another backbone, another init).
+  assertEquals(
+    await Deno.readTextFile(join(dir, "predictions", one.find((n) => n.includes("moco_e2e"))!)),
+    firstMoco,
+  );
+  for (const init of ["random", "moco"]) {
+    const a = JSON.parse(
+      await Deno.readTextFile(join(dir, "predictions", `resnet18_${init}_linear_f1_d0_Disc.json`)),
+    );
+    const b = JSON.parse(
+      await Deno.readTextFile(
+        join(dir, "predictions", `resnet18_${init}_linear_f1_d0_Disc_s1.json`),
+      ),
+    );
+    assertEquals(b.pretrain_seed, 1);
+    assert(JSON.stringify(a.scores) !== JSON.stringify(b.scores), `${init}: seed 1 = seed 0`);
+  }
+  assert(logs.some((l) => l.startsWith("seed 2/2: moco e2e 100% draw 0")), logs.join("\n"));
+  assert(logs.some((l) => /took .* min \(the plan estimated/.test(l)));
+  assertEquals([...Deno.readDirSync(join(dir, "gradcam"))].length, 2); // seed 0 only
+
+  await evaluateRun(dir, { replicates: 50, seed: 0, level: 0.95, colormap: "jet" }, () => {});
+  const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+  for (const d of results.differences) {
+    assertEquals([d.p_method, d.seeds.n_seeds, d.seeds.seed_diffs.length], ["seed-t", 2, 2]);
+  }
+  // The report names the end-to-end protocol that ran and the seeds.
+  const html = await Deno.readTextFile(join(dir, "report.html"));
+  assert(html.includes("e2e_protocol") && html.includes("miniature step budget"), "protocol");
+  assert(html.includes("Over 2 pretraining seeds"), "seeds in the caption");
+  // A second resume at two seeds trains nothing.
+  const before = logs.length;
+  await run(two);
+  assertEquals(logs.slice(before).filter((l) => / draw \d+: /.test(l)), []);
+  await assertRejects(() => run({ ...two, mocoBackbone: "x.safetensors" }), /--pretrain-seeds/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("experiment: MoCo-CXR's end-to-end protocol evaluates every epoch, keeps the best, may stop early", async () => {
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const logs: string[] = [];
+  const c: ExperimentConfig = {
+    ...cfg,
+    inits: ["random"],
+    protocols: ["e2e"],
+    fractions: [1],
+    gradcamImages: 0,
+    finetune: { ...cfg.finetune, e2eEpochs: { maxEpochs: 8, patience: 1 } },
+  };
+  await runExperiment(
+    B,
+    gpuTrainOps,
+    c,
+    {
+      cache,
+      pretrainCache: cache,
+      pretrainIndices: cache.splitIndices("train"),
+      describe: "memory",
+    },
+    dir,
+    {},
+    (m) => logs.push(m),
+    (o) => new TinyNet(B, o),
+  );
+  const pool = makeSplits(cache, 0).trainPool.length, perEpoch = Math.ceil(pool / 16);
+  const curve =
+    (await Deno.readTextFile(join(dir, "metrics", "resnet18_random_e2e_f1_d0_Disc.jsonl")))
+      .trim().split("\n").map((l) => JSON.parse(l));
+  // One evaluation per epoch, at most 8, stopping once an epoch brings no gain (patience 1).
+  assertEquals(curve.map((r) => r.step), curve.map((_, i) => (i + 1) * perEpoch));
+  let stop = 8, top = -Infinity;
+  for (let i = 0; i < 8 && i < curve.length; i++) {
+    if (curve[i].val_auc > top) top = curve[i].val_auc;
+    else {
+      stop = i + 1;
+      break;
+    }
+  }
+  assertEquals(curve.length, stop);
+  assert(
+    stop < 8,
+    "this subset's validation AUC stalls within 8 epochs (the early stop is tested)",
+  );
+  const best = Math.max(...curve.map((r) => r.val_auc));
+  const bestAt = curve.findIndex((r) => r.val_auc === best);
+  const line = logs.find((l) => l.startsWith("random e2e 100% draw 0"))!;
+  assert(line.includes(`of ${8 * perEpoch} steps, best at ${(bestAt + 1) * perEpoch}`), line);
+  const run = JSON.parse(await Deno.readTextFile(join(dir, "run.json")));
+  assert(run.e2e_protocol.startsWith("epochs (up to 8"), run.e2e_protocol);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -9,7 +9,16 @@
  * valid set) when it has both classes, else a patient-disjoint share of the
  * training split; the fine-tuning validation set is a patient-disjoint share
  * of the training split, and label fractions are drawn by patient from the
- * rest, nested across fractions.
+ * rest, nested across fractions. A dataset with its own usable test split
+ * (≥ 50 images, both classes: a labels.csv layout with train/valid/test) is
+ * tested on it instead, its valid split being the fine-tuning validation set.
+ *
+ * Pretraining seeds (pretrainSeeds K > 1): seed k pretrains its own MoCo backbone (pretrain
+ * seed + 1000·k, in pretrain/ for k = 0 and pretrain_s<k>/ after) and runs every cell on it; the
+ * baselines get seed k's random initialisation (fine-tuning seeds + 1000·k). The label subsets,
+ * validation and test sets are the same for every seed, so a seed's MoCo and baseline cells pair
+ * as before and the spread between seeds is the pretraining's own (eval/seeds.ts). Seed 0's cells
+ * keep the file names of a one-seed run, so a run can grow from one seed to several.
  */
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 import { join } from "node:path";
@@ -36,6 +45,18 @@ import { labelledSource, pretrainAugment, twoViewSource } from "./cache_sources.
 import type { LabelledSource } from "./sources.ts";
 import { knnMonitor } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
+import {
+  estimateCells,
+  estimatePretrain,
+  formatPlan,
+  type Plan,
+  type PlannedCell,
+  type Timings,
+} from "./plan.ts";
+import { UserError } from "../util/user_error.ts";
+
+/** Seed k's pretraining and fine-tuning seeds are the run's + SEED_STRIDE·k. */
+export const SEED_STRIDE = 1000;
 
 /**
  * The experiment grid: initialisations × protocols × label fractions × draws, and how each part
@@ -50,6 +71,10 @@ export interface ExperimentConfig {
   fractions: number[];
   /** Draws of each fraction (end to end). */
   draws: number;
+  /** Pretraining seeds (default 1): every cell runs on each seed's backbone. */
+  pretrainSeeds?: number;
+  /** Fractions with end-to-end cells (default: every fraction). */
+  e2eFractions?: number[];
   /**
    * Draws for the linear protocol, if more (its cells reuse one feature extraction per init and
    * take seconds, so more draws tighten its low-label differences almost for free).
@@ -77,6 +102,12 @@ export interface ExperimentConfig {
     evalEvery: number;
     /** End-to-end: stop after this many evaluations without improvement (0 = never). */
     patience: number;
+    /**
+     * End-to-end protocol: absent, the miniature step budget above (e2eSteps, evalEvery); "epochs",
+     * MoCo-CXR's: up to maxEpochs epochs of the subset, validation every epoch, the best
+     * validation weights kept, stopping after `patience` epochs without gain.
+     */
+    e2eEpochs?: { maxEpochs: number; patience: number };
   };
   /** Seed of the splits, the fraction draws and the fine-tuning runs. */
   seed: number;
@@ -121,7 +152,20 @@ function hasBothClasses(cache: ImageCache, idx: number[]): boolean {
 export function makeSplits(cache: ImageCache, seed: number): Splits {
   const records = cache.records;
   const train = cache.splitIndices("train"), valid = cache.splitIndices("valid");
-  if (valid.length >= 50 && hasBothClasses(cache, valid)) {
+  const usable = (idx: number[]) => idx.length >= 50 && hasBothClasses(cache, idx);
+  const testSplit = cache.splitIndices("test");
+  if (usable(testSplit)) {
+    // All three splits (e.g. a labels.csv layout): the dataset's own test split is the test set,
+    // its valid split the fine-tuning validation set (else a patient-disjoint share of train).
+    if (usable(valid)) return { trainPool: train, val: valid, test: testSplit };
+    const s = splitByPatient(records, {
+      pool: train,
+      ratios: { train: 0.88, valid: 0.12, test: 0 },
+      seed,
+    });
+    return { trainPool: s.train, val: s.valid, test: testSplit };
+  }
+  if (usable(valid)) {
     const s = splitByPatient(records, {
       pool: train,
       ratios: { train: 0.88, valid: 0.12, test: 0 },
@@ -171,6 +215,123 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
   }
 }
 
+/** Whether the grid has end-to-end cells at this fraction. */
+function hasE2e(cfg: ExperimentConfig, fraction: number): boolean {
+  return !cfg.e2eFractions || cfg.e2eFractions.includes(fraction);
+}
+
+/** An end-to-end cell's steps, evaluation interval and patience for a subset of n images. */
+export function e2eSchedule(
+  fc: ExperimentConfig["finetune"],
+  n: number,
+): { steps: number; evalEvery: number; patience: number; evals: number; protocol: string } {
+  if (fc.e2eEpochs) {
+    const perEpoch = Math.max(1, Math.ceil(n / fc.batchSize));
+    return {
+      steps: perEpoch * fc.e2eEpochs.maxEpochs,
+      evalEvery: perEpoch,
+      patience: fc.e2eEpochs.patience,
+      evals: fc.e2eEpochs.maxEpochs,
+      protocol: `epochs (up to ${fc.e2eEpochs.maxEpochs}, best validation kept, early stop ` +
+        `after ${fc.e2eEpochs.patience} without gain)`,
+    };
+  }
+  const steps = stepsFor(n, fc.batchSize, fc.e2eSteps[0], fc.e2eSteps[1]);
+  return {
+    steps,
+    evalEvery: fc.evalEvery,
+    patience: fc.patience,
+    evals: Math.ceil(steps / fc.evalEvery),
+    protocol: `miniature step budget (${fc.e2eSteps[0]}-${fc.e2eSteps[1]} steps, best ` +
+      `validation of every ${fc.evalEvery} kept)`,
+  };
+}
+
+/** What the plan needs to know of a run's data. */
+export interface PlanSizes {
+  /** Images pretraining reads. */
+  pretrainImages: number;
+  /** Images the kNN monitor embeds at each check. */
+  monitorImages: number;
+  /** Fine-tuning pool, validation and test split sizes. */
+  trainPool: number;
+  /** Validation images. */
+  val: number;
+  /** Test images. */
+  test: number;
+  /** Subset sizes by (fraction, draw). */
+  subsets: { fraction: number; draw: number; n: number }[];
+}
+
+/**
+ * The run's work and its estimate from timings: pretraining per seed (unless given or done), the
+ * feature extractions and cells not yet done (`done` says which cells and seeds are finished).
+ */
+export function planExperiment(
+  cfg: ExperimentConfig,
+  sizes: PlanSizes,
+  t: Timings,
+  done: {
+    cell?: (
+      seed: number,
+      init: Init,
+      protocol: Protocol,
+      fraction: number,
+      draw: number,
+    ) => boolean;
+    pretrained?: (seed: number) => boolean;
+  } = {},
+): { parts: { name: string; plan: Plan }[]; seconds: number; cells: number; steps: number } {
+  const K = cfg.pretrainSeeds ?? 1;
+  const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);
+  const parts: { name: string; plan: Plan }[] = [];
+  let steps = 0, nCells = 0;
+  for (let k = 0; k < K; k++) {
+    if (cfg.inits.includes("moco") && !cfg.mocoBackbone && !done.pretrained?.(k)) {
+      const p = estimatePretrain(cfg.pretrain, sizes.pretrainImages, sizes.monitorImages, t);
+      steps += p.lines[0].count;
+      parts.push({ name: `seed ${k + 1}/${K}: pretraining`, plan: p });
+    }
+    const cells: PlannedCell[] = [];
+    let extractions = 0;
+    for (const init of cfg.inits) {
+      let features = false;
+      for (const protocol of cfg.protocols) {
+        for (const sub of sizes.subsets) {
+          if (sub.draw >= (protocol === "linear" ? linearDraws : cfg.draws)) continue;
+          if (protocol === "e2e" && !hasE2e(cfg, sub.fraction)) continue;
+          if (done.cell?.(k, init, protocol, sub.fraction, sub.draw)) continue;
+          if (protocol === "linear") {
+            features = true;
+            cells.push({ protocol, n: sub.n });
+          } else {
+            const e = e2eSchedule(cfg.finetune, sub.n);
+            cells.push({ protocol, n: sub.n, steps: e.steps, evals: e.evals });
+            steps += e.steps;
+          }
+        }
+      }
+      if (features) extractions++;
+    }
+    nCells += cells.length;
+    parts.push({
+      name: `seed ${k + 1}/${K}: fine-tuning`,
+      plan: estimateCells(cells, extractions, sizes, t),
+    });
+  }
+  return { parts, seconds: parts.reduce((s, p) => s + p.plan.seconds, 0), cells: nCells, steps };
+}
+
+/** Options of runExperiment's plan: timings (measured by the task), what to print besides. */
+export interface ExperimentPlanOptions {
+  /** Times a few steps of this run's configuration (train/plan.ts timeRun). */
+  time: (sizes: PlanSizes) => Promise<Timings>;
+  /** Lines printed after the plan (e.g. the same plan at --preset paper). */
+  also?: (sizes: PlanSizes, t: Timings) => string[];
+  /** Print the plan and return before the first step. */
+  dryRun?: boolean;
+}
+
 /**
  * Runs (or resumes) the grid into runDir: pretraining if needed, every cell's fine-tuning and test
  * predictions, Grad-CAM examples; then evaluateRun makes the report.
@@ -185,17 +346,28 @@ export async function runExperiment(
   log: (m: string) => void = console.log,
   /** Backbone factory override (tests use a tiny network). */
   backbone?: (o: NetOptions) => ClassifierNet,
-): Promise<void> {
+  plan?: ExperimentPlanOptions,
+): Promise<{ planned?: number; seconds: number }> {
   const { cache } = data;
   const pc = cfg.pretrain, S = pc.imageSize, C = pc.moco.inChannels;
   if (cfg.inits.includes("imagenet") && !cfg.imagenet) {
     throw new MissingImagenetWeightsError();
   }
+  const K = cfg.pretrainSeeds ?? 1;
+  if (K > 1 && cfg.mocoBackbone) {
+    throw new UserError(
+      "a given MoCo backbone is one backbone, but several pretraining seeds pretrain one each " +
+        "here: give one or the other",
+    );
+  }
+  for (const x of cfg.e2eFractions ?? []) {
+    if (!cfg.fractions.includes(x)) {
+      throw new UserError(
+        `end-to-end fraction ${x} is not one of the grid's fractions (${cfg.fractions.join(", ")})`,
+      );
+    }
+  }
   await checkResumable(runDir, cfg);
-  await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
-  await Deno.mkdir(join(runDir, "metrics"), { recursive: true });
-  await writeJsonAtomic(join(runDir, "run.json"), { ...meta, config: cfg, data: data.describe });
-
   const splits = makeSplits(cache, cfg.seed);
   const T = cache.tasks.length;
   const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);
@@ -213,150 +385,253 @@ export async function runExperiment(
       }`,
   );
 
-  // MoCo backbone: given, or pretrained here (resumable).
-  let mocoPath = cfg.mocoBackbone;
-  if (cfg.inits.includes("moco") && !mocoPath) {
-    const pdir = join(runDir, "pretrain");
-    mocoPath = join(pdir, "backbone.safetensors");
-    if (!(await exists(mocoPath))) {
-      log("pretraining MoCo (the run continues from its checkpoint if interrupted)");
-      const m = drawMonitorSets(cache.records, splits.trainPool, splits.val, {
-        seed: cfg.seed,
-        taskName: cache.tasks[0],
-      });
-      if (pc.monitorEvery > 0 && m.ok) log(m.describe); // pretrain() logs why when it is off
-      const sets = m.ok
-        ? {
-          reference: labelledSource(cache, m.reference, S, C),
-          validation: labelledSource(cache, m.validation, S, C),
+  const monitorSets = drawMonitorSets(cache.records, splits.trainPool, splits.val, {
+    seed: cfg.seed,
+    taskName: cache.tasks[0],
+  });
+  const pdirOf = (k: number) => join(runDir, k === 0 ? "pretrain" : `pretrain_s${k}`);
+  const keyOf = (k: number, init: Init, protocol: Protocol, fraction: number, draw: number) => ({
+    init,
+    protocol,
+    fraction,
+    draw,
+    backbone: pc.moco.backbone,
+    task: cache.tasks[0],
+    // One seed: no field, the files of runs made before seeds.
+    ...(K > 1 ? { pretrain_seed: k } : {}),
+  });
+  const cellFile = (key: ReturnType<typeof keyOf>) =>
+    join(runDir, "predictions", predictionsFileName(key));
+
+  // The plan: what will run and how long it should take, from a few timed steps.
+  let planned: number | undefined;
+  if (plan) {
+    const sizes: PlanSizes = {
+      pretrainImages: data.pretrainIndices.length,
+      monitorImages: pc.monitorEvery > 0 && monitorSets.ok
+        ? monitorSets.reference.length + monitorSets.validation.length
+        : 0,
+      trainPool: splits.trainPool.length,
+      val: splits.val.length,
+      test: splits.test.length,
+      subsets: subsets.map((s) => ({ fraction: s.fraction, draw: s.draw, n: s.indices.length })),
+    };
+    const doneCells = new Set<string>();
+    const donePre = new Set<number>();
+    for (let k = 0; k < K; k++) {
+      if (await exists(join(pdirOf(k), "backbone.safetensors"))) donePre.add(k);
+      for (const init of cfg.inits) {
+        for (const protocol of cfg.protocols) {
+          for (const s of subsets) {
+            const key = keyOf(k, init, protocol, s.fraction, s.draw);
+            if (await exists(cellFile(key))) doneCells.add(predictionsFileName(key));
+          }
         }
-        : null;
-      await pretrain(
-        B,
-        ops,
-        pc,
-        twoViewSource(data.pretrainCache, data.pretrainIndices, pretrainAugment(pc.augment, S, C)),
-        pdir,
-        {
-          resume: true,
-          backbone,
-          log,
-          monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets) : undefined,
-          monitorOff: m.ok ? undefined : m.reason,
-        },
-      );
+      }
     }
-    await Deno.copyFile(join(pdir, "metrics.jsonl"), join(runDir, "metrics", "pretrain.jsonl"));
+    log(`timing a few steps of this configuration on this adapter…`);
+    const t = await plan.time(sizes);
+    const p = planExperiment(cfg, sizes, t, {
+      cell: (k, i, pr, f, d) => doneCells.has(predictionsFileName(keyOf(k, i, pr, f, d))),
+      pretrained: (k) => donePre.has(k),
+    });
+    planned = p.seconds;
+    const e2e = cfg.protocols.includes("e2e")
+      ? `; end-to-end protocol: ${e2eSchedule(cfg.finetune, 1).protocol}`
+      : "";
+    for (
+      const line of [
+        `plan: ${K} pretraining seed(s) x ${cfg.inits.join("/")} x ${cfg.protocols.join("/")} x ` +
+        `fractions ${cfg.fractions.map(formatFraction).join(",")}; ${p.cells} cells to run` +
+        (doneCells.size ? ` (${doneCells.size} already done)` : "") +
+        `, ${p.steps} training steps${e2e}`,
+        `  data: ${sizes.pretrainImages} pretraining images; ${sizes.trainPool} train pool, ` +
+        `${sizes.val} validation, ${sizes.test} test`,
+        `  timed on ${t.adapter}: MoCo step ${t.mocoStep.toFixed(2)} s (batch ${t.batch}, ` +
+        `${t.imageSize} px), fine-tuning step ${t.ftStep.toFixed(2)} s (batch ${t.ftBatch}), ` +
+        `forward ${(1000 * t.forward).toFixed(1)} ms/image`,
+        ...formatPlan("  estimate:", p.parts).slice(1),
+        ...(plan.also?.(sizes, t) ?? []),
+      ]
+    ) log(line);
+    if (plan.dryRun) return { planned, seconds: 0 };
   }
-  const initFile = (init: Init) =>
-    init === "random" ? "random" : init === "imagenet" ? cfg.imagenet! : mocoPath!;
+  // The plan's estimate covers what follows (not its own timing steps).
+  const tRun = performance.now();
+  await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
+  await Deno.mkdir(join(runDir, "metrics"), { recursive: true });
+  await writeJsonAtomic(join(runDir, "run.json"), {
+    ...meta,
+    config: cfg,
+    data: data.describe,
+    pretrain_seeds: K,
+    e2e_protocol: cfg.protocols.includes("e2e") ? e2eSchedule(cfg.finetune, 1).protocol : undefined,
+  });
 
   const test = labelledSource(cache, splits.test, S, C);
   const val = labelledSource(cache, splits.val, S, C);
   const trainSrc = labelledSource(cache, splits.trainPool, S, C);
   const pos = new Map(splits.trainPool.map((c, i) => [c, i]));
-  const largest = Math.max(...cfg.fractions);
+  const largest = Math.max(...cfg.fractions.filter((x) => hasE2e(cfg, x)));
 
-  for (const init of cfg.inits) {
-    let feats: { train: Float32Array; val: Float32Array; test: Float32Array } | undefined;
-    for (const protocol of cfg.protocols) {
-      for (const sub of subsets) {
-        if (sub.draw >= drawsOf(protocol)) continue;
-        const key = {
-          init,
-          protocol,
-          fraction: sub.fraction,
-          draw: sub.draw,
-          backbone: pc.moco.backbone,
-          task: cache.tasks[0],
-        };
-        const file = join(runDir, "predictions", predictionsFileName(key));
-        if (await exists(file)) continue;
-        const fc = cfg.finetune;
-        const ftc: FinetuneConfig = {
-          backbone: pc.moco.backbone,
-          inChannels: C,
-          imageSize: S,
-          protocol,
-          init: initFile(init),
-          batchSize: fc.batchSize,
-          lr: fc.lr,
-          weightDecay: fc.weightDecay,
-          steps: stepsFor(sub.indices.length, fc.batchSize, fc.e2eSteps[0], fc.e2eSteps[1]),
-          evalEvery: fc.evalEvery,
-          patience: fc.patience,
-          seed: cfg.seed + sub.draw,
-          penaltyGrid: fc.penaltyGrid,
-        };
-        if (protocol === "linear" && !feats) {
-          log(`${init}: frozen features of ${trainSrc.count + val.count + test.count} images`);
-          // One frozen backbone serves every draw, so its seed must not depend on
-          // which draw happens to run first (a resumed run starts at a later one).
-          const net = await buildClassifier(B, { ...ftc, seed: cfg.seed }, T, backbone);
-          feats = {
-            train: await extractFeatures(B, net, trainSrc),
-            val: await extractFeatures(B, net, val),
-            test: await extractFeatures(B, net, test),
-          };
-          net.dispose();
-        }
-        const t0 = performance.now();
-        const trainIdx = sub.indices.map((c) => pos.get(c)!);
-        const r = await finetune(B, ops, ftc, {
-          train: trainSrc,
-          trainIdx,
-          val,
-          test,
-          features: protocol === "linear" ? feats : undefined,
-        }, { backbone });
-        const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
-        // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
-        // line per evaluation.
-        const probeC = r.penalty && Number.isFinite(r.penalty.C[0]) ? r.penalty.C[0] : undefined;
-        await writeFileAtomic(
-          join(runDir, "metrics", metricsName),
-          r.curve.map((c) =>
-            JSON.stringify(
-              protocol === "linear"
-                ? { ...c, epoch: 0, chosen: c.C === probeC }
-                : { ...c, epoch: (c.step * fc.batchSize) / trainIdx.length },
-            )
-          ).join("\n") + "\n",
-        );
-        const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
-        const labels = Array.from({ length: test.count }, (_, i) => r.test.labels[i * T]);
-        const keep = Array.from({ length: test.count }, (_, i) => i).filter((i) =>
-          r.test.mask[i * T] > 0
-        );
-        await writePredictionsFile(runDir, {
-          ...key,
-          labels: keep.map((i) => labels[i]),
-          scores: keep.map((i) => scores[i]),
-          ids: keep.map((i) => test.ids[i]),
-          metrics_file: join("metrics", metricsName),
-          probe_C: probeC,
-        });
-        const how = protocol !== "linear"
-          ? `${ftc.steps} steps`
-          : probeC === undefined
-          ? "L2 probe not fitted (one class among the labelled training images)"
-          : `L2 probe C ${probeC.toPrecision(2)}${
-            r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
-          }`;
+  for (let k = 0; k < K; k++) {
+    const seedNote = K > 1 ? `seed ${k + 1}/${K}: ` : "";
+    // MoCo backbone: given, or pretrained here (resumable).
+    let mocoPath = cfg.mocoBackbone;
+    if (cfg.inits.includes("moco") && !mocoPath) {
+      const pdir = pdirOf(k);
+      mocoPath = join(pdir, "backbone.safetensors");
+      const pck = { ...pc, seed: pc.seed + SEED_STRIDE * k };
+      if (!(await exists(mocoPath))) {
         log(
-          `${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
-            `${trainIdx.length} images, ${how}, best val AUC ${r.bestValAuc.toFixed(3)} ` +
-            `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+          `${seedNote}pretraining MoCo, seed ${pck.seed} (the run continues from its checkpoint ` +
+            `if interrupted)`,
         );
-        if (
-          protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && cfg.gradcamImages > 0
-        ) {
-          await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
+        const m = monitorSets;
+        if (pc.monitorEvery > 0 && m.ok) log(m.describe); // pretrain() logs why when it is off
+        const sets = m.ok
+          ? {
+            reference: labelledSource(cache, m.reference, S, C),
+            validation: labelledSource(cache, m.validation, S, C),
+          }
+          : null;
+        await pretrain(
+          B,
+          ops,
+          pck,
+          twoViewSource(
+            data.pretrainCache,
+            data.pretrainIndices,
+            pretrainAugment(pc.augment, S, C),
+          ),
+          pdir,
+          {
+            resume: true,
+            backbone,
+            log,
+            monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets) : undefined,
+            monitorOff: m.ok ? undefined : m.reason,
+          },
+        );
+      }
+      await Deno.copyFile(
+        join(pdir, "metrics.jsonl"),
+        join(runDir, "metrics", k === 0 ? "pretrain.jsonl" : `pretrain_s${k}.jsonl`),
+      );
+    }
+    const initFile = (init: Init) =>
+      init === "random" ? "random" : init === "imagenet" ? cfg.imagenet! : mocoPath!;
+    const ftSeed = cfg.seed + SEED_STRIDE * k;
+
+    for (const init of cfg.inits) {
+      let feats: { train: Float32Array; val: Float32Array; test: Float32Array } | undefined;
+      for (const protocol of cfg.protocols) {
+        for (const sub of subsets) {
+          if (sub.draw >= drawsOf(protocol)) continue;
+          if (protocol === "e2e" && !hasE2e(cfg, sub.fraction)) continue;
+          const key = keyOf(k, init, protocol, sub.fraction, sub.draw);
+          const file = cellFile(key);
+          if (await exists(file)) continue;
+          const fc = cfg.finetune;
+          const e = e2eSchedule(fc, sub.indices.length);
+          const ftc: FinetuneConfig = {
+            backbone: pc.moco.backbone,
+            inChannels: C,
+            imageSize: S,
+            protocol,
+            init: initFile(init),
+            batchSize: fc.batchSize,
+            lr: fc.lr,
+            weightDecay: fc.weightDecay,
+            steps: e.steps,
+            evalEvery: e.evalEvery,
+            patience: e.patience,
+            seed: ftSeed + sub.draw,
+            penaltyGrid: fc.penaltyGrid,
+          };
+          if (protocol === "linear" && !feats) {
+            log(
+              `${seedNote}${init}: frozen features of ${
+                trainSrc.count + val.count + test.count
+              } images`,
+            );
+            // One frozen backbone serves every draw, so its seed must not depend on
+            // which draw happens to run first (a resumed run starts at a later one).
+            const net = await buildClassifier(B, { ...ftc, seed: ftSeed }, T, backbone);
+            feats = {
+              train: await extractFeatures(B, net, trainSrc),
+              val: await extractFeatures(B, net, val),
+              test: await extractFeatures(B, net, test),
+            };
+            net.dispose();
+          }
+          const t0 = performance.now();
+          const trainIdx = sub.indices.map((c) => pos.get(c)!);
+          const r = await finetune(B, ops, ftc, {
+            train: trainSrc,
+            trainIdx,
+            val,
+            test,
+            features: protocol === "linear" ? feats : undefined,
+          }, { backbone });
+          const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
+          // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
+          // line per evaluation.
+          const probeC = r.penalty && Number.isFinite(r.penalty.C[0]) ? r.penalty.C[0] : undefined;
+          await writeFileAtomic(
+            join(runDir, "metrics", metricsName),
+            r.curve.map((c) =>
+              JSON.stringify(
+                protocol === "linear"
+                  ? { ...c, epoch: 0, chosen: c.C === probeC }
+                  : { ...c, epoch: (c.step * fc.batchSize) / trainIdx.length },
+              )
+            ).join("\n") + "\n",
+          );
+          const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
+          const labels = Array.from({ length: test.count }, (_, i) => r.test.labels[i * T]);
+          const keep = Array.from({ length: test.count }, (_, i) => i).filter((i) =>
+            r.test.mask[i * T] > 0
+          );
+          await writePredictionsFile(runDir, {
+            ...key,
+            labels: keep.map((i) => labels[i]),
+            scores: keep.map((i) => scores[i]),
+            ids: keep.map((i) => test.ids[i]),
+            metrics_file: join("metrics", metricsName),
+            probe_C: probeC,
+          });
+          const how = protocol !== "linear"
+            ? `${r.curve.at(-1)?.step ?? ftc.steps} of ${ftc.steps} steps, best at ${r.bestStep}`
+            : probeC === undefined
+            ? "L2 probe not fitted (one class among the labelled training images)"
+            : `L2 probe C ${probeC.toPrecision(2)}${
+              r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
+            }`;
+          log(
+            `${seedNote}${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
+              `${trainIdx.length} images, ${how}, best val AUC ${r.bestValAuc.toFixed(3)} ` +
+              `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+          );
+          if (
+            protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && k === 0 &&
+            cfg.gradcamImages > 0
+          ) {
+            await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
+          }
+          r.net.dispose();
         }
-        r.net.dispose();
       }
     }
   }
+  const seconds = (performance.now() - tRun) / 1000;
+  if (planned !== undefined) {
+    log(
+      `fine-tuning grid and pretraining took ${(seconds / 60).toFixed(1)} min (the plan ` +
+        `estimated ${(planned / 60).toFixed(1)} min)`,
+    );
+  }
+  return { planned, seconds };
 }
 
 async function writeGradCams(
