@@ -9,6 +9,7 @@ import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
 import {
   BackboneMismatchError,
+  ConflictingSettingsError,
   DamagedCheckpointError,
   MissingImagenetWeightsError,
   OtherDataError,
@@ -29,6 +30,11 @@ export function explainTyped(e: unknown): string | null {
   if (e instanceof OtherSettingsError) {
     return `${e.facts}; rerun with the same flags (see ${e.record}) to resume it, or give a new ` +
       `--out folder.`;
+  }
+  if (e instanceof ConflictingSettingsError) {
+    return e.conflict === "backbone-and-seeds"
+      ? `--moco gives one backbone; --pretrain-seeds N > 1 pretrains N backbones here (drop --moco)`
+      : `--e2e-fractions: ${e.facts.replace(/^end-to-end fraction /, "")}; use --fractions values`;
   }
   if (e instanceof TrainingDivergedError) {
     return e.resumable

@@ -12,6 +12,7 @@ import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
 import { DeviceLostError } from "../kernels/device.ts";
 import {
   BackboneMismatchError,
+  ConflictingSettingsError,
   DamagedCheckpointError,
   MissingImagenetWeightsError,
   OtherDataError,
@@ -63,6 +64,14 @@ Deno.test("runMain: lower layers' typed errors name no flag; the command line wo
       /step 3\. Lower the fine-tuning learning rate \(--lr, or --ft-lr/,
     ],
     [new DamagedCheckpointError("r/ckpt", "cut short"), /damaged \(cut short\).*--out/],
+    [
+      new ConflictingSettingsError("backbone-and-seeds", "…"),
+      /--moco gives one backbone.*--pretrain-seeds/,
+    ],
+    [
+      new ConflictingSettingsError("e2e-fraction", "end-to-end fraction 0.5 is not one of…"),
+      /^--e2e-fractions: 0\.5/,
+    ],
     [new MissingImagenetWeightsError(), /--imagenet FILE/],
     [new BackboneMismatchError("w.safetensors does not fit"), /fit\. Check --backbone/],
     [new DeviceLostError("unknown", "reset"), /device lost \(unknown\): reset.*--resume/],

@@ -387,7 +387,10 @@ Deno.test("experiment over two pretraining seeds: grows a one-seed run, pairs wi
   const before = logs.length;
   await run(two);
   assertEquals(logs.slice(before).filter((l) => / draw \d+: /.test(l)), []);
-  await assertRejects(() => run({ ...two, mocoBackbone: "x.safetensors" }), /--pretrain-seeds/);
+  await assertRejects(
+    () => run({ ...two, mocoBackbone: "x.safetensors" }),
+    /a given MoCo backbone is one backbone, but 2 pretraining seeds/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -29,7 +29,12 @@ import type { ImageCache } from "../data/cache/reader.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
-import { MissingImagenetWeightsError, OtherDataError, OtherSettingsError } from "./run_errors.ts";
+import {
+  ConflictingSettingsError,
+  MissingImagenetWeightsError,
+  OtherDataError,
+  OtherSettingsError,
+} from "./run_errors.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { pretrain, type PretrainConfig } from "./pretrain.ts";
 import {
@@ -53,7 +58,6 @@ import {
   type PlannedCell,
   type Timings,
 } from "./plan.ts";
-import { UserError } from "../util/user_error.ts";
 
 /** Seed k's pretraining and fine-tuning seeds are the run's + SEED_STRIDE·k. */
 export const SEED_STRIDE = 1000;
@@ -355,14 +359,16 @@ export async function runExperiment(
   }
   const K = cfg.pretrainSeeds ?? 1;
   if (K > 1 && cfg.mocoBackbone) {
-    throw new UserError(
-      "a given MoCo backbone is one backbone, but several pretraining seeds pretrain one each " +
-        "here: give one or the other",
+    throw new ConflictingSettingsError(
+      "backbone-and-seeds",
+      `a given MoCo backbone is one backbone, but ${K} pretraining seeds pretrain one each here: ` +
+        `give one or the other`,
     );
   }
   for (const x of cfg.e2eFractions ?? []) {
     if (!cfg.fractions.includes(x)) {
-      throw new UserError(
+      throw new ConflictingSettingsError(
+        "e2e-fraction",
         `end-to-end fraction ${x} is not one of the grid's fractions (${cfg.fractions.join(", ")})`,
       );
     }

@@ -69,3 +69,16 @@ export class BackboneMismatchError extends UserError {
     super(`${facts}. Check the backbone against the file.`);
   }
 }
+
+/** An experiment configuration whose parts contradict each other (the facts name which). */
+export class ConflictingSettingsError extends UserError {
+  override name = "ConflictingSettingsError";
+  /**
+   * @param conflict which settings: "backbone-and-seeds" (a given MoCo backbone with several
+   *   pretraining seeds) or "e2e-fraction" (an end-to-end fraction outside the grid's)
+   * @param facts the values involved
+   */
+  constructor(readonly conflict: "backbone-and-seeds" | "e2e-fraction", readonly facts: string) {
+    super(facts);
+  }
+}
