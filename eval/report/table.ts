@@ -1,0 +1,171 @@
+/** The results table: AUC per cell with CIs, and the paired differences. */
+import { type Child, type Doc, type El, h } from "../dom.ts";
+import { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_LABEL, PROTOCOL_LABEL } from "../format.ts";
+import {
+  formatFraction,
+  INITS,
+  MEAN_TASK,
+  type PairedDifference,
+  type Protocol,
+  PROTOCOLS,
+  type Results,
+} from "../results.ts";
+import { summaryKey, uniq } from "./common.ts";
+
+/** The paper-style table for one task: AUC [CI] per init, then each init − baseline. */
+export function resultsTable(doc: Doc, r: Results, task: string): El {
+  const rows = r.summary.filter((s) => s.task === task);
+  const byKey = new Map(rows.map((s) => [summaryKey(s), s]));
+  const diffs = r.differences.filter((d) => d.task === task);
+  const diffKey = (
+    d: { backbone: string; protocol: string; fraction: number; init: string; baseline: string },
+  ) => JSON.stringify([d.backbone, d.protocol, d.fraction, d.init, d.baseline]);
+  const diffBy = new Map(diffs.map((d) => [diffKey(d), d]));
+  const inits = INITS.filter((i) => rows.some((s) => s.init === i));
+  const comps = r.settings.comparisons.filter(([a, b]) =>
+    diffs.some((d) => d.init === a && d.baseline === b)
+  );
+  const backbones = uniq(rows.map((s) => s.backbone)).sort();
+  const multiBackbone = backbones.length > 1;
+
+  const head = h(
+    doc,
+    "tr",
+    {},
+    multiBackbone ? h(doc, "th", {}, "Backbone") : null,
+    h(doc, "th", {}, "Protocol"),
+    h(doc, "th", {}, "Labels"),
+    ...inits.map((i) => h(doc, "th", {}, INIT_LABEL[i])),
+    ...comps.map(([a, b], k) =>
+      h(doc, "th", { class: k === 0 ? "sep" : null }, `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`)
+    ),
+  );
+  const body = h(doc, "tbody");
+  for (const backbone of backbones) {
+    const bRows = rows.filter((s) => s.backbone === backbone);
+    const protocols = PROTOCOLS.filter((p) => bRows.some((s) => s.protocol === p));
+    const nBackboneRows = protocols.reduce(
+      (n, p) => n + uniq(bRows.filter((s) => s.protocol === p).map((s) => s.fraction)).length,
+      0,
+    );
+    let firstOfBackbone = true;
+    for (const protocol of protocols) {
+      const fractions = uniq(bRows.filter((s) => s.protocol === protocol).map((s) => s.fraction))
+        .sort((a, b) => a - b);
+      fractions.forEach((fraction, k) => {
+        const tr = h(doc, "tr");
+        if (multiBackbone && firstOfBackbone) {
+          tr.appendChild(h(doc, "th", { class: "group", rowspan: nBackboneRows }, backbone));
+          firstOfBackbone = false;
+        }
+        if (k === 0) {
+          tr.appendChild(
+            h(doc, "th", { class: "group", rowspan: fractions.length }, PROTOCOL_LABEL[protocol]),
+          );
+        }
+        const draws = Math.max(
+          0,
+          ...inits.map((i) =>
+            byKey.get(summaryKey({ backbone, task, protocol, init: i, fraction }))?.n_draws ?? 0
+          ),
+        );
+        tr.appendChild(
+          h(
+            doc,
+            "td",
+            { class: "frac" },
+            formatFraction(fraction),
+            draws > 1 ? h(doc, "span", { class: "draws" }, ` · ${draws} draws`) : null,
+          ),
+        );
+        for (const init of inits) {
+          const s = byKey.get(summaryKey({ backbone, task, protocol, init, fraction }));
+          tr.appendChild(
+            s
+              ? h(
+                doc,
+                "td",
+                { title: s.n_draws > 1 ? `SD over draws ${s.auc_sd.toFixed(3)}` : null },
+                fmtAuc(s.auc),
+                h(doc, "span", { class: "ci" }, fmtCi(s.ci)),
+              )
+              : h(doc, "td", {}, "—"),
+          );
+        }
+        comps.forEach(([a, b], c) => {
+          const d = diffBy.get(diffKey({ backbone, protocol, fraction, init: a, baseline: b }));
+          tr.appendChild(diffCell(doc, d, c === 0));
+        });
+        body.appendChild(tr);
+      });
+    }
+  }
+  const level = Math.round(r.settings.level * 100);
+  const sizes = uniq(
+    r.cells.filter((c) => task === MEAN_TASK || c.task === task).map((c) =>
+      `${c.task === task ? "" : `${c.task}: `}${c.n_test} images, ${c.n_pos} positive` +
+      (multiBackbone ? ` (${c.backbone})` : "")
+    ),
+  );
+  return h(
+    doc,
+    "table",
+    { class: "results" },
+    h(
+      doc,
+      "caption",
+      {},
+      `Test set${sizes.length > 1 ? "s" : ""}: ${
+        sizes.join("; ")
+      }. Test AUC (mean over draws) with ${level}% bootstrap percentile CI ` +
+        `(${r.settings.replicates} resamples of the test set). Differences are paired ` +
+        `(same test images, same labeled subset per draw), averaged over draws; bold with a ` +
+        `tint where the ${level}% CI excludes 0. p: DeLong's test (bootstrap when draws use ` +
+        `different test sets).` + seedsNote(r),
+    ),
+    h(doc, "thead", {}, head),
+    body,
+  );
+}
+
+/** The caption's sentence on pretraining seeds (empty with one seed). */
+function seedsNote(r: Results): string {
+  const withSeeds = r.differences.filter((d) => d.seeds);
+  if (withSeeds.length === 0) return "";
+  const K = Math.max(...withSeeds.map((d) => d.seeds!.n_seeds));
+  return ` Over ${K} pretraining seeds (each MoCo backbone paired with its own seed's baseline): ` +
+    `a difference is the mean over seeds, its CI covers both the pretraining seed and the test ` +
+    `images (Welch–Satterthwaite t from the spread between seeds and a paired bootstrap of the ` +
+    `test set; p from the same t), "k/${K} seeds" counts the seeds whose difference is above 0, ` +
+    `and the tooltip gives each seed's difference and the share of the variance from seeds.`;
+}
+
+function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El {
+  const sep = first ? "sep" : "";
+  if (!d) return h(doc, "td", { class: sep || null }, "—");
+  const sig = d.ci[0] > 0 ? "sig-pos" : d.ci[1] < 0 ? "sig-neg" : "";
+  const value: Child = sig ? h(doc, "strong", {}, fmtDiff(d.diff)) : fmtDiff(d.diff);
+  const s = d.seeds;
+  const tips = [
+    s
+      ? `per-seed differences: ${s.seed_diffs.map(fmtDiff).join(", ")}; ` +
+        `${Math.round(100 * s.seed_share)}% of the variance from pretraining seeds ` +
+        `(se ${s.se_seed.toFixed(3)} seeds, ${s.se_test.toFixed(3)} test images); ` +
+        `test-images-only CI ${fmtCi(s.ci_test, fmtDiff)}`
+      : null,
+    d.n_draws > 1 ? `per-draw differences: ${d.draw_diffs.map(fmtDiff).join(", ")}` : null,
+  ].filter(Boolean);
+  return h(
+    doc,
+    "td",
+    { class: [sep, sig].filter(Boolean).join(" ") || null, title: tips.join("; ") || null },
+    value,
+    h(
+      doc,
+      "span",
+      { class: "ci" },
+      `${fmtCi(d.ci, fmtDiff)} · ${fmtP(d.p)}` +
+        (s ? ` · ${s.seeds_positive}/${s.n_seeds} seeds` : ""),
+    ),
+  );
+}
