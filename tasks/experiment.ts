@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
+import { tunerOf } from "../kernels/tuner.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
@@ -76,6 +77,9 @@ says which preset ran and why, and estimates the wall time on this adapter)
   --preset paper        MoCo-CXR: 224 px, batch 24, 20 epochs, queue 24576, momentum 0.999,
                         3 channels; end-to-end cells as gpu
 Run
+  --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
+                        hardware GPUs time each kernel shape once, software adapters skip it;
+                        run.json lists what ran ("kernels")
   --out DIR             run folder (default runs/experiment); rerun to resume: finished
                         cells are skipped and pretraining continues from its checkpoint
   --dry-run             print the plan (images, steps, cells, a wall-time estimate from a few
@@ -86,6 +90,7 @@ epoch(s) per seed under cpu-demo.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,
+  "tune-cache": { type: "string" },
   inits: { type: "string" },
   imagenet: { type: "string" },
   moco: { type: "string" },
@@ -225,7 +230,10 @@ export async function main(args: string[]): Promise<void> {
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),
   );
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
+  const tuneCache = typeof f["tune-cache"] === "string" ? f["tune-cache"] : "runs/tune-cache.json";
+  const tuner = tunerOf(gpu);
+  if (tuner.mode !== "off") await tuner.load(tuneCache);
+  console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
   console.log(
     `preset: ${preset}${
       f.preset ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
@@ -306,7 +314,13 @@ export async function main(args: string[]): Promise<void> {
     },
     console.log,
     undefined,
-    { time, also: paperAlso, dryRun: f["dry-run"] },
+    {
+      time,
+      also: paperAlso,
+      dryRun: f["dry-run"],
+      betweenSteps: () => tuner.settle(tuneCache),
+      kernels: () => ({ tuning: tuner.mode, cache: tuneCache, used: tuner.summary() }),
+    },
   );
   if (f["dry-run"]) return;
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });

@@ -108,6 +108,7 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   const cache = memoryCache();
   const dir = await Deno.makeTempDir();
   const logs: string[] = [];
+  let between = 0;
   const run = () =>
     runExperiment(
       B,
@@ -123,8 +124,17 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
       { test: true },
       (m) => logs.push(m),
       (o) => new TinyNet(B, o),
+      {
+        betweenSteps: () => Promise.resolve(void between++),
+        kernels: () => ({ used: { k: "v" } }),
+      },
     );
   await run();
+  // the tuner's hooks: called between steps and after cells; what ran is in run.json
+  assert(between > 10, `betweenSteps called ${between} times`);
+  assertEquals(JSON.parse(await Deno.readTextFile(join(dir, "run.json"))).kernels, {
+    used: { k: "v" },
+  });
   const cells = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
   // Per init: linear 25% × 2 draws + 100% once; end-to-end 25% and 100% once each.
   assertEquals(cells.length, 2 * (3 + 2));

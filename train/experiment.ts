@@ -326,14 +326,21 @@ export function planExperiment(
   return { parts, seconds: parts.reduce((s, p) => s + p.plan.seconds, 0), cells: nCells, steps };
 }
 
-/** Options of runExperiment's plan: timings (measured by the task), what to print besides. */
+/**
+ * Options of a run: its plan (timings measured by the task, what to print besides, dry run) and
+ * the hooks of the kernel tuner.
+ */
 export interface ExperimentPlanOptions {
-  /** Times a few steps of this run's configuration (train/plan.ts timeRun). */
-  time: (sizes: PlanSizes) => Promise<Timings>;
+  /** Times a few steps of this run's configuration (train/plan.ts timeRun); absent: no plan. */
+  time?: (sizes: PlanSizes) => Promise<Timings>;
   /** Lines printed after the plan (e.g. the same plan at --preset paper). */
   also?: (sizes: PlanSizes, t: Timings) => string[];
   /** Print the plan and return before the first step. */
   dryRun?: boolean;
+  /** Called between pretraining steps and after each cell (the GPU kernel tuner, kernels/tuner.ts). */
+  betweenSteps?: () => Promise<void>;
+  /** What ran for each kernel shape, added to run.json as `kernels` when the grid is done. */
+  kernels?: () => unknown;
 }
 
 /**
@@ -411,7 +418,7 @@ export async function runExperiment(
 
   // The plan: what will run and how long it should take, from a few timed steps.
   let planned: number | undefined;
-  if (plan) {
+  if (plan?.time) {
     const sizes: PlanSizes = {
       pretrainImages: data.pretrainIndices.length,
       monitorImages: pc.monitorEvery > 0 && monitorSets.ok
@@ -515,6 +522,7 @@ export async function runExperiment(
             resume: true,
             backbone,
             log,
+            betweenSteps: plan?.betweenSteps,
             monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets) : undefined,
             monitorOff: m.ok ? undefined : m.reason,
           },
@@ -626,9 +634,17 @@ export async function runExperiment(
             await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
           }
           r.net.dispose();
+          await plan?.betweenSteps?.();
         }
       }
     }
+  }
+  if (plan?.kernels) {
+    const runJson = join(runDir, "run.json");
+    await writeJsonAtomic(runJson, {
+      ...JSON.parse(await Deno.readTextFile(runJson)),
+      kernels: plan.kernels(),
+    });
   }
   const seconds = (performance.now() - tRun) / 1000;
   if (planned !== undefined) {
