@@ -54,6 +54,7 @@ const TEXT = new Set([
   "moco",
   "protocols",
   "ft-data",
+  "tune-cache",
 ]);
 
 interface Task {
