@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
-import { tunerOf } from "../kernels/tuner.ts";
+import { openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
@@ -230,19 +230,10 @@ export async function main(args: string[]): Promise<void> {
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),
   );
   const gpu = await getGpu();
-  const tuneCache = typeof f["tune-cache"] === "string" ? f["tune-cache"] : "runs/tune-cache.json";
-  const tuner = tunerOf(gpu);
-  if (tuner.mode !== "off") await tuner.load(tuneCache);
-  console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
+  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
-    `preset: ${preset}${
-      f.preset ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
-    }${
-      preset === "cpu-demo" && !gpu.isSoftware
-        ? "; this is a hardware adapter: --preset gpu or paper use it fully (see --help)"
-        : ""
-    }; ${pre.moco.backbone} at ${pre.imageSize} px, batch ${pre.batchSize}, ` +
-      `${pre.epochs} epoch(s) per pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
+    `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +
+      `${pre.batchSize}, ${pre.epochs} epoch(s) per pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
   );
   const B = gpuBackend(gpu);
   const probeInit = labelledSource(

@@ -11,7 +11,7 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
-import { tunerOf } from "../kernels/tuner.ts";
+import { openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
 import {
@@ -136,10 +136,7 @@ export async function main(args: string[]): Promise<void> {
   const cfg = { ...flagsCfg, dataset: data.identity };
   if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   const gpu = await getGpu();
-  const tuneCache = f["tune-cache"] ?? "runs/tune-cache.json";
-  const tuner = tunerOf(gpu);
-  if (tuner.mode !== "off") await tuner.load(tuneCache);
-  console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
+  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
       `${epochs} epochs -> ${out}`,
@@ -152,15 +149,7 @@ export async function main(args: string[]): Promise<void> {
   );
   // The plan: a few timed steps of this configuration, and the same data at --preset paper.
   const preset = presetFrom(f);
-  console.log(
-    `preset: ${preset}${
-      f.preset ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
-    }${
-      preset === "cpu-demo" && !gpu.isSoftware
-        ? "; this is a hardware adapter: --preset gpu or paper use it fully (see --help)"
-        : ""
-    }`,
-  );
+  console.log(presetLine(preset, !!f.preset, gpu));
   console.log("timing a few steps of this configuration on this adapter…");
   const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, 3, undefined, out);
   const mocoStep = timed.step;

@@ -1,0 +1,30 @@
+/** What the training commands print and set up alike once the GPU is open. */
+import type { Gpu } from "../kernels/device.ts";
+import { type Tuner, tunerOf } from "../kernels/tuner.ts";
+import type { Preset } from "./pretrain_flags.ts";
+
+/** Where kernel tuning choices persist unless --tune-cache says otherwise. */
+export const DEFAULT_TUNE_CACHE = "runs/tune-cache.json";
+
+/** The adapter's kernel tuner with its cache loaded (hardware adapters), and the cache's path. */
+export async function openTuner(
+  gpu: Gpu,
+  flag: string | boolean | undefined,
+): Promise<{ tuner: Tuner; cache: string }> {
+  const cache = typeof flag === "string" ? flag : DEFAULT_TUNE_CACHE;
+  const tuner = tunerOf(gpu);
+  if (tuner.mode !== "off") await tuner.load(cache);
+  console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
+  return { tuner, cache };
+}
+
+/** "preset: …" with why it is the one in use (never chosen by the adapter). */
+export function presetLine(preset: Preset, explicit: boolean, gpu: Gpu): string {
+  return `preset: ${preset}${
+    explicit ? " (--preset)" : " (the default on every adapter; nothing is chosen by adapter)"
+  }${
+    preset === "cpu-demo" && !gpu.isSoftware
+      ? "; this is a hardware adapter: --preset gpu or paper use it fully (see --help)"
+      : ""
+  }`;
+}
