@@ -6,7 +6,6 @@ import {
   INITS,
   MEAN_TASK,
   type PairedDifference,
-  type Protocol,
   PROTOCOLS,
   type Results,
 } from "../results.ts";
