@@ -6,6 +6,7 @@
 import type { Gpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import type { Peak } from "./peak.ts";
+import { msPerCall, submitMs } from "../kernels/tuner.ts";
 
 export interface BenchOptions {
   /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */
@@ -69,30 +70,16 @@ export async function timeBest(
   return { ms: best, reps };
 }
 
-/**
- * Throughput: ms per call at full queue occupancy, as the difference between a
- * submit of 1 + `calls` calls and a submit of 1 call, over `calls` (best of
- * `batches`), so the fixed cost of a submit and its wait (~10 ms through Deno
- * on an H200) cancels. The tuner times candidates the same way.
- */
+/** Throughput: best of `batches` of kernels/tuner.ts's msPerCall (the submit's cost cancels). */
 export async function timeThroughput(
   fn: () => void,
   sync: () => Promise<void>,
   calls: number,
   batches = 3,
 ): Promise<Timing> {
-  const submit = async (n: number) => {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    await sync();
-    return performance.now() - t0;
-  };
-  await submit(1);
+  await submitMs(fn, sync, 1);
   let best = Infinity;
-  for (let b = 0; b < batches; b++) {
-    const one = await submit(1);
-    best = Math.min(best, Math.max((await submit(1 + calls)) - one, 1e-6) / calls);
-  }
+  for (let b = 0; b < batches; b++) best = Math.min(best, await msPerCall(fn, sync, calls));
   return { ms: best, reps: (calls + 2) * batches };
 }
 

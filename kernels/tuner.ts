@@ -157,17 +157,11 @@ export class Tuner {
    * more than most kernels take) cancels. n = 8, grown to cover `targetMs`.
    */
   private async time(run: () => void, targetMs: number): Promise<number> {
-    const submit = async (calls: number) => {
-      const t = performance.now();
-      for (let i = 0; i < calls; i++) run();
-      await this.gpu.sync();
-      return performance.now() - t;
-    };
-    await submit(1);
-    const one = await submit(1);
-    let per = Math.max((await submit(9) - one) / 8, 1e-4);
+    const sync = () => this.gpu.sync();
+    await submitMs(run, sync, 1); // compiles and warms up
+    let per = await msPerCall(run, sync, 8);
     const n = Math.min(512, Math.ceil(targetMs / per));
-    if (n > 8) per = Math.max((await submit(n + 1) - one) / n, 1e-4);
+    if (n > 8) per = await msPerCall(run, sync, n);
     return per;
   }
 
@@ -223,3 +217,29 @@ export class Tuner {
 }
 
 export class TuneCacheError extends Error {}
+
+/** Wall ms of `calls` calls of `run` recorded back to back, then `sync`. */
+export async function submitMs(
+  run: () => void,
+  sync: () => Promise<void>,
+  calls: number,
+): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < calls; i++) run();
+  await sync();
+  return performance.now() - t;
+}
+
+/**
+ * ms per call at full queue occupancy: (one submit of 1 + n calls − one submit of 1 call) / n,
+ * so the fixed cost of a submit and its wait (~10 ms through Deno on an H200) cancels.
+ * The tuner and the benchmarks (bench/harness.ts, bench/peak.ts) time this way.
+ */
+export async function msPerCall(
+  run: () => void,
+  sync: () => Promise<void>,
+  n: number,
+): Promise<number> {
+  const one = await submitMs(run, sync, 1);
+  return Math.max((await submitMs(run, sync, 1 + n)) - one, 1e-4) / n;
+}

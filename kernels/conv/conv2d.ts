@@ -111,6 +111,7 @@ function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
  */
 function tuned(gpu: Gpu, op: Op, g: ConvGeom, o: ConvGpuOptions, bias: boolean): ConvGpuOptions {
   if (o.algo || o.variant || o.window !== undefined || defaultAlgo !== "auto") return o;
+  if (tunerOf(gpu).mode === "off") return o; // the prior ({}) without building its rivals
   const [m, cols] = op === "fwd"
     ? [g.o, g.n * g.oh * g.ow]
     : op === "dgrad"

@@ -134,7 +134,7 @@ function gemmBatched(
   o: BmmOptions,
 ): Tensor {
   const ta = !!o.transA, tb = !!o.transB;
-  if (o.variant === undefined && o.window === undefined) {
+  if (o.variant === undefined && o.window === undefined && tunerOf(a.gpu).mode !== "off") {
     const key = `${o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul"}:${ta ? "T" : "N"}${
       tb ? "T" : "N"
     }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}`;
