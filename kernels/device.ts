@@ -20,7 +20,7 @@ const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats s
 export interface GpuOptions {
   /** "high-performance" picks the discrete GPU where there are several. */
   powerPreference?: GPUPowerPreference;
-  /** Enable shader-f16 when the adapter has it (unused by the f32 kernels). */
+  /** Enable shader-f16 when the adapter has it (default true; f16 tensors need it). */
   f16?: boolean;
 }
 
@@ -175,7 +175,9 @@ export class Gpu {
       maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
     };
     const requiredFeatures: GPUFeatureName[] = [];
-    if (opts.f16 && adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
+    if ((opts.f16 ?? true) && adapter.features.has("shader-f16")) {
+      requiredFeatures.push("shader-f16");
+    }
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
@@ -183,6 +185,11 @@ export class Gpu {
       if (!/ is invalid\s*$/.test(msg)) console.error(`WebGPU error: ${msg}`);
     });
     return new Gpu(device, adapter.info);
+  }
+
+  /** Whether the device has shader-f16 (f16 storage tensors, `--precision f16`). */
+  get hasF16(): boolean {
+    return this.device.features.has("shader-f16");
   }
 
   /** One line naming the adapter, for logs and reports. */

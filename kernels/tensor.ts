@@ -1,5 +1,7 @@
 /**
- * f32 tensors in GPU storage buffers.
+ * Tensors in GPU storage buffers, f32 or f16 (`dtype`; f16 needs the adapter's
+ * `shader-f16`, see Gpu.hasF16). Kernels compute in f32 whatever the storage:
+ * an f16 tensor is read as f32 and rounded once when written.
  *
  * Layout: contiguous row-major, NCHW for images. NCHW because torchvision's
  * weights and the CPU references are NCHW, and because the implicit-GEMM conv
@@ -11,6 +13,15 @@ import { type Gpu, GpuError } from "./device.ts";
 
 export type Shape = readonly number[];
 
+/** Element type of a tensor's storage. */
+export type DType = "f32" | "f16";
+
+/** Bytes per element of a dtype. */
+export const bytesPer = (d: DType): number => d === "f16" ? 2 : 4;
+
+/** Storage bytes of n elements, rounded up to 4 (WebGPU writes and copies move 4-byte units). */
+export const storageBytes = (n: number, d: DType): number => Math.ceil((n * bytesPer(d)) / 4) * 4;
+
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -21,31 +32,48 @@ export class Tensor {
   readonly gpu: Gpu;
   readonly shape: Shape;
   readonly size: number;
+  /** Storage element type. */
+  readonly dtype: DType;
   private buf: GPUBuffer | null;
 
-  constructor(gpu: Gpu, shape: Shape, buffer?: GPUBuffer) {
+  constructor(gpu: Gpu, shape: Shape, buffer?: GPUBuffer, dtype: DType = "f32") {
+    if (dtype === "f16" && !gpu.hasF16) {
+      throw new GpuError(`this adapter (${gpu.describe()}) has no shader-f16: f16 tensors need it`);
+    }
     this.gpu = gpu;
     this.shape = [...shape];
     this.size = numel(shape);
-    this.buf = buffer ?? gpu.acquire(this.size * 4);
+    this.dtype = dtype;
+    this.buf = buffer ?? gpu.acquire(storageBytes(this.size, dtype));
+  }
+
+  /** Storage bytes (a multiple of 4). */
+  get bytes(): number {
+    return storageBytes(this.size, this.dtype);
   }
 
   /** Uninitialised tensor (pooled buffers hold stale data: kernels must write every element). */
-  static empty(gpu: Gpu, shape: Shape): Tensor {
-    return new Tensor(gpu, shape);
+  static empty(gpu: Gpu, shape: Shape, dtype: DType = "f32"): Tensor {
+    return new Tensor(gpu, shape, undefined, dtype);
   }
 
-  static from(gpu: Gpu, data: ArrayLike<number>, shape: Shape = [data.length]): Tensor {
+  /** A tensor holding `data` (rounded to nearest-even when the dtype is f16). */
+  static from(
+    gpu: Gpu,
+    data: ArrayLike<number>,
+    shape: Shape = [data.length],
+    dtype: DType = "f32",
+  ): Tensor {
     if (numel(shape) !== data.length) {
       throw new GpuError(`Tensor.from: ${data.length} values do not fill shape [${shape}]`);
     }
-    const t = new Tensor(gpu, shape);
+    const t = new Tensor(gpu, shape, undefined, dtype);
     t.write(data instanceof Float32Array ? data : Float32Array.from(data));
     return t;
   }
 
-  static zeros(gpu: Gpu, shape: Shape): Tensor {
-    return Tensor.from(gpu, new Float32Array(numel(shape)), shape);
+  static zeros(gpu: Gpu, shape: Shape, dtype: DType = "f32"): Tensor {
+    return Tensor.from(gpu, new Float32Array(numel(shape)), shape, dtype);
   }
 
   get buffer(): GPUBuffer {
@@ -57,15 +85,22 @@ export class Tensor {
     return this.buf === null;
   }
 
+  /** Overwrites the contents (f16 storage rounds to nearest-even). */
   write(data: Float32Array): void {
     if (data.length !== this.size) {
       throw new GpuError(`Tensor.write: ${data.length} values for shape [${this.shape}]`);
     }
-    this.gpu.write(this.buffer, data);
+    if (this.dtype === "f32") return this.gpu.write(this.buffer, data);
+    const h = new Float16Array(this.bytes / 2); // padded to 4 bytes
+    h.set(data);
+    this.gpu.write(this.buffer, h);
   }
 
+  /** The contents as f32 (f16 storage widened exactly). */
   async read(): Promise<Float32Array> {
-    return new Float32Array(await this.gpu.read(this.buffer, this.size * 4));
+    const raw = await this.gpu.read(this.buffer, this.bytes);
+    if (this.dtype === "f32") return new Float32Array(raw);
+    return Float32Array.from(new Float16Array(raw, 0, this.size));
   }
 
   /** Same storage, new shape (the element count must match); the view does not own the buffer. */
@@ -76,17 +111,21 @@ export class Tensor {
     return new TensorView(this, shape);
   }
 
-  /** A new tensor with the same contents. */
+  /** A new tensor with the same contents and dtype. */
   clone(): Tensor {
-    const t = new Tensor(this.gpu, this.shape);
-    this.gpu.copy(this.buffer, 0, t.buffer, 0, this.size * 4);
+    const t = new Tensor(this.gpu, this.shape, undefined, this.dtype);
+    this.gpu.copy(this.buffer, 0, t.buffer, 0, this.bytes);
     return t;
   }
 
-  /** Copies another tensor's contents into this one (same element count). */
+  /** Copies another tensor's contents into this one (same element count and dtype). */
   copyFrom(src: Tensor): void {
-    if (src.size !== this.size) throw new GpuError(`copyFrom: [${src.shape}] into [${this.shape}]`);
-    this.gpu.copy(src.buffer, 0, this.buffer, 0, this.size * 4);
+    if (src.size !== this.size || src.dtype !== this.dtype) {
+      throw new GpuError(
+        `copyFrom: [${src.shape}] ${src.dtype} into [${this.shape}] ${this.dtype}`,
+      );
+    }
+    this.gpu.copy(src.buffer, 0, this.buffer, 0, this.bytes);
   }
 
   /** Returns the buffer to the pool; the tensor must not be used afterwards. */
@@ -100,7 +139,7 @@ export class Tensor {
 class TensorView extends Tensor {
   private base: Tensor;
   constructor(base: Tensor, shape: Shape) {
-    super(base.gpu, shape, base.buffer);
+    super(base.gpu, shape, base.buffer, base.dtype);
     this.base = base;
   }
   override get buffer(): GPUBuffer {

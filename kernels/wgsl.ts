@@ -8,7 +8,16 @@
  *   order (halving strides over a `sh` array the kernel declares), so a
  *   reduction gives the same bits on every run.
  * - `unroll`: host-side helper that spells out a loop body n times.
+ * - `storagePrelude`: the first lines of a kernel whose activations are stored
+ *   as `S` (f32 or f16): `enable f16;` where needed and `alias S`. Such a kernel
+ *   declares those bindings `array<S>` (or `array<vec4<S>>`), widens every load
+ *   with `f32(…)` and computes in f32, and rounds once at the store with `S(…)`.
  */
+import type { DType } from "./tensor.ts";
+
+/** Must open the module (WGSL wants `enable` before any declaration). */
+export const storagePrelude = (d: DType): string =>
+  d === "f16" ? "enable f16;\nalias S = f16;\n" : "alias S = f32;\n";
 
 /** `n` strings made by `f(0) … f(n − 1)`, joined by newlines (unrolled WGSL). */
 export const unroll = (n: number, f: (i: number) => string): string =>

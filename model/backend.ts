@@ -7,8 +7,10 @@
  * Tensors are opaque to the model layer (`BTensor`: only the shape is read);
  * every op returns a freshly allocated tensor that the caller must dispose.
  */
+import type { DType } from "../kernels/tensor.ts";
 
 export type Shape = readonly number[];
+export type { DType };
 
 /** A backend tensor: kernels' `Tensor` on the GPU, `CpuTensor` on the CPU. */
 export interface BTensor {
@@ -66,6 +68,10 @@ export interface Backend {
   addInto(acc: BTensor, g: BTensor): void;
   /** Submits recorded work (no-op on the CPU). */
   flush(): void;
+  /** The tensor's storage type (f16 on the CPU: f32 values that are exact halves). */
+  dtype(t: BTensor): DType;
+  /** x stored as `dtype` (round to nearest even into f16; a copy when it already is). */
+  cast(x: BTensor, dtype: DType): BTensor;
 
   // ---- elementwise ----
   /** max(x, 0), NaN kept. */

@@ -4,7 +4,7 @@
  * tests and finite-difference gradient checks.
  */
 import { type Backend, type BTensor, numel, type Shape } from "./backend.ts";
-import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
+import { castCpu, type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
   addCpu,
   reluBackwardCpu,
@@ -53,6 +53,8 @@ export const cpuBackend: Backend = {
   zeros: (shape) => cpuTensor(shape),
   full: (shape, v) => cpuTensor(shape, new Float32Array(numel(shape)).fill(v)),
   read: (t) => Promise.resolve(c(t).data.slice()),
+  dtype: (t) => c(t).dtype ?? "f32",
+  cast: (x, d) => castCpu(c(x), d),
   write(t, data) {
     if (data.length !== c(t).data.length) {
       throw new Error(`write: ${data.length} values for shape [${t.shape}]`);

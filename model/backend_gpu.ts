@@ -8,6 +8,7 @@ import type { Gpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { add, fill, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
 import { gatherRows } from "../kernels/gather.ts";
+import { cast } from "../kernels/cast.ts";
 import { l2Normalize, l2NormalizeBackward } from "../kernels/normalize.ts";
 import { infoNce, mocoLogits, mocoLogitsBackward } from "../kernels/contrastive.ts";
 import { bceWithLogits } from "../kernels/loss.ts";
@@ -54,6 +55,8 @@ export function gpuBackend(gpu: Gpu): Backend {
       s.dispose();
     },
     flush: () => gpu.flush(),
+    dtype: (t) => g(t).dtype,
+    cast: (x, d) => cast(g(x), d),
 
     relu: (x) => relu(g(x)),
     reluBackward: (dy, y) => reluBackward(g(dy), g(y)),

@@ -4,7 +4,7 @@
  * Backward closures only compute the gradients an input needs and return
  * fresh tensors (or the incoming gradient itself, for pass-through).
  */
-import type { BTensor, ConvOpts, PoolOpts } from "./backend.ts";
+import type { BTensor, ConvOpts, DType, PoolOpts } from "./backend.ts";
 import { record, type Var } from "./autograd.ts";
 
 const drop = (v: Var, t: BTensor | null) => {
@@ -26,6 +26,13 @@ export function conv2d(x: Var, w: Var, b: Var | null, o: ConvOpts): Var {
     ],
     { saved: [w.requiresGrad ? x : null, x.requiresGrad ? w : null] },
   );
+}
+
+/** x stored as `dtype` (mixed precision's boundary); the gradient goes back in x's dtype. */
+export function cast(x: Var, dtype: DType): Var {
+  const B = x.backend;
+  const from = B.dtype(x.value);
+  return record(B, B.cast(x.value, dtype), [x], (g) => [B.cast(g, from)]);
 }
 
 /** y = x·wᵀ + b (torch.nn.Linear). */

@@ -8,6 +8,14 @@
 export interface CpuTensor {
   shape: number[];
   data: Float32Array;
+  /** "f16": every value is an exact half (made by castCpu); absent means f32. */
+  dtype?: "f16";
+}
+
+/** x stored as `dtype`: values rounded to the nearest half (ties to even) for f16. */
+export function castCpu(x: CpuTensor, dtype: "f32" | "f16"): CpuTensor {
+  const data = dtype === "f16" ? Float32Array.from(new Float16Array(x.data)) : x.data.slice();
+  return dtype === "f16" ? { shape: [...x.shape], data, dtype } : { shape: [...x.shape], data };
 }
 
 export function cpuTensor(shape: readonly number[], data?: ArrayLike<number>): CpuTensor {
