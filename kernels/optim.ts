@@ -10,34 +10,74 @@
  * when n % 4 == 0 (every conv weight here), else f32: on lavapipe each storage
  * access is a per-lane scalar loop and vec4 pays its overhead once per 4 floats.
  * Measurements and the rejected multi-tensor variant: kernels/KERNELS.md.
+ *
+ * Loss scaling (mixed precision, torch.cuda.amp.GradScaler's rule, all on the
+ * device): the scaler's state is `amp` = { scale: [1] f32, flags: 3 u32 words
+ * [found (a gradient was not finite), good steps, skipped steps] }.
+ * `flagNonFinite` ORs found over a gradient; an optimizer step given `amp`
+ * multiplies each gradient by 1/scale, or writes nothing when found is set;
+ * `updateLossScale` then halves the scale (found) or doubles it after
+ * `interval` good steps, and clears found. One invocation runs the update.
  */
 import { type Kernel, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";
 import { gridStrideMain } from "./wgsl.ts";
-import { type AdamOptions, adamScalars, checkOptimShapes, type SgdOptions } from "./cpu/optim.ts";
+import {
+  type AdamOptions,
+  adamScalars,
+  checkOptimShapes,
+  type LossScaleOptions,
+  type SgdOptions,
+} from "./cpu/optim.ts";
 
 const WG = 64;
 const MAX_GROUPS = 4096;
 
-/** Scalar (f32) and vec4 specializations of one update; vec4 is used when n % 4 == 0. */
-function kernel(key: string, bindings: string[], fields: string, body: string): [Kernel, Kernel] {
-  return [make(key, bindings, fields, body, "f32"), make(key, bindings, fields, body, "vec4f")];
+/**
+ * Scalar (f32) and vec4 specializations of one update, each plain and with loss scaling
+ * ([f32, vec4, f32 + amp, vec4 + amp]); vec4 is used when n % 4 == 0.
+ */
+function kernel(key: string, bindings: string[], fields: string, body: string): Kernel[] {
+  return [false, true].flatMap((amp) =>
+    ["f32", "vec4f"].map((T) => make(key, bindings, fields, body, T, amp))
+  );
 }
 
-function make(key: string, bindings: string[], fields: string, body: string, T: string): Kernel {
+function make(
+  key: string,
+  bindings: string[],
+  fields: string,
+  body: string,
+  T: string,
+  amp: boolean,
+): Kernel {
+  const decls = bindings.map((b, i) =>
+    `@group(0) @binding(${i + 1}) var<storage, ${b.endsWith("!") ? "read_write" : "read"}> ${
+      b.replace("!", "")
+    }: array<${T}>;`
+  );
+  if (amp) {
+    decls.push(
+      `@group(0) @binding(${bindings.length + 1}) var<storage, read> ampScale: array<f32>;`,
+      `@group(0) @binding(${bindings.length + 2}) var<storage, read> ampFlags: array<u32>;`,
+    );
+  }
   return {
-    name: `optim:${key}:${T}`,
+    name: `optim:${key}:${T}${amp ? ":amp" : ""}`,
     code: `
 struct P { n: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
+${decls.join("\n")}
 ${
-      bindings.map((b, i) =>
-        `@group(0) @binding(${i + 1}) var<storage, ${b.endsWith("!") ? "read_write" : "read"}> ${
-          b.replace("!", "")
-        }: array<${T}>;`
-      ).join("\n")
-    }
-${gridStrideMain(WG, "p.n", body)}`,
+      amp
+        ? gridStrideMain(
+          WG,
+          "p.n",
+          body.replaceAll("grad[i]", "(grad[i] * inv)"),
+          "if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];",
+        )
+        : gridStrideMain(WG, "p.n", body)
+    }`,
   };
 }
 
@@ -81,18 +121,32 @@ const K = {
 };
 
 /** The kernel variant, its item count (n or n/4) and workgroup count for n elements. */
-function plan(k: [Kernel, Kernel], n: number): { k: Kernel; items: number; groups: [number] } {
+function plan(k: Kernel[], n: number, amp = false): { k: Kernel; items: number; groups: [number] } {
   const vec = n % 4 === 0;
   const items = vec ? n / 4 : n;
-  return { k: k[vec ? 1 : 0], items, groups: [Math.min(Math.ceil(items / WG), MAX_GROUPS)] };
+  return {
+    k: k[(vec ? 1 : 0) + (amp ? 2 : 0)],
+    items,
+    groups: [Math.max(1, Math.min(Math.ceil(items / WG), MAX_GROUPS))],
+  };
 }
 
-/** torch.optim.SGD step in place. buf is required when momentum ≠ 0 (zeros, with first=true on step 1). */
-export function sgdStep(param: Tensor, grad: Tensor, buf: Tensor | null, o: SgdOptions): void {
+/**
+ * torch.optim.SGD step in place. buf is required when momentum ≠ 0 (zeros, with first=true on
+ * step 1). With `amp` (loss scaling, see the file header) the gradient is unscaled first and the
+ * step is skipped when the scaler flagged a non-finite gradient.
+ */
+export function sgdStep(
+  param: Tensor,
+  grad: Tensor,
+  buf: Tensor | null,
+  o: SgdOptions,
+  amp: AmpState | null = null,
+): void {
   const n = checkOptimShapes("sgdStep", param, [["grad", grad], ["buf", buf]]);
   const mom = o.momentum ?? 0;
   if (mom !== 0 && !buf) throw new Error("sgdStep: momentum needs a buffer");
-  const pl = plan(mom === 0 ? K.sgd : K.sgdMomentum, n);
+  const pl = plan(mom === 0 ? K.sgd : K.sgdMomentum, n, amp !== null);
   const pr = params([
     pl.items,
     { f32: o.lr },
@@ -103,18 +157,35 @@ export function sgdStep(param: Tensor, grad: Tensor, buf: Tensor | null, o: SgdO
     o.first ? 1 : 0,
   ]);
   const bufs = [param.buffer, grad.buffer, ...(mom === 0 ? [] : [buf!.buffer])];
+  if (amp) bufs.push(amp.scale.buffer, amp.flags.buffer);
   param.gpu.dispatch(pl.k, bufs, pr, pl.groups);
 }
 
-/** torch.optim.Adam (decoupled=false) or AdamW (decoupled=true) step in place; o.step is 1-based. */
-export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamOptions): void {
+/**
+ * torch.optim.Adam (decoupled=false) or AdamW (decoupled=true) step in place; o.step is 1-based.
+ * `amp`: as sgdStep.
+ */
+export function adamStep(
+  param: Tensor,
+  grad: Tensor,
+  m: Tensor,
+  v: Tensor,
+  o: AdamOptions,
+  amp: AmpState | null = null,
+): void {
   const n = checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
   const { stepSize, bc2Sqrt } = adamScalars(o);
   const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, wd = o.weightDecay ?? 0;
-  const pl = plan(K.adam, n);
+  const pl = plan(K.adam, n, amp !== null);
   param.gpu.dispatch(
     pl.k,
-    [param.buffer, grad.buffer, m.buffer, v.buffer],
+    [
+      param.buffer,
+      grad.buffer,
+      m.buffer,
+      v.buffer,
+      ...(amp ? [amp.scale.buffer, amp.flags.buffer] : []),
+    ],
     params([
       pl.items,
       { f32: 1 - b1 },
@@ -140,5 +211,71 @@ export function emaUpdate(k: Tensor, q: Tensor, m: number): void {
     [k.buffer, q.buffer],
     params([pl.items, { f32: m }, { f32: 1 - m }]),
     pl.groups,
+  );
+}
+
+// ---- loss scaling ----------------------------------------------------------
+
+/** A loss scaler's state on the device: scale [1] f32; flags [3] u32 words (found, good, skipped). */
+export interface AmpState {
+  scale: Tensor;
+  flags: Tensor;
+}
+
+const FLAG: Kernel = {
+  name: "amp_flag_nonfinite",
+  code: `
+struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> g: array<u32>;
+@group(0) @binding(2) var<storage, read_write> flags: array<atomic<u32>>;
+${
+    gridStrideMain(
+      WG,
+      "p.n",
+      "    if ((g[i] & 0x7f800000u) == 0x7f800000u) { atomicOr(&flags[0], 1u); }",
+    )
+  }`,
+};
+
+const UPDATE_SCALE: Kernel = {
+  name: "amp_update_scale",
+  code: `
+struct P { interval: u32, growth: f32, backoff: f32, maxScale: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> scale: array<f32>;
+@group(0) @binding(2) var<storage, read_write> flags: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+  if (flags[0] != 0u) {
+    scale[0] = scale[0] * p.backoff;
+    flags[1] = 0u;
+    flags[2] = flags[2] + 1u;
+  } else {
+    flags[1] = flags[1] + 1u;
+    if (flags[1] >= p.interval) {
+      scale[0] = min(scale[0] * p.growth, p.maxScale);
+      flags[1] = 0u;
+    }
+  }
+  flags[0] = 0u;
+}`,
+};
+
+/** Sets the scaler's found flag when any value of the f32 gradient `g` is ±inf or NaN. */
+export function flagNonFinite(g: Tensor, amp: AmpState): void {
+  if (g.dtype !== "f32") throw new Error(`flagNonFinite: gradient must be f32, got ${g.dtype}`);
+  g.gpu.dispatch(FLAG, [g.buffer, amp.flags.buffer], params([g.size]), [
+    Math.max(1, Math.min(Math.ceil(g.size / WG), MAX_GROUPS)),
+  ]);
+}
+
+/** GradScaler's update after a step (see the file header); clears the found flag. */
+export function updateLossScale(amp: AmpState, o: LossScaleOptions): void {
+  amp.scale.gpu.dispatch(
+    UPDATE_SCALE,
+    [amp.scale.buffer, amp.flags.buffer],
+    params([o.interval, { f32: o.growth }, { f32: o.backoff }, { f32: o.maxScale }]),
+    [1],
   );
 }

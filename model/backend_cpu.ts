@@ -2,6 +2,11 @@
  * The CPU backend: the pure-TS kernel references (kernels/cpu/*) behind the
  * Backend interface. Slow but simple; used for the whole-network GPU-vs-CPU
  * tests and finite-difference gradient checks.
+ *
+ * f16 storage is emulated as the GPU kernels define it: an op whose activation
+ * input is f16 computes in f32 and rounds its activation output to the nearest
+ * half once (`half`); statistics, dγ/dβ and everything after a cast to f32
+ * stay f32.
  */
 import { type Backend, type BTensor, numel, type Shape } from "./backend.ts";
 import { castCpu, type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
@@ -40,6 +45,15 @@ import {
 import { concatChannelsCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
 
 const c = (t: BTensor) => t as CpuTensor;
+
+/** out stored as f16 (rounded in place) when `like` is: the GPU kernels' store rounding. */
+function half<T extends BTensor>(like: BTensor, out: T): T {
+  if (c(like).dtype !== "f16") return out;
+  const o = c(out);
+  o.data.set(new Float16Array(o.data));
+  o.dtype = "f16";
+  return out;
+}
 const pool = (o: { k: number; stride: number; pad?: number }) => ({
   k: o.k,
   stride: o.stride,
@@ -66,39 +80,47 @@ export const cpuBackend: Backend = {
     const a = c(acc).data, b = c(g).data;
     if (a.length !== b.length) throw new Error(`addInto: [${acc.shape}] += [${g.shape}]`);
     for (let i = 0; i < a.length; i++) a[i] += b[i];
+    if (c(acc).dtype === "f16") a.set(new Float16Array(a));
   },
   flush() {},
 
-  relu: (x) => reluCpu(c(x)),
-  reluBackward: (dy, y) => reluBackwardCpu(c(dy), c(y)),
-  add: (a, b) => addCpu(c(a), c(b)),
-  scale: (x, a) => scaleCpu(c(x), a),
+  relu: (x) => half(x, reluCpu(c(x))),
+  reluBackward: (dy, y) => half(dy, reluBackwardCpu(c(dy), c(y))),
+  add: (a, b) => half(a, addCpu(c(a), c(b))),
+  scale: (x, a) => half(x, scaleCpu(c(x), a)),
 
-  conv2d: (x, w, b, o) => conv2dCpu(c(x), c(w), b && c(b), o),
-  conv2dBackwardInput: (dy, w, xShape: Shape, o) => conv2dBackwardInputCpu(c(dy), c(w), xShape, o),
+  conv2d: (x, w, b, o) => half(x, conv2dCpu(c(x), c(w), b && c(b), o)),
+  conv2dBackwardInput: (dy, w, xShape: Shape, o) =>
+    half(dy, conv2dBackwardInputCpu(c(dy), c(w), xShape, o)),
   conv2dBackwardWeight: (dy, x, wShape: Shape, o) =>
-    conv2dBackwardWeightCpu(c(dy), c(x), wShape, o),
-  conv2dBackwardBias: (dy) => conv2dBackwardBiasCpu(c(dy)),
+    half(dy, conv2dBackwardWeightCpu(c(dy), c(x), wShape, o)),
+  conv2dBackwardBias: (dy) => half(dy, conv2dBackwardBiasCpu(c(dy))),
   linear: (x, w, b) => linearCpu(c(x), c(w), b && c(b)),
   linearBackward: (dy, x, w, hasBias) => linearBackwardCpu(c(dy), c(x), c(w), hasBias),
 
-  batchNormTrain: (x, g, b, rm, rv, o) => batchNormTrainCpu(c(x), c(g), c(b), c(rm), c(rv), o),
-  batchNormEval: (x, g, b, rm, rv, o) => batchNormEvalCpu(c(x), c(g), c(b), c(rm), c(rv), o),
-  batchNormBackward: (dy, x, y, g, m, inv, o) =>
-    batchNormBackwardCpu(c(dy), c(x), y && c(y), c(g), c(m), c(inv), o),
+  batchNormTrain(x, g, b, rm, rv, o) {
+    const r = batchNormTrainCpu(c(x), c(g), c(b), c(rm), c(rv), o);
+    return { ...r, y: half(x, r.y) };
+  },
+  batchNormEval: (x, g, b, rm, rv, o) =>
+    half(x, batchNormEvalCpu(c(x), c(g), c(b), c(rm), c(rv), o)),
+  batchNormBackward(dy, x, y, g, m, inv, o) {
+    const r = batchNormBackwardCpu(c(dy), c(x), y && c(y), c(g), c(m), c(inv), o);
+    return { ...r, dx: half(dy, r.dx) };
+  },
 
-  maxPool2d: (x, o) => maxPool2dCpu(c(x), pool(o)),
-  maxPool2dBackward: (dy, x, o) => maxPool2dBackwardCpu(c(dy), c(x), pool(o)),
-  avgPool2d: (x, o) => avgPool2dCpu(c(x), o),
-  avgPool2dBackward: (dy, xShape, o) => avgPool2dBackwardCpu(c(dy), xShape, o),
-  globalAvgPool: (x) => globalAvgPoolCpu(c(x)),
-  globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackwardCpu(c(dy), xShape),
-  concatChannels: (xs) => concatChannelsCpu(xs.map(c)),
-  sliceChannels: (x, start, count) => sliceChannelsCpu(c(x), start, count),
+  maxPool2d: (x, o) => half(x, maxPool2dCpu(c(x), pool(o))),
+  maxPool2dBackward: (dy, x, o) => half(dy, maxPool2dBackwardCpu(c(dy), c(x), pool(o))),
+  avgPool2d: (x, o) => half(x, avgPool2dCpu(c(x), o)),
+  avgPool2dBackward: (dy, xShape, o) => half(dy, avgPool2dBackwardCpu(c(dy), xShape, o)),
+  globalAvgPool: (x) => half(x, globalAvgPoolCpu(c(x))),
+  globalAvgPoolBackward: (dy, xShape) => half(dy, globalAvgPoolBackwardCpu(c(dy), xShape)),
+  concatChannels: (xs) => half(xs[0], concatChannelsCpu(xs.map(c))),
+  sliceChannels: (x, start, count) => half(x, sliceChannelsCpu(c(x), start, count)),
 
-  scaleBy: (x, s) => scaleByCpu(c(x), c(s)),
-  sigmoid: (x) => sigmoidCpu(c(x)),
-  gatherRows: (x, idx) => gatherRowsCpu(c(x), c(idx)),
+  scaleBy: (x, s) => half(x, scaleByCpu(c(x), c(s))),
+  sigmoid: (x) => half(x, sigmoidCpu(c(x))),
+  gatherRows: (x, idx) => half(x, gatherRowsCpu(c(x), c(idx))),
   l2Normalize: (x) => l2NormalizeCpu(c(x)),
   l2NormalizeBackward: (dy, y, n) => l2NormalizeBackwardCpu(c(dy), c(y), c(n)),
   mocoLogits: (q, k, queue, T) => mocoLogitsCpu(c(q), c(k), c(queue), T),

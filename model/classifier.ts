@@ -54,11 +54,21 @@ export abstract class ClassifierNet extends Module {
     return this.replaceChild(this.headName, m);
   }
 
-  /** Backbone without head: [N, featureDim]. */
+  /** Backbone without head: [N, featureDim], f32 (with ctx.precision "f16" the inside is f16). */
   features(x: Var, ctx: Ctx = {}): Var {
-    const map = this.featureMap(x, ctx);
-    const f = ops.globalAvgPool(map);
+    if (ctx.precision !== "f16") {
+      const map = this.featureMap(x, ctx);
+      const f = ops.globalAvgPool(map);
+      map.release();
+      return f;
+    }
+    const xh = ops.cast(x, "f16");
+    const map = this.featureMap(xh, ctx);
+    xh.release();
+    const fh = ops.globalAvgPool(map);
     map.release();
+    const f = ops.cast(fh, "f32");
+    fh.release();
     return f;
   }
 

@@ -14,6 +14,11 @@ export interface Ctx {
   /** Split BN: the batch is this many consecutive sub-batches with their own statistics. */
   bnGroups?: number;
   /**
+   * "f16": the backbone stores activations (and casts of the weights) as f16 and computes in
+   * f32; features come out as f32 (ClassifierNet.features). Default f32.
+   */
+  precision?: "f32" | "f16";
+  /**
    * Grad-CAM on a stage before the last: a network that supports it pushes each intermediate
    * stage output here (named, with its gradient kept); the caller disposes them.
    */
@@ -228,8 +233,16 @@ export class Conv2d extends Module {
     this.bias = o.bias ? this.param("bias", [outC], o.biasInit ?? zerosInit) : null;
   }
 
+  /** Runs in x's storage type: on f16 input, the f32 weights are cast for this call. */
   forward(x: Var): Var {
-    return ops.conv2d(x, this.weight, this.bias, { stride: this.stride, pad: this.pad });
+    const o = { stride: this.stride, pad: this.pad };
+    const d = this.backend.dtype(x.value);
+    if (d === "f32") return ops.conv2d(x, this.weight, this.bias, o);
+    const w = ops.cast(this.weight, d), b = this.bias && ops.cast(this.bias, d);
+    const y = ops.conv2d(x, w, b, o);
+    w.release();
+    b?.release();
+    return y;
   }
 }
 

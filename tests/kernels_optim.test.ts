@@ -1,14 +1,17 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { adamStep, emaUpdate, sgdStep } from "../kernels/optim.ts";
+import { adamStep, emaUpdate, flagNonFinite, sgdStep, updateLossScale } from "../kernels/optim.ts";
 import {
   type AdamOptions,
   adamStepCpu,
+  ampWords,
   emaUpdateCpu,
+  flagNonFiniteCpu,
   type SgdOptions,
   sgdStepCpu,
+  updateLossScaleCpu,
 } from "../kernels/cpu/optim.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { assertClose, assertThrows } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 
 const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
@@ -104,4 +107,89 @@ Deno.test("optimizers reject mismatched tensors", () => {
   assertThrows(() => adamStep(a, a, a, b, { lr: 1, step: 1 }), /v has 5/);
   assertThrows(() => adamStep(a, a, a, a, { lr: 1, step: 0 }), /1-based/);
   assertThrows(() => emaUpdate(a, b, 0.9), /q has 5/);
+});
+
+// ---- loss scaling (f16 steps) ---------------------------------------------------------------
+
+/** A scaler state at `scale` with the found flag set or not (CPU and GPU copies). */
+function ampPair(scale: number, found: boolean) {
+  const flags = cpuTensor([3]);
+  ampWords(flags)[0] = found ? 1 : 0;
+  const cpu = { scale: cpuTensor([1], [scale]), flags };
+  return { cpu, gpu: { scale: up(cpu.scale), flags: up(flags) } };
+}
+
+for (const vec of [true, false]) {
+  const m = vec ? 1036 : 1037;
+  Deno.test(`sgd and adam with a loss scale: unscaled as CPU, no-ops when flagged (n=${m})`, async () => {
+    const S = 1024;
+    for (const found of [false, true]) {
+      const p = cpuTensor([m], randn(m, 1)), buf = cpuTensor([m]), mm = cpuTensor([m]);
+      const v = cpuTensor([m]);
+      const g = cpuTensor([m], randn(m, 2).map((x) => x * S));
+      const a = ampPair(S, found);
+      const [gp, gbuf, gm, gv] = [up(p), up(buf), up(mm), up(v)];
+      const o = { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, first: true };
+      sgdStep(gp, up(g), gbuf, o, a.gpu);
+      const p2 = cpuTensor([m], p.data), buf2 = cpuTensor([m]);
+      sgdStepCpu(p2, g, buf2, o, a.cpu);
+      assertClose(await gp.read(), p2.data, { atol: 0, rtol: 0, label: `sgd found=${found}` });
+      // The unscaled step equals the plain step on g / S.
+      const p3 = cpuTensor([m], p.data), buf3 = cpuTensor([m]);
+      sgdStepCpu(p3, cpuTensor([m], g.data.map((x) => x / S)), buf3, o);
+      assertClose(p2.data, found ? p.data : p3.data, { atol: 0, rtol: 0 });
+      const ao = { lr: 1e-3, weightDecay: 1e-4, step: 1 };
+      const pa = up(p);
+      adamStep(pa, up(g), gm, gv, ao, a.gpu);
+      const p4 = cpuTensor([m], p.data);
+      adamStepCpu(p4, g, mm, v, ao, a.cpu);
+      assertClose(await pa.read(), p4.data, {
+        atol: 1e-7,
+        rtol: 1e-6,
+        label: `adam found=${found}`,
+      });
+      if (found) assertClose(p4.data, p.data, { atol: 0, rtol: 0 });
+      else assert(p4.data.some((x, i) => x !== p.data[i]), "adam moved nothing");
+    }
+  });
+}
+
+Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, counts, grows", async () => {
+  const o = { interval: 2, growth: 2, backoff: 0.5, maxScale: 4096 };
+  const a = ampPair(1024, false);
+  const ok = randn(1037, 3).map((x) => x * 6e4);
+  flagNonFinite(up(cpuTensor([1037], ok)), a.gpu);
+  flagNonFiniteCpu(cpuTensor([1037], ok), a.cpu);
+  const words = async () => new Uint32Array((await a.gpu.flags.read()).buffer);
+  assertEquals([...(await words())], [0, 0, 0]);
+  for (const bad of [Infinity, -Infinity, NaN]) {
+    const g = ok.slice();
+    g[777] = bad;
+    const b = ampPair(1024, false);
+    flagNonFinite(up(cpuTensor([1037], g)), b.gpu);
+    flagNonFiniteCpu(cpuTensor([1037], g), b.cpu);
+    assertEquals(new Uint32Array((await b.gpu.flags.read()).buffer)[0], 1, `${bad}`);
+    assertEquals(ampWords(b.cpu.flags)[0], 1);
+  }
+  // found → halve and count a skip; then two good steps → double (capped at maxScale).
+  const seq: [boolean, number, number[]][] = [
+    [true, 512, [0, 0, 1]],
+    [false, 512, [0, 1, 1]],
+    [false, 1024, [0, 0, 1]],
+    [false, 1024, [0, 1, 1]],
+    [false, 2048, [0, 0, 1]],
+  ];
+  for (const [found, scale, w] of seq) {
+    if (found) {
+      const g = cpuTensor([4], [1, NaN, 0, 0]);
+      flagNonFinite(up(g), a.gpu);
+      flagNonFiniteCpu(g, a.cpu);
+    }
+    updateLossScale(a.gpu, o);
+    updateLossScaleCpu(a.cpu, o);
+    assertEquals((await a.gpu.scale.read())[0], scale);
+    assertEquals(a.cpu.scale.data[0], scale);
+    assertEquals([...(await words())], w);
+    assertEquals([...ampWords(a.cpu.flags)], w);
+  }
 });

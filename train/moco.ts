@@ -23,6 +23,7 @@ import { mlpHead } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import type { TrainOps } from "./train_ops.ts";
+import { LossScaler } from "./loss_scale.ts";
 
 /** MoCo v2's settings: encoders, feature size, queue, temperature, momentum, split BN. */
 export interface MocoConfig {
@@ -40,6 +41,11 @@ export interface MocoConfig {
   momentum: number;
   /** Split BN: number of sub-batches per batch (1 = plain BN, no shuffle needed). */
   bnGroups: number;
+  /**
+   * "f16": both encoders' backbones store activations as f16 (f32 master weights, heads and
+   * loss), with dynamic loss scaling (train/loss_scale.ts). Default f32.
+   */
+  precision?: "f32" | "f16";
 }
 
 /** One step's loss and top-1 count, still on the backend (read them when needed). */
@@ -56,6 +62,8 @@ export class Moco {
   queue: BTensor;
   /** Next queue row to write. */
   ptr = 0;
+  /** The loss scaler of f16 steps (give it to the optimizer); null in f32. */
+  readonly scaler: LossScaler | null;
 
   private constructor(
     readonly B: Backend,
@@ -65,6 +73,7 @@ export class Moco {
     readonly encK: ClassifierNet,
   ) {
     this.queue = B.zeros([cfg.queueSize, cfg.dim]);
+    this.scaler = cfg.precision === "f16" ? new LossScaler(B, ops) : null;
   }
 
   /** Query encoder from `seed` (or from weights loaded later), key encoder as its copy, random queue. */
@@ -110,12 +119,13 @@ export class Moco {
    * One MoCo step's forward and backward. `xq` holds the query views in batch
    * order; `xkShuffled` the key views in the order `perm` (xkShuffled[j] = view
    * of image perm[j]); `unshuffle` is perm's inverse as a [N] index tensor.
-   * The query encoder's parameters are left holding their gradients; the
-   * caller applies its optimizer (`Optimizer.step`), as fine-tuning does.
+   * The query encoder's parameters are left holding their gradients (times the loss scale in
+   * f16); the caller applies its optimizer (`Optimizer.update`, built with `this.scaler`), as
+   * fine-tuning does.
    */
   step(xq: BTensor, xkShuffled: BTensor, unshuffle: BTensor): MocoStepResult {
     const { B, ops, cfg } = this;
-    const ctx = { bnGroups: cfg.bnGroups };
+    const ctx = { bnGroups: cfg.bnGroups, precision: cfg.precision };
     this.encQ.train();
     this.encK.train();
 
@@ -141,7 +151,7 @@ export class Moco {
     qn.release();
     const { loss, correct } = infoNce(logits);
     logits.release();
-    backward(loss);
+    backward(loss, this.scaler?.seed());
 
     // Enqueue this batch's keys (they were the positives; they become negatives).
     this.ptr = ops.enqueue(this.queue, kn, this.ptr);
@@ -162,5 +172,6 @@ export class Moco {
     this.encQ.dispose();
     this.encK.dispose();
     this.B.dispose(this.queue);
+    this.scaler?.dispose();
   }
 }

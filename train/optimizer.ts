@@ -7,6 +7,7 @@
 import type { Backend, BTensor } from "../model/backend.ts";
 import type { Parameter } from "../model/nn.ts";
 import type { TrainOps } from "./train_ops.ts";
+import type { LossScaler } from "./loss_scale.ts";
 
 /** Adam/AdamW or SGD with momentum, as torch.optim defines them. */
 export type OptimConfig =
@@ -25,6 +26,8 @@ export class Optimizer {
     private ops: TrainOps,
     readonly params: [string, Parameter][],
     readonly cfg: OptimConfig,
+    /** f16 steps: gradients arrive multiplied by its scale (train/loss_scale.ts). */
+    readonly scaler: LossScaler | null = null,
   ) {
     for (const [name, p] of params) {
       if (!p.requiresGrad) continue;
@@ -33,10 +36,21 @@ export class Optimizer {
     }
   }
 
-  /** Applies one update with learning rate lr to every parameter that has a gradient. */
+  /**
+   * Applies one update with learning rate lr to every parameter that has a gradient. With a
+   * loss scaler, the gradients are unscaled, and the step is skipped on the device when one of
+   * them is not finite (`step` still counts it: Adam's bias correction runs one step ahead
+   * after a skip, where torch's GradScaler would not count it).
+   */
   apply(lr: number): void {
     this.step++;
     const c = this.cfg;
+    const amp = this.scaler?.amp ?? null;
+    if (this.scaler) {
+      this.scaler.check(
+        this.params.flatMap(([name, p]) => p.grad && this.state.has(name) ? [p.grad] : []),
+      );
+    }
     for (const [name, p] of this.params) {
       const s = this.state.get(name);
       if (!p.grad || !s) continue;
@@ -47,7 +61,7 @@ export class Optimizer {
           nesterov: c.nesterov,
           weightDecay: c.weightDecay,
           first: this.step === 1,
-        });
+        }, amp);
       } else {
         this.ops.adamStep(p.value, p.grad, s[0], s[1], {
           lr,
@@ -57,9 +71,10 @@ export class Optimizer {
           weightDecay: c.weightDecay,
           decoupled: c.kind === "adamw",
           step: this.step,
-        });
+        }, amp);
       }
     }
+    this.scaler?.update();
   }
 
   /** One training update: `apply(lr)`, then the parameters' gradients are cleared. */

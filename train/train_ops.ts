@@ -13,35 +13,71 @@ import { enqueueCpu } from "../kernels/cpu/contrastive.ts";
 import * as opt from "../kernels/optim.ts";
 import * as optCpu from "../kernels/cpu/optim.ts";
 
-export type { AdamOptions, SgdOptions } from "../kernels/cpu/optim.ts";
+export type { AdamOptions, LossScaleOptions, SgdOptions } from "../kernels/cpu/optim.ts";
+
+/** A loss scaler's state on the backend (kernels/optim.ts): scale [1]; flags [3] u32 words. */
+export interface AmpTensors {
+  /** The current loss scale. */
+  scale: BTensor;
+  /** found (a gradient was not finite this step), good steps, skipped steps. */
+  flags: BTensor;
+}
 
 /** The non-differentiated training updates, per backend (gpuTrainOps, cpuTrainOps). */
 export interface TrainOps {
   /** Writes keys into the ring-buffer queue at ptr; returns the next ptr. */
   enqueue(queue: BTensor, keys: BTensor, ptr: number): number;
-  /** One SGD update of p in place (torch.optim.SGD semantics; buf: its momentum buffer). */
-  sgdStep(p: BTensor, g: BTensor, buf: BTensor | null, o: optCpu.SgdOptions): void;
-  /** One Adam / AdamW update of p in place (m, v: its moment estimates). */
-  adamStep(p: BTensor, g: BTensor, m: BTensor, v: BTensor, o: optCpu.AdamOptions): void;
+  /**
+   * One SGD update of p in place (torch.optim.SGD semantics; buf: its momentum buffer); with
+   * `amp` the gradient is divided by the loss scale and nothing moves when it flagged a step.
+   */
+  sgdStep(
+    p: BTensor,
+    g: BTensor,
+    buf: BTensor | null,
+    o: optCpu.SgdOptions,
+    amp?: AmpTensors | null,
+  ): void;
+  /** One Adam / AdamW update of p in place (m, v: its moment estimates); `amp` as sgdStep. */
+  adamStep(
+    p: BTensor,
+    g: BTensor,
+    m: BTensor,
+    v: BTensor,
+    o: optCpu.AdamOptions,
+    amp?: AmpTensors | null,
+  ): void;
   /** k ← m·k + (1−m)·q in place. */
   emaUpdate(k: BTensor, q: BTensor, m: number): void;
+  /** Flags the step in `amp` when the f32 gradient g holds ±inf or NaN. */
+  flagNonFinite(g: BTensor, amp: AmpTensors): void;
+  /** The loss scale's update after a step (back off or grow); clears the flag. */
+  updateLossScale(amp: AmpTensors, o: optCpu.LossScaleOptions): void;
 }
 
 const G = (t: BTensor) => t as Tensor;
 const C = (t: BTensor) => t as CpuTensor;
+const GA = (a: AmpTensors | null | undefined) =>
+  a ? { scale: G(a.scale), flags: G(a.flags) } : null;
+const CA = (a: AmpTensors | null | undefined) =>
+  a ? { scale: C(a.scale), flags: C(a.flags) } : null;
 
 /** The WebGPU kernels. */
 export const gpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueue(G(queue), G(keys), ptr),
-  sgdStep: (p, g, b, o) => opt.sgdStep(G(p), G(g), b && G(b), o),
-  adamStep: (p, g, m, v, o) => opt.adamStep(G(p), G(g), G(m), G(v), o),
+  sgdStep: (p, g, b, o, a) => opt.sgdStep(G(p), G(g), b && G(b), o, GA(a)),
+  adamStep: (p, g, m, v, o, a) => opt.adamStep(G(p), G(g), G(m), G(v), o, GA(a)),
   emaUpdate: (k, q, m) => opt.emaUpdate(G(k), G(q), m),
+  flagNonFinite: (g, a) => opt.flagNonFinite(G(g), GA(a)!),
+  updateLossScale: (a, o) => opt.updateLossScale(GA(a)!, o),
 };
 
 /** The pure-TS references. */
 export const cpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueueCpu(C(queue), C(keys), ptr),
-  sgdStep: (p, g, b, o) => optCpu.sgdStepCpu(C(p), C(g), b && C(b), o),
-  adamStep: (p, g, m, v, o) => optCpu.adamStepCpu(C(p), C(g), C(m), C(v), o),
+  sgdStep: (p, g, b, o, a) => optCpu.sgdStepCpu(C(p), C(g), b && C(b), o, CA(a)),
+  adamStep: (p, g, m, v, o, a) => optCpu.adamStepCpu(C(p), C(g), C(m), C(v), o, CA(a)),
   emaUpdate: (k, q, m) => optCpu.emaUpdateCpu(C(k), C(q), m),
+  flagNonFinite: (g, a) => optCpu.flagNonFiniteCpu(C(g), CA(a)!),
+  updateLossScale: (a, o) => optCpu.updateLossScaleCpu(CA(a)!, o),
 };

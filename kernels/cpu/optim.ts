@@ -63,16 +63,48 @@ export function adamScalars(o: AdamOptions): { stepSize: number; bc2Sqrt: number
   return { stepSize: o.lr / (1 - b1 ** o.step), bc2Sqrt: Math.sqrt(1 - b2 ** o.step) };
 }
 
+/** GradScaler's growth/backoff rule (kernels/optim.ts `updateLossScale`). */
+export interface LossScaleOptions {
+  /** Good steps before the scale grows (torch: 2000). */
+  interval: number;
+  /** Growth factor (2). */
+  growth: number;
+  /** Factor after a non-finite gradient (0.5). */
+  backoff: number;
+  /** Upper bound of the scale. */
+  maxScale: number;
+}
+
+/** A loss scaler's state (kernels/optim.ts): scale [1]; flags [3] words: found, good, skipped. */
+export interface AmpStateCpu {
+  scale: CpuTensor;
+  flags: CpuTensor;
+}
+
+/** The flags' u32 words. */
+export const ampWords = (flags: CpuTensor): Uint32Array =>
+  new Uint32Array(flags.data.buffer, flags.data.byteOffset, 3);
+
+/** The gradient unscaled by amp's scale (or null: the step is skipped), as the GPU reads it. */
+function unscaled(grad: CpuTensor, amp: AmpStateCpu | null): Float32Array | null {
+  if (!amp) return grad.data;
+  if (ampWords(amp.flags)[0] !== 0) return null;
+  const inv = f(1 / amp.scale.data[0]);
+  return grad.data.map((g) => f(g * inv));
+}
+
 export function sgdStepCpu(
   param: CpuTensor,
   grad: CpuTensor,
   buf: CpuTensor | null,
   o: SgdOptions,
+  amp: AmpStateCpu | null = null,
 ): void {
   const mom = o.momentum ?? 0, damp = o.dampening ?? 0, wd = o.weightDecay ?? 0;
   checkOptimShapes("sgdStep", param, [["grad", grad], ["buf", buf]]);
   if (mom !== 0 && !buf) throw new Error("sgdStep: momentum needs a buffer");
-  const p = param.data, g = grad.data;
+  const p = param.data, g = unscaled(grad, amp);
+  if (!g) return;
   const lr = f(o.lr), m = f(mom), d1 = f(1 - damp), w = f(wd);
   for (let i = 0; i < p.length; i++) {
     let dp = wd !== 0 ? f(g[i] + f(w * p[i])) : g[i];
@@ -91,15 +123,18 @@ export function adamStepCpu(
   m: CpuTensor,
   v: CpuTensor,
   o: AdamOptions,
+  amp: AmpStateCpu | null = null,
 ): void {
   checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
+  const gd = unscaled(grad, amp);
+  if (!gd) return;
   const { stepSize, bc2Sqrt } = adamScalars(o);
   const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = f(o.eps ?? 1e-8), wd = o.weightDecay ?? 0;
   const p = param.data;
   const decay = f(1 - o.lr * wd), w = f(wd), one1 = f(1 - b1), one2 = f(1 - b2), fb2 = f(b2);
   const ss = f(stepSize), bc = f(bc2Sqrt);
   for (let i = 0; i < p.length; i++) {
-    let g = grad.data[i];
+    let g = gd[i];
     if (wd !== 0) {
       if (o.decoupled) p[i] = f(p[i] * decay);
       else g = f(g + f(w * p[i]));
@@ -118,4 +153,23 @@ export function emaUpdateCpu(k: CpuTensor, q: CpuTensor, m: number): void {
   checkOptimShapes("emaUpdate", k, [["q", q]]);
   const a = f(m), b = f(1 - m);
   for (let i = 0; i < k.data.length; i++) k.data[i] = f(f(k.data[i] * a) + f(q.data[i] * b));
+}
+
+/** Sets amp's found flag when g holds ±inf or NaN. */
+export function flagNonFiniteCpu(g: CpuTensor, amp: AmpStateCpu): void {
+  if (!g.data.every(Number.isFinite)) ampWords(amp.flags)[0] |= 1;
+}
+
+/** GradScaler's update: back off and count a skip after a non-finite step, else grow on schedule. */
+export function updateLossScaleCpu(amp: AmpStateCpu, o: LossScaleOptions): void {
+  const w = ampWords(amp.flags), s = amp.scale.data;
+  if (w[0] !== 0) {
+    s[0] = f(s[0] * f(o.backoff));
+    w[1] = 0;
+    w[2] += 1;
+  } else if (++w[1] >= o.interval) {
+    s[0] = Math.min(f(s[0] * f(o.growth)), f(o.maxScale));
+    w[1] = 0;
+  }
+  w[0] = 0;
 }

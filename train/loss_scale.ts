@@ -1,0 +1,88 @@
+/**
+ * Dynamic loss scaling for f16 storage (torch.cuda.amp.GradScaler's rule): the
+ * backward is seeded with the scale S instead of 1, so f16 activation gradients
+ * sit S times above f16's underflow; the optimizer divides each f32 master
+ * gradient by S, and skips the whole step when any gradient is ±inf or NaN
+ * (f16 overflow), after which S halves; after `interval` good steps it doubles.
+ * Scale, flag and counters stay on the device (kernels/optim.ts), so a step
+ * needs no readback; `read()` fetches them for the log.
+ */
+import type { Backend, BTensor } from "../model/backend.ts";
+import type { AmpTensors, LossScaleOptions, TrainOps } from "./train_ops.ts";
+
+/** The scaler's settings: the first scale and GradScaler's growth rule. */
+export interface LossScaleConfig extends LossScaleOptions {
+  /** Scale of the first step. */
+  init: number;
+}
+
+/**
+ * torch's GradScaler defaults but the first scale: 2^16 overflowed the first steps of a ResNet-18
+ * MoCo run at 64 px, 2^10 did not (see README, "Mixed precision").
+ */
+export const DEFAULT_LOSS_SCALE: LossScaleConfig = {
+  init: 2 ** 10,
+  interval: 2000,
+  growth: 2,
+  backoff: 0.5,
+  maxScale: 2 ** 24,
+};
+
+/** What the scaler did so far. */
+export interface LossScaleStats {
+  /** Current scale. */
+  scale: number;
+  /** Steps skipped because a gradient was not finite. */
+  skipped: number;
+}
+
+/** A loss scaler whose state lives on the backend. */
+export class LossScaler {
+  /** The state the optimizer kernels read. */
+  readonly amp: AmpTensors;
+
+  /** A scaler starting at cfg.init. */
+  constructor(
+    private B: Backend,
+    private ops: TrainOps,
+    readonly cfg: LossScaleConfig = DEFAULT_LOSS_SCALE,
+  ) {
+    this.amp = { scale: B.fromArray(Float32Array.of(cfg.init), [1]), flags: B.zeros([3]) };
+  }
+
+  /** The backward's seed for a one-value loss: the scale (the engine owns it). */
+  seed(): BTensor {
+    return this.B.scale(this.amp.scale, 1);
+  }
+
+  /** Flags the step when any of these f32 gradients is not finite (call before the updates). */
+  check(grads: BTensor[]): void {
+    for (const g of grads) this.ops.flagNonFinite(g, this.amp);
+  }
+
+  /** After the updates: back off or grow the scale, clear the flag. */
+  update(): void {
+    this.ops.updateLossScale(this.amp, this.cfg);
+  }
+
+  /** The scale and the skipped-step count (a readback: call it when logging). */
+  async read(): Promise<LossScaleStats> {
+    const scale = (await this.B.read(this.amp.scale))[0];
+    const flags = await this.B.read(this.amp.flags);
+    return { scale, skipped: new Uint32Array(flags.buffer, flags.byteOffset, 3)[2] };
+  }
+
+  /** Overwrites the state (resuming a run). */
+  restore(s: LossScaleStats): void {
+    this.B.write(this.amp.scale, Float32Array.of(s.scale));
+    const f = new Float32Array(3);
+    new Uint32Array(f.buffer)[2] = s.skipped;
+    this.B.write(this.amp.flags, f);
+  }
+
+  /** Frees the state. */
+  dispose(): void {
+    this.B.dispose(this.amp.scale);
+    this.B.dispose(this.amp.flags);
+  }
+}
