@@ -53,7 +53,7 @@ export async function mocoFootprint(
         kind: "sgd",
         momentum: 0.9,
         weightDecay: 1e-4,
-      });
+      }, moco.scaler);
       const inv = Float32Array.from({ length: N }, (_, i) => i);
       for (let s = 0; s < 2; s++) {
         const xq = B.fromArray(new Float32Array(N * C * S * S), [N, C, S, S]);

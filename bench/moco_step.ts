@@ -135,7 +135,7 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
     kind: "sgd",
     momentum: 0.9,
     weightDecay: 1e-4,
-  });
+  }, moco.scaler);
   const rng = new Rng(size);
   const oursMs: number[] = [];
   let encodeMs = Infinity, pipelinedMs = NaN;

@@ -34,6 +34,7 @@ export const PRETRAIN_OPTIONS = {
   preset: { type: "string" },
   augment: { type: "string" },
   "max-bad": { type: "string" },
+  precision: { type: "string" },
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -176,6 +177,8 @@ export function pretrainConfigFrom(
       temperature: n("temperature", f, 0.2),
       momentum: n("momentum", f, d.momentum),
       bnGroups: sub > 0 ? batchSize / sub : 1,
+      // f32 is left out of the configuration, so runs from before the flag resume as they were
+      ...(precisionFlag(f.precision) === "f16" ? { precision: "f16" as const } : {}),
     },
     imageSize: n("size", f, d.size),
     batchSize,
@@ -209,5 +212,11 @@ function augmentFlag(v: string | boolean | undefined): "mococxr" | "strong" {
   if (v !== "mococxr" && v !== "strong") {
     throw new UserError(`--augment must be mococxr or strong, got "${v}"`);
   }
+  return v;
+}
+
+function precisionFlag(v: string | boolean | undefined): "f32" | "f16" {
+  if (v === undefined) return "f32";
+  if (v !== "f32" && v !== "f16") throw new UserError(`--precision must be f32 or f16, got "${v}"`);
   return v;
 }

@@ -2,6 +2,17 @@
 import type { Gpu } from "../kernels/device.ts";
 import { type Tuner, tunerOf } from "../kernels/tuner.ts";
 import type { Preset } from "./pretrain_flags.ts";
+import { UserError } from "../util/user_error.ts";
+
+/** --precision f16 on an adapter without shader-f16 is an error the user can fix. */
+export function checkPrecision(gpu: Gpu, precision: "f32" | "f16" | undefined): void {
+  if (precision === "f16" && !gpu.hasF16) {
+    throw new UserError(
+      `--precision f16 needs the adapter's shader-f16 feature, which ${gpu.describe()} does not ` +
+        `offer; use --precision f32 (the default)`,
+    );
+  }
+}
 
 /** Where kernel tuning choices persist unless --tune-cache says otherwise. */
 export const DEFAULT_TUNE_CACHE = "runs/tune-cache.json";

@@ -15,13 +15,14 @@ const drop = (v: Var, t: BTensor | null) => {
 export function conv2d(x: Var, w: Var, b: Var | null, o: ConvOpts): Var {
   const B = x.backend;
   const inputs = b ? [x, w, b] : [x, w];
+  const xs = x.shape, ws = w.shape; // the values may be released (casts) when only shapes are read
   return record(
     B,
     B.conv2d(x.value, w.value, b?.value ?? null, o),
     inputs,
     (g, needs) => [
-      needs[0] ? B.conv2dBackwardInput(g, w.value, x.shape, o) : null,
-      needs[1] ? B.conv2dBackwardWeight(g, x.value, w.shape, o) : null,
+      needs[0] ? B.conv2dBackwardInput(g, w.value, xs, o) : null,
+      needs[1] ? B.conv2dBackwardWeight(g, x.value, ws, o) : null,
       needs[2] ? B.conv2dBackwardBias(g) : null,
     ],
     { saved: [w.requiresGrad ? x : null, x.requiresGrad ? w : null] },

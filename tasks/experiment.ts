@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
-import { openTuner, presetLine } from "../cli/run_setup.ts";
+import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
@@ -230,6 +230,7 @@ export async function main(args: string[]): Promise<void> {
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),
   );
   const gpu = await getGpu();
+  checkPrecision(gpu, pre.moco.precision);
   const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +

@@ -11,7 +11,7 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
-import { openTuner, presetLine } from "../cli/run_setup.ts";
+import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
 import {
@@ -52,6 +52,10 @@ Model
   --in-channels 1|3     stem input channels (default 1: gray images, the RGB stem's kernels
                         summed, so it still loads torchvision weights)
   --init random|FILE    start from random weights or a torchvision safetensors file
+  --precision f32|f16   f16: the backbones store activations and weight casts as f16 and
+                        compute in f32 (f32 master weights, heads and loss; dynamic loss
+                        scaling, skipped steps logged). Needs the adapter's shader-f16.
+                        Default f32
 MoCo
   --queue K             negatives in the queue (default 1024 for the small default data;
                         MoCo-CXR's code used 24576, MoCo v2 65536)
@@ -136,6 +140,7 @@ export async function main(args: string[]): Promise<void> {
   const cfg = { ...flagsCfg, dataset: data.identity };
   if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   const gpu = await getGpu();
+  checkPrecision(gpu, cfg.moco.precision);
   const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +

@@ -46,3 +46,34 @@ export function twoViewImages(src: ImageSource, aug: AugmentOptions): TwoViewSou
     },
   };
 }
+
+/** Each image: a bright disc at its own position; a view jitters it by ±1 px and adds noise. */
+export function discSource(n: number, nanFromCall = Infinity, S = 16): TwoViewSource {
+  const centers = Array.from({ length: n }, (_, i) => {
+    const r = new Rng(1000 + i);
+    return [3 + r.uniform() * 10, 3 + r.uniform() * 10, 1.5 + r.uniform() * 2.5];
+  });
+  let calls = 0;
+  const view = (i: number, rng: Rng, out: Float32Array, off: number) => {
+    const [cx, cy, rad] = centers[i];
+    const dx = rng.int(3) - 1, dy = rng.int(3) - 1;
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        const d = Math.hypot(x - cx - dx, y - cy - dy);
+        out[off + y * S + x] = (d < rad ? 1 : -0.5) + 0.3 * rng.normal();
+      }
+    }
+  };
+  return {
+    count: n,
+    twoViews(idx, rng) {
+      const xq = new Float32Array(idx.length * S * S), xk = new Float32Array(idx.length * S * S);
+      idx.forEach((i, j) => {
+        view(i, rng, xq, j * S * S);
+        view(i, rng, xk, j * S * S);
+      });
+      if (++calls >= nanFromCall) xq.fill(NaN);
+      return { xq: imageBatch(xq, idx.length, 1, S), xk: imageBatch(xk, idx.length, 1, S) };
+    },
+  };
+}

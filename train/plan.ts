@@ -74,7 +74,7 @@ export async function timeMocoStep(
 ): Promise<{ step: number; checkpoint: number }> {
   const N = pc.batchSize;
   const moco = await Moco.create(B, ops, pc.moco, pc.seed, backbone);
-  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), pc.optimizer);
+  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), pc.optimizer, moco.scaler);
   const rng = new Rng(pc.seed ^ 0x7a11);
   const step = async () => {
     const idx = Array.from({ length: N }, () => rng.int(source.count));

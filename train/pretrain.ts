@@ -32,6 +32,7 @@ import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts"
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { DeviceViews, TwoViewSource } from "./sources.ts";
 import { StepScalars } from "./step_scalars.ts";
+import type { LossScaleStats } from "./loss_scale.ts";
 import type { PretrainAugment } from "./cache_sources.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
@@ -109,6 +110,8 @@ export interface PretrainSummary {
   backbonePath: string;
   /** The last checkpoint. */
   checkpointPath: string;
+  /** f16 runs: the final loss scale and the steps skipped for a non-finite gradient. */
+  lossScale?: LossScaleStats;
 }
 
 /** Per-step generator: a pure function of (seed, step). */
@@ -154,12 +157,16 @@ export async function pretrain(
     log(`init: loaded ${report.loaded.length} tensors from ${cfg.init}`);
     await moco.copyQueryToKey();
   }
-  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), cfg.optimizer);
+  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), cfg.optimizer, moco.scaler);
   const state = () => ({
     modules: { encoder_q: moco.encQ, encoder_k: moco.encK },
     tensors: Object.fromEntries([
       ["queue", moco.queue],
       ...opt.namedState().map(([k, t]) => [`optimizer.${k}`, t]),
+      // f16: the loss scale and its counters (u32 words stored as f32 bits), for exact resume
+      ...(moco.scaler
+        ? [["loss_scale.scale", moco.scaler.amp.scale], ["loss_scale.flags", moco.scaler.amp.flags]]
+        : []),
     ]),
   });
 
@@ -275,6 +282,8 @@ export async function pretrain(
     return out;
   };
   const scalars = new StepScalars(B, opts.logEvery ?? 1);
+  /** f16: the loss scaler's state as of the last read (read with the step scalars). */
+  let amp: LossScaleStats | null = null;
   /** Steps recorded whose loss is not read yet, oldest first. */
   const unread: { step: number; epoch: number; lr: number }[] = [];
   /** A step's values, once read: NaN guard, metrics line, progress, hook. */
@@ -304,6 +313,7 @@ export async function pretrain(
       lr: m.lr,
       img_s: imgPerSec,
       data_img_s: dataImgPerSec,
+      ...(amp ? { loss_scale: amp.scale, skipped_steps: amp.skipped } : {}),
     });
     if (!opts.quiet) {
       progress.update({
@@ -314,7 +324,9 @@ export async function pretrain(
         acc,
         lr: m.lr,
         imgPerSec,
-        extra: `(data ${dataImgPerSec.toFixed(0)} img/s)`,
+        extra: `(data ${dataImgPerSec.toFixed(0)} img/s${
+          amp ? `; loss scale ${amp.scale}, ${amp.skipped} skipped` : ""
+        })`,
       });
     }
     opts.afterStep?.(m.step, loss);
@@ -343,9 +355,9 @@ export async function pretrain(
       const monitorNow = epochEnd && !!opts.monitor && cfg.monitorEvery > 0 &&
         (epoch + 1) % cfg.monitorEvery === 0;
       // Everything is read before a checkpoint: a NaN stops the run before it is saved.
-      for (const v of await scalars.collect(saveNow || monitorNow || step === totalSteps)) {
-        record(unread.shift()!, v.loss, v.correct / N);
-      }
+      const values = await scalars.collect(saveNow || monitorNow || step === totalSteps);
+      if (values.length && moco.scaler) amp = await moco.scaler.read();
+      for (const v of values) record(unread.shift()!, v.loss, v.correct / N);
       await opts.betweenSteps?.();
       if (saveNow) await save();
       if (monitorNow) {
@@ -386,6 +398,7 @@ export async function pretrain(
     dataImgPerSec: dataMs > 0 ? imgs / (dataMs / 1000) : 0,
     backbonePath,
     checkpointPath: ckptPath,
+    ...(moco.scaler ? { lossScale: await moco.scaler.read() } : {}),
   };
   await writeJsonAtomic(join(runDir, "summary.json"), summary);
   opt.dispose();

@@ -1,0 +1,197 @@
+/**
+ * f16 storage in training (--precision f16): the MoCo step with f16 backbones and loss scaling,
+ * against the f32 step (CPU references: within f16 rounding) and against the CPU's emulation of
+ * f16 storage (GPU: the same roundings), and a short pretraining run whose loss curve stays with
+ * the f32 run's and which resumes bit for bit with its loss scale.
+ */
+import { join } from "node:path";
+import { gpuBackend } from "../model/backend_gpu.ts";
+import { cpuBackend } from "../model/backend_cpu.ts";
+import type { Backend } from "../model/backend.ts";
+import { Moco, type MocoConfig } from "../train/moco.ts";
+import { cpuTrainOps, gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
+import { Optimizer } from "../train/optimizer.ts";
+import { DEFAULT_LOSS_SCALE } from "../train/loss_scale.ts";
+import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
+import { readMetrics } from "../train/metrics.ts";
+import { Rng } from "../util/rng.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
+import { gpu, randn } from "./gpu.ts";
+import { hasF16 } from "./f16.ts";
+import { TinyNet } from "./tiny_net.ts";
+import { discSource } from "./image_source.ts";
+
+const base: MocoConfig = {
+  backbone: "resnet18",
+  inChannels: 1,
+  dim: 16,
+  queueSize: 24,
+  temperature: 0.2,
+  momentum: 0.9,
+  bnGroups: 2,
+};
+const N = 8, S = 16;
+
+/** One MoCo step (no optimizer): loss and the query encoder's gradients, unscaled. */
+async function oneStep(B: Backend, ops: TrainOps, precision: "f32" | "f16") {
+  const moco = await Moco.create(B, ops, { ...base, precision }, 7, (o) => new TinyNet(B, o));
+  const perm = new Rng(1).shuffle([...Array(N).keys()]);
+  const inv = new Float32Array(N);
+  perm.forEach((p, j) => (inv[p] = j));
+  const views = randn(N * S * S, 200);
+  const xk = new Float32Array(N * S * S);
+  perm.forEach((p, j) => xk.set(views.subarray(p * S * S, (p + 1) * S * S), j * S * S));
+  const r = moco.step(
+    B.fromArray(randn(N * S * S, 100), [N, 1, S, S]),
+    B.fromArray(xk, [N, 1, S, S]),
+    B.fromArray(inv, [N]),
+  );
+  const scale = moco.scaler ? (await moco.scaler.read()).scale : 1;
+  const grads = new Map<string, Float32Array>();
+  for (const [name, p] of moco.encQ.namedParameters()) {
+    grads.set(name, (await B.read(p.grad!)).map((g) => g / scale));
+  }
+  const loss = (await B.read(r.loss))[0];
+  moco.dispose();
+  return { loss, grads, scale };
+}
+
+/** ‖a − b‖ / ‖b‖. */
+function relErr(a: Float32Array, b: Float32Array): number {
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    n += b[i] ** 2;
+  }
+  return Math.sqrt(d / n);
+}
+
+Deno.test("f16 MoCo step (CPU references): loss and unscaled gradients within f16 rounding of f32", async () => {
+  const h = await oneStep(cpuBackend, cpuTrainOps, "f16");
+  const f = await oneStep(cpuBackend, cpuTrainOps, "f32");
+  assertEquals(h.scale, DEFAULT_LOSS_SCALE.init);
+  assertClose([h.loss], [f.loss], { atol: 5e-3, rtol: 0, label: "loss" });
+  for (const [name, g] of f.grads) {
+    const e = relErr(h.grads.get(name)!, g);
+    // f16 rounds activations and gradients at 2^-11 relative; sums that nearly cancel (the first
+    // BN's bias, the first conv's weight: 3–4% here) amplify it. A missing unscale, a wrong cast
+    // or a lost seed is off by factors.
+    assert(e < 0.06, `${name}: f16 gradient ${e.toFixed(4)} away from f32 (relative)`);
+  }
+});
+
+Deno.test({
+  name: "f16 MoCo step: GPU kernels match the CPU's f16 emulation (loss, gradients)",
+  ignore: !hasF16,
+  async fn() {
+    const g = await oneStep(gpuBackend(gpu), gpuTrainOps, "f16");
+    const c = await oneStep(cpuBackend, cpuTrainOps, "f16");
+    assertClose([g.loss], [c.loss], { atol: 1e-3, rtol: 0, label: "loss" });
+    for (const [name, cg] of c.grads) {
+      const e = relErr(g.grads.get(name)!, cg);
+      assert(e < 5e-3, `${name}: GPU f16 gradient ${e.toExponential(2)} away from the CPU's`);
+    }
+  },
+});
+
+Deno.test({
+  name: "f16 optimizer step: a non-finite gradient skips the step and halves the scale",
+  ignore: !hasF16,
+  async fn() {
+    const B = gpuBackend(gpu);
+    const moco = await Moco.create(
+      B,
+      gpuTrainOps,
+      { ...base, precision: "f16" },
+      7,
+      (o) => new TinyNet(B, o),
+    );
+    const params = moco.encQ.namedParameters();
+    const opt = new Optimizer(B, gpuTrainOps, params, {
+      kind: "sgd",
+      momentum: 0.9,
+      weightDecay: 0,
+    }, moco.scaler);
+    const before = await Promise.all(params.map(([, p]) => p.read()));
+    for (const [i, [, p]] of params.entries()) {
+      const g = new Float32Array(before[i].length).fill(1);
+      if (i === params.length - 1) g[0] = Infinity;
+      p.grad = B.fromArray(g, p.shape);
+    }
+    opt.update(0.1);
+    const after = await Promise.all(params.map(([, p]) => p.read()));
+    after.forEach((a, i) => assertEquals(a, before[i], `${params[i][0]} moved on a skipped step`));
+    assertEquals(await moco.scaler!.read(), { scale: DEFAULT_LOSS_SCALE.init / 2, skipped: 1 });
+    for (const [, p] of params) {
+      p.grad = B.fromArray(new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(512), p.shape);
+    }
+    opt.update(0.1);
+    const moved = await params[0][1].read();
+    // 512 / scale 512 = 1: SGD's first effective step moves each weight by lr · 1
+    assertClose(moved, before[0].map((w) => w - 0.1), { atol: 1e-6, rtol: 0 });
+    opt.dispose();
+    moco.dispose();
+  },
+});
+
+const cfg = (epochs: number, precision?: "f16"): PretrainConfig => ({
+  moco: { ...base, queueSize: 32, ...(precision ? { precision } : {}) },
+  imageSize: S,
+  batchSize: 16,
+  epochs,
+  optimizer: { kind: "adam", weightDecay: 1e-4 },
+  lr: 3e-3,
+  schedule: { kind: "constant" },
+  seed: 3,
+  ckptEvery: 2,
+  monitorEvery: 0,
+  init: "random",
+  augment: "mococxr",
+});
+
+Deno.test({
+  name: "f16 pretraining: the loss curve stays with f32's; a killed run resumes bit for bit",
+  ignore: !hasF16,
+  async fn() {
+    const B = gpuBackend(gpu);
+    const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => Deno.makeTempDir()));
+    const s16 = await pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), a, opts);
+    await pretrain(B, gpuTrainOps, cfg(5), discSource(64), b, opts);
+    const m16 = await readMetrics(join(a, "metrics.jsonl"));
+    const m32 = await readMetrics(join(b, "metrics.jsonl"));
+    assertEquals(m16.length, 20);
+    // Same seed, same batches: the curves part only by rounding. Mean |difference| of the loss,
+    // and the mean over the last 8 steps, against the f32 curve's own fall.
+    const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+    const diff = mean(m16.map((r, i) => Math.abs((r.loss as number) - (m32[i].loss as number))));
+    const fall = mean(m32.slice(0, 4).map((r) => r.loss as number)) -
+      mean(m32.slice(-8).map((r) => r.loss as number));
+    assert(fall > 0.05, `f32 loss fell by ${fall}`);
+    assert(
+      diff < 0.25 * fall,
+      `f16 curve ${diff.toFixed(4)} away from f32 (fall ${fall.toFixed(4)})`,
+    );
+    assertEquals(s16.lossScale, { scale: DEFAULT_LOSS_SCALE.init, skipped: 0 });
+    assertEquals(m16.at(-1)!.loss_scale, DEFAULT_LOSS_SCALE.init);
+    // Killed after step 7 and resumed: the same losses and weights as the uninterrupted run.
+    await assertRejects(
+      () =>
+        pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), c, {
+          ...opts,
+          afterStep: (s) => {
+            if (s === 7) throw new Error("killed");
+          },
+        }),
+      /killed/,
+    );
+    await pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), c, { ...opts, resume: true });
+    const mc = await readMetrics(join(c, "metrics.jsonl"));
+    assertEquals(mc.map((r) => r.loss), m16.map((r) => r.loss));
+    assertEquals(
+      await Deno.readFile(join(c, "backbone.safetensors")),
+      await Deno.readFile(join(a, "backbone.safetensors")),
+    );
+    for (const d of [a, b, c]) await Deno.remove(d, { recursive: true });
+  },
+});
