@@ -6,7 +6,7 @@
  *
  *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
- *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|col2im]
+ *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|col2im] [--precision f32|f16]
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -41,6 +41,8 @@ export interface MocoBenchConfig {
   steps: number;
   /** TF.js timed steps (after one warm-up step that compiles its shape-specialised shaders). */
   tfSteps: number;
+  /** f16 storage in the backbones (--precision f16; needs shader-f16). Default f32. */
+  precision?: "f32" | "f16";
 }
 
 export interface MocoBenchRow {
@@ -130,7 +132,8 @@ const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
 async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   const B = gpuBackend(gpu), ops = gpuTrainOps, N = cfg.batch, S = size;
   const backbone = cfg.backbone ?? "resnet18";
-  const moco = await Moco.create(B, ops, { ...MOCO_CFG, backbone }, 1);
+  const precision = cfg.precision ?? "f32";
+  const moco = await Moco.create(B, ops, { ...MOCO_CFG, backbone, precision }, 1);
   const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
     kind: "sgd",
     momentum: 0.9,
@@ -215,9 +218,9 @@ export async function runMocoBench(
   log: (line: string) => void = console.log,
 ): Promise<MocoBenchRow[]> {
   log(
-    `MoCo step: ${
-      cfg.backbone ?? "resnet18"
-    }, ${MOCO_CFG.inChannels}-channel stem, queue ${MOCO_CFG.queueSize}, ` +
+    `MoCo step: ${cfg.backbone ?? "resnet18"}, ${
+      cfg.precision ?? "f32"
+    } storage, ${MOCO_CFG.inChannels}-channel stem, queue ${MOCO_CFG.queueSize}, ` +
       `bnGroups ${MOCO_CFG.bnGroups}, SGD; ${cfg.warmup} warm-up + ${cfg.steps} timed steps ` +
       `a size. TF.js: ${
         withTf
@@ -317,6 +320,7 @@ if (import.meta.main) {
       "no-tf": { type: "boolean", default: false },
       "conv-algo": { type: "string", default: "auto" },
       backbone: { type: "string", default: "resnet18" },
+      precision: { type: "string", default: "f32" },
     },
   });
   setConvAlgo(convAlgoFlag(values["conv-algo"]));
@@ -330,7 +334,11 @@ if (import.meta.main) {
       steps: positiveInt("steps", values.steps, 1),
       warmup: positiveInt("warmup", values.warmup, 0),
       tfSteps: positiveInt("tf-steps", values["tf-steps"], 1),
+      precision: values.precision === "f16" ? "f16" : "f32",
     };
+    if (values.precision !== "f32" && values.precision !== "f16") {
+      throw new Error(`--precision: f32 or f16, got ${values.precision}`);
+    }
     // Split BN: the batch falls into bnGroups equal sub-batches.
     if (cfg.batch % MOCO_CFG.bnGroups) {
       throw new Error(`--batch: must be a multiple of bnGroups (${MOCO_CFG.bnGroups})`);

@@ -113,7 +113,13 @@ function wrap<T extends object>(obj: T, prefix: string): T {
 const B: Backend = wrap(gpuBackend(gpu), "");
 const ops: TrainOps = wrap(gpuTrainOps, "");
 const moco = await Moco.create(B, ops, MOCO_CFG, 7);
-const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), { kind: "adam", weightDecay: 1e-4 }, moco.scaler);
+const opt = new Optimizer(
+  B,
+  ops,
+  moco.encQ.namedParameters(),
+  { kind: "adam", weightDecay: 1e-4 },
+  moco.scaler,
+);
 
 const randn = (n: number) => new Float32Array(n).map(() => rng.normal());
 

@@ -3,7 +3,8 @@
  * (forward with batch-statistics BN, masked BCE over 14 findings, backward,
  * Adam) for ResNet-18, ResNet-50 and DenseNet-121 at 224 px, batch 64, each
  * as img/s and as a share of the measured FMA peak, with the buffer pool's
- * footprint. The kernels are tuned after each model's first step. Minutes a
+ * footprint; the MoCo step also with f16 storage (--precision f16) where the
+ * adapter has shader-f16. The kernels are tuned after each model's first step. Minutes a
  * row on a software adapter: `deno task bench` runs it on hardware adapters
  * only, or when named (`--only research`).
  */
@@ -74,15 +75,19 @@ export const researchBench: BenchEntry = {
   async run(ctx) {
     const [size, batch] = [224, 64];
     for (const backbone of BACKBONES) {
-      await runMocoBench(ctx.gpu, {
-        backbone,
-        sizes: [size],
-        tfSizes: [],
-        batch,
-        warmup: 1,
-        steps: 2,
-        tfSteps: 1,
-      }, false);
+      // f16 storage beside f32 where the adapter has shader-f16 (issue 14's ≥ 1.5× target)
+      for (const precision of ctx.gpu.hasF16 ? ["f32", "f16"] as const : ["f32"] as const) {
+        await runMocoBench(ctx.gpu, {
+          backbone,
+          sizes: [size],
+          tfSizes: [],
+          batch,
+          warmup: 1,
+          steps: 2,
+          tfSteps: 1,
+          precision,
+        }, false);
+      }
       const { ms, bytes } = await timeSupervised(ctx.gpu, backbone, size, batch, 2);
       // a supervised step: forward + backward ≈ 3 forwards (no key encoder)
       const flops = (3 / 4) * MOCO_FLOPS_PER_IMAGE(size, backbone) * batch;
