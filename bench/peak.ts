@@ -6,13 +6,15 @@
  * (enough instruction-level parallelism to hide the FMA latency), workgroups
  * of 256, and writes one value so the work cannot be dropped. FLOPs =
  * invocations · iters · 8 · 4 · 2. Copy: a vec4 grid-stride copy; bytes moved =
- * 2 · size (read + write). Both are timed as several dispatches in one submit
- * (throughput, not queue latency), best of three batches.
+ * 2 · size (read + write). Both are timed as the difference between a submit
+ * of 1 + n dispatches and one of 1 (throughput, without the queue's latency),
+ * best of three.
  */
 import type { Gpu, Kernel } from "../kernels/device.ts";
 import { params } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gridStrideMain, unroll } from "../kernels/wgsl.ts";
+import { msPerCall } from "../kernels/tuner.ts";
 
 export interface Peak {
   gflops: number;
@@ -48,16 +50,19 @@ const COPY: Kernel = {
 ${gridStrideMain(256, "p.n", "    dst[i] = src[i];")}`,
 };
 
-/** Best ms per dispatch of `record` run `calls` times in one submit (three batches). */
+/**
+ * Best ms per dispatch of `record` over three measurements, each the submit difference of
+ * kernels/tuner.ts `msPerCall` (1 + calls dispatches minus 1: the submit-and-wait cancels).
+ */
 async function perCall(gpu: Gpu, record: () => void, calls: number): Promise<number> {
   record();
   await gpu.sync();
   let best = Infinity;
   for (let b = 0; b < 3; b++) {
-    const t0 = performance.now();
-    for (let i = 0; i < calls; i++) record();
-    await gpu.sync();
-    best = Math.min(best, (performance.now() - t0) / calls);
+    best = Math.min(
+      best,
+      await msPerCall(record, () => gpu.sync(), calls),
+    );
   }
   return best;
 }
