@@ -6,7 +6,7 @@
  * in seconds. The pool's own extras (the 4 MiB uniform ring, a few readback buffers) come on top.
  *
  *   deno run --allow-read --allow-env bench/memory.ts [--backbone resnet50] [--batch 64]
- *     [--size 224] [--conv-algo auto|gemm|winograd|col2im] [--card-gib 16]
+ *     [--size 224] [--conv-algo auto|gemm|winograd|col2im] [--card-gib 16] [--precision f16]
  *
  * or `deno task bench --only memory` (ResNet-18 and ResNet-50 at 224 px, batch 64, against 16 GiB).
  */
@@ -30,6 +30,7 @@ export interface Footprint {
   batch: number;
   size: number;
   algo: ConvAlgo;
+  precision: "f32" | "f16";
   /** Pool bytes after two steps (the second meets the optimizer state the first creates). */
   bytes: number;
   buffers: number;
@@ -43,12 +44,13 @@ export async function mocoFootprint(
   batch: number,
   size: number,
   algo: ConvAlgo = "auto",
+  precision: "f32" | "f16" = "f32",
 ): Promise<Footprint> {
   const B = gpuBackend(gpu), N = batch, S = size, C = MOCO_CFG.inChannels;
   setConvAlgo(algo);
   try {
     const r = await dryRun(gpu, async () => {
-      const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone }, 1);
+      const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
       const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
         kind: "sgd",
         momentum: 0.9,
@@ -66,7 +68,16 @@ export async function mocoFootprint(
       opt.dispose();
       moco.dispose();
     });
-    return { backbone, batch, size, algo, bytes: r.bytes, buffers: r.buffers, largest: r.largest };
+    return {
+      backbone,
+      batch,
+      size,
+      algo,
+      precision,
+      bytes: r.bytes,
+      buffers: r.buffers,
+      largest: r.largest,
+    };
   } finally {
     setConvAlgo("auto");
   }
@@ -78,7 +89,7 @@ const GiB = 2 ** 30;
 export function formatFootprint(f: Footprint, cardGiB: number): string {
   const total = f.bytes + POOL_EXTRAS;
   const fits = total <= cardGiB * GiB;
-  return `${f.backbone} MoCo step, ${f.size} px, batch ${f.batch}, convs ${f.algo}: pool ` +
+  return `${f.backbone} MoCo step, ${f.size} px, batch ${f.batch}, ${f.precision}, convs ${f.algo}: pool ` +
     `${(f.bytes / GiB).toFixed(2)} GiB in ${f.buffers} buffers (largest ` +
     `${(f.largest / 2 ** 20).toFixed(0)} MiB) + ${(POOL_EXTRAS / 2 ** 20).toFixed(0)} MiB -> ` +
     `${fits ? "fits" : "does NOT fit"} ${cardGiB} GiB (${
@@ -96,9 +107,10 @@ export const memoryBench: BenchEntry = {
         `kernel run; kernel choices of this adapter, ${ctx.gpu.describe()})`,
     );
     for (const backbone of ["resnet18", "resnet50"] as const) {
-      for (const algo of ["auto", "gemm"] as const) {
+      const runs = [["auto", "f32"], ["gemm", "f32"], ...(ctx.gpu.hasF16 ? [["auto", "f16"]] : [])];
+      for (const [algo, precision] of runs as [ConvAlgo, "f32" | "f16"][]) {
         const t0 = performance.now();
-        const f = await mocoFootprint(ctx.gpu, backbone, 64, 224, algo);
+        const f = await mocoFootprint(ctx.gpu, backbone, 64, 224, algo, precision);
         console.log(
           `  ${formatFootprint(f, 16)} [${((performance.now() - t0) / 1000).toFixed(1)} s]`,
         );
@@ -116,8 +128,13 @@ if (import.meta.main) {
       size: { type: "string", default: "224" },
       "conv-algo": { type: "string", default: "auto" },
       "card-gib": { type: "string", default: "16" },
+      precision: { type: "string", default: "f32" },
     },
   });
+  if (values.precision !== "f32" && values.precision !== "f16") {
+    console.error(`--precision: f32 or f16, got "${values.precision}"`);
+    Deno.exit(2);
+  }
   const num = (flag: string, v: string, min: number) => {
     const x = Number(v);
     if (!Number.isInteger(x) || x < min) {
@@ -140,7 +157,14 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const gpu = await getGpu();
-  const f = await mocoFootprint(gpu, backbone, batch, size, convAlgoFlag(values["conv-algo"]));
+  const f = await mocoFootprint(
+    gpu,
+    backbone,
+    batch,
+    size,
+    convAlgoFlag(values["conv-algo"]),
+    values.precision,
+  );
   console.log(`adapter: ${gpu.describe()}`);
   console.log(formatFootprint(f, card));
 }
