@@ -40,6 +40,7 @@ import {
 } from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
+import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
 type S4 = [number, number, number, number];
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -350,3 +351,139 @@ for (
     fdCheck("db", (v) => loss(x, w, v), b, conv2dBackwardBiasF64(g, ys));
   });
 }
+
+// ---- f16 storage ----------------------------------------------------------
+//
+// The f16 kernels read half inputs, widen them, accumulate in f32 and round each output once, so
+// against the f32 CPU reference on the same half inputs they differ by that one rounding (≤ 2⁻¹¹
+// relative, under assertHalfClose's rtol of 1e-3) plus the f32 summation-order difference the f32
+// tests allow, 1e-5 · Σ|terms| (see the header). That second part is absolute for outputs that
+// cancel, so atol is 1e-5 · max Σ|terms| of the output (the f32 bound at its worst element; here
+// 4e-5 to 8e-4, against a half-ulp of 4.9e-4 at 1 and outputs mostly of magnitude 1 to 20) plus
+// 2⁻²⁴ (f16's subnormal spacing, for outputs near 0).
+// rtol 1e-3 would also pass a store that truncates (≤ 2⁻¹⁰), so the check also wants at least 90%
+// of the outputs to be exactly the reference rounded to the nearest half: with one rounding only
+// those within the f32 error (~1e-6 relative) of a midpoint between two halves may differ.
+
+/** assertHalfClose with atol from the output's Σ|terms| (see above); checks the dtype is f16. */
+async function assertHalf(t: Tensor, want: Float32Array, mag: Float32Array, label: string) {
+  assertEquals(t.dtype, "f16", `${label}: dtype`);
+  const got = await t.read();
+  const atol = 1e-5 * mag.reduce((a, b) => Math.max(a, b), 0) + 2 ** -24;
+  assertHalfClose(got, want, { atol, label });
+  const rounded = half(want);
+  const off = got.filter((v, i) => v !== rounded[i]).length;
+  assert(
+    off <= Math.ceil(0.1 * got.length),
+    `${label}: ${off} of ${got.length} outputs are not the reference rounded to f16`,
+  );
+}
+
+/** Leaves NaN in the pooled buffers the next f16 tensors of n values get (acquire takes the oldest). */
+function dirtyHalfPool(n: number) {
+  const nan = new Float32Array(n).fill(NaN);
+  for (const t of Array.from({ length: 8 }, () => Tensor.from(gpu, nan, [n], "f16"))) t.dispose();
+}
+
+const HALF_CASES: Array<
+  { name: string; x: S4; w: S4; stride: number; pad: number; bias: boolean }
+> = [
+  { name: "3x3 pad 1, bias", x: [2, 3, 7, 7], w: [6, 3, 3, 3], stride: 1, pad: 1, bias: true },
+  { name: "3x3 pad 0, odd", x: [1, 3, 7, 6], w: [5, 3, 3, 3], stride: 1, pad: 0, bias: false },
+  { name: "7x7/2 stem", x: [1, 3, 15, 13], w: [5, 3, 7, 7], stride: 2, pad: 3, bias: false },
+  { name: "3x3/2, bias", x: [2, 4, 8, 9], w: [6, 4, 3, 3], stride: 2, pad: 1, bias: true },
+  { name: "1x1", x: [2, 5, 6, 6], w: [7, 5, 1, 1], stride: 1, pad: 0, bias: false },
+  { name: "1x1/2, bias", x: [1, 4, 5, 5], w: [3, 4, 1, 1], stride: 2, pad: 0, bias: true },
+  // dead taps: f16 grad-weight zeroes them in its own (f16) buffer
+  { name: "3x3 on 1x1", x: [2, 8, 1, 1], w: [6, 8, 3, 3], stride: 1, pad: 1, bias: true },
+];
+// a fat tile, a shared-memory tile, every GPU reg shape (one under GL), the adapter's default
+const HALF_VARIANTS: Array<GemmVariant | null> = [
+  { kind: "fat", tm: 4, tn: 4 },
+  TILED_32,
+  ...testedGpuCandidates(),
+  null,
+];
+
+for (const cs of HALF_CASES) {
+  Deno.test({
+    name:
+      `conv2d f16 storage == CPU on halves: ${cs.name} x[${cs.x}] w[${cs.w}] s${cs.stride} p${cs.pad}`,
+    ignore: !hasF16,
+    async fn() {
+      const o = { stride: cs.stride, pad: cs.pad };
+      const x = cpuTensor(cs.x, half(randn(numel(cs.x), 31)));
+      const w = cpuTensor(cs.w, half(randn(numel(cs.w), 32, 0.3)));
+      const b = cs.bias ? cpuTensor([cs.w[0]], half(randn(cs.w[0], 33))) : null;
+      const y = conv2dCpu(x, w, b, o);
+      const dy = cpuTensor(y.shape, half(randn(y.data.length, 34)));
+      const yMag = conv2dCpu(abs(x), abs(w), b && abs(b), o).data;
+      const dx = conv2dBackwardInputCpu(dy, w, cs.x, o).data;
+      const dxMag = conv2dBackwardInputCpu(abs(dy), abs(w), cs.x, o).data;
+      const dw = conv2dBackwardWeightCpu(dy, x, cs.w, o).data;
+      const dwMag = conv2dBackwardWeightCpu(abs(dy), abs(x), cs.w, o).data;
+
+      const h = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
+      const tx = h(x), tw = h(w), tb = b && h(b), tdy = h(dy);
+      const wino = cs.w[2] === 3 && cs.w[3] === 3 && cs.stride === 1 && cs.pad <= 2;
+      const algos = ["gemm", "col2im", "auto", ...(wino ? ["winograd"] as const : [])] as const;
+      for (const algo of algos) {
+        // Winograd's and col2im's GEMMs also through uniform windows (f16 packs into f32 panels)
+        const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
+          ...HALF_VARIANTS.map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
+          ...(algo === "col2im" || algo === "winograd"
+            ? [{ window: WINDOWS[0], label: JSON.stringify(WINDOWS[0]) }]
+            : []),
+        ];
+        for (const { label: vl, ...choice } of choices) {
+          const ov = { ...o, ...choice, algo };
+          const label = `f16 ${algo} ${vl}`;
+          await gpu.checked(async () => {
+            const gy = conv2d(tx, tw, tb, ov);
+            await assertHalf(gy, y.data, yMag, `forward ${label}`);
+            const gdx = conv2dBackwardInput(tdy, tw, cs.x, ov);
+            await assertHalf(gdx, dx, dxMag, `grad-input ${label}`);
+            // split-K: the default, one slice (written in f16 directly), three (f32 slices)
+            for (const splits of algo !== "winograd" ? [undefined, 1, 3] : [undefined]) {
+              dirtyHalfPool(numel(cs.w)); // dead taps must be zeroed in dw (3x3 on 1x1)
+              const gdw = conv2dBackwardWeight(tdy, tx, cs.w, { ...ov, splits });
+              await assertHalf(gdw, dw, dwMag, `grad-weight ${label} splits ${splits}`);
+              gdw.dispose();
+            }
+            gy.dispose();
+            gdx.dispose();
+          });
+        }
+      }
+      const db = conv2dBackwardBias(tdy);
+      await assertHalf(
+        db,
+        conv2dBackwardBiasCpu(dy).data,
+        conv2dBackwardBiasCpu(abs(dy)).data,
+        "grad-bias",
+      );
+      for (const t of [tx, tw, tb, tdy, db]) t?.dispose();
+    },
+  });
+}
+
+Deno.test({
+  name: "conv2d: operands of mixed storage types are a clear error naming the op",
+  ignore: !hasF16,
+  fn() {
+    const o = { stride: 1, pad: 1 };
+    const x = Tensor.zeros(gpu, [1, 3, 4, 4]), xh = Tensor.zeros(gpu, [1, 3, 4, 4], "f16");
+    const w = Tensor.zeros(gpu, [2, 3, 3, 3]), wh = Tensor.zeros(gpu, [2, 3, 3, 3], "f16");
+    const bh = Tensor.zeros(gpu, [2], "f16"), dyh = Tensor.zeros(gpu, [1, 2, 4, 4], "f16");
+    const b = Tensor.zeros(gpu, [2]), mix = /operands mix f32 and f16/;
+    for (const algo of ["gemm", "winograd", "col2im", "auto"] as const) {
+      const oa = { ...o, algo };
+      assertThrows(() => conv2d(x, wh, null, oa), /^Error: conv2d: operands mix f32 and f16/);
+      assertThrows(() => conv2d(x, w, bh, oa), mix);
+      assertThrows(() => conv2d(xh, wh, b, oa), /conv2d: operands mix f16 and f32/);
+      assertThrows(() => conv2dBackwardInput(dyh, w, x.shape, oa), /conv2dBackwardInput: .*mix/);
+      assertThrows(() => conv2dBackwardWeight(dyh, x, w.shape, oa), /conv2dBackwardWeight: .*mix/);
+    }
+    for (const t of [x, xh, w, wh, b, bh, dyh]) t.dispose();
+  },
+});

@@ -2,10 +2,12 @@ import { Gpu } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { axpby, fill } from "../kernels/elementwise.ts";
 import { matmul } from "../kernels/gemm/matmul.ts";
+import { conv2d } from "../kernels/conv/conv2d.ts";
 import { chooseVariant, tileCandidates } from "../kernels/gemm/variants.ts";
 import { type Problem, TuneCacheError, Tuner, tunerOf } from "../kernels/tuner.ts";
 import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
+import { hasF16 } from "./f16.ts";
 
 /** A problem whose "slow" candidate does 40× the work of the "fast" one. */
 function problem(key: string, order: string[]): Problem<{ reps: number }> {
@@ -120,4 +122,37 @@ Deno.test("a tuned matmul gives the untuned result and records what ran", async 
   } finally {
     g.device.destroy();
   }
+});
+
+Deno.test({
+  name: "f16 and f32 convs of one shape are tuned separately, and f16 tuning keeps f16 results",
+  ignore: !hasF16,
+  async fn() {
+    const g = await Gpu.create(); // its own device, as above
+    try {
+      const t = tunerOf(g);
+      t.mode = "measure";
+      // small integers: every candidate (Winograd included) computes them exactly
+      const xs = [1, 3, 6, 6], ws = [4, 3, 3, 3], o = { stride: 1, pad: 1 };
+      const xv = Float32Array.from({ length: 108 }, (_, i) => (i % 7) - 3);
+      const wv = Float32Array.from({ length: 108 }, (_, i) => (i % 5) - 2);
+      const y32 = await conv2d(Tensor.from(g, xv, xs), Tensor.from(g, wv, ws), null, o).read();
+      const x16 = Tensor.from(g, xv, xs, "f16"), w16 = Tensor.from(g, wv, ws, "f16");
+      const y16 = conv2d(x16, w16, null, o);
+      assertEquals(y16.dtype, "f16");
+      assertEquals(await y16.read(), y32);
+      // the two convs (and the f32 GEMMs of Winograd's panels, shared by both)
+      await t.tunePending(2);
+      const keys = Object.keys(t.table).filter((k) => k.startsWith("conv_")).sort();
+      assertEquals(keys.length, 2, Object.keys(t.table).join(", "));
+      assert(keys[0].startsWith("conv_fwd:1x3x6x6>4:3x3/1p1") && !keys[0].endsWith(":f16"));
+      assertEquals(keys[1], `${keys[0]}:f16`);
+      for (const k of keys) assert(Object.values(t.table[k].ms).every(Number.isFinite), k);
+      const tuned = conv2d(x16, w16, null, o);
+      assertEquals(tuned.dtype, "f16");
+      assertEquals(await tuned.read(), y32);
+    } finally {
+      g.device.destroy();
+    }
+  },
 });

@@ -14,9 +14,14 @@
  * values per input pixel.
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
+ * Storage: dy, w and dx share one type, f32 or f16; the GEMM reads dy and w in
+ * it (widened) and writes cols as f32 scratch, the gather sums in f32 and rounds
+ * dx once (gemm/storage.ts).
  */
-import { grid1d, type Kernel, params } from "../device.ts";
-import { Tensor } from "../tensor.ts";
+import { grid1d, type Kernel, kernelFamily, params } from "../device.ts";
+import { type DType, Tensor } from "../tensor.ts";
+import { sameDtype } from "../cast.ts";
+import { storageWgsl } from "../gemm/storage.ts";
 import { bmm } from "../gemm/matmul.ts";
 import { pack, plainSource, windowGemm } from "../gemm/windows.ts";
 import { chooseWindows, type GemmChoice } from "../gemm/window_plan.ts";
@@ -24,13 +29,15 @@ import type { ConvGeom } from "../gemm/skeleton.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
-const GATHER: Kernel = {
-  name: "conv_dgrad_col2im",
-  code: `struct P { items: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32,
+const gatherKernel = kernelFamily((d: DType): Kernel => ({
+  name: `conv_dgrad_col2im${d === "f16" ? ":f16" : ""}`,
+  code: `${
+    storageWgsl(d).prelude
+  }struct P { items: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32,
   stride: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> cols: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<${storageWgsl(d).t}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let total = nw.x * nw.y * ${WG}u;
@@ -56,11 +63,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
         }
       }
     }
-    dx[i] = s;
+    dx[i] = ${storageWgsl(d).st("s")};
     i += total;
   }
 }`,
-};
+}));
 
 /** Floats of the cols temporary for this conv. */
 export function col2imScratch(g: ConvGeom): number {
@@ -75,6 +82,7 @@ export function conv2dBackwardInputCol2im(
   o: GemmChoice = {},
 ): Tensor {
   const gpu = dy.gpu, ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
+  const d = sameDtype("conv2dBackwardInput", dy, w);
   // windowed: one GEMM for the batch (M = N·OH·OW), which also helps small maps,
   // where a per-image GEMM has a row or four; else the per-image bmm
   const shape = { z: 1, zb: 1, m: g.n * ohw, n: ckk, k: g.o };
@@ -92,13 +100,14 @@ export function conv2dBackwardInputCol2im(
       transA: true,
       sharedB: true,
       variant: o.variant,
+      outDtype: "f32",
     });
   }
-  const dx = Tensor.empty(gpu, [g.n, g.c, g.h, g.w]);
+  const dx = Tensor.empty(gpu, [g.n, g.c, g.h, g.w], d);
   const items = dx.size;
   const [gx, gy] = grid1d(items, WG);
   gpu.dispatch(
-    GATHER,
+    gatherKernel(d),
     [cols.buffer, dx.buffer],
     params([items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad]),
     [Math.min(gx * gy, MAX_GROUPS)],

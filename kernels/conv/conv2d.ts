@@ -11,10 +11,15 @@
  * strided convs' grad-input as an explicit GEMM + gather (conv/col2im.ts).
  * Tile shapes are specializations chosen per adapter (gemm/variants.ts); the
  * `variant` / `splits` options force one, for tests and benchmarks.
+ * Storage: x, w, bias and dy share one type, f32 or f16 (sameDtype), and every
+ * output (y, dx, dw, db) has it; the kernels that read or write them widen on
+ * load, compute in f32 and round once at the store; internal scratch (split-K
+ * slices, Winograd panels, col2im columns) stays f32 (kernels/KERNELS.md).
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
  */
 import { type Gpu, GpuError, params } from "../device.ts";
-import { type Shape, Tensor } from "../tensor.ts";
+import { type DType, type Shape, Tensor } from "../tensor.ts";
+import { cast, sameDtype } from "../cast.ts";
 import { type ConvOptions, convShapes } from "../cpu/conv2d.ts";
 import { type ConvGeom, convParamFields, liveTapBox } from "../gemm/skeleton.ts";
 import { convFwdKernel } from "./implicit_fwd.ts";
@@ -109,7 +114,14 @@ function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
  * choice among the algorithms and tile shapes that apply (kernels/tuner.ts),
  * the prior ({}: the "auto" rules below) first.
  */
-function tuned(gpu: Gpu, op: Op, g: ConvGeom, o: ConvGpuOptions, bias: boolean): ConvGpuOptions {
+function tuned(
+  gpu: Gpu,
+  op: Op,
+  g: ConvGeom,
+  o: ConvGpuOptions,
+  bias: boolean,
+  d: DType,
+): ConvGpuOptions {
   if (o.algo || o.variant || o.window !== undefined || defaultAlgo !== "auto") return o;
   if (tunerOf(gpu).mode === "off") return o; // the prior ({}) without building its rivals
   const [m, cols] = op === "fwd"
@@ -133,12 +145,12 @@ function tuned(gpu: Gpu, op: Op, g: ConvGeom, o: ConvGpuOptions, bias: boolean):
   }
   const key = `conv_${op}:${g.n}x${g.c}x${g.h}x${g.w}>${g.o}:${g.kh}x${g.kw}/${g.stride}p${g.pad}${
     bias ? "+bias" : ""
-  }`;
+  }${d === "f16" ? ":f16" : ""}`;
   const choice = tunerOf(gpu).choose({
     key,
     candidates,
     scratch: () => {
-      const t = (shape: Shape) => fill(Tensor.empty(gpu, shape), 0.5);
+      const t = (shape: Shape) => scratchOf(gpu, shape, d);
       const x = t([g.n, g.c, g.h, g.w]), w = t([g.o, g.c, g.kh, g.kw]);
       const dy = t([g.n, g.o, g.oh, g.ow]), b = bias ? t([g.o]) : null;
       const base = { stride: g.stride, pad: g.pad };
@@ -159,6 +171,22 @@ function tuned(gpu: Gpu, op: Op, g: ConvGeom, o: ConvGpuOptions, bias: boolean):
   return { ...o, ...choice };
 }
 
+/** A scratch operand of 0.5s in storage type d, for timing. */
+function scratchOf(gpu: Gpu, shape: Shape, d: DType): Tensor {
+  const t = fill(Tensor.empty(gpu, shape), 0.5);
+  if (d === "f32") return t;
+  const h = cast(t, d);
+  t.dispose();
+  return h;
+}
+
+/** Zeroes t (a dispatch for f32, so the step stays one batch; f16: a buffer clear). */
+function zeroed(t: Tensor): Tensor {
+  if (t.dtype === "f32") return fill(t, 0);
+  t.gpu.clear(t.buffer, 0, t.bytes);
+  return t;
+}
+
 function geom(xShape: Shape, wShape: Shape, o: ConvOptions, fn: string): ConvGeom {
   const [n, oc, oh, ow] = convShapes(xShape, wShape, o, fn);
   const [, c, h, w] = xShape, [, , kh, kw] = wShape;
@@ -175,14 +203,15 @@ function sameShape(t: Tensor, shape: Shape, what: string): void {
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOptions): Tensor {
   const g = geom(x.shape, w.shape, o, "conv2d");
   if (bias) sameShape(bias, [g.o], "conv2d: bias");
-  o = tuned(x.gpu, "fwd", g, o, !!bias);
+  const d = sameDtype("conv2d", x, w, ...(bias ? [bias] : []));
+  o = tuned(x.gpu, "fwd", g, o, !!bias, d);
   if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o);
-  const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow]);
+  const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow], d);
   const cols = g.n * g.oh * g.ow;
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
   const { bm, bn } = tileOf(v);
   x.gpu.dispatch(
-    convFwdKernel(v),
+    convFwdKernel(v, d),
     [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
     params(convParamFields(g, bias ? 1 : 0)),
     [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
@@ -212,12 +241,13 @@ export function conv2dBackwardInput(
 ): Tensor {
   const g = geom(xShape, w.shape, o, "conv2dBackwardInput");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
-  o = tuned(dy.gpu, "dgrad", g, o, false);
+  const d = sameDtype("conv2dBackwardInput", dy, w);
+  o = tuned(dy.gpu, "dgrad", g, o, false, d);
   if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
     return winogradConv(dy, w, null, 2 - g.pad, true, o); // the flipped kernel's conv
   }
   if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o);
-  const dx = Tensor.empty(dy.gpu, xShape);
+  const dx = Tensor.empty(dy.gpu, xShape, d);
   const s = g.stride;
   const v = o.variant ?? chooseVariant(dy.gpu, g.c, g.n * g.h * g.w);
   const { bm, bn } = tileOf(v);
@@ -225,7 +255,7 @@ export function conv2dBackwardInput(
     ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
     : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
   dy.gpu.dispatch(
-    convDgradKernel(v),
+    convDgradKernel(v, d),
     [dy.buffer, w.buffer, dx.buffer],
     params(convParamFields(g)),
     grid,
@@ -245,7 +275,8 @@ export function conv2dBackwardWeight(
 ): Tensor {
   const g = geom(x.shape, wShape, o, "conv2dBackwardWeight");
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardWeight: dy");
-  o = tuned(x.gpu, "wgrad", g, o, false);
+  const d = sameDtype("conv2dBackwardWeight", dy, x);
+  o = tuned(x.gpu, "wgrad", g, o, false, d);
   const gpu = x.gpu;
   if (winograd(gpu, g, o, "conv2dBackwardWeight")) {
     return winogradWeightGrad(dy, x, g.pad, o);
@@ -270,14 +301,15 @@ export function conv2dBackwardWeight(
   splits = Math.max(1, Math.min(splits, K));
   const chunk = Math.ceil(K / splits);
   splits = Math.ceil(K / chunk);
-  const alloc = (shape: Shape) => {
-    const t = Tensor.empty(gpu, shape);
-    return liveCols < ncols ? fill(t, 0) : t; // a dispatch: the step stays one batch
+  // the slices are f32 scratch whatever the storage type; dw has dy's
+  const alloc = (shape: Shape, dt: DType) => {
+    const t = Tensor.empty(gpu, shape, dt);
+    return liveCols < ncols ? zeroed(t) : t;
   };
-  const dw = splits === 1 ? alloc(wShape) : Tensor.empty(gpu, wShape);
-  const part = splits === 1 ? dw : alloc([splits, nw]);
+  const dw = splits === 1 ? alloc(wShape, d) : Tensor.empty(gpu, wShape, d);
+  const part = splits === 1 ? dw : alloc([splits, nw], "f32");
   gpu.dispatch(
-    convWgradKernel(v),
+    convWgradKernel(v, d, part.dtype),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],
@@ -289,5 +321,5 @@ export function conv2dBackwardWeight(
   return dw;
 }
 
-/** db[O] = Σ over n, h, w of dy[N,O,H,W]: reduce.ts's channelSum. */
+/** db[O] = Σ over n, h, w of dy[N,O,H,W] (dy's storage type): reduce.ts's channelSum. */
 export const conv2dBackwardBias = channelSum;

@@ -12,20 +12,22 @@
  * (8·TN)), ceil(C/TM), s²]; workgroups past a phase's pixel count return.
  * tiled: plain gather with the divisibility test per element; grid
  * [ceil(N·H·W/BN), ceil(C/BM), 1].
- * Bindings: 1 dy, 2 w, 3 dx.
+ * Bindings: 1 dy, 2 w, 3 dx, all of storage type d (gemm/storage.ts).
  */
 import { type Kernel, kernelFamily } from "../device.ts";
 import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
+import type { DType } from "../tensor.ts";
+import { storageWgsl } from "../gemm/storage.ts";
 
-const HEADER = `${CONV_PARAMS}
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;`;
-
-export const convDgradKernel = kernelFamily((v: GemmVariant): Kernel => {
-  const name = `conv_dgrad:${variantKey(v)}`;
+export const convDgradKernel = kernelFamily((v: GemmVariant, d: DType): Kernel => {
+  const name = `conv_dgrad:${variantKey(v)}${d === "f16" ? ":f16" : ""}`;
+  const { prelude, t, ld, st } = storageWgsl(d);
+  const HEADER = `${prelude}${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> dy: array<${t}>;
+@group(0) @binding(2) var<storage, read> w: array<${t}>;
+@group(0) @binding(3) var<storage, read_write> dx: array<${t}>;`;
   if (v.kind === "fat") {
     return {
       name,
@@ -58,16 +60,16 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
     let dw = i32((kw - rw) / s);
     let wk = ob + kh * p.KW + kw;
     let koff = oo - dh * iOW - dw;`,
-        a: (i) => `let a${i} = w[wr${i} + wk];`,
+        a: (i) => `let a${i} = ${ld(`w[wr${i} + wk]`)};`,
         b: (j) =>
           `let ok${j} = hok${j} && u32(qw${j} - dw) < p.OW; ` +
-          `let b${j} = select(0.0, dy[u32(select(0, off${j} + koff, ok${j}))], ok${j});`,
+          `let b${j} = select(0.0, ${ld(`dy[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
         loopClose: `} } }`,
         store: () => ({
           setup: `let sn = n / QQ; let sr = n % QQ;
       let ih = u32(i32(rh) - pad + is * (q0h + i32(sr / Wq)));
       let iw = u32(i32(rw) - pad + is * (q0w + i32(sr % Wq)));`,
-          put: `dx[((sn * M + m) * p.H + ih) * p.W + iw] = v;`,
+          put: `dx[((sn * M + m) * p.H + ih) * p.W + iw] = ${st("v")};`,
         }),
       }, v),
     };
@@ -78,7 +80,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 {
   let KK = p.KH * p.KW;
-  return w[((k / KK) * p.C + m) * KK + k % KK];
+  return ${ld("w[((k / KK) * p.C + m) * KK + k % KK]")};
 }
 fn loadB(k: u32, n: u32) -> f32 {
   let HW = p.H * p.W; let KK = p.KH * p.KW;
@@ -91,11 +93,11 @@ fn loadB(k: u32, n: u32) -> f32 {
   if (u32(th) % p.stride != 0u || u32(tw) % p.stride != 0u || oh >= p.OH || ow >= p.OW) {
     return 0.0;
   }
-  return dy[((nb * p.O + o) * p.OH + oh) * p.OW + ow];
+  return ${ld("dy[((nb * p.O + o) * p.OH + oh) * p.OW + ow]")};
 }
 fn store(m: u32, n: u32, v: f32) {
   let HW = p.H * p.W;
-  dx[((n / HW) * p.C + m) * HW + n % HW] = v;
+  dx[((n / HW) * p.C + m) * HW + n % HW] = ${st("v")};
 }`,
       prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * p.KH * p.KW;`,
       aFast: "k",

@@ -7,21 +7,25 @@
  * fat: per-column (n, ih0, iw0, base offset) decoded once per invocation,
  * the row-in-range test once per kh, padding by a clamped index + select.
  * Tiles and dispatch: see gemm/skeleton.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
- * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y.
+ * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y, all of
+ * storage type d (gemm/storage.ts: f16 loads widened, f32 sums, y rounded once).
  */
 import { type Kernel, kernelFamily } from "../device.ts";
 import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
+import type { DType } from "../tensor.ts";
+import { storageWgsl } from "../gemm/storage.ts";
 
-const HEADER = `${CONV_PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;`;
-
-export const convFwdKernel = kernelFamily((v: GemmVariant): Kernel => {
-  const name = `conv_fwd:${variantKey(v)}`;
+export const convFwdKernel = kernelFamily((v: GemmVariant, d: DType): Kernel => {
+  const name = `conv_fwd:${variantKey(v)}${d === "f16" ? ":f16" : ""}`;
+  const { prelude, t, ld, st } = storageWgsl(d);
+  const HEADER = `${prelude}${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> x: array<${t}>;
+@group(0) @binding(2) var<storage, read> w: array<${t}>;
+@group(0) @binding(3) var<storage, read> bias: array<${t}>;
+@group(0) @binding(4) var<storage, read_write> y: array<${t}>;`;
+  const biasOf = `select(0.0, ${ld("bias[m]")}, p.hasBias != 0u)`;
   if (v.kind === "fat") {
     return {
       name,
@@ -46,14 +50,14 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     let ikw = i32(kw);
     let koff = cb + ikh * iW + ikw;
     let k = c * KK + kh * p.KW + kw;`,
-        a: (i) => `let a${i} = w[wr${i} + k];`,
+        a: (i) => `let a${i} = ${ld(`w[wr${i} + k]`)};`,
         b: (j) =>
           `let ok${j} = hok${j} && u32(iw${j} + ikw) < p.W; ` +
-          `let b${j} = select(0.0, x[u32(select(0, off${j} + koff, ok${j}))], ok${j});`,
+          `let b${j} = select(0.0, ${ld(`x[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
         loopClose: `} } }`,
         store: () => ({
           setup: `let sn = n / OHW; let sr = n % OHW;`,
-          put: `y[(sn * M + m) * OHW + sr] = v + select(0.0, bias[m], p.hasBias != 0u);`,
+          put: `y[(sn * M + m) * OHW + sr] = ${st(`v + ${biasOf}`)};`,
         }),
       }, v),
     };
@@ -62,7 +66,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     name,
     code: tiledKernel({
       header: `${HEADER}
-fn loadA(m: u32, k: u32) -> f32 { return w[m * p.C * p.KH * p.KW + k]; }
+fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * p.KH * p.KW + k]")}; }
 fn loadB(k: u32, n: u32) -> f32 {
   let OHW = p.OH * p.OW; let KK = p.KH * p.KW;
   let nb = n / OHW; let r = n % OHW;
@@ -70,11 +74,11 @@ fn loadB(k: u32, n: u32) -> f32 {
   let ih = i32((r / p.OW) * p.stride + kr / p.KW) - i32(p.pad);
   let iw = i32((r % p.OW) * p.stride + kr % p.KW) - i32(p.pad);
   if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
-  return x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+  return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
 }
 fn store(m: u32, n: u32, v: f32) {
   let OHW = p.OH * p.OW;
-  y[((n / OHW) * p.O + m) * OHW + n % OHW] = v + select(0.0, bias[m], p.hasBias != 0u);
+  y[((n / OHW) * p.O + m) * OHW + n % OHW] = ${st(`v + ${biasOf}`)};
 }`,
       prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * p.KH * p.KW;`,
       aFast: "k",

@@ -13,19 +13,22 @@
  * the GEMM is 9× narrower; the host zero-fills dead taps' weights first.
  * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
  * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
- * Bindings: 1 dy, 2 x, 3 part.
+ * Bindings: 1 dy, 2 x (storage type d), 3 part (storage type pd: the f32 split-K
+ * scratch, or dW itself, of dy's type, when there is one slice; gemm/storage.ts).
  */
 import { type Kernel, kernelFamily } from "../device.ts";
 import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
+import type { DType } from "../tensor.ts";
+import { preludeOf, storageWgsl } from "../gemm/storage.ts";
 
-const HEADER = `${CONV_PARAMS}
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;`;
-
-export const convWgradKernel = kernelFamily((v: GemmVariant): Kernel => {
-  const name = `conv_wgrad:${variantKey(v)}`;
+export const convWgradKernel = kernelFamily((v: GemmVariant, d: DType, pd: DType): Kernel => {
+  const name = `conv_wgrad:${variantKey(v)}${d === "f16" ? `:${d}>${pd}` : ""}`;
+  const { t, ld } = storageWgsl(d), out = storageWgsl(pd);
+  const HEADER = `${preludeOf(d, pd)}${CONV_PARAMS}
+@group(0) @binding(1) var<storage, read> dy: array<${t}>;
+@group(0) @binding(2) var<storage, read> x: array<${t}>;
+@group(0) @binding(3) var<storage, read_write> part: array<${out.t}>;`;
   if (v.kind === "fat") {
     return {
       name,
@@ -49,17 +52,17 @@ export const convWgradKernel = kernelFamily((v: GemmVariant): Kernel => {
     let ih0 = i32(oh * s) - pad; let iw0 = i32(ow * s) - pad;
     let koff = i32(nb * p.C * HW) + ih0 * iW + iw0;
     let db = nb * p.O * OHW + oh * p.OW + ow;`,
-        a: (i) => `let a${i} = dy[db + dr${i}];`,
+        a: (i) => `let a${i} = ${ld(`dy[db + dr${i}]`)};`,
         b: (j) =>
           `let ok${j} = u32(ih0 + kh${j}) < p.H && u32(iw0 + kw${j}) < p.W; ` +
-          `let b${j} = select(0.0, x[u32(select(0, koff + off${j}, ok${j}))], ok${j});`,
+          `let b${j} = select(0.0, ${ld(`x[u32(select(0, koff + off${j}, ok${j}))]`)}, ok${j});`,
         loopClose: `ow++;
     if (ow == p.OW) { ow = 0u; oh++; if (oh == p.OH) { oh = 0u; nb++; } }
   }`,
         store: () => ({
           setup: `let sr = n % LK;
       let full = (n / LK) * KK + (khs + sr / LW) * p.KW + kws + sr % LW;`,
-          put: `part[(wg.z * M + m) * p.C * KK + full] = v;`,
+          put: `part[(wg.z * M + m) * p.C * KK + full] = ${out.st("v")};`,
         }),
       }, v),
     };
@@ -70,7 +73,7 @@ export const convWgradKernel = kernelFamily((v: GemmVariant): Kernel => {
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 {
   let OHW = p.OH * p.OW;
-  return dy[((k / OHW) * p.O + m) * OHW + k % OHW];
+  return ${ld("dy[((k / OHW) * p.O + m) * OHW + k % OHW]")};
 }
 fn loadB(k: u32, n: u32) -> f32 {
   let OHW = p.OH * p.OW; let KK = p.KH * p.KW;
@@ -79,10 +82,10 @@ fn loadB(k: u32, n: u32) -> f32 {
   let ih = i32((r / p.OW) * p.stride + kr / p.KW) - i32(p.pad);
   let iw = i32((r % p.OW) * p.stride + kr % p.KW) - i32(p.pad);
   if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
-  return x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+  return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
 }
 fn store(m: u32, n: u32, v: f32) {
-  part[(wgz * p.O + m) * p.C * p.KH * p.KW + n] = v;
+  part[(wgz * p.O + m) * p.C * p.KH * p.KW + n] = ${out.st("v")};
 }
 var<private> wgz: u32;`,
       prologue: `let M = p.O; let NC = p.C * p.KH * p.KW; let K = p.N * p.OH * p.OW;

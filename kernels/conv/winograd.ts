@@ -26,11 +26,16 @@
  * extent is not a multiple of 4); workgroup 64, dispatch
  * min(⌈groups/64⌉, 1024) workgroups. On lavapipe these kernels are bound by
  * storage accesses (kernels/KERNELS.md, sessions 4 and 5).
+ * Storage: the transforms read x, w, dy and bias and write y and dw in the
+ * user's storage type (f32 or f16: gemm/storage.ts, widened on load, rounded
+ * once at the store); the panels and M, internal, are always f32.
  * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
  * that of a few more additions than the direct sum (tests: same tolerance).
  */
 import { type Gpu, GpuError, grid1d, type Kernel, params } from "../device.ts";
-import { Tensor } from "../tensor.ts";
+import { type DType, Tensor } from "../tensor.ts";
+import { sameDtype } from "../cast.ts";
+import { type StorageWgsl, storageWgsl } from "../gemm/storage.ts";
 import { bmm } from "../gemm/matmul.ts";
 import { chooseVariant, tileOf } from "../gemm/variants.ts";
 import { PANEL_POS_WGSL, windowGemm } from "../gemm/windows.ts";
@@ -109,19 +114,21 @@ const lanes = (L: Lanes) => Array.from({ length: L }, (_, j) => j);
  * at panelPos(ξ, ·) / L (V, U, DY) or read at ξ·(items / L) + g (M), so with
  * L = 4 one vec4 access serves 4 items (measured: storage accesses dominate
  * these kernels on lavapipe).
- * `body(L)` sees `g`, and `it{j}` for the items of the group.
+ * `body(L)` sees `g`, and `it{j}` for the items of the group. `bindings(L, s)`
+ * spells the user's tensors in storage type s (gemm/storage.ts); one family
+ * per storage type, built on first use.
  */
 function transformKernel(
   name: string,
   fields: string,
-  bindings: (L: Lanes) => string,
-  body: (L: Lanes) => string,
-): Record<Lanes, Kernel> {
-  const make = (L: Lanes): Kernel => ({
-    name: `winograd:${name}:${L}`,
-    code: `struct P { items: u32, ${fields} }
+  bindings: (L: Lanes, s: StorageWgsl) => string,
+  body: (L: Lanes, s: StorageWgsl) => string,
+): (d: DType) => Record<Lanes, Kernel> {
+  const make = (L: Lanes, d: DType): Kernel => ({
+    name: `winograd:${name}:${d === "f16" ? "f16:" : ""}${L}`,
+    code: `${storageWgsl(d).prelude}struct P { items: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
-${bindings(L)}
+${bindings(L, storageWgsl(d))}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let total = nw.x * nw.y * ${WG}u;
@@ -130,12 +137,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
   loop {
     if (g >= groups) { break; }
 ${lanes(L).map((j) => `    let it${j} = g * ${L}u + ${j}u;`).join("\n")}
-${body(L)}
+${body(L, storageWgsl(d))}
     g += total;
   }
 }`,
   });
-  return { 1: make(1), 4: make(4) };
+  const memo = new Map<DType, Record<Lanes, Kernel>>();
+  return (d) => {
+    let k = memo.get(d);
+    if (!k) memo.set(d, k = { 1: make(1, d), 4: make(4, d) });
+    return k;
+  };
 }
 
 /** Fields of a transform that writes GEMM panels: the items' inner extent X, then `panelFields`. */
@@ -185,14 +197,14 @@ ${lanes(L).map(store).join("\n")}`;
 const INPUT = transformKernel(
   "input",
   `C: u32, H: u32, W: u32, TH: u32, TW: u32, pad: u32, P: u32, ic: u32, iq: u32, ${PANEL_FIELDS}`,
-  (L) =>
-    `@group(0) @binding(1) var<storage, read> x: array<f32>;
+  (L, st) =>
+    `@group(0) @binding(1) var<storage, read> x: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> v: array<${T(L)}>;
 ${TILE_FN}
 ${PANEL_POS_WGSL}
 fn ld(base: u32, h: i32, w: i32) -> f32 {
   let ok = u32(h) < p.H && u32(w) < p.W;
-  return select(0.0, x[select(0u, base + u32(h) * p.W + u32(w), ok)], ok);
+  return select(0.0, ${st.ld("x[select(0u, base + u32(h) * p.W + u32(w), ok)]")}, ok);
 }`,
   (L) =>
     gatherBody(
@@ -223,11 +235,11 @@ ${
 const WEIGHT = transformKernel(
   "weight",
   `Oc: u32, Ci: u32, flip: u32, ${PANEL_FIELDS}`,
-  (L) =>
-    `@group(0) @binding(1) var<storage, read> w: array<f32>;
+  (L, st) =>
+    `@group(0) @binding(1) var<storage, read> w: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> u: array<${T(L)}>;
 ${PANEL_POS_WGSL}`,
-  (L) =>
+  (L, st) =>
     gatherBody(
       L,
       3,
@@ -237,9 +249,9 @@ ${PANEL_POS_WGSL}`,
     let s${j} = select(a${j} * p.Ci + b${j}, b${j} * p.Oc + a${j}, p.flip != 0u) * 9u;
 ${
           grid(3).map(([r, s]) =>
-            `    let g${r}_${s}_${j} = w[s${j} + select(${r * 3 + s}u, ${
-              8 - r * 3 - s
-            }u, p.flip != 0u)];`
+            `    let g${r}_${s}_${j} = ${
+              st.ld(`w[s${j} + select(${r * 3 + s}u, ${8 - r * 3 - s}u, p.flip != 0u)]`)
+            };`
           ).join("\n")
         }`,
       G,
@@ -251,25 +263,25 @@ ${
 const OUTPUT = transformKernel(
   "output",
   "O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, hasBias: u32, po: u32",
-  (L) =>
+  (L, st) =>
     `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<${st.t}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${st.t}>;
 ${TILE_FN}`,
-  (L) =>
+  (L, st) =>
     scatterBody(L, AT, (j) => {
       const c = (v: string) => comp(L, v, j);
       return `    {
     let o = select(it${j} / p.P, it${j} % p.O, p.po != 0u);
     let q = select(it${j} % p.P, it${j} / p.O, p.po != 0u);
     let t = tile(q); let n = t.x; let oh = t.y; let ow = t.z;
-    let b = select(0.0, bias[o], p.hasBias != 0u);
+    let b = select(0.0, ${st.ld("bias[o]")}, p.hasBias != 0u);
     let base = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
     let h1 = oh + 1u < p.OH; let w1 = ow + 1u < p.OW;
-    y[base] = ${c("o0_0")} + b;
-    if (w1) { y[base + 1u] = ${c("o0_1")} + b; }
-    if (h1) { y[base + p.OW] = ${c("o1_0")} + b; }
-    if (h1 && w1) { y[base + p.OW + 1u] = ${c("o1_1")} + b; }
+    y[base] = ${st.st(`${c("o0_0")} + b`)};
+    if (w1) { y[base + 1u] = ${st.st(`${c("o0_1")} + b`)}; }
+    if (h1) { y[base + p.OW] = ${st.st(`${c("o1_0")} + b`)}; }
+    if (h1 && w1) { y[base + p.OW + 1u] = ${st.st(`${c("o1_1")} + b`)}; }
     }`;
     }),
 );
@@ -278,14 +290,14 @@ ${TILE_FN}`,
 const DY = transformKernel(
   "dy",
   `O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, ${PANEL_FIELDS}`,
-  (L) =>
-    `@group(0) @binding(1) var<storage, read> dy: array<f32>;
+  (L, st) =>
+    `@group(0) @binding(1) var<storage, read> dy: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> e: array<${T(L)}>;
 ${TILE_FN}
 ${PANEL_POS_WGSL}
 fn ld(base: u32, h: u32, w: u32) -> f32 {
   let ok = h < p.OH && w < p.OW;
-  return select(0.0, dy[select(0u, base + h * p.OW + w, ok)], ok);
+  return select(0.0, ${st.ld("dy[select(0u, base + h * p.OW + w, ok)]")}, ok);
 }`,
   (L) =>
     gatherBody(
@@ -310,16 +322,16 @@ ${
 const WGRAD_OUT = transformKernel(
   "wgrad_out",
   "",
-  (L) =>
+  (L, st) =>
     `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;`,
-  (L) =>
+@group(0) @binding(2) var<storage, read_write> dw: array<${st.t}>;`,
+  (L, st) =>
     scatterBody(
       L,
       GT,
       (j) =>
         grid(3).map(([r, s]) =>
-          `    dw[it${j} * 9u + ${r * 3 + s}u] = ${comp(L, `o${r}_${s}`, j)};`
+          `    dw[it${j} * 9u + ${r * 3 + s}u] = ${st.st(comp(L, `o${r}_${s}`, j))};`
         )
           .join("\n"),
     ),
@@ -405,7 +417,7 @@ function orientation(gpu: Gpu, o: number, c: number, p: number, g: GemmChoice) {
 
 /**
  * y[N,O,OH,OW] = 3×3 stride-1 conv of x[N,C,H,W] with w (padding `pad`),
- * + bias. With `flip`, w is read as [C_out=w.shape[1], C_in=w.shape[0]] rotated
+ * + bias, in x's storage type (w and bias must share it). With `flip`, w is read as [C_out=w.shape[1], C_in=w.shape[0]] rotated
  * by 180° (the grad-input kernel), so x then has w.shape[0] channels.
  */
 export function winogradConv(
@@ -417,6 +429,7 @@ export function winogradConv(
   g: GemmChoice = {},
 ): Tensor {
   const gpu = x.gpu;
+  const d = sameDtype(flip ? "conv2dBackwardInput" : "conv2d", x, w, ...(bias ? [bias] : []));
   const [n, c, h, wd] = x.shape;
   const [o, ci] = flip ? [w.shape[1], w.shape[0]] : [w.shape[0], w.shape[1]];
   if (ci !== c || w.shape[2] !== 3 || w.shape[3] !== 3) {
@@ -429,19 +442,19 @@ export function winogradConv(
   const { po, plan } = orientation(gpu, o, c, p, g);
   const v = panels(gpu, plan, po ? "a" : "b", p);
   run(
-    INPUT,
+    INPUT(d),
     [x.buffer, v.t.buffer],
     [c * p, c, h, wd, th, tw, pad, p, p, 1, ...v.fields],
     gpu,
     v.vec,
   );
   const u = panels(gpu, plan, po ? "b" : "a", o);
-  run(WEIGHT, [w.buffer, u.t.buffer], [o * c, o, c, flip ? 1 : 0, ...u.fields], gpu, u.vec);
+  run(WEIGHT(d), [w.buffer, u.t.buffer], [o * c, o, c, flip ? 1 : 0, ...u.fields], gpu, u.vec);
   const m = po ? gemm(v.t, u.t, plan, g) : gemm(u.t, v.t, plan, g);
   u.t.dispose();
   v.t.dispose();
-  const y = Tensor.empty(gpu, [n, o, oh, ow]);
-  run(OUTPUT, [m.buffer, (bias ?? m).buffer, y.buffer], [
+  const y = Tensor.empty(gpu, [n, o, oh, ow], d);
+  run(OUTPUT(d), [m.buffer, (bias ?? m).buffer, y.buffer], [
     o * p,
     o,
     oh,
@@ -464,6 +477,7 @@ export function winogradWeightGrad(
   g: GemmChoice = {},
 ): Tensor {
   const gpu = x.gpu;
+  const d = sameDtype("conv2dBackwardWeight", dy, x);
   const [n, c, h, wd] = x.shape;
   const [, o, oh, ow] = dy.shape;
   const { th, tw, p } = tiles(n, oh, ow);
@@ -471,19 +485,19 @@ export function winogradWeightGrad(
   const { plan } = gemmPlan(gpu, o, c, p, g);
   const v = panels(gpu, plan, "b", c);
   run(
-    INPUT,
+    INPUT(d),
     [x.buffer, v.t.buffer],
     [c * p, c, h, wd, th, tw, pad, p, 1, c, ...v.fields],
     gpu,
     v.vec,
   );
   const e = panels(gpu, plan, "a", o);
-  run(DY, [dy.buffer, e.t.buffer], [o * p, o, oh, ow, th, tw, p, ...e.fields], gpu, e.vec);
+  run(DY(d), [dy.buffer, e.t.buffer], [o * p, o, oh, ow, th, tw, p, ...e.fields], gpu, e.vec);
   const m = gemm(e.t, v.t, plan, g);
   e.t.dispose();
   v.t.dispose();
-  const dw = Tensor.empty(gpu, [o, c, 3, 3]);
-  run(WGRAD_OUT, [m.buffer, dw.buffer], [o * c], gpu);
+  const dw = Tensor.empty(gpu, [o, c, 3, 3], d);
+  run(WGRAD_OUT(d), [m.buffer, dw.buffer], [o * c], gpu);
   m.dispose();
   return dw;
 }

@@ -13,10 +13,16 @@
  * bmm: the same kernels over a batch of matrices (workgroup z = batch index).
  * linear(x, w, b) = x·wᵀ + b (torch layout); linearBackward: dx = dy·w,
  * dw = dyᵀ·x, db = Σₙ dy (the conv bias-grad reduction with H·W = 1).
+ * Storage: a, b and bias share one type, f32 or f16 (sameDtype); C has it too
+ * unless `outDtype` says otherwise (col2im asks f32 columns of f16 operands).
+ * Loads are widened, sums are f32, C is rounded once (gemm/storage.ts); the
+ * windowed path's panels and split-K's slices are f32 scratch.
  * Bindings: 1 a, 2 b, 3 bias (b again when absent), 4 c.
  */
 import { GpuError, type Kernel, kernelFamily, params } from "../device.ts";
-import { Tensor } from "../tensor.ts";
+import { type DType, Tensor } from "../tensor.ts";
+import { cast, sameDtype } from "../cast.ts";
+import { preludeOf, storageWgsl } from "./storage.ts";
 import { matmulDims, type MatmulOptions } from "../cpu/matmul.ts";
 import { fatKernel, tiledKernel } from "./skeleton.ts";
 import {
@@ -48,6 +54,8 @@ export interface MatmulGpuOptions extends MatmulOptions {
    * (matmul or bmm without bias, GPU tiles only): more workgroups for small outputs.
    */
   splitK?: number;
+  /** C's storage type (default: the operands'). */
+  outDtype?: DType;
 }
 
 /** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
@@ -55,13 +63,16 @@ export interface BmmOptions extends MatmulGpuOptions {
   sharedB?: boolean;
 }
 
-const HEADER =
-  `struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32 }
+/** Bindings: a, b and bias of storage type d, c of type od (gemm/storage.ts). */
+const header = (d: DType, od: DType) =>
+  `${
+    preludeOf(d, od)
+  }struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<${storageWgsl(d).t}>;
+@group(0) @binding(2) var<storage, read> b: array<${storageWgsl(d).t}>;
+@group(0) @binding(3) var<storage, read> bias: array<${storageWgsl(d).t}>;
+@group(0) @binding(4) var<storage, read_write> c: array<${storageWgsl(od).t}>;
 var<private> zA: u32;
 var<private> zB: u32;
 var<private> zC: u32;`;
@@ -77,10 +88,20 @@ const BATCH = `let entry = select(wg.z, wg.z % p.batch, p.kChunk != 0u);
 /** k range of the tiled skeletons: all of K, or the slice's kChunk (split-K). */
 const K_RANGE = `let k0 = slice * p.kChunk;
   let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
-const STORE = `c[zC + m * p.N + n] = v + select(0.0, bias[n], p.hasBias != 0u);`;
 
-const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Kernel => {
-  const name = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}`;
+const matmulKernel = kernelFamily((
+  v: GemmVariant,
+  ta: boolean,
+  tb: boolean,
+  d: DType,
+  od: DType,
+): Kernel => {
+  const name = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}${
+    d === "f32" && od === "f32" ? "" : `:${d}>${od}`
+  }`;
+  const { ld } = storageWgsl(d), { st } = storageWgsl(od);
+  const HEADER = header(d, od);
+  const biasOf = (n: string) => `select(0.0, ${ld(`bias[${n}]`)}, p.hasBias != 0u)`;
   if (v.kind === "fat") {
     return {
       name,
@@ -91,13 +112,13 @@ const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Ke
         row: (i) => `let ar${i} = zA + ${ta ? `mr${i}` : `mr${i} * p.K`};`,
         loopOpen: `for (var k = 0u; k < p.K; k++) {
     let ka = ${ta ? "k * p.M" : "k"}; let kb = ${tb ? "k" : "k * p.N"};`,
-        a: (i) => `let a${i} = a[ar${i} + ka];`,
-        b: (j) => `let b${j} = b[bc${j} + kb];`,
+        a: (i) => `let a${i} = ${ld(`a[ar${i} + ka]`)};`,
+        b: (j) => `let b${j} = ${ld(`b[bc${j} + kb]`)};`,
         loopClose: `}`,
         // the bias is per column: read once per column slot, not per store
         store: () => ({
-          setup: `let bv = select(0.0, bias[n], p.hasBias != 0u); let cb = zC + n;`,
-          put: `c[cb + m * p.N] = v + bv;`,
+          setup: `let bv = ${biasOf("n")}; let cb = zC + n;`,
+          put: `c[cb + m * p.N] = ${st("v + bv")};`,
         }),
       }, v),
     };
@@ -106,15 +127,24 @@ const matmulKernel = kernelFamily((v: GemmVariant, ta: boolean, tb: boolean): Ke
     name,
     code: tiledKernel({
       header: `${HEADER}
-fn loadA(m: u32, k: u32) -> f32 { return a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]; }
-fn loadB(k: u32, n: u32) -> f32 { return b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]; }
-fn store(m: u32, n: u32, v: f32) { ${STORE} }`,
+fn loadA(m: u32, k: u32) -> f32 { return ${ld(`a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]`)}; }
+fn loadB(k: u32, n: u32) -> f32 { return ${ld(`b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]`)}; }
+fn store(m: u32, n: u32, v: f32) { c[zC + m * p.N + n] = ${st(`v + ${biasOf("n")}`)}; }`,
       prologue: `let M = p.M; let NC = p.N; ${BATCH} ${K_RANGE}`,
       aFast: ta ? "m" : "k",
       bFast: tb ? "k" : "n",
     }, v),
   };
 });
+
+/** A scratch operand like t (shape and storage type) of 0.5s, for timing. */
+function halves(t: Tensor): Tensor {
+  const s = fill(Tensor.empty(t.gpu, t.shape), 0.5);
+  if (t.dtype === "f32") return s;
+  const h = cast(s, t.dtype);
+  s.dispose();
+  return h;
+}
 
 function gemm(a: Tensor, b: Tensor, bias: Tensor | null, o: MatmulGpuOptions): Tensor {
   const [M, K, N] = matmulDims(a.shape, b.shape, o);
@@ -134,10 +164,14 @@ function gemmBatched(
   o: BmmOptions,
 ): Tensor {
   const ta = !!o.transA, tb = !!o.transB;
+  const op = o.sharedB || batch > 1 ? "bmm" : "matmul";
+  const d = sameDtype(op, a, b, ...(bias ? [bias] : [])), od = o.outDtype ?? d;
   if (o.variant === undefined && o.window === undefined && tunerOf(a.gpu).mode !== "off") {
     const key = `${o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul"}:${ta ? "T" : "N"}${
       tb ? "T" : "N"
-    }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}`;
+    }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}${
+      d === "f32" && od === "f32" ? "" : `:${d}>${od}`
+    }`;
     const choice = tunerOf(a.gpu).choose({
       key,
       candidates: [
@@ -145,9 +179,7 @@ function gemmBatched(
         ...(bias ? [] : splitKCandidates(a.gpu, M, N, K, batch)),
       ],
       scratch: () => {
-        const sa = fill(Tensor.empty(a.gpu, a.shape), 0.5),
-          sb = fill(Tensor.empty(b.gpu, b.shape), 0.5);
-        const sbias = bias && fill(Tensor.empty(a.gpu, bias.shape), 0.5);
+        const sa = halves(a), sb = halves(b), sbias = bias && halves(bias);
         return {
           run: (c) => gemmBatched(sa, sb, sbias, batch, M, K, N, shape, { ...o, ...c }).dispose(),
           dispose: () => [sa, sb, sbias].forEach((t) => t?.dispose()),
@@ -162,14 +194,21 @@ function gemmBatched(
     // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
     const ap = pack(a, plan, "a", plainSource(plan, "a", !ta));
     const bp = pack(b, plan, "b", plainSource(plan, "b", tb));
-    const c = windowGemm(ap, bp, plan, bias, shape);
+    // windowGemm reads an f32 bias and writes f32 C: an f16 bias is widened first and an
+    // f16 C rounded once at the end (the chunks accumulate into C)
+    const b32 = bias && bias.dtype !== "f32" ? cast(bias, "f32") : bias;
+    const c = windowGemm(ap, bp, plan, b32, shape);
     ap.dispose();
     bp.dispose();
-    return c;
+    if (b32 !== bias) b32?.dispose();
+    if (od === "f32") return c;
+    const ch = cast(c, od);
+    c.dispose();
+    return ch;
   }
-  const c = Tensor.empty(a.gpu, shape);
+  const c = Tensor.empty(a.gpu, shape, od);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
-  const kern = matmulKernel(v, ta, tb);
+  const kern = matmulKernel(v, ta, tb, d, od);
   const { bm, bn } = tileOf(v);
   const splits = o.splitK ?? 1;
   if (splits > 1) {
@@ -180,9 +219,9 @@ function gemmBatched(
     }
     const chunk = Math.ceil(K / splits / 16) * 16; // whole BK slabs for BK 8 and 16
     const used = Math.ceil(K / chunk);
-    const part = Tensor.empty(a.gpu, [used, batch, M, N]);
+    const part = Tensor.empty(a.gpu, [used, batch, M, N]); // f32 slices
     a.gpu.dispatch(
-      kern,
+      matmulKernel(v, ta, tb, d, "f32"),
       [a.buffer, b.buffer, b.buffer, part.buffer],
       params([M, N, K, 0, o.sharedB ? 0 : 1, batch, chunk]),
       [Math.ceil(N / bn), Math.ceil(M / bm), used * batch],

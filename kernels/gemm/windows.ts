@@ -14,11 +14,13 @@
  * 4(l + 8h) + e (h < tn/4, e < 4: one vec4 gather per h). Chunk j = 0 writes C
  * (+ bias), later chunks add to it in order: deterministic, no atomics.
  * Pack: grid-stride over panel floats (4 a group when the panel side allows),
- * workgroup 64, ≤ 1024 workgroups.
+ * workgroup 64, ≤ 1024 workgroups. It reads its source in the source's storage
+ * type (f32 or f16, widened: gemm/storage.ts); panels and C are always f32.
  */
 import { type Gpu, GpuError, grid1d, type Kernel, kernelFamily, params } from "../device.ts";
-import { Tensor } from "../tensor.ts";
+import { type DType, Tensor } from "../tensor.ts";
 import { unroll } from "../wgsl.ts";
+import { storageWgsl } from "./storage.ts";
 import { panelFields, panelFloats, type WindowPlan } from "./window_plan.ts";
 
 /**
@@ -142,23 +144,24 @@ const WG = 64, MAX_GROUPS = 1024;
 /**
  * Pack kernel: panel float `it` ← source element (x, k) of batch entry z at
  * z·zs + (x / xs)·s1 + (x % xs)·s2 + k·s3 (zero outside the matrix); 4 panel
- * floats a group when pX % 4 == 0.
+ * floats a group when pX % 4 == 0. The source has storage type d.
  */
-function packKernel(L: 1 | 4): Kernel {
+const packKernel = kernelFamily((L: 1 | 4, d: DType): Kernel => {
   const T = L === 4 ? "vec4f" : "f32";
+  const s = storageWgsl(d);
   const vals = unroll(L, (e) =>
     `    let xe${e} = xb * p.pX + xi + ${e}u;
     let ok${e} = xe${e} < p.dimX && k < p.K;
     let at${e} = p.zs * z + (xe${e} / p.xs) * p.s1 + (xe${e} % p.xs) * p.s2 + k * p.s3;
-    let v${e} = select(0.0, src[select(0u, at${e}, ok${e})], ok${e});`);
+    let v${e} = select(0.0, ${s.ld(`src[select(0u, at${e}, ok${e})]`)}, ok${e});`);
   return {
-    name: `wgemm:pack:${L}`,
-    code: `struct P {
+    name: `wgemm:pack:${L}${d === "f16" ? ":f16" : ""}`,
+    code: `${s.prelude}struct P {
   items: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32, dimX: u32, K: u32,
   zs: u32, xs: u32, s1: u32, s2: u32, s3: u32,
 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<${s.t}>;
 @group(0) @binding(2) var<storage, read_write> dst: array<${T}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
@@ -177,9 +180,7 @@ ${vals}
   }
 }`,
   };
-}
-
-const PACK = { 1: packKernel(1), 4: packKernel(4) };
+});
 
 /**
  * Where element (x, k) of batch entry z of a packed operand lives in its source:
@@ -206,7 +207,10 @@ export function plainSource(p: WindowPlan, side: "a" | "b", xMajor: boolean): Pa
     : { zs: dimX * p.k, xs: dimX, s1: 0, s2: 1, s3: dimX };
 }
 
-/** Packs an operand into a plan's panels (zero outside the matrix); returns the panel tensor. */
+/**
+ * Packs an operand (f32 or f16) into a plan's panels (zero outside the matrix); returns the
+ * panel tensor (f32).
+ */
 export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", from: PackSource): Tensor {
   const gpu: Gpu = src.gpu;
   const floats = panelFloats(p, side);
@@ -215,7 +219,7 @@ export function pack(src: Tensor, p: WindowPlan, side: "a" | "b", from: PackSour
   const L = (side === "a" ? p.r : p.c) % 4 === 0 ? 4 : 1;
   const [gx, gy] = grid1d(floats / L, WG);
   gpu.dispatch(
-    PACK[L],
+    packKernel(L, src.dtype),
     [src.buffer, out.buffer],
     params([
       floats,
