@@ -21,6 +21,7 @@ import {
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import type { WindowChoice } from "../kernels/gemm/window_plan.ts";
+import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
 const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
 
@@ -273,4 +274,85 @@ Deno.test("linear CPU gradients (matmul with both transposes) match finite diffe
   assertClose(cpu.dx.data, fdx, { atol: 1e-5, rtol: 1e-5, label: "dx" });
   assertClose(cpu.dw.data, fdw, { atol: 1e-5, rtol: 1e-5, label: "dw" });
   assertClose(cpu.db!.data, fdb, { atol: 1e-5, rtol: 1e-5, label: "db" });
+});
+
+// ---- f16 storage (col2im's GEMM, and matmul/bmm/linear for any caller) -----------------------
+
+Deno.test({
+  name: "f16 matmul, linear, bmm (f32 out), split-K and linearBackward match CPU on halves",
+  ignore: !hasF16,
+  async fn() {
+    const [m, k, n] = [20, 37, 12];
+    const a = half(randn(m * k, 1)), b = half(randn(k * n, 2)), bias = half(randn(n, 3));
+    const ref = matmulCpu(cpuTensor([m, k], a), cpuTensor([k, n], b), {}).data;
+    const refB = ref.map((v, i) => v + bias[i % n]);
+    const ta = Tensor.from(gpu, a, [m, k], "f16"), tb = Tensor.from(gpu, b, [k, n], "f16");
+    const tbias = Tensor.from(gpu, bias, [n], "f16");
+    const bT = new Float32Array(n * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) bT[j * k + i] = b[i * n + j];
+    const twT = Tensor.from(gpu, bT, [n, k], "f16");
+    const variants: (GemmVariant | undefined)[] = [
+      undefined,
+      { kind: "fat", tm: 4, tn: 4 },
+      TILED_32,
+      ...testedGpuCandidates(),
+    ];
+    for (const variant of variants) {
+      const windows: (WindowChoice | undefined)[] = variant
+        ? [undefined]
+        : [undefined, false, { kc: 16, tm: 4, tn: 4 }];
+      for (const window of windows) {
+        const tag = `${variant ? variantKey(variant) : "default"} window ${JSON.stringify(window)}`;
+        const c = matmul(ta, tb, { variant, window });
+        assertEquals(c.dtype, "f16");
+        assertHalfClose(await c.read(), ref, { label: `matmul ${tag}` });
+        assertHalfClose(await linear(ta, twT, tbias, { variant, window }).read(), refB, {
+          label: `linear ${tag}`,
+        });
+        const c32 = bmm(ta.view([1, m, k]), tb.view([1, k, n]), {
+          variant,
+          window,
+          outDtype: "f32",
+        });
+        assertEquals(c32.dtype, "f32");
+        assertClose(await c32.read(), ref, { atol: 1e-5, rtol: 1e-5, label: `bmm f32 out ${tag}` });
+      }
+    }
+    // split-K slices summed into an f16 output
+    const [m2, k2, n2] = [16, 600, 8];
+    const a2 = half(randn(m2 * k2, 4)), b2 = half(randn(k2 * n2, 5));
+    const ref2 = matmulCpu(cpuTensor([m2, k2], a2), cpuTensor([k2, n2], b2), {}).data;
+    for (const v of testedGpuCandidates()) {
+      const c = matmul(
+        Tensor.from(gpu, a2, [m2, k2], "f16"),
+        Tensor.from(gpu, b2, [k2, n2], "f16"),
+        { variant: v, splitK: 3 },
+      );
+      assertEquals(c.dtype, "f16");
+      assertHalfClose(await c.read(), ref2, { atol: 1e-3, label: `splitK ${variantKey(v)}` });
+    }
+    const dyB = Float32Array.from(half(refB));
+    const { dx, dw, db } = linearBackward(Tensor.from(gpu, dyB, [m, n], "f16"), ta, twT, true);
+    const want = linearBackwardCpu(
+      cpuTensor([m, n], dyB),
+      cpuTensor([m, k], a),
+      cpuTensor([n, k], bT),
+      true,
+    );
+    for (
+      const [name, got, ref] of [["dx", dx, want.dx], ["dw", dw, want.dw], [
+        "db",
+        db!,
+        want.db!,
+      ]] as const
+    ) {
+      assertEquals(got.dtype, "f16", name);
+      assertHalfClose(await got.read(), ref.data, { atol: 2e-3, label: name });
+    }
+    assertThrows(
+      () => matmul(ta, Tensor.from(gpu, b, [k, n])),
+      Error,
+      "matmul: operands mix f16 and f32",
+    );
+  },
 });
