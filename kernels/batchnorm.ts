@@ -26,14 +26,21 @@
  * γ, β per element and did 2–4 integer divisions per element) cost ~8 accesses
  * per element forward and ~12 backward; now 4 and 6–7.
  *
+ * Storage: x, y, dy, dx f32 or f16 (wgsl.ts `storagePrelude`; y and dx take
+ * x's dtype); every load is widened to f32, statistics and all arithmetic are
+ * f32, each output element is rounded once. γ, β, running mean/var, the saved
+ * mean/invstd and dγ/dβ are always f32.
+ *
  * Workgroup of 8 lanes (BN_WG): measured against 16, 32 and 64 (kernels/KERNELS.md).
  * Not tried: Welford/Chan single statistics pass (would save one of the four
  * accesses per element forward); two-stage partial sums for GPUs with many SMs
  * (C workgroups of 8 lanes underfill a hardware GPU badly: revisit there).
  */
 import { type Kernel, kernelFamily, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
+import { type DType, Tensor } from "./tensor.ts";
 import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
+import { sameDtype } from "./cast.ts";
+import { storagePrelude } from "./wgsl.ts";
 
 /** Lanes per channel workgroup: one 8-wide AVX2 vector on lavapipe (measured, header). */
 export const BN_WG = 8;
@@ -45,13 +52,16 @@ struct P {
 @group(0) @binding(0) var<uniform> p: P;`;
 
 /**
- * Element type T: vec4f when H·W is a multiple of 4 (planes are L = H·W/4
- * vec4 long), else f32 (L = H·W); hsum folds a T into an f32 in fixed order.
+ * Element type T (compute): vec4f when H·W is a multiple of 4 (planes are
+ * L = H·W/4 vec4 long), else f32 (L = H·W); ST is its storage type (S or
+ * vec4<S>, S = f32 or f16); hsum folds a T into an f32 in fixed order.
  */
-function common(vec: boolean): { T: string; hsum: (v: string) => string; zero: string } {
+function common(
+  vec: boolean,
+): { T: string; ST: string; hsum: (v: string) => string; zero: string } {
   return vec
-    ? { T: "vec4f", hsum: (v) => `dot(${v}, vec4f(1.0))`, zero: "vec4f(0.0)" }
-    : { T: "f32", hsum: (v) => v, zero: "0.0" };
+    ? { T: "vec4f", ST: "vec4<S>", hsum: (v) => `dot(${v}, vec4f(1.0))`, zero: "vec4f(0.0)" }
+    : { T: "f32", ST: "S", hsum: (v) => v, zero: "0.0" };
 }
 
 /**
@@ -99,19 +109,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lidL = vec2u(lid / p.L, lid % p.L);`;
 
 /** Train forward: per sub-batch mean, centered variance, then y, all in one workgroup per channel. */
-const trainKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
-  const { T, hsum, zero } = common(vec);
+const trainKernel = kernelFamily((
+  wg: number,
+  vec: boolean,
+  relu: boolean,
+  dtype: DType,
+): Kernel => {
+  const { T, ST, hsum, zero } = common(vec);
   return {
-    name: `bn:train:${wg}:${vec}:${relu}`,
-    code: `${HEADER}
-@group(0) @binding(1) var<storage, read> x: array<${T}>;
+    name: `bn:train:${wg}:${vec}:${relu}:${dtype}`,
+    code: `${storagePrelude(dtype)}${HEADER}
+@group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> invstd: array<f32>;
 @group(0) @binding(6) var<storage, read_write> runMean: array<f32>;
 @group(0) @binding(7) var<storage, read_write> runVar: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<${T}>;
+@group(0) @binding(8) var<storage, read_write> y: array<${ST}>;
 ${reduceFn(wg)}
 ${ENTRY(wg)}
   var meanAcc = 0.0;
@@ -120,19 +135,19 @@ ${ENTRY(wg)}
     let n0 = g * p.nb;
     let n1 = n0 + p.nb;
     var s = ${zero};
-    ${lanes("s += x[i];")}
+    ${lanes(`s += ${T}(x[i]);`)}
     let mu = total(vec2f(${hsum("s")}, 0.0), lid).x / p.fm;
     var ss = ${zero};
-    ${lanes("let d = x[i] - mu; ss += d * d;")}
+    ${lanes(`let d = ${T}(x[i]) - mu; ss += d * d;`)}
     let v = total(vec2f(${hsum("ss")}, 0.0), lid).x / p.fm;
     let inv = 1.0 / sqrt(v + p.eps);
     let ga = gamma[c] * inv;
     let be = beta[c] - mu * ga;
     ${
       lanes(
-        `let z = x[i] * ga + be; y[i] = ${
+        `let z = ${T}(x[i]) * ga + be; y[i] = ${ST}(${
           relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
-        };`,
+        });`,
       )
     }
     if (lid == 0u) {
@@ -152,17 +167,22 @@ ${ENTRY(wg)}
 });
 
 /** Eval forward with the running statistics, one workgroup per channel. */
-const evalKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
-  const { T, zero } = common(vec);
+const evalKernel = kernelFamily((
+  wg: number,
+  vec: boolean,
+  relu: boolean,
+  dtype: DType,
+): Kernel => {
+  const { T, ST, zero } = common(vec);
   return {
-    name: `bn:eval:${wg}:${vec}:${relu}`,
-    code: `${HEADER}
-@group(0) @binding(1) var<storage, read> x: array<${T}>;
+    name: `bn:eval:${wg}:${vec}:${relu}:${dtype}`,
+    code: `${storagePrelude(dtype)}${HEADER}
+@group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> runMean: array<f32>;
 @group(0) @binding(3) var<storage, read> runVar: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<${T}>;
+@group(0) @binding(6) var<storage, read_write> y: array<${ST}>;
 ${ENTRY(wg)}
   let ga = gamma[c] / sqrt(runVar[c] + p.eps);
   let be = beta[c] - runMean[c] * ga;
@@ -170,9 +190,9 @@ ${ENTRY(wg)}
   let n1 = p.nb;
   ${
       lanes(
-        `let z = x[i] * ga + be; y[i] = ${
+        `let z = ${T}(x[i]) * ga + be; y[i] = ${ST}(${
           relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
-        };`,
+        });`,
       )
     }
 }`,
@@ -185,20 +205,25 @@ ${ENTRY(wg)}
  * second pass. dγ, dβ go to a [2,C] scratch (dγ first): with y bound the
  * kernel already has 8 storage buffers.
  */
-const backwardKernel = kernelFamily((wg: number, vec: boolean, relu: boolean): Kernel => {
-  const { T, hsum, zero } = common(vec);
+const backwardKernel = kernelFamily((
+  wg: number,
+  vec: boolean,
+  relu: boolean,
+  dtype: DType,
+): Kernel => {
+  const { T, ST, hsum, zero } = common(vec);
   const o = relu ? 1 : 0;
-  const d = relu ? `select(${zero}, dy[i], y[i] > ${zero})` : "dy[i]";
+  const d = relu ? `select(${zero}, ${T}(dy[i]), ${T}(y[i]) > ${zero})` : `${T}(dy[i])`;
   return {
-    name: `bn:backward:${wg}:${vec}:${relu}`,
-    code: `${HEADER}
-@group(0) @binding(1) var<storage, read> dy: array<${T}>;
-@group(0) @binding(2) var<storage, read> x: array<${T}>;
-${relu ? `@group(0) @binding(3) var<storage, read> y: array<${T}>;` : ""}
+    name: `bn:backward:${wg}:${vec}:${relu}:${dtype}`,
+    code: `${storagePrelude(dtype)}${HEADER}
+@group(0) @binding(1) var<storage, read> dy: array<${ST}>;
+@group(0) @binding(2) var<storage, read> x: array<${ST}>;
+${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
 @group(0) @binding(${3 + o}) var<storage, read> gamma: array<f32>;
 @group(0) @binding(${4 + o}) var<storage, read> mean: array<f32>;
 @group(0) @binding(${5 + o}) var<storage, read> invstd: array<f32>;
-@group(0) @binding(${6 + o}) var<storage, read_write> dx: array<${T}>;
+@group(0) @binding(${6 + o}) var<storage, read_write> dx: array<${ST}>;
 @group(0) @binding(${7 + o}) var<storage, read_write> dgb: array<f32>;
 ${reduceFn(wg)}
 ${ENTRY(wg)}
@@ -210,13 +235,13 @@ ${ENTRY(wg)}
     let inv = invstd[g * p.C + c];
     var s1 = ${zero};
     var s2 = ${zero};
-    ${lanes(`let d = ${d}; s1 += d; s2 += d * (x[i] - mu);`)}
+    ${lanes(`let d = ${d}; s1 += d; s2 += d * (${T}(x[i]) - mu);`)}
     let r = total(vec2f(${hsum("s1")}, ${hsum("s2")}), lid) * vec2f(1.0, inv); // Σd, Σd·x̂
     acc += r;
     let k1 = gamma[c] * inv;
     let k2 = -k1 * inv * r.y / p.fm;
     let k0 = -k1 * r.x / p.fm - mu * k2;
-    ${lanes(`let d = ${d}; dx[i] = d * k1 + x[i] * k2 + k0;`)}
+    ${lanes(`let d = ${d}; dx[i] = ${ST}(d * k1 + ${T}(x[i]) * k2 + k0);`)}
   }
   if (lid == 0u) {
     dgb[c] = acc.y;
@@ -252,9 +277,11 @@ function bnParams(
   return { pr, vec };
 }
 
+/** Per-channel parameters and statistics: C values each, always f32 (whatever x's storage). */
 function checkC(ts: Array<[Tensor, string]>, C: number, what: string): void {
   for (const [t, name] of ts) {
     if (t.size !== C) throw new Error(`${what}: ${name} has ${t.size} values for ${C} channels`);
+    if (t.dtype !== "f32") throw new Error(`${what}: ${name} must be f32, got ${t.dtype}`);
   }
 }
 
@@ -276,11 +303,11 @@ export function batchNormTrain(
   );
   const gpu = x.gpu;
   const mean = Tensor.empty(gpu, [G, C]), invstd = Tensor.empty(gpu, [G, C]);
-  const y = Tensor.empty(gpu, x.shape);
+  const y = Tensor.empty(gpu, x.shape, x.dtype);
   const { pr, vec } = bnParams(N, C, HW, G, BN_WG, o.momentum ?? 0.1, o.eps ?? 1e-5);
   const relu = !!o.relu;
   gpu.dispatch(
-    trainKernel(BN_WG, vec, relu),
+    trainKernel(BN_WG, vec, relu, x.dtype),
     [x, gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer),
     pr,
     [C],
@@ -303,11 +330,11 @@ export function batchNormEval(
     C,
     "batchNormEval",
   );
-  const y = Tensor.empty(x.gpu, x.shape);
+  const y = Tensor.empty(x.gpu, x.shape, x.dtype);
   const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, o.eps ?? 1e-5);
   const relu = !!o.relu;
   x.gpu.dispatch(
-    evalKernel(BN_WG, vec, relu),
+    evalKernel(BN_WG, vec, relu, x.dtype),
     [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
     pr,
     [C],
@@ -333,13 +360,14 @@ export function batchNormBackward(
   }
   checkC([[gamma, "gamma"]], C, "batchNormBackward");
   checkC([[mean, "mean"], [invstd, "invstd"]], G * C, "batchNormBackward");
+  const dtype = sameDtype("batchNormBackward", dy, x, ...(relu ? [y!] : []));
   const gpu = x.gpu;
   const dgb = Tensor.empty(gpu, [2, C]);
-  const dx = Tensor.empty(gpu, x.shape), dgamma = Tensor.empty(gpu, [C]);
+  const dx = Tensor.empty(gpu, x.shape, dtype), dgamma = Tensor.empty(gpu, [C]);
   const dbeta = Tensor.empty(gpu, [C]);
   const { pr, vec } = bnParams(N, C, HW, G, BN_WG);
   gpu.dispatch(
-    backwardKernel(BN_WG, vec, relu),
+    backwardKernel(BN_WG, vec, relu, dtype),
     [dy, x, ...(relu ? [y!] : []), gamma, mean, invstd, dx, dgb].map((t) => t.buffer),
     pr,
     [C],

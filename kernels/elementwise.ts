@@ -14,31 +14,38 @@
  * ReLU keeps NaN (as torch): the test is on the bits (sign set and not NaN),
  * because the GL backend's compiler turned select(x, 0, x < 0) into max(x, 0),
  * which maps NaN to 0.
+ *
+ * Storage: f32 or f16 (wgsl.ts `storagePrelude`), the output in the inputs'
+ * dtype; loads are widened to f32, the expression is computed in f32 and
+ * rounded once at the store. scaleBy's one-value factor s is always f32.
  */
 import { grid1d, type Kernel, kernelFamily, params } from "./device.ts";
-import { Tensor } from "./tensor.ts";
+import { type DType, Tensor } from "./tensor.ts";
+import { sameDtype } from "./cast.ts";
+import { storagePrelude } from "./wgsl.ts";
 
 export const EW_WG = 64;
 const MAX_GROUPS = 1024;
 
 /** WGSL for an elementwise map; `expr` sees x, y (inputs), Z (zero of the item type) and p.a, p.b. */
-const kernelFor = kernelFamily((name: string, vec: boolean): Kernel => {
+const kernelFor = kernelFamily((name: string, vec: boolean, dtype: DType): Kernel => {
   const [inputs, expr, scalarY] = EXPRS[name];
-  const T = vec ? "vec4f" : "f32";
+  const T = vec ? "vec4f" : "f32"; // compute type
+  const ST = vec ? "vec4<S>" : "S"; // storage type
   const bindings = Array.from(
     { length: inputs },
     (_, i) =>
       `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${
-        i === 1 && scalarY ? "f32" : T
+        i === 1 && scalarY ? "f32" : ST
       }>;`,
   ).join("\n");
   return {
-    name: `map:${name}:${vec ? 4 : 1}`,
-    code: `
+    name: `map:${name}:${vec ? 4 : 1}:${dtype}`,
+    code: `${storagePrelude(dtype)}
 struct P { n: u32, a: f32, b: f32, _p: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${bindings}
-@group(0) @binding(${inputs + 1}) var<storage, read_write> out: array<${T}>;
+@group(0) @binding(${inputs + 1}) var<storage, read_write> out: array<${ST}>;
 alias T = ${T};
 alias I = ${vec ? "vec4i" : "i32"};
 const Z = T(0.0);
@@ -48,9 +55,9 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   var i = g.x + g.y * nw.x * ${EW_WG}u;
   loop {
     if (i >= p.n) { break; }
-    let x = ${inputs > 0 ? "in0[i]" : "Z"};
-    let y = ${inputs > 1 ? (scalarY ? "T(in1[0])" : "in1[i]") : "Z"};
-    out[i] = ${expr};
+    let x = ${inputs > 0 ? "T(in0[i])" : "Z"};
+    let y = ${inputs > 1 ? (scalarY ? "T(in1[0])" : "T(in1[i])") : "Z"};
+    out[i] = ${ST}(${expr});
     i += total;
   }
 }`,
@@ -76,16 +83,21 @@ const EXPRS: Record<string, [number, string, boolean?]> = {
 };
 
 function run(name: string, inputs: Tensor[], out: Tensor, a = 0, b = 0): Tensor {
+  const scalarY = EXPRS[name][2];
   inputs.forEach((t, i) => {
-    const want = i === 1 && EXPRS[name][2] ? 1 : out.size;
+    const want = i === 1 && scalarY ? 1 : out.size;
     if (t.size !== want) throw new Error(`${name}: input ${i} has ${t.size} values, not ${want}`);
   });
+  if (scalarY && inputs[1].dtype !== "f32") {
+    throw new Error(`${name}: the factor s must be f32, got ${inputs[1].dtype}`);
+  }
+  const dtype = sameDtype(name, ...inputs.filter((_, i) => !(i === 1 && scalarY)), out);
   const vec = out.size % 4 === 0;
   const items = vec ? out.size / 4 : out.size;
   const groups = grid1d(items, EW_WG);
   const g = Math.min(groups[0] * groups[1], MAX_GROUPS);
   out.gpu.dispatch(
-    kernelFor(name, vec),
+    kernelFor(name, vec, dtype),
     [...inputs.map((t) => t.buffer), out.buffer],
     params([items, { f32: a }, { f32: b }]),
     [g],
@@ -93,7 +105,8 @@ function run(name: string, inputs: Tensor[], out: Tensor, a = 0, b = 0): Tensor 
   return out;
 }
 
-const like = (t: Tensor) => Tensor.empty(t.gpu, t.shape);
+/** A new tensor of t's shape and dtype. */
+const like = (t: Tensor) => Tensor.empty(t.gpu, t.shape, t.dtype);
 
 export const relu = (x: Tensor, out = like(x)) => run("relu", [x], out);
 /** dL/dx of y = relu(x), from the output y (y > 0 exactly where x > 0). */

@@ -17,19 +17,26 @@
  * Rejected: storing the argmax in the forward (an extra [N,C,OH,OW] buffer
  * to keep alive from forward to backward; the backward's own first pass
  * costs ≈ 2.5 loads per input element).
+ *
+ * Storage: x, dy and the outputs f32 or f16 (the input's dtype; wgsl.ts
+ * `storagePrelude`): loads widened to f32, sums in f32, one rounding at the
+ * store (max pool's output is a copy, so exact). The max-pool backward's
+ * argmax buffer is always 32-bit (i32 bits in an f32 tensor).
  */
 import { type Kernel, params } from "./device.ts";
-import { type Shape, Tensor } from "./tensor.ts";
+import { type DType, type Shape, Tensor } from "./tensor.ts";
 import { type AvgPoolOptions, type MaxPoolOptions, poolShape } from "./cpu/pool.ts";
-import { gridStrideMain } from "./wgsl.ts";
+import { sameDtype } from "./cast.ts";
+import { gridStrideMain, storagePrelude } from "./wgsl.ts";
 
 const WG = 64;
 const MAX_GROUPS = 4096;
 
-const HEADER = `
+/** Uniform block, binding a (element type `a`) and the window argmax over a. */
+const header = (a: string) => `
 struct P { planes: u32, H: u32, W: u32, OH: u32, OW: u32, k: u32, s: u32, pad: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<${a}>;
 
 // Plane-relative index of the first maximum of window (oh, ow) in plane base.
 fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
@@ -41,7 +48,7 @@ fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
     for (var kw = 0u; kw < p.k; kw++) {
       let iw = i32(ow * p.s + kw) - i32(p.pad);
       if (iw < 0 || iw >= i32(p.W)) { continue; }
-      let v = a[base + u32(ih) * p.W + u32(iw)];
+      let v = f32(a[base + u32(ih) * p.W + u32(iw)]);
       if (arg < 0 || v > best) { best = v; arg = ih * i32(p.W) + iw; }
     }
   }
@@ -49,15 +56,23 @@ fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
 }
 `;
 
-/** A grid-stride kernel over `out`; inputs are `a` (and `b` when two = true). */
-function kernel(name: string, body: string, two = false): Kernel {
-  const io = two
-    ? `@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;`
-    : `@group(0) @binding(2) var<storage, read_write> out: array<f32>;`;
+/**
+ * A grid-stride kernel over `out`; inputs are `a` (and `b` when given). Each binding's
+ * element type is S (the storage dtype) or f32 (the argmax buffer).
+ */
+function kernel(
+  name: string,
+  dtype: DType,
+  body: string,
+  t: { a?: string; b?: string; out?: string } = {},
+): Kernel {
+  const io = t.b
+    ? `@group(0) @binding(2) var<storage, read> b: array<${t.b}>;
+@group(0) @binding(3) var<storage, read_write> out: array<${t.out ?? "S"}>;`
+    : `@group(0) @binding(2) var<storage, read_write> out: array<${t.out ?? "S"}>;`;
   return {
-    name: `pool:${name}`,
-    code: `${HEADER}
+    name: `pool:${name}:${dtype}`,
+    code: `${storagePrelude(dtype)}${header(t.a ?? "S")}
 ${io}
 ${gridStrideMain(WG, "p.n", body)}`,
   };
@@ -74,9 +89,11 @@ const IN_IDX = `
 // Note (ih+pd−k+s)/s = ceil((ih+pd−k+1)/s) for ih+pd−k+1 ≥ −s+1; when negative the
 // i32 division truncates toward 0, which the max(0, …) clamps correctly.
 
-const K = {
+/** The pooling kernels for one storage dtype (WGSL text only: pipelines compile on first use). */
+const kernelsFor = (d: DType) => ({
   maxFwd: kernel(
     "max",
+    d,
     `${OUT_IDX}
     let base = pl * p.H * p.W;
     out[i] = a[base + u32(argmax(base, oh, ow))];`,
@@ -84,54 +101,62 @@ const K = {
   // out = each window's plane-relative argmax, as i32 bits in an f32 buffer
   maxArg: kernel(
     "max_arg",
+    d,
     `${OUT_IDX}
     out[i] = bitcast<f32>(argmax(pl * p.H * p.W, oh, ow));`,
+    { out: "f32" },
   ),
   // a = maxArg's indices, b = dy
   maxBwd: kernel(
     "max_bwd",
+    d,
     `${IN_IDX}
     let me = ih * i32(p.W) + iw;
     var g = 0.0;
     for (var oh = oh0; oh <= oh1; oh++) {
       for (var ow = ow0; ow <= ow1; ow++) {
         let o = (pl * p.OH + u32(oh)) * p.OW + u32(ow);
-        if (bitcast<i32>(a[o]) == me) { g += b[o]; }
+        if (bitcast<i32>(a[o]) == me) { g += f32(b[o]); }
       }
     }
-    out[i] = g;`,
-    true,
+    out[i] = S(g);`,
+    { a: "f32", b: "S" },
   ),
   avgFwd: kernel(
     "avg",
+    d,
     `${OUT_IDX}
     let base = pl * p.H * p.W + oh * p.s * p.W + ow * p.s;
     var t = 0.0;
     for (var kh = 0u; kh < p.k; kh++) {
-      for (var kw = 0u; kw < p.k; kw++) { t += a[base + kh * p.W + kw]; }
+      for (var kw = 0u; kw < p.k; kw++) { t += f32(a[base + kh * p.W + kw]); }
     }
-    out[i] = t / f32(p.k * p.k);`,
+    out[i] = S(t / f32(p.k * p.k));`,
   ),
   // a = dy
   avgBwd: kernel(
     "avg_bwd",
+    d,
     `${IN_IDX}
     var g = 0.0;
     for (var oh = oh0; oh <= oh1; oh++) {
-      for (var ow = ow0; ow <= ow1; ow++) { g += a[(pl * p.OH + u32(oh)) * p.OW + u32(ow)]; }
+      for (var ow = ow0; ow <= ow1; ow++) { g += f32(a[(pl * p.OH + u32(oh)) * p.OW + u32(ow)]); }
     }
-    out[i] = g / f32(p.k * p.k);`,
+    out[i] = S(g / f32(p.k * p.k));`,
   ),
   // i = plane; H·W in p.H
   gapFwd: kernel(
     "gap",
+    d,
     `
     var t = 0.0;
-    for (var j = 0u; j < p.H; j++) { t += a[i * p.H + j]; }
-    out[i] = t / f32(p.H);`,
+    for (var j = 0u; j < p.H; j++) { t += f32(a[i * p.H + j]); }
+    out[i] = S(t / f32(p.H));`,
   ),
-  gapBwd: kernel("gap_bwd", `    out[i] = a[i / p.H] / f32(p.H);`),
-};
+  gapBwd: kernel("gap_bwd", d, `    out[i] = S(f32(a[i / p.H]) / f32(p.H));`),
+});
+const K = { f32: kernelsFor("f32"), f16: kernelsFor("f16") };
+const kernels = (d: DType) => K[d];
 
 function run(k: Kernel, ins: Tensor[], out: Tensor, dims: number[]): Tensor {
   out.gpu.dispatch(
@@ -155,40 +180,46 @@ function checkDy(dy: Tensor, shape: readonly number[], what: string): void {
 
 export function maxPool2d(x: Tensor, o: MaxPoolOptions): Tensor {
   const os = poolShape(x.shape, o.k, o.stride, o.pad, "maxPool2d");
-  return run(K.maxFwd, [x], Tensor.empty(x.gpu, os), dimsOf(x.shape, os, o.k, o.stride, o.pad));
+  const y = Tensor.empty(x.gpu, os, x.dtype);
+  return run(kernels(x.dtype).maxFwd, [x], y, dimsOf(x.shape, os, o.k, o.stride, o.pad));
 }
 
 export function maxPool2dBackward(dy: Tensor, x: Tensor, o: MaxPoolOptions): Tensor {
   const os = poolShape(x.shape, o.k, o.stride, o.pad, "maxPool2dBackward");
   checkDy(dy, os, "maxPool2dBackward");
+  const d = sameDtype("maxPool2dBackward", dy, x);
   const dims = dimsOf(x.shape, os, o.k, o.stride, o.pad);
-  const arg = run(K.maxArg, [x], Tensor.empty(x.gpu, os), dims);
-  const dx = run(K.maxBwd, [arg, dy], Tensor.empty(x.gpu, x.shape), dims);
+  const arg = run(kernels(d).maxArg, [x], Tensor.empty(x.gpu, os), dims);
+  const dx = run(kernels(d).maxBwd, [arg, dy], Tensor.empty(x.gpu, x.shape, d), dims);
   arg.dispose();
   return dx;
 }
 
 export function avgPool2d(x: Tensor, o: AvgPoolOptions): Tensor {
   const os = poolShape(x.shape, o.k, o.stride, 0, "avgPool2d");
-  return run(K.avgFwd, [x], Tensor.empty(x.gpu, os), dimsOf(x.shape, os, o.k, o.stride, 0));
+  const y = Tensor.empty(x.gpu, os, x.dtype);
+  return run(kernels(x.dtype).avgFwd, [x], y, dimsOf(x.shape, os, o.k, o.stride, 0));
 }
 
 export function avgPool2dBackward(dy: Tensor, xShape: Shape, o: AvgPoolOptions): Tensor {
   const os = poolShape(xShape, o.k, o.stride, 0, "avgPool2dBackward");
   checkDy(dy, os, "avgPool2dBackward");
-  return run(K.avgBwd, [dy], Tensor.empty(dy.gpu, xShape), dimsOf(xShape, os, o.k, o.stride, 0));
+  const dx = Tensor.empty(dy.gpu, xShape, dy.dtype);
+  return run(kernels(dy.dtype).avgBwd, [dy], dx, dimsOf(xShape, os, o.k, o.stride, 0));
 }
 
 /** Mean over H×W: [N,C,H,W] → [N,C]. */
 export function globalAvgPool(x: Tensor): Tensor {
   if (x.shape.length !== 4) throw new Error(`globalAvgPool: x must be [N,C,H,W], got [${x.shape}]`);
   const [N, C, H, W] = x.shape;
-  return run(K.gapFwd, [x], Tensor.empty(x.gpu, [N, C]), [N * C, H * W, 1, 1, 1, 1, 1, 0]);
+  const y = Tensor.empty(x.gpu, [N, C], x.dtype);
+  return run(kernels(x.dtype).gapFwd, [x], y, [N * C, H * W, 1, 1, 1, 1, 1, 0]);
 }
 
 export function globalAvgPoolBackward(dy: Tensor, xShape: Shape): Tensor {
   if (xShape.length !== 4) throw new Error(`globalAvgPoolBackward: bad x shape [${xShape}]`);
   const [N, C, H, W] = xShape;
   checkDy(dy, [N, C], "globalAvgPoolBackward");
-  return run(K.gapBwd, [dy], Tensor.empty(dy.gpu, xShape), [N * C, H * W, 1, 1, 1, 1, 1, 0]);
+  const dx = Tensor.empty(dy.gpu, xShape, dy.dtype);
+  return run(kernels(dy.dtype).gapBwd, [dy], dx, [N * C, H * W, 1, 1, 1, 1, 1, 0]);
 }

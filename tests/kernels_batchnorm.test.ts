@@ -6,9 +6,10 @@ import {
   batchNormTrainCpu,
 } from "../kernels/cpu/batchnorm.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { assert, assertClose, assertThrows } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { gradCheck, weightedSum } from "./gradcheck.ts";
+import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
 const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
 const rand = (shape: number[], seed: number, scale = 1, offset = 0) =>
@@ -66,6 +67,81 @@ for (const c of cases) {
     assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
   });
 }
+
+// f16 storage: x, y, dy, dx f16; γ, β, running and saved statistics, dγ, dβ f32. The f16
+// kernels on half inputs against the f32 references on the same values: statistics and dγ/dβ
+// to f32 accuracy (they are computed in f32 from the widened halves), y and dx within one
+// half rounding. Scalar (H·W % 4 ≠ 0) and vec4 planes, ReLU fused, split BN.
+const f16Cases: Array<{ shape: number[]; groups?: number; relu?: boolean; name: string }> = [
+  { shape: [2, 3, 5, 7], name: "scalar planes" },
+  { shape: [3, 2, 9, 11], name: "scalar planes, relu, groups=3", groups: 3, relu: true },
+  { shape: [4, 3, 8, 8], name: "vec4 planes, relu, groups=2", groups: 2, relu: true },
+  { shape: [4, 16, 2, 2], name: "vec4 planes of 1" },
+  { shape: [37, 6], name: "2-D [N,C]", relu: true },
+];
+
+for (const c of f16Cases) {
+  Deno.test({
+    name: `batchNorm train/eval/backward on f16 storage match CPU: ${c.name} [${c.shape}]`,
+    ignore: !hasF16,
+    async fn() {
+      const C = c.shape[1];
+      const h = (t: CpuTensor) => cpuTensor(t.shape, half(t.data));
+      const up16 = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
+      const x = h(rand(c.shape, 11, 2, 0.5));
+      const { gamma, beta, rm, rv } = params(C, 20);
+      const o = { relu: c.relu, groups: c.groups };
+      const [grm, grv] = [up(rm), up(rv)];
+      const g = batchNormTrain(up16(x), up(gamma), up(beta), grm, grv, o);
+      const r = batchNormTrainCpu(x, gamma, beta, rm, rv, o);
+      assertEquals([g.y.dtype, g.mean.dtype, g.invstd.dtype], ["f16", "f32", "f32"]);
+      assertHalfClose(await g.y.read(), r.y.data, { label: "y" });
+      assertClose(await g.mean.read(), r.mean.data, { atol: 1e-6, label: "mean" });
+      assertClose(await g.invstd.read(), r.invstd.data, { atol: 1e-6, label: "invstd" });
+      assertClose(await grm.read(), rm.data, { atol: 1e-6, label: "runMean" });
+      assertClose(await grv.read(), rv.data, { atol: 1e-6, label: "runVar" });
+
+      const ye = batchNormEval(up16(x), up(gamma), up(beta), grm, grv, { relu: c.relu });
+      const re = batchNormEvalCpu(x, gamma, beta, rm, rv, { relu: c.relu });
+      assertEquals(ye.dtype, "f16");
+      assertHalfClose(await ye.read(), re.data, { label: "eval y" });
+
+      const dy = h(rand(c.shape, 12));
+      // The reference masks with the kernel's own (f16) forward output, as the kernel does.
+      const yk = cpuTensor(c.shape, await g.y.read());
+      const gb = batchNormBackward(up16(dy), up16(x), g.y, up(gamma), g.mean, g.invstd, o);
+      const rb = batchNormBackwardCpu(dy, x, yk, gamma, r.mean, r.invstd, o);
+      assertEquals([gb.dx.dtype, gb.dgamma.dtype, gb.dbeta.dtype], ["f16", "f32", "f32"]);
+      assertHalfClose(await gb.dx.read(), rb.dx.data, { label: "dx" });
+      assertClose(await gb.dgamma.read(), rb.dgamma.data, { atol: 1e-4, label: "dgamma" });
+      assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
+    },
+  });
+}
+
+Deno.test({
+  name: "batchNorm rejects mixed f32/f16 activations and f16 parameters",
+  ignore: !hasF16,
+  fn() {
+    const shape = [2, 2, 2, 2], C = 2;
+    const x16 = Tensor.from(gpu, half(rand(shape, 1).data), shape, "f16");
+    const x32 = up(rand(shape, 1)), v = up(cpuTensor([C], [1, 1]));
+    const v16 = Tensor.from(gpu, [1, 1], [C], "f16");
+    const { y, mean, invstd } = batchNormTrain(x16, v, v, up(cpuTensor([C])), up(cpuTensor([C])), {
+      relu: true,
+    });
+    const mix = /batchNormBackward: operands mix f32 and f16/;
+    assertThrows(() => batchNormBackward(x32, x16, null, v, mean, invstd), mix);
+    assertThrows(() => batchNormBackward(x16, x32, null, v, mean, invstd), /mix f16 and f32/);
+    assertThrows(
+      () => batchNormBackward(x16, x16, x32, v, mean, invstd, { relu: true }),
+      /mix f16 and f32/,
+    );
+    assertThrows(() => batchNormTrain(x16, v16, v, v, v), /gamma must be f32, got f16/);
+    assertThrows(() => batchNormEval(x16, v, v, v16, v), /runMean must be f32/);
+    assertThrows(() => batchNormBackward(x16, x16, y, v, mean, v16, { relu: true }), /invstd/);
+  },
+});
 
 Deno.test("batchNorm statistics are stable for x = 1000 + small noise", async () => {
   const shape = [8, 3, 16, 16], M = 8 * 256;

@@ -5,6 +5,7 @@ import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { gradCheck, weightedSum } from "./gradcheck.ts";
+import { half, hasF16 } from "./f16.ts";
 
 const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -29,6 +30,44 @@ for (const sp of [[3, 5], [1, 1], []]) {
     assertEquals(await gd.read(), dst.data);
   });
 }
+
+// f16 storage: a copy, so the f16 kernels give the CPU result on halves exactly. Odd channel and
+// plane sizes put neighbouring halves of one 4-byte word in different channels.
+for (const sp of [[3, 5], []]) {
+  Deno.test({
+    name: `concat/slice/copyInto on f16 storage match CPU exactly, spatial [${sp}]`,
+    ignore: !hasF16,
+    async fn() {
+      const h = (t: CpuTensor) => cpuTensor(t.shape, half(t.data));
+      const up16 = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
+      const xs = [rand([2, 3, ...sp], 1), rand([2, 1, ...sp], 2), rand([2, 70, ...sp], 3)].map(h);
+      const y = concatChannels(xs.map(up16));
+      const yr = concatChannelsCpu(xs);
+      assertEquals([y.shape, y.dtype], [yr.shape, "f16"]);
+      assertEquals(await y.read(), yr.data);
+      const s = sliceChannels(y, 2, 5);
+      assertEquals(s.dtype, "f16");
+      assertEquals(await s.read(), sliceChannelsCpu(yr, 2, 5).data);
+      assertEquals(await sliceChannels(y, 3, 1).read(), xs[1].data);
+      const dst = h(rand([2, 80, ...sp], 4));
+      const gd = up16(dst);
+      copyChannelsInto(gd, up16(xs[2]), 9);
+      copyChannelsIntoCpu(dst, xs[2], 9);
+      assertEquals(await gd.read(), dst.data);
+    },
+  });
+}
+
+Deno.test({
+  name: "concat/copyInto reject mixed f32/f16 operands",
+  ignore: !hasF16,
+  fn() {
+    const a = up(rand([2, 3, 4], 1)),
+      b = Tensor.from(gpu, half(rand([2, 3, 4], 2).data), [2, 3, 4], "f16");
+    assertThrows(() => concatChannels([a, b]), /concatChannels: operands mix f32 and f16/);
+    assertThrows(() => copyChannelsInto(b, a, 0), /copyChannelsInto: operands mix f32 and f16/);
+  },
+});
 
 Deno.test("concat/slice reject bad shapes", () => {
   const a = up(rand([2, 3, 4, 4], 1));

@@ -1,5 +1,14 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { add, axpby, fill, relu, reluBackward, scale, scaleBy } from "../kernels/elementwise.ts";
+import {
+  add,
+  axpby,
+  fill,
+  relu,
+  reluBackward,
+  scale,
+  scaleBy,
+  sigmoid,
+} from "../kernels/elementwise.ts";
 import {
   addCpu,
   axpbyCpu,
@@ -7,10 +16,12 @@ import {
   reluCpu,
   scaleByCpu,
   scaleCpu,
+  sigmoidCpu,
 } from "../kernels/cpu/elementwise.ts";
 import { cpuTensor } from "../kernels/cpu/tensor.ts";
-import { assertClose, assertEquals } from "./helpers.ts";
+import { assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
+import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
 // Sizes: 1, a lane short of a workgroup, and past the grid-stride cap (4096·64).
 for (const n of [1, 63, 300_001]) {
@@ -104,4 +115,59 @@ Deno.test("validation errors surface through gpu.checked", async () => {
 Deno.test("relu keeps NaN (a diverged run must not look healthy)", async () => {
   const y = await relu(Tensor.from(gpu, [NaN, -1, 2])).read();
   assertEquals([Number.isNaN(y[0]), y[1], y[2]], [true, 0, 2]);
+});
+
+// f16 storage: the f16 kernels on half inputs against the f32 references on the same values.
+// Sizes: scalar path (63), vec4 path (1024), vec4 past the grid-stride cap (1024·64·4).
+for (const n of [63, 1024, 300_000]) {
+  Deno.test({
+    name: `elementwise ops on f16 storage match CPU on halves, n=${n}`,
+    ignore: !hasF16,
+    async fn() {
+      const a = cpuTensor([n], half(randn(n, 1, 2))), b = cpuTensor([n], half(randn(n, 2, 2)));
+      a.data[0] = NaN; // relu keeps NaN in f16 too
+      const ta = Tensor.from(gpu, a.data, [n], "f16"), tb = Tensor.from(gpu, b.data, [n], "f16");
+      const s = cpuTensor([1], [0.3]), ts = Tensor.from(gpu, s.data); // the factor stays f32
+      const y = relu(ta);
+      const outs = {
+        relu: y,
+        reluBackward: reluBackward(tb, y),
+        add: add(ta, tb),
+        axpby: axpby(0.5, ta, -2, tb),
+        scale: scale(ta, -1.5),
+        scaleBy: scaleBy(ta, ts),
+        sigmoid: sigmoid(ta),
+        fill: fill(Tensor.empty(gpu, [n], "f16"), 0.1),
+      };
+      for (const [k, t] of Object.entries(outs)) assertEquals([k, t.dtype], [k, "f16"]);
+      // exact on halves: relu, its gradient (a copy or 0), fill (rounded once)
+      assertEquals(await y.read(), reluCpu(a).data.map((v, i) => i === 0 ? NaN : v));
+      assertEquals(await outs.reluBackward.read(), reluBackwardCpu(b, reluCpu(a)).data);
+      assertEquals(await outs.fill.read(), half(new Float32Array(n).fill(0.1)));
+      const at = (t: Float32Array) => t.subarray(1); // past the NaN
+      const check = async (k: keyof typeof outs, want: Float32Array) =>
+        assertHalfClose(at(await outs[k].read()), at(want), { label: k });
+      await check("add", addCpu(a, b).data);
+      await check("axpby", axpbyCpu(0.5, a, -2, b).data);
+      await check("scale", scaleCpu(a, -1.5).data);
+      await check("scaleBy", scaleByCpu(a, s).data);
+      await check("sigmoid", sigmoidCpu(a).data);
+      for (const t of [ta, tb, ts, ...Object.values(outs)]) t.dispose();
+    },
+  });
+}
+
+Deno.test({
+  name: "elementwise ops reject mixed f32/f16 operands and an f16 factor",
+  ignore: !hasF16,
+  fn() {
+    const f = Tensor.zeros(gpu, [8]), h = Tensor.zeros(gpu, [8], "f16");
+    const s16 = Tensor.zeros(gpu, [1], "f16");
+    assertThrows(() => add(f, h), /add: operands mix f32 and f16/);
+    assertThrows(() => add(h, f), /add: operands mix f16 and f32/);
+    assertThrows(() => reluBackward(h, f), /operands mix f16 and f32/);
+    assertThrows(() => relu(h, Tensor.empty(gpu, [8])), /operands mix f16 and f32/);
+    assertThrows(() => scaleBy(h, s16), /the factor s must be f32/);
+    for (const t of [f, h, s16]) t.dispose();
+  },
 });

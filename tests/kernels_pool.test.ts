@@ -20,6 +20,7 @@ import { assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { gradCheck, weightedSum } from "./gradcheck.ts";
 import { Rng } from "../util/rng.ts";
+import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
 const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -96,6 +97,75 @@ for (const shape of [[2, 3, 7, 7], [1, 1024, 2, 2], [3, 70, 1, 1]]) {
     );
   });
 }
+
+// f16 storage: the f16 kernels on halves against the f32 references on the same values (max
+// pool's forward is a copy: exact; the sums round once). Outputs take the input's dtype.
+const h = (t: CpuTensor) => cpuTensor(t.shape, half(t.data));
+const up16 = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
+for (const c of [maxCases[0], maxCases[3], maxCases[4]]) {
+  const o = { k: c.k, stride: c.stride, pad: c.pad };
+  Deno.test({
+    name: `maxPool2d fwd/bwd on f16 storage match CPU [${c.shape}] k${c.k}/s${c.stride}/p${c.pad}`,
+    ignore: !hasF16,
+    async fn() {
+      const x = h(rand(c.shape, 3));
+      x.data.copyWithin(c.shape[3], 0, c.shape[3]); // ties: the first maximum wins
+      const y = maxPool2d(up16(x), o), yr = maxPool2dCpu(x, o);
+      assertEquals([y.shape, y.dtype], [yr.shape, "f16"]);
+      assertEquals(await y.read(), yr.data);
+      const dy = h(rand(yr.shape, 4));
+      const dx = maxPool2dBackward(up16(dy), up16(x), o);
+      assertEquals(dx.dtype, "f16");
+      assertHalfClose(await dx.read(), maxPool2dBackwardCpu(dy, x, o).data, { label: "dx" });
+    },
+  });
+}
+
+for (const c of [avgCases[0], avgCases[3]]) {
+  const o = { k: c.k, stride: c.stride };
+  Deno.test({
+    name: `avgPool2d fwd/bwd on f16 storage match CPU [${c.shape}] k${c.k}/s${c.stride}`,
+    ignore: !hasF16,
+    async fn() {
+      const x = h(rand(c.shape, 5));
+      const y = avgPool2d(up16(x), o), yr = avgPool2dCpu(x, o);
+      assertEquals([y.shape, y.dtype], [yr.shape, "f16"]);
+      assertHalfClose(await y.read(), yr.data, { label: "y" });
+      const dy = h(rand(yr.shape, 6));
+      const dx = avgPool2dBackward(up16(dy), c.shape, o);
+      assertEquals(dx.dtype, "f16");
+      assertHalfClose(await dx.read(), avgPool2dBackwardCpu(dy, c.shape, o).data, { label: "dx" });
+    },
+  });
+}
+
+// 16×16 planes: long enough sums that accumulating in f16 instead of f32 would show.
+for (const shape of [[2, 3, 7, 7], [1, 3, 16, 16], [3, 70, 1, 1]]) {
+  Deno.test({
+    name: `globalAvgPool fwd/bwd on f16 storage match CPU [${shape}]`,
+    ignore: !hasF16,
+    async fn() {
+      const x = h(rand(shape, 7));
+      const y = globalAvgPool(up16(x));
+      assertEquals([y.shape, y.dtype], [[shape[0], shape[1]], "f16"]);
+      assertHalfClose(await y.read(), globalAvgPoolCpu(x).data, { label: "y" });
+      const dy = h(rand([shape[0], shape[1]], 8));
+      const dx = globalAvgPoolBackward(up16(dy), shape);
+      assertEquals(dx.dtype, "f16");
+      assertHalfClose(await dx.read(), globalAvgPoolBackwardCpu(dy, shape).data, { label: "dx" });
+    },
+  });
+}
+
+Deno.test({
+  name: "maxPool2dBackward rejects mixed f32/f16 dy and x",
+  ignore: !hasF16,
+  fn() {
+    const o = { k: 2, stride: 2, pad: 0 };
+    const x = up16(h(rand([1, 1, 4, 4], 1))), dy = up(rand([1, 1, 2, 2], 2));
+    assertThrows(() => maxPool2dBackward(dy, x, o), /maxPool2dBackward: operands mix f32 and f16/);
+  },
+});
 
 Deno.test("pooling rejects bad options and shapes", () => {
   const x = up(rand([1, 1, 4, 4], 1));
