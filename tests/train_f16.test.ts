@@ -14,6 +14,7 @@ import { Optimizer } from "../train/optimizer.ts";
 import { DEFAULT_LOSS_SCALE } from "../train/loss_scale.ts";
 import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
+import { readSafetensors } from "../model/safetensors.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
@@ -156,16 +157,17 @@ Deno.test({
     const B = gpuBackend(gpu);
     const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
     const [a, b, c] = await Promise.all([0, 1, 2].map(() => Deno.makeTempDir()));
-    const s16 = await pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), a, opts);
-    await pretrain(B, gpuTrainOps, cfg(5), discSource(64), b, opts);
+    const s16 = await pretrain(B, gpuTrainOps, cfg(10, "f16"), discSource(64), a, opts);
+    await pretrain(B, gpuTrainOps, cfg(10), discSource(64), b, opts);
     const m16 = await readMetrics(join(a, "metrics.jsonl"));
     const m32 = await readMetrics(join(b, "metrics.jsonl"));
-    assertEquals(m16.length, 20);
+    assertEquals(m16.length, 40);
     // Same seed, same batches: the curves part only by rounding. Mean |difference| of the loss,
     // and the mean over the last 8 steps, against the f32 curve's own fall.
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     const diff = mean(m16.map((r, i) => Math.abs((r.loss as number) - (m32[i].loss as number))));
-    const fall = mean(m32.slice(0, 4).map((r) => r.loss as number)) -
+    // From step 3 on the queue holds real keys (tests/train_pretrain.test.ts).
+    const fall = mean(m32.slice(2, 10).map((r) => r.loss as number)) -
       mean(m32.slice(-8).map((r) => r.loss as number));
     assert(fall > 0.05, `f32 loss fell by ${fall}`);
     assert(
@@ -174,10 +176,14 @@ Deno.test({
     );
     assertEquals(s16.lossScale, { scale: DEFAULT_LOSS_SCALE.init, skipped: 0 });
     assertEquals(m16.at(-1)!.loss_scale, DEFAULT_LOSS_SCALE.init);
+    // The scaler's state is in the checkpoint (a resume restores it with the weights).
+    const ck = await readSafetensors(join(a, "checkpoint.safetensors"));
+    assertEquals([...ck.tensors.get("loss_scale.scale")!.data], [DEFAULT_LOSS_SCALE.init]);
+    assertEquals(ck.tensors.get("loss_scale.flags")!.shape, [3]);
     // Killed after step 7 and resumed: the same losses and weights as the uninterrupted run.
     await assertRejects(
       () =>
-        pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), c, {
+        pretrain(B, gpuTrainOps, cfg(10, "f16"), discSource(64), c, {
           ...opts,
           afterStep: (s) => {
             if (s === 7) throw new Error("killed");
@@ -185,7 +191,7 @@ Deno.test({
         }),
       /killed/,
     );
-    await pretrain(B, gpuTrainOps, cfg(5, "f16"), discSource(64), c, { ...opts, resume: true });
+    await pretrain(B, gpuTrainOps, cfg(10, "f16"), discSource(64), c, { ...opts, resume: true });
     const mc = await readMetrics(join(c, "metrics.jsonl"));
     assertEquals(mc.map((r) => r.loss), m16.map((r) => r.loss));
     assertEquals(
