@@ -45,16 +45,32 @@ export {
   type Kernel,
 } from "./kernels/device.ts";
 export { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "./kernels/conv/conv2d.ts";
-export type { Backend, BnTrainOpts, BTensor, ConvOpts, PoolOpts, Shape } from "./model/backend.ts";
+export type {
+  Backend,
+  BnTrainOpts,
+  BTensor,
+  ConvOpts,
+  DType,
+  PoolOpts,
+  Shape,
+} from "./model/backend.ts";
 export { gpuBackend } from "./model/backend_gpu.ts";
 export { cpuBackend } from "./model/backend_cpu.ts";
 export {
   type AdamOptions,
+  type AmpTensors,
   cpuTrainOps,
   gpuTrainOps,
+  type LossScaleOptions,
   type SgdOptions,
   type TrainOps,
 } from "./train/train_ops.ts";
+export {
+  DEFAULT_LOSS_SCALE,
+  type LossScaleConfig,
+  LossScaler,
+  type LossScaleStats,
+} from "./train/loss_scale.ts";
 export { Rng } from "./util/rng.ts";
 
 // Backbones and weights.

@@ -9,7 +9,9 @@
  */
 import type { DType } from "../kernels/tensor.ts";
 
+/** Dimensions, outermost first. */
 export type Shape = readonly number[];
+/** Storage type of a tensor: f32, or f16 (values widened to f32 by every kernel). */
 export type { DType };
 
 /** A backend tensor: kernels' `Tensor` on the GPU, `CpuTensor` on the CPU. */
