@@ -3,7 +3,21 @@
  * statistics, running-stat update), eval forward, backward; optional fused
  * ReLU; `groups` = split BN (G consecutive sub-batches with own statistics).
  *
- * Mapping: ONE dispatch per op, one workgroup of BN_WG = 8 lanes per channel
+ * Two layouts (`batchNormPath`; force one with `setBatchNormPath`):
+ * - "channel" (this file): the default on software adapters (lavapipe,
+ *   llvmpipe), where it was measured best. One dispatch per op, C workgroups
+ *   of 8 lanes (described below).
+ * - "grid" (batchnorm_grid.ts): the default on hardware GPUs, where C
+ *   workgroups of 8 lanes (512 threads for C = 64) leave almost every SM idle
+ *   and each lane streams ~100 KB through dependent loads. Partial sums over
+ *   chunks of ~1–3K items per workgroup of 256 lanes (≥ 3,000 workgroups for
+ *   ResNet-18's layer1 at batch 64), a per-channel finalize, then an
+ *   elementwise apply: train 4 dispatches, eval 1, backward 3. Chunking
+ *   formula, mapping and scratch there.
+ * Both: same inputs, outputs and f16/f32 storage contract; fixed-order sums
+ * (deterministic per path); they agree to f32 rounding, not bit for bit.
+ *
+ * "channel" mapping: ONE dispatch per op, one workgroup of BN_WG = 8 lanes per channel
  * (dispatch [C]); all per-channel scalars are loaded once per lane, outside
  * the element loops. A channel of sub-batch g is nb = N/G contiguous planes of
  * H·W floats; lanes stride over the flattened (image, plane position) range,
@@ -33,14 +47,45 @@
  *
  * Workgroup of 8 lanes (BN_WG): measured against 16, 32 and 64 (kernels/KERNELS.md).
  * Not tried: Welford/Chan single statistics pass (would save one of the four
- * accesses per element forward); two-stage partial sums for GPUs with many SMs
- * (C workgroups of 8 lanes underfill a hardware GPU badly: revisit there).
+ * accesses per element forward). Two-stage partial sums for GPUs with many SMs:
+ * the "grid" layout (batchnorm_grid.ts), not measured on a GPU yet.
  */
-import { type Kernel, kernelFamily, params } from "./device.ts";
+import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
 import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
 import { sameDtype } from "./cast.ts";
 import { storagePrelude } from "./wgsl.ts";
+import { bnGridBackward, bnGridEval, bnGridTrain } from "./batchnorm_grid.ts";
+
+/**
+ * Which layout runs batch norm: "channel" (one 8-lane workgroup per channel, this file),
+ * "grid" (chunked partial sums and elementwise apply, batchnorm_grid.ts), or "auto" (default):
+ * "channel" on software adapters (lavapipe, llvmpipe), where it was measured best, "grid" on
+ * hardware GPUs.
+ */
+export type BnPath = "auto" | "channel" | "grid";
+
+let forcedPath: BnPath = "auto";
+let forcedChunk: number | undefined;
+
+/**
+ * Forces the batch-norm layout for later calls (tests run both on one adapter; "auto" restores
+ * the default). `chunkItems` overrides the grid path's chunk length K (items of a (g, c) reduced
+ * by one workgroup; batchnorm_grid.ts), so small test shapes get many, uneven chunks.
+ */
+export function setBatchNormPath(path: BnPath, o: { chunkItems?: number } = {}): void {
+  if (o.chunkItems !== undefined && !(Number.isInteger(o.chunkItems) && o.chunkItems >= 1)) {
+    throw new Error(`setBatchNormPath: chunkItems must be a positive integer, got ${o.chunkItems}`);
+  }
+  forcedPath = path;
+  forcedChunk = o.chunkItems;
+}
+
+/** The layout batch norm runs with on this adapter now (see BnPath). */
+export function batchNormPath(gpu: Gpu): "channel" | "grid" {
+  if (forcedPath !== "auto") return forcedPath;
+  return gpu.isSoftware ? "channel" : "grid";
+}
 
 /** Lanes per channel workgroup: one 8-wide AVX2 vector on lavapipe (measured, header). */
 export const BN_WG = 8;
@@ -304,8 +349,17 @@ export function batchNormTrain(
   const gpu = x.gpu;
   const mean = Tensor.empty(gpu, [G, C]), invstd = Tensor.empty(gpu, [G, C]);
   const y = Tensor.empty(gpu, x.shape, x.dtype);
-  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, o.momentum ?? 0.1, o.eps ?? 1e-5);
-  const relu = !!o.relu;
+  const momentum = o.momentum ?? 0.1, eps = o.eps ?? 1e-5, relu = !!o.relu;
+  if (batchNormPath(gpu) === "grid") {
+    bnGridTrain({ N, C, HW, G }, x, gamma, beta, runMean, runVar, { y, mean, invstd }, {
+      momentum,
+      eps,
+      relu,
+      chunkItems: forcedChunk,
+    });
+    return { y, mean, invstd };
+  }
+  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, momentum, eps);
   gpu.dispatch(
     trainKernel(BN_WG, vec, relu, x.dtype),
     [x, gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer),
@@ -331,8 +385,12 @@ export function batchNormEval(
     "batchNormEval",
   );
   const y = Tensor.empty(x.gpu, x.shape, x.dtype);
-  const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, o.eps ?? 1e-5);
-  const relu = !!o.relu;
+  const eps = o.eps ?? 1e-5, relu = !!o.relu;
+  if (batchNormPath(x.gpu) === "grid") {
+    bnGridEval({ N, C, HW, G: 1 }, x, gamma, beta, runMean, runVar, y, { eps, relu });
+    return y;
+  }
+  const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, eps);
   x.gpu.dispatch(
     evalKernel(BN_WG, vec, relu, x.dtype),
     [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
@@ -362,6 +420,17 @@ export function batchNormBackward(
   checkC([[mean, "mean"], [invstd, "invstd"]], G * C, "batchNormBackward");
   const dtype = sameDtype("batchNormBackward", dy, x, ...(relu ? [y!] : []));
   const gpu = x.gpu;
+  if (batchNormPath(gpu) === "grid") {
+    const out = {
+      dx: Tensor.empty(gpu, x.shape, dtype),
+      dgamma: Tensor.empty(gpu, [C]),
+      dbeta: Tensor.empty(gpu, [C]),
+    };
+    bnGridBackward({ N, C, HW, G }, dy, x, relu ? y : null, gamma, mean, invstd, out, {
+      chunkItems: forcedChunk,
+    });
+    return out;
+  }
   const dgb = Tensor.empty(gpu, [2, C]);
   const dx = Tensor.empty(gpu, x.shape, dtype), dgamma = Tensor.empty(gpu, [C]);
   const dbeta = Tensor.empty(gpu, [C]);

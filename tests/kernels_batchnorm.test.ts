@@ -1,5 +1,12 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { batchNormBackward, batchNormEval, batchNormTrain } from "../kernels/batchnorm.ts";
+import {
+  batchNormBackward,
+  batchNormEval,
+  batchNormPath,
+  batchNormTrain,
+  setBatchNormPath,
+} from "../kernels/batchnorm.ts";
+import { bnGridPlan } from "../kernels/batchnorm_grid.ts";
 import {
   batchNormBackwardCpu,
   batchNormEvalCpu,
@@ -24,6 +31,32 @@ function params(C: number, seed: number) {
   };
 }
 
+/**
+ * The layouts every test runs on (forced: lavapipe would pick "channel"): the per-channel
+ * kernels, the grid path with its own chunking, and the grid path with short chunks forced
+ * (K = 7 items: most lanes of a workgroup idle, chunk edges inside planes, a ragged last chunk;
+ * K = 300: lanes with one or two items, the 256-lane stride crossing planes).
+ */
+const PATHS: Array<{ label: string; path: "channel" | "grid"; chunkItems?: number }> = [
+  { label: "channel", path: "channel" },
+  { label: "grid", path: "grid" },
+  { label: "grid K=7", path: "grid", chunkItems: 7 },
+  { label: "grid K=300", path: "grid", chunkItems: 300 },
+];
+
+/** Runs fn with the batch-norm path forced, then restores the default. */
+async function onPath<T>(
+  pv: { path: "channel" | "grid"; chunkItems?: number },
+  fn: () => Promise<T>,
+): Promise<T> {
+  setBatchNormPath(pv.path, { chunkItems: pv.chunkItems });
+  try {
+    return await fn();
+  } finally {
+    setBatchNormPath("auto");
+  }
+}
+
 const cases: Array<{ shape: number[]; groups?: number; relu?: boolean; name: string }> = [
   { shape: [2, 3, 5, 7], name: "odd spatial" },
   { shape: [1, 4, 3, 3], name: "batch 1", relu: true },
@@ -38,34 +71,49 @@ const cases: Array<{ shape: number[]; groups?: number; relu?: boolean; name: str
     relu: true,
   },
   { shape: [6, 2, 2, 6], name: "vec4 planes of 3, groups=2", groups: 2 },
+  // grid path's own chunking: 8 chunks of 1,024 vec4 per channel; 3 uneven chunks per (g, c)
+  // (1,280 + 1,280 + 1,040 vec4) whose edges fall inside planes of 900 vec4
+  { shape: [8, 3, 64, 64], name: "many chunks per channel", relu: true },
+  { shape: [8, 3, 60, 60], name: "uneven chunks, groups=2", groups: 2 },
 ];
 
-for (const c of cases) {
-  Deno.test(`batchNorm train/eval/backward match CPU: ${c.name} [${c.shape}]`, async () => {
-    const C = c.shape[1];
-    const x = rand(c.shape, 11, 2, 0.5);
-    const { gamma, beta, rm, rv } = params(C, 20);
-    const o = { relu: c.relu, groups: c.groups };
-    const [grm, grv] = [up(rm), up(rv)];
-    const g = batchNormTrain(up(x), up(gamma), up(beta), grm, grv, o);
-    const r = batchNormTrainCpu(x, gamma, beta, rm, rv, o);
-    assertClose(await g.y.read(), r.y.data, { atol: 1e-5, rtol: 1e-4, label: "y" });
-    assertClose(await g.mean.read(), r.mean.data, { atol: 1e-6, label: "mean" });
-    assertClose(await g.invstd.read(), r.invstd.data, { atol: 1e-6, label: "invstd" });
-    assertClose(await grm.read(), rm.data, { atol: 1e-6, label: "runMean" });
-    assertClose(await grv.read(), rv.data, { atol: 1e-6, label: "runVar" });
+const big = (shape: number[]) => shape.reduce((a, b) => a * b, 1) > 50_000;
 
-    const ye = batchNormEval(up(x), up(gamma), up(beta), grm, grv, { relu: c.relu });
-    const re = batchNormEvalCpu(x, gamma, beta, rm, rv, { relu: c.relu });
-    assertClose(await ye.read(), re.data, { atol: 1e-5, label: "eval y" });
+for (const pv of PATHS) {
+  for (const c of cases) {
+    // forced short chunks on the big shapes would only be slow (thousands of chunks)
+    if (pv.chunkItems && big(c.shape)) continue;
+    Deno.test(
+      `batchNorm train/eval/backward match CPU (${pv.label}): ${c.name} [${c.shape}]`,
+      () => onPath(pv, () => matchesCpu(c)),
+    );
+  }
+}
 
-    const dy = rand(c.shape, 12);
-    const gb = batchNormBackward(up(dy), up(x), g.y, up(gamma), g.mean, g.invstd, o);
-    const rb = batchNormBackwardCpu(dy, x, r.y, gamma, r.mean, r.invstd, o);
-    assertClose(await gb.dx.read(), rb.dx.data, { atol: 1e-5, rtol: 1e-3, label: "dx" });
-    assertClose(await gb.dgamma.read(), rb.dgamma.data, { atol: 1e-4, label: "dgamma" });
-    assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
-  });
+async function matchesCpu(c: typeof cases[number]): Promise<void> {
+  const C = c.shape[1];
+  const x = rand(c.shape, 11, 2, 0.5);
+  const { gamma, beta, rm, rv } = params(C, 20);
+  const o = { relu: c.relu, groups: c.groups };
+  const [grm, grv] = [up(rm), up(rv)];
+  const g = batchNormTrain(up(x), up(gamma), up(beta), grm, grv, o);
+  const r = batchNormTrainCpu(x, gamma, beta, rm, rv, o);
+  assertClose(await g.y.read(), r.y.data, { atol: 1e-5, rtol: 1e-4, label: "y" });
+  assertClose(await g.mean.read(), r.mean.data, { atol: 1e-6, label: "mean" });
+  assertClose(await g.invstd.read(), r.invstd.data, { atol: 1e-6, label: "invstd" });
+  assertClose(await grm.read(), rm.data, { atol: 1e-6, label: "runMean" });
+  assertClose(await grv.read(), rv.data, { atol: 1e-6, label: "runVar" });
+
+  const ye = batchNormEval(up(x), up(gamma), up(beta), grm, grv, { relu: c.relu });
+  const re = batchNormEvalCpu(x, gamma, beta, rm, rv, { relu: c.relu });
+  assertClose(await ye.read(), re.data, { atol: 1e-5, label: "eval y" });
+
+  const dy = rand(c.shape, 12);
+  const gb = batchNormBackward(up(dy), up(x), g.y, up(gamma), g.mean, g.invstd, o);
+  const rb = batchNormBackwardCpu(dy, x, r.y, gamma, r.mean, r.invstd, o);
+  assertClose(await gb.dx.read(), rb.dx.data, { atol: 1e-5, rtol: 1e-3, label: "dx" });
+  assertClose(await gb.dgamma.read(), rb.dgamma.data, { atol: 1e-4, label: "dgamma" });
+  assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
 }
 
 // f16 storage: x, y, dy, dx f16; γ, β, running and saved statistics, dγ, dβ f32. The f16
@@ -78,45 +126,52 @@ const f16Cases: Array<{ shape: number[]; groups?: number; relu?: boolean; name: 
   { shape: [4, 3, 8, 8], name: "vec4 planes, relu, groups=2", groups: 2, relu: true },
   { shape: [4, 16, 2, 2], name: "vec4 planes of 1" },
   { shape: [37, 6], name: "2-D [N,C]", relu: true },
+  { shape: [8, 3, 60, 60], name: "uneven chunks, relu, groups=2", groups: 2, relu: true },
 ];
 
-for (const c of f16Cases) {
-  Deno.test({
-    name: `batchNorm train/eval/backward on f16 storage match CPU: ${c.name} [${c.shape}]`,
-    ignore: !hasF16,
-    async fn() {
-      const C = c.shape[1];
-      const h = (t: CpuTensor) => cpuTensor(t.shape, half(t.data));
-      const up16 = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
-      const x = h(rand(c.shape, 11, 2, 0.5));
-      const { gamma, beta, rm, rv } = params(C, 20);
-      const o = { relu: c.relu, groups: c.groups };
-      const [grm, grv] = [up(rm), up(rv)];
-      const g = batchNormTrain(up16(x), up(gamma), up(beta), grm, grv, o);
-      const r = batchNormTrainCpu(x, gamma, beta, rm, rv, o);
-      assertEquals([g.y.dtype, g.mean.dtype, g.invstd.dtype], ["f16", "f32", "f32"]);
-      assertHalfClose(await g.y.read(), r.y.data, { label: "y" });
-      assertClose(await g.mean.read(), r.mean.data, { atol: 1e-6, label: "mean" });
-      assertClose(await g.invstd.read(), r.invstd.data, { atol: 1e-6, label: "invstd" });
-      assertClose(await grm.read(), rm.data, { atol: 1e-6, label: "runMean" });
-      assertClose(await grv.read(), rv.data, { atol: 1e-6, label: "runVar" });
+for (const pv of PATHS) {
+  for (const c of f16Cases) {
+    if (pv.chunkItems && big(c.shape)) continue;
+    Deno.test({
+      name: `batchNorm train/eval/backward on f16 storage match CPU (${pv.label}): ${c.name} ` +
+        `[${c.shape}]`,
+      ignore: !hasF16,
+      fn: () => onPath(pv, () => matchesCpuF16(c)),
+    });
+  }
+}
 
-      const ye = batchNormEval(up16(x), up(gamma), up(beta), grm, grv, { relu: c.relu });
-      const re = batchNormEvalCpu(x, gamma, beta, rm, rv, { relu: c.relu });
-      assertEquals(ye.dtype, "f16");
-      assertHalfClose(await ye.read(), re.data, { label: "eval y" });
+async function matchesCpuF16(c: typeof f16Cases[number]): Promise<void> {
+  const C = c.shape[1];
+  const h = (t: CpuTensor) => cpuTensor(t.shape, half(t.data));
+  const up16 = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, "f16");
+  const x = h(rand(c.shape, 11, 2, 0.5));
+  const { gamma, beta, rm, rv } = params(C, 20);
+  const o = { relu: c.relu, groups: c.groups };
+  const [grm, grv] = [up(rm), up(rv)];
+  const g = batchNormTrain(up16(x), up(gamma), up(beta), grm, grv, o);
+  const r = batchNormTrainCpu(x, gamma, beta, rm, rv, o);
+  assertEquals([g.y.dtype, g.mean.dtype, g.invstd.dtype], ["f16", "f32", "f32"]);
+  assertHalfClose(await g.y.read(), r.y.data, { label: "y" });
+  assertClose(await g.mean.read(), r.mean.data, { atol: 1e-6, label: "mean" });
+  assertClose(await g.invstd.read(), r.invstd.data, { atol: 1e-6, label: "invstd" });
+  assertClose(await grm.read(), rm.data, { atol: 1e-6, label: "runMean" });
+  assertClose(await grv.read(), rv.data, { atol: 1e-6, label: "runVar" });
 
-      const dy = h(rand(c.shape, 12));
-      // The reference masks with the kernel's own (f16) forward output, as the kernel does.
-      const yk = cpuTensor(c.shape, await g.y.read());
-      const gb = batchNormBackward(up16(dy), up16(x), g.y, up(gamma), g.mean, g.invstd, o);
-      const rb = batchNormBackwardCpu(dy, x, yk, gamma, r.mean, r.invstd, o);
-      assertEquals([gb.dx.dtype, gb.dgamma.dtype, gb.dbeta.dtype], ["f16", "f32", "f32"]);
-      assertHalfClose(await gb.dx.read(), rb.dx.data, { label: "dx" });
-      assertClose(await gb.dgamma.read(), rb.dgamma.data, { atol: 1e-4, label: "dgamma" });
-      assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
-    },
-  });
+  const ye = batchNormEval(up16(x), up(gamma), up(beta), grm, grv, { relu: c.relu });
+  const re = batchNormEvalCpu(x, gamma, beta, rm, rv, { relu: c.relu });
+  assertEquals(ye.dtype, "f16");
+  assertHalfClose(await ye.read(), re.data, { label: "eval y" });
+
+  const dy = h(rand(c.shape, 12));
+  // The reference masks with the kernel's own (f16) forward output, as the kernel does.
+  const yk = cpuTensor(c.shape, await g.y.read());
+  const gb = batchNormBackward(up16(dy), up16(x), g.y, up(gamma), g.mean, g.invstd, o);
+  const rb = batchNormBackwardCpu(dy, x, yk, gamma, r.mean, r.invstd, o);
+  assertEquals([gb.dx.dtype, gb.dgamma.dtype, gb.dbeta.dtype], ["f16", "f32", "f32"]);
+  assertHalfClose(await gb.dx.read(), rb.dx.data, { label: "dx" });
+  assertClose(await gb.dgamma.read(), rb.dgamma.data, { atol: 1e-4, label: "dgamma" });
+  assertClose(await gb.dbeta.read(), rb.dbeta.data, { atol: 1e-4, label: "dbeta" });
 }
 
 Deno.test({
@@ -143,79 +198,240 @@ Deno.test({
   },
 });
 
-Deno.test("batchNorm statistics are stable for x = 1000 + small noise", async () => {
-  const shape = [8, 3, 16, 16], M = 8 * 256;
-  const x = rand(shape, 5, 0.01, 1000);
-  const C = 3;
-  const g = batchNormTrain(
-    up(x),
-    up(cpuTensor([C], [1, 1, 1])),
-    up(cpuTensor([C])),
-    up(cpuTensor([C])),
-    up(cpuTensor([C], [1, 1, 1])),
-    { eps: 0 },
-  );
-  const invstd = await g.invstd.read();
-  for (let c = 0; c < C; c++) {
-    let s = 0, s2 = 0, nf = 0, nf2 = 0; // exact f64 two-pass vs naive f32 one-pass
-    const vals: number[] = [];
-    for (let n = 0; n < 8; n++) {
-      for (let i = 0; i < 256; i++) vals.push(x.data[(n * C + c) * 256 + i]);
+for (const pv of PATHS) {
+  Deno.test(`batchNorm statistics are stable for x = 1000 + small noise (${pv.label})`, () =>
+    onPath(pv, async () => {
+      const shape = [8, 3, 16, 16], M = 8 * 256;
+      const x = rand(shape, 5, 0.01, 1000);
+      const C = 3;
+      const g = batchNormTrain(
+        up(x),
+        up(cpuTensor([C], [1, 1, 1])),
+        up(cpuTensor([C])),
+        up(cpuTensor([C])),
+        up(cpuTensor([C], [1, 1, 1])),
+        { eps: 0 },
+      );
+      const invstd = await g.invstd.read();
+      for (let c = 0; c < C; c++) {
+        let s = 0, s2 = 0, nf = 0, nf2 = 0; // exact f64 two-pass vs naive f32 one-pass
+        const vals: number[] = [];
+        for (let n = 0; n < 8; n++) {
+          for (let i = 0; i < 256; i++) vals.push(x.data[(n * C + c) * 256 + i]);
+        }
+        for (const v of vals) {
+          s += v;
+          nf = Math.fround(nf + v);
+          nf2 = Math.fround(nf2 + Math.fround(v * v));
+        }
+        const mu = s / M;
+        for (const v of vals) s2 += (v - mu) ** 2;
+        const trueVar = s2 / M;
+        const naiveVar = Math.fround(nf2 / M) - Math.fround(nf / M) ** 2;
+        const gpuVar = 1 / invstd[c] ** 2;
+        assert(Math.abs(gpuVar - trueVar) < 0.01 * trueVar, `gpu var ${gpuVar} vs ${trueVar}`);
+        assert(Math.abs(naiveVar - trueVar) > 10 * trueVar, `naive formula unexpectedly ok`);
+      }
+    }));
+}
+
+for (const pv of PATHS) {
+  const name = `batchNorm running stats after one step follow PyTorch (momentum 0.1, unbiased)`;
+  Deno.test(`${name} (${pv.label})`, () =>
+    onPath(pv, async () => {
+      const shape = [3, 2, 4, 5], C = 2, M = 3 * 20;
+      const x = rand(shape, 7, 3, -1);
+      const rm0 = [0.5, -0.25], rv0 = [2, 0.75];
+      const grm = up(cpuTensor([C], rm0)), grv = up(cpuTensor([C], rv0));
+      batchNormTrain(up(x), up(cpuTensor([C], [1, 1])), up(cpuTensor([C])), grm, grv);
+      const wantM: number[] = [], wantV: number[] = [];
+      for (let c = 0; c < C; c++) {
+        const v: number[] = [];
+        for (let n = 0; n < 3; n++) {
+          for (let i = 0; i < 20; i++) v.push(x.data[(n * C + c) * 20 + i]);
+        }
+        const mu = v.reduce((a, b) => a + b) / M;
+        const unbiased = v.reduce((a, b) => a + (b - mu) ** 2, 0) / (M - 1);
+        wantM.push(0.9 * rm0[c] + 0.1 * mu);
+        wantV.push(0.9 * rv0[c] + 0.1 * unbiased);
+      }
+      assertClose(await grm.read(), wantM, { atol: 1e-6 });
+      assertClose(await grv.read(), wantV, { atol: 1e-5 });
+    }));
+}
+
+for (const pv of PATHS) {
+  const name = "split BN (groups=2) equals BN on each sub-batch; running stats are averaged";
+  Deno.test(`${name} (${pv.label})`, () =>
+    onPath(pv, async () => {
+      const shape = [4, 3, 3, 5], C = 3, half = 2 * 3 * 15;
+      const x = rand(shape, 9, 1.5);
+      const { gamma, beta, rm, rv } = params(C, 30);
+      const grm = up(rm), grv = up(rv);
+      const s = batchNormTrain(up(x), up(gamma), up(beta), grm, grv, { groups: 2 });
+      const ys = await s.y.read(), means = await s.mean.read(), invs = await s.invstd.read();
+      const expRm = new Float64Array(C), expRv = new Float64Array(C);
+      for (let g = 0; g < 2; g++) {
+        const xg = cpuTensor([2, 3, 3, 5], x.data.subarray(g * half, (g + 1) * half));
+        const rmg = up(rm), rvg = up(rv);
+        const r = batchNormTrain(up(xg), up(gamma), up(beta), rmg, rvg);
+        assertClose(ys.subarray(g * half, (g + 1) * half), await r.y.read(), { atol: 1e-6 });
+        assertClose(means.subarray(g * C, (g + 1) * C), await r.mean.read(), { atol: 1e-6 });
+        assertClose(invs.subarray(g * C, (g + 1) * C), await r.invstd.read(), { rtol: 1e-5 });
+        (await rmg.read()).forEach((v, c) => (expRm[c] += v / 2));
+        (await rvg.read()).forEach((v, c) => (expRv[c] += v / 2));
+      }
+      assertClose(await grm.read(), expRm, { atol: 1e-6 });
+      assertClose(await grv.read(), expRv, { atol: 1e-6 });
+    }));
+}
+
+/** Every output of train (y, mean, invstd, runMean, runVar), eval and backward, in order. */
+async function allOutputs(
+  shape: number[],
+  o: { relu?: boolean; groups?: number },
+  dtype: "f32" | "f16" = "f32",
+): Promise<Float32Array[]> {
+  const C = shape[1];
+  const act = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape, dtype);
+  const x = rand(shape, 11, 2, 0.5), dy = rand(shape, 12);
+  const { gamma, beta, rm, rv } = params(C, 20);
+  const [grm, grv] = [up(rm), up(rv)];
+  const g = batchNormTrain(act(x), up(gamma), up(beta), grm, grv, o);
+  const ye = batchNormEval(act(x), up(gamma), up(beta), grm, grv, { relu: o.relu });
+  const gb = batchNormBackward(act(dy), act(x), g.y, up(gamma), g.mean, g.invstd, o);
+  const ts = [g.y, g.mean, g.invstd, grm, grv, ye, gb.dx, gb.dgamma, gb.dbeta];
+  const out = await Promise.all(ts.map((t) => t.read()));
+  ts.forEach((t) => t.dispose());
+  return out;
+}
+
+const OUTPUT_NAMES = ["y", "mean", "invstd", "runMean", "runVar", "eval y", "dx", "dγ", "dβ"];
+
+// The two layouts sum in different orders, so they agree to f32 rounding, not bit for bit.
+const agreeCases: Array<{ shape: number[]; relu?: boolean; groups?: number }> = [
+  { shape: [8, 3, 64, 64], relu: true },
+  { shape: [8, 3, 60, 60], groups: 2 },
+  { shape: [6, 5, 4, 3], groups: 3, relu: true },
+  { shape: [4, 1024, 2, 2] },
+];
+for (const c of agreeCases) {
+  for (const dtype of ["f32", "f16"] as const) {
+    Deno.test({
+      name: `batchNorm grid and channel paths agree: [${c.shape}] relu=${!!c.relu} ` +
+        `groups=${c.groups ?? 1} ${dtype}`,
+      ignore: dtype === "f16" && !hasF16,
+      async fn() {
+        const a = await onPath({ path: "channel" }, () => allOutputs(c.shape, c, dtype));
+        const b = await onPath({ path: "grid" }, () => allOutputs(c.shape, c, dtype));
+        // f16 outputs may round to neighbouring halves; dγ, dβ are sums of up to 32K terms
+        // of either sign, so their rounding is relative to Σ|d|, not to the result
+        const tol = dtype === "f16" ? { atol: 1e-3, rtol: 2e-3 } : { atol: 2e-6, rtol: 2e-5 };
+        a.forEach((v, i) =>
+          assertClose(b[i], v, {
+            ...tol,
+            ...(i >= 7 ? { atol: 1e-4 } : {}),
+            label: OUTPUT_NAMES[i],
+          })
+        );
+      },
+    });
+  }
+}
+
+for (const pv of PATHS) {
+  Deno.test(`batchNorm is deterministic: two runs give the same bits (${pv.label})`, async () => {
+    const runs: Array<[number[], { relu?: boolean; groups?: number }]> = [
+      [[8, 3, 60, 60], { groups: 2, relu: true }],
+      [[3, 2, 9, 11], {}],
+    ];
+    for (const [shape, o] of runs) {
+      if (pv.chunkItems && big(shape)) continue;
+      const run = () => onPath(pv, () => allOutputs(shape, o));
+      const [a, b] = [await run(), await run()];
+      a.forEach((v, i) => {
+        const same = new Uint32Array(v.buffer).every((w, j) =>
+          w === new Uint32Array(b[i].buffer)[j]
+        );
+        assert(same, `${OUTPUT_NAMES[i]} differs between two runs on [${shape}]`);
+      });
     }
-    for (const v of vals) {
-      s += v;
-      nf = Math.fround(nf + v);
-      nf2 = Math.fround(nf2 + Math.fround(v * v));
+  });
+}
+
+Deno.test("batchNorm grid chunking follows the documented formula", () => {
+  // ResNet-18 at batch 64, 224 px (batchnorm_grid.ts header)
+  assertEquals(bnGridPlan(64, 64, 112 * 112, 1), {
+    vec: true,
+    L: 3136,
+    R: 200704,
+    K: 3328,
+    chunks: 61,
+  });
+  assertEquals(bnGridPlan(64, 64, 56 * 56, 1), {
+    vec: true,
+    L: 784,
+    R: 50176,
+    K: 1024,
+    chunks: 49,
+  });
+  assertEquals(bnGridPlan(64, 128, 28 * 28, 1).chunks, 10);
+  assertEquals(bnGridPlan(64, 512, 7 * 7, 1), { vec: false, L: 49, R: 3136, K: 1280, chunks: 3 });
+  // split BN halves R; the test shapes above
+  assertEquals(bnGridPlan(64, 64, 56 * 56, 2).chunks, 20);
+  assertEquals(bnGridPlan(8, 3, 64 * 64, 1), { vec: true, L: 1024, R: 8192, K: 1024, chunks: 8 });
+  assertEquals(bnGridPlan(8, 3, 60 * 60, 2), { vec: true, L: 900, R: 3600, K: 1280, chunks: 3 });
+  assertEquals(bnGridPlan(8, 3, 60 * 60, 1).chunks, 6);
+  assertEquals(bnGridPlan(37, 6, 1, 1), { vec: false, L: 1, R: 37, K: 256, chunks: 1 });
+  assertEquals(bnGridPlan(3, 2, 99, 3, 7), { vec: false, L: 99, R: 99, K: 7, chunks: 15 });
+  // layer1: ≥ 4 × 132 SMs of workgroups per statistics pass
+  assert(64 * bnGridPlan(64, 64, 56 * 56, 1).chunks >= 4 * 132);
+});
+
+Deno.test("batchNorm dispatch counts: channel 1/1/1, grid 4/1/3; grid scratch is pooled", async () => {
+  const shape = [4, 3, 8, 8], C = 3, o = { relu: true, groups: 2 };
+  const x = up(rand(shape, 1)), dy = up(rand(shape, 2));
+  const { gamma, beta, rm, rv } = params(C, 3);
+  const [ga, be, grm, grv] = [up(gamma), up(beta), up(rm), up(rv)];
+  const count = (f: () => Tensor[]) => {
+    const d0 = gpu.stats.dispatches;
+    f().forEach((t) => t.dispose());
+    return gpu.stats.dispatches - d0;
+  };
+  for (const [path, want] of [["channel", [1, 1, 1]], ["grid", [4, 1, 3]]] as const) {
+    setBatchNormPath(path);
+    try {
+      const step = () => [
+        count(() => {
+          const g = batchNormTrain(x, ga, be, grm, grv, o);
+          return [g.y, g.mean, g.invstd];
+        }),
+        count(() => [batchNormEval(x, ga, be, grm, grv, o)]),
+        count(() => {
+          const g = batchNormTrain(x, ga, be, grm, grv, o);
+          const b = batchNormBackward(dy, x, g.y, ga, g.mean, g.invstd, o);
+          return [g.y, g.mean, g.invstd, b.dx, b.dgamma, b.dbeta];
+        }) - want[0],
+      ];
+      assertEquals(step(), want, path);
+      await gpu.sync();
+      const created = gpu.stats.buffersCreated;
+      step();
+      await gpu.sync();
+      assertEquals(gpu.stats.buffersCreated, created, `${path}: a repeated step allocates`);
+    } finally {
+      setBatchNormPath("auto");
     }
-    const mu = s / M;
-    for (const v of vals) s2 += (v - mu) ** 2;
-    const trueVar = s2 / M;
-    const naiveVar = Math.fround(nf2 / M) - Math.fround(nf / M) ** 2;
-    const gpuVar = 1 / invstd[c] ** 2;
-    assert(Math.abs(gpuVar - trueVar) < 0.01 * trueVar, `gpu var ${gpuVar} vs ${trueVar}`);
-    assert(Math.abs(naiveVar - trueVar) > 10 * trueVar, `naive formula unexpectedly ok`);
   }
 });
 
-Deno.test("batchNorm running stats after one step follow PyTorch (momentum 0.1, unbiased)", async () => {
-  const shape = [3, 2, 4, 5], C = 2, M = 3 * 20;
-  const x = rand(shape, 7, 3, -1);
-  const rm0 = [0.5, -0.25], rv0 = [2, 0.75];
-  const grm = up(cpuTensor([C], rm0)), grv = up(cpuTensor([C], rv0));
-  batchNormTrain(up(x), up(cpuTensor([C], [1, 1])), up(cpuTensor([C])), grm, grv);
-  const wantM: number[] = [], wantV: number[] = [];
-  for (let c = 0; c < C; c++) {
-    const v: number[] = [];
-    for (let n = 0; n < 3; n++) for (let i = 0; i < 20; i++) v.push(x.data[(n * C + c) * 20 + i]);
-    const mu = v.reduce((a, b) => a + b) / M;
-    const unbiased = v.reduce((a, b) => a + (b - mu) ** 2, 0) / (M - 1);
-    wantM.push(0.9 * rm0[c] + 0.1 * mu);
-    wantV.push(0.9 * rv0[c] + 0.1 * unbiased);
-  }
-  assertClose(await grm.read(), wantM, { atol: 1e-6 });
-  assertClose(await grv.read(), wantV, { atol: 1e-5 });
-});
-
-Deno.test("split BN (groups=2) equals BN on each sub-batch; running stats are averaged", async () => {
-  const shape = [4, 3, 3, 5], C = 3, half = 2 * 3 * 15;
-  const x = rand(shape, 9, 1.5);
-  const { gamma, beta, rm, rv } = params(C, 30);
-  const grm = up(rm), grv = up(rv);
-  const s = batchNormTrain(up(x), up(gamma), up(beta), grm, grv, { groups: 2 });
-  const ys = await s.y.read(), means = await s.mean.read(), invs = await s.invstd.read();
-  const expRm = new Float64Array(C), expRv = new Float64Array(C);
-  for (let g = 0; g < 2; g++) {
-    const xg = cpuTensor([2, 3, 3, 5], x.data.subarray(g * half, (g + 1) * half));
-    const rmg = up(rm), rvg = up(rv);
-    const r = batchNormTrain(up(xg), up(gamma), up(beta), rmg, rvg);
-    assertClose(ys.subarray(g * half, (g + 1) * half), await r.y.read(), { atol: 1e-6 });
-    assertClose(means.subarray(g * C, (g + 1) * C), await r.mean.read(), { atol: 1e-6 });
-    assertClose(invs.subarray(g * C, (g + 1) * C), await r.invstd.read(), { rtol: 1e-5 });
-    (await rmg.read()).forEach((v, c) => (expRm[c] += v / 2));
-    (await rvg.read()).forEach((v, c) => (expRv[c] += v / 2));
-  }
-  assertClose(await grm.read(), expRm, { atol: 1e-6 });
-  assertClose(await grv.read(), expRv, { atol: 1e-6 });
+Deno.test("batchNorm picks the channel path on software adapters, grid on hardware", () => {
+  assertEquals(batchNormPath(gpu), gpu.isSoftware ? "channel" : "grid");
+  setBatchNormPath("grid");
+  assertEquals(batchNormPath(gpu), "grid");
+  setBatchNormPath("auto");
+  assertThrows(() => setBatchNormPath("grid", { chunkItems: 0 }), /positive integer/);
+  assertEquals(batchNormPath(gpu), gpu.isSoftware ? "channel" : "grid");
 });
 
 Deno.test("batchNorm rejects bad shapes and groups", () => {
