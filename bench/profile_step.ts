@@ -10,8 +10,10 @@
  * device). Instead: (1) run one step through wrappers of the Backend and
  * TrainOps that record every call with its argument shapes; (2) replay each
  * distinct (op, shape) in isolation with fresh random tensors of those shapes,
- * r calls between `gpu.sync()`s (r chosen so a batch takes about --target-ms),
- * best of 3 batches; (3) print ms per call × calls per step, sorted by total.
+ * r calls as the difference between a submit of 1 + r calls and one of 1
+ * (kernels/tuner.ts msPerCall; r chosen so a batch takes about --target-ms),
+ * best of 3; (3) print ms per call × calls per step, sorted by total. On
+ * hardware adapters the tuner times the step's shapes after the warm-up step.
  * The whole step is also timed (best of --steps) to show what the sum misses
  * (submission, EMA before the key pass, …).
  */
@@ -26,6 +28,7 @@ import { convAlgoFlag, MOCO_CFG, randomStepInputs } from "./moco_step.ts";
 import { gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
+import { msPerCall, tunerOf } from "../kernels/tuner.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -141,6 +144,8 @@ async function step(): Promise<number> {
 console.log(`adapter: ${gpu.describe()}; load average ${loadavg()}`);
 console.log(`MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, split BN 2, queue 4096, dim 128, Adam`);
 await step(); // warm-up: compiles every pipeline
+// Hardware adapters: time the warm-up's GEMM/conv shapes now, so the profile is of tuned kernels.
+if (tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending();
 recording = true;
 const steps: number[] = [await step()];
 recording = false;
@@ -179,18 +184,13 @@ for (const [key, r] of records) {
   const once = () => disposeAll(r.call(args));
   once();
   await gpu.sync();
-  let t0 = performance.now();
-  once();
-  await gpu.sync();
-  const first = performance.now() - t0;
-  const reps = Math.max(1, Math.min(200, Math.round(targetMs / Math.max(first, 0.01))));
+  // Submit differences (kernels/tuner.ts msPerCall): a submit's fixed cost (~10 ms on an H200)
+  // would otherwise dominate the short replays.
+  const sync = () => gpu.sync();
+  const est = await msPerCall(once, sync, 4);
+  const reps = Math.max(4, Math.min(400, Math.round(targetMs / Math.max(est, 0.005))));
   let best = Infinity;
-  for (let b = 0; b < 3; b++) {
-    t0 = performance.now();
-    for (let i = 0; i < reps; i++) once();
-    await gpu.sync();
-    best = Math.min(best, (performance.now() - t0) / reps);
-  }
+  for (let b = 0; b < 3; b++) best = Math.min(best, await msPerCall(once, sync, reps));
   for (const t of made) t.dispose();
   const shape = r.args.map(shapeText).filter(Boolean).join(" ");
   rows.push({ key, op: r.op, shape, calls: r.calls, ms: best });
