@@ -124,11 +124,14 @@ Deno.test({
     after.forEach((a, i) => assertEquals(a, before[i], `${params[i][0]} moved on a skipped step`));
     assertEquals(await moco.scaler!.read(), { scale: DEFAULT_LOSS_SCALE.init / 2, skipped: 1 });
     for (const [, p] of params) {
-      p.grad = B.fromArray(new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(512), p.shape);
+      p.grad = B.fromArray(
+        new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(DEFAULT_LOSS_SCALE.init / 2),
+        p.shape,
+      );
     }
     opt.update(0.1);
     const moved = await params[0][1].read();
-    // 512 / scale 512 = 1: SGD's first effective step moves each weight by lr · 1
+    // init/2 over the halved scale = 1: SGD's first effective step moves each weight by lr · 1
     assertClose(moved, before[0].map((w) => w - 0.1), { atol: 1e-6, rtol: 0 });
     opt.dispose();
     moco.dispose();
