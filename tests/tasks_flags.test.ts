@@ -55,6 +55,7 @@ const TEXT = new Set([
   "protocols",
   "ft-data",
   "tune-cache",
+  "precision",
 ]);
 
 interface Task {
@@ -186,6 +187,8 @@ Deno.test("the reported cases: --batch 0 --split-bn 0, --queue=-1, --size 0, --l
   assert(/--lr must be a number above 0 and at most 10/.test((await run(["--lr=1e9"]))!));
   assert(/--augment-on must be auto, cpu or gpu/.test((await run(["--augment-on=tpu"]))!));
   assert((await run(["--augment-on=gpu", "--log-every=10"])) === null);
+  assert(/--precision must be f32 or f16, got "f8"/.test((await run(["--precision=f8"]))!));
+  assert((await run(["--precision=f16"])) === null);
   // Cross-flag limits, also one line.
   assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
   assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));
