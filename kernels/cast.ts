@@ -3,7 +3,7 @@
  * NaN stays NaN), and `sameDtype`, the check every mixed-precision kernel makes of its operands.
  *
  * Mapping: one element per loop item, grid-stride (wgsl.ts `gridStrideMain`), workgroup 64,
- * dispatch min(ceil(n / 64), 1024) workgroups.
+ * dispatch min(ceil(n / 64), 1024) workgroups (Gpu.gridCap's on hardware adapters).
  */
 import { GpuError, type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
@@ -30,7 +30,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     castKernel(x.dtype, dtype),
     [x.buffer, out.buffer],
     params([x.size]),
-    [Math.max(1, Math.min(Math.ceil(x.size / WG), MAX_GROUPS))],
+    [Math.max(1, Math.min(Math.ceil(x.size / WG), x.gpu.gridCap(MAX_GROUPS)))],
   );
   return out;
 }

@@ -5,7 +5,8 @@
  *
  * One kernel does all three: out[n, oStart + c, s] = in[n, iStart + c, s] for
  * c < count, s < inner (= H·W). Mapping: one invocation per copied element,
- * grid-stride, workgroup 64, dispatch min(ceil(N·count·inner/64), 4096).
+ * grid-stride, workgroup 64, dispatch min(ceil(N·count·inner/64), 4096) (software adapters;
+ * Gpu.gridCap's on hardware).
  * Rejected: copyBufferToBuffer per (input, n) — N·inputs commands per concat
  * (256·32 for a DenseNet block) and each copy ends the open compute pass.
  * Storage: f32 or f16, all operands one dtype (sameDtype); a copy, so exact.
@@ -52,7 +53,7 @@ function copy(
     copyKernel(sameDtype(what, src, dst)),
     [src.buffer, dst.buffer],
     params([count, inner, iC, iStart, oC, oStart, n]),
-    [Math.min(Math.ceil(n / WG), MAX_GROUPS)],
+    [Math.min(Math.ceil(n / WG), dst.gpu.gridCap(MAX_GROUPS))],
   );
 }
 

@@ -15,6 +15,12 @@
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const UNIFORM_RING = 1 << 22; // 16384 dispatches per submit before an early flush
 const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
+/**
+ * Workgroup cap of 1-D grid-stride kernels on hardware GPUs: 16,384 groups of 64 lanes are ~4 waves
+ * of a 132-SM card at 2,048 threads an SM, enough loads in flight to stream memory. Unmeasured on
+ * a GPU so far; software adapters keep each kernel's measured cap (`Gpu.gridCap`).
+ */
+const HW_GRID_CAP = 16384;
 
 /** How getGpu / Gpu.create pick and configure the adapter. */
 export interface GpuOptions {
@@ -190,6 +196,14 @@ export class Gpu {
   /** Whether the device has shader-f16 (f16 storage tensors, `--precision f16`). */
   get hasF16(): boolean {
     return this.device.features.has("shader-f16");
+  }
+
+  /**
+   * Most workgroups a 1-D grid-stride kernel dispatches: `softwareCap` (measured on lavapipe,
+   * where fewer, longer invocations win) on software adapters, HW_GRID_CAP on hardware ones.
+   */
+  gridCap(softwareCap: number): number {
+    return this.isSoftware ? softwareCap : Math.max(softwareCap, HW_GRID_CAP);
   }
 
   /** One line naming the adapter, for logs and reports. */

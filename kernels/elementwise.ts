@@ -4,7 +4,8 @@
  * Mapping: when n % 4 == 0 the buffers are read as vec4 (n/4 items), else as
  * f32; invocation i handles items i, i+T, i+2T, … (T = total invocations), so
  * neighbouring lanes touch neighbouring addresses. Workgroup WG = 64, dispatch
- * min(ceil(items / 64), MAX_GROUPS) workgroups (MAX_GROUPS = 1024).
+ * min(ceil(items / 64), cap) workgroups (cap = MAX_GROUPS = 1024 on software adapters,
+ * Gpu.gridCap's on hardware ones).
  *
  * Why vec4 (lavapipe, Mesa 22.3): each storage access is a per-lane scalar
  * loop; a vec4 access does 4 component loads inside one lane iteration, so the
@@ -95,7 +96,7 @@ function run(name: string, inputs: Tensor[], out: Tensor, a = 0, b = 0): Tensor 
   const vec = out.size % 4 === 0;
   const items = vec ? out.size / 4 : out.size;
   const groups = grid1d(items, EW_WG);
-  const g = Math.min(groups[0] * groups[1], MAX_GROUPS);
+  const g = Math.min(groups[0] * groups[1], out.gpu.gridCap(MAX_GROUPS));
   out.gpu.dispatch(
     kernelFor(name, vec, dtype),
     [...inputs.map((t) => t.buffer), out.buffer],

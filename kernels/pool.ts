@@ -13,7 +13,7 @@
  * passes ≈ 7: the ResNet stem's pool backward was 752 ms of a 112-px step.
  * Global average pool: one invocation per (n, c) plane, serial sum over H·W
  * (planes are 7×7 or 2×2 here). Workgroup 64, grid-stride, dispatch
- * min(ceil(n/64), 4096) workgroups.
+ * min(ceil(n/64), 4096) workgroups (software adapters; Gpu.gridCap's on hardware).
  * Rejected: storing the argmax in the forward (an extra [N,C,OH,OW] buffer
  * to keep alive from forward to backward; the backward's own first pass
  * costs ≈ 2.5 loads per input element).
@@ -163,7 +163,7 @@ function run(k: Kernel, ins: Tensor[], out: Tensor, dims: number[]): Tensor {
     k,
     [...ins.map((t) => t.buffer), out.buffer],
     params([...dims, out.size]),
-    [Math.min(Math.ceil(out.size / WG), MAX_GROUPS)],
+    [Math.min(Math.ceil(out.size / WG), out.gpu.gridCap(MAX_GROUPS))],
   );
   return out;
 }
