@@ -55,7 +55,7 @@ Model
   --precision f32|f16   f16: the backbones store activations and weight casts as f16 and
                         compute in f32 (f32 master weights, heads and loss; dynamic loss
                         scaling, skipped steps logged). Needs the adapter's shader-f16.
-                        Default f32
+                        Default f32 (experiment: its pretraining; fine-tuning stays f32)
 MoCo
   --queue K             negatives in the queue (default 1024 for the small default data;
                         MoCo-CXR's code used 24576, MoCo v2 65536)
