@@ -79,6 +79,8 @@ export class Tuner {
   /** Other adapters' records, kept so that `save` does not drop them. */
   private file: TuneCacheFile = { version: 1, adapters: {} };
   private pending = new Map<string, Problem<unknown>>();
+  /** Keys answered from a record, with the checked choice (see `settled`). */
+  private settledChoices = new Map<string, unknown>();
   /** Problem key → label of what ran, for a run's run.json. */
   readonly used = new Map<string, string>();
   /** Milliseconds spent timing candidates so far. */
@@ -88,6 +90,15 @@ export class Tuner {
 
   constructor(readonly gpu: Gpu) {
     this.mode = gpu.isSoftware ? "off" : "measure";
+  }
+
+  /**
+   * The choice for a key that `choose` has already answered from a timing record (checked then
+   * against the candidates), or undefined: callers look here first, so a tuned shape's call does
+   * not rebuild its candidate list.
+   */
+  settled<C>(key: string): C | undefined {
+    return this.settledChoices.get(key) as C | undefined;
   }
 
   /** The choice to run for a problem (the prior until it has been timed). */
@@ -101,6 +112,7 @@ export class Tuner {
     const hit = rec && p.candidates.find((c) => c.label === rec.label);
     if (hit) {
       this.used.set(p.key, hit.label);
+      this.settledChoices.set(p.key, hit.choice);
       return hit.choice;
     }
     if (this.mode === "measure" && !this.pending.has(p.key)) {
@@ -190,6 +202,7 @@ export class Tuner {
     }
     this.file = file;
     this.records = { ...(file.adapters[adapterKey(this.gpu)] ?? {}), ...this.records };
+    this.settledChoices.clear();
   }
 
   /** Writes the cache (this adapter's records merged into the file's others) atomically. */

@@ -32,10 +32,13 @@ Deno.test("the tuner answers the prior, times the candidates, then answers the f
   t.mode = "measure";
   const p = problem("toy", ["slow", "fast"]); // the prior is the slow one
   assertEquals(t.choose(p).reps, 40);
+  assertEquals(t.settled("toy"), undefined, "the prior is not settled");
   assertEquals(t.pendingCount, 1);
   assertEquals(await t.tunePending(), 1);
   assertEquals(t.pendingCount, 0);
   assertEquals(t.choose(p).reps, 1);
+  // answered from the record once: later calls take it without building candidates
+  assertEquals(t.settled<{ reps: number }>("toy")?.reps, 1);
   assertEquals(t.table["toy"].label, "fast");
   assert(t.table["toy"].ms.slow > t.table["toy"].ms.fast, JSON.stringify(t.table["toy"].ms));
   assertEquals(t.summary(), { toy: "fast" });

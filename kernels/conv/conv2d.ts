@@ -124,6 +124,11 @@ function tuned(
 ): ConvGpuOptions {
   if (o.algo || o.variant || o.window !== undefined || defaultAlgo !== "auto") return o;
   if (tunerOf(gpu).mode === "off") return o; // the prior ({}) without building its rivals
+  const key = `conv_${op}:${g.n}x${g.c}x${g.h}x${g.w}>${g.o}:${g.kh}x${g.kw}/${g.stride}p${g.pad}${
+    bias ? "+bias" : ""
+  }${d === "f16" ? ":f16" : ""}`;
+  const settled = tunerOf(gpu).settled<Partial<ConvGpuOptions>>(key);
+  if (settled) return { ...o, ...settled }; // tuned before: no candidate list to build
   const [m, cols] = op === "fwd"
     ? [g.o, g.n * g.oh * g.ow]
     : op === "dgrad"
@@ -143,9 +148,6 @@ function tuned(
   ) {
     candidates.push({ label: "col2im", choice: { algo: "col2im" } });
   }
-  const key = `conv_${op}:${g.n}x${g.c}x${g.h}x${g.w}>${g.o}:${g.kh}x${g.kw}/${g.stride}p${g.pad}${
-    bias ? "+bias" : ""
-  }${d === "f16" ? ":f16" : ""}`;
   const choice = tunerOf(gpu).choose({
     key,
     candidates,

@@ -28,6 +28,7 @@ import { fatKernel, tiledKernel } from "./skeleton.ts";
 import {
   chooseVariant,
   type GemmVariant,
+  type SplitChoice,
   splitKCandidates,
   tileCandidates,
   tileOf,
@@ -172,7 +173,7 @@ function gemmBatched(
     }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}${
       d === "f32" && od === "f32" ? "" : `:${d}>${od}`
     }`;
-    const choice = tunerOf(a.gpu).choose({
+    const choice = tunerOf(a.gpu).settled<SplitChoice>(key) ?? tunerOf(a.gpu).choose({
       key,
       candidates: [
         ...tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
