@@ -3,13 +3,17 @@
  * same experiment before and after a change of protocol), compared cell by cell. Per (init,
  * protocol, fraction): mean test AUC of each over draws, and the paired difference B − A on the
  * same test images and subsets (eval/paired.ts: bootstrap CI over test images, DeLong p; draw_sd
- * is the spread over draws). Prints a Markdown table.
+ * is the spread over draws), and the CI that also counts which label subsets were drawn
+ * (eval/seeds.ts with each draw as a "seed": se² = se_draws² + se_test², Welch–Satterthwaite t).
+ * The first CI alone is too narrow for a claim about the protocol: at 1% labels, 20 draws of
+ * sd 0.05 move the mean by ±0.025 (session 7). Prints a Markdown table.
  *
  *   deno run --allow-read tools/compare_runs.ts RUN_A RUN_B [--replicates 1000]
  */
 import { parseArgs } from "node:util";
 import { readRunPredictions } from "../eval/run_files.ts";
 import { pairedDifference } from "../eval/paired.ts";
+import { seedDifference } from "../eval/seeds.ts";
 import { auc } from "../eval/auc.ts";
 import { formatFraction, INITS } from "../eval/results.ts";
 import type { CellPredictions } from "../eval/results.ts";
@@ -37,8 +41,11 @@ for (const c of a) {
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const f3 = (x: number) => (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(3);
 console.log(`A = ${positionals[0]}, B = ${positionals[1]}\n`);
-console.log("| protocol | init | labels | draws | A | B | B − A [95% CI] | p | sd over draws |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log(
+  "| protocol | init | labels | draws | A | B | B − A [95% CI, test images] | p | sd over draws " +
+    "| 95% CI, draws and test images |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 const order = [...groups.entries()].sort(([x], [y]) => {
   const [, , px, ix, fx] = JSON.parse(x), [, , py, iy, fy] = JSON.parse(y);
   return px.localeCompare(py) || INITS.indexOf(ix) - INITS.indexOf(iy) || fx - fy;
@@ -53,15 +60,17 @@ for (const [g, pairs] of order) {
       throw new Error(`${g} draw ${x.draw}: the two runs have different test sets`);
     }
   }
-  const d = pairedDifference(
-    pairs.map(([x, y]) => ({
-      labels: x.labels,
-      scoresA: y.scores,
-      scoresB: x.scores,
-      draw: x.draw,
-    })),
-    { replicates: Number(values.replicates ?? 1000), seed: 0 },
-  );
+  const drawPairs = pairs.map(([x, y]) => ({
+    labels: x.labels,
+    scoresA: y.scores,
+    scoresB: x.scores,
+    draw: x.draw,
+  }));
+  const replicates = Number(values.replicates ?? 1000);
+  const d = pairedDifference(drawPairs, { replicates, seed: 0 });
+  const both = drawPairs.length > 1
+    ? seedDifference(drawPairs.map((p, k) => ({ seed: k, pairs: [p] })), { replicates, seed: 0 })
+    : null;
   const aucA = mean(pairs.map(([x]) => auc(x.labels, x.scores)));
   const aucB = mean(pairs.map(([, y]) => auc(y.labels, y.scores)));
   console.log(
@@ -69,6 +78,6 @@ for (const [g, pairs] of order) {
       aucA.toFixed(3)
     } | ${aucB.toFixed(3)} | ${f3(d.diff)} [${f3(d.ci[0])}, ${f3(d.ci[1])}] | ${
       d.p.toPrecision(2)
-    } | ${d.draw_sd.toFixed(3)} |`,
+    } | ${d.draw_sd.toFixed(3)} | ${both ? `[${f3(both.ci[0])}, ${f3(both.ci[1])}]` : ""} |`,
   );
 }
