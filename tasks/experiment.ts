@@ -234,7 +234,8 @@ export async function main(args: string[]): Promise<void> {
   const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +
-      `${pre.batchSize}, ${pre.epochs} epoch(s) per pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
+      `${pre.batchSize}, ${pre.moco.precision ?? "f32"} storage, ${pre.epochs} epoch(s) per ` +
+      `pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
   );
   const B = gpuBackend(gpu);
   const probeInit = labelledSource(

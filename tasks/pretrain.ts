@@ -144,7 +144,7 @@ export async function main(args: string[]): Promise<void> {
   const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
-      `${epochs} epochs -> ${out}`,
+      `${epochs} epochs, ${cfg.moco.precision ?? "f32"} storage -> ${out}`,
   );
   const B = gpuBackend(gpu);
   const onGpu = run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
