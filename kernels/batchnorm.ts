@@ -54,7 +54,7 @@ import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
 import { bnDims, type BnTrainOptions } from "./cpu/batchnorm.ts";
 import { sameDtype } from "./cast.ts";
-import { storagePrelude } from "./wgsl.ts";
+import { storagePrelude, treeSumDeclared } from "./wgsl.ts";
 import { bnGridBackward, bnGridEval, bnGridTrain } from "./batchnorm_grid.ts";
 
 /**
@@ -129,23 +129,6 @@ function lanes(body: string): string {
     }`;
 }
 
-/** Fixed-order tree sum over the workgroup of a vec2 (broadcast to every lane). */
-function reduceFn(wg: number): string {
-  return `
-var<workgroup> sh: array<vec2f, ${wg}>;
-fn total(v: vec2f, lid: u32) -> vec2f {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] += sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}`;
-}
-
 const ENTRY = (wg: number) => `
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -172,7 +155,7 @@ const trainKernel = kernelFamily((
 @group(0) @binding(6) var<storage, read_write> runMean: array<f32>;
 @group(0) @binding(7) var<storage, read_write> runVar: array<f32>;
 @group(0) @binding(8) var<storage, read_write> y: array<${ST}>;
-${reduceFn(wg)}
+${treeSumDeclared(wg, "vec2f")}
 ${ENTRY(wg)}
   var meanAcc = 0.0;
   var varAcc = 0.0;
@@ -270,7 +253,7 @@ ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
 @group(0) @binding(${5 + o}) var<storage, read> invstd: array<f32>;
 @group(0) @binding(${6 + o}) var<storage, read_write> dx: array<${ST}>;
 @group(0) @binding(${7 + o}) var<storage, read_write> dgb: array<f32>;
-${reduceFn(wg)}
+${treeSumDeclared(wg, "vec2f")}
 ${ENTRY(wg)}
   var acc = vec2f(0.0);
   for (var g = 0u; g < p.G; g++) {

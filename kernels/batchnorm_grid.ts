@@ -49,7 +49,7 @@
  */
 import { type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { gridStrideMain, storagePrelude } from "./wgsl.ts";
+import { gridStrideMain, storagePrelude, treeSumDeclared } from "./wgsl.ts";
 
 /** Lanes per workgroup in every grid-path kernel. */
 export const BN_GRID_WG = 256;
@@ -143,30 +143,13 @@ function types(vec: boolean) {
     : { T: "f32", ST: "S", hsum: (v: string) => v, zero: "0.0" };
 }
 
-/** `fn total(v: R) -> R` over the 256 lanes (fixed tree; all lanes must call it). */
-function treeFn(ty: "f32" | "vec2f"): string {
-  return `
-var<workgroup> sh: array<${ty}, ${WG}>;
-fn total(v: ${ty}, lid: u32) -> ${ty} {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] += sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}`;
-}
-
 /**
  * `fn partials(base, lid) -> R`: Σ of part[base .. base + chunks) in a fixed order (lane l
  * sums k = l, l + 256, … serially, then the tree). Used by pass (2) and the finalize alike,
  * so both derive the same μ.
  */
 function partialsFn(ty: "f32" | "vec2f"): string {
-  return `${treeFn(ty)}
+  return `${treeSumDeclared(WG, ty)}
 fn partials(base: u32, lid: u32) -> ${ty} {
   var s = ${ty}(0.0);
   for (var k = lid; k < p.chunks; k += ${WG}u) { s += part[base + k]; }
@@ -342,7 +325,7 @@ const backwardPartialKernel = kernelFamily((vec: boolean, relu: boolean, dtype: 
 ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
 @group(0) @binding(${3 + o}) var<storage, read> mean: array<f32>;
 @group(0) @binding(${4 + o}) var<storage, read_write> part: array<vec2f>;
-${treeFn("vec2f")}
+${treeSumDeclared(WG, "vec2f")}
 ${CHUNK_ENTRY}
   let mu = mean[gc];
   var s1 = ${zero};

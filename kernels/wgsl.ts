@@ -34,9 +34,12 @@ ${body}
 }`;
 }
 
-/** `fn total(v: f32, lid: u32) -> f32`: sum over a workgroup of `wg` lanes (all must call it). */
-export const treeSum = (wg: number, sh = "sh"): string => `
-fn total(v: f32, lid: u32) -> f32 {
+/**
+ * `fn total(v: ty, lid: u32) -> ty`: sum over a workgroup of `wg` lanes (all must call it), over a
+ * `sh` array the kernel declares (see `treeSumDeclared`); ty is f32 or a vector of f32.
+ */
+export const treeSum = (wg: number, sh = "sh", ty = "f32"): string => `
+fn total(v: ${ty}, lid: u32) -> ${ty} {
   ${sh}[lid] = v;
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
@@ -47,3 +50,7 @@ fn total(v: f32, lid: u32) -> f32 {
   workgroupBarrier();
   return r;
 }`;
+
+/** `treeSum` with its workgroup array `sh: array<ty, wg>` declared. */
+export const treeSumDeclared = (wg: number, ty: string): string =>
+  `\nvar<workgroup> sh: array<${ty}, ${wg}>;${treeSum(wg, "sh", ty)}`;

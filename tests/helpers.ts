@@ -46,3 +46,13 @@ export async function assertRejects(fn: () => Promise<unknown>, pattern: RegExp)
   }
   throw new AssertionError({ message: `expected rejection matching ${pattern}` });
 }
+
+/** ‖got − want‖₂ / ‖want‖₂ (relative L2 error; a zero reference counts as 1e-60). */
+export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let d = 0, w = 0;
+  for (let i = 0; i < want.length; i++) {
+    d += (got[i] - want[i]) ** 2;
+    w += want[i] ** 2;
+  }
+  return Math.sqrt(d / Math.max(w, 1e-60));
+}

@@ -9,7 +9,7 @@
  * a value that lands near a rounding boundary may round the other way: relative L2 error ≤ 1e-2.
  * A kernel that ignored the storage type would be off by orders of magnitude.
  */
-import { assert } from "./helpers.ts";
+import { assert, relErr } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { hasF16 } from "./f16.ts";
 import type { Backend } from "../model/backend.ts";
@@ -19,15 +19,6 @@ import { backward, Var } from "../model/autograd.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { resnet50 } from "../model/resnet.ts";
 import { densenet121 } from "../model/densenet.ts";
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0, w = 0;
-  for (let i = 0; i < want.length; i++) {
-    d += (got[i] - want[i]) ** 2;
-    w += want[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(w, 1e-60));
-}
 
 const nets: [string, (B: Backend, o: NetOptions) => ClassifierNet][] = [
   ["ResNet-50", resnet50],

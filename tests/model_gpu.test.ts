@@ -18,7 +18,7 @@
  * result. Training-mode DenseNet gradients are checked against torch in
  * model_torch.test.ts with a conditioning-aware tolerance.
  */
-import { assert, assertClose, assertEquals } from "./helpers.ts";
+import { assert, assertClose, assertEquals, relErr } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import type { Backend } from "../model/backend.ts";
 import { cpuBackend } from "../model/backend_cpu.ts";
@@ -37,14 +37,6 @@ function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
-}
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0, w = 0;
-  for (let i = 0; i < want.length; i++) {
-    d += (got[i] - want[i]) ** 2;
-    w += want[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(w, 1e-60));
 }
 const near = (got: ArrayLike<number>, want: ArrayLike<number>, label: string, tol = 1e-3) =>
   assertClose(got, want, { atol: tol * maxAbs(want) + 1e-6, rtol: tol, label });

@@ -12,7 +12,7 @@
  * error on the same tensor (the reference measures it), or 2e-4; and every
  * element within max(5%, 20× that error) of the tensor's largest magnitude.
  */
-import { assert, assertClose, assertEquals } from "./helpers.ts";
+import { assert, assertClose, assertEquals, relErr } from "./helpers.ts";
 import type { Backend } from "../model/backend.ts";
 import { cpuBackend } from "../model/backend_cpu.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
@@ -50,14 +50,6 @@ function references(): Promise<string> {
 }
 
 /** Relative L2 error ‖got − want‖ / ‖want‖. */
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0, w = 0;
-  for (let i = 0; i < want.length; i++) {
-    d += (got[i] - want[i]) ** 2;
-    w += want[i] ** 2;
-  }
-  return Math.sqrt(d / Math.max(w, 1e-60));
-}
 
 /**
  * got must be as close to torch's f64 value as torch's own f32 computation

@@ -8,29 +8,21 @@ import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { cpuBackend } from "../model/backend_cpu.ts";
 import type { Backend } from "../model/backend.ts";
-import { Moco, type MocoConfig } from "../train/moco.ts";
+import { Moco } from "../train/moco.ts";
 import { cpuTrainOps, gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { DEFAULT_LOSS_SCALE } from "../train/loss_scale.ts";
-import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
+import { pretrain } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { Rng } from "../util/rng.ts";
-import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects, relErr } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { hasF16 } from "./f16.ts";
-import { TinyNet } from "./tiny_net.ts";
+import { TINY_MOCO, TinyNet, tinyPretrainConfig } from "./tiny_net.ts";
 import { discSource } from "./image_source.ts";
 
-const base: MocoConfig = {
-  backbone: "resnet18",
-  inChannels: 1,
-  dim: 16,
-  queueSize: 24,
-  temperature: 0.2,
-  momentum: 0.9,
-  bnGroups: 2,
-};
+const base = TINY_MOCO;
 const N = 8, S = 16;
 
 /** One MoCo step (no optimizer): loss and the query encoder's gradients, unscaled. */
@@ -55,16 +47,6 @@ async function oneStep(B: Backend, ops: TrainOps, precision: "f32" | "f16") {
   const loss = (await B.read(r.loss))[0];
   moco.dispose();
   return { loss, grads, scale };
-}
-
-/** ‖a − b‖ / ‖b‖. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
 }
 
 Deno.test("f16 MoCo step (CPU references): loss and unscaled gradients within f16 rounding of f32", async () => {
@@ -138,20 +120,7 @@ Deno.test({
   },
 });
 
-const cfg = (epochs: number, precision?: "f16"): PretrainConfig => ({
-  moco: { ...base, queueSize: 32, ...(precision ? { precision } : {}) },
-  imageSize: S,
-  batchSize: 16,
-  epochs,
-  optimizer: { kind: "adam", weightDecay: 1e-4 },
-  lr: 3e-3,
-  schedule: { kind: "constant" },
-  seed: 3,
-  ckptEvery: 2,
-  monitorEvery: 0,
-  init: "random",
-  augment: "mococxr",
-});
+const cfg = tinyPretrainConfig;
 
 Deno.test({
   name: "f16 pretraining: the loss curve stays with f32's; a killed run resumes bit for bit",

@@ -8,41 +8,20 @@
 import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { pretrain, type PretrainConfig } from "../train/pretrain.ts";
+import { pretrain } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
 import { NonFiniteError, saveCheckpoint } from "../train/checkpoint.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
-import { TinyNet } from "./tiny_net.ts";
+import { TinyNet, tinyPretrainConfig } from "./tiny_net.ts";
 import { discSource, imageSource, twoViewImages } from "./image_source.ts";
 import { pretrainAugment } from "../train/cache_sources.ts";
 
 const S = 16;
 const B = gpuBackend(gpu);
 
-const cfg = (epochs: number): PretrainConfig => ({
-  moco: {
-    backbone: "resnet18", // replaced by TinyNet below
-    inChannels: 1,
-    dim: 16,
-    queueSize: 32,
-    temperature: 0.2,
-    momentum: 0.9,
-    bnGroups: 2,
-  },
-  imageSize: S,
-  batchSize: 16,
-  epochs,
-  optimizer: { kind: "adam", weightDecay: 1e-4 },
-  lr: 3e-3,
-  schedule: { kind: "constant" },
-  seed: 3,
-  ckptEvery: 2,
-  monitorEvery: 0,
-  init: "random",
-  augment: "mococxr",
-});
+const cfg = (epochs: number) => tinyPretrainConfig(epochs);
 const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
 
 Deno.test("pretraining: loss falls and contrastive accuracy rises", async () => {

@@ -10,8 +10,8 @@
  * changes per call fails it.
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { TinyNet } from "./tiny_net.ts";
-import { Moco, type MocoConfig } from "../train/moco.ts";
+import { TINY_MOCO, TinyNet } from "./tiny_net.ts";
+import { Moco } from "../train/moco.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
@@ -21,15 +21,7 @@ import { imageSource, twoViewImages } from "./image_source.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { pretrainAugment } from "../train/cache_sources.ts";
 
-const cfg: MocoConfig = {
-  backbone: "resnet18",
-  inChannels: 1,
-  dim: 16,
-  queueSize: 24,
-  temperature: 0.2,
-  momentum: 0.9,
-  bnGroups: 2,
-};
+const cfg = TINY_MOCO;
 const N = 8, S = 16;
 
 for (const precision of ["f32", "f16"] as const) {
