@@ -15,6 +15,7 @@ import { getGpu, type Gpu } from "../kernels/device.ts";
 import { dryRun } from "../kernels/dry_run.ts";
 import { type ConvAlgo, setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
+import type { Backend } from "../model/backend.ts";
 import { Moco } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
@@ -37,7 +38,43 @@ export interface Footprint {
   largest: number;
 }
 
-/** Dry-runs two MoCo steps (SGD with momentum, as the bench) and counts the pool's buffers. */
+/**
+ * Two MoCo steps of `backbone` at batch N and side S (SGD with momentum, as the bench), each
+ * view filled by `view(seed, n)`; returns the steps' losses. What `mocoFootprint` counts dry, and
+ * what tests/kernels_dry_run.test.ts runs for real to check the count.
+ */
+export async function twoMocoSteps(
+  B: Backend,
+  backbone: BackboneName,
+  N: number,
+  S: number,
+  precision: "f32" | "f16",
+  view: (seed: number, n: number) => Float32Array,
+): Promise<number[]> {
+  const C = MOCO_CFG.inChannels, n = N * C * S * S;
+  const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
+  const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
+    kind: "sgd",
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  }, moco.scaler);
+  const inv = Float32Array.from({ length: N }, (_, i) => i);
+  const losses: number[] = [];
+  for (let s = 0; s < 2; s++) {
+    const xq = B.fromArray(view(s, n), [N, C, S, S]);
+    const xk = B.fromArray(view(s + 5, n), [N, C, S, S]);
+    const un = B.fromArray(inv, [N]);
+    const out = moco.step(xq, xk, un);
+    opt.update(0.03);
+    losses.push((await B.read(out.loss))[0]);
+    for (const t of [xq, xk, un, out.loss, out.correct]) B.dispose(t);
+  }
+  opt.dispose();
+  moco.dispose();
+  return losses;
+}
+
+/** Dry-runs two MoCo steps (`twoMocoSteps`) and counts the pool's buffers. */
 export async function mocoFootprint(
   gpu: Gpu,
   backbone: BackboneName,
@@ -46,28 +83,13 @@ export async function mocoFootprint(
   algo: ConvAlgo = "auto",
   precision: "f32" | "f16" = "f32",
 ): Promise<Footprint> {
-  const B = gpuBackend(gpu), N = batch, S = size, C = MOCO_CFG.inChannels;
+  const B = gpuBackend(gpu), N = batch, S = size;
   setConvAlgo(algo);
   try {
-    const r = await dryRun(gpu, async () => {
-      const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
-      const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
-        kind: "sgd",
-        momentum: 0.9,
-        weightDecay: 1e-4,
-      }, moco.scaler);
-      const inv = Float32Array.from({ length: N }, (_, i) => i);
-      for (let s = 0; s < 2; s++) {
-        const xq = B.fromArray(new Float32Array(N * C * S * S), [N, C, S, S]);
-        const xk = B.fromArray(new Float32Array(N * C * S * S), [N, C, S, S]);
-        const un = B.fromArray(inv, [N]);
-        const out = moco.step(xq, xk, un);
-        opt.update(0.03);
-        for (const t of [xq, xk, un, out.loss, out.correct]) B.dispose(t);
-      }
-      opt.dispose();
-      moco.dispose();
-    });
+    const r = await dryRun(
+      gpu,
+      () => twoMocoSteps(B, backbone, N, S, precision, (_, n) => new Float32Array(n)),
+    );
     return {
       backbone,
       batch,

@@ -22,6 +22,15 @@ const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats s
  */
 const HW_GRID_CAP = 16384;
 
+/** Pool bucket for a byte size: 256-byte granules up to 64 KiB, then 1/8 powers of two. */
+export function poolBucket(bytes: number): number {
+  const b = Math.max(bytes, 16);
+  if (b <= 65536) return Math.ceil(b / 256) * 256;
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 8;
+  return Math.ceil(b / step) * step;
+}
+
 /** How getGpu / Gpu.create pick and configure the adapter. */
 export interface GpuOptions {
   /** "high-performance" picks the discrete GPU where there are several. */
@@ -226,19 +235,10 @@ export class Gpu {
 
   // ---- buffers -------------------------------------------------------------
 
-  /** Pool bucket for a byte size: 256-byte granules up to 64 KiB, then 1/8 powers of two. */
-  private static bucket(bytes: number): number {
-    const b = Math.max(bytes, 16);
-    if (b <= 65536) return Math.ceil(b / 256) * 256;
-    const p = 2 ** Math.floor(Math.log2(b));
-    const step = p / 8;
-    return Math.ceil(b / step) * step;
-  }
-
   /** A storage buffer of at least `bytes` bytes, from the pool when one is free. */
   acquire(bytes: number): GPUBuffer {
     this.check();
-    const size = Gpu.bucket(bytes);
+    const size = poolBucket(bytes);
     if (size > this.limits.maxStorageBufferBindingSize) {
       throw new GpuError(
         `A tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's binding limit of ${

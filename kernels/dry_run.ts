@@ -7,7 +7,7 @@
  * time the host takes to record the step. Kernels that choose by adapter (Winograd, tile shapes)
  * choose as on this adapter.
  */
-import type { Gpu } from "./device.ts";
+import { type Gpu, poolBucket } from "./device.ts";
 
 export interface DryRunResult<T> {
   result: T;
@@ -16,15 +16,6 @@ export interface DryRunResult<T> {
   buffers: number;
   /** The largest single buffer (bucketed bytes). */
   largest: number;
-}
-
-/** Gpu's pool bucket (device.ts: 256-byte granules up to 64 KiB, then 1/8 powers of two). */
-export function poolBucket(bytes: number): number {
-  const b = Math.max(bytes, 16);
-  if (b <= 65536) return Math.ceil(b / 256) * 256;
-  const p = 2 ** Math.floor(Math.log2(b));
-  const step = p / 8;
-  return Math.ceil(b / step) * step;
 }
 
 const PATCHED = ["acquire", "release", "dispatch", "copy", "clear", "write", "flush", "read"];

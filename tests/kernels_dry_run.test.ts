@@ -3,16 +3,13 @@
  * work: two ResNet-18 MoCo steps at a small shape, counted dry and then run on the device from an
  * empty pool (Winograd, col2im and split-K scratch included, as this adapter chooses them).
  */
-import { dryRun, poolBucket } from "../kernels/dry_run.ts";
-import { mocoFootprint } from "../bench/memory.ts";
+import { dryRun } from "../kernels/dry_run.ts";
+import { poolBucket } from "../kernels/device.ts";
+import { mocoFootprint, twoMocoSteps } from "../bench/memory.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { Moco } from "../train/moco.ts";
-import { Optimizer } from "../train/optimizer.ts";
-import { gpuTrainOps } from "../train/train_ops.ts";
-import { MOCO_CFG } from "../bench/moco_step.ts";
-import { randn } from "./gpu.ts";
+
 import { assert, assertEquals } from "./helpers.ts";
-import { gpu } from "./gpu.ts";
+import { gpu, randn } from "./gpu.ts";
 
 Deno.test("pool buckets: 256-byte granules to 64 KiB, then eighths of a power of two", () => {
   assertEquals([1, 256, 257, 65536, 65537, 100_000].map(poolBucket), [
@@ -32,25 +29,15 @@ async function dryAndReal(precision: "f32" | "f16") {
   // The same two steps on the device, from an empty pool.
   gpu.trim();
   const before = { ...gpu.stats };
-  const B = gpuBackend(gpu);
-  const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, precision }, 1);
-  const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
-    kind: "sgd",
-    momentum: 0.9,
-    weightDecay: 1e-4,
-  }, moco.scaler);
-  const inv = Float32Array.from({ length: N }, (_, i) => i);
-  for (let s = 0; s < 2; s++) {
-    const xq = B.fromArray(randn(N * S * S, s), [N, 1, S, S]);
-    const xk = B.fromArray(randn(N * S * S, s + 5), [N, 1, S, S]);
-    const un = B.fromArray(inv, [N]);
-    const r = moco.step(xq, xk, un);
-    opt.update(0.03);
-    assert(Number.isFinite((await B.read(r.loss))[0]));
-    for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
-  }
-  opt.dispose();
-  moco.dispose();
+  const losses = await twoMocoSteps(
+    gpuBackend(gpu),
+    "resnet18",
+    N,
+    S,
+    precision,
+    (seed, n) => randn(n, seed),
+  );
+  assert(losses.every(Number.isFinite), `losses ${losses}`);
   const real = {
     bytes: gpu.stats.bytesAllocated - before.bytesAllocated,
     buffers: gpu.stats.buffersCreated - before.buffersCreated,

@@ -18,6 +18,7 @@ import {
   type BadImage,
   CACHE_FORMAT,
   CACHE_VERSION,
+  cachedRecord,
   type CachedRecord,
   type CacheIndex,
   type CacheSizing,
@@ -78,14 +79,7 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
         const r = ds.records[c * CHUNK + k], res = results[k];
         if (res.ok) {
           await writer.write(res.data);
-          records.push({
-            path: r.path,
-            patient: r.patient,
-            labels: Array.from(r.labels),
-            mask: Array.from(r.mask),
-            ...(r.split ? { split: r.split } : {}),
-            ...(r.meta ? { meta: r.meta } : {}),
-          });
+          records.push(cachedRecord(r));
         } else {
           bad.push({ path: r.path, error: res.error });
           if (!o.quiet) console.warn(`warning: skipped bad image ${res.error}`);

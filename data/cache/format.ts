@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Dataset, DatasetKind, RecordMeta, Split } from "../types.ts";
+import type { DataRecord, Dataset, DatasetKind, RecordMeta, Split } from "../types.ts";
 
 /** index.json's `format`: what marks a folder as an image cache. */
 export const CACHE_FORMAT = "moco-cxr-image-cache";
@@ -30,6 +30,18 @@ export interface CachedRecord {
   split?: Split;
   /** What the dataset tells of the image (view, sex, age, …). */
   meta?: RecordMeta;
+}
+
+/** A dataset record as the cache stores it (typed arrays as plain arrays, absent fields left out). */
+export function cachedRecord(r: DataRecord): CachedRecord {
+  return {
+    path: r.path,
+    patient: r.patient,
+    labels: Array.from(r.labels),
+    mask: Array.from(r.mask),
+    ...(r.split ? { split: r.split } : {}),
+    ...(r.meta ? { meta: r.meta } : {}),
+  };
 }
 
 /** An image the build could not decode, and why; it is left out of the cache. */

@@ -9,6 +9,7 @@ import {
   type BadImage,
   CACHE_FORMAT,
   CACHE_VERSION,
+  cachedRecord,
   type CachedRecord,
   type CacheIndex,
 } from "./format.ts";
@@ -142,14 +143,7 @@ export function withDatasetLabels(cache: ImageCache, ds: Dataset): ImageCache {
   const records = cache.records.map((c) => {
     const r = byPath.get(c.path);
     if (!r) throw new Error(`${cache.dir}: cached image ${c.path} is not in dataset ${ds.root}`);
-    return {
-      path: r.path,
-      patient: r.patient,
-      labels: Array.from(r.labels),
-      mask: Array.from(r.mask),
-      ...(r.split ? { split: r.split } : {}),
-      ...(r.meta ? { meta: r.meta } : {}),
-    };
+    return cachedRecord(r);
   });
   return new ImageCache(cache.dir, { ...cache.index, tasks: ds.tasks, records }, cache.shards);
 }
