@@ -38,3 +38,22 @@ Deno.test("step scalars on the GPU: every 1 at once, every 3 a block late, force
 Deno.test("step scalars on the CPU backend: every value at once", async () => {
   assertEquals(await pushes(cpuBackend, 3, [1, 2, "force", 3]), [[1], [2], [], [3]]);
 });
+
+Deno.test("step scalars with a loss scaler: each step's scale and skipped count ride in the same read", async () => {
+  for (const B of [gpuBackend(gpu), cpuBackend]) {
+    const amp = { scale: B.fromArray(new Float32Array([1024]), [1]), flags: B.zeros([3]) };
+    const s = new StepScalars(B, 2, amp);
+    const seen: { loss: number; scale?: number; skipped?: number }[] = [];
+    for (let i = 1; i <= 4; i++) {
+      // what a step's updateLossScale leaves: the scale, and the skipped count in word 2
+      const f = new Float32Array(3);
+      new Uint32Array(f.buffer)[2] = i - 1;
+      B.write(amp.scale, Float32Array.of(1024 * i));
+      B.write(amp.flags, f);
+      s.push(B.fromArray(Float32Array.of(i), [1]), B.fromArray(Float32Array.of(0), [1]));
+      for (const v of await s.collect(i === 4)) seen.push({ loss: v.loss, ...v.amp });
+    }
+    s.dispose();
+    assertEquals(seen, [1, 2, 3, 4].map((i) => ({ loss: i, scale: 1024 * i, skipped: i - 1 })));
+  }
+});

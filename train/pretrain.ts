@@ -31,7 +31,7 @@ import { Progress } from "./progress.ts";
 import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts";
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { DeviceViews, TwoViewSource } from "./sources.ts";
-import { StepScalars } from "./step_scalars.ts";
+import { StepScalars, type StepValues } from "./step_scalars.ts";
 import type { LossScaleStats } from "./loss_scale.ts";
 import type { PretrainAugment } from "./cache_sources.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
@@ -281,13 +281,12 @@ export async function pretrain(
     dataMs += performance.now() - t;
     return out;
   };
-  const scalars = new StepScalars(B, opts.logEvery ?? 1);
-  /** f16: the loss scaler's state as of the last read (read with the step scalars). */
-  let amp: LossScaleStats | null = null;
+  const scalars = new StepScalars(B, opts.logEvery ?? 1, moco.scaler?.amp ?? null);
   /** Steps recorded whose loss is not read yet, oldest first. */
   const unread: { step: number; epoch: number; lr: number }[] = [];
   /** A step's values, once read: NaN guard, metrics line, progress, hook. */
-  const record = (m: { step: number; epoch: number; lr: number }, loss: number, acc: number) => {
+  const record = (m: { step: number; epoch: number; lr: number }, v: StepValues) => {
+    const { loss, amp } = v, acc = v.correct / N;
     if (!Number.isFinite(loss)) {
       throw new TrainingDivergedError(
         `loss became ${loss} at step ${m.step}; stopped without saving it. The last good ` +
@@ -355,9 +354,9 @@ export async function pretrain(
       const monitorNow = epochEnd && !!opts.monitor && cfg.monitorEvery > 0 &&
         (epoch + 1) % cfg.monitorEvery === 0;
       // Everything is read before a checkpoint: a NaN stops the run before it is saved.
-      const values = await scalars.collect(saveNow || monitorNow || step === totalSteps);
-      if (values.length && moco.scaler) amp = await moco.scaler.read();
-      for (const v of values) record(unread.shift()!, v.loss, v.correct / N);
+      for (const v of await scalars.collect(saveNow || monitorNow || step === totalSteps)) {
+        record(unread.shift()!, v);
+      }
       await opts.betweenSteps?.();
       if (saveNow) await save();
       if (monitorNow) {

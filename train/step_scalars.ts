@@ -8,14 +8,22 @@
  * only when the next block's starts, so the host stays up to two blocks ahead of the GPU and
  * never waits on a step it just submitted. `collect(true)` (before a checkpoint, the monitor or
  * the end) reads everything outstanding. On the CPU backend the values are read directly.
+ * f16 steps also copy the loss scaler's scale and skipped-step count (train/loss_scale.ts) into
+ * the same ring, after the step's update: the same read carries them.
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { Tensor } from "../kernels/tensor.ts";
+import type { AmpTensors } from "./train_ops.ts";
 
 export interface StepValues {
   loss: number;
   correct: number;
+  /** f16 steps: the loss scale after the step's update, and the steps skipped so far. */
+  amp?: { scale: number; skipped: number };
 }
+
+/** Words of a step in the ring: loss, correct, and with a scaler its scale and skipped count. */
+const SKIPPED_WORD = 2; // flags = [found, good steps, skipped steps] (kernels/optim.ts)
 
 export class StepScalars {
   private rings: (Tensor | null)[] = [null, null];
@@ -25,27 +33,46 @@ export class StepScalars {
   /** CPU backend (or a backend whose tensors are not GPU tensors): values as read. */
   private direct: Promise<StepValues>[] = [];
 
-  constructor(readonly B: Backend, readonly every: number) {
+  private readonly fields: number;
+
+  /** `amp`: the loss scaler of f16 steps, whose scale and skipped count each step also records. */
+  constructor(
+    readonly B: Backend,
+    readonly every: number,
+    readonly amp: AmpTensors | null = null,
+  ) {
     if (!(Number.isInteger(every) && every >= 1)) throw new Error(`log every ${every} steps?`);
+    this.fields = amp ? 4 : 2;
   }
 
   /** Records a step's loss and correct count (1-element tensors), and disposes them. */
   push(loss: BTensor, correct: BTensor): void {
+    const { amp } = this;
     if (!(loss instanceof Tensor && correct instanceof Tensor)) {
       const { B } = this;
+      const reads = [loss, correct, ...(amp ? [amp.scale, amp.flags] : [])].map((t) => B.read(t));
       this.direct.push(
-        Promise.all([B.read(loss), B.read(correct)]).then(([l, c]) => {
+        Promise.all(reads).then(([l, c, scale, flags]) => {
           B.dispose(loss);
           B.dispose(correct);
-          return { loss: l[0], correct: c[0] };
+          return {
+            loss: l[0],
+            correct: c[0],
+            ...(amp ? { amp: { scale: scale[0], skipped: wordOf(flags, SKIPPED_WORD) } } : {}),
+          };
         }),
       );
       return;
     }
     const gpu = loss.gpu, L = this.every;
-    const ring = this.rings[this.cur] ??= Tensor.empty(gpu, [2 * L]);
+    const ring = this.rings[this.cur] ??= Tensor.empty(gpu, [this.fields * L]);
     gpu.copy(loss.buffer, 0, ring.buffer, 4 * this.fill, 4);
     gpu.copy(correct.buffer, 0, ring.buffer, 4 * (L + this.fill), 4);
+    if (amp) {
+      gpu.copy((amp.scale as Tensor).buffer, 0, ring.buffer, 4 * (2 * L + this.fill), 4);
+      const flags = (amp.flags as Tensor).buffer;
+      gpu.copy(flags, 4 * SKIPPED_WORD, ring.buffer, 4 * (3 * L + this.fill), 4);
+    }
     loss.dispose();
     correct.dispose();
     if (++this.fill === L) this.startRead();
@@ -54,7 +81,8 @@ export class StepScalars {
   private startRead(): void {
     const ring = this.rings[this.cur];
     if (!ring || this.fill === 0) return;
-    this.inflight.push({ read: ring.gpu.read(ring.buffer, 8 * this.every), count: this.fill });
+    const bytes = 4 * this.fields * this.every;
+    this.inflight.push({ read: ring.gpu.read(ring.buffer, bytes), count: this.fill });
     this.fill = 0;
     this.cur ^= 1;
   }
@@ -70,8 +98,14 @@ export class StepScalars {
     const keep = all || this.every === 1 ? 0 : 1;
     while (this.inflight.length > keep) {
       const { read, count } = this.inflight.shift()!;
-      const v = new Float32Array(await read);
-      for (let i = 0; i < count; i++) out.push({ loss: v[i], correct: v[this.every + i] });
+      const buf = await read, v = new Float32Array(buf), L = this.every;
+      for (let i = 0; i < count; i++) {
+        out.push({
+          loss: v[i],
+          correct: v[L + i],
+          ...(this.amp ? { amp: { scale: v[2 * L + i], skipped: wordOf(v, 3 * L + i) } } : {}),
+        });
+      }
     }
     return out;
   }
@@ -87,4 +121,9 @@ export class StepScalars {
     for (const r of this.rings) r?.dispose();
     this.rings = [null, null];
   }
+}
+
+/** Word i of f32 storage read as the u32 it holds (the scaler's counters). */
+function wordOf(v: Float32Array, i: number): number {
+  return new Uint32Array(v.buffer, v.byteOffset, v.length)[i];
 }
