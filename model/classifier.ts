@@ -56,20 +56,16 @@ export abstract class ClassifierNet extends Module {
 
   /** Backbone without head: [N, featureDim], f32 (with ctx.precision "f16" the inside is f16). */
   features(x: Var, ctx: Ctx = {}): Var {
-    if (ctx.precision !== "f16") {
-      const map = this.featureMap(x, ctx);
-      const f = ops.globalAvgPool(map);
-      map.release();
-      return f;
-    }
-    const xh = ops.cast(x, "f16");
-    const map = this.featureMap(xh, ctx);
-    xh.release();
-    const fh = ops.globalAvgPool(map);
+    const half = ctx.precision === "f16";
+    const xin = half ? ops.cast(x, "f16") : x;
+    const map = this.featureMap(xin, ctx);
+    if (half) xin.release();
+    const f = ops.globalAvgPool(map);
     map.release();
-    const f = ops.cast(fh, "f32");
-    fh.release();
-    return f;
+    if (!half) return f;
+    const f32 = ops.cast(f, "f32");
+    f.release();
+    return f32;
   }
 
   /** Images [N, C, S, S] to head outputs [N, outputs]. */
