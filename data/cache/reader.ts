@@ -9,8 +9,8 @@ import {
   type BadImage,
   CACHE_FORMAT,
   CACHE_VERSION,
-  cachedRecord,
   type CachedRecord,
+  cachedRecord,
   type CacheIndex,
 } from "./format.ts";
 
