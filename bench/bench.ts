@@ -16,6 +16,7 @@ import { mocoBench } from "./moco_step.ts";
 import { researchBench } from "./research_step.ts";
 import { dataBench } from "./data_pipeline.ts";
 import { memoryBench } from "./memory.ts";
+import { auditBench } from "./dispatch_audit.ts";
 import { measurePeak } from "./peak.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../cli/flags.ts";
@@ -28,6 +29,7 @@ const ENTRIES: BenchEntry[] = [
   researchBench,
   dataBench,
   memoryBench,
+  auditBench,
 ];
 
 const { values } = parseArgs({

@@ -5,9 +5,12 @@
  * skipped (reads return zeros). Nothing is allocated or computed on the device, so the pool's
  * footprint of a step at any shape — what `stats.bytesAllocated` would reach — is known in the
  * time the host takes to record the step. Kernels that choose by adapter (Winograd, tile shapes)
- * choose as on this adapter.
+ * choose as on this adapter, or, with `hardware`, as on a hardware GPU (the adapter's
+ * `isSoftware` reads false, so every kernel takes its GPU layout and the tuner's prior), and
+ * `onDispatch` sees every dispatch (bench/dispatch_audit.ts lists a step's grids that way).
  */
-import { type Gpu, poolBucket } from "./device.ts";
+import { type Gpu, type Kernel, poolBucket } from "./device.ts";
+import { tunerOf } from "./tuner.ts";
 
 export interface DryRunResult<T> {
   result: T;
@@ -18,9 +21,37 @@ export interface DryRunResult<T> {
   largest: number;
 }
 
-const PATCHED = ["acquire", "release", "dispatch", "copy", "clear", "write", "flush", "read"];
+/** One recorded dispatch: the kernel, its grid and the bytes of the buffers it binds. */
+export interface DryDispatch {
+  kernel: Kernel;
+  groups: [number, number, number];
+  /** Bytes bound (a whole buffer's pool bucket, or a binding's range): what it may touch. */
+  bytesBound: number;
+}
 
-export async function dryRun<T>(gpu: Gpu, fn: () => T | Promise<T>): Promise<DryRunResult<T>> {
+export interface DryRunOptions {
+  /** Choose kernels as on a hardware GPU (`isSoftware` false) instead of as on this adapter. */
+  hardware?: boolean;
+  onDispatch?: (d: DryDispatch) => void;
+}
+
+const PATCHED = [
+  "acquire",
+  "release",
+  "dispatch",
+  "copy",
+  "clear",
+  "write",
+  "flush",
+  "read",
+  "isSoftware",
+];
+
+export async function dryRun<T>(
+  gpu: Gpu,
+  fn: () => T | Promise<T>,
+  opts: DryRunOptions = {},
+): Promise<DryRunResult<T>> {
   gpu.flush();
   const free = new Map<number, number>();
   let bytes = 0, buffers = 0, largest = 0;
@@ -41,12 +72,32 @@ export async function dryRun<T>(gpu: Gpu, fn: () => T | Promise<T>): Promise<Dry
     release(buf: GPUBuffer) {
       free.set(buf.size, (free.get(buf.size) ?? 0) + 1);
     },
-    dispatch() {},
+    dispatch(
+      kernel: Kernel,
+      buffers: Array<GPUBuffer | GPUBufferBinding>,
+      _params: unknown,
+      groups: [number, number?, number?],
+    ) {
+      const [x, y = 1, z = 1] = groups;
+      if (!opts.onDispatch || x === 0 || y === 0 || z === 0) return;
+      const bytesBound = buffers.reduce(
+        (s, b) => s + ("buffer" in b ? b.size ?? b.buffer.size - (b.offset ?? 0) : b.size),
+        0,
+      );
+      opts.onDispatch({ kernel, groups: [x, y, z], bytesBound });
+    },
     copy() {},
     clear() {},
     write() {},
     flush() {},
     read: (_buf: GPUBuffer, n: number) => Promise.resolve(new ArrayBuffer(n)),
+  });
+  // Create the tuner now, in the adapter's own mode ("off" on software adapters: the prior), not
+  // first inside a hardware dry run, which would leave it measuring.
+  tunerOf(gpu);
+  Object.defineProperty(g, "isSoftware", {
+    value: opts.hardware ? false : gpu.isSoftware,
+    configurable: true,
   });
   try {
     const result = await fn();

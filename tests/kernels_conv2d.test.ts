@@ -16,7 +16,9 @@ import {
   conv2dBackwardBias,
   conv2dBackwardInput,
   conv2dBackwardWeight,
+  convCandidates,
 } from "../kernels/conv/conv2d.ts";
+import { dryRun } from "../kernels/dry_run.ts";
 import {
   conv2dBackwardBiasCpu,
   conv2dBackwardBiasF64,
@@ -486,4 +488,47 @@ Deno.test({
     }
     for (const t of [x, xh, w, wh, b, bh, dyh]) t.dispose();
   },
+});
+
+Deno.test("every candidate a GPU's tuner times for a conv computes the CPU reference (split-K counts too)", async () => {
+  // The candidate lists as a hardware GPU builds them (a dry run reading as hardware), then each
+  // choice run for real here. 4×8×32×32, 3×3: K = 4,096 pixels, so grad-weight gets split counts
+  // beyond the default's.
+  const xs: S4 = [4, 8, 32, 32], ws: S4 = [8, 8, 3, 3], o = { stride: 1, pad: 1 };
+  const g = { n: 4, c: 8, h: 32, w: 32, o: 8, oh: 32, ow: 32, kh: 3, kw: 3, ...o };
+  const lists = await dryRun(gpu, () => ({
+    fwd: convCandidates(gpu, "fwd", g),
+    dgrad: convCandidates(gpu, "dgrad", g),
+    wgrad: convCandidates(gpu, "wgrad", g),
+  }), { hardware: true });
+  const splitLabels = lists.result.wgrad.map((c) => c.label).filter((l) => /\/split\d+$/.test(l));
+  assert(splitLabels.length >= 2, lists.result.wgrad.map((c) => c.label).join(" "));
+  const x = cpuTensor(xs, randn(numel(xs), 31)), w = cpuTensor(ws, randn(numel(ws), 32));
+  const dy = cpuTensor([4, 8, 32, 32], randn(4 * 8 * 32 * 32, 33));
+  const tx = Tensor.from(gpu, x.data, xs), tw = Tensor.from(gpu, w.data, ws);
+  const tdy = Tensor.from(gpu, dy.data, dy.shape);
+  const ref = {
+    fwd: [conv2dCpu(x, w, null, o).data, conv2dCpu(abs(x), abs(w), null, o).data],
+    dgrad: [
+      conv2dBackwardInputCpu(dy, w, xs, o).data,
+      conv2dBackwardInputCpu(abs(dy), abs(w), xs, o).data,
+    ],
+    wgrad: [
+      conv2dBackwardWeightCpu(dy, x, ws, o).data,
+      conv2dBackwardWeightCpu(abs(dy), abs(x), ws, o).data,
+    ],
+  };
+  for (const op of ["fwd", "dgrad", "wgrad"] as const) {
+    for (const c of lists.result[op]) {
+      const oc = { ...o, ...c.choice };
+      const out = op === "fwd"
+        ? conv2d(tx, tw, null, oc)
+        : op === "dgrad"
+        ? conv2dBackwardInput(tdy, tw, xs, oc)
+        : conv2dBackwardWeight(tdy, tx, ws, oc);
+      assertNear(await out.read(), ref[op][0], ref[op][1], `${op} ${c.label}`);
+      out.dispose();
+    }
+  }
+  for (const t of [tx, tw, tdy]) t.dispose();
 });

@@ -13,7 +13,8 @@
  * Here the GEMM has long, dense rows (K = O) and the gather reads ≤ ⌈KH/s⌉·⌈KW/s⌉
  * values per input pixel.
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
- * min(⌈N·C·H·W / 64⌉, 1024) workgroups.
+ * min(⌈N·C·H·W / 64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on
+ * hardware).
  * Storage: dy, w and dx share one type, f32 or f16; the GEMM reads dy and w in
  * it (widened) and writes cols as f32 scratch, the gather sums in f32 and rounds
  * dx once (gemm/storage.ts).
@@ -110,7 +111,7 @@ export function conv2dBackwardInputCol2im(
     gatherKernel(d),
     [cols.buffer, dx.buffer],
     params([items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad]),
-    [Math.min(gx * gy, MAX_GROUPS)],
+    [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))],
   );
   cols.dispose();
   return dx;

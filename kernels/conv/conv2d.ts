@@ -27,7 +27,14 @@ import { fill } from "../elementwise.ts";
 import { convDgradKernel } from "./implicit_dgrad.ts";
 import { convWgradKernel } from "./implicit_wgrad.ts";
 import { channelSum, sumSlices } from "../reduce.ts";
-import { chooseVariant, type GemmVariant, tileCandidates, tileOf } from "../gemm/variants.ts";
+import {
+  chooseVariant,
+  type GemmVariant,
+  reg,
+  tileCandidates,
+  tileOf,
+  variantKey,
+} from "../gemm/variants.ts";
 import { type Candidate, tunerOf } from "../tuner.ts";
 import { winogradConv, winogradScratchBytes, winogradWeightGrad } from "./winograd.ts";
 import type { WindowChoice } from "../gemm/window_plan.ts";
@@ -98,7 +105,8 @@ function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean
   return fits && gpu.isSoftware && g.oh >= 2 && g.ow >= 2;
 }
 
-type Op = "fwd" | "dgrad" | "wgrad";
+/** The three GEMM-shaped conv passes. */
+export type ConvOp = "fwd" | "dgrad" | "wgrad";
 
 /** Whether Winograd F(2×2, 3×3) can run this conv at all (kernel, stride, padding, scratch). */
 function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
@@ -116,7 +124,7 @@ function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
  */
 function tuned(
   gpu: Gpu,
-  op: Op,
+  op: ConvOp,
   g: ConvGeom,
   o: ConvGpuOptions,
   bias: boolean,
@@ -129,25 +137,7 @@ function tuned(
   }${d === "f16" ? ":f16" : ""}`;
   const settled = tunerOf(gpu).settled<Partial<ConvGpuOptions>>(key);
   if (settled) return { ...o, ...settled }; // tuned before: no candidate list to build
-  const [m, cols] = op === "fwd"
-    ? [g.o, g.n * g.oh * g.ow]
-    : op === "dgrad"
-    ? [g.c, g.n * g.h * g.w]
-    : [g.o, g.c * g.kh * g.kw];
-  const candidates: Candidate<Partial<ConvGpuOptions>>[] = [{ label: "auto", choice: {} }];
-  if (gpu.isSoftware) {
-    candidates.push({ label: "gemm", choice: { algo: "gemm" } });
-  } else {
-    for (const c of tileCandidates(gpu, chooseVariant(gpu, m, cols))) {
-      candidates.push({ label: `gemm/${c.label}`, choice: { algo: "gemm", ...c.choice } });
-    }
-  }
-  if (winogradFits(gpu, g)) candidates.push({ label: "winograd", choice: { algo: "winograd" } });
-  if (
-    op === "dgrad" && g.stride > 1 && col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize
-  ) {
-    candidates.push({ label: "col2im", choice: { algo: "col2im" } });
-  }
+  const candidates = convCandidates(gpu, op, g);
   const choice = tunerOf(gpu).choose({
     key,
     candidates,
@@ -171,6 +161,39 @@ function tuned(
     },
   });
   return { ...o, ...choice };
+}
+
+/**
+ * What the tuner times for one conv call, the prior ({}: the "auto" rules) first: on software
+ * adapters the implicit GEMM beside it; on GPUs every tile shape (gemm/variants.ts), more
+ * split-K counts for grad-weight, Winograd where it fits and col2im for strided grad-inputs.
+ */
+export function convCandidates(
+  gpu: Gpu,
+  op: ConvOp,
+  g: ConvGeom,
+): Candidate<Partial<ConvGpuOptions>>[] {
+  const [m, cols] = op === "fwd"
+    ? [g.o, g.n * g.oh * g.ow]
+    : op === "dgrad"
+    ? [g.c, g.n * g.h * g.w]
+    : [g.o, g.c * g.kh * g.kw];
+  const candidates: Candidate<Partial<ConvGpuOptions>>[] = [{ label: "auto", choice: {} }];
+  if (gpu.isSoftware) {
+    candidates.push({ label: "gemm", choice: { algo: "gemm" } });
+  } else {
+    for (const c of tileCandidates(gpu, chooseVariant(gpu, m, cols))) {
+      candidates.push({ label: `gemm/${c.label}`, choice: { algo: "gemm", ...c.choice } });
+    }
+  }
+  if (op === "wgrad" && !gpu.isSoftware) candidates.push(...wgradSplitCandidates(gpu, g));
+  if (winogradFits(gpu, g)) candidates.push({ label: "winograd", choice: { algo: "winograd" } });
+  if (
+    op === "dgrad" && g.stride > 1 && col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize
+  ) {
+    candidates.push({ label: "col2im", choice: { algo: "col2im" } });
+  }
+  return candidates;
 }
 
 /** A scratch operand of 0.5s in storage type d, for timing. */
@@ -268,6 +291,48 @@ export function conv2dBackwardInput(
 /** Largest split-K scratch buffer, in floats (64 MiB). */
 const MAX_PART = 16 << 20;
 
+/**
+ * The grad-weight's split-K count for tile v over `cols` output columns: enough slices to give
+ * every core (or SM) several workgroups (~32 on software adapters, ~256 on GPUs), each at least
+ * minChunk pixels long, within the scratch cap.
+ */
+function defaultSplits(gpu: Gpu, g: ConvGeom, v: GemmVariant, cols: number): number {
+  const { bm, bn } = tileOf(v);
+  const tiles = Math.ceil(cols / bn) * Math.ceil(g.o / bm);
+  const [target, minChunk] = gpu.isSoftware ? [32, 128] : [256, 256];
+  return Math.min(
+    Math.ceil(target / tiles),
+    Math.ceil(g.n * g.oh * g.ow / minChunk),
+    Math.max(1, Math.floor(MAX_PART / (g.o * g.c * g.kh * g.kw))),
+  );
+}
+
+/** Tiles the GPU tuner also times with more grad-weight slices than the default's. */
+const WGRAD_SPLIT_TILES: GemmVariant[] = [reg(64, 64, 16, 8, 8), reg(64, 128, 8, 4, 8)];
+
+/**
+ * Split-K counts for the GPU tuner (issue 13: split-K timed, not fixed): the default's ~256
+ * workgroups leave a 132-SM card with 1-2 workgroups an SM and a ragged last wave, so each of
+ * WGRAD_SPLIT_TILES is also timed at 2× and 4× its default slices (each slice ≥ 128 pixels, the
+ * f32 scratch ≤ 64 MiB). Any count is the same kernel and sum: the tests force several.
+ */
+function wgradSplitCandidates(gpu: Gpu, g: ConvGeom): Candidate<Partial<ConvGpuOptions>>[] {
+  const K = g.n * g.oh * g.ow, cols = g.c * g.kh * g.kw;
+  const most = Math.min(Math.floor(K / 128), Math.floor(MAX_PART / (g.o * cols)));
+  const out: Candidate<Partial<ConvGpuOptions>>[] = [];
+  for (const v of WGRAD_SPLIT_TILES) {
+    const base = defaultSplits(gpu, g, v, cols);
+    for (const s of [2 * base, 4 * base]) {
+      if (s > most) break;
+      out.push({
+        label: `gemm/${variantKey(v)}/split${s}`,
+        choice: { algo: "gemm", variant: v, splits: s },
+      });
+    }
+  }
+  return out;
+}
+
 /** dw[O,C,KH,KW] from dy[N,O,OH,OW] and x[N,C,H,W]: split-K partials, then an ordered sum. */
 export function conv2dBackwardWeight(
   dy: Tensor,
@@ -291,15 +356,7 @@ export function conv2dBackwardWeight(
   const v = o.variant ?? chooseVariant(gpu, g.o, live);
   const liveCols = v.kind === "fat" ? live : ncols;
   const { bm, bn } = tileOf(v);
-  const tiles = Math.ceil(liveCols / bn) * Math.ceil(g.o / bm);
-  // Enough slices to give every core (or SM) several workgroups, each at least
-  // minChunk pixels long, within the scratch-memory cap.
-  const [target, minChunk] = gpu.isSoftware ? [32, 128] : [256, 256];
-  let splits = o.splits ?? Math.min(
-    Math.ceil(target / tiles),
-    Math.ceil(K / minChunk),
-    Math.max(1, Math.floor(MAX_PART / nw)),
-  );
+  let splits = o.splits ?? defaultSplits(gpu, g, v, liveCols);
   splits = Math.max(1, Math.min(splits, K));
   const chunk = Math.ceil(K / splits);
   splits = Math.ceil(K / chunk);

@@ -24,7 +24,7 @@
  *
  * Transforms: a grid-stride loop over groups of 4 items (1 where the inner
  * extent is not a multiple of 4); workgroup 64, dispatch
- * min(⌈groups/64⌉, 1024) workgroups. On lavapipe these kernels are bound by
+ * min(⌈groups/64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on hardware). On lavapipe these kernels are bound by
  * storage accesses (kernels/KERNELS.md, sessions 4 and 5).
  * Storage: the transforms read x, w, dy and bias and write y and dw in the
  * user's storage type (f32 or f16: gemm/storage.ts, widened on load, rounded
@@ -347,7 +347,7 @@ function run(
 ): void {
   const items = fields[0], L: Lanes = vec ? 4 : 1;
   const [gx, gy] = grid1d(items / L, WG);
-  gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, MAX_GROUPS)]);
+  gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))]);
 }
 
 /**
