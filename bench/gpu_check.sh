@@ -4,11 +4,15 @@
 # 224 px, batch 64 in f32 and in f16 (issue 14's targets; batch norm now runs
 # as the grid layout on hardware, kernels/batchnorm_grid.ts), where that step
 # spends its time (bench/profile_step.ts), the tuned GPU-shape kernels against
-# the peak probe (issue 13's targets; split-K untimed so far), and the tests of
+# the peak probe (issue 13's targets), and the tests of
 # what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
 # f16 training step). The timeouts add up to under 540 s. PyTorch's figures at
 # the same shapes are in bench/RESULTS.md (session 6): `python3
 # bench/torch_ref.py` when a later card differs. Logs go to $OUT (or /tmp).
+# One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
+# shapes once and the profile, the kernel rows and the audit (the tuned step's
+# dispatch grids) start tuned; grad-weight split-K counts are tuner candidates
+# since session 8.
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
@@ -17,13 +21,14 @@ export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/n
 for p in f32 f16; do
   step "MoCo step, ResNet-18, 224 px, batch 64, $p"
   timeout 90 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 4 \
-    --precision "$p" 2>&1 | tee "$out/moco-$p.log"
+    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$out/moco-$p.log"
 done
 step "where the f32 step's time goes (224 px, batch 64)"
-timeout 120 deno run -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 2>&1 |
+timeout 120 deno run -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
+  --tune-cache "$cache" 2>&1 |
   tee "$out/profile.log"
-step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory"
-timeout 100 deno run -A bench/bench.ts --only gpu,memory --no-tf --tune-cache "$cache" 2>&1 |
+step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit"
+timeout 100 deno run -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
   tee "$out/bench.log"
 step "tests of the GPU-only paths on the card"
 timeout 120 deno test -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \

@@ -7,6 +7,7 @@
  *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
  *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|col2im] [--precision f32|f16]
+ *     [--tune-cache PATH]   (read before, written after: later runs start tuned)
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -124,6 +125,16 @@ export function convAlgoFlag(value: string): ConvAlgo {
     Deno.exit(2);
   }
   return algo;
+}
+
+/** Loads a --tune-cache file into the adapter's tuner, or exits 2 with the file's problem. */
+export async function loadTuneCache(gpu: Gpu, path: string): Promise<void> {
+  try {
+    await tunerOf(gpu).load(path);
+  } catch (e) {
+    console.error(`--tune-cache: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
 }
 
 const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
@@ -321,6 +332,7 @@ if (import.meta.main) {
       "conv-algo": { type: "string", default: "auto" },
       backbone: { type: "string", default: "resnet18" },
       precision: { type: "string", default: "f32" },
+      "tune-cache": { type: "string" },
     },
   });
   setConvAlgo(convAlgoFlag(values["conv-algo"]));
@@ -348,6 +360,11 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const t0 = performance.now();
-  await runMocoBench(await getGpu(), cfg, !values["no-tf"]);
+  const gpu = await getGpu();
+  // --tune-cache: start from earlier timings of these shapes and keep this run's
+  const cache = values["tune-cache"];
+  if (cache) await loadTuneCache(gpu, cache);
+  await runMocoBench(gpu, cfg, !values["no-tf"]);
+  if (cache && tunerOf(gpu).mode !== "off") await tunerOf(gpu).save(cache);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

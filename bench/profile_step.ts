@@ -1,6 +1,7 @@
 /**
  * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
- *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd|col2im]`
+ *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd|col2im]
+ *  [--tune-cache PATH]`
  *
  * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
  * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
@@ -24,7 +25,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";
 import { Moco } from "../train/moco.ts";
-import { convAlgoFlag, MOCO_CFG, randomStepInputs } from "./moco_step.ts";
+import { convAlgoFlag, loadTuneCache, MOCO_CFG, randomStepInputs } from "./moco_step.ts";
 import { gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { Rng } from "../util/rng.ts";
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     "target-ms": { type: "string", default: "150" },
     steps: { type: "string", default: "2" },
     "conv-algo": { type: "string", default: "auto" },
+    "tune-cache": { type: "string" },
   },
 });
 setConvAlgo(convAlgoFlag(values["conv-algo"]));
@@ -47,6 +49,8 @@ const targetMs = Number(values["target-ms"]);
 const match = values.match ? new RegExp(values.match) : null;
 
 const gpu = await getGpu();
+const tuneCache = values["tune-cache"];
+if (tuneCache) await loadTuneCache(gpu, tuneCache);
 /** The 1/5/15-minute load averages (the machine is shared; numbers drift with load). */
 function loadavg(): string {
   try {
@@ -145,7 +149,10 @@ console.log(`adapter: ${gpu.describe()}; load average ${loadavg()}`);
 console.log(`MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, split BN 2, queue 4096, dim 128, Adam`);
 await step(); // warm-up: compiles every pipeline
 // Hardware adapters: time the warm-up's GEMM/conv shapes now, so the profile is of tuned kernels.
-if (tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending();
+if (tunerOf(gpu).pendingCount > 0) {
+  await tunerOf(gpu).tunePending();
+  if (tuneCache) await tunerOf(gpu).save(tuneCache);
+}
 recording = true;
 const steps: number[] = [await step()];
 recording = false;
