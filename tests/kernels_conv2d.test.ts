@@ -62,14 +62,27 @@ function assertNear(got: Float32Array, want: Float32Array, mag: Float32Array, la
   );
 }
 
+/**
+ * The GPU tiles forced at a case: every shape the GPU tuner may pick (one under GL) and both
+ * shared-memory tiles where the kernel is 3×3, stride 1, pad 1 (most cases, sharing their
+ * pipelines); elsewhere one shared-memory and one reg tile. GPU conv kernels are compiled per
+ * kernel size, stride and padding (gemm/skeleton.ts ConvTaps), lavapipe takes ~1 s a reg
+ * pipeline, and the loaders, the only code that differs by taps, are the same in every tile.
+ */
+function gpuTiles(cs: { w: S4; stride: number; pad: number }): GemmVariant[] {
+  const main = cs.w[2] === 3 && cs.w[3] === 3 && cs.stride === 1 && cs.pad === 1;
+  const gpuShapes = testedGpuCandidates();
+  if (main) return [TILED_32, TILED_64, ...gpuShapes];
+  // Under GL (Mesa's compiler: 1-25 s a pipeline) only the main case: the Vulkan run covers the rest.
+  return Deno.env.get("DENO_WEBGPU_BACKEND") === "gl" ? [] : [TILED_32, gpuShapes.at(-1)!];
+}
+
 // Forced variants: two fat register tiles (one with TM > M and TN·8 > columns
-// on the small cases), both shared-memory tiles; plus the adapter's own pick.
-const VARIANTS: Array<GemmVariant | null> = [
+// on the small cases), the GPU tiles above; plus the adapter's own pick.
+const variantsFor = (cs: { w: S4; stride: number; pad: number }): Array<GemmVariant | null> => [
   { kind: "fat", tm: 4, tn: 4 },
   { kind: "fat", tm: 16, tn: 2 },
-  TILED_32,
-  TILED_64,
-  ...testedGpuCandidates(), // every shape the GPU tuner may pick (one under GL)
+  ...gpuTiles(cs),
   null,
 ];
 const vname = (v: GemmVariant | null) => (v ? JSON.stringify(v) : "default");
@@ -168,7 +181,7 @@ for (const cs of CASES) {
       // Winograd's and col2im's GEMMs also through uniform windows: one chunk of 16 (several
       // chunks accumulate), one of 512 (panels of ≤ 32 rows/columns: several row/column blocks).
       const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
-        ...VARIANTS.map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
+        ...variantsFor(cs).map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
         ...(algo !== "gemm" ? WINDOWS.map((w) => ({ window: w, label: JSON.stringify(w) })) : []),
       ];
       for (const { label: vl, ...choice } of choices) {
@@ -399,11 +412,10 @@ const HALF_CASES: Array<
   // dead taps: f16 grad-weight zeroes them in its own (f16) buffer
   { name: "3x3 on 1x1", x: [2, 8, 1, 1], w: [6, 8, 3, 3], stride: 1, pad: 1, bias: true },
 ];
-// a fat tile, a shared-memory tile, every GPU reg shape (one under GL), the adapter's default
-const HALF_VARIANTS: Array<GemmVariant | null> = [
-  { kind: "fat", tm: 4, tn: 4 },
-  TILED_32,
-  ...testedGpuCandidates(),
+// a fat tile, the GPU tiles (gpuTiles), the adapter's default
+const halfVariantsFor = (cs: { w: S4; stride: number; pad: number }) => [
+  { kind: "fat", tm: 4, tn: 4 } as GemmVariant,
+  ...gpuTiles(cs),
   null,
 ];
 
@@ -432,7 +444,9 @@ for (const cs of HALF_CASES) {
       for (const algo of algos) {
         // Winograd's and col2im's GEMMs also through uniform windows (f16 packs into f32 panels)
         const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
-          ...HALF_VARIANTS.map((v) => v ? { variant: v, label: vname(v) } : { label: "default" }),
+          ...halfVariantsFor(cs).map((v) =>
+            v ? { variant: v, label: vname(v) } : { label: "default" }
+          ),
           ...(algo === "col2im" || algo === "winograd"
             ? [{ window: WINDOWS[0], label: JSON.stringify(WINDOWS[0]) }]
             : []),

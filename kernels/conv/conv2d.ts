@@ -21,7 +21,7 @@ import { type Gpu, GpuError, params } from "../device.ts";
 import { type DType, type Shape, Tensor } from "../tensor.ts";
 import { cast, sameDtype } from "../cast.ts";
 import { type ConvOptions, convShapes } from "../cpu/conv2d.ts";
-import { type ConvGeom, convParamFields, liveTapBox } from "../gemm/skeleton.ts";
+import { type ConvGeom, convParamFields, liveTapBox, tapsOf } from "../gemm/skeleton.ts";
 import { convFwdKernel } from "./implicit_fwd.ts";
 import { fill } from "../elementwise.ts";
 import { convDgradKernel } from "./implicit_dgrad.ts";
@@ -236,7 +236,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
   const { bm, bn } = tileOf(v);
   x.gpu.dispatch(
-    convFwdKernel(v, d),
+    convFwdKernel(v, d, tapsOf(g)),
     [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
     params(convParamFields(g, bias ? 1 : 0)),
     [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
@@ -280,7 +280,7 @@ export function conv2dBackwardInput(
     ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
     : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
   dy.gpu.dispatch(
-    convDgradKernel(v, d),
+    convDgradKernel(v, d, tapsOf(g)),
     [dy.buffer, w.buffer, dx.buffer],
     params(convParamFields(g)),
     grid,
@@ -368,7 +368,7 @@ export function conv2dBackwardWeight(
   const dw = splits === 1 ? alloc(wShape, d) : Tensor.empty(gpu, wShape, d);
   const part = splits === 1 ? dw : alloc([splits, nw], "f32");
   gpu.dispatch(
-    convWgradKernel(v, d, part.dtype),
+    convWgradKernel(v, d, part.dtype, tapsOf(g)),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],

@@ -10,19 +10,29 @@
  * oh = qh − (kh − rh)/s needs no per-lane division. Columns of a phase are
  * (n, qh, qw) with ih = rh − pad + s·qh. Grid [ceil(N·ceil(H/s)·ceil(W/s) /
  * (8·TN)), ceil(C/TM), s²]; workgroups past a phase's pixel count return.
- * tiled: plain gather with the divisibility test per element; grid
+ * tiled/reg (GPUs): plain gather with the divisibility test per element, compiled per kernel
+ * size, stride and padding (`taps`: WGSL constants, so stride 1's test vanishes); grid
  * [ceil(N·H·W/BN), ceil(C/BM), 1].
  * Bindings: 1 dy, 2 w, 3 dx, all of storage type d (gemm/storage.ts).
  */
 import { type Kernel, kernelFamily } from "../device.ts";
-import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
+import {
+  CONV_PARAMS,
+  type ConvTaps,
+  fatKernel,
+  tapConsts,
+  tapsName,
+  tiledKernel,
+} from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
 import type { DType } from "../tensor.ts";
 import { storageWgsl } from "../gemm/storage.ts";
 
-export const convDgradKernel = kernelFamily((v: GemmVariant, d: DType): Kernel => {
-  const name = `conv_dgrad:${variantKey(v)}${d === "f16" ? ":f16" : ""}`;
+export const convDgradKernel = kernelFamily((v: GemmVariant, d: DType, taps: ConvTaps): Kernel => {
+  const name = `conv_dgrad:${variantKey(v)}${d === "f16" ? ":f16" : ""}${
+    v.kind === "fat" ? "" : tapsName(taps)
+  }`;
   const { prelude, t, ld, st } = storageWgsl(d);
   const HEADER = `${prelude}${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<${t}>;
@@ -78,19 +88,19 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
     name,
     code: tiledKernel({
       header: `${HEADER}
+${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 {
-  let KK = p.KH * p.KW;
   return ${ld("w[((k / KK) * p.C + m) * KK + k % KK]")};
 }
 fn loadB(k: u32, n: u32) -> f32 {
-  let HW = p.H * p.W; let KK = p.KH * p.KW;
+  let HW = p.H * p.W;
   let nb = n / HW; let r = n % HW;
   let o = k / KK; let kr = k % KK;
-  let th = i32(r / p.W + p.pad) - i32(kr / p.KW);
-  let tw = i32(r % p.W + p.pad) - i32(kr % p.KW);
+  let th = i32(r / p.W + PAD) - i32(kr / KW);
+  let tw = i32(r % p.W + PAD) - i32(kr % KW);
   if (th < 0 || tw < 0) { return 0.0; }
-  let oh = u32(th) / p.stride; let ow = u32(tw) / p.stride;
-  if (u32(th) % p.stride != 0u || u32(tw) % p.stride != 0u || oh >= p.OH || ow >= p.OW) {
+  let oh = u32(th) / STRIDE; let ow = u32(tw) / STRIDE;
+  if (u32(th) % STRIDE != 0u || u32(tw) % STRIDE != 0u || oh >= p.OH || ow >= p.OW) {
     return 0.0;
   }
   return ${ld("dy[((nb * p.O + o) * p.OH + oh) * p.OW + ow]")};
@@ -99,7 +109,7 @@ fn store(m: u32, n: u32, v: f32) {
   let HW = p.H * p.W;
   dx[((n / HW) * p.C + m) * HW + n % HW] = ${st("v")};
 }`,
-      prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * p.KH * p.KW;`,
+      prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * KK;`,
       aFast: "k",
       bFast: "n",
     }, v),

@@ -6,19 +6,29 @@
  * Y[o, (n,oh,ow)] = Σ W[o, (c,kh,kw)] · X[n, c, oh·s−pad+kh, ow·s−pad+kw] + b[o].
  * fat: per-column (n, ih0, iw0, base offset) decoded once per invocation,
  * the row-in-range test once per kh, padding by a clamped index + select.
+ * tiled/reg (GPUs): compiled per kernel size, stride and padding (`taps`: WGSL constants).
  * Tiles and dispatch: see gemm/skeleton.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
  * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y, all of
  * storage type d (gemm/storage.ts: f16 loads widened, f32 sums, y rounded once).
  */
 import { type Kernel, kernelFamily } from "../device.ts";
-import { CONV_PARAMS, fatKernel, tiledKernel } from "../gemm/skeleton.ts";
+import {
+  CONV_PARAMS,
+  type ConvTaps,
+  fatKernel,
+  tapConsts,
+  tapsName,
+  tiledKernel,
+} from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
 import type { DType } from "../tensor.ts";
 import { storageWgsl } from "../gemm/storage.ts";
 
-export const convFwdKernel = kernelFamily((v: GemmVariant, d: DType): Kernel => {
-  const name = `conv_fwd:${variantKey(v)}${d === "f16" ? ":f16" : ""}`;
+export const convFwdKernel = kernelFamily((v: GemmVariant, d: DType, taps: ConvTaps): Kernel => {
+  const name = `conv_fwd:${variantKey(v)}${d === "f16" ? ":f16" : ""}${
+    v.kind === "fat" ? "" : tapsName(taps)
+  }`;
   const { prelude, t, ld, st } = storageWgsl(d);
   const HEADER = `${prelude}${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<${t}>;
@@ -66,13 +76,14 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     name,
     code: tiledKernel({
       header: `${HEADER}
-fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * p.KH * p.KW + k]")}; }
+${tapConsts(taps)}
+fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * KK + k]")}; }
 fn loadB(k: u32, n: u32) -> f32 {
-  let OHW = p.OH * p.OW; let KK = p.KH * p.KW;
+  let OHW = p.OH * p.OW;
   let nb = n / OHW; let r = n % OHW;
   let c = k / KK; let kr = k % KK;
-  let ih = i32((r / p.OW) * p.stride + kr / p.KW) - i32(p.pad);
-  let iw = i32((r % p.OW) * p.stride + kr % p.KW) - i32(p.pad);
+  let ih = i32((r / p.OW) * STRIDE + kr / KW) - i32(PAD);
+  let iw = i32((r % p.OW) * STRIDE + kr % KW) - i32(PAD);
   if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
   return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
 }
@@ -80,7 +91,7 @@ fn store(m: u32, n: u32, v: f32) {
   let OHW = p.OH * p.OW;
   y[((n / OHW) * p.O + m) * OHW + n % OHW] = ${st(`v + ${biasOf}`)};
 }`,
-      prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * p.KH * p.KW;`,
+      prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * KK;`,
       aFast: "k",
       bFast: "n",
     }, v),

@@ -287,6 +287,36 @@ export const CONV_PARAMS = `struct P {
 }
 @group(0) @binding(0) var<uniform> p: P;`;
 
+/**
+ * What a GPU conv kernel (tiled and reg skeletons) is compiled for: kernel size, stride and
+ * padding become WGSL constants (`tapConsts`), so the loaders' index divisions by KH·KW, KW and
+ * the stride are by constants (a multiply-high and a shift, or nothing for stride 1) instead of a
+ * runtime division's ~10 instructions per element. A ResNet has four such geometries, so this
+ * multiplies the pipelines by at most four; the fat (software) kernels keep reading p.
+ */
+export interface ConvTaps {
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+}
+
+/** Module-scope WGSL constants KH, KW, KK (= KH·KW), STRIDE and PAD for `t`. */
+export function tapConsts(t: ConvTaps): string {
+  return `const KH = ${t.kh}u; const KW = ${t.kw}u; const KK = ${t.kh * t.kw}u;
+const STRIDE = ${t.stride}u; const PAD = ${t.pad}u;`;
+}
+
+/** The taps part of a conv geometry (a kernel family argument: compared as JSON). */
+export function tapsOf(g: ConvGeom): ConvTaps {
+  return { kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad };
+}
+
+/** Short name suffix of a ConvTaps, for kernel names: `:3x3s1p1`. */
+export function tapsName(t: ConvTaps): string {
+  return `:${t.kh}x${t.kw}s${t.stride}p${t.pad}`;
+}
+
 export interface ConvGeom {
   n: number;
   c: number;
