@@ -11,7 +11,9 @@
  * pending problem on scratch operands of the same shape and keeps the fastest:
  * each candidate is run once to compile and warm up, then timed as the
  * difference of two submits of different lengths, so the timing measures
- * throughput, not the queue's latency.
+ * throughput, not the queue's latency. Tuned calls inside a candidate (Winograd's
+ * bmm) are tuned on its warm-up call, before it is timed, so an algorithm is
+ * compared at its best inner tiles.
  *
  * The cache is keyed by adapter (vendor, architecture, device, description)
  * and problem key, and persists as JSON (`load`/`save`), so a second run
@@ -79,6 +81,8 @@ export class Tuner {
   /** Other adapters' records, kept so that `save` does not drop them. */
   private file: TuneCacheFile = { version: 1, adapters: {} };
   private pending = new Map<string, Problem<unknown>>();
+  /** Keys being timed now (outer problems while their candidates' inner calls are tuned). */
+  private inFlight = new Set<string>();
   /** Keys answered from a record, with the checked choice (see `settled`). */
   private settledChoices = new Map<string, unknown>();
   /** Problem key → label of what ran, for a run's run.json. */
@@ -133,44 +137,68 @@ export class Tuner {
    */
   async tunePending(targetMs = 30): Promise<number> {
     const t0 = performance.now();
-    const problems = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of problems) {
-      const s = p.scratch();
-      const ms: Record<string, number> = {};
-      try {
-        for (const c of p.candidates) {
-          // a candidate that cannot run here (limits, a driver's compiler) is out, not fatal
-          try {
-            ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
-          } catch (e) {
-            ms[c.label] = Infinity;
-            this.gpu.clearCompileError();
-            this.failures.push(`${p.key} ${c.label}: ${(e as Error).message.split("\n")[0]}`);
-          }
-        }
-      } finally {
-        s.dispose();
-      }
-      const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
-      if (!Number.isFinite(ms[best.label])) continue; // nothing ran: keep answering the prior
-      this.records[p.key] = { label: best.label, choice: best.choice, ms };
-    }
-    // a candidate that defers to the prior ({}) asked again while being timed
-    for (const p of problems) this.pending.delete(p.key);
+    const n = await this.tuneProblems(targetMs);
     this.tuningMs += performance.now() - t0;
+    return n;
+  }
+
+  /**
+   * Times the pending problems not already being timed further up (`inFlight`). A candidate that
+   * calls other tuned kernels (Winograd's 16 GEMMs are a bmm problem of their own) registers them
+   * on its warm-up call; they are tuned then, before the candidate is timed, so an algorithm is
+   * judged with its inner GEMMs at their best tiles, not at their priors.
+   */
+  private async tuneProblems(targetMs: number): Promise<number> {
+    const problems = [...this.pending.values()].filter((p) => !this.inFlight.has(p.key));
+    for (const p of problems) {
+      this.pending.delete(p.key);
+      this.inFlight.add(p.key);
+    }
+    try {
+      for (const p of problems) {
+        const s = p.scratch();
+        const ms: Record<string, number> = {};
+        try {
+          for (const c of p.candidates) {
+            // a candidate that cannot run here (limits, a driver's compiler) is out, not fatal
+            try {
+              ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
+            } catch (e) {
+              ms[c.label] = Infinity;
+              this.gpu.clearCompileError();
+              this.failures.push(`${p.key} ${c.label}: ${(e as Error).message.split("\n")[0]}`);
+            }
+          }
+        } finally {
+          s.dispose();
+        }
+        const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
+        if (!Number.isFinite(ms[best.label])) continue; // nothing ran: keep answering the prior
+        this.records[p.key] = { label: best.label, choice: best.choice, ms };
+      }
+    } finally {
+      // a candidate that defers to the prior ({}) asked again while being timed
+      for (const p of problems) {
+        this.pending.delete(p.key);
+        this.inFlight.delete(p.key);
+      }
+    }
     return problems.length;
   }
 
   /**
-   * Milliseconds per call of `run`: after a warm-up call (which compiles), the
-   * difference between a submit of 1 + n calls and a submit of 1 call, over n,
-   * so the fixed cost of a submit and its wait (~10 ms through Deno on an H200,
-   * more than most kernels take) cancels. n = 8, grown to cover `targetMs`.
+   * Milliseconds per call of `run`: after a warm-up call (which compiles, and registers the tuned
+   * calls inside it: those are tuned first, see tuneProblems), the difference between a submit of
+   * 1 + n calls and a submit of 1 call, over n, so the fixed cost of a submit and its wait (~10 ms
+   * through Deno on an H200, more than most kernels take) cancels. n = 8, grown to cover `targetMs`.
    */
   private async time(run: () => void, targetMs: number): Promise<number> {
     const sync = () => this.gpu.sync();
     await submitMs(run, sync, 1); // compiles and warms up
+    if ([...this.pending.keys()].some((k) => !this.inFlight.has(k))) {
+      await this.tuneProblems(targetMs);
+      await submitMs(run, sync, 1); // warms up the inner choices just made
+    }
     let per = await msPerCall(run, sync, 8);
     const n = Math.min(512, Math.ceil(targetMs / per));
     if (n > 8) per = await msPerCall(run, sync, n);

@@ -159,3 +159,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a candidate's inner tuned calls are tuned before the candidate is timed", async () => {
+  // The outer problem's candidates call an inner tuned problem, as Winograd calls its bmm: one
+  // tunePending tunes both, and the outer candidates' timed calls run the inner one's fastest.
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const inner = problem("inner", ["slow", "fast"]);
+  const seen: number[] = [];
+  const outer: Problem<{ reps: number }> = {
+    key: "outer",
+    candidates: [{ label: "a", choice: { reps: 1 } }, { label: "b", choice: { reps: 2 } }],
+    scratch: () => {
+      const s = inner.scratch();
+      return {
+        run: (c) => {
+          const ic = t.choose(inner);
+          seen.push(ic.reps);
+          for (let i = 0; i < c.reps; i++) s.run(ic);
+        },
+        dispose: s.dispose,
+      };
+    },
+  };
+  t.choose(outer);
+  assertEquals(await t.tunePending(), 1);
+  assertEquals(t.pendingCount, 0, "the inner problem is not left pending");
+  assertEquals(t.table["inner"].label, "fast");
+  // only the warm-up call of the first candidate saw the inner prior (40 reps)
+  assertEquals(seen[0], 40);
+  assert(seen.slice(1).every((r) => r === 1), `inner choices seen: ${seen}`);
+  assertEquals(t.table["outer"].label, "a");
+});
