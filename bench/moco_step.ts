@@ -44,6 +44,8 @@ export interface MocoBenchConfig {
   tfSteps: number;
   /** f16 storage in the backbones (--precision f16; needs shader-f16). Default f32. */
   precision?: "f32" | "f16";
+  /** Where to save the tuner's choices as soon as the first step's shapes are timed. */
+  tuneCache?: string;
 }
 
 export interface MocoBenchRow {
@@ -157,7 +159,10 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   try {
     for (let s = 0; s < cfg.warmup + cfg.steps; s++) {
       // after the first step, time the candidates of every shape it met (hardware adapters)
-      if (s === 1 && tuner.pendingCount > 0) await tuner.tunePending();
+      if (s === 1 && tuner.pendingCount > 0) {
+        await tuner.tunePending();
+        if (cfg.tuneCache) await tuner.save(cfg.tuneCache); // kept even if a time limit ends the run
+      }
       // Views and the shuffle are drawn before the clock starts (the loader's job).
       const { xq: xqHost, xk: xkHost, inv } = randomStepInputs(rng, N, S);
 
@@ -364,7 +369,6 @@ if (import.meta.main) {
   // --tune-cache: start from earlier timings of these shapes and keep this run's
   const cache = values["tune-cache"];
   if (cache) await loadTuneCache(gpu, cache);
-  await runMocoBench(gpu, cfg, !values["no-tf"]);
-  if (cache && tunerOf(gpu).mode !== "off") await tunerOf(gpu).save(cache);
+  await runMocoBench(gpu, { ...cfg, tuneCache: cache }, !values["no-tf"]);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
