@@ -31,7 +31,9 @@
  * next slab is fetched while the current one is multiplied (two barriers a
  * step, one shared buffer). Each thread fetches vec4 slots of 4 rows (A) or 4
  * columns (B) at one k; slot order follows the operand's contiguous index
- * (`aFast`, `bFast`), so a warp's loads cover whole 32-byte sectors.
+ * (`aFast`, `bFast`), so a warp's loads cover whole 32-byte sectors. With
+ * `db` the slabs are double-buffered: slab s is multiplied from one half of
+ * shared memory while slab s + 1 is stored into the other, one barrier a step.
  * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  */
 import type { GemmVariant } from "./variants.ts";
@@ -213,23 +215,24 @@ ${
   }`;
     })
   }`;
-  const stash = `
+  // the prefetched slab into shared memory at slab offset `ao` (A) / `bo` (B): "" or "ao + "
+  const stash = (ao: string, bo: string) => `
 ${
     unroll(aPer, (j) => {
       const s = `(t + ${j * threads}u)`;
-      return `  ${guard(aPer, aSlots, s)}{ ${aSlot(s)} As[ak * ${am4}u + a4] = ra[${j}]; }`;
+      return `  ${guard(aPer, aSlots, s)}{ ${aSlot(s)} As[${ao}ak * ${am4}u + a4] = ra[${j}]; }`;
     })
   }
 ${
     unroll(bPer, (j) => {
       const s = `(t + ${j * threads}u)`;
-      return `  ${guard(bPer, bSlots, s)}{ ${bSlot(s)} Bs[bk_ * ${bn4}u + b4] = rb[${j}]; }`;
+      return `  ${guard(bPer, bSlots, s)}{ ${bSlot(s)} Bs[${bo}bk_ * ${bn4}u + b4] = rb[${j}]; }`;
     })
   }`;
   const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
-  const inner = `
-${unroll(rg, (g) => `      let av${g} = As[kk * ${am4}u + ${g * ty}u + ty];`)}
-${unroll(cg, (h) => `      let bv${h} = Bs[kk * ${bn4}u + ${h * tx}u + tx];`)}
+  const inner = (ao: string, bo: string) => `
+${unroll(rg, (g) => `      let av${g} = As[${ao}kk * ${am4}u + ${g * ty}u + ty];`)}
+${unroll(cg, (h) => `      let bv${h} = Bs[${bo}kk * ${bn4}u + ${h * tx}u + tx];`)}
 ${
     unroll(rg, (g) =>
       unroll(4, (i) =>
@@ -252,9 +255,42 @@ ${
     }
   }`),
   );
+  // single buffer: stash, barrier, prefetch the next slab, multiply, barrier (two a step);
+  // double (v.db): multiply slab `cur` while stashing the next into the other, one barrier a step
+  const loop = v.db
+    ? `
+  var cur = 0u;
+  if (kt < k1) {${fetch("kt")}${stash("", "")}
+  }
+  workgroupBarrier();
+  for (; kt < k1; kt += ${bk}u) {
+    let more = kt + ${bk}u < k1;
+    if (more) {${fetch(`(kt + ${bk}u)`)}
+    }
+    let ao = cur * ${aSlots}u; let bo = cur * ${bSlots}u;
+    for (var kk = 0u; kk < ${bk}u; kk++) {${inner("ao + ", "bo + ")}
+    }
+    if (more) {
+      let na = ${aSlots}u - ao; let nb = ${bSlots}u - bo;${stash("na + ", "nb + ")}
+    }
+    workgroupBarrier();
+    cur = 1u - cur;
+  }`
+    : `
+  if (kt < k1) {${fetch("kt")}
+  }
+  for (; kt < k1; kt += ${bk}u) {${stash("", "")}
+    workgroupBarrier();
+    if (kt + ${bk}u < k1) {${fetch(`(kt + ${bk}u)`)}
+    }
+    for (var kk = 0u; kk < ${bk}u; kk++) {${inner("", "")}
+    }
+    workgroupBarrier();
+  }`;
+  const slabs = v.db ? 2 : 1;
   return `${spec.header}
-var<workgroup> As: array<vec4f, ${aSlots}>;
-var<workgroup> Bs: array<vec4f, ${bSlots}>;
+var<workgroup> As: array<vec4f, ${slabs * aSlots}>;
+var<workgroup> Bs: array<vec4f, ${slabs * bSlots}>;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   ${spec.prologue}
@@ -265,17 +301,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   var acc: array<vec4f, ${tm * cg}>;
   var ra: array<vec4f, ${aPer}>;
   var rb: array<vec4f, ${bPer}>;
-  var kt = k0;
-  if (kt < k1) {${fetch("kt")}
-  }
-  for (; kt < k1; kt += ${bk}u) {${stash}
-    workgroupBarrier();
-    if (kt + ${bk}u < k1) {${fetch(`(kt + ${bk}u)`)}
-    }
-    for (var kk = 0u; kk < ${bk}u; kk++) {${inner}
-    }
-    workgroupBarrier();
-  }
+  var kt = k0;${loop}
 ${stores}
 }`;
 }

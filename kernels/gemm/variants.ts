@@ -18,7 +18,16 @@ import type { Candidate } from "../tuner.ts";
 export type GemmVariant =
   | { kind: "fat"; tm: number; tn: number }
   | { kind: "tiled"; wx: number; wy: number; rx: number; ry: number; bk: number }
-  | { kind: "reg"; bm: number; bn: number; bk: number; tm: number; tn: number };
+  | {
+    kind: "reg";
+    bm: number;
+    bn: number;
+    bk: number;
+    tm: number;
+    tn: number;
+    /** Two shared-memory slabs: one barrier a step instead of two (gemm/skeleton.ts). */
+    db?: boolean;
+  };
 
 export function variantKey(v: GemmVariant): string {
   switch (v.kind) {
@@ -27,19 +36,22 @@ export function variantKey(v: GemmVariant): string {
     case "tiled":
       return `tiled${v.wy * v.ry}x${v.wx * v.rx}_t${v.ry}x${v.rx}_k${v.bk}`;
     case "reg":
-      return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}`;
+      return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}${v.db ? "_db" : ""}`;
   }
 }
 
-/** A reg variant: BM×BN tile, BK-deep slabs, TM×TN outputs a thread (multiples of 4). */
-export const reg = (bm: number, bn: number, bk: number, tm: number, tn: number): GemmVariant => ({
-  kind: "reg",
-  bm,
-  bn,
-  bk,
-  tm,
-  tn,
-});
+/**
+ * A reg variant: BM×BN tile, BK-deep slabs, TM×TN outputs a thread (multiples of 4); `db`: two
+ * shared-memory slabs (double buffering).
+ */
+export const reg = (
+  bm: number,
+  bn: number,
+  bk: number,
+  tm: number,
+  tn: number,
+  db = false,
+): GemmVariant => ({ kind: "reg", bm, bn, bk, tm, tn, ...(db ? { db } : {}) });
 
 /**
  * The hardware-GPU tile shapes the tuner times (gemm/tuner.ts): large tiles
@@ -55,6 +67,9 @@ export const GPU_CANDIDATES: GemmVariant[] = [
   reg(64, 64, 16, 8, 8),
   reg(32, 64, 16, 4, 4),
   reg(32, 32, 16, 4, 4),
+  // double-buffered shared memory (32 and 16 KiB of slabs; session 8, not yet timed on a GPU)
+  reg(128, 128, 16, 8, 8, true),
+  reg(64, 64, 16, 8, 8, true),
 ];
 
 /**
