@@ -37,6 +37,8 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
   /** Enable shader-f16 when the adapter has it (default true; f16 tensors need it). */
   f16?: boolean;
+  /** Enable timestamp-query when the adapter has it (default true; the tuner times with it). */
+  timestamps?: boolean;
 }
 
 /**
@@ -193,6 +195,9 @@ export class Gpu {
     if ((opts.f16 ?? true) && adapter.features.has("shader-f16")) {
       requiredFeatures.push("shader-f16");
     }
+    if ((opts.timestamps ?? true) && adapter.features.has("timestamp-query")) {
+      requiredFeatures.push("timestamp-query");
+    }
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
@@ -205,6 +210,11 @@ export class Gpu {
   /** Whether the device has shader-f16 (f16 storage tensors, `--precision f16`). */
   get hasF16(): boolean {
     return this.device.features.has("shader-f16");
+  }
+
+  /** Whether the device has timestamp-query (`timePasses`). */
+  get hasTimestamps(): boolean {
+    return this.device.features.has("timestamp-query");
   }
 
   /**
@@ -507,6 +517,63 @@ export class Gpu {
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.stats.submits++;
+  }
+
+  /**
+   * GPU milliseconds of the work each function records, from timestamp queries: each function's
+   * dispatches run in a compute pass of their own whose beginning and end write a timestamp, all
+   * in one submit, read back once, so the queue's latency (a submit and its wait: ~10 ms through
+   * Deno on an H200) is not in the figure and needs no subtracting. null for every function where
+   * the device has no timestamp-query, and for a function that left its pass (a copy, a clear or a
+   * flush inside it: part of its work would be outside the two timestamps); callers then time by
+   * submit difference (tuner.ts msPerCall).
+   */
+  async timePasses(fns: Array<() => void>): Promise<Array<number | null>> {
+    if (!this.hasTimestamps || fns.length === 0) return fns.map(() => null);
+    this.flush();
+    const count = 2 * fns.length;
+    const querySet = this.device.createQuerySet({ type: "timestamp", count });
+    const resolved = this.device.createBuffer({
+      size: 8 * count,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.device.createBuffer({
+      size: 8 * count,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const whole: boolean[] = [];
+      for (let i = 0; i < fns.length; i++) {
+        const pass = this.encoderOrNew().beginComputePass({
+          timestampWrites: {
+            querySet,
+            beginningOfPassWriteIndex: 2 * i,
+            endOfPassWriteIndex: 2 * i + 1,
+          },
+        });
+        this.pass = pass;
+        const submits = this.stats.submits;
+        fns[i]();
+        whole.push(this.pass === pass && this.stats.submits === submits);
+        this.endPass();
+      }
+      const enc = this.encoderOrNew();
+      enc.resolveQuerySet(querySet, 0, count, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, staging, 0, 8 * count);
+      this.flush();
+      await staging.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      await this.checkCompiled();
+      // timestamps are nanoseconds; a pass whose end reads before its start is not a time
+      return whole.map((ok, i) =>
+        ok && t[2 * i + 1] >= t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : null
+      );
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+      staging.destroy();
+    }
   }
 
   /** Waits until the GPU has finished everything submitted (for benchmarks). */

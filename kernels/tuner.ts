@@ -188,9 +188,11 @@ export class Tuner {
 
   /**
    * Milliseconds per call of `run`: after a warm-up call (which compiles, and registers the tuned
-   * calls inside it: those are tuned first, see tuneProblems), the difference between a submit of
-   * 1 + n calls and a submit of 1 call, over n, so the fixed cost of a submit and its wait (~10 ms
-   * through Deno on an H200, more than most kernels take) cancels. n = 8, grown to cover `targetMs`.
+   * calls inside it: those are tuned first, see tuneProblems), the GPU time of n calls in one
+   * compute pass by timestamp queries over n where the device has them (Gpu.timePasses); else the
+   * difference between a submit of 1 + n calls and a submit of 1 call, over n, so the fixed cost
+   * of a submit and its wait (~10 ms through Deno on an H200, more than most kernels take) cancels.
+   * n sized to cover `targetMs` (2 to 512; 8 to 512 by difference).
    */
   private async time(run: () => void, targetMs: number): Promise<number> {
     const sync = () => this.gpu.sync();
@@ -198,6 +200,16 @@ export class Tuner {
     if ([...this.pending.keys()].some((k) => !this.inFlight.has(k))) {
       await this.tuneProblems(targetMs);
       await submitMs(run, sync, 1); // warms up the inner choices just made
+    }
+    // With timestamp queries: the GPU's own time of n calls in one pass (two submits, nothing to
+    // subtract); without, or when a call leaves its pass, the submit difference below.
+    const [one] = await this.gpu.timePasses([run]);
+    if (one !== null) {
+      const n = Math.max(2, Math.min(512, Math.ceil(targetMs / Math.max(one, 1e-3))));
+      const [many] = await this.gpu.timePasses([() => {
+        for (let i = 0; i < n; i++) run();
+      }]);
+      if (many !== null) return Math.max(many / n, 1e-4);
     }
     let per = await msPerCall(run, sync, 8);
     const n = Math.min(512, Math.ceil(targetMs / per));

@@ -191,3 +191,56 @@ Deno.test("a candidate's inner tuned calls are tuned before the candidate is tim
   assert(seen.slice(1).every((r) => r === 1), `inner choices seen: ${seen}`);
   assertEquals(t.table["outer"].label, "a");
 });
+
+Deno.test("timestamp timing: each function's GPU time, null where it leaves its pass", async () => {
+  const a = fill(Tensor.empty(gpu, [1 << 18]), 1), b = fill(Tensor.empty(gpu, [1 << 18]), 2);
+  const calls = (n: number) => () => {
+    for (let i = 0; i < n; i++) axpby(0.5, a, 0.5, b).dispose();
+  };
+  const times = await gpu.timePasses([
+    calls(1),
+    calls(16),
+    () => gpu.clear(a.buffer), // a clear ends the compute pass: not timed this way
+  ]);
+  if (!gpu.hasTimestamps) {
+    assertEquals(times, [null, null, null]);
+  } else {
+    const [one, many, cleared] = times;
+    assert(one !== null && many !== null && one > 0, `${times}`);
+    assert(many > 4 * one, `16 calls ${many} ms against 1 call ${one} ms`);
+    assertEquals(cleared, null);
+  }
+  // the device is usable afterwards: a and b hold what the calls left
+  assertEquals((await b.read())[0], 2);
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("without timestamp-query the tuner times by submit difference", async () => {
+  const g = await Gpu.create({ timestamps: false }); // its own device, as above
+  try {
+    assertEquals(g.hasTimestamps, false);
+    assertEquals(await g.timePasses([() => {}]), [null]);
+    const t = new Tuner(g);
+    t.mode = "measure";
+    const reps: Record<string, number> = { fast: 1, slow: 40 };
+    const p: Problem<{ reps: number }> = {
+      key: "toy-diff",
+      candidates: ["slow", "fast"].map((label) => ({ label, choice: { reps: reps[label] } })),
+      scratch: () => {
+        const a = fill(Tensor.empty(g, [1 << 16]), 1), b = fill(Tensor.empty(g, [1 << 16]), 2);
+        return {
+          run: (c) => {
+            for (let i = 0; i < c.reps; i++) axpby(0.5, a, 0.5, b).dispose();
+          },
+          dispose: () => [a, b].forEach((x) => x.dispose()),
+        };
+      },
+    };
+    t.choose(p);
+    await t.tunePending(5);
+    assertEquals(t.table["toy-diff"].label, "fast");
+  } finally {
+    g.device.destroy();
+  }
+});
