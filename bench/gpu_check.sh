@@ -3,7 +3,8 @@
 # "Speed"), ordered by what is still unmeasured: the ResNet-18 MoCo step at
 # 224 px, batch 64 in f32 and in f16 (issue 14's targets; batch norm now runs
 # as the grid layout on hardware, kernels/batchnorm_grid.ts), where that step
-# spends its time (bench/profile_step.ts), the tuned GPU-shape kernels against
+# spends its time (bench/profile_step.ts: each op call of one step timed in
+# place by timestamp queries, since session 8), the tuned GPU-shape kernels against
 # the peak probe (issue 13's targets), and the tests of
 # what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
 # f16 training step). The timeouts add up to 520 s. PyTorch's figures at

@@ -1,15 +1,18 @@
 /**
  * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
  *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd|col2im]
- *  [--tune-cache PATH]`
+ *  [--tune-cache PATH] [--replay]`
  *
  * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
  * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
  *
- * A step records into one batch and is submitted once, so per-op times cannot
- * be read off the step itself (ops are synchronous and cannot await the
- * device). Instead: (1) run one step through wrappers of the Backend and
- * TrainOps that record every call with its argument shapes; (2) replay each
+ * Where the device has timestamp-query (and without --replay): one step runs
+ * with every op call in a compute pass of its own whose beginning and end
+ * write GPU timestamps (Gpu.startTimer), so each call's time is read off the
+ * step itself, in its context (caches, the ops before it), in one submit
+ * (a copy or a clear inside a call is not counted; its dispatches are).
+ * Otherwise, the replay: (1) run one step through wrappers of the
+ * Backend and TrainOps that record every call with its argument shapes; (2) replay each
  * distinct (op, shape) in isolation with fresh random tensors of those shapes,
  * r calls as the difference between a submit of 1 + r calls and one of 1
  * (kernels/tuner.ts msPerCall; r chosen so a batch takes about --target-ms),
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "2" },
     "conv-algo": { type: "string", default: "auto" },
     "tune-cache": { type: "string" },
+    replay: { type: "boolean", default: false },
   },
 });
 setConvAlgo(convAlgoFlag(values["conv-algo"]));
@@ -78,8 +82,12 @@ interface CallRecord {
 
 const records = new Map<string, CallRecord>();
 let recording = false;
+/** In-step timing: each outermost op call is a timed stretch (Gpu.beginTimed), keyed here. */
+let timing = false;
+let depth = 0;
+const stretches: string[] = [];
 /** Ops that move data to/from the host or only manage storage: not kernels. */
-const STORAGE = new Set(["fromArray", "zeros", "read", "write", "dispose", "flush"]);
+const STORAGE = new Set(["fromArray", "zeros", "read", "write", "dispose", "flush", "dtype"]);
 
 function spec(a: unknown): ArgSpec {
   if (a instanceof Tensor) return { t: a.shape };
@@ -98,18 +106,29 @@ function wrap<T extends object>(obj: T, prefix: string): T {
       continue;
     }
     out[name] = (...args: unknown[]) => {
+      const s = args.map(spec);
+      // Index tensors must hold valid row indices in the replay.
+      if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
+      const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
+        JSON.stringify(s.filter((x) => "v" in x))
+      }`;
       if (recording) {
-        const s = args.map(spec);
-        // Index tensors must hold valid row indices in the replay.
-        if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
-        const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
-          JSON.stringify(s.filter((x) => "v" in x))
-        }`;
         const r = records.get(key);
         if (r) r.calls++;
         else records.set(key, { op: prefix + name, args: s, calls: 1, call: (a) => f(...a) });
       }
-      return f(...args);
+      const timed = timing && depth === 0;
+      if (timed) {
+        gpu.beginTimed();
+        stretches.push(key);
+      }
+      depth++;
+      try {
+        return f(...args);
+      } finally {
+        depth--;
+        if (timed) gpu.endTimed();
+      }
     };
   }
   return out as T;
@@ -158,6 +177,72 @@ const steps: number[] = [await step()];
 recording = false;
 for (let i = 1; i < Number(values.steps); i++) steps.push(await step());
 const stepMs = Math.min(...steps);
+
+// ---- in-step timing (timestamp queries) ---------------------------------------------
+
+if (gpu.hasTimestamps && !values.replay) {
+  const host = randomStepInputs(rng, N, S);
+  const xq = B.fromArray(host.xq, [N, 1, S, S]);
+  const xk = B.fromArray(host.xk, [N, 1, S, S]);
+  const un = B.fromArray(host.inv, [N]);
+  await gpu.sync();
+  gpu.startTimer(2048);
+  timing = true;
+  const r = moco.step(xq, xk, un);
+  opt.update(1e-3);
+  timing = false;
+  const times = await gpu.stopTimer();
+  for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
+  const rows = new Map<string, { calls: number; ms: number; untimed: number }>();
+  times.forEach((ms, i) => {
+    const row = rows.get(stretches[i]) ?? { calls: 0, ms: 0, untimed: 0 };
+    row.calls++;
+    if (ms === null) row.untimed++;
+    else row.ms += ms;
+    rows.set(stretches[i], row);
+  });
+  const sum = [...rows.values()].reduce((a, r) => a + r.ms, 0);
+  console.log(
+    `in-step GPU time of each op call (timestamp queries around its own compute pass; one step, ` +
+      `${times.length} calls)`,
+  );
+  console.log(
+    `${"op shape".padEnd(78)} ${"calls".padStart(5)} ${"ms/step".padStart(9)} ${
+      "share".padStart(6)
+    }`,
+  );
+  const sorted = [...rows].filter(([k]) => !match || match.test(k)).sort((a, b) =>
+    b[1].ms - a[1].ms
+  );
+  for (const [key, r] of sorted) {
+    console.log(
+      `${key.slice(0, 78).padEnd(78)} ${String(r.calls).padStart(5)} ${
+        r.ms.toFixed(2).padStart(9)
+      } ${(100 * r.ms / sum).toFixed(1).padStart(5)}%${
+        r.untimed ? `  (${r.untimed} untimed)` : ""
+      }`,
+    );
+  }
+  const byOp = new Map<string, number>();
+  for (const [key, r] of rows) {
+    const op = key.split(" ")[0];
+    byOp.set(op, (byOp.get(op) ?? 0) + r.ms);
+  }
+  console.log("\nper op type (ms/step):");
+  for (const [op, t] of [...byOp].sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${op.padEnd(24)} ${t.toFixed(2).padStart(9)} ${(100 * t / sum).toFixed(1)}%`);
+  }
+  const untimed = [...rows.values()].reduce((a, r) => a + r.untimed, 0);
+  console.log(
+    `\nsum of timed op calls ${sum.toFixed(1)} ms${
+      untimed ? ` (${untimed} calls untimed: more passes than the timer holds)` : ""
+    }; whole step (best of ${steps.length}, wall, submit and wait included) ${
+      stepMs.toFixed(1)
+    } ms; load average ${loadavg()}`,
+  );
+  moco.dispose();
+  Deno.exit(0);
+}
 
 // ---- replay ----------------------------------------------------------------------
 

@@ -139,6 +139,18 @@ export class Gpu {
   private uniformStage = new Uint8Array(UNIFORM_RING);
   private uniformUsed = 0;
   private readbacks = new Map<number, GPUBuffer[]>();
+  /** The running pass timer (startTimer … stopTimer), if any. */
+  private timer: {
+    querySet: GPUQuerySet;
+    /** Most timed passes (query pairs). */
+    capacity: number;
+    /** Timed pass i (query pair i) → its stretch. */
+    passOf: number[];
+    /** Per stretch: false when it ran out of query pairs. */
+    complete: boolean[];
+    /** Whether a stretch is open. */
+    open: boolean;
+  } | null = null;
   private writable = new Map<string, Set<number>>();
   /**
    * Bind groups by (kernel, bindings): creating one costs ~35 µs of host time,
@@ -458,7 +470,7 @@ export class Gpu {
       this.bindGroups.set(key, bindGroup);
       this.stats.bindGroupsCreated++;
     }
-    if (!this.pass) this.pass = this.encoderOrNew().beginComputePass();
+    if (!this.pass) this.pass = this.newPass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
@@ -520,19 +532,83 @@ export class Gpu {
   }
 
   /**
-   * GPU milliseconds of the work each function records, from timestamp queries: each function's
-   * dispatches run in a compute pass of their own whose beginning and end write a timestamp, all
-   * in one submit, read back once, so the queue's latency (a submit and its wait: ~10 ms through
-   * Deno on an H200) is not in the figure and needs no subtracting. null for every function where
-   * the device has no timestamp-query, and for a function that left its pass (a copy, a clear or a
-   * flush inside it: part of its work would be outside the two timestamps); callers then time by
-   * submit difference (tuner.ts msPerCall).
+   * GPU milliseconds of the work each function records, from timestamp queries (see startTimer):
+   * all in one submit, read back once, so the queue's latency (a submit and its wait: ~10 ms
+   * through Deno on an H200) is not in the figure and needs no subtracting. null for every
+   * function where the device has no timestamp-query; callers then time by submit difference
+   * (tuner.ts msPerCall).
    */
   async timePasses(fns: Array<() => void>): Promise<Array<number | null>> {
     if (!this.hasTimestamps || fns.length === 0) return fns.map(() => null);
+    this.startTimer(2048);
+    try {
+      for (const fn of fns) {
+        this.beginTimed();
+        fn();
+        this.endTimed();
+      }
+    } catch (e) {
+      await this.stopTimer().catch(() => {}); // the timer ends with the error
+      throw e;
+    }
+    return await this.stopTimer();
+  }
+
+  /**
+   * Starts timing stretches of recorded work: from `beginTimed` to `endTimed` every compute pass
+   * (one, unless a copy, a clear or a flush inside ends it and a later dispatch opens another)
+   * writes GPU timestamps at its beginning and end, and a stretch's time is the sum over its
+   * passes (copies and clears between them are not counted). `capacity` bounds the passes
+   * (≤ 2,048); a stretch that would need more reads null. `stopTimer` submits and returns each
+   * stretch's milliseconds. Used by `timePasses` (the tuner) and bench/profile_step.ts's in-step
+   * profile. Needs timestamp-query (`hasTimestamps`).
+   */
+  startTimer(capacity: number): void {
+    if (!this.hasTimestamps) throw new GpuError("startTimer: this device has no timestamp-query");
+    if (this.timer) throw new GpuError("startTimer: a timer is already running");
+    if (!(capacity >= 1 && capacity <= 2048)) {
+      throw new GpuError(`startTimer: capacity ${capacity} is not 1-2048 passes`);
+    }
     this.flush();
-    const count = 2 * fns.length;
-    const querySet = this.device.createQuerySet({ type: "timestamp", count });
+    this.timer = {
+      querySet: this.device.createQuerySet({ type: "timestamp", count: 2 * capacity }),
+      capacity,
+      passOf: [],
+      complete: [],
+      open: false,
+    };
+  }
+
+  /** Opens the next timed stretch (see startTimer). */
+  beginTimed(): void {
+    const t = this.timer;
+    if (!t) throw new GpuError("beginTimed: no timer (startTimer first)");
+    if (t.open) throw new GpuError("beginTimed: the previous stretch is still open");
+    this.endPass();
+    t.complete.push(true);
+    t.open = true;
+  }
+
+  /** Closes the open timed stretch; later dispatches go into untimed passes. */
+  endTimed(): void {
+    const t = this.timer;
+    if (!t?.open) return;
+    this.endPass();
+    t.open = false;
+  }
+
+  /** Submits, reads the timestamps and ends the timer: ms per stretch (null: out of capacity). */
+  async stopTimer(): Promise<Array<number | null>> {
+    const t = this.timer;
+    if (!t) throw new GpuError("stopTimer: no timer");
+    this.endTimed();
+    this.timer = null;
+    const count = 2 * t.passOf.length;
+    const out: Array<number | null> = t.complete.map((ok) => ok ? 0 : null);
+    if (count === 0) {
+      t.querySet.destroy();
+      return out;
+    }
     const resolved = this.device.createBuffer({
       size: 8 * count,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
@@ -542,38 +618,46 @@ export class Gpu {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     try {
-      const whole: boolean[] = [];
-      for (let i = 0; i < fns.length; i++) {
-        const pass = this.encoderOrNew().beginComputePass({
-          timestampWrites: {
-            querySet,
-            beginningOfPassWriteIndex: 2 * i,
-            endOfPassWriteIndex: 2 * i + 1,
-          },
-        });
-        this.pass = pass;
-        const submits = this.stats.submits;
-        fns[i]();
-        whole.push(this.pass === pass && this.stats.submits === submits);
-        this.endPass();
-      }
       const enc = this.encoderOrNew();
-      enc.resolveQuerySet(querySet, 0, count, resolved, 0);
+      enc.resolveQuerySet(t.querySet, 0, count, resolved, 0);
       enc.copyBufferToBuffer(resolved, 0, staging, 0, 8 * count);
       this.flush();
       await staging.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(staging.getMappedRange().slice(0));
+      const ts = new BigUint64Array(staging.getMappedRange().slice(0));
       staging.unmap();
       await this.checkCompiled();
       // timestamps are nanoseconds; a pass whose end reads before its start is not a time
-      return whole.map((ok, i) =>
-        ok && t[2 * i + 1] >= t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : null
-      );
+      t.passOf.forEach((stretch, i) => {
+        const [a, b] = [ts[2 * i], ts[2 * i + 1]];
+        const prev = out[stretch];
+        out[stretch] = prev === null || b < a ? null : prev + Number(b - a) / 1e6;
+      });
+      return out;
     } finally {
-      querySet.destroy();
+      t.querySet.destroy();
       resolved.destroy();
       staging.destroy();
     }
+  }
+
+  /** A new compute pass for the next dispatch: timed (timestamp writes) inside a timed stretch. */
+  private newPass(): GPUComputePassEncoder {
+    const t = this.timer;
+    if (!t?.open) return this.encoderOrNew().beginComputePass();
+    const stretch = t.complete.length - 1;
+    if (t.passOf.length >= t.capacity) {
+      t.complete[stretch] = false;
+      return this.encoderOrNew().beginComputePass();
+    }
+    const i = t.passOf.length;
+    t.passOf.push(stretch);
+    return this.encoderOrNew().beginComputePass({
+      timestampWrites: {
+        querySet: t.querySet,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      },
+    });
   }
 
   /** Waits until the GPU has finished everything submitted (for benchmarks). */

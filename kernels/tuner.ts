@@ -201,8 +201,8 @@ export class Tuner {
       await this.tuneProblems(targetMs);
       await submitMs(run, sync, 1); // warms up the inner choices just made
     }
-    // With timestamp queries: the GPU's own time of n calls in one pass (two submits, nothing to
-    // subtract); without, or when a call leaves its pass, the submit difference below.
+    // With timestamp queries: the GPU's own time of n calls (two submits, nothing to subtract;
+    // a copy or clear inside a call is not counted); without, the submit difference below.
     const [one] = await this.gpu.timePasses([run]);
     if (one !== null) {
       const n = Math.max(2, Math.min(512, Math.ceil(targetMs / Math.max(one, 1e-3))));

@@ -192,7 +192,7 @@ Deno.test("a candidate's inner tuned calls are tuned before the candidate is tim
   assertEquals(t.table["outer"].label, "a");
 });
 
-Deno.test("timestamp timing: each function's GPU time, null where it leaves its pass", async () => {
+Deno.test("timestamp timing: each stretch's GPU time over its passes, null past the capacity", async () => {
   const a = fill(Tensor.empty(gpu, [1 << 18]), 1), b = fill(Tensor.empty(gpu, [1 << 18]), 2);
   const calls = (n: number) => () => {
     for (let i = 0; i < n; i++) axpby(0.5, a, 0.5, b).dispose();
@@ -200,15 +200,29 @@ Deno.test("timestamp timing: each function's GPU time, null where it leaves its 
   const times = await gpu.timePasses([
     calls(1),
     calls(16),
-    () => gpu.clear(a.buffer), // a clear ends the compute pass: not timed this way
+    () => { // a clear between dispatches ends the pass; the next dispatch opens a timed one
+      calls(8)();
+      gpu.clear(a.buffer);
+      calls(8)();
+    },
+    () => gpu.clear(a.buffer), // no dispatch: nothing timed
   ]);
   if (!gpu.hasTimestamps) {
-    assertEquals(times, [null, null, null]);
+    assertEquals(times, [null, null, null, null]);
   } else {
-    const [one, many, cleared] = times;
-    assert(one !== null && many !== null && one > 0, `${times}`);
+    const [one, many, split, cleared] = times;
+    assert(one !== null && many !== null && split !== null && one > 0, `${times}`);
     assert(many > 4 * one, `16 calls ${many} ms against 1 call ${one} ms`);
-    assertEquals(cleared, null);
+    assert(split > 4 * one, `8 + 8 calls around a clear ${split} ms against 1 call ${one} ms`);
+    assertEquals(cleared, 0);
+    // a stretch needing more passes than the timer holds reads null
+    gpu.startTimer(1);
+    gpu.beginTimed();
+    calls(1)();
+    gpu.clear(a.buffer);
+    calls(1)();
+    gpu.endTimed();
+    assertEquals(await gpu.stopTimer(), [null]);
   }
   // the device is usable afterwards: a and b hold what the calls left
   assertEquals((await b.read())[0], 2);
