@@ -18,7 +18,7 @@ import { dataBench } from "./data_pipeline.ts";
 import { memoryBench } from "./memory.ts";
 import { auditBench } from "./dispatch_audit.ts";
 import { measurePeak } from "./peak.ts";
-import { tunerOf } from "../kernels/tuner.ts";
+import { timingMethod, tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../cli/flags.ts";
 
 const ENTRIES: BenchEntry[] = [
@@ -80,6 +80,7 @@ if (values["tune-cache"]) await tuner.load(values["tune-cache"]);
 console.log(
   `tuner: ${tuner.mode}${values["tune-cache"] ? ` (cache ${values["tune-cache"]})` : ""}`,
 );
+console.log(`throughput timing: ${timingMethod(gpu)}`);
 const t0 = performance.now();
 const peak = await measurePeak(gpu);
 console.log(

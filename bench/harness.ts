@@ -6,7 +6,7 @@
 import type { Gpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import type { Peak } from "./peak.ts";
-import { msPerCall, submitMs } from "../kernels/tuner.ts";
+import { perCallMs, submitMs } from "../kernels/tuner.ts";
 
 export interface BenchOptions {
   /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */
@@ -70,16 +70,19 @@ export async function timeBest(
   return { ms: best, reps };
 }
 
-/** Throughput: best of `batches` of kernels/tuner.ts's msPerCall (the submit's cost cancels). */
+/**
+ * Throughput: best of `batches` of kernels/tuner.ts's perCallMs (GPU timestamps where the device
+ * has them, else the submit difference, whose submit cost cancels).
+ */
 export async function timeThroughput(
+  gpu: Gpu,
   fn: () => void,
-  sync: () => Promise<void>,
   calls: number,
   batches = 3,
 ): Promise<Timing> {
-  await submitMs(fn, sync, 1);
+  await submitMs(fn, () => gpu.sync(), 1);
   let best = Infinity;
-  for (let b = 0; b < batches; b++) best = Math.min(best, await msPerCall(fn, sync, calls));
+  for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, calls));
   return { ms: best, reps: (calls + 2) * batches };
 }
 

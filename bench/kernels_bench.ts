@@ -40,7 +40,7 @@ async function ours(ctx: BenchContext, fn: () => Tensor, n: number): Promise<Tim
 
 /** Throughput: ms per call with `calls` calls in one submit (after `ours` has tuned the shape). */
 async function oursThroughput(ctx: BenchContext, fn: () => Tensor, calls: number): Promise<Timing> {
-  return await timeThroughput(() => fn().dispose(), () => ctx.gpu.sync(), calls);
+  return await timeThroughput(ctx.gpu, () => fn().dispose(), calls);
 }
 
 export const convBench: BenchEntry = {

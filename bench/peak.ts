@@ -14,7 +14,7 @@ import type { Gpu, Kernel } from "../kernels/device.ts";
 import { params } from "../kernels/device.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import { gridStrideMain, unroll } from "../kernels/wgsl.ts";
-import { msPerCall } from "../kernels/tuner.ts";
+import { perCallMs } from "../kernels/tuner.ts";
 
 export interface Peak {
   gflops: number;
@@ -51,19 +51,14 @@ ${gridStrideMain(256, "p.n", "    dst[i] = src[i];")}`,
 };
 
 /**
- * Best ms per dispatch of `record` over three measurements, each the submit difference of
- * kernels/tuner.ts `msPerCall` (1 + calls dispatches minus 1: the submit-and-wait cancels).
+ * Best ms per dispatch of `record` over three measurements of kernels/tuner.ts `perCallMs` (GPU
+ * timestamps where the device has them, else 1 + calls dispatches minus 1: the submit cancels).
  */
 async function perCall(gpu: Gpu, record: () => void, calls: number): Promise<number> {
   record();
   await gpu.sync();
   let best = Infinity;
-  for (let b = 0; b < 3; b++) {
-    best = Math.min(
-      best,
-      await msPerCall(record, () => gpu.sync(), calls),
-    );
-  }
+  for (let b = 0; b < 3; b++) best = Math.min(best, await perCallMs(gpu, record, calls));
   return best;
 }
 

@@ -202,18 +202,14 @@ export class Tuner {
       await submitMs(run, sync, 1); // warms up the inner choices just made
     }
     // With timestamp queries: the GPU's own time of n calls (two submits, nothing to subtract;
-    // a copy or clear inside a call is not counted); without, the submit difference below.
-    const [one] = await this.gpu.timePasses([run]);
-    if (one !== null) {
-      const n = Math.max(2, Math.min(512, Math.ceil(targetMs / Math.max(one, 1e-3))));
-      const [many] = await this.gpu.timePasses([() => {
-        for (let i = 0; i < n; i++) run();
-      }]);
-      if (many !== null) return Math.max(many / n, 1e-4);
-    }
-    let per = await msPerCall(run, sync, 8);
-    const n = Math.min(512, Math.ceil(targetMs / per));
-    if (n > 8) per = await msPerCall(run, sync, n);
+    // a copy or clear inside a call is not counted); without, submit differences (perCallMs).
+    const first = this.gpu.hasTimestamps ? 1 : 8;
+    let per = await perCallMs(this.gpu, run, first);
+    const n = Math.min(
+      512,
+      Math.max(first === 1 ? 2 : 8, Math.ceil(targetMs / Math.max(per, 1e-3))),
+    );
+    if (n > first) per = await perCallMs(this.gpu, run, n);
     return per;
   }
 
@@ -281,6 +277,25 @@ export async function submitMs(
   for (let i = 0; i < calls; i++) run();
   await sync();
   return performance.now() - t;
+}
+
+/**
+ * ms per call of n back-to-back calls of `run`: the GPU's own time by timestamp queries where the
+ * device has them (Gpu.timePasses), else by submit difference (msPerCall). What the tuner and
+ * the benchmarks time with.
+ */
+export async function perCallMs(gpu: Gpu, run: () => void, n: number): Promise<number> {
+  const [t] = await gpu.timePasses([() => {
+    for (let i = 0; i < n; i++) run();
+  }]);
+  return t !== null ? Math.max(t / n, 1e-4) : await msPerCall(run, () => gpu.sync(), n);
+}
+
+/** How perCallMs times on this device, for a benchmark's header. */
+export function timingMethod(gpu: Gpu): string {
+  return gpu.hasTimestamps
+    ? "GPU timestamps around the calls' compute passes"
+    : "submit difference (1 + n calls minus 1 call; no timestamp-query)";
 }
 
 /**
