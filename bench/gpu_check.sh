@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One prepared script for a lent GPU (run through .device/gpu.sh, see README's
-# "Speed"), ordered by what is still unmeasured: the ResNet-18 MoCo step at
+# One prepared script for a lent GPU (bench/prepare_gpu.sh packs .device/ here;
+# there: bash .device/gpu.sh "bash bench/gpu_check.sh"; see README's "Speed"),
+# ordered by what is still unmeasured: the ResNet-18 MoCo step at
 # 224 px, batch 64 in f32 and in f16 (issue 14's targets; batch norm now runs
 # as the grid layout on hardware, kernels/batchnorm_grid.ts), where that step
 # spends its time (bench/profile_step.ts: each op call of one step timed in

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prepares .device/ for a lent GPU in one command, from the project root:
+#   bash bench/prepare_gpu.sh [path/to/shared/device/prepare.sh]
+# then one `run` with carry [".device"] and
+#   bash .device/gpu.sh "bash bench/gpu_check.sh"
+# What the shared prepare.sh packs (Deno, the Vulkan loader, the npm cache),
+# plus what sessions 6-7 found the card's image lacks and had to add by hand:
+# the GL vendor-neutral libraries NVIDIA's Vulkan ICD loads (without them the
+# adapter reads "none"); and TF.js's packages left out of the npm cache (the
+# GPU check runs with --no-tf) so that .device/ fits the 64 MiB carry.
+set -euo pipefail
+root=$(git rev-parse --show-toplevel); cd "$root"
+prepare=${1:-../shared/device/prepare.sh}
+[ -f "$prepare" ] || { echo "prepare_gpu: no $prepare (pass the shared prepare.sh's path)"; exit 2; }
+bash "$prepare"
+o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64-lists'
+for pkg in libglvnd0 libegl1 libopengl0 libgl1 libglx0 libgles2; do
+  ls .device/${pkg}_*.deb >/dev/null 2>&1 || (cd .device && apt-get $o download "$pkg" >/dev/null)
+done
+npm=.device/deno-dir/npm/registry.npmjs.org
+rm -rf "$npm/@tensorflow" "$npm/core-js"
+kib=$(du -sk .device | cut -f1)
+echo "prepare_gpu: .device is $((kib / 1024)) MiB (the carry limit is 64 MiB)"
+[ "$kib" -le $((64 * 1024)) ] || { echo "prepare_gpu: .device exceeds 64 MiB"; exit 1; }
