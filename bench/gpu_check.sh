@@ -20,6 +20,14 @@ out=${OUT:-/tmp}
 cache=$out/tune-cache.json
 step() { echo; echo "=== $1 ($(date +%T))"; }
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+# stop at once (and keep the lease's minutes) when the card's adapter is not there: sessions 6 and 7
+# saw "adapter: none" until the GL libraries were carried (bench/prepare_gpu.sh)
+step "adapter"
+deno eval 'const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+const d = a ? a.info.description || `${a.info.vendor} ${a.info.architecture}` : "none";
+console.log(`adapter: ${d}; timestamp-query ${a?.features.has("timestamp-query")}; shader-f16 ${a?.features.has("shader-f16")}`);
+if (!a || a.info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(d)) Deno.exit(3);' ||
+  { echo "gpu_check: no hardware adapter; stopping"; exit 3; }
 # the f32 step tunes every shape of the step (more candidates since session 8: split-K counts, and
 # Winograd's inner bmm tuned inside its candidate), so it gets the longest limit; f16 tunes its own
 for p in f32 f16; do
