@@ -251,12 +251,24 @@ export class Tuner {
 
   /**
    * Between training steps: times what is pending (nothing after the first
-   * step, normally) and saves the cache to `path` when anything was timed.
+   * step, normally) and saves the cache to `path` when anything was timed;
+   * `log` hears one line before and one after (a first run on a new GPU can
+   * spend a minute or more here, so a run says so rather than look stalled).
    */
-  async settle(path?: string): Promise<void> {
+  async settle(path?: string, log?: (line: string) => void): Promise<void> {
     if (this.pending.size === 0) return;
-    await this.tunePending();
+    const n = this.pending.size, t0 = performance.now();
+    log?.(
+      `kernel tuning: timing ${n} kernel shape${n === 1 ? "" : "s"} on this adapter` +
+        (path ? ` (once: the choices are kept in ${path})` : ""),
+    );
+    const timed = await this.tunePending();
     if (path) await this.save(path);
+    log?.(
+      `kernel tuning: ${timed} shape${timed === 1 ? "" : "s"} timed (with their inner GEMMs) in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+    );
   }
 
   /** What ran for each problem seen so far: key → candidate label (for run.json). */

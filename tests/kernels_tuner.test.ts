@@ -258,3 +258,27 @@ Deno.test("without timestamp-query the tuner times by submit difference", async 
     g.device.destroy();
   }
 });
+
+Deno.test("settle says what it tunes and how long it took, then saves; nothing pending says nothing", async () => {
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    t.choose(problem("toy-a", ["slow", "fast"]));
+    t.choose(problem("toy-b", ["fast", "slow"]));
+    const lines: string[] = [];
+    await t.settle(path, (l) => lines.push(l));
+    assertEquals(lines.length, 2, lines.join("\n"));
+    assert(/timing 2 kernel shapes .*kept in /.test(lines[0]), lines[0]);
+    assert(/2 shapes timed .* in \d+\.\d s$/.test(lines[1]), lines[1]);
+    const saved = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(Object.keys(Object.values(saved.adapters)[0] as object).sort(), [
+      "toy-a",
+      "toy-b",
+    ]);
+    await t.settle(path, (l) => lines.push(l));
+    assertEquals(lines.length, 2);
+  } finally {
+    await Deno.remove(path);
+  }
+});
