@@ -129,7 +129,10 @@ export class Gpu {
 
   private pool = new Map<number, GPUBuffer[]>();
   /** Pipelines by WGSL source, each with a small id for bind-group keys. */
-  private pipelines = new Map<string, { pipeline: GPUComputePipeline; id: number }>();
+  private pipelines = new Map<
+    string,
+    { pipeline: GPUComputePipeline; id: number; error?: GpuError }
+  >();
   /** The first WGSL compile error seen, thrown by the next call (see `pipeline`). */
   private compileError: GpuError | null = null;
   private compiling: Promise<void>[] = [];
@@ -377,7 +380,7 @@ export class Gpu {
   }
 
   /** The cached pipeline of a kernel and its id, compiled on first use. */
-  private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number } {
+  private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number; error?: GpuError } {
     let p = this.pipelines.get(kernel.code);
     if (!p) {
       this.device.pushErrorScope("validation");
@@ -388,19 +391,26 @@ export class Gpu {
         label: kernel.name,
       });
       const scope = this.device.popErrorScope();
+      const entry: { pipeline: GPUComputePipeline; id: number; error?: GpuError } = {
+        pipeline,
+        id: this.pipelines.size,
+      };
       this.compiling.push(
         scope.then(async (err) => {
-          if (!err || this.compileError) return;
+          if (!err) return;
           const info = await module.getCompilationInfo();
           const errors = info.messages.filter((m) => m.type === "error");
-          this.compileError = new GpuError(
+          // kept on the pipeline too: a later dispatch of it throws at once, naming it, even
+          // after the first report was handled (the tuner drops such a candidate)
+          entry.error = new GpuError(
             errors.length
               ? formatCompileError(kernel, errors)
               : `WebGPU rejected kernel ${kernel.name}: ${err.message.trim()}`,
           );
+          this.compileError ??= entry.error;
         }),
       );
-      p = { pipeline, id: this.pipelines.size };
+      p = entry;
       this.pipelines.set(kernel.code, p);
       this.stats.pipelinesCreated++;
     }
@@ -440,7 +450,8 @@ export class Gpu {
       throw new GpuError(`${kernel.name}: dispatch ${x}x${y}x${z} exceeds ${maxG} per dimension`);
     }
     this.checkAliasing(kernel, buffers);
-    const { pipeline, id } = this.entry(kernel);
+    const { pipeline, id, error } = this.entry(kernel);
+    if (error) throw error;
     const entries: GPUBindGroupEntry[] = [];
     let key = `${id}`;
     if (params) {
