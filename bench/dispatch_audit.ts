@@ -24,14 +24,12 @@ import { parseArgs } from "node:util";
 import { getGpu, type Gpu, GpuError } from "../kernels/device.ts";
 import { type DryDispatch, dryRun } from "../kernels/dry_run.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { Moco } from "../train/moco.ts";
-import { Optimizer } from "../train/optimizer.ts";
-import { gpuTrainOps } from "../train/train_ops.ts";
 import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import { AUGMENT_SLOT, augmentImages, uploadBytes } from "../kernels/augment.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import type { BenchEntry } from "./harness.ts";
 import { MOCO_CFG } from "./moco_step.ts";
+import { twoMocoSteps } from "./memory.ts";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "../kernels/conv/conv2d.ts";
 
 /** Invocations under which a call binding ≥ 1 MiB is flagged: ~1/4 of an H200's resident lanes. */
@@ -115,26 +113,15 @@ export async function auditMocoStep(
   const dispatches: DryDispatch[] = [], augment: DryDispatch[] = [];
   let sink: DryDispatch[] | null = null;
   await dryRun(gpu, async () => {
-    const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
-    const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
-      kind: "sgd",
-      momentum: 0.9,
-      weightDecay: 1e-4,
-    }, moco.scaler);
-    const inv = Float32Array.from({ length: N }, (_, i) => i);
-    for (let s = 0; s < 2; s++) {
-      const xq = B.fromArray(new Float32Array(N * C * S * S), [N, C, S, S]);
-      const xk = B.fromArray(new Float32Array(N * C * S * S), [N, C, S, S]);
-      const un = B.fromArray(inv, [N]);
-      sink = s === 1 ? dispatches : null;
-      const out = moco.step(xq, xk, un);
-      opt.update(0.03);
-      sink = null;
-      await B.read(out.loss);
-      for (const t of [xq, xk, un, out.loss, out.correct]) B.dispose(t);
-    }
-    opt.dispose();
-    moco.dispose();
+    await twoMocoSteps(
+      B,
+      backbone,
+      N,
+      S,
+      precision,
+      (_, n) => new Float32Array(n),
+      (step, on) => sink = on && step === 1 ? dispatches : null,
+    );
     sink = augment;
     recordAugment(gpu, N, S, C);
     sink = null;

@@ -41,7 +41,9 @@ export interface Footprint {
 /**
  * Two MoCo steps of `backbone` at batch N and side S (SGD with momentum, as the bench), each
  * view filled by `view(seed, n)`; returns the steps' losses. What `mocoFootprint` counts dry, and
- * what tests/kernels_dry_run.test.ts runs for real to check the count.
+ * what tests/kernels_dry_run.test.ts runs for real to check the count. `mark(s, true)` is called
+ * just before step s records its kernels and `mark(s, false)` just after (the dispatch audit
+ * listens to step 1 only).
  */
 export async function twoMocoSteps(
   B: Backend,
@@ -50,6 +52,7 @@ export async function twoMocoSteps(
   S: number,
   precision: "f32" | "f16",
   view: (seed: number, n: number) => Float32Array,
+  mark?: (step: number, recording: boolean) => void,
 ): Promise<number[]> {
   const C = MOCO_CFG.inChannels, n = N * C * S * S;
   const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
@@ -64,8 +67,10 @@ export async function twoMocoSteps(
     const xq = B.fromArray(view(s, n), [N, C, S, S]);
     const xk = B.fromArray(view(s + 5, n), [N, C, S, S]);
     const un = B.fromArray(inv, [N]);
+    mark?.(s, true);
     const out = moco.step(xq, xk, un);
     opt.update(0.03);
+    mark?.(s, false);
     losses.push((await B.read(out.loss))[0]);
     for (const t of [xq, xk, un, out.loss, out.correct]) B.dispose(t);
   }
