@@ -61,6 +61,13 @@ export interface TuneCacheFile {
 
 const tuners = new WeakMap<Gpu, Tuner>();
 
+/**
+ * GPU time a candidate's timed batch aims at with timestamp queries (at most the caller's target):
+ * nothing is subtracted, so a short batch repeats (to 0.5% on lavapipe), where a submit difference
+ * needs ~30 ms to rise above the submit's own jitter.
+ */
+const TIMESTAMP_TARGET_MS = 10;
+
 /** The tuner of a Gpu (created on first use with the adapter's default mode). */
 export function tunerOf(gpu: Gpu): Tuner {
   let t = tuners.get(gpu);
@@ -223,9 +230,10 @@ export class Tuner {
       p.candidates.map((c, i) => () => {
         for (let k = 0; k < n(i); k++) s.run(c.choice);
       });
+    targetMs = Math.min(targetMs, TIMESTAMP_TARGET_MS);
     const once = await this.gpu.timePasses(runs(() => 1));
     const n = once.map((t) =>
-      Math.min(512, Math.max(2, Math.ceil(targetMs / Math.max(t ?? 1, 1e-3))))
+      Math.min(512, Math.max(4, Math.ceil(targetMs / Math.max(t ?? 1, 1e-3))))
     );
     const many = await this.gpu.timePasses(runs((i) => n[i]));
     return Object.fromEntries(
@@ -242,7 +250,7 @@ export class Tuner {
    * compute pass by timestamp queries over n where the device has them (Gpu.timePasses); else the
    * difference between a submit of 1 + n calls and a submit of 1 call, over n, so the fixed cost
    * of a submit and its wait (~10 ms through Deno on an H200, more than most kernels take) cancels.
-   * n sized to cover `targetMs` (2 to 512; 8 to 512 by difference).
+   * n sized to cover `targetMs` (4 to 512; 8 to 512 by difference).
    */
   private async time(run: () => void, targetMs: number): Promise<number> {
     const sync = () => this.gpu.sync();
@@ -254,10 +262,11 @@ export class Tuner {
     // With timestamp queries: the GPU's own time of n calls (two submits, nothing to subtract;
     // a copy or clear inside a call is not counted); without, submit differences (perCallMs).
     const first = this.gpu.hasTimestamps ? 1 : 8;
+    if (this.gpu.hasTimestamps) targetMs = Math.min(targetMs, TIMESTAMP_TARGET_MS);
     let per = await perCallMs(this.gpu, run, first);
     const n = Math.min(
       512,
-      Math.max(first === 1 ? 2 : 8, Math.ceil(targetMs / Math.max(per, 1e-3))),
+      Math.max(first === 1 ? 4 : 8, Math.ceil(targetMs / Math.max(per, 1e-3))),
     );
     if (n > first) per = await perCallMs(this.gpu, run, n);
     return per;
