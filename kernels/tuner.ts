@@ -9,11 +9,13 @@
  * the problem as pending. `tunePending()` (called between training steps, or
  * by a benchmark after its warm-up) then times every candidate of every
  * pending problem on scratch operands of the same shape and keeps the fastest:
- * each candidate is run once to compile and warm up, then timed as the
- * difference of two submits of different lengths, so the timing measures
- * throughput, not the queue's latency. Tuned calls inside a candidate (Winograd's
- * bmm) are tuned on its warm-up call, before it is timed, so an algorithm is
- * compared at its best inner tiles.
+ * each candidate is run once to compile and warm up, then timed over a batch of
+ * back-to-back calls, by GPU timestamps around the batch's compute passes where
+ * the device has timestamp-query (all of a problem's candidates in the same
+ * three submits), else as the difference of two submits of different lengths;
+ * either way the timing measures throughput, not the queue's latency. Tuned
+ * calls inside a candidate (Winograd's bmm) are tuned on its warm-up call,
+ * before it is timed, so an algorithm is compared at its best inner tiles.
  *
  * The cache is keyed by adapter (vendor, architecture, device, description)
  * and problem key, and persists as JSON (`load`/`save`), so a second run
@@ -63,8 +65,8 @@ const tuners = new WeakMap<Gpu, Tuner>();
 
 /**
  * GPU time a candidate's timed batch aims at with timestamp queries (at most the caller's target):
- * nothing is subtracted, so a short batch repeats (to 0.5% on lavapipe), where a submit difference
- * needs ~30 ms to rise above the submit's own jitter.
+ * nothing is subtracted, so ~10 ms of a GPU's 0.1-1.5 ms kernels is enough, where a submit
+ * difference needs ~30 ms to rise above the submit's own jitter.
  */
 const TIMESTAMP_TARGET_MS = 10;
 
@@ -230,18 +232,23 @@ export class Tuner {
       p.candidates.map((c, i) => () => {
         for (let k = 0; k < n(i); k++) s.run(c.choice);
       });
-    targetMs = Math.min(targetMs, TIMESTAMP_TARGET_MS);
-    const once = await this.gpu.timePasses(runs(() => 1));
-    const n = once.map((t) =>
-      Math.min(512, Math.max(4, Math.ceil(targetMs / Math.max(t ?? 1, 1e-3))))
-    );
-    const many = await this.gpu.timePasses(runs((i) => n[i]));
-    return Object.fromEntries(
-      p.candidates.map((
-        c,
-        i,
-      ) => [c.label, many[i] === null ? Infinity : Math.max(many[i]! / n[i], 1e-4)]),
-    );
+    const target = Math.min(targetMs, TIMESTAMP_TARGET_MS);
+    try {
+      const once = await this.gpu.timePasses(runs(() => 1));
+      const n = once.map((t) =>
+        Math.min(512, Math.max(4, Math.ceil(target / Math.max(t ?? 1, 1e-3))))
+      );
+      const many = await this.gpu.timePasses(runs((i) => n[i]));
+      const ms: Record<string, number> = {};
+      p.candidates.forEach((c, i) => {
+        const t = many[i];
+        ms[c.label] = t === null ? Infinity : Math.max(t / n[i], 1e-4);
+      });
+      return ms;
+    } catch {
+      this.gpu.clearCompileError();
+      return null; // one at a time instead, where a failing candidate is named and dropped
+    }
   }
 
   /**
