@@ -629,6 +629,7 @@ export class Gpu {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     try {
+      this.endPass(); // an untimed pass may be open (dispatches after the last stretch)
       const enc = this.encoderOrNew();
       enc.resolveQuerySet(t.querySet, 0, count, resolved, 0);
       enc.copyBufferToBuffer(resolved, 0, staging, 0, 8 * count);
