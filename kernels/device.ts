@@ -142,6 +142,8 @@ export class Gpu {
   private uniformStage = new Uint8Array(UNIFORM_RING);
   private uniformUsed = 0;
   private readbacks = new Map<number, GPUBuffer[]>();
+  /** Set when a timer's passes all read 0 ns (see hasTimestamps). */
+  private timestampsDead = false;
   /** The running pass timer (startTimer … stopTimer), if any. */
   private timer: {
     querySet: GPUQuerySet;
@@ -227,9 +229,13 @@ export class Gpu {
     return this.device.features.has("shader-f16");
   }
 
-  /** Whether the device has timestamp-query (`timePasses`). */
+  /**
+   * Whether the device has timestamp-query (`timePasses`) and its timestamps have not been found
+   * wanting (every timed pass reading 0 ns: a driver that writes no times; timing then falls back
+   * to submit differences).
+   */
   get hasTimestamps(): boolean {
-    return this.device.features.has("timestamp-query");
+    return this.device.features.has("timestamp-query") && !this.timestampsDead;
   }
 
   /**
@@ -644,6 +650,12 @@ export class Gpu {
         const prev = out[stretch];
         out[stretch] = prev === null || b < a ? null : prev + Number(b - a) / 1e6;
       });
+      if (ts.every((x) => x === 0n)) {
+        // no times were written: this driver's timestamps cannot time anything
+        this.timestampsDead = true;
+        console.warn("timestamp queries read 0 on this device: timing by submit difference");
+        return out.map(() => null);
+      }
       return out;
     } finally {
       t.querySet.destroy();

@@ -235,10 +235,12 @@ export class Tuner {
     const target = Math.min(targetMs, TIMESTAMP_TARGET_MS);
     try {
       const once = await this.gpu.timePasses(runs(() => 1));
+      if (!this.gpu.hasTimestamps) return null; // its timestamps just proved useless (device.ts)
       const n = once.map((t) =>
         Math.min(512, Math.max(4, Math.ceil(target / Math.max(t ?? 1, 1e-3))))
       );
       const many = await this.gpu.timePasses(runs((i) => n[i]));
+      if (!this.gpu.hasTimestamps) return null;
       const ms: Record<string, number> = {};
       p.candidates.forEach((c, i) => {
         const t = many[i];
