@@ -324,3 +324,27 @@ Deno.test("a candidate that does not compile is dropped, named in failures, and 
     g.device.destroy();
   }
 });
+
+Deno.test({
+  name: "timestamps that read 0 everywhere switch the device to submit-difference timing",
+  ignore: !gpu.hasTimestamps,
+  async fn() {
+    const g = await Gpu.create(); // its own device: the switch is for the device's lifetime
+    const proto = GPUCommandEncoder.prototype;
+    const resolve = proto.resolveQuerySet;
+    try {
+      const a = fill(Tensor.empty(g, [1 << 16]), 1), b = fill(Tensor.empty(g, [1 << 16]), 2);
+      // a driver that writes no times: the resolved buffer keeps its zeros
+      proto.resolveQuerySet = function () {};
+      const t = await g.timePasses([() => axpby(0.5, a, 0.5, b).dispose()]);
+      proto.resolveQuerySet = resolve;
+      assertEquals(t, [null]);
+      assertEquals(g.hasTimestamps, false);
+      assertEquals(await g.timePasses([() => {}]), [null]);
+      [a, b].forEach((x) => x.dispose());
+    } finally {
+      proto.resolveQuerySet = resolve;
+      g.device.destroy();
+    }
+  },
+});
