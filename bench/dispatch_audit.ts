@@ -13,12 +13,14 @@
  * binds: what it may touch) and KiB bound per invocation; `--all` lists every kernel, else those
  * binding ≥ 1 MiB a call. A row is flagged "few" when a call binds ≥ 1 MiB through fewer
  * invocations than FEW_INVOCATIONS, ≥ 1 KiB each: long serial loops on an under-filled card (a
- * global average pool's 49 loads an output are not that). "floor" is the step's bound bytes at HBM_GBS: a lower bound
- * of the time a kernel can take when it is memory-bound (GEMMs re-read their operands from cache
- * and are compute-bound: their row is a bound on traffic only).
+ * global average pool's 49 loads an output are not that). "floor" is the step's bound bytes at
+ * HBM_GBS: a lower bound of the time a kernel can take when it is memory-bound (GEMMs re-read
+ * their operands from cache and are compute-bound: their row is a bound on traffic only).
  *
  * The second of two steps is recorded (the first creates optimizer state). The input views come
- * from the host (the bench's path); the GPU augmentation's own dispatch is listed after the step.
+ * from the host (the bench's path); the GPU augmentation's own dispatch is listed after the step,
+ * then (hardware, ResNets) Winograd and col2im at the step's conv shapes, which a GPU's tuner may
+ * pick instead of the prior. On a GPU with a tuning cache loaded the step shows the tuned choices.
  */
 import { parseArgs } from "node:util";
 import { getGpu, type Gpu, GpuError } from "../kernels/device.ts";
