@@ -8,7 +8,8 @@
 # place by timestamp queries, since session 8), the tuned GPU-shape kernels against
 # the peak probe (issue 13's targets), and the tests of
 # what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
-# f16 training step). The timeouts add up to 520 s. PyTorch's figures at
+# f16 training step), then the ResNet-50 and DenseNet-121 steps. The timeouts add
+# up to 520 s before those two (680 s with them: a run's 600 s limit may cut them). PyTorch's figures at
 # the same shapes are in bench/RESULTS.md (session 6): `python3
 # bench/torch_ref.py` when a later card differs. Logs go to $OUT (or /tmp).
 # One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
@@ -45,4 +46,12 @@ timeout 100 deno run -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-ca
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
   tests/kernels_cast.test.ts tests/kernels_optim.test.ts 2>&1 | tail -25 | tee "$out/tests.log"
+# last, and cut by the run's 600 s limit when what comes before uses its full time: the MoCo step of
+# the paper's other backbones (issue 14's research shapes), tuned from the shared cache where their
+# shapes repeat ResNet-18's
+for b in resnet50 densenet121; do
+  step "MoCo step, $b, 224 px, batch 64, f32"
+  timeout 80 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 2 \
+    --backbone "$b" --tune-cache "$cache" 2>&1 | tee "$out/moco-$b.log"
+done
 step "done"
