@@ -165,29 +165,15 @@ export class Tuner {
     }
     try {
       for (const p of problems) {
-        const s = p.scratch();
-        let ms: Record<string, number> | null = null;
         try {
-          ms = await this.timeAllAtOnce(p, s, targetMs);
-          if (!ms) {
-            ms = {};
-            for (const c of p.candidates) {
-              // a candidate that cannot run here (limits, a driver's compiler) is out, not fatal
-              try {
-                ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
-              } catch (e) {
-                ms[c.label] = Infinity;
-                this.gpu.clearCompileError();
-                this.failures.push(`${p.key} ${c.label}: ${(e as Error).message.split("\n")[0]}`);
-              }
-            }
-          }
-        } finally {
-          s.dispose();
+          await this.tuneOne(p, targetMs);
+        } catch (e) {
+          // a problem that cannot be timed at all here (its scratch operands do not fit, say)
+          // keeps answering its prior; a lost device is not the tuner's to swallow
+          if (this.gpu.lost) throw this.gpu.lost;
+          this.gpu.clearCompileError();
+          this.failures.push(`${p.key}: ${(e as Error).message.split("\n")[0]}`);
         }
-        const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
-        if (!Number.isFinite(ms[best.label])) continue; // nothing ran: keep answering the prior
-        this.records[p.key] = { label: best.label, choice: best.choice, ms };
       }
     } finally {
       // a candidate that defers to the prior ({}) asked again while being timed
@@ -197,6 +183,33 @@ export class Tuner {
       }
     }
     return problems.length;
+  }
+
+  /** Times one problem's candidates and records the fastest (none ran: no record, the prior). */
+  private async tuneOne(p: Problem<unknown>, targetMs: number): Promise<void> {
+    const s = p.scratch();
+    let ms: Record<string, number> | null = null;
+    try {
+      ms = await this.timeAllAtOnce(p, s, targetMs);
+      if (!ms) {
+        ms = {};
+        for (const c of p.candidates) {
+          // a candidate that cannot run here (limits, a driver's compiler) is out, not fatal
+          try {
+            ms[c.label] = await this.time(() => s.run(c.choice), targetMs);
+          } catch (e) {
+            ms[c.label] = Infinity;
+            this.gpu.clearCompileError();
+            this.failures.push(`${p.key} ${c.label}: ${(e as Error).message.split("\n")[0]}`);
+          }
+        }
+      }
+    } finally {
+      s.dispose();
+    }
+    const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
+    if (!Number.isFinite(ms[best.label])) return; // nothing ran: keep answering the prior
+    this.records[p.key] = { label: best.label, choice: best.choice, ms };
   }
 
   /**

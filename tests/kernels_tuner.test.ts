@@ -348,3 +348,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a problem whose scratch cannot be made keeps its prior; the others are still tuned", async () => {
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const unmakeable: Problem<{ reps: number }> = {
+    key: "toy-no-scratch",
+    candidates: [{ label: "a", choice: { reps: 1 } }, { label: "b", choice: { reps: 2 } }],
+    scratch: () => {
+      throw new Error("scratch operands exceed this adapter's memory");
+    },
+  };
+  t.choose(unmakeable);
+  t.choose(problem("toy-after", ["slow", "fast"]));
+  assertEquals(await t.tunePending(5), 2);
+  assertEquals(t.pendingCount, 0);
+  assertEquals(t.table["toy-no-scratch"], undefined);
+  assertEquals(t.choose(unmakeable).reps, 1, "the prior");
+  assertEquals(t.table["toy-after"].label, "fast");
+  assert(t.failures.some((f) => f.startsWith("toy-no-scratch: scratch operands")), `${t.failures}`);
+});
