@@ -116,6 +116,13 @@ const NO_ADAPTER_HELP = `No WebGPU adapter was found.
     or force the OpenGL fallback (llvmpipe):  export DENO_WEBGPU_BACKEND=gl
   Also set XDG_RUNTIME_DIR (e.g. export XDG_RUNTIME_DIR=/tmp) to silence a loader warning.`;
 
+/** A cached pipeline: a small id for bind-group keys, and its compile error once one is known. */
+interface PipelineEntry {
+  pipeline: GPUComputePipeline;
+  id: number;
+  error?: GpuError;
+}
+
 /** The WebGPU device: buffer pool, pipelines by WGSL source, batched dispatches. */
 export class Gpu {
   /** The underlying WebGPU device. */
@@ -129,10 +136,7 @@ export class Gpu {
 
   private pool = new Map<number, GPUBuffer[]>();
   /** Pipelines by WGSL source, each with a small id for bind-group keys. */
-  private pipelines = new Map<
-    string,
-    { pipeline: GPUComputePipeline; id: number; error?: GpuError }
-  >();
+  private pipelines = new Map<string, PipelineEntry>();
   /** The first WGSL compile error seen, thrown by the next call (see `pipeline`). */
   private compileError: GpuError | null = null;
   private compiling: Promise<void>[] = [];
@@ -386,7 +390,7 @@ export class Gpu {
   }
 
   /** The cached pipeline of a kernel and its id, compiled on first use. */
-  private entry(kernel: Kernel): { pipeline: GPUComputePipeline; id: number; error?: GpuError } {
+  private entry(kernel: Kernel): PipelineEntry {
     let p = this.pipelines.get(kernel.code);
     if (!p) {
       this.device.pushErrorScope("validation");
@@ -397,10 +401,7 @@ export class Gpu {
         label: kernel.name,
       });
       const scope = this.device.popErrorScope();
-      const entry: { pipeline: GPUComputePipeline; id: number; error?: GpuError } = {
-        pipeline,
-        id: this.pipelines.size,
-      };
+      const entry: PipelineEntry = { pipeline, id: this.pipelines.size };
       this.compiling.push(
         scope.then(async (err) => {
           if (!err) return;

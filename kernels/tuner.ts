@@ -135,6 +135,11 @@ export class Tuner {
     return prior.choice;
   }
 
+  /** Whether problems wait that no enclosing tuneProblems is timing (a candidate's inner calls). */
+  private get innerPending(): boolean {
+    return [...this.pending.keys()].some((k) => !this.inFlight.has(k));
+  }
+
   /** Problems waiting to be timed. */
   get pendingCount(): number {
     return this.pending.size;
@@ -233,7 +238,7 @@ export class Tuner {
     };
     try {
       await warm();
-      if ([...this.pending.keys()].some((k) => !this.inFlight.has(k))) {
+      if (this.innerPending) {
         await this.tuneProblems(targetMs);
         await warm(); // the inner choices just made
       }
@@ -277,7 +282,7 @@ export class Tuner {
   private async time(run: () => void, targetMs: number): Promise<number> {
     const sync = () => this.gpu.sync();
     await submitMs(run, sync, 1); // compiles and warms up
-    if ([...this.pending.keys()].some((k) => !this.inFlight.has(k))) {
+    if (this.innerPending) {
       await this.tuneProblems(targetMs);
       await submitMs(run, sync, 1); // warms up the inner choices just made
     }

@@ -236,7 +236,7 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
   const { bm, bn } = tileOf(v);
   x.gpu.dispatch(
-    convFwdKernel(v, d, tapsOf(g)),
+    convFwdKernel(v, d, tapsOf(g, v)),
     [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
     params(convParamFields(g, bias ? 1 : 0)),
     [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
@@ -280,7 +280,7 @@ export function conv2dBackwardInput(
     ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
     : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
   dy.gpu.dispatch(
-    convDgradKernel(v, d, tapsOf(g)),
+    convDgradKernel(v, d, tapsOf(g, v)),
     [dy.buffer, w.buffer, dx.buffer],
     params(convParamFields(g)),
     grid,
@@ -368,7 +368,7 @@ export function conv2dBackwardWeight(
   const dw = splits === 1 ? alloc(wShape, d) : Tensor.empty(gpu, wShape, d);
   const part = splits === 1 ? dw : alloc([splits, nw], "f32");
   gpu.dispatch(
-    convWgradKernel(v, d, part.dtype, tapsOf(g)),
+    convWgradKernel(v, d, part.dtype, tapsOf(g, v)),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],

@@ -29,21 +29,20 @@ import { unroll } from "../wgsl.ts";
 import type { DType } from "../tensor.ts";
 import { storageWgsl } from "../gemm/storage.ts";
 
-export const convDgradKernel = kernelFamily((v: GemmVariant, d: DType, taps: ConvTaps): Kernel => {
-  const name = `conv_dgrad:${variantKey(v)}${d === "f16" ? ":f16" : ""}${
-    v.kind === "fat" ? "" : tapsName(taps)
-  }`;
-  const { prelude, t, ld, st } = storageWgsl(d);
-  const HEADER = `${prelude}${CONV_PARAMS}
+export const convDgradKernel = kernelFamily(
+  (v: GemmVariant, d: DType, taps: ConvTaps | null): Kernel => {
+    const name = `conv_dgrad:${variantKey(v)}${d === "f16" ? ":f16" : ""}${tapsName(taps)}`;
+    const { prelude, t, ld, st } = storageWgsl(d);
+    const HEADER = `${prelude}${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<${t}>;
 @group(0) @binding(2) var<storage, read> w: array<${t}>;
 @group(0) @binding(3) var<storage, read_write> dx: array<${t}>;`;
-  if (v.kind === "fat") {
-    return {
-      name,
-      code: fatKernel({
-        header: HEADER,
-        prologue: `let s = p.stride; let is = i32(s); let pad = i32(p.pad);
+    if (v.kind === "fat") {
+      return {
+        name,
+        code: fatKernel({
+          header: HEADER,
+          prologue: `let s = p.stride; let is = i32(s); let pad = i32(p.pad);
   let rh = wg.z / s; let rw = wg.z % s;
   let q0h = select(0, (pad - i32(rh) + is - 1) / is, pad > i32(rh));
   let q0w = select(0, (pad - i32(rw) + is - 1) / is, pad > i32(rw));
@@ -51,13 +50,13 @@ export const convDgradKernel = kernelFamily((v: GemmVariant, d: DType, taps: Con
   let Wq = u32(max((i32(p.W) + pad - i32(rw) + is - 1) / is - q0w, 0));
   let M = p.C; let QQ = Hq * Wq; let NC = p.N * QQ;
   let OHW = p.OH * p.OW; let KK = p.KH * p.KW; let iOW = i32(p.OW);`,
-        col: (j) =>
-          `let n${j} = cl${j} / QQ; let r${j} = cl${j} % QQ;
+          col: (j) =>
+            `let n${j} = cl${j} / QQ; let r${j} = cl${j} % QQ;
   let qh${j} = q0h + i32(r${j} / Wq); let qw${j} = q0w + i32(r${j} % Wq);
   let off${j} = i32(n${j} * p.O * OHW) + qh${j} * iOW + qw${j};`,
-        row: (i) => `let wr${i} = mr${i} * KK;`,
-        // Only live taps (see liveTaps), first one of this phase: kh ≡ rh (mod s).
-        loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
+          row: (i) => `let wr${i} = mr${i} * KK;`,
+          // Only live taps (see liveTaps), first one of this phase: kh ≡ rh (mod s).
+          loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
   let kws = p.tapsW & 0xffffu; let kwe = p.tapsW >> 16u;
   let kh0 = select(rh, rh + ((khs - rh + s - 1u) / s) * s, khs > rh);
   let kw0 = select(rw, rw + ((kws - rw + s - 1u) / s) * s, kws > rw);
@@ -70,24 +69,24 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
     let dw = i32((kw - rw) / s);
     let wk = ob + kh * p.KW + kw;
     let koff = oo - dh * iOW - dw;`,
-        a: (i) => `let a${i} = ${ld(`w[wr${i} + wk]`)};`,
-        b: (j) =>
-          `let ok${j} = hok${j} && u32(qw${j} - dw) < p.OW; ` +
-          `let b${j} = select(0.0, ${ld(`dy[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
-        loopClose: `} } }`,
-        store: () => ({
-          setup: `let sn = n / QQ; let sr = n % QQ;
+          a: (i) => `let a${i} = ${ld(`w[wr${i} + wk]`)};`,
+          b: (j) =>
+            `let ok${j} = hok${j} && u32(qw${j} - dw) < p.OW; ` +
+            `let b${j} = select(0.0, ${ld(`dy[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
+          loopClose: `} } }`,
+          store: () => ({
+            setup: `let sn = n / QQ; let sr = n % QQ;
       let ih = u32(i32(rh) - pad + is * (q0h + i32(sr / Wq)));
       let iw = u32(i32(rw) - pad + is * (q0w + i32(sr % Wq)));`,
-          put: `dx[((sn * M + m) * p.H + ih) * p.W + iw] = ${st("v")};`,
-        }),
-      }, v),
-    };
-  }
-  return {
-    name,
-    code: tiledKernel({
-      header: `${HEADER}
+            put: `dx[((sn * M + m) * p.H + ih) * p.W + iw] = ${st("v")};`,
+          }),
+        }, v),
+      };
+    }
+    return {
+      name,
+      code: tiledKernel({
+        header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 {
   return ${ld("w[((k / KK) * p.C + m) * KK + k % KK]")};
@@ -109,9 +108,10 @@ fn store(m: u32, n: u32, v: f32) {
   let HW = p.H * p.W;
   dx[((n / HW) * p.C + m) * HW + n % HW] = ${st("v")};
 }`,
-      prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * KK;`,
-      aFast: "k",
-      bFast: "n",
-    }, v),
-  };
-});
+        prologue: `let M = p.C; let NC = p.N * p.H * p.W; let k0 = 0u; let k1 = p.O * KK;`,
+        aFast: "k",
+        bFast: "n",
+      }, v),
+    };
+  },
+);

@@ -25,31 +25,30 @@ import { unroll } from "../wgsl.ts";
 import type { DType } from "../tensor.ts";
 import { storageWgsl } from "../gemm/storage.ts";
 
-export const convFwdKernel = kernelFamily((v: GemmVariant, d: DType, taps: ConvTaps): Kernel => {
-  const name = `conv_fwd:${variantKey(v)}${d === "f16" ? ":f16" : ""}${
-    v.kind === "fat" ? "" : tapsName(taps)
-  }`;
-  const { prelude, t, ld, st } = storageWgsl(d);
-  const HEADER = `${prelude}${CONV_PARAMS}
+export const convFwdKernel = kernelFamily(
+  (v: GemmVariant, d: DType, taps: ConvTaps | null): Kernel => {
+    const name = `conv_fwd:${variantKey(v)}${d === "f16" ? ":f16" : ""}${tapsName(taps)}`;
+    const { prelude, t, ld, st } = storageWgsl(d);
+    const HEADER = `${prelude}${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> x: array<${t}>;
 @group(0) @binding(2) var<storage, read> w: array<${t}>;
 @group(0) @binding(3) var<storage, read> bias: array<${t}>;
 @group(0) @binding(4) var<storage, read_write> y: array<${t}>;`;
-  const biasOf = `select(0.0, ${ld("bias[m]")}, p.hasBias != 0u)`;
-  if (v.kind === "fat") {
-    return {
-      name,
-      code: fatKernel({
-        header: HEADER,
-        prologue: `let M = p.O; let OHW = p.OH * p.OW; let NC = p.N * OHW; let HW = p.H * p.W;
+    const biasOf = `select(0.0, ${ld("bias[m]")}, p.hasBias != 0u)`;
+    if (v.kind === "fat") {
+      return {
+        name,
+        code: fatKernel({
+          header: HEADER,
+          prologue: `let M = p.O; let OHW = p.OH * p.OW; let NC = p.N * OHW; let HW = p.H * p.W;
   let CKK = p.C * p.KH * p.KW; let s = p.stride; let pad = i32(p.pad); let iW = i32(p.W);`,
-        col: (j) =>
-          `let n${j} = cl${j} / OHW; let r${j} = cl${j} % OHW;
+          col: (j) =>
+            `let n${j} = cl${j} / OHW; let r${j} = cl${j} % OHW;
   let ih${j} = i32((r${j} / p.OW) * s) - pad; let iw${j} = i32((r${j} % p.OW) * s) - pad;
   let off${j} = i32(n${j} * p.C * HW) + ih${j} * iW + iw${j};`,
-        row: (i) => `let wr${i} = mr${i} * CKK;`,
-        // Only the live taps (see liveTaps): skipped taps would add select(0, …) · w.
-        loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
+          row: (i) => `let wr${i} = mr${i} * CKK;`,
+          // Only the live taps (see liveTaps): skipped taps would add select(0, …) · w.
+          loopOpen: `let khs = p.tapsH & 0xffffu; let khe = p.tapsH >> 16u;
   let kws = p.tapsW & 0xffffu; let kwe = p.tapsW >> 16u; let KK = p.KH * p.KW;
   for (var c = 0u; c < p.C; c++) {
    let cb = i32(c * HW);
@@ -60,22 +59,22 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     let ikw = i32(kw);
     let koff = cb + ikh * iW + ikw;
     let k = c * KK + kh * p.KW + kw;`,
-        a: (i) => `let a${i} = ${ld(`w[wr${i} + k]`)};`,
-        b: (j) =>
-          `let ok${j} = hok${j} && u32(iw${j} + ikw) < p.W; ` +
-          `let b${j} = select(0.0, ${ld(`x[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
-        loopClose: `} } }`,
-        store: () => ({
-          setup: `let sn = n / OHW; let sr = n % OHW;`,
-          put: `y[(sn * M + m) * OHW + sr] = ${st(`v + ${biasOf}`)};`,
-        }),
-      }, v),
-    };
-  }
-  return {
-    name,
-    code: tiledKernel({
-      header: `${HEADER}
+          a: (i) => `let a${i} = ${ld(`w[wr${i} + k]`)};`,
+          b: (j) =>
+            `let ok${j} = hok${j} && u32(iw${j} + ikw) < p.W; ` +
+            `let b${j} = select(0.0, ${ld(`x[u32(select(0, off${j} + koff, ok${j}))]`)}, ok${j});`,
+          loopClose: `} } }`,
+          store: () => ({
+            setup: `let sn = n / OHW; let sr = n % OHW;`,
+            put: `y[(sn * M + m) * OHW + sr] = ${st(`v + ${biasOf}`)};`,
+          }),
+        }, v),
+      };
+    }
+    return {
+      name,
+      code: tiledKernel({
+        header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * KK + k]")}; }
 fn loadB(k: u32, n: u32) -> f32 {
@@ -91,9 +90,10 @@ fn store(m: u32, n: u32, v: f32) {
   let OHW = p.OH * p.OW;
   y[((n / OHW) * p.O + m) * OHW + n % OHW] = ${st(`v + ${biasOf}`)};
 }`,
-      prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * KK;`,
-      aFast: "k",
-      bFast: "n",
-    }, v),
-  };
-});
+        prologue: `let M = p.O; let NC = p.N * p.OH * p.OW; let k0 = 0u; let k1 = p.C * KK;`,
+        aFast: "k",
+        bFast: "n",
+      }, v),
+    };
+  },
+);

@@ -31,10 +31,8 @@ import type { DType } from "../tensor.ts";
 import { preludeOf, storageWgsl } from "../gemm/storage.ts";
 
 export const convWgradKernel = kernelFamily(
-  (v: GemmVariant, d: DType, pd: DType, taps: ConvTaps): Kernel => {
-    const name = `conv_wgrad:${variantKey(v)}${d === "f16" ? `:${d}>${pd}` : ""}${
-      v.kind === "fat" ? "" : tapsName(taps)
-    }`;
+  (v: GemmVariant, d: DType, pd: DType, taps: ConvTaps | null): Kernel => {
+    const name = `conv_wgrad:${variantKey(v)}${d === "f16" ? `:${d}>${pd}` : ""}${tapsName(taps)}`;
     const { t, ld } = storageWgsl(d), out = storageWgsl(pd);
     const HEADER = `${preludeOf(d, pd)}${CONV_PARAMS}
 @group(0) @binding(1) var<storage, read> dy: array<${t}>;

@@ -327,20 +327,25 @@ export interface ConvTaps {
   pad: number;
 }
 
-/** Module-scope WGSL constants KH, KW, KK (= KH·KW), STRIDE and PAD for `t`. */
-export function tapConsts(t: ConvTaps): string {
+/** Module-scope WGSL constants KH, KW, KK (= KH·KW), STRIDE and PAD for `t` (GPU tiles only). */
+export function tapConsts(t: ConvTaps | null): string {
+  if (!t) throw new Error("tapConsts: a tiled or reg conv kernel is generated for its taps");
   return `const KH = ${t.kh}u; const KW = ${t.kw}u; const KK = ${t.kh * t.kw}u;
 const STRIDE = ${t.stride}u; const PAD = ${t.pad}u;`;
 }
 
-/** The taps part of a conv geometry (a kernel family argument: compared as JSON). */
-export function tapsOf(g: ConvGeom): ConvTaps {
-  return { kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad };
+/**
+ * The taps a conv kernel of variant v is generated for (a kernel family argument, compared as
+ * JSON): the geometry's for the GPU tiles, null for the fat kernels, which read them from p, so
+ * one fat kernel serves every geometry and is generated once.
+ */
+export function tapsOf(g: ConvGeom, v: GemmVariant): ConvTaps | null {
+  return v.kind === "fat" ? null : { kh: g.kh, kw: g.kw, stride: g.stride, pad: g.pad };
 }
 
-/** Short name suffix of a ConvTaps, for kernel names: `:3x3s1p1`. */
-export function tapsName(t: ConvTaps): string {
-  return `:${t.kh}x${t.kw}s${t.stride}p${t.pad}`;
+/** Kernel-name suffix of a ConvTaps (`:3x3s1p1`; none for a fat kernel's null). */
+export function tapsName(t: ConvTaps | null): string {
+  return t ? `:${t.kh}x${t.kw}s${t.stride}p${t.pad}` : "";
 }
 
 export interface ConvGeom {
