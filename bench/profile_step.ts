@@ -106,22 +106,22 @@ function wrap<T extends object>(obj: T, prefix: string): T {
       continue;
     }
     out[name] = (...args: unknown[]) => {
-      const s = args.map(spec);
-      // Index tensors must hold valid row indices in the replay.
-      if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
-      const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
-        JSON.stringify(s.filter((x) => "v" in x))
-      }`;
-      if (recording) {
-        const r = records.get(key);
-        if (r) r.calls++;
-        else records.set(key, { op: prefix + name, args: s, calls: 1, call: (a) => f(...a) });
-      }
       const timed = timing && depth === 0;
-      if (timed) {
-        gpu.beginTimed();
-        stretches.push(key);
+      if (recording || timed) {
+        const s = args.map(spec);
+        // Index tensors must hold valid row indices in the replay.
+        if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
+        const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
+          JSON.stringify(s.filter((x) => "v" in x))
+        }`;
+        if (recording) {
+          const r = records.get(key);
+          if (r) r.calls++;
+          else records.set(key, { op: prefix + name, args: s, calls: 1, call: (a) => f(...a) });
+        }
+        if (timed) stretches.push(key);
       }
+      if (timed) gpu.beginTimed();
       depth++;
       try {
         return f(...args);
