@@ -84,7 +84,9 @@ console.log(`throughput timing: ${timingMethod(gpu)}`);
 const t0 = performance.now();
 const peak = await measurePeak(gpu);
 console.log(
-  `peak probe: ${peak.gflops.toFixed(1)} GFLOP/s fp32 FMA, ${peak.gbps.toFixed(1)} GB/s copy`,
+  `peak probe: ${peak.gflops.toFixed(1)} GFLOP/s fp32 FMA (${peak.fmaProbe}), ` +
+    `${peak.gbps.toFixed(1)} GB/s copy (${peak.copyProbe}); every probe: ` +
+    peak.probes.map(([name, rate]) => `${name} ${rate.toFixed(1)}`).join(", "),
 );
 printHeader();
 // the GPU-scale rows take minutes each on a software adapter: there only when named

@@ -141,9 +141,10 @@ function recordAugment(gpu: Gpu, N: number, S: number, C: number): void {
 
 /**
  * The conv algorithms a GPU's tuner may pick instead of the prior's implicit GEMM, at a ResNet's
- * shapes for batch N and input side S: Winograd for each stage's 3×3 stride-1 conv (forward,
- * grad-input, grad-weight), col2im for each strided 3×3 grad-input. The step's table shows the
- * prior only; the tuner chose Winograd at 28², 14² and 7² on the H200 (bench/RESULTS.md).
+ * shapes for batch N and input side S: Winograd F(2×2) and F(4×4) for each stage's 3×3 stride-1
+ * conv (forward, grad-input, grad-weight), col2im for each strided 3×3 grad-input. The step's
+ * table shows the prior only; the tuner chose Winograd F(2×2) at 28², 14² and 7² on the H200
+ * (bench/RESULTS.md, session 6, before F(4×4) existed).
  */
 export async function auditConvAlgos(
   gpu: Gpu,
@@ -157,7 +158,6 @@ export async function auditConvAlgos(
       const side = Math.ceil(S / 4 / 2 ** i), c = 64 * 2 ** i;
       const t = (shape: number[]) => Tensor.empty(gpu, shape, precision);
       const x = t([N, c, side, side]), w = t([c, c, 3, 3]), dy = t([N, c, side, side]);
-      const wino = { stride: 1, pad: 1, algo: "winograd" as const };
       // (a shape whose scratch exceeds this adapter's binding limit is left out and named)
       const tryRun = (what: string, f: () => Tensor) => {
         try {
@@ -167,9 +167,12 @@ export async function auditConvAlgos(
           skipped.push(`${what} ${N}×${c}×${side}²`);
         }
       };
-      tryRun("Winograd fwd", () => conv2d(x, w, null, wino));
-      tryRun("Winograd grad-input", () => conv2dBackwardInput(dy, w, x.shape, wino));
-      tryRun("Winograd grad-weight", () => conv2dBackwardWeight(dy, x, w.shape, wino));
+      for (const [algo, tag] of [["winograd", "F(2×2)"], ["winograd4", "F(4×4)"]] as const) {
+        const wino = { stride: 1, pad: 1, algo };
+        tryRun(`Winograd ${tag} fwd`, () => conv2d(x, w, null, wino));
+        tryRun(`Winograd ${tag} grad-input`, () => conv2dBackwardInput(dy, w, x.shape, wino));
+        tryRun(`Winograd ${tag} grad-weight`, () => conv2dBackwardWeight(dy, x, w.shape, wino));
+      }
       if (i > 0) { // the stage's first conv: stride 2 from the previous stage's c/2 channels
         const xs = t([N, c / 2, 2 * side, 2 * side]), ws = t([c, c / 2, 3, 3]);
         tryRun(

@@ -5,8 +5,18 @@
  */
 import type { Gpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
-import type { Peak } from "./peak.ts";
 import { perCallMs, submitMs } from "../kernels/tuner.ts";
+
+/** The adapter's measured peaks (bench/peak.ts), and the probe kernels that reached them. */
+export interface Peak {
+  gflops: number;
+  gbps: number;
+  /** Which FMA and copy probe variants gave the two figures (the fastest of each). */
+  fmaProbe: string;
+  copyProbe: string;
+  /** Every probe's rate: [name, GFLOP/s or GB/s]. */
+  probes: Array<[string, number]>;
+}
 
 export interface BenchOptions {
   /** Force a tile variant on our GEMM-shaped kernels (tuning experiments). */

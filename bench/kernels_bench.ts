@@ -54,18 +54,20 @@ export const convBench: BenchEntry = {
     const x = Tensor.from(gpu, rand(N * C * H * W, 1), [N, C, H, W]);
     const w = Tensor.from(gpu, rand(O * C * K * K, 2), [O, C, K, K]);
     const dy = Tensor.from(gpu, rand(N * O * H * W, 3), [N, O, H, W]);
-    // The default algorithm (compared with TF.js), then the other one where it applies.
-    // GFLOP/s always count the direct convolution's FLOPs (Winograd's are "effective").
+    // The default algorithm (compared with TF.js), then the other two. GFLOP/s always count the
+    // direct convolution's FLOPs (Winograd's are "effective").
     const algo = convAlgorithm(gpu, x.shape, w.shape, o);
-    const rowsFor = (a: "gemm" | "winograd"): Array<[string, () => Tensor, number]> => {
-      const oa = { ...o, algo: a }, tag = a === "gemm" ? "implicit GEMM" : "Winograd";
+    const TAGS = { gemm: "implicit GEMM", winograd: "Winograd", winograd4: "Winograd F(4×4)" };
+    const rowsFor = (a: keyof typeof TAGS): Array<[string, () => Tensor, number]> => {
+      const oa = { ...o, algo: a }, tag = TAGS[a];
       return [
         [`conv2d forward (${tag})`, () => conv2d(x, w, null, oa), 5],
         [`conv2d grad-input (${tag})`, () => conv2dBackwardInput(dy, w, x.shape, oa), 5],
         [`conv2d grad-weight (${tag})`, () => conv2dBackwardWeight(dy, x, w.shape, oa), 5],
       ];
     };
-    const rows = [...rowsFor(algo), ...(algo === "winograd" ? rowsFor("gemm") : [])];
+    const others = (["gemm", "winograd", "winograd4"] as const).filter((a) => a !== algo);
+    const rows = [algo, ...others].flatMap(rowsFor);
     const timings = [];
     for (const [name, fn, n] of rows) {
       const t = await ours(ctx, fn, n);

@@ -19,7 +19,7 @@ import {
   variantKey,
 } from "../kernels/gemm/variants.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
-import { gpu, randn } from "./gpu.ts";
+import { gpu, onGl, randn } from "./gpu.ts";
 import type { WindowChoice } from "../kernels/gemm/window_plan.ts";
 import { assertHalfClose, half, hasF16 } from "./f16.ts";
 
@@ -168,7 +168,9 @@ Deno.test("split-K matmul and bmm == CPU for every split candidate shape, all tr
     const o = { transA, transB };
     const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
     const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
-    for (const variant of [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)]) {
+    // (under GL the one GPU tile its tests compile there: tests/gpu.ts onGl)
+    const tiles = onGl ? testedGpuCandidates() : [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)];
+    for (const variant of tiles) {
       for (const splitK of [2, 3, 4]) {
         const c = matmul(ta, tb, { ...o, variant, splitK });
         assertNear(
@@ -189,7 +191,7 @@ Deno.test("split-K matmul and bmm == CPU for every split candidate shape, all tr
   const b2 = cpuTensor([K, N], b3.data.slice(0, K * N));
   for (const sharedB of [false, true]) {
     const got = await bmm(ta3, sharedB ? Tensor.from(gpu, b2.data, b2.shape) : tb3, {
-      variant: reg(64, 64, 16, 8, 8),
+      variant: onGl ? testedGpuCandidates()[0] : reg(64, 64, 16, 8, 8),
       splitK: 3,
       sharedB,
     }).read();

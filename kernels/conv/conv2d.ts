@@ -7,7 +7,8 @@
  *                                                  (conv/implicit_wgrad.ts)
  *   grad-bias    per-channel reduction over N, H, W (conv/implicit_wgrad.ts)
  * 3×3 stride-1 convs (most of a ResNet) run all three as Winograd F(2×2, 3×3)
- * transforms around 16 batched GEMMs instead (winograd.ts; `algo` chooses), and
+ * or F(4×4, 3×3) transforms around 16 or 36 batched GEMMs instead (winograd.ts;
+ * `algo` chooses; the tuner times both on GPUs), and
  * strided convs' grad-input as an explicit GEMM + gather (conv/col2im.ts).
  * Tile shapes are specializations chosen per adapter (gemm/variants.ts); the
  * `variant` / `splits` options force one, for tests and benchmarks.
@@ -55,18 +56,20 @@ export interface ConvGpuOptions extends ConvOptions {
   splits?: number;
   /**
    * "gemm": implicit GEMM; "winograd": F(2×2, 3×3) (3×3 stride-1 convs only, winograd.ts);
+   * "winograd4": F(4×4, 3×3) (the same convs: 4× fewer multiplies, more rounding);
    * "col2im": grad-input as an explicit GEMM and a gather (conv/col2im.ts; forward and
    * grad-weight stay implicit GEMMs); "auto" (default): on software adapters, where they were
-   * measured faster, Winograd for 3×3 stride-1 convs and col2im for strided grad-inputs.
+   * measured faster, Winograd for 3×3 stride-1 convs (F(4×4) on maps from 14×14) and col2im for
+   * strided grad-inputs.
    */
   algo?: ConvAlgo;
 }
 
 /**
  * The convolution algorithms: auto (per shape, the tuner's choice), implicit GEMM, Winograd F(2×2,
- * 3×3), col2im.
+ * 3×3) and F(4×4, 3×3), col2im.
  */
-export const CONV_ALGOS = ["auto", "gemm", "winograd", "col2im"] as const;
+export const CONV_ALGOS = ["auto", "gemm", "winograd", "winograd4", "col2im"] as const;
 /** A convolution algorithm (see CONV_ALGOS). */
 export type ConvAlgo = typeof CONV_ALGOS[number];
 
@@ -76,42 +79,58 @@ export function setConvAlgo(algo: ConvAlgo): void {
   defaultAlgo = algo;
 }
 
-/** Whether conv2d and its gradients run as Winograd or as (implicit or col2im) GEMMs here. */
+/**
+ * Whether conv2d and its gradients run as Winograd F(2×2) or F(4×4), or as (implicit or col2im)
+ * GEMMs here, before any tuning.
+ */
 export function convAlgorithm(
   gpu: Gpu,
   xShape: Shape,
   wShape: Shape,
   o: ConvGpuOptions,
-): "gemm" | "winograd" {
-  return winograd(gpu, geom(xShape, wShape, o, "conv2d"), o, "conv2d") ? "winograd" : "gemm";
+): "gemm" | "winograd" | "winograd4" {
+  const tile = winograd(gpu, geom(xShape, wShape, o, "conv2d"), o, "conv2d");
+  return tile === 4 ? "winograd4" : tile ? "winograd" : "gemm";
 }
 
-/** Whether this conv runs as Winograd F(2×2, 3×3) (see ConvGpuOptions.algo). */
-function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): boolean {
+/**
+ * The output tile of the Winograd algorithm this conv runs as (2: F(2×2, 3×3), 4: F(4×4, 3×3)),
+ * or 0 for a GEMM (see ConvGpuOptions.algo).
+ */
+function winograd(gpu: Gpu, g: ConvGeom, o: ConvGpuOptions, fn: string): 0 | 2 | 4 {
   const algo = o.algo ?? defaultAlgo;
-  if (algo === "gemm" || algo === "col2im") return false;
-  // temporaries cover the larger of the two maps (grad-input transforms dy over x's size)
-  const fits = winogradFits(gpu, g);
-  if (algo === "winograd") {
-    if (!fits) {
+  if (algo === "winograd" || algo === "winograd4") {
+    const tile = algo === "winograd4" ? 4 : 2;
+    if (!winogradFits(gpu, g, tile)) {
       throw new GpuError(
         `${fn}: Winograd needs a 3×3 stride-1 kernel with padding ≤ 2 and scratch within the ` +
           `binding limit (kernel ${g.kh}×${g.kw}, stride ${g.stride}, pad ${g.pad})`,
       );
     }
-    return true;
+    return tile;
   }
-  // Measured on lavapipe (kernels/KERNELS.md): faster from 2×2 output maps up.
-  return fits && gpu.isSoftware && g.oh >= 2 && g.ow >= 2;
+  if (algo !== "auto" || !gpu.isSoftware || g.oh < 2 || g.ow < 2) return 0;
+  // Measured on lavapipe (kernels/KERNELS.md): F(2×2) beats the GEMMs from 2×2 output maps up,
+  // F(4×4) beats F(2×2) from 14×14 up (sessions 4 and 9).
+  if (Math.min(g.oh, g.ow) >= 14 && winogradFits(gpu, g, 4)) return 4;
+  return winogradFits(gpu, g, 2) ? 2 : 0;
 }
 
 /** The three GEMM-shaped conv passes. */
 export type ConvOp = "fwd" | "dgrad" | "wgrad";
 
-/** Whether Winograd F(2×2, 3×3) can run this conv at all (kernel, stride, padding, scratch). */
-function winogradFits(gpu: Gpu, g: ConvGeom): boolean {
+/** Whether Winograd F(m×m, 3×3) can run this conv at all (kernel, stride, padding, scratch). */
+function winogradFits(gpu: Gpu, g: ConvGeom, m: 2 | 4): boolean {
+  // temporaries cover the larger of the two maps (grad-input transforms dy over x's size)
   const side = Math.max(g.c, g.o);
-  const scratch = winogradScratchBytes(g.n, side, side, Math.max(g.oh, g.h), Math.max(g.ow, g.w));
+  const scratch = winogradScratchBytes(
+    g.n,
+    side,
+    side,
+    Math.max(g.oh, g.h),
+    Math.max(g.ow, g.w),
+    m,
+  );
   return g.kh === 3 && g.kw === 3 && g.stride === 1 && g.pad <= 2 &&
     scratch <= gpu.limits.maxStorageBufferBindingSize;
 }
@@ -166,7 +185,8 @@ function tuned(
 /**
  * What the tuner times for one conv call, the prior ({}: the "auto" rules) first: on software
  * adapters the implicit GEMM beside it; on GPUs every tile shape (gemm/variants.ts), more
- * split-K counts for grad-weight, Winograd where it fits and col2im for strided grad-inputs.
+ * split-K counts for grad-weight, Winograd F(2×2) and F(4×4) where they fit and col2im for
+ * strided grad-inputs.
  */
 export function convCandidates(
   gpu: Gpu,
@@ -187,7 +207,9 @@ export function convCandidates(
     }
   }
   if (op === "wgrad" && !gpu.isSoftware) candidates.push(...wgradSplitCandidates(gpu, g));
-  if (winogradFits(gpu, g)) candidates.push({ label: "winograd", choice: { algo: "winograd" } });
+  for (const [algo, m] of [["winograd", 2], ["winograd4", 4]] as const) {
+    if (winogradFits(gpu, g, m)) candidates.push({ label: algo, choice: { algo } });
+  }
   if (
     op === "dgrad" && g.stride > 1 && col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize
   ) {
@@ -230,7 +252,8 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   if (bias) sameShape(bias, [g.o], "conv2d: bias");
   const d = sameDtype("conv2d", x, w, ...(bias ? [bias] : []));
   o = tuned(x.gpu, "fwd", g, o, !!bias, d);
-  if (winograd(x.gpu, g, o, "conv2d")) return winogradConv(x, w, bias, g.pad, false, o);
+  const tile = winograd(x.gpu, g, o, "conv2d");
+  if (tile) return winogradConv(x, w, bias, g.pad, false, o, tile);
   const y = Tensor.empty(x.gpu, [g.n, g.o, g.oh, g.ow], d);
   const cols = g.n * g.oh * g.ow;
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
@@ -268,9 +291,8 @@ export function conv2dBackwardInput(
   sameShape(dy, [g.n, g.o, g.oh, g.ow], "conv2dBackwardInput: dy");
   const d = sameDtype("conv2dBackwardInput", dy, w);
   o = tuned(dy.gpu, "dgrad", g, o, false, d);
-  if (winograd(dy.gpu, g, o, "conv2dBackwardInput")) {
-    return winogradConv(dy, w, null, 2 - g.pad, true, o); // the flipped kernel's conv
-  }
+  const tile = winograd(dy.gpu, g, o, "conv2dBackwardInput");
+  if (tile) return winogradConv(dy, w, null, 2 - g.pad, true, o, tile); // the flipped kernel's conv
   if (col2im(dy.gpu, g, o)) return conv2dBackwardInputCol2im(dy, w, g, o);
   const dx = Tensor.empty(dy.gpu, xShape, d);
   const s = g.stride;
@@ -345,9 +367,8 @@ export function conv2dBackwardWeight(
   const d = sameDtype("conv2dBackwardWeight", dy, x);
   o = tuned(x.gpu, "wgrad", g, o, false, d);
   const gpu = x.gpu;
-  if (winograd(gpu, g, o, "conv2dBackwardWeight")) {
-    return winogradWeightGrad(dy, x, g.pad, o);
-  }
+  const tile = winograd(gpu, g, o, "conv2dBackwardWeight");
+  if (tile) return winogradWeightGrad(dy, x, g.pad, o, tile);
   const ncols = g.c * g.kh * g.kw, nw = g.o * ncols, K = g.n * g.oh * g.ow;
   // fat kernels compute only the columns of live taps (tiny maps: most taps of
   // a padded 3×3 read only padding); the dead taps' weights get zeros.

@@ -1,12 +1,13 @@
 /**
- * Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray 2015):
- * each 2×2 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of a 4×4 input patch d,
- * and summed over input channels the elementwise products become 16
- * independent GEMMs, one per transform-domain point ξ. They need 16 multiplies
- * per 4 outputs instead of 36: 2.25× fewer FLOPs than the direct conv.
+ * Winograd F(m×m, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray 2015), m = 2 or 4:
+ * each m×m output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of an α×α input patch d (α = m + 2),
+ * and summed over input channels the elementwise products become α² independent
+ * GEMMs, one per transform-domain point ξ. F(2×2) needs 16 multiplies per 4 outputs
+ * instead of 36 (2.25× fewer FLOPs than the direct conv), F(4×4) 36 per 16 instead of
+ * 144 (4×), with larger rounding error (its transforms' coefficients reach 8 and ⅙).
  *
- * Layouts (P = N·TH·TW tiles, TH = ⌈OH/2⌉, TW = ⌈OW/2⌉, tile q = (n·TH + th)·TW + tw):
- *   input  V[ξ](c, q)   = (Bᵀ d B)[ξ] of x[n, c, 2th−pad …+4, 2tw−pad …+4] (zero outside)
+ * Layouts (P = N·TH·TW tiles, TH = ⌈OH/m⌉, TW = ⌈OW/m⌉, tile q = (n·TH + th)·TW + tw):
+ *   input  V[ξ](c, q)   = (Bᵀ d B)[ξ] of x[n, c, m·th−pad …+α, m·tw−pad …+α] (zero outside)
  *   weight U[ξ](o, c)   = (G g Gᵀ)[ξ] of w[o, c]
  *   GEMM   M[ξ][o][q]   = Σ_c U[ξ](o, c) · V[ξ](c, q)        (M = O, K = C, N = P)
  *   output y[n, o, 2th+i, 2tw+j] = (Aᵀ M[·][o][q] A)[i][j] + bias[o]
@@ -29,8 +30,11 @@
  * Storage: the transforms read x, w, dy and bias and write y and dw in the
  * user's storage type (f32 or f16: gemm/storage.ts, widened on load, rounded
  * once at the store); the panels and M, internal, are always f32.
- * Exactness: the transforms' coefficients are 0, ±1, ±½, so the f32 error is
- * that of a few more additions than the direct sum (tests: same tolerance).
+ * Exactness: F(2×2)'s coefficients are 0, ±1, ±½, so its f32 error is that of
+ * a few more additions than the direct sum (tests: the direct conv's tolerance).
+ * F(4×4)'s (points 0, ±1, ±2, ∞) reach 5 and 8 and include ⅙, so intermediate values
+ * are up to ~10³ times the direct sum's terms; its tests allow 10× the tolerance
+ * (kernels/KERNELS.md, session 9, has the measured errors).
  */
 import { type Gpu, GpuError, grid1d, type Kernel, params } from "../device.ts";
 import { type DType, Tensor } from "../tensor.ts";
@@ -75,6 +79,70 @@ const GT: F1 = ([m0, m1, m2, m3]) => [
   `0.5 * (${m1} + ${m2}) + ${m3}`,
 ];
 
+// F(4×4, 3×3), points 0, ±1, ±2, ∞ (Lavin & Gray's matrices, factored; checked exactly in
+// rationals and by the conv tests).
+/** Bᵀ: input patch, 6 → 6. */
+const BT4: F1 = ([d0, d1, d2, d3, d4, d5]) => [
+  `4.0 * ${d0} - 5.0 * ${d2} + ${d4}`,
+  `(${d3} + ${d4}) - 4.0 * (${d1} + ${d2})`,
+  `(${d4} - ${d3}) + 4.0 * (${d1} - ${d2})`,
+  `(${d4} - ${d2}) + 2.0 * (${d3} - ${d1})`,
+  `(${d4} - ${d2}) - 2.0 * (${d3} - ${d1})`,
+  `4.0 * ${d1} - 5.0 * ${d3} + ${d5}`,
+];
+/** G: kernel, 3 → 6. */
+const G4: F1 = ([g0, g1, g2]) => [
+  `0.25 * ${g0}`,
+  `(-1.0 / 6.0) * (${g0} + ${g1} + ${g2})`,
+  `(-1.0 / 6.0) * (${g0} - ${g1} + ${g2})`,
+  `(1.0 / 24.0) * (${g0} + 2.0 * ${g1} + 4.0 * ${g2})`,
+  `(1.0 / 24.0) * (${g0} - 2.0 * ${g1} + 4.0 * ${g2})`,
+  g2,
+];
+/** Aᵀ: products → output tile, 6 → 4. */
+const AT4: F1 = ([m0, m1, m2, m3, m4, m5]) => [
+  `${m0} + ${m1} + ${m2} + ${m3} + ${m4}`,
+  `(${m1} - ${m2}) + 2.0 * (${m3} - ${m4})`,
+  `(${m1} + ${m2}) + 4.0 * (${m3} + ${m4})`,
+  `(${m1} - ${m2}) + 8.0 * (${m3} - ${m4}) + ${m5}`,
+];
+/** A: output-gradient tile, 4 → 6 (the transpose of Aᵀ). */
+const A4: F1 = ([e0, e1, e2, e3]) => [
+  e0,
+  `${e0} + ${e1} + ${e2} + ${e3}`,
+  `${e0} - ${e1} + ${e2} - ${e3}`,
+  `${e0} + 2.0 * ${e1} + 4.0 * ${e2} + 8.0 * ${e3}`,
+  `${e0} - 2.0 * ${e1} + 4.0 * ${e2} - 8.0 * ${e3}`,
+  e3,
+];
+/** Gᵀ: products → kernel gradient, 6 → 3 (the transpose of G). */
+const GT4: F1 = ([m0, m1, m2, m3, m4, m5]) => [
+  `0.25 * ${m0} - (1.0 / 6.0) * (${m1} + ${m2}) + (1.0 / 24.0) * (${m3} + ${m4})`,
+  `(1.0 / 6.0) * (${m2} - ${m1}) + (1.0 / 12.0) * (${m3} - ${m4})`,
+  `(1.0 / 6.0) * ((${m3} + ${m4}) - (${m1} + ${m2})) + ${m5}`,
+];
+
+/**
+ * One Winograd algorithm F(m×m, 3×3): output tile m, input tile α = m + 2, α² GEMMs, the five
+ * transforms, and the prefix of its kernels' names.
+ */
+export interface Wino {
+  m: number;
+  a: number;
+  BT: F1;
+  G: F1;
+  AT: F1;
+  A: F1;
+  GT: F1;
+  name: string;
+}
+const F2: Wino = { m: 2, a: 4, BT, G, AT, A, GT, name: "winograd" };
+const F4: Wino = { m: 4, a: 6, BT: BT4, G: G4, AT: AT4, A: A4, GT: GT4, name: "winograd4" };
+/** The algorithm of output tile m (2 or 4). */
+export function winoOf(m: 2 | 4): Wino {
+  return m === 4 ? F4 : F2;
+}
+
 /**
  * WGSL `let`s applying f along columns, then along rows, of a square input
  * given as variables `${src}${r}_${s}`; the results are `${dst}${r}_${s}`.
@@ -96,10 +164,11 @@ function twoD(f: F1, n: number, src: string, dst: string): string {
 
 const grid = (s: number) => Array.from({ length: s * s }, (_, i) => [Math.floor(i / s), i % s]);
 
-/** WGSL: image n and output origin (oh, ow) of tile q (needs p.TH, p.TW). */
-const TILE_FN = `fn tile(q: u32) -> vec3u {
+/** WGSL: image n and output origin (oh, ow) of tile q of F(m×m) (needs p.TH, p.TW). */
+const tileFn = (w: Wino) =>
+  `fn tile(q: u32) -> vec3u {
   let t = q % (p.TH * p.TW);
-  return vec3u(q / (p.TH * p.TW), (t / p.TW) * 2u, (t % p.TW) * 2u);
+  return vec3u(q / (p.TH * p.TW), (t / p.TW) * ${w.m}u, (t % p.TW) * ${w.m}u);
 }`;
 
 type Lanes = 1 | 4;
@@ -121,14 +190,14 @@ const lanes = (L: Lanes) => Array.from({ length: L }, (_, j) => j);
 function transformKernel(
   name: string,
   fields: string,
-  bindings: (L: Lanes, s: StorageWgsl) => string,
-  body: (L: Lanes, s: StorageWgsl) => string,
-): (d: DType) => Record<Lanes, Kernel> {
-  const make = (L: Lanes, d: DType): Kernel => ({
-    name: `winograd:${name}:${d === "f16" ? "f16:" : ""}${L}`,
+  bindings: (L: Lanes, s: StorageWgsl, w: Wino) => string,
+  body: (L: Lanes, s: StorageWgsl, w: Wino) => string,
+): (w: Wino, d: DType) => Record<Lanes, Kernel> {
+  const make = (L: Lanes, d: DType, w: Wino): Kernel => ({
+    name: `${w.name}:${name}:${d === "f16" ? "f16:" : ""}${L}`,
     code: `${storageWgsl(d).prelude}struct P { items: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
-${bindings(L, storageWgsl(d))}
+${bindings(L, storageWgsl(d), w)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let total = nw.x * nw.y * ${WG}u;
@@ -137,15 +206,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
   loop {
     if (g >= groups) { break; }
 ${lanes(L).map((j) => `    let it${j} = g * ${L}u + ${j}u;`).join("\n")}
-${body(L, storageWgsl(d))}
+${body(L, storageWgsl(d), w)}
     g += total;
   }
 }`,
   });
-  const memo = new Map<DType, Record<Lanes, Kernel>>();
-  return (d) => {
-    let k = memo.get(d);
-    if (!k) memo.set(d, k = { 1: make(1, d), 4: make(4, d) });
+  const memo = new Map<string, Record<Lanes, Kernel>>();
+  return (w, d) => {
+    const key = `${w.name}:${d}`;
+    let k = memo.get(key);
+    if (!k) memo.set(key, k = { 1: make(1, d, w), 4: make(4, d, w) });
     return k;
   };
 }
@@ -155,12 +225,13 @@ const PANEL_FIELDS = "X: u32, pX: u32, pkc: u32, pXB: u32, pZ: u32";
 
 /**
  * Gathered inputs, vector stores into GEMM panels: per item j, `load(j)`
- * defines scalars `${src}${r}_${s}_${j}` (n×n); f is applied in 2-D and point ξ
+ * defines scalars `${src}${r}_${s}_${j}` (n×n); f (n → α) is applied in 2-D and point ξ
  * of the group is stored at panelPos(ξ, x, k) (items are x-fastest: x = it % X,
  * k = it / X, so with L = 4 the group's items are 4 neighbouring floats).
  */
 function gatherBody(
   L: Lanes,
+  a: number,
   n: number,
   src: string,
   load: (j: number) => string,
@@ -171,8 +242,8 @@ function gatherBody(
     const v = lanes(L).map((j) => `${src}${r}_${s}_${j}`).join(", ");
     return `    let ${src}${r}_${s} = ${T(L)}(${v});`;
   });
-  const stores = grid(4).map(([r, s]) =>
-    `    ${out}[panelPos(${r * 4 + s}u, px, pk) / ${L}u] = t${r}_${s};`
+  const stores = grid(a).map(([r, s]) =>
+    `    ${out}[panelPos(${r * a + s}u, px, pk) / ${L}u] = t${r}_${s};`
   );
   return `${lanes(L).map(load).join("\n")}
 ${pts.join("\n")}
@@ -181,12 +252,12 @@ ${twoD(f, n, src, "t")}
 ${stores.join("\n")}`;
 }
 
-/** Vector loads of the 16 points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
-function scatterBody(L: Lanes, f: F1, store: (j: number) => string) {
+/** Vector loads of the α² points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
+function scatterBody(L: Lanes, a: number, f: F1, store: (j: number) => string) {
   return `${
-    grid(4).map(([r, s]) => `    let m${r}_${s} = m[${r * 4 + s}u * groups + g];`).join("\n")
+    grid(a).map(([r, s]) => `    let m${r}_${s} = m[${r * a + s}u * groups + g];`).join("\n")
   }
-${twoD(f, 4, "m", "o")}
+${twoD(f, a, "m", "o")}
 ${lanes(L).map(store).join("\n")}`;
 }
 
@@ -197,19 +268,20 @@ ${lanes(L).map(store).join("\n")}`;
 const INPUT = transformKernel(
   "input",
   `C: u32, H: u32, W: u32, TH: u32, TW: u32, pad: u32, P: u32, ic: u32, iq: u32, ${PANEL_FIELDS}`,
-  (L, st) =>
+  (L, st, w) =>
     `@group(0) @binding(1) var<storage, read> x: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> v: array<${T(L)}>;
-${TILE_FN}
+${tileFn(w)}
 ${PANEL_POS_WGSL}
 fn ld(base: u32, h: i32, w: i32) -> f32 {
   let ok = u32(h) < p.H && u32(w) < p.W;
   return select(0.0, ${st.ld("x[select(0u, base + u32(h) * p.W + u32(w), ok)]")}, ok);
 }`,
-  (L) =>
+  (L, _, w) =>
     gatherBody(
       L,
-      4,
+      w.a,
+      w.a,
       "d",
       (j) =>
         `    let c${j} = (it${j} / p.ic) % p.C; let q${j} = (it${j} / p.iq) % p.P;
@@ -217,11 +289,11 @@ fn ld(base: u32, h: i32, w: i32) -> f32 {
     let h${j} = i32(t${j}.y) - i32(p.pad); let w${j} = i32(t${j}.z) - i32(p.pad);
     let b${j} = (n${j} * p.C + c${j}) * p.H * p.W;
 ${
-          grid(4).map(([r, s]) =>
+          grid(w.a).map(([r, s]) =>
             `    let d${r}_${s}_${j} = ld(b${j}, h${j} + ${r}, w${j} + ${s});`
           ).join("\n")
         }`,
-      BT,
+      w.BT,
       "v",
     ),
 );
@@ -239,9 +311,10 @@ const WEIGHT = transformKernel(
     `@group(0) @binding(1) var<storage, read> w: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> u: array<${T(L)}>;
 ${PANEL_POS_WGSL}`,
-  (L, st) =>
+  (L, st, w) =>
     gatherBody(
       L,
+      w.a,
       3,
       "g",
       (j) =>
@@ -254,7 +327,7 @@ ${
             };`
           ).join("\n")
         }`,
-      G,
+      w.G,
       "u",
     ),
 );
@@ -263,72 +336,86 @@ ${
 const OUTPUT = transformKernel(
   "output",
   "O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, hasBias: u32, po: u32",
-  (L, st) =>
+  (L, st, w) =>
     `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
 @group(0) @binding(2) var<storage, read> bias: array<${st.t}>;
 @group(0) @binding(3) var<storage, read_write> y: array<${st.t}>;
-${TILE_FN}`,
-  (L, st) =>
-    scatterBody(L, AT, (j) => {
+${tileFn(w)}`,
+  (L, st, w) =>
+    scatterBody(L, w.a, w.AT, (j) => {
       const c = (v: string) => comp(L, v, j);
+      const steps = Array.from({ length: w.m - 1 }, (_, i) => i + 1);
+      // output (r, s) of the tile: y[base + r·OW + s] where oh + r < OH and ow + s < OW
+      const put = ([r, s]: number[]) => {
+        const off = [r ? (r === 1 ? "p.OW" : `${r}u * p.OW`) : "", s ? `${s}u` : ""];
+        const ok = [r ? `h${r}` : "", s ? `w${s}` : ""].filter(Boolean).join(" && ");
+        const store = `y[${["base", ...off.filter(Boolean)].join(" + ")}] = ${
+          st.st(`${c(`o${r}_${s}`)} + b`)
+        };`;
+        return `    ${ok ? `if (${ok}) { ${store} }` : store}`;
+      };
       return `    {
     let o = select(it${j} / p.P, it${j} % p.O, p.po != 0u);
     let q = select(it${j} % p.P, it${j} / p.O, p.po != 0u);
     let t = tile(q); let n = t.x; let oh = t.y; let ow = t.z;
     let b = select(0.0, ${st.ld("bias[o]")}, p.hasBias != 0u);
     let base = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
-    let h1 = oh + 1u < p.OH; let w1 = ow + 1u < p.OW;
-    y[base] = ${st.st(`${c("o0_0")} + b`)};
-    if (w1) { y[base + 1u] = ${st.st(`${c("o0_1")} + b`)}; }
-    if (h1) { y[base + p.OW] = ${st.st(`${c("o1_0")} + b`)}; }
-    if (h1 && w1) { y[base + p.OW + 1u] = ${st.st(`${c("o1_1")} + b`)}; }
+    ${
+        [
+          ...steps.map((i) => `let h${i} = oh + ${i}u < p.OH;`),
+          ...steps.map((i) => `let w${i} = ow + ${i}u < p.OW;`),
+        ].join(" ")
+      }
+${grid(w.m).map(put).join("\n")}
     }`;
     }),
 );
 
-/** dy[N,O,OH,OW] → DY panels, x = o, k = q (A e Aᵀ of each 2×2 tile, zero past the edge). */
+/** dy[N,O,OH,OW] → DY panels, x = o, k = q (A e Aᵀ of each m×m tile, zero past the edge). */
 const DY = transformKernel(
   "dy",
   `O: u32, OH: u32, OW: u32, TH: u32, TW: u32, P: u32, ${PANEL_FIELDS}`,
-  (L, st) =>
+  (L, st, w) =>
     `@group(0) @binding(1) var<storage, read> dy: array<${st.t}>;
 @group(0) @binding(2) var<storage, read_write> e: array<${T(L)}>;
-${TILE_FN}
+${tileFn(w)}
 ${PANEL_POS_WGSL}
 fn ld(base: u32, h: u32, w: u32) -> f32 {
   let ok = h < p.OH && w < p.OW;
   return select(0.0, ${st.ld("dy[select(0u, base + h * p.OW + w, ok)]")}, ok);
 }`,
-  (L) =>
+  (L, _, w) =>
     gatherBody(
       L,
-      2,
+      w.a,
+      w.m,
       "d",
       (j) =>
         `    let o${j} = it${j} % p.O; let q${j} = it${j} / p.O;
     let t${j} = tile(q${j}); let h${j} = t${j}.y; let w${j} = t${j}.z;
     let b${j} = (t${j}.x * p.O + o${j}) * p.OH * p.OW;
 ${
-          grid(2).map(([r, s]) =>
+          grid(w.m).map(([r, s]) =>
             `    let d${r}_${s}_${j} = ld(b${j}, h${j} + ${r}u, w${j} + ${s}u);`
           ).join("\n")
         }`,
-      A,
+      w.A,
       "e",
     ),
 );
 
-/** M[16][O][C] → dw[O,C,3,3] (Gᵀ M G). */
+/** M[α²][O][C] → dw[O,C,3,3] (Gᵀ M G). */
 const WGRAD_OUT = transformKernel(
   "wgrad_out",
   "",
   (L, st) =>
     `@group(0) @binding(1) var<storage, read> m: array<${T(L)}>;
 @group(0) @binding(2) var<storage, read_write> dw: array<${st.t}>;`,
-  (L, st) =>
+  (L, st, w) =>
     scatterBody(
       L,
-      GT,
+      w.a,
+      w.GT,
       (j) =>
         grid(3).map(([r, s]) =>
           `    dw[it${j} * 9u + ${r * 3 + s}u] = ${st.st(comp(L, `o${r}_${s}`, j))};`
@@ -337,15 +424,20 @@ const WGRAD_OUT = transformKernel(
     ),
 );
 
-/** Dispatches a transform; L = 4 when `vec` (default: the item count is a multiple of 4). */
+/**
+ * Dispatches a transform of F(m×m); L = 4 when `vec` (default: the item count is a multiple of 4),
+ * except F(4×4) on hardware GPUs: there four items an invocation would hold 144 loaded values and
+ * leave a 7×7 stage with 32,768 invocations of ≥ 1 KiB each (bench/dispatch_audit.ts), so one.
+ */
 function run(
+  wi: Wino,
   family: Record<Lanes, Kernel>,
   buffers: GPUBuffer[],
   fields: number[],
   gpu: Gpu,
   vec = fields[0] % 4 === 0,
 ): void {
-  const items = fields[0], L: Lanes = vec ? 4 : 1;
+  const items = fields[0], L: Lanes = vec && (wi.m === 2 || gpu.isSoftware) ? 4 : 1;
   const [gx, gy] = grid1d(items / L, WG);
   gpu.dispatch(family[L], buffers, params(fields), [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))]);
 }
@@ -362,13 +454,13 @@ function panels(gpu: Gpu, plan: WindowPlan, side: "a" | "b", x: number) {
 }
 
 /**
- * The GEMM of 16 transform points: windowed (gemm/windows.ts) where the cost
+ * The GEMM of the α² transform points: windowed (gemm/windows.ts) where the cost
  * model says it beats the storage-operand kernels (software adapters, no
  * forced variant), else plain panels through bmm (A read transposed).
  */
-function gemmPlan(gpu: Gpu, m: number, n: number, k: number, o: GemmChoice) {
-  const { plan, cost } = chooseWindows(gpu, { z: 16, zb: 16, m, n, k }, o, false);
-  return { plan: plan ?? plainPlan(16, 16, m, n, k), cost };
+function gemmPlan(gpu: Gpu, z: number, m: number, n: number, k: number, o: GemmChoice) {
+  const { plan, cost } = chooseWindows(gpu, { z, zb: z, m, n, k }, o, false);
+  return { plan: plan ?? plainPlan(z, z, m, n, k), cost };
 }
 
 function gemm(a: Tensor, b: Tensor, plan: WindowPlan, o: GemmChoice): Tensor {
@@ -377,22 +469,24 @@ function gemm(a: Tensor, b: Tensor, plan: WindowPlan, o: GemmChoice): Tensor {
   return bmm(a.view([z, k, m]), b.view([z, k, n]), { transA: true, variant: o.variant });
 }
 
-/** The tile grid of a 3×3 stride-1 conv with output OH×OW. */
-function tiles(n: number, oh: number, ow: number) {
-  const th = Math.ceil(oh / 2), tw = Math.ceil(ow / 2);
+/** The m×m tile grid of a 3×3 stride-1 conv with output OH×OW. */
+function tiles(n: number, oh: number, ow: number, m: number) {
+  const th = Math.ceil(oh / m), tw = Math.ceil(ow / m);
   return { th, tw, p: n * th * tw };
 }
 
-/** Bytes of the largest temporary (V, DY or M) a Winograd conv of this size needs. */
+/** Bytes of the largest temporary (V, DY or M) a Winograd F(m×m) conv of this size needs. */
 export function winogradScratchBytes(
   n: number,
   c: number,
   o: number,
   oh: number,
   ow: number,
+  m: 2 | 4 = 2,
 ): number {
-  const { p } = tiles(n, oh, ow);
-  return 16 * 4 * Math.max(c * p, o * p, o * c);
+  const { p } = tiles(n, oh, ow, m);
+  const a = m + 2;
+  return a * a * 4 * Math.max(c * p, o * p, o * c);
 }
 
 /**
@@ -402,8 +496,8 @@ export function winogradScratchBytes(
  * per lane: on small maps (layer4: 2×2 tiles an image) the tiles are too few
  * to fill a 32-wide row of lanes, the channels are not.
  */
-function orientation(gpu: Gpu, o: number, c: number, p: number, g: GemmChoice) {
-  const op = gemmPlan(gpu, o, p, c, g), po = gemmPlan(gpu, p, o, c, g);
+function orientation(gpu: Gpu, z: number, o: number, c: number, p: number, g: GemmChoice) {
+  const op = gemmPlan(gpu, z, o, p, c, g), po = gemmPlan(gpu, z, p, o, c, g);
   if (op.plan.tm > 0 || po.plan.tm > 0) {
     return po.cost < op.cost ? { po: true, ...po } : { po: false, ...op };
   }
@@ -417,8 +511,9 @@ function orientation(gpu: Gpu, o: number, c: number, p: number, g: GemmChoice) {
 
 /**
  * y[N,O,OH,OW] = 3×3 stride-1 conv of x[N,C,H,W] with w (padding `pad`),
- * + bias, in x's storage type (w and bias must share it). With `flip`, w is read as [C_out=w.shape[1], C_in=w.shape[0]] rotated
- * by 180° (the grad-input kernel), so x then has w.shape[0] channels.
+ * + bias, in x's storage type (w and bias must share it), by F(m×m, 3×3). With `flip`, w is read
+ * as [C_out=w.shape[1], C_in=w.shape[0]] rotated by 180° (the grad-input kernel), so x then has
+ * w.shape[0] channels.
  */
 export function winogradConv(
   x: Tensor,
@@ -427,6 +522,7 @@ export function winogradConv(
   pad: number,
   flip: boolean,
   g: GemmChoice = {},
+  tile: 2 | 4 = 2,
 ): Tensor {
   const gpu = x.gpu;
   const d = sameDtype(flip ? "conv2dBackwardInput" : "conv2d", x, w, ...(bias ? [bias] : []));
@@ -436,25 +532,34 @@ export function winogradConv(
     throw new GpuError(`winogradConv: x [${x.shape}] and w [${w.shape}] (flip ${flip}) disagree`);
   }
   const oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
-  const { th, tw, p } = tiles(n, oh, ow);
+  const wi = winoOf(tile);
+  const { th, tw, p } = tiles(n, oh, ow, wi.m);
   // "op": M[ξ][o][q] = U·V; "po": M[ξ][q][o] = Vᵀ·U. Either way V has x = q, k = c
   // and U x = o, k = c; only which side of the GEMM they are changes.
-  const { po, plan } = orientation(gpu, o, c, p, g);
+  const { po, plan } = orientation(gpu, wi.a * wi.a, o, c, p, g);
   const v = panels(gpu, plan, po ? "a" : "b", p);
   run(
-    INPUT(d),
+    wi,
+    INPUT(wi, d),
     [x.buffer, v.t.buffer],
     [c * p, c, h, wd, th, tw, pad, p, p, 1, ...v.fields],
     gpu,
     v.vec,
   );
   const u = panels(gpu, plan, po ? "b" : "a", o);
-  run(WEIGHT(d), [w.buffer, u.t.buffer], [o * c, o, c, flip ? 1 : 0, ...u.fields], gpu, u.vec);
+  run(
+    wi,
+    WEIGHT(wi, d),
+    [w.buffer, u.t.buffer],
+    [o * c, o, c, flip ? 1 : 0, ...u.fields],
+    gpu,
+    u.vec,
+  );
   const m = po ? gemm(v.t, u.t, plan, g) : gemm(u.t, v.t, plan, g);
   u.t.dispose();
   v.t.dispose();
   const y = Tensor.empty(gpu, [n, o, oh, ow], d);
-  run(OUTPUT(d), [m.buffer, (bias ?? m).buffer, y.buffer], [
+  run(wi, OUTPUT(wi, d), [m.buffer, (bias ?? m).buffer, y.buffer], [
     o * p,
     o,
     oh,
@@ -469,35 +574,45 @@ export function winogradConv(
   return y;
 }
 
-/** dw[O,C,3,3] of a 3×3 stride-1 conv from dy[N,O,OH,OW] and x[N,C,H,W]. */
+/** dw[O,C,3,3] of a 3×3 stride-1 conv from dy[N,O,OH,OW] and x[N,C,H,W], by F(m×m, 3×3). */
 export function winogradWeightGrad(
   dy: Tensor,
   x: Tensor,
   pad: number,
   g: GemmChoice = {},
+  tile: 2 | 4 = 2,
 ): Tensor {
   const gpu = x.gpu;
   const d = sameDtype("conv2dBackwardWeight", dy, x);
   const [n, c, h, wd] = x.shape;
   const [, o, oh, ow] = dy.shape;
-  const { th, tw, p } = tiles(n, oh, ow);
+  const wi = winoOf(tile);
+  const { th, tw, p } = tiles(n, oh, ow, wi.m);
   // M[ξ][o][c] = Σ_q DY[ξ][o][q] · V[ξ][q][c]: A = DY (x = o, k = q), B = V (x = c, k = q).
-  const { plan } = gemmPlan(gpu, o, c, p, g);
+  const { plan } = gemmPlan(gpu, wi.a * wi.a, o, c, p, g);
   const v = panels(gpu, plan, "b", c);
   run(
-    INPUT(d),
+    wi,
+    INPUT(wi, d),
     [x.buffer, v.t.buffer],
     [c * p, c, h, wd, th, tw, pad, p, 1, c, ...v.fields],
     gpu,
     v.vec,
   );
   const e = panels(gpu, plan, "a", o);
-  run(DY(d), [dy.buffer, e.t.buffer], [o * p, o, oh, ow, th, tw, p, ...e.fields], gpu, e.vec);
+  run(
+    wi,
+    DY(wi, d),
+    [dy.buffer, e.t.buffer],
+    [o * p, o, oh, ow, th, tw, p, ...e.fields],
+    gpu,
+    e.vec,
+  );
   const m = gemm(e.t, v.t, plan, g);
   e.t.dispose();
   v.t.dispose();
   const dw = Tensor.empty(gpu, [o, c, 3, 3], d);
-  run(WGRAD_OUT(d), [m.buffer, dw.buffer], [o * c], gpu);
+  run(wi, WGRAD_OUT(wi, d), [m.buffer, dw.buffer], [o * c], gpu);
   m.dispose();
   return dw;
 }

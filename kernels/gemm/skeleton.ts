@@ -25,9 +25,9 @@
  * (t mod BN/TN, t div BN/TN) owns TM×TN outputs: rows g·(BM·4/TM) + 4·ty + i
  * (g < TM/4, i < 4) and columns h·(BN·4/TN) + 4·tx + e (h < TN/4, e < 4), held
  * as vec4 accumulators. Per BK-deep step both operand slabs are staged in
- * shared memory as vec4s, As[k][m/4] and Bs[k][n/4], so a thread's inner loop
- * reads TM/4 + TN/4 vec4s per k (broadcast or consecutive across a warp: no
- * bank conflicts) for TM·TN FMAs. Global loads are register-prefetched: the
+ * shared memory as vec4s, As[k][m/4] and Bs[k][n/4], so a thread reads
+ * TM/4 + TN/4 vec4s per k (broadcast or consecutive across a warp: no bank
+ * conflicts) for TM·TN FMAs; the BK steps of a slab are written out (no loop). Global loads are register-prefetched: the
  * next slab is fetched while the current one is multiplied (two barriers a
  * step, one shared buffer). Each thread fetches vec4 slots of 4 rows (A) or 4
  * columns (B) at one k; slot order follows the operand's contiguous index
@@ -230,15 +230,23 @@ ${
     })
   }`;
   const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
-  const inner = (ao: string, bo: string) => `
-${unroll(rg, (g) => `      let av${g} = As[${ao}kk * ${am4}u + ${g * ty}u + ty];`)}
-${unroll(cg, (h) => `      let bv${h} = Bs[${bo}kk * ${bn4}u + ${h * tx}u + tx];`)}
+  // one k of the slab (kk constant): every WGSL loop gets a 64-bit iteration counter from naga's
+  // SPIR-V backend (wgpu PR #7080), so the BK steps are written out, not looped
+  const step = (ao: string, bo: string, kk: number) =>
+    `    {
+${unroll(rg, (g) => `      let av${g} = As[${ao}${kk * am4 + g * ty}u + ty];`)}
+${unroll(cg, (h) => `      let bv${h} = Bs[${bo}${kk * bn4 + h * tx}u + tx];`)}
 ${
-    unroll(rg, (g) =>
-      unroll(4, (i) =>
-        unroll(cg, (h) =>
-          `      ${acc(g, i, h)} = fma(vec4f(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`)))
-  }`;
+      unroll(rg, (g) =>
+        unroll(4, (i) =>
+          unroll(
+            cg,
+            (h) => `      ${acc(g, i, h)} = fma(vec4f(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`,
+          )))
+    }
+    }`;
+  const inner = (ao: string, bo: string) => `
+${unroll(bk, (kk) => step(ao, bo, kk))}`;
   const stores = unroll(
     rg,
     (g) =>
@@ -267,9 +275,7 @@ ${
     let more = kt + ${bk}u < k1;
     if (more) {${fetch(`(kt + ${bk}u)`)}
     }
-    let ao = cur * ${aSlots}u; let bo = cur * ${bSlots}u;
-    for (var kk = 0u; kk < ${bk}u; kk++) {${inner("ao + ", "bo + ")}
-    }
+    let ao = cur * ${aSlots}u; let bo = cur * ${bSlots}u;${inner("ao + ", "bo + ")}
     if (more) {
       let na = ${aSlots}u - ao; let nb = ${bSlots}u - bo;${stash("na + ", "nb + ")}
     }
@@ -283,8 +289,7 @@ ${
     workgroupBarrier();
     if (kt + ${bk}u < k1) {${fetch(`(kt + ${bk}u)`)}
     }
-    for (var kk = 0u; kk < ${bk}u; kk++) {${inner("", "")}
-    }
+${inner("", "")}
     workgroupBarrier();
   }`;
   const slabs = v.db ? 2 : 1;
