@@ -8,8 +8,9 @@
 # place by timestamp queries, since session 8), the tuned GPU-shape kernels against
 # the peak probe (issue 13's targets), and the tests of
 # what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
-# f16 training step), then the ResNet-50 and DenseNet-121 steps. The timeouts add
-# up to 520 s before those two (680 s with them: a run's 600 s limit may cut them). PyTorch's figures at
+# f16 training step, every GEMM tile and conv candidate), then the ResNet-50 and DenseNet-121
+# steps. The timeouts add up to 660 s before those two (820 s with them): a run's 600 s limit cuts
+# what the earlier steps leave no time for, so a second run may be needed for the last ones. PyTorch's figures at
 # the same shapes are in bench/RESULTS.md (session 6): `python3
 # bench/torch_ref.py` when a later card differs. Logs go to $OUT (or /tmp).
 # One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
@@ -46,6 +47,12 @@ timeout 100 deno run -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-ca
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
   tests/kernels_cast.test.ts tests/kernels_optim.test.ts 2>&1 | tail -25 | tee "$out/tests.log"
+# every GPU tile (k steps written out since session 9) and every conv candidate the tuner may pick
+# (Winograd F(4×4) among them, with one item a transform invocation on hardware) against the CPU
+step "tests of the tuner's candidates on the card (GEMM tiles, conv algorithms)"
+timeout 80 deno test -A tests/kernels_matmul.test.ts 2>&1 | tail -8 | tee "$out/tests-gemm.log"
+timeout 60 deno test -A tests/kernels_conv2d.test.ts --filter "/every candidate|Winograd|pad 0, odd/" \
+  2>&1 | tail -8 | tee "$out/tests-conv.log"
 # last, and cut by the run's 600 s limit when what comes before uses its full time: the MoCo step of
 # the paper's other backbones (issue 14's research shapes), tuned from the shared cache where their
 # shapes repeat ResNet-18's

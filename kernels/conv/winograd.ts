@@ -126,7 +126,7 @@ const GT4: F1 = ([m0, m1, m2, m3, m4, m5]) => [
  * One Winograd algorithm F(m×m, 3×3): output tile m, input tile α = m + 2, α² GEMMs, the five
  * transforms, and the prefix of its kernels' names.
  */
-export interface Wino {
+interface Wino {
   m: number;
   a: number;
   BT: F1;
@@ -139,7 +139,7 @@ export interface Wino {
 const F2: Wino = { m: 2, a: 4, BT, G, AT, A, GT, name: "winograd" };
 const F4: Wino = { m: 4, a: 6, BT: BT4, G: G4, AT: AT4, A: A4, GT: GT4, name: "winograd4" };
 /** The algorithm of output tile m (2 or 4). */
-export function winoOf(m: 2 | 4): Wino {
+function winoOf(m: 2 | 4): Wino {
   return m === 4 ? F4 : F2;
 }
 
