@@ -27,7 +27,7 @@ export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/n
 step "adapter"
 deno eval 'const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
 const d = a ? a.info.description || `${a.info.vendor} ${a.info.architecture}` : "none";
-console.log(`adapter: ${d}; timestamp-query ${a?.features.has("timestamp-query")}; shader-f16 ${a?.features.has("shader-f16")}`);
+console.log(`adapter: ${d}; timestamp-query ${a?.features.has("timestamp-query")}; shader-f16 ${a?.features.has("shader-f16")}; binding limit ${(a?.limits.maxStorageBufferBindingSize ?? 0) / 2 ** 20} MiB`);
 if (!a || a.info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(d)) Deno.exit(3);' ||
   { echo "gpu_check: no hardware adapter; stopping"; exit 3; }
 # the f32 step tunes every shape of the step (more candidates since session 8: split-K counts, and
