@@ -8,7 +8,7 @@
  * and the one copy kernel 778 GB/s of a ~4.8 TB/s card.
  *
  * FMA: each invocation runs rounds of `chains` independent vec4 FMA chains
- * (enough instruction-level parallelism to hide the FMA latency), `unroll`
+ * (enough instruction-level parallelism to hide the FMA latency), `unrollBy`
  * rounds per loop iteration (so the loop's counter, compare and branch, and
  * any bound check the shader compiler adds, are spread over more FMAs),
  * workgroups of 256, and writes one value so the work cannot be dropped.
@@ -26,7 +26,7 @@ import { type Peak, timeThroughput } from "./harness.ts";
 
 export type { Peak } from "./harness.ts";
 
-/** An FMA probe: `chains` vec4 chains, `unroll` rounds of them per loop iteration. */
+/** An FMA probe: `chains` vec4 chains, `unrollBy` rounds of them per loop iteration. */
 export function fmaKernel(chains: number, unrollBy: number): Kernel {
   const round = unroll(chains, (c) => `    a${c} = fma(a${c}, m, d);`);
   return {
