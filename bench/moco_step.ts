@@ -6,7 +6,8 @@
  *
  *   deno run --allow-read --allow-env --allow-sys=loadavg bench/moco_step.ts \
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
- *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|winograd4|col2im] [--precision f32|f16]
+ *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|winograd4|col2im]
+ *     [--precision f32|f16]
  *     [--tune-cache PATH]   (read before, written after: later runs start tuned)
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).

@@ -50,8 +50,9 @@ ${Array.from({ length: unrollBy }, () => round).join("\n")}
 }
 
 /**
- * The copy probe: invocation i of G copies vec4s i, i + G·256, … (a grid-stride loop), so each of a
- * warp's loads and stores is one contiguous line; the grid sets how many vec4s an invocation copies.
+ * The copy probe: invocation i of G copies vec4s i, i + G·256, … (a grid-stride loop), so each
+ * of a warp's loads and stores is one contiguous line; the grid sets how many vec4s an invocation
+ * copies.
  */
 const COPY: Kernel = {
   name: "peak_copy",

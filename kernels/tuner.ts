@@ -158,8 +158,8 @@ export class Tuner {
 
   /**
    * Times the pending problems not already being timed further up (`inFlight`). A candidate that
-   * calls other tuned kernels (Winograd's 16 GEMMs are a bmm problem of their own) registers them
-   * on its warm-up call; they are tuned then, before the candidate is timed, so an algorithm is
+   * calls other tuned kernels (Winograd's 16 or 36 GEMMs are a bmm problem of their own) registers
+   * them on its warm-up call; they are tuned then, before the candidate is timed, so an algorithm is
    * judged with its inner GEMMs at their best tiles, not at their priors.
    */
   private async tuneProblems(targetMs: number): Promise<number> {

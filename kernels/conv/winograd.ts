@@ -20,7 +20,7 @@
  * The transforms write V, U and DY straight into the GEMM's operand panels
  * (gemm/windows.ts: `panelPos`, items x-fastest so that 4 neighbouring items
  * are one vec4 store): on software adapters, where the cost model prefers
- * it, the 16 GEMMs run through uniform windows; otherwise the panels are
+ * it, the α² GEMMs run through uniform windows; otherwise the panels are
  * plain [ξ][k][x] matrices and matmul.ts's `bmm` reads A transposed.
  *
  * Transforms: a grid-stride loop over groups of 4 items (1 where the inner
@@ -252,7 +252,10 @@ ${twoD(f, n, src, "t")}
 ${stores.join("\n")}`;
 }
 
-/** Vector loads of the α² points from `m`, f in 2-D, then per item j `store(j)` (sees `o${r}_${s}`). */
+/**
+ * Vector loads of the α² points from `m`, f in 2-D, then per item j `store(j)` (sees
+ * `o${r}_${s}`).
+ */
 function scatterBody(L: Lanes, a: number, f: F1, store: (j: number) => string) {
   return `${
     grid(a).map(([r, s]) => `    let m${r}_${s} = m[${r * a + s}u * groups + g];`).join("\n")

@@ -29,8 +29,8 @@
  * TM/4 + TN/4 vec4s per k (broadcast or consecutive across a warp: no bank
  * conflicts) for TM·TN FMAs; the BK steps of a slab are written out (no
  * loop). Global loads are register-prefetched: the next slab is fetched while
- * the current one is multiplied (two barriers a step, one shared buffer). Each thread fetches vec4 slots of 4 rows (A) or 4
- * columns (B) at one k; slot order follows the operand's contiguous index
+ * the current one is multiplied (two barriers a step, one shared buffer).
+ * Each thread fetches vec4 slots of 4 rows (A) or 4 columns (B) at one k; slot order follows the operand's contiguous index
  * (`aFast`, `bFast`), so a warp's loads cover whole 32-byte sectors. With
  * `db` the slabs are double-buffered: slab s is multiplied from one half of
  * shared memory while slab s + 1 is stored into the other, one barrier a step.
