@@ -24,8 +24,6 @@ import { Tensor } from "../kernels/tensor.ts";
 import { gridStrideMain, unroll } from "../kernels/wgsl.ts";
 import { type Peak, timeThroughput } from "./harness.ts";
 
-export type { Peak } from "./harness.ts";
-
 /** An FMA probe: `chains` vec4 chains, `unrollBy` rounds of them per loop iteration. */
 export function fmaKernel(chains: number, unrollBy: number): Kernel {
   const round = unroll(chains, (c) => `    a${c} = fma(a${c}, m, d);`);

@@ -19,6 +19,7 @@ import {
   tapConsts,
   tapsName,
   tiledKernel,
+  xPatchWgsl,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
@@ -77,15 +78,8 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
         header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * KK + k]")}; }
-fn loadB(k: u32, n: u32) -> f32 {
-  let OHW = p.OH * p.OW;
-  let nb = n / OHW; let r = n % OHW;
-  let c = k / KK; let kr = k % KK;
-  let ih = i32((r / p.OW) * STRIDE + kr / KW) - i32(PAD);
-  let iw = i32((r % p.OW) * STRIDE + kr % KW) - i32(PAD);
-  if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
-  return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
-}
+${xPatchWgsl(ld)}
+fn loadB(k: u32, n: u32) -> f32 { return xPatch(n, k); }
 fn store(m: u32, n: u32, v: f32) {
   let OHW = p.OH * p.OW;
   y[((n / OHW) * p.O + m) * OHW + n % OHW] = ${st(`v + ${biasOf}`)};

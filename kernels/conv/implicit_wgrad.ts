@@ -25,6 +25,7 @@ import {
   tapConsts,
   tapsName,
   tiledKernel,
+  xPatchWgsl,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import type { DType } from "../tensor.ts";
@@ -85,15 +86,8 @@ fn loadA(m: u32, k: u32) -> f32 {
   let OHW = p.OH * p.OW;
   return ${ld("dy[((k / OHW) * p.O + m) * OHW + k % OHW]")};
 }
-fn loadB(k: u32, n: u32) -> f32 {
-  let OHW = p.OH * p.OW;
-  let nb = k / OHW; let r = k % OHW;
-  let c = n / KK; let kr = n % KK;
-  let ih = i32((r / p.OW) * STRIDE + kr / KW) - i32(PAD);
-  let iw = i32((r % p.OW) * STRIDE + kr % KW) - i32(PAD);
-  if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
-  return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
-}
+${xPatchWgsl(ld)}
+fn loadB(k: u32, n: u32) -> f32 { return xPatch(k, n); }
 fn store(m: u32, n: u32, v: f32) {
   part[(wgz * p.O + m) * p.C * KK + n] = ${out.st("v")};
 }

@@ -340,6 +340,24 @@ const STRIDE = ${t.stride}u; const PAD = ${t.pad}u;`;
 }
 
 /**
+ * WGSL `fn xPatch(pix, tap) -> f32`: x at output pixel `pix` (n·OH·OW + oh·OW + ow) and tap `tap`
+ * (c·KK + kh·KW + kw), 0 in the padding; the GPU tiles' im2col loader, shared by the forward (B =
+ * patches × pixels) and grad-weight (B = pixels × patches). Needs tapConsts and a binding `x`
+ * read through `ld` (gemm/storage.ts).
+ */
+export function xPatchWgsl(ld: (e: string) => string): string {
+  return `fn xPatch(pix: u32, tap: u32) -> f32 {
+  let OHW = p.OH * p.OW;
+  let nb = pix / OHW; let r = pix % OHW;
+  let c = tap / KK; let kr = tap % KK;
+  let ih = i32((r / p.OW) * STRIDE + kr / KW) - i32(PAD);
+  let iw = i32((r % p.OW) * STRIDE + kr % KW) - i32(PAD);
+  if (u32(ih) >= p.H || u32(iw) >= p.W) { return 0.0; }
+  return ${ld("x[((nb * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)]")};
+}`;
+}
+
+/**
  * The taps a conv kernel of variant v is generated for (a kernel family argument, compared as
  * JSON): the geometry's for the GPU tiles, null for the fat kernels, which read them from p, so
  * one fat kernel serves every geometry and is generated once.
