@@ -76,7 +76,10 @@ const gpu = await getGpu();
 console.log(`adapter: ${gpu.describe()} (${gpu.isSoftware ? "software" : "hardware"})`);
 if (variant) console.log(`forced variant: ${JSON.stringify(variant)}`);
 const tuner = tunerOf(gpu);
-if (values["tune-cache"]) await tuner.load(values["tune-cache"]);
+if (values["tune-cache"]) {
+  await tuner.load(values["tune-cache"]);
+  tuner.persistTo(values["tune-cache"]); // saved after every shape timed
+}
 console.log(
   `tuner: ${tuner.mode}${values["tune-cache"] ? ` (cache ${values["tune-cache"]})` : ""}`,
 );
@@ -101,7 +104,6 @@ for (const e of selected) {
     report: (r) => console.log(rowText(r, peak)),
   });
 }
-if (values["tune-cache"]) await tuner.save(values["tune-cache"]);
 console.log(
   `tuning: ${Object.keys(tuner.table).length} shapes timed in ${
     (tuner.tuningMs / 1000).toFixed(1)

@@ -8,7 +8,7 @@
  *     [--sizes 64,112,224] [--tf-sizes 112] [--batch 8] [--steps 2] [--warmup 1]
  *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|winograd4|col2im]
  *     [--precision f32|f16]
- *     [--tune-cache PATH]   (read before, written after: later runs start tuned)
+ *     [--tune-cache PATH]   (read before, written as each shape is timed: later runs start tuned)
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -45,8 +45,6 @@ export interface MocoBenchConfig {
   tfSteps: number;
   /** f16 storage in the backbones (--precision f16; needs shader-f16). Default f32. */
   precision?: "f32" | "f16";
-  /** Where to save the tuner's choices as soon as the first step's shapes are timed. */
-  tuneCache?: string;
 }
 
 export interface MocoBenchRow {
@@ -130,10 +128,14 @@ export function convAlgoFlag(value: string): ConvAlgo {
   return algo;
 }
 
-/** Loads a --tune-cache file into the adapter's tuner, or exits 2 with the file's problem. */
+/**
+ * Loads a --tune-cache file into the adapter's tuner, which then saves there after every shape it
+ * times (kept even if a time limit ends the run); or exits 2 with the file's problem.
+ */
 export async function loadTuneCache(gpu: Gpu, path: string): Promise<void> {
   try {
     await tunerOf(gpu).load(path);
+    tunerOf(gpu).persistTo(path);
   } catch (e) {
     console.error(`--tune-cache: ${(e as Error).message}`);
     Deno.exit(2);
@@ -160,10 +162,7 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   try {
     for (let s = 0; s < cfg.warmup + cfg.steps; s++) {
       // after the first step, time the candidates of every shape it met (hardware adapters)
-      if (s === 1 && tuner.pendingCount > 0) {
-        await tuner.tunePending();
-        if (cfg.tuneCache) await tuner.save(cfg.tuneCache); // kept even if a time limit ends the run
-      }
+      if (s === 1 && tuner.pendingCount > 0) await tuner.tunePending();
       // Views and the shuffle are drawn before the clock starts (the loader's job).
       const { xq: xqHost, xk: xkHost, inv } = randomStepInputs(rng, N, S);
 
@@ -370,6 +369,6 @@ if (import.meta.main) {
   // --tune-cache: start from earlier timings of these shapes and keep this run's
   const cache = values["tune-cache"];
   if (cache) await loadTuneCache(gpu, cache);
-  await runMocoBench(gpu, { ...cfg, tuneCache: cache }, !values["no-tf"]);
+  await runMocoBench(gpu, cfg, !values["no-tf"]);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -168,10 +168,7 @@ console.log(`adapter: ${gpu.describe()}; load average ${loadavg()}`);
 console.log(`MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, split BN 2, queue 4096, dim 128, Adam`);
 await step(); // warm-up: compiles every pipeline
 // Hardware adapters: time the warm-up's GEMM/conv shapes now, so the profile is of tuned kernels.
-if (tunerOf(gpu).pendingCount > 0) {
-  await tunerOf(gpu).tunePending();
-  if (tuneCache) await tunerOf(gpu).save(tuneCache);
-}
+if (tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending(); // saved as --tune-cache asks
 recording = true;
 const steps: number[] = [await step()];
 recording = false;

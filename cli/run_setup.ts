@@ -24,7 +24,10 @@ export async function openTuner(
 ): Promise<{ tuner: Tuner; cache: string }> {
   const cache = typeof flag === "string" ? flag : DEFAULT_TUNE_CACHE;
   const tuner = tunerOf(gpu);
-  if (tuner.mode !== "off") await tuner.load(cache);
+  if (tuner.mode !== "off") {
+    await tuner.load(cache);
+    tuner.persistTo(cache); // saved after every shape timed: a run stopped while tuning keeps it
+  }
   console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
   return { tuner, cache };
 }

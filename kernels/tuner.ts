@@ -19,7 +19,8 @@
  *
  * The cache is keyed by adapter (vendor, architecture, device, description)
  * and problem key, and persists as JSON (`load`/`save`), so a second run
- * starts tuned. Every candidate is forced in the CPU-reference tests, so a
+ * starts tuned; with `persistTo(path)` it is saved after every problem timed,
+ * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it timed. Every candidate is forced in the CPU-reference tests, so a
  * choice changes results by float rounding at most.
  *
  * Modes: "measure" times pending problems; "cached" answers from the cache
@@ -100,6 +101,8 @@ export class Tuner {
   tuningMs = 0;
   /** Candidates that failed while being timed, with the reason (they are never chosen). */
   readonly failures: string[] = [];
+  /** Where the cache is saved after every problem timed (persistTo), or null. */
+  private persistPath: string | null = null;
 
   constructor(readonly gpu: Gpu) {
     this.mode = gpu.isSoftware ? "off" : "measure";
@@ -146,30 +149,53 @@ export class Tuner {
   }
 
   /**
-   * Times every candidate of every pending problem and records the fastest.
-   * `targetMs` sizes the timed batch of each candidate (8 to 512 calls).
+   * From now on, saves the cache to `path` after every problem timed (null: no longer): a first
+   * run on a new GPU can spend a minute or more timing, and one stopped then keeps what it timed.
    */
-  async tunePending(targetMs = 30): Promise<number> {
+  persistTo(path: string | null): void {
+    this.persistPath = path;
+  }
+
+  /** Where persistTo saves, or null. */
+  get persistedAt(): string | null {
+    return this.persistPath;
+  }
+
+  /**
+   * Times every candidate of every pending problem and records the fastest.
+   * `targetMs` sizes the timed batch of each candidate (8 to 512 calls); `progress` hears the
+   * count done and the total after each problem (its inner problems counted with it).
+   */
+  async tunePending(
+    targetMs = 30,
+    progress?: (done: number, total: number) => void,
+  ): Promise<number> {
     const t0 = performance.now();
-    const n = await this.tuneProblems(targetMs);
-    this.tuningMs += performance.now() - t0;
-    return n;
+    try {
+      return await this.tuneProblems(targetMs, progress ?? (() => {}));
+    } finally {
+      this.tuningMs += performance.now() - t0;
+    }
   }
 
   /**
    * Times the pending problems not already being timed further up (`inFlight`). A candidate that
    * calls other tuned kernels (Winograd's 16 or 36 GEMMs are a bmm problem of their own) registers
    * them on its warm-up call; they are tuned then, before the candidate is timed, so an algorithm is
-   * judged with its inner GEMMs at their best tiles, not at their priors.
+   * judged with its inner GEMMs at their best tiles, not at their priors. `outer` (the top level
+   * only) hears each problem done, after the cache is saved where persistTo asked.
    */
-  private async tuneProblems(targetMs: number): Promise<number> {
+  private async tuneProblems(
+    targetMs: number,
+    outer?: (done: number, total: number) => void,
+  ): Promise<number> {
     const problems = [...this.pending.values()].filter((p) => !this.inFlight.has(p.key));
     for (const p of problems) {
       this.pending.delete(p.key);
       this.inFlight.add(p.key);
     }
     try {
-      for (const p of problems) {
+      for (const [i, p] of problems.entries()) {
         try {
           await this.tuneOne(p, targetMs);
         } catch (e) {
@@ -179,6 +205,9 @@ export class Tuner {
           this.gpu.clearCompileError();
           this.failures.push(`${p.key}: ${(e as Error).message.split("\n")[0]}`);
         }
+        if (!outer) continue;
+        if (this.persistPath) await this.save(this.persistPath); // its inner problems' too
+        outer(i + 1, problems.length);
       }
     } finally {
       // a candidate that defers to the prior ({}) asked again while being timed
@@ -336,24 +365,29 @@ export class Tuner {
   }
 
   /**
-   * Between training steps: times what is pending (nothing after the first
-   * step, normally) and saves the cache to `path` when anything was timed;
-   * `log` hears one line before and one after (a first run on a new GPU can
-   * spend a minute or more here, so a run says so rather than look stalled).
+   * Between training steps: times what is pending (nothing after the first step, normally),
+   * saving as persistTo asked after each shape. `log` hears one line before, one after, and one
+   * every `progressMs` in between (a first run on a new GPU can spend a minute or more here, so a
+   * run says how far it is rather than look stalled).
    */
-  async settle(path?: string, log?: (line: string) => void): Promise<void> {
+  async settle(log?: (line: string) => void, progressMs = 10_000): Promise<void> {
     if (this.pending.size === 0) return;
-    const n = this.pending.size, t0 = performance.now();
+    const n = this.pending.size, t0 = performance.now(), path = this.persistPath;
+    const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
     log?.(
       `kernel tuning: timing ${n} kernel shape${n === 1 ? "" : "s"} on this adapter` +
         (path ? ` (once: the choices are kept in ${path})` : ""),
     );
-    const timed = await this.tunePending();
-    if (path) await this.save(path);
+    let said = t0;
+    const timed = await this.tunePending(30, (done, total) => {
+      if (done === total || performance.now() - said < progressMs) return;
+      said = performance.now();
+      log?.(`kernel tuning: ${done} of ${total} shapes timed, ${secs()} s`);
+    });
     log?.(
-      `kernel tuning: ${timed} shape${timed === 1 ? "" : "s"} timed (with their inner GEMMs) in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
+      `kernel tuning: ${timed} shape${
+        timed === 1 ? "" : "s"
+      } timed (with their inner GEMMs) in ${secs()} s`,
     );
   }
 

@@ -311,7 +311,7 @@ export async function main(args: string[]): Promise<void> {
       time,
       also: paperAlso,
       dryRun: f["dry-run"],
-      betweenSteps: () => tuner.settle(tuneCache, console.log),
+      betweenSteps: () => tuner.settle(console.log),
       kernels: () => ({ tuning: tuner.mode, cache: tuneCache, used: tuner.summary() }),
     },
   );

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
+import { openTuner } from "../cli/run_setup.ts";
 import { UserError } from "../util/user_error.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
@@ -36,7 +37,10 @@ const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [f
   --batch N         batch (default 16); --lr LR (default 1e-4); --max-steps N (default 300)
   --seed S          default 0
   --max-bad F       tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
-  --out DIR         run folder (default runs/finetune); cells already there are skipped`;
+  --out DIR         run folder (default runs/finetune); cells already there are skipped
+  --tune-cache PATH kernel tuning choices for this adapter (default runs/tune-cache.json, shared
+                    with pretrain and experiment); hardware GPUs time each kernel shape once,
+                    software adapters skip it; run.json lists what ran ("kernels")`;
 
 /** Ranges of the fine-tuning flags (--size, --in-channels, --seed: as pretrain's). */
 export const FINETUNE_NUMERIC = {
@@ -69,6 +73,7 @@ export const FINETUNE_OPTIONS = {
   "max-bad": { type: "string" },
   seed: { type: "string" },
   out: { type: "string" },
+  "tune-cache": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -122,7 +127,7 @@ export async function main(args: string[]): Promise<void> {
     log: console.log,
   });
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.describe()}`);
+  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
   console.log(`data: ${data.describe}`);
   await runExperiment(
     gpuBackend(gpu),
@@ -156,6 +161,12 @@ export async function main(args: string[]): Promise<void> {
     },
     out,
     { adapter: gpu.describe(), weights: weights ?? "random" },
+    console.log,
+    undefined,
+    {
+      betweenSteps: () => tuner.settle(console.log),
+      kernels: () => ({ tuning: tuner.mode, cache: tuneCache, used: tuner.summary() }),
+    },
   );
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
 }

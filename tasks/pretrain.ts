@@ -214,7 +214,7 @@ export async function main(args: string[]): Promise<void> {
     resume: f.resume,
     logEvery: run.logEvery,
     deviceViews: onGpu ? data.train.onDevice?.(gpu) : null,
-    betweenSteps: () => tuner.settle(tuneCache, console.log),
+    betweenSteps: () => tuner.settle(console.log),
     monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
   });

@@ -273,10 +273,11 @@ Deno.test("settle says what it tunes and how long it took, then saves; nothing p
   t.mode = "measure";
   const path = await Deno.makeTempFile({ suffix: ".json" });
   try {
+    t.persistTo(path);
     t.choose(problem("toy-a", ["slow", "fast"]));
     t.choose(problem("toy-b", ["fast", "slow"]));
     const lines: string[] = [];
-    await t.settle(path, (l) => lines.push(l));
+    await t.settle((l) => lines.push(l));
     assertEquals(lines.length, 2, lines.join("\n"));
     assert(/timing 2 kernel shapes .*kept in /.test(lines[0]), lines[0]);
     assert(/2 shapes timed .* in \d+\.\d s$/.test(lines[1]), lines[1]);
@@ -285,8 +286,44 @@ Deno.test("settle says what it tunes and how long it took, then saves; nothing p
       "toy-a",
       "toy-b",
     ]);
-    await t.settle(path, (l) => lines.push(l));
+    await t.settle((l) => lines.push(l));
     assertEquals(lines.length, 2);
+    // progress between the first and the last line (here after every shape but the last)
+    for (const k of ["toy-c", "toy-d", "toy-e"]) t.choose(problem(k, ["slow", "fast"]));
+    await t.settle((l) => lines.push(l), 0);
+    assertEquals(lines.slice(3, 5).map((l) => l.replace(/, [\d.]+ s$/, "")), [
+      "kernel tuning: 1 of 3 shapes timed",
+      "kernel tuning: 2 of 3 shapes timed",
+    ]);
+    assertEquals(lines.length, 6, lines.join("\n"));
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a run stopped while tuning keeps what was timed: the cache is saved after every shape", async () => {
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    t.persistTo(path);
+    const seen: string[][] = [];
+    // what a process killed as each shape's timing starts would have left on disk
+    const watched = (key: string) => {
+      const p = problem(key, ["slow", "fast"]);
+      const scratch = p.scratch;
+      p.scratch = () => {
+        const file = JSON.parse(Deno.readTextFileSync(path) || '{"adapters":{}}');
+        seen.push(Object.keys(Object.values(file.adapters)[0] ?? {}).sort());
+        return scratch();
+      };
+      return p;
+    };
+    for (const k of ["toy-a", "toy-b", "toy-c"]) t.choose(watched(k));
+    assertEquals(await t.tunePending(5), 3);
+    assertEquals(seen, [[], ["toy-a"], ["toy-a", "toy-b"]]);
+    const file = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(Object.keys(Object.values(file.adapters)[0] as object).length, 3);
   } finally {
     await Deno.remove(path);
   }

@@ -130,14 +130,22 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
       },
     );
   await run();
-  // the tuner's hooks: called between steps and after cells; what ran is in run.json
-  assert(between > 10, `betweenSteps called ${between} times`);
-  assertEquals(JSON.parse(await Deno.readTextFile(join(dir, "run.json"))).kernels, {
-    used: { k: "v" },
-  });
   const cells = [...Deno.readDirSync(join(dir, "predictions"))].map((e) => e.name).sort();
   // Per init: linear 25% × 2 draws + 100% once; end-to-end 25% and 100% once each.
   assertEquals(cells.length, 2 * (3 + 2));
+  // the tuner's hooks: called after every pretraining and end-to-end step and after every cell;
+  // what ran is in run.json
+  const metrics = (f: string) =>
+    Deno.readTextFileSync(join(dir, "metrics", f)).trim().split("\n").map((l) => JSON.parse(l));
+  const pretrainSteps = metrics("pretrain.jsonl").filter((l) => "lr" in l).length;
+  const e2eSteps = [...Deno.readDirSync(join(dir, "metrics"))]
+    .filter((e) => e.name.includes("_e2e_"))
+    .reduce((n, e) => n + metrics(e.name).at(-1).step, 0);
+  assert(pretrainSteps > 0 && e2eSteps > 0, `${pretrainSteps} ${e2eSteps}`);
+  assertEquals(between, pretrainSteps + e2eSteps + cells.length);
+  assertEquals(JSON.parse(await Deno.readTextFile(join(dir, "run.json"))).kernels, {
+    used: { k: "v" },
+  });
   assert(cells.includes("resnet18_moco_e2e_f1_d0_Disc.json"), cells.join(" "));
   assert(cells.includes("resnet18_moco_linear_f0.25_d1_Disc.json"), cells.join(" "));
   assert(!cells.includes("resnet18_moco_e2e_f0.25_d1_Disc.json"), cells.join(" "));

@@ -83,7 +83,12 @@ const sets = () => ({
 const backbone = (o: object) => new TinyNet(B, o);
 
 Deno.test("end-to-end fine-tuning learns the finding and keeps the best validation weights", async () => {
-  const r = await finetune(B, gpuTrainOps, cfg("e2e"), sets(), { backbone });
+  let between = 0; // the tuner's hook: once after every step
+  const r = await finetune(B, gpuTrainOps, cfg("e2e"), sets(), {
+    backbone,
+    betweenSteps: () => Promise.resolve(void between++),
+  });
+  assertEquals(between, cfg("e2e").steps);
   assertEquals(r.test.scores.length, 48);
   assert(r.bestValAuc > 0.8, `validation AUC ${r.bestValAuc}`);
   assert(meanAuc(r.test) > 0.75, `test AUC ${meanAuc(r.test)}`);

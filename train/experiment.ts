@@ -337,7 +337,10 @@ export interface ExperimentPlanOptions {
   also?: (sizes: PlanSizes, t: Timings) => string[];
   /** Print the plan and return before the first step. */
   dryRun?: boolean;
-  /** Called between pretraining steps and after each cell (the GPU kernel tuner, kernels/tuner.ts). */
+  /**
+   * Called between pretraining steps, between end-to-end fine-tuning steps and after each cell
+   * (the GPU kernel tuner, kernels/tuner.ts).
+   */
   betweenSteps?: () => Promise<void>;
   /** What ran for each kernel shape, added to run.json as `kernels` when the grid is done. */
   kernels?: () => unknown;
@@ -587,7 +590,7 @@ export async function runExperiment(
             val,
             test,
             features: protocol === "linear" ? feats : undefined,
-          }, { backbone });
+          }, { backbone, betweenSteps: plan?.betweenSteps });
           const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
           // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
           // line per evaluation.

@@ -164,6 +164,11 @@ export async function finetune(
     onEval?: (step: number, valAuc: number, loss: number) => void;
     /** Backbone factory override (tests use a tiny network). */
     backbone?: (o: NetOptions) => ClassifierNet;
+    /**
+     * Called after each end-to-end step, its loss read (the GPU kernel tuner: shapes the first
+     * step met are timed before the second; nothing pending, nothing done).
+     */
+    betweenSteps?: () => Promise<void>;
   } = {},
 ): Promise<FinetuneResult> {
   const { train, trainIdx, val, test } = sets;
@@ -237,6 +242,7 @@ export async function finetune(
     }
     lossSum += l;
     lossCount++;
+    await opts.betweenSteps?.();
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
       const v = meanAuc(await predict(val));
       const meanLoss = lossSum / lossCount;
