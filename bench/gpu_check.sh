@@ -16,7 +16,8 @@
 # One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
 # shapes once and the profile, the kernel rows and the audit (the tuned step's
 # dispatch grids) start tuned; grad-weight split-K counts are tuner candidates
-# since session 8.
+# since session 8. It is saved after every shape timed (since session 10), so
+# a step cut by its timeout while tuning leaves what it timed to the next.
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
