@@ -1,7 +1,8 @@
 /**
  * runMain (cli/run_main.ts): what a command prints and the exit code it gives, for success, an
  * error the user can act on (one line), a typed error of a lower layer (worded with its flag by
- * cli/explain.ts), and a bug (the error itself, with its stack); requireWrite's up-front refusal.
+ * cli/explain.ts), and a bug (the error itself, with its stack); requireWrite's up-front refusal,
+ * also of a tuning cache (cli/run_setup.ts openTuner).
  */
 import { parseArgs } from "node:util";
 import { explain } from "../cli/explain.ts";
@@ -20,7 +21,10 @@ import {
   TrainingDivergedError,
 } from "../train/run_errors.ts";
 import { UserError } from "../util/user_error.ts";
+import { openTuner } from "../cli/run_setup.ts";
+import { tunerOf } from "../kernels/tuner.ts";
 import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { gpu } from "./gpu.ts";
 
 /** Runs `main` through runMain with captured output; returns what was printed and the exit. */
 async function run(main: () => Promise<void>) {
@@ -98,4 +102,22 @@ Deno.test("requireWrite: a path outside the write sandbox is refused up front, n
     /pass --data runs\/<name>/,
   );
   await requireWrite("/tmp/moco-run"); // the tests may write /tmp
+});
+
+Deno.test("on a GPU that tunes, a --tune-cache the task may not write is refused before any step", async () => {
+  const t = tunerOf(gpu), mode = t.mode;
+  t.mode = "measure"; // as on a hardware adapter
+  try {
+    await assertRejects(
+      () => openTuner(gpu, "/etc/moco-tune-cache.json"),
+      /may not write \/etc\/moco-tune-cache\.json\..*pass --tune-cache runs\/<name>/,
+    );
+    const ok = await Deno.makeTempFile({ suffix: ".json" });
+    await Deno.remove(ok);
+    await openTuner(gpu, ok); // a writable one: loaded (absent: empty) and saved to as timed
+    assertEquals(t.persistedAt, ok);
+  } finally {
+    t.mode = mode;
+    t.persistTo(null);
+  }
 });
