@@ -1,6 +1,9 @@
 /**
  * `deno task bench [--only conv,matmul,moco] [--no-tf] [--reps-scale 0.5]
- *  [--variant '{"kind":"fat","tm":32,"tn":16}']`
+ *  [--variant '{"kind":"fat","tm":32,"tn":16}'] [--tune-cache PATH]`
+ *
+ * `--tune-cache`: the tuner's choices on a GPU, read first and saved as each shape is timed (the
+ * task has no write permission: `deno run --allow-write=PATH …` or `-A`, as bench/gpu_check.sh).
  *
  * Runs the registered benchmarks on the default adapter and prints, per row,
  * our time and GFLOP/s, TF.js's WebGPU backend on the same adapter and the
@@ -12,7 +15,7 @@ import { getGpu } from "../kernels/device.ts";
 import type { GemmVariant } from "../kernels/gemm/variants.ts";
 import { type BenchEntry, printHeader, rowText } from "./harness.ts";
 import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
-import { mocoBench } from "./moco_step.ts";
+import { loadTuneCache, mocoBench } from "./moco_step.ts";
 import { researchBench } from "./research_step.ts";
 import { dataBench } from "./data_pipeline.ts";
 import { memoryBench } from "./memory.ts";
@@ -76,10 +79,7 @@ const gpu = await getGpu();
 console.log(`adapter: ${gpu.describe()} (${gpu.isSoftware ? "software" : "hardware"})`);
 if (variant) console.log(`forced variant: ${JSON.stringify(variant)}`);
 const tuner = tunerOf(gpu);
-if (values["tune-cache"]) {
-  await tuner.load(values["tune-cache"]);
-  tuner.persistTo(values["tune-cache"]); // saved after every shape timed
-}
+if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]); // saved as timed
 console.log(
   `tuner: ${tuner.mode}${values["tune-cache"] ? ` (cache ${values["tune-cache"]})` : ""}`,
 );

@@ -133,6 +133,10 @@ export function convAlgoFlag(value: string): ConvAlgo {
  * times (kept even if a time limit ends the run); or exits 2 with the file's problem.
  */
 export async function loadTuneCache(gpu: Gpu, path: string): Promise<void> {
+  if ((await Deno.permissions.query({ name: "write", path })).state !== "granted") {
+    console.error(`--tune-cache: this run may not write ${path}; add --allow-write=${path}`);
+    Deno.exit(2);
+  }
   try {
     await tunerOf(gpu).load(path);
     tunerOf(gpu).persistTo(path);
