@@ -5,6 +5,7 @@
  * have the image's size and range.
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
+import type { Backend, BTensor } from "../model/backend.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import {
   buildClassifier,
@@ -209,4 +210,28 @@ Deno.test("a non-finite fine-tuning loss stops with the step it first appeared a
     () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train }, { backbone }),
     /loss became NaN at step 1\. Lower the learning rate/,
   );
+});
+
+Deno.test("end-to-end fine-tuning disposes every batch it made, also the one an early stop skipped", async () => {
+  const batchSize = 12; // no weight of the tiny net has 12 rows of 16×16
+  const isBatch = (shape: readonly number[]) =>
+    shape.length === 4 && shape[0] === batchSize && shape[2] === S && shape[3] === S;
+  const live = new Set<BTensor>();
+  const counted: Backend = {
+    ...B,
+    fromArray: (data, shape) => {
+      const t = B.fromArray(data, shape);
+      if (isBatch(shape)) live.add(t);
+      return t;
+    },
+    dispose: (t) => {
+      live.delete(t);
+      B.dispose(t);
+    },
+  };
+  const c = { ...cfg("e2e"), batchSize, evalEvery: 5, patience: 1 };
+  const r = await finetune(counted, gpuTrainOps, c, sets(), { backbone });
+  assert(r.curve.at(-1)!.step < c.steps, "an early stop (validation AUC no higher at an eval)");
+  assertEquals(live.size, 0, "batches left allocated");
+  r.net.dispose();
 });

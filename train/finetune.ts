@@ -184,9 +184,9 @@ export async function finetune(
     weightDecay: cfg.weightDecay,
   });
 
-  /** Logits for rows of a set, from (augmented) images. */
-  const logitsOf = (set: LabelledSource, idx: number[], aug: Rng | null) => {
-    const imgs = aug ? set.augmented(idx, aug) : set.images(idx);
+  /** Logits for rows of a set, from its images (no augmentation). */
+  const logitsOf = (set: LabelledSource, idx: number[]) => {
+    const imgs = set.images(idx);
     const xt = B.fromArray(imgs.data, imgs.shape);
     return { out: net.forward(new Var(B, xt)), input: xt };
   };
@@ -196,7 +196,7 @@ export async function finetune(
     const scores = new Float32Array(set.count * T);
     for (let i = 0; i < set.count; i += 32) {
       const idx = Array.from({ length: Math.min(32, set.count - i) }, (_, j) => i + j);
-      const { out, input } = noGrad(() => logitsOf(set, idx, null));
+      const { out, input } = noGrad(() => logitsOf(set, idx));
       const p = B.sigmoid(out.value);
       scores.set(await B.read(p), i * T);
       B.dispose(p);
@@ -215,10 +215,11 @@ export async function finetune(
 
   const rng = new Rng(cfg.seed ^ 0x51ed27);
   let order: number[] = [], pos = 0;
-  let best = -Infinity, bestStep = 0, bestState: Map<string, TensorData> | null = null;
-  let sinceBest = 0, lossSum = 0, lossCount = 0;
-  const curve: FinetuneResult["curve"] = [];
-  for (let step = 1; step <= cfg.steps; step++) {
+  /**
+   * The next step's batch: rows drawn, augmented on the host and uploaded. Made while the step
+   * before runs on the GPU (the rng's draws stay in step order, so the run is the same to the bit).
+   */
+  const nextBatch = () => {
     if (pos + cfg.batchSize > order.length) {
       // Reshuffle; subsets smaller than a batch are repeated to fill it.
       order = [];
@@ -227,38 +228,59 @@ export async function finetune(
     }
     const idx = order.slice(pos, pos + cfg.batchSize);
     pos += cfg.batchSize;
-    const { out, input } = logitsOf(train, idx, rng);
-    const y: BTensor = B.fromArray(gather(train.labels, idx), [idx.length, T]);
-    const m: BTensor = B.fromArray(gather(train.mask, idx), [idx.length, T]);
-    const loss = bceWithLogits(out, y, m);
-    out.release();
-    backward(loss);
-    opt.update(cfg.lr);
-    for (const t of [input, y, m]) B.dispose(t);
-    const l = (await loss.read())[0];
-    loss.dispose();
-    if (!Number.isFinite(l)) {
-      throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${step}.`, false);
-    }
-    lossSum += l;
-    lossCount++;
-    await opts.betweenSteps?.();
-    if (step % cfg.evalEvery === 0 || step === cfg.steps) {
-      const v = meanAuc(await predict(val));
-      const meanLoss = lossSum / lossCount;
-      lossSum = lossCount = 0;
-      curve.push({ step, loss: meanLoss, val_auc: v });
-      opts.onEval?.(step, v, meanLoss);
-      if (v > best || bestState === null) {
-        best = Number.isNaN(v) ? best : v;
-        bestStep = step;
-        bestState = await snapshot(net);
-        sinceBest = 0;
-      } else if (cfg.patience > 0 && ++sinceBest >= cfg.patience) {
-        opts.log?.(`early stop at step ${step}: no validation gain in ${cfg.patience} evaluations`);
-        break;
+    const imgs = train.augmented(idx, rng);
+    return [
+      B.fromArray(imgs.data, imgs.shape),
+      B.fromArray(gather(train.labels, idx), [idx.length, T]),
+      B.fromArray(gather(train.mask, idx), [idx.length, T]),
+    ];
+  };
+  let best = -Infinity, bestStep = 0, bestState: Map<string, TensorData> | null = null;
+  let sinceBest = 0, lossSum = 0, lossCount = 0;
+  const curve: FinetuneResult["curve"] = [];
+  let batch: BTensor[] | null = nextBatch();
+  try {
+    for (let step = 1; step <= cfg.steps; step++) {
+      const [x, y, m] = batch!;
+      batch = null;
+      const out = net.forward(new Var(B, x));
+      const loss = bceWithLogits(out, y, m);
+      out.release();
+      backward(loss);
+      opt.update(cfg.lr);
+      // Released now, reused by the next upload: the queue orders its writes after these reads.
+      for (const t of [x, y, m]) B.dispose(t);
+      B.flush(); // the GPU starts on this step while the host makes the next batch
+      if (step < cfg.steps) batch = nextBatch();
+      const l = (await loss.read())[0];
+      loss.dispose();
+      if (!Number.isFinite(l)) {
+        throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${step}.`, false);
+      }
+      lossSum += l;
+      lossCount++;
+      await opts.betweenSteps?.();
+      if (step % cfg.evalEvery === 0 || step === cfg.steps) {
+        const v = meanAuc(await predict(val));
+        const meanLoss = lossSum / lossCount;
+        lossSum = lossCount = 0;
+        curve.push({ step, loss: meanLoss, val_auc: v });
+        opts.onEval?.(step, v, meanLoss);
+        if (v > best || bestState === null) {
+          best = Number.isNaN(v) ? best : v;
+          bestStep = step;
+          bestState = await snapshot(net);
+          sinceBest = 0;
+        } else if (cfg.patience > 0 && ++sinceBest >= cfg.patience) {
+          opts.log?.(
+            `early stop at step ${step}: no validation gain in ${cfg.patience} evaluations`,
+          );
+          break;
+        }
       }
     }
+  } finally {
+    for (const t of batch ?? []) B.dispose(t); // made for a step an early stop skipped
   }
   if (bestState) loadStateDict(net, bestState);
   const testPred = await predict(test);
