@@ -26,7 +26,7 @@ import { type BackboneName, buildBackbone } from "./backbones.ts";
 import { Optimizer } from "./optimizer.ts";
 import type { TrainOps } from "./train_ops.ts";
 import { loadInitWeights } from "./weights.ts";
-import { extractFeatures } from "./features.ts";
+import { evalBatches, extractFeatures } from "./features.ts";
 import type { LabelledSource } from "./sources.ts";
 import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
 import { DEFAULT_C_GRID } from "./logistic_probe.ts";
@@ -184,25 +184,19 @@ export async function finetune(
     weightDecay: cfg.weightDecay,
   });
 
-  /** Logits for rows of a set, from its images (no augmentation). */
-  const logitsOf = (set: LabelledSource, idx: number[]) => {
-    const imgs = set.images(idx);
-    const xt = B.fromArray(imgs.data, imgs.shape);
-    return { out: net.forward(new Var(B, xt)), input: xt };
-  };
-
+  /** Scores of a set's images (no augmentation), in eval mode. */
   const predict = async (set: LabelledSource): Promise<Predictions> => {
     net.eval();
     const scores = new Float32Array(set.count * T);
-    for (let i = 0; i < set.count; i += 32) {
-      const idx = Array.from({ length: Math.min(32, set.count - i) }, (_, j) => i + j);
-      const { out, input } = noGrad(() => logitsOf(set, idx));
+    await evalBatches(B, set, 32, (x, first) => {
+      const out = noGrad(() => net.forward(new Var(B, x)));
       const p = B.sigmoid(out.value);
-      scores.set(await B.read(p), i * T);
-      B.dispose(p);
       out.dispose();
-      B.dispose(input);
-    }
+      return async () => {
+        scores.set(await B.read(p), first * T);
+        B.dispose(p);
+      };
+    });
     net.train();
     return { tasks, labels: set.labels, mask: set.mask, scores };
   };
