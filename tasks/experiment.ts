@@ -258,6 +258,8 @@ export async function main(args: string[]): Promise<void> {
       probeSizes: cfg.protocols.includes("linear") ? sizes.subsets.map((s) => s.n) : [],
       probeSets: sizes,
       ckptDir: out,
+      // on a GPU the tuner times what each untimed warm-up met: the plan is of tuned kernels
+      settle: () => tuner.settle(console.log),
     });
   // The same run at --preset paper: its configuration, these timings scaled to its sizes.
   const paperAlso = (sizes: PlanSizes, t: Timings): string[] => {

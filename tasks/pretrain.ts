@@ -156,7 +156,9 @@ export async function main(args: string[]): Promise<void> {
   const preset = presetFrom(f);
   console.log(presetLine(preset, !!f.preset, gpu));
   console.log("timing a few steps of this configuration on this adapter…");
-  const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, 3, undefined, out);
+  // On a GPU the tuner times what the untimed first step met, so the plan is of tuned kernels.
+  const settle = () => tuner.settle(console.log);
+  const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, { ckptDir: out, settle });
   const mocoStep = timed.step;
   const net = buildBackbone(B, cfg.moco.backbone, {
     inChannels: cfg.moco.inChannels,
@@ -165,7 +167,7 @@ export async function main(args: string[]): Promise<void> {
   const monitorImages = data.monitor && cfg.monitorEvery > 0
     ? data.monitor.reference.count + data.monitor.validation.count
     : 0;
-  const forward = data.monitor ? await timeForward(B, net, data.monitor.reference) : 0;
+  const forward = data.monitor ? await timeForward(B, net, data.monitor.reference, settle) : 0;
   net.dispose();
   const t: Timings = {
     adapter: gpu.describe(),

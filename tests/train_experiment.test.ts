@@ -13,7 +13,8 @@ import {
   planExperiment,
   runExperiment,
 } from "../train/experiment.ts";
-import { scaleTimings, type Timings } from "../train/plan.ts";
+import { scaleTimings, timeRun, type Timings } from "../train/plan.ts";
+import { labelledSource, pretrainAugment, twoViewSource } from "../train/cache_sources.ts";
 import { ImageCache } from "../data/cache/reader.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { Rng } from "../util/rng.ts";
@@ -465,4 +466,29 @@ Deno.test("experiment: MoCo-CXR's end-to-end protocol evaluates every epoch, kee
   const run = JSON.parse(await Deno.readTextFile(join(dir, "run.json")));
   assert(run.e2e_protocol.startsWith("epochs (up to 8"), run.e2e_protocol);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the plan's timing lets the tuner settle after each warm-up, then times", async () => {
+  const cache = memoryCache(), train = cache.splitIndices("train");
+  let settled = 0;
+  const t = await timeRun(B, gpuTrainOps, {
+    adapter: "test",
+    pretrain: cfg.pretrain,
+    source: twoViewSource(cache, train, pretrainAugment("mococxr", S, 1)),
+    labelled: labelledSource(cache, train.slice(0, 32), S, 1),
+    ft: cfg.finetune,
+    probeSizes: [8],
+    probeSets: { trainPool: 32, val: 16, test: 16 },
+    mocoSteps: 1,
+    ftSteps: 1,
+    backbone: (o) => new TinyNet(B, o),
+    // what a GPU's tuner does here: time the shapes the warm-up met
+    settle: () => Promise.resolve(void settled++),
+  });
+  // the MoCo step's, the eval-mode forward's and the end-to-end cell's warm-ups
+  assertEquals(settled, 3);
+  for (const x of [t.mocoStep, t.forward, t.ftStep, t.ftCell, t.probe[0][1]]) {
+    assert(Number.isFinite(x) && x >= 0, JSON.stringify(t));
+  }
+  assert(t.mocoStep > 0 && t.forward > 0, JSON.stringify(t));
 });

@@ -2,7 +2,8 @@
  * A run plans itself before it starts: what it will do (images, steps, cells) and how long that
  * should take on this adapter, from a few timed steps of the run's own configuration.
  *
- * Timing (timeRun): one untimed step first (pipelines are compiled then), then a few timed MoCo
+ * Timing (timeRun): one untimed step first (pipelines are compiled then, and on a GPU the kernel
+ * tuner times the shapes it met, so that the plan times tuned kernels), then a few timed MoCo
  * steps, end-to-end fine-tuning steps (two cells of 1 and `ftSteps` + 1 steps: their difference is
  * the per-step cost, the rest the cell's fixed cost: building the net, loading its init, one
  * validation and one test pass), eval-mode forward passes (feature extraction, kNN monitor,
@@ -58,6 +59,17 @@ async function seconds(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** How the timing runs: beyond the configuration, what every timing function may be given. */
+export interface TimingOptions {
+  /** Backbone factory override (tests use a tiny network). */
+  backbone?: (o: NetOptions) => ClassifierNet;
+  /**
+   * Called after each untimed warm-up (the GPU kernel tuner's settle: what the warm-up met is
+   * timed then, so the timed steps run the kernels a run will).
+   */
+  settle?: () => Promise<void>;
+}
+
 /**
  * s per MoCo step of this configuration, after one untimed step (pretrain()'s step), and s per
  * checkpoint when `ckptDir` is given (one written there and removed, and the folder if it was
@@ -68,10 +80,9 @@ export async function timeMocoStep(
   ops: TrainOps,
   pc: PretrainConfig,
   source: TwoViewSource,
-  steps = 3,
-  backbone?: (o: NetOptions) => ClassifierNet,
-  ckptDir?: string,
+  o: TimingOptions & { steps?: number; ckptDir?: string } = {},
 ): Promise<{ step: number; checkpoint: number }> {
+  const { backbone, ckptDir, steps = 3 } = o;
   const N = pc.batchSize;
   const moco = await Moco.create(B, ops, pc.moco, pc.seed, backbone);
   const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), pc.optimizer, moco.scaler);
@@ -90,6 +101,7 @@ export async function timeMocoStep(
     B.dispose(r.correct);
   };
   await step();
+  await o.settle?.();
   const t = (await seconds(async () => {
     for (let i = 0; i < steps; i++) await step();
   })) / steps;
@@ -121,9 +133,11 @@ export async function timeForward(
   B: Backend,
   net: ClassifierNet,
   src: LabelledSource,
+  settle?: () => Promise<void>,
 ): Promise<number> {
   const sub = firstRows(src, 64);
   await extractFeatures(B, net, firstRows(src, 32));
+  await settle?.();
   return (await seconds(() => extractFeatures(B, net, sub))) / sub.count;
 }
 
@@ -158,13 +172,12 @@ export async function timeRun(
     ftSteps?: number;
     /** Where a checkpoint may be written (and removed) to time it. */
     ckptDir?: string;
-    backbone?: (o: NetOptions) => ClassifierNet;
     log?: (m: string) => void;
-  },
+  } & TimingOptions,
 ): Promise<Timings> {
   const pc = opts.pretrain, S = pc.imageSize, C = pc.moco.inChannels, N = pc.batchSize;
   const mocoSteps = opts.mocoSteps ?? 3, ftSteps = opts.ftSteps ?? 4;
-  const m = await timeMocoStep(B, ops, pc, opts.source, mocoSteps, opts.backbone, opts.ckptDir);
+  const m = await timeMocoStep(B, ops, pc, opts.source, { ...opts, steps: mocoSteps });
 
   // Eval-mode forward passes.
   const L = opts.labelled;
@@ -184,7 +197,7 @@ export async function timeRun(
     seed: 1,
   };
   const net = await buildClassifier(B, ftc, L.tasks.length, opts.backbone);
-  const forward = await timeForward(B, net, L);
+  const forward = await timeForward(B, net, L, opts.settle);
   net.dispose();
 
   // End-to-end cells of 1 and ftSteps + 1 steps (after an untimed one), 16 validation and test
@@ -201,6 +214,7 @@ export async function timeRun(
     r.net.dispose();
   };
   await cell(1);
+  await opts.settle?.();
   const t1 = await seconds(() => cell(1));
   const tn = await seconds(() => cell(ftSteps + 1));
   const ftStep = Math.max(0, (tn - t1) / ftSteps);
