@@ -6,10 +6,11 @@
 # as the grid layout on hardware, kernels/batchnorm_grid.ts), where that step
 # spends its time (bench/profile_step.ts: each op call of one step timed in
 # place by timestamp queries, since session 8), the tuned GPU-shape kernels against
-# the peak probe (issue 13's targets), and the tests of
+# the peak probe (issue 13's targets), `deno task pretrain` at 224 px (issue 14's
+# pretraining run, since session 10), and the tests of
 # what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
 # f16 training step, every GEMM tile and conv candidate), then the ResNet-50 and DenseNet-121
-# steps. The timeouts add up to 660 s before those two (820 s with them): a run's 600 s limit cuts
+# steps. The timeouts add up to 840 s before those two (1,000 s with them): a run's 600 s limit cuts
 # what the earlier steps leave no time for, so a second run may be needed for the last ones. PyTorch's figures at
 # the same shapes are in bench/RESULTS.md (session 6): `python3
 # bench/torch_ref.py` when a later card differs. Logs go to $OUT (or /tmp).
@@ -45,6 +46,17 @@ timeout 100 deno run -A bench/profile_step.ts --size 224 --batch 64 --target-ms 
 step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit"
 timeout 100 deno run -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
   tee "$out/bench.log"
+# issue 14's pretraining run: the task itself at 224 px, batch 64, one epoch of the synthetic set (made
+# there first), reading loss and accuracy every step and then every 10 (the readback's wait against a
+# host that records ahead); the tuning cache above covers its conv shapes
+for le in 1 10; do
+  step "deno task pretrain, 224 px, batch 64, 1 epoch, --log-every $le"
+  timeout 90 deno run -A tasks/pretrain.ts --size 224 --batch 64 --epochs 1 --log-every "$le" \
+    --tune-cache "$cache" --out "runs/gpu-pretrain-le$le" >"$out/pretrain-le$le.log" 2>&1
+  grep -v "^pretrain step" "$out/pretrain-le$le.log" | tail -20
+  grep "^pretrain step" "$out/pretrain-le$le.log" | tail -1
+  cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$out/pretrain-le$le-metrics.jsonl" 2>/dev/null
+done
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
   tests/kernels_cast.test.ts tests/kernels_optim.test.ts 2>&1 | tail -25 | tee "$out/tests.log"
