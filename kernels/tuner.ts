@@ -20,8 +20,9 @@
  * The cache is keyed by adapter (vendor, architecture, device, description)
  * and problem key, and persists as JSON (`load`/`save`), so a second run
  * starts tuned; with `persistTo(path)` it is saved after every problem timed,
- * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it timed. Every candidate is forced in the CPU-reference tests, so a
- * choice changes results by float rounding at most.
+ * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it
+ * timed. Every candidate is forced in the CPU-reference tests, so a choice
+ * changes results by float rounding at most.
  *
  * Modes: "measure" times pending problems; "cached" answers from the cache
  * and otherwise the prior, timing nothing; "off" always answers the prior.
