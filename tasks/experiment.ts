@@ -314,7 +314,12 @@ export async function main(args: string[]): Promise<void> {
       also: paperAlso,
       dryRun: f["dry-run"],
       betweenSteps: () => tuner.settle(console.log),
-      kernels: () => ({ tuning: tuner.mode, cache: tuneCache, used: tuner.summary() }),
+      kernels: () => ({
+        tuning: tuner.mode,
+        cache: tuneCache,
+        used: tuner.summary(),
+        gpuPoolBytes: gpu.stats.bytesAllocated, // the buffer pool's peak (it keeps what it makes)
+      }),
     },
   );
   if (f["dry-run"]) return;

@@ -165,7 +165,12 @@ export async function main(args: string[]): Promise<void> {
     undefined,
     {
       betweenSteps: () => tuner.settle(console.log),
-      kernels: () => ({ tuning: tuner.mode, cache: tuneCache, used: tuner.summary() }),
+      kernels: () => ({
+        tuning: tuner.mode,
+        cache: tuneCache,
+        used: tuner.summary(),
+        gpuPoolBytes: gpu.stats.bytesAllocated, // the buffer pool's peak (it keeps what it makes)
+      }),
     },
   );
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });

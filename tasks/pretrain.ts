@@ -225,6 +225,8 @@ export async function main(args: string[]): Promise<void> {
     tuning: tuner.mode,
     tuneCache: tuner.mode === "off" ? null : tuneCache,
     used: tuner.summary(),
+    // the device memory this process's buffer pool reached (it keeps what it creates)
+    gpuPoolBytes: gpu.stats.bytesAllocated,
   });
   console.log(
     `done: ${s.steps} steps, loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}, ` +
@@ -233,6 +235,8 @@ export async function main(args: string[]): Promise<void> {
         s.imgPerSec.toFixed(1)
       } img/s\n  backbone: ${s.backbonePath}\n  checkpoint: ${s.checkpointPath}` +
       `\n  metrics: ${join(out, "metrics.jsonl")}` +
+      `\n  GPU memory: ${(gpu.stats.bytesAllocated / 2 ** 30).toFixed(2)} GiB in the buffer pool ` +
+      `at its peak` +
       `\n  took ${((performance.now() - t0) / 60000).toFixed(1)} min (the plan estimated ` +
       `${(plan.seconds / 60).toFixed(1)} min)`,
   );

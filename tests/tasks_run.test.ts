@@ -30,6 +30,7 @@ Deno.test("deno task finetune: predictions, the report, and run.json's kernels (
     assertEquals(run.kernels.tuning, tunerOf(gpu).mode);
     assertEquals(run.kernels.cache, cache);
     assertEquals(typeof run.kernels.used, "object");
+    assertEquals(run.kernels.gpuPoolBytes, gpu.stats.bytesAllocated); // the device memory it took
     assert((await Deno.readTextFile(join(tmp, "runs/ft/results.csv"))).includes("e2e"));
     await Deno.stat(join(tmp, "runs/ft/report.html"));
   } finally {
