@@ -336,30 +336,34 @@ export class Tuner {
 
   /** Loads a cache file's records for this adapter (a missing file is an empty cache). */
   async load(path: string): Promise<void> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return;
-      throw e;
-    }
-    let file: TuneCacheFile;
-    try {
-      file = JSON.parse(text);
-    } catch {
-      throw new TuneCacheError(`${path} is not a tuning cache (invalid JSON); delete it to retune`);
-    }
-    if (file?.version !== 1 || typeof file.adapters !== "object" || file.adapters === null) {
-      throw new TuneCacheError(`${path} is not a version-1 tuning cache; delete it to retune`);
-    }
+    const file = await readCache(path);
+    if (!file) return;
     this.file = file;
     this.records = { ...(file.adapters[adapterKey(this.gpu)] ?? {}), ...this.records };
     this.settledChoices.clear();
   }
 
-  /** Writes the cache (this adapter's records merged into the file's others) atomically. */
+  /**
+   * Writes the cache atomically: this adapter's records over what the file holds now, so two runs
+   * tuning into one cache (two jobs on a shared machine) keep each other's records; other
+   * adapters' records are kept. A file damaged since it was loaded is replaced.
+   */
   async save(path: string): Promise<void> {
-    this.file.adapters[adapterKey(this.gpu)] = this.records;
+    let now: TuneCacheFile | null = null;
+    try {
+      now = await readCache(path);
+    } catch (e) {
+      if (!(e instanceof TuneCacheError)) throw e;
+    }
+    const key = adapterKey(this.gpu);
+    this.file = {
+      version: 1,
+      adapters: {
+        ...this.file.adapters,
+        ...now?.adapters,
+        [key]: { ...now?.adapters[key], ...this.records },
+      },
+    };
     const tmp = `${path}.tmp-${Deno.pid}`;
     await Deno.writeTextFile(tmp, JSON.stringify(this.file, null, 1));
     await Deno.rename(tmp, path);
@@ -399,6 +403,27 @@ export class Tuner {
 }
 
 export class TuneCacheError extends Error {}
+
+/** A cache file's contents, null when there is none, or a TuneCacheError naming what is wrong. */
+async function readCache(path: string): Promise<TuneCacheFile | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  let file: TuneCacheFile;
+  try {
+    file = JSON.parse(text);
+  } catch {
+    throw new TuneCacheError(`${path} is not a tuning cache (invalid JSON); delete it to retune`);
+  }
+  if (file?.version !== 1 || typeof file.adapters !== "object" || file.adapters === null) {
+    throw new TuneCacheError(`${path} is not a version-1 tuning cache; delete it to retune`);
+  }
+  return file;
+}
 
 /** Wall ms of `calls` calls of `run` recorded back to back, then `sync`. */
 export async function submitMs(

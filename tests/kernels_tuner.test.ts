@@ -78,6 +78,31 @@ Deno.test("tuning choices persist per adapter: a second tuner starts tuned", asy
   }
 });
 
+Deno.test("two runs tuning into one cache keep each other's records", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.remove(path);
+  try {
+    // both open the cache before either has written it (two jobs started together)
+    const a = new Tuner(gpu), b = new Tuner(gpu);
+    for (const t of [a, b]) {
+      t.mode = "measure";
+      await t.load(path);
+      t.persistTo(path);
+    }
+    a.choose(problem("toy-a", ["slow", "fast"]));
+    await a.tunePending(5);
+    b.choose(problem("toy-b", ["slow", "fast"]));
+    await b.tunePending(5);
+    const c = new Tuner(gpu);
+    c.mode = "cached";
+    await c.load(path);
+    assertEquals(Object.keys(c.table).sort(), ["toy-a", "toy-b"]);
+    assertEquals(Object.keys(b.table), ["toy-b"], "a run's own choices stay its own");
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+});
+
 Deno.test("a damaged tuning cache is a clear error naming the file", async () => {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   try {
