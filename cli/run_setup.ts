@@ -18,11 +18,22 @@ export function checkPrecision(gpu: Gpu, precision: "f32" | "f16" | undefined): 
 /** Where kernel tuning choices persist unless --tune-cache says otherwise. */
 export const DEFAULT_TUNE_CACHE = "runs/tune-cache.json";
 
-/** The adapter's kernel tuner with its cache loaded (hardware adapters), and the cache's path. */
+/** What a training command does with the tuner: settle it between steps, and say what ran. */
+export interface TunerHooks {
+  /** Times what the steps so far met (hardware adapters; nothing pending: nothing done). */
+  betweenSteps: () => Promise<void>;
+  /** The run's record: tuning mode, cache, the kernel each tuned shape ran, the pool's peak. */
+  kernels: () => Record<string, unknown>;
+}
+
+/**
+ * The adapter's kernel tuner with its cache loaded (hardware adapters), the cache's path, and the
+ * hooks every training command gives its loop (runExperiment's plan options, pretrain's).
+ */
 export async function openTuner(
   gpu: Gpu,
   flag: string | boolean | undefined,
-): Promise<{ tuner: Tuner; cache: string }> {
+): Promise<{ tuner: Tuner; cache: string; hooks: TunerHooks }> {
   const cache = typeof flag === "string" ? flag : DEFAULT_TUNE_CACHE;
   const tuner = tunerOf(gpu);
   // a GPU writes its timings after the first step: a path it may not write is said now, not then
@@ -32,7 +43,16 @@ export async function openTuner(
     tuner.persistTo(cache); // saved after every shape timed: a run stopped while tuning keeps it
   }
   console.log(`adapter: ${gpu.describe()}; kernel tuning: ${tuner.mode}`);
-  return { tuner, cache };
+  const hooks: TunerHooks = {
+    betweenSteps: () => tuner.settle(console.log),
+    kernels: () => ({
+      tuning: tuner.mode,
+      cache,
+      used: tuner.summary(),
+      gpuPoolBytes: gpu.stats.bytesAllocated, // the buffer pool's peak (it keeps what it makes)
+    }),
+  };
+  return { tuner, cache, hooks };
 }
 
 /** "preset: …" with why it is the one in use (never chosen by the adapter). */

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { EvalInputError } from "./auc.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { readTextOrNull, writeFileAtomic } from "../util/fs.ts";
 import { type CellKey, type CellPredictions, checkCellKey } from "./results.ts";
 
 export const PREDICTIONS_FORMAT = "moco-cxr/predictions@1";
@@ -349,13 +349,8 @@ export async function readRunGradCams(runDir: string): Promise<GradCamItem[]> {
 /** Reads run.json (null when absent). */
 export async function readRunMetadata(runDir: string): Promise<Record<string, unknown> | null> {
   const path = join(runDir, "run.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
+  const text = await readTextOrNull(path);
+  if (text === null) return null;
   try {
     const o = JSON.parse(text);
     if (typeof o !== "object" || o === null || Array.isArray(o)) {

@@ -31,6 +31,7 @@
  * each, so timing them costs more than it could win in a short run).
  */
 import type { Gpu } from "./device.ts";
+import { readTextOrNull, writeFileAtomic } from "../util/fs.ts";
 
 export type TuneMode = "off" | "cached" | "measure";
 
@@ -364,9 +365,7 @@ export class Tuner {
         [key]: { ...now?.adapters[key], ...this.records },
       },
     };
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, JSON.stringify(this.file, null, 1));
-    await Deno.rename(tmp, path);
+    await writeFileAtomic(path, JSON.stringify(this.file, null, 1));
   }
 
   /**
@@ -406,13 +405,8 @@ export class TuneCacheError extends Error {}
 
 /** A cache file's contents, null when there is none, or a TuneCacheError naming what is wrong. */
 async function readCache(path: string): Promise<TuneCacheFile | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
+  const text = await readTextOrNull(path);
+  if (text === null) return null;
   let file: TuneCacheFile;
   try {
     file = JSON.parse(text);

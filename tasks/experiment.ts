@@ -231,7 +231,7 @@ export async function main(args: string[]): Promise<void> {
   );
   const gpu = await getGpu();
   checkPrecision(gpu, pre.moco.precision);
-  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
+  const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +
       `${pre.batchSize}, ${pre.moco.precision ?? "f32"} storage, ${pre.epochs} epoch(s) per ` +
@@ -259,7 +259,7 @@ export async function main(args: string[]): Promise<void> {
       probeSets: sizes,
       ckptDir: out,
       // on a GPU the tuner times what each untimed warm-up met: the plan is of tuned kernels
-      settle: () => tuner.settle(console.log),
+      settle: tuning.betweenSteps,
     });
   // The same run at --preset paper: its configuration, these timings scaled to its sizes.
   const paperAlso = (sizes: PlanSizes, t: Timings): string[] => {
@@ -313,13 +313,7 @@ export async function main(args: string[]): Promise<void> {
       time,
       also: paperAlso,
       dryRun: f["dry-run"],
-      betweenSteps: () => tuner.settle(console.log),
-      kernels: () => ({
-        tuning: tuner.mode,
-        cache: tuneCache,
-        used: tuner.summary(),
-        gpuPoolBytes: gpu.stats.bytesAllocated, // the buffer pool's peak (it keeps what it makes)
-      }),
+      ...tuning,
     },
   );
   if (f["dry-run"]) return;

@@ -127,7 +127,7 @@ export async function main(args: string[]): Promise<void> {
     log: console.log,
   });
   const gpu = await getGpu();
-  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
+  const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);
   console.log(`data: ${data.describe}`);
   await runExperiment(
     gpuBackend(gpu),
@@ -163,15 +163,7 @@ export async function main(args: string[]): Promise<void> {
     { adapter: gpu.describe(), weights: weights ?? "random" },
     console.log,
     undefined,
-    {
-      betweenSteps: () => tuner.settle(console.log),
-      kernels: () => ({
-        tuning: tuner.mode,
-        cache: tuneCache,
-        used: tuner.summary(),
-        gpuPoolBytes: gpu.stats.bytesAllocated, // the buffer pool's peak (it keeps what it makes)
-      }),
-    },
+    tuning,
   );
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
 }

@@ -141,7 +141,7 @@ export async function main(args: string[]): Promise<void> {
   if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   const gpu = await getGpu();
   checkPrecision(gpu, cfg.moco.precision);
-  const { tuner, cache: tuneCache } = await openTuner(gpu, f["tune-cache"]);
+  const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);
   console.log(
     `data: ${data.describe}; ${cfg.moco.backbone} at ${cfg.imageSize} px, batch ${batchSize}, ` +
       `${epochs} epochs, ${cfg.moco.precision ?? "f32"} storage -> ${out}`,
@@ -157,7 +157,7 @@ export async function main(args: string[]): Promise<void> {
   console.log(presetLine(preset, !!f.preset, gpu));
   console.log("timing a few steps of this configuration on this adapter…");
   // On a GPU the tuner times what the untimed first step met, so the plan is of tuned kernels.
-  const settle = () => tuner.settle(console.log);
+  const settle = tuning.betweenSteps;
   const timed = await timeMocoStep(B, gpuTrainOps, cfg, data.train, { ckptDir: out, settle });
   const mocoStep = timed.step;
   const net = buildBackbone(B, cfg.moco.backbone, {
@@ -216,17 +216,14 @@ export async function main(args: string[]): Promise<void> {
     resume: f.resume,
     logEvery: run.logEvery,
     deviceViews: onGpu ? data.train.onDevice?.(gpu) : null,
-    betweenSteps: () => tuner.settle(console.log),
+    betweenSteps: tuning.betweenSteps,
     monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
   });
+  // the same record as a fine-tuning run's or an experiment's run.json holds as `kernels`
   await writeJsonAtomic(join(out, "kernels.json"), {
     adapter: gpu.describe(),
-    tuning: tuner.mode,
-    tuneCache: tuner.mode === "off" ? null : tuneCache,
-    used: tuner.summary(),
-    // the device memory this process's buffer pool reached (it keeps what it creates)
-    gpuPoolBytes: gpu.stats.bytesAllocated,
+    ...tuning.kernels(),
   });
   console.log(
     `done: ${s.steps} steps, loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}, ` +
