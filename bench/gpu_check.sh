@@ -13,7 +13,9 @@
 # steps. The timeouts add up to 840 s before those two (1,000 s with them): a run's 600 s limit cuts
 # what the earlier steps leave no time for, so a second run may be needed for the last ones. PyTorch's figures at
 # the same shapes are in bench/RESULTS.md (session 6): `python3
-# bench/torch_ref.py` when a later card differs. Logs go to $OUT (or /tmp).
+# bench/torch_ref.py` when a later card differs. Logs go to a scratch folder, packed into
+# $OUT/gpu-logs.tgz at every step (a lease returns at most 8 files from $OUT, and a run cut by its
+# time limit keeps what the steps before the cut wrote).
 # One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
 # shapes once and the profile, the kernel rows and the audit (the tuned step's
 # dispatch grids) start tuned; grad-weight split-K counts are tuner candidates
@@ -22,7 +24,13 @@
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
-step() { echo; echo "=== $1 ($(date +%T))"; }
+logs=$(mktemp -d)
+pack() { tar czf "$out/gpu-logs.tgz" -C "$logs" . 2>/dev/null; }
+step() { pack; echo; echo "=== $1 ($(date +%T))"; }
+# ONLY="tests research" runs just those sections (steps, profile, bench, pretrain, tests, research):
+# a second run takes what the first one's time limit cut, from the first one's tuning cache
+only=" ${ONLY:-steps profile bench pretrain tests research} "
+want() { [[ "$only" == *" $1 "* ]]; }
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 # stop at once (and keep the lease's minutes) when the card's adapter is not there: sessions 6 and 7
 # saw "adapter: none" until the GL libraries were carried (bench/prepare_gpu.sh)
@@ -34,44 +42,47 @@ if (!a || a.info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(d)) 
   { echo "gpu_check: no hardware adapter; stopping"; exit 3; }
 # the f32 step tunes every shape of the step (more candidates since session 8: split-K counts, and
 # Winograd's inner bmm tuned inside its candidate), so it gets the longest limit; f16 tunes its own
-for p in f32 f16; do
+want steps && for p in f32 f16; do
   step "MoCo step, ResNet-18, 224 px, batch 64, $p"
   timeout $([ "$p" = f32 ] && echo 120 || echo 100) deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 4 \
-    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$out/moco-$p.log"
+    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/moco-$p.log"
 done
-step "where the f32 step's time goes (224 px, batch 64)"
+want profile && step "where the f32 step's time goes (224 px, batch 64)" &&
 timeout 100 deno run -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
   --tune-cache "$cache" 2>&1 |
-  tee "$out/profile.log"
-step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit"
+  tee "$logs/profile.log"
+want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit" &&
 timeout 100 deno run -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
-  tee "$out/bench.log"
+  tee "$logs/bench.log"
 # issue 14's pretraining run: the task itself at 224 px, batch 64, one epoch of the synthetic set (made
 # there first), reading loss and accuracy every step and then every 10 (the readback's wait against a
 # host that records ahead); the tuning cache above covers its conv shapes
-for le in 1 10; do
+want pretrain && for le in 1 10; do
   step "deno task pretrain, 224 px, batch 64, 1 epoch, --log-every $le"
   timeout 90 deno run -A tasks/pretrain.ts --size 224 --batch 64 --epochs 1 --log-every "$le" \
-    --tune-cache "$cache" --out "runs/gpu-pretrain-le$le" >"$out/pretrain-le$le.log" 2>&1
-  grep -v "^pretrain step" "$out/pretrain-le$le.log" | tail -20
-  grep "^pretrain step" "$out/pretrain-le$le.log" | tail -1
-  cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$out/pretrain-le$le-metrics.jsonl" 2>/dev/null
+    --tune-cache "$cache" --out "runs/gpu-pretrain-le$le" >"$logs/pretrain-le$le.log" 2>&1
+  grep -v "^pretrain step" "$logs/pretrain-le$le.log" | tail -20
+  grep "^pretrain step" "$logs/pretrain-le$le.log" | tail -1
+  cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$logs/pretrain-le$le-metrics.jsonl" 2>/dev/null
 done
+if want tests; then
 step "tests of the GPU-only paths on the card"
-timeout 100 deno test -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
-  tests/kernels_cast.test.ts tests/kernels_optim.test.ts 2>&1 | tail -25 | tee "$out/tests.log"
+timeout 100 deno test --no-check -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
+  tests/kernels_cast.test.ts tests/kernels_optim.test.ts tests/train_gpu_layouts.test.ts 2>&1 |
+  tee "$logs/tests.log" | tail -25
 # every GPU tile (k steps written out since session 9) and every conv candidate the tuner may pick
 # (Winograd F(4×4) among them, with one item a transform invocation on hardware) against the CPU
 step "tests of the tuner's candidates on the card (GEMM tiles, conv algorithms)"
-timeout 80 deno test -A tests/kernels_matmul.test.ts 2>&1 | tail -8 | tee "$out/tests-gemm.log"
-timeout 60 deno test -A tests/kernels_conv2d.test.ts --filter "/every candidate|Winograd|pad 0, odd/" \
-  2>&1 | tail -8 | tee "$out/tests-conv.log"
+timeout 80 deno test --no-check -A tests/kernels_matmul.test.ts 2>&1 | tee "$logs/tests-gemm.log" | tail -8
+timeout 60 deno test --no-check -A tests/kernels_conv2d.test.ts --filter "/every candidate|Winograd|pad 0, odd/" \
+  2>&1 | tee "$logs/tests-conv.log" | tail -8
+fi
 # last, and cut by the run's 600 s limit when what comes before uses its full time: the MoCo step of
 # the paper's other backbones (issue 14's research shapes), tuned from the shared cache where their
 # shapes repeat ResNet-18's
-for b in resnet50 densenet121; do
+want research && for b in resnet50 densenet121; do
   step "MoCo step, $b, 224 px, batch 64, f32"
   timeout 80 deno run -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 2 \
-    --backbone "$b" --tune-cache "$cache" 2>&1 | tee "$out/moco-$b.log"
+    --backbone "$b" --tune-cache "$cache" 2>&1 | tee "$logs/moco-$b.log"
 done
-step "done"
+step "done"; pack
