@@ -98,7 +98,11 @@ export class Tensor {
 
   /** The contents as f32 (f16 storage widened exactly). */
   async read(): Promise<Float32Array> {
-    const raw = await this.gpu.read(this.buffer, this.bytes);
+    return this.widen(await this.gpu.read(this.buffer, this.bytes));
+  }
+
+  /** This tensor's raw storage as f32 values. */
+  widen(raw: ArrayBuffer): Float32Array {
     if (this.dtype === "f32") return new Float32Array(raw);
     return Float32Array.from(new Float16Array(raw, 0, this.size));
   }
@@ -146,4 +150,13 @@ class TensorView extends Tensor {
     return this.base.buffer;
   }
   override dispose(): void {}
+}
+
+/** Several tensors' contents as f32 in one round trip to the device (Gpu.readMany). */
+export async function readTensors(ts: readonly Tensor[]): Promise<Float32Array[]> {
+  if (ts.length === 0) return [];
+  const gpu = ts[0].gpu;
+  if (ts.some((t) => t.gpu !== gpu)) throw new GpuError("readTensors: tensors of two devices");
+  const raw = await gpu.readMany(ts.map((t) => ({ buf: t.buffer, bytes: t.bytes })));
+  return ts.map((t, i) => t.widen(raw[i]));
 }

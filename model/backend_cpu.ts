@@ -67,6 +67,7 @@ export const cpuBackend: Backend = {
   zeros: (shape) => cpuTensor(shape),
   full: (shape, v) => cpuTensor(shape, new Float32Array(numel(shape)).fill(v)),
   read: (t) => Promise.resolve(c(t).data.slice()),
+  readMany: (ts) => Promise.resolve(ts.map((t) => c(t).data.slice())),
   dtype: (t) => c(t).dtype ?? "f32",
   cast: (x, d) => castCpu(c(x), d),
   write(t, data) {

@@ -5,7 +5,7 @@
  */
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
-import { Tensor } from "../kernels/tensor.ts";
+import { readTensors, Tensor } from "../kernels/tensor.ts";
 import { add, fill, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
 import { gatherRows } from "../kernels/gather.ts";
 import { cast } from "../kernels/cast.ts";
@@ -45,6 +45,7 @@ export function gpuBackend(gpu: Gpu): Backend {
     zeros: (shape) => Tensor.zeros(gpu, shape),
     full: (shape, v) => fill(Tensor.empty(gpu, shape), v),
     read: (t) => g(t).read(),
+    readMany: (ts) => readTensors(ts.map(g)),
     write: (t, data) => g(t).write(data),
     dispose: (t) => g(t).dispose(),
     // Not axpby(…, out = acc): a buffer bound both read-only and read-write in

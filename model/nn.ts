@@ -56,6 +56,8 @@ export interface StateEntry {
   kind: "parameter" | "buffer";
   /** The current values. */
   read(): Promise<Float32Array | BigInt64Array>;
+  /** The backend tensor holding an F32 entry's values (read many at once: `readState`). */
+  tensor?: () => BTensor;
   /** Overwrites the values (same length). */
   write(data: Float32Array | BigInt64Array): void;
 }
@@ -146,6 +148,7 @@ export abstract class Module {
       dtype: "F32" as const,
       kind,
       read: () => B.read(get()),
+      tensor: get,
       write: (d: Float32Array | BigInt64Array) => {
         if (!(d instanceof Float32Array)) throw new Error(`${name}: expected float data`);
         B.write(get(), d);

@@ -145,10 +145,15 @@ export function loadStateDict(
 }
 
 /** Reads a module's whole state (for saving or comparing). */
+/** A module's state dict on the host, its tensors read in one round trip to the device. */
 export async function readState(module: Module): Promise<Map<string, TensorData>> {
+  const entries = module.stateDict();
+  const tensors = entries.flatMap((e) => e.tensor ? [e.tensor()] : []);
+  const values = await module.backend.readMany(tensors);
   const out = new Map<string, TensorData>();
-  for (const e of module.stateDict()) {
-    const data = await e.read();
+  let i = 0;
+  for (const e of entries) {
+    const data = e.tensor ? values[i++] : await e.read();
     out.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }
   return out;

@@ -1,5 +1,5 @@
-import { formatCompileError, Gpu, GpuError, kernelFamily } from "../kernels/device.ts";
-import { Tensor } from "../kernels/tensor.ts";
+import { formatCompileError, getGpu, Gpu, GpuError, kernelFamily } from "../kernels/device.ts";
+import { readTensors, Tensor } from "../kernels/tensor.ts";
 import { assert, assertEquals } from "./helpers.ts";
 
 Deno.test("a WGSL compile error names the kernel, line:column and the offending source", async () => {
@@ -61,4 +61,28 @@ Deno.test("kernelFamily generates each specialization once and tells them apart"
   const k2 = fam(1, { x: false });
   assert(k2 !== k1 && k2.code !== k1.code, "different arguments, different kernel");
   assertEquals(made, 2);
+});
+
+Deno.test("readMany reads every range in one submit, equal to read, across staging chunks", async () => {
+  const gpu = await getGpu();
+  // f32 and f16 tensors of odd lengths (f16 storage pads to 4 bytes)
+  const lens = [1, 7, 1000, 3, 4097, 2];
+  const ts = lens.map((n, i) => {
+    const x = Float32Array.from({ length: n }, (_, j) => (i + 1) * 0.25 + j);
+    return Tensor.from(gpu, x, [n], i % 2 && gpu.hasF16 ? "f16" : "f32");
+  });
+  try {
+    const want = await Promise.all(ts.map((t) => t.read()));
+    for (const chunk of [64 << 20, 4096, 4]) {
+      const s0 = gpu.stats.submits;
+      const raw = await gpu.readMany(ts.map((t) => ({ buf: t.buffer, bytes: t.bytes })), chunk);
+      assertEquals(gpu.stats.submits - s0, 1, `one submit (chunks of ${chunk} bytes)`);
+      raw.forEach((r, i) => assertEquals(r.byteLength, ts[i].bytes));
+      ts.forEach((t, i) => assertEquals(t.widen(raw[i]), want[i], `tensor ${i}, chunk ${chunk}`));
+    }
+    assertEquals(await readTensors(ts), want);
+    assertEquals(await readTensors([]), []);
+  } finally {
+    for (const t of ts) t.dispose();
+  }
 });

@@ -20,6 +20,7 @@ import { backward, noGrad, Var } from "../model/autograd.ts";
 import { infoNce, l2Normalize, mocoLogits } from "../model/ops.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { mlpHead } from "../model/classifier.ts";
+import { readState } from "../model/state.ts";
 import { Rng } from "../util/rng.ts";
 import { type BackboneName, buildBackbone } from "./backbones.ts";
 import type { TrainOps } from "./train_ops.ts";
@@ -112,7 +113,7 @@ export class Moco {
   /** Key encoder ← query encoder (parameters and buffers), as at MoCo's start. */
   async copyQueryToKey(): Promise<void> {
     const k = new Map(this.encK.stateDict().map((e) => [e.name, e]));
-    for (const e of this.encQ.stateDict()) k.get(e.name)!.write(await e.read());
+    for (const [name, t] of await readState(this.encQ)) k.get(name)!.write(t.data);
   }
 
   /**
