@@ -40,7 +40,9 @@ export async function saveCheckpoint(
   }
   const named = Object.entries(parts.tensors);
   const values = await B.readMany(named.map(([, t]) => t));
-  named.forEach(([name, t], i) => all.push([name, { dtype: "F32", shape: [...t.shape], data: values[i] }]));
+  named.forEach(([name, t], i) =>
+    all.push([name, { dtype: "F32", shape: [...t.shape], data: values[i] }])
+  );
   // A driver may lose a NaN on the way to the loss (max(NaN, x) = x is allowed), so the
   // weights themselves are checked before they can replace a good checkpoint (NonFiniteError:
   // a checkpoint that would hold NaN or infinite values is refused, the previous one stays).
