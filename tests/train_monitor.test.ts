@@ -179,5 +179,12 @@ Deno.test("experiment on a class-sorted dataset: the kNN monitor reports a real 
   assertEquals(knn.length, 2);
   // The disc is visible to a barely trained network's features: well above chance.
   assert(knn.every((a) => a > 0.7), `knn_auc ${knn}`);
+  // each epoch's end says what it cost beside the steps (a checkpoint is written at every one)
+  for (const r of rows.filter((r) => "knn_auc" in r)) {
+    assert(
+      r.monitor_s > 0 && r.checkpoint_s > 0,
+      `monitor_s ${r.monitor_s}, checkpoint_s ${r.checkpoint_s}`,
+    );
+  }
   await Deno.remove(dir, { recursive: true });
 });

@@ -358,14 +358,25 @@ export async function pretrain(
         record(unread.shift()!, v);
       }
       await opts.betweenSteps?.();
+      const c0 = performance.now();
       if (saveNow) await save();
+      const checkpointS = (performance.now() - c0) / 1000;
       if (monitorNow) {
+        const m0 = performance.now();
         const m = await opts.monitor!(moco, epoch + 1);
-        metrics.write({ step, epoch: epoch + 1, ...m });
+        const monitorS = (performance.now() - m0) / 1000;
+        // what an epoch's end costs beside the steps, so a run shows which one to make rarer
+        metrics.write({
+          step,
+          epoch: epoch + 1,
+          ...m,
+          monitor_s: monitorS,
+          checkpoint_s: checkpointS,
+        });
         progress.log(
           `epoch ${epoch + 1}: ${
             Object.entries(m).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(" ")
-          }`,
+          } (kNN monitor ${monitorS.toFixed(1)} s, checkpoint ${checkpointS.toFixed(1)} s)`,
         );
       }
     }
