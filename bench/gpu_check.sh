@@ -1,36 +1,33 @@
 #!/usr/bin/env bash
 # One prepared script for a lent GPU (bench/prepare_gpu.sh packs .device/ here;
-# there: bash .device/gpu.sh "bash bench/gpu_check.sh"; see README's "Speed"),
-# ordered by what is still unmeasured: the ResNet-18 MoCo step at
-# 224 px, batch 64 in f32 and in f16 (issue 14's targets; batch norm now runs
-# as the grid layout on hardware, kernels/batchnorm_grid.ts), where that step
-# spends its time (bench/profile_step.ts: each op call of one step timed in
-# place by timestamp queries, since session 8), the tuned GPU-shape kernels against
-# the peak probe (issue 13's targets), `deno task pretrain` at 224 px (issue 14's
-# pretraining run, since session 10), and the tests of
-# what runs differently on a GPU (batch norm's grid layout, f16 kernels, the
-# f16 training step, every GEMM tile and conv candidate), then the ResNet-50 and DenseNet-121
-# steps. The timeouts add up to 840 s before those two (1,000 s with them): a run's 600 s limit cuts
-# what the earlier steps leave no time for, so a second run may be needed for the last ones. PyTorch's figures at
-# the same shapes are in bench/RESULTS.md (session 6): `python3
-# bench/torch_ref.py` when a later card differs. Logs go to a scratch folder, packed into
+# there: bash .device/gpu.sh "bash bench/gpu_check.sh"; see README's "Speed"). Session 11 ran it on an
+# H200 (bench/RESULTS.md): the convs, the f32 step and the data pipeline meet issues 13 and 14; what
+# is left, first to last: the ResNet-18 MoCo step at 224 px, batch 64 in f32 and f16
+# (bench/moco_step.ts, now at least 12 steps back to back on hardware), the same two through
+# bench/step_overlap.ts (GPU time by timestamps, reads, back to back: f16 at a settled clock against
+# f32, issue 14's 1.5x), `deno task pretrain` at 224 px (checkpoints read in one round trip since
+# session 11: its epoch lines now say what the kNN monitor and the checkpoint cost), the kernel rows
+# against the peak probe (matmul 1024^3 and 2048^3 are short of issue 13's 50%), where the step's
+# time goes (bench/profile_step.ts), the tests of what runs differently on a GPU, and the ResNet-50,
+# DenseNet-121 and batch-128 steps. Session 11's sections took 69/56 s (steps, tuning included),
+# ~30 s an overlap, 50-60 s a pretraining run, 17 s the kernel rows, 75 s the tests, 33/63/45 s the
+# research steps: about 560 s in all, so one run of ~580 s may cut the last of them; ONLY= picks
+# sections for a second. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
+# `python3 bench/torch_ref.py` when a later card differs. Logs go to a scratch folder, packed into
 # $OUT/gpu-logs.tgz at every step (a lease returns at most 8 files from $OUT, and a run cut by its
-# time limit keeps what the steps before the cut wrote).
-# One tuning cache ($OUT/tune-cache.json) is shared: the f32 step tunes its
-# shapes once and the profile, the kernel rows and the audit (the tuned step's
-# dispatch grids) start tuned; grad-weight split-K counts are tuner candidates
-# since session 8. It is saved after every shape timed (since session 10), so
-# a step cut by its timeout while tuning leaves what it timed to the next.
+# time limit keeps what the steps before the cut wrote). One tuning cache ($OUT/tune-cache.json) is
+# shared: the f32 step tunes its shapes once (saved after every shape timed) and what follows starts
+# tuned.
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
 logs=$(mktemp -d)
 pack() { tar czf "$out/gpu-logs.tgz" -C "$logs" . 2>/dev/null; }
 step() { pack; echo; echo "=== $1 ($(date +%T))"; }
-# ONLY="tests research" runs just those sections (steps, overlap, profile, bench, pretrain, tests,
+# ONLY="tests research" runs just those sections (steps, overlap, pretrain, bench, profile, tests,
 # research):
 # a second run takes what the first one's time limit cut, from the first one's tuning cache
-only=" ${ONLY:-steps overlap profile bench pretrain tests research} "
+only=" ${ONLY:-steps overlap pretrain bench profile tests research} "
 want() { [[ "$only" == *" $1 "* ]]; }
 # bench/prepare_gpu.sh's config and lockfile without TF.js (offline, the project's own would fetch it)
 d=(); [ -f .device/deno.lock ] && d=(--config .device/deno.json --lock=.device/deno.lock)
@@ -50,21 +47,15 @@ want steps && for p in f32 f16; do
   timeout $([ "$p" = f32 ] && echo 120 || echo 100) deno run "${d[@]}" -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 4 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/moco-$p.log"
 done
-# where a back-to-back step loses time against one read every step (session 11: 881 img/s against
-# 1,250 on the H200): the step's GPU time by timestamps, host recording and waits, with and without
-# uploads (bench/step_overlap.ts)
-want overlap && step "host and GPU overlap of the f32 step (224 px, batch 64)" &&
-timeout 80 deno run "${d[@]}" -A bench/step_overlap.ts --size 224 --batch 64 --steps 8 \
-  --tune-cache "$cache" 2>&1 | tee "$logs/overlap.log"
-want profile && step "where the f32 step's time goes (224 px, batch 64)" &&
-timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
-  --tune-cache "$cache" 2>&1 |
-  tee "$logs/profile.log"
-want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit" &&
-timeout 100 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
-  tee "$logs/bench.log"
+# the step's GPU time by timestamps, steps read at once and back to back (session 11 found a card's
+# clock falls while it idles between steps read one at a time); f16 against f32 at a settled clock
+want overlap && for p in f32 f16; do
+  step "host and GPU overlap of the $p step (224 px, batch 64)"
+  timeout 80 deno run "${d[@]}" -A bench/step_overlap.ts --size 224 --batch 64 --steps 12 \
+    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/overlap-$p.log"
+done
 # issue 14's pretraining run: the task itself at 224 px, batch 64, four epochs of the synthetic set
-# (made there first; 31 steps an epoch, a checkpoint and the kNN monitor at each epoch's end), reading
+# (made there first; 28 steps an epoch, a checkpoint and the kNN monitor at each epoch's end), reading
 # loss and accuracy every step and then every 10 (the readback's wait against a host that records
 # ahead); the tuning cache above covers its conv shapes
 want pretrain && for le in 1 10; do
@@ -75,6 +66,13 @@ want pretrain && for le in 1 10; do
   grep "^pretrain step" "$logs/pretrain-le$le.log" | tail -1
   cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$logs/pretrain-le$le-metrics.jsonl" 2>/dev/null
 done
+want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit" &&
+timeout 100 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
+  tee "$logs/bench.log"
+want profile && step "where the f32 step's time goes (224 px, batch 64)" &&
+timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
+  --tune-cache "$cache" 2>&1 |
+  tee "$logs/profile.log"
 if want tests; then
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test --no-check "${d[@]}" -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \

@@ -8,12 +8,15 @@
  *   read     steps each submitted and read: host recording ms, wait ms, whole ms
  *   b2b      steps back to back with a fresh upload each (as moco_step.ts and a training loop
  *            reading every N steps): each step's host ms, then ms a step over the run
- *   b2b-same the same without uploads (one input set reused)
+ *   b2b-same the same without uploads (one input set reused; holding it changes which pooled
+ *            buffers the step gets, so its bind groups are made anew, ~400 a step on the H200:
+ *            its host ms include that)
  *   b2b-sync back to back with uploads, waiting for the GPU (no read) after each step
  *
  * and the device's counters (buffers, bind groups, pipelines, submits) over each phase.
  *
- *   deno run -A bench/step_overlap.ts [--size 224] [--batch 64] [--steps 8] [--tune-cache PATH]
+ *   deno run -A bench/step_overlap.ts [--size 224] [--batch 64] [--steps 8] [--precision f32|f16]
+ *     [--tune-cache PATH]
  */
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     size: { type: "string", default: "224" },
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "8" },
+    precision: { type: "string", default: "f32" },
     "tune-cache": { type: "string" },
   },
 });
@@ -42,10 +46,16 @@ for (const [flag, v] of [["size", S], ["batch", N], ["steps", steps]] as const) 
   }
 }
 
+const precision = values.precision;
+if (precision !== "f32" && precision !== "f16") {
+  console.error(`--precision: f32 or f16, got ${precision}`);
+  Deno.exit(2);
+}
+
 const gpu = await getGpu();
 if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]);
 const B = gpuBackend(gpu), ops = gpuTrainOps;
-const moco = await Moco.create(B, ops, MOCO_CFG, 1);
+const moco = await Moco.create(B, ops, { ...MOCO_CFG, precision }, 1);
 const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
   kind: "sgd",
   momentum: 0.9,
@@ -53,7 +63,9 @@ const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
 }, moco.scaler);
 const rng = new Rng(S);
 const gflop = MOCO_FLOPS_PER_IMAGE(S) * N / 1e9;
-console.log(`adapter: ${gpu.describe()}; ResNet-18 MoCo step, ${S} px, batch ${N}, SGD`);
+console.log(
+  `adapter: ${gpu.describe()}; ResNet-18 MoCo step, ${S} px, batch ${N}, ${precision}, SGD`,
+);
 
 type Inputs = ReturnType<typeof randomStepInputs>;
 const upload = (h: Inputs) => ({
