@@ -10,7 +10,7 @@ import { getGpu } from "../kernels/device.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
-import { exists, writeJsonAtomic } from "../util/fs.ts";
+import { exists, readTextOrNull, writeJsonAtomic } from "../util/fs.ts";
 import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { pretrain } from "../train/pretrain.ts";
@@ -138,6 +138,12 @@ export async function main(args: string[]): Promise<void> {
     log: console.log,
   });
   const cfg = { ...flagsCfg, dataset: data.identity };
+  if (f.resume) {
+    // A finished run resumed with its own settings has nothing left: say so before the GPU is set
+    // up and the plan's steps are timed (other settings go on to pretrain's clear refusal).
+    const done = await finishedRun(out, cfg, epochs * Math.floor(data.train.count / batchSize));
+    if (done) return console.log(done);
+  }
   if (data.monitor && cfg.monitorEvery > 0) console.log(data.monitorNote);
   const gpu = await getGpu();
   checkPrecision(gpu, cfg.moco.precision);
@@ -240,3 +246,23 @@ export async function main(args: string[]): Promise<void> {
 }
 
 if (import.meta.main) runMain(() => main(Deno.args));
+
+/**
+ * The line to print when `out` holds a run that finished all `totalSteps` with these settings
+ * (its config.json equals `cfg`, its summary.json counts the steps), else null.
+ */
+async function finishedRun(out: string, cfg: object, totalSteps: number): Promise<string | null> {
+  const [config, summary] = await Promise.all(
+    ["config.json", "summary.json"].map((f) => readTextOrNull(join(out, f))),
+  );
+  if (config === null || summary === null) return null;
+  try {
+    const steps = JSON.parse(summary).steps;
+    if (JSON.stringify(JSON.parse(config)) !== JSON.stringify(cfg)) return null;
+    if (!(Number.isInteger(steps) && steps >= totalSteps)) return null;
+    return `nothing left to train: ${out} finished all ${steps} steps with these settings ` +
+      `(its backbone: ${join(out, "backbone.safetensors")})`;
+  } catch {
+    return null; // unreadable summary or config: pretrain's own checks report the run
+  }
+}

@@ -63,6 +63,19 @@ Deno.test("deno task pretrain: the run folder a user gets, kernels.json, and no 
     assertEquals(kernels.gpuPoolBytes, gpu.stats.bytesAllocated);
     // the same command again is refused: the folder holds a run (--resume continues it)
     await assertRejects(() => pretrainMain(args), /already holds a pretraining run/);
+    // --resume of the finished run: nothing left, said before any step is timed
+    const said: string[] = [], log = console.log;
+    console.log = (...a: unknown[]) => void said.push(a.join(" "));
+    try {
+      await pretrainMain([...args, "--resume"]);
+    } finally {
+      console.log = log;
+    }
+    assert(
+      said.some((l) => l.startsWith("nothing left to train: runs/pre finished all")),
+      said.join("\n"),
+    );
+    assert(!said.some((l) => l.startsWith("timing a few steps")), said.join("\n"));
   } finally {
     Deno.chdir(cwd);
     await Deno.remove(tmp, { recursive: true });
