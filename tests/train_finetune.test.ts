@@ -15,6 +15,7 @@ import {
   stepsFor,
 } from "../train/finetune.ts";
 import { gradCam } from "../train/gradcam.ts";
+import { EVAL_READ_WINDOW, extractFeatures } from "../train/features.ts";
 import { buildBackbone } from "../train/backbones.ts";
 import { type ClassifierNet, linearHead } from "../model/classifier.ts";
 import { readState } from "../model/state.ts";
@@ -234,4 +235,31 @@ Deno.test("end-to-end fine-tuning disposes every batch it made, also the one an 
   assert(r.curve.at(-1)!.step < c.steps, "an early stop (validation AUC no higher at an eval)");
   assertEquals(live.size, 0, "batches left allocated");
   r.net.dispose();
+});
+
+Deno.test("frozen features: one read per EVAL_READ_WINDOW batches, the same values as batch by batch", async () => {
+  const net = new TinyNet(B, { inChannels: 1, seed: new Rng(7) });
+  const src = discImages(70, 3); // 9 batches of 8: one window of 8, then the last batch
+  let reads = 0, readManys = 0;
+  const counted: Backend = {
+    ...B,
+    read: (t) => (reads++, B.read(t)),
+    readMany: (ts) => (readManys++, B.readMany(ts)),
+  };
+  const got = await extractFeatures(counted, net, src, 8);
+  assertEquals([reads, readManys], [0, Math.ceil(9 / EVAL_READ_WINDOW)]);
+  // batch by batch, read at once
+  net.eval();
+  for (let i = 0; i < src.count; i += 8) {
+    const idx = Array.from({ length: Math.min(8, src.count - i) }, (_, j) => i + j);
+    const img = src.images(idx), x = B.fromArray(img.data, img.shape);
+    const f = noGrad(() => net.features(new Var(B, x)));
+    assertEquals(
+      await f.read(),
+      got.subarray(i * net.featureDim, (i + idx.length) * net.featureDim),
+    );
+    f.dispose();
+    B.dispose(x);
+  }
+  net.dispose();
 });

@@ -188,15 +188,12 @@ export async function finetune(
   const predict = async (set: LabelledSource): Promise<Predictions> => {
     net.eval();
     const scores = new Float32Array(set.count * T);
-    await evalBatches(B, set, 32, (x, first) => {
+    await evalBatches(B, set, 32, (x) => {
       const out = noGrad(() => net.forward(new Var(B, x)));
       const p = B.sigmoid(out.value);
       out.dispose();
-      return async () => {
-        scores.set(await B.read(p), first * T);
-        B.dispose(p);
-      };
-    });
+      return p;
+    }, (values, first) => scores.set(values, first * T));
     net.train();
     return { tasks, labels: set.labels, mask: set.mask, scores };
   };
