@@ -12,7 +12,8 @@
  * each candidate is run once to compile and warm up, then timed over a batch of
  * back-to-back calls, by GPU timestamps around the batch's compute passes where
  * the device has timestamp-query (all of a problem's candidates in the same
- * three submits), else as the difference of two submits of different lengths;
+ * five submits, the timed batch in three rounds of alternating order, the
+ * fastest kept), else as the difference of two submits of different lengths;
  * either way the timing measures throughput, not the queue's latency. Tuned
  * calls inside a candidate (Winograd's bmm) are tuned on its warm-up call,
  * before it is timed, so an algorithm is compared at its best inner tiles.
@@ -72,6 +73,9 @@ const tuners = new WeakMap<Gpu, Tuner>();
  * difference needs ~30 ms to rise above the submit's own jitter.
  */
 const TIMESTAMP_TARGET_MS = 10;
+
+/** Timed rounds of a problem's candidates (alternating order, fastest kept: see timeAllAtOnce). */
+export const TIMED_ROUNDS = 3;
 
 /** The tuner of a Gpu (created on first use with the adapter's default mode). */
 export function tunerOf(gpu: Gpu): Tuner {
@@ -251,9 +255,10 @@ export class Tuner {
   /**
    * Every candidate of a problem timed together, where the device has timestamp queries: one
    * submit warms them all up (compiling each; their inner tuned calls are tuned next, as in
-   * `time`), one times each once, one times each n times (n sized to `targetMs`), each candidate
-   * a timed stretch (Gpu.timePasses): three submits a problem instead of three a candidate, which
-   * on a GPU whose submit and wait cost ~10 ms is most of the tuning time. null (time them one by
+   * `time`), one times each once, then TIMED_ROUNDS submits time each n times (n sized to
+   * `targetMs`), each candidate a timed stretch (Gpu.timePasses): five submits a problem instead
+   * of three a candidate, which on a GPU whose submit and wait cost ~10 ms is most of the tuning
+   * time. null (time them one by
    * one) without timestamps or when the shared warm-up fails (a candidate that does not compile
    * or run here, then found and dropped by the one-by-one path).
    */
@@ -288,13 +293,22 @@ export class Tuner {
       const n = once.map((t) =>
         Math.min(512, Math.max(4, Math.ceil(target / Math.max(t ?? 1, 1e-3))))
       );
-      const many = await this.gpu.timePasses(runs((i) => n[i]));
-      if (!this.gpu.hasTimestamps) return null;
+      // TIMED_ROUNDS rounds, the candidates' order reversed every other round, each candidate's
+      // fastest round kept: a card that idled while the candidates compiled climbs back to its
+      // clock during the first round (an H200: 345 to 1,980 MHz in ~200 ms of work, session 11),
+      // which would otherwise favour whichever candidate is timed last
       const ms: Record<string, number> = {};
-      p.candidates.forEach((c, i) => {
-        const t = many[i];
-        ms[c.label] = t === null ? Infinity : Math.max(t / n[i], 1e-4);
-      });
+      for (const c of p.candidates) ms[c.label] = Infinity;
+      const all = runs((i) => n[i]);
+      for (let r = 0; r < TIMED_ROUNDS; r++) {
+        const order = p.candidates.map((_, i) => r % 2 ? p.candidates.length - 1 - i : i);
+        const many = await this.gpu.timePasses(order.map((i) => all[i]));
+        if (!this.gpu.hasTimestamps) return null;
+        order.forEach((i, k) => {
+          const t = many[k], label = p.candidates[i].label;
+          if (t !== null) ms[label] = Math.min(ms[label], Math.max(t / n[i], 1e-4));
+        });
+      }
       return ms;
     } catch {
       this.gpu.clearCompileError();

@@ -4,7 +4,7 @@ import { axpby, fill } from "../kernels/elementwise.ts";
 import { matmul } from "../kernels/gemm/matmul.ts";
 import { conv2d } from "../kernels/conv/conv2d.ts";
 import { chooseVariant, tileCandidates } from "../kernels/gemm/variants.ts";
-import { type Problem, TuneCacheError, Tuner, tunerOf } from "../kernels/tuner.ts";
+import { type Problem, TIMED_ROUNDS, TuneCacheError, Tuner, tunerOf } from "../kernels/tuner.ts";
 import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { hasF16 } from "./f16.ts";
@@ -429,4 +429,42 @@ Deno.test("a problem whose scratch cannot be made keeps its prior; the others ar
   assertEquals(t.choose(unmakeable).reps, 1, "the prior");
   assertEquals(t.table["toy-after"].label, "fast");
   assert(t.failures.some((f) => f.startsWith("toy-no-scratch: scratch operands")), `${t.failures}`);
+});
+
+Deno.test({
+  name: "timestamp tuning times the candidates in rounds of alternating order, the fastest kept",
+  ignore: !gpu.hasTimestamps,
+  async fn() {
+    // each candidate's calls logged in the order they are recorded
+    const log: string[] = [];
+    const a = fill(Tensor.empty(gpu, [1 << 12]), 1), b = fill(Tensor.empty(gpu, [1 << 12]), 2);
+    const p: Problem<string> = {
+      key: "rounds",
+      candidates: ["x", "y", "z"].map((label) => ({ label, choice: label })),
+      scratch: () => ({
+        run: (c) => {
+          log.push(c);
+          axpby(0.5, a, 0.5, b).dispose();
+        },
+        dispose: () => {},
+      }),
+    };
+    const t = new Tuner(gpu);
+    t.mode = "measure";
+    t.choose(p);
+    await t.tunePending();
+    // warm-up and the timing of one call each: x y z twice; then TIMED_ROUNDS batches
+    const blocks = log.slice(6).reduce<string[]>(
+      (acc, c) => (acc.at(-1) === c ? acc : [...acc, c]),
+      [],
+    );
+    assertEquals(log.slice(0, 6), ["x", "y", "z", "x", "y", "z"]);
+    // three rounds: x y z | z y x | x y z, a round's last block running on into the next's first
+    assertEquals(TIMED_ROUNDS, 3);
+    assertEquals(blocks, ["x", "y", "z", "y", "x", "y", "z"]);
+    const ms = t.table["rounds"].ms;
+    assert(["x", "y", "z"].every((l) => Number.isFinite(ms[l]) && ms[l] > 0), JSON.stringify(ms));
+    a.dispose();
+    b.dispose();
+  },
 });
