@@ -11,6 +11,7 @@ import {
   buildClassifier,
   finetune,
   type FinetuneConfig,
+  LOSS_READ_EVERY,
   meanAuc,
   stepsFor,
 } from "../train/finetune.ts";
@@ -262,4 +263,29 @@ Deno.test("frozen features: one read per EVAL_READ_WINDOW batches, the same valu
     B.dispose(x);
   }
   net.dispose();
+});
+
+Deno.test("end-to-end fine-tuning reads its losses LOSS_READ_EVERY steps at a time and before each eval", async () => {
+  const lossReads: number[] = []; // tensors per readMany of losses (1-element tensors)
+  let reads = 0;
+  const counted: Backend = {
+    ...B,
+    read: (t) => (reads++, B.read(t)),
+    readMany: (ts) => {
+      if (ts.length && ts.every((t) => t.shape.reduce((a, b) => a * b, 1) === 1)) {
+        lossReads.push(ts.length);
+      }
+      return B.readMany(ts);
+    },
+  };
+  // 25 steps, an eval every 12: reads after steps 10 (every 10), 12 (eval), 22, 24 (eval), 25 (end)
+  const c = { ...cfg("e2e"), steps: 25, evalEvery: 12 };
+  const r = await finetune(counted, gpuTrainOps, c, sets(), { backbone });
+  assertEquals(LOSS_READ_EVERY, 10);
+  assertEquals(lossReads, [10, 2, 10, 2, 1]);
+  assertEquals(reads, 0, "no read one tensor at a time");
+  // the curve's mean losses cover every step: 12, 12 and 1 of them
+  assertEquals(r.curve.map((p) => p.step), [12, 24, 25]);
+  assert(r.curve.every((p) => Number.isFinite(p.loss)), JSON.stringify(r.curve));
+  r.net.dispose();
 });

@@ -28,6 +28,13 @@ import type { TrainOps } from "./train_ops.ts";
 import { loadInitWeights } from "./weights.ts";
 import { evalBatches, extractFeatures } from "./features.ts";
 import type { LabelledSource } from "./sources.ts";
+
+/**
+ * End-to-end steps between reads of their losses (and before every evaluation): a read costs a
+ * wait of ~10-13 ms through Deno, longer than a small fine-tuning step on a GPU, and a card left
+ * idle meanwhile lowers its clock (an H200: 345 MHz, session 11).
+ */
+export const LOSS_READ_EVERY = 10;
 import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
 import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
@@ -229,6 +236,22 @@ export async function finetune(
   let best = -Infinity, bestStep = 0, bestState: Map<string, TensorData> | null = null;
   let sinceBest = 0, lossSum = 0, lossCount = 0;
   const curve: FinetuneResult["curve"] = [];
+  /** Losses recorded and not read yet: read LOSS_READ_EVERY steps at a time, and before an eval. */
+  let unread: { step: number; loss: Var }[] = [];
+  const readLosses = async () => {
+    const values = await B.readMany(unread.map((u) => u.loss.value));
+    const done = unread;
+    unread = [];
+    for (const [k, u] of done.entries()) {
+      u.loss.dispose();
+      const l = values[k][0];
+      if (!Number.isFinite(l)) {
+        throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${u.step}.`, false);
+      }
+      lossSum += l;
+      lossCount++;
+    }
+  };
   let batch: BTensor[] | null = nextBatch();
   try {
     for (let step = 1; step <= cfg.steps; step++) {
@@ -243,15 +266,12 @@ export async function finetune(
       for (const t of [x, y, m]) B.dispose(t);
       B.flush(); // the GPU starts on this step while the host makes the next batch
       if (step < cfg.steps) batch = nextBatch();
-      const l = (await loss.read())[0];
-      loss.dispose();
-      if (!Number.isFinite(l)) {
-        throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${step}.`, false);
-      }
-      lossSum += l;
-      lossCount++;
+      unread.push({ step, loss });
+      const evalNow = step % cfg.evalEvery === 0 || step === cfg.steps;
+      // every loss is read (a NaN stops the run) before an eval can keep these weights
+      if (evalNow || unread.length >= LOSS_READ_EVERY) await readLosses();
       await opts.betweenSteps?.();
-      if (step % cfg.evalEvery === 0 || step === cfg.steps) {
+      if (evalNow) {
         const v = meanAuc(await predict(val));
         const meanLoss = lossSum / lossCount;
         lossSum = lossCount = 0;
@@ -272,6 +292,7 @@ export async function finetune(
     }
   } finally {
     for (const t of batch ?? []) B.dispose(t); // made for a step an early stop skipped
+    for (const u of unread) u.loss.dispose();
   }
   if (bestState) loadStateDict(net, bestState);
   const testPred = await predict(test);
