@@ -84,9 +84,9 @@ Run
   --augment-on WHERE    auto | cpu | gpu: make the two views on the host (TypeScript) or on the
                         GPU (uint8 images uploaded, kernels/augment.ts); auto (default): the GPU
                         on hardware adapters, the host on software ones (lavapipe)
-  --log-every N         read loss and accuracy every N steps (default 1); in between they wait on
-                        the GPU, which then never idles for a readback; metrics.jsonl still has
-                        one line a step, and everything is read before each checkpoint
+  --log-every N         read loss and accuracy every N steps (default 1), each read while the
+                        next steps run, so the GPU never idles for a readback; metrics.jsonl
+                        still has one line a step, and everything is read before each checkpoint
   --tune-cache PATH     kernel tuning choices for this adapter (default runs/tune-cache.json);
                         hardware GPUs time each kernel shape once, software adapters skip it
   --max-bad F           tolerated share of unreadable images, 0-1 (default 0.05, as prepare)

@@ -1,7 +1,7 @@
 /**
  * Step scalars (train/step_scalars.ts): values pushed as GPU tensors come back in order, a block
- * late when reading every N steps, all of them on a forced collect; the CPU backend's come back at
- * once.
+ * late (with every 1: a step late), all of them on a forced collect; the CPU backend's come back
+ * at once.
  */
 import { StepScalars } from "../train/step_scalars.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
@@ -26,9 +26,9 @@ async function pushes(B: Backend, every: number, plan: (number | "force")[]) {
   return got;
 }
 
-Deno.test("step scalars on the GPU: every 1 at once, every 3 a block late, forced reads all", async () => {
+Deno.test("step scalars on the GPU: every 1 a step late, every 3 a block late, forced reads all", async () => {
   const B = gpuBackend(gpu);
-  assertEquals(await pushes(B, 1, [1, 2, 3]), [[1], [2], [3]]);
+  assertEquals(await pushes(B, 1, [1, 2, 3, "force", 4]), [[], [1], [2], [3], []]);
   assertEquals(
     await pushes(B, 3, [1, 2, 3, 4, 5, 6, 7, "force", 8, 9, 10, 11, "force"]),
     [[], [], [], [], [], [1, 2, 3], [], [4, 5, 6, 7], [], [], [], [], [8, 9, 10, 11]],
