@@ -28,6 +28,8 @@ import type { TrainOps } from "./train_ops.ts";
 import { loadInitWeights } from "./weights.ts";
 import { evalBatches, extractFeatures } from "./features.ts";
 import type { LabelledSource } from "./sources.ts";
+import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
+import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
 /**
  * End-to-end steps between reads of their losses (and before every evaluation): a read costs a
@@ -35,8 +37,6 @@ import type { LabelledSource } from "./sources.ts";
  * idle meanwhile lowers its clock (an H200: 345 MHz, session 11).
  */
 export const LOSS_READ_EVERY = 10;
-import { type FeatureSets, linearProtocol } from "./linear_protocol.ts";
-import { DEFAULT_C_GRID } from "./logistic_probe.ts";
 
 /** Fine-tuning protocol: a linear probe on frozen features, or end-to-end training. */
 export type Protocol = "linear" | "e2e";
@@ -242,8 +242,8 @@ export async function finetune(
     const values = await B.readMany(unread.map((u) => u.loss.value));
     const done = unread;
     unread = [];
+    for (const u of done) u.loss.dispose();
     for (const [k, u] of done.entries()) {
-      u.loss.dispose();
       const l = values[k][0];
       if (!Number.isFinite(l)) {
         throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${u.step}.`, false);
