@@ -258,9 +258,8 @@ export class Tuner {
    * `time`), one times each once, then TIMED_ROUNDS submits time each n times (n sized to
    * `targetMs`), each candidate a timed stretch (Gpu.timePasses): five submits a problem instead
    * of three a candidate, which on a GPU whose submit and wait cost ~10 ms is most of the tuning
-   * time. null (time them one by
-   * one) without timestamps or when the shared warm-up fails (a candidate that does not compile
-   * or run here, then found and dropped by the one-by-one path).
+   * time. null (time them one by one) without timestamps or when the shared warm-up fails (a
+   * candidate that does not compile or run here, then found and dropped by the one-by-one path).
    */
   private async timeAllAtOnce<C>(
     p: Problem<C>,
