@@ -1,5 +1,11 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { enqueue, infoNce, mocoLogits, mocoLogitsBackward } from "../kernels/contrastive.ts";
+import {
+  BWD_SPLIT,
+  enqueue,
+  infoNce,
+  mocoLogits,
+  mocoLogitsBackward,
+} from "../kernels/contrastive.ts";
 import {
   enqueueCpu,
   infoNceCpu,
@@ -34,12 +40,12 @@ for (const [N, D, K] of cases) {
     assertEquals([...await gn.correct.read()], [...rn.correct.data]);
 
     const dl = cpuTensor([N, K + 1], randn(N * (K + 1), 4, 0.01));
-    const gq = mocoLogitsBackward(up(dl), up(k), up(queue), T);
-    assertClose(await gq.read(), mocoLogitsBackwardCpu(dl, k, queue, T).data, {
-      atol: 1e-5,
-      rtol: 1e-4,
-      label: "dq",
-    });
+    const want = mocoLogitsBackwardCpu(dl, k, queue, T).data;
+    // this adapter's split, and both adapters' (the hardware one splits 4099 rows 17 ways)
+    for (const split of [undefined, BWD_SPLIT.software, BWD_SPLIT.hardware, 100]) {
+      const gq = mocoLogitsBackward(up(dl), up(k), up(queue), T, split);
+      assertClose(await gq.read(), want, { atol: 1e-5, rtol: 1e-4, label: `dq, split ${split}` });
+    }
   });
 }
 
