@@ -6,6 +6,7 @@ import {
   globalAvgPoolBackward,
   maxPool2d,
   maxPool2dBackward,
+  setPoolPerGeometry,
 } from "../kernels/pool.ts";
 import {
   avgPool2dBackwardCpu,
@@ -36,24 +37,41 @@ const maxCases = [
   { shape: [3, 4, 8, 8], k: 3, stride: 1, pad: 1 },
   { shape: [2, 65, 5, 4], k: 4, stride: 3, pad: 2 },
 ];
+/**
+ * Runs `fn` with the pooling kernels compiled per geometry (what hardware adapters run) or with
+ * the uniform-driven ones (software adapters), whichever this adapter would not pick by itself
+ * too: every case is checked both ways.
+ */
+async function bothWays(fn: () => Promise<void>): Promise<void> {
+  for (const baked of [false, true]) {
+    setPoolPerGeometry(baked);
+    try {
+      await fn();
+    } finally {
+      setPoolPerGeometry("auto");
+    }
+  }
+}
+
 for (const c of maxCases) {
   const o = { k: c.k, stride: c.stride, pad: c.pad };
-  Deno.test(`maxPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}/p${c.pad}`, async () => {
-    const x = rand(c.shape, 3);
-    // Ties: duplicate one row so equal maxima exist, first-in-window must win.
-    x.data.copyWithin(c.shape[3], 0, c.shape[3]);
-    const y = maxPool2d(up(x), o), yr = maxPool2dCpu(x, o);
-    assertEquals(y.shape, yr.shape);
-    assertEquals(await y.read(), yr.data);
-    const dy = rand(yr.shape, 4);
-    assertClose(
-      await maxPool2dBackward(up(dy), up(x), o).read(),
-      maxPool2dBackwardCpu(dy, x, o).data,
-      {
-        atol: 1e-6,
-      },
-    );
-  });
+  Deno.test(`maxPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}/p${c.pad}, both kernel forms`, () =>
+    bothWays(async () => {
+      const x = rand(c.shape, 3);
+      // Ties: duplicate one row so equal maxima exist, first-in-window must win.
+      x.data.copyWithin(c.shape[3], 0, c.shape[3]);
+      const y = maxPool2d(up(x), o), yr = maxPool2dCpu(x, o);
+      assertEquals(y.shape, yr.shape);
+      assertEquals(await y.read(), yr.data);
+      const dy = rand(yr.shape, 4);
+      assertClose(
+        await maxPool2dBackward(up(dy), up(x), o).read(),
+        maxPool2dBackwardCpu(dy, x, o).data,
+        {
+          atol: 1e-6,
+        },
+      );
+    }));
 }
 
 const avgCases = [
@@ -64,38 +82,40 @@ const avgCases = [
 ];
 for (const c of avgCases) {
   const o = { k: c.k, stride: c.stride };
-  Deno.test(`avgPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}`, async () => {
-    const x = rand(c.shape, 5);
-    const yr = avgPool2dCpu(x, o);
-    const y = avgPool2d(up(x), o);
-    assertEquals(y.shape, yr.shape);
-    assertClose(await y.read(), yr.data, { atol: 1e-6 });
-    const dy = rand(yr.shape, 6);
-    assertClose(
-      await avgPool2dBackward(up(dy), c.shape, o).read(),
-      avgPool2dBackwardCpu(dy, c.shape, o).data,
-      {
-        atol: 1e-6,
-      },
-    );
-  });
+  Deno.test(`avgPool2d fwd/bwd match CPU [${c.shape}] k${c.k}/s${c.stride}, both kernel forms`, () =>
+    bothWays(async () => {
+      const x = rand(c.shape, 5);
+      const yr = avgPool2dCpu(x, o);
+      const y = avgPool2d(up(x), o);
+      assertEquals(y.shape, yr.shape);
+      assertClose(await y.read(), yr.data, { atol: 1e-6 });
+      const dy = rand(yr.shape, 6);
+      assertClose(
+        await avgPool2dBackward(up(dy), c.shape, o).read(),
+        avgPool2dBackwardCpu(dy, c.shape, o).data,
+        {
+          atol: 1e-6,
+        },
+      );
+    }));
 }
 
 for (const shape of [[2, 3, 7, 7], [1, 1024, 2, 2], [3, 70, 1, 1]]) {
-  Deno.test(`globalAvgPool fwd/bwd match CPU [${shape}]`, async () => {
-    const x = rand(shape, 7);
-    const y = globalAvgPool(up(x));
-    assertEquals(y.shape, [shape[0], shape[1]]);
-    assertClose(await y.read(), globalAvgPoolCpu(x).data, { atol: 1e-6 });
-    const dy = rand([shape[0], shape[1]], 8);
-    assertClose(
-      await globalAvgPoolBackward(up(dy), shape).read(),
-      globalAvgPoolBackwardCpu(dy, shape).data,
-      {
-        atol: 1e-7,
-      },
-    );
-  });
+  Deno.test(`globalAvgPool fwd/bwd match CPU [${shape}], both kernel forms`, () =>
+    bothWays(async () => {
+      const x = rand(shape, 7);
+      const y = globalAvgPool(up(x));
+      assertEquals(y.shape, [shape[0], shape[1]]);
+      assertClose(await y.read(), globalAvgPoolCpu(x).data, { atol: 1e-6 });
+      const dy = rand([shape[0], shape[1]], 8);
+      assertClose(
+        await globalAvgPoolBackward(up(dy), shape).read(),
+        globalAvgPoolBackwardCpu(dy, shape).data,
+        {
+          atol: 1e-7,
+        },
+      );
+    }));
 }
 
 // f16 storage: the f16 kernels on halves against the f32 references on the same values (max
