@@ -6,6 +6,7 @@
  * grows with the magnitude of the summed terms).
  */
 import { Tensor } from "../kernels/tensor.ts";
+import type { Gpu } from "../kernels/device.ts";
 import { bmm, linear, linearBackward, matmul } from "../kernels/gemm/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
@@ -13,6 +14,7 @@ import {
   type GemmVariant,
   maxFatTile,
   reg,
+  splitKCandidates,
   testedGpuCandidates,
   TILED_32,
   TILED_64,
@@ -353,4 +355,23 @@ Deno.test({
     }
     assertThrows(() => matmul(ta, Tensor.from(gpu, b, [k, n])), /matmul: operands mix f16 and f32/);
   },
+});
+
+Deno.test("split-K is offered where the output alone is under 256×256 invocations, per tile", () => {
+  const hw = { isSoftware: false } as Gpu;
+  const labels = (m: number, n: number, k: number, batch = 1) =>
+    splitKCandidates(hw, m, n, k, batch).map((c) => c.label);
+  // 1024³: 64 tiles of 128² (16,384 invocations) and 256 of 64² (16,384) both split, 2 and 4 ways
+  // (slices of 512 and 256 rows)
+  assertEquals(labels(1024, 1024, 1024), [
+    "reg128x128_t8x8_k16/split2",
+    "reg128x128_t8x8_k16/split4",
+    "reg64x64_t8x8_k16/split2",
+    "reg64x64_t8x8_k16/split4",
+  ]);
+  // 2048³: 256 tiles of 128² (65,536 invocations) and 1,024 of 64² (65,536): not split
+  assertEquals(labels(2048, 2048, 2048), []);
+  // K too short to split, and software adapters: none
+  assertEquals(labels(1024, 1024, 256), []);
+  assertEquals(splitKCandidates(gpu, 1024, 1024, 1024).length, gpu.isSoftware ? 0 : 4);
 });

@@ -185,16 +185,22 @@ export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoi
   return out;
 }
 
+/** Outputs of fewer invocations than this get split-K candidates (see splitKCandidates). */
+const SPLIT_BELOW_THREADS = 256 * 256;
+
 /** A GEMM choice with a split-K count (matmul only; see MatmulGpuOptions.splitK). */
 export interface SplitChoice extends TileChoice {
   splitK?: number;
 }
 
 /**
- * Split-K candidates for a hardware GPU: the large tiles with the k range in
- * 2, 4, … 32 slices (each ≥ 256 deep, ≤ 2,048 workgroups in all), where the output alone (all batch entries) gives fewer than
- * ~2 workgroups per SM of a large GPU and K is long enough to split (Winograd's
- * grad-weight bmm at 56²: 16 entries of 64×64 outputs over 50,176 tiles).
+ * Split-K candidates for a hardware GPU: the large tiles with the k range in 2, 4, … 32 slices
+ * (each ≥ 256 deep, ≤ 2,048 workgroups in all), where the output alone (all batch entries) gives
+ * fewer than SPLIT_BELOW_THREADS invocations, ~2 workgroups of 256 per SM of a large GPU, and K
+ * is long enough to split (Winograd's grad-weight bmm at 56²: 16 entries of 64×64 outputs over
+ * 50,176 tiles). Counted in invocations, not workgroups, since session 11: the 64×64 tile has 64
+ * a workgroup, so matmul 1024³'s 256 such tiles (16,384 invocations) now get split candidates too;
+ * on an H200 that shape ran at 23% of the FMA peak, split four ways on 128×128 tiles.
  */
 export function splitKCandidates(
   gpu: Gpu,
@@ -205,10 +211,13 @@ export function splitKCandidates(
 ): Candidate<SplitChoice>[] {
   if (gpu.isSoftware || k < 256) return [];
   const out: Candidate<SplitChoice>[] = [];
-  for (const v of [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)]) {
+  // the two tiles and their invocations a workgroup ((bm / tm) · (bn / tn))
+  for (
+    const [v, threads] of [[reg(128, 128, 16, 8, 8), 256], [reg(64, 64, 16, 8, 8), 64]] as const
+  ) {
     const { bm, bn } = tileOf(v);
-    if (Math.ceil(m / bm) * Math.ceil(n / bn) * batch >= 256) continue;
     const tiles = Math.ceil(m / bm) * Math.ceil(n / bn) * batch;
+    if (tiles * threads >= SPLIT_BELOW_THREADS) continue;
     // up to ~2,048 workgroups, each slice at least 256 deep
     for (let s = 2; s <= 32 && k / s >= 256 && tiles * s <= 2048; s *= 2) {
       out.push({ label: `${variantKey(v)}/split${s}`, choice: { variant: v, splitK: s } });
