@@ -16,12 +16,9 @@ import { dryRun } from "../kernels/dry_run.ts";
 import { type ConvAlgo, setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import type { Backend } from "../model/backend.ts";
-import { Moco } from "../train/moco.ts";
-import { Optimizer } from "../train/optimizer.ts";
-import { gpuTrainOps } from "../train/train_ops.ts";
 import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
-import { convAlgoFlag, MOCO_CFG } from "./moco_step.ts";
+import { benchMoco, convAlgoFlag, MOCO_CFG } from "./moco_step.ts";
 
 /** The pool's uniform ring (kernels/device.ts UNIFORM_RING) and a margin for readback buffers. */
 const POOL_EXTRAS = (1 << 22) + (1 << 20);
@@ -55,12 +52,7 @@ export async function twoMocoSteps(
   mark?: (step: number, recording: boolean) => void,
 ): Promise<number[]> {
   const C = MOCO_CFG.inChannels, n = N * C * S * S;
-  const moco = await Moco.create(B, gpuTrainOps, { ...MOCO_CFG, backbone, precision }, 1);
-  const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
-    kind: "sgd",
-    momentum: 0.9,
-    weightDecay: 1e-4,
-  }, moco.scaler);
+  const { moco, opt } = await benchMoco(B, { backbone, precision });
   const inv = Float32Array.from({ length: N }, (_, i) => i);
   const losses: number[] = [];
   for (let s = 0; s < 2; s++) {

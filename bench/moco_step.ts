@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { getGpu, type Gpu } from "../kernels/device.ts";
 import { CONV_ALGOS, type ConvAlgo, setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
+import type { Backend } from "../model/backend.ts";
 import { Moco, type MocoConfig } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
@@ -95,6 +96,24 @@ export const DEFAULT_BENCH: MocoBenchConfig = {
   tfSteps: 2,
 };
 
+/**
+ * The benchmarks' MoCo model and optimizer: MOCO_CFG with this backbone and storage precision,
+ * SGD with momentum 0.9 and weight decay 1e-4 (MoCo v2's), seed 1.
+ */
+export async function benchMoco(
+  B: Backend,
+  o: { backbone?: BackboneName; precision?: "f32" | "f16" } = {},
+): Promise<{ moco: Moco; opt: Optimizer }> {
+  const cfg = { ...MOCO_CFG, backbone: o.backbone ?? MOCO_CFG.backbone, precision: o.precision };
+  const moco = await Moco.create(B, gpuTrainOps, cfg, 1);
+  const opt = new Optimizer(B, gpuTrainOps, moco.encQ.namedParameters(), {
+    kind: "sgd",
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  }, moco.scaler);
+  return { moco, opt };
+}
+
 /** 1-, 5- and 15-minute load averages, or null without --allow-sys=loadavg. */
 export function loadAvg(): [number, number, number] | null {
   if (Deno.permissions.querySync({ name: "sys", kind: "loadavg" }).state !== "granted") return null;
@@ -153,15 +172,10 @@ const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
 
 /** Times `warmup` + `steps` MoCo steps at one size on a fresh model (seeded inputs). */
 async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
-  const B = gpuBackend(gpu), ops = gpuTrainOps, N = cfg.batch, S = size;
+  const B = gpuBackend(gpu), N = cfg.batch, S = size;
   const backbone = cfg.backbone ?? "resnet18";
   const precision = cfg.precision ?? "f32";
-  const moco = await Moco.create(B, ops, { ...MOCO_CFG, backbone, precision }, 1);
-  const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
-    kind: "sgd",
-    momentum: 0.9,
-    weightDecay: 1e-4,
-  }, moco.scaler);
+  const { moco, opt } = await benchMoco(B, { backbone, precision });
   const rng = new Rng(size);
   const oursMs: number[] = [];
   let encodeMs = Infinity, pipelinedMs = NaN;

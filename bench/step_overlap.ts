@@ -22,11 +22,8 @@ import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
-import { Moco } from "../train/moco.ts";
-import { Optimizer } from "../train/optimizer.ts";
-import { gpuTrainOps } from "../train/train_ops.ts";
 import { Rng } from "../util/rng.ts";
-import { loadTuneCache, MOCO_CFG, MOCO_FLOPS_PER_IMAGE, randomStepInputs } from "./moco_step.ts";
+import { benchMoco, loadTuneCache, MOCO_FLOPS_PER_IMAGE, randomStepInputs } from "./moco_step.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -54,13 +51,8 @@ if (precision !== "f32" && precision !== "f16") {
 
 const gpu = await getGpu();
 if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]);
-const B = gpuBackend(gpu), ops = gpuTrainOps;
-const moco = await Moco.create(B, ops, { ...MOCO_CFG, precision }, 1);
-const opt = new Optimizer(B, ops, moco.encQ.namedParameters(), {
-  kind: "sgd",
-  momentum: 0.9,
-  weightDecay: 1e-4,
-}, moco.scaler);
+const B = gpuBackend(gpu);
+const { moco, opt } = await benchMoco(B, { precision });
 const rng = new Rng(S);
 const gflop = MOCO_FLOPS_PER_IMAGE(S) * N / 1e9;
 console.log(

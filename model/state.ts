@@ -144,8 +144,7 @@ export function loadStateDict(
   return report;
 }
 
-/** Reads a module's whole state (for saving or comparing). */
-/** A module's state dict on the host, its tensors read in one round trip to the device. */
+/** A module's whole state on the host (for saving or comparing), read in one round trip. */
 export async function readState(module: Module): Promise<Map<string, TensorData>> {
   const entries = module.stateDict();
   const tensors = entries.flatMap((e) => e.tensor ? [e.tensor()] : []);

@@ -172,8 +172,8 @@ export async function finetune(
     /** Backbone factory override (tests use a tiny network). */
     backbone?: (o: NetOptions) => ClassifierNet;
     /**
-     * Called after each end-to-end step, its loss read (the GPU kernel tuner: shapes the first
-     * step met are timed before the second; nothing pending, nothing done).
+     * Called after each end-to-end step (the GPU kernel tuner: shapes the first step met are
+     * timed before the second; nothing pending, nothing done).
      */
     betweenSteps?: () => Promise<void>;
   } = {},
