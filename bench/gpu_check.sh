@@ -25,7 +25,8 @@ logs=$(mktemp -d)
 pack() { tar czf "$out/gpu-logs.tgz" -C "$logs" . 2>/dev/null; }
 step() { pack; echo; echo "=== $1 ($(date +%T))"; }
 # ONLY="tests research" runs just those sections (steps, overlap, pretrain, bench, profile, tests,
-# research):
+# research); STEP_P, PROFILE_P (precisions, default "f32 f16") and LOG_EVERY (default "1 10") narrow
+# theirs:
 # a second run takes what the first one's time limit cut, from the first one's tuning cache
 only=" ${ONLY:-steps overlap pretrain bench profile tests research} "
 want() { [[ "$only" == *" $1 "* ]]; }
@@ -42,7 +43,7 @@ if (!a || a.info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(d)) 
   { echo "gpu_check: no hardware adapter; stopping"; exit 3; }
 # the f32 step tunes every shape of the step (more candidates since session 8: split-K counts, and
 # Winograd's inner bmm tuned inside its candidate), so it gets the longest limit; f16 tunes its own
-want steps && for p in f32 f16; do
+want steps && for p in ${STEP_P:-f32 f16}; do
   step "MoCo step, ResNet-18, 224 px, batch 64, $p"
   timeout $([ "$p" = f32 ] && echo 120 || echo 100) deno run "${d[@]}" -A bench/moco_step.ts --no-tf --sizes 224 --batch 64 --steps 4 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/moco-$p.log"
@@ -51,14 +52,14 @@ done
 # clock falls while it idles between steps read one at a time); f16 against f32 at a settled clock
 want overlap && for p in f32 f16; do
   step "host and GPU overlap of the $p step (224 px, batch 64)"
-  timeout 80 deno run "${d[@]}" -A bench/step_overlap.ts --size 224 --batch 64 --steps 12 \
+  timeout 100 deno run "${d[@]}" -A bench/step_overlap.ts --size 224 --batch 64 --steps 12 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/overlap-$p.log"
 done
 # issue 14's pretraining run: the task itself at 224 px, batch 64, four epochs of the synthetic set
 # (made there first; 28 steps an epoch, a checkpoint and the kNN monitor at each epoch's end), reading
 # loss and accuracy every step and then every 10 (the readback's wait against a host that records
 # ahead); the tuning cache above covers its conv shapes
-want pretrain && for le in 1 10; do
+want pretrain && for le in ${LOG_EVERY:-1 10}; do
   step "deno task pretrain, 224 px, batch 64, 4 epochs, --log-every $le"
   timeout 100 deno run "${d[@]}" -A tasks/pretrain.ts --size 224 --batch 64 --epochs 4 --log-every "$le" \
     --tune-cache "$cache" --out "runs/gpu-pretrain-le$le" >"$logs/pretrain-le$le.log" 2>&1
@@ -69,10 +70,11 @@ done
 want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit" &&
 timeout 100 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
   tee "$logs/bench.log"
-want profile && step "where the f32 step's time goes (224 px, batch 64)" &&
-timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
-  --tune-cache "$cache" 2>&1 |
-  tee "$logs/profile.log"
+want profile && for p in ${PROFILE_P:-f32 f16}; do
+  step "where the $p step's time goes (224 px, batch 64)"
+  timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
+    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/profile-$p.log"
+done
 if want tests; then
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test --no-check "${d[@]}" -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \

@@ -1,7 +1,7 @@
 /**
  * `deno run --allow-read --allow-env bench/profile_step.ts [--batch 32] [--size 64]
  *  [--match regex] [--target-ms 150] [--steps 2] [--conv-algo auto|gemm|winograd|col2im]
- *  [--tune-cache PATH] [--replay]`
+ *  [--tune-cache PATH] [--replay] [--precision f32|f16]`
  *
  * Where a MoCo pretraining step (ResNet-18, 1 input channel, split BN with 2
  * groups, queue 4096, dim 128, Adam) spends its time, per op type and shape.
@@ -45,8 +45,14 @@ const { values } = parseArgs({
     "conv-algo": { type: "string", default: "auto" },
     "tune-cache": { type: "string" },
     replay: { type: "boolean", default: false },
+    precision: { type: "string", default: "f32" },
   },
 });
+const precision = values.precision;
+if (precision !== "f32" && precision !== "f16") {
+  console.error(`--precision: f32 or f16, got ${precision}`);
+  Deno.exit(2);
+}
 setConvAlgo(convAlgoFlag(values["conv-algo"]));
 const N = Number(values.batch), S = Number(values.size);
 const targetMs = Number(values["target-ms"]);
@@ -95,6 +101,13 @@ function spec(a: unknown): ArgSpec {
   return { v: a };
 }
 
+/** Keys name a class instance (f16's loss scaler holds the device) by its class, not its fields. */
+function plainValue(this: unknown, key: string, v: unknown): unknown {
+  if (key === "" || v === null || typeof v !== "object" || Array.isArray(v)) return v;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null ? v : `<${proto.constructor?.name}>`;
+}
+
 const shapeText = (s: ArgSpec): string =>
   "t" in s ? `[${s.t}]` : "list" in s ? `(${s.list.map(shapeText).join(",")})` : "";
 
@@ -112,7 +125,7 @@ function wrap<T extends object>(obj: T, prefix: string): T {
         // Index tensors must hold valid row indices in the replay.
         if (name === "gatherRows" && "t" in s[1]) s[1].index = (args[0] as Tensor).shape[0];
         const key = `${prefix}${name} ${s.map(shapeText).filter(Boolean).join(" ")} ${
-          JSON.stringify(s.filter((x) => "v" in x))
+          JSON.stringify(s.filter((x) => "v" in x), plainValue)
         }`;
         if (recording) {
           const r = records.get(key);
@@ -138,7 +151,7 @@ function wrap<T extends object>(obj: T, prefix: string): T {
 
 const B: Backend = wrap(gpuBackend(gpu), "");
 const ops: TrainOps = wrap(gpuTrainOps, "");
-const moco = await Moco.create(B, ops, MOCO_CFG, 7);
+const moco = await Moco.create(B, ops, { ...MOCO_CFG, precision }, 7);
 const opt = new Optimizer(
   B,
   ops,
@@ -165,7 +178,9 @@ async function step(): Promise<number> {
 }
 
 console.log(`adapter: ${gpu.describe()}; load average ${loadavg()}`);
-console.log(`MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, split BN 2, queue 4096, dim 128, Adam`);
+console.log(
+  `MoCo step: ResNet-18, batch ${N}, ${S}×${S}×1, ${precision}, split BN 2, queue 4096, dim 128, Adam`,
+);
 await step(); // warm-up: compiles every pipeline
 // Hardware adapters: time the warm-up's GEMM/conv shapes now, so the profile is of tuned kernels.
 if (tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending(); // saved as --tune-cache asks
