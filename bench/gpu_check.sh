@@ -21,14 +21,16 @@
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
+# a cache carried in .device/ (an earlier call's, on the same card and driver) starts this one tuned
+[ -f .device/tune-cache.json ] && [ ! -f "$cache" ] && cp .device/tune-cache.json "$cache"
 logs=$(mktemp -d)
 pack() { tar czf "$out/gpu-logs.tgz" -C "$logs" . 2>/dev/null; }
 step() { pack; echo; echo "=== $1 ($(date +%T))"; }
 # ONLY="tests research" runs just those sections (steps, overlap, pretrain, bench, profile, tests,
-# research); STEP_P, PROFILE_P (precisions, default "f32 f16") and LOG_EVERY (default "1 10") narrow
+# research, timeline); STEP_P, TIMELINE_P, PROFILE_P (precisions, default "f32 f16") and LOG_EVERY (default "1 10") narrow
 # theirs:
 # a second run takes what the first one's time limit cut, from the first one's tuning cache
-only=" ${ONLY:-steps overlap pretrain bench profile tests research} "
+only=" ${ONLY:-steps overlap timeline pretrain bench profile tests research} "
 want() { [[ "$only" == *" $1 "* ]]; }
 # bench/prepare_gpu.sh's config and lockfile without TF.js (offline, the project's own would fetch it)
 d=(); [ -f .device/deno.lock ] && d=(--config .device/deno.json --lock=.device/deno.lock)
@@ -54,6 +56,13 @@ want overlap && for p in f32 f16; do
   step "host and GPU overlap of the $p step (224 px, batch 64)"
   timeout 100 deno run "${d[@]}" -A bench/step_overlap.ts --size 224 --batch 64 --steps 12 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/overlap-$p.log"
+done
+# the GPU's own timeline of steps back to back: busy, between passes, idle between steps (session 12:
+# the f32 step's passes summed 26.2 ms, the steps back to back took 44.6-47)
+want timeline && for p in ${TIMELINE_P:-f32 f16}; do
+  step "GPU timeline of the $p step back to back (224 px, batch 64)"
+  timeout 100 deno run "${d[@]}" -A bench/step_timeline.ts --size 224 --batch 64 --steps 12 \
+    --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/timeline-$p.log"
 done
 # issue 14's pretraining run: the task itself at 224 px, batch 64, four epochs of the synthetic set
 # (made there first; 28 steps an epoch, a checkpoint and the kNN monitor at each epoch's end), reading

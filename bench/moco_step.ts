@@ -26,6 +26,7 @@ import { Moco, type MocoConfig } from "../train/moco.ts";
 import { Optimizer } from "../train/optimizer.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { Rng } from "../util/rng.ts";
+import { steadyPeriodMs } from "./timeline.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
@@ -167,6 +168,8 @@ export async function loadTuneCache(gpu: Gpu, path: string): Promise<void> {
 
 /** Back-to-back steps timed on a hardware adapter, at least (see timeMoco). */
 const B2B_MIN_STEPS = 12;
+/** Steps run first on a hardware adapter while its clock ramps up (see timeMoco). */
+const CLOCK_RAMP_STEPS = 6;
 
 const rate = (batch: number, ms: number[]) => batch / (Math.min(...ms) / 1000);
 
@@ -178,7 +181,7 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
   const { moco, opt } = await benchMoco(B, { backbone, precision });
   const rng = new Rng(size);
   const oursMs: number[] = [];
-  let encodeMs = Infinity, pipelinedMs = NaN;
+  let encodeMs = Infinity, pipelinedMs = NaN, steadyMs = NaN;
   const tuner = tunerOf(gpu);
   try {
     for (let s = 0; s < cfg.warmup + cfg.steps; s++) {
@@ -205,31 +208,44 @@ async function timeMoco(gpu: Gpu, size: number, cfg: MocoBenchConfig) {
     }
     // Throughput: the timed steps again, back to back, reading only the last loss
     // (what a training loop that reads its metrics every few steps would see). On hardware at
-    // least B2B_MIN_STEPS of them, cycling the inputs: an H200 idling between steps drops its
-    // clock to 345 MHz and takes a few hundred ms of steady work to reach 1,980 again (session
-    // 11), so 4 steps read 881 img/s where 12 read 1,275-1,295.
+    // least B2B_MIN_STEPS of them after CLOCK_RAMP_STEPS more, cycling the inputs, every pass
+    // timestamped where the device can: an H200 idling between steps drops its clock to 345 MHz
+    // and needs ~300 ms of steady work to reach 1,980 again (session 12: the first three of 12
+    // steps back to back took 122, 109 and 76 ms of GPU time, the rest 26.9 each), so the wall
+    // time over the run includes the ramp and the steady figure is the GPU's period a step
+    // (steadyPeriodMs) over the steps after it.
     if (cfg.steps > 1) {
       const inputs = Array.from({ length: cfg.steps }, () => randomStepInputs(rng, N, S));
-      const n = gpu.isSoftware ? cfg.steps : Math.max(cfg.steps, B2B_MIN_STEPS);
+      const ramp = gpu.isSoftware ? 0 : CLOCK_RAMP_STEPS;
+      const n = gpu.isSoftware ? cfg.steps : ramp + Math.max(cfg.steps, B2B_MIN_STEPS);
+      const timed = !gpu.isSoftware && gpu.hasTimestamps && n <= 64;
+      await gpu.sync();
+      if (timed) gpu.startTimer(2048);
       const t0 = performance.now();
       let lastLoss = NaN;
       for (let i = 0; i < n; i++) {
         const { xq: a, xk: b, inv } = inputs[i % inputs.length];
         const xq = B.fromArray(a, [N, 1, S, S]), xk = B.fromArray(b, [N, 1, S, S]);
         const un = B.fromArray(inv, [N]);
+        if (timed) gpu.beginTimed();
         const r = moco.step(xq, xk, un);
         opt.update(0.03);
+        if (timed) gpu.endTimed();
         if (i === n - 1) lastLoss = (await B.read(r.loss))[0];
         for (const t of [xq, xk, un, r.loss, r.correct]) B.dispose(t);
       }
       pipelinedMs = (performance.now() - t0) / n;
+      if (timed) {
+        const done = await gpu.stopTimer();
+        if (done.every((x) => x !== null)) steadyMs = steadyPeriodMs(gpu.lastTimeline, ramp);
+      }
       if (!Number.isFinite(lastLoss)) throw new Error(`MoCo step at ${S} px: loss ${lastLoss}`);
     }
   } finally {
     opt.dispose();
     moco.dispose();
   }
-  return { oursMs, encodeMs, pipelinedMs, bytes: gpu.stats.bytesAllocated };
+  return { oursMs, encodeMs, pipelinedMs, steadyMs, bytes: gpu.stats.bytesAllocated };
 }
 
 function fmtRate(batch: number, ms: number[]): string {
@@ -278,7 +294,7 @@ export async function runMocoBench(
   log(TABLE_HEADER);
   const rows: MocoBenchRow[] = [];
   for (const size of cfg.sizes) {
-    const { oursMs, encodeMs, pipelinedMs, bytes } = await timeMoco(gpu, size, cfg);
+    const { oursMs, encodeMs, pipelinedMs, steadyMs, bytes } = await timeMoco(gpu, size, cfg);
     let tf: MocoBenchRow["tf"] = null;
     if (withTf && cfg.tfSizes.includes(size)) {
       try {
@@ -309,11 +325,20 @@ export async function runMocoBench(
         (cfg.batch / (pipelinedMs / 1000)).toFixed(1)
       } img/s (${pipelinedMs.toFixed(1)} ms a step, ${
         (MOCO_FLOPS_PER_IMAGE(size, cfg.backbone) * cfg.batch / (pipelinedMs * 1e6)).toFixed(0)
-      } GFLOP/s); pool ${(bytes / 2 ** 30).toFixed(2)} GiB)`,
+      } GFLOP/s)${
+        Number.isFinite(steadyMs)
+          ? `; at a steady clock ${(cfg.batch / (steadyMs / 1000)).toFixed(1)} img/s (${
+            steadyMs.toFixed(1)
+          } ms a step by GPU timestamps, ${
+            (MOCO_FLOPS_PER_IMAGE(size, cfg.backbone) * cfg.batch / (steadyMs * 1e6)).toFixed(0)
+          } GFLOP/s)`
+          : ""
+      }; pool ${(bytes / 2 ** 30).toFixed(2)} GiB)`,
     );
     if (tf && "error" in tf) log(`       TF.js webgpu failed at ${size} px: ${tf.error}`);
     // The data pipeline at the same shape, beside the step (which of the two limits a run).
-    const stepRate = cfg.steps > 1 ? cfg.batch / (pipelinedMs / 1000) : rate(cfg.batch, oursMs);
+    const stepMs = Number.isFinite(steadyMs) ? steadyMs : pipelinedMs;
+    const stepRate = cfg.steps > 1 ? cfg.batch / (stepMs / 1000) : rate(cfg.batch, oursMs);
     log(`       (${formatDataRates(await timeDataPipeline(gpu, size, cfg.batch), stepRate)})`);
   }
   return rows;

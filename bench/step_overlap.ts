@@ -79,7 +79,11 @@ function delta(a: typeof gpu.stats) {
   const b = gpu.stats;
   return `buffers +${b.buffersCreated - a.buffersCreated}, bind groups +${
     b.bindGroupsCreated - a.bindGroupsCreated
-  }, pipelines +${b.pipelinesCreated - a.pipelinesCreated}, submits +${b.submits - a.submits}`;
+  }, pipelines +${b.pipelinesCreated - a.pipelinesCreated}, submits +${
+    b.submits - a.submits
+  }, passes +${b.passes - a.passes}, copies +${b.copies - a.copies}, clears +${
+    b.clears - a.clears
+  }, dispatches +${b.dispatches - a.dispatches}`;
 }
 const f1 = (x: number) => x.toFixed(1);
 const rate = (ms: number) => `${f1(N / (ms / 1000))} img/s, ${f1(gflop / ms)} TFLOP/s`;

@@ -150,6 +150,11 @@ export class Gpu {
   private readbacks = new Map<number, GPUBuffer[]>();
   /** Set when a timer's passes all read 0 ns (see hasTimestamps). */
   private timestampsDead = false;
+  /**
+   * Every timed pass of the last stopTimer: its stretch, its first kernel and its GPU begin and end
+   * in ms from the first pass's beginning (bench/step_timeline.ts reads the gaps between them).
+   */
+  lastTimeline: Array<{ stretch: number; label: string; begin: number; end: number }> = [];
   /** The running pass timer (startTimer … stopTimer), if any. */
   private timer: {
     querySet: GPUQuerySet;
@@ -157,6 +162,8 @@ export class Gpu {
     capacity: number;
     /** Timed pass i (query pair i) → its stretch. */
     passOf: number[];
+    /** Timed pass i → the kernel of its first dispatch. */
+    labels: string[];
     /** Per stretch: false when it ran out of query pairs. */
     complete: boolean[];
     /** Whether a stretch is open. */
@@ -179,6 +186,10 @@ export class Gpu {
     pipelinesCreated: 0,
     bindGroupsCreated: 0,
     dispatches: 0,
+    /** Compute passes begun (a copy or a clear ends the open one). */
+    passes: 0,
+    copies: 0,
+    clears: 0,
     submits: 0,
   };
 
@@ -345,6 +356,7 @@ export class Gpu {
     this.check();
     this.endPass();
     this.encoderOrNew().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.stats.copies++;
   }
 
   /** Records zero-filling `bytes` bytes of a buffer (multiples of 4) in the current batch. */
@@ -352,6 +364,7 @@ export class Gpu {
     this.check();
     this.endPass();
     this.encoderOrNew().clearBuffer(buf, byteOffset, bytes);
+    this.stats.clears++;
   }
 
   /** Reads `bytes` bytes of a buffer back to the host (flushes the batch). */
@@ -544,7 +557,12 @@ export class Gpu {
       this.bindGroups.set(key, bindGroup);
       this.stats.bindGroupsCreated++;
     }
-    if (!this.pass) this.pass = this.newPass();
+    if (!this.pass) {
+      this.pass = this.newPass();
+      this.stats.passes++;
+      const t = this.timer;
+      if (t?.open && t.labels.length < t.passOf.length) t.labels.push(kernel.name);
+    }
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
@@ -648,6 +666,7 @@ export class Gpu {
       querySet: this.device.createQuerySet({ type: "timestamp", count: 2 * capacity }),
       capacity,
       passOf: [],
+      labels: [],
       complete: [],
       open: false,
     };
@@ -702,6 +721,13 @@ export class Gpu {
       staging.unmap();
       await this.checkCompiled();
       // timestamps are nanoseconds; a pass whose end reads before its start is not a time
+      const t0 = ts[0];
+      this.lastTimeline = t.passOf.map((stretch, i) => ({
+        stretch,
+        label: t.labels[i] ?? "",
+        begin: Number(ts[2 * i] - t0) / 1e6,
+        end: Number(ts[2 * i + 1] - t0) / 1e6,
+      }));
       t.passOf.forEach((stretch, i) => {
         const [a, b] = [ts[2 * i], ts[2 * i + 1]];
         const prev = out[stretch];

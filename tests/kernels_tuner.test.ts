@@ -244,6 +244,21 @@ Deno.test("timestamp timing: each stretch's GPU time over its passes, null past 
     assert(many > 4 * one, `16 calls ${many} ms against 1 call ${one} ms`);
     assert(split > 4 * one, `8 + 8 calls around a clear ${split} ms against 1 call ${one} ms`);
     assertEquals(cleared, 0);
+    // the timeline: every timed pass in order, its stretch and first kernel, begin ≤ end, in ms
+    // from the first pass (the clear split stretch 2 in two passes; stretch 3 had none)
+    const tl = gpu.lastTimeline;
+    assertEquals(tl.map((p) => p.stretch), [0, 1, 2, 2]);
+    assert(
+      tl.every((p) => p.label.includes("axpby")),
+      JSON.stringify(tl),
+    );
+    assertEquals(tl[0].begin, 0);
+    for (let i = 0; i < tl.length; i++) {
+      assert(
+        tl[i].end >= tl[i].begin && (i === 0 || tl[i].begin >= tl[i - 1].end),
+        JSON.stringify(tl),
+      );
+    }
     // a stretch needing more passes than the timer holds reads null; work after the last stretch
     // (an untimed pass still open at stopTimer) is fine
     const late = await gpu.checked(async () => { // (a validation error fails this)
