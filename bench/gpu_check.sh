@@ -26,10 +26,10 @@ cache=$out/tune-cache.json
 logs=$(mktemp -d)
 pack() { tar czf "$out/gpu-logs.tgz" -C "$logs" . 2>/dev/null; }
 step() { pack; echo; echo "=== $1 ($(date +%T))"; }
-# ONLY="tests research" runs just those sections (steps, overlap, pretrain, bench, profile, tests,
-# research, timeline); STEP_P, TIMELINE_P, PROFILE_P (precisions, default "f32 f16") and LOG_EVERY (default "1 10") narrow
-# theirs:
-# a second run takes what the first one's time limit cut, from the first one's tuning cache
+# ONLY="tests research" runs just those sections (steps, overlap, timeline, pretrain, bench,
+# profile, tests, research; gemmtests only when named): a second run takes what the first one's
+# time limit cut, from the first one's tuning cache. RESEARCH (backbones), STEP_P, TIMELINE_P,
+# PROFILE_P (precisions, default "f32 f16") and LOG_EVERY (default "1 10") narrow a section.
 only=" ${ONLY:-steps overlap timeline pretrain bench profile tests research} "
 want() { [[ "$only" == *" $1 "* ]]; }
 # bench/prepare_gpu.sh's config and lockfile without TF.js (offline, the project's own would fetch it)
@@ -84,6 +84,9 @@ want profile && for p in ${PROFILE_P:-f32 f16}; do
   timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/profile-$p.log"
 done
+# just the GEMM tiles' tests (every reg tile, vec4 and scalar fetches, split-K) on the card
+want gemmtests && step "tests of the GEMM tiles on the card" &&
+timeout 80 deno test --no-check "${d[@]}" -A tests/kernels_matmul.test.ts 2>&1 | tee "$logs/tests-gemm.log" | tail -8
 if want tests; then
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test --no-check "${d[@]}" -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
@@ -99,7 +102,7 @@ fi
 # last, and cut by the run's 600 s limit when what comes before uses its full time: the MoCo step of
 # the paper's other backbones (issue 14's research shapes), tuned from the shared cache where their
 # shapes repeat ResNet-18's
-want research && for b in resnet50 densenet121 resnet18:128; do
+want research && for b in ${RESEARCH:-resnet50 densenet121 resnet18:128}; do
   bs=${b#*:}; [ "$bs" = "$b" ] && bs=64; b=${b%:*}
   step "MoCo step, $b, 224 px, batch $bs, f32"
   timeout 80 deno run "${d[@]}" -A bench/moco_step.ts --no-tf --sizes 224 --batch "$bs" --steps 2 \

@@ -7,7 +7,7 @@
  */
 import { Tensor } from "../kernels/tensor.ts";
 import type { Gpu } from "../kernels/device.ts";
-import { bmm, linear, linearBackward, matmul } from "../kernels/gemm/matmul.ts";
+import { bmm, linear, linearBackward, matmul, vec4Operands } from "../kernels/gemm/matmul.ts";
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
@@ -159,6 +159,55 @@ Deno.test("matmul GPU == CPU with the largest fat tile the software default pick
     variant: { kind: "fat", tm: maxFatTile(gpu), tn: maxFatTile(gpu) },
   });
   assertNear(await c.read(), want.data, mag, `fat${maxFatTile(gpu)}`);
+});
+
+Deno.test("vec4 operand fetches == CPU and == the scalar fetches, every GPU tile, all transposes", async () => {
+  // [M, K, N]: every extent a multiple of 4 (both operands vec4 in every transpose) but of no
+  // tile or slab (edge tiles, a partial last slab); then K = 37 (only Aᵀ and B by rows of N)
+  const regs = testedGpuCandidates().filter((v) => v.kind === "reg");
+  assert(regs.length > 0);
+  for (const [M, K, N] of [[68, 36, 132], [68, 37, 132]]) {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const a = cpuTensor(transA ? [K, M] : [M, K], randn(M * K, 31));
+      const b = cpuTensor(transB ? [N, K] : [K, N], randn(K * N, 32));
+      const o = { transA, transB };
+      const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
+      const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
+      const { va, vb } = vec4Operands(transA, transB, M, K, N);
+      assertEquals([va, vb], K === 36 ? [true, true] : [transA, !transB], `${M}x${K}x${N}`);
+      for (const [i, variant] of regs.entries()) {
+        // split-K (whole-slab chunks, so a vec4 never straddles a slice) on two of the tiles
+        for (const splitK of i < 2 ? [1, 3] : [1]) {
+          const label = `${M}x${K}x${N} ${JSON.stringify(o)} ${variantKey(variant)}/${splitK}`;
+          const c = await gpu.checked(() => matmul(ta, tb, { ...o, variant, splitK }));
+          const got = await c.read();
+          assertNear(got, want.data, mag, label);
+          const s = matmul(ta, tb, { ...o, variant, splitK, scalarLoads: true });
+          assertEquals(got, await s.read(), `${label}: vec4 against scalar fetches`);
+          c.dispose();
+          s.dispose();
+        }
+      }
+      ta.dispose();
+      tb.dispose();
+    }
+  }
+  // bmm: every entry of a batch starts on a vec4 (Winograd's panels: Aᵀ and B)
+  const [Z, M, K, N] = [3, 12, 20, 36];
+  const a = randn(Z * K * M, 33), b = randn(Z * K * N, 34);
+  const ta = Tensor.from(gpu, a, [Z, K, M]), tb = Tensor.from(gpu, b, [Z, K, N]);
+  const got = await bmm(ta, tb, { transA: true, variant: regs[0] }).read();
+  for (let z = 0; z < Z; z++) {
+    const az = cpuTensor([K, M], a.subarray(z * K * M, (z + 1) * K * M));
+    const bz = cpuTensor([K, N], b.subarray(z * K * N, (z + 1) * K * N));
+    const want = matmulCpu(az, bz, { transA: true }),
+      mag = matmulCpu(abs(az), abs(bz), {
+        transA: true,
+      }).data;
+    assertNear(got.subarray(z * M * N, (z + 1) * M * N), want.data, mag, `bmm entry ${z}`);
+  }
+  ta.dispose();
+  tb.dispose();
 });
 
 Deno.test("split-K matmul and bmm == CPU for every split candidate shape, all transposes", async () => {

@@ -57,6 +57,8 @@ export interface MatmulGpuOptions extends MatmulOptions {
   splitK?: number;
   /** C's storage type (default: the operands'). */
   outDtype?: DType;
+  /** Never fetch operands as vec4s (tests: the scalar path; see vec4Operands). */
+  scalarLoads?: boolean;
 }
 
 /** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
@@ -64,14 +66,17 @@ export interface BmmOptions extends MatmulGpuOptions {
   sharedB?: boolean;
 }
 
-/** Bindings: a, b and bias of storage type d, c of type od (gemm/storage.ts). */
-const header = (d: DType, od: DType) =>
+/**
+ * Bindings: a, b and bias of storage type d, c of type od (gemm/storage.ts); a (b) as an array of
+ * vec4s when `va` (`vb`): the reg kernel's vec4 fetches (see vec4Operands).
+ */
+const header = (d: DType, od: DType, va = false, vb = false) =>
   `${
     preludeOf(d, od)
   }struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> a: array<${storageWgsl(d).t}>;
-@group(0) @binding(2) var<storage, read> b: array<${storageWgsl(d).t}>;
+@group(0) @binding(1) var<storage, read> a: array<${vecOf(storageWgsl(d).t, va)}>;
+@group(0) @binding(2) var<storage, read> b: array<${vecOf(storageWgsl(d).t, vb)}>;
 @group(0) @binding(3) var<storage, read> bias: array<${storageWgsl(d).t}>;
 @group(0) @binding(4) var<storage, read_write> c: array<${storageWgsl(od).t}>;
 var<private> zA: u32;
@@ -90,18 +95,40 @@ const BATCH = `let entry = select(wg.z, wg.z % p.batch, p.kChunk != 0u);
 const K_RANGE = `let k0 = slice * p.kChunk;
   let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
 
+const vecOf = (t: string, v: boolean) => v ? `vec4<${t}>` : t;
+
+/**
+ * Which operands the reg kernel may fetch as vec4s (one 16-byte load for 4 elements along the
+ * operand's contiguous index): that extent (M for Aᵀ, K for A, N for B, K for Bᵀ) a multiple of 4,
+ * so every group of 4 is in range whenever its first element is, and every matrix of a batch
+ * starts on a vec4. Split-K chunks are whole slabs (multiples of 16).
+ */
+export function vec4Operands(
+  ta: boolean,
+  tb: boolean,
+  M: number,
+  K: number,
+  N: number,
+): { va: boolean; vb: boolean } {
+  return { va: (ta ? M : K) % 4 === 0, vb: (tb ? K : N) % 4 === 0 };
+}
+
 const matmulKernel = kernelFamily((
   v: GemmVariant,
   ta: boolean,
   tb: boolean,
   d: DType,
   od: DType,
+  vecA: boolean,
+  vecB: boolean,
 ): Kernel => {
+  // only the reg skeleton fetches vec4s
+  const va = vecA && v.kind === "reg", vb = vecB && v.kind === "reg";
   const name = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}${
     d === "f32" && od === "f32" ? "" : `:${d}>${od}`
-  }`;
+  }${va || vb ? `:v4${va ? "a" : ""}${vb ? "b" : ""}` : ""}`;
   const { ld } = storageWgsl(d), { st } = storageWgsl(od);
-  const HEADER = header(d, od);
+  const HEADER = header(d, od, va, vb);
   const biasOf = (n: string) => `select(0.0, ${ld(`bias[${n}]`)}, p.hasBias != 0u)`;
   if (v.kind === "fat") {
     return {
@@ -124,16 +151,25 @@ const matmulKernel = kernelFamily((
       }, v),
     };
   }
+  const ia = `zA + ${ta ? "k * p.M + m" : "m * p.K + k"}`;
+  const ib = `zB + ${tb ? "n * p.K + k" : "k * p.N + n"}`;
+  // a vec4 operand's scalar load picks a component; its vec4 load is one element
+  const scalar = (arr: string, i: string, vec: boolean) =>
+    vec ? `let i = ${i}; return ${ld(`${arr}[i / 4u][i % 4u]`)};` : `return ${ld(`${arr}[${i}]`)};`;
   return {
     name,
     code: tiledKernel({
       header: `${HEADER}
-fn loadA(m: u32, k: u32) -> f32 { return ${ld(`a[zA + ${ta ? "k * p.M + m" : "m * p.K + k"}]`)}; }
-fn loadB(k: u32, n: u32) -> f32 { return ${ld(`b[zB + ${tb ? "n * p.K + k" : "k * p.N + n"}]`)}; }
+fn loadA(m: u32, k: u32) -> f32 { ${scalar("a", ia, va)} }
+fn loadB(k: u32, n: u32) -> f32 { ${scalar("b", ib, vb)} }
+${va ? `fn loadA4(m: u32, k: u32) -> vec4f { return vec4f(a[(${ia}) / 4u]); }` : ""}
+${vb ? `fn loadB4(k: u32, n: u32) -> vec4f { return vec4f(b[(${ib}) / 4u]); }` : ""}
 fn store(m: u32, n: u32, v: f32) { c[zC + m * p.N + n] = ${st(`v + ${biasOf("n")}`)}; }`,
       prologue: `let M = p.M; let NC = p.N; ${BATCH} ${K_RANGE}`,
       aFast: ta ? "m" : "k",
       bFast: tb ? "k" : "n",
+      loadA4: va,
+      loadB4: vb,
     }, v),
   };
 });
@@ -209,7 +245,8 @@ function gemmBatched(
   }
   const c = Tensor.empty(a.gpu, shape, od);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
-  const kern = matmulKernel(v, ta, tb, d, od);
+  const { va, vb } = o.scalarLoads ? { va: false, vb: false } : vec4Operands(ta, tb, M, K, N);
+  const kern = matmulKernel(v, ta, tb, d, od, va, vb);
   const { bm, bn } = tileOf(v);
   const splits = o.splitK ?? 1;
   if (splits > 1) {
@@ -222,7 +259,7 @@ function gemmBatched(
     const used = Math.ceil(K / chunk);
     const part = Tensor.empty(a.gpu, [used, batch, M, N]); // f32 slices
     a.gpu.dispatch(
-      matmulKernel(v, ta, tb, d, "f32"),
+      matmulKernel(v, ta, tb, d, "f32", va, vb),
       [a.buffer, b.buffer, b.buffer, part.buffer],
       params([M, N, K, 0, o.sharedB ? 0 : 1, batch, chunk]),
       [Math.ceil(N / bn), Math.ceil(M / bm), used * batch],

@@ -112,6 +112,14 @@ export interface TiledSpec {
   /** Which index of A (B) is contiguous in memory, for the reg kernel's load order (default k, n). */
   aFast?: "m" | "k";
   bFast?: "n" | "k";
+  /**
+   * The header also defines `loadA4(m, k) -> vec4f`: A at (m, k) and the next 3 elements along
+   * aFast, all in range whenever (m, k) is (the caller's promise: that extent, the k range's ends
+   * and the operand's offset are multiples of 4). The reg kernel then fetches A as vec4 loads.
+   */
+  loadA4?: boolean;
+  /** The same for B: `loadB4(k, n) -> vec4f` along bFast. */
+  loadB4?: boolean;
 }
 
 /** A tiled or reg kernel for the spec (the two hardware-GPU skeletons). */
@@ -185,19 +193,58 @@ export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg"
     : (s: string) => `let bk_ = ${s} / ${bn4}u; let b4 = ${s} % ${bn4}u;`;
   const guard = (per: number, slots: number, s: string) =>
     per * threads === slots ? "" : `if (${s} < ${slots}u) `;
+  // vec4 fetches (spec.loadA4/B4): along the smem vec4 ("direct": A's m, B's n) a slot keeps its
+  // (k, vec4) place and loads once; along k ("across") a slot is one row (column) and 4
+  // consecutive k, stored to shared memory as 4 components of 4 k rows
+  const q4 = bk / 4;
+  const aAcross = !!spec.loadA4 && aFast === "k", bAcross = !!spec.loadB4 && bFast === "k";
+  const aAcrossSlot = (s: string) => `let am = ${s} / ${q4}u; let aq = ${s} % ${q4}u;`;
+  const bAcrossSlot = (s: string) => `let bn_ = ${s} / ${q4}u; let bq = ${s} % ${q4}u;`;
+  const fetchA = (kt0: string, s: string, j: number) => {
+    if (aAcross) {
+      return `${aAcrossSlot(s)}
+    let m = m0 + am; let k = ${kt0} + 4u * aq;
+    ra[${j}] = select(vec4f(0.0), loadA4(min(m, M - 1u), min(k, k1 - 4u)), m < M && k < k1);`;
+    }
+    const head = `${aSlot(s)}
+    let k = ${kt0} + ak; let kc = min(k, k1 - 1u); let m = m0 + 4u * a4; let okk = k < k1;`;
+    if (spec.loadA4) {
+      return `${head}
+    ra[${j}] = select(vec4f(0.0), loadA4(min(m, M - 4u), kc), okk && m < M);`;
+    }
+    return `${head}
+    ra[${j}] = vec4f(${
+      [0, 1, 2, 3].map((i) =>
+        `select(0.0, loadA(min(m + ${i}u, M - 1u), kc), okk && m + ${i}u < M)`
+      ).join(", ")
+    });`;
+  };
+  const fetchB = (kt0: string, s: string, j: number) => {
+    if (bAcross) {
+      return `${bAcrossSlot(s)}
+    let n = n0 + bn_; let k = ${kt0} + 4u * bq;
+    rb[${j}] = select(vec4f(0.0), loadB4(min(k, k1 - 4u), min(n, NC - 1u)), n < NC && k < k1);`;
+    }
+    const head = `${bSlot(s)}
+    let k = ${kt0} + bk_; let kc = min(k, k1 - 1u); let n = n0 + 4u * b4; let okk = k < k1;`;
+    if (spec.loadB4) {
+      return `${head}
+    rb[${j}] = select(vec4f(0.0), loadB4(kc, min(n, NC - 4u)), okk && n < NC);`;
+    }
+    return `${head}
+    rb[${j}] = vec4f(${
+      [0, 1, 2, 3].map((e) =>
+        `select(0.0, loadB(kc, min(n + ${e}u, NC - 1u)), okk && n + ${e}u < NC)`
+      ).join(", ")
+    });`;
+  };
   // loads of slab kt0 into the prefetch registers; out-of-range elements read as 0
   const fetch = (kt0: string) => `
 ${
     unroll(aPer, (j) => {
       const s = `(t + ${j * threads}u)`;
       return `  ${guard(aPer, aSlots, s)}{
-    ${aSlot(s)}
-    let k = ${kt0} + ak; let kc = min(k, k1 - 1u); let m = m0 + 4u * a4; let okk = k < k1;
-    ra[${j}] = vec4f(${
-        [0, 1, 2, 3].map((i) =>
-          `select(0.0, loadA(min(m + ${i}u, M - 1u), kc), okk && m + ${i}u < M)`
-        ).join(", ")
-      });
+    ${fetchA(kt0, s, j)}
   }`;
     })
   }
@@ -205,28 +252,35 @@ ${
     unroll(bPer, (j) => {
       const s = `(t + ${j * threads}u)`;
       return `  ${guard(bPer, bSlots, s)}{
-    ${bSlot(s)}
-    let k = ${kt0} + bk_; let kc = min(k, k1 - 1u); let n = n0 + 4u * b4; let okk = k < k1;
-    rb[${j}] = vec4f(${
-        [0, 1, 2, 3].map((e) =>
-          `select(0.0, loadB(kc, min(n + ${e}u, NC - 1u)), okk && n + ${e}u < NC)`
-        ).join(", ")
-      });
+    ${fetchB(kt0, s, j)}
   }`;
     })
   }`;
   // the prefetched slab into shared memory at slab offset `ao` (A) / `bo` (B): "" or "ao + "
+  const across = (arr: string, o: string, r: string, c: string, w: number, reg: string) =>
+    [0, 1, 2, 3].map((e) => `${arr}[${o}${r}${e ? ` + ${e * w}u` : ""}][${c}] = ${reg}[${e}];`)
+      .join(" ");
   const stash = (ao: string, bo: string) => `
 ${
     unroll(aPer, (j) => {
       const s = `(t + ${j * threads}u)`;
-      return `  ${guard(aPer, aSlots, s)}{ ${aSlot(s)} As[${ao}ak * ${am4}u + a4] = ra[${j}]; }`;
+      const body = aAcross
+        ? `${aAcrossSlot(s)} let r = 4u * aq * ${am4}u + am / 4u; let c = am % 4u; ${
+          across("As", ao, "r", "c", am4, `ra[${j}]`)
+        }`
+        : `${aSlot(s)} As[${ao}ak * ${am4}u + a4] = ra[${j}];`;
+      return `  ${guard(aPer, aSlots, s)}{ ${body} }`;
     })
   }
 ${
     unroll(bPer, (j) => {
       const s = `(t + ${j * threads}u)`;
-      return `  ${guard(bPer, bSlots, s)}{ ${bSlot(s)} Bs[${bo}bk_ * ${bn4}u + b4] = rb[${j}]; }`;
+      const body = bAcross
+        ? `${bAcrossSlot(s)} let r = 4u * bq * ${bn4}u + bn_ / 4u; let c = bn_ % 4u; ${
+          across("Bs", bo, "r", "c", bn4, `rb[${j}]`)
+        }`
+        : `${bSlot(s)} Bs[${bo}bk_ * ${bn4}u + b4] = rb[${j}];`;
+      return `  ${guard(bPer, bSlots, s)}{ ${body} }`;
     })
   }`;
   const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
