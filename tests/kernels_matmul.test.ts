@@ -220,7 +220,9 @@ Deno.test("split-K matmul and bmm == CPU for every split candidate shape, all tr
     const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
     const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
     // (under GL the one GPU tile its tests compile there: tests/gpu.ts onGl)
-    const tiles = onGl ? testedGpuCandidates() : [reg(128, 128, 16, 8, 8), reg(64, 64, 16, 8, 8)];
+    const tiles = onGl
+      ? testedGpuCandidates()
+      : [reg(128, 128, 16, 8, 8), reg(128, 64, 16, 8, 8), reg(64, 64, 16, 8, 8)];
     for (const variant of tiles) {
       for (const splitK of [2, 3, 4]) {
         const c = matmul(ta, tb, { ...o, variant, splitK });
@@ -410,17 +412,19 @@ Deno.test("split-K is offered where the output alone is under 256×256 invocatio
   const hw = { isSoftware: false } as Gpu;
   const labels = (m: number, n: number, k: number, batch = 1) =>
     splitKCandidates(hw, m, n, k, batch).map((c) => c.label);
-  // 1024³: 64 tiles of 128² (16,384 invocations) and 256 of 64² (16,384) both split, 2 and 4 ways
-  // (slices of 512 and 256 rows)
+  // 1024³: 64 tiles of 128² (16,384 invocations), 128 of 128×64 (16,384) and 256 of 64² (16,384)
+  // all split, 2 and 4 ways (slices of 512 and 256 rows)
   assertEquals(labels(1024, 1024, 1024), [
     "reg128x128_t8x8_k16/split2",
     "reg128x128_t8x8_k16/split4",
+    "reg128x64_t8x8_k16/split2",
+    "reg128x64_t8x8_k16/split4",
     "reg64x64_t8x8_k16/split2",
     "reg64x64_t8x8_k16/split4",
   ]);
-  // 2048³: 256 tiles of 128² (65,536 invocations) and 1,024 of 64² (65,536): not split
+  // 2048³: 256 tiles of 128² (65,536 invocations), 512 of 128×64 and 1,024 of 64²: not split
   assertEquals(labels(2048, 2048, 2048), []);
   // K too short to split, and software adapters: none
   assertEquals(labels(1024, 1024, 256), []);
-  assertEquals(splitKCandidates(gpu, 1024, 1024, 1024).length, gpu.isSoftware ? 0 : 4);
+  assertEquals(splitKCandidates(gpu, 1024, 1024, 1024).length, gpu.isSoftware ? 0 : 6);
 });

@@ -67,9 +67,15 @@ export const GPU_CANDIDATES: GemmVariant[] = [
   reg(64, 64, 16, 8, 8),
   reg(32, 64, 16, 4, 4),
   reg(32, 32, 16, 4, 4),
-  // double-buffered shared memory (32 and 16 KiB of slabs; session 8, not yet timed on a GPU)
+  // double-buffered shared memory (32 and 16 KiB of slabs; session 8; on an H200 (session 12)
+  // never the fastest: 4096³ 4.63 ms against 4.32 single-buffered)
   reg(128, 128, 16, 8, 8, true),
   reg(64, 64, 16, 8, 8, true),
+  // session 12, with vec4 fetches: 8×8 a thread in half-size tiles (128 threads: more workgroups
+  // resident per SM, twice the tiles for mid-size outputs) and 32-deep slabs (half the barriers)
+  reg(128, 64, 16, 8, 8),
+  reg(64, 128, 16, 8, 8),
+  reg(128, 128, 32, 8, 8),
 ];
 
 /**
@@ -200,7 +206,8 @@ export interface SplitChoice extends TileChoice {
  * is long enough to split (Winograd's grad-weight bmm at 56²: 16 entries of 64×64 outputs over
  * 50,176 tiles). Counted in invocations, not workgroups, since session 11: the 64×64 tile has 64
  * a workgroup, so matmul 1024³'s 256 such tiles (16,384 invocations) now get split candidates too;
- * on an H200 that shape ran at 23% of the FMA peak, split four ways on 128×128 tiles.
+ * on an H200 that shape ran at 23% of the FMA peak, split four ways on 128×128 tiles, then (session
+ * 12, with these candidates) at 39%. Since session 12 the 128×64 tile (128 threads) splits too.
  */
 export function splitKCandidates(
   gpu: Gpu,
@@ -213,7 +220,11 @@ export function splitKCandidates(
   const out: Candidate<SplitChoice>[] = [];
   // the two tiles and their invocations a workgroup ((bm / tm) · (bn / tn))
   for (
-    const [v, threads] of [[reg(128, 128, 16, 8, 8), 256], [reg(64, 64, 16, 8, 8), 64]] as const
+    const [v, threads] of [
+      [reg(128, 128, 16, 8, 8), 256],
+      [reg(128, 64, 16, 8, 8), 128],
+      [reg(64, 64, 16, 8, 8), 64],
+    ] as const
   ) {
     const { bm, bn } = tileOf(v);
     const tiles = Math.ceil(m / bm) * Math.ceil(n / bn) * batch;
