@@ -17,6 +17,10 @@ o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp
 for pkg in libglvnd0 libegl1 libopengl0 libgl1 libglx0 libgles2; do
   ls .device/${pkg}_*.deb >/dev/null 2>&1 || (cd .device && apt-get $o download "$pkg" >/dev/null)
 done
+# the tuner's choices from the last H200 session (session 12; keyed by adapter and driver, so a
+# different card or driver tunes afresh): bench/gpu_check.sh starts from it, saving a minute or
+# more of the lease on an H200
+cp bench/tune-cache-h200.json .device/tune-cache.json
 npm=.device/deno-dir/npm/registry.npmjs.org
 rm -rf "$npm/@tensorflow" "$npm/core-js" "$npm/@types"
 # with the project's lockfile Deno fetches every npm package it names (TF.js's too) at the first npm
