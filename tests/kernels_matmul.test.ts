@@ -163,10 +163,13 @@ Deno.test("matmul GPU == CPU with the largest fat tile the software default pick
 
 Deno.test("vec4 operand fetches == CPU and == the scalar fetches, every GPU tile, all transposes", async () => {
   // [M, K, N]: every extent a multiple of 4 (both operands vec4 in every transpose) but of no
-  // tile or slab (edge tiles, a partial last slab); then K = 37 (only Aᵀ and B by rows of N)
-  const regs = testedGpuCandidates().filter((v) => v.kind === "reg");
+  // tile or slab (edge tiles, a partial last slab; K = 132: 9 slabs, every group of a tile that
+  // splits K inside the workgroup gets some); then K = 37 (only Aᵀ and B by rows of N)
+  const regs = testedGpuCandidates().filter((v): v is Extract<GemmVariant, { kind: "reg" }> =>
+    v.kind === "reg"
+  );
   assert(regs.length > 0);
-  for (const [M, K, N] of [[68, 36, 132], [68, 37, 132]]) {
+  for (const [M, K, N] of [[68, 36, 132], [68, 132, 132], [68, 37, 132]]) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
       const a = cpuTensor(transA ? [K, M] : [M, K], randn(M * K, 31));
       const b = cpuTensor(transB ? [N, K] : [K, N], randn(K * N, 32));
@@ -174,10 +177,11 @@ Deno.test("vec4 operand fetches == CPU and == the scalar fetches, every GPU tile
       const want = matmulCpu(a, b, o), mag = matmulCpu(abs(a), abs(b), o).data;
       const ta = Tensor.from(gpu, a.data, a.shape), tb = Tensor.from(gpu, b.data, b.shape);
       const { va, vb } = vec4Operands(transA, transB, M, K, N);
-      assertEquals([va, vb], K === 36 ? [true, true] : [transA, !transB], `${M}x${K}x${N}`);
+      assertEquals([va, vb], K % 4 === 0 ? [true, true] : [transA, !transB], `${M}x${K}x${N}`);
       for (const [i, variant] of regs.entries()) {
-        // split-K (whole-slab chunks, so a vec4 never straddles a slice) on two of the tiles
-        for (const splitK of i < 2 ? [1, 3] : [1]) {
+        // split-K (whole-slab chunks, so a vec4 never straddles a slice) on two of the tiles and
+        // on those that also split K inside the workgroup
+        for (const splitK of i < 2 || variant.ks ? [1, 3] : [1]) {
           const label = `${M}x${K}x${N} ${JSON.stringify(o)} ${variantKey(variant)}/${splitK}`;
           const c = await gpu.checked(() => matmul(ta, tb, { ...o, variant, splitK }));
           const got = await c.read();
@@ -276,6 +280,23 @@ Deno.test("a window that cannot hold its tile is a clear error", () => {
     () => matmul(a, b, { window: { kc: 1024, tm: 4, tn: 4 } }),
     /must fit a 16384-float window/,
   );
+});
+
+Deno.test("a reg tile the skeleton cannot build is a clear error", () => {
+  const a = Tensor.zeros(gpu, [4, 4]), b = Tensor.zeros(gpu, [4, 4]);
+  // in-workgroup split-K 2 with 16-deep slabs: one group's slab store (2·16 rows) cannot hold a
+  // 64-row tile for the sum; 3 groups; 512 threads
+  for (
+    const v of [
+      reg(64, 64, 16, 8, 8, false, 2),
+      reg(32, 32, 16, 4, 4, false, 3),
+      reg(128, 128, 16, 4, 4),
+    ]
+  ) {
+    assertThrows(() => matmul(a, b, { variant: v }), new RegExp(`${variantKey(v)}: not a valid`));
+  }
+  a.dispose();
+  b.dispose();
 });
 
 Deno.test("matmul and linear reject mismatched shapes", () => {

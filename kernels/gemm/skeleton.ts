@@ -34,9 +34,16 @@
  * (`aFast`, `bFast`), so a warp's loads cover whole 32-byte sectors. With
  * `db` the slabs are double-buffered: slab s is multiplied from one half of
  * shared memory while slab s + 1 is stored into the other, one barrier a step.
+ * With `ks` (2 or 4: in-workgroup split-K) the workgroup is ks groups of T
+ * threads; group g fetches and multiplies slabs g, g + ks, … into slab memory
+ * of its own (all groups run the same number of rounds, a slab past the k range
+ * reading as zeros), and at the end the groups' tiles are summed through shared
+ * memory in a fixed order, (g0 + g2) + (g1 + g3), before group 0 stores.
+ * Where an operand's contiguous extent allows (`loadA4`/`loadB4`) a slot is one
+ * vec4 load (see `fetchA`/`fetchB`).
  * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  */
-import type { GemmVariant } from "./variants.ts";
+import { type GemmVariant, regValid, variantKey } from "./variants.ts";
 import { unroll } from "../wgsl.ts";
 
 /** Pieces of a fat kernel; generated code sees `wg`, `lid`, `M`, `NC`, `m0`, `c0`. */
@@ -177,11 +184,18 @@ ${
 
 /** The register-blocked, vec4, prefetching GPU skeleton (see the file header). */
 export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg" }>): string {
+  if (!regValid(v)) {
+    throw new Error(`GEMM tile ${variantKey(v)}: not a valid reg tile (gemm/variants.ts regValid)`);
+  }
   const { bm, bn, bk, tm, tn } = v;
-  const tx = bn / tn, ty = bm / tm, threads = tx * ty;
+  // ks > 1: ks groups of T0 threads each take every ks-th slab into slab memory of their own and
+  // sum their tiles in shared memory at the end (in-workgroup split-K)
+  const ks = v.ks ?? 1;
+  const tx = bn / tn, ty = bm / tm, T0 = tx * ty, threads = T0 * ks;
+  const lid = ks > 1 ? "tl" : "t"; // a thread's index within its group
   const am4 = bm / 4, bn4 = bn / 4; // vec4 slots per k row of each slab
   const aSlots = bk * am4, bSlots = bk * bn4;
-  const aPer = Math.ceil(aSlots / threads), bPer = Math.ceil(bSlots / threads);
+  const aPer = Math.ceil(aSlots / T0), bPer = Math.ceil(bSlots / T0);
   const rg = tm / 4, cg = tn / 4; // vec4 row groups and column groups of a thread
   const aFast = spec.aFast ?? "k", bFast = spec.bFast ?? "n";
   // slot → (k, vec4 index) in the operand's contiguous order
@@ -192,7 +206,7 @@ export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg"
     ? (s: string) => `let bk_ = ${s} % ${bk}u; let b4 = ${s} / ${bk}u;`
     : (s: string) => `let bk_ = ${s} / ${bn4}u; let b4 = ${s} % ${bn4}u;`;
   const guard = (per: number, slots: number, s: string) =>
-    per * threads === slots ? "" : `if (${s} < ${slots}u) `;
+    per * T0 === slots ? "" : `if (${s} < ${slots}u) `;
   // vec4 fetches (spec.loadA4/B4): along the smem vec4 ("direct": A's m, B's n) a slot keeps its
   // (k, vec4) place and loads once; along k ("across") a slot is one row (column) and 4
   // consecutive k, stored to shared memory as 4 components of 4 k rows
@@ -242,7 +256,7 @@ export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg"
   const fetch = (kt0: string) => `
 ${
     unroll(aPer, (j) => {
-      const s = `(t + ${j * threads}u)`;
+      const s = `(${lid} + ${j * T0}u)`;
       return `  ${guard(aPer, aSlots, s)}{
     ${fetchA(kt0, s, j)}
   }`;
@@ -250,7 +264,7 @@ ${
   }
 ${
     unroll(bPer, (j) => {
-      const s = `(t + ${j * threads}u)`;
+      const s = `(${lid} + ${j * T0}u)`;
       return `  ${guard(bPer, bSlots, s)}{
     ${fetchB(kt0, s, j)}
   }`;
@@ -263,7 +277,7 @@ ${
   const stash = (ao: string, bo: string) => `
 ${
     unroll(aPer, (j) => {
-      const s = `(t + ${j * threads}u)`;
+      const s = `(${lid} + ${j * T0}u)`;
       const body = aAcross
         ? `${aAcrossSlot(s)} let r = 4u * aq * ${am4}u + am / 4u; let c = am % 4u; ${
           across("As", ao, "r", "c", am4, `ra[${j}]`)
@@ -274,7 +288,7 @@ ${
   }
 ${
     unroll(bPer, (j) => {
-      const s = `(t + ${j * threads}u)`;
+      const s = `(${lid} + ${j * T0}u)`;
       const body = bAcross
         ? `${bAcrossSlot(s)} let r = 4u * bq * ${bn4}u + bn_ / 4u; let c = bn_ % 4u; ${
           across("Bs", bo, "r", "c", bn4, `rb[${j}]`)
@@ -317,6 +331,44 @@ ${
     }
   }`),
   );
+  // in-workgroup split-K's sum (ks 2 or 4), in shared memory reused from the slabs (regValid:
+  // ks·BK ≥ BM and BN, so As and Bs each hold one group's tile): for 4, groups 2 and 3 hand their
+  // tiles to 0 and 1, then 1 to 0, so the sum is (g0 + g2) + (g1 + g3) in every workgroup
+  const PV = tm * cg; // vec4 accumulators a thread
+  const put = (buf: string) => unroll(PV, (q) => `    ${buf}[tl * ${PV}u + ${q}u] = acc[${q}];`);
+  const add = (buf: string) => unroll(PV, (q) => `    acc[${q}] += ${buf}[tl * ${PV}u + ${q}u];`);
+  const reduce = () =>
+    ks === 2
+      ? `
+  if (gk == 1u) {
+${put("As")}
+  }
+  workgroupBarrier();
+  if (gk == 0u) {
+${add("As")}
+  }`
+      : `
+  if (gk == 2u) {
+${put("As")}
+  }
+  if (gk == 3u) {
+${put("Bs")}
+  }
+  workgroupBarrier();
+  if (gk == 0u) {
+${add("As")}
+  }
+  if (gk == 1u) {
+${add("Bs")}
+  }
+  workgroupBarrier();
+  if (gk == 1u) {
+${put("As")}
+  }
+  workgroupBarrier();
+  if (gk == 0u) {
+${add("As")}
+  }`;
   // single buffer: stash, barrier, prefetch the next slab, multiply, barrier (two a step);
   // double (v.db): multiply slab `cur` while stashing the next into the other, one barrier a step
   const loop = v.db
@@ -336,6 +388,19 @@ ${
     workgroupBarrier();
     cur = 1u - cur;
   }`
+    : ks > 1
+    ? `
+  let ao = gk * ${aSlots}u; let bo = gk * ${bSlots}u;
+  let nIter = (k1 - k0 + ${ks * bk - 1}u) / ${ks * bk}u;
+  kt = k0 + gk * ${bk}u;${fetch("kt")}
+  for (var it = 0u; it < nIter; it++) {${stash("ao + ", "bo + ")}
+    workgroupBarrier();
+    if (it + 1u < nIter) {${fetch(`(kt + ${ks * bk}u)`)}
+    }
+${inner("ao + ", "bo + ")}
+    workgroupBarrier();
+    kt += ${ks * bk}u;
+  }${reduce()}`
     : `
   if (kt < k1) {${fetch("kt")}
   }
@@ -346,7 +411,7 @@ ${
 ${inner("", "")}
     workgroupBarrier();
   }`;
-  const slabs = v.db ? 2 : 1;
+  const slabs = v.db ? 2 : ks;
   return `${spec.header}
 var<workgroup> As: array<vec4f, ${slabs * aSlots}>;
 var<workgroup> Bs: array<vec4f, ${slabs * bSlots}>;
@@ -355,13 +420,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   ${spec.prologue}
   let m0 = wg.y * ${bm}u;
   let n0 = wg.x * ${bn}u;
-  let tx = t % ${tx}u;
-  let ty = t / ${tx}u;
+${
+    ks > 1
+      ? `  let gk = t / ${T0}u; let tl = t % ${T0}u;
+`
+      : ""
+  }  let tx = ${lid} % ${tx}u;
+  let ty = ${lid} / ${tx}u;
   var acc: array<vec4f, ${tm * cg}>;
   var ra: array<vec4f, ${aPer}>;
   var rb: array<vec4f, ${bPer}>;
   var kt = k0;${loop}
+${
+    ks > 1
+      ? `  if (gk == 0u) {
 ${stores}
+  }`
+      : stores
+  }
 }`;
 }
 

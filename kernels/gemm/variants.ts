@@ -27,6 +27,12 @@ export type GemmVariant =
     tn: number;
     /** Two shared-memory slabs: one barrier a step instead of two (gemm/skeleton.ts). */
     db?: boolean;
+    /**
+     * In-workgroup split-K (2 or 4): that many thread groups each take every ks-th slab and their
+     * tiles are summed in shared memory at the end (gemm/skeleton.ts); more threads for a small
+     * output without split-K's second pass.
+     */
+    ks?: number;
   };
 
 export function variantKey(v: GemmVariant): string {
@@ -36,7 +42,9 @@ export function variantKey(v: GemmVariant): string {
     case "tiled":
       return `tiled${v.wy * v.ry}x${v.wx * v.rx}_t${v.ry}x${v.rx}_k${v.bk}`;
     case "reg":
-      return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}${v.db ? "_db" : ""}`;
+      return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}${v.db ? "_db" : ""}${
+        v.ks && v.ks > 1 ? `_ks${v.ks}` : ""
+      }`;
   }
 }
 
@@ -51,7 +59,17 @@ export const reg = (
   tm: number,
   tn: number,
   db = false,
-): GemmVariant => ({ kind: "reg", bm, bn, bk, tm, tn, ...(db ? { db } : {}) });
+  ks = 1,
+): GemmVariant => ({
+  kind: "reg",
+  bm,
+  bn,
+  bk,
+  tm,
+  tn,
+  ...(db ? { db } : {}),
+  ...(ks > 1 ? { ks } : {}),
+});
 
 /**
  * The hardware-GPU tile shapes the tuner times (gemm/tuner.ts): large tiles
@@ -76,6 +94,11 @@ export const GPU_CANDIDATES: GemmVariant[] = [
   reg(128, 64, 16, 8, 8),
   reg(64, 128, 16, 8, 8),
   reg(128, 128, 32, 8, 8),
+  // session 12, for outputs too small to fill a GPU (matmul 1024³ at 42% of an H200's peak, its
+  // split-K pass included): 4 groups of threads splitting K inside the workgroup (256 threads a
+  // 64×64 tile, 8×8 each; 256 a 32×32 tile, 4×4 each). Not yet timed on a card.
+  reg(64, 64, 16, 8, 8, false, 4),
+  reg(32, 32, 16, 4, 4, false, 4),
 ];
 
 /**
@@ -90,9 +113,13 @@ export function testedGpuCandidates(): GemmVariant[] {
 
 /** Whether a reg variant's shape is valid (tile divisible, ≤ 256 threads). */
 export function regValid(v: Extract<GemmVariant, { kind: "reg" }>): boolean {
-  const threads = (v.bm / v.tm) * (v.bn / v.tn);
+  const ks = v.ks ?? 1;
+  const threads = (v.bm / v.tm) * (v.bn / v.tn) * ks;
+  // in-workgroup split-K: 2 or 4 groups, single-buffered, each slab store big enough for a tile
+  const ksOk = ks === 1 ||
+    ((ks === 2 || ks === 4) && !v.db && ks * v.bk >= v.bm && ks * v.bk >= v.bn);
   return v.tm % 4 === 0 && v.tn % 4 === 0 && v.bm % v.tm === 0 && v.bn % v.tn === 0 &&
-    threads >= 1 && threads <= 256;
+    v.bk % 4 === 0 && threads >= 1 && threads <= 256 && ksOk;
 }
 
 /** Hardware-GPU default: 64×64 tile, 16×16 threads, 4×4 per thread, BK 16. */
