@@ -42,6 +42,28 @@ Deno.test("pretraining: loss falls and contrastive accuracy rises", async () => 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("pretraining: the steps' img/s leaves out what happens between steps (tuning, checkpoints)", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  // 150 ms between every step, as a GPU's first run spends tuning kernels between its first steps
+  const between = () => new Promise<void>((r) => setTimeout(r, 150));
+  await pretrain(B, gpuTrainOps, cfg(2), discSource(64), dir, {
+    ...opts,
+    log: (l: string) => lines.push(l),
+    betweenSteps: between,
+  });
+  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  const last = m[m.length - 1];
+  // img_s counts the pauses, step_img_s does not: a tiny step here takes far less than 150 ms
+  assert(
+    last.step_img_s > 1.5 * last.img_s,
+    `step_img_s ${last.step_img_s} against img_s ${last.img_s}`,
+  );
+  const t = lines.find((l) => l.startsWith("throughput:"));
+  assert(t && /\(its steps [\d.]+ img\/s; [\d.]+ s in checkpoints/.test(t), String(t));
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("pretraining: a killed run resumes to the same loss sequence, bit for bit", async () => {
   const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
   await pretrain(B, gpuTrainOps, cfg(3), discSource(64), a, opts);

@@ -302,8 +302,9 @@ export async function pretrain(
     accSum += acc;
     accCount++;
     imgs += N;
-    const sec = (performance.now() - t0) / 1000;
+    const now = performance.now(), sec = (now - t0) / 1000;
     const imgPerSec = imgs / sec, dataImgPerSec = imgs / Math.max(1e-9, dataMs / 1000);
+    const stepImgPerSec = imgs / Math.max(1e-9, (now - t0 - pauseMs) / 1000);
     metrics.write({
       step: m.step,
       epoch: m.epoch,
@@ -311,6 +312,7 @@ export async function pretrain(
       acc,
       lr: m.lr,
       img_s: imgPerSec,
+      step_img_s: stepImgPerSec,
       data_img_s: dataImgPerSec,
       ...(amp ? { loss_scale: amp.scale, skipped_steps: amp.skipped } : {}),
     });
@@ -322,7 +324,7 @@ export async function pretrain(
         loss,
         acc,
         lr: m.lr,
-        imgPerSec,
+        imgPerSec: stepImgPerSec,
         extra: `(data ${dataImgPerSec.toFixed(0)} img/s${
           amp ? `; loss scale ${amp.scale}, ${amp.skipped} skipped` : ""
         })`,
@@ -332,6 +334,12 @@ export async function pretrain(
   };
 
   const t0 = performance.now();
+  /**
+   * Ms of the run spent beside the steps: checkpoints, the kNN monitor and whatever betweenSteps
+   * does (kernel tuning on a GPU's first run). The progress line's img/s and `step_img_s` leave it
+   * out, so they show the pace a longer run converges to per step; `img_s` keeps it in.
+   */
+  let pauseMs = 0;
   let next = step < totalSteps ? inputsOf(step) : null;
   try {
     while (step < totalSteps) {
@@ -357,14 +365,17 @@ export async function pretrain(
       for (const v of await scalars.collect(saveNow || monitorNow || step === totalSteps)) {
         record(unread.shift()!, v);
       }
+      const b0 = performance.now();
       await opts.betweenSteps?.();
       const c0 = performance.now();
       if (saveNow) await save();
       const checkpointS = (performance.now() - c0) / 1000;
+      pauseMs += performance.now() - b0;
       if (monitorNow) {
         const m0 = performance.now();
         const m = await opts.monitor!(moco, epoch + 1);
         const monitorS = (performance.now() - m0) / 1000;
+        pauseMs += monitorS * 1000;
         // what an epoch's end costs beside the steps, so a run shows which one to make rarer
         metrics.write({
           step,
@@ -391,7 +402,11 @@ export async function pretrain(
     // runs in the step's command buffer, see `deno task bench --only data`).
     const sec = (performance.now() - t0) / 1000, share = dataMs / 1000 / sec;
     log(
-      `throughput: the run ${(imgs / sec).toFixed(1)} img/s, its data pipeline ` +
+      `throughput: the run ${(imgs / sec).toFixed(1)} img/s (its steps ${
+        (imgs / Math.max(1e-9, sec - pauseMs / 1000)).toFixed(1)
+      } img/s; ${
+        (pauseMs / 1000).toFixed(1)
+      } s in checkpoints, the kNN monitor and kernel tuning), its data pipeline ` +
         `${(imgs / (dataMs / 1000)).toFixed(0)} img/s (${device ? "GPU" : "host"} augmentation, ${
           (100 * share).toFixed(0)
         }% of the run's time): the ${share > 0.5 ? "data pipeline" : "step"} limits this run`,
