@@ -18,62 +18,15 @@
  *   deno run -A bench/step_overlap.ts [--size 224] [--batch 64] [--steps 8] [--precision f32|f16]
  *     [--tune-cache PATH]
  */
-import { parseArgs } from "node:util";
-import { getGpu } from "../kernels/device.ts";
-import { tunerOf } from "../kernels/tuner.ts";
-import { gpuBackend } from "../model/backend_gpu.ts";
-import { Rng } from "../util/rng.ts";
-import { benchMoco, loadTuneCache, MOCO_FLOPS_PER_IMAGE, randomStepInputs } from "./moco_step.ts";
+import { MOCO_FLOPS_PER_IMAGE } from "./moco_step.ts";
+import { stepRig, type Uploaded } from "./step_rig.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    size: { type: "string", default: "224" },
-    batch: { type: "string", default: "64" },
-    steps: { type: "string", default: "8" },
-    precision: { type: "string", default: "f32" },
-    "tune-cache": { type: "string" },
-  },
-});
-const S = Number(values.size), N = Number(values.batch), steps = Number(values.steps);
-for (const [flag, v] of [["size", S], ["batch", N], ["steps", steps]] as const) {
-  if (!Number.isInteger(v) || v < 2) {
-    console.error(`--${flag}: expected an integer >= 2`);
-    Deno.exit(2);
-  }
-}
-
-const precision = values.precision;
-if (precision !== "f32" && precision !== "f16") {
-  console.error(`--precision: f32 or f16, got ${precision}`);
-  Deno.exit(2);
-}
-
-const gpu = await getGpu();
-if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]);
-const B = gpuBackend(gpu);
-const { moco, opt } = await benchMoco(B, { precision });
-const rng = new Rng(S);
+const rig = await stepRig(8);
+const { gpu, B, S, N, steps, precision, upload, record, drop } = rig;
 const gflop = MOCO_FLOPS_PER_IMAGE(S) * N / 1e9;
 console.log(
   `adapter: ${gpu.describe()}; ResNet-18 MoCo step, ${S} px, batch ${N}, ${precision}, SGD`,
 );
-
-type Inputs = ReturnType<typeof randomStepInputs>;
-const upload = (h: Inputs) => ({
-  xq: B.fromArray(h.xq, [N, 1, S, S]),
-  xk: B.fromArray(h.xk, [N, 1, S, S]),
-  un: B.fromArray(h.inv, [N]),
-});
-type Up = ReturnType<typeof upload>;
-/** Records one step on uploaded inputs; returns the loss tensor (the caller reads or drops it). */
-function record(u: Up) {
-  const r = moco.step(u.xq, u.xk, u.un);
-  opt.update(0.03);
-  B.dispose(r.correct);
-  return r.loss;
-}
-const drop = (u: Up) => [u.xq, u.xk, u.un].forEach((t) => B.dispose(t));
 const counters = () => ({ ...gpu.stats });
 function delta(a: typeof gpu.stats) {
   const b = gpu.stats;
@@ -88,21 +41,10 @@ function delta(a: typeof gpu.stats) {
 const f1 = (x: number) => x.toFixed(1);
 const rate = (ms: number) => `${f1(N / (ms / 1000))} img/s, ${f1(gflop / ms)} TFLOP/s`;
 
-// warm-up: compile, tune (hardware adapters) and settle the pool and bind groups
-for (let s = 0; s < 3; s++) {
-  if (s === 1 && tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending();
-  const u = upload(randomStepInputs(rng, N, S));
-  const loss = record(u);
-  const v = (await B.read(loss))[0];
-  B.dispose(loss);
-  drop(u);
-  if (!Number.isFinite(v)) throw new Error(`loss ${v}`);
-}
-
 // gpu: the step's compute passes alone
 if (gpu.hasTimestamps) {
   const c = counters();
-  const u = upload(randomStepInputs(rng, N, S));
+  const u = upload(rig.inputs());
   gpu.flush();
   const ms: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -123,7 +65,7 @@ if (gpu.hasTimestamps) {
   const rows: string[] = [];
   let best = Infinity;
   for (let i = 0; i < steps; i++) {
-    const h = randomStepInputs(rng, N, S);
+    const h = rig.inputs();
     const t0 = performance.now();
     const u = upload(h);
     const loss = record(u);
@@ -140,7 +82,7 @@ if (gpu.hasTimestamps) {
 
 /** Back to back: `steps` steps recorded without waiting, the last loss read. */
 async function backToBack(name: string, mode: "upload" | "same" | "sync") {
-  const hosts = Array.from({ length: steps }, () => randomStepInputs(rng, N, S));
+  const hosts = Array.from({ length: steps }, () => rig.inputs());
   const same = mode === "same" ? upload(hosts[0]) : null;
   gpu.flush();
   await gpu.sync();
@@ -171,5 +113,4 @@ await backToBack("b2b", "upload");
 await backToBack("b2b-same", "same");
 await backToBack("b2b-sync", "sync");
 await backToBack("b2b", "upload");
-opt.dispose();
-moco.dispose();
+rig.dispose();

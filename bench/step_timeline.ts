@@ -21,82 +21,27 @@
  *   deno run -A bench/step_timeline.ts [--size 224] [--batch 64] [--steps 12]
  *     [--precision f32|f16] [--tune-cache PATH]
  */
-import { parseArgs } from "node:util";
-import { getGpu } from "../kernels/device.ts";
-import { tunerOf } from "../kernels/tuner.ts";
-import { gpuBackend } from "../model/backend_gpu.ts";
-import { Rng } from "../util/rng.ts";
-import { benchMoco, loadTuneCache, MOCO_FLOPS_PER_IMAGE, randomStepInputs } from "./moco_step.ts";
+import { MOCO_FLOPS_PER_IMAGE } from "./moco_step.ts";
 import { steadyPeriodMs } from "./timeline.ts";
+import { stepRig } from "./step_rig.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    size: { type: "string", default: "224" },
-    batch: { type: "string", default: "64" },
-    steps: { type: "string", default: "12" },
-    precision: { type: "string", default: "f32" },
-    "tune-cache": { type: "string" },
-  },
-});
-const S = Number(values.size), N = Number(values.batch), steps = Number(values.steps);
-for (const [flag, v] of [["size", S], ["batch", N], ["steps", steps]] as const) {
-  if (!Number.isInteger(v) || v < 2) {
-    console.error(`--${flag}: expected an integer >= 2`);
-    Deno.exit(2);
-  }
-}
-const precision = values.precision;
-if (precision !== "f32" && precision !== "f16") {
-  console.error(`--precision: f32 or f16, got ${precision}`);
-  Deno.exit(2);
-}
-
-const gpu = await getGpu();
+const rig = await stepRig(12);
+const { gpu, B, S, N, steps, precision, upload, record, drop } = rig;
 if (!gpu.hasTimestamps) {
   console.log(`adapter: ${gpu.describe()}: no timestamp-query, no timeline`);
+  rig.dispose();
   Deno.exit(0);
 }
-if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]);
-const B = gpuBackend(gpu);
-const { moco, opt } = await benchMoco(B, { precision });
-const rng = new Rng(S);
 console.log(
   `adapter: ${gpu.describe()}; ResNet-18 MoCo step, ${S} px, batch ${N}, ${precision}, SGD`,
 );
-
-type Inputs = ReturnType<typeof randomStepInputs>;
-const upload = (h: Inputs) => ({
-  xq: B.fromArray(h.xq, [N, 1, S, S]),
-  xk: B.fromArray(h.xk, [N, 1, S, S]),
-  un: B.fromArray(h.inv, [N]),
-});
-type Up = ReturnType<typeof upload>;
-const drop = (u: Up) => [u.xq, u.xk, u.un].forEach((t) => B.dispose(t));
-function record(u: Up) {
-  const r = moco.step(u.xq, u.xk, u.un);
-  opt.update(0.03);
-  B.dispose(r.correct);
-  return r.loss;
-}
-
-// warm-up: compile, tune (hardware adapters), settle the pool and the bind groups
-for (let s = 0; s < 3; s++) {
-  if (s === 1 && tunerOf(gpu).pendingCount > 0) await tunerOf(gpu).tunePending();
-  const u = upload(randomStepInputs(rng, N, S));
-  const loss = record(u);
-  const v = (await B.read(loss))[0];
-  B.dispose(loss);
-  drop(u);
-  if (!Number.isFinite(v)) throw new Error(`loss ${v}`);
-}
 
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
 
 /** One back-to-back run; `timed`: every pass timestamped. Returns wall ms a step and host ms. */
 async function run(timed: boolean) {
-  const hosts = Array.from({ length: steps }, () => randomStepInputs(rng, N, S));
+  const hosts = Array.from({ length: steps }, () => rig.inputs());
   await gpu.sync();
   if (timed) gpu.startTimer(2048);
   const host: number[] = [];
@@ -190,5 +135,4 @@ console.log(
   "  " + midPasses.sort((a, b) => b.ms - a.ms).slice(0, 12).map((p) => `${p.label} ${f2(p.ms)}`)
     .join("; "),
 );
-opt.dispose();
-moco.dispose();
+rig.dispose();
