@@ -19,7 +19,7 @@
  *     [--tune-cache PATH]
  */
 import { MOCO_FLOPS_PER_IMAGE } from "./moco_step.ts";
-import { stepRig, type Uploaded } from "./step_rig.ts";
+import { stepRig } from "./step_rig.ts";
 
 const rig = await stepRig(8);
 const { gpu, B, S, N, steps, precision, upload, record, drop } = rig;
