@@ -6,7 +6,16 @@
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
 import { readTensors, Tensor } from "../kernels/tensor.ts";
-import { add, fill, relu, reluBackward, scale, scaleBy, sigmoid } from "../kernels/elementwise.ts";
+import {
+  add,
+  addInPlace,
+  fill,
+  relu,
+  reluBackward,
+  scale,
+  scaleBy,
+  sigmoid,
+} from "../kernels/elementwise.ts";
 import { gatherRows } from "../kernels/gather.ts";
 import { cast } from "../kernels/cast.ts";
 import { l2Normalize, l2NormalizeBackward } from "../kernels/normalize.ts";
@@ -48,13 +57,7 @@ export function gpuBackend(gpu: Gpu): Backend {
     readMany: (ts) => readTensors(ts.map(g)),
     write: (t, data) => g(t).write(data),
     dispose: (t) => g(t).dispose(),
-    // Not axpby(…, out = acc): a buffer bound both read-only and read-write in
-    // one dispatch is a WebGPU validation error.
-    addInto(acc, d) {
-      const s = add(g(acc), g(d));
-      g(acc).copyFrom(s);
-      s.dispose();
-    },
+    addInto: (acc, d) => void addInPlace(g(acc), g(d)),
     flush: () => gpu.flush(),
     dtype: (t) => g(t).dtype,
     cast: (x, d) => cast(g(x), d),

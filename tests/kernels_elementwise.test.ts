@@ -1,6 +1,7 @@
 import { Tensor } from "../kernels/tensor.ts";
 import {
   add,
+  addInPlace,
   axpby,
   fill,
   relu,
@@ -38,6 +39,28 @@ for (const n of [1, 63, 300_001]) {
     assertEquals(await scaleBy(ta, Tensor.from(gpu, s.data)).read(), scaleByCpu(a, s).data);
     const f = fill(Tensor.empty(gpu, [n]), 3.5);
     assertEquals((await f.read()).every((v) => v === 3.5), true);
+  });
+}
+
+// addInPlace (the autograd's gradient accumulation where branches meet): the bits of add(acc, d),
+// in acc itself, with no copy (a copy ends the compute pass) and no new buffer; scalar and vec4
+// paths, f32 and f16 storage; the accumulator bound as its own addend is a clear error
+for (const n of [63, 1024]) {
+  Deno.test(`addInPlace == add, in the accumulator itself, n=${n}`, async () => {
+    for (const d of hasF16 ? ["f32", "f16"] as const : ["f32"] as const) {
+      const a = randn(n, 5), b = randn(n, 6);
+      const acc = Tensor.from(gpu, a, [n], d), x = Tensor.from(gpu, b, [n], d);
+      const want = await add(acc, x).read(), addend = await x.read();
+      const before = { ...gpu.stats };
+      assertEquals(addInPlace(acc, x), acc);
+      assertEquals(gpu.stats.copies - before.copies, 0);
+      assertEquals(gpu.stats.buffersCreated - before.buffersCreated, 0);
+      assertEquals(await acc.read(), want, `${d}`);
+      assertEquals(await x.read(), addend);
+      assertThrows(() => addInPlace(acc, acc), /same buffer/);
+      acc.dispose();
+      x.dispose();
+    }
   });
 }
 
