@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
-# One prepared script for a lent GPU (bench/prepare_gpu.sh packs .device/ here;
-# there: bash .device/gpu.sh "bash bench/gpu_check.sh"; see README's "Speed"). Session 11 ran it on an
-# H200 (bench/RESULTS.md): the convs, the f32 step and the data pipeline meet issues 13 and 14; what
-# is left, first to last: the ResNet-18 MoCo step at 224 px, batch 64 in f32 and f16
-# (bench/moco_step.ts, now at least 12 steps back to back on hardware), the same two through
-# bench/step_overlap.ts (GPU time by timestamps, reads, back to back: f16 at a settled clock against
-# f32, issue 14's 1.5x), `deno task pretrain` at 224 px (checkpoints read in one round trip since
-# session 11: its epoch lines now say what the kNN monitor and the checkpoint cost), the kernel rows
-# against the peak probe (matmul 1024^3 and 2048^3 are short of issue 13's 50%), where the step's
-# time goes (bench/profile_step.ts), the tests of what runs differently on a GPU, and the ResNet-50,
-# DenseNet-121 and batch-128 steps. Session 11's sections took 69/56 s (steps, tuning included),
-# ~30 s an overlap, 50-60 s a pretraining run, 17 s the kernel rows, 75 s the tests, 33/63/45 s the
-# research steps: about 560 s in all, so one run of ~580 s may cut the last of them; ONLY= picks
-# sections for a second. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
+# One prepared script for a lent GPU (bench/prepare_gpu.sh packs .device/ here, with the last H200
+# session's tuning cache; there: bash .device/gpu.sh "bash bench/gpu_check.sh"; see README's
+# "Speed"). Sessions 11-12 ran it on an H200 (bench/RESULTS.md): the convs, matmul 2048^3 and 4096^3,
+# the f32 step (56.8% of the peak at a steady clock), the data pipeline and ResNet-50's memory meet
+# issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
+# this order (session 12 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
+# (about 3 min from the carried cache): the in-workgroup split-K tiles for 1024^3 (the carried cache
+# holds no matmul choice with them: drop its matmul entries, as session 12 did, or the rows keep the
+# cached tiles), the step's single compute pass (addInPlace: was 9 a step), their tests on the card;
+# then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for
+# ~80 s before its first figure). Session 12's sections: steps 101/76 s from an empty cache (33 s
+# tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,
+# ResNet-50 78 s. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
 # `python3 bench/torch_ref.py` when a later card differs. Logs go to a scratch folder, packed into
 # $OUT/gpu-logs.tgz at every step (a lease returns at most 8 files from $OUT, and a run cut by its
-# time limit keeps what the steps before the cut wrote). One tuning cache ($OUT/tune-cache.json) is
-# shared: the f32 step tunes its shapes once (saved after every shape timed) and what follows starts
-# tuned.
+# time limit keeps what the steps before the cut wrote). One tuning cache ($OUT/tune-cache.json,
+# seeded from .device/tune-cache.json) is shared: what is not in it is tuned once (saved after every
+# shape timed) and what follows starts tuned.
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
@@ -105,7 +104,7 @@ fi
 want research && for b in ${RESEARCH:-resnet50 densenet121 resnet18:128}; do
   bs=${b#*:}; [ "$bs" = "$b" ] && bs=64; b=${b%:*}
   step "MoCo step, $b, 224 px, batch $bs, f32"
-  timeout 80 deno run "${d[@]}" -A bench/moco_step.ts --no-tf --sizes 224 --batch "$bs" --steps 2 \
+  timeout $([ "$b" = densenet121 ] && echo 150 || echo 90) deno run "${d[@]}" -A bench/moco_step.ts --no-tf --sizes 224 --batch "$bs" --steps 2 \
     --backbone "$b" --tune-cache "$cache" 2>&1 | tee "$logs/moco-$b-$bs.log"
 done
 step "done"; pack
