@@ -5,9 +5,9 @@
 # the f32 step (56.8% of the peak at a steady clock), the data pipeline and ResNet-50's memory meet
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
 # this order (session 12 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
-# (about 3 min from the carried cache): the in-workgroup split-K tiles for 1024^3 (the carried cache
-# holds no matmul choice with them: drop its matmul entries, as session 12 did, or the rows keep the
-# cached tiles), the step's single compute pass (addInPlace: was 9 a step), their tests on the card;
+# (about 3-4 min from the carried cache, which re-times every shape for the two tiles added since):
+# the in-workgroup split-K tiles for 1024^3, the step's single compute pass (addInPlace: was 9 a
+# step), their tests on the card;
 # then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for
 # ~80 s before its first figure). Session 12's sections: steps 101/76 s from an empty cache (33 s
 # tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,

@@ -22,7 +22,9 @@
  * and problem key, and persists as JSON (`load`/`save`), so a second run
  * starts tuned; with `persistTo(path)` it is saved after every problem timed,
  * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it
- * timed. Every candidate is forced in the CPU-reference tests, so a choice
+ * timed. A record that never timed one of the problem's candidates (a tile
+ * shape added since) is timed again when measuring, its choice running
+ * meanwhile. Every candidate is forced in the CPU-reference tests, so a choice
  * changes results by float rounding at most.
  *
  * Modes: "measure" times pending problems; "cached" answers from the cache
@@ -134,7 +136,12 @@ export class Tuner {
     const hit = rec && p.candidates.find((c) => c.label === rec.label);
     if (hit) {
       this.used.set(p.key, hit.label);
-      this.settledChoices.set(p.key, hit.choice);
+      // candidates the record never timed (added since: a new tile shape) are timed with the
+      // rest when measuring; the recorded choice runs meanwhile
+      const timed = typeof rec.ms === "object" && rec.ms !== null ? rec.ms : {};
+      const stale = this.mode === "measure" && p.candidates.some((c) => !(c.label in timed));
+      if (!stale) this.settledChoices.set(p.key, hit.choice);
+      else if (!this.pending.has(p.key)) this.pending.set(p.key, p as Problem<unknown>);
       return hit.choice;
     }
     if (this.mode === "measure" && !this.pending.has(p.key)) {

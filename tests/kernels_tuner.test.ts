@@ -4,7 +4,14 @@ import { axpby, fill } from "../kernels/elementwise.ts";
 import { matmul } from "../kernels/gemm/matmul.ts";
 import { conv2d } from "../kernels/conv/conv2d.ts";
 import { chooseVariant, tileCandidates } from "../kernels/gemm/variants.ts";
-import { type Problem, TIMED_ROUNDS, TuneCacheError, Tuner, tunerOf } from "../kernels/tuner.ts";
+import {
+  adapterKey,
+  type Problem,
+  TIMED_ROUNDS,
+  TuneCacheError,
+  Tuner,
+  tunerOf,
+} from "../kernels/tuner.ts";
 import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { hasF16 } from "./f16.ts";
@@ -73,6 +80,41 @@ Deno.test("tuning choices persist per adapter: a second tuner starts tuned", asy
     t3.mode = "off";
     await t3.load(path);
     assertEquals(t3.choose(problem("toy", ["slow", "fast"])).reps, 40);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a record that never timed a candidate (one added since) is timed again, its choice running meanwhile", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  // a cache from before "fast" existed: it chose "slow" having timed only that; and a record
+  // whose timings are damaged
+  const records = {
+    toy: { label: "slow", choice: { reps: 40 }, ms: { slow: 1 } },
+    bad: { label: "fast", choice: { reps: 1 }, ms: 7 },
+  };
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ version: 1, adapters: { [adapterKey(gpu)]: records } }),
+  );
+  try {
+    const t = new Tuner(gpu);
+    t.mode = "measure";
+    await t.load(path);
+    assertEquals(t.choose(problem("toy", ["slow", "fast"])).reps, 40); // the record, until timed
+    assertEquals(t.settled("toy"), undefined);
+    assertEquals(t.choose(problem("bad", ["slow", "fast"])).reps, 1);
+    assertEquals(t.pendingCount, 2);
+    await t.tunePending();
+    assertEquals(t.choose(problem("toy", ["slow", "fast"])).reps, 1);
+    assertEquals(Object.keys(t.table["toy"].ms).sort(), ["fast", "slow"]);
+    assertEquals(t.settled<{ reps: number }>("toy")?.reps, 1);
+    // "cached" never times: the record answers as it is
+    const c = new Tuner(gpu);
+    c.mode = "cached";
+    await c.load(path);
+    assertEquals(c.choose(problem("toy", ["slow", "fast"])).reps, 40);
+    assertEquals(c.pendingCount, 0);
   } finally {
     await Deno.remove(path);
   }
