@@ -14,8 +14,11 @@ import {
   type GemmVariant,
   maxFatTile,
   reg,
+  SHORT_K,
+  SHORT_K_CANDIDATES,
   splitKCandidates,
   testedGpuCandidates,
+  tileCandidates,
   TILED_32,
   TILED_64,
   variantKey,
@@ -427,6 +430,19 @@ Deno.test({
     }
     assertThrows(() => matmul(ta, Tensor.from(gpu, b, [k, n])), /matmul: operands mix f16 and f32/);
   },
+});
+
+Deno.test("the one-slab tiles are offered where the inner dimension is short", () => {
+  const hw = { isSoftware: false } as Gpu;
+  const labels = (k?: number) => tileCandidates(hw, reg(32, 32, 16, 4, 4), k).map((c) => c.label);
+  const short = SHORT_K_CANDIDATES.map(variantKey);
+  for (const k of [64, SHORT_K]) assert(short.every((l) => labels(k).includes(l)), `K ${k}`);
+  for (const k of [SHORT_K + 1, undefined]) {
+    assert(short.every((l) => !labels(k).includes(l)), `K ${k}`);
+  }
+  // every candidate the tuner can be offered is one the tests force
+  const forced = new Set(testedGpuCandidates().map(variantKey));
+  if (!onGl) assert(labels(64).filter((l) => l.startsWith("reg")).every((l) => forced.has(l)));
 });
 
 Deno.test("split-K is offered where the output alone is under 256×256 invocations, per tile", () => {

@@ -212,7 +212,7 @@ function gemmBatched(
     const choice = tunerOf(a.gpu).settled<SplitChoice>(key) ?? tunerOf(a.gpu).choose({
       key,
       candidates: [
-        ...tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch)),
+        ...tileCandidates(a.gpu, chooseVariant(a.gpu, M, N, batch), K),
         ...(bias ? [] : splitKCandidates(a.gpu, M, N, K, batch)),
       ],
       scratch: () => {

@@ -102,13 +102,24 @@ export const GPU_CANDIDATES: GemmVariant[] = [
 ];
 
 /**
+ * Tiles whose one slab holds a short inner dimension whole, offered (tileCandidates) where K ≤
+ * SHORT_K: Winograd's bmms at 56² multiply 64×64 blocks over K = 64 channels (36 of them, 12,544
+ * columns), where a 16-deep slab loop runs 4 rounds of fetch, barrier and 16 FMAs a thread; on an
+ * H200 (session 12) every candidate took 0.19–0.21 ms there against ~0.06 for its bytes and FMAs.
+ * One 64-deep slab issues all of a tile's loads at once. Not yet timed on a card.
+ */
+export const SHORT_K_CANDIDATES: GemmVariant[] = [reg(64, 64, 64, 4, 4), reg(32, 64, 64, 4, 4)];
+/** Inner dimensions up to this get SHORT_K_CANDIDATES. */
+export const SHORT_K = 256;
+
+/**
  * The GPU candidates a test run forces: all of them, except under the OpenGL
  * backend (a software adapter that never runs them), where Mesa's GL compiler
  * takes 1–25 s per reg pipeline; there one small shape keeps the skeleton
  * covered on that backend. CI runs every kernel test on Vulkan as well.
  */
 export function testedGpuCandidates(): GemmVariant[] {
-  return onGl() ? [reg(64, 64, 8, 4, 4)] : GPU_CANDIDATES;
+  return onGl() ? [reg(64, 64, 8, 4, 4)] : [...GPU_CANDIDATES, ...SHORT_K_CANDIDATES];
 }
 
 /** Whether a reg variant's shape is valid (tile divisible, ≤ 256 threads). */
@@ -200,10 +211,15 @@ export interface TileChoice {
 
 /**
  * The tuner's candidates for one GEMM-shaped call, the prior first. Hardware:
- * the prior tile, every GPU candidate and the older 64×64 tiled kernel. Software:
+ * the prior tile, every GPU candidate, the short-K tiles where the inner
+ * dimension `k` is at most SHORT_K, and the older 64×64 tiled kernel. Software:
  * the cost model's choice ({}: windows or fat) and the same fat tile without windows.
  */
-export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoice>[] {
+export function tileCandidates(
+  gpu: Gpu,
+  prior: GemmVariant,
+  k = Infinity,
+): Candidate<TileChoice>[] {
   if (gpu.isSoftware) {
     return [
       { label: "auto", choice: {} },
@@ -211,7 +227,8 @@ export function tileCandidates(gpu: Gpu, prior: GemmVariant): Candidate<TileChoi
     ];
   }
   const out: Candidate<TileChoice>[] = [];
-  for (const v of [prior, ...GPU_CANDIDATES, TILED_64]) {
+  const shortK = k <= SHORT_K ? SHORT_K_CANDIDATES : [];
+  for (const v of [prior, ...GPU_CANDIDATES, ...shortK, TILED_64]) {
     const label = variantKey(v);
     if (!out.some((c) => c.label === label)) out.push({ label, choice: { variant: v } });
   }
