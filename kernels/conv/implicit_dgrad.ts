@@ -10,7 +10,7 @@
  * oh = qh − (kh − rh)/s needs no per-lane division. Columns of a phase are
  * (n, qh, qw) with ih = rh − pad + s·qh. Grid [ceil(N·ceil(H/s)·ceil(W/s) /
  * (8·TN)), ceil(C/TM), s²]; workgroups past a phase's pixel count return.
- * tiled/reg (GPUs): plain gather with the divisibility test per element, compiled per kernel
+ * reg (GPUs): plain gather with the divisibility test per element, compiled per kernel
  * size, stride and padding (`taps`: WGSL constants, so stride 1's test vanishes); grid
  * [ceil(N·H·W/BN), ceil(C/BM), 1].
  * Bindings: 1 dy, 2 w, 3 dx, all of storage type d (gemm/storage.ts).
@@ -22,7 +22,7 @@ import {
   fatKernel,
   tapConsts,
   tapsName,
-  tiledKernel,
+  regKernel,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";
@@ -85,7 +85,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(qh${j} - dh) < p.OH;`)}
     }
     return {
       name,
-      code: tiledKernel({
+      code: regKernel({
         header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 {

@@ -6,7 +6,7 @@
  * Y[o, (n,oh,ow)] = Σ W[o, (c,kh,kw)] · X[n, c, oh·s−pad+kh, ow·s−pad+kw] + b[o].
  * fat: per-column (n, ih0, iw0, base offset) decoded once per invocation,
  * the row-in-range test once per kh, padding by a clamped index + select.
- * tiled/reg (GPUs): compiled per kernel size, stride and padding (`taps`: WGSL constants).
+ * reg (GPUs): compiled per kernel size, stride and padding (`taps`: WGSL constants).
  * Tiles and dispatch: see gemm/skeleton.ts; grid [ceil(NC/BN), ceil(O/BM), 1].
  * Bindings: 1 x, 2 w, 3 bias (w again when absent; p.hasBias = 0), 4 y, all of
  * storage type d (gemm/storage.ts: f16 loads widened, f32 sums, y rounded once).
@@ -18,7 +18,7 @@ import {
   fatKernel,
   tapConsts,
   tapsName,
-  tiledKernel,
+  regKernel,
   xPatchWgsl,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
@@ -74,7 +74,7 @@ ${unroll(v.tn, (j) => `    let hok${j} = u32(ih${j} + ikh) < p.H;`)}
     }
     return {
       name,
-      code: tiledKernel({
+      code: regKernel({
         header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 { return ${ld("w[m * p.C * KK + k]")}; }

@@ -11,7 +11,7 @@
  * invocation; the (n, oh, ow) counters are uniform scalars; columns run over
  * the live taps only (C·LH·LW, see liveTaps), so on layer4's 1×1 map at 32 px
  * the GEMM is 9× narrower; the host zero-fills dead taps' weights first.
- * tiled/reg (GPUs): compiled per kernel size, stride and padding (`taps`: WGSL constants).
+ * reg (GPUs): compiled per kernel size, stride and padding (`taps`: WGSL constants).
  * Grid [ceil(NC/BN), ceil(O/BM), splits]; reduction: one invocation per dW
  * element, workgroup 64, grid-stride, ≤ 4096 workgroups.
  * Bindings: 1 dy, 2 x (storage type d), 3 part (storage type pd: the f32 split-K
@@ -24,7 +24,7 @@ import {
   fatKernel,
   tapConsts,
   tapsName,
-  tiledKernel,
+  regKernel,
   xPatchWgsl,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
@@ -79,7 +79,7 @@ export const convWgradKernel = kernelFamily(
     }
     return {
       name,
-      code: tiledKernel({
+      code: regKernel({
         header: `${HEADER}
 ${tapConsts(taps)}
 fn loadA(m: u32, k: u32) -> f32 {

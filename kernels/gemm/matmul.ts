@@ -5,7 +5,7 @@
  * columns = N, K = the inner dimension. Tiles and dispatch formula: the
  * shared skeletons in gemm/skeleton.ts, grid [ceil(N/BN), ceil(M/BM), 1];
  * the shape is chosen per adapter by gemm/variants.ts (fat on software adapters,
- * shared-memory tiled on GPUs); `variant` forces one. The transposes are part
+ * shared-memory reg tiles on GPUs); `variant` forces one. The transposes are part
  * of the pipeline key, so the inner loop has no per-load branches.
  * On software adapters a GEMM goes through gemm/windows.ts instead (operands
  * packed into panels and read through 64 KiB uniform windows) where its cost
@@ -24,7 +24,7 @@ import { type DType, Tensor } from "../tensor.ts";
 import { cast, sameDtype } from "../cast.ts";
 import { preludeOf, storageWgsl } from "./storage.ts";
 import { matmulDims, type MatmulOptions } from "../cpu/matmul.ts";
-import { fatKernel, tiledKernel } from "./skeleton.ts";
+import { fatKernel, regKernel } from "./skeleton.ts";
 import {
   chooseVariant,
   type GemmVariant,
@@ -91,7 +91,7 @@ var<private> zC: u32;`;
 const BATCH = `let entry = select(wg.z, wg.z % p.batch, p.kChunk != 0u);
   let slice = select(0u, wg.z / p.batch, p.kChunk != 0u);
   zA = entry * p.M * p.K; zB = entry * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
-/** k range of the tiled skeletons: all of K, or the slice's kChunk (split-K). */
+/** k range of the reg skeleton: all of K, or the slice's kChunk (split-K). */
 const K_RANGE = `let k0 = slice * p.kChunk;
   let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
 
@@ -158,7 +158,7 @@ const matmulKernel = kernelFamily((
     vec ? `let i = ${i}; return ${ld(`${arr}[i / 4u][i % 4u]`)};` : `return ${ld(`${arr}[${i}]`)};`;
   return {
     name,
-    code: tiledKernel({
+    code: regKernel({
       header: `${HEADER}
 fn loadA(m: u32, k: u32) -> f32 { ${scalar("a", ia, va)} }
 fn loadB(k: u32, n: u32) -> f32 { ${scalar("b", ib, vb)} }

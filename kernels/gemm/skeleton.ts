@@ -1,6 +1,6 @@
 /**
- * The two GEMM skeletons shared by the conv and matmul kernels. A kernel
- * family supplies the operand loaders and the output store; the skeleton
+ * The two GEMM skeletons shared by the conv and matmul kernels, fat for software adapters and
+ * reg for GPUs. A kernel family supplies the operand loaders and the output store; the skeleton
  * supplies the tiling. C[M, NC] = Σ_k A[m, k] · B[k, n], every output element
  * written exactly once, no atomics.
  *
@@ -13,12 +13,6 @@
  * accumulator array is only ever indexed by constants. Out-of-range rows and
  * columns are clamped for loads and masked at the store.
  * Dispatch: [ceil(NC / (8·TN)), ceil(M / TM), z] (z: split-K slices or phases).
- *
- * tiled (hardware GPUs). Workgroup (WX, WY); tile BM = WY·RY rows ×
- * BN = WX·RX columns; per BK-deep step the workgroup stages A[BM×BK] and
- * B[BK×BN] in shared memory, then each thread accumulates RY×RX outputs at
- * rows lid.y + WY·r and columns lid.x + WX·c (strided: conflict-free reads).
- * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  *
  * reg (hardware GPUs, the tuner's candidates: gemm/tuner.ts). One workgroup of
  * T = (BM/TM)·(BN/TN) threads computes a BM×BN tile; thread (tx, ty) =
@@ -109,8 +103,8 @@ ${stores}
 }`;
 }
 
-/** Pieces of a tiled kernel: WGSL functions over global indices. */
-export interface TiledSpec {
+/** Pieces of a reg kernel: WGSL functions over global indices. */
+export interface RegSpec {
   /** Struct, bindings and the functions `loadA(m, k) -> f32`, `loadB(k, n) -> f32`
    * (called only in range) and `store(m, n, v)`. */
   header: string;
@@ -129,61 +123,8 @@ export interface TiledSpec {
   loadB4?: boolean;
 }
 
-/** A tiled or reg kernel for the spec (the two hardware-GPU skeletons). */
-export function tiledKernel(
-  spec: TiledSpec,
-  v: Extract<GemmVariant, { kind: "tiled" | "reg" }>,
-): string {
-  if (v.kind === "reg") return regKernel(spec, v);
-  const { wx, wy, rx, ry, bk } = v;
-  const bm = wy * ry, bn = wx * rx, threads = wx * wy;
-  return `${spec.header}
-var<workgroup> As: array<f32, ${bk * bm}>;
-var<workgroup> Bs: array<f32, ${bk * bn}>;
-@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  ${spec.prologue}
-  let m0 = wg.y * ${bm}u;
-  let n0 = wg.x * ${bn}u;
-  let t = lid.y * ${wx}u + lid.x;
-  var acc: array<f32, ${rx * ry}>;
-  for (var kt = k0; kt < k1; kt += ${bk}u) {
-    for (var e = t; e < ${bk * bm}u; e += ${threads}u) {
-      let m = m0 + e % ${bm}u;
-      let k = kt + e / ${bm}u;
-      var val = 0.0;
-      if (m < M && k < k1) { val = loadA(m, k); }
-      As[e] = val;
-    }
-    for (var e = t; e < ${bk * bn}u; e += ${threads}u) {
-      let n = n0 + e % ${bn}u;
-      let k = kt + e / ${bn}u;
-      var val = 0.0;
-      if (n < NC && k < k1) { val = loadB(k, n); }
-      Bs[e] = val;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${bk}u; kk++) {
-${unroll(ry, (r) => `      let a${r} = As[kk * ${bm}u + lid.y + ${r * wy}u];`)}
-${unroll(rx, (c) => `      let b${c} = Bs[kk * ${bn}u + lid.x + ${c * wx}u];`)}
-${
-    unroll(ry, (r) =>
-      unroll(rx, (c) => `      acc[${r * rx + c}] = fma(a${r}, b${c}, acc[${r * rx + c}]);`))
-  }
-    }
-    workgroupBarrier();
-  }
-${
-    unroll(ry, (r) =>
-      unroll(rx, (c) =>
-        `  { let m = m0 + lid.y + ${r * wy}u; let n = n0 + lid.x + ${c * wx}u;
-    if (m < M && n < NC) { store(m, n, acc[${r * rx + c}]); } }`))
-  }
-}`;
-}
-
 /** The register-blocked, vec4, prefetching GPU skeleton (see the file header). */
-export function regKernel(spec: TiledSpec, v: Extract<GemmVariant, { kind: "reg" }>): string {
+export function regKernel(spec: RegSpec, v: Extract<GemmVariant, { kind: "reg" }>): string {
   if (!regValid(v)) {
     throw new Error(`GEMM tile ${variantKey(v)}: not a valid reg tile (gemm/variants.ts regValid)`);
   }
@@ -449,7 +390,7 @@ export const CONV_PARAMS = `struct P {
 @group(0) @binding(0) var<uniform> p: P;`;
 
 /**
- * What a GPU conv kernel (tiled and reg skeletons) is compiled for: kernel size, stride and
+ * What a GPU conv kernel (the reg skeleton) is compiled for: kernel size, stride and
  * padding become WGSL constants (`tapConsts`), so the loaders' index divisions by KH·KW, KW and
  * the stride are by constants (a multiply-high and a shift, or nothing for stride 1) instead of a
  * runtime division's ~10 instructions per element. A ResNet has four such geometries, so this
@@ -464,7 +405,7 @@ export interface ConvTaps {
 
 /** Module-scope WGSL constants KH, KW, KK (= KH·KW), STRIDE and PAD for `t` (GPU tiles only). */
 export function tapConsts(t: ConvTaps | null): string {
-  if (!t) throw new Error("tapConsts: a tiled or reg conv kernel is generated for its taps");
+  if (!t) throw new Error("tapConsts: a reg conv kernel is generated for its taps");
   return `const KH = ${t.kh}u; const KW = ${t.kw}u; const KK = ${t.kh * t.kw}u;
 const STRIDE = ${t.stride}u; const PAD = ${t.pad}u;`;
 }

@@ -8,8 +8,10 @@
  *   tile (TM rows shared by the workgroup and read uniformly = scalar
  *   broadcast; TN columns interleaved with stride 8 so the 8 lanes gather
  *   neighbouring addresses). No shared memory and no barriers.
- * - "tiled" (hardware GPUs): a WX×WY workgroup computes a (WY·RY)×(WX·RX) tile
- *   from BK-deep shared-memory slabs, each thread an RY×RX register tile.
+ * - "reg" (hardware GPUs): a workgroup computes a BM×BN tile from BK-deep
+ *   shared-memory slabs, each thread a TM×TN register tile of vec4s (gemm/skeleton.ts).
+ *   (Earlier sessions also had "tiled", a scalar shared-memory tile; on an H200 it never came
+ *   within 5% of the fastest candidate for any of 293 shapes, and session 12 removed it.)
  * The shape is part of every pipeline key; tests force each variant.
  */
 import type { Gpu } from "../device.ts";
@@ -17,7 +19,6 @@ import type { Candidate } from "../tuner.ts";
 
 export type GemmVariant =
   | { kind: "fat"; tm: number; tn: number }
-  | { kind: "tiled"; wx: number; wy: number; rx: number; ry: number; bk: number }
   | {
     kind: "reg";
     bm: number;
@@ -39,8 +40,6 @@ export function variantKey(v: GemmVariant): string {
   switch (v.kind) {
     case "fat":
       return `fat${v.tm}x${v.tn}`;
-    case "tiled":
-      return `tiled${v.wy * v.ry}x${v.wx * v.rx}_t${v.ry}x${v.rx}_k${v.bk}`;
     case "reg":
       return `reg${v.bm}x${v.bn}_t${v.tm}x${v.tn}_k${v.bk}${v.db ? "_db" : ""}${
         v.ks && v.ks > 1 ? `_ks${v.ks}` : ""
@@ -72,9 +71,9 @@ export const reg = (
 });
 
 /**
- * The hardware-GPU tile shapes the tuner times (gemm/tuner.ts): large tiles
- * with 8×8 per thread for big GEMMs, smaller ones that still fill a GPU with
- * many SMs when the output is small, and the older tiled kernels.
+ * The hardware-GPU tile shapes the tuner times (kernels/tuner.ts): large tiles
+ * with 8×8 per thread for big GEMMs and smaller ones that still fill a GPU with
+ * many SMs when the output is small.
  */
 export const GPU_CANDIDATES: GemmVariant[] = [
   reg(128, 128, 8, 8, 8),
@@ -85,10 +84,10 @@ export const GPU_CANDIDATES: GemmVariant[] = [
   reg(64, 64, 16, 8, 8),
   reg(32, 64, 16, 4, 4),
   reg(32, 32, 16, 4, 4),
-  // double-buffered shared memory (32 and 16 KiB of slabs; session 8; on an H200 (session 12)
-  // never the fastest: 4096³ 4.63 ms against 4.32 single-buffered)
+  // double-buffered shared memory (32 KiB of slabs; session 8): on an H200 (session 12) the
+  // fastest for 4 of 293 shapes (strided convs), within 5% of it for 11; its 64×64 sibling never
+  // the fastest and within 5% for 4, so it went
   reg(128, 128, 16, 8, 8, true),
-  reg(64, 64, 16, 8, 8, true),
   // session 12, with vec4 fetches: 8×8 a thread in half-size tiles (128 threads: more workgroups
   // resident per SM, twice the tiles for mid-size outputs) and 32-deep slabs (half the barriers)
   reg(128, 64, 16, 8, 8),
@@ -133,10 +132,6 @@ export function regValid(v: Extract<GemmVariant, { kind: "reg" }>): boolean {
     v.bk % 4 === 0 && threads >= 1 && threads <= 256 && ksOk;
 }
 
-/** Hardware-GPU default: 64×64 tile, 16×16 threads, 4×4 per thread, BK 16. */
-export const TILED_64: GemmVariant = { kind: "tiled", wx: 16, wy: 16, rx: 4, ry: 4, bk: 16 };
-/** Smaller tile for small problems on GPUs: 32×32, 8×8 threads, 4×4 per thread, BK 8. */
-export const TILED_32: GemmVariant = { kind: "tiled", wx: 8, wy: 8, rx: 4, ry: 4, bk: 8 };
 
 /**
  * Whether WebGPU runs on the OpenGL backend (DENO_WEBGPU_BACKEND=gl). There,
@@ -196,8 +191,6 @@ export function tileOf(v: GemmVariant): { bm: number; bn: number } {
   switch (v.kind) {
     case "fat":
       return { bm: v.tm, bn: 8 * v.tn };
-    case "tiled":
-      return { bm: v.wy * v.ry, bn: v.wx * v.rx };
     case "reg":
       return { bm: v.bm, bn: v.bn };
   }
@@ -212,7 +205,7 @@ export interface TileChoice {
 /**
  * The tuner's candidates for one GEMM-shaped call, the prior first. Hardware:
  * the prior tile, every GPU candidate, the short-K tiles where the inner
- * dimension `k` is at most SHORT_K, and the older 64×64 tiled kernel. Software:
+ * dimension `k` is at most SHORT_K. Software:
  * the cost model's choice ({}: windows or fat) and the same fat tile without windows.
  */
 export function tileCandidates(
@@ -228,7 +221,7 @@ export function tileCandidates(
   }
   const out: Candidate<TileChoice>[] = [];
   const shortK = k <= SHORT_K ? SHORT_K_CANDIDATES : [];
-  for (const v of [prior, ...GPU_CANDIDATES, ...shortK, TILED_64]) {
+  for (const v of [prior, ...GPU_CANDIDATES, ...shortK]) {
     const label = variantKey(v);
     if (!out.some((c) => c.label === label)) out.push({ label, choice: { variant: v } });
   }
