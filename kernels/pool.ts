@@ -62,6 +62,24 @@ fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
   }
   return arg;
 }
+
+// The same window's maximum itself (the value at argmax: the first maximum, a NaN that comes first
+// included), so the forward stores it without a second, dependent load.
+fn windowMax(base: u32, oh: u32, ow: u32) -> f32 {
+  var best = 0.0;
+  var seen = false;
+  for (var kh = 0u; kh < p.k; kh++) {
+    let ih = i32(oh * p.s + kh) - i32(p.pad);
+    if (ih < 0 || ih >= i32(p.H)) { continue; }
+    for (var kw = 0u; kw < p.k; kw++) {
+      let iw = i32(ow * p.s + kw) - i32(p.pad);
+      if (iw < 0 || iw >= i32(p.W)) { continue; }
+      let v = f32(a[base + u32(ih) * p.W + u32(iw)]);
+      if (!seen || v > best) { best = v; seen = true; }
+    }
+  }
+  return best;
+}
 `;
 
 /**
@@ -103,8 +121,7 @@ const kernelsFor = (d: DType) => ({
     "max",
     d,
     `${OUT_IDX}
-    let base = pl * p.H * p.W;
-    out[i] = a[base + u32(argmax(base, oh, ow))];`,
+    out[i] = S(windowMax(pl * p.H * p.W, oh, ow));`,
   ),
   // out = each window's plane-relative argmax, as i32 bits in an f32 buffer
   maxArg: kernel(

@@ -74,6 +74,23 @@ for (const c of maxCases) {
     }));
 }
 
+// NaN as torch's max pool treats it here: a NaN that comes first in its window is the output (and
+// gets the gradient); a later one loses every comparison; a window of -∞ gives -∞
+Deno.test("maxPool2d: NaN first in a window wins, a later NaN is passed over, both kernel forms", () =>
+  bothWays(async () => {
+    const x = cpuTensor([1, 1, 2, 4], [NaN, 1, 2, NaN, 0, 0.5, -Infinity, -Infinity]);
+    const o = { k: 2, stride: 2, pad: 0 };
+    const y = await maxPool2d(up(x), o).read();
+    assertEquals(Array.from(y), [NaN, 2]);
+    assertEquals(Array.from(y), Array.from(maxPool2dCpu(x, o).data));
+    const dy = cpuTensor([1, 1, 1, 2], [3, 4]);
+    const dx = await maxPool2dBackward(up(dy), up(x), o).read();
+    assertEquals(Array.from(dx), Array.from(maxPool2dBackwardCpu(dy, x, o).data));
+    assertEquals(Array.from(dx), [3, 0, 4, 0, 0, 0, 0, 0]);
+    const ninf = cpuTensor([1, 1, 2, 2], [-Infinity, -Infinity, -Infinity, -Infinity]);
+    assertEquals(Array.from(await maxPool2d(up(ninf), o).read()), [-Infinity]);
+  }));
+
 const avgCases = [
   { shape: [2, 3, 8, 6], k: 2, stride: 2 },
   { shape: [1, 5, 7, 9], k: 2, stride: 2 },
