@@ -275,9 +275,10 @@ ${
   // in-workgroup split-K's sum (ks 2 or 4), in shared memory reused from the slabs (regValid:
   // ks·BK ≥ BM and BN, so As and Bs each hold one group's tile): for 4, groups 2 and 3 hand their
   // tiles to 0 and 1, then 1 to 0, so the sum is (g0 + g2) + (g1 + g3) in every workgroup
+  // accumulator q of thread tl at q·T0 + tl: a warp's stores and loads are consecutive vec4s
   const PV = tm * cg; // vec4 accumulators a thread
-  const put = (buf: string) => unroll(PV, (q) => `    ${buf}[tl * ${PV}u + ${q}u] = acc[${q}];`);
-  const add = (buf: string) => unroll(PV, (q) => `    acc[${q}] += ${buf}[tl * ${PV}u + ${q}u];`);
+  const put = (buf: string) => unroll(PV, (q) => `    ${buf}[${q * T0}u + tl] = acc[${q}];`);
+  const add = (buf: string) => unroll(PV, (q) => `    acc[${q}] += ${buf}[${q * T0}u + tl];`);
   const reduce = () =>
     ks === 2
       ? `
