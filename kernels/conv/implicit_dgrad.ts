@@ -20,9 +20,9 @@ import {
   CONV_PARAMS,
   type ConvTaps,
   fatKernel,
+  regKernel,
   tapConsts,
   tapsName,
-  regKernel,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";
 import { unroll } from "../wgsl.ts";

@@ -16,9 +16,9 @@ import {
   CONV_PARAMS,
   type ConvTaps,
   fatKernel,
+  regKernel,
   tapConsts,
   tapsName,
-  regKernel,
   xPatchWgsl,
 } from "../gemm/skeleton.ts";
 import { type GemmVariant, variantKey } from "../gemm/variants.ts";

@@ -132,7 +132,6 @@ export function regValid(v: Extract<GemmVariant, { kind: "reg" }>): boolean {
     v.bk % 4 === 0 && threads >= 1 && threads <= 256 && ksOk;
 }
 
-
 /**
  * Whether WebGPU runs on the OpenGL backend (DENO_WEBGPU_BACKEND=gl). There,
  * naga → GLSL → Mesa compiles the unrolled fat kernels ~13× slower than the
