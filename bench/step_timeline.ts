@@ -2,9 +2,10 @@
  * The GPU's own timeline of MoCo steps back to back: where the card is busy and where it waits.
  *
  * On an H200 (session 12) the ResNet-18 step's compute passes summed to 26.2 ms by their
- * timestamps, yet steps back to back took 44.6–47 ms each and the host recorded one in 13–25 ms. The
- * missing time is either on the GPU between passes (copies, clears, barriers) or between steps (the
- * card waiting for the host's next submit). This records `--steps` steps back to back exactly as
+ * timestamps, yet steps back to back averaged 44.6–47 ms. This timeline found where: the first three
+ * steps took 122, 109 and 76 ms while the card's clock rose from idle, every later one 26.9, with
+ * 0.1 ms idle between steps and 0.67 ms between passes inside one. It records `--steps` steps back
+ * to back exactly as
  * bench/step_overlap.ts's b2b does (a fresh upload each, one submit a step), with every compute
  * pass timestamped (Gpu.startTimer; Gpu.lastTimeline), and prints per step:
  *
@@ -16,7 +17,7 @@
  *   host     host ms to upload and record the step
  *
  * then the largest gaps between consecutive passes, named by the kernels around them, and the wall
- * time a step against the GPU's span a step.
+ * time a step against the GPU's span a step, and the steady period (bench/timeline.ts).
  *
  *   deno run -A bench/step_timeline.ts [--size 224] [--batch 64] [--steps 12]
  *     [--precision f32|f16] [--tune-cache PATH]
