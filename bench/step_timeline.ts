@@ -5,9 +5,8 @@
  * timestamps, yet steps back to back averaged 44.6–47 ms. This timeline found where: the first three
  * steps took 122, 109 and 76 ms while the card's clock rose from idle, every later one 26.9, with
  * 0.1 ms idle between steps and 0.67 ms between passes inside one. It records `--steps` steps back
- * to back exactly as
- * bench/step_overlap.ts's b2b does (a fresh upload each, one submit a step), with every compute
- * pass timestamped (Gpu.startTimer; Gpu.lastTimeline), and prints per step:
+ * to back exactly as bench/step_overlap.ts's b2b does (a fresh upload each, one submit a step),
+ * with every compute pass timestamped (Gpu.startTimer; Gpu.lastTimeline), and prints per step:
  *
  *   start    GPU ms from the first step's first pass to this step's first pass
  *   span     first pass's beginning to last pass's end
