@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { getGpu } from "../kernels/device.ts";
-import type { GemmVariant } from "../kernels/gemm/variants.ts";
+import { type GemmVariant, regValid } from "../kernels/gemm/variants.ts";
 import { type BenchEntry, printHeader, rowText } from "./harness.ts";
 import { convBench, gpuShapesBench, matmulBench } from "./kernels_bench.ts";
 import { loadTuneCache, mocoBench } from "./moco_step.ts";
@@ -71,6 +71,21 @@ try {
 } catch (e) {
   console.error(
     `--variant must be JSON, e.g. '{"kind":"fat","tm":32,"tn":16}': ${(e as Error).message}`,
+  );
+  Deno.exit(2);
+}
+const positive = (x: unknown) => Number.isInteger(x) && (x as number) > 0;
+if (
+  variant && !(
+    (variant.kind === "fat" && positive(variant.tm) && positive(variant.tn)) ||
+    (variant.kind === "reg" && [variant.bm, variant.bn, variant.bk, variant.tm, variant.tn]
+      .every(positive) &&
+      regValid(variant))
+  )
+) {
+  console.error(
+    `--variant: a fat tile {"kind":"fat","tm":…,"tn":…} or a valid reg tile ` +
+      `{"kind":"reg","bm":…,"bn":…,"bk":…,"tm":…,"tn":…} (gemm/variants.ts regValid), got ${values.variant}`,
   );
   Deno.exit(2);
 }
