@@ -201,15 +201,17 @@ Deno.test("vec4 operand fetches == CPU and == the scalar fetches, every GPU tile
   const [Z, M, K, N] = [3, 12, 20, 36];
   const a = randn(Z * K * M, 33), b = randn(Z * K * N, 34);
   const ta = Tensor.from(gpu, a, [Z, K, M]), tb = Tensor.from(gpu, b, [Z, K, N]);
-  const got = await bmm(ta, tb, { transA: true, variant: regs[0] }).read();
-  for (let z = 0; z < Z; z++) {
-    const az = cpuTensor([K, M], a.subarray(z * K * M, (z + 1) * K * M));
-    const bz = cpuTensor([K, N], b.subarray(z * K * N, (z + 1) * K * N));
-    const want = matmulCpu(az, bz, { transA: true }),
-      mag = matmulCpu(abs(az), abs(bz), {
-        transA: true,
-      }).data;
-    assertNear(got.subarray(z * M * N, (z + 1) * M * N), want.data, mag, `bmm entry ${z}`);
+  // every tile (the same pipelines as the Aᵀ·B matmuls above: the batch is the dispatch's z)
+  for (const variant of regs) {
+    const got = await bmm(ta, tb, { transA: true, variant }).read();
+    for (let z = 0; z < Z; z++) {
+      const az = cpuTensor([K, M], a.subarray(z * K * M, (z + 1) * K * M));
+      const bz = cpuTensor([K, N], b.subarray(z * K * N, (z + 1) * K * N));
+      const want = matmulCpu(az, bz, { transA: true });
+      const mag = matmulCpu(abs(az), abs(bz), { transA: true }).data;
+      const label = `bmm ${variantKey(variant)} entry ${z}`;
+      assertNear(got.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
+    }
   }
   ta.dispose();
   tb.dispose();
