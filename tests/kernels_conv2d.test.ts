@@ -288,6 +288,19 @@ Deno.test("conv2d grad-weight: dead taps' weights are exactly 0 in a reused (dir
       else assertClose([dw[i]], [ref[i]], { atol: 1e-5, rtol: 1e-5, label: `live tap ${i}` });
     }
   }
+  // f16 storage: the same zeroing, in a dirty f16 buffer of dw's size
+  if (hasF16) {
+    const hx = Tensor.from(gpu, await tx.read(), xs, "f16");
+    const hdy = Tensor.from(gpu, await tdy.read(), [4, 5, 1, 1], "f16");
+    Tensor.from(gpu, new Float32Array(numel(ws)).fill(NaN), [numel(ws)], "f16").dispose();
+    const dw = await conv2dBackwardWeight(hdy, hx, ws, o).read();
+    for (let i = 0; i < numel(ws); i++) {
+      if (i % 9 !== 4) assertEquals(dw[i], 0, `f16: dead tap ${i}`);
+      else assert(Number.isFinite(dw[i]), `f16: live tap ${i} is ${dw[i]}`);
+    }
+    hx.dispose();
+    hdy.dispose();
+  }
 });
 
 Deno.test("conv2d grad-weight is deterministic and independent of the split count", async () => {

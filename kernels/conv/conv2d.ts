@@ -227,11 +227,9 @@ function scratchOf(gpu: Gpu, shape: Shape, d: DType): Tensor {
   return h;
 }
 
-/** Zeroes t (a dispatch for f32, so the step stays one batch; f16: a buffer clear). */
+/** Zeroes t with a dispatch (f32 or f16), not a buffer clear: a clear would end the compute pass. */
 function zeroed(t: Tensor): Tensor {
-  if (t.dtype === "f32") return fill(t, 0);
-  t.gpu.clear(t.buffer, 0, t.bytes);
-  return t;
+  return fill(t, 0);
 }
 
 function geom(xShape: Shape, wShape: Shape, o: ConvOptions, fn: string): ConvGeom {
