@@ -17,6 +17,8 @@ const UNIFORM_RING = 1 << 22; // 16384 dispatches per submit before an early flu
 const MAX_BIND_GROUPS = 1 << 16; // cache bound: a workload that never repeats starts over
 /** readMany's staging buffers: under WebGPU's default maxBufferSize (256 MiB) on every adapter. */
 const READ_CHUNK_BYTES = 64 << 20;
+/** Staging buffers up to this size are kept for the next read of the same size. */
+const KEEP_READBACK_BYTES = 1 << 20;
 /**
  * Workgroup cap of 1-D grid-stride kernels on hardware GPUs: 16,384 groups of 64 lanes are ~4 waves
  * of a 132-SM card at 2,048 threads an SM, enough loads in flight to stream memory. Unmeasured on
@@ -369,34 +371,17 @@ export class Gpu {
 
   /** Reads `bytes` bytes of a buffer back to the host (flushes the batch). */
   async read(buf: GPUBuffer, bytes: number, byteOffset = 0): Promise<ArrayBuffer> {
-    await this.checkCompiled();
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.readbacks.get(size)?.pop() ?? this.device.createBuffer({
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.copy(buf, byteOffset, staging, 0, size);
-    this.flush();
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-    } catch (e) {
-      this.check();
-      throw e;
-    }
-    const out = staging.getMappedRange().slice(0, bytes);
-    staging.unmap();
-    const list = this.readbacks.get(size) ?? [];
-    list.push(staging);
-    this.readbacks.set(size, list);
-    return out;
+    return (await this.readMany([{ buf, bytes, byteOffset }]))[0];
   }
 
   /**
    * Reads several buffer ranges in one round trip: every copy is recorded into staging buffers of
    * at most `chunkBytes` (a larger range gets its own), submitted once, and mapped together. One
    * `read` costs a submit and a wait of ~10-12 ms through Deno whatever its size (lavapipe and an
-   * H200 alike, session 11), so a checkpoint's ~340 tensors read one by one took 5 s. The
-   * staging buffers are dropped afterwards: a model's state is too large to keep a second copy.
+   * H200 alike, session 11), so a checkpoint's ~340 tensors read one by one took 5 s. Staging
+   * buffers up to KEEP_READBACK_BYTES are kept for the next read of their size (a training loop's
+   * scalars, an eval window's outputs); larger ones are dropped: a model's state is too large to
+   * keep a second copy of.
    */
   async readMany(
     parts: ReadonlyArray<{ buf: GPUBuffer; bytes: number; byteOffset?: number }>,
@@ -411,12 +396,14 @@ export class Gpu {
       open.items.push({ part, offset: open.size });
       open.size += size;
     });
-    const staging = chunks.map((c) =>
-      this.device.createBuffer({
-        size: Math.max(4, c.size),
+    const staging = chunks.map((c) => {
+      const size = Math.max(4, c.size);
+      return this.readbacks.get(size)?.pop() ?? this.device.createBuffer({
+        size,
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      })
-    );
+      });
+    });
+    let mapped = false;
     try {
       chunks.forEach((c, i) => {
         for (const { part, offset } of c.items) {
@@ -431,17 +418,21 @@ export class Gpu {
         this.check();
         throw e;
       }
+      mapped = true;
       const out: ArrayBuffer[] = new Array(parts.length);
       chunks.forEach((c, i) => {
-        const mapped = staging[i].getMappedRange();
+        const range = staging[i].getMappedRange();
         for (const { part, offset } of c.items) {
-          out[part] = mapped.slice(offset, offset + parts[part].bytes);
+          out[part] = range.slice(offset, offset + parts[part].bytes);
         }
         staging[i].unmap();
       });
       return out;
     } finally {
-      for (const b of staging) b.destroy();
+      for (const b of staging) {
+        if (!mapped || b.size > KEEP_READBACK_BYTES) b.destroy();
+        else this.readbacks.set(b.size, (this.readbacks.get(b.size) ?? []).concat(b));
+      }
     }
   }
 
