@@ -40,16 +40,18 @@ import { gridStrideMain, storagePrelude } from "./wgsl.ts";
 const WG = 64;
 const MAX_GROUPS = 4096;
 
-/** Uniform block, binding a (element type `a`) and the window argmax over a. */
+/** Uniform block, binding a (element type `a`) and the window maximum over a. */
 const header = (a: string) => `
 struct P { planes: u32, H: u32, W: u32, OH: u32, OW: u32, k: u32, s: u32, pad: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<${a}>;
 
-// Plane-relative index of the first maximum of window (oh, ow) in plane base.
-fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
-  var best = 0.0;
-  var arg = -1;
+// The first maximum of window (oh, ow) in plane base: its value (a NaN that comes first included)
+// and its plane-relative index (-1 for an empty window). The forward stores the value, so it needs
+// no second, dependent load; the backward's first pass stores the index.
+struct WindowMax { best: f32, arg: i32 }
+fn windowMax(base: u32, oh: u32, ow: u32) -> WindowMax {
+  var m = WindowMax(0.0, -1);
   for (var kh = 0u; kh < p.k; kh++) {
     let ih = i32(oh * p.s + kh) - i32(p.pad);
     if (ih < 0 || ih >= i32(p.H)) { continue; }
@@ -57,28 +59,10 @@ fn argmax(base: u32, oh: u32, ow: u32) -> i32 {
       let iw = i32(ow * p.s + kw) - i32(p.pad);
       if (iw < 0 || iw >= i32(p.W)) { continue; }
       let v = f32(a[base + u32(ih) * p.W + u32(iw)]);
-      if (arg < 0 || v > best) { best = v; arg = ih * i32(p.W) + iw; }
+      if (m.arg < 0 || v > m.best) { m = WindowMax(v, ih * i32(p.W) + iw); }
     }
   }
-  return arg;
-}
-
-// The same window's maximum itself (the value at argmax: the first maximum, a NaN that comes first
-// included), so the forward stores it without a second, dependent load.
-fn windowMax(base: u32, oh: u32, ow: u32) -> f32 {
-  var best = 0.0;
-  var seen = false;
-  for (var kh = 0u; kh < p.k; kh++) {
-    let ih = i32(oh * p.s + kh) - i32(p.pad);
-    if (ih < 0 || ih >= i32(p.H)) { continue; }
-    for (var kw = 0u; kw < p.k; kw++) {
-      let iw = i32(ow * p.s + kw) - i32(p.pad);
-      if (iw < 0 || iw >= i32(p.W)) { continue; }
-      let v = f32(a[base + u32(ih) * p.W + u32(iw)]);
-      if (!seen || v > best) { best = v; seen = true; }
-    }
-  }
-  return best;
+  return m;
 }
 `;
 
@@ -121,14 +105,14 @@ const kernelsFor = (d: DType) => ({
     "max",
     d,
     `${OUT_IDX}
-    out[i] = S(windowMax(pl * p.H * p.W, oh, ow));`,
+    out[i] = S(windowMax(pl * p.H * p.W, oh, ow).best);`,
   ),
   // out = each window's plane-relative argmax, as i32 bits in an f32 buffer
   maxArg: kernel(
     "max_arg",
     d,
     `${OUT_IDX}
-    out[i] = bitcast<f32>(argmax(pl * p.H * p.W, oh, ow));`,
+    out[i] = bitcast<f32>(windowMax(pl * p.H * p.W, oh, ow).arg);`,
     { out: "f32" },
   ),
   // a = maxArg's indices, b = dy
