@@ -138,106 +138,119 @@ export function regKernel(spec: RegSpec, v: Extract<GemmVariant, { kind: "reg" }
   const aSlots = bk * am4, bSlots = bk * bn4;
   const aPer = Math.ceil(aSlots / T0), bPer = Math.ceil(bSlots / T0);
   const rg = tm / 4, cg = tn / 4; // vec4 row groups and column groups of a thread
-  const aFast = spec.aFast ?? "k", bFast = spec.bFast ?? "n";
-  // slot → (k, vec4 index) in the operand's contiguous order
-  const aSlot = aFast === "k"
-    ? (s: string) => `let ak = ${s} % ${bk}u; let a4 = ${s} / ${bk}u;`
-    : (s: string) => `let ak = ${s} / ${am4}u; let a4 = ${s} % ${am4}u;`;
-  const bSlot = bFast === "k"
-    ? (s: string) => `let bk_ = ${s} % ${bk}u; let b4 = ${s} / ${bk}u;`
-    : (s: string) => `let bk_ = ${s} / ${bn4}u; let b4 = ${s} % ${bn4}u;`;
-  const guard = (per: number, slots: number, s: string) =>
-    per * T0 === slots ? "" : `if (${s} < ${slots}u) `;
-  // vec4 fetches (spec.loadA4/B4): along the smem vec4 ("direct": A's m, B's n) a slot keeps its
-  // (k, vec4) place and loads once; along k ("across") a slot is one row (column) and 4
-  // consecutive k, stored to shared memory as 4 components of 4 k rows
+  // One operand's fetch and stash, written once for both: A's tile index is m (rows, origin m0,
+  // extent M) and its loaders take (m, k); B's is n (columns, n0, NC) and take (k, n).
+  interface Side {
+    reg: string; // prefetch registers
+    smem: string; // shared-memory slab
+    load: string; // scalar loader
+    load4: string; // vec4 loader along the operand's contiguous index
+    vec: boolean; // the spec defines load4
+    kFast: boolean; // the contiguous index is k
+    w4: number; // vec4 slots per k row of the slab
+    per: number; // slots a thread
+    slots: number;
+    o: string;
+    lim: string;
+    args: (i: string, k: string) => string;
+  }
+  const sides: [Side, Side] = [
+    {
+      reg: "ra",
+      smem: "As",
+      load: "loadA",
+      load4: "loadA4",
+      vec: !!spec.loadA4,
+      kFast: (spec.aFast ?? "k") === "k",
+      w4: am4,
+      per: aPer,
+      slots: aSlots,
+      o: "m0",
+      lim: "M",
+      args: (i, k) => `${i}, ${k}`,
+    },
+    {
+      reg: "rb",
+      smem: "Bs",
+      load: "loadB",
+      load4: "loadB4",
+      vec: !!spec.loadB4,
+      kFast: (spec.bFast ?? "n") === "k",
+      w4: bn4,
+      per: bPer,
+      slots: bSlots,
+      o: "n0",
+      lim: "NC",
+      args: (i, k) => `${k}, ${i}`,
+    },
+  ];
+  // slot s → (k, vec4 index), numbered in the operand's contiguous order
+  const slotOf = (x: Side, s: string) =>
+    x.kFast
+      ? `let sk = ${s} % ${bk}u; let s4 = ${s} / ${bk}u;`
+      : `let sk = ${s} / ${x.w4}u; let s4 = ${s} % ${x.w4}u;`;
+  // vec4 fetches along k ("across": A with aFast k, B with bFast k): a slot is one row (column)
+  // and 4 consecutive k, one load, stored to shared memory as 4 components of 4 k rows; along the
+  // slab's vec4 a slot keeps its (k, vec4) place and loads once
   const q4 = bk / 4;
-  const aAcross = !!spec.loadA4 && aFast === "k", bAcross = !!spec.loadB4 && bFast === "k";
-  const aAcrossSlot = (s: string) => `let am = ${s} / ${q4}u; let aq = ${s} % ${q4}u;`;
-  const bAcrossSlot = (s: string) => `let bn_ = ${s} / ${q4}u; let bq = ${s} % ${q4}u;`;
-  const fetchA = (kt0: string, s: string, j: number) => {
-    if (aAcross) {
-      return `${aAcrossSlot(s)}
-    let m = m0 + am; let k = ${kt0} + 4u * aq;
-    ra[${j}] = select(vec4f(0.0), loadA4(min(m, M - 1u), min(k, k1 - 4u)), m < M && k < k1);`;
+  const across = (x: Side) => x.vec && x.kFast;
+  const acrossSlot = (s: string) => `let si = ${s} / ${q4}u; let sq = ${s} % ${q4}u;`;
+  const guard = (x: Side, s: string) => x.per * T0 === x.slots ? "" : `if (${s} < ${x.slots}u) `;
+  const fetchOne = (x: Side, kt0: string, s: string, j: number) => {
+    if (across(x)) {
+      return `${acrossSlot(s)}
+    let i = ${x.o} + si; let k = ${kt0} + 4u * sq;
+    ${x.reg}[${j}] = select(vec4f(0.0), ${x.load4}(${
+        x.args(`min(i, ${x.lim} - 1u)`, "min(k, k1 - 4u)")
+      }), i < ${x.lim} && k < k1);`;
     }
-    const head = `${aSlot(s)}
-    let k = ${kt0} + ak; let kc = min(k, k1 - 1u); let m = m0 + 4u * a4; let okk = k < k1;`;
-    if (spec.loadA4) {
+    const head = `${slotOf(x, s)}
+    let k = ${kt0} + sk; let kc = min(k, k1 - 1u); let i = ${x.o} + 4u * s4; let okk = k < k1;`;
+    if (x.vec) {
       return `${head}
-    ra[${j}] = select(vec4f(0.0), loadA4(min(m, M - 4u), kc), okk && m < M);`;
+    ${x.reg}[${j}] = select(vec4f(0.0), ${x.load4}(${
+        x.args(`min(i, ${x.lim} - 4u)`, "kc")
+      }), okk && i < ${x.lim});`;
     }
     return `${head}
-    ra[${j}] = vec4f(${
-      [0, 1, 2, 3].map((i) =>
-        `select(0.0, loadA(min(m + ${i}u, M - 1u), kc), okk && m + ${i}u < M)`
-      ).join(", ")
-    });`;
-  };
-  const fetchB = (kt0: string, s: string, j: number) => {
-    if (bAcross) {
-      return `${bAcrossSlot(s)}
-    let n = n0 + bn_; let k = ${kt0} + 4u * bq;
-    rb[${j}] = select(vec4f(0.0), loadB4(min(k, k1 - 4u), min(n, NC - 1u)), n < NC && k < k1);`;
-    }
-    const head = `${bSlot(s)}
-    let k = ${kt0} + bk_; let kc = min(k, k1 - 1u); let n = n0 + 4u * b4; let okk = k < k1;`;
-    if (spec.loadB4) {
-      return `${head}
-    rb[${j}] = select(vec4f(0.0), loadB4(kc, min(n, NC - 4u)), okk && n < NC);`;
-    }
-    return `${head}
-    rb[${j}] = vec4f(${
+    ${x.reg}[${j}] = vec4f(${
       [0, 1, 2, 3].map((e) =>
-        `select(0.0, loadB(kc, min(n + ${e}u, NC - 1u)), okk && n + ${e}u < NC)`
+        `select(0.0, ${x.load}(${
+          x.args(`min(i + ${e}u, ${x.lim} - 1u)`, "kc")
+        }), okk && i + ${e}u < ${x.lim})`
       ).join(", ")
     });`;
   };
   // loads of slab kt0 into the prefetch registers; out-of-range elements read as 0
-  const fetch = (kt0: string) => `
+  const fetch = (kt0: string) =>
+    sides.map((x) => `
 ${
-    unroll(aPer, (j) => {
-      const s = `(${lid} + ${j * T0}u)`;
-      return `  ${guard(aPer, aSlots, s)}{
-    ${fetchA(kt0, s, j)}
+      unroll(x.per, (j) => {
+        const s = `(${lid} + ${j * T0}u)`;
+        return `  ${guard(x, s)}{
+    ${fetchOne(x, kt0, s, j)}
   }`;
-    })
-  }
-${
-    unroll(bPer, (j) => {
-      const s = `(${lid} + ${j * T0}u)`;
-      return `  ${guard(bPer, bSlots, s)}{
-    ${fetchB(kt0, s, j)}
-  }`;
-    })
-  }`;
+      })
+    }`).join("");
   // the prefetched slab into shared memory at slab offset `ao` (A) / `bo` (B): "" or "ao + "
-  const across = (arr: string, o: string, r: string, c: string, w: number, reg: string) =>
-    [0, 1, 2, 3].map((e) => `${arr}[${o}${r}${e ? ` + ${e * w}u` : ""}][${c}] = ${reg}[${e}];`)
-      .join(" ");
-  const stash = (ao: string, bo: string) => `
+  const stash = (ao: string, bo: string) =>
+    sides.map((x, side) => {
+      const o = side === 0 ? ao : bo;
+      return `
 ${
-    unroll(aPer, (j) => {
-      const s = `(${lid} + ${j * T0}u)`;
-      const body = aAcross
-        ? `${aAcrossSlot(s)} let r = 4u * aq * ${am4}u + am / 4u; let c = am % 4u; ${
-          across("As", ao, "r", "c", am4, `ra[${j}]`)
-        }`
-        : `${aSlot(s)} As[${ao}ak * ${am4}u + a4] = ra[${j}];`;
-      return `  ${guard(aPer, aSlots, s)}{ ${body} }`;
-    })
-  }
-${
-    unroll(bPer, (j) => {
-      const s = `(${lid} + ${j * T0}u)`;
-      const body = bAcross
-        ? `${bAcrossSlot(s)} let r = 4u * bq * ${bn4}u + bn_ / 4u; let c = bn_ % 4u; ${
-          across("Bs", bo, "r", "c", bn4, `rb[${j}]`)
-        }`
-        : `${bSlot(s)} Bs[${bo}bk_ * ${bn4}u + b4] = rb[${j}];`;
-      return `  ${guard(bPer, bSlots, s)}{ ${body} }`;
-    })
-  }`;
+        unroll(x.per, (j) => {
+          const s = `(${lid} + ${j * T0}u)`;
+          const body = across(x)
+            ? `${acrossSlot(s)} let r = 4u * sq * ${x.w4}u + si / 4u; let c = si % 4u; ${
+              [0, 1, 2, 3].map((e) =>
+                `${x.smem}[${o}r${e ? ` + ${e * x.w4}u` : ""}][c] = ${x.reg}[${j}][${e}];`
+              ).join(" ")
+            }`
+            : `${slotOf(x, s)} ${x.smem}[${o}sk * ${x.w4}u + s4] = ${x.reg}[${j}];`;
+          return `  ${guard(x, s)}{ ${body} }`;
+        })
+      }`;
+    }).join("");
   const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
   // one k of the slab (kk constant): every WGSL loop gets a 64-bit iteration counter from naga's
   // SPIR-V backend (wgpu PR #7080), so the BK steps are written out, not looped
