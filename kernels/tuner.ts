@@ -107,6 +107,11 @@ export class Tuner {
   readonly used = new Map<string, string>();
   /** Milliseconds spent timing candidates so far. */
   tuningMs = 0;
+  /**
+   * Problems that could not be timed at all in this process (no scratch, no candidate ran): not
+   * queued again, so a training loop does not retry them between every two steps.
+   */
+  private untimable = new Set<string>();
   /** Candidates that failed while being timed, with the reason (they are never chosen). */
   readonly failures: string[] = [];
   /** Where the cache is saved after every problem timed (persistTo), or null. */
@@ -140,11 +145,11 @@ export class Tuner {
       // rest when measuring; the recorded choice runs meanwhile
       const timed = typeof rec.ms === "object" && rec.ms !== null ? rec.ms : {};
       const stale = this.mode === "measure" && p.candidates.some((c) => !(c.label in timed));
-      if (!stale) this.settledChoices.set(p.key, hit.choice);
+      if (!stale || this.untimable.has(p.key)) this.settledChoices.set(p.key, hit.choice);
       else if (!this.pending.has(p.key)) this.pending.set(p.key, p as Problem<unknown>);
       return hit.choice;
     }
-    if (this.mode === "measure" && !this.pending.has(p.key)) {
+    if (this.mode === "measure" && !this.pending.has(p.key) && !this.untimable.has(p.key)) {
       this.pending.set(p.key, p as Problem<unknown>);
     }
     this.used.set(p.key, prior.label);
@@ -217,6 +222,7 @@ export class Tuner {
           if (this.gpu.lost) throw this.gpu.lost;
           this.gpu.clearCompileError();
           this.failures.push(`${p.key}: ${(e as Error).message.split("\n")[0]}`);
+          this.untimable.add(p.key);
         }
         if (!outer) continue;
         if (this.persistPath) await this.save(this.persistPath); // its inner problems' too
@@ -255,7 +261,10 @@ export class Tuner {
       s.dispose();
     }
     const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
-    if (!Number.isFinite(ms[best.label])) return; // nothing ran: keep answering the prior
+    if (!Number.isFinite(ms[best.label])) { // nothing ran: keep answering the prior
+      this.untimable.add(p.key);
+      return;
+    }
     this.records[p.key] = { label: best.label, choice: best.choice, ms };
   }
 

@@ -484,6 +484,7 @@ Deno.test("a problem whose scratch cannot be made keeps its prior; the others ar
   assertEquals(t.pendingCount, 0);
   assertEquals(t.table["toy-no-scratch"], undefined);
   assertEquals(t.choose(unmakeable).reps, 1, "the prior");
+  assertEquals(t.pendingCount, 0, "not queued again: a loop would retry it every step");
   assertEquals(t.table["toy-after"].label, "fast");
   assert(t.failures.some((f) => f.startsWith("toy-no-scratch: scratch operands")), `${t.failures}`);
 });
