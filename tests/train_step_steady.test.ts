@@ -20,6 +20,7 @@ import { gpu, randn } from "./gpu.ts";
 import { imageSource, twoViewImages } from "./image_source.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { pretrainAugment } from "../train/cache_sources.ts";
+import { setBatchNormPath } from "../kernels/batchnorm.ts";
 
 const cfg = TINY_MOCO;
 const N = 8, S = 16;
@@ -80,8 +81,9 @@ for (const precision of ["f32", "f16"] as const) {
   });
 }
 
-Deno.test("the pretraining loop's steady steps (GPU views, log every 2): nothing created, one submit a step", async () => {
+Deno.test("the pretraining loop's steady steps (GPU views, log every 2): nothing created, one submit and one compute pass a step", async () => {
   const B = gpuBackend(gpu);
+  setBatchNormPath("grid"); // a hardware GPU's layout: the channel layout splits its sums by copies
   const S = 16, N = 8, steps = 12;
   const source = twoViewImages(imageSource(20, N * steps), pretrainAugment("mococxr", S, 1));
   const dir = await Deno.makeTempDir();
@@ -119,8 +121,9 @@ Deno.test("the pretraining loop's steady steps (GPU views, log every 2): nothing
     assertEquals(lines.map((l) => JSON.parse(l).step), [...Array(steps).keys()].map((s) => s + 1));
     // seen[i]: after step i + 1 (and the next step's inputs). The pattern repeats every 4 steps
     // (2 rings of the step scalars, read every 2 steps; a read submits the next step's
-    // augmentation with its copy): steps 7-11 have met every variant before.
-    const a = seen[6], b = seen[10], d = (k: keyof typeof a) => b[k] - a[k];
+    // augmentation with its copy; the ring write's uniform slot follows the reads): steps 9-12
+    // have met every variant before (the pool settles by step 4).
+    const a = seen[7], b = seen[11], d = (k: keyof typeof a) => b[k] - a[k];
     assertEquals(
       {
         buffers: d("buffersCreated"),
@@ -130,9 +133,18 @@ Deno.test("the pretraining loop's steady steps (GPU views, log every 2): nothing
       },
       { buffers: 0, bytes: 0, pipelines: 0, bindGroups: 0 },
     );
-    // 4 steps: one command buffer each (augmentation and step together), plus 2 reads.
-    assertEquals(d("submits"), 4 + 2);
+    // 4 steps: one command buffer each (augmentation and step together), plus 2 reads (each
+    // submits the next step's augmentation, its pass ended by the read's copy). No pass ends
+    // inside a command buffer but at a read: the step scalars' ring write is a dispatch, where
+    // copies ended the step's pass (on a GPU a pass break costs ~0.7 ms: bench/RESULTS.md).
+    assertEquals({ submits: d("submits"), copies: d("copies"), clears: d("clears") }, {
+      submits: 4 + 2,
+      copies: 2,
+      clears: 0,
+    });
+    assertEquals(d("passes") <= d("submits"), true, `${d("passes")} passes`);
   } finally {
+    setBatchNormPath("auto");
     await Deno.remove(dir, { recursive: true });
   }
 });

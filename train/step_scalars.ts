@@ -1,7 +1,8 @@
 /**
  * A training step's scalars (loss, correct count) kept on the GPU until they are read: each
- * step copies its two values into its slot of a small ring tensor (two buffer copies, no
- * dispatch, no sync), and every `every` steps one read of the ring is started. Two rings take
+ * step moves its two values into its slot of a small ring tensor (one small dispatch, no buffer
+ * copy: a copy would end the step's compute pass; no sync), and every `every` steps one read of
+ * the ring is started. Two rings take
  * turns, so a ring is written again only after its read was awaited (a read records its copy
  * after an await: writes to the same ring in between would race it). A block's read is awaited
  * only when the next block's starts (with every = 1: step k's values once step k + 1 is
@@ -9,12 +10,13 @@
  * just submitted: the GPU never idles for a readback, which on an H200 cost 8-12 ms a step and
  * let its clock fall (session 11). `collect(true)` (before a checkpoint, the monitor or the end)
  * reads everything outstanding. On the CPU backend the values are read directly.
- * f16 steps also copy the loss scaler's scale and skipped-step count (train/loss_scale.ts) into
- * the same ring, after the step's update: the same read carries them.
+ * f16 steps also move the loss scaler's scale and skipped-step count (train/loss_scale.ts) into
+ * the same ring, after the step's update, in the same dispatch: the same read carries them.
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { Tensor } from "../kernels/tensor.ts";
 import type { AmpTensors } from "./train_ops.ts";
+import { moveWords, type WordMove } from "../kernels/words.ts";
 
 export interface StepValues {
   loss: number;
@@ -65,15 +67,17 @@ export class StepScalars {
       );
       return;
     }
-    const gpu = loss.gpu, L = this.every;
+    const gpu = loss.gpu, L = this.every, at = this.fill;
     const ring = this.rings[this.cur] ??= Tensor.empty(gpu, [this.fields * L]);
-    gpu.copy(loss.buffer, 0, ring.buffer, 4 * this.fill, 4);
-    gpu.copy(correct.buffer, 0, ring.buffer, 4 * (L + this.fill), 4);
+    const moves: WordMove[] = [
+      { src: loss.buffer, from: 0, to: at },
+      { src: correct.buffer, from: 0, to: L + at },
+    ];
     if (amp) {
-      gpu.copy((amp.scale as Tensor).buffer, 0, ring.buffer, 4 * (2 * L + this.fill), 4);
-      const flags = (amp.flags as Tensor).buffer;
-      gpu.copy(flags, 4 * SKIPPED_WORD, ring.buffer, 4 * (3 * L + this.fill), 4);
+      moves.push({ src: (amp.scale as Tensor).buffer, from: 0, to: 2 * L + at });
+      moves.push({ src: (amp.flags as Tensor).buffer, from: SKIPPED_WORD, to: 3 * L + at });
     }
+    moveWords(gpu, moves, ring.buffer);
     loss.dispose();
     correct.dispose();
     if (++this.fill === L) this.startRead();
