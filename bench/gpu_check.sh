@@ -5,7 +5,8 @@
 # the f32 step (56.8% of the peak at a steady clock), the data pipeline and ResNet-50's memory meet
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
 # this order (session 12 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
-# (about 3-4 min from the carried cache, which re-times every shape for the two tiles added since):
+# (under 3-4 min from the carried cache: each shape times just the tiles added since against its
+# recorded choice, 216 candidates for ResNet-18 where all were 637; kernels/KERNELS.md, session 13):
 # the in-workgroup split-K tiles for 1024^3, the step's single compute pass (addInPlace: was 9 a
 # step), their tests on the card;
 # then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for

@@ -23,9 +23,9 @@
  * starts tuned; with `persistTo(path)` it is saved after every problem timed,
  * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it
  * timed. A record that never timed one of the problem's candidates (a tile
- * shape added since) is timed again when measuring, its choice running
- * meanwhile. Every candidate is forced in the CPU-reference tests, so a choice
- * changes results by float rounding at most.
+ * shape added since) has those timed against its choice when measuring, its
+ * choice running meanwhile. Every candidate is forced in the CPU-reference
+ * tests, so a choice changes results by float rounding at most.
  *
  * Modes: "measure" times pending problems; "cached" answers from the cache
  * and otherwise the prior, timing nothing; "off" always answers the prior.
@@ -238,8 +238,20 @@ export class Tuner {
     return problems.length;
   }
 
-  /** Times one problem's candidates and records the fastest (none ran: no record, the prior). */
-  private async tuneOne(p: Problem<unknown>, targetMs: number): Promise<void> {
+  /**
+   * Times one problem's candidates and records the fastest (none ran: no record, the prior). A
+   * stale record (one that never timed some current candidate: a tile added since) has only those
+   * timed, against its own choice, in one batch: its other candidates already lost to that choice
+   * on this adapter, so re-timing every one would multiply an upgraded cache's first run for
+   * nothing. Their old timings stay in the record.
+   */
+  private async tuneOne(whole: Problem<unknown>, targetMs: number): Promise<void> {
+    const old = this.records[whole.key];
+    const oldMs = old && typeof old.ms === "object" && old.ms !== null ? old.ms : null;
+    const stale = oldMs && whole.candidates.some((c) => c.label === old.label)
+      ? whole.candidates.filter((c) => c.label === old.label || !(c.label in oldMs))
+      : null;
+    const p = stale ? { ...whole, candidates: stale } : whole;
     const s = p.scratch();
     let ms: Record<string, number> | null = null;
     try {
@@ -261,11 +273,11 @@ export class Tuner {
       s.dispose();
     }
     const best = p.candidates.reduce((a, c) => (ms[c.label] < ms[a.label] ? c : a));
-    if (!Number.isFinite(ms[best.label])) { // nothing ran: keep answering the prior
+    if (!Number.isFinite(ms[best.label])) { // nothing ran: keep answering the prior (or record)
       this.untimable.add(p.key);
       return;
     }
-    this.records[p.key] = { label: best.label, choice: best.choice, ms };
+    this.records[p.key] = { label: best.label, choice: best.choice, ms: { ...oldMs, ...ms } };
   }
 
   /**

@@ -16,9 +16,16 @@ import { assert, assertEquals } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { hasF16 } from "./f16.ts";
 
-/** A problem whose "slow" candidate does 40× the work of the "fast" one. */
-function problem(key: string, order: string[]): Problem<{ reps: number }> {
-  const reps: Record<string, number> = { fast: 1, slow: 40 };
+/**
+ * A problem whose "slow" candidate does 40× the work of the "fast" one ("slower" 80×); `ran`
+ * counts the scratch calls of each candidate, by its reps.
+ */
+function problem(
+  key: string,
+  order: string[],
+  ran?: Map<number, number>,
+): Problem<{ reps: number }> {
+  const reps: Record<string, number> = { fast: 1, slow: 40, slower: 80 };
   return {
     key,
     candidates: order.map((label) => ({ label, choice: { reps: reps[label] } })),
@@ -26,6 +33,7 @@ function problem(key: string, order: string[]): Problem<{ reps: number }> {
       const a = fill(Tensor.empty(gpu, [1 << 16]), 1), b = fill(Tensor.empty(gpu, [1 << 16]), 2);
       return {
         run: (c) => {
+          ran?.set(c.reps, (ran.get(c.reps) ?? 0) + 1);
           for (let i = 0; i < c.reps; i++) axpby(0.5, a, 0.5, b).dispose();
         },
         dispose: () => [a, b].forEach((t) => t.dispose()),
@@ -85,14 +93,15 @@ Deno.test("tuning choices persist per adapter: a second tuner starts tuned", asy
   }
 });
 
-Deno.test("a record that never timed a candidate (one added since) is timed again, its choice running meanwhile", async () => {
+Deno.test("a record that never timed a candidate (one added since) has it timed against its choice, which runs meanwhile", async () => {
   const path = await Deno.makeTempFile({ suffix: ".json" });
-  // a cache from before "fast" existed: it chose "slow" having timed only that; and a record
-  // whose timings are damaged
+  // a cache from before "fast" existed: it chose "slow" over "slower"; and a record whose
+  // timings are damaged (all of its candidates timed again)
   const records = {
-    toy: { label: "slow", choice: { reps: 40 }, ms: { slow: 1 } },
+    toy: { label: "slow", choice: { reps: 40 }, ms: { slow: 1, slower: 2 } },
     bad: { label: "fast", choice: { reps: 1 }, ms: 7 },
   };
+  const toy = (ran?: Map<number, number>) => problem("toy", ["slow", "slower", "fast"], ran);
   await Deno.writeTextFile(
     path,
     JSON.stringify({ version: 1, adapters: { [adapterKey(gpu)]: records } }),
@@ -101,19 +110,27 @@ Deno.test("a record that never timed a candidate (one added since) is timed agai
     const t = new Tuner(gpu);
     t.mode = "measure";
     await t.load(path);
-    assertEquals(t.choose(problem("toy", ["slow", "fast"])).reps, 40); // the record, until timed
+    const ran = new Map<number, number>();
+    assertEquals(t.choose(toy(ran)).reps, 40); // the record, until timed
     assertEquals(t.settled("toy"), undefined);
-    assertEquals(t.choose(problem("bad", ["slow", "fast"])).reps, 1);
+    assertEquals(t.choose(problem("bad", ["slow", "fast"], ran)).reps, 1);
     assertEquals(t.pendingCount, 2);
     await t.tunePending();
-    assertEquals(t.choose(problem("toy", ["slow", "fast"])).reps, 1);
-    assertEquals(Object.keys(t.table["toy"].ms).sort(), ["fast", "slow"]);
+    assertEquals(t.choose(toy()).reps, 1);
+    // "slower" lost to "slow" before: not run again, its old timing kept; the damaged record's
+    // "slow" was timed (it and toy's "slow" both run reps 40)
+    assertEquals(ran.get(80) ?? 0, 0);
+    assert((ran.get(40) ?? 0) > 0 && (ran.get(1) ?? 0) > 0);
+    assertEquals(Object.keys(t.table["toy"].ms).sort(), ["fast", "slow", "slower"]);
+    assertEquals(t.table["toy"].ms.slower, 2);
+    assert(t.table["toy"].ms.slow !== 1, "the record's choice is timed again beside the new one");
+    assertEquals(Object.keys(t.table["bad"].ms).sort(), ["fast", "slow"]);
     assertEquals(t.settled<{ reps: number }>("toy")?.reps, 1);
     // "cached" never times: the record answers as it is
     const c = new Tuner(gpu);
     c.mode = "cached";
     await c.load(path);
-    assertEquals(c.choose(problem("toy", ["slow", "fast"])).reps, 40);
+    assertEquals(c.choose(toy()).reps, 40);
     assertEquals(c.pendingCount, 0);
   } finally {
     await Deno.remove(path);
