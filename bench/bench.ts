@@ -100,12 +100,20 @@ console.log(
 );
 console.log(`throughput timing: ${timingMethod(gpu)}`);
 const t0 = performance.now();
-const peak = await measurePeak(gpu);
+const peak = await measurePeak(gpu, { f16: true });
 console.log(
   `peak probe: ${peak.gflops.toFixed(1)} GFLOP/s fp32 FMA (${peak.fmaProbe}), ` +
     `${peak.gbps.toFixed(1)} GB/s copy (${peak.copyProbe}); every probe: ` +
     peak.probes.map(([name, rate]) => `${name} ${rate.toFixed(1)}`).join(", "),
 );
+if (peak.f16Gflops !== undefined) {
+  // not a peak the rows are shares of (the steps' GEMMs accumulate in f32): what f16 arithmetic
+  // could gain on this adapter
+  console.log(
+    `f16 FMA probe: ${peak.f16Gflops.toFixed(1)} GFLOP/s (${peak.f16Probe}), ` +
+      `${(peak.f16Gflops / peak.gflops).toFixed(2)}x the fp32 rate`,
+  );
+}
 printHeader();
 // the GPU-scale rows take minutes each on a software adapter: there only when named
 const selected = ENTRIES.filter((e) =>

@@ -14,6 +14,9 @@ export interface Peak {
   /** Which FMA and copy probe variants gave the two figures (the fastest of each). */
   fmaProbe: string;
   copyProbe: string;
+  /** The f16 FMA rate and its probe, where measured (measurePeak's `f16`). */
+  f16Gflops?: number;
+  f16Probe?: string;
   /** Every probe's rate: [name, GFLOP/s or GB/s]. */
   probes: Array<[string, number]>;
 }

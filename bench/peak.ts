@@ -12,7 +12,8 @@
  * rounds per loop iteration (so the loop's counter, compare and branch, and
  * any bound check the shader compiler adds, are spread over more FMAs),
  * workgroups of 256, and writes one value so the work cannot be dropped.
- * FLOPs = invocations · rounds · chains · 4 · 2.
+ * FLOPs = invocations · rounds · chains · 4 · 2. The same probes in f16 arithmetic (`--f16` in
+ * bench/bench.ts, where the adapter has shader-f16) tell what f16 math could gain on a card.
  * Copy: a grid-stride loop of vec4 loads and stores, with grids giving each
  * invocation 1, 4 or 16 vec4s; bytes moved = 2 · size.
  * Both timed per call over many calls in one submit (bench/harness.ts
@@ -24,24 +25,33 @@ import { Tensor } from "../kernels/tensor.ts";
 import { gridStrideMain, unroll } from "../kernels/wgsl.ts";
 import { type Peak, timeThroughput } from "./harness.ts";
 
-/** An FMA probe: `chains` vec4 chains, `unrollBy` rounds of them per loop iteration. */
-export function fmaKernel(chains: number, unrollBy: number): Kernel {
+/**
+ * An FMA probe: `chains` vec4 chains, `unrollBy` rounds of them per loop iteration, in f32 or
+ * (where the adapter has shader-f16) f16 arithmetic: what f16 math could gain over f32 on this
+ * adapter, if its compiler packs f16 pairs (two FMAs an instruction on NVIDIA since Pascal).
+ */
+export function fmaKernel(chains: number, unrollBy: number, dtype: "f32" | "f16" = "f32"): Kernel {
   const round = unroll(chains, (c) => `    a${c} = fma(a${c}, m, d);`);
+  const V = dtype === "f16" ? "vec4<f16>" : "vec4f";
+  // f16 steps near 1 are 2^-10: m stays below 1 there too, so no chain folds into an add
+  const m = dtype === "f16" ? "0.998, 0.997, 0.996, 0.995" : "0.9999, 0.9998, 0.9997, 0.9996";
   return {
-    name: `peak_fma:${chains}x${unrollBy}`,
-    code: `struct P { iters: u32, seed: f32, _a: u32, _b: u32 }
+    name: `peak_fma:${dtype === "f16" ? "f16:" : ""}${chains}x${unrollBy}`,
+    code: `${
+      dtype === "f16" ? "enable f16;\n" : ""
+    }struct P { iters: u32, seed: f32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let s = p.seed + f32(gid.x) * 1e-7;
-${unroll(chains, (c) => `  var a${c} = vec4f(s + ${c}.0, s, s, s);`)}
-  let m = vec4f(0.9999, 0.9998, 0.9997, 0.9996);
-  let d = vec4f(1e-4, 2e-4, 3e-4, 4e-4);
+${unroll(chains, (c) => `  var a${c} = ${V}(${V}(vec4f(s + ${c}.0, s, s, s)));`)}
+  let m = ${V}(${m});
+  let d = ${V}(1e-4, 2e-4, 3e-4, 4e-4);
   for (var i = 0u; i < p.iters; i++) {
 ${Array.from({ length: unrollBy }, () => round).join("\n")}
   }
-  let r = ${unroll(chains, (c) => `a${c}`).replaceAll("\n", " + ")};
+  let r = vec4f(${unroll(chains, (c) => `a${c}`).replaceAll("\n", " + ")});
   if (r.x == 1234.5) { out[gid.x] = r.y + r.z + r.w; }
 }`,
   };
@@ -71,22 +81,31 @@ export function fastest(rates: Array<[string, number]>): [string, number] {
   return rates.reduce((a, b) => (b[1] > a[1] ? b : a));
 }
 
-/** Measures the adapter's FMA rate (GFLOP/s) and copy bandwidth (GB/s). */
-export async function measurePeak(gpu: Gpu): Promise<Peak> {
+/**
+ * Measures the adapter's FMA rate (GFLOP/s) and copy bandwidth (GB/s); with `f16` and an adapter
+ * with shader-f16, also its f16 FMA rate (not a peak any row is a share of: the steps' GEMMs
+ * accumulate in f32).
+ */
+export async function measurePeak(gpu: Gpu, o: { f16?: boolean } = {}): Promise<Peak> {
   const soft = gpu.isSoftware;
   const groups = soft ? 64 : 8192, iters = soft ? 1024 : 4096;
   const out = Tensor.empty(gpu, [groups * 256]);
-  const fma: Array<[string, number]> = [];
-  for (const [chains, by] of FMA_PROBES) {
-    // the same FMAs a call whatever the unroll: iters / by loop iterations of `by` rounds
-    const k = fmaKernel(chains, by);
-    const { ms } = await timeThroughput(
-      gpu,
-      () => gpu.dispatch(k, [out.buffer], params([iters / by, { f32: 0.5 }]), [groups]),
-      soft ? 2 : 20,
-    );
-    fma.push([k.name, (groups * 256 * iters * chains * 4 * 2) / (ms * 1e6)]);
-  }
+  const fmaRates = async (dtype: "f32" | "f16") => {
+    const rates: Array<[string, number]> = [];
+    for (const [chains, by] of FMA_PROBES) {
+      // the same FMAs a call whatever the unroll: iters / by loop iterations of `by` rounds
+      const k = fmaKernel(chains, by, dtype);
+      const { ms } = await timeThroughput(
+        gpu,
+        () => gpu.dispatch(k, [out.buffer], params([iters / by, { f32: 0.5 }]), [groups]),
+        soft ? 2 : 20,
+      );
+      rates.push([k.name, (groups * 256 * iters * chains * 4 * 2) / (ms * 1e6)]);
+    }
+    return rates;
+  };
+  const fma = await fmaRates("f32");
+  const fma16 = o.f16 && gpu.hasF16 ? await fmaRates("f16") : [];
   out.dispose();
 
   const floats = soft ? 1 << 22 : 1 << 26; // 16 MiB / 256 MiB
@@ -104,5 +123,13 @@ export async function measurePeak(gpu: Gpu): Promise<Peak> {
   src.dispose();
   dst.dispose();
   const [fmaProbe, gflops] = fastest(fma), [copyProbe, gbps] = fastest(copy);
-  return { gflops, gbps, fmaProbe, copyProbe, probes: [...fma, ...copy] };
+  const f16 = fma16.length ? fastest(fma16) : null;
+  return {
+    gflops,
+    gbps,
+    fmaProbe,
+    copyProbe,
+    ...(f16 ? { f16Gflops: f16[1], f16Probe: f16[0] } : {}),
+    probes: [...fma, ...fma16, ...copy],
+  };
 }
