@@ -32,7 +32,7 @@ Deno.test({
     const peak = await gpu.checked(() => measurePeak(gpu, { f16: true }));
     assert(peak.f16Gflops! > 0 && Number.isFinite(peak.f16Gflops), `f16 ${peak.f16Gflops}`);
     const names = FMA_PROBES.map(([c, u]) => fmaKernel(c, u, "f16").name);
-    assert(names.includes(peak.f16Probe!), peak.f16Probe);
+    assert(names.includes(peak.f16Probe!), String(peak.f16Probe));
     assertEquals(peak.probes.filter(([n]) => names.includes(n)).length, FMA_PROBES.length);
     assertEquals(fastest(peak.probes.filter(([n]) => names.includes(n)))[1], peak.f16Gflops);
   },
