@@ -6,7 +6,7 @@
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
 # this order (session 12 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
 # (under 3-4 min from the carried cache: each shape times just the tiles added since against its
-# recorded choice, 216 candidates for ResNet-18 where all were 637; kernels/KERNELS.md, session 13):
+# recorded choice, 228 candidates for ResNet-18 where all were 649; kernels/KERNELS.md, session 13):
 # the in-workgroup split-K tiles for 1024^3, the step's single compute pass (addInPlace: was 9 a
 # step), their tests on the card;
 # then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for

@@ -39,6 +39,7 @@ import {
   GPU_CANDIDATES,
   maxFatTile,
   reg,
+  SHORT_K_CANDIDATES,
   testedGpuCandidates,
   variantKey,
 } from "../kernels/gemm/variants.ts";
@@ -582,6 +583,13 @@ Deno.test("every candidate a GPU's tuner times for a conv computes the CPU refer
   }), { hardware: true });
   const splitLabels = lists.result.wgrad.map((c) => c.label).filter((l) => /\/split\d+$/.test(l));
   assert(splitLabels.length >= 2, lists.result.wgrad.map((c) => c.label).join(" "));
+  // the one-slab tiles where the implicit GEMM's inner dimension is short: 72 for the forward and
+  // grad-input (8 channels × 9 taps), 4,096 for grad-weight
+  const shortK = SHORT_K_CANDIDATES.map((v) => `gemm/${variantKey(v)}`);
+  for (const op of ["fwd", "dgrad", "wgrad"] as const) {
+    const labels = lists.result[op].map((c) => c.label);
+    assertEquals(shortK.map((l) => labels.includes(l)), shortK.map(() => op !== "wgrad"), op);
+  }
   const x = cpuTensor(xs, randn(numel(xs), 31)), w = cpuTensor(ws, randn(numel(ws), 32));
   const dy = cpuTensor([4, 8, 32, 32], randn(4 * 8 * 32 * 32, 33));
   const tx = Tensor.from(gpu, x.data, xs), tw = Tensor.from(gpu, w.data, ws);

@@ -184,8 +184,9 @@ function tuned(
 
 /**
  * What the tuner times for one conv call, the prior ({}: the "auto" rules) first: on software
- * adapters the implicit GEMM beside it; on GPUs every tile shape (gemm/variants.ts), more
- * split-K counts for grad-weight, Winograd F(2×2) and F(4×4) where they fit and col2im for
+ * adapters the implicit GEMM beside it; on GPUs every tile shape (gemm/variants.ts; the one-slab
+ * tiles where the inner dimension is short: 1×1 convs over ≤ 256 channels), more split-K counts
+ * for grad-weight, Winograd F(2×2) and F(4×4) where they fit and col2im for
  * strided grad-inputs.
  */
 export function convCandidates(
@@ -193,16 +194,17 @@ export function convCandidates(
   op: ConvOp,
   g: ConvGeom,
 ): Candidate<Partial<ConvGpuOptions>>[] {
-  const [m, cols] = op === "fwd"
-    ? [g.o, g.n * g.oh * g.ow]
+  // the implicit GEMM's output rows, columns and inner dimension
+  const [m, cols, k] = op === "fwd"
+    ? [g.o, g.n * g.oh * g.ow, g.c * g.kh * g.kw]
     : op === "dgrad"
-    ? [g.c, g.n * g.h * g.w]
-    : [g.o, g.c * g.kh * g.kw];
+    ? [g.c, g.n * g.h * g.w, g.o * g.kh * g.kw]
+    : [g.o, g.c * g.kh * g.kw, g.n * g.oh * g.ow];
   const candidates: Candidate<Partial<ConvGpuOptions>>[] = [{ label: "auto", choice: {} }];
   if (gpu.isSoftware) {
     candidates.push({ label: "gemm", choice: { algo: "gemm" } });
   } else {
-    for (const c of tileCandidates(gpu, chooseVariant(gpu, m, cols))) {
+    for (const c of tileCandidates(gpu, chooseVariant(gpu, m, cols), k)) {
       candidates.push({ label: `gemm/${c.label}`, choice: { algo: "gemm", ...c.choice } });
     }
   }
