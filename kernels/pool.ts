@@ -21,10 +21,10 @@
  * Per geometry on hardware: H, W, OH, OW, k, s and pad are written into the
  * WGSL as constants (one pipeline per pooling geometry, as the convs since
  * session 8), so the index divisions are by constants and the window loops
- * have fixed bounds. On an H200 the stem's max-pool backward took 2.60 ms and
- * its forward 0.68 ms a call against ~0.1 ms of memory traffic (session 11).
- * Software adapters keep the uniform-driven kernels; tests force either
- * (`setPoolPerGeometry`).
+ * have fixed bounds (wgsl.ts `withConstants`). On an H200 the stem's max-pool
+ * backward took 2.60 ms and its forward 0.68 ms a call against ~0.1 ms of
+ * memory traffic (session 11). Software adapters keep the uniform-driven
+ * kernels; tests force either (wgsl.ts `setPerGeometry`).
  *
  * Storage: x, dy and the outputs f32 or f16 (the input's dtype; wgsl.ts
  * `storagePrelude`): loads widened to f32, sums in f32, one rounding at the
@@ -35,7 +35,7 @@ import { type Kernel, params } from "./device.ts";
 import { type DType, type Shape, Tensor } from "./tensor.ts";
 import { type AvgPoolOptions, type MaxPoolOptions, poolShape } from "./cpu/pool.ts";
 import { sameDtype } from "./cast.ts";
-import { gridStrideMain, storagePrelude } from "./wgsl.ts";
+import { bakesGeometry, gridStrideMain, storagePrelude, withConstants } from "./wgsl.ts";
 
 const WG = 64;
 const MAX_GROUPS = 4096;
@@ -169,33 +169,11 @@ const kernels = (d: DType) => K[d];
 
 /** The geometry fields a per-geometry kernel bakes in, in `dimsOf` order after `planes`. */
 const GEOMETRY = ["H", "W", "OH", "OW", "k", "s", "pad"];
-let perGeometry: "auto" | boolean = "auto";
-
-/** Pooling kernels compiled per geometry: "auto" (hardware adapters), or forced on or off. */
-export function setPoolPerGeometry(v: "auto" | boolean): void {
-  perGeometry = v;
-}
-
-const geometryKernels = new Map<string, Kernel>();
-/** `k` with this geometry's uniform fields (p.H, p.W, …) written in as u32 constants. */
-function forGeometry(k: Kernel, dims: number[]): Kernel {
-  const g = dims.slice(1, 1 + GEOMETRY.length);
-  const key = `${k.name}|${g.join(",")}`;
-  let out = geometryKernels.get(key);
-  if (!out) {
-    const code = k.code.replace(
-      /\bp\.(H|W|OH|OW|k|s|pad)\b/g,
-      (_, f: string) => `${g[GEOMETRY.indexOf(f)]}u`,
-    );
-    geometryKernels.set(key, out = { name: `${k.name}:${g.join("x")}`, code });
-  }
-  return out;
-}
 
 function run(k: Kernel, ins: Tensor[], out: Tensor, dims: number[]): Tensor {
-  const baked = perGeometry === "auto" ? !out.gpu.isSoftware : perGeometry;
+  const geometry = Object.fromEntries(GEOMETRY.map((f, i) => [f, dims[1 + i]]));
   out.gpu.dispatch(
-    baked ? forGeometry(k, dims) : k,
+    bakesGeometry(out.gpu) ? withConstants(k, geometry) : k,
     [...ins.map((t) => t.buffer), out.buffer],
     params([...dims, out.size]),
     [Math.min(Math.ceil(out.size / WG), out.gpu.gridCap(MAX_GROUPS))],

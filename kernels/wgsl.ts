@@ -12,7 +12,15 @@
  *   as `S` (f32 or f16): `enable f16;` where needed and `alias S`. Such a kernel
  *   declares those bindings `array<S>` (or `array<vec4<S>>`), widens every load
  *   with `f32(…)` and computes in f32, and rounds once at the store with `S(…)`.
+ * - `withConstants` / `bakesGeometry`: a uniform-driven kernel compiled per
+ *   geometry, its `p.<field>` reads written in as constants. A GPU's compiler
+ *   then divides by constants (a multiply and a shift) and knows its loop bounds;
+ *   a u32 division by a uniform is a ~20-instruction sequence, which made index
+ *   math the cost of the memory-bound gathers (pooling, col2im) on an H200.
+ *   Hardware adapters bake; software adapters, where compiling is slow and a
+ *   division is cheap, keep one pipeline for every geometry. Tests force either.
  */
+import type { Gpu, Kernel } from "./device.ts";
 import type { DType } from "./tensor.ts";
 
 /** Must open the module (WGSL wants `enable` before any declaration). */
@@ -54,3 +62,42 @@ fn total(v: ${ty}, lid: u32) -> ${ty} {
 /** `treeSum` with its workgroup array `sh: array<ty, wg>` declared. */
 export const treeSumDeclared = (wg: number, ty: string): string =>
   `\nvar<workgroup> sh: array<${ty}, ${wg}>;${treeSum(wg, "sh", ty)}`;
+
+let perGeometry: "auto" | boolean = "auto";
+
+/** Kernels compiled per geometry: "auto" (hardware adapters do), or forced on or off (tests). */
+export function setPerGeometry(v: "auto" | boolean): void {
+  perGeometry = v;
+}
+
+/** Whether `gpu` runs the per-geometry forms of the kernels that have one (see withConstants). */
+export function bakesGeometry(gpu: Gpu): boolean {
+  return perGeometry === "auto" ? !gpu.isSoftware : perGeometry;
+}
+
+const baked = new Map<string, Kernel>();
+/**
+ * `k` with each `p.<field>` read of the given fields written in as a u32 constant (named
+ * `<name>:<values>`, memoised: one pipeline per geometry). The fields must be u32 in `k`'s
+ * uniform block; the block itself stays, so the same params still bind.
+ */
+export function withConstants(k: Kernel, fields: Record<string, number>): Kernel {
+  const names = Object.keys(fields);
+  for (const f of names) {
+    const v = fields[f];
+    if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
+      throw new Error(`withConstants(${k.name}): ${f} = ${v} is not a u32`);
+    }
+  }
+  const values = names.map((f) => fields[f]).join("x");
+  const key = `${k.name}|${names.join(",")}|${values}`;
+  let out = baked.get(key);
+  if (!out) {
+    const code = k.code.replace(
+      new RegExp(`\\bp\\.(${names.join("|")})\\b`, "g"),
+      (_, f: string) => `${fields[f]}u`,
+    );
+    baked.set(key, out = { name: `${k.name}:${values}`, code });
+  }
+  return out;
+}

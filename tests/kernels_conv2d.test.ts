@@ -21,6 +21,7 @@ import {
   convCandidates,
 } from "../kernels/conv/conv2d.ts";
 import { dryRun } from "../kernels/dry_run.ts";
+import { setPerGeometry } from "../kernels/wgsl.ts";
 import {
   conv2dBackwardBiasCpu,
   conv2dBackwardBiasF64,
@@ -623,4 +624,55 @@ Deno.test("every candidate a GPU's tuner times for a conv computes the CPU refer
     }
   }
   for (const t of [tx, tw, tdy]) t.dispose();
+});
+
+// col2im's gather compiled per geometry (what hardware GPUs run: wgsl.ts withConstants) gives the
+// uniform-driven kernel's bits, and that is the kernel a hardware GPU dispatches: strided 3×3,
+// 1×1 and an uneven 5×5/3 with padding. A constant written into the wrong field, or a gather
+// that ignored the switch, fails it.
+Deno.test("col2im's gather per geometry == its uniform-driven form, bit for bit", async () => {
+  const cases: Array<{ x: S4; w: S4; stride: number; pad: number }> = [
+    { x: [2, 5, 9, 9], w: [6, 5, 3, 3], stride: 2, pad: 1 },
+    { x: [2, 6, 8, 8], w: [4, 6, 1, 1], stride: 2, pad: 0 },
+    { x: [1, 3, 11, 7], w: [5, 3, 5, 5], stride: 3, pad: 2 },
+  ];
+  for (const cs of cases) {
+    const o = { stride: cs.stride, pad: cs.pad, algo: "col2im" as const };
+    const [n, , h, wd] = cs.x, [oc, , kh, kw] = cs.w;
+    const oh = Math.floor((h + 2 * cs.pad - kh) / cs.stride) + 1;
+    const ow = Math.floor((wd + 2 * cs.pad - kw) / cs.stride) + 1;
+    const dyShape: S4 = [n, oc, oh, ow];
+    const w = Tensor.from(gpu, randn(numel(cs.w), 41), cs.w);
+    const dy = Tensor.from(gpu, randn(numel(dyShape), 42), dyShape);
+    const got: Float32Array[] = [];
+    for (const baked of [false, true]) {
+      setPerGeometry(baked);
+      try {
+        const dx = conv2dBackwardInput(dy, w, cs.x, o);
+        got.push(await dx.read());
+        dx.dispose();
+      } finally {
+        setPerGeometry("auto");
+      }
+    }
+    assertEquals(got[1], got[0], `[${cs.x}] w[${cs.w}] /${cs.stride}`);
+    const ref = conv2dBackwardInputCpu(
+      cpuTensor(dyShape, await dy.read()),
+      cpuTensor(cs.w, await w.read()),
+      cs.x,
+      o,
+    );
+    assertClose(got[0], ref.data, { atol: 1e-4, label: `[${cs.x}] w[${cs.w}]` });
+    // on a hardware GPU the gather is the per-geometry kernel
+    const names: string[] = [];
+    await dryRun(gpu, () => conv2dBackwardInput(dy, w, cs.x, o).dispose(), {
+      hardware: true,
+      onDispatch: (d) => names.push(d.kernel.name),
+    });
+    const gather = names.filter((k) => k.startsWith("conv_dgrad_col2im"));
+    const geometry = [cs.x[1], h, wd, oh, ow, kh, kw, cs.stride, cs.pad].join("x");
+    assertEquals(gather, [`conv_dgrad_col2im:${geometry}`]);
+    w.dispose();
+    dy.dispose();
+  }
 });

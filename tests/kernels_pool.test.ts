@@ -6,8 +6,8 @@ import {
   globalAvgPoolBackward,
   maxPool2d,
   maxPool2dBackward,
-  setPoolPerGeometry,
 } from "../kernels/pool.ts";
+import { setPerGeometry } from "../kernels/wgsl.ts";
 import {
   avgPool2dBackwardCpu,
   avgPool2dCpu,
@@ -44,11 +44,11 @@ const maxCases = [
  */
 async function bothWays(fn: () => Promise<void>): Promise<void> {
   for (const baked of [false, true]) {
-    setPoolPerGeometry(baked);
+    setPerGeometry(baked);
     try {
       await fn();
     } finally {
-      setPoolPerGeometry("auto");
+      setPerGeometry("auto");
     }
   }
 }
