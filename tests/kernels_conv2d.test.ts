@@ -676,3 +676,74 @@ Deno.test("col2im's gather per geometry == its uniform-driven form, bit for bit"
     dy.dispose();
   }
 });
+
+// The GPU tiles' conv kernels compiled for their map sizes (what hardware GPUs run: conv2d.ts
+// forMaps) give the uniform-driven kernels' bits for all three ops, and a hardware GPU dispatches
+// them: a strided 3×3 on a non-square map, a 1×1/2 and an odd 5×5/3. A constant written into the
+// wrong field (OH for OW, H for W) or a dispatch that ignored the switch fails it. Skipped under
+// GL, whose compiler takes seconds a GPU tile (the Vulkan run covers it).
+Deno.test({
+  name: "GPU-tile convs per map size == their uniform-driven form, bit for bit, all three ops",
+  ignore: onGl,
+  fn: async () => {
+    const cases: Array<{ x: S4; w: S4; stride: number; pad: number }> = [
+      { x: [2, 5, 9, 7], w: [6, 5, 3, 3], stride: 2, pad: 1 },
+      { x: [2, 6, 8, 6], w: [4, 6, 1, 1], stride: 2, pad: 0 },
+      { x: [1, 3, 11, 7], w: [5, 3, 5, 5], stride: 3, pad: 2 },
+    ];
+    const tiles = [reg(32, 32, 16, 4, 4), reg(64, 64, 16, 8, 8)];
+    for (const cs of cases) {
+      const [n, , h, wd] = cs.x, [oc, , kh, kw] = cs.w;
+      const oh = Math.floor((h + 2 * cs.pad - kh) / cs.stride) + 1;
+      const ow = Math.floor((wd + 2 * cs.pad - kw) / cs.stride) + 1;
+      const dyShape: S4 = [n, oc, oh, ow];
+      const x = Tensor.from(gpu, randn(numel(cs.x), 51), cs.x);
+      const w = Tensor.from(gpu, randn(numel(cs.w), 52), cs.w);
+      const dy = Tensor.from(gpu, randn(numel(dyShape), 53), dyShape);
+      for (const variant of tiles) {
+        const o = { stride: cs.stride, pad: cs.pad, algo: "gemm" as const, variant, splits: 2 };
+        const run = async () => {
+          const outs = [
+            conv2d(x, w, null, o),
+            conv2dBackwardInput(dy, w, cs.x, o),
+            conv2dBackwardWeight(dy, x, cs.w, o),
+          ];
+          const got = [];
+          for (const t of outs) got.push(await t.read());
+          outs.forEach((t) => t.dispose());
+          return got;
+        };
+        const both = [];
+        for (const baked of [false, true]) {
+          setPerGeometry(baked);
+          try {
+            both.push(await run());
+          } finally {
+            setPerGeometry("auto");
+          }
+        }
+        const label = `[${cs.x}] w[${cs.w}] /${cs.stride} ${variantKey(variant)}`;
+        assertEquals(both[1], both[0], label);
+        const ref = conv2dCpu(
+          cpuTensor(cs.x, await x.read()),
+          cpuTensor(cs.w, await w.read()),
+          null,
+          o,
+        );
+        assertClose(both[0][0], ref.data, { atol: 1e-4, label });
+        // on a hardware GPU each op's kernel carries the map sizes
+        const names: string[] = [];
+        await dryRun(gpu, () => {
+          conv2d(x, w, null, o).dispose();
+          conv2dBackwardInput(dy, w, cs.x, o).dispose();
+          conv2dBackwardWeight(dy, x, cs.w, o).dispose();
+        }, { hardware: true, onDispatch: (d) => names.push(d.kernel.name) });
+        const maps = `:${h}x${wd}x${oh}x${ow}`;
+        const convs = names.filter((k) => /^conv_(fwd|dgrad|wgrad):reg/.test(k));
+        assertEquals(convs.length, 3, names.join(" "));
+        assert(convs.every((k) => k.endsWith(maps)), convs.join(" "));
+      }
+      for (const t of [x, w, dy]) t.dispose();
+    }
+  },
+});

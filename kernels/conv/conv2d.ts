@@ -18,7 +18,8 @@
  * slices, Winograd panels, col2im columns) stays f32 (kernels/KERNELS.md).
  * CPU references with the same signatures: kernels/cpu/conv2d.ts.
  */
-import { type Gpu, GpuError, params } from "../device.ts";
+import { type Gpu, GpuError, type Kernel, params } from "../device.ts";
+import { bakesGeometry, withConstants } from "../wgsl.ts";
 import { type DType, type Shape, Tensor } from "../tensor.ts";
 import { cast, sameDtype } from "../cast.ts";
 import { type ConvOptions, convShapes } from "../cpu/conv2d.ts";
@@ -259,12 +260,25 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, o: ConvGpuOpti
   const v = o.variant ?? chooseVariant(x.gpu, g.o, cols);
   const { bm, bn } = tileOf(v);
   x.gpu.dispatch(
-    convFwdKernel(v, d, tapsOf(g, v)),
+    forMaps(x.gpu, convFwdKernel(v, d, tapsOf(g, v)), v, g),
     [x.buffer, w.buffer, (bias ?? w).buffer, y.buffer],
     params(convParamFields(g, bias ? 1 : 0)),
     [Math.ceil(cols / bn), Math.ceil(g.o / bm), 1],
   );
   return y;
+}
+
+/**
+ * A GPU tile's conv kernel compiled for this call's map sizes (H, W, OH, OW as WGSL constants;
+ * wgsl.ts withConstants) where the adapter bakes geometry (hardware): its loaders decompose a
+ * pixel index for every element they load, four u32 divisions by OH·OW, OW (H·W, W); by a
+ * constant each is a multiply and a shift, by a uniform a long instruction sequence on a GPU.
+ * Channels stay uniforms (nothing divides by them), so the convs of a map size share a pipeline
+ * whatever their channels (DenseNet's 1×1s). Not yet timed on a card (kernels/KERNELS.md).
+ */
+function forMaps(gpu: Gpu, k: Kernel, v: GemmVariant, g: ConvGeom): Kernel {
+  if (v.kind !== "reg" || !bakesGeometry(gpu)) return k;
+  return withConstants(k, { H: g.h, W: g.w, OH: g.oh, OW: g.ow });
 }
 
 /** Whether grad-input runs as GEMM + col2im (see ConvGpuOptions.algo). */
@@ -302,7 +316,7 @@ export function conv2dBackwardInput(
     ? [Math.ceil(g.n * Math.ceil(g.h / s) * Math.ceil(g.w / s) / bn), Math.ceil(g.c / bm), s * s]
     : [Math.ceil(g.n * g.h * g.w / bn), Math.ceil(g.c / bm), 1];
   dy.gpu.dispatch(
-    convDgradKernel(v, d, tapsOf(g, v)),
+    forMaps(dy.gpu, convDgradKernel(v, d, tapsOf(g, v)), v, g),
     [dy.buffer, w.buffer, dx.buffer],
     params(convParamFields(g)),
     grid,
@@ -389,7 +403,7 @@ export function conv2dBackwardWeight(
   const dw = splits === 1 ? alloc(wShape, d) : Tensor.empty(gpu, wShape, d);
   const part = splits === 1 ? dw : alloc([splits, nw], "f32");
   gpu.dispatch(
-    convWgradKernel(v, d, part.dtype, tapsOf(g, v)),
+    forMaps(gpu, convWgradKernel(v, d, part.dtype, tapsOf(g, v)), v, g),
     [dy.buffer, x.buffer, part.buffer],
     params(convParamFields(g, 0, chunk)),
     [Math.ceil(liveCols / bn), Math.ceil(g.o / bm), splits],
