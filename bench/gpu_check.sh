@@ -17,7 +17,8 @@
 # $OUT/gpu-logs.tgz at every step (a lease returns at most 8 files from $OUT, and a run cut by its
 # time limit keeps what the steps before the cut wrote). One tuning cache ($OUT/tune-cache.json,
 # seeded from .device/tune-cache.json) is shared: what is not in it is tuned once (saved after every
-# shape timed) and what follows starts tuned.
+# shape timed) and what follows starts tuned. Back here, `deno run --allow-read bench/cache_diff.ts
+# bench/tune-cache-h200.json <files_at>/tune-cache.json` lists what each shape gained or lost.
 set -uo pipefail
 out=${OUT:-/tmp}
 cache=$out/tune-cache.json
