@@ -4,11 +4,12 @@
 # "Speed"). Sessions 11-12 ran it on an H200 (bench/RESULTS.md): the convs, matmul 2048^3 and 4096^3,
 # the f32 step (56.8% of the peak at a steady clock), the data pipeline and ResNet-50's memory meet
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
-# this order (session 12 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
+# this order (sessions 12-13 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
 # (under 3-4 min from the carried cache: each shape times just the tiles added since against its
 # recorded choice, 228 candidates for ResNet-18 where all were 649; kernels/KERNELS.md, session 13):
-# the in-workgroup split-K tiles for 1024^3, the step's single compute pass (addInPlace: was 9 a
-# step), their tests on the card;
+# the in-workgroup split-K tiles for 1024^3, the f16 FMA probe (bench's header: does f16 math run
+# at 2x f32 here?), the step's single compute pass (addInPlace, the step scalars' ring write), the
+# convs compiled per map size and col2im's gather per geometry, their tests on the card;
 # then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for
 # ~80 s before its first figure). Session 12's sections: steps 101/76 s from an empty cache (33 s
 # tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,
@@ -85,9 +86,15 @@ want profile && for p in ${PROFILE_P:-f32 f16}; do
   timeout 100 deno run "${d[@]}" -A bench/profile_step.ts --size 224 --batch 64 --target-ms 40 \
     --precision "$p" --tune-cache "$cache" 2>&1 | tee "$logs/profile-$p.log"
 done
-# just the GEMM tiles' tests (every reg tile, vec4 and scalar fetches, split-K) on the card
-want gemmtests && step "tests of the GEMM tiles on the card" &&
+# just the GEMM tiles' tests (every reg tile, vec4 and scalar fetches, split-K) on the card, and
+# the kernels compiled per geometry there (session 13: conv tiles per map size, col2im's gather)
+# against their uniform-driven forms
+if want gemmtests; then
+step "tests of the GEMM tiles on the card"
 timeout 80 deno test --no-check "${d[@]}" -A tests/kernels_matmul.test.ts 2>&1 | tee "$logs/tests-gemm.log" | tail -8
+timeout 60 deno test --no-check "${d[@]}" -A tests/kernels_conv2d.test.ts tests/kernels_pool.test.ts \
+  --filter "/per map size|col2im's gather|both kernel forms/" 2>&1 | tee "$logs/tests-geometry.log" | tail -8
+fi
 if want tests; then
 step "tests of the GPU-only paths on the card"
 timeout 100 deno test --no-check "${d[@]}" -A tests/kernels_batchnorm.test.ts tests/train_f16.test.ts \
