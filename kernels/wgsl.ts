@@ -12,8 +12,9 @@
  *   as `S` (f32 or f16): `enable f16;` where needed and `alias S`. Such a kernel
  *   declares those bindings `array<S>` (or `array<vec4<S>>`), widens every load
  *   with `f32(…)` and computes in f32, and rounds once at the store with `S(…)`.
- * - `withConstants` / `bakesGeometry`: a uniform-driven kernel compiled per
- *   geometry, its `p.<field>` reads written in as constants. A GPU's compiler
+ * - `withConstants` / `withParams` / `bakesGeometry`: a uniform-driven kernel
+ *   compiled per geometry, its `p.<field>` reads (some, or all but a few)
+ *   written in as constants. A GPU's compiler
  *   then divides by constants (a multiply and a shift) and knows its loop bounds;
  *   a u32 division by a uniform is a ~20-instruction sequence, which made index
  *   math the cost of the memory-bound gathers (pooling, col2im) on an H200.
@@ -75,6 +76,22 @@ export function bakesGeometry(gpu: Gpu): boolean {
   return perGeometry === "auto" ? !gpu.isSoftware : perGeometry;
 }
 
+/**
+ * `k` with every u32 field of its `struct P` uniform block written in as the constant it holds in
+ * `values` (the params array, in field order), except the fields named in `keep` (those that vary
+ * between calls of one geometry: an item count, a batch). See withConstants.
+ */
+export function withParams(k: Kernel, values: number[], keep: string[] = []): Kernel {
+  const m = /struct P \{([^}]*)\}/.exec(k.code);
+  if (!m) throw new Error(`withParams(${k.name}): no struct P`);
+  const fields: Record<string, number> = {};
+  m[1].split(",").map((f) => f.trim()).filter(Boolean).forEach((f, i) => {
+    const [name, type] = f.split(":").map((x) => x.trim());
+    if (type === "u32" && !keep.includes(name) && i < values.length) fields[name] = values[i];
+  });
+  return withConstants(k, fields);
+}
+
 const baked = new Map<string, Kernel>();
 /**
  * `k` with each `p.<field>` read of the given fields written in as a u32 constant (named
@@ -83,6 +100,7 @@ const baked = new Map<string, Kernel>();
  */
 export function withConstants(k: Kernel, fields: Record<string, number>): Kernel {
   const names = Object.keys(fields);
+  if (names.length === 0) return k;
   for (const f of names) {
     const v = fields[f];
     if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {

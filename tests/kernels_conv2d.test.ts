@@ -747,3 +747,66 @@ Deno.test({
     }
   },
 });
+
+// Winograd's transforms compiled for their call's fields (what hardware GPUs run: winograd.ts run,
+// wgsl.ts withParams) give the uniform-driven kernels' bits, F(2×2) and F(4×4), all three ops, with
+// a bias, pad 1 and 0, uneven tiles; and a hardware GPU dispatches transforms that read no field
+// but the item count. A field baked with another's value, or a run() that ignored the switch,
+// fails it.
+Deno.test("Winograd transforms per call == their uniform-driven form, bit for bit, all three ops", async () => {
+  const cases: Array<{ x: S4; w: S4; pad: number }> = [
+    { x: [2, 3, 9, 7], w: [5, 3, 3, 3], pad: 1 },
+    { x: [1, 4, 10, 13], w: [3, 4, 3, 3], pad: 0 },
+  ];
+  for (const cs of cases) {
+    const [n, , h, wd] = cs.x, oc = cs.w[0];
+    const oh = h + 2 * cs.pad - 2, ow = wd + 2 * cs.pad - 2;
+    const dyShape: S4 = [n, oc, oh, ow];
+    const x = Tensor.from(gpu, randn(numel(cs.x), 61), cs.x);
+    const w = Tensor.from(gpu, randn(numel(cs.w), 62), cs.w);
+    const b = Tensor.from(gpu, randn(oc, 63), [oc]);
+    const dy = Tensor.from(gpu, randn(numel(dyShape), 64), dyShape);
+    for (const algo of ["winograd", "winograd4"] as const) {
+      const o = { stride: 1, pad: cs.pad, algo };
+      const record = () => [
+        conv2d(x, w, b, o),
+        conv2dBackwardInput(dy, w, cs.x, o),
+        conv2dBackwardWeight(dy, x, cs.w, o),
+      ];
+      const both = [];
+      for (const baked of [false, true]) {
+        setPerGeometry(baked);
+        try {
+          const outs = record(), got = [];
+          for (const t of outs) got.push(await t.read());
+          outs.forEach((t) => t.dispose());
+          both.push(got);
+        } finally {
+          setPerGeometry("auto");
+        }
+      }
+      const label = `[${cs.x}] p${cs.pad} ${algo}`;
+      assertEquals(both[1], both[0], label);
+      const ref = conv2dCpu(
+        cpuTensor(cs.x, await x.read()),
+        cpuTensor(cs.w, await w.read()),
+        cpuTensor([oc], await b.read()),
+        o,
+      );
+      assertClose(both[0][0], ref.data, { atol: 1e-3, label });
+      const transforms: string[] = [];
+      await dryRun(gpu, () => record().forEach((t) => t.dispose()), {
+        hardware: true,
+        onDispatch: (d) => {
+          if (/^wino/.test(d.kernel.name)) transforms.push(d.kernel.code);
+        },
+      });
+      assert(transforms.length >= 6, `${transforms.length} transforms`);
+      for (const code of transforms) {
+        const fields = [...code.matchAll(/\bp\.(\w+)/g)].map((m) => m[1]);
+        assertEquals([...new Set(fields)], ["items"], label);
+      }
+    }
+    for (const t of [x, w, b, dy]) t.dispose();
+  }
+});

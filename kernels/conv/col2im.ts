@@ -14,7 +14,7 @@
  * values per input pixel.
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on
- * hardware). On hardware compiled per geometry (wgsl.ts `withConstants`), so its index
+ * hardware). On hardware compiled per geometry (wgsl.ts `withParams`), so its index
  * divisions (six a pixel) are by constants. In session 12's H200 cache a 1×1 stride-2
  * grad-input took 0.85 ms, of which its GEMM 0.41: the rest, ~7× the gather's memory floor,
  * points at that index math. Not yet timed on a card.
@@ -30,7 +30,7 @@ import { bmm } from "../gemm/matmul.ts";
 import { pack, plainSource, windowGemm } from "../gemm/windows.ts";
 import { chooseWindows, type GemmChoice } from "../gemm/window_plan.ts";
 import type { ConvGeom } from "../gemm/skeleton.ts";
-import { bakesGeometry, withConstants } from "../wgsl.ts";
+import { bakesGeometry, withParams } from "../wgsl.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
@@ -111,22 +111,11 @@ export function conv2dBackwardInputCol2im(
   const dx = Tensor.empty(gpu, [g.n, g.c, g.h, g.w], d);
   const items = dx.size;
   const [gx, gy] = grid1d(items, WG);
-  const k = gatherKernel(d),
-    geometry = {
-      C: g.c,
-      H: g.h,
-      W: g.w,
-      OH: g.oh,
-      OW: g.ow,
-      KH: g.kh,
-      KW: g.kw,
-      stride: g.stride,
-      pad: g.pad,
-    };
+  const fields = [items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad];
   gpu.dispatch(
-    bakesGeometry(gpu) ? withConstants(k, geometry) : k,
+    bakesGeometry(gpu) ? withParams(gatherKernel(d), fields, ["items"]) : gatherKernel(d),
     [cols.buffer, dx.buffer],
-    params([items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad]),
+    params(fields),
     [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))],
   );
   cols.dispose();
