@@ -88,13 +88,14 @@ want profile && for p in ${PROFILE_P:-f32 f16}; do
 done
 # just the GEMM tiles' tests (every reg tile, vec4 and scalar fetches, split-K) on the card, and
 # the kernels compiled per geometry there (session 13: conv tiles per map size, Winograd transforms,
-# col2im's gather, pools)
+# col2im's gather, pools, batch norm's apply kernels)
 # against their uniform-driven forms
 if want gemmtests; then
 step "tests of the GEMM tiles on the card"
 timeout 80 deno test --no-check "${d[@]}" -A tests/kernels_matmul.test.ts 2>&1 | tee "$logs/tests-gemm.log" | tail -8
 timeout 60 deno test --no-check "${d[@]}" -A tests/kernels_conv2d.test.ts tests/kernels_pool.test.ts \
-  --filter "/per map size|per call|col2im's gather|both kernel forms/" 2>&1 | tee "$logs/tests-geometry.log" | tail -8
+  tests/kernels_batchnorm.test.ts --filter "/per map size|per call|per shape|col2im's gather|both kernel forms/" \
+  2>&1 | tee "$logs/tests-geometry.log" | tail -8
 fi
 if want tests; then
 step "tests of the GPU-only paths on the card"

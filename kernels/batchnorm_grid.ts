@@ -39,7 +39,8 @@
  *   (k1, k2, k0) with dx = d·k1 + x·k2 + k0, and dγ = Σ_g Σd·x̂, dβ = Σ_g Σd
  *   straight into dgamma/dbeta; (3) apply dx grid-stride.
  * Grid-stride kernels run min(⌈items/256⌉, 8192) workgroups; each item finds
- * its channel and sub-batch with three integer divisions by uniforms.
+ * its channel and sub-batch with three integer divisions, by constants on
+ * hardware (the apply kernels are compiled per shape there: `perShape`).
  *
  * Deterministic: every sum has a fixed order (lane-serial, then the tree, then
  * partials strided over lanes in the finalize and the tree), no atomics.
@@ -47,9 +48,15 @@
  * under DENO_WEBGPU_BACKEND=gl on Mesa they would compile slowly (KERNELS.md),
  * but software adapters take the per-channel path unless forced.
  */
-import { type Kernel, kernelFamily, params } from "./device.ts";
+import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { gridStrideMain, storagePrelude, treeSumDeclared } from "./wgsl.ts";
+import {
+  bakesGeometry,
+  gridStrideMain,
+  storagePrelude,
+  treeSumDeclared,
+  withParams,
+} from "./wgsl.ts";
 
 /** Lanes per workgroup in every grid-path kernel. */
 export const BN_GRID_WG = 256;
@@ -407,6 +414,15 @@ export interface BnGridDims {
   G: number;
 }
 
+/**
+ * An elementwise (apply) kernel compiled for its call's shape on hardware (wgsl.ts withParams:
+ * every u32 field but the item count a constant), so the three divisions each item makes to find
+ * its channel and sub-batch are by constants. The statistics passes divide once a lane and stay uniform-driven.
+ */
+function perShape(gpu: Gpu, k: Kernel, pr: Uint32Array): Kernel {
+  return bakesGeometry(gpu) ? withParams(k, [...pr], ["total"]) : k;
+}
+
 /** Train forward on the grid path (batchnorm.ts validates and allocates the outputs). */
 export function bnGridTrain(
   d: BnGridDims,
@@ -435,7 +451,7 @@ export function bnGridTrain(
     [C],
   );
   gpu.dispatch(
-    trainApplyKernel(plan.vec, o.relu, x.dtype),
+    perShape(gpu, trainApplyKernel(plan.vec, o.relu, x.dtype), pr),
     [x, coef, out.y].map((t) => t.buffer),
     pr,
     [applyGroups(N, C, plan.L)],
@@ -457,10 +473,11 @@ export function bnGridEval(
 ): void {
   const { N, C, HW } = d;
   const plan = bnGridPlan(N, C, HW, 1);
+  const pr = bnGridParams(N, C, HW, 1, plan, 0, o.eps);
   x.gpu.dispatch(
-    evalKernel(plan.vec, o.relu, x.dtype),
+    perShape(x.gpu, evalKernel(plan.vec, o.relu, x.dtype), pr),
     [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
-    bnGridParams(N, C, HW, 1, plan, 0, o.eps),
+    pr,
     [applyGroups(N, C, plan.L)],
   );
 }
@@ -498,7 +515,7 @@ export function bnGridBackward(
     [C],
   );
   gpu.dispatch(
-    backwardApplyKernel(plan.vec, relu, x.dtype),
+    perShape(gpu, backwardApplyKernel(plan.vec, relu, x.dtype), pr),
     [dy, x, ...ys, coef, out.dx].map((t) => t.buffer),
     pr,
     [applyGroups(N, C, plan.L)],

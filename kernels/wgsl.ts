@@ -96,7 +96,8 @@ const baked = new Map<string, Kernel>();
 /**
  * `k` with each `p.<field>` read of the given fields written in as a u32 constant (named
  * `<name>:<values>`, memoised: one pipeline per geometry). The fields must be u32 in `k`'s
- * uniform block; the block itself stays, so the same params still bind.
+ * uniform block; the block itself stays, so the same params still bind, and at least one field
+ * must stay a uniform read (else the block drops out of the layout; an error here).
  */
 export function withConstants(k: Kernel, fields: Record<string, number>): Kernel {
   const names = Object.keys(fields);
@@ -108,13 +109,18 @@ export function withConstants(k: Kernel, fields: Record<string, number>): Kernel
     }
   }
   const values = names.map((f) => fields[f]).join("x");
-  const key = `${k.name}|${names.join(",")}|${values}`;
+  const key = `${k.code}\0${names.join(",")}|${values}`; // by source: two kernels may share a name
   let out = baked.get(key);
   if (!out) {
     const code = k.code.replace(
       new RegExp(`\\bp\\.(${names.join("|")})\\b`, "g"),
       (_, f: string) => `${fields[f]}u`,
     );
+    // a uniform block no longer read drops out of the pipeline's layout, and the dispatch that
+    // still binds it fails asynchronously: keep one field a uniform (an item count)
+    if (!/\bp\./.test(code)) {
+      throw new Error(`withConstants(${k.name}): every field baked; keep one a uniform`);
+    }
     baked.set(key, out = { name: `${k.name}:${values}`, code });
   }
   return out;

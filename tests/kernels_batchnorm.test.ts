@@ -7,6 +7,7 @@ import {
   setBatchNormPath,
 } from "../kernels/batchnorm.ts";
 import { bnGridPlan } from "../kernels/batchnorm_grid.ts";
+import { setPerGeometry } from "../kernels/wgsl.ts";
 import {
   batchNormBackwardCpu,
   batchNormEvalCpu,
@@ -37,23 +38,30 @@ function params(C: number, seed: number) {
  * (K = 7 items: most lanes of a workgroup idle, chunk edges inside planes, a ragged last chunk;
  * K = 300: lanes with one or two items, the 256-lane stride crossing planes).
  */
-const PATHS: Array<{ label: string; path: "channel" | "grid"; chunkItems?: number }> = [
+type PathVariant = {
+  label: string;
+  path: "channel" | "grid";
+  chunkItems?: number;
+  /** The grid's apply kernels compiled per shape, as on hardware (wgsl.ts setPerGeometry). */
+  perShape?: boolean;
+};
+const PATHS: PathVariant[] = [
   { label: "channel", path: "channel" },
   { label: "grid", path: "grid" },
   { label: "grid K=7", path: "grid", chunkItems: 7 },
   { label: "grid K=300", path: "grid", chunkItems: 300 },
+  { label: "grid per shape", path: "grid", perShape: true },
 ];
 
 /** Runs fn with the batch-norm path forced, then restores the default. */
-async function onPath<T>(
-  pv: { path: "channel" | "grid"; chunkItems?: number },
-  fn: () => Promise<T>,
-): Promise<T> {
+async function onPath<T>(pv: Omit<PathVariant, "label">, fn: () => Promise<T>): Promise<T> {
   setBatchNormPath(pv.path, { chunkItems: pv.chunkItems });
+  setPerGeometry(pv.perShape ?? "auto");
   try {
     return await fn();
   } finally {
     setBatchNormPath("auto");
+    setPerGeometry("auto");
   }
 }
 
