@@ -14,12 +14,13 @@
  *   with `f32(…)` and computes in f32, and rounds once at the store with `S(…)`.
  * - `withConstants` / `withParams` / `bakesGeometry`: a uniform-driven kernel
  *   compiled per geometry, its `p.<field>` reads (some, or all but a few)
- *   written in as constants. A GPU's compiler
- *   then divides by constants (a multiply and a shift) and knows its loop bounds;
- *   a u32 division by a uniform is a ~20-instruction sequence, which made index
- *   math the cost of the memory-bound gathers (pooling, col2im) on an H200.
- *   Hardware adapters bake; software adapters, where compiling is slow and a
- *   division is cheap, keep one pipeline for every geometry. Tests force either.
+ *   written in as constants. A GPU's compiler then divides by constants (a
+ *   multiply and a shift) and knows its loop bounds, where a u32 division by a
+ *   uniform is a long instruction sequence: on an H200 the index-heavy,
+ *   memory-bound kernels (pooling, col2im's gather) ran several times over their
+ *   memory floors (kernels/KERNELS.md, sessions 11-13). Hardware adapters bake;
+ *   software adapters, where compiling is slow and a division is cheap, keep one
+ *   pipeline for every geometry. Tests force either.
  */
 import type { Gpu, Kernel } from "./device.ts";
 import type { DType } from "./tensor.ts";
