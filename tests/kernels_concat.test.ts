@@ -11,7 +11,8 @@ const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const rand = (shape: number[], seed: number) => cpuTensor(shape, randn(numel(shape), seed));
 
-for (const sp of [[3, 5], [1, 1], []]) {
+// [4, 6]: planes of 24, copied as vec4 runs; the others as scalars
+for (const sp of [[3, 5], [1, 1], [], [4, 6]]) {
   Deno.test(`concat/slice/copyInto match CPU, spatial [${sp}]`, async () => {
     const xs = [rand([2, 3, ...sp], 1), rand([2, 1, ...sp], 2), rand([2, 70, ...sp], 3)];
     const y = concatChannels(xs.map(up));
@@ -33,7 +34,7 @@ for (const sp of [[3, 5], [1, 1], []]) {
 
 // f16 storage: a copy, so the f16 kernels give the CPU result on halves exactly. Odd channel and
 // plane sizes put neighbouring halves of one 4-byte word in different channels.
-for (const sp of [[3, 5], []]) {
+for (const sp of [[3, 5], [], [4, 6]]) {
   Deno.test({
     name: `concat/slice/copyInto on f16 storage match CPU exactly, spatial [${sp}]`,
     ignore: !hasF16,
