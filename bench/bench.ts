@@ -20,6 +20,7 @@ import { researchBench } from "./research_step.ts";
 import { dataBench } from "./data_pipeline.ts";
 import { memoryBench } from "./memory.ts";
 import { auditBench } from "./dispatch_audit.ts";
+import { f16AccBench } from "./f16_accumulate.ts";
 import { measurePeak } from "./peak.ts";
 import { timingMethod, tunerOf } from "../kernels/tuner.ts";
 import { describeRange, inRange, type NumSpec } from "../cli/flags.ts";
@@ -33,6 +34,7 @@ const ENTRIES: BenchEntry[] = [
   dataBench,
   memoryBench,
   auditBench,
+  f16AccBench,
 ];
 
 const { values } = parseArgs({
@@ -115,9 +117,12 @@ if (peak.f16Gflops !== undefined) {
   );
 }
 printHeader();
-// the GPU-scale rows take minutes each on a software adapter: there only when named
+// the GPU-scale rows take minutes each on a software adapter: there only when named; the f16
+// accumulation experiment (bench/f16_accumulate.ts) only when named, anywhere
 const selected = ENTRIES.filter((e) =>
-  only ? only.includes(e.name) : !gpu.isSoftware || (e !== gpuShapesBench && e !== researchBench)
+  only
+    ? only.includes(e.name)
+    : e !== f16AccBench && (!gpu.isSoftware || (e !== gpuShapesBench && e !== researchBench))
 );
 for (const e of selected) {
   await e.run({

@@ -8,7 +8,7 @@
 # (under 3-4 min from the carried cache: each shape times just the tiles added since against its
 # recorded choice, 228 candidates for ResNet-18 where all were 649; kernels/KERNELS.md, session 13):
 # the in-workgroup split-K tiles for 1024^3, the f16 FMA probe (bench's header: does f16 math run
-# at 2x f32 here?), the step's single compute pass (addInPlace, the step scalars' ring write), the
+# at 2x f32 here?) and bench/f16_accumulate.ts (what f16 sums would buy in the step's GEMMs), the step's single compute pass (addInPlace, the step scalars' ring write), the
 # convs compiled per map size and col2im's gather per geometry, their tests on the card;
 # then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for
 # ~80 s before its first figure). Session 12's sections: steps 101/76 s from an empty cache (33 s
@@ -78,8 +78,9 @@ want pretrain && for le in ${LOG_EVERY:-1 10}; do
   grep "^pretrain step" "$logs/pretrain-le$le.log" | tail -1
   cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$logs/pretrain-le$le-metrics.jsonl" 2>/dev/null
 done
-want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit" &&
-timeout 100 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit --no-tf --tune-cache "$cache" 2>&1 |
+# f16acc (session 13): the GEMMs with f16 sums against f32 sums, with the f16 FMA probe in the header
+want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit, f16acc" &&
+timeout 140 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit,f16acc --no-tf --tune-cache "$cache" 2>&1 |
   tee "$logs/bench.log"
 want profile && for p in ${PROFILE_P:-f32 f16}; do
   step "where the $p step's time goes (224 px, batch 64)"

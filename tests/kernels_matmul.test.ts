@@ -464,3 +464,45 @@ Deno.test("split-K is offered where the output alone is under 256×256 invocatio
   assertEquals(labels(1024, 1024, 256), []);
   assertEquals(splitKCandidates(gpu, 1024, 1024, 1024).length, gpu.isSoftware ? 0 : 6);
 });
+
+// Experimental f16 accumulation (bench/f16_accumulate.ts only): each slab's products summed in f16,
+// the slab sums in f32. Within the bound of 16 f16 roundings a slab of its terms' magnitude (odd
+// shapes with scalar fetches, vec4 shapes, both transposes, single- and double-buffered tiles), and
+// not the f32-accumulated bits (the f16 sums are real); f32 operands, an in-workgroup split-K tile
+// or split-K are clear errors. A dropped or unreset slab flush, or f32 math, fails it.
+Deno.test({
+  name: "f16 accumulation (experimental) stays within its f16 rounding bound, and is f16",
+  ignore: !hasF16 || onGl,
+  async fn() {
+    const tiles = [reg(64, 64, 16, 8, 8), reg(32, 64, 16, 4, 4), reg(128, 128, 16, 8, 8, true)];
+    const shapes = [[70, 200, 52, false, false], [64, 512, 64, true, true]] as const;
+    const f16only = /f16 accumulation needs f16 operands and a GPU tile, no split-K/;
+    for (const [m, k, n, transA, transB] of shapes) {
+      // operands as stored (op(A) is m×k, op(B) k×n)
+      const sa = transA ? [k, m] : [m, k], sb = transB ? [n, k] : [k, n], t = { transA, transB };
+      const A = half(randn(m * k, 7)), B = half(randn(k * n, 8));
+      const tA = Tensor.from(gpu, A, sa, "f16"), tB = Tensor.from(gpu, B, sb, "f16");
+      const ref = matmulF64(A, sa, B, sb, t);
+      const mag = matmulF64(A.map(Math.abs), sa, B.map(Math.abs), sb, t);
+      for (const variant of tiles) {
+        const o = { ...t, variant, outDtype: "f32" as const };
+        const got = await matmul(tA, tB, { ...o, accumulate: "f16" }).read();
+        const f32 = await matmul(tA, tB, o).read();
+        const tag = `${m}x${k}x${n} ${transA ? "T" : "N"}${transB ? "T" : "N"} ${
+          variantKey(variant)
+        }`;
+        let worst = 0;
+        got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - ref[i]) / (mag[i] + 1e-6))));
+        assert(worst <= 16 * 2 ** -11, `${tag}: error ${worst} of the terms' magnitude`);
+        assert(got.some((v, i) => v !== f32[i]), `${tag}: the same bits as f32 sums`);
+      }
+      const a32 = Tensor.from(gpu, A, sa), b32 = Tensor.from(gpu, B, sb);
+      const acc16 = { ...t, accumulate: "f16" as const };
+      assertThrows(() => matmul(a32, b32, { ...acc16, variant: tiles[0] }), f16only);
+      const ks = reg(64, 64, 16, 8, 8, false, 4);
+      assertThrows(() => matmul(tA, tB, { ...acc16, variant: ks }), f16only);
+      assertThrows(() => matmul(tA, tB, { ...acc16, variant: tiles[0], splitK: 2 }), f16only);
+      for (const x of [tA, tB, a32, b32]) x.dispose();
+    }
+  },
+});

@@ -59,6 +59,12 @@ export interface MatmulGpuOptions extends MatmulOptions {
   outDtype?: DType;
   /** Never fetch operands as vec4s (tests: the scalar path; see vec4Operands). */
   scalarLoads?: boolean;
+  /**
+   * Experimental (bench/f16_accumulate.ts; nothing in training sets it): "f16" sums each slab's
+   * products in f16 and the slab sums in f32 (gemm/skeleton.ts `acc16`). f16 operands, a GPU
+   * tile without in-workgroup split-K, no split-K.
+   */
+  accumulate?: "f32" | "f16";
 }
 
 /** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
@@ -121,12 +127,13 @@ const matmulKernel = kernelFamily((
   od: DType,
   vecA: boolean,
   vecB: boolean,
+  acc16: boolean = false,
 ): Kernel => {
   // only the reg skeleton fetches vec4s
   const va = vecA && v.kind === "reg", vb = vecB && v.kind === "reg";
   const name = `matmul:${ta ? "T" : "N"}${tb ? "T" : "N"}:${variantKey(v)}${
     d === "f32" && od === "f32" ? "" : `:${d}>${od}`
-  }${va || vb ? `:v4${va ? "a" : ""}${vb ? "b" : ""}` : ""}`;
+  }${va || vb ? `:v4${va ? "a" : ""}${vb ? "b" : ""}` : ""}${acc16 ? ":acc16" : ""}`;
   const { ld } = storageWgsl(d), { st } = storageWgsl(od);
   const HEADER = header(d, od, va, vb);
   const biasOf = (n: string) => `select(0.0, ${ld(`bias[${n}]`)}, p.hasBias != 0u)`;
@@ -170,6 +177,7 @@ fn store(m: u32, n: u32, v: f32) { c[zC + m * p.N + n] = ${st(`v + ${biasOf("n")
       bFast: tb ? "k" : "n",
       loadA4: va,
       loadB4: vb,
+      acc16,
     }, v),
   };
 });
@@ -203,7 +211,10 @@ function gemmBatched(
   const ta = !!o.transA, tb = !!o.transB;
   const op = o.sharedB || batch > 1 ? "bmm" : "matmul";
   const d = sameDtype(op, a, b, ...(bias ? [bias] : [])), od = o.outDtype ?? d;
-  if (o.variant === undefined && o.window === undefined && tunerOf(a.gpu).mode !== "off") {
+  const tuned = o.accumulate !== "f16"; // the experimental f16 sums run the tile they are given
+  if (
+    tuned && o.variant === undefined && o.window === undefined && tunerOf(a.gpu).mode !== "off"
+  ) {
     const key = `${o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul"}:${ta ? "T" : "N"}${
       tb ? "T" : "N"
     }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}${
@@ -226,7 +237,7 @@ function gemmBatched(
     o = { ...o, ...choice };
   }
   const g = { z: batch, zb: o.sharedB ? 1 : batch, m: M, n: N, k: K };
-  const { plan } = chooseWindows(a.gpu, g, o, true);
+  const { plan } = tuned ? chooseWindows(a.gpu, g, o, true) : { plan: null };
   if (plan) {
     // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
     const ap = pack(a, plan, "a", plainSource(plan, "a", !ta));
@@ -246,7 +257,11 @@ function gemmBatched(
   const c = Tensor.empty(a.gpu, shape, od);
   const v = o.variant ?? chooseVariant(a.gpu, M, N, batch);
   const { va, vb } = o.scalarLoads ? { va: false, vb: false } : vec4Operands(ta, tb, M, K, N);
-  const kern = matmulKernel(v, ta, tb, d, od, va, vb);
+  const acc16 = o.accumulate === "f16";
+  if (acc16 && (d !== "f16" || v.kind !== "reg" || (o.splitK ?? 1) > 1 || (v.ks ?? 1) > 1)) {
+    throw new GpuError(`${op}: f16 accumulation needs f16 operands and a GPU tile, no split-K`);
+  }
+  const kern = matmulKernel(v, ta, tb, d, od, va, vb, acc16);
   const { bm, bn } = tileOf(v);
   const splits = o.splitK ?? 1;
   if (splits > 1) {

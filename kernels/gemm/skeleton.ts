@@ -121,6 +121,14 @@ export interface RegSpec {
   loadA4?: boolean;
   /** The same for B: `loadB4(k, n) -> vec4f` along bFast. */
   loadB4?: boolean;
+  /**
+   * Experimental, for bench/f16_accumulate.ts only (training keeps f32 sums): the slabs held in
+   * shared memory as f16 and each slab's BK products summed in f16 (packed vec4<f16> FMAs), the
+   * slab sums added into the f32 accumulators: what f16 arithmetic would buy on an adapter where
+   * it runs faster than f32. Needs `enable f16;` in the header and operands exact in f16 (f16
+   * storage); not with in-workgroup split-K.
+   */
+  acc16?: boolean;
 }
 
 /** The register-blocked, vec4, prefetching GPU skeleton (see the file header). */
@@ -129,6 +137,8 @@ export function regKernel(spec: RegSpec, v: Extract<GemmVariant, { kind: "reg" }
     throw new Error(`GEMM tile ${variantKey(v)}: not a valid reg tile (gemm/variants.ts regValid)`);
   }
   const { bm, bn, bk, tm, tn } = v;
+  const h16 = !!spec.acc16;
+  if (h16 && (v.ks ?? 1) > 1) throw new Error(`GEMM tile ${variantKey(v)}: acc16 without ks`);
   // ks > 1: ks groups of T0 threads each take every ks-th slab into slab memory of their own and
   // sum their tiles in shared memory at the end (in-workgroup split-K)
   const ks = v.ks ?? 1;
@@ -243,15 +253,22 @@ ${
           const body = across(x)
             ? `${acrossSlot(s)} let r = 4u * sq * ${x.w4}u + si / 4u; let c = si % 4u; ${
               [0, 1, 2, 3].map((e) =>
-                `${x.smem}[${o}r${e ? ` + ${e * x.w4}u` : ""}][c] = ${x.reg}[${j}][${e}];`
+                `${x.smem}[${o}r${e ? ` + ${e * x.w4}u` : ""}][c] = ${
+                  h16 ? `f16(${x.reg}[${j}][${e}])` : `${x.reg}[${j}][${e}]`
+                };`
               ).join(" ")
             }`
-            : `${slotOf(x, s)} ${x.smem}[${o}sk * ${x.w4}u + s4] = ${x.reg}[${j}];`;
+            : `${slotOf(x, s)} ${x.smem}[${o}sk * ${x.w4}u + s4] = ${
+              h16 ? `vec4<f16>(${x.reg}[${j}])` : `${x.reg}[${j}]`
+            };`;
           return `  ${guard(x, s)}{ ${body} }`;
         })
       }`;
     }).join("");
-  const acc = (g: number, i: number, h: number) => `acc[${(g * 4 + i) * cg + h}]`;
+  // with acc16 the step accumulates into f16 slab sums `ah`, flushed into acc after each slab
+  const slot = (g: number, i: number, h: number) => (g * 4 + i) * cg + h;
+  const acc = (g: number, i: number, h: number) => `${h16 ? "ah" : "acc"}[${slot(g, i, h)}]`;
+  const widen = h16 ? "vec4<f16>" : "vec4f";
   // one k of the slab (kk constant): every WGSL loop gets a 64-bit iteration counter from naga's
   // SPIR-V backend (wgpu PR #7080), so the BK steps are written out, not looped
   const step = (ao: string, bo: string, kk: number) =>
@@ -263,12 +280,17 @@ ${
         unroll(4, (i) =>
           unroll(
             cg,
-            (h) => `      ${acc(g, i, h)} = fma(vec4f(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`,
+            (h) => `      ${acc(g, i, h)} = fma(${widen}(av${g}[${i}]), bv${h}, ${acc(g, i, h)});`,
           )))
     }
     }`;
+  const PV = tm * cg; // vec4 accumulators a thread
+  const flush = h16
+    ? `
+${unroll(PV, (q) => `    acc[${q}] += vec4f(ah[${q}]); ah[${q}] = vec4<f16>();`)}`
+    : "";
   const inner = (ao: string, bo: string) => `
-${unroll(bk, (kk) => step(ao, bo, kk))}`;
+${unroll(bk, (kk) => step(ao, bo, kk))}${flush}`;
   const stores = unroll(
     rg,
     (g) =>
@@ -278,9 +300,9 @@ ${unroll(bk, (kk) => step(ao, bo, kk))}`;
 ${
           unroll(cg, (h) =>
             unroll(4, (e) =>
-              `      { let n = n0 + ${h * tx * 4}u + 4u * tx + ${e}u; if (n < NC) { store(m, n, ${
-                acc(g, i, h)
-              }[${e}]); } }`))
+              `      { let n = n0 + ${
+                h * tx * 4
+              }u + 4u * tx + ${e}u; if (n < NC) { store(m, n, acc[${slot(g, i, h)}][${e}]); } }`))
         }
     }
   }`),
@@ -289,7 +311,6 @@ ${
   // ks·BK ≥ BM and BN, so As and Bs each hold one group's tile): for 4, groups 2 and 3 hand their
   // tiles to 0 and 1, then 1 to 0, so the sum is (g0 + g2) + (g1 + g3) in every workgroup
   // accumulator q of thread tl at q·T0 + tl: a warp's stores and loads are consecutive vec4s
-  const PV = tm * cg; // vec4 accumulators a thread
   const put = (buf: string) => unroll(PV, (q) => `    ${buf}[${q * T0}u + tl] = acc[${q}];`);
   const add = (buf: string) => unroll(PV, (q) => `    acc[${q}] += ${buf}[${q * T0}u + tl];`);
   const reduce = () =>
@@ -367,9 +388,10 @@ ${inner("", "")}
     workgroupBarrier();
   }`;
   const slabs = v.db ? 2 : ks;
+  const sv = h16 ? "vec4<f16>" : "vec4f";
   return `${spec.header}
-var<workgroup> As: array<vec4f, ${slabs * aSlots}>;
-var<workgroup> Bs: array<vec4f, ${slabs * bSlots}>;
+var<workgroup> As: array<${sv}, ${slabs * aSlots}>;
+var<workgroup> Bs: array<${sv}, ${slabs * bSlots}>;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   ${spec.prologue}
@@ -382,7 +404,7 @@ ${
       : ""
   }  let tx = ${lid} % ${tx}u;
   let ty = ${lid} / ${tx}u;
-  var acc: array<vec4f, ${tm * cg}>;
+  var acc: array<vec4f, ${tm * cg}>;${h16 ? `\n  var ah: array<vec4<f16>, ${tm * cg}>;` : ""}
   var ra: array<vec4f, ${aPer}>;
   var rb: array<vec4f, ${bPer}>;
   var kt = k0;${loop}
