@@ -9,6 +9,9 @@
  *     [--tf-steps 2] [--no-tf] [--conv-algo auto|gemm|winograd|winograd4|col2im]
  *     [--precision f32|f16]
  *     [--tune-cache PATH]   (read before, written as each shape is timed: later runs start tuned)
+ *     [--tune measure|cached|off]  (the tuner's mode, default the adapter's: "cached" times
+ *                            nothing, shapes the cache lacks run the prior; a first figure for a
+ *                            backbone whose first tuning outlasts a lease, as DenseNet-121's)
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.
@@ -27,7 +30,7 @@ import { Optimizer } from "../train/optimizer.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { Rng } from "../util/rng.ts";
 import { steadyPeriodMs } from "./timeline.ts";
-import { tunerOf } from "../kernels/tuner.ts";
+import { TUNE_MODES, type TuneMode, tunerOf } from "../kernels/tuner.ts";
 import { type BackboneName, checkBackbone } from "../train/backbones.ts";
 import type { BenchEntry } from "./harness.ts";
 import { loadTf } from "./tfjs.ts";
@@ -322,10 +325,14 @@ export async function runMocoBench(
       `       (ours: ${
         encodeMs.toFixed(0)
       } ms to record a step's commands (fastest of the timed steps); back to back ${
-        (cfg.batch / (pipelinedMs / 1000)).toFixed(1)
-      } img/s (${pipelinedMs.toFixed(1)} ms a step, ${
-        (MOCO_FLOPS_PER_IMAGE(size, cfg.backbone) * cfg.batch / (pipelinedMs * 1e6)).toFixed(0)
-      } GFLOP/s)${
+        Number.isFinite(pipelinedMs)
+          ? `${(cfg.batch / (pipelinedMs / 1000)).toFixed(1)} img/s (${
+            pipelinedMs.toFixed(1)
+          } ms a step, ${
+            (MOCO_FLOPS_PER_IMAGE(size, cfg.backbone) * cfg.batch / (pipelinedMs * 1e6)).toFixed(0)
+          } GFLOP/s)`
+          : "not timed (--steps 2 or more)"
+      }${
         Number.isFinite(steadyMs)
           ? `; at a steady clock ${(cfg.batch / (steadyMs / 1000)).toFixed(1)} img/s (${
             steadyMs.toFixed(1)
@@ -388,6 +395,7 @@ if (import.meta.main) {
       backbone: { type: "string", default: "resnet18" },
       precision: { type: "string", default: "f32" },
       "tune-cache": { type: "string" },
+      tune: { type: "string" },
     },
   });
   setConvAlgo(convAlgoFlag(values["conv-algo"]));
@@ -406,6 +414,9 @@ if (import.meta.main) {
     if (values.precision !== "f32" && values.precision !== "f16") {
       throw new Error(`--precision: f32 or f16, got ${values.precision}`);
     }
+    if (values.tune !== undefined && !TUNE_MODES.includes(values.tune as TuneMode)) {
+      throw new Error(`--tune: ${TUNE_MODES.join(", ")}, got ${values.tune}`);
+    }
     // Split BN: the batch falls into bnGroups equal sub-batches.
     if (cfg.batch % MOCO_CFG.bnGroups) {
       throw new Error(`--batch: must be a multiple of bnGroups (${MOCO_CFG.bnGroups})`);
@@ -419,6 +430,8 @@ if (import.meta.main) {
   // --tune-cache: start from earlier timings of these shapes and keep this run's
   const cache = values["tune-cache"];
   if (cache) await loadTuneCache(gpu, cache);
+  if (values.tune) tunerOf(gpu).mode = values.tune as TuneMode;
+  console.log(`tuner: ${tunerOf(gpu).mode}`);
   await runMocoBench(gpu, cfg, !values["no-tf"]);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -37,6 +37,8 @@ import type { Gpu } from "./device.ts";
 import { readTextOrNull, writeFileAtomic } from "../util/fs.ts";
 
 export type TuneMode = "off" | "cached" | "measure";
+/** Every TuneMode, for flag parsing. */
+export const TUNE_MODES: readonly TuneMode[] = ["measure", "cached", "off"];
 
 /** One candidate: a JSON-able choice the entry point understands, and a short label. */
 export interface Candidate<C> {
