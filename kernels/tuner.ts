@@ -5,8 +5,9 @@
  * A kernel entry point that has several correct implementations (tile shapes,
  * Winograd or implicit GEMM or col2im) asks `choose(problem)` which to run.
  * The tuner answers from its cache when the problem was timed before; else it
- * answers the caller's prior (the cost model or the fixed default) and files
- * the problem as pending. `tunePending()` (called between training steps, or
+ * answers the choice of the nearest shape it timed (`nearestLabel`: the same
+ * op at other sizes), or failing that the caller's prior (the cost model or
+ * the fixed default), and files the problem as pending. `tunePending()` (called between training steps, or
  * by a benchmark after its warm-up) then times every candidate of every
  * pending problem on scratch operands of the same shape and keeps the fastest:
  * each candidate is run once to compile and warm up, then timed over a batch of
@@ -154,8 +155,36 @@ export class Tuner {
     if (this.mode === "measure" && !this.pending.has(p.key) && !this.untimable.has(p.key)) {
       this.pending.set(p.key, p as Problem<unknown>);
     }
-    this.used.set(p.key, prior.label);
-    return prior.choice;
+    // until it is timed (or, "cached", for good): the choice of the nearest shape this adapter
+    // timed, where that is one of this problem's candidates; else the caller's prior
+    const near = this.nearestLabel(p.key);
+    const guess = (near !== null && p.candidates.find((c) => c.label === near)) || prior;
+    this.used.set(p.key, guess.label);
+    return guess.choice;
+  }
+
+  /** Nearest-record labels by key, memoised until the records change (load, a new timing). */
+  private nearestMemo = new Map<string, string | null>();
+
+  /**
+   * The label recorded for the timed problem nearest to `key`: one whose key reads the same with
+   * its numbers blanked (the same op, transposes, kernel geometry and storage; "conv_fwd:
+   * 64x96x56x56>128:1x1/1p0" beside "…64x128x56x56>128…"), at the least Σ |ln(a / b)| over the
+   * numbers (shapes off by factors, not by sums), ties to the first recorded. null: none.
+   */
+  nearestLabel(key: string): string | null {
+    const memo = this.nearestMemo.get(key);
+    if (memo !== undefined) return memo;
+    const shape = key.replace(/\d+/g, "#"), nums = (key.match(/\d+/g) ?? []).map(Number);
+    let best: string | null = null, bestD = Infinity;
+    for (const [k, r] of Object.entries(this.records)) {
+      if (k === key || k.replace(/\d+/g, "#") !== shape) continue;
+      const other = (k.match(/\d+/g) ?? []).map(Number);
+      const d = nums.reduce((s, v, i) => s + Math.abs(Math.log((v + 1) / (other[i] + 1))), 0);
+      if (d < bestD) [best, bestD] = [r.label, d];
+    }
+    this.nearestMemo.set(key, best);
+    return best;
   }
 
   /** Whether problems wait that no enclosing tuneProblems is timing (a candidate's inner calls). */
@@ -280,6 +309,7 @@ export class Tuner {
       return;
     }
     this.records[p.key] = { label: best.label, choice: best.choice, ms: { ...oldMs, ...ms } };
+    this.nearestMemo.clear();
   }
 
   /**
@@ -385,6 +415,7 @@ export class Tuner {
     this.file = file;
     this.records = { ...(file.adapters[adapterKey(this.gpu)] ?? {}), ...this.records };
     this.settledChoices.clear();
+    this.nearestMemo.clear();
   }
 
   /**

@@ -543,3 +543,33 @@ Deno.test({
     b.dispose();
   },
 });
+
+// Until a shape is timed (and for good in "cached" mode) it runs the choice recorded for the
+// nearest shape of the same op, where that is one of its candidates: nearest by the factors its
+// numbers differ by; another op's records, or a label it does not offer, leave the prior. A tuner
+// that ignored the neighbours, measured distance by differences, or matched across ops fails it.
+Deno.test("an untimed shape runs the nearest timed shape's choice, where it offers it", () => {
+  const t = new Tuner(gpu);
+  t.mode = "cached";
+  const rec = (label: string) => ({ label, choice: {}, ms: { [label]: 1 } });
+  // deno-lint-ignore no-explicit-any
+  (t as any).records = {
+    "toy:8x100": rec("fast"),
+    "toy:8x1000": rec("slower"),
+    "toy:8x100:f16": rec("slower"),
+    "other:8x120": rec("slower"),
+  };
+  const toy = (key: string, order = ["slow", "fast", "slower"]) => problem(key, order);
+  // 300 is nearer 100 (3x against 3.3x); 400 is nearer 1000 by factors (2.5x against 4x), though
+  // nearer 100 by differences
+  assertEquals(t.choose(toy("toy:8x300")).reps, 1);
+  assertEquals(t.summary()["toy:8x300"], "fast");
+  assertEquals(t.choose(toy("toy:8x400")).reps, 80);
+  // the f16 record is another op (its key reads differently with the numbers blanked)
+  assertEquals(t.nearestLabel("toy:8x120:f16"), "slower");
+  assertEquals(t.nearestLabel("toy:9x120"), "fast");
+  // a neighbour's label this problem does not offer, or no neighbour: the prior
+  assertEquals(t.choose(toy("toy:8x300", ["slow", "slower"])).reps, 40);
+  assertEquals(t.choose(toy("new:8x300")).reps, 40);
+  assertEquals(t.pendingCount, 0, "cached mode times nothing");
+});
