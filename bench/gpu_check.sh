@@ -4,14 +4,17 @@
 # "Speed"). Sessions 11-12 ran it on an H200 (bench/RESULTS.md): the convs, matmul 2048^3 and 4096^3,
 # the f32 step (56.8% of the peak at a steady clock), the data pipeline and ResNet-50's memory meet
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
-# this order (sessions 12-13 prepared them, untimed on a card): `ONLY="bench timeline gemmtests"`
-# (under 3-4 min from the carried cache: each shape times just the tiles added since against its
-# recorded choice, 228 candidates for ResNet-18 where all were 649; kernels/KERNELS.md, session 13):
-# the in-workgroup split-K tiles for 1024^3, the f16 FMA probe (bench's header: does f16 math run
-# at 2x f32 here?) and bench/f16_accumulate.ts (what f16 sums would buy in the step's GEMMs), the step's single compute pass (addInPlace, the step scalars' ring write), the
-# convs compiled per map size and col2im's gather per geometry, their tests on the card;
-# then `ONLY=profile` (now at the card's working clock) and `ONLY=research` (DenseNet-121 tunes for
-# ~80 s before its first figure). Session 12's sections: steps 101/76 s from an empty cache (33 s
+# this order (sessions 12-13 prepared them, untimed on a card; kernels/KERNELS.md):
+# 1. `ONLY="bench timeline gemmtests"` (~4-6 min from the carried cache: each cached shape times just
+#    the tiles added since against its recorded choice, 228 candidates for ResNet-18 where all were
+#    649): the in-workgroup split-K tiles for 1024^3; the f16 FMA probe (bench's header: does f16
+#    math run at 2x f32 here?) and f16acc (what f16 sums would buy in the step's GEMMs); the step's
+#    single compute pass (addInPlace, the step scalars' ring write); the kernels compiled per
+#    geometry (conv tiles per map size, Winograd transforms, col2im's gather, batch norm's apply);
+#    their tests on the card.
+# 2. `ONLY=profile` (now at the card's working clock), then `ONLY=research` (DenseNet-121 first from
+#    the cache alone, then tuning its other shapes).
+# Session 12's sections: steps 101/76 s from an empty cache (33 s
 # tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,
 # ResNet-50 78 s. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
 # `python3 bench/torch_ref.py` when a later card differs. Logs go to a scratch folder, packed into
