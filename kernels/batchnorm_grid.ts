@@ -39,8 +39,9 @@
  *   (k1, k2, k0) with dx = d·k1 + x·k2 + k0, and dγ = Σ_g Σd·x̂, dβ = Σ_g Σd
  *   straight into dgamma/dbeta; (3) apply dx grid-stride.
  * Grid-stride kernels run min(⌈items/256⌉, 8192) workgroups; each item finds
- * its channel and sub-batch with three integer divisions, by constants on
- * hardware (the apply kernels are compiled per shape there: `perShape`).
+ * its channel and sub-batch with three integer divisions, two of them by
+ * constants on hardware (the apply kernels are compiled per plane size there:
+ * `perShape`).
  *
  * Deterministic: every sum has a fixed order (lane-serial, then the tree, then
  * partials strided over lanes in the finalize and the tree), no atomics.
@@ -415,12 +416,15 @@ export interface BnGridDims {
 }
 
 /**
- * An elementwise (apply) kernel compiled for its call's shape on hardware (wgsl.ts withParams:
- * every u32 field but the item count a constant), so the three divisions each item makes to find
- * its channel and sub-batch are by constants. The statistics passes divide once a lane and stay uniform-driven.
+ * An elementwise (apply) kernel compiled for its call's plane size and sub-batches on hardware
+ * (wgsl.ts withParams: every u32 field but the item count and the channel count a constant), so
+ * two of the three divisions each item makes to find its channel and sub-batch are by constants.
+ * Channels stay a uniform: DenseNet-121 has a batch norm of each width from 64 to 1,024 channels,
+ * and baking them too took its step from 57 distinct kernels to 201 (dry-run count). The
+ * statistics passes divide once a lane and stay uniform-driven.
  */
 function perShape(gpu: Gpu, k: Kernel, pr: Uint32Array): Kernel {
-  return bakesGeometry(gpu) ? withParams(k, [...pr], ["total"]) : k;
+  return bakesGeometry(gpu) ? withParams(k, [...pr], ["total", "C"]) : k;
 }
 
 /** Train forward on the grid path (batchnorm.ts validates and allocates the outputs). */
