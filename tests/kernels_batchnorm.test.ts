@@ -8,6 +8,7 @@ import {
 } from "../kernels/batchnorm.ts";
 import { bnGridPlan } from "../kernels/batchnorm_grid.ts";
 import { setPerGeometry } from "../kernels/wgsl.ts";
+import { dryRun } from "../kernels/dry_run.ts";
 import {
   batchNormBackwardCpu,
   batchNormEvalCpu,
@@ -487,3 +488,25 @@ for (const relu of [false, true]) {
     });
   }
 }
+
+// On a hardware GPU the grid's apply kernels are compiled per plane size: the train apply and the
+// backward apply a dry run records read only the item count and the channel count as uniforms (a
+// switch ignored, or the channels baked too, fails it).
+Deno.test("batch norm's apply kernels on hardware read only the item and channel counts", async () => {
+  const shape = [4, 3, 6, 6], C = 3;
+  const t = (n: number[], v = 1) =>
+    Tensor.from(gpu, new Float32Array(n.reduce((a, b) => a * b)).fill(v), n);
+  const x = t(shape), dy = t(shape), g = t([C]), b = t([C]), rm = t([C], 0), rv = t([C]);
+  const codes: Array<[string, string]> = [];
+  await dryRun(gpu, () => {
+    const r = batchNormTrain(x, g, b, rm, rv, { relu: true });
+    batchNormBackward(dy, x, r.y, g, r.mean, r.invstd, { relu: true });
+  }, { hardware: true, onDispatch: (d) => codes.push([d.kernel.name, d.kernel.code]) });
+  const applies = codes.filter(([n]) => /^bn-grid:(apply|bwd-apply)/.test(n));
+  assertEquals(applies.length, 2, codes.map(([n]) => n).join(" "));
+  for (const [name, code] of applies) {
+    const read = [...new Set([...code.matchAll(/\bp\.(\w+)/g)].map((m) => m[1]))].sort();
+    assertEquals(read, ["C", "total"], name);
+  }
+  for (const v of [x, dy, g, b, rm, rv]) v.dispose();
+});
