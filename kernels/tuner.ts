@@ -170,7 +170,8 @@ export class Tuner {
    * The label recorded for the timed problem nearest to `key`: one whose key reads the same with
    * its numbers blanked (the same op, transposes, kernel geometry and storage; "conv_fwd:
    * 64x96x56x56>128:1x1/1p0" beside "…64x128x56x56>128…"), at the least Σ |ln(a / b)| over the
-   * numbers (shapes off by factors, not by sums), ties to the first recorded. null: none.
+   * numbers (shapes off by factors, not by sums), ties to the first recorded; for an f16 key with
+   * no f16 neighbour, that of the same key without its storage suffix. null: none.
    */
   nearestLabel(key: string): string | null {
     const memo = this.nearestMemo.get(key);
@@ -183,6 +184,9 @@ export class Tuner {
       const d = nums.reduce((s, v, i) => s + Math.abs(Math.log((v + 1) / (other[i] + 1))), 0);
       if (d < bestD) [best, bestD] = [r.label, d];
     }
+    // an f16 shape no f16 record is near: the f32 record's choice (the labels are the same)
+    const f32Key = key.replace(/:f16(>f(16|32))?$/, "");
+    if (best === null && f32Key !== key) best = this.nearestLabel(f32Key);
     this.nearestMemo.set(key, best);
     return best;
   }

@@ -565,9 +565,11 @@ Deno.test("an untimed shape runs the nearest timed shape's choice, where it offe
   assertEquals(t.choose(toy("toy:8x300")).reps, 1);
   assertEquals(t.summary()["toy:8x300"], "fast");
   assertEquals(t.choose(toy("toy:8x400")).reps, 80);
-  // the f16 record is another op (its key reads differently with the numbers blanked)
+  // the f16 record is another op (its key reads differently with the numbers blanked); an f16
+  // storage key with no f16 neighbour takes the f32 records' choice
   assertEquals(t.nearestLabel("toy:8x120:f16"), "slower");
   assertEquals(t.nearestLabel("toy:9x120"), "fast");
+  assertEquals(t.nearestLabel("toy:8x120:f16>f32"), "fast");
   // a neighbour's label this problem does not offer, or no neighbour: the prior
   assertEquals(t.choose(toy("toy:8x300", ["slow", "slower"])).reps, 40);
   assertEquals(t.choose(toy("new:8x300")).reps, 40);
