@@ -1,9 +1,10 @@
 /**
  * Channel concat / slice for DenseNet: `concatChannels`, `sliceChannels` (the
- * backward of concat) and `copyChannelsInto` (lets a dense block preallocate
- * its feature map and append each layer's output in place).
+ * backward of concat), `addChannelsInto` (the backward accumulating in place) and
+ * `copyChannelsInto` (lets a dense block preallocate its feature map and append
+ * each layer's output in place).
  *
- * One kernel does all three: out[n, oStart + c, s] = in[n, iStart + c, s] for
+ * One kernel does all four: out[n, oStart + c, s] = (or +=) in[n, iStart + c, s] for
  * c < count, s < inner (= H·W). Per image n that is one contiguous run of
  * count·inner elements in both tensors (channels are outside the plane in NCHW),
  * so the copy is N runs: workgroup y is the image, x strides along the run, and
@@ -28,11 +29,15 @@ import { storagePrelude } from "./wgsl.ts";
 const WG = 64;
 const MAX_GROUPS = 4096;
 
-/** V = 4: the runs as vec4<S> (offsets and lengths in vec4s); 1: as S. */
-const copyKernel = kernelFamily((dtype: DType, V: 1 | 4): Kernel => {
-  const T = V === 4 ? "vec4<S>" : "S";
+/**
+ * V = 4: the runs as vec4<S> (offsets and lengths in vec4s); 1: as S. `add`: dst += src (summed
+ * in f32 and rounded once, the bits of elementwise.ts addInPlace) instead of dst = src.
+ */
+const copyKernel = kernelFamily((dtype: DType, V: 1 | 4, add: boolean): Kernel => {
+  const T = V === 4 ? "vec4<S>" : "S", F = V === 4 ? "vec4f" : "f32";
+  const put = add ? `${T}(${F}(dst[di + j]) + ${F}(src[si + j]))` : "src[si + j]";
   return {
-    name: `concat:copy:${dtype}${V === 4 ? ":v4" : ""}`,
+    name: `concat:${add ? "add" : "copy"}:${dtype}${V === 4 ? ":v4" : ""}`,
     code: `${storagePrelude(dtype)}
 struct P { run: u32, iStride: u32, iOff: u32, oStride: u32, oOff: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -44,7 +49,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nw: vec3u,
   let si = wg.y * p.iStride + p.iOff;
   let di = wg.y * p.oStride + p.oOff;
   for (var j = wg.x * ${WG}u + l; j < p.run; j += nw.x * ${WG}u) {
-    dst[di + j] = src[si + j];
+    dst[di + j] = ${put};
   }
 }`,
   };
@@ -57,13 +62,14 @@ function copy(
   oStart: number,
   count: number,
   what: string,
+  add = false,
 ): void {
   const [N, iC, inner] = channelDims(src.shape, what);
   const oC = dst.shape[1];
   const V = inner % 4 === 0 ? 4 : 1, e = inner / V; // a channel's plane in copied elements
   const run = count * e;
   dst.gpu.dispatch(
-    copyKernel(sameDtype(what, src, dst), V),
+    copyKernel(sameDtype(what, src, dst), V, add),
     [src.buffer, dst.buffer],
     params([run, iC * e, iStart * e, oC * e, oStart * e]),
     [Math.min(Math.ceil(run / WG), dst.gpu.gridCap(MAX_GROUPS)), N],
@@ -102,4 +108,20 @@ export function sliceChannels(x: Tensor, start: number, count: number): Tensor {
   const y = Tensor.empty(x.gpu, [N, count, ...x.shape.slice(2)], x.dtype);
   copy(x, start, y, 0, count, "sliceChannels");
   return y;
+}
+
+/**
+ * acc += x's channels [start, start + acc's channels), in place: a concat's backward accumulating
+ * one input's share of the gradient without slicing it out first (model/ops.ts concat). The bits
+ * of sliceChannels then addInPlace.
+ */
+export function addChannelsInto(acc: Tensor, x: Tensor, start: number): void {
+  const [N, C, inner] = channelDims(acc.shape, "addChannelsInto");
+  const [Nx, Cx, innerX] = channelDims(x.shape, "addChannelsInto");
+  if (N !== Nx || inner !== innerX || !(start >= 0 && start + C <= Cx)) {
+    throw new Error(
+      `addChannelsInto: [${acc.shape}] does not take x [${x.shape}]'s channels from ${start}`,
+    );
+  }
+  copy(x, start, acc, 0, C, "addChannelsInto", true);
 }

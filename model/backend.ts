@@ -153,6 +153,8 @@ export interface Backend {
   concatChannels(xs: BTensor[]): BTensor;
   /** Channels [start, start + count) of x. */
   sliceChannels(x: BTensor, start: number, count: number): BTensor;
+  /** acc += x's channels [start, start + acc's channels), in place (the bits of slice, then addInto). */
+  addChannelsInto(acc: BTensor, x: BTensor, start: number): void;
 
   // ---- rows and losses (the MoCo step, fine-tuning) ----
   /** x · s[0], s a one-value tensor (a scalar loss's upstream gradient). */

@@ -42,7 +42,7 @@ import {
   maxPool2dBackwardCpu,
   maxPool2dCpu,
 } from "../kernels/cpu/pool.ts";
-import { concatChannelsCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
+import { addChannelsIntoCpu, concatChannelsCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
 
 const c = (t: BTensor) => t as CpuTensor;
 
@@ -118,6 +118,10 @@ export const cpuBackend: Backend = {
   globalAvgPoolBackward: (dy, xShape) => half(dy, globalAvgPoolBackwardCpu(c(dy), xShape)),
   concatChannels: (xs) => half(xs[0], concatChannelsCpu(xs.map(c))),
   sliceChannels: (x, start, count) => half(x, sliceChannelsCpu(c(x), start, count)),
+  addChannelsInto(acc, x, start) {
+    addChannelsIntoCpu(c(acc), c(x), start);
+    if (c(acc).dtype === "f16") c(acc).data.set(new Float16Array(c(acc).data));
+  },
 
   scaleBy: (x, s) => half(x, scaleByCpu(c(x), c(s))),
   sigmoid: (x) => half(x, sigmoidCpu(c(x))),

@@ -37,7 +37,7 @@ import {
   maxPool2d,
   maxPool2dBackward,
 } from "../kernels/pool.ts";
-import { concatChannels, sliceChannels } from "../kernels/concat.ts";
+import { addChannelsInto, concatChannels, sliceChannels } from "../kernels/concat.ts";
 
 const g = (t: BTensor) => t as Tensor;
 const pool = (o: { k: number; stride: number; pad?: number }) => ({
@@ -87,6 +87,7 @@ export function gpuBackend(gpu: Gpu): Backend {
     globalAvgPoolBackward: (dy, xShape) => globalAvgPoolBackward(g(dy), xShape),
     concatChannels: (xs) => concatChannels(xs.map(g)),
     sliceChannels: (x, start, count) => sliceChannels(g(x), start, count),
+    addChannelsInto: (acc, x, start) => addChannelsInto(g(acc), g(x), start),
 
     scaleBy: (x, s) => scaleBy(g(x), g(s)),
     sigmoid: (x) => sigmoid(g(x)),

@@ -179,16 +179,25 @@ export function globalAvgPool(x: Var): Var {
   return record(B, B.globalAvgPool(x.value), [x], (g) => [B.globalAvgPoolBackward(g, xs)]);
 }
 
-/** torch.cat(xs, 1); the backward slices the gradient back into the inputs' channel ranges. */
+/**
+ * torch.cat(xs, 1); the backward slices the gradient back into the inputs' channel ranges. An
+ * input that already holds a gradient (a DenseNet feature, in every later layer's concat) has its
+ * range added into it in place, as the engine would add the slice, without the slice.
+ */
 export function concat(xs: Var[]): Var {
   const B = xs[0].backend;
   const counts = xs.map((v) => v.shape[1]);
   return record(B, B.concatChannels(xs.map((v) => v.value)), xs, (g, needs) => {
     let start = 0;
     return counts.map((n, i) => {
-      const s = needs[i] ? B.sliceChannels(g, start, n) : null;
+      const v = xs[i], at = start;
       start += n;
-      return s;
+      if (!needs[i]) return null;
+      if (v.grad) {
+        B.addChannelsInto(v.grad, g, at);
+        return null;
+      }
+      return B.sliceChannels(g, at, n);
     });
   });
 }

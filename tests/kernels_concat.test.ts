@@ -1,5 +1,11 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { concatChannels, copyChannelsInto, sliceChannels } from "../kernels/concat.ts";
+import {
+  addChannelsInto,
+  concatChannels,
+  copyChannelsInto,
+  sliceChannels,
+} from "../kernels/concat.ts";
+import { addInPlace } from "../kernels/elementwise.ts";
 import { concatChannelsCpu, copyChannelsIntoCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assertEquals, assertThrows } from "./helpers.ts";
@@ -106,4 +112,27 @@ Deno.test("concat/slice CPU gradients vs finite differences", () => {
   ], [
     dx.data,
   ], { label: "slice" });
+});
+
+// addChannelsInto (a concat's backward accumulating in place): the bits of sliceChannels then
+// addInPlace, f32 and f16, vec4 and scalar planes, and a range outside x is a clear error.
+Deno.test("addChannelsInto == slice then addInPlace, bit for bit", async () => {
+  for (const sp of [[3, 5], [4, 6]]) {
+    for (const d of hasF16 ? ["f32", "f16"] as const : ["f32"] as const) {
+      const r = (s: number[], seed: number) => {
+        const v = rand(s, seed).data;
+        return Tensor.from(gpu, d === "f16" ? half(v) : v, s, d);
+      };
+      const x = r([2, 9, ...sp], 21), acc = r([2, 4, ...sp], 22), ref = r([2, 4, ...sp], 22);
+      addChannelsInto(acc, x, 3);
+      const part = sliceChannels(x, 3, 4);
+      addInPlace(ref, part);
+      assertEquals(await acc.read(), await ref.read(), `${d} [${sp}]`);
+      assertThrows(
+        () => addChannelsInto(acc, x, 6),
+        /does not take x \[2,9,.*\]'s channels from 6/,
+      );
+      for (const t of [x, acc, ref, part]) t.dispose();
+    }
+  }
 });
