@@ -98,7 +98,7 @@ if want gemmtests; then
 step "tests of the GEMM tiles on the card"
 timeout 80 deno test --no-check "${d[@]}" -A tests/kernels_matmul.test.ts 2>&1 | tee "$logs/tests-gemm.log" | tail -8
 timeout 60 deno test --no-check "${d[@]}" -A tests/kernels_conv2d.test.ts tests/kernels_pool.test.ts \
-  tests/kernels_batchnorm.test.ts --filter "/per map size|per call|per shape|col2im's gather|both kernel forms/" \
+  tests/kernels_batchnorm.test.ts --filter "/per map size|per call|per shape|col2im's gather|both kernel forms| s2 p/" \
   2>&1 | tee "$logs/tests-geometry.log" | tail -8
 fi
 if want tests; then

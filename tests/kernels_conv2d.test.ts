@@ -203,11 +203,24 @@ for (const cs of CASES) {
     for (const algo of algos) {
       // Winograd's and col2im's GEMMs also through uniform windows: one chunk of 16 (several
       // chunks accumulate), one of 512 (panels of ≤ 32 rows/columns: several row/column blocks).
-      const choices: Array<{ variant?: GemmVariant; window?: WindowChoice; label: string }> = [
+      const choices: Array<
+        { variant?: GemmVariant; window?: WindowChoice; channelMajorCols?: boolean; label: string }
+      > = [
         ...(algo === "winograd4" ? wino4Variants() : variantsFor(cs)).map((v) =>
           v ? { variant: v, label: vname(v) } : { label: "default" }
         ),
         ...(algo !== "gemm" ? WINDOWS.map((w) => ({ window: w, label: JSON.stringify(w) })) : []),
+        // col2im's channel-major columns (a GPU tuner candidate): the fat tile and a GPU tile
+        ...(algo === "col2im"
+          ? [
+            { channelMajorCols: true, label: "channel-major cols" },
+            ...(onGl ? [] : [{
+              channelMajorCols: true,
+              variant: reg(32, 32, 16, 4, 4),
+              label: "channel-major cols reg32x32",
+            }]),
+          ]
+          : []),
       ];
       for (const { label: vl, ...choice } of choices) {
         const ov = { ...o, ...choice, algo };

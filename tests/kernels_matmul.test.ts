@@ -121,10 +121,32 @@ Deno.test("bmm GPU == CPU per batch entry, all transposes, fat and GPU tiles", a
       assertNear(shared.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
     }
   }
+  // sharedA: one 2-D A (read transposed, as col2im's channel-major GEMM does) times every B[z], on
+  // the fat and a GPU tile, split-K included (a kernel that offset A by the batch entry fails it)
+  const a2 = randn(K * M, 11), b3 = randn(B * K * N, 12);
+  const tA = Tensor.from(gpu, a2, [K, M]), tB = Tensor.from(gpu, b3, [B, K, N]);
+  for (const v of choices([VARIANTS[0], SMALL_GPU_TILE, null])) {
+    for (const splitK of v.variant?.kind === "reg" ? [undefined, 2] : [undefined]) {
+      const c = await bmm(tA, tB, { transA: true, sharedA: true, ...v, splitK }).read();
+      for (let z = 0; z < B; z++) {
+        const az = cpuTensor([K, M], a2);
+        const bz = cpuTensor([K, N], b3.subarray(z * K * N, (z + 1) * K * N));
+        const want = matmulCpu(az, bz, { transA: true });
+        const mag = matmulCpu(abs(az), abs(bz), { transA: true }).data;
+        const label = `sharedA ${cname(v)} split ${splitK} batch ${z}`;
+        assertNear(c.subarray(z * M * N, (z + 1) * M * N), want.data, mag, label);
+      }
+    }
+  }
   assertThrows(
     () => bmm(Tensor.zeros(gpu, [2, 3, 4]), Tensor.zeros(gpu, [3, 4, 5])),
     /bmm: need a \[B,·,·\] and b \[B,·,·\]/,
   );
+  assertThrows(
+    () => bmm(tA, tB, { sharedA: true, sharedB: true }),
+    /sharedA and sharedB together/,
+  );
+  assertThrows(() => bmm(tB, tB, { sharedA: true }), /need a \[·,·\] \(sharedA\)/);
 });
 
 Deno.test("linear and linearBackward GPU == CPU, with and without bias", async () => {

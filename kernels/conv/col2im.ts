@@ -12,6 +12,9 @@
  * input pixels with no tap at all; on lavapipe these ran at 0.4–1.3 GFLOP/s.
  * Here the GEMM has long, dense rows (K = O) and the gather reads ≤ ⌈KH/s⌉·⌈KW/s⌉
  * values per input pixel.
+ * With `channelMajorCols` (a tuner candidate on GPUs, "col2im/cm") the GEMM is cols[n] =
+ * wᵀ·dy[n] (bmm with w shared), [C·KH·KW, OH·OW] an image, so the gather's neighbouring lanes
+ * (neighbouring w) read neighbouring ow; pixel-major cols put them C·KH·KW floats apart.
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on
  * hardware). On hardware compiled per geometry (wgsl.ts `withParams`), so its index
@@ -34,8 +37,12 @@ import { bakesGeometry, withParams } from "../wgsl.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
-const gatherKernel = kernelFamily((d: DType): Kernel => ({
-  name: `conv_dgrad_col2im${d === "f16" ? ":f16" : ""}`,
+/**
+ * `cm`: cols channel-major, [n][(c,kh,kw)][(oh,ow)] (neighbouring lanes, neighbouring w, read
+ * neighbouring ow); else pixel-major, [n][(oh,ow)][(c,kh,kw)] (lanes C·KH·KW floats apart).
+ */
+const gatherKernel = kernelFamily((d: DType, cm: boolean): Kernel => ({
+  name: `conv_dgrad_col2im${cm ? ":cm" : ""}${d === "f16" ? ":f16" : ""}`,
   code: `${
     storageWgsl(d).prelude
   }struct P { items: u32, C: u32, H: u32, W: u32, OH: u32, OW: u32, KH: u32, KW: u32,
@@ -63,7 +70,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
         for (var kw = wp % p.stride; kw < p.KW && kw <= wp; kw += p.stride) {
           let ow = (wp - kw) / p.stride;
           if (ow < p.OW) {
-            s += cols[(rowBase + oh * p.OW + ow) * CKK + c * KK + kh * p.KW + kw];
+            s += cols[${
+    cm
+      ? "(n * CKK + c * KK + kh * p.KW + kw) * OHW + oh * p.OW + ow"
+      : "(rowBase + oh * p.OW + ow) * CKK + c * KK + kh * p.KW + kw"
+  }];
           }
         }
       }
@@ -84,16 +95,25 @@ export function conv2dBackwardInputCol2im(
   dy: Tensor,
   w: Tensor,
   g: ConvGeom,
-  o: GemmChoice = {},
+  o: GemmChoice & { channelMajorCols?: boolean } = {},
 ): Tensor {
   const gpu = dy.gpu, ohw = g.oh * g.ow, ckk = g.c * g.kh * g.kw;
   const d = sameDtype("conv2dBackwardInput", dy, w);
+  const cm = !!o.channelMajorCols;
   // windowed: one GEMM for the batch (M = N·OH·OW), which also helps small maps,
   // where a per-image GEMM has a row or four; else the per-image bmm
   const shape = { z: 1, zb: 1, m: g.n * ohw, n: ckk, k: g.o };
-  const { plan } = chooseWindows(gpu, shape, o, true, { z: g.n, m: ohw });
+  const { plan } = cm ? { plan: null } : chooseWindows(gpu, shape, o, true, { z: g.n, m: ohw });
   let cols: Tensor;
-  if (plan) {
+  if (cm) {
+    // cols[n] = wᵀ · dy[n]: [C·KH·KW, OH·OW] per image, w shared
+    cols = bmm(w.view([g.o, ckk]), dy.view([g.n, g.o, ohw]), {
+      transA: true,
+      sharedA: true,
+      variant: o.variant,
+      outDtype: "f32",
+    });
+  } else if (plan) {
     // one GEMM over all images: row n·OH·OW + pixel of A is dy[n, ·, pixel]
     const a = pack(dy, plan, "a", { zs: 0, xs: ohw, s1: g.o * ohw, s2: 1, s3: ohw });
     const b = pack(w, plan, "b", plainSource(plan, "b", false));
@@ -113,7 +133,7 @@ export function conv2dBackwardInputCol2im(
   const [gx, gy] = grid1d(items, WG);
   const fields = [items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad];
   gpu.dispatch(
-    bakesGeometry(gpu) ? withParams(gatherKernel(d), fields, ["items"]) : gatherKernel(d),
+    bakesGeometry(gpu) ? withParams(gatherKernel(d, cm), fields, ["items"]) : gatherKernel(d, cm),
     [cols.buffer, dx.buffer],
     params(fields),
     [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))],

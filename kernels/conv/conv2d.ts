@@ -55,6 +55,8 @@ export interface ConvGpuOptions extends ConvOptions {
   window?: WindowChoice;
   /** Force the grad-weight split-K count (default: enough slices to fill the device). */
   splits?: number;
+  /** col2im's columns channel-major (see conv/col2im.ts; a GPU tuner candidate, "col2im/cm"). */
+  channelMajorCols?: boolean;
   /**
    * "gemm": implicit GEMM; "winograd": F(2×2, 3×3) (3×3 stride-1 convs only, winograd.ts);
    * "winograd4": F(4×4, 3×3) (the same convs: 4× fewer multiplies, more rounding);
@@ -217,6 +219,9 @@ export function convCandidates(
     op === "dgrad" && g.stride > 1 && col2imScratch(g) * 4 <= gpu.limits.maxStorageBufferBindingSize
   ) {
     candidates.push({ label: "col2im", choice: { algo: "col2im" } });
+    if (!gpu.isSoftware) {
+      candidates.push({ label: "col2im/cm", choice: { algo: "col2im", channelMajorCols: true } });
+    }
   }
   return candidates;
 }

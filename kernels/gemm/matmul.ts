@@ -67,9 +67,13 @@ export interface MatmulGpuOptions extends MatmulOptions {
   accumulate?: "f32" | "f16";
 }
 
-/** bmm options: `sharedB` multiplies every A[z] by the same 2-D B. */
+/**
+ * bmm options: `sharedB` multiplies every A[z] by the same 2-D B; `sharedA` the same 2-D A by
+ * every B[z] (GPU tiles, no uniform windows).
+ */
 export interface BmmOptions extends MatmulGpuOptions {
   sharedB?: boolean;
+  sharedA?: boolean;
 }
 
 /**
@@ -77,9 +81,9 @@ export interface BmmOptions extends MatmulGpuOptions {
  * vec4s when `va` (`vb`): the reg kernel's vec4 fetches (see vec4Operands).
  */
 const header = (d: DType, od: DType, va = false, vb = false) =>
-  `${
-    preludeOf(d, od)
-  }struct P { M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32 }
+  `${preludeOf(d, od)}struct P {
+  M: u32, N: u32, K: u32, hasBias: u32, bBatch: u32, batch: u32, kChunk: u32, aBatch: u32,
+}
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> a: array<${vecOf(storageWgsl(d).t, va)}>;
 @group(0) @binding(2) var<storage, read> b: array<${vecOf(storageWgsl(d).t, vb)}>;
@@ -96,7 +100,7 @@ var<private> zC: u32;`;
  */
 const BATCH = `let entry = select(wg.z, wg.z % p.batch, p.kChunk != 0u);
   let slice = select(0u, wg.z / p.batch, p.kChunk != 0u);
-  zA = entry * p.M * p.K; zB = entry * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
+  zA = entry * p.M * p.K * p.aBatch; zB = entry * p.K * p.N * p.bBatch; zC = wg.z * p.M * p.N;`;
 /** k range of the reg skeleton: all of K, or the slice's kChunk (split-K). */
 const K_RANGE = `let k0 = slice * p.kChunk;
   let k1 = select(p.K, min(p.K, k0 + p.kChunk), p.kChunk != 0u);`;
@@ -209,17 +213,16 @@ function gemmBatched(
   o: BmmOptions,
 ): Tensor {
   const ta = !!o.transA, tb = !!o.transB;
-  const op = o.sharedB || batch > 1 ? "bmm" : "matmul";
+  const op = o.sharedA || o.sharedB || batch > 1 ? "bmm" : "matmul";
   const d = sameDtype(op, a, b, ...(bias ? [bias] : [])), od = o.outDtype ?? d;
   const tuned = o.accumulate !== "f16"; // the experimental f16 sums run the tile they are given
   if (
     tuned && o.variant === undefined && o.window === undefined && tunerOf(a.gpu).mode !== "off"
   ) {
-    const key = `${o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul"}:${ta ? "T" : "N"}${
-      tb ? "T" : "N"
-    }:${batch}x${M}x${K}x${N}${bias ? "+bias" : ""}${
-      d === "f32" && od === "f32" ? "" : `:${d}>${od}`
-    }`;
+    const kind = o.sharedA ? "bmmSharedA" : o.sharedB ? "bmmShared" : batch > 1 ? "bmm" : "matmul";
+    const key = `${kind}:${ta ? "T" : "N"}${tb ? "T" : "N"}:${batch}x${M}x${K}x${N}${
+      bias ? "+bias" : ""
+    }${d === "f32" && od === "f32" ? "" : `:${d}>${od}`}`;
     const choice = tunerOf(a.gpu).settled<SplitChoice>(key) ?? tunerOf(a.gpu).choose({
       key,
       candidates: [
@@ -237,7 +240,8 @@ function gemmBatched(
     o = { ...o, ...choice };
   }
   const g = { z: batch, zb: o.sharedB ? 1 : batch, m: M, n: N, k: K };
-  const { plan } = tuned ? chooseWindows(a.gpu, g, o, true) : { plan: null };
+  // the windows' panels hold a per-batch A: a shared A runs on the storage-operand kernels
+  const { plan } = tuned && !o.sharedA ? chooseWindows(a.gpu, g, o, true) : { plan: null };
   if (plan) {
     // A is x-major (rows contiguous) unless transposed; B is x-major only when transposed
     const ap = pack(a, plan, "a", plainSource(plan, "a", !ta));
@@ -276,7 +280,7 @@ function gemmBatched(
     a.gpu.dispatch(
       matmulKernel(v, ta, tb, d, "f32", va, vb),
       [a.buffer, b.buffer, b.buffer, part.buffer],
-      params([M, N, K, 0, o.sharedB ? 0 : 1, batch, chunk]),
+      params([M, N, K, 0, o.sharedB ? 0 : 1, batch, chunk, o.sharedA ? 0 : 1]),
       [Math.ceil(N / bn), Math.ceil(M / bm), used * batch],
     );
     sumSlices(part, used, c);
@@ -286,7 +290,7 @@ function gemmBatched(
   a.gpu.dispatch(
     kern,
     [a.buffer, b.buffer, (bias ?? b).buffer, c.buffer],
-    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1, batch, 0]),
+    params([M, N, K, bias ? 1 : 0, o.sharedB ? 0 : 1, batch, 0, o.sharedA ? 0 : 1]),
     [Math.ceil(N / bn), Math.ceil(M / bm), batch],
   );
   return c;
@@ -298,17 +302,21 @@ function gemmBatched(
  * batch index is the dispatch's z.
  */
 export function bmm(a: Tensor, b: Tensor, o: BmmOptions = {}): Tensor {
-  const bRank = o.sharedB ? 2 : 3;
+  if (o.sharedA && o.sharedB) throw new GpuError("bmm: sharedA and sharedB together");
+  const aRank = o.sharedA ? 2 : 3, bRank = o.sharedB ? 2 : 3;
+  const batch = o.sharedA ? b.shape[0] : a.shape[0];
   if (
-    a.shape.length !== 3 || b.shape.length !== bRank || (!o.sharedB && a.shape[0] !== b.shape[0])
+    a.shape.length !== aRank || b.shape.length !== bRank ||
+    (!o.sharedA && !o.sharedB && a.shape[0] !== b.shape[0])
   ) {
+    const want = (rank: number, shared: string) => rank === 2 ? `[·,·] (${shared})` : "[B,·,·]";
     throw new GpuError(
-      `bmm: need a [B,·,·] and b ${o.sharedB ? "[·,·] (sharedB)" : "[B,·,·]"}, ` +
+      `bmm: need a ${want(aRank, "sharedA")} and b ${want(bRank, "sharedB")}, ` +
         `got [${a.shape}] and [${b.shape}]`,
     );
   }
-  const [M, K, N] = matmulDims(a.shape.slice(1), b.shape.slice(-2), o);
-  return gemmBatched(a, b, null, a.shape[0], M, K, N, [a.shape[0], M, N], o);
+  const [M, K, N] = matmulDims(a.shape.slice(-2), b.shape.slice(-2), o);
+  return gemmBatched(a, b, null, batch, M, K, N, [batch, M, N], o);
 }
 
 /** C = op(A)·op(B) for 2-D tensors. */
