@@ -6,8 +6,8 @@
 # issues 13 and 14; short are matmul 1024^3 (42%) and f16 (1.06x f32, issue 14 asks 1.5x). Next, in
 # this order (sessions 12-13 prepared them, untimed on a card; kernels/KERNELS.md):
 # 1. `ONLY="bench timeline gemmtests"` (~4-6 min from the carried cache: each cached shape times just
-#    the tiles added since against its recorded choice, 228 candidates for ResNet-18 where all were
-#    649): the in-workgroup split-K tiles for 1024^3; the f16 FMA probe (bench's header: does f16
+#    the tiles added since against its recorded choice, 234 candidates for ResNet-18 where all were
+#    655): the in-workgroup split-K tiles for 1024^3; the f16 FMA probe (bench's header: does f16
 #    math run at 2x f32 here?) and f16acc (what f16 sums would buy in the step's GEMMs); the step's
 #    single compute pass (addInPlace, the step scalars' ring write); the kernels compiled per
 #    geometry (conv tiles per map size, Winograd transforms, col2im's gather, batch norm's apply);
