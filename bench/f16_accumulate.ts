@@ -26,7 +26,6 @@ import {
   SHORT_K_CANDIDATES,
   variantKey,
 } from "../kernels/gemm/variants.ts";
-import { matmulF64 } from "../kernels/cpu/matmul.ts";
 import { Rng } from "../util/rng.ts";
 import type { BenchEntry } from "./harness.ts";
 import { timeThroughput } from "./harness.ts";
@@ -62,13 +61,16 @@ export const SMALL_SHAPES: AccShape[] = [
   { label: "bmm 4x32x32x256", batch: 4, m: 32, k: 32, n: 256, transA: true },
 ];
 
+/** Rows of the first output matrix the error is measured on. */
+const ROWS = 64;
+
 export interface AccRow {
   shape: AccShape;
   /** ms per call at the fastest tile, and that tile, for f32, f16 storage and f16 sums. */
   f32: { ms: number; tile: string };
   f16: { ms: number; tile: string };
   acc16: { ms: number; tile: string };
-  /** max |f16 sums − f32 sums| / Σ|a||b| over the output (f16 operands both). */
+  /** max |f16 sums − f32 sums| / Σ|a||b| over the first matrix's first 64 rows (f16 operands). */
   error: number;
 }
 
@@ -109,22 +111,32 @@ export async function accRow(
   };
   const f32 = await best(a32, b32, "f32"), f16 = await best(a16, b16, "f32");
   const acc16 = await best(a16, b16, "f16");
-  // the error of f16 sums against f32 sums of the same f16 operands, at acc16's fastest tile,
-  // on the first matrix of the batch
+  // the error of f16 sums against f32 sums of the same f16 operands, at acc16's fastest tile, on
+  // the first ROWS rows of the batch's first matrix (a whole 2048² magnitude in JS takes minutes)
   const variant = tiles.find((v) => variantKey(v) === acc16.tile) ?? tiles[0];
   const o = { variant, transA: s.transA, outDtype: "f32" as const };
-  const [got, want] = await Promise.all([
-    bmm(a16, b16, { ...o, accumulate: "f16" }).read(),
-    bmm(a16, b16, o).read(),
-  ]);
-  const ah = new Float32Array(await a16.read()).subarray(0, s.m * s.k).map(Math.abs);
-  const bh = new Float32Array(await b16.read()).subarray(0, s.k * s.n).map(Math.abs);
-  const mag = matmulF64(ah, s.transA ? [s.k, s.m] : [s.m, s.k], bh, [s.k, s.n], {
-    transA: s.transA,
-  });
+  const rows = Math.min(s.m, ROWS), bytes = 4 * rows * s.n;
+  const c16 = bmm(a16, b16, { ...o, accumulate: "f16" }), c32 = bmm(a16, b16, o);
+  const [got, want] = (await gpu.readMany([
+    { buf: c16.buffer, bytes, byteOffset: 0 },
+    { buf: c32.buffer, bytes, byteOffset: 0 },
+  ])).map((x) => new Float32Array(x));
+  c16.dispose();
+  c32.dispose();
+  // the operands as the GPU holds them: rounded to f16 the way Tensor.from rounds
+  const ah = Float32Array.from(new Float16Array(a.subarray(0, s.m * s.k)), Math.abs);
+  const bh = Float32Array.from(new Float16Array(b.subarray(0, s.k * s.n)), Math.abs);
   let error = 0;
-  for (let i = 0; i < s.m * s.n; i++) {
-    error = Math.max(error, Math.abs(got[i] - want[i]) / (mag[i] + 1e-12));
+  for (let i = 0; i < rows; i++) {
+    const mag = new Float64Array(s.n);
+    for (let k = 0; k < s.k; k++) {
+      const av = s.transA ? ah[k * s.m + i] : ah[i * s.k + k];
+      for (let j = 0; j < s.n; j++) mag[j] += av * bh[k * s.n + j];
+    }
+    for (let j = 0; j < s.n; j++) {
+      const e = Math.abs(got[i * s.n + j] - want[i * s.n + j]) / (mag[j] + 1e-12);
+      error = Math.max(error, e);
+    }
   }
   for (const t of [a32, b32, a16, b16]) t.dispose();
   return { shape: s, f32, f16, acc16, error };
