@@ -22,7 +22,7 @@
  */
 import { type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { channelDims, concatShape } from "./cpu/concat.ts";
+import { addChannelsDims, channelDims, concatShape } from "./cpu/concat.ts";
 import { sameDtype } from "./cast.ts";
 import { storagePrelude } from "./wgsl.ts";
 
@@ -116,12 +116,6 @@ export function sliceChannels(x: Tensor, start: number, count: number): Tensor {
  * of sliceChannels then addInPlace.
  */
 export function addChannelsInto(acc: Tensor, x: Tensor, start: number): void {
-  const [N, C, inner] = channelDims(acc.shape, "addChannelsInto");
-  const [Nx, Cx, innerX] = channelDims(x.shape, "addChannelsInto");
-  if (N !== Nx || inner !== innerX || !(start >= 0 && start + C <= Cx)) {
-    throw new Error(
-      `addChannelsInto: [${acc.shape}] does not take x [${x.shape}]'s channels from ${start}`,
-    );
-  }
+  const [, C] = addChannelsDims(acc.shape, x.shape, start);
   copy(x, start, acc, 0, C, "addChannelsInto", true);
 }

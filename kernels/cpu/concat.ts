@@ -58,15 +58,26 @@ export function sliceChannelsCpu(x: CpuTensor, start: number, count: number): Cp
   return y;
 }
 
+/**
+ * [N, C, inner] of acc and x's channel count, after checking that acc takes x's channels
+ * [start, start + C) (addChannelsInto, GPU and CPU).
+ */
+export function addChannelsDims(
+  acc: readonly number[],
+  x: readonly number[],
+  start: number,
+): [number, number, number, number] {
+  const [N, C, inner] = channelDims(acc, "addChannelsInto");
+  const [Nx, Cx, innerX] = channelDims(x, "addChannelsInto");
+  if (N !== Nx || inner !== innerX || !(start >= 0 && start + C <= Cx)) {
+    throw new Error(`addChannelsInto: [${acc}] does not take x [${x}]'s channels from ${start}`);
+  }
+  return [N, C, inner, Cx];
+}
+
 /** acc += x's channels [start, start + acc's channels) (f32 sums; the backend rounds f16). */
 export function addChannelsIntoCpu(acc: CpuTensor, x: CpuTensor, start: number): void {
-  const [N, C, inner] = channelDims(acc.shape, "addChannelsInto");
-  const [Nx, Cx, innerX] = channelDims(x.shape, "addChannelsInto");
-  if (N !== Nx || inner !== innerX || !(start >= 0 && start + C <= Cx)) {
-    throw new Error(
-      `addChannelsInto: [${acc.shape}] does not take x [${x.shape}]'s channels from ${start}`,
-    );
-  }
+  const [N, C, inner, Cx] = addChannelsDims(acc.shape, x.shape, start);
   for (let n = 0; n < N; n++) {
     for (let i = 0; i < C * inner; i++) {
       acc.data[n * C * inner + i] += x.data[(n * Cx + start) * inner + i];
