@@ -10,8 +10,9 @@
  *     [--precision f32|f16]
  *     [--tune-cache PATH]   (read before, written as each shape is timed: later runs start tuned)
  *     [--tune measure|cached|off]  (the tuner's mode, default the adapter's: "cached" times
- *                            nothing, shapes the cache lacks run the prior; a first figure for a
- *                            backbone whose first tuning outlasts a lease, as DenseNet-121's)
+ *                            nothing, shapes the cache lacks run the nearest cached shape's
+ *                            choice or the prior; a first figure for a backbone whose first
+ *                            tuning outlasts a lease, as DenseNet-121's)
  *
  * or `deno task bench --only moco` (defaults; `--no-tf`, `--reps-scale` apply).
  * Each timed step ends with a loss readback, so it covers the device work.

@@ -12,8 +12,8 @@
  * rounds per loop iteration (so the loop's counter, compare and branch, and
  * any bound check the shader compiler adds, are spread over more FMAs),
  * workgroups of 256, and writes one value so the work cannot be dropped.
- * FLOPs = invocations · rounds · chains · 4 · 2. The same probes in f16 arithmetic (`--f16` in
- * bench/bench.ts, where the adapter has shader-f16) tell what f16 math could gain on a card.
+ * FLOPs = invocations · rounds · chains · 4 · 2. The same probes in f16 arithmetic (`f16`,
+ * which bench/bench.ts asks where the adapter has shader-f16) tell what f16 math could gain.
  * Copy: a grid-stride loop of vec4 loads and stores, with grids giving each
  * invocation 1, 4 or 16 vec4s; bytes moved = 2 · size.
  * Both timed per call over many calls in one submit (bench/harness.ts
@@ -45,7 +45,7 @@ export function fmaKernel(chains: number, unrollBy: number, dtype: "f32" | "f16"
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let s = p.seed + f32(gid.x) * 1e-7;
-${unroll(chains, (c) => `  var a${c} = ${V}(${V}(vec4f(s + ${c}.0, s, s, s)));`)}
+${unroll(chains, (c) => `  var a${c} = ${V}(vec4f(s + ${c}.0, s, s, s));`)}
   let m = ${V}(${m});
   let d = ${V}(1e-4, 2e-4, 3e-4, 4e-4);
   for (var i = 0u; i < p.iters; i++) {

@@ -51,13 +51,7 @@
  */
 import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import {
-  bakesGeometry,
-  gridStrideMain,
-  storagePrelude,
-  treeSumDeclared,
-  withParams,
-} from "./wgsl.ts";
+import { forGeometry, gridStrideMain, storagePrelude, treeSumDeclared } from "./wgsl.ts";
 
 /** Lanes per workgroup in every grid-path kernel. */
 export const BN_GRID_WG = 256;
@@ -417,14 +411,14 @@ export interface BnGridDims {
 
 /**
  * An elementwise (apply) kernel compiled for its call's plane size and sub-batches on hardware
- * (wgsl.ts withParams: every u32 field but the item count and the channel count a constant), so
+ * (wgsl.ts forGeometry: every u32 field but the item count and the channel count a constant), so
  * two of the three divisions each item makes to find its channel and sub-batch are by constants.
  * Channels stay a uniform: DenseNet-121 has a batch norm of each width from 64 to 1,024 channels,
  * and baking them too took its step from 57 distinct kernels to 201 (dry-run count). The
  * statistics passes divide once a lane and stay uniform-driven.
  */
 function perShape(gpu: Gpu, k: Kernel, pr: Uint32Array): Kernel {
-  return bakesGeometry(gpu) ? withParams(k, [...pr], ["total", "C"]) : k;
+  return forGeometry(gpu, k, pr, ["total", "C"]);
 }
 
 /** Train forward on the grid path (batchnorm.ts validates and allocates the outputs). */

@@ -21,7 +21,7 @@
  * Per geometry on hardware: H, W, OH, OW, k, s and pad are written into the
  * WGSL as constants (one pipeline per pooling geometry, as the convs since
  * session 8), so the index divisions are by constants and the window loops
- * have fixed bounds (wgsl.ts `withParams`). On an H200 the stem's max-pool
+ * have fixed bounds (wgsl.ts `forGeometry`). On an H200 the stem's max-pool
  * backward took 2.60 ms and its forward 0.68 ms a call against ~0.1 ms of
  * memory traffic (session 11). Software adapters keep the uniform-driven
  * kernels; tests force either (wgsl.ts `setPerGeometry`).
@@ -35,7 +35,7 @@ import { type Kernel, params } from "./device.ts";
 import { type DType, type Shape, Tensor } from "./tensor.ts";
 import { type AvgPoolOptions, type MaxPoolOptions, poolShape } from "./cpu/pool.ts";
 import { sameDtype } from "./cast.ts";
-import { bakesGeometry, gridStrideMain, storagePrelude, withParams } from "./wgsl.ts";
+import { forGeometry, gridStrideMain, storagePrelude } from "./wgsl.ts";
 
 const WG = 64;
 const MAX_GROUPS = 4096;
@@ -170,7 +170,7 @@ const kernels = (d: DType) => K[d];
 function run(k: Kernel, ins: Tensor[], out: Tensor, dims: number[]): Tensor {
   const fields = [...dims, out.size];
   out.gpu.dispatch(
-    bakesGeometry(out.gpu) ? withParams(k, fields, ["planes", "n"]) : k,
+    forGeometry(out.gpu, k, fields, ["planes", "n"]),
     [...ins.map((t) => t.buffer), out.buffer],
     params(fields),
     [Math.min(Math.ceil(out.size / WG), out.gpu.gridCap(MAX_GROUPS))],

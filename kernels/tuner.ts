@@ -7,8 +7,9 @@
  * The tuner answers from its cache when the problem was timed before; else it
  * answers the choice of the nearest shape it timed (`nearestLabel`: the same
  * op at other sizes), or failing that the caller's prior (the cost model or
- * the fixed default), and files the problem as pending. `tunePending()` (called between training steps, or
- * by a benchmark after its warm-up) then times every candidate of every
+ * the fixed default), and files the problem as pending. `tunePending()`
+ * (called between training steps, or by a benchmark after its warm-up) then
+ * times every candidate of every
  * pending problem on scratch operands of the same shape and keeps the fastest:
  * each candidate is run once to compile and warm up, then timed over a batch of
  * back-to-back calls, by GPU timestamps around the batch's compute passes where
@@ -29,7 +30,8 @@
  * tests, so a choice changes results by float rounding at most.
  *
  * Modes: "measure" times pending problems; "cached" answers from the cache
- * and otherwise the prior, timing nothing; "off" always answers the prior.
+ * and otherwise the nearest timed shape's choice or the prior, timing nothing;
+ * "off" always answers the prior.
  * Hardware adapters default to "measure", software adapters to "off" (their
  * cost model was measured there, and compiling the fat kernels takes seconds
  * each, so timing them costs more than it could win in a short run).
@@ -146,7 +148,7 @@ export class Tuner {
       this.used.set(p.key, hit.label);
       // candidates the record never timed (added since: a new tile shape) are timed with the
       // rest when measuring; the recorded choice runs meanwhile
-      const timed = typeof rec.ms === "object" && rec.ms !== null ? rec.ms : {};
+      const timed = timingsOf(rec) ?? {};
       const stale = this.mode === "measure" && p.candidates.some((c) => !(c.label in timed));
       if (!stale || this.untimable.has(p.key)) this.settledChoices.set(p.key, hit.choice);
       else if (!this.pending.has(p.key)) this.pending.set(p.key, p as Problem<unknown>);
@@ -282,7 +284,7 @@ export class Tuner {
    */
   private async tuneOne(whole: Problem<unknown>, targetMs: number): Promise<void> {
     const old = this.records[whole.key];
-    const oldMs = old && typeof old.ms === "object" && old.ms !== null ? old.ms : null;
+    const oldMs = old ? timingsOf(old) : null;
     const stale = oldMs && whole.candidates.some((c) => c.label === old.label)
       ? whole.candidates.filter((c) => c.label === old.label || !(c.label in oldMs))
       : null;
@@ -477,6 +479,11 @@ export class Tuner {
   summary(): Record<string, string> {
     return Object.fromEntries(this.used);
   }
+}
+
+/** A record's timings by label, or null when a damaged cache file left something else there. */
+function timingsOf(r: TuneRecord): Record<string, number> | null {
+  return typeof r.ms === "object" && r.ms !== null ? r.ms : null;
 }
 
 export class TuneCacheError extends Error {}

@@ -12,9 +12,9 @@
  *   as `S` (f32 or f16): `enable f16;` where needed and `alias S`. Such a kernel
  *   declares those bindings `array<S>` (or `array<vec4<S>>`), widens every load
  *   with `f32(…)` and computes in f32, and rounds once at the store with `S(…)`.
- * - `withConstants` / `withParams` / `bakesGeometry`: a uniform-driven kernel
- *   compiled per geometry, its `p.<field>` reads (some, or all but a few)
- *   written in as constants. A GPU's compiler then divides by constants (a
+ * - `forGeometry` (with `withParams`, `withConstants`, `bakesGeometry`): a
+ *   uniform-driven kernel compiled per geometry, its `p.<field>` reads (some,
+ *   or all but a few) written in as constants. A GPU's compiler then divides by constants (a
  *   multiply and a shift) and knows its loop bounds, where a u32 division by a
  *   uniform is a long instruction sequence: on an H200 the index-heavy,
  *   memory-bound kernels (pooling, col2im's gather) ran several times over their
@@ -78,22 +78,42 @@ export function bakesGeometry(gpu: Gpu): boolean {
 }
 
 /**
+ * `k` as the adapter runs it: compiled for this call's `values` (withParams) where the adapter
+ * bakes geometry (bakesGeometry), else `k` itself, every geometry through its uniforms.
+ */
+export function forGeometry(gpu: Gpu, k: Kernel, values: ArrayLike<number>, keep: string[] = []) {
+  return bakesGeometry(gpu) ? withParams(k, values, keep) : k;
+}
+
+/** A kernel's `struct P` fields in order, [name, type] (parsed once a kernel). */
+const fieldsOf = new WeakMap<Kernel, Array<[string, string]>>();
+
+/**
  * `k` with every u32 field of its `struct P` uniform block written in as the constant it holds in
  * `values` (the params array, in field order), except the fields named in `keep` (those that vary
  * between calls of one geometry: an item count, a batch). See withConstants.
  */
-export function withParams(k: Kernel, values: number[], keep: string[] = []): Kernel {
-  const m = /struct P \{([^}]*)\}/.exec(k.code);
-  if (!m) throw new Error(`withParams(${k.name}): no struct P`);
+export function withParams(k: Kernel, values: ArrayLike<number>, keep: string[] = []): Kernel {
+  let struct = fieldsOf.get(k);
+  if (!struct) {
+    const m = /struct P \{([^}]*)\}/.exec(k.code);
+    if (!m) throw new Error(`withParams(${k.name}): no struct P`);
+    struct = m[1].split(",").map((f) => f.trim()).filter(Boolean)
+      .map((f) => f.split(":").map((x) => x.trim()) as [string, string]);
+    fieldsOf.set(k, struct);
+  }
   const fields: Record<string, number> = {};
-  m[1].split(",").map((f) => f.trim()).filter(Boolean).forEach((f, i) => {
-    const [name, type] = f.split(":").map((x) => x.trim());
+  struct.forEach(([name, type], i) => {
     if (type === "u32" && !keep.includes(name) && i < values.length) fields[name] = values[i];
   });
   return withConstants(k, fields);
 }
 
-const baked = new Map<string, Kernel>();
+/**
+ * Baked kernels by their source kernel (the object: kernel families memoise theirs, so this is
+ * one lookup a dispatch, not a hash of a long source) and then by the fields' names and values.
+ */
+const baked = new WeakMap<Kernel, Map<string, Kernel>>();
 /**
  * `k` with each `p.<field>` read of the given fields written in as a u32 constant (named
  * `<name>:<values>`, memoised: one pipeline per geometry). The fields must be u32 in `k`'s
@@ -103,16 +123,18 @@ const baked = new Map<string, Kernel>();
 export function withConstants(k: Kernel, fields: Record<string, number>): Kernel {
   const names = Object.keys(fields);
   if (names.length === 0) return k;
-  for (const f of names) {
-    const v = fields[f];
-    if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
-      throw new Error(`withConstants(${k.name}): ${f} = ${v} is not a u32`);
-    }
-  }
   const values = names.map((f) => fields[f]).join("x");
-  const key = `${k.code}\0${names.join(",")}|${values}`; // by source: two kernels may share a name
-  let out = baked.get(key);
+  let mine = baked.get(k);
+  if (!mine) baked.set(k, mine = new Map());
+  const key = `${names.join(",")}|${values}`;
+  let out = mine.get(key);
   if (!out) {
+    for (const f of names) {
+      const v = fields[f];
+      if (!(Number.isInteger(v) && v >= 0 && v < 2 ** 32)) {
+        throw new Error(`withConstants(${k.name}): ${f} = ${v} is not a u32`);
+      }
+    }
     const code = k.code.replace(
       new RegExp(`\\bp\\.(${names.join("|")})\\b`, "g"),
       (_, f: string) => `${fields[f]}u`,
@@ -122,7 +144,7 @@ export function withConstants(k: Kernel, fields: Record<string, number>): Kernel
     if (!/\bp\./.test(code)) {
       throw new Error(`withConstants(${k.name}): every field baked; keep one a uniform`);
     }
-    baked.set(key, out = { name: `${k.name}:${values}`, code });
+    mine.set(key, out = { name: `${k.name}:${values}`, code });
   }
   return out;
 }

@@ -120,7 +120,7 @@ export const cpuBackend: Backend = {
   sliceChannels: (x, start, count) => half(x, sliceChannelsCpu(c(x), start, count)),
   addChannelsInto(acc, x, start) {
     addChannelsIntoCpu(c(acc), c(x), start);
-    if (c(acc).dtype === "f16") c(acc).data.set(new Float16Array(c(acc).data));
+    half(acc, acc);
   },
 
   scaleBy: (x, s) => half(x, scaleByCpu(c(x), c(s))),

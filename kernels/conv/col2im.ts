@@ -17,7 +17,7 @@
  * (neighbouring w) read neighbouring ow; pixel-major cols put them C·KH·KW floats apart.
  * Gather: one invocation per dx element in a grid-stride loop, workgroup 64,
  * min(⌈N·C·H·W / 64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on
- * hardware). On hardware compiled per geometry (wgsl.ts `withParams`), so its index
+ * hardware). On hardware compiled per geometry (wgsl.ts `forGeometry`), so its index
  * divisions (six a pixel) are by constants. In session 12's H200 cache a 1×1 stride-2
  * grad-input took 0.85 ms, of which its GEMM 0.41: the rest, ~7× the gather's memory floor,
  * points at that index math. Not yet timed on a card.
@@ -33,7 +33,7 @@ import { bmm } from "../gemm/matmul.ts";
 import { pack, plainSource, windowGemm } from "../gemm/windows.ts";
 import { chooseWindows, type GemmChoice } from "../gemm/window_plan.ts";
 import type { ConvGeom } from "../gemm/skeleton.ts";
-import { bakesGeometry, withParams } from "../wgsl.ts";
+import { forGeometry } from "../wgsl.ts";
 
 const WG = 64, MAX_GROUPS = 1024;
 
@@ -133,7 +133,7 @@ export function conv2dBackwardInputCol2im(
   const [gx, gy] = grid1d(items, WG);
   const fields = [items, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.stride, g.pad];
   gpu.dispatch(
-    bakesGeometry(gpu) ? withParams(gatherKernel(d, cm), fields, ["items"]) : gatherKernel(d, cm),
+    forGeometry(gpu, gatherKernel(d, cm), fields, ["items"]),
     [cols.buffer, dx.buffer],
     params(fields),
     [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))],

@@ -27,7 +27,7 @@
  * extent is not a multiple of 4); workgroup 64, dispatch
  * min(⌈groups/64⌉, cap) workgroups, cap 1,024 on software adapters (Gpu.gridCap's on hardware). On lavapipe these kernels are bound by
  * storage accesses (kernels/KERNELS.md, sessions 4 and 5). On hardware each is compiled for
- * its call's fields (wgsl.ts `withParams`: every field but the item count a constant), so
+ * its call's fields (wgsl.ts `forGeometry`: every field but the item count a constant), so
  * the ~14 index divisions an item (channel, tile, panel position) are by constants.
  * Storage: the transforms read x, w, dy and bias and write y and dw in the
  * user's storage type (f32 or f16: gemm/storage.ts, widened on load, rounded
@@ -45,7 +45,7 @@ import { type StorageWgsl, storageWgsl } from "../gemm/storage.ts";
 import { bmm } from "../gemm/matmul.ts";
 import { chooseVariant, tileOf } from "../gemm/variants.ts";
 import { PANEL_POS_WGSL, windowGemm } from "../gemm/windows.ts";
-import { bakesGeometry, withParams } from "../wgsl.ts";
+import { forGeometry } from "../wgsl.ts";
 import {
   chooseWindows,
   type GemmChoice,
@@ -445,7 +445,7 @@ function run(
 ): void {
   const items = fields[0], L: Lanes = vec && (wi.m === 2 || gpu.isSoftware) ? 4 : 1;
   const [gx, gy] = grid1d(items / L, WG);
-  const k = bakesGeometry(gpu) ? withParams(family[L], fields, ["items"]) : family[L];
+  const k = forGeometry(gpu, family[L], fields, ["items"]);
   gpu.dispatch(k, buffers, params(fields), [Math.min(gx * gy, gpu.gridCap(MAX_GROUPS))]);
 }
 

@@ -34,7 +34,7 @@
  * reading as zeros), and at the end the groups' tiles are summed through shared
  * memory in a fixed order, (g0 + g2) + (g1 + g3), before group 0 stores.
  * Where an operand's contiguous extent allows (`loadA4`/`loadB4`) a slot is one
- * vec4 load (see `fetchA`/`fetchB`).
+ * vec4 load (see `fetchOne`).
  * Dispatch: [ceil(NC / BN), ceil(M / BM), z].
  */
 import { type GemmVariant, regValid, variantKey } from "./variants.ts";
