@@ -45,6 +45,12 @@
  * f32, each output element is rounded once. γ, β, running mean/var, the saved
  * mean/invstd and dγ/dβ are always f32.
  *
+ * x may be a channel prefix of a wider store (tensor.ts ChannelPrefix: a dense
+ * block's layer input, read in place): both layouts then compile a variant
+ * (`strided`, ":xs" in its name) whose uniform block adds XC, the store's channels,
+ * and which reads x at ix = (n·XC + c)·L + q while y, dy and dx stay contiguous at
+ * i = (n·C + c)·L + q. Same bits as on a contiguous copy of the prefix (tested).
+ *
  * Workgroup of 8 lanes (BN_WG): measured against 16, 32 and 64 (kernels/KERNELS.md).
  * Not tried: Welford/Chan single statistics pass (would save one of the four
  * accesses per element forward). Two-stage partial sums for GPUs with many SMs:
@@ -90,9 +96,15 @@ export function batchNormPath(gpu: Gpu): "channel" | "grid" {
 /** Lanes per channel workgroup: one 8-wide AVX2 vector on lavapipe (measured, header). */
 export const BN_WG = 8;
 
-const HEADER = `
+/**
+ * The uniform block; `strided` adds XC, the channel planes between two images of x (x a
+ * ChannelPrefix of a wider store, read at ix: the outputs stay contiguous, at i).
+ */
+const header = (strided: boolean) => `
 struct P {
-  C: u32, L: u32, G: u32, nb: u32, a: u32, b: u32, momentum: f32, eps: f32, fm: f32,
+  C: u32, L: u32, G: u32, nb: u32, a: u32, b: u32, momentum: f32, eps: f32, fm: f32,${
+  strided ? " XC: u32," : ""
+}
 }
 @group(0) @binding(0) var<uniform> p: P;`;
 
@@ -114,13 +126,15 @@ function common(
  * j = lid, lid+WG, … of the flattened (image, plane position) range; (n, q)
  * advance by WG = a·L + b without a division per element.
  */
-function lanes(body: string): string {
+function lanes(body: string, strided: boolean): string {
   return `{
       var n = n0 + lidL.x;
       var q = lidL.y;
       loop {
         if (n >= n1) { break; }
-        let i = (n * p.C + c) * p.L + q;
+        let i = (n * p.C + c) * p.L + q;${
+    strided ? "\n        let ix = (n * p.XC + c) * p.L + q;" : ""
+  }
         ${body}
         q += p.b;
         n += p.a;
@@ -142,11 +156,13 @@ const trainKernel = kernelFamily((
   vec: boolean,
   relu: boolean,
   dtype: DType,
+  strided: boolean,
 ): Kernel => {
+  const xi = strided ? "ix" : "i";
   const { T, ST, hsum, zero } = common(vec);
   return {
-    name: `bn:train:${wg}:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+    name: `bn:train:${wg}:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+    code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
@@ -163,19 +179,20 @@ ${ENTRY(wg)}
     let n0 = g * p.nb;
     let n1 = n0 + p.nb;
     var s = ${zero};
-    ${lanes(`s += ${T}(x[i]);`)}
+    ${lanes(`s += ${T}(x[${xi}]);`, strided)}
     let mu = total(vec2f(${hsum("s")}, 0.0), lid).x / p.fm;
     var ss = ${zero};
-    ${lanes(`let d = ${T}(x[i]) - mu; ss += d * d;`)}
+    ${lanes(`let d = ${T}(x[${xi}]) - mu; ss += d * d;`, strided)}
     let v = total(vec2f(${hsum("ss")}, 0.0), lid).x / p.fm;
     let inv = 1.0 / sqrt(v + p.eps);
     let ga = gamma[c] * inv;
     let be = beta[c] - mu * ga;
     ${
       lanes(
-        `let z = ${T}(x[i]) * ga + be; y[i] = ${ST}(${
+        `let z = ${T}(x[${xi}]) * ga + be; y[i] = ${ST}(${
           relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
         });`,
+        strided,
       )
     }
     if (lid == 0u) {
@@ -200,11 +217,13 @@ const evalKernel = kernelFamily((
   vec: boolean,
   relu: boolean,
   dtype: DType,
+  strided: boolean,
 ): Kernel => {
+  const xi = strided ? "ix" : "i";
   const { T, ST, zero } = common(vec);
   return {
-    name: `bn:eval:${wg}:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+    name: `bn:eval:${wg}:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+    code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> runMean: array<f32>;
 @group(0) @binding(3) var<storage, read> runVar: array<f32>;
@@ -218,9 +237,10 @@ ${ENTRY(wg)}
   let n1 = p.nb;
   ${
       lanes(
-        `let z = ${T}(x[i]) * ga + be; y[i] = ${ST}(${
+        `let z = ${T}(x[${xi}]) * ga + be; y[i] = ${ST}(${
           relu ? "select(z, " + zero + ", z < " + zero + ")" : "z"
         });`,
+        strided,
       )
     }
 }`,
@@ -238,13 +258,15 @@ const backwardKernel = kernelFamily((
   vec: boolean,
   relu: boolean,
   dtype: DType,
+  strided: boolean,
 ): Kernel => {
+  const xi = strided ? "ix" : "i";
   const { T, ST, hsum, zero } = common(vec);
   const o = relu ? 1 : 0;
   const d = relu ? `select(${zero}, ${T}(dy[i]), ${T}(y[i]) > ${zero})` : `${T}(dy[i])`;
   return {
-    name: `bn:backward:${wg}:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+    name: `bn:backward:${wg}:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+    code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> dy: array<${ST}>;
 @group(0) @binding(2) var<storage, read> x: array<${ST}>;
 ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
@@ -263,13 +285,13 @@ ${ENTRY(wg)}
     let inv = invstd[g * p.C + c];
     var s1 = ${zero};
     var s2 = ${zero};
-    ${lanes(`let d = ${d}; s1 += d; s2 += d * (${T}(x[i]) - mu);`)}
+    ${lanes(`let d = ${d}; s1 += d; s2 += d * (${T}(x[${xi}]) - mu);`, strided)}
     let r = total(vec2f(${hsum("s1")}, ${hsum("s2")}), lid) * vec2f(1.0, inv); // Σd, Σd·x̂
     acc += r;
     let k1 = gamma[c] * inv;
     let k2 = -k1 * inv * r.y / p.fm;
     let k0 = -k1 * r.x / p.fm - mu * k2;
-    ${lanes(`let d = ${d}; dx[i] = ${ST}(d * k1 + ${T}(x[i]) * k2 + k0);`)}
+    ${lanes(`let d = ${d}; dx[i] = ${ST}(d * k1 + ${T}(x[${xi}]) * k2 + k0);`, strided)}
   }
   if (lid == 0u) {
     dgb[c] = acc.y;
@@ -288,6 +310,7 @@ function bnParams(
   wg: number,
   momentum = 0,
   eps = 0,
+  XC = C,
 ): { pr: Uint32Array; vec: boolean } {
   const vec = HW % 4 === 0;
   const L = vec ? HW / 4 : HW;
@@ -301,6 +324,7 @@ function bnParams(
     { f32: momentum },
     { f32: eps },
     { f32: (N / G) * HW },
+    ...(XC !== C ? [XC] : []),
   ]);
   return { pr, vec };
 }
@@ -342,10 +366,11 @@ export function batchNormTrain(
     });
     return { y, mean, invstd };
   }
-  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, momentum, eps);
+  const XC = x.imageChannels;
+  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, momentum, eps, XC);
   gpu.dispatch(
-    trainKernel(BN_WG, vec, relu, x.dtype),
-    [x, gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer),
+    trainKernel(BN_WG, vec, relu, x.dtype, XC !== C),
+    [x.storage, ...[gamma, beta, mean, invstd, runMean, runVar, y].map((t) => t.buffer)],
     pr,
     [C],
   );
@@ -373,10 +398,11 @@ export function batchNormEval(
     bnGridEval({ N, C, HW, G: 1 }, x, gamma, beta, runMean, runVar, y, { eps, relu });
     return y;
   }
-  const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, eps);
+  const XC = x.imageChannels;
+  const { pr, vec } = bnParams(N, C, HW, 1, BN_WG, 0, eps, XC);
   x.gpu.dispatch(
-    evalKernel(BN_WG, vec, relu, x.dtype),
-    [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
+    evalKernel(BN_WG, vec, relu, x.dtype, XC !== C),
+    [x.storage, ...[runMean, runVar, gamma, beta, y].map((t) => t.buffer)],
     pr,
     [C],
   );
@@ -417,10 +443,15 @@ export function batchNormBackward(
   const dgb = Tensor.empty(gpu, [2, C]);
   const dx = Tensor.empty(gpu, x.shape, dtype), dgamma = Tensor.empty(gpu, [C]);
   const dbeta = Tensor.empty(gpu, [C]);
-  const { pr, vec } = bnParams(N, C, HW, G, BN_WG);
+  const XC = x.imageChannels;
+  const { pr, vec } = bnParams(N, C, HW, G, BN_WG, 0, 0, XC);
   gpu.dispatch(
-    backwardKernel(BN_WG, vec, relu, dtype),
-    [dy, x, ...(relu ? [y!] : []), gamma, mean, invstd, dx, dgb].map((t) => t.buffer),
+    backwardKernel(BN_WG, vec, relu, dtype, XC !== C),
+    [
+      dy.buffer,
+      x.storage,
+      ...[...(relu ? [y!] : []), gamma, mean, invstd, dx, dgb].map((t) => t.buffer),
+    ],
     pr,
     [C],
   );

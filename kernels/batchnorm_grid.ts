@@ -3,7 +3,8 @@
  * the default where `!gpu.isSoftware`): statistics as partial sums over a grid of
  * chunks, then per-element work one item per invocation. Same results as the
  * per-channel path up to f32 rounding (different summation order), same
- * contract (f16/f32 storage for x, y, dy, dx; everything else f32).
+ * contract (f16/f32 storage for x, y, dy, dx; everything else f32; x may be a
+ * strided channel prefix, read at ix: batchnorm.ts).
  *
  * Geometry. A channel c of sub-batch g is nb = N/G planes of L items (vec4 when
  * H·W % 4 == 0, so L = H·W/4; else scalars, L = H·W), plane n at item offset
@@ -99,12 +100,18 @@ export function bnGridPlan(
 
 const WG = BN_GRID_WG;
 
-const HEADER = `
+/**
+ * The uniform block; `strided` adds XC, the channel planes between two images of x (x a
+ * ChannelPrefix of a wider store, read at ix; every other operand contiguous, at i).
+ */
+const header = (strided: boolean) => `
 struct P {
   C: u32, L: u32, G: u32, nb: u32, R: u32, K: u32, chunks: u32, a: u32,
-  b: u32, total: u32, momentum: f32, eps: f32, fm: f32,
+  b: u32, total: u32, momentum: f32, eps: f32, fm: f32,${strided ? " XC: u32," : ""}
 }
 @group(0) @binding(0) var<uniform> p: P;`;
+/** The kernels that read no x (the finalizes) share the plain block. */
+const HEADER = header(false);
 
 function bnGridParams(
   N: number,
@@ -114,6 +121,7 @@ function bnGridParams(
   plan: BnGridPlan,
   momentum = 0,
   eps = 0,
+  XC = C,
 ): Uint32Array {
   const { L, R, K, chunks } = plan;
   return params([
@@ -130,6 +138,7 @@ function bnGridParams(
     { f32: momentum },
     { f32: eps },
     { f32: (N / G) * HW },
+    ...(XC !== C ? [XC] : []),
   ]);
 }
 
@@ -163,7 +172,7 @@ fn partials(base: u32, lid: u32) -> ${ty} {
  * The chunk loop of workgroup (k, c, g): runs body for each of this lane's items i
  * (global item index) of chunk k of (g, c).
  */
-function chunkLoop(body: string): string {
+function chunkLoop(body: string, strided: boolean): string {
   return `
   var j = k * p.K + lid;
   let j1 = min(k * p.K + p.K, p.R);
@@ -171,7 +180,7 @@ function chunkLoop(body: string): string {
   var q = j % p.L;
   loop {
     if (j >= j1) { break; }
-    let i = (n * p.C + c) * p.L + q;
+    let i = (n * p.C + c) * p.L + q;${strided ? "\n    let ix = (n * p.XC + c) * p.L + q;" : ""}
     ${body}
     j += ${WG}u;
     q += p.b;
@@ -196,19 +205,21 @@ const trainPartialKernel = kernelFamily((
   kind: "sum" | "sq",
   vec: boolean,
   dtype: DType,
+  strided: boolean,
 ): Kernel => {
+  const xi = strided ? "ix" : "i";
   const { T, ST, hsum, zero } = types(vec);
   const sq = kind === "sq";
   return {
-    name: `bn-grid:${kind}:${vec}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+    name: `bn-grid:${kind}:${vec}:${dtype}${strided ? ":xs" : ""}`,
+    code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 ${partialsFn("f32")}
 ${CHUNK_ENTRY}
   ${sq ? "let mu = partials(gc * p.chunks, lid) / p.fm;" : ""}
   var s = ${zero};
-  ${chunkLoop(sq ? `let d = ${T}(x[i]) - mu; s += d * d;` : `s += ${T}(x[i]);`)}
+  ${chunkLoop(sq ? `let d = ${T}(x[${xi}]) - mu; s += d * d;` : `s += ${T}(x[${xi}]);`, strided)}
   let t = total(${hsum("s")}, lid);
   if (lid == 0u) { part[${sq ? "p.G * p.C * p.chunks + " : ""}gc * p.chunks + k] = t; }
 }`,
@@ -255,42 +266,53 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`,
 }));
 
-/** Item i's (g, c) coefficient index: plane i / L = n·C + c, g = n / nb. */
-const GC_OF_ITEM = `let pl = i / p.L;
+/**
+ * Item i's (g, c) coefficient index: plane i / L = n·C + c, g = n / nb; strided, x's item ix
+ * (image n's planes XC − C further along per image before it).
+ */
+const gcOfItem = (strided: boolean) =>
+  `let pl = i / p.L;
     let n = pl / p.C;
-    let gc = (n / p.nb) * p.C + (pl - n * p.C);`;
+    let gc = (n / p.nb) * p.C + (pl - n * p.C);${
+    strided ? "\n    let ix = i + n * (p.XC - p.C) * p.L;" : ""
+  }`;
 
 const reluOf = (z: string, zero: string, relu: boolean) =>
   relu ? `select(${z}, ${zero}, ${z} < ${zero})` : z;
 
 /** y = x·k1 + k0 (+ReLU) for every item, coefficients per (g, c). */
-const trainApplyKernel = kernelFamily((vec: boolean, relu: boolean, dtype: DType): Kernel => {
-  const { T, ST, zero } = types(vec);
-  return {
-    name: `bn-grid:apply:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+const trainApplyKernel = kernelFamily(
+  (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
+    const xi = strided ? "ix" : "i";
+    const { T, ST, zero } = types(vec);
+    return {
+      name: `bn-grid:apply:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+      code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> coef: array<vec2f>;
 @group(0) @binding(3) var<storage, read_write> y: array<${ST}>;
 ${
-      gridStrideMain(
-        WG,
-        "p.total",
-        `    ${GC_OF_ITEM}
+        gridStrideMain(
+          WG,
+          "p.total",
+          `    ${gcOfItem(strided)}
     let kk = coef[gc];
-    let z = ${T}(x[i]) * kk.x + kk.y;
+    let z = ${T}(x[${xi}]) * kk.x + kk.y;
     y[i] = ${ST}(${reluOf("z", zero, relu)});`,
-      )
-    }`,
-  };
-});
+        )
+      }`,
+    };
+  },
+);
 
 /** Eval forward from the running statistics, one item per loop step. */
-const evalKernel = kernelFamily((vec: boolean, relu: boolean, dtype: DType): Kernel => {
-  const { T, ST, zero } = types(vec);
-  return {
-    name: `bn-grid:eval:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+const evalKernel = kernelFamily(
+  (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
+    const xi = strided ? "ix" : "i";
+    const { T, ST, zero } = types(vec);
+    return {
+      name: `bn-grid:eval:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+      code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
 @group(0) @binding(2) var<storage, read> runMean: array<f32>;
 @group(0) @binding(3) var<storage, read> runVar: array<f32>;
@@ -298,17 +320,25 @@ const evalKernel = kernelFamily((vec: boolean, relu: boolean, dtype: DType): Ker
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<${ST}>;
 ${
-      gridStrideMain(
-        WG,
-        "p.total",
-        `    let c = (i / p.L) % p.C;
+        gridStrideMain(
+          WG,
+          "p.total",
+          `    ${
+            strided
+              ? `let pl = i / p.L;
+    let n = pl / p.C;
+    let c = pl - n * p.C;
+    let ix = i + n * (p.XC - p.C) * p.L;`
+              : "let c = (i / p.L) % p.C;"
+          }
     let ga = gamma[c] / sqrt(runVar[c] + p.eps);
-    let z = ${T}(x[i]) * ga + (beta[c] - runMean[c] * ga);
+    let z = ${T}(x[${xi}]) * ga + (beta[c] - runMean[c] * ga);
     y[i] = ${ST}(${reluOf("z", zero, relu)});`,
-      )
-    }`,
-  };
-});
+        )
+      }`,
+    };
+  },
+);
 
 /** d = dy, masked by y > 0 when ReLU was fused. */
 function grad(T: string, zero: string, relu: boolean): string {
@@ -316,12 +346,14 @@ function grad(T: string, zero: string, relu: boolean): string {
 }
 
 /** Backward pass over chunks: (Σd, Σd·(x − μ)) → part[g, c, k]. */
-const backwardPartialKernel = kernelFamily((vec: boolean, relu: boolean, dtype: DType): Kernel => {
-  const { T, ST, hsum, zero } = types(vec);
-  const o = relu ? 1 : 0;
-  return {
-    name: `bn-grid:bwd-partial:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+const backwardPartialKernel = kernelFamily(
+  (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
+    const xi = strided ? "ix" : "i";
+    const { T, ST, hsum, zero } = types(vec);
+    const o = relu ? 1 : 0;
+    return {
+      name: `bn-grid:bwd-partial:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+      code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> dy: array<${ST}>;
 @group(0) @binding(2) var<storage, read> x: array<${ST}>;
 ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
@@ -332,12 +364,13 @@ ${CHUNK_ENTRY}
   let mu = mean[gc];
   var s1 = ${zero};
   var s2 = ${zero};
-  ${chunkLoop(`let d = ${grad(T, zero, relu)}; s1 += d; s2 += d * (${T}(x[i]) - mu);`)}
+  ${chunkLoop(`let d = ${grad(T, zero, relu)}; s1 += d; s2 += d * (${T}(x[${xi}]) - mu);`, strided)}
   let t = total(vec2f(${hsum("s1")}, ${hsum("s2")}), lid);
   if (lid == 0u) { part[gc * p.chunks + k] = t; }
 }`,
-  };
-});
+    };
+  },
+);
 
 /** Backward finalize per channel: dx coefficients per (g, c), dγ and dβ. */
 const backwardFinalizeKernel = kernelFamily((): Kernel => ({
@@ -373,29 +406,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }));
 
 /** dx = d·k1 + x·k2 + k0 for every item. */
-const backwardApplyKernel = kernelFamily((vec: boolean, relu: boolean, dtype: DType): Kernel => {
-  const { T, ST, zero } = types(vec);
-  const o = relu ? 1 : 0;
-  return {
-    name: `bn-grid:bwd-apply:${vec}:${relu}:${dtype}`,
-    code: `${storagePrelude(dtype)}${HEADER}
+const backwardApplyKernel = kernelFamily(
+  (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
+    const xi = strided ? "ix" : "i";
+    const { T, ST, zero } = types(vec);
+    const o = relu ? 1 : 0;
+    return {
+      name: `bn-grid:bwd-apply:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
+      code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> dy: array<${ST}>;
 @group(0) @binding(2) var<storage, read> x: array<${ST}>;
 ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
 @group(0) @binding(${3 + o}) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(${4 + o}) var<storage, read_write> dx: array<${ST}>;
 ${
-      gridStrideMain(
-        WG,
-        "p.total",
-        `    ${GC_OF_ITEM}
+        gridStrideMain(
+          WG,
+          "p.total",
+          `    ${gcOfItem(strided)}
     let kk = coef[gc];
     let d = ${grad(T, zero, relu)};
-    dx[i] = ${ST}(d * kk.x + ${T}(x[i]) * kk.y + kk.z);`,
-      )
-    }`,
-  };
-});
+    dx[i] = ${ST}(d * kk.x + ${T}(x[${xi}]) * kk.y + kk.z);`,
+        )
+      }`,
+    };
+  },
+);
 
 /** Workgroups of a grid-stride kernel over all N·C·L items. */
 const applyGroups = (N: number, C: number, L: number): number =>
@@ -435,12 +471,18 @@ export function bnGridTrain(
   const { N, C, HW, G } = d;
   const gpu = x.gpu;
   const plan = bnGridPlan(N, C, HW, G, o.chunkItems);
-  const pr = bnGridParams(N, C, HW, G, plan, o.momentum, o.eps);
+  const XC = x.imageChannels, xs = XC !== C;
+  const pr = bnGridParams(N, C, HW, G, plan, o.momentum, o.eps, XC);
   const part = Tensor.empty(gpu, [2, G, C, plan.chunks]);
   const coef = Tensor.empty(gpu, [G, C, 2]);
   const grid: [number, number, number] = [plan.chunks, C, G];
   for (const kind of ["sum", "sq"] as const) {
-    gpu.dispatch(trainPartialKernel(kind, plan.vec, x.dtype), [x.buffer, part.buffer], pr, grid);
+    gpu.dispatch(
+      trainPartialKernel(kind, plan.vec, x.dtype, xs),
+      [x.storage, part.buffer],
+      pr,
+      grid,
+    );
   }
   gpu.dispatch(
     trainFinalizeKernel(),
@@ -449,8 +491,8 @@ export function bnGridTrain(
     [C],
   );
   gpu.dispatch(
-    perShape(gpu, trainApplyKernel(plan.vec, o.relu, x.dtype), pr),
-    [x, coef, out.y].map((t) => t.buffer),
+    perShape(gpu, trainApplyKernel(plan.vec, o.relu, x.dtype, xs), pr),
+    [x.storage, coef.buffer, out.y.buffer],
     pr,
     [applyGroups(N, C, plan.L)],
   );
@@ -471,10 +513,11 @@ export function bnGridEval(
 ): void {
   const { N, C, HW } = d;
   const plan = bnGridPlan(N, C, HW, 1);
-  const pr = bnGridParams(N, C, HW, 1, plan, 0, o.eps);
+  const XC = x.imageChannels;
+  const pr = bnGridParams(N, C, HW, 1, plan, 0, o.eps, XC);
   x.gpu.dispatch(
-    perShape(x.gpu, evalKernel(plan.vec, o.relu, x.dtype), pr),
-    [x, runMean, runVar, gamma, beta, y].map((t) => t.buffer),
+    perShape(x.gpu, evalKernel(plan.vec, o.relu, x.dtype, XC !== C), pr),
+    [x.storage, ...[runMean, runVar, gamma, beta, y].map((t) => t.buffer)],
     pr,
     [applyGroups(N, C, plan.L)],
   );
@@ -496,13 +539,14 @@ export function bnGridBackward(
   const gpu = x.gpu;
   const relu = y !== null;
   const plan = bnGridPlan(N, C, HW, G, o.chunkItems);
-  const pr = bnGridParams(N, C, HW, G, plan);
+  const XC = x.imageChannels, xs = XC !== C;
+  const pr = bnGridParams(N, C, HW, G, plan, 0, 0, XC);
   const part = Tensor.empty(gpu, [G, C, plan.chunks, 2]);
   const coef = Tensor.empty(gpu, [G, C, 4]);
   const ys = relu ? [y!] : [];
   gpu.dispatch(
-    backwardPartialKernel(plan.vec, relu, x.dtype),
-    [dy, x, ...ys, mean, part].map((t) => t.buffer),
+    backwardPartialKernel(plan.vec, relu, x.dtype, xs),
+    [dy.buffer, x.storage, ...[...ys, mean, part].map((t) => t.buffer)],
     pr,
     [plan.chunks, C, G],
   );
@@ -513,8 +557,8 @@ export function bnGridBackward(
     [C],
   );
   gpu.dispatch(
-    perShape(gpu, backwardApplyKernel(plan.vec, relu, x.dtype), pr),
-    [dy, x, ...ys, coef, out.dx].map((t) => t.buffer),
+    perShape(gpu, backwardApplyKernel(plan.vec, relu, x.dtype, xs), pr),
+    [dy.buffer, x.storage, ...[...ys, coef, out.dx].map((t) => t.buffer)],
     pr,
     [applyGroups(N, C, plan.L)],
   );

@@ -1,10 +1,10 @@
 /**
- * Channel concat / slice for DenseNet: `concatChannels`, `sliceChannels` (the
- * backward of concat), `addChannelsInto` (the backward accumulating in place) and
- * `copyChannelsInto` (lets a dense block preallocate its feature map and append
- * each layer's output in place).
+ * Channel copies for DenseNet: `concatChannels`, `sliceChannels` (the backward of concat),
+ * `addChannelsInto` (concat's backward accumulating in place), `copyChannelsInto` (a dense block
+ * writes its input and each new feature once into its feature store, model/ops.ts StoredConcat)
+ * and `addToChannels` (that store's gradient, summed into its channel prefixes).
  *
- * One kernel does all four: out[n, oStart + c, s] = (or +=) in[n, iStart + c, s] for
+ * One kernel does all five: out[n, oStart + c, s] = (or +=) in[n, iStart + c, s] for
  * c < count, s < inner (= H·W). Per image n that is one contiguous run of
  * count·inner elements in both tensors (channels are outside the plane in NCHW),
  * so the copy is N runs: workgroup y is the image, x strides along the run, and
@@ -12,17 +12,18 @@
  * a multiple of 4 (every offset and length then is), else as scalars.
  * Dispatch: [min(⌈run / (64·V)⌉, cap), N], workgroup 64, a grid-stride loop
  * along x (cap: Gpu.gridCap(4096)).
- * Why: a DenseNet-121 step at 224 px, batch 64, makes ~1,800 of these copies
- * binding ~88 GB (bench/dispatch_audit.ts: 18 ms at 4.8 TB/s, half the step's
- * memory floor); the earlier one-element-an-invocation kernel divided every
- * element's index twice by uniforms and moved 4 bytes a load.
+ * Why: a DenseNet-121 step made ~1,800 of these calls when every layer built its input by a
+ * concat (4,486 dispatches a step at 224 px, batch 64, in a hardware dry run); the earlier
+ * one-element-an-invocation kernel divided every element's index twice by uniforms and moved 4
+ * bytes a load. With the feature store, 2,951 dispatches.
  * Rejected: copyBufferToBuffer per (input, n) — N·inputs commands per concat
  * (256·32 for a DenseNet block) and each copy ends the open compute pass.
- * Storage: f32 or f16, all operands one dtype (sameDtype); a copy, so exact.
+ * Storage: f32 or f16, all operands one dtype (sameDtype); a copy is exact, an add sums in f32
+ * and rounds once.
  */
 import { type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { addChannelsDims, channelDims, concatShape } from "./cpu/concat.ts";
+import { addChannelsDims, channelDims, concatShape, copyChannelsDims } from "./cpu/concat.ts";
 import { sameDtype } from "./cast.ts";
 import { storagePrelude } from "./wgsl.ts";
 
@@ -78,14 +79,14 @@ function copy(
 
 /** Copies all of src's channels into dst's channels [dstStart, dstStart + C_src). */
 export function copyChannelsInto(dst: Tensor, src: Tensor, dstStart: number): void {
-  const [N, C, inner] = channelDims(dst.shape, "copyChannelsInto");
-  const [Ns, Cs, innerS] = channelDims(src.shape, "copyChannelsInto");
-  if (N !== Ns || inner !== innerS || !(dstStart >= 0 && dstStart + Cs <= C)) {
-    throw new Error(
-      `copyChannelsInto: src [${src.shape}] does not fit dst [${dst.shape}] at channel ${dstStart}`,
-    );
-  }
+  const [, , , Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
   copy(src, 0, dst, dstStart, Cs, "copyChannelsInto");
+}
+
+/** dst's channels [dstStart, dstStart + C_src) += src, in place (a dense block's gradient store). */
+export function addToChannels(dst: Tensor, src: Tensor, dstStart: number): void {
+  const [, , , Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  copy(src, 0, dst, dstStart, Cs, "addToChannels", true);
 }
 
 export function concatChannels(xs: Tensor[]): Tensor {

@@ -81,6 +81,19 @@ export class Tensor {
     return this.buf;
   }
 
+  /**
+   * The storage that a kernel reading strided images binds (batch norm's x): the buffer, whose
+   * images lie `imageChannels` planes apart. A ChannelPrefix's is its store's.
+   */
+  get storage(): GPUBuffer {
+    return this.buffer;
+  }
+
+  /** Channel planes between two images in `storage`: shape[1] for a contiguous NCHW tensor. */
+  get imageChannels(): number {
+    return this.shape[1];
+  }
+
   get disposed(): boolean {
     return this.buf === null;
   }
@@ -152,11 +165,124 @@ class TensorView extends Tensor {
   override dispose(): void {}
 }
 
+/**
+ * A dense block's feature map, filled channel range by channel range (concat.ts copyChannelsInto)
+ * and read through ChannelPrefix views. Held by its maker and by every view: the storage returns
+ * to the pool when the last of them is disposed.
+ */
+export class ChannelStore extends Tensor {
+  private holds = 1;
+
+  /** One more holder (a view). */
+  hold(): void {
+    if (this.disposed) throw new GpuError(`hold of a disposed channel store [${this.shape}]`);
+    this.holds++;
+  }
+
+  /** Drops one hold; the storage is released with the last. */
+  override dispose(): void {
+    if (this.disposed) return;
+    if (--this.holds <= 0) super.dispose();
+  }
+}
+
+/**
+ * Channels [0, C) of an NCHW ChannelStore [N, C_store, …], in place: image n's channel c at plane
+ * n·C_store + c of the store. The torch.cat of a dense block's features so far, read by the next
+ * layer's batch norm without a copy. Only kernels that read `storage` with `imageChannels` (batch
+ * norm's x) take a strict prefix: `buffer` refuses one, so any other kernel given it fails at once
+ * instead of reading the wrong planes. With C = C_store it is the whole store, contiguous, and
+ * `buffer` is the store's. Disposing the view drops its hold on the store.
+ */
+export class ChannelPrefix extends Tensor {
+  private store: ChannelStore | null;
+
+  constructor(store: ChannelStore, channels: number) {
+    const [N, C, ...rest] = store.shape;
+    if (
+      !(store.shape.length >= 2 && Number.isInteger(channels) && channels >= 1 && channels <= C)
+    ) {
+      throw new GpuError(`ChannelPrefix: ${channels} channels of a store [${store.shape}]`);
+    }
+    super(store.gpu, [N, channels, ...rest], store.buffer, store.dtype);
+    store.hold();
+    this.store = store;
+  }
+
+  private get held(): ChannelStore {
+    if (!this.store) throw new GpuError(`use of a disposed channel prefix [${this.shape}]`);
+    return this.store;
+  }
+
+  /** Whether the view is all of its store (then contiguous). */
+  get whole(): boolean {
+    return this.shape[1] === this.held.shape[1];
+  }
+
+  override get buffer(): GPUBuffer {
+    if (this.whole) return this.held.buffer;
+    throw new GpuError(
+      `channels [0, ${this.shape[1]}) of a [${this.held.shape}] store are read in place only by ` +
+        "batch norm; this kernel needs a contiguous tensor",
+    );
+  }
+
+  override get storage(): GPUBuffer {
+    return this.held.buffer;
+  }
+
+  override get imageChannels(): number {
+    return this.held.shape[1];
+  }
+
+  override get disposed(): boolean {
+    return this.store === null;
+  }
+
+  /** The store this view reads. */
+  get base(): ChannelStore {
+    return this.held;
+  }
+
+  /** This view's values out of its store's (as `base.read()` gives them). */
+  fromStore(all: Float32Array): Float32Array {
+    const [N, C] = this.shape, plane = this.size / (N * C), CS = this.imageChannels;
+    const out = new Float32Array(this.size);
+    for (let n = 0; n < N; n++) {
+      out.set(all.subarray(n * CS * plane, (n * CS + C) * plane), n * C * plane);
+    }
+    return out;
+  }
+
+  override async read(): Promise<Float32Array> {
+    return this.fromStore(await this.held.read());
+  }
+
+  override view(shape: Shape): Tensor {
+    if (!this.whole) throw new GpuError(`cannot reshape a strided channel prefix [${this.shape}]`);
+    return super.view(shape);
+  }
+
+  override clone(): Tensor {
+    if (!this.whole) throw new GpuError(`cannot clone a strided channel prefix [${this.shape}]`);
+    return super.clone();
+  }
+
+  override dispose(): void {
+    this.store?.dispose();
+    this.store = null;
+  }
+}
+
 /** Several tensors' contents as f32 in one round trip to the device (Gpu.readMany). */
 export async function readTensors(ts: readonly Tensor[]): Promise<Float32Array[]> {
   if (ts.length === 0) return [];
   const gpu = ts[0].gpu;
   if (ts.some((t) => t.gpu !== gpu)) throw new GpuError("readTensors: tensors of two devices");
-  const raw = await gpu.readMany(ts.map((t) => ({ buf: t.buffer, bytes: t.bytes })));
-  return ts.map((t, i) => t.widen(raw[i]));
+  const src = ts.map((t) => t instanceof ChannelPrefix ? t.base : t);
+  const raw = await gpu.readMany(src.map((t) => ({ buf: t.buffer, bytes: t.bytes })));
+  return ts.map((t, i) => {
+    const v = src[i].widen(raw[i]);
+    return t instanceof ChannelPrefix ? t.fromStore(v) : v;
+  });
 }

@@ -155,6 +155,22 @@ export interface Backend {
   sliceChannels(x: BTensor, start: number, count: number): BTensor;
   /** acc += x's channels [start, start + acc's channels), in place (the bits of slice, then addInto). */
   addChannelsInto(acc: BTensor, x: BTensor, start: number): void;
+  /**
+   * A feature map [N, C, …] that a dense block fills channel range by channel range
+   * (copyChannelsInto) and reads through channelPrefix views; its contents are undefined until
+   * written. Disposing it drops the maker's hold: on the GPU the memory lives while a view does.
+   */
+  channelStore(shape: Shape, dtype: DType): BTensor;
+  /** Writes all of x's channels into dst's channels [start, start + x's channels). */
+  copyChannelsInto(dst: BTensor, x: BTensor, start: number): void;
+  /** dst's channels [start, start + x's channels) += x, in place (f32 sums, rounded once). */
+  addToChannels(dst: BTensor, x: BTensor, start: number): void;
+  /**
+   * Channels [0, count) of a channelStore: torch.cat of what was written there, without a copy
+   * on the GPU (a view that batch norm reads in place and every other kernel refuses unless it
+   * is the whole store); a copy on the CPU.
+   */
+  channelPrefix(store: BTensor, count: number): BTensor;
 
   // ---- rows and losses (the MoCo step, fine-tuning) ----
   /** x · s[0], s a one-value tensor (a scalar loss's upstream gradient). */

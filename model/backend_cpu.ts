@@ -42,7 +42,13 @@ import {
   maxPool2dBackwardCpu,
   maxPool2dCpu,
 } from "../kernels/cpu/pool.ts";
-import { addChannelsIntoCpu, concatChannelsCpu, sliceChannelsCpu } from "../kernels/cpu/concat.ts";
+import {
+  addChannelsIntoCpu,
+  addToChannelsCpu,
+  concatChannelsCpu,
+  copyChannelsIntoCpu,
+  sliceChannelsCpu,
+} from "../kernels/cpu/concat.ts";
 
 const c = (t: BTensor) => t as CpuTensor;
 
@@ -122,6 +128,13 @@ export const cpuBackend: Backend = {
     addChannelsIntoCpu(c(acc), c(x), start);
     half(acc, acc);
   },
+  channelStore: (shape, dtype) => castCpu(cpuTensor(shape), dtype),
+  copyChannelsInto: (dst, x, start) => copyChannelsIntoCpu(c(dst), c(x), start),
+  addToChannels(dst, x, start) {
+    addToChannelsCpu(c(dst), c(x), start);
+    half(dst, dst);
+  },
+  channelPrefix: (store, count) => half(store, sliceChannelsCpu(c(store), 0, count)),
 
   scaleBy: (x, s) => half(x, scaleByCpu(c(x), c(s))),
   sigmoid: (x) => half(x, sigmoidCpu(c(x))),

@@ -5,7 +5,7 @@
  */
 import type { Backend, BTensor } from "./backend.ts";
 import type { Gpu } from "../kernels/device.ts";
-import { readTensors, Tensor } from "../kernels/tensor.ts";
+import { ChannelPrefix, ChannelStore, readTensors, Tensor } from "../kernels/tensor.ts";
 import {
   add,
   addInPlace,
@@ -37,7 +37,13 @@ import {
   maxPool2d,
   maxPool2dBackward,
 } from "../kernels/pool.ts";
-import { addChannelsInto, concatChannels, sliceChannels } from "../kernels/concat.ts";
+import {
+  addChannelsInto,
+  addToChannels,
+  concatChannels,
+  copyChannelsInto,
+  sliceChannels,
+} from "../kernels/concat.ts";
 
 const g = (t: BTensor) => t as Tensor;
 const pool = (o: { k: number; stride: number; pad?: number }) => ({
@@ -88,6 +94,15 @@ export function gpuBackend(gpu: Gpu): Backend {
     concatChannels: (xs) => concatChannels(xs.map(g)),
     sliceChannels: (x, start, count) => sliceChannels(g(x), start, count),
     addChannelsInto: (acc, x, start) => addChannelsInto(g(acc), g(x), start),
+    channelStore: (shape, dtype) => new ChannelStore(gpu, shape, undefined, dtype),
+    copyChannelsInto: (dst, x, start) => copyChannelsInto(g(dst), g(x), start),
+    addToChannels: (dst, x, start) => addToChannels(g(dst), g(x), start),
+    channelPrefix(store, count) {
+      if (!(store instanceof ChannelStore)) {
+        throw new Error(`channelPrefix: [${store.shape}] is not a channel store (channelStore)`);
+      }
+      return new ChannelPrefix(store, count);
+    },
 
     scaleBy: (x, s) => scaleBy(g(x), g(s)),
     sigmoid: (x) => sigmoid(g(x)),

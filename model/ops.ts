@@ -4,8 +4,8 @@
  * Backward closures only compute the gradients an input needs and return
  * fresh tensors (or the incoming gradient itself, for pass-through).
  */
-import type { BTensor, ConvOpts, DType, PoolOpts } from "./backend.ts";
-import { record, type Var } from "./autograd.ts";
+import type { Backend, BTensor, ConvOpts, DType, PoolOpts } from "./backend.ts";
+import { type BackwardFn, record, type Var } from "./autograd.ts";
 
 const drop = (v: Var, t: BTensor | null) => {
   if (t) v.backend.dispose(t);
@@ -184,10 +184,56 @@ export function globalAvgPool(x: Var): Var {
  * input that already holds a gradient (a DenseNet feature, in every later layer's concat) has its
  * range added into it in place, as the engine would add the slice, without the slice.
  */
-export function concat(xs: Var[]): Var {
-  const B = xs[0].backend;
+export function concat(inputs: readonly Var[]): Var {
+  const xs = [...inputs], B = xs[0].backend; // the record keeps xs: a copy of the caller's array
+  return record(B, B.concatChannels(xs.map((v) => v.value)), xs, concatBackward(B, xs));
+}
+
+/**
+ * A dense block's torch.cat(features, 1), per layer, read where it lies: the block writes its
+ * input and then each new feature once into `store` (Backend.channelStore), and `concat(feats)`
+ * is channels [0, C) of it as a Var (on the GPU a view that batch norm reads in place).
+ *
+ * The gradients are concat's, bit for bit, with one add a record instead of one a feature: the
+ * records' gradients, widest first (the reverse pass meets them in that order), are summed into
+ * one gradient store, each into its channel prefix. A record is the last of the block's records
+ * to reach its newest feature, so once its gradient is in, that feature's range of the store is
+ * its whole gradient, in the order concat's backward adds it: the record hands that slice on.
+ * Calls must grow the features one at a time, as a dense block does (checked).
+ */
+export class StoredConcat {
+  private grad: BTensor | null = null;
+  private last: Var[] = [];
+
+  constructor(private readonly store: BTensor) {}
+
+  /** concat(xs): the features written so far, the previous call's plus one. */
+  concat(features: readonly Var[]): Var {
+    const xs = [...features], B = xs[0].backend, prev = this.last; // the caller's array grows
+    if (xs.length !== prev.length + 1 || prev.some((v, i) => v !== xs[i])) {
+      throw new Error("StoredConcat: each call takes the previous call's features plus one");
+    }
+    this.last = xs;
+    const counts = xs.map((v) => v.shape[1]);
+    const C = counts.reduce((a, b) => a + b, 0), newest = C - counts[counts.length - 1];
+    return record(B, B.channelPrefix(this.store, C), xs, (g, needs) => {
+      if (!this.grad) this.grad = B.sliceChannels(g, 0, C);
+      else B.addToChannels(this.grad, g, 0);
+      const gs: (BTensor | null)[] = xs.map(() => null);
+      if (needs[xs.length - 1]) gs[xs.length - 1] = B.sliceChannels(this.grad, newest, C - newest);
+      if (xs.length === 1) { // the block's input: every record has run
+        B.dispose(this.grad);
+        this.grad = null;
+      }
+      return gs;
+    });
+  }
+}
+
+/** The gradient of torch.cat(xs, 1): each input's channel range (see concat). */
+function concatBackward(B: Backend, xs: Var[]): BackwardFn {
   const counts = xs.map((v) => v.shape[1]);
-  return record(B, B.concatChannels(xs.map((v) => v.value)), xs, (g, needs) => {
+  return (g, needs) => {
     let start = 0;
     return counts.map((n, i) => {
       const v = xs[i], at = start;
@@ -199,7 +245,7 @@ export function concat(xs: Var[]): Var {
       }
       return B.sliceChannels(g, at, n);
     });
-  });
+  };
 }
 
 // ---- rows and losses -------------------------------------------------------

@@ -35,6 +35,25 @@ export function assertClose(
   }
 }
 
+/**
+ * Asserts the same f32 bits elementwise, naming the first difference: where a failing
+ * assertEquals on big arrays would spend minutes and gigabytes formatting its diff.
+ */
+export function assertBits(actual: Float32Array, expected: Float32Array, label = ""): void {
+  if (actual.length !== expected.length) {
+    throw new AssertionError({ message: `${label} length ${actual.length} != ${expected.length}` });
+  }
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  const i = a.findIndex((w, j) => w !== e[j]);
+  if (i >= 0) {
+    throw new AssertionError({
+      message: `${label} differs at [${i}]: got ${actual[i]}, want ${expected[i]} ` +
+        `(${actual.length} elements)`,
+    });
+  }
+}
+
 /** Asserts that an async function rejects with a message matching `pattern`. */
 export async function assertRejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
   try {

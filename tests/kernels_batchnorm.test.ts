@@ -1,4 +1,4 @@
-import { Tensor } from "../kernels/tensor.ts";
+import { ChannelPrefix, ChannelStore, Tensor } from "../kernels/tensor.ts";
 import {
   batchNormBackward,
   batchNormEval,
@@ -15,7 +15,7 @@ import {
   batchNormTrainCpu,
 } from "../kernels/cpu/batchnorm.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
-import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
+import { assert, assertBits, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
 import { gradCheck, weightedSum } from "./gradcheck.ts";
 import { assertHalfClose, half, hasF16 } from "./f16.ts";
@@ -510,3 +510,56 @@ Deno.test("batch norm's apply kernels on hardware read only the item and channel
   }
   for (const v of [x, dy, g, b, rm, rv]) v.dispose();
 });
+
+// A dense block's layer input is a channel prefix of its feature store, read in place
+// (tensor.ts ChannelPrefix; model/densenet.ts). Every batch-norm kernel that reads x must give the
+// bits it gives on the contiguous copy of those channels, on every path, f32 and f16: the store's
+// channels past the prefix hold other values, so reading image n at the contiguous offset (or
+// past the prefix) changes the result.
+const prefixCases: Array<{ shape: number[]; extra: number; groups?: number; relu?: boolean }> = [
+  { shape: [4, 3, 8, 8], extra: 5, groups: 2, relu: true }, // vec4 planes
+  { shape: [3, 2, 9, 11], extra: 1, relu: true }, // scalar planes
+  { shape: [6, 5, 4, 3], extra: 3, groups: 3 }, // scalar planes, split BN
+  { shape: [8, 3, 60, 60], extra: 2, relu: true }, // many chunks per channel
+];
+
+for (const pv of PATHS) {
+  for (const dtype of ["f32", "f16"] as const) {
+    for (const c of prefixCases) {
+      if (pv.chunkItems && big(c.shape)) continue;
+      Deno.test({
+        name: `batchNorm reads a channel prefix in place, the bits of its copy (${pv.label}, ` +
+          `${dtype}): [${c.shape}] of ${c.shape[1] + c.extra} channels`,
+        ignore: dtype === "f16" && !hasF16,
+        fn: () => onPath(pv, () => prefixMatchesCopy(c, dtype)),
+      });
+    }
+  }
+}
+
+async function prefixMatchesCopy(c: typeof prefixCases[number], dtype: "f32" | "f16") {
+  const [N, C, ...plane] = c.shape;
+  const CS = C + c.extra, HW = plane.reduce((a, b) => a * b, 1);
+  const all = randn(N * CS * HW, 31, 2).map((v) => v + 0.5);
+  const store = new ChannelStore(gpu, [N, CS, ...plane], undefined, dtype);
+  store.write(all);
+  const prefix = new ChannelPrefix(store, C);
+  const copy = Tensor.from(gpu, await prefix.read(), c.shape, dtype);
+  const { gamma, beta, rm, rv } = params(C, 40);
+  const dy = Tensor.from(gpu, randn(N * C * HW, 32), c.shape, dtype);
+  const o = { relu: c.relu, groups: c.groups };
+  const outputs = async (x: Tensor) => {
+    const [grm, grv] = [up(rm), up(rv)];
+    const t = batchNormTrain(x, up(gamma), up(beta), grm, grv, o);
+    const e = batchNormEval(x, up(gamma), up(beta), grm, grv, { relu: c.relu });
+    const b = batchNormBackward(dy, x, c.relu ? t.y : null, up(gamma), t.mean, t.invstd, o);
+    return await Promise.all(
+      [t.y, t.mean, t.invstd, grm, grv, e, b.dx, b.dgamma, b.dbeta].map((u) => u.read()),
+    );
+  };
+  const [viaPrefix, viaCopy] = [await outputs(prefix), await outputs(copy)];
+  const names = ["y", "mean", "invstd", "runMean", "runVar", "eval y", "dx", "dgamma", "dbeta"];
+  viaCopy.forEach((want, i) => assertBits(viaPrefix[i], want, names[i]));
+  prefix.dispose();
+  store.dispose();
+}

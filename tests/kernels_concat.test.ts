@@ -1,4 +1,4 @@
-import { Tensor } from "../kernels/tensor.ts";
+import { ChannelPrefix, ChannelStore, readTensors, Tensor } from "../kernels/tensor.ts";
 import {
   addChannelsInto,
   concatChannels,
@@ -135,4 +135,39 @@ Deno.test("addChannelsInto == slice then addInPlace, bit for bit", async () => {
       for (const t of [x, acc, ref, part]) t.dispose();
     }
   }
+});
+
+// A dense block's feature store and its channel-prefix views (tensor.ts): what a view reads,
+// which kernels may take one, and when the store's memory goes back to the pool.
+Deno.test("a channel prefix reads its store's first channels; only a whole one is contiguous", async () => {
+  const all = rand([2, 5, 3, 4], 7);
+  const store = new ChannelStore(gpu, all.shape);
+  store.write(all.data);
+  const p = new ChannelPrefix(store, 3), w = new ChannelPrefix(store, 5);
+  assertEquals(p.shape, [2, 3, 3, 4]);
+  assertEquals([p.imageChannels, w.imageChannels], [5, 5]);
+  assertEquals(await p.read(), sliceChannelsCpu(all, 0, 3).data);
+  assertEquals(await readTensors([p, w]), [sliceChannelsCpu(all, 0, 3).data, all.data]);
+  // the whole store is an ordinary operand; a strict prefix is refused by every kernel but
+  // batch norm's, with a message that says so (not silently read as if contiguous)
+  assertEquals(await sliceChannels(w, 1, 2).read(), sliceChannelsCpu(all, 1, 2).data);
+  assertThrows(() => sliceChannels(p, 0, 1), /read in place only by batch norm/);
+  assertThrows(() => p.view([6, 12]), /cannot reshape a strided channel prefix/);
+  assertThrows(() => new ChannelPrefix(store, 6), /6 channels of a store \[2,5,3,4\]/);
+  for (const t of [p, w]) t.dispose();
+  store.dispose();
+});
+
+Deno.test("a channel store's memory lives while its maker or a view holds it", () => {
+  const store = new ChannelStore(gpu, [2, 4, 2, 2]);
+  const p = new ChannelPrefix(store, 2), q = new ChannelPrefix(store, 4);
+  store.dispose(); // the maker lets go first, as a dense block does
+  assertEquals([store.disposed, p.disposed], [false, false]);
+  p.dispose();
+  p.dispose(); // twice is once
+  assertEquals(store.disposed, false);
+  q.dispose();
+  assertEquals(store.disposed, true);
+  assertThrows(() => new ChannelPrefix(store, 1), /disposed/);
+  assertThrows(() => p.storage, /disposed channel prefix/);
 });

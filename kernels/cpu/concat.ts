@@ -22,14 +22,41 @@ export function concatShape(shapes: ReadonlyArray<readonly number[]>): number[] 
   return [s0[0], C, ...s0.slice(2)];
 }
 
+/**
+ * [N, C_dst, inner, C_src] after checking that src's channels fit dst's from dstStart
+ * (copyChannelsInto, GPU and CPU).
+ */
+export function copyChannelsDims(
+  dst: readonly number[],
+  src: readonly number[],
+  dstStart: number,
+): [number, number, number, number] {
+  const [N, C, inner] = channelDims(dst, "copyChannelsInto");
+  const [Ns, Cs, innerS] = channelDims(src, "copyChannelsInto");
+  if (N !== Ns || inner !== innerS || !(dstStart >= 0 && dstStart + Cs <= C)) {
+    throw new Error(
+      `copyChannelsInto: src [${src}] does not fit dst [${dst}] at channel ${dstStart}`,
+    );
+  }
+  return [N, C, inner, Cs];
+}
+
 export function copyChannelsIntoCpu(dst: CpuTensor, src: CpuTensor, dstStart: number): void {
-  const [N, Cd, inner] = channelDims(dst.shape, "copyChannelsInto");
-  const Cs = src.shape[1];
+  const [N, Cd, inner, Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
   for (let n = 0; n < N; n++) {
     dst.data.set(
       src.data.subarray(n * Cs * inner, (n + 1) * Cs * inner),
       (n * Cd + dstStart) * inner,
     );
+  }
+}
+
+/** dst's channels [dstStart, dstStart + C_src) += src (f32 sums; the backend rounds f16). */
+export function addToChannelsCpu(dst: CpuTensor, src: CpuTensor, dstStart: number): void {
+  const [N, Cd, inner, Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  for (let n = 0; n < N; n++) {
+    const d0 = (n * Cd + dstStart) * inner, s0 = n * Cs * inner;
+    for (let i = 0; i < Cs * inner; i++) dst.data[d0 + i] += src.data[s0 + i];
   }
 }
 
