@@ -204,6 +204,11 @@ export function concat(inputs: readonly Var[]): Var {
 export class StoredConcat {
   private grad: BTensor | null = null;
   private last: Var[] = [];
+  /**
+   * Features of the first call that was recorded: the reverse pass ends there, which frees the
+   * gradient store (a block whose input needs no gradient records only from its first feature on).
+   */
+  private firstRecorded = 0;
 
   constructor(private readonly store: BTensor) {}
 
@@ -216,17 +221,19 @@ export class StoredConcat {
     this.last = xs;
     const counts = xs.map((v) => v.shape[1]);
     const C = counts.reduce((a, b) => a + b, 0), newest = C - counts[counts.length - 1];
-    return record(B, B.channelPrefix(this.store, C), xs, (g, needs) => {
+    const out = record(B, B.channelPrefix(this.store, C), xs, (g, needs) => {
       if (!this.grad) this.grad = B.sliceChannels(g, 0, C);
       else B.addToChannels(this.grad, g, 0);
       const gs: (BTensor | null)[] = xs.map(() => null);
       if (needs[xs.length - 1]) gs[xs.length - 1] = B.sliceChannels(this.grad, newest, C - newest);
-      if (xs.length === 1) { // the block's input: every record has run
+      if (xs.length === this.firstRecorded) { // every record of the block has run
         B.dispose(this.grad);
         this.grad = null;
       }
       return gs;
     });
+    if (out.requiresGrad && this.firstRecorded === 0) this.firstRecorded = xs.length;
+    return out;
   }
 }
 

@@ -158,3 +158,23 @@ for (const v of blockVariants) {
     });
   }
 }
+
+Deno.test("a dense block whose input needs no gradient frees its gradient store every step", async () => {
+  // a frozen stem: the block records from its first feature on, and its reverse pass ends at the
+  // first recorded concat, not at the input's; a store kept past it would cost a buffer a step
+  const B = gpuBackend(gpu);
+  const block = new DenseBlock(B, kaimingNormal(new Rng(8), "fan_in"), 3, 4, 3, 2);
+  const x = new Var(B, B.fromArray(randn(2 * 4 * 6 * 6, 9), [2, 4, 6, 6]));
+  const created: number[] = [];
+  for (let step = 0; step < 4; step++) {
+    const y = block.forward(x);
+    const n = y.shape.reduce((a, b) => a * b, 1);
+    backward(y, B.fromArray(randn(n, 10), y.shape));
+    y.release();
+    await B.readMany(block.parameters().map((p) => p.grad!));
+    block.zeroGrad();
+    created.push(gpu.stats.buffersCreated);
+  }
+  assertEquals(created[3], created[1]);
+  B.dispose(x.value);
+});
