@@ -13,7 +13,9 @@
 #    geometry (conv tiles per map size, Winograd transforms, col2im's gather, batch norm's apply);
 #    their tests on the card.
 # 2. `ONLY=profile` (now at the card's working clock), then `ONLY=research` (DenseNet-121 first from
-#    the cache alone, then tuning its other shapes).
+#    the cache alone, then tuning its other shapes; since session 14 its dense blocks keep one
+#    feature store read in place: 2,951 dispatches a step where there were 4,486, 9.50 GiB pooled
+#    where there were 11.88, by dry runs).
 # Session 12's sections: steps 101/76 s from an empty cache (33 s
 # tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,
 # ResNet-50 78 s. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
