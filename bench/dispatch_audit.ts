@@ -15,7 +15,10 @@
  * invocations than FEW_INVOCATIONS, ≥ 1 KiB each: long serial loops on an under-filled card (a
  * global average pool's 49 loads an output are not that). "floor" is the step's bound bytes at
  * HBM_GBS: a lower bound of the time a kernel can take when it is memory-bound (GEMMs re-read
- * their operands from cache and are compute-bound: their row is a bound on traffic only).
+ * their operands from cache and are compute-bound: their row is a bound on traffic only). A kernel
+ * that touches part of what it binds reads high: a channel copy binds both whole tensors (each of a
+ * concat's k copies counted the whole concatenation: k times its traffic), a batch norm reading a
+ * dense block's channel prefix binds the whole feature store.
  *
  * The second of two steps is recorded (the first creates optimizer state). The input views come
  * from the host (the bench's path); the GPU augmentation's own dispatch is listed after the step,
