@@ -6,7 +6,7 @@
  * that always sliced would pass the values but fail the count of in-place adds; one that added
  * into a gradient the engine had not yet made, or in another order, fails the bits.
  */
-import { backward, Var } from "../model/autograd.ts";
+import { backward, noGrad, Var } from "../model/autograd.ts";
 import * as ops from "../model/ops.ts";
 import type { Backend } from "../model/backend.ts";
 import { cpuBackend } from "../model/backend_cpu.ts";
@@ -159,7 +159,7 @@ for (const v of blockVariants) {
   }
 }
 
-Deno.test("a dense block whose input needs no gradient frees its gradient store every step", async () => {
+Deno.test("a dense block frees its stores every step: input needing no gradient, and no grad at all", async () => {
   // a frozen stem: the block records from its first feature on, and its reverse pass ends at the
   // first recorded concat, not at the input's; a store kept past it would cost a buffer a step
   const B = gpuBackend(gpu);
@@ -176,5 +176,11 @@ Deno.test("a dense block whose input needs no gradient frees its gradient store 
     created.push(gpu.stats.buffersCreated);
   }
   assertEquals(created[3], created[1]);
+  // the key encoder's forward: nothing recorded, the store goes back with the output's view
+  for (let step = 0; step < 4; step++) {
+    noGrad(() => block.forward(x)).release();
+    created.push(gpu.stats.buffersCreated);
+  }
+  assertEquals(created[7], created[5]);
   B.dispose(x.value);
 });
