@@ -11,9 +11,10 @@
  *   workgroups of 8 lanes (512 threads for C = 64) leave almost every SM idle
  *   and each lane streams ~100 KB through dependent loads. Partial sums over
  *   chunks of ~1–3K items per workgroup of 256 lanes (≥ 3,000 workgroups for
- *   ResNet-18's layer1 at batch 64), a per-channel finalize, then an
- *   elementwise apply: train 4 dispatches, eval 1, backward 3. Chunking
- *   formula, mapping and scratch there.
+ *   ResNet-18's layer1 at batch 64), then an elementwise apply over the same
+ *   chunks that derives its channel's coefficients from the partials itself:
+ *   train 3 dispatches, eval 1, backward 3 (in two stages). Chunking formula,
+ *   mapping and scratch there.
  * Both: same inputs, outputs and f16/f32 storage contract; fixed-order sums
  * (deterministic per path); they agree to f32 rounding, not bit for bit.
  *

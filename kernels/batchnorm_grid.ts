@@ -1,7 +1,7 @@
 /**
  * Batch norm laid out for hardware GPUs (the "grid" path of kernels/batchnorm.ts,
  * the default where `!gpu.isSoftware`): statistics as partial sums over a grid of
- * chunks, then per-element work one item per invocation. Same results as the
+ * chunks, then the elementwise work over the same chunks. Same results as the
  * per-channel path up to f32 rounding (different summation order), same
  * contract (f16/f32 storage for x, y, dy, dx; everything else f32; x may be a
  * strided channel prefix, read at ix: batchnorm.ts).
@@ -10,8 +10,8 @@
  * H·W % 4 == 0, so L = H·W/4; else scalars, L = H·W), plane n at item offset
  * (n·C + c)·L. Flattened, (g, c) owns R = nb·L items j = (n − g·nb)·L + q.
  *
- * Chunks (bnGridPlan). Every statistics pass runs a grid of workgroups of
- * WG = 256 lanes, dispatch [chunks, C, G]; workgroup (k, c, g) reduces items
+ * Chunks (bnGridPlan). Every pass but eval runs a grid of workgroups of
+ * WG = 256 lanes, dispatch [chunks, C, G]; workgroup (k, c, g) works on items
  * [k·K, min((k+1)·K, R)) of (g, c), lane l taking j = k·K + l, + 256, … (one
  * division per lane for its first (n, q), then (n, q) advance by 256 = a·L + b).
  *   chunks₀ = max(1, min(256, ⌈4096 / (G·C)⌉, ⌊R / (256·4)⌋))
@@ -25,27 +25,32 @@
  * a chunk is the lanes' sums folded by a fixed 256-lane tree.
  *
  * Dispatches (scratch from the pool, disposed after recording):
- * - train, 4: (1) Σx per chunk → part[0, g, c, k]; (2) Σ(x − μ)² per chunk →
+ * - train, 3: (1) Σx per chunk → part[0, g, c, k]; (2) Σ(x − μ)² per chunk →
  *   part[1, g, c, k], every workgroup first re-deriving μ of its (g, c) from the
  *   ≤ 256 partials of (1) (one load a lane, then the tree: cheaper than a
- *   dispatch); (3) finalize, one workgroup per channel: per g the same sums
- *   → μ (bit-identical to (2)'s), variance, invstd; writes mean/invstd [G,C],
- *   coef [G,C] = (γ·inv, β − μ·γ·inv) and runMean/runVar (average of the G
- *   sub-batch updates, momentum, unbiased variance M/(M−1), as PyTorch);
- *   (4) apply y = x·k1 + k0 (+ReLU), grid-stride over all N·C·L items.
- *   Two-pass centered variance: no cancellation when |mean| ≫ std.
- * - eval, 1: y = x·k1 + k0 from the running statistics, grid-stride.
- * - backward, 3: (1) per chunk (Σd, Σd·(x − μ)) (d = dy masked by y > 0 when
- *   ReLU was fused); (2) finalize per channel: per g r = (Σd, Σd·x̂), coef
- *   (k1, k2, k0) with dx = d·k1 + x·k2 + k0, and dγ = Σ_g Σd·x̂, dβ = Σ_g Σd
- *   straight into dgamma/dbeta; (3) apply dx grid-stride.
- * Grid-stride kernels run min(⌈items/256⌉, 8192) workgroups; each item finds
- * its channel and sub-batch with three integer divisions, two of them by
- * constants on hardware (the apply kernels are compiled per plane size there:
- * `perShape`).
+ *   dispatch), its chunk-0 workgroups writing mean [G,C] and (g = 0) runMean;
+ *   (3) apply over chunks: every workgroup derives μ and the variance the same
+ *   way (the same sums, so the same bits in every workgroup), invstd,
+ *   k1 = γ·inv, k0 = β − μ·k1, then y = x·k1 + k0 (+ReLU); its chunk-0 workgroups
+ *   write invstd [G,C] and (g = 0) runVar (the G sub-batch updates averaged,
+ *   momentum, unbiased variance M/(M−1), as PyTorch). Two-pass centered variance:
+ *   no cancellation when |mean| ≫ std.
+ * - eval, 1: y = x·k1 + k0 from the running statistics, grid-stride over all
+ *   N·C·L items, min(⌈items/256⌉, 8192) workgroups; each item finds its channel
+ *   with two divisions, by constants on hardware (compiled per plane size there:
+ *   `perShape`).
+ * - backward, 3 in two stages: (1) per chunk (Σd, Σd·(x − μ)) (d = dy masked by
+ *   y > 0 when ReLU was fused); then (2) apply over chunks, every workgroup
+ *   deriving r = (Σd, Σd·x̂) of its (g, c) and k1 = γ·inv, k2 = −k1·inv·r.y/M,
+ *   k0 = −k1·r.x/M − μ·k2, dx = d·k1 + x·k2 + k0; beside it (3) dγ = Σ_g Σd·x̂,
+ *   dβ = Σ_g Σd, one workgroup a channel, which shares no written buffer with (2),
+ *   so no barrier separates them.
+ * Until session 14 a finalize dispatch per channel sat between the sums and the
+ * applies (train 4 dispatches in 4 stages, backward 3 in 3) and the applies were
+ * grid-stride with three divisions an item; the outputs are bit for bit the same.
  *
  * Deterministic: every sum has a fixed order (lane-serial, then the tree, then
- * partials strided over lanes in the finalize and the tree), no atomics.
+ * partials strided over lanes and the tree), no atomics.
  * Workgroup arrays are 256 floats (512 in backward): fine on hardware GPUs;
  * under DENO_WEBGPU_BACKEND=gl on Mesa they would compile slowly (KERNELS.md),
  * but software adapters take the per-channel path unless forced.
@@ -110,7 +115,7 @@ struct P {
   b: u32, total: u32, momentum: f32, eps: f32, fm: f32,${strided ? " XC: u32," : ""}
 }
 @group(0) @binding(0) var<uniform> p: P;`;
-/** The kernels that read no x (the finalizes) share the plain block. */
+/** The kernel that reads no x (dγ and dβ) takes the plain block. */
 const HEADER = header(false);
 
 function bnGridParams(
@@ -156,8 +161,8 @@ function types(vec: boolean) {
 
 /**
  * `fn partials(base, lid) -> R`: Σ of part[base .. base + chunks) in a fixed order (lane l
- * sums k = l, l + 256, … serially, then the tree). Used by pass (2) and the finalize alike,
- * so both derive the same μ.
+ * sums k = l, l + 256, … serially, then the tree). Used by pass (2), the applies and dγ/dβ alike,
+ * so every workgroup derives the same statistics.
  */
 function partialsFn(ty: "f32" | "vec2f"): string {
   return `${treeSumDeclared(WG, ty)}
@@ -199,7 +204,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
 /**
  * Train statistics pass over chunks: "sum" writes Σx to part[0, g, c, k]; "sq" writes
- * Σ(x − μ)² to part[1, g, c, k], μ from the "sum" partials.
+ * Σ(x − μ)² to part[1, g, c, k], μ from the "sum" partials, and its chunk-0 workgroups write
+ * the statistics the sums complete: mean[g, c], and (g = 0) the running mean of channel c.
  */
 const trainPartialKernel = kernelFamily((
   kind: "sum" | "sq",
@@ -214,73 +220,47 @@ const trainPartialKernel = kernelFamily((
     name: `bn-grid:${kind}:${vec}:${dtype}${strided ? ":xs" : ""}`,
     code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
-@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;${
+      sq
+        ? `
+@group(0) @binding(3) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> runMean: array<f32>;`
+        : ""
+    }
 ${partialsFn("f32")}
 ${CHUNK_ENTRY}
   ${sq ? "let mu = partials(gc * p.chunks, lid) / p.fm;" : ""}
   var s = ${zero};
   ${chunkLoop(sq ? `let d = ${T}(x[${xi}]) - mu; s += d * d;` : `s += ${T}(x[${xi}]);`, strided)}
   let t = total(${hsum("s")}, lid);
-  if (lid == 0u) { part[${sq ? "p.G * p.C * p.chunks + " : ""}gc * p.chunks + k] = t; }
+  if (lid == 0u) { part[${sq ? "p.G * p.C * p.chunks + " : ""}gc * p.chunks + k] = t; }${
+      sq
+        ? `
+  if (k == 0u) {
+    if (lid == 0u) { mean[gc] = mu; }
+    if (g == 0u) {
+      var meanAcc = 0.0;
+      for (var h = 0u; h < p.G; h++) { meanAcc += partials((h * p.C + c) * p.chunks, lid) / p.fm; }
+      if (lid == 0u) {
+        runMean[c] = (1.0 - p.momentum) * runMean[c] + p.momentum / f32(p.G) * meanAcc;
+      }
+    }
+  }`
+        : ""
+    }
 }`,
   };
 });
 
-/** Train finalize, one workgroup per channel: statistics, coefficients, running stats. */
-const trainFinalizeKernel = kernelFamily((): Kernel => ({
-  name: "bn-grid:train-finalize",
-  code: `${HEADER}
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> invstd: array<f32>;
-@group(0) @binding(6) var<storage, read_write> runMean: array<f32>;
-@group(0) @binding(7) var<storage, read_write> runVar: array<f32>;
-@group(0) @binding(8) var<storage, read_write> coef: array<vec2f>;
-${partialsFn("f32")}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x;
-  var meanAcc = 0.0;
-  var varAcc = 0.0;
-  for (var g = 0u; g < p.G; g++) {
-    let gc = g * p.C + c;
-    let mu = partials(gc * p.chunks, lid) / p.fm;
-    let v = partials(p.G * p.C * p.chunks + gc * p.chunks, lid) / p.fm;
-    let inv = 1.0 / sqrt(v + p.eps);
-    let k1 = gamma[c] * inv;
-    if (lid == 0u) {
-      mean[gc] = mu;
-      invstd[gc] = inv;
-      coef[gc] = vec2f(k1, beta[c] - mu * k1);
-    }
-    meanAcc += mu;
-    varAcc += v * p.fm / (p.fm - 1.0);
-  }
-  if (lid == 0u) {
-    let m = p.momentum / f32(p.G);
-    runMean[c] = (1.0 - p.momentum) * runMean[c] + m * meanAcc;
-    runVar[c] = (1.0 - p.momentum) * runVar[c] + m * varAcc;
-  }
-}`,
-}));
-
-/**
- * Item i's (g, c) coefficient index: plane i / L = n·C + c, g = n / nb; strided, x's item ix
- * (image n's planes XC − C further along per image before it).
- */
-const gcOfItem = (strided: boolean) =>
-  `let pl = i / p.L;
-    let n = pl / p.C;
-    let gc = (n / p.nb) * p.C + (pl - n * p.C);${
-    strided ? "\n    let ix = i + n * (p.XC - p.C) * p.L;" : ""
-  }`;
-
 const reluOf = (z: string, zero: string, relu: boolean) =>
   relu ? `select(${z}, ${zero}, ${z} < ${zero})` : z;
 
-/** y = x·k1 + k0 (+ReLU) for every item, coefficients per (g, c). */
+/**
+ * Train apply over chunks: workgroup (k, c, g) derives its channel's statistics from the
+ * partials as the "sq" pass derives μ (the same sums in the same order, so the same bits), then
+ * y = x·k1 + k0 (+ReLU) over its chunk, k1 = γ·inv, k0 = β − μ·k1. Its chunk-0 workgroups write
+ * invstd[g, c] and (g = 0) the running variance of channel c (unbiased, M/(M−1), as PyTorch).
+ */
 const trainApplyKernel = kernelFamily(
   (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
     const xi = strided ? "ix" : "i";
@@ -289,18 +269,39 @@ const trainApplyKernel = kernelFamily(
       name: `bn-grid:apply:${vec}:${relu}:${dtype}${strided ? ":xs" : ""}`,
       code: `${storagePrelude(dtype)}${header(strided)}
 @group(0) @binding(1) var<storage, read> x: array<${ST}>;
-@group(0) @binding(2) var<storage, read> coef: array<vec2f>;
-@group(0) @binding(3) var<storage, read_write> y: array<${ST}>;
-${
-        gridStrideMain(
-          WG,
-          "p.total",
-          `    ${gcOfItem(strided)}
-    let kk = coef[gc];
-    let z = ${T}(x[${xi}]) * kk.x + kk.y;
-    y[i] = ${ST}(${reluOf("z", zero, relu)});`,
+@group(0) @binding(2) var<storage, read> part: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> invstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> runVar: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<${ST}>;
+${partialsFn("f32")}
+${CHUNK_ENTRY}
+  let mu = partials(gc * p.chunks, lid) / p.fm;
+  let v = partials(p.G * p.C * p.chunks + gc * p.chunks, lid) / p.fm;
+  let inv = 1.0 / sqrt(v + p.eps);
+  let k1 = gamma[c] * inv;
+  let k0 = beta[c] - mu * k1;
+  ${
+        chunkLoop(
+          `let z = ${T}(x[${xi}]) * k1 + k0; y[i] = ${ST}(${reluOf("z", zero, relu)});`,
+          strided,
         )
-      }`,
+      }
+  if (k == 0u) {
+    if (lid == 0u) { invstd[gc] = inv; }
+    if (g == 0u) {
+      var varAcc = 0.0;
+      for (var h = 0u; h < p.G; h++) {
+        let vh = partials(p.G * p.C * p.chunks + (h * p.C + c) * p.chunks, lid) / p.fm;
+        varAcc += vh * p.fm / (p.fm - 1.0);
+      }
+      if (lid == 0u) {
+        runVar[c] = (1.0 - p.momentum) * runVar[c] + p.momentum / f32(p.G) * varAcc;
+      }
+    }
+  }
+}`,
     };
   },
 );
@@ -372,17 +373,18 @@ ${CHUNK_ENTRY}
   },
 );
 
-/** Backward finalize per channel: dx coefficients per (g, c), dγ and dβ. */
-const backwardFinalizeKernel = kernelFamily((): Kernel => ({
-  name: "bn-grid:bwd-finalize",
+/**
+ * dγ and dβ, one workgroup per channel: Σ over the sub-batches of the partials' (Σd·x̂, Σd).
+ * It reads what the apply reads and writes what nothing else touches, so it needs no barrier
+ * against the apply: the two run as one stage after the partials.
+ */
+const backwardDgbKernel = kernelFamily((): Kernel => ({
+  name: "bn-grid:bwd-dgb",
   code: `${HEADER}
 @group(0) @binding(1) var<storage, read> part: array<vec2f>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> invstd: array<f32>;
-@group(0) @binding(5) var<storage, read_write> coef: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(2) var<storage, read> invstd: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dbeta: array<f32>;
 ${partialsFn("vec2f")}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -390,13 +392,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var acc = vec2f(0.0);
   for (var g = 0u; g < p.G; g++) {
     let gc = g * p.C + c;
-    let mu = mean[gc];
-    let inv = invstd[gc];
-    let r = partials(gc * p.chunks, lid) * vec2f(1.0, inv); // Σd, Σd·x̂
-    acc += r;
-    let k1 = gamma[c] * inv;
-    let k2 = -k1 * inv * r.y / p.fm;
-    if (lid == 0u) { coef[gc] = vec4f(k1, k2, -k1 * r.x / p.fm - mu * k2, 0.0); }
+    acc += partials(gc * p.chunks, lid) * vec2f(1.0, invstd[gc]); // Σd, Σd·x̂
   }
   if (lid == 0u) {
     dgamma[c] = acc.y;
@@ -405,7 +401,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`,
 }));
 
-/** dx = d·k1 + x·k2 + k0 for every item. */
+/**
+ * dx = d·k1 + x·k2 + k0 over chunks, workgroup (k, c, g) deriving its (g, c)'s coefficients from
+ * the partials: k1 = γ·inv, k2 = −k1·inv·Σd·x̂/M, k0 = −k1·Σd/M − μ·k2.
+ */
 const backwardApplyKernel = kernelFamily(
   (vec: boolean, relu: boolean, dtype: DType, strided: boolean): Kernel => {
     const xi = strided ? "ix" : "i";
@@ -417,23 +416,31 @@ const backwardApplyKernel = kernelFamily(
 @group(0) @binding(1) var<storage, read> dy: array<${ST}>;
 @group(0) @binding(2) var<storage, read> x: array<${ST}>;
 ${relu ? `@group(0) @binding(3) var<storage, read> y: array<${ST}>;` : ""}
-@group(0) @binding(${3 + o}) var<storage, read> coef: array<vec4f>;
-@group(0) @binding(${4 + o}) var<storage, read_write> dx: array<${ST}>;
-${
-        gridStrideMain(
-          WG,
-          "p.total",
-          `    ${gcOfItem(strided)}
-    let kk = coef[gc];
-    let d = ${grad(T, zero, relu)};
-    dx[i] = ${ST}(d * kk.x + ${T}(x[${xi}]) * kk.y + kk.z);`,
+@group(0) @binding(${3 + o}) var<storage, read> part: array<vec2f>;
+@group(0) @binding(${4 + o}) var<storage, read> gamma: array<f32>;
+@group(0) @binding(${5 + o}) var<storage, read> mean: array<f32>;
+@group(0) @binding(${6 + o}) var<storage, read> invstd: array<f32>;
+@group(0) @binding(${7 + o}) var<storage, read_write> dx: array<${ST}>;
+${partialsFn("vec2f")}
+${CHUNK_ENTRY}
+  let mu = mean[gc];
+  let inv = invstd[gc];
+  let r = partials(gc * p.chunks, lid) * vec2f(1.0, inv); // Σd, Σd·x̂
+  let k1 = gamma[c] * inv;
+  let k2 = -k1 * inv * r.y / p.fm;
+  let k0 = -k1 * r.x / p.fm - mu * k2;
+  ${
+        chunkLoop(
+          `let d = ${grad(T, zero, relu)}; dx[i] = ${ST}(d * k1 + ${T}(x[${xi}]) * k2 + k0);`,
+          strided,
         )
-      }`,
+      }
+}`,
     };
   },
 );
 
-/** Workgroups of a grid-stride kernel over all N·C·L items. */
+/** Workgroups of the eval kernel (grid-stride over all N·C·L items). */
 const applyGroups = (N: number, C: number, L: number): number =>
   Math.min(Math.ceil((N * C * L) / WG), APPLY_GROUPS);
 
@@ -446,12 +453,11 @@ export interface BnGridDims {
 }
 
 /**
- * An elementwise (apply) kernel compiled for its call's plane size and sub-batches on hardware
- * (wgsl.ts forGeometry: every u32 field but the item count and the channel count a constant), so
- * two of the three divisions each item makes to find its channel and sub-batch are by constants.
- * Channels stay a uniform: DenseNet-121 has a batch norm of each width from 64 to 1,024 channels,
- * and baking them too took its step from 57 distinct kernels to 201 (dry-run count). The
- * statistics passes divide once a lane and stay uniform-driven.
+ * The eval kernel compiled for its call's plane size on hardware (wgsl.ts forGeometry: every u32
+ * field but the item count and the channel count a constant), so the divisions each item makes
+ * to find its channel are by constants. Channels stay a uniform: DenseNet-121 has a batch norm of
+ * each width from 64 to 1,024 channels, and baking them too took its step from 57 distinct
+ * kernels to 201 (dry-run count). The chunked passes divide once a lane and stay uniform-driven.
  */
 function perShape(gpu: Gpu, k: Kernel, pr: Uint32Array): Kernel {
   return forGeometry(gpu, k, pr, ["total", "C"]);
@@ -474,30 +480,26 @@ export function bnGridTrain(
   const XC = x.imageChannels, xs = XC !== C;
   const pr = bnGridParams(N, C, HW, G, plan, o.momentum, o.eps, XC);
   const part = Tensor.empty(gpu, [2, G, C, plan.chunks]);
-  const coef = Tensor.empty(gpu, [G, C, 2]);
   const grid: [number, number, number] = [plan.chunks, C, G];
-  for (const kind of ["sum", "sq"] as const) {
-    gpu.dispatch(
-      trainPartialKernel(kind, plan.vec, x.dtype, xs),
-      [x.storage, part.buffer],
-      pr,
-      grid,
-    );
-  }
   gpu.dispatch(
-    trainFinalizeKernel(),
-    [part, gamma, beta, out.mean, out.invstd, runMean, runVar, coef].map((t) => t.buffer),
+    trainPartialKernel("sum", plan.vec, x.dtype, xs),
+    [x.storage, part.buffer],
     pr,
-    [C],
+    grid,
   );
   gpu.dispatch(
-    perShape(gpu, trainApplyKernel(plan.vec, o.relu, x.dtype, xs), pr),
-    [x.storage, coef.buffer, out.y.buffer],
+    trainPartialKernel("sq", plan.vec, x.dtype, xs),
+    [x.storage, ...[part, out.mean, runMean].map((t) => t.buffer)],
     pr,
-    [applyGroups(N, C, plan.L)],
+    grid,
+  );
+  gpu.dispatch(
+    trainApplyKernel(plan.vec, o.relu, x.dtype, xs),
+    [x.storage, ...[part, gamma, beta, out.invstd, runVar, out.y].map((t) => t.buffer)],
+    pr,
+    grid,
   );
   part.dispose();
-  coef.dispose();
 }
 
 /** Eval forward on the grid path. */
@@ -542,26 +544,25 @@ export function bnGridBackward(
   const XC = x.imageChannels, xs = XC !== C;
   const pr = bnGridParams(N, C, HW, G, plan, 0, 0, XC);
   const part = Tensor.empty(gpu, [G, C, plan.chunks, 2]);
-  const coef = Tensor.empty(gpu, [G, C, 4]);
   const ys = relu ? [y!] : [];
+  const grid: [number, number, number] = [plan.chunks, C, G];
   gpu.dispatch(
     backwardPartialKernel(plan.vec, relu, x.dtype, xs),
     [dy.buffer, x.storage, ...[...ys, mean, part].map((t) => t.buffer)],
     pr,
-    [plan.chunks, C, G],
+    grid,
   );
   gpu.dispatch(
-    backwardFinalizeKernel(),
-    [part, gamma, mean, invstd, coef, out.dgamma, out.dbeta].map((t) => t.buffer),
+    backwardApplyKernel(plan.vec, relu, x.dtype, xs),
+    [dy.buffer, x.storage, ...[...ys, part, gamma, mean, invstd, out.dx].map((t) => t.buffer)],
+    pr,
+    grid,
+  );
+  gpu.dispatch(
+    backwardDgbKernel(),
+    [part, invstd, out.dgamma, out.dbeta].map((t) => t.buffer),
     pr,
     [C],
   );
-  gpu.dispatch(
-    perShape(gpu, backwardApplyKernel(plan.vec, relu, x.dtype, xs), pr),
-    [dy.buffer, x.storage, ...[...ys, coef, out.dx].map((t) => t.buffer)],
-    pr,
-    [applyGroups(N, C, plan.L)],
-  );
   part.dispose();
-  coef.dispose();
 }

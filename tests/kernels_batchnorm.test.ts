@@ -397,7 +397,7 @@ Deno.test("batchNorm grid chunking follows the documented formula", () => {
   assert(64 * bnGridPlan(64, 64, 56 * 56, 1).chunks >= 4 * 132);
 });
 
-Deno.test("batchNorm dispatch counts: channel 1/1/1, grid 4/1/3; grid scratch is pooled", async () => {
+Deno.test("batchNorm dispatch counts: channel 1/1/1, grid 3/1/3; grid scratch is pooled", async () => {
   const shape = [4, 3, 8, 8], C = 3, o = { relu: true, groups: 2 };
   const x = up(rand(shape, 1)), dy = up(rand(shape, 2));
   const { gamma, beta, rm, rv } = params(C, 3);
@@ -407,7 +407,7 @@ Deno.test("batchNorm dispatch counts: channel 1/1/1, grid 4/1/3; grid scratch is
     f().forEach((t) => t.dispose());
     return gpu.stats.dispatches - d0;
   };
-  for (const [path, want] of [["channel", [1, 1, 1]], ["grid", [4, 1, 3]]] as const) {
+  for (const [path, want] of [["channel", [1, 1, 1]], ["grid", [3, 1, 3]]] as const) {
     setBatchNormPath(path);
     try {
       const step = () => [
@@ -489,26 +489,27 @@ for (const relu of [false, true]) {
   }
 }
 
-// On a hardware GPU the grid's apply kernels are compiled per plane size: the train apply and the
-// backward apply a dry run records read only the item count and the channel count as uniforms (a
-// switch ignored, or the channels baked too, fails it).
-Deno.test("batch norm's apply kernels on hardware read only the item and channel counts", async () => {
+// On a hardware GPU the grid's eval kernel (grid-stride: each item finds its channel by division)
+// is compiled per plane size and reads only the item count and the channel count of its u32
+// fields as uniforms, and eps (a switch ignored, or the channels baked too, fails it). The train and backward applies walk
+// chunks like the statistics passes, with no division an item, and stay uniform-driven.
+Deno.test("batch norm's eval kernel on hardware reads only the item and channel counts and eps", async () => {
   const shape = [4, 3, 6, 6], C = 3;
   const t = (n: number[], v = 1) =>
     Tensor.from(gpu, new Float32Array(n.reduce((a, b) => a * b)).fill(v), n);
-  const x = t(shape), dy = t(shape), g = t([C]), b = t([C]), rm = t([C], 0), rv = t([C]);
+  const x = t(shape), g = t([C]), b = t([C]), rm = t([C], 0), rv = t([C]);
   const codes: Array<[string, string]> = [];
   await dryRun(gpu, () => {
-    const r = batchNormTrain(x, g, b, rm, rv, { relu: true });
-    batchNormBackward(dy, x, r.y, g, r.mean, r.invstd, { relu: true });
+    batchNormEval(x, g, b, rm, rv, { relu: true });
+    batchNormTrain(x, g, b, rm, rv, { relu: true });
   }, { hardware: true, onDispatch: (d) => codes.push([d.kernel.name, d.kernel.code]) });
-  const applies = codes.filter(([n]) => /^bn-grid:(apply|bwd-apply)/.test(n));
-  assertEquals(applies.length, 2, codes.map(([n]) => n).join(" "));
-  for (const [name, code] of applies) {
-    const read = [...new Set([...code.matchAll(/\bp\.(\w+)/g)].map((m) => m[1]))].sort();
-    assertEquals(read, ["C", "total"], name);
-  }
-  for (const v of [x, dy, g, b, rm, rv]) v.dispose();
+  const evals = codes.filter(([n]) => /^bn-grid:eval/.test(n));
+  assertEquals(evals.length, 1, codes.map(([n]) => n).join(" "));
+  const read = [...new Set([...evals[0][1].matchAll(/\bp\.(\w+)/g)].map((m) => m[1]))].sort();
+  assertEquals(read, ["C", "eps", "total"], evals[0][0]);
+  const apply = codes.find(([n]) => /^bn-grid:apply/.test(n))!;
+  assert(/\bp\.L\b/.test(apply[1]), "the train apply reads its geometry from the uniforms");
+  for (const v of [x, g, b, rm, rv]) v.dispose();
 });
 
 // A dense block's layer input is a channel prefix of its feature store, read in place
