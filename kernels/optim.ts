@@ -14,12 +14,12 @@
  * Loss scaling (mixed precision, torch.cuda.amp.GradScaler's rule, all on the
  * device): the scaler's state is `amp` = { scale: [1] f32, flags: 3 u32 words
  * [found (a gradient was not finite), good steps, skipped steps] }.
- * `flagNonFinite` ORs found over a gradient; an optimizer step given `amp`
+ * `flagNonFinite` ORs found over gradients (7 a dispatch); an optimizer step given `amp`
  * multiplies each gradient by 1/scale, or writes nothing when found is set;
  * `updateLossScale` then halves the scale (found) or doubles it after
  * `interval` good steps, and clears found. One invocation runs the update.
  */
-import { type Kernel, params } from "./device.ts";
+import { type Kernel, kernelFamily, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";
 import { gridStrideMain } from "./wgsl.ts";
 import {
@@ -222,21 +222,47 @@ export interface AmpState {
   flags: Tensor;
 }
 
-const FLAG: Kernel = {
-  name: "amp_flag_nonfinite",
-  code: `
-struct P { n: u32 }
+/** Gradients one flag dispatch checks: 7 bound, with the flags, are the 8 storage buffers a stage may take. */
+export const FLAG_TENSORS = 7;
+
+/**
+ * The found flag over `count` gradients in one dispatch: workgroup row y checks gradient y (its
+ * element count p.n[y]), grid-stride along x; a lane that saw ±inf or NaN ORs the flag once. One
+ * dispatch instead of one per gradient, and so one barrier: every check writes the flags.
+ */
+const flagKernel = kernelFamily((count: number): Kernel => {
+  const binds = Array.from(
+    { length: count },
+    (_, t) => `@group(0) @binding(${t + 1}) var<storage, read> g${t}: array<u32>;`,
+  ).join("\n");
+  const cases = Array.from(
+    { length: count },
+    (_, t) =>
+      `    case ${t}u: {
+      for (var i = gid.x; i < n; i += step) { bad = bad || (g${t}[i] & 0x7f800000u) == 0x7f800000u; }
+    }`,
+  ).join("\n");
+  return {
+    name: `amp_flag_nonfinite:${count}`,
+    code: `
+struct P { n: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> g: array<u32>;
-@group(0) @binding(2) var<storage, read_write> flags: array<atomic<u32>>;
-${
-    gridStrideMain(
-      WG,
-      "p.n",
-      "    if ((g[i] & 0x7f800000u) == 0x7f800000u) { atomicOr(&flags[0], 1u); }",
-    )
-  }`,
-};
+${binds}
+@group(0) @binding(${count + 1}) var<storage, read_write> flags: array<atomic<u32>>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
+        @builtin(num_workgroups) nw: vec3u) {
+  let n = p.n[wid.y / 4u][wid.y % 4u];
+  let step = nw.x * ${WG}u;
+  var bad = false;
+  switch wid.y {
+${cases}
+    default: {}
+  }
+  if (bad) { atomicOr(&flags[0], 1u); }
+}`,
+  };
+});
 
 const UPDATE_SCALE: Kernel = {
   name: "amp_update_scale",
@@ -262,12 +288,24 @@ fn main() {
 }`,
 };
 
-/** Sets the scaler's found flag when any value of the f32 gradient `g` is ±inf or NaN. */
-export function flagNonFinite(g: Tensor, amp: AmpState): void {
-  if (g.dtype !== "f32") throw new Error(`flagNonFinite: gradient must be f32, got ${g.dtype}`);
-  g.gpu.dispatch(FLAG, [g.buffer, amp.flags.buffer], params([g.size]), [
-    Math.max(1, Math.min(Math.ceil(g.size / WG), MAX_GROUPS)),
-  ]);
+/**
+ * Sets the scaler's found flag when any value of the f32 gradients is ±inf or NaN: FLAG_TENSORS
+ * gradients a dispatch.
+ */
+export function flagNonFinite(gs: readonly Tensor[], amp: AmpState): void {
+  for (const g of gs) {
+    if (g.dtype !== "f32") throw new Error(`flagNonFinite: gradient must be f32, got ${g.dtype}`);
+  }
+  for (let at = 0; at < gs.length; at += FLAG_TENSORS) {
+    const part = gs.slice(at, at + FLAG_TENSORS);
+    const n = part.map((g) => g.size), most = Math.max(...n);
+    amp.flags.gpu.dispatch(
+      flagKernel(part.length),
+      [...part.map((g) => g.buffer), amp.flags.buffer],
+      params([...n, ...new Array(8 - n.length).fill(0)]),
+      [Math.max(1, Math.min(Math.ceil(most / WG), MAX_GROUPS)), part.length],
+    );
+  }
 }
 
 /** GradScaler's update after a step (see the file header); clears the found flag. */

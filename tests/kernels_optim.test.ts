@@ -161,20 +161,49 @@ for (const vec of [true, false]) {
   });
 }
 
+// Many gradients, 7 a dispatch: a non-finite value in any one of them (the first, a middle one, the
+// last of a full group, the one after it; the longest and the shortest) sets the flag, and
+// finite ones do not. A kernel that skipped a binding, read one gradient's length for another, or
+// checked only the x-extent of the largest would miss one of these.
+Deno.test("flagNonFinite over many gradients flags any one of them, 7 a dispatch", async () => {
+  const sizes = [5, 1037, 64, 3, 4096, 17, 256, 9, 1, 33, 70000];
+  const grads = sizes.map((n, t) => randn(n, 40 + t));
+  const flagged = async (gs: Float32Array[]) => {
+    const p = ampPair(1, false);
+    const d0 = gpu.stats.dispatches;
+    flagNonFinite(gs.map((g, t) => up(cpuTensor([sizes[t]], g))), p.gpu);
+    const dispatches = gpu.stats.dispatches - d0;
+    flagNonFiniteCpu(gs.map((g, t) => cpuTensor([sizes[t]], g)), p.cpu);
+    return {
+      gpu: new Uint32Array((await p.gpu.flags.read()).buffer)[0],
+      cpu: ampWords(p.cpu.flags)[0],
+      dispatches,
+    };
+  };
+  assertEquals(await flagged(grads), { gpu: 0, cpu: 0, dispatches: 2 });
+  for (const t of [0, 3, 6, 7, 8, 10]) {
+    for (const at of [0, sizes[t] - 1]) {
+      const gs = grads.map((g) => g.slice());
+      gs[t][at] = t % 2 ? NaN : -Infinity;
+      assertEquals(await flagged(gs), { gpu: 1, cpu: 1, dispatches: 2 }, `gradient ${t}[${at}]`);
+    }
+  }
+});
+
 Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, counts, grows", async () => {
   const o = { interval: 2, growth: 2, backoff: 0.5, maxScale: 4096 };
   const a = ampPair(1024, false);
   const ok = randn(1037, 3).map((x) => x * 6e4);
-  flagNonFinite(up(cpuTensor([1037], ok)), a.gpu);
-  flagNonFiniteCpu(cpuTensor([1037], ok), a.cpu);
+  flagNonFinite([up(cpuTensor([1037], ok))], a.gpu);
+  flagNonFiniteCpu([cpuTensor([1037], ok)], a.cpu);
   const words = async () => new Uint32Array((await a.gpu.flags.read()).buffer);
   assertEquals([...(await words())], [0, 0, 0]);
   for (const bad of [Infinity, -Infinity, NaN]) {
     const g = ok.slice();
     g[777] = bad;
     const b = ampPair(1024, false);
-    flagNonFinite(up(cpuTensor([1037], g)), b.gpu);
-    flagNonFiniteCpu(cpuTensor([1037], g), b.cpu);
+    flagNonFinite([up(cpuTensor([1037], g))], b.gpu);
+    flagNonFiniteCpu([cpuTensor([1037], g)], b.cpu);
     assertEquals(new Uint32Array((await b.gpu.flags.read()).buffer)[0], 1, `${bad}`);
     assertEquals(ampWords(b.cpu.flags)[0], 1);
   }
@@ -189,8 +218,8 @@ Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, coun
   for (const [found, scale, w] of seq) {
     if (found) {
       const g = cpuTensor([4], [1, NaN, 0, 0]);
-      flagNonFinite(up(g), a.gpu);
-      flagNonFiniteCpu(g, a.cpu);
+      flagNonFinite([up(g)], a.gpu);
+      flagNonFiniteCpu([g], a.cpu);
     }
     updateLossScale(a.gpu, o);
     updateLossScaleCpu(a.cpu, o);

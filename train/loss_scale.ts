@@ -60,7 +60,7 @@ export class LossScaler {
 
   /** Flags the step when any of these f32 gradients is not finite (call before the updates). */
   check(grads: BTensor[]): void {
-    for (const g of grads) this.ops.flagNonFinite(g, this.amp);
+    this.ops.flagNonFinite(grads, this.amp);
   }
 
   /** After the updates: back off or grow the scale, clear the flag. */

@@ -155,9 +155,9 @@ export function emaUpdateCpu(k: CpuTensor, q: CpuTensor, m: number): void {
   for (let i = 0; i < k.data.length; i++) k.data[i] = f(f(k.data[i] * a) + f(q.data[i] * b));
 }
 
-/** Sets amp's found flag when g holds ±inf or NaN. */
-export function flagNonFiniteCpu(g: CpuTensor, amp: AmpStateCpu): void {
-  if (!g.data.every(Number.isFinite)) ampWords(amp.flags)[0] |= 1;
+/** Sets amp's found flag when any of the gradients holds ±inf or NaN. */
+export function flagNonFiniteCpu(gs: readonly CpuTensor[], amp: AmpStateCpu): void {
+  if (!gs.every((g) => g.data.every(Number.isFinite))) ampWords(amp.flags)[0] |= 1;
 }
 
 /** GradScaler's update: back off and count a skip after a non-finite step, else grow on schedule. */
