@@ -19,7 +19,7 @@
  * `updateLossScale` then halves the scale (found) or doubles it after
  * `interval` good steps, and clears found. One invocation runs the update.
  */
-import { type Kernel, kernelFamily, params } from "./device.ts";
+import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";
 import { gridStrideMain } from "./wgsl.ts";
 import {
@@ -214,6 +214,123 @@ export function emaUpdate(k: Tensor, q: Tensor, m: number): void {
   );
 }
 
+/** Key/query pairs one EMA dispatch updates: 8 bound buffers, the most a stage may take. */
+export const EMA_PAIRS = 4;
+
+/**
+ * A dispatch over several tensors ("rows"), each with the workgroups its own dispatch would
+ * have had: row r takes workgroups [first[r], first[r] + groups[r]) of a 1-D grid and walks its
+ * items grid-stride within them. (Giving every row the largest row's workgroups was 1.5× slower
+ * than one dispatch a tensor on lavapipe, where a workgroup costs a call.)
+ */
+function rowGrid(items: readonly number[]): { first: number[]; groups: number[]; total: number } {
+  const groups = items.map((n) => Math.max(1, Math.min(Math.ceil(n / WG), MAX_GROUPS)));
+  const first = groups.map((_, r) => groups.slice(0, r).reduce((x, y) => x + y, 0));
+  return { first, groups, total: groups.reduce((x, y) => x + y, 0) };
+}
+
+/**
+ * WGSL: the body of a row-grid kernel's main over `count` rows. `at(field, r)` names row r's
+ * value of a per-row uniform array (n, first, groups); `loop(r)` is row r's statement for item i.
+ * The row is found by comparing the workgroup with the rows' first workgroups (uniform per
+ * workgroup), then a switch picks its bindings.
+ */
+function rowMain(count: number, at: (f: string, r: number) => string, loop: (r: number) => string) {
+  const t = Array.from({ length: count - 1 }, (_, r) => `u32(wid.x >= ${at("first", r + 1)})`);
+  const cases = Array.from(
+    { length: count },
+    (_, r) =>
+      `    case ${r}u: {
+      let lw = wid.x - ${at("first", r)};
+      for (var i = lw * ${WG}u + lid; i < ${at("n", r)}; i += ${at("groups", r)} * ${WG}u) {
+        ${loop(r)}
+      }
+    }`,
+  ).join("\n");
+  return `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = ${t.length ? t.join(" + ") : "0u"};
+  switch t {
+${cases}
+    default: {}
+  }`;
+}
+
+/**
+ * The EMA over `count` (k, q) pairs in one dispatch, all vec4 or all f32 (T), pair r a row
+ * (rowGrid), with `emaUpdate`'s expression.
+ */
+const emaManyKernel = kernelFamily((count: number, T: "f32" | "vec4f"): Kernel => {
+  const binds = Array.from(
+    { length: count },
+    (_, t) =>
+      `@group(0) @binding(${2 * t + 1}) var<storage, read_write> k${t}: array<${T}>;
+@group(0) @binding(${2 * t + 2}) var<storage, read> q${t}: array<${T}>;`,
+  ).join("\n");
+  return {
+    name: `optim:ema:${count}:${T}`,
+    code: `
+struct P { n: vec4u, first: vec4u, groups: vec4u, a: f32, b: f32, _p: vec2u }
+@group(0) @binding(0) var<uniform> p: P;
+${binds}
+${rowMain(count, (f, r) => `p.${f}[${r}]`, (r) => `k${r}[i] = k${r}[i] * p.a + q${r}[i] * p.b;`)}
+}`,
+  };
+});
+
+/**
+ * Whether the many-tensor kernels (emaUpdateMany, flagNonFinite) group their tensors, several a
+ * dispatch: hardware adapters do, where a dispatch that waits on the last costs a barrier and a
+ * launch; software adapters run one dispatch a tensor, since there the grouped kernel, its
+ * bindings chosen by a switch, ran 1.5× slower (lavapipe, ResNet-18's 62 tensors: 30–32 ms an
+ * EMA against 19–28). `setGroupedOptim` forces either (tests).
+ */
+let groupedOptim: "auto" | boolean = "auto";
+
+/** Forces the grouped many-tensor kernels on or off ("auto": hardware adapters group). */
+export function setGroupedOptim(v: "auto" | boolean): void {
+  groupedOptim = v;
+}
+
+const grouped = (gpu: Gpu): boolean => groupedOptim === "auto" ? !gpu.isSoftware : groupedOptim;
+
+/**
+ * emaUpdate over many pairs. Grouped (hardware adapters), EMA_PAIRS a dispatch (the vec4 pairs
+ * and the others apart): a model's 60 to 360 parameter tensors in a quarter as many dispatches,
+ * with the same bits and the same workgroups; else one emaUpdate a pair.
+ */
+export function emaUpdateMany(ks: readonly Tensor[], qs: readonly Tensor[], m: number): void {
+  if (ks.length !== qs.length) {
+    throw new Error(`emaUpdateMany: ${ks.length} key tensors for ${qs.length} query tensors`);
+  }
+  if (ks.length === 0) return;
+  if (!grouped(ks[0].gpu)) return ks.forEach((k, i) => emaUpdate(k, qs[i], m));
+  const sizes = ks.map((k, i) => checkOptimShapes("emaUpdate", k, [["q", qs[i]]]));
+  const pad = (v: number[]) => [...v, ...new Array(4 - v.length).fill(0)];
+  for (const vec of [true, false]) {
+    const at = sizes.flatMap((n, i) => (n % 4 === 0) === vec ? [i] : []);
+    for (let j = 0; j < at.length; j += EMA_PAIRS) {
+      const part = at.slice(j, j + EMA_PAIRS);
+      const items = part.map((i) => vec ? sizes[i] / 4 : sizes[i]);
+      const g = rowGrid(items);
+      ks[0].gpu.dispatch(
+        emaManyKernel(part.length, vec ? "vec4f" : "f32"),
+        part.flatMap((i) => [ks[i].buffer, qs[i].buffer]),
+        params([
+          ...pad(items),
+          ...pad(g.first),
+          ...pad(g.groups),
+          { f32: m },
+          { f32: 1 - m },
+          0,
+          0,
+        ]),
+        [g.total],
+      );
+    }
+  }
+}
+
 // ---- loss scaling ----------------------------------------------------------
 
 /** A loss scaler's state on the device: scale [1] f32; flags [3] u32 words (found, good, skipped). */
@@ -226,39 +343,29 @@ export interface AmpState {
 export const FLAG_TENSORS = 7;
 
 /**
- * The found flag over `count` gradients in one dispatch: workgroup row y checks gradient y (its
- * element count p.n[y]), grid-stride along x; a lane that saw ±inf or NaN ORs the flag once. One
- * dispatch instead of one per gradient, and so one barrier: every check writes the flags.
+ * The found flag over `count` gradients in one dispatch, gradient r a row (rowGrid, its length in
+ * a uniform array); a lane that saw ±inf or NaN ORs the flag once. One dispatch instead of one per
+ * gradient, and so one barrier: every check writes the flags.
  */
 const flagKernel = kernelFamily((count: number): Kernel => {
   const binds = Array.from(
     { length: count },
     (_, t) => `@group(0) @binding(${t + 1}) var<storage, read> g${t}: array<u32>;`,
   ).join("\n");
-  const cases = Array.from(
-    { length: count },
-    (_, t) =>
-      `    case ${t}u: {
-      for (var i = gid.x; i < n; i += step) { bad = bad || (g${t}[i] & 0x7f800000u) == 0x7f800000u; }
-    }`,
-  ).join("\n");
   return {
     name: `amp_flag_nonfinite:${count}`,
     code: `
-struct P { n: array<vec4u, 2> }
+struct P { n: array<vec4u, 2>, first: array<vec4u, 2>, groups: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: P;
 ${binds}
 @group(0) @binding(${count + 1}) var<storage, read_write> flags: array<atomic<u32>>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
-        @builtin(num_workgroups) nw: vec3u) {
-  let n = p.n[wid.y / 4u][wid.y % 4u];
-  let step = nw.x * ${WG}u;
-  var bad = false;
-  switch wid.y {
-${cases}
-    default: {}
-  }
+${
+      rowMain(
+        count,
+        (f, r) => `p.${f}[${r >> 2}][${r & 3}]`,
+        (r) => `bad = bad || (g${r}[i] & 0x7f800000u) == 0x7f800000u;`,
+      ).replace("  switch t {", "  var bad = false;\n  switch t {")
+    }
   if (bad) { atomicOr(&flags[0], 1u); }
 }`,
   };
@@ -290,20 +397,22 @@ fn main() {
 
 /**
  * Sets the scaler's found flag when any value of the f32 gradients is ±inf or NaN: FLAG_TENSORS
- * gradients a dispatch.
+ * gradients a dispatch where the adapter groups (setGroupedOptim), else one a dispatch.
  */
 export function flagNonFinite(gs: readonly Tensor[], amp: AmpState): void {
   for (const g of gs) {
     if (g.dtype !== "f32") throw new Error(`flagNonFinite: gradient must be f32, got ${g.dtype}`);
   }
-  for (let at = 0; at < gs.length; at += FLAG_TENSORS) {
-    const part = gs.slice(at, at + FLAG_TENSORS);
-    const n = part.map((g) => g.size), most = Math.max(...n);
+  const pad = (v: number[]) => [...v, ...new Array(8 - v.length).fill(0)];
+  const per = grouped(amp.flags.gpu) ? FLAG_TENSORS : 1;
+  for (let at = 0; at < gs.length; at += per) {
+    const part = gs.slice(at, at + per);
+    const n = part.map((g) => g.size), g = rowGrid(n);
     amp.flags.gpu.dispatch(
       flagKernel(part.length),
-      [...part.map((g) => g.buffer), amp.flags.buffer],
-      params([...n, ...new Array(8 - n.length).fill(0)]),
-      [Math.max(1, Math.min(Math.ceil(most / WG), MAX_GROUPS)), part.length],
+      [...part.map((t) => t.buffer), amp.flags.buffer],
+      params([...pad(n), ...pad(g.first), ...pad(g.groups)]),
+      [g.total],
     );
   }
 }

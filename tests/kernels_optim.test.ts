@@ -1,5 +1,13 @@
 import { Tensor } from "../kernels/tensor.ts";
-import { adamStep, emaUpdate, flagNonFinite, sgdStep, updateLossScale } from "../kernels/optim.ts";
+import {
+  adamStep,
+  emaUpdate,
+  emaUpdateMany,
+  flagNonFinite,
+  setGroupedOptim,
+  sgdStep,
+  updateLossScale,
+} from "../kernels/optim.ts";
 import {
   type AdamOptions,
   adamStepCpu,
@@ -161,34 +169,42 @@ for (const vec of [true, false]) {
   });
 }
 
-// Many gradients, 7 a dispatch: a non-finite value in any one of them (the first, a middle one, the
-// last of a full group, the one after it; the longest and the shortest) sets the flag, and
-// finite ones do not. A kernel that skipped a binding, read one gradient's length for another, or
-// checked only the x-extent of the largest would miss one of these.
-Deno.test("flagNonFinite over many gradients flags any one of them, 7 a dispatch", async () => {
-  const sizes = [5, 1037, 64, 3, 4096, 17, 256, 9, 1, 33, 70000];
-  const grads = sizes.map((n, t) => randn(n, 40 + t));
-  const flagged = async (gs: Float32Array[]) => {
-    const p = ampPair(1, false);
-    const d0 = gpu.stats.dispatches;
-    flagNonFinite(gs.map((g, t) => up(cpuTensor([sizes[t]], g))), p.gpu);
-    const dispatches = gpu.stats.dispatches - d0;
-    flagNonFiniteCpu(gs.map((g, t) => cpuTensor([sizes[t]], g)), p.cpu);
-    return {
-      gpu: new Uint32Array((await p.gpu.flags.read()).buffer)[0],
-      cpu: ampWords(p.cpu.flags)[0],
-      dispatches,
+// Many gradients, 7 a dispatch where grouped (hardware adapters; forced here), else one each: a
+// non-finite value in any one of them (the first, a middle one, the last of a full group, the one
+// after it; the longest and the shortest) sets the flag, and finite ones do not. A kernel that
+// skipped a binding, read one gradient's length for another, or let a row walk another row's
+// workgroups would miss one of these.
+for (const [grouped, want] of [[true, 2], [false, 11]] as const) {
+  Deno.test(`flagNonFinite over many gradients flags any one of them (grouped ${grouped})`, async () => {
+    const sizes = [5, 1037, 64, 3, 4096, 17, 256, 9, 1, 33, 70000];
+    const grads = sizes.map((n, t) => randn(n, 40 + t));
+    const flagged = async (gs: Float32Array[]) => {
+      const p = ampPair(1, false);
+      const d0 = gpu.stats.dispatches;
+      flagNonFinite(gs.map((g, t) => up(cpuTensor([sizes[t]], g))), p.gpu);
+      const dispatches = gpu.stats.dispatches - d0;
+      flagNonFiniteCpu(gs.map((g, t) => cpuTensor([sizes[t]], g)), p.cpu);
+      return {
+        gpu: new Uint32Array((await p.gpu.flags.read()).buffer)[0],
+        cpu: ampWords(p.cpu.flags)[0],
+        dispatches,
+      };
     };
-  };
-  assertEquals(await flagged(grads), { gpu: 0, cpu: 0, dispatches: 2 });
-  for (const t of [0, 3, 6, 7, 8, 10]) {
-    for (const at of [0, sizes[t] - 1]) {
-      const gs = grads.map((g) => g.slice());
-      gs[t][at] = t % 2 ? NaN : -Infinity;
-      assertEquals(await flagged(gs), { gpu: 1, cpu: 1, dispatches: 2 }, `gradient ${t}[${at}]`);
+    setGroupedOptim(grouped);
+    try {
+      assertEquals(await flagged(grads), { gpu: 0, cpu: 0, dispatches: want });
+      for (const t of [0, 3, 6, 7, 8, 10]) {
+        for (const at of [0, sizes[t] - 1]) {
+          const gs = grads.map((g) => g.slice());
+          gs[t][at] = t % 2 ? NaN : -Infinity;
+          assertEquals(await flagged(gs), { gpu: 1, cpu: 1, dispatches: want }, `${t}[${at}]`);
+        }
+      }
+    } finally {
+      setGroupedOptim("auto");
     }
-  }
-});
+  });
+}
 
 Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, counts, grows", async () => {
   const o = { interval: 2, growth: 2, backoff: 0.5, maxScale: 4096 };
@@ -229,3 +245,34 @@ Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, coun
     assertEquals([...ampWords(a.cpu.flags)], w);
   }
 });
+
+// The key encoder's EMA over a model's parameters, 4 pairs a dispatch where grouped (hardware
+// adapters; forced here), vec4 pairs and scalar pairs apart, else one a pair: the bits of one
+// emaUpdate per pair (and of the CPU), every pair updated (6 vec4 sizes, 5 others, so full and
+// partial groups of both), in ⌈6/4⌉ + ⌈5/4⌉ dispatches. Reading a pair's length from the wrong
+// slot or dropping a pair's case fails it.
+for (const [grouped, want] of [[true, 4], [false, 11]] as const) {
+  Deno.test(`emaUpdateMany: the bits of emaUpdate per pair (grouped ${grouped})`, async () => {
+    const sizes = [64, 4096, 3, 36864, 5, 128, 1, 7, 1000, 9, 20000];
+    const ks = sizes.map((n, t) => randn(n, 60 + t)), qs = sizes.map((n, t) => randn(n, 80 + t));
+    const one = sizes.map((n, t) => up(cpuTensor([n], ks[t])));
+    const many = sizes.map((n, t) => up(cpuTensor([n], ks[t])));
+    const q = sizes.map((n, t) => up(cpuTensor([n], qs[t])));
+    one.forEach((k, t) => emaUpdate(k, q[t], 0.999));
+    setGroupedOptim(grouped);
+    try {
+      const d0 = gpu.stats.dispatches;
+      emaUpdateMany(many, q, 0.999);
+      assertEquals(gpu.stats.dispatches - d0, want);
+    } finally {
+      setGroupedOptim("auto");
+    }
+    for (let t = 0; t < sizes.length; t++) {
+      const want = await one[t].read(), got = await many[t].read();
+      const cpu = cpuTensor([sizes[t]], ks[t]);
+      emaUpdateCpu(cpu, cpuTensor([sizes[t]], qs[t]), 0.999);
+      assertEquals(got, want, `pair ${t}`);
+      assertEquals(got, cpu.data, `pair ${t} (CPU)`);
+    }
+  });
+}

@@ -162,9 +162,10 @@ export class Moco {
 
   /** k ← m·k + (1−m)·q over all parameters (buffers are the key encoder's own). */
   momentumUpdate(): void {
-    const kp = this.encK.parameters();
-    this.encQ.parameters().forEach((p, i) =>
-      this.ops.emaUpdate(kp[i].value, p.value, this.cfg.momentum)
+    this.ops.emaUpdateMany(
+      this.encK.parameters().map((p) => p.value),
+      this.encQ.parameters().map((p) => p.value),
+      this.cfg.momentum,
     );
   }
 

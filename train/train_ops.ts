@@ -49,6 +49,8 @@ export interface TrainOps {
   ): void;
   /** k ← m·k + (1−m)·q in place. */
   emaUpdate(k: BTensor, q: BTensor, m: number): void;
+  /** emaUpdate over pairs (ks[i], qs[i]), batched into few dispatches on the GPU. */
+  emaUpdateMany(ks: readonly BTensor[], qs: readonly BTensor[], m: number): void;
   /** Flags the step in `amp` when any of the f32 gradients holds ±inf or NaN. */
   flagNonFinite(gs: readonly BTensor[], amp: AmpTensors): void;
   /** The loss scale's update after a step (back off or grow); clears the flag. */
@@ -68,6 +70,7 @@ export const gpuTrainOps: TrainOps = {
   sgdStep: (p, g, b, o, a) => opt.sgdStep(G(p), G(g), b && G(b), o, GA(a)),
   adamStep: (p, g, m, v, o, a) => opt.adamStep(G(p), G(g), G(m), G(v), o, GA(a)),
   emaUpdate: (k, q, m) => opt.emaUpdate(G(k), G(q), m),
+  emaUpdateMany: (ks, qs, m) => opt.emaUpdateMany(ks.map(G), qs.map(G), m),
   flagNonFinite: (gs, a) => opt.flagNonFinite(gs.map(G), GA(a)!),
   updateLossScale: (a, o) => opt.updateLossScale(GA(a)!, o),
 };
@@ -78,6 +81,7 @@ export const cpuTrainOps: TrainOps = {
   sgdStep: (p, g, b, o, a) => optCpu.sgdStepCpu(C(p), C(g), b && C(b), o, CA(a)),
   adamStep: (p, g, m, v, o, a) => optCpu.adamStepCpu(C(p), C(g), C(m), C(v), o, CA(a)),
   emaUpdate: (k, q, m) => optCpu.emaUpdateCpu(C(k), C(q), m),
+  emaUpdateMany: (ks, qs, m) => ks.forEach((k, i) => optCpu.emaUpdateCpu(C(k), C(qs[i]), m)),
   flagNonFinite: (gs, a) => optCpu.flagNonFiniteCpu(gs.map(C), CA(a)!),
   updateLossScale: (a, o) => optCpu.updateLossScaleCpu(CA(a)!, o),
 };
