@@ -82,28 +82,27 @@ ${
 }
 
 const SGD_FIELDS = "lr: f32, mom: f32, d1: f32, wd: f32, nesterov: u32, first: u32, _p: u32";
-const K = {
-  sgd: kernel(
-    "sgd",
-    ["param!", "grad"],
-    SGD_FIELDS,
-    `    param[i] = param[i] - p.lr * (grad[i] + p.wd * param[i]);`,
-  ),
-  sgdMomentum: kernel(
-    "sgd_momentum",
-    ["param!", "grad", "buf!"],
-    SGD_FIELDS,
-    `    let dp = grad[i] + p.wd * param[i];
+/** Each update: its bindings ("!" read-write), its uniform fields after the item count, its body. */
+const SPECS = {
+  sgd: {
+    bindings: ["param!", "grad"],
+    fields: SGD_FIELDS,
+    body: `    param[i] = param[i] - p.lr * (grad[i] + p.wd * param[i]);`,
+  },
+  sgd_momentum: {
+    bindings: ["param!", "grad", "buf!"],
+    fields: SGD_FIELDS,
+    body: `    let dp = grad[i] + p.wd * param[i];
     let b = select(buf[i] * p.mom + p.d1 * dp, dp, p.first != 0u);
     buf[i] = b;
     param[i] = param[i] - p.lr * select(b, dp + p.mom * b, p.nesterov != 0u);`,
-  ),
-  adam: kernel(
-    "adam",
-    ["param!", "grad", "m!", "v!"],
-    "one1: f32, one2: f32, b2: f32, eps: f32, wd: f32, decay: f32, stepSize: f32, bc2: f32, " +
+  },
+  adam: {
+    bindings: ["param!", "grad", "m!", "v!"],
+    fields:
+      "one1: f32, one2: f32, b2: f32, eps: f32, wd: f32, decay: f32, stepSize: f32, bc2: f32, " +
       "decoupled: u32, _a: u32, _b: u32",
-    `    var g = grad[i];
+    body: `    var g = grad[i];
     var w = param[i];
     if (p.decoupled != 0u) { w = w * p.decay; } else { g = g + p.wd * w; }
     let mi = m[i] + p.one1 * (g - m[i]);
@@ -111,13 +110,21 @@ const K = {
     m[i] = mi;
     v[i] = vi;
     param[i] = w - p.stepSize * (mi / (sqrt(vi) / p.bc2 + p.eps));`,
-  ),
-  ema: kernel(
-    "ema",
-    ["k!", "q"],
-    "a: f32, b: f32, _p: u32",
-    `    k[i] = k[i] * p.a + q[i] * p.b;`,
-  ),
+  },
+  ema: {
+    bindings: ["k!", "q"],
+    fields: "a: f32, b: f32, _p: u32",
+    body: `    k[i] = k[i] * p.a + q[i] * p.b;`,
+  },
+};
+type SpecKey = keyof typeof SPECS;
+const kernelOf = (key: SpecKey) =>
+  kernel(key, SPECS[key].bindings, SPECS[key].fields, SPECS[key].body);
+const K = {
+  sgd: kernelOf("sgd"),
+  sgdMomentum: kernelOf("sgd_momentum"),
+  adam: kernelOf("adam"),
+  ema: kernelOf("ema"),
 };
 
 /** The kernel variant, its item count (n or n/4) and workgroup count for n elements. */
@@ -129,6 +136,35 @@ function plan(k: Kernel[], n: number, amp = false): { k: Kernel; items: number; 
     items,
     groups: [Math.max(1, Math.min(Math.ceil(items / WG), MAX_GROUPS))],
   };
+}
+
+/** SGD's uniform values after the item count (SGD_FIELDS). */
+function sgdValues(o: SgdOptions): Array<number | { f32: number }> {
+  return [
+    { f32: o.lr },
+    { f32: o.momentum ?? 0 },
+    { f32: 1 - (o.dampening ?? 0) },
+    { f32: o.weightDecay ?? 0 },
+    o.nesterov ? 1 : 0,
+    o.first ? 1 : 0,
+  ];
+}
+
+/** Adam's uniform values after the item count (SPECS.adam.fields; host scalars in f64). */
+function adamValues(o: AdamOptions): Array<number | { f32: number }> {
+  const { stepSize, bc2Sqrt } = adamScalars(o);
+  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, wd = o.weightDecay ?? 0;
+  return [
+    { f32: 1 - b1 },
+    { f32: 1 - b2 },
+    { f32: b2 },
+    { f32: o.eps ?? 1e-8 },
+    { f32: o.decoupled ? 0 : wd },
+    { f32: o.decoupled ? 1 - o.lr * wd : 1 },
+    { f32: stepSize },
+    { f32: bc2Sqrt },
+    o.decoupled ? 1 : 0,
+  ];
 }
 
 /**
@@ -147,15 +183,7 @@ export function sgdStep(
   const mom = o.momentum ?? 0;
   if (mom !== 0 && !buf) throw new Error("sgdStep: momentum needs a buffer");
   const pl = plan(mom === 0 ? K.sgd : K.sgdMomentum, n, amp !== null);
-  const pr = params([
-    pl.items,
-    { f32: o.lr },
-    { f32: mom },
-    { f32: 1 - (o.dampening ?? 0) },
-    { f32: o.weightDecay ?? 0 },
-    o.nesterov ? 1 : 0,
-    o.first ? 1 : 0,
-  ]);
+  const pr = params([pl.items, ...sgdValues(o)]);
   const bufs = [param.buffer, grad.buffer, ...(mom === 0 ? [] : [buf!.buffer])];
   if (amp) bufs.push(amp.scale.buffer, amp.flags.buffer);
   param.gpu.dispatch(pl.k, bufs, pr, pl.groups);
@@ -174,8 +202,6 @@ export function adamStep(
   amp: AmpState | null = null,
 ): void {
   const n = checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
-  const { stepSize, bc2Sqrt } = adamScalars(o);
-  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, wd = o.weightDecay ?? 0;
   const pl = plan(K.adam, n, amp !== null);
   param.gpu.dispatch(
     pl.k,
@@ -186,18 +212,7 @@ export function adamStep(
       v.buffer,
       ...(amp ? [amp.scale.buffer, amp.flags.buffer] : []),
     ],
-    params([
-      pl.items,
-      { f32: 1 - b1 },
-      { f32: 1 - b2 },
-      { f32: b2 },
-      { f32: o.eps ?? 1e-8 },
-      { f32: o.decoupled ? 0 : wd },
-      { f32: o.decoupled ? 1 - o.lr * wd : 1 },
-      { f32: stepSize },
-      { f32: bc2Sqrt },
-      o.decoupled ? 1 : 0,
-    ]),
+    params([pl.items, ...adamValues(o)]),
     pl.groups,
   );
 }
@@ -213,9 +228,6 @@ export function emaUpdate(k: Tensor, q: Tensor, m: number): void {
     pl.groups,
   );
 }
-
-/** Key/query pairs one EMA dispatch updates: 8 bound buffers, the most a stage may take. */
-export const EMA_PAIRS = 4;
 
 /**
  * A dispatch over several tensors ("rows"), each with the workgroups its own dispatch would
@@ -257,29 +269,106 @@ ${cases}
 }
 
 /**
- * The EMA over `count` (k, q) pairs in one dispatch, all vec4 or all f32 (T), pair r a row
- * (rowGrid), with `emaUpdate`'s expression.
+ * The grouped form of an update (SPECS[key]) over `count` tensors in one dispatch, all vec4 or
+ * all f32 (T): tensor r a row (rowGrid), its bindings suffixed r, the body and loss scaling
+ * (`amp`) as the one-tensor kernel's, so the same bits. Its uniform block puts the rows' item
+ * counts, first workgroups and workgroup counts before the update's own fields.
  */
-const emaManyKernel = kernelFamily((count: number, T: "f32" | "vec4f"): Kernel => {
-  const binds = Array.from(
-    { length: count },
-    (_, t) =>
-      `@group(0) @binding(${2 * t + 1}) var<storage, read_write> k${t}: array<${T}>;
-@group(0) @binding(${2 * t + 2}) var<storage, read> q${t}: array<${T}>;`,
-  ).join("\n");
-  return {
-    name: `optim:ema:${count}:${T}`,
-    code: `
-struct P { n: vec4u, first: vec4u, groups: vec4u, a: f32, b: f32, _p: vec2u }
+const groupedKernel = kernelFamily(
+  (key: SpecKey, count: number, T: "f32" | "vec4f", amp: boolean): Kernel => {
+    const { bindings, fields, body } = SPECS[key];
+    const names = bindings.map((b) => b.replace("!", ""));
+    const decls = Array.from(
+      { length: count },
+      (_, r) =>
+        bindings.map((b, j) =>
+          `@group(0) @binding(${r * bindings.length + j + 1}) var<storage, ${
+            b.endsWith("!") ? "read_write" : "read"
+          }> ${names[j]}${r}: array<${T}>;`
+        ),
+    ).flat();
+    if (amp) {
+      decls.push(
+        `@group(0) @binding(${
+          count * bindings.length + 1
+        }) var<storage, read> ampScale: array<f32>;`,
+        `@group(0) @binding(${
+          count * bindings.length + 2
+        }) var<storage, read> ampFlags: array<u32>;`,
+      );
+    }
+    const rowBody = (r: number) => {
+      let b = body;
+      for (const nm of names) b = b.replace(new RegExp(`\\b${nm}\\[`, "g"), `${nm}${r}[`);
+      return amp ? b.replaceAll(`grad${r}[i]`, `(grad${r}[i] * inv)`) : b;
+    };
+    const main = rowMain(count, (f, r) => `p.row${f}[${r}]`, rowBody).replace(
+      "  let t = ",
+      amp
+        ? "  if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];\n  let t = "
+        : "  let t = ",
+    );
+    return {
+      name: `optim:${key}:${count}:${T}${amp ? ":amp" : ""}`,
+      code: `
+struct P { rown: vec4u, rowfirst: vec4u, rowgroups: vec4u, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
-${binds}
-${rowMain(count, (f, r) => `p.${f}[${r}]`, (r) => `k${r}[i] = k${r}[i] * p.a + q${r}[i] * p.b;`)}
+${decls.join("\n")}
+${main}
 }`,
-  };
-});
+    };
+  },
+);
 
 /**
- * Whether the many-tensor kernels (emaUpdateMany, flagNonFinite) group their tensors, several a
+ * Runs SPECS[key] over many tensors: rows[r] is one tensor's bindings in SPECS order, `values`
+ * the update's own uniform values. Grouped (hardware adapters): as many rows a dispatch as fit 8
+ * storage buffers (amp's two included), at most 4, the vec4 rows and the others apart; else
+ * the one-tensor kernel a row, as sgdStep and the others dispatch it. Same bits either way.
+ */
+function runMany(
+  key: SpecKey,
+  rows: readonly Tensor[][],
+  values: Array<number | { f32: number }>,
+  amp: AmpState | null,
+): void {
+  if (rows.length === 0) return;
+  const gpu = rows[0][0].gpu;
+  const ampBufs = amp ? [amp.scale.buffer, amp.flags.buffer] : [];
+  if (!grouped(gpu)) { // the one-tensor kernels, dispatch for dispatch as sgdStep etc.
+    const single = { sgd: K.sgd, sgd_momentum: K.sgdMomentum, adam: K.adam, ema: K.ema }[key];
+    for (const row of rows) {
+      const pl = plan(single, row[0].size, amp !== null);
+      gpu.dispatch(
+        pl.k,
+        [...row.map((t) => t.buffer), ...ampBufs],
+        params([pl.items, ...values]),
+        pl.groups,
+      );
+    }
+    return;
+  }
+  const per = Math.min(4, Math.floor((8 - ampBufs.length) / SPECS[key].bindings.length));
+  const pad = (v: number[]) => [...v, ...new Array(4 - v.length).fill(0)];
+  for (const vec of [true, false]) {
+    const at = rows.flatMap((row, i) => (row[0].size % 4 === 0) === vec ? [i] : []);
+    for (let j = 0; j < at.length; j += per) {
+      const part = at.slice(j, j + per);
+      const items = part.map((i) => vec ? rows[i][0].size / 4 : rows[i][0].size);
+      const g = rowGrid(items);
+      gpu.dispatch(
+        groupedKernel(key, part.length, vec ? "vec4f" : "f32", amp !== null),
+        [...part.flatMap((i) => rows[i].map((t) => t.buffer)), ...ampBufs],
+        params([...pad(items), ...pad(g.first), ...pad(g.groups), ...values]),
+        [g.total],
+      );
+    }
+  }
+}
+
+/**
+ * Whether the many-tensor kernels (emaUpdateMany, sgdStepMany, adamStepMany, flagNonFinite) group
+ * their tensors, several a
  * dispatch: hardware adapters do, where a dispatch that waits on the last costs a barrier and a
  * launch; software adapters run one dispatch a tensor, since there the grouped kernel, its
  * bindings chosen by a switch, ran 1.5× slower (lavapipe, ResNet-18's 62 tensors: 30–32 ms an
@@ -295,40 +384,51 @@ export function setGroupedOptim(v: "auto" | boolean): void {
 const grouped = (gpu: Gpu): boolean => groupedOptim === "auto" ? !gpu.isSoftware : groupedOptim;
 
 /**
- * emaUpdate over many pairs. Grouped (hardware adapters), EMA_PAIRS a dispatch (the vec4 pairs
- * and the others apart): a model's 60 to 360 parameter tensors in a quarter as many dispatches,
- * with the same bits and the same workgroups; else one emaUpdate a pair.
+ * emaUpdate over many pairs (ks[i], qs[i]): grouped on hardware adapters, 4 pairs a dispatch
+ * (runMany), a model's 60 to 360 parameter tensors in a quarter as many dispatches; the same bits.
  */
 export function emaUpdateMany(ks: readonly Tensor[], qs: readonly Tensor[], m: number): void {
   if (ks.length !== qs.length) {
     throw new Error(`emaUpdateMany: ${ks.length} key tensors for ${qs.length} query tensors`);
   }
-  if (ks.length === 0) return;
-  if (!grouped(ks[0].gpu)) return ks.forEach((k, i) => emaUpdate(k, qs[i], m));
-  const sizes = ks.map((k, i) => checkOptimShapes("emaUpdate", k, [["q", qs[i]]]));
-  const pad = (v: number[]) => [...v, ...new Array(4 - v.length).fill(0)];
-  for (const vec of [true, false]) {
-    const at = sizes.flatMap((n, i) => (n % 4 === 0) === vec ? [i] : []);
-    for (let j = 0; j < at.length; j += EMA_PAIRS) {
-      const part = at.slice(j, j + EMA_PAIRS);
-      const items = part.map((i) => vec ? sizes[i] / 4 : sizes[i]);
-      const g = rowGrid(items);
-      ks[0].gpu.dispatch(
-        emaManyKernel(part.length, vec ? "vec4f" : "f32"),
-        part.flatMap((i) => [ks[i].buffer, qs[i].buffer]),
-        params([
-          ...pad(items),
-          ...pad(g.first),
-          ...pad(g.groups),
-          { f32: m },
-          { f32: 1 - m },
-          0,
-          0,
-        ]),
-        [g.total],
-      );
-    }
-  }
+  ks.forEach((k, i) => checkOptimShapes("emaUpdate", k, [["q", qs[i]]]));
+  runMany("ema", ks.map((k, i) => [k, qs[i]]), [{ f32: m }, { f32: 1 - m }], null);
+}
+
+/** sgdStep over many parameters (bufs[i] each one's momentum buffer, or null without momentum). */
+export function sgdStepMany(
+  ps: readonly Tensor[],
+  gs: readonly Tensor[],
+  bufs: readonly (Tensor | null)[],
+  o: SgdOptions,
+  amp: AmpState | null = null,
+): void {
+  const mom = o.momentum ?? 0;
+  ps.forEach((p, i) => {
+    checkOptimShapes("sgdStep", p, [["grad", gs[i]], ["buf", bufs[i]]]);
+    if (mom !== 0 && !bufs[i]) throw new Error("sgdStep: momentum needs a buffer");
+  });
+  runMany(
+    mom === 0 ? "sgd" : "sgd_momentum",
+    ps.map((p, i) => [p, gs[i], ...(mom === 0 ? [] : [bufs[i]!])]),
+    sgdValues(o),
+    amp,
+  );
+}
+
+/** adamStep over many parameters (ms[i], vs[i] each one's moments). */
+export function adamStepMany(
+  ps: readonly Tensor[],
+  gs: readonly Tensor[],
+  ms: readonly Tensor[],
+  vs: readonly Tensor[],
+  o: AdamOptions,
+  amp: AmpState | null = null,
+): void {
+  ps.forEach((p, i) =>
+    checkOptimShapes("adamStep", p, [["grad", gs[i]], ["m", ms[i]], ["v", vs[i]]])
+  );
+  runMany("adam", ps.map((p, i) => [p, gs[i], ms[i], vs[i]]), adamValues(o), amp);
 }
 
 // ---- loss scaling ----------------------------------------------------------

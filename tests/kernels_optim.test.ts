@@ -1,11 +1,13 @@
 import { Tensor } from "../kernels/tensor.ts";
 import {
   adamStep,
+  adamStepMany,
   emaUpdate,
   emaUpdateMany,
   flagNonFinite,
   setGroupedOptim,
   sgdStep,
+  sgdStepMany,
   updateLossScale,
 } from "../kernels/optim.ts";
 import {
@@ -275,4 +277,74 @@ for (const [grouped, want] of [[true, 4], [false, 11]] as const) {
       assertEquals(got, cpu.data, `pair ${t} (CPU)`);
     }
   });
+}
+
+// The optimizer over a model's parameters at once (train/optimizer.ts): grouped on hardware
+// adapters (forced here), as many tensors a dispatch as fit 8 bindings with amp's, vec4 and
+// scalar tensors apart; else one a tensor. Against one sgdStep/adamStep a tensor, bit for bit:
+// SGD plain, with momentum (first step and later, Nesterov), Adam, AdamW; without loss scaling,
+// with it, and with a flagged (skipped) step. Dropping a row's case, or unscaling another row's
+// gradient, fails it.
+const MANY_SIZES = [64, 4096, 3, 36864, 5, 128, 1, 7, 1000];
+const manyCases: Array<[string, number, number]> = [ // name, tensors a dispatch (no amp, amp)
+  ["sgd", 4, 3],
+  ["sgd momentum first", 2, 2],
+  ["sgd nesterov", 2, 2],
+  ["adam", 2, 1],
+  ["adamw", 2, 1],
+];
+for (const grouped of [true, false]) {
+  for (const [name, per, perAmp] of manyCases) {
+    Deno.test(`${name} over many tensors: the bits of one step a tensor (grouped ${grouped})`, async () => {
+      for (const [scale, found] of [[0, false], [1024, false], [1024, true]] as const) {
+        const t = (seed: number, abs = false) =>
+          MANY_SIZES.map((n, i) => randn(n, seed + i).map((v) => abs ? Math.abs(v) : v));
+        const [p0, g0, b0, v0] = [t(100), t(200), t(300), t(400, true)];
+        const make = (vals: Float32Array[]) =>
+          vals.map((v, i) => up(cpuTensor([MANY_SIZES[i]], v)));
+        const one = [make(p0), make(g0), make(b0), make(v0)];
+        const many = [make(p0), make(g0), make(b0), make(v0)];
+        const ampOne = scale ? ampPair(scale, found).gpu : null;
+        const ampMany = scale ? ampPair(scale, found).gpu : null;
+        const sgd = { lr: 0.1, momentum: name === "sgd" ? 0 : 0.9, weightDecay: 1e-4 };
+        const so = {
+          ...sgd,
+          nesterov: name === "sgd nesterov",
+          first: name === "sgd momentum first",
+        };
+        const ao = { lr: 1e-3, weightDecay: 0.01, decoupled: name === "adamw", step: 3 };
+        const adam = name.startsWith("adam");
+        MANY_SIZES.forEach((_, i) =>
+          adam
+            ? adamStep(one[0][i], one[1][i], one[2][i], one[3][i], ao, ampOne)
+            : sgdStep(one[0][i], one[1][i], sgd.momentum ? one[2][i] : null, so, ampOne)
+        );
+        setGroupedOptim(grouped);
+        try {
+          const d0 = gpu.stats.dispatches;
+          if (adam) adamStepMany(many[0], many[1], many[2], many[3], ao, ampMany);
+          else {sgdStepMany(
+              many[0],
+              many[1],
+              many[2].map((b) => sgd.momentum ? b : null),
+              so,
+              ampMany,
+            );}
+          const k = grouped ? (scale ? perAmp : per) : 1;
+          assertEquals(gpu.stats.dispatches - d0, Math.ceil(5 / k) + Math.ceil(4 / k)); // 5 vec4
+        } finally {
+          setGroupedOptim("auto");
+        }
+        for (let j = 0; j < 4; j++) {
+          for (let i = 0; i < MANY_SIZES.length; i++) {
+            assertEquals(
+              await many[j][i].read(),
+              await one[j][i].read(),
+              `${name} ${scale} ${found} ${j}:${i}`,
+            );
+          }
+        }
+      }
+    });
+  }
 }

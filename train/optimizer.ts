@@ -51,28 +51,30 @@ export class Optimizer {
         this.params.flatMap(([name, p]) => p.grad && this.state.has(name) ? [p.grad] : []),
       );
     }
-    for (const [name, p] of this.params) {
+    // every parameter with a gradient, at once: a GPU groups several a dispatch
+    const live = this.params.flatMap(([name, p]) => {
       const s = this.state.get(name);
-      if (!p.grad || !s) continue;
-      if (c.kind === "sgd") {
-        this.ops.sgdStep(p.value, p.grad, s[0] ?? null, {
-          lr,
-          momentum: c.momentum,
-          nesterov: c.nesterov,
-          weightDecay: c.weightDecay,
-          first: this.step === 1,
-        }, amp);
-      } else {
-        this.ops.adamStep(p.value, p.grad, s[0], s[1], {
-          lr,
-          beta1: c.beta1,
-          beta2: c.beta2,
-          eps: c.eps,
-          weightDecay: c.weightDecay,
-          decoupled: c.kind === "adamw",
-          step: this.step,
-        }, amp);
-      }
+      return p.grad && s ? [{ p: p.value, g: p.grad, s }] : [];
+    });
+    const [ps, gs] = [live.map((l) => l.p), live.map((l) => l.g)];
+    if (c.kind === "sgd") {
+      this.ops.sgdStepMany(ps, gs, live.map((l) => l.s[0] ?? null), {
+        lr,
+        momentum: c.momentum,
+        nesterov: c.nesterov,
+        weightDecay: c.weightDecay,
+        first: this.step === 1,
+      }, amp);
+    } else {
+      this.ops.adamStepMany(ps, gs, live.map((l) => l.s[0]), live.map((l) => l.s[1]), {
+        lr,
+        beta1: c.beta1,
+        beta2: c.beta2,
+        eps: c.eps,
+        weightDecay: c.weightDecay,
+        decoupled: c.kind === "adamw",
+        step: this.step,
+      }, amp);
     }
     this.scaler?.update();
   }

@@ -47,6 +47,23 @@ export interface TrainOps {
     o: optCpu.AdamOptions,
     amp?: AmpTensors | null,
   ): void;
+  /** sgdStep over many parameters (batched into few dispatches on a GPU; the same bits). */
+  sgdStepMany(
+    ps: readonly BTensor[],
+    gs: readonly BTensor[],
+    bufs: readonly (BTensor | null)[],
+    o: optCpu.SgdOptions,
+    amp?: AmpTensors | null,
+  ): void;
+  /** adamStep over many parameters (batched as sgdStepMany). */
+  adamStepMany(
+    ps: readonly BTensor[],
+    gs: readonly BTensor[],
+    ms: readonly BTensor[],
+    vs: readonly BTensor[],
+    o: optCpu.AdamOptions,
+    amp?: AmpTensors | null,
+  ): void;
   /** k ← m·k + (1−m)·q in place. */
   emaUpdate(k: BTensor, q: BTensor, m: number): void;
   /** emaUpdate over pairs (ks[i], qs[i]), batched into few dispatches on the GPU. */
@@ -71,6 +88,10 @@ export const gpuTrainOps: TrainOps = {
   adamStep: (p, g, m, v, o, a) => opt.adamStep(G(p), G(g), G(m), G(v), o, GA(a)),
   emaUpdate: (k, q, m) => opt.emaUpdate(G(k), G(q), m),
   emaUpdateMany: (ks, qs, m) => opt.emaUpdateMany(ks.map(G), qs.map(G), m),
+  sgdStepMany: (ps, gs, bs, o, a) =>
+    opt.sgdStepMany(ps.map(G), gs.map(G), bs.map((b) => b && G(b)), o, GA(a)),
+  adamStepMany: (ps, gs, ms, vs, o, a) =>
+    opt.adamStepMany(ps.map(G), gs.map(G), ms.map(G), vs.map(G), o, GA(a)),
   flagNonFinite: (gs, a) => opt.flagNonFinite(gs.map(G), GA(a)!),
   updateLossScale: (a, o) => opt.updateLossScale(GA(a)!, o),
 };
@@ -82,6 +103,10 @@ export const cpuTrainOps: TrainOps = {
   adamStep: (p, g, m, v, o, a) => optCpu.adamStepCpu(C(p), C(g), C(m), C(v), o, CA(a)),
   emaUpdate: (k, q, m) => optCpu.emaUpdateCpu(C(k), C(q), m),
   emaUpdateMany: (ks, qs, m) => ks.forEach((k, i) => optCpu.emaUpdateCpu(C(k), C(qs[i]), m)),
+  sgdStepMany: (ps, gs, bs, o, a) =>
+    ps.forEach((p, i) => optCpu.sgdStepCpu(C(p), C(gs[i]), bs[i] && C(bs[i]!), o, CA(a))),
+  adamStepMany: (ps, gs, ms, vs, o, a) =>
+    ps.forEach((p, i) => optCpu.adamStepCpu(C(p), C(gs[i]), C(ms[i]), C(vs[i]), o, CA(a))),
   flagNonFinite: (gs, a) => optCpu.flagNonFiniteCpu(gs.map(C), CA(a)!),
   updateLossScale: (a, o) => optCpu.updateLossScaleCpu(CA(a)!, o),
 };
