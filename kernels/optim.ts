@@ -1,15 +1,20 @@
 /**
- * Optimizer steps, in place, with torch.optim semantics (single-tensor path):
+ * Optimizer steps, in place, with torch.optim semantics:
  * SGD (momentum, dampening, Nesterov, weight decay; torch's first step sets
  * buf = d_p, selected by o.first), Adam / AdamW (bias correction as torch:
  * p −= (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + eps); the scalars are computed in f64 on
  * the host), and the MoCo EMA k ← m·k + (1−m)·q.
  *
  * Mapping: grid-stride over items, workgroup 64, dispatch min(ceil(items/64),
- * 4096), one dispatch per parameter tensor (60–360 per step). Items are vec4
- * when n % 4 == 0 (every conv weight here), else f32: on lavapipe each storage
- * access is a per-lane scalar loop and vec4 pays its overhead once per 4 floats.
- * Measurements and the rejected multi-tensor variant: kernels/KERNELS.md.
+ * 4096) for one tensor. Items are vec4 when n % 4 == 0 (every conv weight here),
+ * else f32: on lavapipe each storage access is a per-lane scalar loop and vec4
+ * pays its overhead once per 4 floats. The many-tensor forms (sgdStepMany,
+ * adamStepMany, emaUpdateMany, flagNonFinite), used for a whole model's 60–360
+ * parameter tensors, group several tensors a dispatch on hardware adapters: each
+ * tensor a row of a 1-D grid with the workgroups its own dispatch would have had
+ * (`rowGrid`, `rowMain`), as many rows as 8 storage bindings hold, the update's
+ * body from the same SPECS table, so the same bits. Software adapters dispatch
+ * one tensor at a time (measured there: kernels/KERNELS.md, sessions 3 and 14).
  *
  * Loss scaling (mixed precision, torch.cuda.amp.GradScaler's rule, all on the
  * device): the scaler's state is `amp` = { scale: [1] f32, flags: 3 u32 words
