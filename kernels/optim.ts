@@ -14,7 +14,7 @@
  * tensor a row of a 1-D grid with the workgroups its own dispatch would have had
  * (`rowGrid`, `rowMain`), as many rows as 8 storage bindings hold, the update's
  * body from the same SPECS table, so the same bits. Software adapters dispatch
- * one tensor at a time (measured there: kernels/KERNELS.md, sessions 3 and 14).
+ * one tensor at a time (measured there: kernels/KERNELS.md, "kernels/optim.ts" and session 14).
  *
  * Loss scaling (mixed precision, torch.cuda.amp.GradScaler's rule, all on the
  * device): the scaler's state is `amp` = { scale: [1] f32, flags: 3 u32 words
