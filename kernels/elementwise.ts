@@ -1,5 +1,6 @@
 /**
- * Elementwise kernels: ReLU and its gradient, add (also in place), scale, axpby, fill, sigmoid.
+ * Elementwise kernels: ReLU and its gradient, add (also in place, and fused with ReLU), scale,
+ * axpby, fill, sigmoid.
  *
  * Mapping: when n % 4 == 0 the buffers are read as vec4 (n/4 items), else as
  * f32; invocation i handles items i, i+T, i+2T, … (T = total invocations), so
@@ -78,6 +79,8 @@ const EXPRS: Record<string, [number, string, boolean?, boolean?]> = {
   relu: [1, `select(x, Z, ${NEG})`],
   relu_grad: [2, "select(Z, x, y > Z)"], // x = dy, y = relu output
   add: [2, "x + y"],
+  // relu(x + y), a residual join in one pass: relu's test on the sum's bits (NaN kept)
+  add_relu: [2, `select(x + y, Z, ${NEG.replaceAll("bitcast<I>(x)", "bitcast<I>(x + y)")})`],
   add_into: [1, "x + y", false, true], // x = the accumulator (out), y = the addend
   axpby: [2, "p.a * x + p.b * y"],
   scale: [1, "p.a * x"],
@@ -121,6 +124,11 @@ export const relu = (x: Tensor, out = like(x)) => run("relu", [x], out);
 export const reluBackward = (dy: Tensor, y: Tensor, out = like(dy)) =>
   run("relu_grad", [dy, y], out);
 export const add = (a: Tensor, b: Tensor, out = like(a)) => run("add", [a, b], out);
+/**
+ * relu(a + b) in one pass, a residual block's join: the bits of add then relu (f16 storage too:
+ * rounding to a half and ReLU commute), with one write and two reads fewer.
+ */
+export const addRelu = (a: Tensor, b: Tensor, out = like(a)) => run("add_relu", [a, b], out);
 /**
  * acc += d in place: acc bound once, read-write, so no temporary and no copy (a copy ends the
  * compute pass; on an H200 each such break cost ~0.1 ms of a step). The same bits as add(acc, d).

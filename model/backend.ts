@@ -84,6 +84,8 @@ export interface Backend {
   reluBackward(dy: BTensor, y: BTensor): BTensor;
   /** a + b (same shape). */
   add(a: BTensor, b: BTensor): BTensor;
+  /** relu(a + b) in one pass (a residual join; the bits of add then relu). */
+  addRelu(a: BTensor, b: BTensor): BTensor;
   /** a · x. */
   scale(x: BTensor, a: number): BTensor;
 

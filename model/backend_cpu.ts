@@ -94,6 +94,7 @@ export const cpuBackend: Backend = {
   relu: (x) => half(x, reluCpu(c(x))),
   reluBackward: (dy, y) => half(dy, reluBackwardCpu(c(dy), c(y))),
   add: (a, b) => half(a, addCpu(c(a), c(b))),
+  addRelu: (a, b) => half(a, reluCpu(addCpu(c(a), c(b)))),
   scale: (x, a) => half(x, scaleCpu(c(x), a)),
 
   conv2d: (x, w, b, o) => half(x, conv2dCpu(c(x), c(w), b && c(b), o)),

@@ -9,6 +9,7 @@ import { ChannelPrefix, ChannelStore, readTensors, Tensor } from "../kernels/ten
 import {
   add,
   addInPlace,
+  addRelu,
   fill,
   relu,
   reluBackward,
@@ -71,6 +72,7 @@ export function gpuBackend(gpu: Gpu): Backend {
     relu: (x) => relu(g(x)),
     reluBackward: (dy, y) => reluBackward(g(dy), g(y)),
     add: (a, b) => add(g(a), g(b)),
+    addRelu: (a, b) => addRelu(g(a), g(b)),
     scale: (x, a) => scale(g(x), a),
 
     conv2d: (x, w, b, o) => conv2d(g(x), g(w), b && g(b), o),

@@ -58,6 +58,19 @@ export function relu(x: Var): Var {
   });
 }
 
+/**
+ * relu(a + b) in one pass (a residual join); backward: the masked gradient to both, the second a
+ * copy (a tensor the engine hands on is owned once), as add's pass-through after relu gave it.
+ */
+export function addRelu(a: Var, b: Var): Var {
+  const B = a.backend;
+  return record(B, B.addRelu(a.value, b.value), [a, b], (g, needs, out) => {
+    const gm = B.reluBackward(g, out.value);
+    if (needs[0] && needs[1]) return [gm, B.scale(gm, 1)];
+    return [needs[0] ? gm : null, needs[0] ? null : gm];
+  }, { saveOut: true });
+}
+
 export function add(a: Var, b: Var): Var {
   const B = a.backend;
   return record(B, B.add(a.value, b.value), [a, b], (g) => [g, g]);

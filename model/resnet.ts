@@ -44,10 +44,10 @@ abstract class Block extends Module {
   /** relu(main + shortcut), releasing both. */
   protected join(main: Var, x: Var, ctx: Ctx): Var {
     const id = this.shortcut(x, ctx);
-    const s = ops.add(main, id);
+    const y = ops.addRelu(main, id);
     main.release();
     if (id !== x) id.release();
-    return then(s, ops.relu(s));
+    return y;
   }
 }
 

@@ -2,6 +2,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import {
   add,
   addInPlace,
+  addRelu,
   axpby,
   fill,
   relu,
@@ -194,3 +195,50 @@ Deno.test({
     for (const t of [f, h, s16]) t.dispose();
   },
 });
+
+// A residual join in one pass: addRelu gives the bits of add then relu, in f32 and f16 storage
+// (rounding to a half and ReLU commute), for sums that are negative, −0, tiny (f16 subnormals and
+// underflow), ±inf and NaN (kept, as relu keeps it), on vec4 and scalar lengths; and the CPU's
+// relu(add) on the same values. Testing the sign on x instead of on the sum, or clamping NaN to
+// 0, fails it.
+for (const dtype of ["f32", "f16"] as const) {
+  for (const n of [4096, 1037]) {
+    Deno.test({
+      name: `addRelu == relu(add), bit for bit (${dtype}, n=${n})`,
+      ignore: dtype === "f16" && !hasF16,
+      fn: async () => {
+        const a = randn(n, 91, 2), b = randn(n, 92, 2);
+        const special: Array<[number, number]> = [
+          [1, -1],
+          [-1, 1e-8],
+          [1e-8, -2e-8],
+          [3e-8, 1e-9],
+          [Infinity, 1],
+          [-Infinity, 1],
+          [NaN, 1],
+          [1, NaN],
+          [Infinity, -Infinity],
+          [-0, -0],
+          [0, -0],
+          [6e4, 6e4],
+          [-3, 2],
+        ];
+        special.forEach(([x, y], i) => {
+          a[i] = x;
+          b[i] = y;
+        });
+        const [ta, tb] = [Tensor.from(gpu, a, [n], dtype), Tensor.from(gpu, b, [n], dtype)];
+        const fused = await addRelu(ta, tb).read();
+        const twoPass = await relu(add(ta, tb)).read();
+        const bits = (v: Float32Array) => [...new Uint32Array(v.buffer)];
+        assertEquals(bits(fused), bits(twoPass));
+        const [ca, cb] = [await ta.read(), await tb.read()];
+        const cpu = reluCpu(addCpu(cpuTensor([n], ca), cpuTensor([n], cb))).data;
+        const want = dtype === "f16" ? Float32Array.from(new Float16Array(cpu)) : cpu;
+        // NaN's payload and sign differ between JS and a GPU: any NaN matches any NaN there
+        const canon = (v: Float32Array) => bits(v.map((x) => Number.isNaN(x) ? NaN : x));
+        assertEquals(canon(fused), canon(want));
+      },
+    });
+  }
+}
