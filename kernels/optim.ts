@@ -123,14 +123,10 @@ const SPECS = {
   },
 };
 type SpecKey = keyof typeof SPECS;
-const kernelOf = (key: SpecKey) =>
-  kernel(key, SPECS[key].bindings, SPECS[key].fields, SPECS[key].body);
-const K = {
-  sgd: kernelOf("sgd"),
-  sgdMomentum: kernelOf("sgd_momentum"),
-  adam: kernelOf("adam"),
-  ema: kernelOf("ema"),
-};
+/** Each update's one-tensor kernels (see `kernel`). */
+const K = Object.fromEntries(
+  Object.entries(SPECS).map(([key, sp]) => [key, kernel(key, sp.bindings, sp.fields, sp.body)]),
+) as Record<SpecKey, Kernel[]>;
 
 /** The kernel variant, its item count (n or n/4) and workgroup count for n elements. */
 function plan(k: Kernel[], n: number, amp = false): { k: Kernel; items: number; groups: [number] } {
@@ -173,6 +169,52 @@ function adamValues(o: AdamOptions): Array<number | { f32: number }> {
 }
 
 /**
+ * One tensor's update: SPECS[key]'s one-tensor kernel (vec4 where the length allows), `row` its
+ * bindings in SPECS order, `values` the update's uniform values after the item count.
+ */
+function runOne(
+  key: SpecKey,
+  row: readonly Tensor[],
+  values: Array<number | { f32: number }>,
+  amp: AmpState | null,
+): void {
+  const pl = plan(K[key], row[0].size, amp !== null);
+  row[0].gpu.dispatch(
+    pl.k,
+    [...row.map((t) => t.buffer), ...(amp ? [amp.scale.buffer, amp.flags.buffer] : [])],
+    params([pl.items, ...values]),
+    pl.groups,
+  );
+}
+
+/** An SGD update's kernel and bindings, after checking its operands (sgdStep, sgdStepMany). */
+function sgdRow(
+  param: Tensor,
+  grad: Tensor,
+  buf: Tensor | null,
+  o: SgdOptions,
+): [SpecKey, Tensor[]] {
+  checkOptimShapes("sgdStep", param, [["grad", grad], ["buf", buf]]);
+  if ((o.momentum ?? 0) === 0) return ["sgd", [param, grad]];
+  if (!buf) throw new Error("sgdStep: momentum needs a buffer");
+  return ["sgd_momentum", [param, grad, buf]];
+}
+
+/** An Adam update's bindings, after checking its operands (adamStep, adamStepMany). */
+function adamRow(param: Tensor, grad: Tensor, m: Tensor, v: Tensor): Tensor[] {
+  checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
+  return [param, grad, m, v];
+}
+
+/** An EMA update's bindings, after checking its operands (emaUpdate, emaUpdateMany). */
+function emaRow(k: Tensor, q: Tensor): Tensor[] {
+  checkOptimShapes("emaUpdate", k, [["q", q]]);
+  return [k, q];
+}
+
+const emaValues = (m: number) => [{ f32: m }, { f32: 1 - m }];
+
+/**
  * torch.optim.SGD step in place. buf is required when momentum ≠ 0 (zeros, with first=true on
  * step 1). With `amp` (loss scaling, see the file header) the gradient is unscaled first and the
  * step is skipped when the scaler flagged a non-finite gradient.
@@ -184,14 +226,8 @@ export function sgdStep(
   o: SgdOptions,
   amp: AmpState | null = null,
 ): void {
-  const n = checkOptimShapes("sgdStep", param, [["grad", grad], ["buf", buf]]);
-  const mom = o.momentum ?? 0;
-  if (mom !== 0 && !buf) throw new Error("sgdStep: momentum needs a buffer");
-  const pl = plan(mom === 0 ? K.sgd : K.sgdMomentum, n, amp !== null);
-  const pr = params([pl.items, ...sgdValues(o)]);
-  const bufs = [param.buffer, grad.buffer, ...(mom === 0 ? [] : [buf!.buffer])];
-  if (amp) bufs.push(amp.scale.buffer, amp.flags.buffer);
-  param.gpu.dispatch(pl.k, bufs, pr, pl.groups);
+  const [key, row] = sgdRow(param, grad, buf, o);
+  runOne(key, row, sgdValues(o), amp);
 }
 
 /**
@@ -206,32 +242,12 @@ export function adamStep(
   o: AdamOptions,
   amp: AmpState | null = null,
 ): void {
-  const n = checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
-  const pl = plan(K.adam, n, amp !== null);
-  param.gpu.dispatch(
-    pl.k,
-    [
-      param.buffer,
-      grad.buffer,
-      m.buffer,
-      v.buffer,
-      ...(amp ? [amp.scale.buffer, amp.flags.buffer] : []),
-    ],
-    params([pl.items, ...adamValues(o)]),
-    pl.groups,
-  );
+  runOne("adam", adamRow(param, grad, m, v), adamValues(o), amp);
 }
 
 /** MoCo key-encoder update k ← m·k + (1 − m)·q, in place. */
 export function emaUpdate(k: Tensor, q: Tensor, m: number): void {
-  const n = checkOptimShapes("emaUpdate", k, [["q", q]]);
-  const pl = plan(K.ema, n);
-  k.gpu.dispatch(
-    pl.k,
-    [k.buffer, q.buffer],
-    params([pl.items, { f32: m }, { f32: 1 - m }]),
-    pl.groups,
-  );
+  runOne("ema", emaRow(k, q), emaValues(m), null);
 }
 
 /**
@@ -250,9 +266,15 @@ function rowGrid(items: readonly number[]): { first: number[]; groups: number[];
  * WGSL: the body of a row-grid kernel's main over `count` rows. `at(field, r)` names row r's
  * value of a per-row uniform array (n, first, groups); `loop(r)` is row r's statement for item i.
  * The row is found by comparing the workgroup with the rows' first workgroups (uniform per
- * workgroup), then a switch picks its bindings.
+ * workgroup), then a switch picks its bindings; `setup` (lines, each opening "\n  ") comes
+ * first. The caller closes main.
  */
-function rowMain(count: number, at: (f: string, r: number) => string, loop: (r: number) => string) {
+function rowMain(
+  count: number,
+  at: (f: string, r: number) => string,
+  loop: (r: number) => string,
+  setup = "",
+) {
   const t = Array.from({ length: count - 1 }, (_, r) => `u32(wid.x >= ${at("first", r + 1)})`);
   const cases = Array.from(
     { length: count },
@@ -265,7 +287,7 @@ function rowMain(count: number, at: (f: string, r: number) => string, loop: (r: 
     }`,
   ).join("\n");
   return `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {${setup}
   let t = ${t.length ? t.join(" + ") : "0u"};
   switch t {
 ${cases}
@@ -307,11 +329,11 @@ const groupedKernel = kernelFamily(
       for (const nm of names) b = b.replace(new RegExp(`\\b${nm}\\[`, "g"), `${nm}${r}[`);
       return amp ? b.replaceAll(`grad${r}[i]`, `(grad${r}[i] * inv)`) : b;
     };
-    const main = rowMain(count, (f, r) => `p.row${f}[${r}]`, rowBody).replace(
-      "  let t = ",
-      amp
-        ? "  if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];\n  let t = "
-        : "  let t = ",
+    const main = rowMain(
+      count,
+      (f, r) => `p.row${f}[${r}]`,
+      rowBody,
+      amp ? "\n  if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];" : "",
     );
     return {
       name: `optim:${key}:${count}:${T}${amp ? ":amp" : ""}`,
@@ -340,19 +362,7 @@ function runMany(
   if (rows.length === 0) return;
   const gpu = rows[0][0].gpu;
   const ampBufs = amp ? [amp.scale.buffer, amp.flags.buffer] : [];
-  if (!grouped(gpu)) { // the one-tensor kernels, dispatch for dispatch as sgdStep etc.
-    const single = { sgd: K.sgd, sgd_momentum: K.sgdMomentum, adam: K.adam, ema: K.ema }[key];
-    for (const row of rows) {
-      const pl = plan(single, row[0].size, amp !== null);
-      gpu.dispatch(
-        pl.k,
-        [...row.map((t) => t.buffer), ...ampBufs],
-        params([pl.items, ...values]),
-        pl.groups,
-      );
-    }
-    return;
-  }
+  if (!grouped(gpu)) return rows.forEach((row) => runOne(key, row, values, amp));
   const per = Math.min(4, Math.floor((8 - ampBufs.length) / SPECS[key].bindings.length));
   const pad = (v: number[]) => [...v, ...new Array(4 - v.length).fill(0)];
   for (const vec of [true, false]) {
@@ -373,8 +383,7 @@ function runMany(
 
 /**
  * Whether the many-tensor kernels (emaUpdateMany, sgdStepMany, adamStepMany, flagNonFinite) group
- * their tensors, several a
- * dispatch: hardware adapters do, where a dispatch that waits on the last costs a barrier and a
+ * their tensors, several a dispatch: hardware adapters do, where a dispatch that waits on the last costs a barrier and a
  * launch; software adapters run one dispatch a tensor, since there the grouped kernel, its
  * bindings chosen by a switch, ran 1.5× slower (lavapipe, ResNet-18's 62 tensors: 30–32 ms an
  * EMA against 19–28). `setGroupedOptim` forces either (tests).
@@ -396,8 +405,7 @@ export function emaUpdateMany(ks: readonly Tensor[], qs: readonly Tensor[], m: n
   if (ks.length !== qs.length) {
     throw new Error(`emaUpdateMany: ${ks.length} key tensors for ${qs.length} query tensors`);
   }
-  ks.forEach((k, i) => checkOptimShapes("emaUpdate", k, [["q", qs[i]]]));
-  runMany("ema", ks.map((k, i) => [k, qs[i]]), [{ f32: m }, { f32: 1 - m }], null);
+  runMany("ema", ks.map((k, i) => emaRow(k, qs[i])), emaValues(m), null);
 }
 
 /** sgdStep over many parameters (bufs[i] each one's momentum buffer, or null without momentum). */
@@ -408,17 +416,8 @@ export function sgdStepMany(
   o: SgdOptions,
   amp: AmpState | null = null,
 ): void {
-  const mom = o.momentum ?? 0;
-  ps.forEach((p, i) => {
-    checkOptimShapes("sgdStep", p, [["grad", gs[i]], ["buf", bufs[i]]]);
-    if (mom !== 0 && !bufs[i]) throw new Error("sgdStep: momentum needs a buffer");
-  });
-  runMany(
-    mom === 0 ? "sgd" : "sgd_momentum",
-    ps.map((p, i) => [p, gs[i], ...(mom === 0 ? [] : [bufs[i]!])]),
-    sgdValues(o),
-    amp,
-  );
+  const rows = ps.map((p, i) => sgdRow(p, gs[i], bufs[i], o));
+  if (rows.length) runMany(rows[0][0], rows.map(([, row]) => row), sgdValues(o), amp);
 }
 
 /** adamStep over many parameters (ms[i], vs[i] each one's moments). */
@@ -430,10 +429,7 @@ export function adamStepMany(
   o: AdamOptions,
   amp: AmpState | null = null,
 ): void {
-  ps.forEach((p, i) =>
-    checkOptimShapes("adamStep", p, [["grad", gs[i]], ["m", ms[i]], ["v", vs[i]]])
-  );
-  runMany("adam", ps.map((p, i) => [p, gs[i], ms[i], vs[i]]), adamValues(o), amp);
+  runMany("adam", ps.map((p, i) => adamRow(p, gs[i], ms[i], vs[i])), adamValues(o), amp);
 }
 
 // ---- loss scaling ----------------------------------------------------------
@@ -469,7 +465,8 @@ ${
         count,
         (f, r) => `p.${f}[${r >> 2}][${r & 3}]`,
         (r) => `bad = bad || (g${r}[i] & 0x7f800000u) == 0x7f800000u;`,
-      ).replace("  switch t {", "  var bad = false;\n  switch t {")
+        "\n  var bad = false;",
+      )
     }
   if (bad) { atomicOr(&flags[0], 1u); }
 }`,

@@ -28,26 +28,10 @@ export interface TrainOps {
   /** Writes keys into the ring-buffer queue at ptr; returns the next ptr. */
   enqueue(queue: BTensor, keys: BTensor, ptr: number): number;
   /**
-   * One SGD update of p in place (torch.optim.SGD semantics; buf: its momentum buffer); with
-   * `amp` the gradient is divided by the loss scale and nothing moves when it flagged a step.
+   * One SGD update of each ps[i] in place (torch.optim.SGD semantics; bufs[i]: its momentum
+   * buffer); with `amp` the gradients are divided by the loss scale and nothing moves when it
+   * flagged the step. Batched into few dispatches on a GPU, with one step's bits a tensor.
    */
-  sgdStep(
-    p: BTensor,
-    g: BTensor,
-    buf: BTensor | null,
-    o: optCpu.SgdOptions,
-    amp?: AmpTensors | null,
-  ): void;
-  /** One Adam / AdamW update of p in place (m, v: its moment estimates); `amp` as sgdStep. */
-  adamStep(
-    p: BTensor,
-    g: BTensor,
-    m: BTensor,
-    v: BTensor,
-    o: optCpu.AdamOptions,
-    amp?: AmpTensors | null,
-  ): void;
-  /** sgdStep over many parameters (batched into few dispatches on a GPU; the same bits). */
   sgdStepMany(
     ps: readonly BTensor[],
     gs: readonly BTensor[],
@@ -55,7 +39,7 @@ export interface TrainOps {
     o: optCpu.SgdOptions,
     amp?: AmpTensors | null,
   ): void;
-  /** adamStep over many parameters (batched as sgdStepMany). */
+  /** One Adam / AdamW update of each ps[i] in place (ms, vs: their moments); as sgdStepMany. */
   adamStepMany(
     ps: readonly BTensor[],
     gs: readonly BTensor[],
@@ -64,9 +48,7 @@ export interface TrainOps {
     o: optCpu.AdamOptions,
     amp?: AmpTensors | null,
   ): void;
-  /** k ← m·k + (1−m)·q in place. */
-  emaUpdate(k: BTensor, q: BTensor, m: number): void;
-  /** emaUpdate over pairs (ks[i], qs[i]), batched into few dispatches on the GPU. */
+  /** ks[i] ← m·ks[i] + (1−m)·qs[i] in place, batched into few dispatches on a GPU. */
   emaUpdateMany(ks: readonly BTensor[], qs: readonly BTensor[], m: number): void;
   /** Flags the step in `amp` when any of the f32 gradients holds ±inf or NaN. */
   flagNonFinite(gs: readonly BTensor[], amp: AmpTensors): void;
@@ -84,9 +66,6 @@ const CA = (a: AmpTensors | null | undefined) =>
 /** The WebGPU kernels. */
 export const gpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueue(G(queue), G(keys), ptr),
-  sgdStep: (p, g, b, o, a) => opt.sgdStep(G(p), G(g), b && G(b), o, GA(a)),
-  adamStep: (p, g, m, v, o, a) => opt.adamStep(G(p), G(g), G(m), G(v), o, GA(a)),
-  emaUpdate: (k, q, m) => opt.emaUpdate(G(k), G(q), m),
   emaUpdateMany: (ks, qs, m) => opt.emaUpdateMany(ks.map(G), qs.map(G), m),
   sgdStepMany: (ps, gs, bs, o, a) =>
     opt.sgdStepMany(ps.map(G), gs.map(G), bs.map((b) => b && G(b)), o, GA(a)),
@@ -99,9 +78,6 @@ export const gpuTrainOps: TrainOps = {
 /** The pure-TS references. */
 export const cpuTrainOps: TrainOps = {
   enqueue: (queue, keys, ptr) => enqueueCpu(C(queue), C(keys), ptr),
-  sgdStep: (p, g, b, o, a) => optCpu.sgdStepCpu(C(p), C(g), b && C(b), o, CA(a)),
-  adamStep: (p, g, m, v, o, a) => optCpu.adamStepCpu(C(p), C(g), C(m), C(v), o, CA(a)),
-  emaUpdate: (k, q, m) => optCpu.emaUpdateCpu(C(k), C(q), m),
   emaUpdateMany: (ks, qs, m) => ks.forEach((k, i) => optCpu.emaUpdateCpu(C(k), C(qs[i]), m)),
   sgdStepMany: (ps, gs, bs, o, a) =>
     ps.forEach((p, i) => optCpu.sgdStepCpu(C(p), C(gs[i]), bs[i] && C(bs[i]!), o, CA(a))),
