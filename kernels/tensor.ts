@@ -209,39 +209,35 @@ export class ChannelPrefix extends Tensor {
     this.store = store;
   }
 
-  private get held(): ChannelStore {
+  /** The store this view reads. */
+  get base(): ChannelStore {
     if (!this.store) throw new GpuError(`use of a disposed channel prefix [${this.shape}]`);
     return this.store;
   }
 
   /** Whether the view is all of its store (then contiguous). */
   get whole(): boolean {
-    return this.shape[1] === this.held.shape[1];
+    return this.shape[1] === this.base.shape[1];
   }
 
   override get buffer(): GPUBuffer {
-    if (this.whole) return this.held.buffer;
+    if (this.whole) return this.base.buffer;
     throw new GpuError(
-      `channels [0, ${this.shape[1]}) of a [${this.held.shape}] store are read in place only by ` +
+      `channels [0, ${this.shape[1]}) of a [${this.base.shape}] store are read in place only by ` +
         "batch norm; this kernel needs a contiguous tensor",
     );
   }
 
   override get storage(): GPUBuffer {
-    return this.held.buffer;
+    return this.base.buffer;
   }
 
   override get imageChannels(): number {
-    return this.held.shape[1];
+    return this.base.shape[1];
   }
 
   override get disposed(): boolean {
     return this.store === null;
-  }
-
-  /** The store this view reads. */
-  get base(): ChannelStore {
-    return this.held;
   }
 
   /** This view's values out of its store's (as `base.read()` gives them). */
@@ -255,7 +251,7 @@ export class ChannelPrefix extends Tensor {
   }
 
   override async read(): Promise<Float32Array> {
-    return this.fromStore(await this.held.read());
+    return this.fromStore(await this.base.read());
   }
 
   override view(shape: Shape): Tensor {

@@ -4,8 +4,8 @@
  * Backward closures only compute the gradients an input needs and return
  * fresh tensors (or the incoming gradient itself, for pass-through).
  */
-import type { Backend, BTensor, ConvOpts, DType, PoolOpts } from "./backend.ts";
-import { type BackwardFn, record, type Var } from "./autograd.ts";
+import type { BTensor, ConvOpts, DType, PoolOpts } from "./backend.ts";
+import { record, type Var } from "./autograd.ts";
 
 const drop = (v: Var, t: BTensor | null) => {
   if (t) v.backend.dispose(t);
@@ -199,7 +199,20 @@ export function globalAvgPool(x: Var): Var {
  */
 export function concat(inputs: readonly Var[]): Var {
   const xs = [...inputs], B = xs[0].backend; // the record keeps xs: a copy of the caller's array
-  return record(B, B.concatChannels(xs.map((v) => v.value)), xs, concatBackward(B, xs));
+  const counts = xs.map((v) => v.shape[1]);
+  return record(B, B.concatChannels(xs.map((v) => v.value)), xs, (g, needs) => {
+    let start = 0;
+    return counts.map((n, i) => {
+      const v = xs[i], at = start;
+      start += n;
+      if (!needs[i]) return null;
+      if (v.grad) {
+        B.addChannelsInto(v.grad, g, at);
+        return null;
+      }
+      return B.sliceChannels(g, at, n);
+    });
+  });
 }
 
 /**
@@ -248,24 +261,6 @@ export class StoredConcat {
     if (out.requiresGrad && this.firstRecorded === 0) this.firstRecorded = xs.length;
     return out;
   }
-}
-
-/** The gradient of torch.cat(xs, 1): each input's channel range (see concat). */
-function concatBackward(B: Backend, xs: Var[]): BackwardFn {
-  const counts = xs.map((v) => v.shape[1]);
-  return (g, needs) => {
-    let start = 0;
-    return counts.map((n, i) => {
-      const v = xs[i], at = start;
-      start += n;
-      if (!needs[i]) return null;
-      if (v.grad) {
-        B.addChannelsInto(v.grad, g, at);
-        return null;
-      }
-      return B.sliceChannels(g, at, n);
-    });
-  };
 }
 
 // ---- rows and losses -------------------------------------------------------
