@@ -124,7 +124,10 @@ function drift(here: Run, hw: Run, enc: string): number {
 // runs at 64 px, batch 8: at 32 px its last block's maps are 1×1, and with batch 4 in two BN
 // groups each channel's statistics see 2 values, whose normalised outputs are ±1 by the sign of a
 // difference that rounding flips (measured: y 2.0 apart), so no tolerance separates rounding from
-// a fault there.
+// a fault there. ResNet-50 (64 px, batch 16) is left out: there a rounding-only change on this
+// adapter's own kernels (Winograd for implicit GEMM) moved the parameters' drift to 0.076 and its
+// batch norms' to 0.20, too near a fault's ~0.4 to tell apart; its hardware kernels are ResNet-18's
+// and DenseNet-121's.
 const CASES: Case[] = [
   {
     backbone: "resnet18",
