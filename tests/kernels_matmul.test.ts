@@ -11,9 +11,13 @@ import { bmm, linear, linearBackward, matmul, vec4Operands } from "../kernels/ge
 import { linearBackwardCpu, linearCpu, matmulCpu, matmulF64 } from "../kernels/cpu/matmul.ts";
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import {
+  chooseVariant,
+  fitsAdapter,
   type GemmVariant,
   maxFatTile,
   reg,
+  regSharedBytes,
+  regThreads,
   SHORT_K,
   SHORT_K_CANDIDATES,
   splitKCandidates,
@@ -25,6 +29,7 @@ import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, onGl, randn } from "./gpu.ts";
 import type { WindowChoice } from "../kernels/gemm/window_plan.ts";
 import { assertHalfClose, half, hasF16 } from "./f16.ts";
+import { dryRun } from "../kernels/dry_run.ts";
 
 const abs = (t: CpuTensor) => cpuTensor(t.shape, t.data.map(Math.abs));
 
@@ -453,8 +458,65 @@ Deno.test({
   },
 });
 
+/** Compute limits of a large GPU (an NVIDIA card's through Vulkan) and WebGPU's guaranteed ones. */
+const LARGE = {
+  maxComputeWorkgroupStorageSize: 49152,
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupSizeX: 1024,
+};
+const WEBGPU_MIN = {
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+};
+const fakeGpu = (limits: typeof LARGE) => ({ isSoftware: false, limits }) as unknown as Gpu;
+
+// Each reg tile's counted invocations and workgroup bytes are what its WGSL declares, and a device
+// is offered only the tiles its limits hold. A device at WebGPU's guaranteed 16 KiB would fail to
+// build the 32 KiB tiles' pipelines; its candidates, split-K ones and priors all fit.
+Deno.test("a GEMM tile is offered only where the device's compute limits hold it", async () => {
+  const a = Tensor.from(gpu, new Float32Array(64 * 64), [64, 64]);
+  for (const v of testedGpuCandidates()) {
+    if (v.kind !== "reg") continue;
+    const codes: string[] = [];
+    await dryRun(gpu, () => matmul(a, a, { variant: v }).dispose(), {
+      hardware: true,
+      onDispatch: (d) => codes.push(d.kernel.code),
+    });
+    const bytes = [...codes[0].matchAll(/var<workgroup> \w+: array<vec4f, (\d+)>/g)]
+      .reduce((sum, m) => sum + 16 * Number(m[1]), 0);
+    assertEquals(bytes, regSharedBytes(v), `${variantKey(v)}: workgroup bytes`);
+    const size = Number(/@workgroup_size\((\d+)\)/.exec(codes[0])![1]);
+    assertEquals(size, regThreads(v), `${variantKey(v)}: invocations`);
+  }
+  a.dispose();
+  const small = fakeGpu(WEBGPU_MIN), large = fakeGpu(LARGE);
+  const offered = (g: Gpu) => tileCandidates(g, reg(32, 32, 16, 4, 4), 64).map((c) => c.label);
+  const over = testedGpuCandidates().filter((v) => v.kind === "reg" && regSharedBytes(v) > 16384);
+  assert(over.length >= 4, "32 KiB tiles to leave out");
+  assertEquals(offered(large).length, testedGpuCandidates().length);
+  assertEquals(
+    offered(small),
+    offered(large).filter((l) => !over.some((v) => variantKey(v) === l)),
+  );
+  assertEquals(
+    splitKCandidates(small, 1024, 1024, 1024).length,
+    splitKCandidates(large, 1024, 1024, 1024).length,
+  );
+  for (const [m, n] of [[4096, 4096], [1024, 1024], [64, 64]]) {
+    assert(fitsAdapter(small, chooseVariant(small, m, n)), `prior for ${m}×${n}`);
+  }
+  // a device with fewer invocations a workgroup than a 256-thread tile
+  const narrow = fakeGpu({ ...LARGE, maxComputeWorkgroupSizeX: 128 });
+  assert(
+    tileCandidates(narrow, reg(32, 32, 16, 4, 4)).every((c) =>
+      regThreads(c.choice.variant as never) <= 128
+    ),
+  );
+});
+
 Deno.test("the one-slab tiles are offered where the inner dimension is short", () => {
-  const hw = { isSoftware: false } as Gpu;
+  const hw = fakeGpu(LARGE);
   const labels = (k?: number) => tileCandidates(hw, reg(32, 32, 16, 4, 4), k).map((c) => c.label);
   const short = SHORT_K_CANDIDATES.map(variantKey);
   for (const k of [64, SHORT_K]) assert(short.every((l) => labels(k).includes(l)), `K ${k}`);
@@ -467,7 +529,7 @@ Deno.test("the one-slab tiles are offered where the inner dimension is short", (
 });
 
 Deno.test("split-K is offered where the output alone is under 256×256 invocations, per tile", () => {
-  const hw = { isSoftware: false } as Gpu;
+  const hw = fakeGpu(LARGE);
   const labels = (m: number, n: number, k: number, batch = 1) =>
     splitKCandidates(hw, m, n, k, batch).map((c) => c.label);
   // 1024³: 64 tiles of 128² (16,384 invocations), 128 of 128×64 (16,384) and 256 of 64² (16,384)

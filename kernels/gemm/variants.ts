@@ -121,10 +121,35 @@ export function testedGpuCandidates(): GemmVariant[] {
   return onGl() ? [reg(64, 64, 8, 4, 4)] : [...GPU_CANDIDATES, ...SHORT_K_CANDIDATES];
 }
 
+type RegVariant = Extract<GemmVariant, { kind: "reg" }>;
+
+/** Invocations a reg tile's workgroup runs: one a TM×TN register tile, times its K groups. */
+export const regThreads = (v: RegVariant): number => (v.bm / v.tm) * (v.bn / v.tn) * (v.ks ?? 1);
+
+/**
+ * Workgroup memory a reg tile's slabs take, in bytes: BM×BK of A and BK×BN of B, f32, once per
+ * buffer (db) or K group (ks). The acc16 experiment's f16 slabs take half.
+ */
+export const regSharedBytes = (v: RegVariant): number =>
+  (v.db ? 2 : v.ks ?? 1) * (v.bm + v.bn) * v.bk * 4;
+
+/**
+ * Whether this adapter's device can run the tile: its invocations and workgroup memory within the
+ * device's compute limits. WebGPU guarantees 256 invocations and 16 KiB; the 32 KiB tiles (two
+ * slabs, 32-deep or one 64-deep slab, four K groups) need more, which NVIDIA (48 KiB), AMD, Intel,
+ * Apple and lavapipe (32 KiB) give and some mobile GPUs do not. Fat tiles are 8 lanes, no memory.
+ */
+export function fitsAdapter(gpu: Gpu, v: GemmVariant): boolean {
+  if (v.kind !== "reg") return true;
+  const l = gpu.limits, t = regThreads(v);
+  return t <= l.maxComputeInvocationsPerWorkgroup && t <= l.maxComputeWorkgroupSizeX &&
+    regSharedBytes(v) <= l.maxComputeWorkgroupStorageSize;
+}
+
 /** Whether a reg variant's shape is valid (tile divisible, ≤ 256 threads). */
-export function regValid(v: Extract<GemmVariant, { kind: "reg" }>): boolean {
+export function regValid(v: RegVariant): boolean {
   const ks = v.ks ?? 1;
-  const threads = (v.bm / v.tm) * (v.bn / v.tn) * ks;
+  const threads = regThreads(v);
   // in-workgroup split-K: 2 or 4 groups, single-buffered, each slab store big enough for a tile
   const ksOk = ks === 1 ||
     ((ks === 2 || ks === 4) && !v.db && ks * v.bk >= v.bm && ks * v.bk >= v.bn);
@@ -179,6 +204,7 @@ export function chooseVariant(gpu: Gpu, m: number, cols: number, batch = 1): Gem
     return { kind: "fat", tm, tn };
   }
   // the tuner's prior: the largest tile that still gives ~2 workgroups per SM of a large GPU
+  // (each within WebGPU's guaranteed limits, 256 invocations and 16 KiB: fitsAdapter)
   const tiles = (bm: number, bn: number) => Math.ceil(m / bm) * Math.ceil(cols / bn) * batch;
   if (tiles(128, 128) >= 256) return GPU_CANDIDATES[0];
   if (tiles(64, 64) >= 256) return reg(64, 64, 8, 4, 4);
@@ -221,6 +247,7 @@ export function tileCandidates(
   const out: Candidate<TileChoice>[] = [];
   const shortK = k <= SHORT_K ? SHORT_K_CANDIDATES : [];
   for (const v of [prior, ...GPU_CANDIDATES, ...shortK]) {
+    if (!fitsAdapter(gpu, v)) continue;
     const label = variantKey(v);
     if (!out.some((c) => c.label === label)) out.push({ label, choice: { variant: v } });
   }
@@ -264,7 +291,7 @@ export function splitKCandidates(
   ) {
     const { bm, bn } = tileOf(v);
     const tiles = Math.ceil(m / bm) * Math.ceil(n / bn) * batch;
-    if (tiles * threads >= SPLIT_BELOW_THREADS) continue;
+    if (tiles * threads >= SPLIT_BELOW_THREADS || !fitsAdapter(gpu, v)) continue;
     // up to ~2,048 workgroups, each slice at least 256 deep
     for (let s = 2; s <= 32 && k / s >= 256 && tiles * s <= 2048; s *= 2) {
       out.push({ label: `${variantKey(v)}/split${s}`, choice: { variant: v, splitK: s } });
