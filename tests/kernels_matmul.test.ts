@@ -14,6 +14,7 @@ import {
   chooseVariant,
   fitsAdapter,
   type GemmVariant,
+  GPU_CANDIDATES,
   maxFatTile,
   reg,
   regSharedBytes,
@@ -492,9 +493,10 @@ Deno.test("a GEMM tile is offered only where the device's compute limits hold it
   a.dispose();
   const small = fakeGpu(WEBGPU_MIN), large = fakeGpu(LARGE);
   const offered = (g: Gpu) => tileCandidates(g, reg(32, 32, 16, 4, 4), 64).map((c) => c.label);
-  const over = testedGpuCandidates().filter((v) => v.kind === "reg" && regSharedBytes(v) > 16384);
+  const all = [...GPU_CANDIDATES, ...SHORT_K_CANDIDATES];
+  const over = all.filter((v) => v.kind === "reg" && regSharedBytes(v) > 16384);
   assert(over.length >= 4, "32 KiB tiles to leave out");
-  assertEquals(offered(large).length, testedGpuCandidates().length);
+  assertEquals(offered(large).length, all.length);
   assertEquals(
     offered(small),
     offered(large).filter((l) => !over.some((v) => variantKey(v) === l)),
