@@ -23,7 +23,7 @@
  */
 import { type Kernel, kernelFamily, params } from "./device.ts";
 import { type DType, Tensor } from "./tensor.ts";
-import { addChannelsDims, channelDims, concatShape, copyChannelsDims } from "./cpu/concat.ts";
+import { channelDims, channelRange, concatShape } from "./cpu/concat.ts";
 import { sameDtype } from "./cast.ts";
 import { storagePrelude } from "./wgsl.ts";
 
@@ -79,13 +79,13 @@ function copy(
 
 /** Copies all of src's channels into dst's channels [dstStart, dstStart + C_src). */
 export function copyChannelsInto(dst: Tensor, src: Tensor, dstStart: number): void {
-  const [, , , Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  const [, , , Cs] = channelRange(dst.shape, src.shape, dstStart, "copyChannelsInto");
   copy(src, 0, dst, dstStart, Cs, "copyChannelsInto");
 }
 
 /** dst's channels [dstStart, dstStart + C_src) += src, in place (a dense block's gradient store). */
 export function addToChannels(dst: Tensor, src: Tensor, dstStart: number): void {
-  const [, , , Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  const [, , , Cs] = channelRange(dst.shape, src.shape, dstStart, "addToChannels");
   copy(src, 0, dst, dstStart, Cs, "addToChannels", true);
 }
 
@@ -117,6 +117,6 @@ export function sliceChannels(x: Tensor, start: number, count: number): Tensor {
  * of sliceChannels then addInPlace.
  */
 export function addChannelsInto(acc: Tensor, x: Tensor, start: number): void {
-  const [, C] = addChannelsDims(acc.shape, x.shape, start);
+  const [, , , C] = channelRange(x.shape, acc.shape, start, "addChannelsInto");
   copy(x, start, acc, 0, C, "addChannelsInto", true);
 }

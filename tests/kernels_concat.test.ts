@@ -130,7 +130,7 @@ Deno.test("addChannelsInto == slice then addInPlace, bit for bit", async () => {
       assertEquals(await acc.read(), await ref.read(), `${d} [${sp}]`);
       assertThrows(
         () => addChannelsInto(acc, x, 6),
-        /does not take x \[2,9,.*\]'s channels from 6/,
+        /addChannelsInto: \[2,4,.*\] does not fit \[2,9,.*\]'s channels from 6/,
       );
       for (const t of [x, acc, ref, part]) t.dispose();
     }

@@ -23,26 +23,27 @@ export function concatShape(shapes: ReadonlyArray<readonly number[]>): number[] 
 }
 
 /**
- * [N, C_dst, inner, C_src] after checking that src's channels fit dst's from dstStart
- * (copyChannelsInto, GPU and CPU).
+ * [N, C_wide, inner, C_narrow] after checking that `narrow`'s channels fit `wide`'s from `start`
+ * (the same N and inner): the one check of the channel-range ops, GPU and CPU.
+ * copyChannelsInto and addToChannels write the narrow tensor into the wide one; addChannelsInto
+ * adds the wide one's range into the narrow one.
  */
-export function copyChannelsDims(
-  dst: readonly number[],
-  src: readonly number[],
-  dstStart: number,
+export function channelRange(
+  wide: readonly number[],
+  narrow: readonly number[],
+  start: number,
+  op: string,
 ): [number, number, number, number] {
-  const [N, C, inner] = channelDims(dst, "copyChannelsInto");
-  const [Ns, Cs, innerS] = channelDims(src, "copyChannelsInto");
-  if (N !== Ns || inner !== innerS || !(dstStart >= 0 && dstStart + Cs <= C)) {
-    throw new Error(
-      `copyChannelsInto: src [${src}] does not fit dst [${dst}] at channel ${dstStart}`,
-    );
+  const [N, C, inner] = channelDims(wide, op);
+  const [Nn, Cn, innerN] = channelDims(narrow, op);
+  if (N !== Nn || inner !== innerN || !(start >= 0 && start + Cn <= C)) {
+    throw new Error(`${op}: [${narrow}] does not fit [${wide}]'s channels from ${start}`);
   }
-  return [N, C, inner, Cs];
+  return [N, C, inner, Cn];
 }
 
 export function copyChannelsIntoCpu(dst: CpuTensor, src: CpuTensor, dstStart: number): void {
-  const [N, Cd, inner, Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  const [N, Cd, inner, Cs] = channelRange(dst.shape, src.shape, dstStart, "copyChannelsInto");
   for (let n = 0; n < N; n++) {
     dst.data.set(
       src.data.subarray(n * Cs * inner, (n + 1) * Cs * inner),
@@ -53,7 +54,7 @@ export function copyChannelsIntoCpu(dst: CpuTensor, src: CpuTensor, dstStart: nu
 
 /** dst's channels [dstStart, dstStart + C_src) += src (f32 sums; the backend rounds f16). */
 export function addToChannelsCpu(dst: CpuTensor, src: CpuTensor, dstStart: number): void {
-  const [N, Cd, inner, Cs] = copyChannelsDims(dst.shape, src.shape, dstStart);
+  const [N, Cd, inner, Cs] = channelRange(dst.shape, src.shape, dstStart, "addToChannels");
   for (let n = 0; n < N; n++) {
     const d0 = (n * Cd + dstStart) * inner, s0 = n * Cs * inner;
     for (let i = 0; i < Cs * inner; i++) dst.data[d0 + i] += src.data[s0 + i];
@@ -85,26 +86,9 @@ export function sliceChannelsCpu(x: CpuTensor, start: number, count: number): Cp
   return y;
 }
 
-/**
- * [N, C, inner] of acc and x's channel count, after checking that acc takes x's channels
- * [start, start + C) (addChannelsInto, GPU and CPU).
- */
-export function addChannelsDims(
-  acc: readonly number[],
-  x: readonly number[],
-  start: number,
-): [number, number, number, number] {
-  const [N, C, inner] = channelDims(acc, "addChannelsInto");
-  const [Nx, Cx, innerX] = channelDims(x, "addChannelsInto");
-  if (N !== Nx || inner !== innerX || !(start >= 0 && start + C <= Cx)) {
-    throw new Error(`addChannelsInto: [${acc}] does not take x [${x}]'s channels from ${start}`);
-  }
-  return [N, C, inner, Cx];
-}
-
 /** acc += x's channels [start, start + acc's channels) (f32 sums; the backend rounds f16). */
 export function addChannelsIntoCpu(acc: CpuTensor, x: CpuTensor, start: number): void {
-  const [N, C, inner, Cx] = addChannelsDims(acc.shape, x.shape, start);
+  const [N, Cx, inner, C] = channelRange(x.shape, acc.shape, start, "addChannelsInto");
   for (let n = 0; n < N; n++) {
     for (let i = 0; i < C * inner; i++) {
       acc.data[n * C * inner + i] += x.data[(n * Cx + start) * inner + i];
