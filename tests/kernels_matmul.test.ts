@@ -474,7 +474,7 @@ const fakeGpu = (limits: typeof LARGE) => ({ isSoftware: false, limits }) as unk
 
 // Each reg tile's counted invocations and workgroup bytes are what its WGSL declares, and a device
 // is offered only the tiles its limits hold. A device at WebGPU's guaranteed 16 KiB would fail to
-// build the 32 KiB tiles' pipelines; its candidates, split-K ones and priors all fit.
+// build the 24–32 KiB tiles' pipelines; its candidates, split-K ones and priors all fit.
 Deno.test("a GEMM tile is offered only where the device's compute limits hold it", async () => {
   const a = Tensor.from(gpu, new Float32Array(64 * 64), [64, 64]);
   for (const v of testedGpuCandidates()) {
@@ -495,7 +495,7 @@ Deno.test("a GEMM tile is offered only where the device's compute limits hold it
   const offered = (g: Gpu) => tileCandidates(g, reg(32, 32, 16, 4, 4), 64).map((c) => c.label);
   const all = [...GPU_CANDIDATES, ...SHORT_K_CANDIDATES];
   const over = all.filter((v) => v.kind === "reg" && regSharedBytes(v) > 16384);
-  assert(over.length >= 4, "32 KiB tiles to leave out");
+  assert(over.length >= 4, "tiles over 16 KiB to leave out");
   assertEquals(offered(large).length, all.length);
   assertEquals(
     offered(small),
