@@ -94,6 +94,15 @@ if (
 
 const gpu = await getGpu();
 console.log(`adapter: ${gpu.describe()} (${gpu.isSoftware ? "software" : "hardware"})`);
+{
+  // the compute limits the GEMM tiles are offered within (gemm/variants.ts fitsAdapter)
+  const l = gpu.limits, MiB = 2 ** 20;
+  console.log(
+    `limits: workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ` +
+      `${l.maxComputeInvocationsPerWorkgroup} invocations a workgroup, ` +
+      `binding ${Math.round(l.maxStorageBufferBindingSize / MiB)} MiB`,
+  );
+}
 if (variant) console.log(`forced variant: ${JSON.stringify(variant)}`);
 const tuner = tunerOf(gpu);
 if (values["tune-cache"]) await loadTuneCache(gpu, values["tune-cache"]); // saved as timed

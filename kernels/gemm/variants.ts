@@ -136,8 +136,9 @@ export const regSharedBytes = (v: RegVariant): number =>
 /**
  * Whether this adapter's device can run the tile: its invocations and workgroup memory within the
  * device's compute limits. WebGPU guarantees 256 invocations and 16 KiB; the 24–32 KiB tiles (two
- * slabs, 32-deep or one 64-deep slab, four K groups) need more, which NVIDIA (48 KiB), AMD, Intel,
- * Apple and lavapipe (32 KiB) give and some mobile GPUs do not. Fat tiles are 8 lanes, no memory.
+ * slabs, 32-deep or one 64-deep slab, four K groups) need more, which lavapipe (32 KiB) and
+ * desktop GPUs' drivers commonly give and some mobile GPUs do not (`deno task bench` prints the
+ * adapter's). Fat tiles are 8 lanes, no memory.
  */
 export function fitsAdapter(gpu: Gpu, v: GemmVariant): boolean {
   if (v.kind !== "reg") return true;
