@@ -1,5 +1,6 @@
 /**
- * MoCo steps with the kernels a hardware GPU gets — batch norm's grid layout, the GPU GEMM tiles
+ * MoCo steps, and an eval-mode forward before them, with the kernels a hardware GPU gets — batch
+ * norm's grid layout (its eval compiled per shape), the GPU GEMM tiles
  * compiled per conv geometry, hardware grid caps, the optimizer's and the EMA's grouped kernels,
  * the f16 step's grouped non-finite check, the tuner's priors — run for real on this adapter,
  * against the same steps with this adapter's own kernels. Each GPU variant is checked alone
@@ -11,6 +12,7 @@ import { setConvAlgo } from "../kernels/conv/conv2d.ts";
 import { tunerOf } from "../kernels/tuner.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { readState } from "../model/state.ts";
+import { noGrad, Var } from "../model/autograd.ts";
 import type { BackboneName } from "../train/backbones.ts";
 import { benchMoco, MOCO_CFG } from "../bench/moco_step.ts";
 import { Rng } from "../util/rng.ts";
@@ -34,8 +36,12 @@ interface Case {
 /** Both encoders' parameters (batch norm's running statistics left out: see `drift`). */
 type State = Map<string, Float32Array>;
 
-/** What the steps leave: their losses, the parameters before and after, the f16 steps skipped. */
+/**
+ * What the steps leave: the query encoder's eval-mode features before them, their losses, the
+ * parameters before and after, the f16 steps skipped.
+ */
 interface Run {
+  features: Float32Array;
   losses: number[];
   before: State;
   after: State;
@@ -72,6 +78,15 @@ async function run(c: Case, hardware: boolean): Promise<Run> {
     };
     if (c.scale) B.write(moco.scaler!.amp.scale, Float32Array.of(c.scale));
     const before = await state();
+    // eval mode (running statistics, no ctx: f32) at the initial weights, on hardware the eval
+    // kernels compiled per shape and, in DenseNet-121, the prefix read in eval
+    const x = view(99);
+    moco.encQ.eval();
+    const f = noGrad(() => moco.encQ.features(new Var(B, x)));
+    const features = await B.read(f.value);
+    f.release();
+    B.dispose(x);
+    moco.encQ.train();
     const inv = B.fromArray(Float32Array.from({ length: N }, (_, i) => i), [N]);
     const losses: number[] = [];
     for (let s = 0; s < c.steps; s++) {
@@ -86,7 +101,7 @@ async function run(c: Case, hardware: boolean): Promise<Run> {
     B.dispose(inv);
     opt.dispose();
     moco.dispose();
-    return { losses, before, after, skipped };
+    return { features, losses, before, after, skipped };
   } finally {
     delete (gpu as unknown as Record<string, unknown>).isSoftware;
     setConvAlgo("auto");
@@ -114,7 +129,9 @@ function drift(here: Run, hw: Run, enc: string): number {
   return Math.sqrt(d2 / m2);
 }
 
-// Measured (2-core AMD EPYC, lavapipe), |Δloss| at each step and the drift of q and k:
+// Measured (2-core AMD EPYC, lavapipe): the eval features equal in all three (the tiles sum each
+// output in the same order; reading the prefix contiguously in the grid's eval put them 1.9 apart,
+// largest 2.9); |Δloss| at each step and the drift of q and k:
 // ResNet-18 f32 0, 4.8e-7 and 0.0016, 2.0e-4; DenseNet-121 f32 9.5e-7, 1.4e-5 and 0.012, 0.0011;
 // ResNet-18 f16 1.7e-4, 1.7e-4 and 0.091 (f16 rounds 2^13 times coarser; its k does not move, as
 // the first step is skipped). With the second tensor of each group left unchanged, the drift read
@@ -169,6 +186,12 @@ for (const c of CASES) {
     fn: async () => {
       const here = await run(c, false), hw = await run(c, true);
       assert(gpu.isSoftware, "the adapter reads as itself again");
+      let fd = 0, fmax = 0;
+      here.features.forEach((v, i) => {
+        fd = Math.max(fd, Math.abs(v - hw.features[i]));
+        fmax = Math.max(fmax, Math.abs(v));
+      });
+      assert(fd <= 1e-5 * fmax, `eval features ${fd} apart (largest ${fmax})`);
       const d = hw.losses.map((x, i) => Math.abs(x - here.losses[i]));
       const msg = `losses ${here.losses} here, ${hw.losses} with GPU kernels`;
       assert(d[0] < c.lossTol[0] && d.every((x) => x < c.lossTol[1]), msg);
