@@ -34,6 +34,11 @@ export interface Timing {
   /** Best wall time of one call, synchronised, in milliseconds. */
   ms: number;
   reps: number;
+  /**
+   * Throughput on a hardware adapter: ms per call of the first batch, timed before the card was
+   * kept busy (timeThroughput), for comparison with `ms`.
+   */
+  cold?: number;
 }
 
 export interface Row {
@@ -84,8 +89,24 @@ export async function timeBest(
 }
 
 /**
+ * How a throughput measurement keeps a hardware card's clock up: GPU time of one settling batch
+ * before the timed ones, and of each timed batch at least. A card lowers its clock while it idles
+ * (an H200 in session 11: 345 MHz idle, ~200 ms of steady work to reach 1,980 MHz), and a short
+ * kernel's 40 calls after a latency test's submit-and-wait rounds are a few ms of work. Training
+ * keeps the card busy, so rows are timed at the clock it reaches there. `calls` caps both.
+ */
+export const SETTLE = { settleMs: 300, batchMs: 25, maxCalls: 4096 };
+
+/** Calls for `ms` of GPU time at `perCall` ms a call, within [least, SETTLE.maxCalls]. */
+export const callsFor = (ms: number, perCall: number, least: number): number =>
+  Math.max(least, Math.min(SETTLE.maxCalls, Math.ceil(ms / Math.max(perCall, 1e-4))));
+
+/**
  * Throughput: best of `batches` of kernels/tuner.ts's perCallMs (GPU timestamps where the device
- * has them, else the submit difference, whose submit cost cancels).
+ * has them, else the submit difference, whose submit cost cancels), after one call that compiles.
+ * On a hardware adapter a first batch of `calls` estimates the rate (reported as `cold`), one
+ * batch of ~SETTLE.settleMs of work settles the clock, and each timed batch runs ~SETTLE.batchMs,
+ * `calls` at least. Software adapters have no clock to settle and time `calls` a batch.
  */
 export async function timeThroughput(
   gpu: Gpu,
@@ -95,8 +116,16 @@ export async function timeThroughput(
 ): Promise<Timing> {
   await submitMs(fn, () => gpu.sync(), 1);
   let best = Infinity;
-  for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, calls));
-  return { ms: best, reps: (calls + 2) * batches };
+  if (gpu.isSoftware) {
+    for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, calls));
+    return { ms: best, reps: (calls + 2) * batches };
+  }
+  const cold = await perCallMs(gpu, fn, calls);
+  const settle = callsFor(SETTLE.settleMs, cold, calls);
+  await perCallMs(gpu, fn, settle);
+  const n = callsFor(SETTLE.batchMs, cold, calls);
+  for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, n));
+  return { ms: best, reps: 1 + calls + settle + n * batches, cold };
 }
 
 const gf = (flops: number, t: Timing) => flops / (t.ms * 1e6);
@@ -122,5 +151,7 @@ export function rowText(r: Row, peak: Peak): string {
       (r.ref.ms / r.ours.ms).toFixed(2).padStart(7)
     }x`
     : `${"-".padStart(9)} ${"-".padStart(8)} ${"-".padStart(8)}`;
-  return `${r.name.padEnd(44)} ${ours} ${thr} ${share} ${ref}`;
+  // a hardware row's first batch, before the clock settled (timeThroughput)
+  const cold = r.thr?.cold !== undefined ? `  cold ${r.thr.cold.toFixed(3)}` : "";
+  return `${r.name.padEnd(44)} ${ours} ${thr} ${share} ${ref}${cold}`;
 }
