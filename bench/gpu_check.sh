@@ -11,7 +11,9 @@
 #    math run at 2x f32 here?) and f16acc (what f16 sums would buy in the step's GEMMs); the step's
 #    single compute pass (addInPlace, the step scalars' ring write); the kernels compiled per
 #    geometry (conv tiles per map size, Winograd transforms, col2im's gather, batch norm's apply);
-#    their tests on the card.
+#    their tests on the card. Since session 15 the kernel rows are timed at a settled clock (~300 ms
+#    of work first) and print the first, unsettled batch as "cold": does matmul 1024^3's 42% come
+#    from its 3 ms batches at a lowered clock? The header prints the adapter's compute limits.
 # 2. `ONLY=profile` (now at the card's working clock), then `ONLY=research` (DenseNet-121 first from
 #    the cache alone, then tuning its other shapes; since session 14 its dense blocks keep one
 #    feature store read in place: 2,951 dispatches a step where there were 4,486, 9.50 GiB pooled
