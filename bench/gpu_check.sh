@@ -85,9 +85,10 @@ want pretrain && for le in ${LOG_EVERY:-1 10}; do
   grep "^pretrain step" "$logs/pretrain-le$le.log" | tail -1
   cp "runs/gpu-pretrain-le$le/metrics.jsonl" "$logs/pretrain-le$le-metrics.jsonl" 2>/dev/null
 done
-# f16acc (session 13): the GEMMs with f16 sums against f32 sums, with the f16 FMA probe in the header
+# f16acc (session 13): the GEMMs with f16 sums against f32 sums, with the f16 FMA probe in the header;
+# 160 s (140 before session 15: each kernel row now settles the clock first, ~0.5 s a row)
 want bench && step "bench: peak probe, GPU shapes (ResNet-18 convs at batch 64, matmul 1024-4096), memory, audit, f16acc" &&
-timeout 140 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit,f16acc --no-tf --tune-cache "$cache" 2>&1 |
+timeout 160 deno run "${d[@]}" -A bench/bench.ts --only gpu,memory,audit,f16acc --no-tf --tune-cache "$cache" 2>&1 |
   tee "$logs/bench.log"
 want profile && for p in ${PROFILE_P:-f32 f16}; do
   step "where the $p step's time goes (224 px, batch 64)"

@@ -104,19 +104,22 @@ export const callsFor = (ms: number, perCall: number, least: number): number =>
 /**
  * Throughput: best of `batches` of kernels/tuner.ts's perCallMs (GPU timestamps where the device
  * has them, else the submit difference, whose submit cost cancels), after one call that compiles.
- * On a hardware adapter a first batch of `calls` estimates the rate (reported as `cold`), one
- * batch of ~SETTLE.settleMs of work settles the clock, and each timed batch runs ~SETTLE.batchMs,
- * `calls` at least. Software adapters have no clock to settle and time `calls` a batch.
+ * With `settle` (the default on a hardware adapter) a first batch of `calls` estimates the rate
+ * (reported as `cold`), one batch of ~SETTLE.settleMs of work settles the clock, and each timed
+ * batch runs ~SETTLE.batchMs, `calls` at least. Without it, `batches` batches of `calls`: software
+ * adapters, which have no clock to settle, and a loop of timings back to back whose first one
+ * settled (each costs ~0.3 s more on a card otherwise; bench/f16_accumulate.ts times ~200).
  */
 export async function timeThroughput(
   gpu: Gpu,
   fn: () => void,
   calls: number,
-  batches = 3,
+  o: { batches?: number; settle?: boolean } = {},
 ): Promise<Timing> {
+  const batches = o.batches ?? 3;
   await submitMs(fn, () => gpu.sync(), 1);
   let best = Infinity;
-  if (gpu.isSoftware) {
+  if (!(o.settle ?? !gpu.isSoftware)) {
     for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, calls));
     return { ms: best, reps: (calls + 2) * batches };
   }

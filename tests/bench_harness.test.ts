@@ -52,9 +52,16 @@ Deno.test("timeThroughput settles a hardware card's clock before timing, and tim
 
 Deno.test("timeThroughput on a software adapter times `calls` a batch, with no settling", async () => {
   const cpu = simulatedCard(true, 1, 0);
-  const t = await timeThroughput(cpu.gpu, cpu.run, 3, 2);
+  const t = await timeThroughput(cpu.gpu, cpu.run, 3, { batches: 2 });
   assertEquals(cpu.batches, [3, 3]);
   assertEquals([t.ms, t.cold], [1, undefined]);
+});
+
+Deno.test("timeThroughput with settle: false times `calls` a batch on a card too", async () => {
+  const card = simulatedCard(false, 0.08);
+  const t = await timeThroughput(card.gpu, card.run, 40, { settle: false });
+  assertEquals(card.batches, [40, 40, 40]);
+  assertEquals(t.cold, undefined);
 });
 
 Deno.test("callsFor: the work asked for, within [least, SETTLE.maxCalls]", () => {
