@@ -1,9 +1,9 @@
 /**
  * MoCo steps, and an eval-mode forward before them, with the kernels a hardware GPU gets — batch
- * norm's grid layout (its eval compiled per shape), the GPU GEMM tiles
- * compiled per conv geometry, hardware grid caps, the optimizer's and the EMA's grouped kernels,
- * the f16 step's grouped non-finite check, the tuner's priors — run for real on this adapter,
- * against the same steps with this adapter's own kernels. Each GPU variant is checked alone
+ * norm's grid layout (its eval compiled per shape), the GPU GEMM tiles compiled per conv geometry,
+ * hardware grid caps, the optimizer's and the EMA's grouped kernels, the f16 step's grouped
+ * non-finite check, the tuner's priors — run for real on this adapter, against the same steps
+ * with this adapter's own kernels. Each GPU variant is checked alone
  * against the CPU references in the kernel tests; this checks them wired together in a model
  * (ResNet-18, DenseNet-121's feature store, an f16 step with loss scaling), so that a lent GPU's
  * minutes are not what finds a wiring fault.
@@ -52,13 +52,8 @@ interface Run {
 async function run(c: Case, hardware: boolean): Promise<Run> {
   const B = gpuBackend(gpu), N = c.batch, C = MOCO_CFG.inChannels, S = c.size;
   const view = (seed: number) => {
-    const r = new Rng(seed + 1);
-    return B.fromArray(Float32Array.from({ length: N * C * S * S }, () => r.normal()), [
-      N,
-      C,
-      S,
-      S,
-    ]);
+    const r = new Rng(seed + 1), shape = [N, C, S, S];
+    return B.fromArray(Float32Array.from({ length: N * C * S * S }, () => r.normal()), shape);
   };
   tunerOf(gpu); // created in this adapter's mode: the priors below, nothing timed
   // both sides as implicit GEMMs (a GPU's priors): the comparison is of layouts, not algorithms
