@@ -118,17 +118,15 @@ export async function timeThroughput(
 ): Promise<Timing> {
   const batches = o.batches ?? 3;
   await submitMs(fn, () => gpu.sync(), 1);
-  let best = Infinity;
-  if (!(o.settle ?? !gpu.isSoftware)) {
-    for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, calls));
-    return { ms: best, reps: (calls + 2) * batches };
+  let n = calls, cold: number | undefined;
+  if (o.settle ?? !gpu.isSoftware) {
+    cold = await perCallMs(gpu, fn, calls);
+    await perCallMs(gpu, fn, callsFor(SETTLE.settleMs, cold, calls));
+    n = callsFor(SETTLE.batchMs, cold, calls);
   }
-  const cold = await perCallMs(gpu, fn, calls);
-  const settle = callsFor(SETTLE.settleMs, cold, calls);
-  await perCallMs(gpu, fn, settle);
-  const n = callsFor(SETTLE.batchMs, cold, calls);
+  let best = Infinity;
   for (let b = 0; b < batches; b++) best = Math.min(best, await perCallMs(gpu, fn, n));
-  return { ms: best, reps: 1 + calls + settle + n * batches, cold };
+  return { ms: best, reps: (n + 2) * batches, ...(cold === undefined ? {} : { cold }) };
 }
 
 const gf = (flops: number, t: Timing) => flops / (t.ms * 1e6);

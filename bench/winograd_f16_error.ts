@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { Rng } from "../util/rng.ts";
+import { conv2dF64 } from "../kernels/cpu/conv2d.ts";
 
 type Mat = number[][];
 
@@ -129,31 +130,12 @@ export function winograd(
   return y;
 }
 
-/** The direct 3×3 convolution in f64 (the reference). */
-export function direct(
-  x: Float64Array,
-  w: Float64Array,
-  C: number,
-  O: number,
-  S: number,
-): Float64Array {
-  const P = S + 2, y = new Float64Array(O * S * S);
-  for (let o = 0; o < O; o++) {
-    for (let c = 0; c < C; c++) {
-      for (let i = 0; i < 3; i++) {
-        for (let j = 0; j < 3; j++) {
-          const wv = w[((o * C + c) * 3 + i) * 3 + j];
-          for (let u = 0; u < S; u++) {
-            for (let v = 0; v < S; v++) {
-              y[(o * S + u) * S + v] += wv * x[(c * P + u + i) * P + v + j];
-            }
-          }
-        }
-      }
-    }
-  }
-  return y;
-}
+/**
+ * The direct 3×3 convolution in f64 (the reference), of `x` as winograd() takes it: [C, S+2, S+2]
+ * with its zero border, so kernels/cpu/conv2d.ts's conv2dF64 runs it unpadded.
+ */
+export const direct = (x: Float64Array, w: Float64Array, C: number, O: number, S: number) =>
+  conv2dF64(x, [1, C, S + 2, S + 2], w, [O, C, 3, 3], null, { stride: 1, pad: 0 });
 
 /** RMS and largest |a − ref| over the RMS of ref. */
 export function relErr(a: ArrayLike<number>, ref: Float64Array): [number, number] {
