@@ -1,8 +1,16 @@
 /**
  * Seeded nonparametric bootstrap of AUCs and of linear contrasts of AUCs (paired differences,
- * means over draws or tasks). Each replicate resamples test-set indices with replacement; terms
- * with the same test-set size share the resampled indices, which is what makes a difference
- * "paired". A replicate in which some term lacks a class is redrawn and counted.
+ * means over draws or tasks). Each replicate resamples test images with replacement, once for
+ * all terms, which is what makes a difference "paired":
+ *  - terms with image ids (AucTerm.ids): one resample over the union of their ids, each term's
+ *    examples taking the multiplicity of their image. Terms on different subsets of one image set
+ *    (e.g. tasks with their own label masks) stay coupled through their shared images, and a
+ *    term's order does not matter;
+ *  - terms without ids: index i is image i, and terms of the same length share one resample by
+ *    position (terms of different lengths are resampled independently). Give ids whenever the
+ *    terms do not all list one test set in one order.
+ * Ids for some terms and not others is an error. A replicate in which some term lacks a class is
+ * redrawn and counted.
  *
  * Speed: each term is sorted once; a replicate only draws per-index multiplicities and then
  * computes every AUC in one O(n) pass over the presorted tie groups (no re-sorting).
@@ -17,6 +25,11 @@ export interface AucTerm {
   weight: number;
   /** Names the data in error messages. */
   what?: string;
+  /**
+   * Image ids, one per example (unique within the term): terms are resampled together by image,
+   * see the file header. Without ids, examples pair by position among terms of the same length.
+   */
+  ids?: ArrayLike<string | number>;
 }
 
 /** How a bootstrap resamples and what it reports. */
@@ -41,7 +54,10 @@ export interface BootstrapResult {
   ci: [number, number];
   /** Standard deviation of the replicates. */
   se: number;
-  /** Two-sided p = min(1, 2 * min(share of replicates <= null, share >= null)); resolution 1/B. */
+  /**
+   * Two-sided p = min(1, 2 * min(share of replicates <= null, share >= null)); resolution 2/B,
+   * so p = 0 means p < 2/B (fmtP's `replicates` option prints it so).
+   */
   p: number;
   /** The accepted replicate values, sorted ascending. */
   replicates: Float64Array;
@@ -74,7 +90,11 @@ export function prepare(t: AucTerm): PreparedTerm {
   return { n: order.length, weight: t.weight, order, positive, groupEnd: Int32Array.from(ends) };
 }
 
-/** AUC of the resample given by per-index multiplicities; NaN when a class is absent. */
+/**
+ * AUC of the resample given by multiplicities: counts[t.order[k]] for the k-th example in score
+ * order (t.order holds the term's own indices, or after sharedResample, slots of the shared
+ * vector). NaN when a class is absent.
+ */
 export function weightedAuc(t: PreparedTerm, counts: Int32Array): number {
   // Twice the Mann–Whitney count, kept integral: a positive tied with q negatives scores q/2.
   let twiceU = 0, negBelow = 0, pos = 0;
@@ -93,6 +113,87 @@ export function weightedAuc(t: PreparedTerm, counts: Int32Array): number {
     start = end;
   }
   return pos === 0 || negBelow === 0 ? NaN : twiceU / (2 * pos * negBelow);
+}
+
+/** A term of a shared resample: `order` maps to slots of `counts`, its resample's multiplicities. */
+export interface SharedTerm extends PreparedTerm {
+  counts: Int32Array;
+}
+
+/** Terms resampled together (see the file header): draw() fills every multiplicity vector. */
+export interface SharedResample {
+  terms: SharedTerm[];
+  /** One multiplicity vector per group of coupled terms, in order of first appearance. */
+  vectors: Int32Array[];
+  /** Draws one replicate: each vector of length U gets U draws with replacement. */
+  draw(rng: Rng): void;
+  /** Sets every multiplicity to 1 (the full test set). */
+  full(): void;
+}
+
+/**
+ * Prepares terms for resampling together: with ids, one vector over the union of ids (slots in
+ * order of first appearance, so a single test set in one order maps to itself); without ids,
+ * one vector per term length, shared by position.
+ */
+export function sharedResample(terms: AucTerm[]): SharedResample {
+  const withIds = terms.filter((t) => t.ids !== undefined).length;
+  if (withIds > 0 && withIds < terms.length) {
+    const a = terms.find((t) => t.ids !== undefined)!, b = terms.find((t) => t.ids === undefined)!;
+    throw new EvalInputError(
+      `bootstrap: ${a.what ?? "a term"} has image ids but ${b.what ?? "another"} has none; ` +
+        `give ids for every term or for none`,
+    );
+  }
+  const vectors = new Map<string, Int32Array>();
+  let prepared: SharedTerm[];
+  if (withIds === 0) {
+    prepared = terms.map((t) => {
+      const p = prepare(t);
+      const key = `n${p.n}`;
+      if (!vectors.has(key)) vectors.set(key, new Int32Array(p.n));
+      return { ...p, counts: vectors.get(key)! };
+    });
+  } else {
+    const union = new Map<string | number, number>();
+    const mapped = terms.map((t) => {
+      const p = prepare(t), ids = t.ids!, what = t.what ?? "predictions";
+      if (ids.length !== p.n) {
+        throw new EvalInputError(
+          `${what}: ${ids.length} ids but ${p.n} labels; ids must be index-aligned with the labels`,
+        );
+      }
+      const slot = new Int32Array(p.n);
+      const seen = new Set<string | number>();
+      for (let i = 0; i < p.n; i++) {
+        const id = ids[i];
+        if (seen.has(id)) throw new EvalInputError(`${what}: id "${id}" appears twice`);
+        seen.add(id);
+        let s = union.get(id);
+        if (s === undefined) union.set(id, s = union.size);
+        slot[i] = s;
+      }
+      return { ...p, order: Int32Array.from(p.order, (i) => slot[i]) };
+    });
+    const v = new Int32Array(union.size);
+    vectors.set("ids", v);
+    prepared = mapped.map((p) => ({ ...p, counts: v }));
+  }
+  const list = [...vectors.values()];
+  return {
+    terms: prepared,
+    vectors: list,
+    draw(rng: Rng) {
+      for (const c of list) {
+        const n = c.length;
+        c.fill(0);
+        for (let i = 0; i < n; i++) c[rng.int(n)]++;
+      }
+    },
+    full() {
+      for (const c of list) c.fill(1);
+    },
+  };
 }
 
 /** Type-7 (linear interpolation) quantile of an ascending array. */
@@ -114,32 +215,26 @@ export function bootstrapContrast(terms: AucTerm[], opts: BootstrapOptions = {})
     throw new RangeError(`bootstrap: level must be in (0, 1), got ${level}`);
   }
   const rng = opts.rng ?? new Rng(seed);
-  const prepared = terms.map(prepare);
-  const counts = new Map<number, Int32Array>(); // one multiplicity vector per test-set size
-  for (const t of prepared) if (!counts.has(t.n)) counts.set(t.n, new Int32Array(t.n));
-  const full = new Map<number, Int32Array>();
-  for (const n of counts.keys()) full.set(n, new Int32Array(n).fill(1));
-  const statistic = (c: Map<number, Int32Array>): number => {
+  const shared = sharedResample(terms);
+  const statistic = (): number => {
     let s = 0;
-    for (const t of prepared) {
-      const a = weightedAuc(t, c.get(t.n)!);
+    for (const t of shared.terms) {
+      const a = weightedAuc(t, t.counts);
       if (Number.isNaN(a)) return NaN;
       s += t.weight * a;
     }
     return s;
   };
-  const estimate = statistic(full);
+  shared.full();
+  const estimate = statistic();
 
   const maxRedraws = 4 * replicates + 100;
   const reps = new Float64Array(replicates);
   let redrawn = 0;
   for (let b = 0; b < replicates; b++) {
     for (;;) {
-      for (const [n, c] of counts) {
-        c.fill(0);
-        for (let i = 0; i < n; i++) c[rng.int(n)]++;
-      }
-      const s = statistic(counts);
+      shared.draw(rng);
+      const s = statistic();
       if (!Number.isNaN(s)) {
         reps[b] = s;
         break;
@@ -182,8 +277,8 @@ export function bootstrapAuc(
   opts: BootstrapOptions & { what?: string } = {},
 ): BootstrapResult {
   return bootstrapContrast([{ labels, scores, weight: 1, what: opts.what }], {
-    nullValue: 0.5,
     ...opts,
+    nullValue: opts.nullValue ?? 0.5,
   });
 }
 

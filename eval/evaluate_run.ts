@@ -19,7 +19,7 @@ import {
 import { buildReport } from "./report.ts";
 import { pretrainPanels, rocPanels, trainingPanels } from "./report_data.ts";
 import { computeHeadline } from "./headline.ts";
-import { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_LABEL } from "./format.ts";
+import { fmtAuc, fmtCi, fmtCiP, fmtDiff, fmtP, INIT_LABEL } from "./format.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /** The run folder may not be written here (the sandbox); evaluateRun checks before computing. */
@@ -99,7 +99,12 @@ export async function evaluateRun(
     );
   }
   const diffs = results.differences.filter((d) => d.task === mainTask);
-  if (diffs.length > 0) log(`\nDifferences [${Math.round(opts.level * 100)}% CI], p:`);
+  if (diffs.length > 0) {
+    log(
+      `\nDifferences [${Math.round(opts.level * 100)}% CI] and the p of the same test (the ` +
+        `paired bootstrap's, or with several seeds the seed-level t's; DeLong's in brackets):`,
+    );
+  }
   for (const d of diffs) {
     const s = d.seeds;
     log(
@@ -107,12 +112,14 @@ export async function evaluateRun(
         formatFraction(d.fraction).padStart(6)
       } ` +
         `${INIT_LABEL[d.init]} − ${INIT_LABEL[d.baseline]} ${fmtDiff(d.diff)} ` +
-        `${fmtCi(d.ci, fmtDiff)} ${fmtP(d.p)}` +
+        `${fmtCi(d.ci, fmtDiff)} ${fmtCiP(d, opts.replicates)}` +
+        (!s && d.p_delong !== null ? ` (DeLong ${fmtP(d.p_delong)})` : "") +
         (s
           ? `  seeds ${
             s.seed_diffs.map(fmtDiff).join(" ")
           } (${s.seeds_positive}/${s.n_seeds} > 0; ` +
-            `${Math.round(100 * s.seed_share)}% of the variance from seeds; test-only CI ` +
+            `${Math.round(100 * s.seed_share)}% of the variance from seeds, net of test-image ` +
+            `noise; test-only CI ` +
             `${fmtCi(s.ci_test, fmtDiff)})`
           : ""),
     );

@@ -1,6 +1,16 @@
 /**
  * The report's headline: did MoCo initialization help at low label fractions? Computed from the
  * paired differences (MoCo − ImageNet, or − random when there is no ImageNet cell), never asserted.
+ *
+ * The verdict over the n low-fraction comparisons (one per protocol and fraction ≤ 1%; on the
+ * "mean" task when there are several tasks), with "above"/"below" counting the CIs that lie
+ * entirely above/below 0:
+ *  - "helped": above ≥ n/2, below = 0 and the mean ΔAUC > 0;
+ *  - "hurt": below ≥ n/2, above = 0 and the mean ΔAUC < 0;
+ *  - "mixed": some CIs above 0 and some below;
+ *  - otherwise "no clear difference" (the text then says when one side's CIs were too few: with
+ *    several comparisons at the 95% level, one CI excluding 0 is expected now and then by chance
+ *    alone, and it says nothing when the other comparisons point the other way).
  */
 import { fmtCi, fmtDiff, INIT_LABEL } from "./format.ts";
 import { formatFraction, MEAN_TASK, type PairedDifference, type Results } from "./results.ts";
@@ -17,6 +27,14 @@ export interface Headline {
   /** The comparisons the verdict is based on. */
   comparisons: PairedDifference[];
 }
+
+const LEAD: Record<Verdict, string> = {
+  "not tested": "",
+  "helped": "MoCo pretraining helped at low label fractions.",
+  "hurt": "MoCo pretraining hurt at low label fractions.",
+  "mixed": "MoCo pretraining gave mixed results at low label fractions.",
+  "no clear difference": "MoCo pretraining made no clear difference at low label fractions.",
+};
 
 /** Computes the headline from a Results object. */
 export function computeHeadline(r: Results): Headline {
@@ -46,19 +64,8 @@ export function computeHeadline(r: Results): Headline {
   const worse = low.filter((d) => d.ci[1] < 0).length;
   const ahead = low.filter((d) => d.diff > 0).length;
   const mean = low.reduce((s, d) => s + d.diff, 0) / n;
-  const verdict: Verdict = better > 0 && worse === 0
-    ? "helped"
-    : worse > 0 && better === 0
-    ? "hurt"
-    : better > 0 && worse > 0
-    ? "mixed"
-    : "no clear difference";
-  const lead = {
-    "helped": "MoCo pretraining helped at low label fractions.",
-    "hurt": "MoCo pretraining hurt at low label fractions.",
-    "mixed": "MoCo pretraining gave mixed results at low label fractions.",
-    "no clear difference": "MoCo pretraining made no clear difference at low label fractions.",
-  }[verdict];
+  const verdict = verdictOf(n, better, worse, mean);
+  const lead = LEAD[verdict];
   const level = Math.round(r.settings.level * 100);
   const Scope = scope[0].toUpperCase() + scope.slice(1);
   const versus = `MoCo-CXR − ${INIT_LABEL[baseline]} initialization`;
@@ -70,14 +77,38 @@ export function computeHeadline(r: Results): Headline {
       `(mean ΔAUC ${fmtDiff(mean)}${averaged}); its ${level}% CI lay above 0 in ${better} ` +
       `and below 0 in ${worse} of them.`;
   const seeded = low.filter((d) => d.seeds);
-  const K = Math.max(0, ...seeded.map((d) => d.seeds!.n_seeds));
+  const Ks = seeded.map((d) => d.seeds!.n_seeds);
+  const kMin = Math.min(...Ks), kMax = Math.max(...Ks);
   const seedsText = seeded.length === 0
     ? ""
-    : ` Over ${K} pretraining seeds, the CIs include the ` +
-      `spread between seeds (${
+    : ` Over ${kMin === kMax ? kMin : `${kMin}–${kMax}`} pretraining seeds, the CIs include the ` +
+      `spread between seeds (on average ${
         Math.round(100 * seeded.reduce((s, d) => s + d.seeds!.seed_share, 0) / seeded.length)
-      }% of the variance on average here); the sign held in every seed in ${
-        seeded.filter((d) => d.seeds!.seeds_positive === 0 || d.seeds!.seeds_positive === K).length
+      }% of the variance here, net of test-image noise); the sign held in every seed in ${
+        seeded.filter((d) =>
+          d.seeds!.seeds_positive === 0 || d.seeds!.seeds_positive === d.seeds!.n_seeds
+        ).length
       } of these ${seeded.length} comparisons.`;
-  return { verdict, text: text + seedsText, comparisons: low };
+  const side = better > 0 && worse === 0
+    ? { k: better, where: "above" }
+    : worse > 0 && better === 0
+    ? { k: worse, where: "below" }
+    : null;
+  const caveat = verdict === "no clear difference" && side
+    ? ` ${side.k} of ${n} CIs ${side.where} 0 is not enough for a verdict: it takes at least ` +
+      `half of them on one side, none on the other, and the mean ΔAUC on the same side.`
+    : "";
+  return { verdict, text: text + caveat + seedsText, comparisons: low };
+}
+
+/**
+ * The verdict rule (see the file header): n comparisons, `above`/`below` of them with a CI
+ * entirely above/below 0, `mean` their mean ΔAUC.
+ */
+export function verdictOf(n: number, above: number, below: number, mean: number): Verdict {
+  if (n === 0) return "not tested";
+  if (above > 0 && below > 0) return "mixed";
+  if (below === 0 && 2 * above >= n && mean > 0) return "helped";
+  if (above === 0 && 2 * below >= n && mean < 0) return "hurt";
+  return "no clear difference";
 }

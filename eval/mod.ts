@@ -18,6 +18,8 @@ export {
   type BootstrapResult,
   pairedBootstrap,
   quantileSorted,
+  type SharedResample,
+  sharedResample,
 } from "./bootstrap.ts";
 export {
   delong,
@@ -42,6 +44,7 @@ export {
   type CellPredictions,
   type CellResult,
   checkCellKey,
+  checkIds,
   computeResults,
   DEFAULT_COMPARISONS,
   formatFraction,
@@ -77,7 +80,13 @@ export {
   writePredictionsFile,
 } from "./run_files.ts";
 export { alignScores, parseScoresCsv, readScoresCsv, type ScoresTable } from "./scores_csv.ts";
-export { computeHeadline, type Headline, LOW_FRACTION_MAX, type Verdict } from "./headline.ts";
+export {
+  computeHeadline,
+  type Headline,
+  LOW_FRACTION_MAX,
+  type Verdict,
+  verdictOf,
+} from "./headline.ts";
 export { buildReport, type ReportInput } from "./report.ts";
 export {
   type CurveSeries,
@@ -97,6 +106,15 @@ export {
   overlayRaster,
   resizeBilinear,
 } from "./heatmap.ts";
-export { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_COLOR, INIT_LABEL, PROTOCOL_LABEL } from "./format.ts";
+export {
+  fmtAuc,
+  fmtCi,
+  fmtCiP,
+  fmtDiff,
+  fmtP,
+  INIT_COLOR,
+  INIT_LABEL,
+  PROTOCOL_LABEL,
+} from "./format.ts";
 export { newDocument, parseDocument } from "./dom.ts";
 export { evaluateRun } from "./evaluate_run.ts";

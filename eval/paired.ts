@@ -3,9 +3,10 @@
  * reported it): for each draw d, models A_d and B_d are fine-tuned on the same labeled subset
  * and scored on the same test set; the statistic is mean_d (AUC(A_d) − AUC(B_d)).
  *
- * CI: paired bootstrap percentile interval (every model scored on the same resampled indices).
- * p: DeLong test of the same contrast when all draws share one test set (identical labels),
- * otherwise the bootstrap p. Both treat the fine-tuned models as fixed, so they measure test-set
+ * CI: paired bootstrap percentile interval (every model scored on the same resampled images: by
+ * id when the pairs carry ids, else by position). p: DeLong test of the same contrast when all
+ * draws share one test set (identical labels, and identical ids when given), otherwise the
+ * bootstrap p. Both treat the fine-tuned models as fixed, so they measure test-set
  * sampling error only; `draw_sd` shows how much the difference moves between draws.
  */
 import { auc, EvalInputError } from "./auc.ts";
@@ -23,6 +24,8 @@ export interface DrawPair {
   scoresB: ArrayLike<number>;
   draw?: number | string;
   what?: string;
+  /** Image ids of the test set, index-aligned with labels (all pairs or none; see bootstrap.ts). */
+  ids?: ArrayLike<string | number>;
 }
 
 export interface PairedDifferenceStats {
@@ -47,7 +50,7 @@ export interface PairedDifferenceStats {
   redrawn: number;
 }
 
-function sameLabels(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+function sameArray<T>(a: ArrayLike<T>, b: ArrayLike<T>): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -67,9 +70,10 @@ export function pairedDifference(
   const weights = ids.map((id) => 1 / (D * perDraw.get(id)!));
   const terms = draws.flatMap((d, k) => {
     const what = d.what ?? `draw ${ids[k]}`;
+    const img = d.ids === undefined ? {} : { ids: d.ids };
     return [
-      { labels: d.labels, scores: d.scoresA, weight: weights[k], what: `${what} (A)` },
-      { labels: d.labels, scores: d.scoresB, weight: -weights[k], what: `${what} (B)` },
+      { labels: d.labels, scores: d.scoresA, weight: weights[k], what: `${what} (A)`, ...img },
+      { labels: d.labels, scores: d.scoresB, weight: -weights[k], what: `${what} (B)`, ...img },
     ];
   });
   const boot = bootstrapContrast(terms, { ...opts, nullValue: 0 });
@@ -83,7 +87,10 @@ export function pairedDifference(
   const sd = D > 1 ? Math.sqrt(drawDiffs.reduce((s, x) => s + (x - mean) ** 2, 0) / (D - 1)) : 0;
 
   let pDelong: number | null = null, ciDelong: [number, number] | null = null;
-  const shared = draws.every((d) => sameLabels(d.labels, draws[0].labels));
+  const shared = draws.every((d) =>
+    sameArray(d.labels, draws[0].labels) &&
+    (d.ids === undefined || draws[0].ids === undefined || sameArray(d.ids, draws[0].ids))
+  );
   let nPos = 0;
   for (let i = 0; i < draws[0].labels.length; i++) nPos += draws[0].labels[i] === 1 ? 1 : 0;
   const nNeg = draws[0].labels.length - nPos;

@@ -95,7 +95,8 @@ export function buildReport(input: ReportInput): string {
       doc,
       "p",
       { class: "sub" },
-      "One panel per label fraction; legend values are the AUCs of the plotted (first) draw.",
+      "One panel per label fraction; legend values are the AUCs of the plotted draw (the " +
+        "first, of pretraining seed 0 when there are several).",
     ));
     add(...panelGroups(doc, input.roc, "plot plot-roc", [258, 280], true));
   }

@@ -1,6 +1,7 @@
 /**
  * Turns raw predictions and metrics files into the plot panels the report draws: ROC curves
- * (first draw of each init, per backbone/protocol/task/fraction) and training curves.
+ * (pretraining seed 0's first draw of each init, per backbone/protocol/task/fraction) and
+ * training curves.
  */
 import { auc, rocCurve, thinRoc } from "./auc.ts";
 import { INIT_COLOR, INIT_LABEL, PROTOCOL_LABEL } from "./format.ts";
@@ -36,7 +37,10 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m;
 }
 
-/** ROC panels: one per (backbone, protocol, task, fraction), one curve per init (first draw). */
+/**
+ * ROC panels: one per (backbone, protocol, task, fraction), one curve per init: its first draw of
+ * the lowest pretraining seed (seed 0 when present), whatever order the cells come in.
+ */
 export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
   const panels: Panel[] = [];
   const sorted = [...cells].sort((a, b) =>
@@ -50,10 +54,14 @@ export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
   ) {
     const c0 = list[0];
     const series: CurveSeries[] = [];
+    const shown: CellPredictions[] = [];
     for (const init of INITS) {
-      const mine = list.filter((c) => c.init === init).sort((a, b) => a.draw - b.draw);
+      const mine = list.filter((c) => c.init === init).sort((a, b) =>
+        (a.pretrain_seed ?? 0) - (b.pretrain_seed ?? 0) || a.draw - b.draw
+      );
       if (mine.length === 0) continue;
       const c = mine[0];
+      shown.push(c);
       const r = thinRoc(rocCurve(c.labels, c.scores), step);
       series.push({
         name: `${INIT_LABEL[init]} ${auc(c.labels, c.scores).toFixed(3)}`,
@@ -63,15 +71,29 @@ export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
     }
     panels.push({
       group: `${c0.backbone} · ${PROTOCOL_LABEL[c0.protocol]} · ${c0.task}`,
-      title: `${formatFraction(c0.fraction)} of labels${
-        list.some((c) => c.draw > 0) ? " (draw 0)" : ""
-      }`,
+      title: `${formatFraction(c0.fraction)} of labels${which(list, shown)}`,
       xLabel: "False positive rate",
       yLabel: "True positive rate",
       series,
     });
   }
   return panels;
+}
+
+/** " (draw 0)", " (seed 0, draw 0)" when the panel shows one of several; "" otherwise. */
+function which(list: CellPredictions[], shown: CellPredictions[]): string {
+  const seeds = list.some((c) => (c.pretrain_seed ?? 0) !== (shown[0].pretrain_seed ?? 0));
+  const draws = list.some((c) => c.draw !== shown[0].draw);
+  const same = shown.every((c) =>
+    c.draw === shown[0].draw && (c.pretrain_seed ?? 0) === (shown[0].pretrain_seed ?? 0)
+  );
+  if (!seeds && !draws) return "";
+  if (!same) return " (first draw of each)";
+  const parts = [
+    seeds ? `seed ${shown[0].pretrain_seed ?? 0}` : null,
+    draws || seeds ? `draw ${shown[0].draw}` : null,
+  ].filter(Boolean);
+  return ` (${parts.join(", ")})`;
 }
 
 /** A linear probe's metrics are its penalty path: plotted against log10 C instead of the step. */

@@ -42,10 +42,16 @@ export interface CellKey {
   pretrain_seed?: number;
 }
 
-/** Raw test predictions of one cell. Cells of one backbone must list the test set in one order. */
+/**
+ * Raw test predictions of one cell. With `ids`, paired cells are aligned by image id and the
+ * bootstrap resamples images by id; without, cells of one backbone must list the test set in one
+ * order (pairing is by index).
+ */
 export interface CellPredictions extends CellKey {
   labels: ArrayLike<number>;
   scores: ArrayLike<number>;
+  /** Image ids, index-aligned with labels and scores (unique). */
+  ids?: ArrayLike<string>;
   /** Where these predictions were read from (relative to the run folder). */
   scores_file?: string;
   /** Training metrics (JSON lines) of this cell, relative to the run folder. */
@@ -179,7 +185,7 @@ function keyedRng(seed: number, key: string): Rng {
   return new Rng((seed ^ h) >>> 0);
 }
 
-function sameArray(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+function sameArray<T>(a: ArrayLike<T>, b: ArrayLike<T>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -213,6 +219,11 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
       "no cells to evaluate: the run has no predictions yet (run the experiment first)",
     );
   }
+  if (!(Number.isInteger(settings.replicates) && settings.replicates >= 2)) {
+    throw new RangeError(
+      `replicates must be an integer >= 2 (bootstrap resamples), got ${settings.replicates}`,
+    );
+  }
   const boot = { replicates: settings.replicates, level: settings.level };
   const warnings: string[] = [];
   const seen = new Set<string>();
@@ -221,7 +232,23 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     const name = cellName(c);
     if (seen.has(name)) throw new EvalInputError(`${name}: the same cell appears twice`);
     seen.add(name);
+    if (c.ids !== undefined) checkIds(c.ids, c.labels.length, source(c));
   }
+  // Image ids are used (pairing and resampling by image) only where every cell of a backbone has
+  // them: a term with ids and one without could not share a resample.
+  const backbonesWithIds = new Set<string>();
+  for (const [backbone, list] of groupBy(cells, (c) => c.backbone)) {
+    const n = list.filter((c) => c.ids !== undefined).length;
+    if (n === list.length) backbonesWithIds.add(backbone);
+    else if (n > 0) {
+      warnings.push(
+        `${backbone}: ${list.length - n} of ${list.length} predictions files have no ids; ` +
+          `cells are paired and resampled by position (all files must list the test images in ` +
+          `one order)`,
+      );
+    }
+  }
+  const idsOf = (c: CellPredictions) => backbonesWithIds.has(c.backbone) ? c.ids : undefined;
   const sorted = [...cells].sort((a, b) =>
     a.backbone.localeCompare(b.backbone) || a.task.localeCompare(b.task) ||
     protocolRank(a.protocol) - protocolRank(b.protocol) || initRank(a.init) - initRank(b.init) ||
@@ -296,6 +323,7 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
       scores: c.scores,
       weight: 1 / (D * draws.get(String(c.draw))!.length),
       what: cellName(c),
+      ...(idsOf(c) ? { ids: idsOf(c) } : {}),
     }));
     const b = bootstrapContrast(terms, { ...boot, rng: keyedRng(settings.seed, `summary:${key}`) });
     const perDraw = [...draws.values()].map((cs) =>
@@ -354,19 +382,15 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
           unmatched.push(`draw ${a.draw} (${a.task}${seedOf(a) ? `, seed ${seedOf(a)}` : ""})`);
           continue;
         }
-        if (!sameArray(a.labels, b.labels)) {
-          throw new EvalInputError(
-            `${cellName(a)} and ${cellName(b)} have different test labels; a paired comparison ` +
-              `needs both models scored on the same test set in the same order`,
-          );
-        }
+        const ab = pairCells(a, b, idsOf(a), idsOf(b));
         pairs.push({
           labels: a.labels,
           scoresA: a.scores,
-          scoresB: b.scores,
+          scoresB: ab,
           draw: a.draw,
           what: cellName(a),
           seed: seedOf(a),
+          ...(idsOf(a) ? { ids: idsOf(a) } : {}),
         });
       }
       if (unmatched.length > 0) {
@@ -400,6 +424,80 @@ export function computeResults(cells: CellPredictions[], opts: ResultsOptions = 
     initRank(a.baseline) - initRank(b.baseline)
   );
   return { schema: RESULTS_SCHEMA, settings, cells: cellResults, summary, differences, warnings };
+}
+
+/** Throws unless `ids` are n distinct strings. */
+export function checkIds(ids: ArrayLike<unknown>, n: number, what: string): void {
+  if (ids.length !== n) {
+    throw new EvalInputError(`${what}: ${ids.length} ids but ${n} labels; give one id per label`);
+  }
+  const seen = new Set<unknown>();
+  for (let i = 0; i < ids.length; i++) {
+    if (typeof ids[i] !== "string") {
+      throw new EvalInputError(`${what}: ids[${i}] is ${JSON.stringify(ids[i])}, not a string`);
+    }
+    if (seen.has(ids[i])) {
+      throw new EvalInputError(`${what}: id "${ids[i]}" appears twice; ids name distinct images`);
+    }
+    seen.add(ids[i]);
+  }
+}
+
+/** Where a cell's predictions came from, for error messages: its file, else its name. */
+function source(c: CellPredictions): string {
+  return c.scores_file ?? cellName(c);
+}
+
+/**
+ * b's scores in a's image order, for a paired comparison. With ids on both, b is aligned by id (it
+ * must hold the same images with the same labels); without, the labels must match index by index.
+ */
+function pairCells(
+  a: CellPredictions,
+  b: CellPredictions,
+  idsA: ArrayLike<string> | undefined,
+  idsB: ArrayLike<string> | undefined,
+): ArrayLike<number> {
+  const what = `${source(a)} and ${source(b)}`;
+  if (idsA === undefined || idsB === undefined || sameArray(idsA, idsB)) {
+    if (!sameArray(a.labels, b.labels)) {
+      const i = Array.from(a.labels).findIndex((y, i) => y !== b.labels[i]);
+      throw new EvalInputError(
+        `${what} have different test labels (` +
+          (a.labels.length !== b.labels.length
+            ? `${a.labels.length} vs ${b.labels.length} images`
+            : `first at index ${i}${idsA ? `, id "${idsA[i]}"` : ""}`) +
+          `); a paired comparison needs both models scored on the same test set in the same order`,
+      );
+    }
+    return b.scores;
+  }
+  const index = new Map<string, number>();
+  for (let j = 0; j < idsB.length; j++) index.set(idsB[j], j);
+  const missing = Array.from(idsA).find((id) => !index.has(id));
+  if (idsA.length !== idsB.length || missing !== undefined) {
+    const inA = new Set(Array.from(idsA));
+    const extra = Array.from(idsB).find((id) => !inA.has(id));
+    throw new EvalInputError(
+      `${what} list different test images (${idsA.length} vs ${idsB.length} ids; ` +
+        (missing !== undefined
+          ? `"${missing}" is only in the first`
+          : `"${extra}" is only in the second`) +
+        `); a paired comparison needs both models scored on the same test images`,
+    );
+  }
+  const scores = new Float64Array(idsA.length);
+  for (let i = 0; i < idsA.length; i++) {
+    const j = index.get(idsA[i])!;
+    if (a.labels[i] !== b.labels[j]) {
+      throw new EvalInputError(
+        `${what} disagree on the label of image "${idsA[i]}" (${a.labels[i]} vs ` +
+          `${b.labels[j]}); a paired comparison needs both models scored on one labelled test set`,
+      );
+    }
+    scores[i] = b.scores[j];
+  }
+  return scores;
 }
 
 /** The cell's pretraining seed (absent: 0). */

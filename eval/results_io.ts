@@ -90,6 +90,8 @@ const DIFFERENCE_COLUMNS: Columns<PairedDifference> = [
   ["ci_test_hi", (d) => d.seeds?.ci_test[1]],
   ["ci_hier_lo", (d) => d.seeds?.ci_hier[0]],
   ["ci_hier_hi", (d) => d.seeds?.ci_hier[1]],
+  ["test_var", (d) => d.seeds?.test_var],
+  ["test_cov", (d) => d.seeds?.test_cov],
 ];
 
 function toCsv<T>(columns: Columns<T>, rows: T[]): string {

@@ -13,15 +13,17 @@
 import { join } from "node:path";
 import { EvalInputError } from "./auc.ts";
 import { readTextOrNull, writeFileAtomic } from "../util/fs.ts";
-import { type CellKey, type CellPredictions, checkCellKey } from "./results.ts";
+import { type CellKey, type CellPredictions, checkCellKey, checkIds } from "./results.ts";
 
 export const PREDICTIONS_FORMAT = "moco-cxr/predictions@1";
 
 /**
  * predictions/<cell>.json: the cell key, index-aligned `labels` (0/1) and `scores` (any real:
- * logits or probabilities), optional `ids` (image names, same order) and optional
- * `metrics_file` (relative to the run folder). All cells of one backbone list the test set in
- * the same order, so that paired comparisons and bootstrap resamples line up.
+ * logits or probabilities), optional `ids` (image names, same order, distinct) and optional
+ * `metrics_file` (relative to the run folder). With ids (the experiment runner writes them),
+ * paired cells are aligned by id (they must hold the same images with the same labels) and the
+ * bootstrap resamples images by id, so tasks with different label masks stay coupled. Without
+ * ids, all cells of one backbone must list the test set in the same order.
  */
 export interface PredictionsFile extends CellKey {
   format: typeof PREDICTIONS_FORMAT;
@@ -48,7 +50,7 @@ export async function writePredictionsFile(
   cell: CellKey & {
     labels: ArrayLike<number>;
     scores: ArrayLike<number>;
-    ids?: string[];
+    ids?: ArrayLike<string>;
     metrics_file?: string;
     probe_C?: number;
   },
@@ -73,7 +75,7 @@ export async function writePredictionsFile(
     labels: Array.from(cell.labels),
     scores: Array.from(cell.scores),
   };
-  if (cell.ids) file.ids = cell.ids;
+  if (cell.ids) file.ids = Array.from(cell.ids);
   if (cell.metrics_file) file.metrics_file = cell.metrics_file;
   if (cell.probe_C !== undefined) file.probe_C = cell.probe_C;
   if (cell.pretrain_seed !== undefined) file.pretrain_seed = cell.pretrain_seed;
@@ -133,12 +135,12 @@ export async function readPredictionsFile(path: string, relPath = path): Promise
   };
   if (raw.pretrain_seed !== undefined) cell.pretrain_seed = raw.pretrain_seed as number;
   checkCellKey(cell, path);
-  if (
-    raw.ids !== undefined &&
-    !(Array.isArray(raw.ids) && raw.ids.length === labels.length &&
-      raw.ids.every((id) => typeof id === "string"))
-  ) {
-    throw new EvalInputError(`${path}: ids must be ${labels.length} strings, one per label`);
+  if (raw.ids !== undefined) {
+    if (!Array.isArray(raw.ids)) {
+      throw new EvalInputError(`${path}: ids must be ${labels.length} strings, one per label`);
+    }
+    checkIds(raw.ids, labels.length, path);
+    cell.ids = raw.ids as string[];
   }
   if (raw.metrics_file !== undefined) {
     if (typeof raw.metrics_file !== "string") {

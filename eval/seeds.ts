@@ -6,25 +6,51 @@
  * fine-tuned on the same label subsets (draws) and scored on the same test images. Seed k's
  * difference d_k is the mean over its draws of AUC_A − AUC_B; the estimate is mean_k d_k.
  *
- * Error, in two parts that add:
- *  - test images: a paired bootstrap of the test set (one resample shared by every cell of every
- *    seed), seeds held fixed: se_test;
- *  - pretraining seeds: the spread of d_k between seeds, se_seed = sd(d_k) / sqrt(K).
- * se² = se_seed² + se_test². The interval is estimate ± t(df) · se, with Welch–Satterthwaite's df
- * = se⁴ / (se_seed⁴ / (K − 1)) (the test part has, for our purposes, infinite df): with a handful of
+ * Model: d_k = δ + s_k + e_k, with s_k the seed effect (variance σ²_seed) and e_k the test-image
+ * error. All seeds are scored on one test set, so the e_k are correlated: V̄ = a seed's own
+ * var(e_k) (mean over seeds), C̄ = cov(e_k, e_l) (mean over pairs k ≠ l). Then
+ *   var(mean_k d_k) = σ²_seed / K + V̄/K + (K − 1)C̄/K,
+ *   E sd²(d_k)     = σ²_seed + V̄ − C̄     (the spread between seeds holds test noise too).
+ * Estimates:
+ *  - se_test²: the variance of the paired bootstrap of the seed mean (one resample of the test
+ *    images shared by every cell of every seed, seeds fixed) = V̄/K + (K − 1)C̄/K;
+ *  - V̄ and C̄ (test_var, test_cov): from the per-seed replicates d_k of the same bootstrap;
+ *  - σ̂²_seed = max(0, sd²(d_k) − (V̄ − C̄)): the spread between seeds net of test-image noise
+ *    (without the subtraction, the test images would be counted twice: (V̄ − C̄)/K in
+ *    sd²(d_k)/K and again in se_test²);
+ *  - se² = σ̂²_seed/K + se_test² (= sd²(d_k)/K + C̄ where σ̂²_seed > 0); se_seed² = σ̂²_seed/K;
+ *    `seed_share` = se_seed² / se².
+ * The interval is estimate ± t(df) · se. Welch–Satterthwaite: the only part of se² with few df
+ * is the between-seed mean square sd²(d_k)/K (K − 1 df); the bootstrap parts (V̄, C̄, se_test²,
+ * estimated from many test images) count as known, so df = (K − 1) · se⁴ / (sd²(d_k)/K)², floored
+ * at K − 1 (it falls below only when C̄ < 0, where a two-moment match is unreliable). Where
+ * σ̂²_seed is truncated at 0, the seed part drops out and df = Infinity (se = se_test), as
+ * variance-component software does for a component on its boundary. The price is a jump in the
+ * t quantile as σ̂²_seed reaches 0. The alternative tried, keeping (K − 1) · se⁴ / (sd²/K)² there
+ * too, is continuous but over-covers: on simulations with the model of tests/eval_seeds.test.ts
+ * (1,000 runs per setting, K = 2, 3, 5) it covered 0.978-0.984 with no seed effect and 0.968-0.973 with seed
+ * and test parts alike, against 0.967-0.974 and 0.951-0.952 for the rule used. With a handful of
  * seeds the seed part is itself uncertain, and a t quantile with few df widens the interval
- * accordingly. `seed_share` = se_seed² / se² says how much of the spread the seeds contribute.
+ * accordingly; tests/eval_seeds.test.ts measures the coverage.
  *
- * The two-level bootstrap (resample seeds with replacement, then test images) is also reported
- * (ci_hier): it resamples both levels literally, but with K = 2-5 seeds its seed part shrinks by
- * (K − 1)/K and has no t tail, so it covers far less than its nominal level when seeds dominate
- * (tests/eval_seeds.test.ts measures both). K = 1: no seed part can be estimated; the interval
- * is the test-only percentile CI and `n_seeds` says so.
+ * The two-level bootstrap (ci_hier) is reported for comparison: each replicate adds to the test
+ * bootstrap of the seed mean a draw of K seeds with replacement from the d_k shrunk towards their
+ * mean so that their spread is σ̂²_seed, not σ²_seed + V̄ − C̄ (Davison & Hinkley 1997, §3.8;
+ * resampling the raw d_k, as before, counted the test noise twice here too). With K = 2-5 seeds
+ * its seed part still shrinks by (K − 1)/K and has no t tail, so it covers far less than its
+ * nominal level when seeds dominate. K = 1: no seed part can be estimated; the interval is the
+ * test-only percentile CI and `n_seeds` says so.
  */
 import { Rng } from "../util/rng.ts";
 import { auc, EvalInputError } from "./auc.ts";
-import { prepare, type PreparedTerm, quantileSorted, weightedAuc } from "./bootstrap.ts";
-import type { BootstrapOptions } from "./bootstrap.ts";
+import {
+  type AucTerm,
+  type BootstrapOptions,
+  quantileSorted,
+  sharedResample,
+  type SharedTerm,
+  weightedAuc,
+} from "./bootstrap.ts";
 import { normalCdf, normalQuantile } from "./normal.ts";
 import type { DrawPair } from "./paired.ts";
 
@@ -44,18 +70,31 @@ export interface SeedDifferenceStats {
   n_seeds: number;
   /** d_k per seed, in seed order. */
   seed_diffs: number[];
-  /** sd of seed_diffs (0 for one seed). */
+  /** sd of seed_diffs (0 for one seed): seeds and each seed's own test-image noise together. */
   seed_sd: number;
+  /** √(se_seed² + se_test²). */
   se: number;
+  /** √(σ̂²_seed / K): σ̂²_seed = max(0, seed_sd² − (test_var − test_cov)), the seeds' own part. */
   se_seed: number;
+  /** sd of the shared test-image bootstrap of the seed mean (seeds fixed). */
   se_test: number;
-  /** se_seed² / se²: the share of the variance from pretraining seeds. */
+  /** se_seed² / se²: the share of se² from pretraining seeds, net of test-image noise. */
   seed_share: number;
-  /** Satterthwaite degrees of freedom of se (Infinity when the seed part is 0 or K = 1). */
+  /**
+   * Satterthwaite degrees of freedom of se: ≥ K − 1; Infinity for one seed or where σ̂²_seed is 0
+   * (se = se_test).
+   */
   df: number;
+  /** V̄: a seed's own test-image bootstrap variance of d_k, mean over seeds (se_test² for one). */
+  test_var: number;
+  /** C̄: the test-image bootstrap covariance of two seeds' d_k, mean over pairs (0 for one seed). */
+  test_cov: number;
   /** Percentile CI of the test-image bootstrap with seeds fixed (what the CI was before seeds). */
   ci_test: [number, number];
-  /** Percentile CI of the two-level bootstrap (seeds, then test images), for comparison. */
+  /**
+   * Percentile CI of the two-level bootstrap (seeds with shrunken effects, and test images), for
+   * comparison; no t tail.
+   */
   ci_hier: [number, number];
   /** Seeds whose difference is above 0. */
   seeds_positive: number;
@@ -139,28 +178,22 @@ export function studentTQuantile(p: number, df: number): number {
 
 // --- the two-level difference ---
 
-interface SeedTerms {
-  terms: PreparedTerm[];
-  weights: number[];
-}
-
 /** Terms of one seed: A with +w, B with −w, w averaging first within a draw id, then over draws. */
-function seedTerms(s: SeedPairs): SeedTerms {
+function seedTerms(s: SeedPairs): AucTerm[] {
   if (s.pairs.length === 0) throw new EvalInputError(`seed ${s.seed}: no draws`);
   const ids = s.pairs.map((d, k) => d.draw ?? `#${k}`);
   const per = new Map<number | string, number>();
   for (const id of ids) per.set(id, (per.get(id) ?? 0) + 1);
   const D = per.size;
-  const terms: PreparedTerm[] = [], weights: number[] = [];
-  s.pairs.forEach((d, k) => {
+  return s.pairs.flatMap((d, k) => {
     const w = 1 / (D * per.get(ids[k])!);
     const what = d.what ?? `seed ${s.seed} draw ${ids[k]}`;
-    terms.push(prepare({ labels: d.labels, scores: d.scoresA, weight: w, what: `${what} (A)` }));
-    weights.push(w);
-    terms.push(prepare({ labels: d.labels, scores: d.scoresB, weight: -w, what: `${what} (B)` }));
-    weights.push(-w);
+    const img = d.ids === undefined ? {} : { ids: d.ids };
+    return [
+      { labels: d.labels, scores: d.scoresA, weight: w, what: `${what} (A)`, ...img },
+      { labels: d.labels, scores: d.scoresB, weight: -w, what: `${what} (B)`, ...img },
+    ];
   });
-  return { terms, weights };
 }
 
 function mean(xs: ArrayLike<number>): number {
@@ -192,10 +225,14 @@ export function seedDifference(
   }
   const rng = opts.rng ?? new Rng(seed);
   const K = seeds.length;
-  const per = seeds.map(seedTerms);
-  const counts = new Map<number, Int32Array>();
-  for (const s of per) {
-    for (const t of s.terms) if (!counts.has(t.n)) counts.set(t.n, new Int32Array(t.n));
+  // One resample of the test images shared by every term of every seed.
+  const perSeed = seeds.map(seedTerms);
+  const shared = sharedResample(perSeed.flat());
+  const per: SharedTerm[][] = [];
+  let at = 0;
+  for (const ts of perSeed) {
+    per.push(shared.terms.slice(at, at + ts.length));
+    at += ts.length;
   }
 
   const seedDiffs = seeds.map((s) => {
@@ -209,27 +246,25 @@ export function seedDifference(
   });
   const estimate = mean(seedDiffs);
 
-  const testReps = new Float64Array(replicates), hierReps = new Float64Array(replicates);
+  const testReps = new Float64Array(replicates), seedReps = new Float64Array(replicates);
   const dk = new Float64Array(K);
+  // Welford mean and sum of squares of each seed's replicate difference.
+  const mk = new Float64Array(K), m2 = new Float64Array(K);
   let redrawn = 0;
   const maxRedraws = 4 * replicates + 100;
   for (let b = 0; b < replicates; b++) {
     for (;;) {
-      for (const [n, c] of counts) {
-        c.fill(0);
-        for (let i = 0; i < n; i++) c[rng.int(n)]++;
-      }
+      shared.draw(rng);
       let ok = true;
       for (let k = 0; k < K && ok; k++) {
         let s = 0;
-        const { terms, weights } = per[k];
-        for (let j = 0; j < terms.length; j++) {
-          const a = weightedAuc(terms[j], counts.get(terms[j].n)!);
+        for (const t of per[k]) {
+          const a = weightedAuc(t, t.counts);
           if (Number.isNaN(a)) {
             ok = false;
             break;
           }
-          s += weights[j] * a;
+          s += t.weight * a;
         }
         dk[k] = s;
       }
@@ -242,23 +277,46 @@ export function seedDifference(
       }
     }
     testReps[b] = mean(dk);
+    for (let k = 0; k < K; k++) {
+      const delta = dk[k] - mk[k];
+      mk[k] += delta / (b + 1);
+      m2[k] += delta * (dk[k] - mk[k]);
+    }
+    // The seed level of the two-level bootstrap: K seeds drawn with replacement.
     let h = 0;
-    for (let k = 0; k < K; k++) h += dk[rng.int(K)];
-    hierReps[b] = h / K;
+    for (let k = 0; k < K; k++) h += seedDiffs[rng.int(K)];
+    seedReps[b] = h / K - estimate;
   }
-  testReps.sort();
-  hierReps.sort();
   const alpha = 1 - level;
   const pct = (r: Float64Array): [number, number] => [
     quantileSorted(r, alpha / 2),
     quantileSorted(r, 1 - alpha / 2),
   ];
-  const seTest = sd(testReps);
+  const testSorted = testReps.slice().sort();
+  const seTest = sd(testSorted);
   const seedSd = sd(seedDiffs);
-  const seSeed = K > 1 ? seedSd / Math.sqrt(K) : 0;
+  // V̄: a seed's own test-image variance of its difference (mean over seeds); C̄: the test-image
+  // covariance of two seeds' differences. se_test² = V̄/K + (K − 1)C̄/K, so V̄ − C̄ =
+  // K/(K − 1) · (V̄ − se_test²): the part of var(d_k) between seeds that test images alone cause.
+  const testVar = K > 1 ? mean(m2) / (replicates - 1) : seTest ** 2;
+  const testCov = K > 1 ? (K * seTest ** 2 - testVar) / (K - 1) : 0;
+  const testWithin = K > 1 ? Math.max(0, (K / (K - 1)) * (testVar - seTest ** 2)) : 0;
+  const seedVar = K > 1 ? Math.max(0, seedSd ** 2 - testWithin) : 0;
+  const seSeed = Math.sqrt(seedVar / K);
   const se = Math.hypot(seSeed, seTest);
-  const df = K > 1 && seSeed > 0 ? se ** 4 / (seSeed ** 4 / (K - 1)) : Infinity;
-  const ciTest = pct(testReps);
+  // Satterthwaite: of se², only the between-seed mean square sd²(d_k)/K is uncertain (K − 1 df);
+  // the bootstrap's test-image parts count as known. A seed variance estimated at 0 drops out
+  // (df = Infinity), as a variance component on its boundary does; see the file header.
+  const meanSquare = seedSd ** 2 / K;
+  const df = seedVar > 0 ? Math.max(K - 1, ((K - 1) * se ** 4) / meanSquare ** 2) : Infinity;
+  // Two-level bootstrap with shrunken seed effects (Davison & Hinkley 1997, §3.8): seed draws of
+  // the d_k pulled towards their mean so that their spread is the seed variance net of test-image
+  // noise, plus the same replicate's test-image deviation of the seed mean.
+  const shrink = seedSd > 0 ? Math.sqrt(seedVar) / seedSd : 0;
+  const hierReps = new Float64Array(replicates);
+  for (let b = 0; b < replicates; b++) hierReps[b] = testReps[b] + shrink * seedReps[b];
+  hierReps.sort();
+  const ciTest = pct(testSorted);
   let ci: [number, number], p: number;
   if (K > 1 && se > 0) {
     const q = studentTQuantile(1 - alpha / 2, df);
@@ -267,7 +325,7 @@ export function seedDifference(
   } else {
     ci = ciTest;
     let below = 0, above = 0;
-    for (const r of testReps) {
+    for (const r of testSorted) {
       if (r <= 0) below++;
       if (r >= 0) above++;
     }
@@ -285,6 +343,8 @@ export function seedDifference(
     se_test: seTest,
     seed_share: se > 0 ? seSeed ** 2 / se ** 2 : 0,
     df,
+    test_var: testVar,
+    test_cov: testCov,
     ci_test: ciTest,
     ci_hier: pct(hierReps),
     seeds_positive: seedDiffs.filter((x) => x > 0).length,

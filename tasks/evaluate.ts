@@ -34,7 +34,7 @@ const USAGE = `Usage:
       difference a − b when --compare is given (both files must hold the same ids).
 
 Options:
-  --replicates N   bootstrap resamples (default 1000)
+  --replicates N   bootstrap resamples, at least 2 (default 1000)
   --seed S         bootstrap seed (default 0)
   --level L        confidence level (default 0.95)
   --title T        report title (run mode)
@@ -51,7 +51,8 @@ export interface Io {
 
 /** Ranges of the numeric flags. */
 export const EVALUATE_NUMERIC = {
-  replicates: { min: 1, max: 1_000_000, int: true },
+  // 2 at least: a CI needs a spread, and the seed-level analysis a variance of replicates.
+  replicates: { min: 2, max: 1_000_000, int: true },
   seed: SEED,
   level: { min: 0, max: 1, above: true, below: true },
 } satisfies NumSpecs;
@@ -174,24 +175,32 @@ async function compareScores(
   if (pathB === undefined) return;
   const b = alignScores(a, await readScoresCsv(pathB), pathA, pathB);
   describe(pathB, b);
-  const d = delongPaired(a.labels, a.scores, b.scores, {
-    level: opts.level,
-    what: `${pathA} vs ${pathB}`,
-  });
-  const pb = pairedBootstrap(a.labels, a.scores, b.scores, {
-    ...opts,
-    what: `${pathA} vs ${pathB}`,
-  });
+  const what = `${pathA} vs ${pathB}`;
+  const pb = pairedBootstrap(a.labels, a.scores, b.scores, { ...opts, what });
+  const boot =
+    `  bootstrap ${pct} CI ${fmtCi(pb.ci, fmtDiff)}, ${
+      fmtP(pb.p, { replicates: opts.replicates })
+    } (${opts.replicates} paired resamples` +
+    (pb.redrawn > 0 ? `, ${pb.redrawn} redrawn for a missing class` : "") + ")";
+  let lines: string[];
+  try {
+    const d = delongPaired(a.labels, a.scores, b.scores, { level: opts.level, what });
+    lines = [
+      `  DeLong    ${pct} CI ${fmtCi(d.ci, fmtDiff)}, z = ${d.z.toFixed(2)}, ${fmtP(d.p)} ` +
+      `(AUC correlation ${d.correlation.toFixed(2)})`,
+      boot,
+    ];
+  } catch (e) {
+    if (!(e instanceof EvalInputError)) throw e;
+    // DeLong needs 2 examples of each class; the bootstrap still works (redrawing resamples).
+    lines = [`  DeLong: not computed (${e.message}); bootstrap only`, boot];
+  }
   io.log(
     [
       `\nPaired difference (${pathA}) − (${pathB}): ΔAUC ${
-        fmtDiff(d.estimate)
+        fmtDiff(pb.estimate)
       } on ${a.ids.length} shared ids`,
-      `  DeLong    ${pct} CI ${fmtCi(d.ci, fmtDiff)}, z = ${d.z.toFixed(2)}, ${fmtP(d.p)} ` +
-      `(AUC correlation ${d.correlation.toFixed(2)})`,
-      `  bootstrap ${pct} CI ${fmtCi(pb.ci, fmtDiff)}, ${
-        fmtP(pb.p)
-      } (${opts.replicates} paired resamples)`,
+      ...lines,
     ].join("\n"),
   );
 }

@@ -150,3 +150,106 @@ Deno.test("bootstrap: a 50k-example test set is handled (O(n) per resample)", ()
   assertClose([p.estimate], [d.estimate], { atol: 1e-12, rtol: 0 });
   assert(d.se > 0 && d.se < 0.01);
 });
+
+Deno.test("bootstrap: terms with ids are resampled by image, not by position or size", () => {
+  const rng = new Rng(31);
+  const { labels, scores } = sample(rng, 60, 140, 1);
+  const other = scores.map((s) => s + 0.7 * rng.normal());
+  const n = labels.length;
+  const ids = labels.map((_, i) => `img${i}`);
+  const opts = { seed: 4, replicates: 300 };
+  // One test set, one order: ids change nothing (same resamples, bit for bit).
+  const plain = pairedBootstrap(labels, scores, other, opts);
+  const withIds = bootstrapContrast([
+    { labels, scores, weight: 1, ids },
+    { labels, scores: other, weight: -1, ids },
+  ], opts);
+  assertEquals(Array.from(withIds.replicates), Array.from(plain.replicates));
+  assertEquals(
+    bootstrapAuc(labels, scores, opts).ci,
+    bootstrapContrast([{ labels, scores, weight: 1, ids }], opts).ci,
+  );
+
+  // Model B's rows in another order: paired by id, the same as in one order.
+  const perm = [...Array(n).keys()].reverse();
+  const shuffled = bootstrapContrast([
+    { labels, scores, weight: 1, ids },
+    {
+      labels: perm.map((i) => labels[i]),
+      scores: perm.map((i) => other[i]),
+      weight: -1,
+      ids: perm.map((i) => ids[i]),
+    },
+  ], opts);
+  assertEquals(Array.from(shuffled.replicates), Array.from(plain.replicates));
+
+  // A task that masks a few images is coupled to the full one through the shared images
+  // (by size, they were resampled independently: the difference's se as if unpaired).
+  const keep = [...Array(n).keys()].filter((i) => i % 25 !== 3);
+  const masked = {
+    labels: keep.map((i) => labels[i]),
+    scores: keep.map((i) => scores[i]),
+    ids: keep.map((i) => ids[i]),
+  };
+  const coupled = bootstrapContrast([
+    { labels, scores, weight: 1, ids },
+    { ...masked, weight: -1 },
+  ], opts);
+  const bySize = bootstrapContrast([
+    { labels, scores, weight: 1 },
+    { labels: masked.labels, scores: masked.scores, weight: -1 },
+  ], opts);
+  assert(coupled.se < 0.3 * bySize.se, `masked task: se ${coupled.se} vs by size ${bySize.se}`);
+
+  // Two different image sets of the same size are independent, even with identical rows (by
+  // position they moved together: every replicate difference 0).
+  const twin = bootstrapContrast([
+    { labels, scores, weight: 1, ids },
+    { labels, scores, weight: -1, ids: ids.map((id) => `other/${id}`) },
+  ], opts);
+  const single = bootstrapAuc(labels, scores, opts).se;
+  assertClose([twin.se], [Math.SQRT2 * single], { atol: 0, rtol: 0.2 });
+
+  // Draws on the same labels but different images: no DeLong (it needs one test set).
+  const draw = (ids: string[], d: number) => ({
+    labels,
+    scoresA: scores,
+    scoresB: other,
+    ids,
+    draw: d,
+  });
+  const two = [draw(ids, 0), draw(ids.map((id) => `other/${id}`), 1)];
+  assertEquals(pairedDifference(two, opts).p_method, "bootstrap");
+  assertEquals(pairedDifference([draw(ids, 0), draw(ids, 1)], opts).p_method, "delong");
+
+  assertThrows(
+    () =>
+      bootstrapContrast([{ labels, scores, weight: 1, ids, what: "cell A" }, {
+        labels,
+        scores,
+        weight: -1,
+        what: "cell B",
+      }]),
+    /cell A has image ids but cell B has none/,
+  );
+  assertThrows(
+    () =>
+      bootstrapContrast([{
+        labels,
+        scores,
+        weight: 1,
+        ids: ids.map((id, i) => (i === 5 ? ids[4] : id)),
+        what: "cell A",
+      }]),
+    /cell A: id "img4" appears twice/,
+  );
+});
+
+Deno.test("bootstrapAuc: an explicit nullValue: undefined still tests AUC = 0.5", () => {
+  const { labels, scores } = sample(new Rng(12), 20, 20, 0.3);
+  const opts = { seed: 1, replicates: 300 };
+  const def = bootstrapAuc(labels, scores, opts);
+  assert(def.p > 0.05, `p ${def.p}`); // a weak model: AUC = 0.5 is not rejected
+  assertEquals(bootstrapAuc(labels, scores, { ...opts, nullValue: undefined }).p, def.p);
+  assertEquals(bootstrapAuc(labels, scores, { ...opts, nullValue: 0 }).p, 0);
+});

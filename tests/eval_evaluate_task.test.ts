@@ -131,5 +131,60 @@ Deno.test("evaluate: --help and usage errors", async () => {
   assertEquals((await run(["--bogus"])).code, 2);
   const r = await run(["--scores", "s.csv", "--replicates", "0"]);
   assertEquals(r.code, 1);
-  assert(/--replicates must be an integer from 1 to 1000000, got "0"/.test(r.err), r.err);
+  assert(/--replicates must be an integer from 2 to 1000000, got "0"/.test(r.err), r.err);
+  // One resample has no spread (and the seed-level analysis needs two): refused as a flag error.
+  const one = await run(["--scores", "s.csv", "--replicates", "1"]);
+  assertEquals(one.code, 1);
+  assertEquals(one.err, 'error: --replicates must be an integer from 2 to 1000000, got "1"');
+});
+
+Deno.test("evaluate --compare: fewer than 2 of a class skips DeLong, not the command", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // One positive: DeLong's variance is undefined; the bootstrap redraws resamples without it.
+    const rows = (f: (i: number) => number) =>
+      "id,label,score\n" +
+      Array.from({ length: 30 }, (_, i) => `img${i},${i === 0 ? 1 : 0},${f(i)}`).join("\n");
+    await Deno.writeTextFile(`${dir}/a.csv`, rows((i) => (i === 0 ? 5 : i / 10)));
+    await Deno.writeTextFile(`${dir}/b.csv`, rows((i) => (i === 0 ? 1.5 : i / 10)));
+    const r = await run([
+      "--scores",
+      `${dir}/a.csv`,
+      "--compare",
+      `${dir}/b.csv`,
+      "--replicates",
+      "200",
+    ]);
+    assertEquals(r.code, 0, r.err);
+    assert(/DeLong: not computed \(.*\); bootstrap only/.test(r.out), r.out);
+    assert(/bootstrap 95% CI \[[+−±]0\.\d{3}, [+−±]0\.\d{3}\]/.test(r.out), r.out);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("evaluate --compare: a bootstrap p of 0 prints as p < 2/B", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A perfect model against a poor one: every paired resample favours the first.
+    const n = 200;
+    const y = (i: number) => (i % 3 === 0 ? 1 : 0);
+    const rows = (f: (i: number) => number) =>
+      "id,label,score\n" +
+      Array.from({ length: n }, (_, i) => `img${i},${y(i)},${f(i)}`).join("\n");
+    await Deno.writeTextFile(`${dir}/a.csv`, rows((i) => y(i) + i / 1000));
+    await Deno.writeTextFile(`${dir}/b.csv`, rows((i) => ((i * 7919) % 101) / 101));
+    const r = await run([
+      "--scores",
+      `${dir}/a.csv`,
+      "--compare",
+      `${dir}/b.csv`,
+      "--replicates",
+      "200",
+    ]);
+    assertEquals(r.code, 0, r.err);
+    assert(/bootstrap 95% CI .*, p < 0\.01 \(200 paired resamples\)/.test(r.out), r.out);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,8 +1,13 @@
 /** report.html from a synthetic run: structure, plot counts, self-containment, computed headline. */
 import {
+  auc,
   buildReport,
   computeHeadline,
   computeResults,
+  fmtCi,
+  fmtCiP,
+  fmtDiff,
+  fmtP,
   gradCamItem,
   type MetricsRow,
   parseDocument,
@@ -139,4 +144,105 @@ Deno.test("report of a linear-only run without ImageNet: comparisons made, why n
     /<h2>Grad-CAM examples<\/h2><p class="sub">None: [^<]*linear-protocol cells only/.test(page),
     "the report says why there are no Grad-CAM examples",
   );
+});
+
+Deno.test("report: the p next to a ΔAUC comes from the test that sets its bold", () => {
+  // Every difference cell: bold ⇔ the CI excludes 0, and the p shown is that CI's (bootstrap).
+  const cellsShown = Array.from(doc.querySelectorAll("table.results td span.ci")).filter((s) =>
+    s.textContent!.includes(" · p")
+  );
+  assertEquals(cellsShown.length, results.differences.length);
+  for (const td of Array.from(doc.querySelectorAll("table.results td"))) {
+    const span = Array.from(td.querySelectorAll("span.ci"))[0];
+    if (!span || !span.textContent!.includes(" · p")) continue;
+    const t = span.textContent!;
+    const [lo, hi] = t.slice(1, t.indexOf("]")).split(", ").map((x) =>
+      Number(x.replace("−", "-").replace("±", ""))
+    );
+    assertEquals(td.querySelectorAll("strong").length > 0, lo > 0 || hi < 0, t);
+  }
+  for (const d of results.differences) {
+    const text = `${fmtCi(d.ci, fmtDiff)} · ${fmtCiP(d, results.settings.replicates)}`;
+    assert(cellsShown.some((s) => s.textContent === text), `no cell shows ${text}`);
+  }
+  // A DeLong p that disagrees with the bootstrap CI is not what the table shows.
+  const r = structuredClone(results);
+  const d = r.differences[0];
+  Object.assign(d, { ci: [-0.01, 0.05], p: 0.001, p_delong: 0.001, p_bootstrap: 0.4 });
+  const e = r.differences[1];
+  Object.assign(e, { ci: [0.02, 0.08], p: 0.03, p_delong: 0.03, p_bootstrap: 0 });
+  const page = parseDocument(buildReport({ results: r }));
+  const spans = Array.from(page.querySelectorAll("table.results td span.ci")).map((s) =>
+    s.textContent!
+  );
+  assert(spans.includes(`${fmtCi(d.ci, fmtDiff)} · p = 0.40`), spans.join(" | "));
+  // A bootstrap p of 0 is below its resolution 2/B, not "< 0.001" (B = 100 here).
+  assert(spans.includes(`${fmtCi(e.ci, fmtDiff)} · p < 0.02`), spans.join(" | "));
+  const legend = page.querySelectorAll("table.results caption")[0].textContent!;
+  assert(
+    /p: the test behind that CI, the one the bold comes from: the paired bootstrap/.test(legend),
+    legend,
+  );
+});
+
+Deno.test("fmtP: a bootstrap p of 0 prints its resolution 2/B", () => {
+  assertEquals(fmtP(0, { replicates: 1000 }), "p < 0.002");
+  assertEquals(fmtP(0, { replicates: 300 }), "p < 0.007"); // 2/300 rounded up
+  assertEquals(fmtP(0, { replicates: 10_000 }), "p < 0.0002");
+  assertEquals(fmtP(0.004, { replicates: 1000 }), "p = 0.004");
+  assertEquals(fmtP(0.0004), "p < 0.001"); // DeLong: a normal p, no resolution limit
+});
+
+Deno.test("report: several pretraining seeds, each comparison with its own count", () => {
+  const r = structuredClone(results);
+  const seeds = (n: number, pos: number) => ({
+    n_seeds: n,
+    seeds_positive: pos,
+    seed_share: 0.5,
+    seed_diffs: Array(n).fill(0.03),
+    seed_sd: 0,
+    se: 0.01,
+    se_seed: 0.007,
+    se_test: 0.007,
+    df: 4,
+    test_var: 1e-4,
+    test_cov: 5e-5,
+    ci_test: [0.01, 0.05] as [number, number],
+    ci_hier: [0.01, 0.05] as [number, number],
+  });
+  r.differences.forEach((d, k) => {
+    d.seeds = seeds(k === 0 ? 2 : 3, 2);
+    d.p_method = "seed-t";
+  });
+  const page = parseDocument(buildReport({ results: r }));
+  const legend = page.querySelectorAll("table.results caption")[0].textContent!;
+  assert(/Over 2–3 pretraining seeds/.test(legend), legend);
+  const spans = Array.from(page.querySelectorAll("table.results td span.ci")).map((s) =>
+    s.textContent!
+  );
+  assert(spans.some((s) => s.endsWith("· 2/2 seeds")), spans.join(" | "));
+  // seed-t: the p shown is the t test's, the one behind the CI.
+  const d = r.differences[0];
+  assert(spans.includes(`${fmtCi(d.ci, fmtDiff)} · ${fmtP(d.p)} · 2/2 seeds`), spans.join(" | "));
+});
+
+Deno.test("rocPanels: each init's curve is seed 0's first draw, whatever the cell order", () => {
+  const base = syntheticCells({
+    fractions: [0.01],
+    draws: 2,
+    nTest: 60,
+    inits: ["moco"],
+    protocols: ["linear"],
+  });
+  const seeded = [2, 1, 0].flatMap((k) =>
+    base.map((c) => ({
+      ...c,
+      pretrain_seed: k,
+      scores: Float32Array.from(c.scores, (s, i) => s + k * Math.sin(i)),
+    }))
+  );
+  const [panel] = rocPanels(seeded);
+  const c = seeded.find((x) => x.pretrain_seed === 0 && x.draw === 0)!;
+  assertEquals(panel.series[0].name, `MoCo-CXR ${auc(c.labels, c.scores).toFixed(3)}`);
+  assert(panel.title.endsWith("(seed 0, draw 0)"), panel.title);
 });

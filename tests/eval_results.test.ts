@@ -2,6 +2,7 @@
 import { parse } from "csv-parse/sync";
 import {
   auc,
+  type CellPredictions,
   computeHeadline,
   computeResults,
   EvalInputError,
@@ -13,9 +14,11 @@ import {
   readRunPredictions,
   type Results,
   resultsToCsv,
+  verdictOf,
   writePredictionsFile,
   writeResults,
 } from "../eval/mod.ts";
+import { Rng } from "../util/rng.ts";
 import { syntheticCells } from "./eval_fixtures.ts";
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 
@@ -245,6 +248,7 @@ Deno.test("run files: predictions round trip and clear errors", async () => {
     const path = await writePredictionsFile(dir, { ...cell, ids });
     assertEquals(path, `${dir}/predictions/resnet18_moco_e2e_f0.01_d0_effusion.json`);
     const [back] = await readRunPredictions(dir);
+    assertEquals(back.ids, ids); // kept: paired cells are matched by them
     assertEquals(Array.from(back.labels), Array.from(cell.labels));
     assertEquals(Array.from(back.scores), Array.from(cell.scores));
     assertEquals([back.scores_file, back.metrics_file], [
@@ -258,6 +262,14 @@ Deno.test("run files: predictions round trip and clear errors", async () => {
     await assertRejects(
       () => readPredictionsFile(`${dir}/x.json`),
       /x.json: scores\[0\] is null, not a number \(NaN\/Infinity are written as null/,
+    );
+    await Deno.writeTextFile(
+      `${dir}/z.json`,
+      JSON.stringify({ ...JSON.parse(await Deno.readTextFile(path)), ids: ids.map(() => "a") }),
+    );
+    await assertRejects(
+      () => readPredictionsFile(`${dir}/z.json`),
+      /z.json: id "a" appears twice; ids name distinct images/,
     );
     await Deno.writeTextFile(`${dir}/y.json`, JSON.stringify({ init: "moco" }));
     await assertRejects(
@@ -306,5 +318,184 @@ Deno.test("metrics and scores CSV parsing name the line and column", () => {
   assertThrows(
     () => parseScoresCsv("id,label,score\na,1,0.5\na,0,0.1\n", "s.csv"),
     /s.csv:3: id "a" appears twice/,
+  );
+});
+
+Deno.test("headline: one CI above 0 among several pointing the other way is not 'helped'", () => {
+  // The reviewer's case: three negative differences with CIs across 0 and one small positive one
+  // with its CI above 0 (mean −0.025) was "MoCo pretraining helped".
+  const d = (fraction: number, protocol: "linear" | "e2e", diff: number, ci: [number, number]) => ({
+    fraction,
+    protocol,
+    diff,
+    ci,
+  });
+  const lone = computeHeadline(fakeResults([
+    d(0.001, "linear", -0.04, [-0.09, 0.01]),
+    d(0.01, "linear", -0.03, [-0.07, 0.01]),
+    d(0.001, "e2e", -0.05, [-0.11, 0.01]),
+    d(0.01, "e2e", 0.021, [0.001, 0.04]),
+  ]));
+  assertEquals(lone.verdict, "no clear difference");
+  assert(/mean ΔAUC −0\.025/.test(lone.text), lone.text);
+  assert(/1 of 4 CIs above 0 is not enough for a verdict/.test(lone.text), lone.text);
+  // Symmetric: one CI below 0 among positive differences is not "hurt".
+  const mirrored = computeHeadline(fakeResults([
+    d(0.001, "linear", 0.04, [-0.01, 0.09]),
+    d(0.01, "linear", 0.03, [-0.01, 0.07]),
+    d(0.001, "e2e", 0.05, [-0.01, 0.11]),
+    d(0.01, "e2e", -0.021, [-0.04, -0.001]),
+  ]));
+  assertEquals(mirrored.verdict, "no clear difference");
+  assert(/1 of 4 CIs below 0 is not enough/.test(mirrored.text), mirrored.text);
+  // Half of them above 0, none below and a positive mean: helped; likewise hurt.
+  assertEquals(
+    computeHeadline(fakeResults([
+      d(0.001, "linear", 0.03, [0.01, 0.05]),
+      d(0.01, "linear", 0.01, [-0.01, 0.03]),
+      d(0.001, "e2e", -0.005, [-0.02, 0.01]),
+      d(0.01, "e2e", 0.02, [0.005, 0.035]),
+    ])).verdict,
+    "helped",
+  );
+  assertEquals(
+    computeHeadline(fakeResults([
+      d(0.001, "linear", -0.03, [-0.05, -0.01]),
+      d(0.01, "linear", -0.01, [-0.03, 0.01]),
+    ])).verdict,
+    "hurt",
+  );
+  // Half above 0 but a negative mean: no verdict either.
+  assertEquals(
+    computeHeadline(fakeResults([
+      d(0.001, "linear", 0.01, [0.001, 0.02]),
+      d(0.01, "linear", -0.08, [-0.17, 0.01]),
+    ])).verdict,
+    "no clear difference",
+  );
+  assertEquals(verdictOf(3, 1, 1, 0.2), "mixed");
+  assertEquals(verdictOf(0, 0, 0, 0), "not tested");
+});
+
+Deno.test("headline: 'sign held in every seed' counts each comparison's own seeds", () => {
+  const seeds = (n: number, pos: number) => ({
+    n_seeds: n,
+    seeds_positive: pos,
+    seed_share: 0.5,
+    seed_diffs: Array(n).fill(0.03),
+    seed_sd: 0,
+    se: 0.01,
+    se_seed: 0.007,
+    se_test: 0.007,
+    df: 4,
+    test_var: 1e-4,
+    test_cov: 5e-5,
+    ci_test: [0.01, 0.05] as [number, number],
+    ci_hier: [0.01, 0.05] as [number, number],
+  });
+  const r = fakeResults([
+    { fraction: 0.01, diff: 0.03, ci: [0.01, 0.05] },
+    { fraction: 0.001, diff: 0.03, ci: [0.01, 0.05] },
+  ]);
+  r.differences[0].seeds = seeds(3, 3);
+  r.differences[1].seeds = seeds(2, 2); // one seed's run failed here: 2 of 2 agree
+  const text = computeHeadline(r).text;
+  assert(/the sign held in every seed in 2 of these 2 comparisons/.test(text), text);
+  assert(/Over 2–3 pretraining seeds/.test(text), text);
+});
+
+/** Two tasks on one image set; "t2" masks every 40th image. Ids as the experiment writes them. */
+function maskedTasks(withIds: boolean): CellPredictions[] {
+  const rng = new Rng(9);
+  const n = 400;
+  const y = Array.from({ length: n }, () => (rng.uniform() < 0.3 ? 1 : 0));
+  const z = y.map(() => rng.normal());
+  const sA = y.map((v, i) => 1.0 * v + z[i] + 0.5 * rng.normal());
+  const sB = y.map((v, i) => 0.8 * v + z[i] + 0.5 * rng.normal());
+  const all = [...Array(n).keys()], masked = all.filter((i) => i % 40 !== 0);
+  return ([["t1", all], ["t2", masked]] as const).flatMap(([task, idx]) =>
+    ([["moco", sA], ["imagenet", sB]] as const).map(([init, s]) => ({
+      init,
+      protocol: "linear" as const,
+      fraction: 0.01,
+      draw: 0,
+      backbone: "r18",
+      task,
+      labels: idx.map((i) => y[i]),
+      scores: idx.map((i) => s[i]),
+      ...(withIds ? { ids: idx.map((i) => `img${i}.png`) } : {}),
+    }))
+  );
+}
+
+Deno.test("computeResults: tasks with different label masks are resampled by image id", () => {
+  // The two tasks are nearly the same comparison, so the mean over tasks is about as uncertain
+  // as one task. Resampled independently by size, its CI was ~1/√2 as wide (0.055 vs 0.072).
+  const width = (d: { ci: [number, number] }) => d.ci[1] - d.ci[0];
+  const r = computeResults(maskedTasks(true), { replicates: 1000 });
+  const mean = r.differences.find((d) => d.task === MEAN_TASK)!;
+  const t1 = r.differences.find((d) => d.task === "t1")!;
+  assert(width(mean) > 0.9 * width(t1), `mean-task CI ${width(mean)} vs t1 ${width(t1)}`);
+  assertEquals(r.warnings, []);
+  // The single-task numbers do not depend on the ids.
+  const plain = computeResults(maskedTasks(false), { replicates: 1000 });
+  assertEquals(plain.differences.find((d) => d.task === "t1"), t1);
+  assertEquals(plain.cells, r.cells);
+});
+
+Deno.test("computeResults: paired cells are matched by image id, and must hold the same images", () => {
+  const cells = syntheticCells({
+    fractions: [0.1],
+    draws: 1,
+    nTest: 80,
+    protocols: ["linear"],
+    inits: ["imagenet", "moco"],
+  });
+  const ids = Array.from(cells[0].labels, (_, i) => `img${i}`);
+  const withIds = cells.map((c, k) => ({ ...c, ids, scores_file: `predictions/${k}.json` }));
+  const base = computeResults(withIds, FAST);
+  // The MoCo file lists the images in reverse: ImageNet's is aligned to it by id, which gives
+  // what both files in that order give (and by position it was "different test labels").
+  const rev = <T>(a: ArrayLike<T>) => Array.from(a).reverse();
+  const reverse = (c: typeof withIds[0]) => ({
+    ...c,
+    labels: rev(c.labels),
+    scores: rev(c.scores),
+    ids: rev(c.ids),
+  });
+  const m = withIds[1];
+  const r = computeResults([withIds[0], reverse(m)], FAST);
+  assertEquals(r.differences, computeResults(withIds.map(reverse), FAST).differences);
+  assertClose([r.differences[0].diff], [base.differences[0].diff], { atol: 1e-12, rtol: 0 });
+  // Same labels, other images: an error naming both files (by position they were paired).
+  const other = { ...m, ids: ids.map((id) => `x/${id}`) };
+  assertThrows(
+    () => computeResults([withIds[0], other], FAST),
+    (e: Error) =>
+      e instanceof EvalInputError && !e.message.includes("\n") &&
+      /predictions\/1\.json and predictions\/0\.json list different test images/.test(e.message),
+  );
+  // Same images, a label that disagrees: named too.
+  const flipped = { ...m, labels: Float32Array.from(m.labels, (y, i) => (i === 7 ? 1 - y : y)) };
+  assertThrows(
+    () =>
+      computeResults([withIds[0], {
+        ...flipped,
+        ids: rev(ids),
+        labels: rev(flipped.labels),
+        scores: rev(m.scores),
+      }], FAST),
+    /predictions\/1\.json and predictions\/0\.json disagree on the label of image "img7"/,
+  );
+  // Ids on some files of a backbone only: paired by position, with a warning.
+  const mixed = computeResults([withIds[0], cells[1]], FAST);
+  assert(
+    mixed.warnings.some((w) => /1 of 2 predictions files have no ids/.test(w)),
+    mixed.warnings.join(),
+  );
+  assertThrows(
+    () => computeResults(cells, { replicates: 1 }),
+    RangeError,
+    "replicates must be an integer >= 2",
   );
 });

@@ -91,7 +91,8 @@ function coverage(p: Parameters<typeof simulate>[1], sims: number, seed: number)
 
 Deno.test("seed difference: the CI covers the expected difference ~95% when seeds dominate", () => {
   // Seed effects of ~0.1 AUC against a paired test-set se of ~0.02, three seeds. Welch–
-  // Satterthwaite is slightly liberal with 2 df (0.92 over 1,000 such runs; 0.95 with 5 seeds).
+  // Satterthwaite is slightly liberal with 2 df (0.928 over 1,000 such runs with another seed;
+  // 0.953 with 5 seeds; 0.916 on these 500).
   const c = coverage(
     { K: 3, nPos: 50, nNeg: 100, a: 1.2, b: 0.8, tauA: 0.5, tauB: 0.35, v: 0.3, rho: 1 },
     500,
@@ -114,6 +115,35 @@ Deno.test("seed difference: the CI covers ~95% when the test set dominates", () 
   assert(c.share < 0.3, `seed share ${c.share}`);
 });
 
+Deno.test("seed difference: with no seed effect the test images are not counted twice", () => {
+  // Seeds differ only by their own noise on one shared test set: the spread between seeds is
+  // test-image noise (V̄ − C̄), which se_test² already holds. Counting it again as a seed part gave
+  // seed shares of 0.40-0.43 here and a CI that covered 0.99; net of it, 0.13-0.16 and ~0.97.
+  for (
+    const [p, seed] of [
+      [{ K: 3, nPos: 50, nNeg: 100, a: 1, b: 0.8, tauA: 0, tauB: 0, v: 1, rho: 1 }, 21],
+      [{ K: 5, nPos: 50, nNeg: 100, a: 1, b: 0.8, tauA: 0, tauB: 0, v: 0.3, rho: 1 }, 22],
+    ] as const
+  ) {
+    const rng = new Rng(seed);
+    let share = 0, zero = 0, hierIsTest = 0;
+    const sims = 120;
+    for (let s = 0; s < sims; s++) {
+      const r = seedDifference(simulate(rng, p), { rng, replicates: 200 });
+      share += r.seed_share;
+      if (r.seed_share === 0) {
+        zero++;
+        // No seed part left: the two-level bootstrap is the test-image one, and so is the t CI.
+        if (r.ci_hier[0] === r.ci_test[0] && r.ci_hier[1] === r.ci_test[1]) hierIsTest++;
+        assertEquals([r.df, r.se], [Infinity, r.se_test]);
+      }
+    }
+    assert(share / sims < 0.25, `K=${p.K}: mean seed share ${share / sims}`);
+    assert(zero > sims / 4, `K=${p.K}: seed part 0 in ${zero} of ${sims}`);
+    assertEquals(hierIsTest, zero, `K=${p.K}: ci_hier = ci_test where the seed part is 0`);
+  }
+});
+
 Deno.test("seed difference: per-seed differences, parts of the variance, one seed", () => {
   const rng = new Rng(4);
   const p = { K: 4, nPos: 30, nNeg: 60, a: 1.2, b: 0.8, tauA: 0.4, tauB: 0.3, v: 0.5, rho: 1 };
@@ -129,8 +159,23 @@ Deno.test("seed difference: per-seed differences, parts of the variance, one see
   assertClose(r.seed_diffs, d, { atol: 1e-12, rtol: 0 });
   assertClose([r.diff], [d.reduce((a, b) => a + b) / 4], { atol: 1e-12, rtol: 0 });
   const m = r.diff, sd = Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / 3);
-  assertClose([r.seed_sd, r.se_seed], [sd, sd / 2], { atol: 1e-12, rtol: 0 });
+  assertClose([r.seed_sd], [sd], { atol: 1e-12, rtol: 0 });
+  // The seed part is the spread between seeds net of the test-image noise it holds, V̄ − C̄.
+  const within = r.test_var - r.test_cov;
+  assert(within > 0 && r.test_var > 0, `V̄ ${r.test_var}, C̄ ${r.test_cov}`);
+  assertClose([r.se_seed ** 2], [Math.max(0, sd ** 2 - within) / 4], { atol: 1e-15, rtol: 1e-9 });
+  assertClose([r.se_test ** 2], [r.test_var / 4 + (3 * r.test_cov) / 4], {
+    atol: 1e-15,
+    rtol: 1e-9,
+  });
   assertClose([r.se], [Math.hypot(r.se_seed, r.se_test)], { atol: 1e-12, rtol: 0 });
+  // Here the seeds dominate: se² = sd²(d_k)/K + C̄, df from the mean square's K − 1 df.
+  assert(r.se_seed > 0, `se_seed ${r.se_seed}`);
+  assertClose([r.se ** 2], [sd ** 2 / 4 + r.test_cov], { atol: 1e-15, rtol: 1e-9 });
+  assertClose([r.df], [Math.max(3, (3 * r.se ** 4) / (sd ** 2 / 4) ** 2)], {
+    atol: 0,
+    rtol: 1e-9,
+  });
   assertEquals(r.seeds_positive, d.filter((x) => x > 0).length);
   const half = studentTQuantile(0.975, r.df) * r.se;
   assertClose(r.ci, [r.diff - half, r.diff + half], { atol: 1e-12, rtol: 0 });
@@ -139,7 +184,7 @@ Deno.test("seed difference: per-seed differences, parts of the variance, one see
   // One seed: no seed part; the CI is the test-image bootstrap, as pairedDifference's.
   const one = seedDifference([seeds[0]], { seed: 2, replicates: 2000 });
   const old = pairedDifference(seeds[0].pairs, { seed: 2, replicates: 2000 });
-  assertEquals([one.n_seeds, one.se_seed, one.df], [1, 0, Infinity]);
+  assertEquals([one.n_seeds, one.se_seed, one.df, one.test_cov], [1, 0, Infinity, 0]);
   assertEquals(one.ci, one.ci_test);
   assertClose([one.diff], [old.diff], { atol: 1e-12, rtol: 0 });
   assertClose(one.ci, old.ci, { atol: 0.01, rtol: 0 });
@@ -183,6 +228,8 @@ Deno.test("computeResults: cells of several pretraining seeds pair within a seed
   assert(s.seed_sd > 0);
   assert(computeHeadline(r).text.includes("Over 3 pretraining seeds"), computeHeadline(r).text);
   assert(resultsToCsv(r).differences.includes(",seed-t,"));
+  const csv = resultsToCsv(r).differences.split("\n");
+  assert(csv[0].endsWith(",ci_hier_lo,ci_hier_hi,test_var,test_cov"), csv[0]);
 
   // A seed without its baseline is reported, not paired with another seed's.
   const r2 = computeResults(

@@ -1,6 +1,14 @@
 /** The AUC-versus-label-fraction plots and the ROC / training panels. */
 import { type Doc, type El, h } from "../dom.ts";
-import { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_COLOR, INIT_LABEL, PROTOCOL_LABEL } from "../format.ts";
+import {
+  fmtAuc,
+  fmtCi,
+  fmtCiP,
+  fmtDiff,
+  INIT_COLOR,
+  INIT_LABEL,
+  PROTOCOL_LABEL,
+} from "../format.ts";
 import type { Panel } from "../report_data.ts";
 import { formatFraction, type Init, INITS, PROTOCOLS, type Results } from "../results.ts";
 import { linePlot, type PlotSeries } from "../svg_plot.ts";
@@ -78,7 +86,7 @@ export function diffFractionPlot(doc: Doc, r: Results, task: string, backbone: s
           hi: d.ci[1],
           tip: `${PROTOCOL_LABEL[protocol]}, ${formatFraction(d.fraction)}: ${INIT_LABEL[a]} − ${
             INIT_LABEL[b]
-          } = ${fmtDiff(d.diff)} ${fmtCi(d.ci, fmtDiff)}, ${fmtP(d.p)}`,
+          } = ${fmtDiff(d.diff)} ${fmtCi(d.ci, fmtDiff)}, ${fmtCiP(d, r.settings.replicates)}`,
         })),
       });
     }

@@ -1,7 +1,8 @@
 /** The run's metadata and the "how to read" prose. */
 import { type Child, type Doc, type El, h } from "../dom.ts";
 import { INIT_LABEL } from "../format.ts";
-import type { Results } from "../results.ts";
+import { LOW_FRACTION_MAX } from "../headline.ts";
+import { formatFraction, type Results } from "../results.ts";
 import { uniq } from "./common.ts";
 
 export function metadataSection(
@@ -104,15 +105,25 @@ export function howToRead(doc: Doc, r: Results): El {
         h(doc, "strong", {}, "Differences. "),
         "ΔAUC compares two initializations on the same test images and the same labeled " +
           "subsets, so shared noise cancels. A bold, tinted ΔAUC has a CI that excludes 0 " +
-          "(green: first init better; red: worse). With one pretraining seed the CIs cover " +
-          "test-set sampling only; with several (--pretrain-seeds) they cover the pretraining " +
-          "seed too. The spread between draws is in the tooltips and in differences.csv " +
-          "(draw_sd); between seeds, in seed_diffs and seed_share.",
+          "(green: first init better; red: worse); the p next to it comes from the same test. " +
+          "With one pretraining seed the CIs cover test-set sampling only; with several " +
+          "(--pretrain-seeds) they cover the pretraining seed too. The spread between draws is " +
+          "in the tooltips and in differences.csv (draw_sd); between seeds, in seed_diffs and " +
+          "seed_share (the seeds' share of the variance, net of test-image noise).",
       ),
       li(
         h(doc, "strong", {}, "Plots. "),
         "AUC versus label fraction uses a log x axis, one line per initialization with a " +
-          "shaded CI band; hover a point for its numbers. ROC curves show the first draw.",
+          "shaded CI band; hover a point for its numbers. ROC curves show the first draw " +
+          "(of pretraining seed 0).",
+      ),
+      li(
+        h(doc, "strong", {}, "Verdict. "),
+        `The line at the top weighs the comparisons at ≤ ${formatFraction(LOW_FRACTION_MAX)} ` +
+          "of the labels (else at the run's smallest fraction): MoCo “helped” when " +
+          "at least half of their CIs lie above 0, none below, and the mean ΔAUC is positive; " +
+          "“hurt” likewise below 0; “mixed” when CIs lie on both sides; otherwise “no clear " +
+          "difference” — a lone CI excluding 0 among several comparisons is not enough.",
       ),
     ),
   );

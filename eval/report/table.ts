@@ -1,6 +1,6 @@
 /** The results table: AUC per cell with CIs, and the paired differences. */
 import { type Child, type Doc, type El, h } from "../dom.ts";
-import { fmtAuc, fmtCi, fmtDiff, fmtP, INIT_LABEL, PROTOCOL_LABEL } from "../format.ts";
+import { fmtAuc, fmtCi, fmtCiP, fmtDiff, fmtP, INIT_LABEL, PROTOCOL_LABEL } from "../format.ts";
 import {
   formatFraction,
   INITS,
@@ -93,7 +93,7 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
         }
         comps.forEach(([a, b], c) => {
           const d = diffBy.get(diffKey({ backbone, protocol, fraction, init: a, baseline: b }));
-          tr.appendChild(diffCell(doc, d, c === 0));
+          tr.appendChild(diffCell(doc, d, c === 0, r.settings.replicates));
         });
         body.appendChild(tr);
       });
@@ -119,8 +119,13 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
       }. Test AUC (mean over draws) with ${level}% bootstrap percentile CI ` +
         `(${r.settings.replicates} resamples of the test set). Differences are paired ` +
         `(same test images, same labeled subset per draw), averaged over draws; bold with a ` +
-        `tint where the ${level}% CI excludes 0. p: DeLong's test (bootstrap when draws use ` +
-        `different test sets).` + seedsNote(r),
+        `tint where the ${level}% CI excludes 0. p: the test behind that CI, the one the bold ` +
+        `comes from: ` +
+        (r.differences.every((d) => d.seeds)
+          ? `the seed-level t below.`
+          : `the paired bootstrap (two-sided, resolution 2/${r.settings.replicates}); DeLong's ` +
+            `p is in the tooltip and differences.csv (p_delong).`) +
+        seedsNote(r),
     ),
     h(doc, "thead", {}, head),
     body,
@@ -131,15 +136,23 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
 function seedsNote(r: Results): string {
   const withSeeds = r.differences.filter((d) => d.seeds);
   if (withSeeds.length === 0) return "";
-  const K = Math.max(...withSeeds.map((d) => d.seeds!.n_seeds));
+  const Ks = withSeeds.map((d) => d.seeds!.n_seeds);
+  const kMin = Math.min(...Ks), kMax = Math.max(...Ks);
+  const K = kMin === kMax ? `${kMin}` : `${kMin}–${kMax}`;
   return ` Over ${K} pretraining seeds (each MoCo backbone paired with its own seed's baseline): ` +
     `a difference is the mean over seeds, its CI covers both the pretraining seed and the test ` +
-    `images (Welch–Satterthwaite t from the spread between seeds and a paired bootstrap of the ` +
-    `test set; p from the same t), "k/${K} seeds" counts the seeds whose difference is above 0, ` +
-    `and the tooltip gives each seed's difference and the share of the variance from seeds.`;
+    `images (Welch–Satterthwaite t from the spread between seeds net of test-image noise, and a ` +
+    `paired bootstrap of the test set; bold and p from the same t), "k/K seeds" counts the ` +
+    `seeds whose difference is above 0 out of that comparison's K, and the tooltip gives each ` +
+    `seed's difference and the share of the variance from seeds (net of test-image noise).`;
 }
 
-function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El {
+function diffCell(
+  doc: Doc,
+  d: PairedDifference | undefined,
+  first: boolean,
+  replicates: number,
+): El {
   const sep = first ? "sep" : "";
   if (!d) return h(doc, "td", { class: sep || null }, "—");
   const sig = d.ci[0] > 0 ? "sig-pos" : d.ci[1] < 0 ? "sig-neg" : "";
@@ -148,11 +161,14 @@ function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El
   const tips = [
     s
       ? `per-seed differences: ${s.seed_diffs.map(fmtDiff).join(", ")}; ` +
-        `${Math.round(100 * s.seed_share)}% of the variance from pretraining seeds ` +
-        `(se ${s.se_seed.toFixed(3)} seeds, ${s.se_test.toFixed(3)} test images); ` +
-        `test-images-only CI ${fmtCi(s.ci_test, fmtDiff)}`
+        `${Math.round(100 * s.seed_share)}% of the variance from pretraining seeds, net of ` +
+        `test-image noise (se ${s.se_seed.toFixed(3)} seeds, ${s.se_test.toFixed(3)} test ` +
+        `images); test-images-only CI ${fmtCi(s.ci_test, fmtDiff)}`
       : null,
     d.n_draws > 1 ? `per-draw differences: ${d.draw_diffs.map(fmtDiff).join(", ")}` : null,
+    !s && d.p_delong !== null && d.ci_delong
+      ? `DeLong ${fmtCi(d.ci_delong, fmtDiff)}, ${fmtP(d.p_delong)}`
+      : null,
   ].filter(Boolean);
   return h(
     doc,
@@ -163,7 +179,7 @@ function diffCell(doc: Doc, d: PairedDifference | undefined, first: boolean): El
       doc,
       "span",
       { class: "ci" },
-      `${fmtCi(d.ci, fmtDiff)} · ${fmtP(d.p)}` +
+      `${fmtCi(d.ci, fmtDiff)} · ${fmtCiP(d, replicates)}` +
         (s ? ` · ${s.seeds_positive}/${s.n_seeds} seeds` : ""),
     ),
   );
