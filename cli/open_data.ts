@@ -2,9 +2,13 @@
  * From command-line data flags to what the trainers read: the dataset
  * (built-in synthetic CheXpert when no --data is given), its image cache
  * under runs/cache, and the pretraining sources over it (train/cache_sources.ts).
+ * The flags that decide how labels and patients are read (--csv, --uncertainty, --all-views,
+ * --patient-pattern) are defined here once, for every task that opens data.
  */
+import { dirname, resolve } from "node:path";
 import { loadDataset } from "../data/load.ts";
-import type { Dataset, DatasetKind } from "../data/types.ts";
+import type { Dataset, DatasetKind, UncertaintyPolicy } from "../data/types.ts";
+import { PatientPatternError } from "../data/patients.ts";
 import { ensureCache } from "../data/cache/builder.ts";
 import { defaultCacheDir } from "../data/cache/format.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
@@ -14,6 +18,7 @@ import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/
 import { UserError } from "../util/user_error.ts";
 import type { TwoViewSource } from "../train/sources.ts";
 import type { MonitorSets } from "../train/monitor.ts";
+import { pretrainImages } from "../train/splits.ts";
 import {
   type PretrainAugment,
   pretrainAugment,
@@ -26,8 +31,93 @@ export const DEFAULT_SYNTH_ROOT = "runs/synthetic";
 /** Where image caches are built by default. */
 export const CACHE_ROOT = "runs/cache";
 
+/** The label and patient flags, as parseArgs options (every task that opens data takes them). */
+export const DATA_LABEL_OPTIONS = {
+  csv: { type: "string" },
+  uncertainty: { type: "string" },
+  "all-views": { type: "boolean" },
+  "patient-pattern": { type: "string" },
+} as const;
+
+/** Their lines for a task's --help, descriptions starting at column `col`. */
+export function dataLabelHelp(col = 24): string {
+  const lines: [string, string[]][] = [
+    ["--csv FILE", [
+      "a path,label[,patient][,split] CSV (default <data>/labels.csv;",
+      "without --data, the CSV's folder is the dataset root)",
+    ]],
+    ["--uncertainty U", ["CheXpert and CSV -1 labels: ones (U-Ones, default), zeros, ignore"]],
+    ["--all-views", ["CheXpert: lateral views too (default: frontal views only)"]],
+    ["--patient-pattern RE", [
+      "patient id = the regex's first capture group, over each image's path",
+      "relative to the root, else its file name (e.g. '^(person\\d+)_')",
+    ]],
+  ];
+  return lines.map(([flag, text]) =>
+    [`  ${flag}`.padEnd(col - 1) + ` ${text[0]}`, ...text.slice(1).map((t) => " ".repeat(col) + t)]
+      .join("\n")
+  ).join("\n");
+}
+
+/** What the label and patient flags say, checked. */
+export interface DataLabelFlags {
+  /** The CSV file (kind csv). */
+  csv?: string;
+  /** What CheXpert's and CSV's -1 labels become. */
+  uncertainty?: UncertaintyPolicy;
+  /** CheXpert: keep lateral views. */
+  allViews?: boolean;
+  /** A regular expression's source: its first capture group is the patient id. */
+  patientPattern?: string;
+}
+
+const POLICIES: UncertaintyPolicy[] = ["ones", "zeros", "ignore"];
+
+/** Compiles --patient-pattern; a one-line error for an invalid or empty one. */
+export function compilePatientPattern(src: string): RegExp {
+  if (src.trim() === "") {
+    throw new UserError(`--patient-pattern needs a regular expression, e.g. '^(person\\d+)_'`);
+  }
+  try {
+    return new RegExp(src);
+  } catch (e) {
+    throw new UserError(
+      `--patient-pattern "${src}" is not a valid regular expression (${(e as Error).message})`,
+    );
+  }
+}
+
+/** Reads and checks the label and patient flags (before any data is read). */
+export function dataLabelFlagsFrom(
+  f: Record<string, string | boolean | undefined>,
+): DataLabelFlags {
+  const str = (k: string) => typeof f[k] === "string" ? f[k] as string : undefined;
+  const uncertainty = str("uncertainty");
+  if (uncertainty !== undefined && !POLICIES.includes(uncertainty as UncertaintyPolicy)) {
+    throw new UserError(
+      `--uncertainty must be one of ${POLICIES.join(", ")}, got "${uncertainty}"`,
+    );
+  }
+  const csv = str("csv");
+  if (csv !== undefined && csv.trim() === "") throw new UserError("--csv needs a file");
+  const kind = str("kind");
+  if (csv !== undefined && kind !== undefined && kind !== "csv") {
+    throw new UserError(
+      `--csv reads a path,label CSV (kind csv); it cannot go with --kind ${kind}`,
+    );
+  }
+  const pattern = str("patient-pattern");
+  if (pattern !== undefined) compilePatientPattern(pattern);
+  return {
+    ...(csv !== undefined ? { csv } : {}),
+    ...(uncertainty !== undefined ? { uncertainty: uncertainty as UncertaintyPolicy } : {}),
+    ...(f["all-views"] ? { allViews: true } : {}),
+    ...(pattern !== undefined ? { patientPattern: pattern } : {}),
+  };
+}
+
 /** Which data to open and at what size: a dataset folder, or the built-in synthetic set. */
-export interface DataFlags {
+export interface DataFlags extends DataLabelFlags {
   /** Pretraining augmentation (default mococxr). */
   augment?: PretrainAugment;
   /** Dataset root; without it, the built-in synthetic set (generated once under runs/synthetic). */
@@ -70,24 +160,24 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
   if (f.kind && !KINDS.includes(f.kind as DatasetKind)) {
     throw new UnknownDatasetKindError(f.kind, KINDS);
   }
+  const labels = dataLabelFlagsFrom({
+    kind: f.kind,
+    csv: f.csv,
+    uncertainty: f.uncertainty,
+    "all-views": f.allViews,
+    "patient-pattern": f.patientPattern,
+  });
   const synthOpts = f.synthImages ? { n: f.synthImages } : {};
-  const root = f.data ??
+  const root = f.data ?? (labels.csv ? dirname(resolve(labels.csv)) : undefined) ??
     (f.synthetic === "shenzhen"
       ? await ensureSyntheticShenzhen(DEFAULT_SYNTH_ROOT, synthOpts, { log })
       : await ensureSyntheticChexpert(DEFAULT_SYNTH_ROOT, synthOpts, { log }));
-  let dataset: Dataset;
-  try {
-    dataset = await loadDataset({
-      root,
-      kind: f.kind as DatasetKind | undefined,
-      tasks: f.task ? f.task.split(",") : undefined,
-      frontalOnly: true,
-    });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotCapable) throw e;
-    throw new UserError((e as Error).message);
-  }
-  if (dataset.records.length === 0) throw new UserError(`${root}: the dataset has no images`);
+  const dataset = await loadFlaggedDataset({
+    root,
+    kind: f.kind,
+    tasks: f.task ? f.task.split(",") : undefined,
+    ...labels,
+  });
   const o = { size: f.imageSize };
   const cache = await ensureCache(dataset, {
     dir: defaultCacheDir(CACHE_ROOT, dataset, o),
@@ -96,29 +186,85 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
     log,
   });
   const bad = cache.badImages.length, links = dataset.skippedSymlinks ?? 0;
+  const read = describeLabelSettings(dataset);
   const describe = `${dataset.name} (${dataset.kind}, ${cache.count} images` +
     `${bad ? `, ${bad} unreadable skipped` : ""}` +
-    `${links ? `, ${links} symbolic links skipped` : ""}; tasks: ${cache.tasks.join(", ")})`;
+    `${links ? `, ${links} symbolic links skipped` : ""}; tasks: ${cache.tasks.join(", ")}` +
+    `${read ? `; ${read}` : ""})`;
   return { dataset, identity: datasetIdentity(dataset), cache, describe };
 }
 
-/** Pretraining data: every training-split image, plus the kNN monitor's labelled sets. */
+/**
+ * Loads a dataset with the label and patient flags (prepare's and openData's one loader): a
+ * flag-worded one-line error for data problems, the patient pattern checked against the images.
+ */
+export async function loadFlaggedDataset(
+  f: DataLabelFlags & { root: string; kind?: string; tasks?: string | string[] },
+): Promise<Dataset> {
+  const pattern = f.patientPattern !== undefined
+    ? compilePatientPattern(f.patientPattern)
+    : undefined;
+  let dataset: Dataset;
+  try {
+    dataset = await loadDataset({
+      root: f.root,
+      kind: f.kind as DatasetKind | undefined,
+      tasks: f.tasks,
+      csv: f.csv,
+      uncertainty: f.uncertainty,
+      frontalOnly: !f.allViews,
+      patientPattern: pattern,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) throw e;
+    if (e instanceof PatientPatternError) {
+      throw new UserError(
+        `--patient-pattern "${f.patientPattern}" ${e.detail}; give a pattern whose first ` +
+          `capture group is the patient id`,
+      );
+    }
+    throw new UserError((e as Error).message);
+  }
+  if (dataset.records.length === 0) throw new UserError(`${f.root}: the dataset has no images`);
+  return dataset;
+}
+
+/** How the labels were read, for the data line ("uncertain → ones, blank → 0, frontal views"). */
+export function describeLabelSettings(ds: Dataset): string {
+  const s = ds.labelSettings ?? {};
+  const parts: string[] = [];
+  if (s.uncertainty) {
+    parts.push(`-1 → ${s.uncertainty.startsWith("[") ? "per task" : s.uncertainty}`);
+  }
+  if (s.blank) parts.push(`blank → ${s.blank === "zeros" ? "0" : "ignored"}`);
+  if (s.views) parts.push(`${s.views} views`);
+  if (s.patientPattern) parts.push(`patients by ${s.patientPattern}`);
+  return parts.join(", ");
+}
+
+/**
+ * Pretraining data: every training-split image but the test patients' (train/splits.ts), plus the
+ * kNN monitor's labelled sets.
+ */
 export async function openTrainingData(f: DataFlags & { seed?: number }): Promise<{
   describe: string;
   identity: DatasetIdentity;
   train: TwoViewSource;
+  /** Training-split images left out as test patients' (0 when the test split is the dataset's). */
+  testLeftOut: number;
   monitor: MonitorSets | null;
   /** The monitor's sets, or why there is none. */
   monitorNote: string;
 }> {
   const { cache, describe, identity } = await openData(f);
-  const train = cache.splitIndices("train");
+  const { indices: train, leftOut: testLeftOut } = pretrainImages(cache);
   const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels);
   const m = pretrainMonitor(cache, f.seed ?? 0, f.imageSize, f.inChannels);
   return {
     describe,
     identity,
     train: twoViewSource(cache, train, aug),
+    testLeftOut,
     monitor: m.sets,
     monitorNote: m.sets ? m.describe : m.reason,
   };

@@ -14,6 +14,8 @@ import {
   resolveInside,
 } from "./paths.ts";
 import { isPermissionError } from "../util/fs.ts";
+import { DuplicatePaths } from "./duplicates.ts";
+import { patientPatternOver } from "./patients.ts";
 import {
   applyPolicy,
   BadRowLog,
@@ -66,6 +68,8 @@ export interface ChexpertOptions {
   frontalOnly?: boolean;
   /** Which CSVs to read (default both that exist; train.csv is required). */
   splits?: ("train" | "valid")[];
+  /** Patient ids from the path instead of its patientNNNNN (patients.ts applyPatientPattern). */
+  patientPattern?: RegExp;
   maxBadFraction?: number;
   strict?: boolean;
   quiet?: boolean;
@@ -157,6 +161,7 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
   const blank = opts.blank ?? "zeros";
   const frontalOnly = opts.frontalOnly ?? true;
   const log = new BadRowLog(opts.maxBadFraction, opts.strict, opts.quiet);
+  const dups = new DuplicatePaths();
   const records: DataRecord[] = [];
   let totalRows = 0;
   const pathChecks: PathCheck[] = [];
@@ -209,9 +214,11 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
         : "Frontal";
       if (frontalOnly && view.toLowerCase() !== "frontal") continue;
       const labels = new Float32Array(tasks.length), mask = new Float32Array(tasks.length);
+      const values: (number | null)[] = [];
       let bad = false;
       for (let t = 0; t < tasks.length; t++) {
         const raw = parseLabel(cells[taskCols[t]]);
+        values.push(raw ?? null);
         if (raw === undefined) {
           log.add({
             file,
@@ -238,6 +245,17 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
         log.add({ file, row: line, column: "Path", message: `no patientNNNNN in "${rawPath}"` });
         continue;
       }
+      const isNew = dups.add(path, {
+        file,
+        row: line,
+        rel: rawPath,
+        cells: taskCols.map((c) => cells[c]),
+        values,
+        tasks,
+        patient: `patient${patient}`,
+        split,
+      });
+      if (!isNew) continue;
       records.push({
         path,
         patient: `patient${patient}`,
@@ -255,12 +273,18 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
     }
   }
   log.check(totalRows, `CheXpert ${dsRoot}`);
+  const warn = (m: string | null) => {
+    if (m && !opts.quiet) console.warn(`warning: ${m}`);
+  };
+  warn(dups.warning());
   await refuseSymlinkEscapes(pathChecks);
   if (records.length === 0) {
     throw new DataError(
       `${dsRoot}: CheXpert CSVs hold no usable ${frontalOnly ? "frontal " : ""}images`,
     );
   }
+  if (opts.patientPattern) warn(patientPatternOver(records, dsRoot, opts.patientPattern));
+  const u = opts.uncertainty ?? "ones";
   return {
     name: basename(dsRoot),
     kind: "chexpert",
@@ -268,5 +292,11 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
     tasks,
     records,
     badRows: log.rows,
+    labelSettings: {
+      uncertainty: typeof u === "string" ? u : JSON.stringify(tasks.map((t) => [t, policy(t)])),
+      blank,
+      views: frontalOnly ? "frontal" : "all",
+      ...(opts.patientPattern ? { patientPattern: opts.patientPattern.source } : {}),
+    },
   };
 }

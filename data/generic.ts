@@ -1,12 +1,20 @@
 /**
  * Bring-your-own-data loaders: a folder per class (optionally under train/ valid/ test/ split
  * folders, e.g. NIH's `train/0_normal/*.png`), or a CSV of `path,label[,patient][,split]`.
+ * Patients come from a patient column, else from the paths (patients.ts), or a patient pattern.
  */
 import { DataError } from "./data_error.ts";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
 import { isDir, listDir, type PathCheck, refuseSymlinkEscapes, resolveInside } from "./paths.ts";
 import { isImagePath } from "./decode.ts";
+import { DuplicatePaths } from "./duplicates.ts";
+import {
+  onePatientPerImage,
+  patientFromFileName,
+  patientPatternOver,
+  patientsFromPaths,
+} from "./patients.ts";
 import {
   applyPolicy,
   BadRowLog,
@@ -27,11 +35,16 @@ const SPLIT_NAMES: { [dir: string]: Split } = {
   testing: "test",
 };
 
-/** Patient id from a file name: NIH's "00000005_001.png" → "00000005", else the stem. */
-export function patientFromFileName(name: string, pattern?: RegExp): string {
-  const stem = basename(name).replace(/\.[^.]+$/, "");
-  const m = stem.match(pattern ?? /^(\d+)_\d+$/);
-  return m ? (m[1] ?? m[0]) : stem;
+export { patientFromFileName };
+
+/**
+ * Class folder names read as the negative class of a two-class layout (compared in lower case,
+ * after a numeric prefix such as NIH's "0_"): the other class is then the positive one.
+ */
+export const NEGATIVE_CLASS_NAMES = ["normal", "no_finding", "no finding", "negative", "healthy"];
+
+function isNegativeClass(name: string): boolean {
+  return NEGATIVE_CLASS_NAMES.includes(name.toLowerCase().replace(/^\d+[_\- ]*/, ""));
 }
 
 function normSplit(v: string): Split | undefined {
@@ -40,15 +53,25 @@ function normSplit(v: string): Split | undefined {
 
 export interface FolderOptions {
   root: string;
-  /** Binary task: the positive class folder (default: the last class in name order). */
+  /**
+   * Binary task: the positive class folder (compared case-insensitively). Default: the class
+   * that is not named normal / no_finding / no finding / negative / healthy, when one of the two
+   * is; else the last class in name order.
+   */
   positive?: string;
-  /** Regex whose first group is the patient id in a file name. */
+  /**
+   * Patient ids: the first capture group of this regex, over the path relative to the root, else
+   * over the file name (patients.ts applyPatientPattern). Default: from the file name.
+   */
   patientPattern?: RegExp;
+  /** No warnings printed. */
+  quiet?: boolean;
 }
 
 /**
- * Folder per class. With exactly two classes there is one task named after the positive class;
- * with more, one task per class (one-hot).
+ * Folder per class. Class names are case-folded (train/Normal and test/normal are one class,
+ * named by its first spelling in name order). With exactly two classes there is one task named
+ * after the positive class; with more, one task per class (one-hot).
  */
 export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   opts = { ...opts, root: resolve(opts.root) };
@@ -75,7 +98,13 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
   } else {
     for (const c of top) classDirs.push([undefined, join(opts.root, c.name), c.name]);
   }
-  const classes = [...new Set(classDirs.map((c) => c[2]))].sort();
+  // One class per case-folded name, spelled as its first spelling in name order.
+  const spelling = new Map<string, string>();
+  for (const name of classDirs.map((c) => c[2]).sort()) {
+    if (!spelling.has(name.toLowerCase())) spelling.set(name.toLowerCase(), name);
+  }
+  const classOf = (name: string) => spelling.get(name.toLowerCase())!;
+  const classes = [...spelling.values()].sort();
   if (classes.length < 2) {
     throw new DataError(
       `${opts.root}: expected a folder per class (at least two, e.g. 0_normal/ and 1_abnormal/ ` +
@@ -85,15 +114,23 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
     );
   }
   const binary = classes.length === 2;
-  if (opts.positive !== undefined && !classes.includes(opts.positive)) {
+  const given = opts.positive === undefined
+    ? undefined
+    : classes.find((c) => c.toLowerCase() === opts.positive!.toLowerCase());
+  if (opts.positive !== undefined && given === undefined) {
     throw new DataError(
       `${opts.root}: positive class "${opts.positive}" not among ${classes.join(", ")}`,
     );
   }
-  const positive = opts.positive ?? classes[classes.length - 1];
+  const negatives = classes.filter(isNegativeClass);
+  const positive = given ??
+    (binary && negatives.length === 1
+      ? classes.find((c) => c !== negatives[0])!
+      : classes[classes.length - 1]);
   const tasks = binary ? [positive] : classes;
   const records: DataRecord[] = [];
-  for (const [split, dir, cls] of classDirs) {
+  for (const [split, dir, folder] of classDirs) {
+    const cls = classOf(folder);
     for (const f of await list(dir)) {
       if (!f.isFile || !isImagePath(f.name)) continue;
       const labels = new Float32Array(tasks.length);
@@ -101,7 +138,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
       else labels[classes.indexOf(cls)] = 1;
       records.push({
         path: join(dir, f.name),
-        patient: patientFromFileName(f.name, opts.patientPattern),
+        patient: patientFromFileName(f.name),
         labels,
         mask: new Float32Array(tasks.length).fill(1),
         split,
@@ -114,6 +151,17 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
       `${opts.root}: class folders ${classes.join(", ")} hold no .png/.jpg images`,
     );
   }
+  const warn = (m: string | null) => {
+    if (m && !opts.quiet) console.warn(`warning: ${opts.root}: ${m}`);
+  };
+  if (opts.patientPattern) warn(patientPatternOver(records, opts.root, opts.patientPattern));
+  else {
+    warn(onePatientPerImage(
+      records,
+      "no patient ids in the file names (as NIH's 00000005_001.png)",
+      "give --patient-pattern, or use a CSV with a patient column",
+    ));
+  }
   return {
     name: basename(opts.root),
     kind: "folder",
@@ -122,6 +170,7 @@ export async function loadFolder(opts: FolderOptions): Promise<Dataset> {
     records,
     badRows: [],
     skippedSymlinks: symlinks,
+    labelSettings: opts.patientPattern ? { patientPattern: opts.patientPattern.source } : {},
   };
 }
 
@@ -132,20 +181,43 @@ export interface CsvOptions {
   root?: string;
   /** Label columns (default: the one named label/target/class). Names become task names. */
   labelColumns?: string[];
-  /** For text labels: the value meaning positive (e.g. "PNEUMONIA"). */
+  /** For text labels: the value meaning positive (e.g. "PNEUMONIA"; compared case-insensitively). */
   positive?: string;
+  /** What -1 means (default "ones": U-Ones). */
   uncertainty?: UncertaintyPolicy;
+  /** What a blank label means (default "ignore": masked). */
   blank?: BlankPolicy;
+  /** Patient ids from the path (as FolderOptions'), over any patient column's. */
+  patientPattern?: RegExp;
   maxBadFraction?: number;
   strict?: boolean;
   quiet?: boolean;
 }
 
-/** CSV of path,label[,patient][,split]; labels 1/0, -1 (uncertain) or blank, or text + positive. */
+/** Patient column names (compared case-insensitively). */
+export const PATIENT_COLUMNS = [
+  "patient",
+  "patient_id",
+  "patientid",
+  "patient id",
+  "subject",
+  "subject_id",
+  "subjectid",
+];
+
+/**
+ * CSV of path,label[,patient][,split]; labels 1/0, -1 (uncertain) or blank, or text + positive.
+ * Each image once: a repeated row is dropped (one warning), the same path with other labels,
+ * patient or split is refused. Without a patient column, patients come from the paths
+ * (patients.ts) or opts.patientPattern.
+ */
 export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
   if (!opts.csv && !opts.root) throw new DataError("CSV dataset: give csv or root");
   const file = resolve(opts.csv ?? join(opts.root!, "labels.csv"));
   const root = resolve(opts.root ?? dirname(file));
+  const warn = (m: string | null) => {
+    if (m && !opts.quiet) console.warn(`warning: ${m}`);
+  };
   const table = await readCsv(file);
   const h = table.header;
   const pathCol = findColumn(h, "path", "image", "file", "filename", "image_path");
@@ -153,32 +225,41 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
     h[findColumn(h, "label", "target", "class", "y")] ?? "label",
   ];
   const labelCols = labelNames.map((n) => findColumn(h, n));
-  const patientCol = findColumn(h, "patient", "patient_id", "patientid", "patient id", "subject");
+  const patientCol = findColumn(h, ...PATIENT_COLUMNS);
   const splitCol = findColumn(h, "split", "set", "fold");
   if (pathCol < 0 || labelCols.some((c) => c < 0)) {
     throw new DataError(
       `${file}: expected a header with a path column (path/image/file) and label column(s) ` +
-        `${labelNames.join(", ")}, optionally patient/patient_id and split; got ${h.join(",")}`,
+        `${labelNames.join(", ")}, optionally patient/patient_id/subject_id and split; got ${
+          h.join(",")
+        }`,
     );
   }
+  const tasks = labelCols.map((c) => h[c]);
+  const uncertainty = opts.uncertainty ?? "ones", blank = opts.blank ?? "ignore";
+  const positive = opts.positive?.trim().toLowerCase();
   const log = new BadRowLog(opts.maxBadFraction, opts.strict, opts.quiet);
+  const dups = new DuplicatePaths();
   const records: DataRecord[] = [];
+  const patientCells: string[] = [];
   const pathChecks: PathCheck[] = [];
+  // Per task: the distinct label cells seen (trimmed; keyed in lower case, first spelling kept).
+  const seen = tasks.map(() => new Map<string, string>());
   for (const { line, cells } of table.rows) {
-    if (cells.length < h.length) {
+    if (cells.length !== h.length) {
       log.add({ file, row: line, message: `${cells.length} fields, header has ${h.length}` });
       continue;
     }
     const path = resolveInside(root, cells[pathCol], file, line);
-    pathChecks.push({ base: root, path, rel: cells[pathCol], file, row: line });
     const labels = new Float32Array(labelCols.length), mask = new Float32Array(labelCols.length);
+    const values: (number | null)[] = [];
     let bad = false;
     for (let t = 0; t < labelCols.length; t++) {
       const cell = cells[labelCols[t]].trim();
       let raw: number | null;
       if (cell === "") raw = null;
-      else if (opts.positive !== undefined && Number.isNaN(Number(cell))) {
-        raw = cell === opts.positive ? 1 : 0;
+      else if (positive !== undefined && Number.isNaN(Number(cell))) {
+        raw = cell.toLowerCase() === positive ? 1 : 0;
       } else {
         raw = Number(cell);
         if (!(raw === 0 || raw === 1 || raw === -1)) {
@@ -193,7 +274,8 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
           break;
         }
       }
-      [labels[t], mask[t]] = applyPolicy(raw, opts.uncertainty ?? "ones", opts.blank ?? "ignore");
+      values.push(raw);
+      [labels[t], mask[t]] = applyPolicy(raw, uncertainty, blank);
     }
     if (bad) continue;
     let split: Split | undefined;
@@ -210,23 +292,97 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
       }
     }
     const patientCell = patientCol >= 0 ? cells[patientCol].trim() : "";
-    records.push({
-      path,
-      patient: patientCell || patientFromFileName(path),
-      labels,
-      mask,
-      split,
+    const isNew = dups.add(path, {
+      file,
+      row: line,
+      rel: cells[pathCol].trim(),
+      cells: labelCols.map((c) => cells[c]),
+      values,
+      tasks,
+      patient: patientCell,
+      split: split ?? "",
     });
+    if (!isNew) continue;
+    pathChecks.push({ base: root, path, rel: cells[pathCol], file, row: line });
+    labelCols.forEach((c, t) => {
+      const v = cells[c].trim();
+      if (!seen[t].has(v.toLowerCase())) seen[t].set(v.toLowerCase(), v);
+    });
+    patientCells.push(patientCell);
+    records.push({ path, patient: patientCell, labels, mask, split });
   }
   log.check(table.rows.length, file);
+  warn(dups.warning());
   await refuseSymlinkEscapes(pathChecks);
   if (records.length === 0) throw new DataError(`${file}: no usable rows`);
+  checkLabelColumns(file, tasks, seen, records, uncertainty, opts.positive, warn);
+  // Patients: the column where given, else from the paths (or the pattern, below).
+  if (patientCells.some((c) => c === "")) {
+    const rels = records.map((r) => relative(root, r.path).replaceAll("\\", "/"));
+    const { patients } = patientsFromPaths(rels);
+    records.forEach((r, i) => r.patient ||= patients[i]);
+  }
+  if (opts.patientPattern) warn(patientPatternOver(records, root, opts.patientPattern));
+  else if (patientCol < 0) warn(onePatientPerImage(records, `${file}: no patient column`));
   return {
     name: basename(root),
     kind: "csv",
     root,
-    tasks: labelCols.map((c) => h[c]),
+    tasks,
     records,
     badRows: log.rows,
+    labelSettings: {
+      uncertainty,
+      blank,
+      csv: file,
+      ...(opts.patientPattern ? { patientPattern: opts.patientPattern.source } : {}),
+    },
   };
+}
+
+/**
+ * Label columns that cannot mean what they say: only 1 and -1 (±1 labels, whose -1 reads as
+ * uncertain) is refused where it would leave a single class; a task whose usable labels are all
+ * one class gets a warning naming the values seen.
+ */
+function checkLabelColumns(
+  file: string,
+  tasks: string[],
+  seen: Map<string, string>[],
+  records: DataRecord[],
+  uncertainty: UncertaintyPolicy,
+  positive: string | undefined,
+  warn: (m: string) => void,
+): void {
+  const T = tasks.length;
+  for (let t = 0; t < T; t++) {
+    const values = [...seen[t].values()];
+    const nums = values.map(Number);
+    if (
+      uncertainty !== "zeros" && values.length > 0 && !values.includes("") &&
+      nums.every((v) => v === 1 || v === -1) && nums.includes(1) && nums.includes(-1)
+    ) {
+      throw new DataError(
+        `${file}: column "${tasks[t]}" holds only 1 and -1, and -1 is read as uncertain (${
+          uncertainty === "ones" ? "U-Ones: positive" : "ignored"
+        }), so every usable label would be positive; if -1 means negative, write it as 0 ` +
+          `(labels 1/0, -1 for uncertain)`,
+      );
+    }
+    let used = 0, pos = 0;
+    for (const r of records) {
+      used += r.mask[t];
+      pos += r.mask[t] * r.labels[t];
+    }
+    if (used > 0 && (pos === 0 || pos === used)) {
+      const shown = values.slice(0, 8).map((v) => (v === "" ? "(blank)" : `"${v}"`));
+      warn(
+        `${file}: every usable label of column "${tasks[t]}" is ${
+          pos === 0 ? "negative" : "positive"
+        } (values seen: ${shown.join(", ")}${values.length > 8 ? ", …" : ""}${
+          positive !== undefined ? `; positive class "${positive}", compared ignoring case` : ""
+        })`,
+      );
+    }
+  }
 }

@@ -1,11 +1,12 @@
 /**
- * A dataset's identity as a run records it: kind, root, record count and a content hash of the
- * record list (paths relative to the root, patients, labels, masks, splits). Two loads of the
- * same data give the same identity; another folder, CSV, task or label policy does not.
+ * A dataset's identity as a run records it: kind, root, record count, a content hash of the
+ * record list (paths relative to the root, patients, labels, masks, splits) and the settings the
+ * labels and patients were read with. Two loads of the same data give the same identity; another
+ * folder, CSV, task, label policy or patient assignment does not.
  */
 import { createHash } from "node:crypto";
 import { relative } from "node:path";
-import type { Dataset, DatasetKind } from "./types.ts";
+import type { Dataset, DatasetKind, LabelSettings } from "./types.ts";
 
 /** What a run records of its dataset, to refuse resuming on other data. */
 export interface DatasetIdentity {
@@ -15,8 +16,13 @@ export interface DatasetIdentity {
   root: string;
   /** Number of records. */
   records: number;
-  /** sha256 (hex) of the record list. */
+  /** sha256 (hex) of the record list: changes with any path, patient, label, mask or split. */
   hash: string;
+  /**
+   * How labels and patients were read (uncertainty and blank policies, views, CSV file, patient
+   * pattern). Absent in runs recorded before it was: then the hash alone is compared.
+   */
+  labels?: LabelSettings;
 }
 
 export function datasetIdentity(ds: Dataset): DatasetIdentity {
@@ -32,14 +38,35 @@ export function datasetIdentity(ds: Dataset): DatasetIdentity {
       ]) + "\n",
     );
   }
-  return { kind: ds.kind, root: ds.root, records: ds.records.length, hash: h.digest("hex") };
+  return {
+    kind: ds.kind,
+    root: ds.root,
+    records: ds.records.length,
+    hash: h.digest("hex"),
+    ...(ds.labelSettings ? { labels: ds.labelSettings } : {}),
+  };
 }
+
+/** The settings in words, in this order. */
+const SETTING_WORDS: [keyof LabelSettings, string][] = [
+  ["uncertainty", "uncertain labels"],
+  ["blank", "blank labels"],
+  ["views", "views"],
+  ["csv", "CSV"],
+  ["patientPattern", "patient pattern"],
+];
 
 /** Why two identities differ, in words (null when they are the same dataset). */
 export function identityDifference(saved: DatasetIdentity, now: DatasetIdentity): string | null {
   if (saved.kind !== now.kind) return `kind ${saved.kind} vs ${now.kind}`;
   if (saved.root !== now.root) return `root ${saved.root} vs ${now.root}`;
+  if (saved.labels && now.labels) {
+    const differ = SETTING_WORDS.filter(([k]) => saved.labels![k] !== now.labels![k])
+      .map(([k, w]) => `${w} ${saved.labels![k] ?? "none"} vs ${now.labels![k] ?? "none"}`);
+    if (differ.length) return `labels read with other settings: ${differ.join(", ")}`;
+  }
   if (saved.records !== now.records) return `${saved.records} vs ${now.records} records`;
+  // (The wording is matched by the training tests; patients and splits are in the hash too.)
   if (saved.hash !== now.hash) return "the same number of records with other paths or labels";
   return null;
 }

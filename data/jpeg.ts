@@ -28,6 +28,7 @@ function hasEndMarker(bytes: Uint8Array): boolean {
 /**
  * The frame size a JPEG declares: walks the marker segments from SOI to the first SOFn (before
  * any decoder runs, so a header claiming 11000×11000 is refused before anything is allocated).
+ * A frame whose sample precision is not 8 bits (12-bit JPEG) is refused.
  */
 export function jpegFrameSize(bytes: Uint8Array): { width: number; height: number } {
   let pos = 2;
@@ -52,6 +53,16 @@ export function jpegFrameSize(bytes: Uint8Array): { width: number; height: numbe
     if (isSof) {
       if (len < 8 || pos + 9 > bytes.length) {
         throw new ImageDecodeError(`truncated JPEG: frame header at byte ${pos}`);
+      }
+      // Both decoders read 8-bit samples only: a 12- or 16-bit frame (DICOM exports) would
+      // come out as garbage, so it is refused here.
+      const precision = bytes[pos + 4];
+      if (precision !== 8) {
+        throw new ImageDecodeError(
+          `unsupported JPEG: ${precision}-bit samples (frame precision ${precision}); only ` +
+            `8-bit JPEGs are read: convert the image to 8-bit JPEG or to PNG (16-bit PNG keeps ` +
+            `12-bit values)`,
+        );
       }
       const height = (bytes[pos + 5] << 8) | bytes[pos + 6];
       const width = (bytes[pos + 7] << 8) | bytes[pos + 8];

@@ -28,6 +28,11 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
   if (!spec.csv && !(await isDir(spec.root))) {
     throw new DataError(`${spec.root}: dataset folder not found`);
   }
+  if (spec.csv && spec.kind && spec.kind !== "csv") {
+    throw new DataError(
+      `${spec.csv}: a CSV of path,label is read as the csv layout, not as ${spec.kind}`,
+    );
+  }
   const kind = spec.kind ?? (spec.csv ? "csv" : await detectKind(spec.root));
   switch (kind) {
     case "chexpert":

@@ -14,7 +14,14 @@ export {
 } from "./chexpert.ts";
 export { loadShenzhen, parseClinicalReading, SHENZHEN_TASK } from "./shenzhen.ts";
 export type { ShenzhenOptions } from "./shenzhen.ts";
-export { loadCsvDataset, loadFolder, patientFromFileName } from "./generic.ts";
+export { loadCsvDataset, loadFolder, NEGATIVE_CLASS_NAMES, PATIENT_COLUMNS } from "./generic.ts";
+export {
+  applyPatientPattern,
+  patientFromFileName,
+  PatientPatternError,
+  patientsFromPaths,
+} from "./patients.ts";
+export { DuplicatePaths, refuseDuplicatePaths } from "./duplicates.ts";
 export type { CsvOptions, FolderOptions } from "./generic.ts";
 export { type DatasetSpec, detectKind, loadDataset, splitIndices } from "./load.ts";
 export type { GrayImage } from "./gray_image.ts";

@@ -7,12 +7,17 @@ import { DataError } from "./data_error.ts";
 import { basename, join, resolve } from "node:path";
 import { exists, isDir, listDir } from "./paths.ts";
 import type { DataRecord, Dataset } from "./types.ts";
+import { patientPatternOver } from "./patients.ts";
 
 export const SHENZHEN_TASK = "Tuberculosis";
 const NAME = /^CHNCXR_(\d+)_([01])\.png$/i;
 
 export interface ShenzhenOptions {
   root: string;
+  /** Patient ids from the path instead of CHNCXR_#### (patients.ts applyPatientPattern). */
+  patientPattern?: RegExp;
+  /** No warnings printed. */
+  quiet?: boolean;
 }
 
 /** The folder holding the CHNCXR_*.png files, or null. */
@@ -24,21 +29,32 @@ export async function findShenzhenImages(root: string): Promise<string | null> {
   return null;
 }
 
-/** Parses a clinical reading: first line "male 35yrs" (loosely), the rest is the finding. */
+/**
+ * Parses a clinical reading: first line "male 35yrs" (loosely: "female35yrs", "Male, 35 yrs",
+ * "female 07month": months and days become fractional years), the rest is the finding.
+ */
 export function parseClinicalReading(
   text: string,
 ): { sex?: string; age?: number; reading: string } {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
   const head = lines[0] ?? "";
-  const sexMatch = head.match(/\b(female|male|f|m)\b/i);
-  const ageMatch = head.match(/(\d+(?:\.\d+)?)\s*(?:yrs?|years?|y)?/i);
+  // A sex word not inside another word ("female35yrs" has a digit after it).
+  const sexMatch = head.match(/(?:^|[^a-z])(female|male|f|m)(?![a-z])/i);
+  const ageMatch = head.match(
+    /(\d+(?:\.\d+)?)\s*(years?|yrs?|y|months?|mths?|mos?|days?|d)?(?![a-z])/i,
+  );
   const sex = sexMatch
     ? (sexMatch[1].toLowerCase().startsWith("f") ? "Female" : "Male")
     : undefined;
   const hasHead = sexMatch !== null || ageMatch !== null;
+  let age: number | undefined;
+  if (ageMatch) {
+    const n = Number(ageMatch[1]), unit = (ageMatch[2] ?? "y").toLowerCase();
+    age = unit.startsWith("mo") ? n / 12 : unit.startsWith("d") ? n / 365 : n;
+  }
   return {
     sex,
-    age: ageMatch ? Number(ageMatch[1]) : undefined,
+    age,
     reading: (hasHead ? lines.slice(1) : lines).join(" "),
   };
 }
@@ -77,6 +93,10 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
     }
     records.push(rec);
   }
+  if (opts.patientPattern) {
+    const w = patientPatternOver(records, dir, opts.patientPattern);
+    if (w && !opts.quiet) console.warn(`warning: ${dir}: ${w}`);
+  }
   return {
     name: basename(opts.root),
     kind: "shenzhen",
@@ -85,5 +105,6 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
     records,
     badRows: [],
     skippedSymlinks: symlinks,
+    labelSettings: opts.patientPattern ? { patientPattern: opts.patientPattern.source } : {},
   };
 }

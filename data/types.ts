@@ -69,10 +69,30 @@ export interface Dataset {
   badRows: BadRow[];
   /** Folder layouts: symbolic links skipped while listing (never followed). */
   skippedSymlinks?: number;
+  /** The settings the labels and patients were read with (recorded in a run's identity). */
+  labelSettings?: LabelSettings;
 }
 
-/** Maps a raw label (1, 0, -1 uncertain, null blank) to (label, mask) under a policy. */
+/**
+ * How a dataset's labels and patients were read, where the layout has a choice: a run records
+ * them (data/identity.ts), so resuming it with other settings is refused by name.
+ */
+export interface LabelSettings {
+  /** CheXpert and CSV: what an uncertain (-1) label becomes (a policy, or one per task). */
+  uncertainty?: string;
+  /** CheXpert and CSV: what a blank label becomes ("zeros" or "ignore": masked). */
+  blank?: BlankPolicy;
+  /** CheXpert: "frontal" (frontal views only, the default) or "all". */
+  views?: "frontal" | "all";
+  /** CSV: the CSV file read (absolute path). */
+  csv?: string;
+  /** The patient pattern (a regular expression's source), when one was given. */
+  patientPattern?: string;
+}
+
+/** What an uncertain label (-1) becomes: positive (U-Ones), negative (U-Zeros) or masked out. */
 export type UncertaintyPolicy = "ones" | "zeros" | "ignore";
+/** What a blank label cell becomes: negative, or masked out. */
 export type BlankPolicy = "zeros" | "ignore";
 
 export function applyPolicy(

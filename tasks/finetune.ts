@@ -13,7 +13,12 @@ import { openTuner } from "../cli/run_setup.ts";
 import { UserError } from "../util/user_error.ts";
 import { exists } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { openData } from "../cli/open_data.ts";
+import {
+  DATA_LABEL_OPTIONS,
+  dataLabelFlagsFrom,
+  dataLabelHelp,
+  openData,
+} from "../cli/open_data.ts";
 import { runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
@@ -32,6 +37,7 @@ const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [f
   --fraction F      label fraction of the training split, by patient (default 1)
   --draws N         draws of that fraction (default 1)
   --data DIR        dataset root (default: the built-in synthetic CheXpert set); --kind, --task
+${dataLabelHelp(20)}
   --backbone B      resnet18 | resnet34 | resnet50 | densenet121 (must match --weights)
   --size PX         image size (default 64); --in-channels 1|3 (default 1)
   --batch N         batch (default 16); --lr LR (default 1e-4); --max-steps N (default 300)
@@ -74,6 +80,7 @@ export const FINETUNE_OPTIONS = {
   seed: { type: "string" },
   out: { type: "string" },
   "tune-cache": { type: "string" },
+  ...DATA_LABEL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -89,6 +96,7 @@ export async function main(args: string[]): Promise<void> {
   // Every numeric flag is checked before anything is read.
   const fraction = n("fraction", 1), draws = n("draws", 1), maxSteps = n("max-steps", 300);
   const batchSize = n("batch", 16), lr = n("lr", 1e-4), maxBad = n("max-bad", 0.05);
+  const labelFlags = dataLabelFlagsFrom(f);
   const init = f.init ?? "random";
   if (!["random", "imagenet", "moco"].includes(init)) {
     throw new UserError(`--init must be random, imagenet or moco, got "${init}"`);
@@ -125,6 +133,7 @@ export async function main(args: string[]): Promise<void> {
     inChannels: pre.moco.inChannels,
     maxBad,
     log: console.log,
+    ...labelFlags,
   });
   const gpu = await getGpu();
   const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);

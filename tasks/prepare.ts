@@ -3,17 +3,24 @@
  *   deno task prepare [--data <root>] [--kind chexpert|shenzhen|folder|csv] [--csv file]
  *                     [--tasks default|competition|all|Name,...] [--uncertainty ones|zeros|ignore]
  *                     [--size 128] [--margin 1.14] [--out runs/cache/...] [--workers 2]
- *                     [--max-bad 0.05] [--all-views]
+ *                     [--max-bad 0.05] [--all-views] [--patient-pattern REGEX]
  * Without --data it prepares the built-in synthetic CheXpert set (generated first if needed).
- * A cache whose sources are unchanged is reused; a stale one is rebuilt.
+ * A cache whose sources are unchanged is reused; a stale one is rebuilt. The label flags are
+ * the training tasks' own (cli/open_data.ts), so the class balance printed is the one they use.
  */
 import { parseArgs } from "node:util";
+import { dirname, resolve } from "node:path";
 import { ensureCache } from "../data/cache/builder.ts";
 import { defaultCacheDir, storedSizeFor } from "../data/cache/format.ts";
-import { loadDataset } from "../data/load.ts";
 import { ensureSyntheticChexpert } from "../data/synth/write.ts";
-import type { DatasetKind, UncertaintyPolicy } from "../data/types.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
+import {
+  DATA_LABEL_OPTIONS,
+  dataLabelFlagsFrom,
+  dataLabelHelp,
+  describeLabelSettings,
+  loadFlaggedDataset,
+} from "../cli/open_data.ts";
 import { UserError } from "../util/user_error.ts";
 import { MAX_BAD, numFlag, type NumSpecs, WORKERS } from "../cli/flags.ts";
 
@@ -21,7 +28,10 @@ const USAGE =
   `usage: deno task prepare [--data <root>] [--kind chexpert|shenzhen|folder|csv] [--csv file]
        [--tasks default|competition|all|Name,...] [--uncertainty ones|zeros|ignore]
        [--size 128] [--margin 1.14] [--out runs/cache/<name>] [--workers 2] [--max-bad 0.05]
-       [--all-views]`;
+       [--all-views] [--patient-pattern REGEX]
+
+Labels and patients (the same flags as pretrain, finetune and experiment):
+${dataLabelHelp()}`;
 
 /** Ranges of the numeric flags. */
 export const PREPARE_NUMERIC = {
@@ -34,15 +44,13 @@ export const PREPARE_NUMERIC = {
 export const PREPARE_OPTIONS = {
   data: { type: "string" },
   kind: { type: "string" },
-  csv: { type: "string" },
+  ...DATA_LABEL_OPTIONS,
   tasks: { type: "string" },
-  uncertainty: { type: "string" },
   size: { type: "string" },
   margin: { type: "string" },
   out: { type: "string" },
   workers: { type: "string" },
   "max-bad": { type: "string" },
-  "all-views": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -57,10 +65,7 @@ export async function main(args: string[]): Promise<void> {
   if (values.kind && !kinds.includes(values.kind)) {
     throw new UserError(`--kind must be one of ${kinds.join(", ")} (see --help)`);
   }
-  const policies = ["ones", "zeros", "ignore"];
-  if (values.uncertainty && !policies.includes(values.uncertainty)) {
-    throw new UserError(`--uncertainty must be one of ${policies.join(", ")}`);
-  }
+  const labels = dataLabelFlagsFrom(values);
   const n = (name: keyof typeof PREPARE_NUMERIC, d: number) =>
     numFlag(name, values[name], d, PREPARE_NUMERIC[name]);
   const size = n("size", 128), margin = n("margin", 1.14);
@@ -70,23 +75,19 @@ export async function main(args: string[]): Promise<void> {
   }
   // Where it will write, before reading anything (the default cache folder is under runs/).
   if (values.out !== undefined) await requireWrite(values.out);
-  if (values.data === undefined) await requireWrite("runs/synthetic", "--data");
-  const root = values.data ??
+  if (values.data === undefined && labels.csv === undefined) {
+    await requireWrite("runs/synthetic", "--data");
+  }
+  const root = values.data ?? (labels.csv ? dirname(resolve(labels.csv)) : undefined) ??
     await ensureSyntheticChexpert("runs/synthetic", {}, { log: console.log });
   const t0 = performance.now();
-  const ds = await loadDataset({
-    root,
-    kind: values.kind as DatasetKind | undefined,
-    csv: values.csv,
-    tasks: values.tasks,
-    uncertainty: values.uncertainty as UncertaintyPolicy | undefined,
-    frontalOnly: !values["all-views"],
-  });
+  const ds = await loadFlaggedDataset({ root, kind: values.kind, tasks: values.tasks, ...labels });
+  const read = describeLabelSettings(ds);
   const links = ds.skippedSymlinks ? `, ${ds.skippedSymlinks} symbolic links skipped` : "";
   console.log(
     `${ds.kind} dataset ${ds.root}: ${ds.records.length} images${links}, tasks ${
       ds.tasks.join(", ")
-    }`,
+    }${read ? ` (${read})` : ""}`,
   );
   const dir = values.out ?? defaultCacheDir("runs/cache", ds, { size, margin });
   let shown = 0;

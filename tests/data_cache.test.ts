@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { buildCache, ensureCache } from "../data/cache/builder.ts";
 import { decodeForCache } from "../data/cache/decode.ts";
 import { storedSizeFor } from "../data/cache/format.ts";
-import { openCache } from "../data/cache/reader.ts";
-import { loadFolder } from "../data/generic.ts";
+import { openCache, withDatasetLabels } from "../data/cache/reader.ts";
+import { loadCsvDataset, loadFolder } from "../data/generic.ts";
 import { encodePngGray } from "../data/png_encode.ts";
 import { encodeJpegGray } from "../data/jpeg.ts";
 import { Rng } from "../util/rng.ts";
@@ -55,7 +55,7 @@ const OPTS = { size: 16, quiet: true, maxBadFraction: 0.2, shardBytes: 5 * 18 * 
 
 Deno.test("cache: stored images equal a direct decode+resize, bad files listed, shards", async () => {
   await withFixture(async (dir) => {
-    const ds = await loadFolder({ root: join(dir, "data") });
+    const ds = await loadFolder({ root: join(dir, "data"), quiet: true });
     const cache = await buildCache(ds, { ...OPTS, dir: join(dir, "c0"), workers: 0 });
     assertEquals(cache.size, storedSizeFor({ size: 16 }));
     assertEquals(cache.size, 18);
@@ -90,7 +90,7 @@ Deno.test("cache: stored images equal a direct decode+resize, bad files listed, 
 
 Deno.test("cache: too many bad images fail clearly and leave nothing behind", async () => {
   await withFixture(async (dir) => {
-    const ds = await loadFolder({ root: join(dir, "data") });
+    const ds = await loadFolder({ root: join(dir, "data"), quiet: true });
     await assertRejects(
       () => buildCache(ds, { ...OPTS, dir: join(dir, "c"), workers: 0, maxBadFraction: 0.05 }),
       /2 of 16 images are unreadable \(limit 5\.0%\)/,
@@ -102,14 +102,14 @@ Deno.test("cache: too many bad images fail clearly and leave nothing behind", as
 
 Deno.test("cache: reused when sources match, rebuilt when a file changes, relabelled freely", async () => {
   await withFixture(async (dir) => {
-    const ds = await loadFolder({ root: join(dir, "data") });
+    const ds = await loadFolder({ root: join(dir, "data"), quiet: true });
     const o = { ...OPTS, dir: join(dir, "c"), workers: 0 };
     const first = await ensureCache(ds, o);
     const again = await ensureCache(ds, o);
     assertEquals(again.index.created, first.index.created);
     // Other labels (positive class swapped): same pixels, no rebuild, new labels.
     const swapped = await ensureCache(
-      await loadFolder({ root: join(dir, "data"), positive: "0_normal" }),
+      await loadFolder({ root: join(dir, "data"), positive: "0_normal", quiet: true }),
       o,
     );
     assertEquals(swapped.index.created, first.index.created);
@@ -132,4 +132,36 @@ Deno.test("cache: reused when sources match, rebuilt when a file changes, relabe
     await Deno.writeFile(shard, (await Deno.readFile(shard)).subarray(10));
     await assertRejects(() => openCache(o.dir), /shard holds .* bytes, want/);
   });
+});
+
+Deno.test("cache: an image listed twice is refused, never relabelled by the last row", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "data_cache_" });
+  try {
+    const png = encodePngGray({ width: 8, height: 8, data: new Uint8Array(64).fill(7) });
+    for (const f of ["a.png", "b.png"]) await Deno.writeFile(join(dir, f), png);
+    // The review's case: a CSV repeating a.png with another label. The loader refuses it.
+    await Deno.writeTextFile(join(dir, "labels.csv"), "path,label\na.png,1\nb.png,0\na.png,0\n");
+    await assertRejects(() => loadCsvDataset({ root: dir, quiet: true }), /rows 2 and 4/);
+    // A repeat with the same label is dropped: building and reusing give the same labels.
+    await Deno.writeTextFile(join(dir, "labels.csv"), "path,label\na.png,1\nb.png,0\na.png,1\n");
+    const ds = await loadCsvDataset({ root: dir, quiet: true });
+    const o = { ...OPTS, dir: join(dir, "c"), workers: 0 };
+    const built = await ensureCache(ds, o), reused = await ensureCache(ds, o);
+    assertEquals(reused.index.created, built.index.created);
+    assertEquals([Array.from(built.labels), Array.from(reused.labels)], [[1, 0], [1, 0]]);
+    // A dataset made by other code with a path twice: refused by the cache, not rebuilt.
+    const twice = {
+      ...ds,
+      records: [...ds.records, { ...ds.records[0], labels: Float32Array.of(0) }],
+    };
+    await assertRejects(() => ensureCache(twice, o), /lists .*a\.png more than once/);
+    await assertRejects(() => buildCache(twice, { ...o, dir: join(dir, "d") }), /more than once/);
+    assertEquals((await openCache(o.dir)).index.created, built.index.created, "cache left alone");
+    await assertRejects(
+      async () => withDatasetLabels(await openCache(o.dir), twice),
+      /lists .*a\.png more than once/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -6,6 +6,8 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 import { decodePngGray } from "../data/png_decode.ts";
 import { encodePngGray } from "../data/png_encode.ts";
+import { chunk, PNG_SIGNATURE } from "../data/png_format.ts";
+import { deflateSync } from "node:zlib";
 import { decodeJpegGray, decodeJpegGraySync, encodeJpegGray } from "../data/jpeg.ts";
 import { decodeImageGray, readImageGray } from "../data/decode.ts";
 import type { GrayImage } from "../data/gray_image.ts";
@@ -48,6 +50,80 @@ Deno.test("PNG: 16-bit gray, RGB and 16-bit RGBA agree with the 8-bit gray withi
     const img = decodePngGray(read(f));
     assertClose(img.data, REF.data, { atol: 1, rtol: 0, label: f });
   }
+});
+
+/** A 16-bit PNG (gray, or RGB when channels is 3) of the given samples, with optional sBIT. */
+function png16(
+  w: number,
+  h: number,
+  samples: number[],
+  channels: 1 | 3,
+  sbit?: number[],
+): Uint8Array {
+  const stride = w * channels * 2;
+  const raw = new Uint8Array(h * (stride + 1));
+  for (let y = 0; y < h; y++) {
+    for (let i = 0; i < w * channels; i++) {
+      const v = samples[y * w * channels + i], o = y * (stride + 1) + 1 + 2 * i;
+      raw[o] = v >> 8;
+      raw[o + 1] = v & 255;
+    }
+  }
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, w);
+  new DataView(ihdr.buffer).setUint32(4, h);
+  ihdr.set([16, channels === 1 ? 0 : 2, 0, 0, 0], 8);
+  const parts = [
+    new Uint8Array(PNG_SIGNATURE),
+    chunk("IHDR", ihdr),
+    ...(sbit ? [chunk("sBIT", new Uint8Array(sbit))] : []),
+    chunk("IDAT", new Uint8Array(deflateSync(raw))),
+    chunk("IEND", new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+Deno.test("PNG: 12-bit values in 16 bits use their range (sBIT, else the largest sample)", () => {
+  // A DICOM-style export: a 0..4095 ramp stored unscaled in a 16-bit gray PNG.
+  const ramp = Array.from({ length: 64 }, (_, i) => Math.round((i * 4095) / 63));
+  const want = ramp.map((v) => Math.round((v * 255) / 4095));
+  for (const sbit of [undefined, [12]]) {
+    const img = decodePngGray(png16(64, 1, ramp, 1, sbit));
+    assertEquals(Array.from(img.data), want, `sBIT ${sbit}`);
+    assertEquals(new Set(img.data).size, 64, "every ramp step its own gray level");
+  }
+  // sBIT names the range even when the image does not reach it (a dark 12-bit image stays dark).
+  const dark = ramp.map((v) => v >> 1);
+  assertEquals(
+    Array.from(decodePngGray(png16(64, 1, dark, 1, [12])).data),
+    dark.map((v) => Math.round((v * 255) / 4095)),
+  );
+  // Without sBIT that image is read by its own range: 11 bits.
+  assertEquals(
+    Array.from(decodePngGray(png16(64, 1, dark, 1)).data),
+    dark.map((v) => Math.round((v * 255) / 2047)),
+  );
+  // RGB: the largest of the colour samples sets the range.
+  const rgb = ramp.flatMap((v) => [v, v, v]);
+  assertEquals(Array.from(decodePngGray(png16(64, 1, rgb, 3)).data), want);
+});
+
+Deno.test("PNG: ordinary 16-bit images, and sBIT over scaled samples, read as before (÷257)", () => {
+  const full = Array.from({ length: 64 }, (_, i) => Math.round((i * 65535) / 63));
+  const mid = Array.from({ length: 64 }, (_, i) => 20000 + i * 320); // max 40160 ≥ 32768
+  const byOld = (a: number[]) => a.map((v) => Math.round(v / 257));
+  assertEquals(Array.from(decodePngGray(png16(64, 1, full, 1)).data), byOld(full));
+  assertEquals(Array.from(decodePngGray(png16(64, 1, mid, 1)).data), byOld(mid));
+  // A spec-conforming encoder scaled 12-bit values to the full range: sBIT 12 but samples over
+  // 4095, so the samples are 16-bit ones.
+  const scaled = full.map((v) => v & 0xfff0);
+  assertEquals(Array.from(decodePngGray(png16(64, 1, scaled, 1, [12])).data), byOld(scaled));
 });
 
 Deno.test("PNG: encoder round-trips exactly, odd sizes included", () => {
@@ -118,6 +194,30 @@ Deno.test("JPEG: truncated and garbage data are rejected", async () => {
     /unknown image format/,
   );
   await assertRejects(() => decodeImageGray(new Uint8Array(0)), /empty file/);
+});
+
+Deno.test("JPEG: a 12-bit frame is refused with the precision named, by both decoders", async () => {
+  const bytes = read("baseline.jpg").slice();
+  let sof = -1;
+  for (let i = 2; i + 1 < bytes.length; i++) {
+    if (bytes[i] === 0xff && (bytes[i + 1] === 0xc0 || bytes[i + 1] === 0xc2)) {
+      sof = i;
+      break;
+    }
+  }
+  assert(sof > 0, "fixture has a frame header");
+  bytes[sof + 1] = 0xc1; // extended sequential, as 12-bit JPEGs are
+  bytes[sof + 4] = 12;
+  const msg = /unsupported JPEG: 12-bit samples \(frame precision 12\)/;
+  await assertRejects(() => decodeJpegGray(bytes), msg);
+  assertThrows(() => decodeJpegGraySync(bytes), msg);
+  const dir = await Deno.makeTempDir({ prefix: "data_codecs_" });
+  try {
+    await Deno.writeFile(`${dir}/ct12.jpg`, bytes);
+    await assertRejects(() => readImageGray(`${dir}/ct12.jpg`), /ct12\.jpg: unsupported JPEG/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("readImageGray names the file in errors and sniffs format by content", async () => {

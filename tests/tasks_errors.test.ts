@@ -46,6 +46,13 @@ await put(join(tmp, "secret.png"), PNG);
 for (const cls of ["0_a", "1_b"]) {
   for (let i = 0; i < 3; i++) await put(join(JUNK, cls, `${i}.png`), "not a png");
 }
+// ±1 labels (refused under the default U-Ones) and a second, 0/1 CSV, over unreadable images: a
+// run that gets past the labels stops at the cache, so which message comes says which labels
+// the task read.
+const PM1 = join(tmp, "pm1");
+await put(join(PM1, "labels.csv"), "path,label,patient\na.png,1,p1\nb.png,-1,p2\n");
+await put(join(PM1, "other.csv"), "path,label,patient\na.png,1,p1\nb.png,0,p2\n");
+for (const f of ["a.png", "b.png"]) await put(join(PM1, f), "not a png");
 
 /** Runs main(args) through runMain; returns the one line printed. */
 async function failure(main: (a: string[]) => Promise<void>, args: string[]): Promise<string> {
@@ -104,6 +111,32 @@ const CASES: [string, (a: string[]) => Promise<void>, string[], RegExp][] = [
     /6 of 6 images are unreadable \(limit 5\.0%\)/,
   ],
   ["synth", synthMain, ["--kind=xray"], /--kind must be chexpert, shenzhen or both/],
+  // The label and patient flags, in every task that opens data.
+  ...([
+    ["pretrain", pretrainMain],
+    ["finetune", finetuneMain],
+    ["experiment", experimentMain],
+    ["prepare", prepareMain],
+  ] as const).flatMap((
+    [task, main],
+  ): [string, (a: string[]) => Promise<void>, string[], RegExp][] => [
+    [task, main, ["--uncertainty=maybe"], /--uncertainty must be one of ones, zeros, ignore/],
+    [
+      task,
+      main,
+      ["--patient-pattern=(person"],
+      /--patient-pattern "\(person" is not a valid regular/,
+    ],
+    [task, main, ["--patient-pattern="], /--patient-pattern needs a regular expression/],
+    [task, main, ["--csv=a.csv", "--kind=chexpert"], /--csv .* cannot go with --kind chexpert/],
+    [
+      task,
+      main,
+      [`--data=${PM1}`, "--uncertainty=zeros", "--patient-pattern=^(nobody\\d+)"],
+      /--patient-pattern "\^\(nobody\\d\+\)" matches none of the 2 images \(tried on their paths/,
+    ],
+    [task, main, [`--data=${PM1}`], /labels\.csv: column "label" holds only 1 and -1/],
+  ]),
 ];
 
 for (const [task, main, args, want] of CASES) {
@@ -133,6 +166,35 @@ Deno.test("pretrain and finetune: too many unreadable images end with the messag
       assert(/6 of 6 images are unreadable \(limit 5\.0%\)/.test(line), line);
       const strict = await failure(main, [`--data=${JUNK}`, "--max-bad=0.5", out("bad2")]);
       assert(/\(limit 50\.0%\)/.test(strict), strict);
+    }
+  } finally {
+    Deno.chdir(cwd);
+  }
+});
+
+Deno.test("every task reads labels with --uncertainty and --csv (they reach the loader)", async () => {
+  // Relative paths (the default runs/cache) resolve under the temp folder for this test.
+  const cwd = Deno.cwd();
+  Deno.chdir(tmp);
+  try {
+    for (const main of [pretrainMain, finetuneMain, experimentMain, prepareMain]) {
+      const name = `labels-${main.name}`;
+      // Past the labels (−1 read as 0, or the 0/1 CSV), the run stops at the unreadable images.
+      for (
+        const args of [
+          [`--data=${PM1}`, "--uncertainty=zeros"],
+          [`--csv=${join(PM1, "other.csv")}`],
+          [`--data=${PM1}`, `--csv=${join(PM1, "other.csv")}`],
+        ]
+      ) {
+        const line = await failure(
+          main,
+          [...args, "--workers=0", out(name)].filter((a) =>
+            main === prepareMain || a !== "--workers=0"
+          ),
+        );
+        assert(/2 of 2 images are unreadable/.test(line), `${main.name} ${args}: ${line}`);
+      }
     }
   } finally {
     Deno.chdir(cwd);

@@ -66,6 +66,7 @@ const TEXT = new Set([
   "ft-data",
   "tune-cache",
   "precision",
+  "patient-pattern",
 ]);
 
 interface Task {

@@ -13,6 +13,7 @@ import { WorkerPool } from "../worker_pool.ts";
 import { exists } from "../paths.ts";
 import { DataError, TooManyBadImagesError } from "../data_error.ts";
 import { sourceChecksum } from "./checksum.ts";
+import { refuseDuplicatePaths } from "../duplicates.ts";
 import { type Decoded, decodeMany } from "./decode.ts";
 import {
   type BadImage,
@@ -48,6 +49,7 @@ export interface CacheOptions extends CacheSizing {
 export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCache> {
   const stored = storedSizeFor(o);
   if (ds.records.length === 0) throw new DataError(`${ds.root}: dataset has no images to cache`);
+  refuseDuplicatePaths(ds.records.map((r) => r.path), `dataset ${ds.root}`);
   const checksum = await sourceChecksum(ds, stored);
   const parent = dirname(o.dir);
   await Deno.mkdir(parent, { recursive: true });
@@ -132,6 +134,9 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
  */
 export async function ensureCache(ds: Dataset, o: CacheOptions): Promise<ImageCache> {
   const stored = storedSizeFor(o);
+  // Before the reuse below, whose failures mean "rebuild": a dataset listing an image twice is
+  // refused, not rebuilt.
+  refuseDuplicatePaths(ds.records.map((r) => r.path), `dataset ${ds.root}`);
   if (await exists(join(o.dir, "index.json"))) {
     try {
       const idx: CacheIndex = JSON.parse(await Deno.readTextFile(join(o.dir, "index.json")));

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import type { ImageSource } from "../augment.ts";
 import type { DataRecord, Dataset, Split } from "../types.ts";
+import { refuseDuplicatePaths } from "../duplicates.ts";
 import {
   type BadImage,
   CACHE_FORMAT,
@@ -137,8 +138,13 @@ export async function openCache(dir: string): Promise<ImageCache> {
   return new ImageCache(dir, index, shards);
 }
 
-/** The same cached pixels with the labels, tasks, patients and splits of `ds` (same paths). */
+/**
+ * The same cached pixels with the labels, tasks, patients and splits of `ds` (same paths). A
+ * dataset or cache listing a path twice is refused: which labels it got would depend on order.
+ */
 export function withDatasetLabels(cache: ImageCache, ds: Dataset): ImageCache {
+  refuseDuplicatePaths(ds.records.map((r) => r.path), `dataset ${ds.root}`);
+  refuseDuplicatePaths(cache.records.map((r) => r.path), `cache ${cache.dir} (rebuild it)`);
   const byPath = new Map(ds.records.map((r) => [r.path, r]));
   const records = cache.records.map((c) => {
     const r = byPath.get(c.path);
