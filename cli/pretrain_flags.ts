@@ -186,13 +186,9 @@ export function pretrainConfigFrom(
     optimizer: optimizer === "adam"
       ? { kind: "adam", weightDecay }
       : { kind: "sgd", momentum: 0.9, weightDecay },
-    lr: n("lr", f, optimizer === "adam" ? 1e-4 : 0.03),
+    lr: n("lr", f, optimizer === "adam" ? ADAM_LR : sgdLr(batchSize)),
     schedule: optimizer === "adam"
-      ? {
-        kind: "step",
-        milestones: numListFlag("milestones", f.milestones, [], PRETRAIN_NUMERIC.milestones),
-        gamma: 0.1,
-      }
+      ? { kind: "step", milestones: milestonesFlag(f.milestones), gamma: 0.1 }
       : { kind: "cosine", epochs },
     seed: n("seed", f, 0),
     ckptEvery: n("ckpt-every", f, 50),
@@ -200,6 +196,30 @@ export function pretrainConfigFrom(
     init: (f.init as string) ?? "random",
     augment: augmentFlag(f.augment),
   };
+}
+
+/** MoCo-CXR's Adam learning rate (moco_pretraining/moco/main_moco.py `--lr` default 0.0001). */
+export const ADAM_LR = 1e-4;
+
+/**
+ * MoCo-CXR's step schedule: the learning rate ×0.1 at each of these epochs (main_moco.py
+ * `--schedule` default [12, 18, 24], applied by its adjust_learning_rate, `--cos` unset; its
+ * training scripts pass neither). Runs of at most 12 epochs never decay.
+ */
+export const MOCO_CXR_MILESTONES: readonly number[] = [12, 18, 24];
+
+/**
+ * MoCo v2's SGD learning rate at `batch`: 0.03 is its rate at batch 256, scaled linearly
+ * (facebookresearch/moco's README: lr 0.015 at batch 128).
+ */
+export function sgdLr(batch: number): number {
+  return 0.03 * batch / 256;
+}
+
+/** --milestones E,E,... (epochs of the ×0.1 decay) or none; default MoCo-CXR's. */
+function milestonesFlag(v: string | boolean | undefined): number[] {
+  if (typeof v === "string" && v.trim() === "none") return [];
+  return numListFlag("milestones", v, [...MOCO_CXR_MILESTONES], PRETRAIN_NUMERIC.milestones);
 }
 
 /** --max-bad: the tolerated share of unreadable images (as prepare's). */

@@ -293,7 +293,7 @@ export class Gpu {
       throw new GpuError(
         `A tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB exceeds this adapter's binding limit of ${
           (this.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)
-        } MiB; use a smaller batch or image size.`,
+        } MiB; use a smaller batch, image size or MoCo queue.`,
       );
     }
     const free = this.pool.get(size);

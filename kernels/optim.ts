@@ -17,12 +17,16 @@
  * one tensor at a time (measured there: kernels/KERNELS.md, "kernels/optim.ts" and session 14).
  *
  * Loss scaling (mixed precision, torch.cuda.amp.GradScaler's rule, all on the
- * device): the scaler's state is `amp` = { scale: [1] f32, flags: 3 u32 words
- * [found (a gradient was not finite), good steps, skipped steps] }.
+ * device): the scaler's state is `amp` = { scale: [1] f32, flags: 4 u32 words
+ * [found (a gradient was not finite), good steps, skipped steps, applied steps] }.
  * `flagNonFinite` ORs found over gradients (7 a dispatch); an optimizer step given `amp`
  * multiplies each gradient by 1/scale, or writes nothing when found is set;
- * `updateLossScale` then halves the scale (found) or doubles it after
- * `interval` good steps, and clears found. One invocation runs the update.
+ * `updateLossScale` then halves the scale (found) or counts an applied step and doubles the
+ * scale after `interval` good steps, and clears found. One invocation runs the update.
+ * Adam given `amp` takes its step count t from the applied steps (+ 1), as torch's
+ * state['step'], which a step GradScaler skips never advances, and so computes its bias
+ * corrections on the device in f32 (`biasCorrection`; kernels/cpu/optim.ts
+ * adamDeviceScalars); without `amp` they come from the host in f64, as before.
  */
 import { type Gpu, type Kernel, kernelFamily, params } from "./device.ts";
 import type { Tensor } from "./tensor.ts";
@@ -30,6 +34,7 @@ import { gridStrideMain } from "./wgsl.ts";
 import {
   type AdamOptions,
   adamScalars,
+  AMP_APPLIED,
   checkOptimShapes,
   type LossScaleOptions,
   type SgdOptions,
@@ -38,24 +43,31 @@ import {
 const WG = 64;
 const MAX_GROUPS = 4096;
 
+/** An update's WGSL: bindings ("!" read-write), uniform fields after the count, body, setup. */
+interface Spec {
+  bindings: string[];
+  fields: string;
+  /** Statement(s) for item i. */
+  body: string;
+  /** Lines before the loop (each invocation), plain and with loss scaling (after the skip). */
+  setup?: { plain: string; amp: string };
+  /** Module-scope functions the setup calls. */
+  fns?: string;
+}
+
+/** The loss-scaling lines before an update's loop: nothing when found, else the unscale factor. */
+const AMP_SETUP = "if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];";
+
 /**
  * Scalar (f32) and vec4 specializations of one update, each plain and with loss scaling
  * ([f32, vec4, f32 + amp, vec4 + amp]); vec4 is used when n % 4 == 0.
  */
-function kernel(key: string, bindings: string[], fields: string, body: string): Kernel[] {
-  return [false, true].flatMap((amp) =>
-    ["f32", "vec4f"].map((T) => make(key, bindings, fields, body, T, amp))
-  );
+function kernel(key: string, sp: Spec): Kernel[] {
+  return [false, true].flatMap((amp) => ["f32", "vec4f"].map((T) => make(key, sp, T, amp)));
 }
 
-function make(
-  key: string,
-  bindings: string[],
-  fields: string,
-  body: string,
-  T: string,
-  amp: boolean,
-): Kernel {
+function make(key: string, sp: Spec, T: string, amp: boolean): Kernel {
+  const { bindings, fields, body } = sp;
   const decls = bindings.map((b, i) =>
     `@group(0) @binding(${i + 1}) var<storage, ${b.endsWith("!") ? "read_write" : "read"}> ${
       b.replace("!", "")
@@ -73,22 +85,42 @@ function make(
 struct P { n: u32, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
 ${decls.join("\n")}
+${sp.fns ?? ""}
 ${
       amp
         ? gridStrideMain(
           WG,
           "p.n",
           body.replaceAll("grad[i]", "(grad[i] * inv)"),
-          "if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];",
+          AMP_SETUP + (sp.setup ? `\n  ${sp.setup.amp}` : ""),
         )
-        : gridStrideMain(WG, "p.n", body)
+        : gridStrideMain(WG, "p.n", body, sp.setup?.plain)
     }`,
   };
 }
 
+/**
+ * WGSL `biasCorrection(c, t)`: 1 − β^t from c = 1 − β, in f32 by square-and-multiply on the
+ * complements (no 1 − β^t cancels); kernels/cpu/optim.ts biasCorrectionF32 is the same operations
+ * (exported for tests/kernels_optim.test.ts).
+ */
+export const BIAS_CORRECTION = `
+fn biasCorrection(c: f32, t: u32) -> f32 {
+  var r = 0.0;
+  var u = c;
+  var e = t;
+  loop {
+    if ((e & 1u) != 0u) { r = r + u * (1.0 - r); }
+    e = e >> 1u;
+    if (e == 0u) { break; }
+    u = u * (2.0 - u);
+  }
+  return r;
+}`;
+
 const SGD_FIELDS = "lr: f32, mom: f32, d1: f32, wd: f32, nesterov: u32, first: u32, _p: u32";
 /** Each update: its bindings ("!" read-write), its uniform fields after the item count, its body. */
-const SPECS = {
+const SPECS: Record<"sgd" | "sgd_momentum" | "adam" | "ema", Spec> = {
   sgd: {
     bindings: ["param!", "grad"],
     fields: SGD_FIELDS,
@@ -106,7 +138,16 @@ const SPECS = {
     bindings: ["param!", "grad", "m!", "v!"],
     fields:
       "one1: f32, one2: f32, b2: f32, eps: f32, wd: f32, decay: f32, stepSize: f32, bc2: f32, " +
-      "decoupled: u32, _a: u32, _b: u32",
+      "decoupled: u32, lr: f32, _b: u32",
+    // Plain: the host's f64 scalars for o.step. With a loss scaler: t = applied steps + 1, the
+    // scalars in f32 here (the host cannot know which steps the device skipped).
+    setup: {
+      plain: "let stepSize = p.stepSize;\n  let bc2 = p.bc2;",
+      amp: `let st = ampFlags[${AMP_APPLIED}] + 1u;
+  let stepSize = p.lr / biasCorrection(p.one1, st);
+  let bc2 = sqrt(biasCorrection(p.one2, st));`,
+    },
+    fns: BIAS_CORRECTION,
     body: `    var g = grad[i];
     var w = param[i];
     if (p.decoupled != 0u) { w = w * p.decay; } else { g = g + p.wd * w; }
@@ -114,7 +155,7 @@ const SPECS = {
     let vi = v[i] * p.b2 + p.one2 * (g * g);
     m[i] = mi;
     v[i] = vi;
-    param[i] = w - p.stepSize * (mi / (sqrt(vi) / p.bc2 + p.eps));`,
+    param[i] = w - stepSize * (mi / (sqrt(vi) / bc2 + p.eps));`,
   },
   ema: {
     bindings: ["k!", "q"],
@@ -125,7 +166,7 @@ const SPECS = {
 type SpecKey = keyof typeof SPECS;
 /** Each update's one-tensor kernels (see `kernel`). */
 const K = Object.fromEntries(
-  Object.entries(SPECS).map(([key, sp]) => [key, kernel(key, sp.bindings, sp.fields, sp.body)]),
+  Object.entries(SPECS).map(([key, sp]) => [key, kernel(key, sp)]),
 ) as Record<SpecKey, Kernel[]>;
 
 /** The kernel variant, its item count (n or n/4) and workgroup count for n elements. */
@@ -165,6 +206,7 @@ function adamValues(o: AdamOptions): Array<number | { f32: number }> {
     { f32: stepSize },
     { f32: bc2Sqrt },
     o.decoupled ? 1 : 0,
+    { f32: o.lr },
   ];
 }
 
@@ -232,7 +274,8 @@ export function sgdStep(
 
 /**
  * torch.optim.Adam (decoupled=false) or AdamW (decoupled=true) step in place; o.step is 1-based.
- * `amp`: as sgdStep.
+ * `amp`: as sgdStep, and the step count is amp's applied steps + 1 instead of o.step (a skipped
+ * step does not count, as with torch's GradScaler), its bias corrections computed here in f32.
  */
 export function adamStep(
   param: Tensor,
@@ -303,7 +346,7 @@ ${cases}
  */
 const groupedKernel = kernelFamily(
   (key: SpecKey, count: number, T: "f32" | "vec4f", amp: boolean): Kernel => {
-    const { bindings, fields, body } = SPECS[key];
+    const { bindings, fields, body, setup, fns } = SPECS[key];
     const names = bindings.map((b) => b.replace("!", ""));
     const decls = Array.from(
       { length: count },
@@ -329,18 +372,15 @@ const groupedKernel = kernelFamily(
       for (const nm of names) b = b.replace(new RegExp(`\\b${nm}\\[`, "g"), `${nm}${r}[`);
       return amp ? b.replaceAll(`grad${r}[i]`, `(grad${r}[i] * inv)`) : b;
     };
-    const main = rowMain(
-      count,
-      (f, r) => `p.row${f}[${r}]`,
-      rowBody,
-      amp ? "\n  if (ampFlags[0] != 0u) { return; }\n  let inv = 1.0 / ampScale[0];" : "",
-    );
+    const pre = amp ? AMP_SETUP + (setup ? `\n  ${setup.amp}` : "") : setup?.plain;
+    const main = rowMain(count, (f, r) => `p.row${f}[${r}]`, rowBody, pre ? `\n  ${pre}` : "");
     return {
       name: `optim:${key}:${count}:${T}${amp ? ":amp" : ""}`,
       code: `
 struct P { rown: vec4u, rowfirst: vec4u, rowgroups: vec4u, ${fields} }
 @group(0) @binding(0) var<uniform> p: P;
 ${decls.join("\n")}
+${fns ?? ""}
 ${main}
 }`,
     };
@@ -434,7 +474,10 @@ export function adamStepMany(
 
 // ---- loss scaling ----------------------------------------------------------
 
-/** A loss scaler's state on the device: scale [1] f32; flags [3] u32 words (found, good, skipped). */
+/**
+ * A loss scaler's state on the device: scale [1] f32; flags [4] u32 words (found, good, skipped,
+ * applied).
+ */
 export interface AmpState {
   scale: Tensor;
   flags: Tensor;
@@ -487,6 +530,7 @@ fn main() {
     flags[1] = 0u;
     flags[2] = flags[2] + 1u;
   } else {
+    flags[${AMP_APPLIED}] = flags[${AMP_APPLIED}] + 1u;
     flags[1] = flags[1] + 1u;
     if (flags[1] >= p.interval) {
       scale[0] = min(scale[0] * p.growth, p.maxScale);

@@ -2,6 +2,7 @@ import { Tensor } from "../kernels/tensor.ts";
 import {
   adamStep,
   adamStepMany,
+  BIAS_CORRECTION,
   emaUpdate,
   emaUpdateMany,
   flagNonFinite,
@@ -13,7 +14,10 @@ import {
 import {
   type AdamOptions,
   adamStepCpu,
+  AMP_APPLIED,
+  AMP_WORDS,
   ampWords,
+  biasCorrectionF32,
   emaUpdateCpu,
   flagNonFiniteCpu,
   type SgdOptions,
@@ -23,6 +27,7 @@ import {
 import { type CpuTensor, cpuTensor } from "../kernels/cpu/tensor.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
+import { params } from "../kernels/device.ts";
 
 const up = (t: CpuTensor) => Tensor.from(gpu, t.data, t.shape);
 const rand = (n: number, seed: number, scale = 1) => cpuTensor([n], randn(n, seed, scale));
@@ -122,9 +127,10 @@ Deno.test("optimizers reject mismatched tensors", () => {
 // ---- loss scaling (f16 steps) ---------------------------------------------------------------
 
 /** A scaler state at `scale` with the found flag set or not (CPU and GPU copies). */
-function ampPair(scale: number, found: boolean) {
-  const flags = cpuTensor([3]);
+function ampPair(scale: number, found: boolean, applied = 0) {
+  const flags = cpuTensor([AMP_WORDS]);
   ampWords(flags)[0] = found ? 1 : 0;
+  ampWords(flags)[AMP_APPLIED] = applied;
   const cpu = { scale: cpuTensor([1], [scale]), flags };
   return { cpu, gpu: { scale: up(cpu.scale), flags: up(flags) } };
 }
@@ -215,7 +221,7 @@ Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, coun
   flagNonFinite([up(cpuTensor([1037], ok))], a.gpu);
   flagNonFiniteCpu([cpuTensor([1037], ok)], a.cpu);
   const words = async () => new Uint32Array((await a.gpu.flags.read()).buffer);
-  assertEquals([...(await words())], [0, 0, 0]);
+  assertEquals([...(await words())], [0, 0, 0, 0]);
   for (const bad of [Infinity, -Infinity, NaN]) {
     const g = ok.slice();
     g[777] = bad;
@@ -225,13 +231,15 @@ Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, coun
     assertEquals(new Uint32Array((await b.gpu.flags.read()).buffer)[0], 1, `${bad}`);
     assertEquals(ampWords(b.cpu.flags)[0], 1);
   }
-  // found → halve and count a skip; then two good steps → double (capped at maxScale).
+  // found → halve and count a skip; then two good steps → double (capped at maxScale); every
+  // good step counts as applied (Adam's step count under the scaler), a skipped one does not.
   const seq: [boolean, number, number[]][] = [
-    [true, 512, [0, 0, 1]],
-    [false, 512, [0, 1, 1]],
-    [false, 1024, [0, 0, 1]],
-    [false, 1024, [0, 1, 1]],
-    [false, 2048, [0, 0, 1]],
+    [true, 512, [0, 0, 1, 0]],
+    [false, 512, [0, 1, 1, 1]],
+    [false, 1024, [0, 0, 1, 2]],
+    [false, 1024, [0, 1, 1, 3]],
+    [false, 2048, [0, 0, 1, 4]],
+    [true, 1024, [0, 0, 2, 4]],
   ];
   for (const [found, scale, w] of seq) {
     if (found) {
@@ -247,6 +255,101 @@ Deno.test("flagNonFinite flags inf and NaN only; updateLossScale backs off, coun
     assertEquals([...ampWords(a.cpu.flags)], w);
   }
 });
+
+// Adam under a loss scaler counts the steps applied (the flags' word 3), as torch's state['step']
+// under GradScaler, which a skipped step never advances; the host cannot know which steps the
+// device skipped, so the bias corrections are computed on the device, in f32.
+const BC_TS = [1, 2, 3, 7, 8, 12, 100, 1000, 4097, 65535, 65536, 1_000_003, 2 ** 32 - 1];
+const BC_CS = [0.1, 0.001, 0.2, 0.01, 0.5].map(Math.fround);
+
+Deno.test("biasCorrection: the GPU's f32 bits are the CPU's, a few roundings from 1 − β^t in f64", async () => {
+  const n = BC_TS.length * BC_CS.length;
+  const out = Tensor.empty(gpu, [n]);
+  gpu.dispatch(
+    {
+      name: "test_bias_correction",
+      code: `
+struct P { nt: u32, _a: u32, _b: u32, _c: u32, ts: array<vec4u, 4>, cs: array<vec4f, 2> }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+${BIAS_CORRECTION}
+@compute @workgroup_size(1)
+fn main(@builtin(workgroup_id) wid: vec3u) {
+  let i = wid.x;
+  let t = i % p.nt;
+  let c = i / p.nt;
+  o[i] = biasCorrection(p.cs[c / 4u][c % 4u], p.ts[t / 4u][t % 4u]);
+}`,
+    },
+    [out.buffer],
+    params([
+      BC_TS.length,
+      0,
+      0,
+      0,
+      ...BC_TS,
+      ...new Array(16 - BC_TS.length).fill(0),
+      ...BC_CS.map((c) => ({ f32: c })),
+      ...new Array(8 - BC_CS.length).fill({ f32: 0 }),
+    ]),
+    [n],
+  );
+  const got = await out.read();
+  const want = BC_CS.flatMap((c) => BC_TS.map((t) => biasCorrectionF32(c, t)));
+  assertClose(got, want, { ...SAME_OP_ORDER, label: "GPU vs CPU" });
+  // f64: 1 − (1 − c)^t from the same f32 c; a few f32 roundings (2^-24 each) away at most
+  const exact = BC_CS.flatMap((c) => BC_TS.map((t) => -Math.expm1(t * Math.log1p(-c))));
+  assertClose(want, exact, { atol: 0, rtol: 8 * 2 ** -24, label: "CPU vs f64" });
+  // and against the host's f64 scalars of the unscaled path (β = 0.9, 0.999 given in f64)
+  for (const [b, c] of [[0.9, Math.fround(0.1)], [0.999, Math.fround(1 - 0.999)]]) {
+    for (let t = 1; t <= 20_000; t += t < 100 ? 1 : 97) {
+      const e = Math.abs(biasCorrectionF32(c, t) / (1 - b ** t) - 1);
+      assert(e < 8 * 2 ** -24, `β ${b}, t ${t}: ${e}`);
+    }
+  }
+});
+
+for (const vec of [true, false]) {
+  const m = vec ? 1036 : 1037;
+  Deno.test(`adam with a loss scale: a skipped step does not count; the next update is the first (n=${m})`, async () => {
+    const S = 1024, lr = 1e-3;
+    const o = { interval: 2000, growth: 2, backoff: 0.5, maxScale: 2 ** 24 };
+    const p0 = randn(m, 1), g = randn(m, 2);
+    const a = ampPair(S, false);
+    const p = cpuTensor([m], p0), mm = cpuTensor([m]), v = cpuTensor([m]);
+    const [gp, gm, gv] = [up(p), up(mm), up(v)];
+    // Step 1: a non-finite gradient, skipped (no update, the scale halves, nothing applied).
+    const bad = cpuTensor([m], g.map((x) => x * S));
+    bad.data[m - 1] = Infinity;
+    flagNonFinite([up(bad)], a.gpu);
+    flagNonFiniteCpu([bad], a.cpu);
+    // The caller's step count is 1 here, then 2: with a scaler Adam uses the applied count.
+    adamStep(gp, up(bad), gm, gv, { lr, step: 1 }, a.gpu);
+    adamStepCpu(p, bad, mm, v, { lr, step: 1 }, a.cpu);
+    updateLossScale(a.gpu, o);
+    updateLossScaleCpu(a.cpu, o);
+    const words = async () => [...new Uint32Array((await a.gpu.flags.read()).buffer)];
+    assertEquals(await words(), [0, 0, 1, 0]);
+    assertEquals([...ampWords(a.cpu.flags)], [0, 0, 1, 0]);
+    // Step 2: the first applied step, its gradient at the halved scale.
+    const good = cpuTensor([m], g.map((x) => x * (S / 2)));
+    adamStep(gp, up(good), gm, gv, { lr, step: 2 }, a.gpu);
+    adamStepCpu(p, good, mm, v, { lr, step: 2 }, a.cpu);
+    updateLossScale(a.gpu, o);
+    updateLossScaleCpu(a.cpu, o);
+    assertEquals(await words(), [0, 1, 1, 1]);
+    assertEquals([...ampWords(a.cpu.flags)], [0, 1, 1, 1]);
+    const got = await gp.read();
+    assertClose(got, p.data, { atol: 1e-7, rtol: 1e-6, label: "GPU vs CPU" });
+    // torch's first Adam step (bias-corrected m̂ = g, v̂ = g²): each weight moves by
+    // lr·g/(|g| + eps), ≈ lr; counting the skipped step made it 0.744·lr.
+    for (const [name, q] of [["CPU", p.data], ["GPU", got]] as const) {
+      const moved = q.map((x, i) => (p0[i] - x) / (lr * g[i] / (Math.abs(g[i]) + 1e-8)));
+      const worst = moved.reduce((w, r) => Math.max(w, Math.abs(r - 1)), 0);
+      assert(worst < 1e-3, `${name}: the first applied step moved ${worst} from lr·g/|g|`);
+    }
+  });
+}
 
 // The key encoder's EMA over a model's parameters, 4 pairs a dispatch where grouped (hardware
 // adapters; forced here), vec4 pairs and scalar pairs apart, else one a pair: the bits of one
@@ -304,8 +407,8 @@ for (const grouped of [true, false]) {
           vals.map((v, i) => up(cpuTensor([MANY_SIZES[i]], v)));
         const one = [make(p0), make(g0), make(b0), make(v0)];
         const many = [make(p0), make(g0), make(b0), make(v0)];
-        const ampOne = scale ? ampPair(scale, found).gpu : null;
-        const ampMany = scale ? ampPair(scale, found).gpu : null;
+        const ampOne = scale ? ampPair(scale, found, 41).gpu : null;
+        const ampMany = scale ? ampPair(scale, found, 41).gpu : null;
         const sgd = { lr: 0.1, momentum: name === "sgd" ? 0 : 0.9, weightDecay: 1e-4 };
         const so = {
           ...sgd,

@@ -285,16 +285,23 @@ Deno.test("timestamp timing: each stretch's GPU time over its passes, null past 
   const calls = (n: number) => () => {
     for (let i = 0; i < n; i++) axpby(0.5, a, 0.5, b).dispose();
   };
-  const times = await gpu.timePasses([
-    calls(1),
-    calls(16),
-    () => { // a clear between dispatches ends the pass; the next dispatch opens a timed one
-      calls(8)();
-      gpu.clear(a.buffer);
-      calls(8)();
-    },
-    () => gpu.clear(a.buffer), // no dispatch: nothing timed
-  ]);
+  const stretches = () =>
+    gpu.timePasses([
+      calls(1),
+      calls(16),
+      () => { // a clear between dispatches ends the pass; the next dispatch opens a timed one
+        calls(8)();
+        gpu.clear(a.buffer);
+        calls(8)();
+      },
+      () => gpu.clear(a.buffer), // no dispatch: nothing timed
+    ]);
+  // A software adapter shares its cores with whatever else runs: a lone call preempted once can
+  // read as long as 16 (CI saw 2.7 against 7.4 ms). Up to three tries; the ratios below must hold
+  // in one of them, and the rest of the checks read that try's timeline.
+  const held = (t: (number | null)[]) => t[0] === null || Math.min(t[1]!, t[2]!) > 4 * t[0];
+  let times = await stretches();
+  for (let t = 1; t < 3 && !held(times); t++) times = await stretches();
   if (!gpu.hasTimestamps) {
     assertEquals(times, [null, null, null, null]);
   } else {

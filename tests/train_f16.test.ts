@@ -11,10 +11,11 @@ import type { Backend } from "../model/backend.ts";
 import { Moco } from "../train/moco.ts";
 import { cpuTrainOps, gpuTrainOps, type TrainOps } from "../train/train_ops.ts";
 import { Optimizer } from "../train/optimizer.ts";
-import { DEFAULT_LOSS_SCALE } from "../train/loss_scale.ts";
+import { DEFAULT_LOSS_SCALE, LossScaler } from "../train/loss_scale.ts";
+import { Parameter } from "../model/nn.ts";
 import { pretrain } from "../train/pretrain.ts";
 import { readMetrics } from "../train/metrics.ts";
-import { readSafetensors } from "../model/safetensors.ts";
+import { readSafetensors, type TensorData, writeSafetensors } from "../model/safetensors.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects, relErr } from "./helpers.ts";
 import { gpu, randn } from "./gpu.ts";
@@ -151,7 +152,7 @@ Deno.test({
     // The scaler's state is in the checkpoint (a resume restores it with the weights).
     const ck = await readSafetensors(join(a, "checkpoint.safetensors"));
     assertEquals([...ck.tensors.get("loss_scale.scale")!.data], [DEFAULT_LOSS_SCALE.init]);
-    assertEquals(ck.tensors.get("loss_scale.flags")!.shape, [3]);
+    assertEquals(ck.tensors.get("loss_scale.flags")!.shape, [4]);
     // Killed after step 7 and resumed: the same losses and weights as the uninterrupted run.
     await assertRejects(
       () =>
@@ -171,5 +172,128 @@ Deno.test({
       await Deno.readFile(join(a, "backbone.safetensors")),
     );
     for (const d of [a, b, c]) await Deno.remove(d, { recursive: true });
+  },
+});
+
+// Adam under the loss scaler counts only the steps it applied, as torch's state['step'] under
+// GradScaler (a skipped step never calls optimizer.step()): a skipped first step leaves the next
+// two updates the bits of a run without it (gradients at each step's scale, a power of two, so
+// the unscaled values are the same). Counting the skip made the first real update 0.744 of it.
+for (
+  const [name, B, ops] of [
+    ["CPU", cpuBackend, cpuTrainOps],
+    ["GPU", gpuBackend(gpu), gpuTrainOps],
+  ] as const
+) {
+  Deno.test(`f16 optimizer (${name}): a skipped step does not count in Adam's bias correction`, async () => {
+    const sizes = [37, 64];
+    const run = async (skipFirst: boolean) => {
+      const ps: [string, Parameter][] = sizes.map((n, i) => [
+        `w${i}`,
+        new Parameter(B, B.fromArray(randn(n, 10 + i), [n])),
+      ]);
+      const scaler = new LossScaler(B, ops);
+      const opt = new Optimizer(B, ops, ps, { kind: "adam", weightDecay: 1e-4 }, scaler);
+      const step = async (k: number, bad = false) => {
+        const S = (await scaler.read()).scale;
+        ps.forEach(([, p], i) => {
+          const g = randn(sizes[i], 20 + 2 * k + i).map((x) => x * S);
+          if (bad) g[3] = Infinity;
+          p.grad = B.fromArray(g, [sizes[i]]);
+        });
+        opt.update(1e-3);
+      };
+      if (skipFirst) await step(0, true);
+      await step(1);
+      await step(2);
+      const out = {
+        values: await Promise.all(ps.map(([, p]) => B.read(p.value))),
+        skipped: (await scaler.read()).skipped,
+        applied: await scaler.applied(),
+        calls: opt.step,
+      };
+      opt.dispose();
+      scaler.dispose();
+      return out;
+    };
+    const a = await run(true), b = await run(false);
+    assertEquals([a.skipped, a.applied, a.calls], [1, 2, 3]);
+    assertEquals([b.skipped, b.applied, b.calls], [0, 2, 2]);
+    a.values.forEach((v, i) => assertEquals(v, b.values[i], `w${i}`));
+  });
+}
+
+Deno.test({
+  name: "f16 pretraining with skipped steps: a killed run resumes bit for bit; an older " +
+    "checkpoint (3 flag words) resumes with Adam's count at its optimizer step",
+  ignore: !hasF16,
+  async fn() {
+    const B = gpuBackend(gpu);
+    const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
+    const killedAt7 = (dir: string) =>
+      assertRejects(
+        () =>
+          pretrain(B, gpuTrainOps, cfg(3, "f16"), discSource(64), dir, {
+            ...opts,
+            afterStep: (s) => {
+              if (s === 7) throw new Error("killed");
+            },
+          }),
+        /killed/,
+      );
+    const flagsOf = async (dir: string) => {
+      const t = (await readSafetensors(join(dir, "checkpoint.safetensors"))).tensors
+        .get("loss_scale.flags")!;
+      return [...new Uint32Array((t.data as Float32Array).slice().buffer)];
+    };
+    /** Rewrites a run's checkpoint with only the first `words` flag words; returns its meta. */
+    const keepFlagWords = async (dir: string, words: number) => {
+      const path = join(dir, "checkpoint.safetensors");
+      const file = await readSafetensors(path);
+      const tensors = [...file.tensors].map(([k, t]): [string, TensorData] => [
+        k,
+        k === "loss_scale.flags" ? { ...t, shape: [words], data: t.data.slice(0, words) } : t,
+      ]);
+      await writeSafetensors(path, tensors, file.metadata);
+      return JSON.parse(file.metadata.meta!);
+    };
+    // A first scale of 2^23 overflows f16 on this run's first three steps, halving each time.
+    const init = DEFAULT_LOSS_SCALE.init;
+    DEFAULT_LOSS_SCALE.init = 2 ** 23;
+    const [a, c, d, e] = await Promise.all([0, 1, 2, 3].map(() => Deno.makeTempDir()));
+    try {
+      const s = await pretrain(B, gpuTrainOps, cfg(3, "f16"), discSource(64), a, opts);
+      assertEquals([s.steps, s.lossScale], [12, { scale: 2 ** 20, skipped: 3 }]);
+      // found, good steps, skipped, applied
+      assertEquals(await flagsOf(a), [0, 9, 3, 9]);
+      const ma = await readMetrics(join(a, "metrics.jsonl"));
+      // Killed after step 7 (the checkpoint is step 6's, the skips before it) and resumed.
+      await killedAt7(c);
+      assertEquals(await flagsOf(c), [0, 3, 3, 3]);
+      await pretrain(B, gpuTrainOps, cfg(3, "f16"), discSource(64), c, { ...opts, resume: true });
+      const mc = await readMetrics(join(c, "metrics.jsonl"));
+      assertEquals(mc.map((r) => r.loss), ma.map((r) => r.loss));
+      assertEquals(
+        await Deno.readFile(join(c, "backbone.safetensors")),
+        await Deno.readFile(join(a, "backbone.safetensors")),
+      );
+      // The same checkpoint as the code before the applied count wrote it: 3 flag words. It
+      // resumes with Adam's count at its optimizer step (6, skips included, as that code counted),
+      // and only the steps applied after it add to it: 6 + 6 at the end, not the true 9.
+      await killedAt7(d);
+      assertEquals((await keepFlagWords(d, 3)).optimizerStep, 6);
+      await pretrain(B, gpuTrainOps, cfg(3, "f16"), discSource(64), d, { ...opts, resume: true });
+      assertEquals(await flagsOf(d), [0, 9, 3, 12]);
+      // Flags of another length are refused, naming the tensor.
+      await killedAt7(e);
+      await keepFlagWords(e, 2);
+      await assertRejects(
+        () => pretrain(B, gpuTrainOps, cfg(3, "f16"), discSource(64), e, { ...opts, resume: true }),
+        /"loss_scale.flags" has shape \[2\], this run expects \[4\]/,
+      );
+    } finally {
+      DEFAULT_LOSS_SCALE.init = init;
+      for (const dir of [a, c, d, e]) await Deno.remove(dir, { recursive: true });
+    }
   },
 });

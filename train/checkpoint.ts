@@ -53,11 +53,24 @@ export async function saveCheckpoint(
   });
 }
 
-/** Loads a checkpoint into existing modules and tensors (shapes must match); returns the meta. */
+/**
+ * How an older checkpoint's tensor becomes this run's: called with the saved values when the
+ * saved shape is `from`, and the checkpoint's meta; returns the values in the run's shape.
+ */
+export interface OlderTensor {
+  from: readonly number[];
+  convert: (saved: Float32Array, meta: Record<string, unknown>) => Float32Array;
+}
+
+/**
+ * Loads a checkpoint into existing modules and tensors (shapes must match, or `older` converts
+ * a named tensor saved in an earlier shape); returns the meta.
+ */
 export async function loadCheckpoint(
   path: string,
   B: Backend,
   parts: Omit<CheckpointParts, "meta">,
+  older: Record<string, OlderTensor> = {},
 ): Promise<Record<string, unknown>> {
   const file = await readCheckpointFile(path);
   if (file.metadata.format !== CHECKPOINT_FORMAT) {
@@ -65,10 +78,18 @@ export async function loadCheckpoint(
       `${path} is not a checkpoint of this project (format "${file.metadata.format}")`,
     );
   }
+  const meta = JSON.parse(file.metadata.meta ?? "{}");
+  const sameShape = (a: readonly number[], b: readonly number[]) =>
+    a.length === b.length && a.every((d, i) => d === b[i]);
   const take = (name: string, shape: readonly number[]): TensorData => {
     const t = file.tensors.get(name);
     if (!t) throw new UserError(`${path}: checkpoint lacks "${name}" (different configuration?)`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    const o = older[name];
+    if (o && !sameShape(t.shape, shape) && sameShape(t.shape, o.from)) {
+      const saved = asDtype(name, t, "F32", path) as Float32Array;
+      return { dtype: "F32", shape: [...shape], data: o.convert(saved, meta) };
+    }
+    if (!sameShape(t.shape, shape)) {
       throw new UserError(
         `${path}: "${name}" has shape [${t.shape}], this run expects [${shape}] (different backbone or settings?)`,
       );
@@ -89,7 +110,7 @@ export async function loadCheckpoint(
     writes.push(() => B.write(t, data));
   }
   for (const w of writes) w();
-  return JSON.parse(file.metadata.meta ?? "{}");
+  return meta;
 }
 
 /** Reads a checkpoint file; a damaged one (cut short, overwritten) throws DamagedCheckpointError. */

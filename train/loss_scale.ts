@@ -5,10 +5,13 @@
  * gradient by S, and skips the whole step when any gradient is ±inf or NaN
  * (f16 overflow), after which S halves; after `interval` good steps it doubles.
  * Scale, flag and counters stay on the device (kernels/optim.ts), so a step
- * needs no readback; `read()` fetches them for the log.
+ * needs no readback; `read()` fetches them for the log. The counters include the
+ * steps applied (not skipped), Adam's step count under the scaler, as torch's
+ * state['step'] that a skipped step never advances.
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import type { AmpTensors, LossScaleOptions, TrainOps } from "./train_ops.ts";
+import { AMP_APPLIED, AMP_WORDS } from "../kernels/cpu/optim.ts";
 
 /** The scaler's settings: the first scale and GradScaler's growth rule. */
 export interface LossScaleConfig extends LossScaleOptions {
@@ -50,7 +53,7 @@ export class LossScaler {
     private ops: TrainOps,
     readonly cfg: LossScaleConfig = DEFAULT_LOSS_SCALE,
   ) {
-    this.amp = { scale: B.fromArray(Float32Array.of(cfg.init), [1]), flags: B.zeros([3]) };
+    this.amp = { scale: B.fromArray(Float32Array.of(cfg.init), [1]), flags: B.zeros([AMP_WORDS]) };
   }
 
   /** The backward's seed for a one-value loss: the scale (the engine owns it). */
@@ -71,16 +74,42 @@ export class LossScaler {
   /** The scale and the skipped-step count (a readback: call it when logging). */
   async read(): Promise<LossScaleStats> {
     const scale = (await this.B.read(this.amp.scale))[0];
-    const flags = await this.B.read(this.amp.flags);
-    return { scale, skipped: new Uint32Array(flags.buffer, flags.byteOffset, 3)[2] };
+    return { scale, skipped: (await this.words())[2] };
   }
 
-  /** Overwrites the state (resuming a run). */
-  restore(s: LossScaleStats): void {
+  /** The steps applied so far (not skipped): Adam's step count under this scaler (a readback). */
+  async applied(): Promise<number> {
+    return (await this.words())[AMP_APPLIED];
+  }
+
+  /** The scaler's flag words as u32 (a readback). */
+  private async words(): Promise<Uint32Array> {
+    const flags = await this.B.read(this.amp.flags);
+    return new Uint32Array(flags.buffer, flags.byteOffset, AMP_WORDS);
+  }
+
+  /** Overwrites the state (resuming a run): `applied` steps so far, of which none is pending. */
+  restore(s: LossScaleStats, applied: number): void {
     this.B.write(this.amp.scale, Float32Array.of(s.scale));
-    const f = new Float32Array(3);
-    new Uint32Array(f.buffer)[2] = s.skipped;
+    const f = new Float32Array(AMP_WORDS), w = new Uint32Array(f.buffer);
+    w[2] = s.skipped;
+    w[AMP_APPLIED] = applied;
     this.B.write(this.amp.flags, f);
+  }
+
+  /**
+   * A checkpoint's flags from before the applied-step count (3 words: found, good, skipped) as
+   * this scaler's: `applied` is the run's optimizer step then, which counted every step, so a
+   * resumed old run's Adam goes on from the step count it had; later skips no longer count.
+   */
+  static flagsOfOldCheckpoint(saved: Float32Array, applied: number): Float32Array {
+    if (saved.length !== 3 || !(Number.isInteger(applied) && applied >= 0)) {
+      throw new Error(`old loss-scale flags: ${saved.length} words, optimizer step ${applied}`);
+    }
+    const f = new Float32Array(AMP_WORDS);
+    f.set(saved);
+    new Uint32Array(f.buffer)[AMP_APPLIED] = applied;
+    return f;
   }
 
   /** Frees the state. */

@@ -16,7 +16,11 @@ export type OptimConfig =
 
 /** An optimizer over named parameters, its state on the backend. */
 export class Optimizer {
-  /** Number of steps taken (torch's per-parameter `step`, shared here). */
+  /**
+   * Number of updates asked for (`apply` calls), torch's per-parameter `step` without a loss
+   * scaler. With one, Adam's step count is the scaler's applied steps instead, on the device
+   * (skipped steps do not count, as with torch's GradScaler).
+   */
   step = 0;
   private state = new Map<string, BTensor[]>();
 
@@ -39,8 +43,9 @@ export class Optimizer {
   /**
    * Applies one update with learning rate lr to every parameter that has a gradient. With a
    * loss scaler, the gradients are unscaled, and the step is skipped on the device when one of
-   * them is not finite (`step` still counts it: Adam's bias correction runs one step ahead
-   * after a skip, where torch's GradScaler would not count it).
+   * them is not finite; Adam's bias correction then counts only the steps applied, which the
+   * scaler counts on the device (kernels/optim.ts), as torch's GradScaler leaves state['step']
+   * alone on a skipped step. `step` counts every call.
    */
   apply(lr: number): void {
     this.step++;

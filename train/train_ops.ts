@@ -15,11 +15,11 @@ import * as optCpu from "../kernels/cpu/optim.ts";
 
 export type { AdamOptions, LossScaleOptions, SgdOptions } from "../kernels/cpu/optim.ts";
 
-/** A loss scaler's state on the backend (kernels/optim.ts): scale [1]; flags [3] u32 words. */
+/** A loss scaler's state on the backend (kernels/optim.ts): scale [1]; flags [4] u32 words. */
 export interface AmpTensors {
   /** The current loss scale. */
   scale: BTensor;
-  /** found (a gradient was not finite this step), good steps, skipped steps. */
+  /** found (a gradient was not finite this step), good steps, skipped steps, applied steps. */
   flags: BTensor;
 }
 

@@ -34,7 +34,11 @@ export interface AdamOptions {
   weightDecay?: number;
   /** AdamW: decoupled weight decay p ← p·(1 − lr·wd) instead of g += wd·p. */
   decoupled?: boolean;
-  /** 1-based step count (after torch's increment) for the bias correction. */
+  /**
+   * 1-based step count (after torch's increment) for the bias correction. With a loss scaler
+   * (`amp`) it is not used: the count is the scaler's applied steps (AMP_APPLIED) + 1, as torch's
+   * state['step'], which a step GradScaler skips never advances.
+   */
   step: number;
 }
 
@@ -75,15 +79,54 @@ export interface LossScaleOptions {
   maxScale: number;
 }
 
-/** A loss scaler's state (kernels/optim.ts): scale [1]; flags [3] words: found, good, skipped. */
+/**
+ * A loss scaler's state (kernels/optim.ts): scale [1]; flags [AMP_WORDS] u32 words: found, good,
+ * skipped, applied.
+ */
 export interface AmpStateCpu {
   scale: CpuTensor;
   flags: CpuTensor;
 }
 
+/** The flags' u32 words: found (this step), good steps in a row, skipped steps, applied steps. */
+export const AMP_WORDS = 4;
+/** The flags' word counting the steps applied (not skipped): Adam's step count with a scaler. */
+export const AMP_APPLIED = 3;
+
 /** The flags' u32 words. */
 export const ampWords = (flags: CpuTensor): Uint32Array =>
-  new Uint32Array(flags.data.buffer, flags.data.byteOffset, 3);
+  new Uint32Array(flags.data.buffer, flags.data.byteOffset, AMP_WORDS);
+
+/**
+ * Adam's bias correction 1 − β^t from c = 1 − β (as f32) in f32 operations, as the GPU computes it
+ * with a loss scaler (kernels/optim.ts `biasCorrection`): square-and-multiply on the complements,
+ * u ← u·(2 − u) for 1 − β^(2^k) and r ← r + u·(1 − r) to combine, so no 1 − β^t cancels (within
+ * a few f32 roundings of the f64 value at every t, where β^t from f32(β) drifts by t·1e-8).
+ */
+export function biasCorrectionF32(c: number, t: number): number {
+  let r = 0, u = f(c), e = t >>> 0;
+  for (;;) {
+    if (e & 1) r = f(r + f(u * f(1 - r)));
+    e >>>= 1;
+    if (e === 0) return r;
+    u = f(u * f(2 - u));
+  }
+}
+
+/**
+ * The step size lr/(1−β1ᵗ) and √(1−β2ᵗ) in f32 for t = applied + 1, as the GPU computes them with
+ * a loss scaler from the applied-step count it holds (no readback).
+ */
+export function adamDeviceScalars(
+  o: Omit<AdamOptions, "step">,
+  applied: number,
+): { stepSize: number; bc2Sqrt: number } {
+  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, t = applied + 1;
+  return {
+    stepSize: f(f(o.lr) / biasCorrectionF32(f(1 - b1), t)),
+    bc2Sqrt: f(Math.sqrt(biasCorrectionF32(f(1 - b2), t))),
+  };
+}
 
 /** The gradient unscaled by amp's scale (or null: the step is skipped), as the GPU reads it. */
 function unscaled(grad: CpuTensor, amp: AmpStateCpu | null): Float32Array | null {
@@ -128,7 +171,10 @@ export function adamStepCpu(
   checkOptimShapes("adamStep", param, [["grad", grad], ["m", m], ["v", v]]);
   const gd = unscaled(grad, amp);
   if (!gd) return;
-  const { stepSize, bc2Sqrt } = adamScalars(o);
+  // With a scaler the step counts only applied steps, held with the scaler's flags.
+  const { stepSize, bc2Sqrt } = amp
+    ? adamDeviceScalars(o, ampWords(amp.flags)[AMP_APPLIED])
+    : adamScalars(o);
   const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = f(o.eps ?? 1e-8), wd = o.weightDecay ?? 0;
   const p = param.data;
   const decay = f(1 - o.lr * wd), w = f(wd), one1 = f(1 - b1), one2 = f(1 - b2), fb2 = f(b2);
@@ -160,16 +206,22 @@ export function flagNonFiniteCpu(gs: readonly CpuTensor[], amp: AmpStateCpu): vo
   if (!gs.every((g) => g.data.every(Number.isFinite))) ampWords(amp.flags)[0] |= 1;
 }
 
-/** GradScaler's update: back off and count a skip after a non-finite step, else grow on schedule. */
+/**
+ * GradScaler's update: back off and count a skip after a non-finite step, else count the applied
+ * step and grow on schedule.
+ */
 export function updateLossScaleCpu(amp: AmpStateCpu, o: LossScaleOptions): void {
   const w = ampWords(amp.flags), s = amp.scale.data;
   if (w[0] !== 0) {
     s[0] = f(s[0] * f(o.backoff));
     w[1] = 0;
     w[2] += 1;
-  } else if (++w[1] >= o.interval) {
-    s[0] = Math.min(f(s[0] * f(o.growth)), f(o.maxScale));
-    w[1] = 0;
+  } else {
+    w[AMP_APPLIED] += 1;
+    if (++w[1] >= o.interval) {
+      s[0] = Math.min(f(s[0] * f(o.growth)), f(o.maxScale));
+      w[1] = 0;
+    }
   }
   w[0] = 0;
 }
