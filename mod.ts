@@ -8,11 +8,11 @@
  *   getGpu,
  *   gpuBackend,
  *   gpuTrainOps,
- *   makeSplits,
  *   openData,
  *   pretrain,
  *   pretrainAugment,
  *   type PretrainConfig,
+ *   pretrainImages,
  *   twoViewSource,
  * } from "./mod.ts";
  *
@@ -20,8 +20,8 @@
  * const { imageSize: S, moco: { inChannels: C } } = config;
  * const B = gpuBackend(await getGpu());
  * const { cache } = await openData({ imageSize: S, inChannels: C }); // synthetic without `data`
- * const { trainPool } = makeSplits(cache, config.seed);
- * const views = twoViewSource(cache, trainPool, pretrainAugment(config.augment, S, C));
+ * const { indices } = pretrainImages(cache); // the training split less the test patients' images
+ * const views = twoViewSource(cache, indices, pretrainAugment(config.augment, S, C));
  * const summary = await pretrain(B, gpuTrainOps, config, views, "runs/my-run");
  * console.log(summary.lastLoss, summary.backbonePath);
  * ```
@@ -85,12 +85,22 @@ export type { LoadReport } from "./model/state.ts";
 export { exportBackbone, loadInitWeights } from "./train/weights.ts";
 
 // Data.
-export type { BadRow, DataRecord, Dataset, DatasetKind, RecordMeta, Split } from "./data/types.ts";
+export type {
+  BadRow,
+  BlankPolicy,
+  DataRecord,
+  Dataset,
+  DatasetKind,
+  LabelSettings,
+  RecordMeta,
+  Split,
+  UncertaintyPolicy,
+} from "./data/types.ts";
 export type { DatasetIdentity } from "./data/identity.ts";
 export { ImageCache } from "./data/cache/reader.ts";
 export type { BadImage, CachedRecord, CacheIndex } from "./data/cache/format.ts";
 export type { AugmentOptions, ImageSource, Normalization } from "./data/augment.ts";
-export { type DataFlags, openData, type OpenedData } from "./cli/open_data.ts";
+export { type DataFlags, type DataLabelFlags, openData, type OpenedData } from "./cli/open_data.ts";
 export {
   labelledSource,
   type PretrainAugment,
@@ -129,11 +139,17 @@ export {
   type ExperimentConfig,
   type ExperimentData,
   type ExperimentPlanOptions,
-  makeSplits,
   type PlanSizes,
   runExperiment,
-  type Splits,
 } from "./train/experiment.ts";
+export {
+  makeSplits,
+  pretrainImages,
+  type Splits,
+  type SplitSource,
+  testImages,
+  type TestSource,
+} from "./train/splits.ts";
 export { type Init, INITS } from "./eval/results.ts";
 export type { FeatureSets } from "./train/linear_protocol.ts";
 export { type CamResult, gradCam } from "./train/gradcam.ts";

@@ -11,7 +11,12 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { openData } from "../cli/open_data.ts";
+import {
+  DATA_LABEL_OPTIONS,
+  dataLabelFlagsFrom,
+  dataLabelHelp,
+  openData,
+} from "../cli/open_data.ts";
 import {
   type ExperimentConfig,
   planExperiment,
@@ -20,6 +25,7 @@ import {
 } from "../train/experiment.ts";
 import { formatPlan, scaleTimings, timeRun, type Timings } from "../train/plan.ts";
 import { labelledSource, pretrainAugment, twoViewSource } from "../train/cache_sources.ts";
+import { pretrainImages } from "../train/splits.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
 import { type Init, INITS } from "../eval/results.ts";
@@ -84,12 +90,15 @@ Run
                         cells are skipped and pretraining continues from its checkpoint
   --dry-run             print the plan (images, steps, cells, a wall-time estimate from a few
                         timed steps on this adapter, and the same at --preset paper) and exit
+Labels and patients of --data (as --kind and --task, not applied to --ft-data)
+${dataLabelHelp()}
 Pretraining flags (--data, --backbone, --size, --epochs, --batch, --queue, ...) are those of
 deno task pretrain --help; the defaults here are the preset's, with EXPERIMENT_EPOCHS pretraining
 epoch(s) per seed under cpu-demo.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,
+  ...DATA_LABEL_OPTIONS,
   "tune-cache": { type: "string" },
   inits: { type: "string" },
   imagenet: { type: "string" },
@@ -200,6 +209,7 @@ export async function main(args: string[]): Promise<void> {
   const cfg = experimentConfigFrom(f as Flags);
   const pre = cfg.pretrain;
   const maxBad = maxBadFrom(f as Flags);
+  const labelFlags = dataLabelFlagsFrom(f);
   const preset = presetFrom(f as Flags);
   const out = f.out ?? "runs/experiment";
   await requireWrite(out);
@@ -212,7 +222,7 @@ export async function main(args: string[]): Promise<void> {
     maxBad,
     log: console.log,
   };
-  const pretrainData = await openData({ ...base, data: f.data });
+  const pretrainData = await openData({ ...base, ...labelFlags, data: f.data });
   const ftData = f.transfer || f["ft-data"]
     ? await openData({
       ...base,
@@ -238,6 +248,14 @@ export async function main(args: string[]): Promise<void> {
       `pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
   );
   const B = gpuBackend(gpu);
+  // every training-split image but the test patients' (train/splits.ts)
+  const pretrainSet = pretrainImages(pretrainData.cache);
+  if (pretrainSet.leftOut) {
+    console.log(
+      `pretraining leaves out ${pretrainSet.leftOut} training-split image(s) of test patients`,
+    );
+    cfg.pretrain = { ...cfg.pretrain, testLeftOut: pretrainSet.leftOut };
+  }
   const probeInit = labelledSource(
     ftData.cache,
     ftData.cache.splitIndices("train").slice(0, 128),
@@ -250,7 +268,7 @@ export async function main(args: string[]): Promise<void> {
       pretrain: pre,
       source: twoViewSource(
         pretrainData.cache,
-        pretrainData.cache.splitIndices("train"),
+        pretrainSet.indices,
         pretrainAugment(pre.augment, pre.imageSize, pre.moco.inChannels),
       ),
       labelled: probeInit,
@@ -290,7 +308,7 @@ export async function main(args: string[]): Promise<void> {
     {
       cache: ftData.cache,
       pretrainCache: pretrainData.cache,
-      pretrainIndices: pretrainData.cache.splitIndices("train"),
+      pretrainIndices: pretrainSet.indices,
       describe: ftData === pretrainData
         ? pretrainData.describe
         : `pretrain: ${pretrainData.describe}; fine-tune: ${ftData.describe}`,

@@ -22,7 +22,12 @@ import {
   pretrainConfigFrom,
   pretrainRunFrom,
 } from "../cli/pretrain_flags.ts";
-import { openTrainingData } from "../cli/open_data.ts";
+import {
+  DATA_LABEL_OPTIONS,
+  dataLabelFlagsFrom,
+  dataLabelHelp,
+  openTrainingData,
+} from "../cli/open_data.ts";
 import { knnMonitor } from "../train/monitor.ts";
 import {
   estimatePretrain,
@@ -47,6 +52,7 @@ Data
                         (adds a 30-100% random resized crop and contrast/brightness jitter)
   --size PX             training crop (default 32, sized for a 2-core CPU; 64-128 on a GPU;
                         MoCo-CXR used 224-320)
+${dataLabelHelp()}
 Model
   --backbone B          resnet18 | resnet34 | resnet50 | densenet121 (default resnet18)
   --in-channels 1|3     stem input channels (default 1: gray images, the RGB stem's kernels
@@ -67,11 +73,16 @@ MoCo
   --dim D               output feature size (default 128)
 Optimisation
   --optimizer adam|sgd  adam: MoCo-CXR (lr 1e-4, wd 1e-4, x0.1 step decay at --milestones);
-                        sgd: MoCo v2 (lr 0.03, momentum 0.9, cosine decay). Default adam:
-                        Adam at 1e-4 moves the loss within the first hundred steps.
-  --lr LR               default 1e-4 (adam) or 0.03 (sgd)
+                        sgd: MoCo v2 (lr 0.03 at batch 256, scaled by --batch; momentum 0.9,
+                        cosine decay). Default adam: Adam at 1e-4 moves the loss within the
+                        first hundred steps.
+  --lr LR               default 1e-4 (adam) or 0.03 x batch / 256 (sgd: MoCo v2's 0.03 at batch
+                        256, linearly scaled as facebookresearch/moco advises; 0.00375 at 32)
   --weight-decay W      default 1e-4
-  --milestones E,E      epochs for the x0.1 step decay (adam; default none)
+  --milestones E,E|none epochs at which adam's lr is multiplied by 0.1 (default 12,18,24:
+                        MoCo-CXR's --schedule, so runs of 12 epochs or fewer never decay; the
+                        20-epoch presets decay at 12 and 18); none: a constant lr, as runs made
+                        before this default recorded (resume those with --milestones none)
   --batch N             default 32 (two BN sub-batches of 16)
   --epochs N            default 2 (about 6 minutes on a 2-core CPU with lavapipe; on the
                         synthetic set the kNN monitor peaks within the first epochs)
@@ -108,6 +119,7 @@ export async function main(args: string[]): Promise<void> {
     options: {
       ...PRETRAIN_OPTIONS,
       ...PRETRAIN_RUN_OPTIONS,
+      ...DATA_LABEL_OPTIONS,
       "tune-cache": { type: "string" },
       "dry-run": { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -117,6 +129,7 @@ export async function main(args: string[]): Promise<void> {
   const flagsCfg = pretrainConfigFrom(f);
   const maxBad = maxBadFrom(f);
   const run = pretrainRunFrom(f);
+  const labelFlags = dataLabelFlagsFrom(f);
   const { batchSize, epochs } = flagsCfg;
   const out = f.out ?? "runs/pretrain";
   if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
@@ -136,8 +149,19 @@ export async function main(args: string[]): Promise<void> {
     seed: flagsCfg.seed,
     maxBad,
     log: console.log,
+    ...labelFlags,
   });
-  const cfg = { ...flagsCfg, dataset: data.identity };
+  const cfg = {
+    ...flagsCfg,
+    dataset: data.identity,
+    ...(data.testLeftOut ? { testLeftOut: data.testLeftOut } : {}),
+  };
+  if (data.testLeftOut) {
+    console.log(
+      `pretraining leaves out ${data.testLeftOut} training-split image(s) of the patients ` +
+        `fine-tuning tests on (train/splits.ts)`,
+    );
+  }
   if (f.resume) {
     // A finished run resumed with its own settings has nothing left: say so before the GPU is set
     // up and the plan's steps are timed (other settings go on to pretrain's clear refusal).

@@ -7,12 +7,8 @@
 import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import {
-  type ExperimentConfig,
-  makeSplits,
-  planExperiment,
-  runExperiment,
-} from "../train/experiment.ts";
+import { type ExperimentConfig, planExperiment, runExperiment } from "../train/experiment.ts";
+import { makeSplits, pretrainImages } from "../train/splits.ts";
 import { scaleTimings, timeRun, type Timings } from "../train/plan.ts";
 import { labelledSource, pretrainAugment, twoViewSource } from "../train/cache_sources.ts";
 import { ImageCache } from "../data/cache/reader.ts";
@@ -21,6 +17,7 @@ import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
+import { ConflictingSettingsError } from "../train/run_errors.ts";
 
 const B = gpuBackend(gpu);
 const STORED = 18, S = 16;
@@ -118,7 +115,7 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
       {
         cache,
         pretrainCache: cache,
-        pretrainIndices: cache.splitIndices("train"),
+        pretrainIndices: pretrainImages(cache).indices,
         describe: "memory",
       },
       dir,
@@ -181,7 +178,7 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
         {
           cache,
           pretrainCache: cache,
-          pretrainIndices: cache.splitIndices("train"),
+          pretrainIndices: pretrainImages(cache).indices,
           describe: "memory",
         },
         dir,
@@ -200,13 +197,13 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
         {
           cache,
           pretrainCache: cache,
-          pretrainIndices: cache.splitIndices("train"),
+          pretrainIndices: pretrainImages(cache).indices,
           describe: "memory",
         },
         dir,
         {},
       ),
-    /other settings/,
+    /other settings \(fine-tuning lr: saved 0\.001, now 0\.0005\)/,
   );
 
   await evaluateRun(dir, { replicates: 50, seed: 0, level: 0.95, colormap: "jet" }, () => {});
@@ -256,6 +253,26 @@ Deno.test("experiment splits: a dataset's own test split is the test set, valid 
   assertEquals(t.test, small.splitIndices("test"));
   assertEquals([...t.trainPool, ...t.val].sort((a, b) => a - b), small.splitIndices("train"));
   assert(t.val.length > 0);
+});
+
+Deno.test("experiment: pretraining images that include test patients are refused", async () => {
+  // memoryCache has no test split and a valid split too small to test on: the test set is drawn
+  // from its training images, so the whole training split holds test patients.
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const e = await runExperiment(
+    B,
+    gpuTrainOps,
+    cfg,
+    { cache, pretrainCache: cache, pretrainIndices: cache.splitIndices("train"), describe: "m" },
+    dir,
+    {},
+    () => {},
+    (o) => new TinyNet(B, o),
+  ).then(() => null, (x) => x);
+  assert(e instanceof ConflictingSettingsError && e.conflict === "pretrain-test", String(e));
+  assertEquals([...Deno.readDirSync(dir)], [], "nothing written");
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("experiment splits are patient-disjoint", () => {
@@ -329,7 +346,7 @@ Deno.test("experiment over two pretraining seeds: grows a one-seed run, pairs wi
   const data = {
     cache,
     pretrainCache: cache,
-    pretrainIndices: cache.splitIndices("train"),
+    pretrainIndices: pretrainImages(cache).indices,
     describe: "memory",
   };
   const run = (c: ExperimentConfig, plan?: Parameters<typeof runExperiment>[8]) =>
@@ -432,7 +449,7 @@ Deno.test("experiment: MoCo-CXR's end-to-end protocol evaluates every epoch, kee
     {
       cache,
       pretrainCache: cache,
-      pretrainIndices: cache.splitIndices("train"),
+      pretrainIndices: pretrainImages(cache).indices,
       describe: "memory",
     },
     dir,

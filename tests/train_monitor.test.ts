@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { type ExperimentConfig, makeSplits, runExperiment } from "../train/experiment.ts";
+import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
+import { makeSplits } from "../train/splits.ts";
 import { drawMonitorSets, stratifiedByPatient } from "../train/monitor_sets.ts";
 import { pretrainMonitor } from "../train/cache_sources.ts";
 import { pretrain } from "../train/pretrain.ts";

@@ -25,7 +25,7 @@ import { buildBackbone } from "../train/backbones.ts";
 import { openData } from "../cli/open_data.ts";
 import { pretrainAugment, twoViewSource } from "../train/cache_sources.ts";
 import { labelledSource } from "../train/cache_sources.ts";
-import { makeSplits } from "../train/experiment.ts";
+import { makeSplits, pretrainImages } from "../train/splits.ts";
 import { extractFeatures } from "../train/features.ts";
 import { finetune, meanAuc, stepsFor } from "../train/finetune.ts";
 import { standardize } from "../train/linear_protocol.ts";
@@ -132,7 +132,7 @@ report("random", fr.a, fr.b, random.featureDim);
 if (!f["skip-moco"]) {
   const out = (f.out as string) ?? "/tmp/probe_run";
   await Deno.remove(out, { recursive: true }).catch(() => {});
-  const all = cache.splitIndices("train");
+  const all = pretrainImages(cache).indices;
   const t0 = performance.now();
   const s = await pretrain(
     B,

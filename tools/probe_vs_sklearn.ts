@@ -19,7 +19,7 @@ import { formatFraction } from "../eval/results.ts";
 import { labelFractionSubsets } from "../data/fractions.ts";
 import { openData } from "../cli/open_data.ts";
 import { labelledSource } from "../train/cache_sources.ts";
-import { makeSplits } from "../train/experiment.ts";
+import { makeSplits } from "../train/splits.ts";
 import { extractFeatures } from "../train/features.ts";
 import { buildClassifier } from "../train/finetune.ts";
 import { featureStats, standardRows } from "../train/linear_protocol.ts";

@@ -4,14 +4,13 @@
  * written as a run folder that eval/ turns into results and report.html.
  *
  * Resumable at two levels: pretraining continues from its checkpoint, and a
- * cell whose predictions file exists is skipped. Splits: the dataset's own
- * validation split is the test set (as MoCo-CXR evaluated on CheXpert's
- * valid set) when it has both classes, else a patient-disjoint share of the
- * training split; the fine-tuning validation set is a patient-disjoint share
- * of the training split, and label fractions are drawn by patient from the
- * rest, nested across fractions. A dataset with its own usable test split
- * (≥ 50 images, both classes: a labels.csv layout with train/valid/test) is
- * tested on it instead, its valid split being the fine-tuning validation set.
+ * cell whose predictions file exists is skipped. Splits (train/splits.ts): the
+ * dataset's own test split, else its valid split (as MoCo-CXR evaluated on
+ * CheXpert's valid set), else a fixed patient-disjoint share is the test set;
+ * the fine-tuning validation set is the dataset's valid split beside its own
+ * test split, else a patient-disjoint share of the training split, and label
+ * fractions are drawn by patient from the rest, nested across fractions. No
+ * patient is in two of them, and pretraining never sees a test patient.
  *
  * Pretraining seeds (pretrainSeeds K > 1): seed k pretrains its own MoCo backbone (pretrain
  * seed + 1000·k, in pretrain/ for k = 0 and pretrain_s<k>/ after) and runs every cell on it; the
@@ -24,7 +23,8 @@ import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 import { join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
-import { labelFractionSubsets, splitByPatient } from "../data/fractions.ts";
+import { labelFractionSubsets, sharedPatients } from "../data/fractions.ts";
+import { makeSplits } from "./splits.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
@@ -119,6 +119,12 @@ export interface ExperimentConfig {
   gradcamImages: number;
   /** The fine-tuning data (the pretraining data: pretrain.dataset); a rerun refuses others. */
   dataset?: DatasetIdentity;
+  /**
+   * What made the dataset's own splits patient-disjoint (train/splits.ts `overlap`); absent when
+   * they were. Set by runExperiment and compared on resume, so that a run made before that rule
+   * is not continued on other splits.
+   */
+  splitsOverlap?: { dropped: number; moved: number; patients: number };
 }
 
 /** The images an experiment runs on. */
@@ -133,58 +139,6 @@ export interface ExperimentData {
   describe: string;
 }
 
-/** The fine-tuning splits of a cache, as image indices. */
-export interface Splits {
-  /** Training pool the label fractions are drawn from. */
-  trainPool: number[];
-  /** Validation images (model and penalty selection). */
-  val: number[];
-  /** Test images (the reported AUCs). */
-  test: number[];
-}
-
-function hasBothClasses(cache: ImageCache, idx: number[]): boolean {
-  const T = cache.tasks.length;
-  const ys = idx.filter((i) => cache.mask[i * T] > 0).map((i) => cache.labels[i * T]);
-  return ys.some((y) => y > 0) && ys.some((y) => y === 0);
-}
-
-/**
- * Train pool / validation / test by patient: the dataset's own validation split when it is usable,
- * else drawn from the training patients.
- */
-export function makeSplits(cache: ImageCache, seed: number): Splits {
-  const records = cache.records;
-  const train = cache.splitIndices("train"), valid = cache.splitIndices("valid");
-  const usable = (idx: number[]) => idx.length >= 50 && hasBothClasses(cache, idx);
-  const testSplit = cache.splitIndices("test");
-  if (usable(testSplit)) {
-    // All three splits (e.g. a labels.csv layout): the dataset's own test split is the test set,
-    // its valid split the fine-tuning validation set (else a patient-disjoint share of train).
-    if (usable(valid)) return { trainPool: train, val: valid, test: testSplit };
-    const s = splitByPatient(records, {
-      pool: train,
-      ratios: { train: 0.88, valid: 0.12, test: 0 },
-      seed,
-    });
-    return { trainPool: s.train, val: s.valid, test: testSplit };
-  }
-  if (usable(valid)) {
-    const s = splitByPatient(records, {
-      pool: train,
-      ratios: { train: 0.88, valid: 0.12, test: 0 },
-      seed,
-    });
-    return { trainPool: s.train, val: s.valid, test: valid };
-  }
-  const s = splitByPatient(records, {
-    pool: [...train, ...valid],
-    ratios: { train: 0.7, valid: 0.1, test: 0.2 },
-    seed,
-  });
-  return { trainPool: s.train, val: s.valid, test: s.test };
-}
-
 /**
  * A rerun resumes a run folder only with the settings its finished cells were made with; the grid
  * itself (inits, protocols, fractions, draws) may grow, since each cell is its own file.
@@ -195,14 +149,16 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
   const saved = JSON.parse(await Deno.readTextFile(file)).config as ExperimentConfig | undefined;
   if (!saved) return;
   // Runs from before datasets were recorded carry none: their settings are compared alone.
-  const pick = (c: ExperimentConfig) =>
-    JSON.stringify([
-      { ...c.pretrain, dataset: undefined },
-      c.finetune,
-      c.seed,
-      c.imagenet ?? null,
-      c.mocoBackbone ?? null,
-    ]);
+  const named = (c: ExperimentConfig): Record<string, unknown> => ({
+    ...Object.fromEntries(
+      Object.entries({ ...c.pretrain, dataset: undefined }).map(([k, v]) => [`pretrain ${k}`, v]),
+    ),
+    ...Object.fromEntries(Object.entries(c.finetune).map(([k, v]) => [`fine-tuning ${k}`, v])),
+    seed: c.seed,
+    imagenet: c.imagenet ?? null,
+    "moco backbone": c.mocoBackbone ?? null,
+    "splits made patient-disjoint": c.splitsOverlap ?? null,
+  });
   for (
     const [what, a, b] of [
       ["fine-tuning", saved.dataset, cfg.dataset],
@@ -214,8 +170,17 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
       throw new OtherDataError(`${runDir} holds a run made on other ${what} data (${diff})`, file);
     }
   }
-  if (pick(saved) !== pick(cfg)) {
-    throw new OtherSettingsError(`${runDir} holds a run made with other settings`, file);
+  const was = named(saved), now = named(cfg);
+  const show = (v: unknown) => JSON.stringify(v) ?? "none";
+  const differ = [...new Set([...Object.keys(was), ...Object.keys(now)])]
+    .filter((k) => show(was[k]) !== show(now[k]));
+  if (differ.length) {
+    throw new OtherSettingsError(
+      `${runDir} holds a run made with other settings (${
+        differ.map((k) => `${k}: saved ${show(was[k])}, now ${show(now[k])}`).join("; ")
+      })`,
+      file,
+    );
   }
 }
 
@@ -383,8 +348,20 @@ export async function runExperiment(
       );
     }
   }
-  await checkResumable(runDir, cfg);
   const splits = makeSplits(cache, cfg.seed);
+  for (const n of splits.notes) log(`splits: ${n}`);
+  if (data.pretrainCache === cache) {
+    const seen = sharedPatients(cache.records, splits.test, data.pretrainIndices);
+    if (seen.length) {
+      throw new ConflictingSettingsError(
+        "pretrain-test",
+        `the pretraining images include ${seen.length} test patient(s) (e.g. ${seen[0]}): ` +
+          `pretrain on pretrainImages(cache) (train/splits.ts)`,
+      );
+    }
+  }
+  if (splits.overlap) cfg = { ...cfg, splitsOverlap: splits.overlap };
+  await checkResumable(runDir, cfg);
   const T = cache.tasks.length;
   const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);
   const subsets = labelFractionSubsets(cache.records, splits.trainPool, {

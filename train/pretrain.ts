@@ -32,7 +32,7 @@ import { loadCheckpoint, NonFiniteError, saveCheckpoint } from "./checkpoint.ts"
 import { exportBackbone, loadInitWeights } from "./weights.ts";
 import type { DeviceViews, TwoViewSource } from "./sources.ts";
 import { StepScalars, type StepValues } from "./step_scalars.ts";
-import type { LossScaleStats } from "./loss_scale.ts";
+import { LossScaler, type LossScaleStats } from "./loss_scale.ts";
 import type { PretrainAugment } from "./cache_sources.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
@@ -64,6 +64,11 @@ export interface PretrainConfig {
   augment: PretrainAugment;
   /** The data the run trains on; --resume refuses another dataset. */
   dataset?: DatasetIdentity;
+  /**
+   * Training-split images left out because their patients are in the test set
+   * (train/splits.ts pretrainImages); absent when none were. A resume compares it.
+   */
+  testLeftOut?: number;
 }
 
 /** Optional callbacks and overrides of a pretraining run. */
@@ -163,7 +168,8 @@ export async function pretrain(
     tensors: Object.fromEntries([
       ["queue", moco.queue],
       ...opt.namedState().map(([k, t]) => [`optimizer.${k}`, t]),
-      // f16: the loss scale and its counters (u32 words stored as f32 bits), for exact resume
+      // f16: the loss scale and its counters (u32 words stored as f32 bits: found, good, skipped,
+      // applied — Adam's step count under the scaler), for exact resume
       ...(moco.scaler
         ? [["loss_scale.scale", moco.scaler.amp.scale], ["loss_scale.flags", moco.scaler.amp.flags]]
         : []),
@@ -172,7 +178,14 @@ export async function pretrain(
 
   let step = 0;
   if (opts.resume && await exists(ckptPath)) {
-    const meta = await loadCheckpoint(ckptPath, B, state());
+    // Checkpoints from before the applied-step count hold 3 flag words: Adam's count goes on from
+    // the optimizer step they recorded (which counted skipped steps too).
+    const meta = await loadCheckpoint(ckptPath, B, state(), {
+      "loss_scale.flags": {
+        from: [3],
+        convert: (saved, m) => LossScaler.flagsOfOldCheckpoint(saved, m.optimizerStep as number),
+      },
+    });
     // Runs from before datasets were recorded carry none: only their settings are compared.
     const { dataset: savedData, ...savedCfg } = (meta.config ?? {}) as PretrainConfig;
     const { dataset: nowData, ...nowCfg } = cfg;

@@ -75,10 +75,14 @@ export class ConflictingSettingsError extends UserError {
   override name = "ConflictingSettingsError";
   /**
    * @param conflict which settings: "backbone-and-seeds" (a given MoCo backbone with several
-   *   pretraining seeds) or "e2e-fraction" (an end-to-end fraction outside the grid's)
+   *   pretraining seeds), "e2e-fraction" (an end-to-end fraction outside the grid's) or
+   *   "pretrain-test" (pretraining images that include test patients)
    * @param facts the values involved
    */
-  constructor(readonly conflict: "backbone-and-seeds" | "e2e-fraction", readonly facts: string) {
+  constructor(
+    readonly conflict: "backbone-and-seeds" | "e2e-fraction" | "pretrain-test",
+    readonly facts: string,
+  ) {
     super(facts);
   }
 }
