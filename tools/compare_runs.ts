@@ -4,7 +4,8 @@
  * protocol, fraction): mean test AUC of each over draws, and the paired difference B − A on the
  * same test images and subsets (eval/paired.ts: bootstrap CI over test images, DeLong p; draw_sd
  * is the spread over draws), and the CI that also counts which label subsets were drawn
- * (eval/seeds.ts with each draw as a "seed": se² = se_draws² + se_test², Welch–Satterthwaite t).
+ * (eval/seeds.ts with each draw as a "seed": se² = the draws' part, net of the test-image noise
+ * their spread holds, plus se_test²; Welch–Satterthwaite t).
  * The first CI alone is too narrow for a claim about the protocol: at 1% labels, 20 draws of
  * sd 0.05 move the mean by ±0.025 (session 7). Prints a Markdown table.
  *
