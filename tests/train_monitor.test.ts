@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import { type ExperimentConfig, runExperiment } from "../train/experiment.ts";
-import { makeSplits } from "../train/splits.ts";
+import { makeSplits, testImages } from "../train/splits.ts";
 import { drawMonitorSets, stratifiedByPatient } from "../train/monitor_sets.ts";
 import { pretrainMonitor } from "../train/cache_sources.ts";
 import { pretrain } from "../train/pretrain.ts";
@@ -82,6 +82,18 @@ Deno.test("monitor sets: a one-class validation split is replaced by held-out tr
   assert(
     p.sets.reference.labels.some((y) => y > 0) && p.sets.reference.labels.some((y) => y === 0),
   );
+});
+
+Deno.test("pretrain's monitor never reads the test set: CheXpert's valid split is the test", () => {
+  const cache = memoryCache({ n: 400, valid: 100 });
+  const test = new Set(testImages(cache).indices.map((i) => cache.records[i].path));
+  assertEquals(test.size, 100);
+  const p = pretrainMonitor(cache, 0, S, 1);
+  assert(p.sets !== null, "a monitor");
+  for (const set of [p.sets.reference, p.sets.validation]) {
+    assert(set.ids.every((id) => !test.has(id)), "a monitor image from the test set");
+  }
+  assert(p.sets.validation.ids.length > 0);
 });
 
 Deno.test("no monitor on one-class data: the reason is logged and written to metrics.jsonl", async () => {

@@ -18,6 +18,7 @@ import type { Rng } from "../util/rng.ts";
 import { imageBatch, type LabelledSource, type TwoViewSource } from "./sources.ts";
 import type { MonitorSets } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
+import { makeSplits } from "./splits.ts";
 
 /**
  * Pretraining augmentations. "mococxr": MoCo-CXR's random crop, horizontal
@@ -99,9 +100,10 @@ export function labelledSource(
 }
 
 /**
- * The kNN monitor's labelled sets for pretraining on a cache: reference from the training split,
- * validation from the validation split (or held-out training patients), drawn by patient and
- * class (train/monitor_sets.ts); or why there is none.
+ * The kNN monitor's labelled sets for pretraining on a cache: reference from the fine-tuning
+ * train pool, validation from the validation set, as the experiment draws them (train/splits.ts
+ * makeSplits with this seed; never from the test set), by patient and class
+ * (train/monitor_sets.ts); or why there is none.
  */
 export function pretrainMonitor(
   cache: ImageCache,
@@ -109,15 +111,11 @@ export function pretrainMonitor(
   size: number,
   channels: 1 | 3,
 ): { sets: MonitorSets; describe: string } | { sets: null; reason: string } {
-  const m = drawMonitorSets(
-    cache.records,
-    cache.splitIndices("train"),
-    cache.splitIndices("valid"),
-    {
-      seed,
-      taskName: cache.tasks[0],
-    },
-  );
+  const splits = makeSplits(cache, seed);
+  const m = drawMonitorSets(cache.records, splits.trainPool, splits.val, {
+    seed,
+    taskName: cache.tasks[0],
+  });
   if (!m.ok) return { sets: null, reason: m.reason };
   return {
     sets: {
