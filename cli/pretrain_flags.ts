@@ -1,10 +1,14 @@
 /**
  * The pretraining flags and the configuration they give, shared by the commands that pretrain:
  * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
+ * `--rotate-interp` (PRETRAIN_ONLY_OPTIONS) is `deno task pretrain`'s alone: elsewhere the config's
+ * rotateInterp is the default, nearest (MoCo-CXR's), which the experiment's views and fine-tuning's
+ * augmented batches use (train/cache_sources.ts).
  */
 import { UserError } from "../util/user_error.ts";
 import { LOG_EVERY, LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
 import type { PretrainConfig } from "../train/pretrain.ts";
+import { type Interp, INTERPS } from "../data/augment.ts";
 import { checkBackbone } from "../train/backbones.ts";
 
 export const PRETRAIN_OPTIONS = {
@@ -35,6 +39,15 @@ export const PRETRAIN_OPTIONS = {
   augment: { type: "string" },
   "max-bad": { type: "string" },
   precision: { type: "string" },
+} as const;
+
+/**
+ * Flags of `deno task pretrain` alone that are part of a run's configuration: --rotate-interp
+ * (the views' rotation interpolation, recorded as rotateInterp; the other commands that pretrain
+ * use the default, nearest).
+ */
+export const PRETRAIN_ONLY_OPTIONS = {
+  "rotate-interp": { type: "string" },
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -195,6 +208,7 @@ export function pretrainConfigFrom(
     monitorEvery: n("monitor-every", f, 1),
     init: (f.init as string) ?? "random",
     augment: augmentFlag(f.augment),
+    rotateInterp: rotateInterpFlag(f["rotate-interp"]),
   };
 }
 
@@ -233,6 +247,19 @@ function augmentFlag(v: string | boolean | undefined): "mococxr" | "strong" {
     throw new UserError(`--augment must be mococxr or strong, got "${v}"`);
   }
   return v;
+}
+
+/**
+ * --rotate-interp nearest|bilinear: how the views' rotation (the one fused resampling pass) reads
+ * the stored pixels; default nearest, torchvision RandomRotation's and so MoCo-CXR's. A config
+ * without it (runs from before the flag) is bilinear (train/pretrain.ts rotateInterpOf).
+ */
+export function rotateInterpFlag(v: string | boolean | undefined): Interp {
+  if (v === undefined) return "nearest";
+  if (!INTERPS.includes(v as Interp)) {
+    throw new UserError(`--rotate-interp must be nearest or bilinear, got "${v}"`);
+  }
+  return v as Interp;
 }
 
 function precisionFlag(v: string | boolean | undefined): "f32" | "f16" {

@@ -1,12 +1,22 @@
 /**
  * Augmentation and batch assembly from the uint8 image cache. The geometric part (horizontal
- * flip, rotation, random crop or random resized crop, resize) is ONE inverse-mapped bilinear
- * resampling pass per image, fused with contrast/brightness jitter and normalisation, writing
- * Float32 CHW straight into the batch tensor (1 channel, or 3 replicated ones).
- * Speed (shared 2-core dev box, one core, measured): 0.3–0.6 ms per 128² output image with flip +
- * rotation + crop, i.e. 80–160 ms for a 256-image batch (×1.6 with 3 channels). The pretraining
- * loop makes the next batch while the GPU runs the current step; on a GPU the same augmentation
- * runs as a kernel (augment_device.ts, kernels/augment.ts).
+ * flip, rotation, random crop or random resized crop, resize) is ONE inverse-mapped resampling
+ * pass per image, fused with contrast/brightness jitter and normalisation, writing Float32 CHW
+ * straight into the batch tensor (1 channel, or 3 replicated ones).
+ * Interpolation (AugmentOptions.interp): "nearest" reads the stored pixel whose centre is nearest
+ * the source point, as torchvision's F.rotate(img, angle, interpolation=NEAREST, fill=0) does on a
+ * tensor (grid_sample mode="nearest", align_corners=False: the source coordinate, pixel centres at
+ * integers, rounded half to even; outside the image 0), so a rotated view keeps the stored pixels'
+ * sharpness; MoCo-CXR's RandomRotation(10) uses it, and trainAugment does. "bilinear" (the default
+ * of a bare AugmentOptions, and every view before the choice existed) blends 4 pixels: on white
+ * noise a ±10° view keeps about a third of the neighbour-difference energy of the stored pixels.
+ * Since the pass is fused, the interpolation is that of the whole map: with the "resized" crop,
+ * "nearest" also scales the window by nearest neighbour (torchvision's RandomResizedCrop is
+ * bilinear); with "random"/"center" crops of at most the stored side only the rotation resamples.
+ * Speed (shared 2-core dev box, one core, measured, bilinear): 0.3–0.6 ms per 128² output image
+ * with flip + rotation + crop, i.e. 80–160 ms for a 256-image batch (×1.6 with 3 channels). The
+ * pretraining loop makes the next batch while the GPU runs the current step; on a GPU the same
+ * augmentation runs as a kernel (augment_device.ts, kernels/augment.ts).
  * All randomness comes from a seeded Rng; a batch consumes exactly one draw from the caller's Rng
  * (its seed), so a batch depends on that seed alone, wherever and whenever it is made.
  */
@@ -43,6 +53,13 @@ export const IMAGENET_GRAY_NORM = {
 };
 
 /**
+ * How the resampling pass reads the stored pixels: "nearest" (torchvision's NEAREST: the source
+ * coordinate rounded half to even) or "bilinear".
+ */
+export type Interp = "nearest" | "bilinear";
+export const INTERPS: readonly Interp[] = ["nearest", "bilinear"];
+
+/**
  * The transform from a stored image to a model input: crop, flips, rotation, jitter, normalisation.
  */
 export interface AugmentOptions {
@@ -54,6 +71,11 @@ export interface AugmentOptions {
   hflip?: boolean;
   /** Random rotation uniform in ±rotateDeg degrees. */
   rotateDeg?: number;
+  /**
+   * Interpolation of the one resampling pass (rotation, crop, resize together). Default
+   * "bilinear"; trainAugment's is "nearest", MoCo-CXR's RandomRotation(10).
+   */
+  interp?: Interp;
   /**
    * "center": centre window of `size` stored pixels; "random": window at a random position;
    * "resized": random area/aspect window resized to `size` (RandomResizedCrop). Default center.
@@ -71,9 +93,20 @@ export interface AugmentOptions {
   normalize?: Normalization;
 }
 
-/** MoCo-CXR training augmentation: random crop, horizontal flip, rotation within ±10°. */
+/**
+ * MoCo-CXR training augmentation: random crop, horizontal flip, rotation within ±10° read by
+ * nearest neighbour (torchvision RandomRotation(10)'s default interpolation, fill 0).
+ */
 export function trainAugment(size: number, extra: Partial<AugmentOptions> = {}): AugmentOptions {
-  return { size, hflip: true, rotateDeg: 10, crop: "random", normalize: "mococxr", ...extra };
+  return {
+    size,
+    hflip: true,
+    rotateDeg: 10,
+    interp: "nearest",
+    crop: "random",
+    normalize: "mococxr",
+    ...extra,
+  };
 }
 
 /** Evaluation: centre crop, nothing random. */
@@ -131,6 +164,15 @@ export function sampleTransform(srcSize: number, o: AugmentOptions, rng: Rng): T
   return { cx, cy, sx: w / o.size, sy: h / o.size, angle, flip, contrast, brightness };
 }
 
+/**
+ * x rounded to the nearest integer, halves to the even one (C's nearbyint in the default rounding
+ * mode, which grid_sample's nearest mode uses; WGSL's round()).
+ */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x); // halves up
+  return (r - x === 0.5 && r % 2 !== 0 ? r - 1 : r) + 0; // + 0: no -0
+}
+
 /** Pixel or 0 outside the image. */
 function px(src: Uint8Array, S: number, x: number, y: number): number {
   return x >= 0 && y >= 0 && x < S && y < S ? src[y * S + x] : 0;
@@ -138,7 +180,8 @@ function px(src: Uint8Array, S: number, x: number, y: number): number {
 
 /**
  * Resamples src (srcSize², uint8) through t into out[offset..] as channels×size×size floats,
- * normalised. Samples outside the source read as 0 (black), like torchvision's rotation fill.
+ * normalised, by o.interp (default bilinear). Samples outside the source read as 0 (black), like
+ * torchvision's rotation fill.
  */
 export function applyTransform(
   src: Uint8Array,
@@ -152,12 +195,24 @@ export function applyTransform(
   const cos = Math.cos(t.angle), sin = Math.sin(t.angle), fx = t.flip ? -1 : 1;
   // Source point of output (u, v): C + R(angle) · (fx·sx·(u + ½ − n/2), sy·(v + ½ − n/2)) − ½.
   const dxu = cos * t.sx * fx, dyu = sin * t.sx * fx;
+  const nearest = (o.interp ?? "bilinear") === "nearest";
+  if (o.interp !== undefined && !INTERPS.includes(o.interp)) {
+    throw new Error(`unknown interpolation "${o.interp}" (nearest or bilinear)`);
+  }
   for (let v = 0; v < n; v++) {
     const yr = (v + 0.5 - half) * t.sy;
     const xr0 = (0.5 - half) * t.sx * fx;
     let X = t.cx + cos * xr0 - sin * yr - 0.5;
     let Y = t.cy + sin * xr0 + cos * yr - 0.5;
     const row = offset + v * n;
+    if (nearest) {
+      // The stored pixel whose centre is nearest (X, Y); 0 outside.
+      for (let u = 0; u < n; u++, X += dxu, Y += dyu) {
+        const x = roundHalfEven(X), y = roundHalfEven(Y);
+        out[row + u] = x >= 0 && y >= 0 && x < S && y < S ? src[y * S + x] : 0;
+      }
+      continue;
+    }
     for (let u = 0; u < n; u++, X += dxu, Y += dyu) {
       const x0 = Math.floor(X), y0 = Math.floor(Y);
       const ax = X - x0, ay = Y - y0;

@@ -6,10 +6,17 @@
  * resamples, normalises and replicates channels. The key views can be written in any order
  * (MoCo's shuffled key batch) at no cost: each output slot names its source image.
  *
- * Against data/augment.ts (f64 on the host): the source points are the same affine map in f32, so
- * pixels agree to ~1e-4 after normalisation; with no rotation and an integer crop (a centre crop
- * of the stored image, say) the resampled values are the stored pixels exactly and only the final
- * affine map's rounding differs (tests/kernels_augment.test.ts).
+ * Against data/augment.ts (f64 on the host): the source points are the same affine map in f32.
+ * Bilinear pixels agree to ~1e-4 after normalisation. Nearest pixels are the same stored pixel
+ * except where the f64 source coordinate lies within f32 rounding (≤ 2e-5 px for sides up to 340)
+ * of a half-integer, the boundary between two pixels, where host and device may read neighbours:
+ * measured 1–2 pixels in 10^5 of ±10° views of white noise at 128–320 px. Both round halves to
+ * even, so a half that both compute exactly reads the same pixel; the one exact half the geometry
+ * makes is the centre pixel of an odd output side over an even window (outputs larger than the
+ * stored image), which each side reaches with its own rounding.
+ * With no rotation and an integer crop (a centre crop of the stored image, say) the resampled
+ * values are the stored pixels exactly, either interpolation, and only the final affine map's
+ * rounding differs (tests/kernels_augment.test.ts).
  */
 import type { Gpu } from "../kernels/device.ts";
 import { AUGMENT_SLOT, augmentImages, slotsNeedMean, uploadBytes } from "../kernels/augment.ts";
@@ -87,12 +94,14 @@ export class DeviceTwoViews {
     });
     perm.forEach((p, j) => this.slotsK.set(slotParams(tk[p], p, ok), j * AUGMENT_SLOT));
     const spec = { size: o.size, srcSize: src.size, channels: o.channels ?? 1 };
+    const specQ = { ...spec, interp: o.interp ?? "bilinear" } as const;
+    const specK = { ...spec, interp: ok.interp ?? "bilinear" } as const;
     const pixels = uploadBytes(this.gpu, this.bytes);
     const sq = Tensor.from(this.gpu, this.slotsQ, [N, AUGMENT_SLOT]);
     const sk = Tensor.from(this.gpu, this.slotsK, [N, AUGMENT_SLOT]);
     // Every upload before the first dispatch: the dispatches stay in the open command encoder.
-    const xq = augmentImages(pixels, sq, spec, slotsNeedMean(this.slotsQ));
-    const xk = augmentImages(pixels, sk, spec, slotsNeedMean(this.slotsK));
+    const xq = augmentImages(pixels, sq, specQ, slotsNeedMean(this.slotsQ));
+    const xk = augmentImages(pixels, sk, specK, slotsNeedMean(this.slotsK));
     // Released now, reused by later uploads: queue order keeps those writes after these reads.
     for (const t of [pixels, sq, sk]) t.dispose();
     return { xq, xk };

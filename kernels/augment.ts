@@ -1,8 +1,9 @@
 /**
  * The augmentation of a batch on the device: uint8 images (the image cache's stored pixels,
  * uploaded as they are, 4 to a u32 word) resampled through one affine map per output image
- * (crop, resize, flip and rotation folded together on the host), bilinear with black outside,
- * then one affine intensity map (contrast about the image mean, brightness, normalisation),
+ * (crop, resize, flip and rotation folded together on the host), by nearest neighbour (the f32
+ * source coordinate rounded half to even by WGSL's round(), as torchvision's NEAREST / grid_sample)
+ * or bilinearly (spec.interp, one choice a dispatch), black outside, then one affine intensity map (contrast about the image mean, brightness, normalisation),
  * written as f32 [slots, C, n, n] with the channel replicated C times. data/augment.ts is what it
  * reproduces; data/augment_device.ts turns its sampled transforms into the slot parameters.
  *
@@ -30,7 +31,7 @@ const CHUNK = 4096;
 const KERNEL: Kernel = {
   name: "augment_resample",
   code: `
-struct P { n: u32, S: u32, C: u32, chunk: u32, mean: u32, _a: u32, _b: u32, _c: u32 }
+struct P { n: u32, S: u32, C: u32, chunk: u32, mean: u32, nearest: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> pix: array<u32>;
 @group(0) @binding(2) var<storage, read> slot: array<f32>;
@@ -50,6 +51,13 @@ fn sample(o: u32, base: u32, i: u32) -> f32 {
   let v = f32(i / p.n);
   let X = slot[o + 1u] + u * slot[o + 3u] + v * slot[o + 5u];
   let Y = slot[o + 2u] + u * slot[o + 4u] + v * slot[o + 6u];
+  if (p.nearest == 1u) {
+    // round(): halves to even (WGSL), as grid_sample's nearbyint; the range test keeps i32() small
+    let rx = round(X);
+    let ry = round(Y);
+    if (rx < 0.0 || ry < 0.0 || rx >= f32(p.S) || ry >= f32(p.S)) { return 0.0; }
+    return texel(base, i32(rx), i32(ry));
+  }
   let fx = floor(X);
   let fy = floor(Y);
   let ax = X - fx;
@@ -124,12 +132,17 @@ export function augmentImages(
   if (!Number.isInteger(count) || count < 1 || count > 65535) {
     throw new GpuError(`augmentImages: ${slots.size} slot values is not 1-65535 slots`);
   }
+  const interp = spec.interp ?? "bilinear";
+  if (interp !== "nearest" && interp !== "bilinear") {
+    throw new GpuError(`augmentImages: unknown interpolation "${interp}"`);
+  }
+  const nearest = interp === "nearest";
   const out = Tensor.empty(pixels.gpu, [count, spec.channels, n, n]);
   const chunk = needMean ? n2 : CHUNK;
   pixels.gpu.dispatch(
     KERNEL,
     [pixels.buffer, slots.buffer, out.buffer],
-    params([n, spec.srcSize, spec.channels, chunk, needMean ? 1 : 0]),
+    params([n, spec.srcSize, spec.channels, chunk, needMean ? 1 : 0, nearest ? 1 : 0]),
     [Math.ceil(n2 / chunk), count],
   );
   return out;

@@ -1,4 +1,9 @@
-/** The fused inverse-mapped augmentation and batch assembly against simple CPU references. */
+/**
+ * The fused inverse-mapped augmentation and batch assembly against simple CPU references; nearest
+ * rotation against torchvision's F.rotate(NEAREST, fill=0) and grid_sample's rounding of exact
+ * halves (tests/golden/torchvision_rotate.json, made by tools/rotate_reference.py), bilinear views
+ * bit for bit those made before the interpolation choice, and the sharpness of nearest views.
+ */
 import { assert, assertClose, assertEquals, assertThrows } from "./helpers.ts";
 import {
   applyTransform,
@@ -10,7 +15,9 @@ import {
   makeBatch,
   makeBatchFromSeed,
   makeTwoViewBatch,
+  makeTwoViewBatchFromSeed,
   MOCO_CXR_NORM,
+  roundHalfEven,
   sampleTransform,
   trainAugment,
   type Transform,
@@ -191,4 +198,146 @@ Deno.test("epochBatches: a shuffled partition of the indices", () => {
   assertEquals(b.flat().sort((x, y) => x - y), idx);
   assertEquals(epochBatches(idx, 5, new Rng(1), true).length, 4);
   assertEquals(epochBatches(idx, 5, null)[0], [0, 2, 4, 6, 8]);
+});
+
+/** torchvision's rotations of small images (tools/rotate_reference.py). */
+const TV = JSON.parse(
+  await Deno.readTextFile(new URL("./golden/torchvision_rotate.json", import.meta.url)),
+) as {
+  cases: { size: number; deg: number; src: number[]; nearest: number[]; bilinear: number[] }[];
+  ties: { size: number; out: number[] };
+};
+
+/** src (side s) through t at side n, raw [0, 255] values, by interp. */
+function rawView(
+  src: Uint8Array,
+  s: number,
+  t: Transform,
+  interp: "nearest" | "bilinear",
+  n = s,
+): number[] {
+  const out = new Float32Array(n * n);
+  applyTransform(src, s, t, { size: n, normalize: "none", interp }, out);
+  return Array.from(out, (v) => v * 255);
+}
+
+Deno.test("nearest rotation is torchvision's F.rotate(NEAREST, fill=0) exactly; bilinear its BILINEAR", () => {
+  assertEquals(TV.cases.length, 10);
+  for (const c of TV.cases) {
+    const s = c.size, src = Uint8Array.from(c.src), label = `${s}px ${c.deg}°`;
+    // torchvision's positive angle (counter-clockwise) is Transform.angle's sign
+    const t = { ...IDENT, cx: s / 2, cy: s / 2, angle: (c.deg * Math.PI) / 180 };
+    assertEquals(rawView(src, s, t, "nearest").map(Math.round), c.nearest, label);
+    assertClose(rawView(src, s, t, "nearest"), c.nearest, { atol: 1e-3, rtol: 0, label });
+    assertClose(rawView(src, s, t, "bilinear"), c.bilinear, { atol: 2e-3, rtol: 0, label });
+  }
+});
+
+Deno.test("nearest rounds a source coordinate on an exact half to even, as grid_sample", () => {
+  assertEquals(
+    [-1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 2.4999, 2.5001, 7].map(roundHalfEven),
+    [-2, 0, 0, 2, 2, 4, 2, 3, 7],
+  );
+  // Window centre (4.5, 4.5) at angle 0: output (u, v) reads (u + 0.5, v + 0.5), all halves.
+  const W = TV.ties.size, img = Uint8Array.from({ length: W * W }, (_, i) => i + 1);
+  const t = { ...IDENT, cx: W / 2 + 0.5, cy: W / 2 + 0.5 };
+  assertEquals(rawView(img, W, t, "nearest").map(Math.round), TV.ties.out);
+  // by hand: row 0 reads pixels 0, 2, 2, 4, 4, 6, 6 and 8 (outside: 0)
+  assertEquals(TV.ties.out.slice(0, 8), [1, 3, 3, 5, 5, 7, 7, 0]);
+});
+
+Deno.test("nearest: 90° about the centre permutes pixels exactly; angle 0 is the stored pixels", () => {
+  const img = source(1).image(0);
+  const want: number[] = [];
+  for (let v = 0; v < S; v++) for (let u = 0; u < S; u++) want.push(img[u * S + (S - 1 - v)]);
+  assertEquals(rawView(img, S, { ...IDENT, angle: Math.PI / 2 }, "nearest").map(Math.round), want);
+  assertEquals(rawView(img, S, IDENT, "nearest").map(Math.round), Array.from(img));
+});
+
+Deno.test("interpolation: trainAugment's is nearest (MoCo-CXR's), a bare option set's bilinear", () => {
+  assertEquals(trainAugment(16).interp, "nearest");
+  assertEquals(trainAugment(16, { interp: "bilinear" }).interp, "bilinear");
+  assertEquals(evalAugment(16).interp, undefined);
+  const img = source(1).image(0), t = { ...IDENT, angle: 0.1 };
+  const bare = run(img, t, RAW);
+  assertEquals(Array.from(bare), Array.from(run(img, t, { ...RAW, interp: "bilinear" })));
+  assert(bare.some((v, i) => v !== run(img, t, { ...RAW, interp: "nearest" })[i]));
+  assertThrows(() => run(img, t, { ...RAW, interp: "bicubic" as "nearest" }), /interpolation/);
+});
+
+/** White-noise images: every neighbour difference is signal. */
+function noise(s: number, count: number): ImageSource {
+  const rng = new Rng(77);
+  const images = Array.from({ length: count }, () => new Uint8Array(s * s).map(() => rng.int(256)));
+  return {
+    size: s,
+    count,
+    tasks: ["a"],
+    image: (i) => images[i],
+    labels: new Float32Array(count),
+    mask: new Float32Array(count),
+  };
+}
+
+/** FNV-1a of a Float32Array's bytes. */
+function fnv(a: Float32Array): string {
+  let h = 0x811c9dc5;
+  for (const x of new Uint8Array(a.buffer, a.byteOffset, a.byteLength)) {
+    h = Math.imul(h ^ x, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+Deno.test("bilinear views are bit for bit those made before the interpolation choice", () => {
+  // Hashes of the same batches made by data/augment.ts before nearest existed (commit 71c1dba).
+  const src = noise(24, 6), b = { interp: "bilinear" } as const;
+  const cases: [string, AugmentOptions, string, string][] = [
+    ["mococxr", trainAugment(20, b), "153a3575", "9334f764"],
+    [
+      "strong, 3 channels",
+      trainAugment(20, {
+        ...b,
+        channels: 3,
+        crop: "resized",
+        resizedScale: [0.3, 1],
+        contrast: 0.3,
+        brightness: 0.15,
+      }),
+      "c242c8f8",
+      "7aa3bbb1",
+    ],
+    ["±30°", trainAugment(20, { ...b, rotateDeg: 30 }), "4147969c", "f37a6d46"],
+    ["eval, upsampled", evalAugment(31), "fd9c9184", "fd9c9184"],
+  ];
+  for (const [name, o, q, k] of cases) {
+    const v = makeTwoViewBatchFromSeed(src, [0, 1, 2, 3, 4, 5], o, 7);
+    assertEquals([fnv(v.q), fnv(v.k)], [q, k], name);
+  }
+});
+
+/** Mean squared horizontal neighbour difference over the inner part of 40 views of white noise. */
+function neighbourEnergy(o: AugmentOptions, seed: number): number {
+  const s = 80, n = o.size, src = noise(s, 1), rng = new Rng(seed);
+  let e = 0, count = 0;
+  for (let k = 0; k < 40; k++) {
+    const out = new Float32Array(n * n);
+    applyTransform(src.image(0), s, sampleTransform(s, o, rng), o, out);
+    for (let v = 12; v < n - 12; v++) {
+      for (let u = 12; u < n - 13; u++) {
+        e += (out[v * n + u + 1] - out[v * n + u]) ** 2;
+        count++;
+      }
+    }
+  }
+  return e / count;
+}
+
+Deno.test("nearest ±10° views keep the stored pixels' sharpness; bilinear ones lose two thirds", () => {
+  const raw = { normalize: "none" } as const;
+  const evalE = neighbourEnergy(evalAugment(64, raw), 1);
+  const near = neighbourEnergy(trainAugment(64, raw), 2) / evalE;
+  const bil = neighbourEnergy(trainAugment(64, { ...raw, interp: "bilinear" }), 2) / evalE;
+  // nearest: within a few % (a neighbour may read the same stored pixel twice, or skip one)
+  assert(near > 0.95 && near < 1.05, `nearest/eval neighbour-difference energy ${near}`);
+  assert(bil < 0.45, `bilinear/eval ${bil}`);
 });

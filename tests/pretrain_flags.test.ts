@@ -3,11 +3,13 @@
  * `--schedule` default [12, 18, 24], ×0.1 at each) at every preset, which leaves the short default
  * runs' learning rate as it was; `--milestones none` is the constant rate runs made before that
  * default recorded, and such a run resumed under the new default is refused, naming the schedule;
- * SGD's default rate is MoCo v2's 0.03 scaled linearly from batch 256.
+ * SGD's default rate is MoCo v2's 0.03 scaled linearly from batch 256. --rotate-interp: nearest
+ * by default (MoCo-CXR's), recorded; a run recorded before it (no field) resumes as bilinear only.
  */
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { pretrain } from "../train/pretrain.ts";
+import { join } from "node:path";
+import { pretrain, type PretrainConfig, rotateInterpOf } from "../train/pretrain.ts";
 import { learningRate } from "../train/schedule.ts";
 import { OtherSettingsError } from "../train/run_errors.ts";
 import { UserError } from "../util/user_error.ts";
@@ -122,5 +124,68 @@ Deno.test("a run recorded without milestones is refused under the new default, n
     assertEquals(s.steps, 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--rotate-interp: nearest by default (pretrain and experiment), bilinear on request, else one line", () => {
+  assertEquals(pretrainConfigFrom({}).rotateInterp, "nearest");
+  assertEquals(experimentConfigFrom({}).pretrain.rotateInterp, "nearest");
+  assertEquals(pretrainConfigFrom({ "rotate-interp": "bilinear" }).rotateInterp, "bilinear");
+  assertEquals(pretrainConfigFrom({ "rotate-interp": "nearest" }).rotateInterp, "nearest");
+  for (const bad of ["bicubic", "", "Nearest"]) {
+    assertThrows(
+      () => pretrainConfigFrom({ "rotate-interp": bad }),
+      UserError,
+      "--rotate-interp must be nearest or bilinear",
+    );
+  }
+  // a config without the field (runs before the flag) made bilinear views
+  assertEquals(rotateInterpOf(tinyPretrainConfig(1)), "bilinear");
+  assertEquals(rotateInterpOf({ rotateInterp: "nearest" }), "nearest");
+});
+
+Deno.test("a run recorded without rotateInterp resumes as bilinear and is refused as nearest; a nearest run refuses bilinear", async () => {
+  const B = gpuBackend(gpu);
+  const opts = { quiet: true, log: () => {}, backbone: (o: object) => new TinyNet(B, o) };
+  const withInterp = (f: Record<string, string>) => ({
+    ...tinyPretrainConfig(1),
+    rotateInterp: pretrainConfigFrom(f).rotateInterp,
+  });
+  const refusal = async (cfg: PretrainConfig, dir: string) => {
+    try {
+      await pretrain(B, gpuTrainOps, cfg, discSource(32), dir, { ...opts, resume: true });
+    } catch (x) {
+      return x;
+    }
+    return null;
+  };
+  const old = await Deno.makeTempDir(), now = await Deno.makeTempDir();
+  try {
+    // What every run recorded before the flag: no rotateInterp.
+    const before = tinyPretrainConfig(1);
+    assert(!("rotateInterp" in before));
+    await pretrain(B, gpuTrainOps, before, discSource(32), old, opts);
+    const saved = JSON.parse(await Deno.readTextFile(join(old, "config.json")));
+    assert(!("rotateInterp" in saved), "the old run's config.json has no rotateInterp");
+    const e = await refusal(withInterp({}), old);
+    assert(e instanceof OtherSettingsError, `not refused: ${e}`);
+    assert(e.message.includes('rotateInterp: saved "bilinear", now "nearest"'), e.message);
+    // --rotate-interp bilinear resumes it (finished: nothing left to do), and so does the old
+    // config itself.
+    assertEquals(await refusal(withInterp({ "rotate-interp": "bilinear" }), old), null);
+    assertEquals(await refusal(before, old), null);
+    // A new run records nearest; resuming it as bilinear (or as an old config) is refused.
+    await pretrain(B, gpuTrainOps, withInterp({}), discSource(32), now, opts);
+    const rec = JSON.parse(await Deno.readTextFile(join(now, "config.json")));
+    assertEquals(rec.rotateInterp, "nearest");
+    for (const other of [withInterp({ "rotate-interp": "bilinear" }), before]) {
+      const x = await refusal(other, now);
+      assert(x instanceof OtherSettingsError, `not refused: ${x}`);
+      assert(x.message.includes('rotateInterp: saved "nearest", now "bilinear"'), x.message);
+    }
+    assertEquals(await refusal(withInterp({}), now), null);
+  } finally {
+    await Deno.remove(old, { recursive: true });
+    await Deno.remove(now, { recursive: true });
   }
 });

@@ -1,6 +1,7 @@
 /**
  * CPU reference for kernels/augment.ts: the same slot parameters, the same f32 arithmetic in the
- * same order (each operation rounded with Math.fround), the mean summed in f64.
+ * same order (each operation rounded with Math.fround), the mean summed in f64. Nearest rounds the
+ * f32 source coordinate half to even, as WGSL's round() (and grid_sample's nearest mode) does.
  */
 import { type CpuTensor, cpuTensor } from "./tensor.ts";
 
@@ -14,6 +15,14 @@ export interface AugmentSpec {
   srcSize: number;
   /** Output channels (the one resampled channel, replicated). */
   channels: number;
+  /** "nearest" (the source coordinate rounded half to even) or "bilinear" (the default). */
+  interp?: "nearest" | "bilinear";
+}
+
+/** x rounded to the nearest integer, halves to the even one. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 const f = Math.fround;
@@ -25,7 +34,7 @@ export function augmentImagesCpu(
   needMean: boolean,
 ): CpuTensor {
   const count = slots.length / AUGMENT_SLOT, n = spec.size, n2 = n * n, S = spec.srcSize;
-  const C = spec.channels;
+  const C = spec.channels, nearest = spec.interp === "nearest";
   const out = cpuTensor([count, C, n, n]);
   const val = new Float32Array(n2);
   for (let s = 0; s < count; s++) {
@@ -38,6 +47,10 @@ export function augmentImagesCpu(
       const u = i % n, v = Math.floor(i / n);
       const X = f(f(q[1] + f(u * q[3])) + f(v * q[5]));
       const Y = f(f(q[2] + f(u * q[4])) + f(v * q[6]));
+      if (nearest) {
+        val[i] = tex(roundHalfEven(X), roundHalfEven(Y));
+        continue;
+      }
       const fx = Math.floor(X), fy = Math.floor(Y);
       if (fx < -1 || fy < -1 || fx >= S || fy >= S) {
         val[i] = 0;
