@@ -21,7 +21,8 @@
  * const B = gpuBackend(await getGpu());
  * const { cache } = await openData({ imageSize: S, inChannels: C }); // synthetic without `data`
  * const { indices } = pretrainImages(cache); // the training split less the test patients' images
- * const views = twoViewSource(cache, indices, pretrainAugment(config.augment, S, C));
+ * const aug = pretrainAugment(config.augment, S, C, config.rotateInterp); // as the run records
+ * const views = twoViewSource(cache, indices, aug);
  * const summary = await pretrain(B, gpuTrainOps, config, views, "runs/my-run");
  * console.log(summary.lastLoss, summary.backbonePath);
  * ```
@@ -99,9 +100,10 @@ export type {
 export type { DatasetIdentity } from "./data/identity.ts";
 export { ImageCache } from "./data/cache/reader.ts";
 export type { BadImage, CachedRecord, CacheIndex } from "./data/cache/format.ts";
-export type { AugmentOptions, ImageSource, Normalization } from "./data/augment.ts";
+export type { AugmentOptions, ImageSource, Interp, Normalization } from "./data/augment.ts";
 export { type DataFlags, type DataLabelFlags, openData, type OpenedData } from "./cli/open_data.ts";
 export {
+  type LabelledNorm,
   labelledSource,
   type PretrainAugment,
   pretrainAugment,
@@ -131,6 +133,7 @@ export {
   type FinetuneConfig,
   type FinetuneResult,
   type FinetuneSets,
+  type FrozenFeatures,
   meanAuc,
   type Predictions,
   type Protocol,

@@ -17,6 +17,7 @@ import { UnknownDatasetKindError } from "../data/data_error.ts";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { UserError } from "../util/user_error.ts";
 import type { TwoViewSource } from "../train/sources.ts";
+import type { Interp } from "../data/augment.ts";
 import type { MonitorSets } from "../train/monitor.ts";
 import { pretrainImages } from "../train/splits.ts";
 import {
@@ -120,6 +121,8 @@ export function dataLabelFlagsFrom(
 export interface DataFlags extends DataLabelFlags {
   /** Pretraining augmentation (default mococxr). */
   augment?: PretrainAugment;
+  /** Its rotation's interpolation (default nearest, MoCo-CXR's). */
+  rotateInterp?: Interp;
   /** Dataset root; without it, the built-in synthetic set (generated once under runs/synthetic). */
   data?: string;
   /** Layout kind (chexpert, shenzhen, folder, csv); detected when absent. */
@@ -258,7 +261,7 @@ export async function openTrainingData(f: DataFlags & { seed?: number }): Promis
 }> {
   const { cache, describe, identity } = await openData(f);
   const { indices: train, leftOut: testLeftOut } = pretrainImages(cache);
-  const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels);
+  const aug = pretrainAugment(f.augment ?? "mococxr", f.imageSize, f.inChannels, f.rotateInterp);
   const m = pretrainMonitor(cache, f.seed ?? 0, f.imageSize, f.inChannels);
   return {
     describe,

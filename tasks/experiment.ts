@@ -269,7 +269,7 @@ export async function main(args: string[]): Promise<void> {
       source: twoViewSource(
         pretrainData.cache,
         pretrainSet.indices,
-        pretrainAugment(pre.augment, pre.imageSize, pre.moco.inChannels),
+        pretrainAugment(pre.augment, pre.imageSize, pre.moco.inChannels, pre.rotateInterp),
       ),
       labelled: probeInit,
       ft: cfg.finetune,

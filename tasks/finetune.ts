@@ -30,7 +30,9 @@ import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../cli/flags.ts";
 const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]
 
   --init I          random, imagenet (needs --weights: torchvision safetensors) or moco
-                    (needs --weights: a pretraining run folder or its backbone.safetensors)
+                    (needs --weights: a pretraining run folder or its backbone.safetensors);
+                    imagenet's images get ImageNet's normalisation, the others CheXpert's
+                    (MoCo-CXR's, as pretraining); run.json records it ("normalization")
   --weights PATH    the initial weights
   --protocol P      linear (frozen backbone; an L2 logistic regression on its features, the
                     penalty chosen on the validation split) or e2e (all layers); default e2e

@@ -13,10 +13,11 @@ import { UserError } from "../util/user_error.ts";
 import { exists, readTextOrNull, writeJsonAtomic } from "../util/fs.ts";
 import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { pretrain } from "../train/pretrain.ts";
+import { pretrain, rotateInterpOf } from "../train/pretrain.ts";
 import {
   maxBadFrom,
   presetFrom,
+  PRETRAIN_ONLY_OPTIONS,
   PRETRAIN_OPTIONS,
   PRETRAIN_RUN_OPTIONS,
   pretrainConfigFrom,
@@ -50,6 +51,10 @@ Data
   --task NAME           label used by the monitor (default: Pleural Effusion)
   --augment A           mococxr (MoCo-CXR's crop, flip, ±10° rotation; default) or strong
                         (adds a 30-100% random resized crop and contrast/brightness jitter)
+  --rotate-interp I     nearest (default: torchvision RandomRotation's, MoCo-CXR's; views keep the
+                        stored pixels' sharpness) or bilinear (every run before this flag). With
+                        strong it also scales the resized crop (one resampling pass). A run
+                        recorded without it resumes only with --rotate-interp bilinear
   --size PX             training crop (default 32, sized for a 2-core CPU; 64-128 on a GPU;
                         MoCo-CXR used 224-320)
 ${dataLabelHelp()}
@@ -118,6 +123,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     options: {
       ...PRETRAIN_OPTIONS,
+      ...PRETRAIN_ONLY_OPTIONS,
       ...PRETRAIN_RUN_OPTIONS,
       ...DATA_LABEL_OPTIONS,
       "tune-cache": { type: "string" },
@@ -146,6 +152,7 @@ export async function main(args: string[]): Promise<void> {
     imageSize: flagsCfg.imageSize,
     inChannels: flagsCfg.moco.inChannels,
     augment: flagsCfg.augment,
+    rotateInterp: flagsCfg.rotateInterp,
     seed: flagsCfg.seed,
     maxBad,
     log: console.log,
@@ -272,17 +279,30 @@ export async function main(args: string[]): Promise<void> {
 if (import.meta.main) runMain(() => main(Deno.args));
 
 /**
+ * A config as comparable JSON: its fields in name order, rotateInterp filled in as a resume reads
+ * it (bilinear where a run from before --rotate-interp records none).
+ */
+function settingsKey(c: Record<string, unknown>): string {
+  const all: Record<string, unknown> = { ...c, rotateInterp: rotateInterpOf(c) };
+  return JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]])));
+}
+
+/**
  * The line to print when `out` holds a run that finished all `totalSteps` with these settings
  * (its config.json equals `cfg`, its summary.json counts the steps), else null.
  */
-async function finishedRun(out: string, cfg: object, totalSteps: number): Promise<string | null> {
+async function finishedRun(
+  out: string,
+  cfg: Record<string, unknown>,
+  totalSteps: number,
+): Promise<string | null> {
   const [config, summary] = await Promise.all(
     ["config.json", "summary.json"].map((f) => readTextOrNull(join(out, f))),
   );
   if (config === null || summary === null) return null;
   try {
     const steps = JSON.parse(summary).steps;
-    if (JSON.stringify(JSON.parse(config)) !== JSON.stringify(cfg)) return null;
+    if (settingsKey(JSON.parse(config)) !== settingsKey(cfg)) return null;
     if (!(Number.isInteger(steps) && steps >= totalSteps)) return null;
     return `nothing left to train: ${out} finished all ${steps} steps with these settings ` +
       `(its backbone: ${join(out, "backbone.safetensors")})`;

@@ -88,6 +88,12 @@ const CASES: [string, (a: string[]) => Promise<void>, string[], RegExp][] = [
   ["pretrain", pretrainMain, ["--backbone=vgg"], /vgg/],
   ["pretrain", pretrainMain, ["--optimizer=lamb"], /--optimizer must be adam or sgd/],
   ["pretrain", pretrainMain, ["--augment=heavy"], /--augment must be/],
+  [
+    "pretrain",
+    pretrainMain,
+    ["--rotate-interp=bicubic"],
+    /--rotate-interp must be nearest or bilinear, got "bicubic"/,
+  ],
   ["finetune", finetuneMain, ["--init=moco"], /--init moco needs --weights/],
   [
     "finetune",

@@ -11,6 +11,7 @@ import { explain } from "../cli/explain.ts";
 import { runMain } from "../cli/run_main.ts";
 import {
   PRETRAIN_NUMERIC,
+  PRETRAIN_ONLY_OPTIONS,
   PRETRAIN_OPTIONS,
   PRETRAIN_RUN_NUMERIC,
   PRETRAIN_RUN_OPTIONS,
@@ -54,6 +55,7 @@ const TEXT = new Set([
   "preset",
   "augment",
   "augment-on",
+  "rotate-interp",
   "weights",
   "protocol",
   "csv",
@@ -112,7 +114,7 @@ const TASKS: Task[] = [
   {
     name: "pretrain",
     numeric: { ...PRETRAIN_NUMERIC, ...PRETRAIN_RUN_NUMERIC },
-    options: { ...PRETRAIN_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
+    options: { ...PRETRAIN_OPTIONS, ...PRETRAIN_ONLY_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
     run: viaRunMain(pretrainMain),
   },
   {

@@ -18,6 +18,9 @@ import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
 import { ConflictingSettingsError } from "../train/run_errors.ts";
+import type { Backend } from "../model/backend.ts";
+import { exportBackbone } from "../train/weights.ts";
+import { IMAGENET_RGB_NORM, IMAGENET_STEM_SUM_NORM } from "../train/cache_sources.ts";
 
 const B = gpuBackend(gpu);
 const STORED = 18, S = 16;
@@ -232,6 +235,145 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   assert(html.includes("log10 C (inverse L2 penalty)"), "linear curves are plotted against C");
   assert(html.includes("<svg") && html.includes("Grad-CAM"));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("experiment: the ImageNet init sees ImageNet-normalised images, linear cells reuse the feature network, unconverged C values are logged", async () => {
+  const cache = memoryCache();
+  const dir = await Deno.makeTempDir();
+  const imagenet = join(dir, "imagenet.safetensors");
+  const inet = new TinyNet(B, { inChannels: 1, seed: new Rng(9) });
+  await exportBackbone(inet, imagenet, {});
+  inet.dispose();
+  // Every image batch uploaded, by the backbone built last: the experiment builds one per init
+  // for the linear cells' features, one per end-to-end cell.
+  const phases: Float32Array[][] = [];
+  const recording: Backend = {
+    ...B,
+    fromArray: (data, shape) => {
+      if (shape.length === 4) phases.at(-1)!.push(Float32Array.from(data));
+      return B.fromArray(data, shape);
+    },
+  };
+  const logs: string[] = [];
+  const c: ExperimentConfig = {
+    ...cfg,
+    inits: ["random", "imagenet"],
+    imagenet,
+    fractions: [0.5, 1],
+    e2eFractions: [1],
+    draws: 1,
+    linearDraws: 2,
+    gradcamImages: 1,
+    finetune: { ...cfg.finetune, probeMaxIter: 1 },
+  };
+  await runExperiment(
+    recording,
+    gpuTrainOps,
+    c,
+    { cache, pretrainCache: cache, pretrainIndices: [], describe: "memory" },
+    dir,
+    {},
+    (m) => logs.push(m),
+    (o) => (phases.push([]), new TinyNet(B, o)),
+  );
+  // Per init: the feature network (its three linear cells fit its head), then the end-to-end cell's.
+  assertEquals(phases.length, 4, "no backbone built per linear cell");
+  // Both inits read the same images in the same order (same subsets, seeds and augmentations):
+  // the random init's normalised with CheXpert's statistics, the ImageNet init's with ImageNet's
+  // (features, end-to-end training, validation, test, Grad-CAM).
+  const inv = IMAGENET_STEM_SUM_NORM;
+  for (const [r, i] of [[0, 2], [1, 3]]) {
+    assertEquals(phases[i].length, phases[r].length);
+    assert(phases[r].length > 0);
+    phases[r].forEach((x, b) => {
+      const want = x.map((v) => (v * 0.0856 + 0.502 - inv.mean) / inv.std);
+      assertClose(phases[i][b], want, { atol: 2e-4, rtol: 0, label: `phase ${i} batch ${b}` });
+    });
+  }
+  const runJson = join(dir, "run.json"), run = JSON.parse(await Deno.readTextFile(runJson));
+  assertEquals(run.normalization, { random: "mococxr", imagenet: "imagenet" });
+  // A run folder from before (no record: every init had CheXpert's statistics) is not continued
+  // over its ImageNet cells; without them it is, and the new record says how they are made.
+  await Deno.writeTextFile(runJson, JSON.stringify({ ...run, normalization: undefined }));
+  const rerun = () =>
+    runExperiment(
+      B,
+      gpuTrainOps,
+      c,
+      { cache, pretrainCache: cache, pretrainIndices: [], describe: "memory" },
+      dir,
+      {},
+      () => {},
+      (o) => new TinyNet(B, o),
+    );
+  await assertRejects(
+    rerun,
+    /holds 4 imagenet cell\(s\) made on images normalised as "mococxr", now "imagenet"/,
+  );
+  for (const e of [...Deno.readDirSync(join(dir, "predictions"))]) {
+    if (e.name.includes("_imagenet_")) await Deno.remove(join(dir, "predictions", e.name));
+  }
+  phases.length = 0;
+  await rerun();
+  assertEquals(JSON.parse(await Deno.readTextFile(runJson)).normalization, run.normalization);
+  // One iteration per C cannot converge: each linear cell says so in one line and in its metrics.
+  const capped = logs.filter((l) => l.includes("C values did not converge"));
+  assertEquals(capped.length, 6, logs.join("\n"));
+  assert(
+    capped[0].startsWith(
+      `random linear 50% draw 0: ${cfg.finetune.penaltyGrid.length} of ` +
+        `${cfg.finetune.penaltyGrid.length} C values did not converge (L-BFGS stopped at its ` +
+        `iteration cap 1`,
+    ),
+    capped[0],
+  );
+  for (const init of ["random", "imagenet"]) {
+    const path = (await Deno.readTextFile(
+      join(dir, "metrics", `resnet18_${init}_linear_f0.5_d1_Disc.jsonl`),
+    )).trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(path.map((p) => p.converged), cfg.finetune.penaltyGrid.map(() => false));
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("labelled sources per normalisation: ImageNet per channel for an RGB stem, folded as the summed gray stem", () => {
+  const cache = memoryCache(), idx = [0, 1, 2, 3], rows = [0, 1, 2, 3];
+  const chexpert = labelledSource(cache, idx, S, 1);
+  assertEquals(labelledSource(cache, idx, S, 1, "mococxr").images(rows), chexpert.images(rows));
+  const gray = chexpert.images(rows).data.map((v) => v * 0.0856 + 0.502); // pixels on [0, 1]
+  const px = S * S;
+  for (const aug of [false, true]) {
+    const get = (ch: 1 | 3) => {
+      const src = labelledSource(cache, idx, S, ch, "imagenet");
+      return aug ? src.augmented(rows, new Rng(4)) : src.images(rows);
+    };
+    const one = get(1), three = get(3);
+    assertEquals(three.shape, [4, 3, S, S]);
+    const raw = aug
+      ? labelledSource(cache, idx, S, 1).augmented(rows, new Rng(4)).data.map((v) =>
+        v * 0.0856 + 0.502
+      )
+      : gray;
+    for (let n = 0; n < 4; n++) {
+      const v = raw.subarray(n * px, (n + 1) * px);
+      // RGB stem: the gray image replicated, each channel with its own ImageNet statistics.
+      for (let c = 0; c < 3; c++) {
+        const m = IMAGENET_RGB_NORM.mean[c], sd = IMAGENET_RGB_NORM.std[c];
+        assertClose(
+          three.data.subarray((n * 3 + c) * px, (n * 3 + c + 1) * px),
+          v.map((p) => (p - m) / sd),
+          { atol: 2e-4, rtol: 0, label: `image ${n} channel ${c}` },
+        );
+      }
+      // Gray stem (the RGB kernels summed): a colour-agnostic kernel sees the same input, i.e. the
+      // gray value is the mean of the three channels.
+      const mean3 = v.map((_, k) =>
+        (three.data[(n * 3) * px + k] + three.data[(n * 3 + 1) * px + k] +
+          three.data[(n * 3 + 2) * px + k]) / 3
+      );
+      assertClose(one.data.subarray(n * px, (n + 1) * px), mean3, { atol: 2e-4, rtol: 0 });
+    }
+  }
 });
 
 Deno.test("experiment splits: a dataset's own test split is the test set, valid validation", () => {

@@ -289,3 +289,79 @@ Deno.test("end-to-end fine-tuning reads its losses LOSS_READ_EVERY steps at a ti
   assert(r.curve.every((p) => Number.isFinite(p.loss)), JSON.stringify(r.curve));
   r.net.dispose();
 });
+
+Deno.test("end to end with one class in validation keeps the last weights, marked, and runs on", async () => {
+  // The reviewer's repro: no validation AUC at any evaluation. Kept before: the first evaluation's
+  // weights (step 10 of 60), reported as best AUC -Infinity; with patience, a stop at step 30.
+  const s = sets();
+  const oneClass = { ...s.val, labels: new Float32Array(s.val.count) };
+  const logs: string[] = [];
+  const c = { ...cfg("e2e"), patience: 2 };
+  const r = await finetune(B, gpuTrainOps, c, { ...s, val: oneClass }, {
+    backbone,
+    log: (m) => logs.push(m),
+  });
+  assertEquals(r.curve.map((p) => p.step), [10, 20, 30, 40, 50, 60]);
+  assertEquals([r.keptBy, r.bestStep], ["last", 60]);
+  assert(Number.isNaN(r.bestValAuc), `${r.bestValAuc}`);
+  assertEquals(logs, [
+    "no validation AUC in 6 evaluation(s) (one class in validation): the last weights (step 60) " +
+    "are kept",
+  ]);
+  // The kept weights are the last: the run's own test predictions equal a 60-step run's scores.
+  const ref = await finetune(B, gpuTrainOps, { ...c, evalEvery: 60 }, s, { backbone });
+  assertEquals([ref.keptBy, ref.bestStep], ["validation-auc", 60]);
+  assertClose(r.test.scores, ref.test.scores, { atol: 1e-6, rtol: 0 });
+  r.net.dispose();
+  ref.net.dispose();
+});
+
+/** Probabilities of `net` on every image of `src` (eval mode). */
+async function netScores(net: ClassifierNet, src: LabelledSource): Promise<Float32Array> {
+  net.eval();
+  const batch = src.images(Array.from({ length: src.count }, (_, i) => i));
+  const x = B.fromArray(batch.data, batch.shape);
+  const out = noGrad(() => net.forward(new Var(B, x)));
+  const z = await out.read();
+  out.dispose();
+  B.dispose(x);
+  return z.map((v) => 1 / (1 + Math.exp(-v)));
+}
+
+Deno.test("linear on given features (random init, draw 1): the returned net is the feature network and scores as the probe", async () => {
+  // As the experiment: one frozen backbone (seed 1) for every draw; this cell's seed is 2. A second
+  // backbone built from the cell's seed would be another random network.
+  const s = sets();
+  let built = 0;
+  const counting = (o: object) => (built++, new TinyNet(B, o));
+  const fnet = await buildClassifier(B, { ...cfg("linear"), seed: 1 }, 1, counting);
+  fnet.eval();
+  const features = {
+    train: await extractFeatures(B, fnet, s.train),
+    val: await extractFeatures(B, fnet, s.val),
+    test: await extractFeatures(B, fnet, s.test),
+    net: fnet,
+  };
+  const r = await finetune(B, gpuTrainOps, { ...cfg("linear"), seed: 2 }, { ...s, features }, {
+    backbone: counting,
+  });
+  assertEquals(built, 1, "no second backbone");
+  assert(r.net === fnet, "the feature network is returned, its head the probe");
+  assertClose(await netScores(r.net, s.test), r.test.scores, { atol: 2e-4, rtol: 0 });
+  fnet.dispose();
+});
+
+Deno.test("linear: path points that stop before converging are counted per task and marked", async () => {
+  const s = sets();
+  const capped = await finetune(B, gpuTrainOps, { ...cfg("linear"), probeMaxIter: 1 }, s, {
+    backbone,
+  });
+  // one iteration cannot reach ‖∇J‖∞ ≤ 1e-7 at any C
+  assertEquals(capped.penalty!.unconverged, [DEFAULT_C_GRID.length]);
+  assert(capped.curve.every((p) => p.converged === false), JSON.stringify(capped.curve));
+  capped.net.dispose();
+  const full = await finetune(B, gpuTrainOps, cfg("linear"), s, { backbone });
+  assertEquals(full.penalty!.unconverged, [0]);
+  assert(full.curve.every((p) => p.converged === true), JSON.stringify(full.curve));
+  full.net.dispose();
+});

@@ -16,6 +16,7 @@ import { explain } from "../cli/explain.ts";
 import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 import { TinyNet } from "./tiny_net.ts";
+import { resnet18 } from "../model/resnet.ts";
 
 const net = (seed: number) => new TinyNet(B, { inChannels: 1, seed: new Rng(seed) });
 
@@ -86,6 +87,47 @@ Deno.test("a backbone / ImageNet file with a NaN is refused by loadInitWeights, 
       () => loadInitWeights(net(3), path),
       /imagenet\.safetensors: tensor "module\.encoder_q\.bn2\.running_var" holds non-finite/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an init file lacking BN running statistics (or any weight) is refused; only num_batches_tracked may be absent", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The reviewer's file: a ResNet-18 backbone without running_mean / running_var (and counters).
+    const path = join(dir, "partial.safetensors");
+    const full = await readState(resnet18(B, { inChannels: 1, seed: 1 }));
+    const backbone = [...full].filter(([k]) => !k.startsWith("fc."));
+    await writeSafetensors(path, backbone.filter(([k]) => !/running_|num_batches/.test(k)));
+    const dst = resnet18(B, { inChannels: 1, seed: 2 });
+    const refused = async (load: () => Promise<unknown>, message: string) => {
+      const e = await load().then(() => null, (x) => x);
+      assert(e instanceof UserError, `refused as a UserError: ${e}`);
+      assertEquals(e.message, message);
+    };
+    await refused(
+      () => loadInitWeights(dst, path, "ImageNet weights"),
+      `ImageNet weights ${path} lack 40 tensors the backbone needs (bn1.running_mean, ` +
+        `bn1.running_var, layer1.0.bn1.running_mean, …)`,
+    );
+    // One weight missing, prefixed as MoCo files are (the default label).
+    await writeSafetensors(
+      path,
+      backbone.filter(([k]) => k !== "layer4.1.conv2.weight").map(([k, t]) => [`module.${k}`, t]),
+    );
+    await refused(
+      () => loadInitWeights(dst, path),
+      `init weights ${path} lack 1 tensor the backbone needs (layer4.1.conv2.weight)`,
+    );
+    // Without the counters alone it loads, every other tensor taken from the file.
+    await writeSafetensors(path, backbone.filter(([k]) => !k.endsWith("num_batches_tracked")));
+    const report = await loadInitWeights(dst, path);
+    assert(report.missing.every((k) => k.endsWith("num_batches_tracked") || k.startsWith("fc.")));
+    const got = await readState(dst);
+    for (const [k, t] of backbone) {
+      if (!k.endsWith("num_batches_tracked")) assertEquals(got.get(k)!.data, t.data, k);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

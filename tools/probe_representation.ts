@@ -143,7 +143,7 @@ if (!f["skip-moco"]) {
       all,
       f.jitter
         ? trainAugment(S, { channels: C, contrast: 0.3, brightness: 0.1 })
-        : pretrainAugment(cfg.augment, S, C),
+        : pretrainAugment(cfg.augment, S, C, cfg.rotateInterp),
     ),
     out,
     { quiet: true, log: () => {} },

@@ -8,8 +8,10 @@ import type { ImageCache } from "../data/cache/reader.ts";
 import {
   type AugmentOptions,
   evalAugment,
+  type Interp,
   makeBatch,
   makeTwoViewBatch,
+  type Normalization,
   trainAugment,
 } from "../data/augment.ts";
 import { DeviceTwoViews } from "../data/augment_device.ts";
@@ -28,21 +30,26 @@ import { makeSplits } from "./splits.ts";
  */
 export type PretrainAugment = "mococxr" | "strong";
 
-/** The augmentation of MoCo's two views at `size` pixels. */
+/**
+ * The augmentation of MoCo's two views at `size` pixels, resampled by `interp` (default nearest,
+ * MoCo-CXR's; a pretraining config's rotateInterp, data/augment.ts).
+ */
 export function pretrainAugment(
   kind: PretrainAugment,
   size: number,
   channels: 1 | 3,
+  interp: Interp = "nearest",
 ): AugmentOptions {
   return kind === "strong"
     ? trainAugment(size, {
       channels,
+      interp,
       crop: "resized",
       resizedScale: [0.3, 1],
       contrast: 0.3,
       brightness: 0.15,
     })
-    : trainAugment(size, { channels });
+    : trainAugment(size, { channels, interp });
 }
 
 /** MoCo's two views of images of a subset of the cache. */
@@ -68,12 +75,62 @@ export function twoViewSource(
   };
 }
 
-/** A labelled view over a subset of the cache (row i of the source = cache image indices[i]). */
+/**
+ * How a labelled source's pixels are normalised: "mococxr", MoCo-CXR's CheXpert statistics (what
+ * pretraining feeds, so what MoCo and random initialisations get); "imagenet", what torchvision's
+ * ImageNet weights were trained on (see IMAGENET_RGB_NORM and IMAGENET_STEM_SUM_NORM).
+ */
+export type LabelledNorm = "mococxr" | "imagenet";
+
+/** torchvision's ImageNet per-channel statistics (R, G, B on [0, 1]). */
+export const IMAGENET_RGB_NORM = {
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+} as const;
+
+/**
+ * ImageNet's statistics folded to one gray channel the way a 1-channel stem is built from an RGB
+ * one (model/state.ts: the three kernels summed, W₁ = Σ_c W_c). torchvision sees a gray image v
+ * replicated to RGB as Σ_c W_c (v − m_c)/s_c; for the colour-agnostic part of the kernels (W_c = W̄,
+ * the part the sum keeps) that is 3W̄ (v − m)/s exactly when 1/s = mean_c(1/s_c) and
+ * m/s = mean_c(m_c/s_c): the channels weigh equally, as in the sum (not with luma weights, as
+ * data/augment.ts IMAGENET_GRAY_NORM folds them: that mean is 0.01 higher, 0.045 s).
+ */
+export const IMAGENET_STEM_SUM_NORM: { mean: number; std: number } = (() => {
+  const { mean, std } = IMAGENET_RGB_NORM;
+  const invS = std.reduce((a, s) => a + 1 / s, 0) / 3;
+  const mOverS = mean.reduce((a, m, c) => a + m / std[c], 0) / 3;
+  return { mean: mOverS / invS, std: 1 / invS };
+})();
+
+/**
+ * Normalises 3-channel batches made with `normalize: "none"` (gray v on [0, 1] replicated) with
+ * ImageNet's per-channel statistics, in place: channel c = (v − m_c)/s_c, what torchvision's
+ * pipeline (gray → RGB, Normalize(mean, std)) feeds an RGB stem.
+ */
+function imagenetPerChannel(x: Float32Array, n: number, size: number): Float32Array {
+  const px = size * size;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const m = IMAGENET_RGB_NORM.mean[c], s = IMAGENET_RGB_NORM.std[c], o = (i * 3 + c) * px;
+      for (let k = o; k < o + px; k++) x[k] = (x[k] - m) / s;
+    }
+  }
+  return x;
+}
+
+/**
+ * A labelled view over a subset of the cache (row i of the source = cache image indices[i]),
+ * normalised as `norm` says (default "mococxr", the pretraining's). "imagenet": a 1-channel model
+ * (its stem summed from torchvision's RGB one) gets IMAGENET_STEM_SUM_NORM, a 3-channel one the
+ * gray image replicated and normalised per channel (IMAGENET_RGB_NORM), as torchvision would.
+ */
 export function labelledSource(
   cache: ImageCache,
   indices: number[],
   size: number,
   channels: 1 | 3,
+  norm: LabelledNorm = "mococxr",
 ): LabelledSource {
   const T = cache.tasks.length;
   const labels = new Float32Array(indices.length * T), mask = new Float32Array(indices.length * T);
@@ -81,9 +138,17 @@ export function labelledSource(
     labels.set(cache.labels.subarray(c * T, c * T + T), i * T);
     mask.set(cache.mask.subarray(c * T, c * T + T), i * T);
   });
-  const evalAug = evalAugment(size, { channels });
-  const trainAug = trainAugment(size, { channels });
+  const perChannel = norm === "imagenet" && channels === 3;
+  const normalize: Normalization = norm === "mococxr"
+    ? "mococxr"
+    : perChannel
+    ? "none"
+    : IMAGENET_STEM_SUM_NORM;
+  const evalAug = evalAugment(size, { channels, normalize });
+  const trainAug = trainAugment(size, { channels, normalize });
   const map = (idx: number[]) => idx.map((i) => indices[i]);
+  const finish = (x: Float32Array, n: number) =>
+    imageBatch(perChannel ? imagenetPerChannel(x, n, size) : x, n, channels, size);
   // Evaluation batches are deterministic: the seed argument is unused by a centre crop.
   const fixed = { nextU32: () => 0 } as unknown as Rng;
   return {
@@ -92,10 +157,8 @@ export function labelledSource(
     labels,
     mask,
     ids: indices.map((c) => cache.records[c].path),
-    images: (idx) =>
-      imageBatch(makeBatch(cache, map(idx), evalAug, fixed).x, idx.length, channels, size),
-    augmented: (idx, rng) =>
-      imageBatch(makeBatch(cache, map(idx), trainAug, rng).x, idx.length, channels, size),
+    images: (idx) => finish(makeBatch(cache, map(idx), evalAug, fixed).x, idx.length),
+    augmented: (idx, rng) => finish(makeBatch(cache, map(idx), trainAug, rng).x, idx.length),
   };
 }
 

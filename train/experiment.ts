@@ -18,6 +18,11 @@
  * validation and test sets are the same for every seed, so a seed's MoCo and baseline cells pair
  * as before and the spread between seeds is the pretraining's own (eval/seeds.ts). Seed 0's cells
  * keep the file names of a one-seed run, so a run can grow from one seed to several.
+ *
+ * Normalisation per initialisation (initNormalization, recorded in run.json): the ImageNet init's
+ * images (frozen features, end-to-end training, validation, test, Grad-CAM) are normalised as
+ * torchvision's weights expect; MoCo and random inits get the pretraining's (MoCo-CXR's CheXpert
+ * statistics). A frozen backbone's BN running statistics cannot absorb the difference.
  */
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 import { join } from "node:path";
@@ -41,12 +46,18 @@ import {
   buildClassifier,
   finetune,
   type FinetuneConfig,
+  type FrozenFeatures,
   type Protocol,
   stepsFor,
 } from "./finetune.ts";
 import { extractFeatures } from "./features.ts";
 import { gradCam } from "./gradcam.ts";
-import { labelledSource, pretrainAugment, twoViewSource } from "./cache_sources.ts";
+import {
+  type LabelledNorm,
+  labelledSource,
+  pretrainAugment,
+  twoViewSource,
+} from "./cache_sources.ts";
 import type { LabelledSource } from "./sources.ts";
 import { knnMonitor } from "./monitor.ts";
 import { drawMonitorSets } from "./monitor_sets.ts";
@@ -61,6 +72,16 @@ import {
 
 /** Seed k's pretraining and fine-tuning seeds are the run's + SEED_STRIDE·k. */
 export const SEED_STRIDE = 1000;
+
+/**
+ * How an initialisation's labelled images are normalised: torchvision's ImageNet weights get
+ * ImageNet's statistics (train/cache_sources.ts: folded to gray as the 1-channel stem is summed, or
+ * per channel for a 3-channel stem); MoCo and random inits get the pretraining's, MoCo-CXR's
+ * CheXpert statistics ("mococxr").
+ */
+export function initNormalization(init: Init): LabelledNorm {
+  return init === "imagenet" ? "imagenet" : "mococxr";
+}
 
 /**
  * The experiment grid: initialisations × protocols × label fractions × draws, and how each part
@@ -109,9 +130,13 @@ export interface ExperimentConfig {
     /**
      * End-to-end protocol: absent, the miniature step budget above (e2eSteps, evalEvery); "epochs",
      * MoCo-CXR's: up to maxEpochs epochs of the subset, validation every epoch, the best
-     * validation weights kept, stopping after `patience` epochs without gain.
+     * validation weights kept, stopping after `patience` epochs without gain. An epoch is
+     * ceil(n / batchSize) steps of full batches (e2eSchedule), not exactly one pass over the n
+     * images.
      */
     e2eEpochs?: { maxEpochs: number; patience: number };
+    /** Linear protocol: L-BFGS iteration cap per C (default 5000; tests force a tiny one). */
+    probeMaxIter?: number;
   };
   /** Seed of the splits, the fraction draws and the fine-tuning runs. */
   seed: number;
@@ -146,7 +171,26 @@ export interface ExperimentData {
 async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<void> {
   const file = join(runDir, "run.json");
   if (!(await exists(file))) return;
-  const saved = JSON.parse(await Deno.readTextFile(file)).config as ExperimentConfig | undefined;
+  const record = JSON.parse(await Deno.readTextFile(file));
+  // Cells of an init made on other normalised images (runs before per-init normalisation recorded
+  // none: every init had "mococxr") would mix with new ones.
+  const normWas = (record.normalization ?? {}) as Record<string, string>;
+  for (const init of cfg.inits) {
+    const was = normWas[init] ?? "mococxr", now = initNormalization(init);
+    if (was === now) continue;
+    const dir = join(runDir, "predictions");
+    const cells = (await exists(dir))
+      ? [...Deno.readDirSync(dir)].filter((e) => e.name.includes(`_${init}_`))
+      : [];
+    if (cells.length) {
+      throw new OtherSettingsError(
+        `${runDir} holds ${cells.length} ${init} cell(s) made on images normalised as "${was}", ` +
+          `now "${now}" (remove them to redo them)`,
+        file,
+      );
+    }
+  }
+  const saved = record.config as ExperimentConfig | undefined;
   if (!saved) return;
   // Runs from before datasets were recorded carry none: their settings are compared alone.
   const named = (c: ExperimentConfig): Record<string, unknown> => ({
@@ -189,7 +233,16 @@ function hasE2e(cfg: ExperimentConfig, fraction: number): boolean {
   return !cfg.e2eFractions || cfg.e2eFractions.includes(fraction);
 }
 
-/** An end-to-end cell's steps, evaluation interval and patience for a subset of n images. */
+/**
+ * An end-to-end cell's steps, evaluation interval and patience for a subset of n images.
+ *
+ * With `e2eEpochs`, an "epoch" is ceil(n / B) steps (B = batchSize), each a full batch of B rows
+ * (train/finetune.ts): the subset is shuffled and cut into batches, the tail of a shuffle that
+ * cannot fill a batch (n mod B rows) is skipped and a new shuffle starts, and a subset smaller than
+ * B is repeated to fill one. So an epoch draws ceil(n/B)·B rows, not n: it is one pass only when B
+ * divides n, and it may show an image twice or not at all (n = 17, B = 16: 2 steps of 32 rows).
+ * Kept as it is: existing runs' results depend on it.
+ */
 export function e2eSchedule(
   fc: ExperimentConfig["finetune"],
   n: number,
@@ -459,11 +512,22 @@ export async function runExperiment(
     data: data.describe,
     pretrain_seeds: K,
     e2e_protocol: cfg.protocols.includes("e2e") ? e2eSchedule(cfg.finetune, 1).protocol : undefined,
+    normalization: Object.fromEntries(cfg.inits.map((i) => [i, initNormalization(i)])),
   });
 
-  const test = labelledSource(cache, splits.test, S, C);
-  const val = labelledSource(cache, splits.val, S, C);
-  const trainSrc = labelledSource(cache, splits.trainPool, S, C);
+  /** The labelled sets as an initialisation sees them (normalised per initNormalization). */
+  const setsByNorm = new Map<LabelledNorm, Record<"test" | "val" | "train", LabelledSource>>();
+  const setsOf = (init: Init) => {
+    const norm = initNormalization(init);
+    if (!setsByNorm.has(norm)) {
+      setsByNorm.set(norm, {
+        test: labelledSource(cache, splits.test, S, C, norm),
+        val: labelledSource(cache, splits.val, S, C, norm),
+        train: labelledSource(cache, splits.trainPool, S, C, norm),
+      });
+    }
+    return setsByNorm.get(norm)!;
+  };
   const pos = new Map(splits.trainPool.map((c, i) => [c, i]));
   const largest = Math.max(...cfg.fractions.filter((x) => hasE2e(cfg, x)));
 
@@ -495,7 +559,7 @@ export async function runExperiment(
           twoViewSource(
             data.pretrainCache,
             data.pretrainIndices,
-            pretrainAugment(pc.augment, S, C),
+            pretrainAugment(pc.augment, S, C, pc.rotateInterp),
           ),
           pdir,
           {
@@ -518,104 +582,147 @@ export async function runExperiment(
     const ftSeed = cfg.seed + SEED_STRIDE * k;
 
     for (const init of cfg.inits) {
-      let feats: { train: Float32Array; val: Float32Array; test: Float32Array } | undefined;
-      for (const protocol of cfg.protocols) {
-        for (const sub of subsets) {
-          if (sub.draw >= drawsOf(protocol)) continue;
-          if (protocol === "e2e" && !hasE2e(cfg, sub.fraction)) continue;
-          const key = keyOf(k, init, protocol, sub.fraction, sub.draw);
-          const file = cellFile(key);
-          if (await exists(file)) continue;
-          const fc = cfg.finetune;
-          const e = e2eSchedule(fc, sub.indices.length);
-          const ftc: FinetuneConfig = {
-            backbone: pc.moco.backbone,
-            inChannels: C,
-            imageSize: S,
-            protocol,
-            init: initFile(init),
-            batchSize: fc.batchSize,
-            lr: fc.lr,
-            weightDecay: fc.weightDecay,
-            steps: e.steps,
-            evalEvery: e.evalEvery,
-            patience: e.patience,
-            seed: ftSeed + sub.draw,
-            penaltyGrid: fc.penaltyGrid,
-          };
-          if (protocol === "linear" && !feats) {
-            log(
-              `${seedNote}${init}: frozen features of ${
-                trainSrc.count + val.count + test.count
-              } images`,
-            );
-            // One frozen backbone serves every draw, so its seed must not depend on
-            // which draw happens to run first (a resumed run starts at a later one).
-            const net = await buildClassifier(B, { ...ftc, seed: ftSeed }, T, backbone);
-            feats = {
-              train: await extractFeatures(B, net, trainSrc),
-              val: await extractFeatures(B, net, val),
-              test: await extractFeatures(B, net, test),
+      const { test, val, train: trainSrc } = setsOf(init);
+      // The frozen backbone of this init's linear cells, kept with its features: each linear cell
+      // fits its head and returns it (no second backbone per cell).
+      let feats: FrozenFeatures | undefined;
+      try {
+        for (const protocol of cfg.protocols) {
+          for (const sub of subsets) {
+            if (sub.draw >= drawsOf(protocol)) continue;
+            if (protocol === "e2e" && !hasE2e(cfg, sub.fraction)) continue;
+            const key = keyOf(k, init, protocol, sub.fraction, sub.draw);
+            const file = cellFile(key);
+            if (await exists(file)) continue;
+            const fc = cfg.finetune;
+            const e = e2eSchedule(fc, sub.indices.length);
+            const ftc: FinetuneConfig = {
+              backbone: pc.moco.backbone,
+              inChannels: C,
+              imageSize: S,
+              protocol,
+              init: initFile(init),
+              initLabel: init === "imagenet" ? "ImageNet weights" : "MoCo backbone",
+              batchSize: fc.batchSize,
+              lr: fc.lr,
+              weightDecay: fc.weightDecay,
+              steps: e.steps,
+              evalEvery: e.evalEvery,
+              patience: e.patience,
+              seed: ftSeed + sub.draw,
+              penaltyGrid: fc.penaltyGrid,
+              probeMaxIter: fc.probeMaxIter,
             };
-            net.dispose();
+            if (protocol === "linear" && !feats) {
+              log(
+                `${seedNote}${init}: frozen features of ${
+                  trainSrc.count + val.count + test.count
+                } images`,
+              );
+              // One frozen backbone serves every draw, so its seed must not depend on
+              // which draw happens to run first (a resumed run starts at a later one).
+              const net = await buildClassifier(B, { ...ftc, seed: ftSeed }, T, backbone);
+              try {
+                feats = {
+                  train: await extractFeatures(B, net, trainSrc),
+                  val: await extractFeatures(B, net, val),
+                  test: await extractFeatures(B, net, test),
+                  net,
+                };
+              } catch (e) {
+                net.dispose();
+                throw e;
+              }
+            }
+            const t0 = performance.now();
+            const trainIdx = sub.indices.map((c) => pos.get(c)!);
+            const r = await finetune(B, ops, ftc, {
+              train: trainSrc,
+              trainIdx,
+              val,
+              test,
+              features: protocol === "linear" ? feats : undefined,
+            }, { backbone, betweenSteps: plan?.betweenSteps });
+            const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
+            // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
+            // line per evaluation.
+            const probeC = r.penalty && Number.isFinite(r.penalty.C[0])
+              ? r.penalty.C[0]
+              : undefined;
+            // Fallbacks are marked on the kept line: a linear C chosen by default (validation has
+            // one class), end-to-end weights kept as the last (no validation AUC).
+            const linearDefault = r.penalty?.chosenBy[0] === "default";
+            await writeFileAtomic(
+              join(runDir, "metrics", metricsName),
+              r.curve.map((c) =>
+                JSON.stringify(
+                  protocol === "linear"
+                    ? {
+                      ...c,
+                      epoch: 0,
+                      chosen: c.C === probeC,
+                      ...(linearDefault && c.C === probeC ? { chosen_by: "default" } : {}),
+                    }
+                    : {
+                      ...c,
+                      epoch: (c.step * fc.batchSize) / trainIdx.length,
+                      ...(r.keptBy === "last" && c.step === r.bestStep ? { kept_by: "last" } : {}),
+                    },
+                )
+              ).join("\n") + "\n",
+            );
+            const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
+            const labels = Array.from({ length: test.count }, (_, i) => r.test.labels[i * T]);
+            const keep = Array.from({ length: test.count }, (_, i) => i).filter((i) =>
+              r.test.mask[i * T] > 0
+            );
+            await writePredictionsFile(runDir, {
+              ...key,
+              labels: keep.map((i) => labels[i]),
+              scores: keep.map((i) => scores[i]),
+              ids: keep.map((i) => test.ids[i]),
+              metrics_file: join("metrics", metricsName),
+              probe_C: probeC,
+            });
+            const how = protocol !== "linear"
+              ? `${r.curve.at(-1)?.step ?? ftc.steps} of ${ftc.steps} steps, ` +
+                (r.keptBy === "last"
+                  ? `last weights kept at ${r.bestStep} (no validation AUC: validation has one class)`
+                  : `best at ${r.bestStep}`)
+              : probeC === undefined
+              ? "L2 probe not fitted (one class among the labelled training images)"
+              : `L2 probe C ${probeC.toPrecision(2)}${
+                r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
+              }`;
+            const cellName = `${seedNote}${init} ${protocol} ${formatFraction(sub.fraction)} ` +
+              `draw ${sub.draw}`;
+            log(
+              `${cellName}: ${trainIdx.length} images, ${how}, best val AUC ` +
+                `${Number.isNaN(r.bestValAuc) ? "none" : r.bestValAuc.toFixed(3)} ` +
+                `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+            );
+            const unconverged = r.penalty?.unconverged.reduce((a, b) => a + b, 0) ?? 0;
+            if (unconverged > 0) {
+              log(
+                `${cellName}: ${unconverged} of ${
+                  r.penalty!.grid.length * T
+                } C values did not converge (L-BFGS stopped at its iteration cap ` +
+                  `${ftc.probeMaxIter ?? 5000} or without a representable decrease; ` +
+                  `"converged": false in ${join("metrics", metricsName)})`,
+              );
+            }
+            if (
+              protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && k === 0 &&
+              cfg.gradcamImages > 0
+            ) {
+              await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
+            }
+            if (r.net !== feats?.net) r.net.dispose();
+            await plan?.betweenSteps?.();
           }
-          const t0 = performance.now();
-          const trainIdx = sub.indices.map((c) => pos.get(c)!);
-          const r = await finetune(B, ops, ftc, {
-            train: trainSrc,
-            trainIdx,
-            val,
-            test,
-            features: protocol === "linear" ? feats : undefined,
-          }, { backbone, betweenSteps: plan?.betweenSteps });
-          const metricsName = predictionsFileName(key).replace(/\.json$/, ".jsonl");
-          // Linear: one line per C of the penalty path, the chosen one marked; end-to-end: one
-          // line per evaluation.
-          const probeC = r.penalty && Number.isFinite(r.penalty.C[0]) ? r.penalty.C[0] : undefined;
-          await writeFileAtomic(
-            join(runDir, "metrics", metricsName),
-            r.curve.map((c) =>
-              JSON.stringify(
-                protocol === "linear"
-                  ? { ...c, epoch: 0, chosen: c.C === probeC }
-                  : { ...c, epoch: (c.step * fc.batchSize) / trainIdx.length },
-              )
-            ).join("\n") + "\n",
-          );
-          const scores = Array.from({ length: test.count }, (_, i) => r.test.scores[i * T]);
-          const labels = Array.from({ length: test.count }, (_, i) => r.test.labels[i * T]);
-          const keep = Array.from({ length: test.count }, (_, i) => i).filter((i) =>
-            r.test.mask[i * T] > 0
-          );
-          await writePredictionsFile(runDir, {
-            ...key,
-            labels: keep.map((i) => labels[i]),
-            scores: keep.map((i) => scores[i]),
-            ids: keep.map((i) => test.ids[i]),
-            metrics_file: join("metrics", metricsName),
-            probe_C: probeC,
-          });
-          const how = protocol !== "linear"
-            ? `${r.curve.at(-1)?.step ?? ftc.steps} of ${ftc.steps} steps, best at ${r.bestStep}`
-            : probeC === undefined
-            ? "L2 probe not fitted (one class among the labelled training images)"
-            : `L2 probe C ${probeC.toPrecision(2)}${
-              r.penalty!.chosenBy[0] === "default" ? " (default: validation has one class)" : ""
-            }`;
-          log(
-            `${seedNote}${init} ${protocol} ${formatFraction(sub.fraction)} draw ${sub.draw}: ` +
-              `${trainIdx.length} images, ${how}, best val AUC ${r.bestValAuc.toFixed(3)} ` +
-              `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-          );
-          if (
-            protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && k === 0 &&
-            cfg.gradcamImages > 0
-          ) {
-            await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
-          }
-          r.net.dispose();
-          await plan?.betweenSteps?.();
         }
+      } finally {
+        feats?.net.dispose();
       }
     }
   }

@@ -8,7 +8,17 @@
  *  - e2e: every layer trains, on augmented images: masked BCE-with-logits over
  *    the tasks (uncertain labels masked per policy), Adam, validation AUC every
  *    `evalEvery` steps, the best-validation weights kept (and optionally early
- *    stopping), test predictions from those weights.
+ *    stopping), test predictions from those weights. When validation never
+ *    gives an AUC (one class in it), the last weights are kept, and marked so
+ *    (FinetuneResult.keptBy "last").
+ *
+ * End-to-end batches are always full (`batchSize` rows): the subset is shuffled,
+ * cut into consecutive batches, and a new shuffle starts when fewer than
+ * `batchSize` rows remain, so those rows (n mod batchSize of them) are skipped
+ * for that pass; a subset smaller than a batch is repeated (in several
+ * shuffles) to fill one. An "epoch" (train/experiment.ts e2eSchedule) is
+ * ceil(n / batchSize) such steps: ceil(n/B)·B draws, which is n images only
+ * when B divides n, and can present an image twice or not at all in it.
  */
 import type { Backend, BTensor } from "../model/backend.ts";
 import { backward, noGrad, Var } from "../model/autograd.ts";
@@ -53,6 +63,8 @@ export interface FinetuneConfig {
   protocol: Protocol;
   /** "random" or a backbone safetensors file (ImageNet, or a MoCo run's backbone export). */
   init: string;
+  /** What `init` is, for messages ("ImageNet weights", "MoCo backbone"; default "init weights"). */
+  initLabel?: string;
   /** End-to-end batch size. */
   batchSize: number;
   /** End-to-end learning rate (Adam). */
@@ -72,6 +84,11 @@ export interface FinetuneConfig {
    * weightDecay, steps, evalEvery and patience apply to end-to-end only.
    */
   penaltyGrid?: number[];
+  /**
+   * Linear protocol: L-BFGS iteration cap per C (default 5000, train/logistic_probe.ts); tests
+   * force a tiny one to see unconverged points reported.
+   */
+  probeMaxIter?: number;
 }
 
 /** Test-set labels and scores of a fine-tuned model. */
@@ -88,17 +105,39 @@ export interface Predictions {
 
 /** What a fine-tuning run gives: the kept network, its test predictions and its training curve. */
 export interface FinetuneResult {
-  /** Validation AUC of the kept weights (mean over tasks). */
+  /** Validation AUC of the kept weights (mean over tasks; NaN when validation cannot rank). */
   bestValAuc: number;
   /** End-to-end: the step whose weights were kept; linear: task 0's chosen point on the path (1-based). */
   bestStep: number;
-  /** Linear protocol: the chosen inverse penalty C per task, and how it was chosen. */
-  penalty?: { C: number[]; chosenBy: string[]; grid: number[] };
+  /**
+   * End-to-end: how the kept weights were chosen: "validation-auc" (the best evaluation), or
+   * "last" (validation never gave an AUC, e.g. one class in it: the last evaluation's weights).
+   */
+  keptBy?: "validation-auc" | "last";
+  /**
+   * Linear protocol: the chosen inverse penalty C per task, and how it was chosen; `unconverged`:
+   * per task, how many points of the path stopped before L-BFGS converged (iteration cap, or no
+   * representable decrease).
+   */
+  penalty?: { C: number[]; chosenBy: string[]; grid: number[]; unconverged: number[] };
   /** The kept network's test predictions. */
   test: Predictions;
-  /** End-to-end: per evaluation; linear: per C on the penalty path (step = its 1-based position). */
-  curve: { step: number; loss: number; val_auc?: number; C?: number; iterations?: number }[];
-  /** The kept network (the caller disposes it). */
+  /**
+   * End-to-end: per evaluation; linear: per C on the penalty path (step = its 1-based position;
+   * `converged`: every task's fit at that C converged).
+   */
+  curve: {
+    step: number;
+    loss: number;
+    val_auc?: number;
+    C?: number;
+    iterations?: number;
+    converged?: boolean;
+  }[];
+  /**
+   * The kept network. The caller disposes it, except a linear run on given features: that is
+   * `sets.features.net` itself, its head set to the probe (the caller owns it as before).
+   */
   net: ClassifierNet;
 }
 
@@ -138,7 +177,7 @@ export async function buildClassifier(
 ): Promise<ClassifierNet> {
   const rng = new Rng(cfg.seed);
   const net = backbone({ inChannels: cfg.inChannels, seed: rng });
-  if (cfg.init !== "random") await loadInitWeights(net, cfg.init);
+  if (cfg.init !== "random") await loadInitWeights(net, cfg.init, cfg.initLabel);
   net.setHead(linearHead(B, net.featureDim, tasks, rng));
   return net;
 }
@@ -154,7 +193,18 @@ export interface FinetuneSets {
   /** Test images (the predictions returned). */
   test: LabelledSource;
   /** Precomputed frozen features for the linear protocol (shared across cells of one init). */
-  features?: FeatureSets;
+  features?: FrozenFeatures;
+}
+
+/**
+ * Frozen features and the network that computed them (eval mode). The linear protocol fits its
+ * head on them and returns that network, so that it scores images exactly as the probe scored the
+ * features; no second backbone is built (one built from the cell's own seed would differ from the
+ * features' for a random initialisation).
+ */
+export interface FrozenFeatures extends FeatureSets {
+  /** The network whose features these are: its head is replaced by each linear run's probe. */
+  net: ClassifierNet;
 }
 
 /**
@@ -181,10 +231,11 @@ export async function finetune(
   const { train, trainIdx, val, test } = sets;
   const tasks = train.tasks, T = tasks.length;
   if (trainIdx.length === 0) throw new UserError("the label-fraction subset is empty");
-  const net = await buildClassifier(B, cfg, T, opts.backbone);
   if (cfg.protocol === "linear") {
+    const net = sets.features?.net ?? await buildClassifier(B, cfg, T, opts.backbone);
     return await finetuneLinear(B, net, cfg, sets);
   }
+  const net = await buildClassifier(B, cfg, T, opts.backbone);
   net.train();
   const opt = new Optimizer(B, ops, net.namedParameters(), {
     kind: "adam",
@@ -216,6 +267,8 @@ export async function finetune(
   /**
    * The next step's batch: rows drawn, augmented on the host and uploaded. Made while the step
    * before runs on the GPU (the rng's draws stay in step order, so the run is the same to the bit).
+   * Always batchSize rows: the shuffle's tail that cannot fill a batch is skipped (see the header
+   * on what an epoch is).
    */
   const nextBatch = () => {
     if (pos + cfg.batchSize > order.length) {
@@ -233,6 +286,8 @@ export async function finetune(
       B.fromArray(gather(train.mask, idx), [idx.length, T]),
     ];
   };
+  // best stays -Infinity while validation gives no AUC: then every evaluation's weights replace the
+  // kept ones (the last are kept), and no early stop (there is nothing to stop on).
   let best = -Infinity, bestStep = 0, bestState: Map<string, TensorData> | null = null;
   let sinceBest = 0, lossSum = 0, lossCount = 0;
   const curve: FinetuneResult["curve"] = [];
@@ -277,7 +332,7 @@ export async function finetune(
         lossSum = lossCount = 0;
         curve.push({ step, loss: meanLoss, val_auc: v });
         opts.onEval?.(step, v, meanLoss);
-        if (v > best || bestState === null) {
+        if (v > best || (Number.isNaN(v) && best === -Infinity)) {
           best = Number.isNaN(v) ? best : v;
           bestStep = step;
           bestState = await snapshot(net);
@@ -294,10 +349,24 @@ export async function finetune(
     for (const t of batch ?? []) B.dispose(t); // made for a step an early stop skipped
     for (const u of unread) u.loss.dispose();
   }
+  const keptBy = best === -Infinity ? "last" : "validation-auc";
+  if (keptBy === "last" && bestState) {
+    opts.log?.(
+      `no validation AUC in ${curve.length} evaluation(s) (one class in validation): the last ` +
+        `weights (step ${bestStep}) are kept`,
+    );
+  }
   if (bestState) loadStateDict(net, bestState);
   const testPred = await predict(test);
   opt.dispose();
-  return { bestValAuc: best, bestStep, test: testPred, curve, net };
+  return {
+    bestValAuc: keptBy === "last" ? NaN : best,
+    bestStep,
+    keptBy,
+    test: testPred,
+    curve,
+    net,
+  };
 }
 
 /**
@@ -320,7 +389,9 @@ async function finetuneLinear(
     test: await extractFeatures(B, net, test),
   };
   const grid = cfg.penaltyGrid ?? DEFAULT_C_GRID;
-  const r = linearProtocol(feats, net.featureDim, { train, trainIdx, val }, T, grid);
+  const r = linearProtocol(feats, net.featureDim, { train, trainIdx, val }, T, grid, {
+    maxIter: cfg.probeMaxIter,
+  });
   loadStateDict(net.head, r.head);
   const mean = (f: (p: (typeof r.probes)[number]) => number) =>
     r.probes.reduce((a, p) => a + f(p), 0) / T;
@@ -331,6 +402,7 @@ async function finetuneLinear(
       C: r.probes.map((p) => p.C),
       chosenBy: r.probes.map((p) => p.chosenBy),
       grid: [...grid].sort((a, b) => a - b),
+      unconverged: r.probes.map((p) => p.path.filter((pt) => !pt.converged).length),
     },
     test: { tasks, labels: test.labels, mask: test.mask, scores: r.testScores },
     curve: r.curve,

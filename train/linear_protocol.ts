@@ -11,7 +11,13 @@
  * 4–5 s on the 2-core dev VM.
  */
 import type { TensorData } from "../model/safetensors.ts";
-import { DEFAULT_C_GRID, fitProbePath, logits, type ProbeResult } from "./logistic_probe.ts";
+import {
+  DEFAULT_C_GRID,
+  type FitOptions,
+  fitProbePath,
+  logits,
+  type ProbeResult,
+} from "./logistic_probe.ts";
 
 /** Frozen backbone features of the three sets, row-major [n, F] each. */
 export interface FeatureSets {
@@ -69,8 +75,18 @@ export interface LinearProtocolResult {
   probes: ProbeResult[];
   /** Test scores [test rows, T] (probabilities). */
   testScores: Float32Array;
-  /** One row per C on the path: mean training loss and mean validation AUC over the tasks. */
-  curve: { step: number; C: number; loss: number; val_auc: number; iterations: number }[];
+  /**
+   * One row per C on the path: mean training loss and mean validation AUC over the tasks, their
+   * L-BFGS iterations summed, and whether every task's fit at that C converged.
+   */
+  curve: {
+    step: number;
+    C: number;
+    loss: number;
+    val_auc: number;
+    iterations: number;
+    converged: boolean;
+  }[];
   /** The classifier head (weight [T, F], bias [T]) applying the probes to raw features. */
   head: Map<string, TensorData>;
 }
@@ -81,6 +97,7 @@ export function linearProtocol(
   sets: { train: LabelView; trainIdx: number[]; val: LabelView & { count: number } },
   T: number,
   grid: number[] = DEFAULT_C_GRID,
+  fit: Omit<FitOptions, "init"> = {},
 ): LinearProtocolResult {
   const stats = featureStats(feats.train, F);
   const nTest = feats.test.length / F;
@@ -101,6 +118,7 @@ export function linearProtocol(
       rows(feats.val, sets.val, va),
       F,
       grid,
+      fit,
     );
     probes.push(p);
     const s = logits(testX, F, p.w, p.b);
@@ -124,6 +142,7 @@ export function linearProtocol(
       loss: mean((q) => q.path[k].loss),
       val_auc: mean((q) => q.path[k].valAuc),
       iterations: fitted.reduce((a, q) => a + q.path[k].iterations, 0),
+      converged: fitted.every((q) => q.path[k].converged),
     };
   });
   const head = new Map<string, TensorData>([

@@ -227,9 +227,9 @@ export async function timeRun(
   const T = L.tasks.length, g = new Rng(3);
   const { trainPool, val, test } = opts.probeSets;
   if (opts.probeSizes.length) {
+    // the network the fake features stand for: each cell fits its head (as the experiment's)
     const probeNet = await buildClassifier(B, ftc, T, opts.backbone);
     const F = probeNet.featureDim;
-    probeNet.dispose();
     const feats = (n: number) => Float32Array.from({ length: n * F }, () => g.normal());
     const fake = (n: number): LabelledSource => {
       const labels = new Float32Array(n * T);
@@ -247,7 +247,7 @@ export async function timeRun(
         ids: [],
       };
     };
-    const f = { train: feats(trainPool), val: feats(val), test: feats(test) };
+    const f = { train: feats(trainPool), val: feats(val), test: feats(test), net: probeNet };
     const sets = { train: fake(trainPool), val: fake(val), test: fake(test) };
     for (const n of [...new Set(opts.probeSizes)].sort((a, b) => a - b)) {
       const trainIdx = Array.from({ length: Math.min(n, trainPool) }, (_, i) => i);
@@ -259,10 +259,11 @@ export async function timeRun(
           { ...sets, trainIdx, features: f },
           { backbone: opts.backbone },
         );
-        r.net.dispose();
+        if (r.net !== probeNet) r.net.dispose();
       });
       probe.push([n, t]);
     }
+    probeNet.dispose();
   }
   return {
     adapter: opts.adapter,

@@ -34,6 +34,7 @@ import type { DeviceViews, TwoViewSource } from "./sources.ts";
 import { StepScalars, type StepValues } from "./step_scalars.ts";
 import { LossScaler, type LossScaleStats } from "./loss_scale.ts";
 import type { PretrainAugment } from "./cache_sources.ts";
+import type { Interp } from "../data/augment.ts";
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
 
 /** A MoCo pretraining run: MoCo's settings, data size, optimisation, checkpoints, monitor. */
@@ -62,6 +63,12 @@ export interface PretrainConfig {
   init: string;
   /** Augmentation of the two views (see train/cache_sources.ts pretrainAugment). */
   augment: PretrainAugment;
+  /**
+   * Interpolation of the views' rotation (data/augment.ts AugmentOptions.interp), as the caller's
+   * source makes them: recorded so that a resume with the other is refused. Absent: bilinear,
+   * what every run recorded before the choice used (rotateInterpOf).
+   */
+  rotateInterp?: Interp;
   /** The data the run trains on; --resume refuses another dataset. */
   dataset?: DatasetIdentity;
   /**
@@ -69,6 +76,11 @@ export interface PretrainConfig {
    * (train/splits.ts pretrainImages); absent when none were. A resume compares it.
    */
   testLeftOut?: number;
+}
+
+/** A config's rotation interpolation: bilinear where it records none (runs before the choice). */
+export function rotateInterpOf(c: { rotateInterp?: Interp }): Interp {
+  return c.rotateInterp ?? "bilinear";
 }
 
 /** Optional callbacks and overrides of a pretraining run. */
@@ -187,8 +199,11 @@ export async function pretrain(
       },
     });
     // Runs from before datasets were recorded carry none: only their settings are compared.
-    const { dataset: savedData, ...savedCfg } = (meta.config ?? {}) as PretrainConfig;
-    const { dataset: nowData, ...nowCfg } = cfg;
+    // Runs from before the interpolation choice record none: they made bilinear views.
+    const { dataset: savedData, ...savedRest } = (meta.config ?? {}) as PretrainConfig;
+    const { dataset: nowData, ...nowRest } = cfg;
+    const savedCfg = { ...savedRest, rotateInterp: rotateInterpOf(savedRest) };
+    const nowCfg = { ...nowRest, rotateInterp: rotateInterpOf(nowRest) };
     const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
     if (dataDiff) {
       throw new OtherDataError(

@@ -15,8 +15,19 @@ import { BackboneMismatchError } from "./run_errors.ts";
 /** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
 export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
 
-/** Loads a backbone (torchvision, MoCo-CXR or our own export) into `net`, leaving its head alone. */
-export async function loadInitWeights(net: ClassifierNet, path: string): Promise<LoadReport> {
+/**
+ * Loads a backbone (torchvision, MoCo-CXR or our own export) into `net`, leaving its head alone.
+ * Every backbone tensor must be in the file — weights, biases and BN running statistics (frozen
+ * features would be garbage without them) — except BN's `num_batches_tracked` counters, which
+ * only momentum-less BN reads: a file lacking any other is refused (UserError naming a few).
+ * A file lacking most keys, or with other shapes, is another architecture (BackboneMismatchError).
+ * `what` names the file in that message ("ImageNet weights", "MoCo backbone").
+ */
+export async function loadInitWeights(
+  net: ClassifierNet,
+  path: string,
+  what = "init weights",
+): Promise<LoadReport> {
   let file;
   try {
     file = await readSafetensors(path);
@@ -44,6 +55,14 @@ export async function loadInitWeights(net: ClassifierNet, path: string): Promise
               .join(", ")
           }`
           : ""),
+    );
+  }
+  const needed = missing.filter((k) => !k.endsWith(".num_batches_tracked"));
+  if (needed.length) {
+    throw new UserError(
+      `${what} ${path} lack ${needed.length} tensor${
+        needed.length === 1 ? "" : "s"
+      } the backbone needs (${needed.slice(0, 3).join(", ")}${needed.length > 3 ? ", …" : ""})`,
     );
   }
   return report;
