@@ -3,8 +3,9 @@
  * errors that name no flag; here each gets the advice of the command line (which flag to change,
  * how to resume), so a flag's name is written in one place above the library.
  */
-import { DeviceLostError } from "../kernels/device.ts";
-import { UnknownDatasetKindError } from "../data/data_error.ts";
+import { dirname } from "node:path";
+import { DeviceLostError, NoAdapterError } from "../kernels/device.ts";
+import { UnknownDatasetKindError, UnknownTaskError } from "../data/data_error.ts";
 import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
 import {
@@ -23,17 +24,23 @@ export function explainTyped(e: unknown): string | null {
   if (e instanceof UnknownDatasetKindError) {
     return `--kind must be one of ${e.kinds.join(", ")}, got "${e.kind}"`;
   }
+  if (e instanceof UnknownTaskError) {
+    return `--task ${e.missing.map((m) => `"${m}"`).join(", ")}: ${e.root} has no such label; ` +
+      `its labels: ${e.tasks.join(", ")} (pass one of them, or drop --task)`;
+  }
+  if (e instanceof NoAdapterError) return noAdapterMessage(e.message);
   if (e instanceof OtherDataError) {
     return `${e.facts}; rerun with the same --data (and --kind, --task) as ${e.record} records ` +
-      `to resume it, or give a new --out folder.`;
+      `to resume it, give a new --out folder, or delete ${dirname(e.record)}.`;
   }
   if (e instanceof OtherSettingsError) {
-    return `${e.facts}; rerun with the same flags (see ${e.record}) to resume it, or give a new ` +
-      `--out folder.`;
+    return `${e.facts}; rerun with the same flags (see ${e.record}) to resume it, give a new ` +
+      `--out folder, or delete ${dirname(e.record)}.`;
   }
   if (e instanceof ConflictingSettingsError) {
     return e.conflict === "backbone-and-seeds"
-      ? `--moco gives one backbone; --pretrain-seeds N > 1 pretrains N backbones here (drop --moco)`
+      ? `--moco gives one backbone; --pretrain-seeds N > 1 pretrains N backbones here: pass ` +
+        `--pretrain-seeds 1, or drop --moco`
       : `--e2e-fractions: ${e.facts.replace(/^end-to-end fraction /, "")}; use --fractions values`;
   }
   if (e instanceof TrainingDivergedError) {
@@ -60,6 +67,32 @@ export function explainTyped(e: unknown): string | null {
       `(--allow-write=runs); move or copy the run folder into runs/`;
   }
   return null;
+}
+
+/**
+ * No adapter: the device layer's advice, led by the likely cause when DENO_WEBGPU_BACKEND is set
+ * (a backend this machine lacks, e.g. dx12 off Windows).
+ */
+export function noAdapterMessage(
+  help: string,
+  backend: string | undefined = envOrUndefined("DENO_WEBGPU_BACKEND"),
+): string {
+  if (!backend) return help;
+  const [first, ...rest] = help.split("\n");
+  return [
+    `${first} DENO_WEBGPU_BACKEND=${backend} is set: that backend is the likely cause (unset ` +
+    `it, or try DENO_WEBGPU_BACKEND=vulkan or gl).`,
+    ...rest,
+  ].join("\n");
+}
+
+/** An environment variable, or undefined where it is unset or not granted. */
+function envOrUndefined(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The one-line message for an error a user can act on, or null for a bug (stack trace). */

@@ -13,7 +13,7 @@ import { ensureCache } from "../data/cache/builder.ts";
 import { defaultCacheDir } from "../data/cache/format.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
-import { UnknownDatasetKindError } from "../data/data_error.ts";
+import { UnknownDatasetKindError, UnknownTaskError } from "../data/data_error.ts";
 import { ensureSyntheticChexpert, ensureSyntheticShenzhen } from "../data/synth/write.ts";
 import { UserError } from "../util/user_error.ts";
 import type { TwoViewSource } from "../train/sources.ts";
@@ -141,6 +141,11 @@ export interface DataFlags extends DataLabelFlags {
   maxBad?: number;
   /** Progress lines (default: none). */
   log?: (m: string) => void;
+  /**
+   * Called with the loaded dataset's identity before its image cache is built or opened (a
+   * resume refuses other data here, before the slow part).
+   */
+  beforeCache?: (identity: DatasetIdentity) => void | Promise<void>;
 }
 
 /** An opened dataset: its records, its identity and its image cache. */
@@ -181,6 +186,8 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
     tasks: f.task ? f.task.split(",") : undefined,
     ...labels,
   });
+  const identity = datasetIdentity(dataset);
+  await f.beforeCache?.(identity);
   const o = { size: f.imageSize };
   const cache = await ensureCache(dataset, {
     dir: defaultCacheDir(CACHE_ROOT, dataset, o),
@@ -194,7 +201,7 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
     `${bad ? `, ${bad} unreadable skipped` : ""}` +
     `${links ? `, ${links} symbolic links skipped` : ""}; tasks: ${cache.tasks.join(", ")}` +
     `${read ? `; ${read}` : ""})`;
-  return { dataset, identity: datasetIdentity(dataset), cache, describe };
+  return { dataset, identity, cache, describe };
 }
 
 /**
@@ -219,7 +226,7 @@ export async function loadFlaggedDataset(
       patientPattern: pattern,
     });
   } catch (e) {
-    if (e instanceof Deno.errors.NotCapable) throw e;
+    if (e instanceof Deno.errors.NotCapable || e instanceof UnknownTaskError) throw e;
     if (e instanceof PatientPatternError) {
       throw new UserError(
         `--patient-pattern "${f.patientPattern}" ${e.detail}; give a pattern whose first ` +

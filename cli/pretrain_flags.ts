@@ -108,7 +108,8 @@ const n = (name: keyof typeof PRETRAIN_NUMERIC, f: Flags, d: number) =>
 export const PRESETS = ["cpu-demo", "gpu", "paper"] as const;
 export type Preset = typeof PRESETS[number];
 
-const PRESET_DEFAULTS: Record<
+/** Each preset's defaults (the trainers' sizes; prepare's default --size is cpu-demo's). */
+export const PRESET_DEFAULTS: Record<
   Preset,
   {
     size: number;
@@ -149,9 +150,12 @@ const PRESET_DEFAULTS: Record<
   },
 };
 
+/** The preset a run uses when none is named. */
+export const DEFAULT_PRESET: Preset = "cpu-demo";
+
 /** The --preset named (default cpu-demo); a one-line error for another name. */
 export function presetFrom(f: Flags): Preset {
-  const p = f.preset ?? "cpu-demo";
+  const p = f.preset ?? DEFAULT_PRESET;
   if (!PRESETS.includes(p as Preset)) {
     throw new UserError(`--preset must be one of ${PRESETS.join(", ")}, got "${p}"`);
   }

@@ -2,6 +2,7 @@
  * Entry-point wrapper for tasks: turns the errors a user can act on into one
  * clear message (worded by explain.ts) and exit code instead of a stack trace.
  */
+import { dirname, resolve } from "node:path";
 import { UserError } from "../util/user_error.ts";
 import { explain } from "./explain.ts";
 
@@ -29,7 +30,10 @@ export async function runMain(
   }
 }
 
-/** Fails at once, before any work, when the sandbox does not allow writing `path`. */
+/**
+ * Fails at once, before any work, when the sandbox does not allow writing the folder `path`, or
+ * when `path` or a folder above it is a file (it could never be made a folder).
+ */
 export async function requireWrite(path: string, flag = "--out"): Promise<void> {
   const { state } = await Deno.permissions.query({ name: "write", path });
   if (state !== "granted") {
@@ -37,5 +41,26 @@ export async function requireWrite(path: string, flag = "--out"): Promise<void> 
       `Permission denied: this task may not write ${path}. It is sandboxed to write only runs/; ` +
         `pass ${flag} runs/<name>, or add --allow-write=${path} to the task's line in deno.json.`,
     );
+  }
+  const file = await fileInTheWay(path);
+  if (file !== null) {
+    throw new UserError(
+      file === resolve(path)
+        ? `${flag} ${path} is a file, not a folder; pass a folder (new or existing) to ${flag}`
+        : `${flag} ${path} lies under ${file}, which is a file, not a folder; pass another ${flag}`,
+    );
+  }
+}
+
+/** `path` itself or the nearest existing folder-or-file above it, when that is not a folder. */
+async function fileInTheWay(path: string): Promise<string | null> {
+  for (let p = resolve(path);; p = dirname(p)) {
+    try {
+      return (await Deno.stat(p)).isDirectory ? null : p;
+    } catch (e) {
+      // Not there, or under a file (look further up); not readable: the write will tell.
+      const missing = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+      if (!missing || dirname(p) === p) return null;
+    }
   }
 }

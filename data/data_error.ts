@@ -21,3 +21,19 @@ export class UnknownDatasetKindError extends DataError {
     super(`unknown dataset kind "${kind}": choose one of ${kinds.join(", ")}`);
   }
 }
+
+/** A task (label) the dataset does not have (--task on a layout with fixed labels). */
+export class UnknownTaskError extends DataError {
+  override name = "UnknownTaskError";
+  constructor(
+    readonly missing: readonly string[],
+    readonly tasks: readonly string[],
+    readonly root: string,
+  ) {
+    super(
+      `${root}: no label ${missing.map((m) => `"${m}"`).join(", ")}; its labels: ${
+        tasks.join(", ")
+      }`,
+    );
+  }
+}

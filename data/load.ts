@@ -1,5 +1,5 @@
 /** One entry point for every dataset layout: auto-detects the kind or takes it from the spec. */
-import { DataError } from "./data_error.ts";
+import { DataError, UnknownTaskError } from "./data_error.ts";
 import { join } from "node:path";
 import { type ChexpertOptions, findChexpertRoot, loadChexpert } from "./chexpert.ts";
 import { findShenzhenImages, loadShenzhen } from "./shenzhen.ts";
@@ -38,11 +38,11 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
     case "chexpert":
       return await loadChexpert(spec);
     case "shenzhen":
-      return await loadShenzhen(spec);
+      return selectTasks(await loadShenzhen(spec), spec.tasks);
     case "folder":
-      return await loadFolder(spec);
+      return selectTasks(await loadFolder(spec), spec.tasks);
     case "csv":
-      return await loadCsvDataset(spec);
+      return selectTasks(await loadCsvDataset(spec), spec.tasks);
     default:
       throw new DataError(
         `${spec.root}: no dataset layout recognised; expected one of: CheXpert (train.csv + ` +
@@ -59,4 +59,33 @@ export function splitIndices(ds: Dataset, split: string): number[] {
     if ((r.split ?? "train") === split) out.push(i);
   });
   return out;
+}
+
+/**
+ * The named tasks of a layout whose labels are what its files hold (Shenzhen, folder, CSV;
+ * CheXpert picks its tasks while reading): "default", "all" or none keep them all; names
+ * (compared ignoring case, in the order given) keep those label columns; a name the dataset
+ * does not have is refused (UnknownTaskError, listing the labels it has).
+ */
+export function selectTasks(ds: Dataset, spec: string | string[] | undefined): Dataset {
+  if (spec === undefined) return ds;
+  const names = [
+    ...new Set((Array.isArray(spec) ? spec : spec.split(",")).map((n) => n.trim())),
+  ].filter((n) => n !== "");
+  if (names.length === 0 || (names.length === 1 && ["default", "all"].includes(names[0]))) {
+    return ds;
+  }
+  const cols = names.map((n) => ds.tasks.findIndex((t) => t.toLowerCase() === n.toLowerCase()));
+  const missing = names.filter((_, i) => cols[i] < 0);
+  if (missing.length) throw new UnknownTaskError(missing, ds.tasks, ds.root);
+  if (cols.length === ds.tasks.length && cols.every((c, i) => c === i)) return ds;
+  return {
+    ...ds,
+    tasks: cols.map((c) => ds.tasks[c]),
+    records: ds.records.map((r) => ({
+      ...r,
+      labels: Float32Array.from(cols, (c) => r.labels[c]),
+      mask: Float32Array.from(cols, (c) => r.mask[c]),
+    })),
+  };
 }

@@ -28,12 +28,25 @@ export interface Headline {
   comparisons: PairedDifference[];
 }
 
-const LEAD: Record<Verdict, string> = {
-  "not tested": "",
-  "helped": "MoCo pretraining helped at low label fractions.",
-  "hurt": "MoCo pretraining hurt at low label fractions.",
-  "mixed": "MoCo pretraining gave mixed results at low label fractions.",
-  "no clear difference": "MoCo pretraining made no clear difference at low label fractions.",
+/** The verdict's first sentence; `where` says at which label fractions ("at low label fractions"). */
+const LEAD: Record<Verdict, (where: string) => string> = {
+  "not tested": () => "",
+  "helped": (w) => `MoCo pretraining helped ${w}.`,
+  "hurt": (w) => `MoCo pretraining hurt ${w}.`,
+  "mixed": (w) => `MoCo pretraining gave mixed results ${w}.`,
+  "no clear difference": (w) => `MoCo pretraining made no clear difference ${w}.`,
+};
+
+/**
+ * What a run without a MoCo − baseline comparison should run to get one: a baseline beside its
+ * MoCo cells, or MoCo cells beside its baseline.
+ */
+export const NOT_TESTED_HOW = {
+  baseline: "To get one, run `deno task finetune --init random` with the same flags and --out, " +
+    "or `deno task experiment --moco <run>/backbone.safetensors --pretrain-seeds 1` (the " +
+    "pretraining run's backbone), which runs the random cells beside the MoCo ones.",
+  moco: "To get one, run `deno task finetune --init moco --weights <pretraining run>` with the " +
+    "same flags and --out, or `deno task experiment` (which pretrains) with --inits random,moco.",
 };
 
 /** Computes the headline from a Results object. */
@@ -44,20 +57,32 @@ export function computeHeadline(r: Results): Headline {
   const tasks = new Set(diffs.map((d) => d.task));
   if (tasks.has(MEAN_TASK)) diffs = diffs.filter((d) => d.task === MEAN_TASK);
   if (diffs.length === 0) {
+    const hasMoco = r.cells.some((c) => c.init === "moco");
+    const hasBaseline = r.cells.some((c) => c.init !== "moco");
+    const how = hasMoco && !hasBaseline
+      ? ` ${NOT_TESTED_HOW.baseline}`
+      : !hasMoco && hasBaseline
+      ? ` ${NOT_TESTED_HOW.moco}`
+      : "";
     return {
       verdict: "not tested",
       text: "This run has no MoCo-initialized cells paired with a baseline, so it cannot say " +
-        "whether MoCo pretraining helped.",
+        `whether MoCo pretraining helped.${how}`,
       comparisons: [],
     };
   }
   let low = diffs.filter((d) => d.fraction <= LOW_FRACTION_MAX);
   let scope = `at ≤ ${formatFraction(LOW_FRACTION_MAX)} of the labels`;
+  let where = "at low label fractions";
   if (low.length === 0) {
-    const smallest = Math.min(...diffs.map((d) => d.fraction));
+    const fractions = [...new Set(diffs.map((d) => d.fraction))];
+    const smallest = Math.min(...fractions);
     low = diffs.filter((d) => d.fraction === smallest);
     scope = `at the smallest label fraction in this run (${formatFraction(smallest)}; none is ` +
       `≤ ${formatFraction(LOW_FRACTION_MAX)})`;
+    where = fractions.length === 1
+      ? `at the label fraction run (${formatFraction(smallest)})`
+      : `at the smallest label fraction run (${formatFraction(smallest)})`;
   }
   const n = low.length;
   const better = low.filter((d) => d.ci[0] > 0).length;
@@ -65,10 +90,11 @@ export function computeHeadline(r: Results): Headline {
   const ahead = low.filter((d) => d.diff > 0).length;
   const mean = low.reduce((s, d) => s + d.diff, 0) / n;
   const verdict = verdictOf(n, better, worse, mean);
-  const lead = LEAD[verdict];
+  const lead = LEAD[verdict](where);
   const level = Math.round(r.settings.level * 100);
   const Scope = scope[0].toUpperCase() + scope.slice(1);
-  const versus = `MoCo-CXR − ${INIT_LABEL[baseline]} initialization`;
+  // "Random init" already says initialization ("MoCo-CXR − Random init").
+  const versus = `MoCo-CXR − ${INIT_LABEL[baseline]}`;
   const averaged = tasks.has(MEAN_TASK) ? " (AUC averaged over tasks)" : "";
   const text = n === 1
     ? `${lead} ${Scope}, ${versus} gave ΔAUC ${fmtDiff(low[0].diff)}${averaged}, ` +

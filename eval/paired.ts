@@ -4,10 +4,11 @@
  * and scored on the same test set; the statistic is mean_d (AUC(A_d) − AUC(B_d)).
  *
  * CI: paired bootstrap percentile interval (every model scored on the same resampled images: by
- * id when the pairs carry ids, else by position). p: DeLong test of the same contrast when all
- * draws share one test set (identical labels, and identical ids when given), otherwise the
- * bootstrap p. Both treat the fine-tuned models as fixed, so they measure test-set
- * sampling error only; `draw_sd` shows how much the difference moves between draws.
+ * id when the pairs carry ids, else by position). p: the same bootstrap's (the test behind the CI,
+ * the one the report and the console show); DeLong's test of the same contrast is kept beside it
+ * (p_delong, ci_delong) when all draws share one test set (identical labels, and identical ids
+ * when given). Both treat the fine-tuned models as fixed, so they measure test-set sampling error
+ * only; `draw_sd` shows how much the difference moves between draws.
  */
 import { auc, EvalInputError } from "./auc.ts";
 import { bootstrapContrast, type BootstrapOptions } from "./bootstrap.ts";
@@ -33,10 +34,14 @@ export interface PairedDifferenceStats {
   diff: number;
   /** Bootstrap percentile CI of `diff`. */
   ci: [number, number];
-  /** Two-sided p-value for diff = 0 (method in `p_method`). */
+  /** Two-sided p-value for diff = 0 of the test behind `ci` (method in `p_method`). */
   p: number;
-  /** seed-t: over several pretraining seeds (eval/seeds.ts). */
-  p_method: "delong" | "bootstrap" | "seed-t";
+  /**
+   * The test of `p` and `ci`: the paired bootstrap, or over several pretraining seeds the
+   * seed-level t (eval/seeds.ts). Results written before this rule say "delong" where the
+   * bootstrap's CI was shown with DeLong's p.
+   */
+  p_method: "bootstrap" | "seed-t" | "delong";
   p_bootstrap: number;
   /** DeLong p and normal CI, or null when the draws do not share one test set. */
   p_delong: number | null;
@@ -107,8 +112,8 @@ export function pairedDifference(
   return {
     diff: boot.estimate,
     ci: boot.ci,
-    p: pDelong ?? boot.p,
-    p_method: pDelong === null ? "bootstrap" : "delong",
+    p: boot.p,
+    p_method: "bootstrap",
     p_bootstrap: boot.p,
     p_delong: pDelong,
     ci_delong: ciDelong,

@@ -120,6 +120,15 @@ const NO_ADAPTER_HELP = `No WebGPU adapter was found.
     or force the OpenGL fallback (llvmpipe):  export DENO_WEBGPU_BACKEND=gl
   Also set XDG_RUNTIME_DIR (e.g. export XDG_RUNTIME_DIR=/tmp) to silence a loader warning.`;
 
+/** No WebGPU adapter (or no navigator.gpu): the message says how to get one. */
+export class NoAdapterError extends GpuError {
+  /** Names the error in stack traces. */
+  override name = "NoAdapterError";
+  constructor() {
+    super(NO_ADAPTER_HELP);
+  }
+}
+
 /** A cached pipeline: a small id for bind-group keys, and its compile error once one is known. */
 interface PipelineEntry {
   pipeline: GPUComputePipeline;
@@ -210,11 +219,11 @@ export class Gpu {
 
   /** Opens the adapter and its device (getGpu shares one per process). */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
-    if (typeof navigator === "undefined" || !navigator.gpu) throw new GpuError(NO_ADAPTER_HELP);
+    if (typeof navigator === "undefined" || !navigator.gpu) throw new NoAdapterError();
     const adapter = await navigator.gpu.requestAdapter({
       powerPreference: opts.powerPreference ?? "high-performance",
     });
-    if (!adapter) throw new GpuError(NO_ADAPTER_HELP);
+    if (!adapter) throw new NoAdapterError();
     // Ask for the adapter's real limits: the defaults cap a binding at 128 MiB
     // and storage buffers per stage at 8.
     const l = adapter.limits;

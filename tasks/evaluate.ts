@@ -41,6 +41,10 @@ Options:
   --colormap NAME  Grad-CAM colormap: jet or inferno (default jet)
   -h, --help       show this help
 
+The two modes draw their own bootstrap resamples (--run seeds a stream per cell and comparison,
+--scores one from --seed), so the same predictions get slightly different bootstrap CIs in each:
+they agree within Monte-Carlo error, which more --replicates shrinks (DeLong's draw nothing).
+
 Run folder layout (see eval/run_files.ts): predictions/<cell>.json (required),
 metrics/*.jsonl, gradcam/*.json and run.json (optional).`;
 

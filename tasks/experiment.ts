@@ -9,6 +9,7 @@ import { getGpu } from "../kernels/device.ts";
 import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
+import { EXPERIMENT_INTERRUPT_LINE, onInterrupt } from "../cli/interrupt.ts";
 import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import {
@@ -28,7 +29,8 @@ import { labelledSource, pretrainAugment, twoViewSource } from "../train/cache_s
 import { pretrainImages } from "../train/splits.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
-import { type Init, INITS } from "../eval/results.ts";
+import { formatFraction, type Init, INITS } from "../eval/results.ts";
+import { checkInitWeightsFlag } from "./finetune.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import {
   type Flags,
@@ -47,12 +49,17 @@ Grid
   --inits LIST          random,moco[,imagenet] (default: random,moco, plus imagenet when
                         --imagenet is given)
   --imagenet FILE       torchvision ImageNet weights as safetensors (see model/README.md)
-  --moco FILE           use this MoCo backbone export instead of pretraining here
+  --moco PATH           use this MoCo backbone instead of pretraining here: a pretraining run
+                        folder (deno task pretrain) or its backbone.safetensors; checked
+                        against --backbone before anything runs; one backbone, so
+                        --pretrain-seeds defaults to 1
   --protocols LIST      linear,e2e (default both)
   --fractions LIST      label fractions (default 0.001,0.01,0.1,1)
   --e2e-fractions LIST  fractions with end-to-end cells (default with cpu-demo: those of
-                        --fractions up to 1%, the low-label claims, to fit the seeds in ~20 min
-                        on a 2-core CPU; with gpu and paper: every fraction)
+                        --fractions at or below 1%, the low-label claims, or the smallest
+                        fraction when none is, to fit the seeds in ~20 min on a 2-core CPU;
+                        with gpu and paper: every fraction). The fractions left without
+                        end-to-end cells are listed when the run starts
   --draws N             draws per fraction below 100% (default 1; 5 with gpu and paper)
   --linear-draws N      draws for the linear protocol, if more (default 5: its cells take
                         seconds, and more draws tighten the low-label differences)
@@ -72,7 +79,8 @@ Seeds
   --pretrain-seeds N    pretrain N MoCo backbones (seeds S, S+1000, ...) and run every cell on
                         each; baselines get N random initialisations. The MoCo − baseline CIs
                         then cover the pretraining seed as well as the test images (default
-                        EXPERIMENT_SEEDS with cpu-demo, 3 with gpu and paper)
+                        EXPERIMENT_SEEDS with cpu-demo, 3 with gpu and paper; 1 with --moco,
+                        which gives one backbone)
 Size (--preset; flags given explicitly still win; the plan printed before the first step
 says which preset ran and why, and estimates the wall time on this adapter)
   --preset cpu-demo     the default on every adapter (nothing changes with the adapter):
@@ -161,6 +169,15 @@ export function experimentConfigFrom(f: Flags): ExperimentConfig {
   const fractions = numListFlag("fractions", f.fractions, [0.001, 0.01, 0.1, 1], FRACTION);
   if (fractions.length === 0) throw new UserError("--fractions needs at least one fraction");
   const maxSteps = n("ft-max-steps", 40);
+  // A given MoCo backbone is one backbone: one seed unless asked for more, which is refused.
+  const pretrainSeeds = n("pretrain-seeds", str(f.moco) ? 1 : demo ? EXPERIMENT_SEEDS : 3);
+  if (str(f.moco) && pretrainSeeds > 1) {
+    throw new UserError(
+      `--moco gives one backbone, but --pretrain-seeds ${pretrainSeeds} pretrains ` +
+        `${pretrainSeeds} backbones here: pass --pretrain-seeds 1 (the default with --moco), or ` +
+        `drop --moco to pretrain them`,
+    );
+  }
   const low = fractions.filter((x) => x <= 0.01);
   const e2eFractions = numListFlag(
     "e2e-fractions",
@@ -175,7 +192,7 @@ export function experimentConfigFrom(f: Flags): ExperimentConfig {
     fractions,
     draws: n("draws", demo ? 1 : 5),
     linearDraws: n("linear-draws", 5),
-    pretrainSeeds: n("pretrain-seeds", demo ? EXPERIMENT_SEEDS : 3),
+    pretrainSeeds,
     imagenet: str(f.imagenet),
     mocoBackbone: str(f.moco),
     pretrain: pre,
@@ -197,6 +214,55 @@ export function experimentConfigFrom(f: Flags): ExperimentConfig {
   };
 }
 
+/** The flags the "same data at --preset paper" plan keeps: what the run is, not its size. */
+const PAPER_KEEPS = [
+  "data",
+  "kind",
+  "task",
+  "backbone",
+  "inits",
+  "protocols",
+  "fractions",
+  "ft-data",
+  "moco",
+  "pretrain-seeds",
+] as const;
+
+/** The configuration of the same run at --preset paper (the plan's second estimate). */
+export function paperConfigFrom(f: Flags): ExperimentConfig {
+  const keep = Object.fromEntries(
+    PAPER_KEEPS.filter((k) => f[k] !== undefined).map((k) => [k, f[k]]),
+  );
+  return experimentConfigFrom({ ...keep, preset: "paper" } as Flags);
+}
+
+/** The plan line's count of pretraining seeds, saying why it is 1 with --moco. */
+export function seedsText(cfg: ExperimentConfig, explicit: boolean): string {
+  return `${cfg.pretrainSeeds} seed(s)` +
+    (cfg.mocoBackbone && !explicit ? " (1 by default with --moco: it gives one backbone)" : "");
+}
+
+/**
+ * The line saying which --fractions get no end-to-end cells and why (null: every one gets them,
+ * or the grid has no end-to-end protocol).
+ */
+export function e2eGapNote(
+  cfg: ExperimentConfig,
+  explicit: boolean,
+  preset: Preset,
+): string | null {
+  if (!cfg.protocols.includes("e2e") || !cfg.e2eFractions) return null;
+  const left = cfg.fractions.filter((x) => !cfg.e2eFractions!.includes(x));
+  if (!left.length) return null;
+  const pct = (xs: number[]) => xs.map(formatFraction).join(", ");
+  const why = explicit
+    ? "they are not in --e2e-fractions"
+    : `--preset ${preset} runs end-to-end cells only at the fractions at or below 1% (else the ` +
+      `smallest), the low-label claims`;
+  return `end-to-end cells at ${pct(cfg.e2eFractions)} only, none at ${pct(left)}: ${why}; ` +
+    `pass --e2e-fractions ${cfg.fractions.join(",")} to run them all`;
+}
+
 /** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
@@ -208,6 +274,18 @@ export async function main(args: string[]): Promise<void> {
   }
   const cfg = experimentConfigFrom(f as Flags);
   const pre = cfg.pretrain;
+  // A given backbone is read before anything runs (a dry run too): wrong path, wrong backbone.
+  if (cfg.mocoBackbone && cfg.inits.includes("moco")) {
+    cfg.mocoBackbone = await checkInitWeightsFlag(
+      "--moco",
+      cfg.mocoBackbone,
+      pre.moco.backbone,
+      pre.moco.inChannels,
+      "MoCo backbone",
+    );
+  }
+  const noE2e = e2eGapNote(cfg, f["e2e-fractions"] !== undefined, presetFrom(f as Flags));
+  if (noE2e) console.log(noE2e);
   const maxBad = maxBadFrom(f as Flags);
   const labelFlags = dataLabelFlagsFrom(f);
   const preset = presetFrom(f as Flags);
@@ -245,7 +323,7 @@ export async function main(args: string[]): Promise<void> {
   console.log(
     `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +
       `${pre.batchSize}, ${pre.moco.precision ?? "f32"} storage, ${pre.epochs} epoch(s) per ` +
-      `pretraining seed, ${cfg.pretrainSeeds} seed(s)`,
+      `pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
   );
   const B = gpuBackend(gpu);
   // every training-split image but the test patients' (train/splits.ts)
@@ -282,12 +360,7 @@ export async function main(args: string[]): Promise<void> {
   // The same run at --preset paper: its configuration, these timings scaled to its sizes.
   const paperAlso = (sizes: PlanSizes, t: Timings): string[] => {
     if (preset === "paper") return [];
-    const keep = Object.fromEntries(
-      ["data", "kind", "task", "backbone", "inits", "protocols", "fractions", "ft-data", "moco"]
-        .filter((k) => f[k as keyof typeof f] !== undefined)
-        .map((k) => [k, f[k as keyof typeof f]]),
-    );
-    const paper = experimentConfigFrom({ ...keep, preset: "paper" } as Flags);
+    const paper = paperConfigFrom(f as Flags);
     const scaled = scaleTimings(t, {
       imageSize: paper.pretrain.imageSize,
       batch: paper.pretrain.batchSize,
@@ -301,6 +374,8 @@ export async function main(args: string[]): Promise<void> {
       p.parts.map((x) => ({ ...x, name: `  ${x.name}` })),
     );
   };
+  // Ctrl-C: one line on how a rerun continues, exit code 130 (cli/interrupt.ts).
+  const stopListening = onInterrupt(() => EXPERIMENT_INTERRUPT_LINE);
   await runExperiment(
     B,
     gpuTrainOps,
@@ -333,7 +408,7 @@ export async function main(args: string[]): Promise<void> {
       dryRun: f["dry-run"],
       ...tuning,
     },
-  );
+  ).finally(stopListening);
   if (f["dry-run"]) return;
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
   console.log(`\nreport: ${join(out, "report.html")}`);

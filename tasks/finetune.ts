@@ -11,7 +11,7 @@ import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
 import { openTuner } from "../cli/run_setup.ts";
 import { UserError } from "../util/user_error.ts";
-import { exists } from "../util/fs.ts";
+import { rethrowIfDenied } from "../util/fs.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import {
   DATA_LABEL_OPTIONS,
@@ -22,15 +22,18 @@ import {
 import { runExperiment } from "../train/experiment.ts";
 import type { Protocol } from "../train/finetune.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
-import { checkBackbone } from "../train/backbones.ts";
+import { type BackboneName, buildBackbone, checkBackbone } from "../train/backbones.ts";
+import { cpuBackend } from "../model/backend_cpu.ts";
+import { loadInitWeights } from "../train/weights.ts";
+import { BackboneMismatchError } from "../train/run_errors.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../cli/flags.ts";
 
-const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [flags]
+const HELP = `deno task finetune [--init random|imagenet|moco] [--weights FILE] [flags]
 
-  --init I          random, imagenet (needs --weights: torchvision safetensors) or moco
-                    (needs --weights: a pretraining run folder or its backbone.safetensors);
+  --init I          random (default), imagenet (needs --weights: torchvision safetensors) or
+                    moco (needs --weights: a pretraining run folder or its backbone.safetensors);
                     imagenet's images get ImageNet's normalisation, the others CheXpert's
                     (MoCo-CXR's, as pretraining); run.json records it ("normalization")
   --weights PATH    the initial weights
@@ -41,7 +44,8 @@ const HELP = `deno task finetune --init random|imagenet|moco [--weights FILE] [f
   --data DIR        dataset root (default: the built-in synthetic CheXpert set); --kind, --task
 ${dataLabelHelp(20)}
   --backbone B      resnet18 | resnet34 | resnet50 | densenet121 (must match --weights)
-  --size PX         image size (default 64); --in-channels 1|3 (default 1)
+  --size PX         image size (default 32, as pretrain's cpu-demo preset); --in-channels 1|3
+                    (default 1)
   --batch N         batch (default 16); --lr LR (default 1e-4); --max-steps N (default 300)
   --seed S          default 0
   --max-bad F       tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
@@ -86,6 +90,60 @@ export const FINETUNE_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/**
+ * A weights flag's file, read before anything runs: a folder stands for its backbone.safetensors
+ * (a pretraining run's), which must exist, be a file, and load into `backbone` (a CPU copy of the
+ * network, left at zero, takes the weights as training will). Any problem is one line naming the
+ * flag and the path. Returns the file's path.
+ */
+export async function checkInitWeightsFlag(
+  flag: string,
+  given: string,
+  backbone: BackboneName,
+  inChannels: 1 | 3,
+  what: string,
+): Promise<string> {
+  const path = given.endsWith(".safetensors") ? given : join(given, "backbone.safetensors");
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    rethrowIfDenied(e);
+  }
+  if (!info) {
+    throw new UserError(
+      `${flag} ${given}: ${path} not found` +
+        (what === "MoCo backbone"
+          ? "; pass a finished pretraining run folder (deno task pretrain) or its " +
+            "backbone.safetensors"
+          : ""),
+    );
+  }
+  if (!info.isFile) throw new UserError(`${flag} ${given}: ${path} is not a file`);
+  const net = buildBackbone(cpuBackend, backbone, { numClasses: 1, inChannels, init: false });
+  try {
+    await loadInitWeights(net, path, what);
+  } catch (e) {
+    if (e instanceof BackboneMismatchError) {
+      throw new UserError(
+        `${flag} ${path} does not fit --backbone ${backbone} (${
+          e.facts.replace(/^.*does not fit this backbone: /, "")
+        }): pass weights of that architecture or the --backbone they were made with`,
+      );
+    }
+    if (e instanceof UserError && /lack \d+ tensors? the backbone needs/.test(e.message)) {
+      // e.g. resnet18 weights for resnet34: half the keys fit, the rest are missing.
+      throw new UserError(
+        `${flag}: ${e.message} of --backbone ${backbone}: pass weights of that architecture or ` +
+          `the --backbone they were made with`,
+      );
+    }
+    if (e instanceof UserError) throw new UserError(`${flag}: ${e.message}`);
+    throw e;
+  }
+  return path;
+}
+
 /** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
@@ -104,16 +162,7 @@ export async function main(args: string[]): Promise<void> {
     throw new UserError(`--init must be random, imagenet or moco, got "${init}"`);
   }
   let weights = f.weights;
-  if (init !== "random") {
-    if (!weights) throw new UserError(`--init ${init} needs --weights PATH`);
-    if (!weights.endsWith(".safetensors")) weights = join(weights, "backbone.safetensors");
-    if (!(await exists(weights))) {
-      throw new UserError(
-        `${weights} not found` +
-          (init === "moco" ? ": pass a finished pretraining run folder (deno task pretrain)" : ""),
-      );
-    }
-  }
+  if (init !== "random" && !weights) throw new UserError(`--init ${init} needs --weights PATH`);
   const protocol = (f.protocol ?? "e2e") as Protocol;
   if (protocol !== "linear" && protocol !== "e2e") {
     throw new UserError(`--protocol must be linear or e2e, got "${protocol}"`);
@@ -124,6 +173,15 @@ export async function main(args: string[]): Promise<void> {
     "in-channels": f["in-channels"],
     seed: f.seed,
   });
+  if (init !== "random") {
+    weights = await checkInitWeightsFlag(
+      "--weights",
+      weights!,
+      pre.moco.backbone,
+      pre.moco.inChannels,
+      init === "moco" ? "MoCo backbone" : "ImageNet weights",
+    );
+  }
   const out = f.out ?? "runs/finetune";
   await requireWrite(out);
   // The data first: a wrong --data is reported before the GPU is set up.

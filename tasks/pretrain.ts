@@ -13,7 +13,13 @@ import { UserError } from "../util/user_error.ts";
 import { exists, readTextOrNull, writeJsonAtomic } from "../util/fs.ts";
 import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
-import { pretrain, rotateInterpOf } from "../train/pretrain.ts";
+import {
+  pretrain,
+  type PretrainConfig,
+  refuseOtherRun,
+  rotateInterpOf,
+} from "../train/pretrain.ts";
+import { onInterrupt, pretrainInterruptLine } from "../cli/interrupt.ts";
 import {
   maxBadFrom,
   presetFrom,
@@ -114,8 +120,10 @@ Run
   --dry-run             print the plan (images, steps, a wall-time estimate from a few timed
                         steps on this adapter, and the same at --preset paper) and exit
 
-Permissions: the task reads the repo and data, writes only runs/, has no network.
-To read data elsewhere, add it to --allow-read in deno.json's "pretrain" line.`;
+Permissions (deno.json's "pretrain" line): reads anywhere (--allow-read), so --data may be any
+folder; writes only runs/ (--allow-write=runs), so --out must lie under runs/ unless its folder
+is added to --allow-write; environment variables; no network, no subprocesses. README's
+"Sandboxing" shows how to narrow --allow-read to the repository and the data.`;
 
 /** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
 export async function main(args: string[]): Promise<void> {
@@ -138,14 +146,22 @@ export async function main(args: string[]): Promise<void> {
   const labelFlags = dataLabelFlagsFrom(f);
   const { batchSize, epochs } = flagsCfg;
   const out = f.out ?? "runs/pretrain";
-  if (!f.resume && await exists(join(out, "checkpoint.safetensors"))) {
+  await requireWrite(out);
+  const resuming = await exists(join(out, "checkpoint.safetensors"));
+  if (!f.resume && resuming) {
     throw new UserError(
       `${out} already holds a pretraining run. Pass --resume to continue it, or --out NEW_DIR.`,
     );
   }
-  await requireWrite(out);
+  // A resume with other settings or data is refused as pretrain() would, but before the data is
+  // cached and steps are timed: the settings now, the data once it is listed.
+  const saved = f.resume && resuming ? await savedConfig(out) : null;
+  if (saved) refuseOtherRun(runSettings(saved), runSettings(flagsCfg), out);
   // The data first: a wrong --data is reported before the GPU is set up.
   const data = await openTrainingData({
+    beforeCache: saved?.dataset
+      ? (identity) => refuseOtherRun({ dataset: saved.dataset }, { dataset: identity }, out)
+      : undefined,
     data: f.data,
     kind: f.kind,
     task: f.task,
@@ -249,6 +265,9 @@ export async function main(args: string[]): Promise<void> {
   }
   if (f["dry-run"]) return;
   const t0 = performance.now();
+  // Ctrl-C from the first step on: one line saying where it stopped and how --resume goes on.
+  const at = { step: 0, totalSteps: 0, checkpointStep: null as number | null };
+  let stopListening = () => {};
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
     logEvery: run.logEvery,
@@ -256,7 +275,13 @@ export async function main(args: string[]): Promise<void> {
     betweenSteps: tuning.betweenSteps,
     monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
-  });
+    started: (step, totalSteps) => {
+      Object.assign(at, { step, totalSteps, checkpointStep: step > 0 ? step : null });
+      stopListening = onInterrupt(() => pretrainInterruptLine(at));
+    },
+    afterStep: (step) => (at.step = step),
+    afterCheckpoint: (step) => (at.checkpointStep = step),
+  }).finally(() => stopListening());
   // the same record as a fine-tuning run's or an experiment's run.json holds as `kernels`
   await writeJsonAtomic(join(out, "kernels.json"), {
     adapter: gpu.describe(),
@@ -277,6 +302,24 @@ export async function main(args: string[]): Promise<void> {
 }
 
 if (import.meta.main) runMain(() => main(Deno.args));
+
+/** A run's settings alone: its config less what the data decides (compared once data is read). */
+function runSettings(c: Partial<PretrainConfig>): Partial<PretrainConfig> {
+  const { dataset: _d, testLeftOut: _t, ...rest } = c;
+  return rest;
+}
+
+/** The config.json of the run in `out`, or null when it is missing or unreadable. */
+async function savedConfig(out: string): Promise<Partial<PretrainConfig> | null> {
+  const text = await readTextOrNull(join(out, "config.json"));
+  if (text === null) return null;
+  try {
+    const c = JSON.parse(text);
+    return c && typeof c === "object" ? c : null;
+  } catch {
+    return null; // pretrain()'s own checks read the checkpoint's copy
+  }
+}
 
 /**
  * A config as comparable JSON: its fields in name order, rotateInterp filled in as a resume reads

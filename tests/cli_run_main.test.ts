@@ -5,12 +5,12 @@
  * also of a tuning cache (cli/run_setup.ts openTuner).
  */
 import { parseArgs } from "node:util";
-import { explain } from "../cli/explain.ts";
+import { explain, noAdapterMessage } from "../cli/explain.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
-import { UnknownDatasetKindError } from "../data/data_error.ts";
+import { UnknownDatasetKindError, UnknownTaskError } from "../data/data_error.ts";
 import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
-import { DeviceLostError } from "../kernels/device.ts";
+import { DeviceLostError, NoAdapterError } from "../kernels/device.ts";
 import {
   BackboneMismatchError,
   ConflictingSettingsError,
@@ -81,6 +81,10 @@ Deno.test("runMain: lower layers' typed errors name no flag; the command line wo
     [new DeviceLostError("unknown", "reset"), /device lost \(unknown\): reset.*--resume/],
     [new MissingRunFolderError("runs/nope"), /"runs\/nope" does not exist.*--run/],
     [new RunFolderNotWritableError("/x"), /--allow-write=runs/],
+    [
+      new UnknownTaskError(["nope"], ["label"], "/d/nih"),
+      /^--task "nope": \/d\/nih has no such label; its labels: label/,
+    ],
   ];
   for (const [e, words] of cases) {
     assert(!/--\w/.test(e.message), `${e.name} names a flag: ${e.message}`);
@@ -102,6 +106,42 @@ Deno.test("requireWrite: a path outside the write sandbox is refused up front, n
     /pass --data runs\/<name>/,
   );
   await requireWrite("/tmp/moco-run"); // the tests may write /tmp
+});
+
+Deno.test("requireWrite: an --out that is a file, or lies under one, is one line naming --out", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cli_run_main_" });
+  const file = `${dir}/taken`;
+  await Deno.writeTextFile(file, "x");
+  try {
+    await assertRejects(() => requireWrite(file), /^--out .*taken is a file, not a folder/);
+    await assertRejects(
+      () => requireWrite(`${file}/a/b`, "--run"),
+      /^--run .*taken\/a\/b lies under .*taken, which is a file, not a folder/,
+    );
+    await requireWrite(`${dir}/new/deeper`); // folders yet to be made are fine
+    await requireWrite(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("no WebGPU adapter: the advice without a stack trace, naming DENO_WEBGPU_BACKEND when set", async () => {
+  const e = new NoAdapterError();
+  const r = await run(() => Promise.reject(e));
+  assertEquals(r.exits, [1]);
+  assertEquals(r.printed.length, 1);
+  const text = r.printed[0][0];
+  assert(typeof text === "string" && text.startsWith("error: No WebGPU adapter"), String(text));
+  assert(text.includes("mesa-vulkan-drivers") && !/\bat .*device\.ts/.test(text), text);
+  const set = noAdapterMessage(e.message, "dx12");
+  assert(
+    /^No WebGPU adapter was found\. DENO_WEBGPU_BACKEND=dx12 is set: that backend is the likely cause/
+      .test(set),
+    set,
+  );
+  assertEquals(set.split("\n").slice(1), e.message.split("\n").slice(1));
+  assertEquals(noAdapterMessage(e.message, undefined), e.message);
+  assertEquals(noAdapterMessage(e.message, ""), e.message);
 });
 
 Deno.test("on a GPU that tunes, a --tune-cache the task may not write is refused before any step", async () => {

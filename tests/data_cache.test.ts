@@ -100,6 +100,27 @@ Deno.test("cache: too many bad images fail clearly and leave nothing behind", as
   });
 });
 
+Deno.test("cache: a reused cache is held to this open's bad-image limit, as a build is", async () => {
+  await withFixture(async (dir) => {
+    const ds = await loadFolder({ root: join(dir, "data"), quiet: true });
+    const o = { ...OPTS, dir: join(dir, "c"), workers: 0 };
+    // Built once under a loose limit (2 of 16 bad: 12.5% < 20%) ...
+    const built = await ensureCache(ds, o);
+    assertEquals(built.badImages.length, 2);
+    // ... then opened under a strict one: refused with the build's own message, not reused.
+    await assertRejects(
+      () => ensureCache(ds, { ...o, maxBadFraction: 0 }),
+      /2 of 16 images are unreadable \(limit 0\.0%\); first: .*(corrupt\.png|cut\.jpg)/,
+    );
+    await assertRejects(
+      () => ensureCache(ds, { ...o, maxBadFraction: 0.1 }),
+      /2 of 16 images are unreadable \(limit 10\.0%\)/,
+    );
+    // The cache is left as it was, and a looser limit reuses it.
+    assertEquals((await ensureCache(ds, o)).index.created, built.index.created);
+  });
+});
+
 Deno.test("cache: reused when sources match, rebuilt when a file changes, relabelled freely", async () => {
   await withFixture(async (dir) => {
     const ds = await loadFolder({ root: join(dir, "data"), quiet: true });

@@ -10,6 +10,7 @@ import { loadShenzhen, parseClinicalReading } from "../data/shenzhen.ts";
 import { loadCsvDataset, loadFolder } from "../data/generic.ts";
 import { detectKind, loadDataset, splitIndices } from "../data/load.ts";
 import { encodePngGray } from "../data/png_encode.ts";
+import { UnknownTaskError } from "../data/data_error.ts";
 
 const PNG = encodePngGray({ width: 2, height: 2, data: new Uint8Array([0, 64, 128, 255]) });
 const HEADER = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", ...CHEXPERT_OBSERVATIONS];
@@ -357,6 +358,54 @@ Deno.test("loadDataset: auto-detects each layout and explains an unknown one", a
     await assertRejects(
       () => loadDataset({ root: join(dir, "missing") }),
       /dataset folder not found/,
+    );
+  });
+});
+
+Deno.test("loadDataset --task on CSV, folder and Shenzhen layouts: kept, reordered or refused", async () => {
+  await withDir(async (dir) => {
+    // A CSV: its one label column; a name it lacks is refused listing the labels it has.
+    await touch(join(dir, "csv", "a.png"));
+    await touch(join(dir, "csv", "b.png"));
+    await Deno.writeTextFile(join(dir, "csv", "labels.csv"), "path,label\na.png,1\nb.png,0\n");
+    const csv = join(dir, "csv");
+    for (const tasks of [undefined, "default", "all", "label", "LABEL"]) {
+      assertEquals((await loadDataset({ root: csv, tasks, quiet: true })).tasks, ["label"]);
+    }
+    let err: unknown = null;
+    try {
+      await loadDataset({ root: csv, tasks: "nope", quiet: true });
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof UnknownTaskError, String(err));
+    assertEquals([err.missing, err.tasks], [["nope"], ["label"]]);
+    assert(/no label "nope"; its labels: label/.test(err.message), err.message);
+    // A folder per class, several classes: the names given, in their order.
+    for (const c of ["a", "b", "c"]) await touch(join(dir, "folder", c, `${c}1.png`));
+    const folder = join(dir, "folder");
+    const two = await loadDataset({ root: folder, tasks: "c,A", quiet: true });
+    assertEquals(two.tasks, ["c", "a"]);
+    assertEquals(two.records.map((r) => [Array.from(r.labels), Array.from(r.mask)]), [
+      [[0, 1], [1, 1]],
+      [[0, 0], [1, 1]],
+      [[1, 0], [1, 1]],
+    ]);
+    await assertRejects(
+      () => loadDataset({ root: folder, tasks: "a,Pleural Effusion", quiet: true }),
+      /no label "Pleural Effusion"; its labels: a, b, c/,
+    );
+    // Shenzhen: its one task.
+    await touch(join(dir, "sz", "CHNCXR_0001_0.png"));
+    await touch(join(dir, "sz", "CHNCXR_0002_1.png"));
+    const sz = await loadDataset({ root: join(dir, "sz"), quiet: true });
+    assertEquals(
+      (await loadDataset({ root: join(dir, "sz"), tasks: sz.tasks[0] })).tasks,
+      sz.tasks,
+    );
+    await assertRejects(
+      () => loadDataset({ root: join(dir, "sz"), tasks: "nope" }),
+      new RegExp(`no label "nope"; its labels: ${sz.tasks[0]}`),
     );
   });
 });

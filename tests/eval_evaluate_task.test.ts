@@ -126,6 +126,9 @@ Deno.test("evaluate: --help and usage errors", async () => {
   const h = await run(["--help"]);
   assertEquals(h.code, 0);
   assert(h.out.includes("deno task evaluate --run runs/<dir>"));
+  // Why --run and --scores/--compare give slightly different bootstrap CIs for one prediction set.
+  assert(/two modes draw their own bootstrap resamples/.test(h.out), h.out);
+  assert(/agree within Monte-Carlo error/.test(h.out), h.out);
   assertEquals((await run([])).code, 2);
   assertEquals((await run(["--run", "x", "--scores", "y"])).code, 2);
   assertEquals((await run(["--bogus"])).code, 2);

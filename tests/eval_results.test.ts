@@ -60,7 +60,9 @@ Deno.test("computeResults: per-cell AUCs, means over draws and paired difference
   const perDraw = draws.map((c, k) => c.auc - base[k].auc);
   assertClose(d.draw_diffs, perDraw, { atol: 1e-12, rtol: 0 });
   assertClose([d.diff], [perDraw.reduce((a, b) => a + b) / 3], { atol: 1e-12, rtol: 0 });
-  assertEquals([d.n_draws, d.p_method], [3, "delong"]);
+  // p is the bootstrap's (the test behind the CI shown); DeLong's beside it (one test set).
+  assertEquals([d.n_draws, d.p_method, d.p], [3, "bootstrap", d.p_bootstrap]);
+  assert(d.p_delong !== null && d.p_delong !== d.p, `p_delong ${d.p_delong}`);
   // The synthetic MoCo is built to be better at 1% labels.
   assert(d.diff > 0 && d.ci[0] < d.diff && d.diff < d.ci[1], `moco − imagenet ${d.diff} ${d.ci}`);
 });
@@ -89,7 +91,7 @@ Deno.test("computeResults: several tasks add 'mean' rows", () => {
   const dMean = r.differences.find((d) => d.task === MEAN_TASK)!;
   const dParts = r.differences.filter((d) => d.task !== MEAN_TASK);
   assertClose([dMean.diff], [(dParts[0].diff + dParts[1].diff) / 2], { atol: 1e-12, rtol: 0 });
-  assertEquals(dMean.p_method, "bootstrap"); // tasks have different labels: no DeLong
+  assertEquals(dMean.p_delong, null); // tasks have different labels: no DeLong
   assertEquals(r.differences.length, 3);
 });
 
@@ -156,6 +158,15 @@ Deno.test("results CSV/JSON: written atomically and readable back", async () => 
     const diffs = parse(resultsToCsv(r).differences, { columns: true }) as Record<string, string>[];
     assertEquals(diffs.length, r.differences.length);
     assertEquals(diffs[0].draw_diffs.split(";").map(Number), r.differences[0].draw_diffs);
+    // p is the p of the test shown beside the CI (the bootstrap's), named by p_method; DeLong's
+    // stays in its own column.
+    diffs.forEach((row, k) => {
+      const d = r.differences[k];
+      assertEquals([Number(row.p), row.p_method], [d.p_bootstrap, "bootstrap"]);
+      assertEquals(Number(row.p_bootstrap), d.p_bootstrap);
+      assertEquals(Number(row.p_delong), d.p_delong);
+    });
+    assert(diffs.some((row) => row.p !== row.p_delong), "DeLong's p differs somewhere");
     await Deno.writeTextFile(`${dir}/bad.json`, '{"schema": "other"}');
     await assertRejects(() => readResults(`${dir}/bad.json`), /not a results file/);
   } finally {
@@ -183,7 +194,7 @@ function fakeResults(diffs: { fraction: number; diff: number; ci: [number, numbe
       backbone: "resnet18",
       task: "effusion",
       p: 0.5,
-      p_method: "delong",
+      p_method: "bootstrap",
       p_bootstrap: 0.5,
       p_delong: 0.5,
       ci_delong: d.ci,
@@ -224,6 +235,59 @@ Deno.test("headline: verdict computed from the low-fraction differences", () => 
   assertEquals(onlyHigh.verdict, "helped");
   assert(/smallest label fraction in this run \(10%/.test(onlyHigh.text), onlyHigh.text);
   assertEquals(computeHeadline(fakeResults([])).verdict, "not tested");
+});
+
+Deno.test("headline wording: the baseline's name once, the fractions the run has", () => {
+  // A run of 100% only against random init: no "low label fractions", no "init initialization".
+  const r = fakeResults([{ fraction: 1, diff: 0.04, ci: [0.01, 0.07] }]);
+  r.differences.forEach((d) => (d.baseline = "random"));
+  const only = computeHeadline(r);
+  assert(
+    only.text.startsWith("MoCo pretraining helped at the label fraction run (100%)."),
+    only.text,
+  );
+  assert(/MoCo-CXR − Random init gave ΔAUC \+0\.040/.test(only.text), only.text);
+  assert(!/low label fractions|init initialization/.test(only.text), only.text);
+  // Two fractions above 1%: the verdict is the smallest's, and says so.
+  const two = computeHeadline(fakeResults([
+    { fraction: 0.1, diff: 0.01, ci: [-0.01, 0.03] },
+    { fraction: 1, diff: 0.01, ci: [-0.01, 0.03] },
+  ]));
+  assert(/no clear difference at the smallest label fraction run \(10%\)/.test(two.text), two.text);
+  // Low fractions present: as before.
+  const low = computeHeadline(fakeResults([{ fraction: 0.01, diff: 0.04, ci: [0.01, 0.07] }]));
+  assert(low.text.startsWith("MoCo pretraining helped at low label fractions."), low.text);
+  assert(/MoCo-CXR − ImageNet gave/.test(low.text), low.text);
+});
+
+Deno.test("headline of MoCo cells without a baseline says how to get one", () => {
+  const cells = syntheticCells({
+    fractions: [0.1],
+    draws: 1,
+    nTest: 40,
+    inits: ["moco"],
+    protocols: ["linear"],
+  });
+  const h = computeHeadline(computeResults(cells, FAST));
+  assertEquals(h.verdict, "not tested");
+  assert(
+    h.text.includes("run `deno task finetune --init random` with the same flags and --out"),
+    h.text,
+  );
+  assert(
+    h.text.includes("`deno task experiment --moco <run>/backbone.safetensors --pretrain-seeds 1`"),
+    h.text,
+  );
+  // Baseline cells without MoCo ones: how to add MoCo cells instead.
+  const base = syntheticCells({
+    fractions: [0.1],
+    draws: 1,
+    nTest: 40,
+    inits: ["random"],
+    protocols: ["linear"],
+  });
+  const b = computeHeadline(computeResults(base, FAST));
+  assert(b.text.includes("deno task finetune --init moco --weights"), b.text);
 });
 
 Deno.test("run files: predictions round trip and clear errors", async () => {

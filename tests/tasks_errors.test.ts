@@ -13,6 +13,12 @@ import { main as experimentMain } from "../tasks/experiment.ts";
 import { main as prepareMain } from "../tasks/prepare.ts";
 import { main as synthMain } from "../tasks/synth.ts";
 import { encodePngGray } from "../data/png_encode.ts";
+import { cpuBackend } from "../model/backend_cpu.ts";
+import { buildBackbone } from "../train/backbones.ts";
+import { exportBackbone } from "../train/weights.ts";
+import { pretrainConfigFrom } from "../cli/pretrain_flags.ts";
+import { CACHE_ROOT, loadFlaggedDataset, openData } from "../cli/open_data.ts";
+import { defaultCacheDir } from "../data/cache/format.ts";
 
 const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "tasks_errors_" }));
 const PNG = encodePngGray({ width: 4, height: 4, data: new Uint8Array(16).fill(90) });
@@ -53,6 +59,41 @@ const PM1 = join(tmp, "pm1");
 await put(join(PM1, "labels.csv"), "path,label,patient\na.png,1,p1\nb.png,-1,p2\n");
 await put(join(PM1, "other.csv"), "path,label,patient\na.png,1,p1\nb.png,0,p2\n");
 for (const f of ["a.png", "b.png"]) await put(join(PM1, f), "not a png");
+
+// A CSV of 20 readable images and one unreadable (4.8%: within the default 5% limit).
+const GOOD = join(tmp, "good");
+{
+  const rows = ["path,label,patient"];
+  for (let i = 0; i < 20; i++) {
+    await put(join(GOOD, `g${i}.png`), PNG);
+    rows.push(`g${i}.png,${i % 2},p${i}`);
+  }
+  await put(join(GOOD, "bad.png"), "not a png");
+  rows.push("bad.png,0,p99");
+  await put(join(GOOD, "labels.csv"), rows.join("\n") + "\n");
+}
+
+/** Runs `fn` with the working folder at the temp folder (the default runs/cache lies there). */
+async function inTmp<T>(fn: () => Promise<T>): Promise<T> {
+  const cwd = Deno.cwd();
+  Deno.chdir(tmp);
+  try {
+    return await fn();
+  } finally {
+    Deno.chdir(cwd);
+  }
+}
+
+// A pretraining run folder as deno task pretrain leaves it (a resnet18 backbone, left at zero),
+// one without its backbone, and a backbone file that is not one.
+const PT = join(tmp, "pt"), NOPT = join(tmp, "nopt"), JUNKST = join(tmp, "junk.safetensors");
+await Deno.mkdir(NOPT);
+await put(JUNKST, "not safetensors");
+{
+  const net = buildBackbone(cpuBackend, "resnet18", { numClasses: 1, inChannels: 1, init: false });
+  await Deno.mkdir(PT);
+  await exportBackbone(net, join(PT, "backbone.safetensors"), {});
+}
 
 /** Runs main(args) through runMain; returns the one line printed. */
 async function failure(main: (a: string[]) => Promise<void>, args: string[]): Promise<string> {
@@ -102,10 +143,60 @@ const CASES: [string, (a: string[]) => Promise<void>, string[], RegExp][] = [
     /not found/,
   ],
   ["finetune", finetuneMain, ["--protocol=full"], /--protocol must be linear or e2e/],
+  // The weights are read before the data (nonexistent here): the message is about them.
+  [
+    "finetune",
+    finetuneMain,
+    ["--init=moco", `--weights=${PT}`, "--backbone=resnet34", "--data=/nonexistent/cxr"],
+    /--weights: MoCo backbone .*pt\/backbone\.safetensors lack 80 tensors .* of --backbone resnet34: pass/,
+  ],
+  [
+    "finetune",
+    finetuneMain,
+    ["--init=moco", `--weights=${NOPT}`, "--data=/nonexistent/cxr"],
+    /--weights .*nopt: .*nopt\/backbone\.safetensors not found; pass a finished pretraining run/,
+  ],
   ["finetune", finetuneMain, [`--data=${EMPTY}`], /no dataset layout recognised/],
   ["experiment", experimentMain, ["--inits=random,foo"], /--inits: "foo"/],
   ["experiment", experimentMain, ["--protocols=full"], /--protocols: "full"/],
   ["experiment", experimentMain, ["--data=/nonexistent/cxr"], /dataset folder not found/],
+  // --moco: a pretraining run folder stands for its backbone.safetensors, checked (a dry run too)
+  // before the data is read or anything runs.
+  ...[[], ["--dry-run"]].flatMap((
+    dry,
+  ): [string, (a: string[]) => Promise<void>, string[], RegExp][] => [
+    [
+      "experiment",
+      experimentMain,
+      [`--moco=${NOPT}`, "--data=/nonexistent/cxr", ...dry],
+      /^error: --moco .*nopt: .*nopt\/backbone\.safetensors not found; pass a finished pretraining/,
+    ],
+    [
+      "experiment",
+      experimentMain,
+      [`--moco=${PT}`, "--backbone=resnet50", "--data=/nonexistent/cxr", ...dry],
+      /^error: --moco .*pt\/backbone\.safetensors does not fit --backbone resnet50 \(.*\): pass/,
+    ],
+    [
+      "experiment",
+      experimentMain,
+      [`--moco=${JUNKST}`, "--data=/nonexistent/cxr", ...dry],
+      /^error: --moco: cannot read init weights .*junk\.safetensors/,
+    ],
+  ]),
+  // The folder resolves to a backbone that fits: the run goes on to the data.
+  [
+    "experiment",
+    experimentMain,
+    [`--moco=${PT}`, "--data=/nonexistent/cxr"],
+    /dataset folder not found/,
+  ],
+  [
+    "experiment",
+    experimentMain,
+    [`--moco=${PT}`, "--pretrain-seeds=3"],
+    /--moco gives one backbone, but --pretrain-seeds 3 .*: pass --pretrain-seeds 1/,
+  ],
   ["prepare", prepareMain, ["--data=/nonexistent/cxr"], /dataset folder not found/],
   ["prepare", prepareMain, [`--data=${LINKED}`], /refused path "link\.png": .*symbolic link/],
   ["prepare", prepareMain, ["--kind=dicom"], /--kind must be one of/],
@@ -147,19 +238,158 @@ const CASES: [string, (a: string[]) => Promise<void>, string[], RegExp][] = [
 
 for (const [task, main, args, want] of CASES) {
   Deno.test(`${task} ${args.join(" ")}: one line, exit 1`, async () => {
-    const line = await failure(main, [...args, out(task)]);
+    // prepare writes where the trainers read (runs/cache, here under the temp folder): no --out
+    const line = main === prepareMain
+      ? await inTmp(() => failure(main, args))
+      : await failure(main, [...args, out(task)]);
     assert(want.test(line), `${line} !~ ${want}`);
   });
 }
 
-Deno.test("prepare and synth: --out outside runs/ is refused before the dataset is read", async () => {
+Deno.test("synth: --out outside runs/ is refused before anything is written", async () => {
+  const line = await failure(synthMain, ["--out=/etc/moco-cache"]);
+  assert(/may not write \/etc\/moco-cache.*pass --out runs\/<name>/.test(line), line);
+});
+
+Deno.test("prepare: an --out other than the trainers' cache folder is refused before the dataset is read", async () => {
   // The dataset does not exist: were it loaded first, the message would be about it.
-  for (
-    const [main, extra] of [[prepareMain, ["--data=/nonexistent/cxr"]], [synthMain, []]] as const
-  ) {
-    const line = await failure(main, [...extra, "--out=/etc/moco-cache"]);
-    assert(/may not write \/etc\/moco-cache.*pass --out runs\/<name>/.test(line), line);
+  for (const dir of ["/etc/moco-cache", join(tmp, "runs", "mycache"), "runs/cache/mine"]) {
+    const line = await inTmp(() =>
+      failure(prepareMain, ["--data=/nonexistent/cxr", `--out=${dir}`])
+    );
+    assertEquals(
+      line,
+      `error: --out ${dir}: the trainers read caches only from runs/cache/, where prepare ` +
+        `writes them; drop --out`,
+    );
   }
+  // --out runs/cache is where it writes anyway: on to the dataset.
+  const line = await inTmp(() =>
+    failure(prepareMain, ["--data=/nonexistent/cxr", "--out=runs/cache"])
+  );
+  assert(/dataset folder not found/.test(line), line);
+});
+
+Deno.test("prepare: the cache is the one the trainers open at their default --size, and it says so", async () => {
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...d: unknown[]) => printed.push(d.join(" "));
+  try {
+    await inTmp(() => prepareMain([`--data=${GOOD}`, "--workers=0"]));
+  } finally {
+    console.log = log;
+  }
+  const size = pretrainConfigFrom({}).imageSize;
+  assertEquals(size, 32);
+  const ds = await loadFlaggedDataset({ root: GOOD });
+  const dir = defaultCacheDir(CACHE_ROOT, ds, { size });
+  assert(/-36-/.test(dir), dir);
+  const last = printed[printed.length - 1];
+  assertEquals(
+    last,
+    `pretrain, finetune and experiment read this cache at --size 32 (their default, --preset ` +
+      `cpu-demo) on this --data: they find it in ${dir}`,
+  );
+  // A trainer's open at its default size reuses it (no rebuild).
+  const created = JSON.parse(await Deno.readTextFile(join(tmp, dir, "index.json"))).created;
+  const logs: string[] = [];
+  const opened = await inTmp(() =>
+    openData({ data: GOOD, imageSize: size, inChannels: 1, log: (m) => logs.push(m) })
+  );
+  assertEquals([opened.cache.index.created, logs], [created, []]);
+});
+
+Deno.test("prepare: --task (as the trainers) and --tasks alike; --size below the trainers' 16 with their message", async () => {
+  for (const flag of ["--task", "--tasks"]) {
+    const line = await inTmp(() => failure(prepareMain, [`--data=${GOOD}`, `${flag}=nope`]));
+    assert(/^error: --task "nope": .*good has no such label; its labels: label/.test(line), line);
+  }
+  const both = await inTmp(() =>
+    failure(prepareMain, [`--data=${GOOD}`, "--task=label", "--tasks=nope"])
+  );
+  assert(/--task and --tasks are the same flag/.test(both), both);
+  for (const size of ["8", "2000"]) {
+    const mine = await inTmp(() => failure(prepareMain, [`--size=${size}`]));
+    const theirs = await failure(pretrainMain, [`--size=${size}`, out("size")]);
+    assertEquals(mine, theirs);
+    assertEquals(mine, `error: --size must be an integer from 16 to 1024, got "${size}"`);
+  }
+});
+
+Deno.test("--task naming a label the data lacks: one line listing its labels (CSV and folder layouts)", async () => {
+  for (const main of [pretrainMain, finetuneMain, experimentMain]) {
+    for (const [data, labels] of [[GOOD, "label"], [JUNK, "1_b"]]) {
+      const line = await failure(main, [`--data=${data}`, "--task=nope", out(`task-${main.name}`)]);
+      assertEquals(
+        line,
+        `error: --task "nope": ${data} has no such label; its labels: ${labels} (pass one of ` +
+          `them, or drop --task)`,
+      );
+    }
+  }
+});
+
+Deno.test("--max-bad holds for a cache built before under a looser limit", async () => {
+  await inTmp(async () => {
+    // Built by prepare under the default 5% (1 of 21 unreadable) ...
+    const log = console.log;
+    console.log = () => {};
+    try {
+      await prepareMain([`--data=${GOOD}`, "--workers=0"]);
+    } finally {
+      console.log = log;
+    }
+    // ... then opened with --max-bad 0: refused as a fresh build would be.
+    for (const main of [pretrainMain, finetuneMain]) {
+      const line = await failure(main, [`--data=${GOOD}`, "--max-bad=0", out(`mb-${main.name}`)]);
+      assert(/good: 1 of 21 images are unreadable \(limit 0\.0%\)/.test(line), line);
+    }
+  });
+});
+
+Deno.test("an --out that is a file, or lies under one: one line naming --out, before the data", async () => {
+  const file = join(tmp, "a-file");
+  await Deno.writeTextFile(file, "x");
+  for (const main of [pretrainMain, finetuneMain, experimentMain]) {
+    for (const o of [file, join(file, "run")]) {
+      const line = await failure(main, ["--data=/nonexistent/cxr", `--out=${o}`]);
+      assert(
+        line.startsWith(`error: --out ${o} `) && /is a file, not a folder/.test(line),
+        `${main.name}: ${line}`,
+      );
+    }
+  }
+});
+
+Deno.test("pretrain --resume with other settings or data: refused before the data is cached", async () => {
+  const run = join(tmp, "runs", "resume-check");
+  await Deno.mkdir(run, { recursive: true });
+  await Deno.writeTextFile(join(run, "checkpoint.safetensors"), "not read before the refusal");
+  const saved = pretrainConfigFrom({});
+  await Deno.writeTextFile(join(run, "config.json"), JSON.stringify(saved));
+  // Other settings: refused before the (missing) data is even looked for.
+  const lr = await failure(pretrainMain, [
+    "--resume",
+    "--lr=3e-4",
+    "--data=/nonexistent/cxr",
+    `--out=${run}`,
+  ]);
+  assert(
+    /checkpoint\.safetensors was written with another configuration \(lr: saved 0\.0001, now 0\.0003\); rerun with the same flags/
+      .test(lr),
+    lr,
+  );
+  // Other data: refused once it is listed, before its cache is built (JUNK's images are all
+  // unreadable: a build would end on them instead).
+  const dataset = { kind: "csv", root: "/data/elsewhere", records: 6, hash: "0".repeat(64) };
+  await Deno.writeTextFile(join(run, "config.json"), JSON.stringify({ ...saved, dataset }));
+  const other = await inTmp(() =>
+    failure(pretrainMain, ["--resume", `--data=${JUNK}`, `--out=${run}`])
+  );
+  assert(
+    /trained on another dataset \(kind csv vs folder\); rerun with the same --data/.test(other),
+    other,
+  );
 });
 
 Deno.test("pretrain and finetune: too many unreadable images end with the message alone; --max-bad", async () => {
@@ -195,9 +425,7 @@ Deno.test("every task reads labels with --uncertainty and --csv (they reach the 
       ) {
         const line = await failure(
           main,
-          [...args, "--workers=0", out(name)].filter((a) =>
-            main === prepareMain || a !== "--workers=0"
-          ),
+          main === prepareMain ? [...args, "--workers=0"] : [...args, out(name)],
         );
         assert(/2 of 2 images are unreadable/.test(line), `${main.name} ${args}: ${line}`);
       }

@@ -19,12 +19,16 @@ import {
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
 import {
+  e2eGapNote,
   EXPERIMENT_NUMERIC,
   EXPERIMENT_OPTIONS,
   experimentConfigFrom,
   main as experimentMain,
+  paperConfigFrom,
+  seedsText,
 } from "../tasks/experiment.ts";
 import { main as prepareMain, PREPARE_NUMERIC, PREPARE_OPTIONS } from "../tasks/prepare.ts";
+import { pretrainConfigFrom } from "../cli/pretrain_flags.ts";
 import { main as synthMain, SYNTH_NUMERIC, SYNTH_OPTIONS } from "../tasks/synth.ts";
 import { EVALUATE_NUMERIC, main as evaluateMain } from "../tasks/evaluate.ts";
 import { main as reportCheckMain, REPORT_CHECK_NUMERIC } from "../tools/report_check.ts";
@@ -32,6 +36,7 @@ import { main as reportCheckMain, REPORT_CHECK_NUMERIC } from "../tools/report_c
 /** Not writable in the test sandbox: a valid command line stops here, before any work. */
 const OUT = "/etc/moco-flag-walk";
 const WRITE_REFUSED = /may not write \/etc\/moco-flag-walk/;
+const PREPARE_OUT_REFUSED = /^error: --out \/etc\/moco-flag-walk: the trainers read caches only/;
 
 /**
  * Whether the sandbox refuses OUT, as `deno task test` does. Run with -A, a valid command line
@@ -79,8 +84,11 @@ interface Task {
   run: (args: string[]) => Promise<string | null>;
 }
 
-/** Runs a task's main through runMain and returns what it printed (null: only the write check). */
-function viaRunMain(main: (args: string[]) => Promise<void>) {
+/**
+ * Runs a task's main through runMain and returns what it printed (null: only the write check,
+ * or `stop`, the check that refuses OUT in a task whose --out is not a run folder).
+ */
+function viaRunMain(main: (args: string[]) => Promise<void>, stop = WRITE_REFUSED) {
   return async (args: string[]): Promise<string | null> => {
     const printed: unknown[] = [];
     let code = 0;
@@ -93,7 +101,7 @@ function viaRunMain(main: (args: string[]) => Promise<void>) {
     const line = printed[0];
     assert(typeof line === "string", `${args}: a stack trace was printed: ${line}`);
     assert(!line.includes("\n"), `${args}: more than one line: ${line}`);
-    return WRITE_REFUSED.test(line) ? null : line;
+    return stop.test(line) ? null : line;
   };
 }
 
@@ -133,7 +141,8 @@ const TASKS: Task[] = [
     name: "prepare",
     numeric: PREPARE_NUMERIC,
     options: PREPARE_OPTIONS,
-    run: viaRunMain(prepareMain),
+    // prepare's --out may only be the trainers' cache folder: OUT is refused as another folder
+    run: viaRunMain(prepareMain, PREPARE_OUT_REFUSED),
   },
   { name: "synth", numeric: SYNTH_NUMERIC, options: SYNTH_OPTIONS, run: viaRunMain(synthMain) },
   {
@@ -207,7 +216,10 @@ sandboxed(
     // Cross-flag limits, also one line.
     assert(/--queue 16 must hold at least one batch/.test((await run(["--queue=16"]))!));
     assert(/not a multiple of --split-bn/.test((await run(["--batch=30", "--split-bn=16"]))!));
-    assert(/over 4096 px/.test((await viaRunMain(prepareMain)(["--size=4000", "--margin=1.2"]))!));
+    // prepare's --size is the trainers' (16-1024), so --size x --margin stays within 4096 px
+    assert(/--size must be an integer from 16 to 1024/.test(
+      (await viaRunMain(prepareMain, PREPARE_OUT_REFUSED)(["--size=4000", "--margin=1.2"]))!,
+    ));
     // An unknown flag or a missing value: one line, not node:util's stack trace.
     assert(/Unknown option '--bogus'.*--help/.test((await run(["--bogus"]))!));
     assert(/--batch/.test((await run(["--batch"]))!));
@@ -251,3 +263,124 @@ sandboxed(
     assertEquals(experimentConfigFrom({ preset: "paper", size: "64" }).pretrain.imageSize, 64);
   },
 );
+
+/** What a task's --help prints. */
+async function helpOf(main: (args: string[]) => Promise<void>): Promise<string> {
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...d: unknown[]) => printed.push(d.join(" "));
+  try {
+    await main(["--help"]);
+  } finally {
+    console.log = log;
+  }
+  return printed.join("\n");
+}
+
+Deno.test("--help tells the truth: finetune's defaults, pretrain's permissions, prepare's flags", async () => {
+  // finetune: --init is optional (random), --size's default is the cpu-demo preset's
+  const ft = await helpOf(finetuneMain);
+  assert(ft.startsWith("deno task finetune [--init random|imagenet|moco]"), ft.split("\n")[0]);
+  const size = pretrainConfigFrom({}).imageSize;
+  assert(new RegExp(`--size PX +image size \\(default ${size}\\b`).test(ft), ft);
+  // pretrain: deno.json grants --allow-read in full, so no advice to extend it
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)))
+    .tasks as Record<string, string>;
+  assert(/--allow-read(\s|$)/.test(tasks.pretrain), tasks.pretrain);
+  const pre = await helpOf(pretrainMain);
+  assert(!/add it to --allow-read/.test(pre), "pretrain --help still says to extend --allow-read");
+  assert(/reads anywhere \(--allow-read\)/.test(pre) && /--allow-write=runs/.test(pre), pre);
+  // prepare: every option documented, --task as the trainers, the trainers' default size
+  const prep = await helpOf(prepareMain);
+  for (const opt of Object.keys(PREPARE_OPTIONS).filter((o) => o !== "help")) {
+    assert(new RegExp(`--${opt}\\b`).test(prep), `prepare --help lacks --${opt}`);
+  }
+  assert(/--size PX .*\(default 32: their/.test(prep), prep);
+});
+
+Deno.test("experiment --moco: one pretraining seed by default, said in the plan line and --help; both flags given explicitly are refused with the fix", async () => {
+  const moco = experimentConfigFrom({ moco: "runs/pt" });
+  assertEquals(moco.pretrainSeeds, 1);
+  assertEquals(
+    seedsText(moco, false),
+    "1 seed(s) (1 by default with --moco: it gives one backbone)",
+  );
+  assertEquals(seedsText(moco, true), "1 seed(s)");
+  assertEquals(experimentConfigFrom({ moco: "runs/pt", "pretrain-seeds": "1" }).pretrainSeeds, 1);
+  assertEquals(experimentConfigFrom({}).pretrainSeeds, 3); // without --moco: the preset's
+  let line = "";
+  try {
+    experimentConfigFrom({ moco: "runs/pt", "pretrain-seeds": "2" });
+  } catch (e) {
+    line = explain(e) ?? "";
+  }
+  assert(
+    /^--moco gives one backbone, but --pretrain-seeds 2 .*pass --pretrain-seeds 1/.test(line),
+    line,
+  );
+  const help: string[] = [], log = console.log;
+  console.log = (m: string) => void help.push(m);
+  try {
+    await experimentMain(["--help"]);
+  } finally {
+    console.log = log;
+  }
+  const text = help.join("\n").replace(/\s+/g, " ");
+  assert(/3 with gpu and paper; 1 with --moco, which gives one backbone/.test(text), text);
+  assert(/a pretraining run folder \(deno task pretrain\) or its backbone\.safetensors/.test(text));
+  // --e2e-fractions: the rule the code applies.
+  assert(/at or below 1%, the low-label claims, or the smallest fraction when none is/.test(text));
+});
+
+Deno.test("experiment: the plan at --preset paper keeps an explicit --pretrain-seeds", () => {
+  assertEquals(paperConfigFrom({ "pretrain-seeds": "1" }).pretrainSeeds, 1);
+  assertEquals(paperConfigFrom({ "pretrain-seeds": "5", preset: "gpu" }).pretrainSeeds, 5);
+  assertEquals(paperConfigFrom({}).pretrainSeeds, 3);
+  assertEquals(paperConfigFrom({ moco: "runs/pt" }).pretrainSeeds, 1);
+  assertEquals(paperConfigFrom({ size: "32" }).pretrain.imageSize, 224); // size is the preset's
+});
+
+Deno.test("experiment: the fractions without end-to-end cells are named, with why", () => {
+  const demo = experimentConfigFrom({ protocols: "e2e", fractions: "0.1,1" });
+  assertEquals(demo.e2eFractions, [0.1]); // none ≤ 1%: the smallest
+  const note = e2eGapNote(demo, false, "cpu-demo")!;
+  assert(
+    note.startsWith("end-to-end cells at 10% only, none at 100%: --preset cpu-demo runs"),
+    note,
+  );
+  assert(
+    /at or below 1% \(else the smallest\).*pass --e2e-fractions 0\.1,1 to run them all/.test(note),
+    note,
+  );
+  const given = experimentConfigFrom({ fractions: "0.01,0.1,1", "e2e-fractions": "0.1" });
+  assert(/at 10% only, none at 1%, 100%: they are not in --e2e-fractions/.test(
+    e2eGapNote(given, true, "cpu-demo")!,
+  ));
+  assertEquals(
+    e2eGapNote(experimentConfigFrom({ preset: "gpu", fractions: "0.1,1" }), false, "gpu"),
+    null,
+  );
+  assertEquals(
+    e2eGapNote(
+      experimentConfigFrom({ protocols: "linear", fractions: "0.1,1" }),
+      false,
+      "cpu-demo",
+    ),
+    null,
+  );
+});
+
+sandboxed("experiment --protocols e2e --fractions 0.1,1 says so before anything runs", async () => {
+  const said: string[] = [], log = console.log;
+  console.log = (...a: unknown[]) => void said.push(a.join(" "));
+  try {
+    const line = await viaRunMain(experimentMain)(["--protocols=e2e", "--fractions=0.1,1"]);
+    assertEquals(line, null); // on to the write check
+  } finally {
+    console.log = log;
+  }
+  assert(
+    said.some((l) => l.startsWith("end-to-end cells at 10% only, none at 100%")),
+    said.join("\n"),
+  );
+});

@@ -17,7 +17,8 @@ import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet } from "./tiny_net.ts";
-import { ConflictingSettingsError } from "../train/run_errors.ts";
+import { ConflictingSettingsError, OtherSettingsError } from "../train/run_errors.ts";
+import { explain } from "../cli/explain.ts";
 import type { Backend } from "../model/backend.ts";
 import { exportBackbone } from "../train/weights.ts";
 import { IMAGENET_RGB_NORM, IMAGENET_STEM_SUM_NORM } from "../train/cache_sources.ts";
@@ -650,4 +651,149 @@ Deno.test("the plan's timing lets the tuner settle after each warm-up, then time
     assert(Number.isFinite(x) && x >= 0, JSON.stringify(t));
   }
   assert(t.mocoStep > 0 && t.forward > 0, JSON.stringify(t));
+});
+
+/** runExperiment on the memory cache with TinyNet, logging into `logs`. */
+function runTiny(c: ExperimentConfig, dir: string, logs: string[] = []) {
+  const cache = memoryCache();
+  return runExperiment(
+    B,
+    gpuTrainOps,
+    c,
+    {
+      cache,
+      pretrainCache: cache,
+      pretrainIndices: pretrainImages(cache).indices,
+      describe: "memory",
+    },
+    dir,
+    {},
+    (m) => logs.push(m),
+    (o) => new TinyNet(B, o),
+  );
+}
+
+/** One linear cell per init at 100% (seconds on lavapipe). */
+const oneCell = (over: Partial<ExperimentConfig>): ExperimentConfig => ({
+  ...cfg,
+  protocols: ["linear"],
+  fractions: [1],
+  draws: 1,
+  linearDraws: 1,
+  gradcamImages: 0,
+  finetune: { ...cfg.finetune, probeMaxIter: 5 },
+  ...over,
+});
+
+Deno.test("experiment: a folder where nothing finished takes new settings; else the refusal says how to start over", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A run that failed before any cell: run.json, empty predictions/ and metrics/.
+    const fixed = oneCell({ inits: ["random"] });
+    const failed = { ...fixed, finetune: { ...fixed.finetune, lr: 5e-4 } };
+    await Deno.mkdir(join(dir, "predictions"));
+    await Deno.mkdir(join(dir, "metrics"));
+    await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ config: failed }));
+    const logs: string[] = [];
+    await runTiny(fixed, dir, logs);
+    assert(
+      logs.some((l) =>
+        /no cell or pretraining of its earlier run finished; this run's settings/.test(l)
+      ),
+      logs.join("\n"),
+    );
+    const run = JSON.parse(await Deno.readTextFile(join(dir, "run.json")));
+    assertEquals(run.config.finetune.lr, fixed.finetune.lr);
+    // Now a cell is there: other settings are refused, and the advice says how to start over.
+    const e = await runTiny(failed, dir).then(() => null, (e) => e);
+    assert(e instanceof OtherSettingsError, `${e}`);
+    const line = explain(e)!;
+    assert(/other settings \(fine-tuning lr: saved 0\.001, now 0\.0005\)/.test(line), line);
+    assert(line.endsWith(`give a new --out folder, or delete ${dir}.`), line);
+    // A pretraining checkpoint alone counts as finished work too.
+    const dir2 = await Deno.makeTempDir();
+    await Deno.mkdir(join(dir2, "pretrain"));
+    await Deno.writeTextFile(join(dir2, "pretrain", "checkpoint.safetensors"), "x");
+    await Deno.writeTextFile(join(dir2, "run.json"), JSON.stringify({ config: failed }));
+    await assertRejects(() => runTiny(fixed, dir2), /holds a run made with other settings/);
+    await Deno.remove(dir2, { recursive: true });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: MoCo and random cells from separate runs share a folder; run.json keeps the backbone and its pretraining config", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Two exported backbones: one beside its pretraining run's config.json, one alone.
+    const pre = join(dir, "pre"), lone = join(dir, "lone");
+    await Deno.mkdir(pre);
+    await Deno.mkdir(lone);
+    const net = new TinyNet(B, { inChannels: 1, seed: new Rng(4) });
+    await exportBackbone(net, join(pre, "backbone.safetensors"), {});
+    await exportBackbone(net, join(lone, "backbone.safetensors"), {});
+    net.dispose();
+    const preConfig = { ...cfg.pretrain, epochs: 7, lr: 0.03 };
+    await Deno.writeTextFile(join(pre, "config.json"), JSON.stringify(preConfig));
+    const backbone = join(pre, "backbone.safetensors");
+    const out = join(dir, "run"), runJson = join(out, "run.json");
+    const moco = oneCell({ inits: ["moco"], mocoBackbone: backbone });
+    // finetune --init random first, then --init moco, then --init random again: all accepted.
+    await runTiny(oneCell({ inits: ["random"] }), out);
+    let run = JSON.parse(await Deno.readTextFile(runJson));
+    // Nothing was pretrained: only what fine-tuning reads of the pretraining config is recorded.
+    assertEquals(run.config.pretrain, {
+      moco: { backbone: "resnet18", inChannels: 1 },
+      imageSize: S,
+    });
+    await runTiny(moco, out);
+    await runTiny(oneCell({ inits: ["random"] }), out);
+    const cells = [...Deno.readDirSync(join(out, "predictions"))].map((e) => e.name).sort();
+    assertEquals(cells, [
+      "resnet18_moco_linear_f1_d0_Disc.json",
+      "resnet18_random_linear_f1_d0_Disc.json",
+    ]);
+    run = JSON.parse(await Deno.readTextFile(runJson));
+    // The record of the MoCo cells survives the random-only run.
+    assertEquals(run.config.mocoBackbone, backbone);
+    assertEquals(run.normalization, { random: "mococxr", moco: "mococxr" });
+    // The given backbone's pretraining is its own run's config, not this run's defaults.
+    assertEquals(run.moco_pretraining, {
+      backbone,
+      from: join(pre, "config.json"),
+      config: preConfig,
+    });
+    assertEquals(run.config.pretrain.epochs, undefined);
+    // Another backbone over the MoCo cells is refused.
+    await assertRejects(
+      () =>
+        runTiny(
+          oneCell({ inits: ["moco"], mocoBackbone: join(lone, "backbone.safetensors") }),
+          out,
+        ),
+      /moco backbone: saved ".*pre\/backbone\.safetensors", now ".*lone\/backbone\.safetensors"/,
+    );
+    // A backbone without a config.json beside it: no pretraining config recorded.
+    const out2 = join(dir, "run2");
+    await runTiny(
+      oneCell({ inits: ["moco"], mocoBackbone: join(lone, "backbone.safetensors") }),
+      out2,
+    );
+    const run2 = JSON.parse(await Deno.readTextFile(join(out2, "run.json")));
+    assertEquals([run2.moco_pretraining.from, run2.moco_pretraining.config], [null, null]);
+    assert(
+      /no readable config\.json beside/.test(run2.moco_pretraining.note),
+      run2.moco_pretraining.note,
+    );
+    // The report's metadata says where the pretraining config came from.
+    await evaluateRun(out, { replicates: 20, seed: 0, level: 0.95, colormap: "jet" }, () => {});
+    const html = await Deno.readTextFile(join(out, "report.html"));
+    assert(html.includes(`its run's config, from ${join(pre, "config.json")}`), "metadata line");
+    await evaluateRun(out2, { replicates: 20, seed: 0, level: 0.95, colormap: "jet" }, () => {});
+    assert(
+      (await Deno.readTextFile(join(out2, "report.html"))).includes("not recorded (no readable"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

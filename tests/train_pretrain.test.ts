@@ -17,6 +17,9 @@ import { gpu } from "./gpu.ts";
 import { TinyNet, tinyPretrainConfig } from "./tiny_net.ts";
 import { discSource, imageSource, twoViewImages } from "./image_source.ts";
 import { pretrainAugment } from "../train/cache_sources.ts";
+import { knnMonitor } from "../train/monitor.ts";
+import type { Moco } from "../train/moco.ts";
+import { imageBatch, type LabelledSource } from "../train/sources.ts";
 
 const S = 16;
 const B = gpuBackend(gpu);
@@ -220,4 +223,94 @@ Deno.test("pretraining with the views made on the GPU: a killed run resumes bit 
   const mh = await readMetrics(join(host, "metrics.jsonl"));
   assertClose(ma.map((r) => r.loss), mh.map((r) => r.loss), { atol: 0, rtol: 1e-3 });
   for (const d of [a, b, host]) await Deno.remove(d, { recursive: true });
+});
+
+/** Labelled discs for the kNN monitor: a third of the images hold a bright disc (positive). */
+function monitorSet(n: number, seed: number): LabelledSource {
+  const r = new Rng(seed);
+  const items = Array.from({ length: n }, (_, i) => ({
+    pos: i % 3 === 0,
+    cx: 4 + r.uniform() * 8,
+    cy: 4 + r.uniform() * 8,
+  }));
+  const draw = (idx: number[]) => {
+    const out = new Float32Array(idx.length * S * S);
+    idx.forEach((i, j) => {
+      const it = items[i];
+      for (let y = 0; y < S; y++) {
+        for (let x = 0; x < S; x++) {
+          const d = Math.hypot(x - it.cx, y - it.cy);
+          out[j * S * S + y * S + x] = (it.pos && d < 2.5 ? 1.5 : 0) +
+            0.3 * Math.sin(17 * x + 31 * y + i);
+        }
+      }
+    });
+    return imageBatch(out, idx.length, 1, S);
+  };
+  return {
+    count: n,
+    tasks: ["Disc"],
+    labels: Float32Array.from(items, (it) => (it.pos ? 1 : 0)),
+    mask: new Float32Array(n).fill(1),
+    ids: items.map((_, i) => `img${i}`),
+    images: draw,
+    augmented: (idx) => draw(idx),
+  };
+}
+
+Deno.test("pretraining: killed right after an epoch-end checkpoint, every epoch keeps its kNN AUC; the monitor changes nothing saved", async () => {
+  const sets = { reference: monitorSet(40, 1), validation: monitorSet(24, 2) };
+  const run = { ...cfg(3), monitorEvery: 1, ckptEvery: 1000 };
+  const withMonitor = {
+    ...opts,
+    monitor: (moco: Moco) => knnMonitor(B, moco.encQ, sets),
+  };
+  const a = await Deno.makeTempDir(), b = await Deno.makeTempDir(), c = await Deno.makeTempDir();
+  await pretrain(B, gpuTrainOps, run, discSource(64), a, withMonitor);
+  // Killed as soon as epoch 1's checkpoint (step 4) is on disk.
+  await assertRejects(
+    () =>
+      pretrain(B, gpuTrainOps, run, discSource(64), b, {
+        ...withMonitor,
+        afterCheckpoint: (s) => {
+          if (s === 4) throw new Error("killed");
+        },
+      }),
+    /killed/,
+  );
+  const starts: number[][] = [];
+  await pretrain(B, gpuTrainOps, run, discSource(64), b, {
+    ...withMonitor,
+    resume: true,
+    started: (step, total) => starts.push([step, total]),
+  });
+  assertEquals(starts, [[4, 12]]);
+  const ma = await readMetrics(join(a, "metrics.jsonl"));
+  const mb = await readMetrics(join(b, "metrics.jsonl"));
+  const knn = (m: Record<string, number>[]) =>
+    m.filter((r) => "knn_auc" in r).map((r) => [r.step, r.epoch, r.knn_auc]);
+  assertEquals(knn(ma).map(([s, e]) => [s, e]), [[4, 1], [8, 2], [12, 3]]);
+  assertEquals(knn(mb), knn(ma));
+  // The epoch's monitor line comes before its checkpoint's (what the end of an epoch cost).
+  const at4 = mb.filter((r) => r.step === 4 && !("loss" in r)).map((r) => Object.keys(r).sort());
+  assertEquals(at4, [["epoch", "knn_auc", "monitor_s", "step"], [
+    "checkpoint_s",
+    "epoch",
+    "step",
+  ]]);
+  const steps = (m: Record<string, number>[]) =>
+    m.filter((r) => "loss" in r).map((r) => [r.step, r.loss, r.acc]);
+  assertEquals(steps(mb), steps(ma));
+  assertEquals(
+    await Deno.readFile(join(b, "backbone.safetensors")),
+    await Deno.readFile(join(a, "backbone.safetensors")),
+  );
+  // Without the monitor, the same losses and weights: it leaves BN statistics and all else alone.
+  await pretrain(B, gpuTrainOps, { ...run, monitorEvery: 0 }, discSource(64), c, opts);
+  assertEquals(steps(await readMetrics(join(c, "metrics.jsonl"))), steps(ma));
+  assertEquals(
+    await Deno.readFile(join(c, "backbone.safetensors")),
+    await Deno.readFile(join(a, "backbone.safetensors")),
+  );
+  for (const d of [a, b, c]) await Deno.remove(d, { recursive: true });
 });

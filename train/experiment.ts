@@ -25,7 +25,7 @@
  * statistics). A frozen backbone's BN running statistics cannot absorb the difference.
  */
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, sharedPatients } from "../data/fractions.ts";
@@ -164,49 +164,124 @@ export interface ExperimentData {
   describe: string;
 }
 
+/** Whether a configuration pretrains its MoCo backbone in the run folder (none given). */
+function pretrainsHere(c: ExperimentConfig): boolean {
+  return c.inits.includes("moco") && !c.mocoBackbone;
+}
+
+/** Whether a recorded pretraining config is a whole one (not finetuneView's part of one). */
+function isWholePretrain(p: unknown): p is PretrainConfig {
+  return typeof p === "object" && p !== null && "epochs" in p;
+}
+
+/**
+ * What fine-tuning reads of the pretraining config (image size, input channels, backbone): all
+ * run.json records of it when the run pretrains nothing, rather than settings nobody used.
+ */
+export function finetuneView(p: PretrainConfig): {
+  moco: { backbone: string; inChannels: number };
+  imageSize: number;
+} {
+  return {
+    moco: { backbone: p.moco.backbone, inChannels: p.moco.inChannels },
+    imageSize: p.imageSize,
+  };
+}
+
+/** What a run folder holds already: cells by init, and pretraining made in it. */
+interface FolderState {
+  /** Prediction files by init (file names with `_<init>_`). */
+  cells: Record<Init, number>;
+  /** Any cell at all. */
+  anyCell: boolean;
+  /** A pretraining checkpoint or backbone in pretrain/ or pretrain_s<k>/. */
+  pretrained: boolean;
+}
+
+async function folderState(runDir: string): Promise<FolderState> {
+  const names = async (dir: string) =>
+    (await exists(dir)) ? [...Deno.readDirSync(dir)].map((e) => e.name) : [];
+  const preds = (await names(join(runDir, "predictions"))).filter((n) => n.endsWith(".json"));
+  let pretrained = false;
+  for (const d of await names(runDir)) {
+    if (!/^pretrain(_s\d+)?$/.test(d)) continue;
+    for (const f of ["checkpoint.safetensors", "backbone.safetensors"]) {
+      if (await exists(join(runDir, d, f))) pretrained = true;
+    }
+  }
+  const cells = Object.fromEntries(
+    (["random", "imagenet", "moco"] as Init[]).map((i) => [
+      i,
+      preds.filter((n) => n.includes(`_${i}_`)).length,
+    ]),
+  ) as Record<Init, number>;
+  return { cells, anyCell: preds.length > 0, pretrained };
+}
+
 /**
  * A rerun resumes a run folder only with the settings its finished cells were made with; the grid
- * itself (inits, protocols, fractions, draws) may grow, since each cell is its own file.
+ * itself (inits, protocols, fractions, draws) may grow, since each cell is its own file. The
+ * ImageNet weights are compared only when this run and the folder both have ImageNet cells, the
+ * MoCo backbone only when both have MoCo cells (or the folder a pretraining), and the whole
+ * pretraining config only when this run pretrains and the folder holds a pretraining's cells; else
+ * what fine-tuning reads of it (finetuneView). A folder where nothing finished (no cell, no
+ * pretraining checkpoint: a run that failed early) takes the new settings, said in one line.
+ * Returns the saved run.json to merge into the new one (null: none, or replaced).
  */
-async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<void> {
+async function checkResumable(
+  runDir: string,
+  cfg: ExperimentConfig,
+  log: (m: string) => void,
+): Promise<Record<string, unknown> | null> {
   const file = join(runDir, "run.json");
-  if (!(await exists(file))) return;
+  if (!(await exists(file))) return null;
   const record = JSON.parse(await Deno.readTextFile(file));
+  const state = await folderState(runDir);
+  if (!state.anyCell && !state.pretrained) {
+    log(
+      `${runDir}: no cell or pretraining of its earlier run finished; this run's settings ` +
+        `replace those in its run.json`,
+    );
+    return null;
+  }
   // Cells of an init made on other normalised images (runs before per-init normalisation recorded
   // none: every init had "mococxr") would mix with new ones.
   const normWas = (record.normalization ?? {}) as Record<string, string>;
   for (const init of cfg.inits) {
     const was = normWas[init] ?? "mococxr", now = initNormalization(init);
     if (was === now) continue;
-    const dir = join(runDir, "predictions");
-    const cells = (await exists(dir))
-      ? [...Deno.readDirSync(dir)].filter((e) => e.name.includes(`_${init}_`))
-      : [];
-    if (cells.length) {
+    const cells = state.cells[init];
+    if (cells) {
       throw new OtherSettingsError(
-        `${runDir} holds ${cells.length} ${init} cell(s) made on images normalised as "${was}", ` +
+        `${runDir} holds ${cells} ${init} cell(s) made on images normalised as "${was}", ` +
           `now "${now}" (remove them to redo them)`,
         file,
       );
     }
   }
   const saved = record.config as ExperimentConfig | undefined;
-  if (!saved) return;
+  if (!saved) return record;
+  const mocoMade = state.cells.moco > 0 || state.pretrained;
+  const whole = pretrainsHere(cfg) && mocoMade && isWholePretrain(saved.pretrain);
   // Runs from before datasets were recorded carry none: their settings are compared alone.
   const named = (c: ExperimentConfig): Record<string, unknown> => ({
     ...Object.fromEntries(
-      Object.entries({ ...c.pretrain, dataset: undefined }).map(([k, v]) => [`pretrain ${k}`, v]),
+      Object.entries(
+        whole ? { ...c.pretrain, dataset: undefined } : finetuneView(c.pretrain),
+      ).map(([k, v]) => [`pretrain ${k}`, v]),
     ),
     ...Object.fromEntries(Object.entries(c.finetune).map(([k, v]) => [`fine-tuning ${k}`, v])),
     seed: c.seed,
-    imagenet: c.imagenet ?? null,
-    "moco backbone": c.mocoBackbone ?? null,
+    ...(cfg.inits.includes("imagenet") && state.cells.imagenet
+      ? { imagenet: c.imagenet ?? null }
+      : {}),
+    ...(cfg.inits.includes("moco") && mocoMade ? { "moco backbone": c.mocoBackbone ?? null } : {}),
     "splits made patient-disjoint": c.splitsOverlap ?? null,
   });
   for (
     const [what, a, b] of [
       ["fine-tuning", saved.dataset, cfg.dataset],
-      ["pretraining", saved.pretrain?.dataset, cfg.pretrain.dataset],
+      ["pretraining", whole ? saved.pretrain?.dataset : undefined, cfg.pretrain.dataset],
     ] as const
   ) {
     const diff = a && b ? identityDifference(a, b) : null;
@@ -226,6 +301,52 @@ async function checkResumable(runDir: string, cfg: ExperimentConfig): Promise<vo
       file,
     );
   }
+  return record;
+}
+
+/**
+ * Where the given MoCo backbone's pretraining settings are recorded: the config.json that
+ * `deno task pretrain` writes beside its backbone.safetensors, else none (never this run's
+ * defaults, which did not make it).
+ */
+async function givenBackbonePretraining(backbone: string): Promise<Record<string, unknown>> {
+  const from = join(dirname(backbone), "config.json");
+  try {
+    const config = JSON.parse(await Deno.readTextFile(from));
+    if (typeof config === "object" && config !== null) return { backbone, from, config };
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound) && !(e instanceof SyntaxError)) throw e;
+  }
+  return {
+    backbone,
+    from: null,
+    config: null,
+    note: `no readable config.json beside ${backbone}: its pretraining settings are unknown`,
+  };
+}
+
+/**
+ * The run.json record of this run: its settings, merged with the saved record of the folder's
+ * earlier cells where this run has none (the ImageNet weights, the MoCo backbone and its
+ * pretraining, a pretraining made here), so growing the grid by inits loses no record.
+ */
+function recordedConfig(
+  cfg: ExperimentConfig,
+  saved: Record<string, unknown> | null,
+): ExperimentConfig {
+  const was = saved?.config as Partial<ExperimentConfig> | undefined;
+  const keepPretrain = !pretrainsHere(cfg) && was && !was.mocoBackbone &&
+    isWholePretrain(was.pretrain);
+  return {
+    ...cfg,
+    pretrain: pretrainsHere(cfg)
+      ? cfg.pretrain
+      : keepPretrain
+      ? was.pretrain!
+      : finetuneView(cfg.pretrain) as unknown as PretrainConfig,
+    imagenet: cfg.imagenet ?? was?.imagenet,
+    mocoBackbone: cfg.mocoBackbone ?? was?.mocoBackbone,
+  };
 }
 
 /** Whether the grid has end-to-end cells at this fraction. */
@@ -414,7 +535,7 @@ export async function runExperiment(
     }
   }
   if (splits.overlap) cfg = { ...cfg, splitsOverlap: splits.overlap };
-  await checkResumable(runDir, cfg);
+  const saved = await checkResumable(runDir, cfg, log);
   const T = cache.tasks.length;
   const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);
   const subsets = labelFractionSubsets(cache.records, splits.trainPool, {
@@ -506,13 +627,26 @@ export async function runExperiment(
   const tRun = performance.now();
   await Deno.mkdir(join(runDir, "predictions"), { recursive: true });
   await Deno.mkdir(join(runDir, "metrics"), { recursive: true });
+  // The MoCo backbone's pretraining: this run's config when it pretrains here; a given
+  // backbone's own config.json, or none; kept from the saved record when this run has no MoCo.
+  const mocoPretraining = cfg.mocoBackbone && cfg.inits.includes("moco")
+    ? await givenBackbonePretraining(cfg.mocoBackbone)
+    : pretrainsHere(cfg)
+    ? undefined
+    : saved?.moco_pretraining;
   await writeJsonAtomic(join(runDir, "run.json"), {
     ...meta,
-    config: cfg,
+    config: recordedConfig(cfg, saved),
     data: data.describe,
     pretrain_seeds: K,
-    e2e_protocol: cfg.protocols.includes("e2e") ? e2eSchedule(cfg.finetune, 1).protocol : undefined,
-    normalization: Object.fromEntries(cfg.inits.map((i) => [i, initNormalization(i)])),
+    e2e_protocol: cfg.protocols.includes("e2e")
+      ? e2eSchedule(cfg.finetune, 1).protocol
+      : saved?.e2e_protocol,
+    normalization: {
+      ...(saved?.normalization as Record<string, string> | undefined),
+      ...Object.fromEntries(cfg.inits.map((i) => [i, initNormalization(i)])),
+    },
+    ...(mocoPretraining ? { moco_pretraining: mocoPretraining } : {}),
   });
 
   /** The labelled sets as an initialisation sees them (normalised per initNormalization). */

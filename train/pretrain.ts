@@ -83,10 +83,54 @@ export function rotateInterpOf(c: { rotateInterp?: Interp }): Interp {
   return c.rotateInterp ?? "bilinear";
 }
 
+/**
+ * Refuses to resume the run in `runDir`, saved with `saved`, with `now`: OtherDataError when the
+ * datasets differ (runs from before datasets were recorded carry none: only their settings are
+ * compared), OtherSettingsError naming every other setting that differs (runs from before the
+ * interpolation choice record none: they made bilinear views). The task checks config.json with
+ * it before any data is cached or step timed; pretrain() checks the checkpoint's own config.
+ */
+export function refuseOtherRun(
+  saved: Partial<PretrainConfig>,
+  now: Partial<PretrainConfig>,
+  runDir: string,
+): void {
+  const ckptPath = join(runDir, "checkpoint.safetensors");
+  const { dataset: savedData, ...savedRest } = saved;
+  const { dataset: nowData, ...nowRest } = now;
+  const savedCfg = { ...savedRest, rotateInterp: rotateInterpOf(savedRest) };
+  const nowCfg = { ...nowRest, rotateInterp: rotateInterpOf(nowRest) };
+  const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
+  if (dataDiff) {
+    throw new OtherDataError(
+      `${ckptPath} was trained on another dataset (${dataDiff})`,
+      join(runDir, "config.json"),
+    );
+  }
+  const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
+    .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
+  if (differ.length) {
+    const show = (v: unknown) => JSON.stringify(v) ?? "none";
+    throw new OtherSettingsError(
+      `${ckptPath} was written with another configuration (${
+        differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
+      })`,
+      join(runDir, "config.json"),
+    );
+  }
+}
+
 /** Optional callbacks and overrides of a pretraining run. */
 export interface PretrainHooks {
   /** Called after each step's metrics are written; throwing aborts (tests simulate a kill). */
   afterStep?: (step: number, loss: number) => void;
+  /** Called after each checkpoint is saved; throwing aborts (tests simulate a kill there). */
+  afterCheckpoint?: (step: number) => void;
+  /**
+   * Called once before the first step: the step the run starts from (a resumed run's checkpoint
+   * step, else 0) and the run's total.
+   */
+  started?: (step: number, totalSteps: number) => void;
   /** Runs the monitor; returns named values to log (e.g. { knn_auc }). */
   monitor?: (moco: Moco, epoch: number) => Promise<Record<string, number>>;
   /** Why there is no monitor (logged, and written to metrics.jsonl as monitor_off). */
@@ -198,30 +242,7 @@ export async function pretrain(
         convert: (saved, m) => LossScaler.flagsOfOldCheckpoint(saved, m.optimizerStep as number),
       },
     });
-    // Runs from before datasets were recorded carry none: only their settings are compared.
-    // Runs from before the interpolation choice record none: they made bilinear views.
-    const { dataset: savedData, ...savedRest } = (meta.config ?? {}) as PretrainConfig;
-    const { dataset: nowData, ...nowRest } = cfg;
-    const savedCfg = { ...savedRest, rotateInterp: rotateInterpOf(savedRest) };
-    const nowCfg = { ...nowRest, rotateInterp: rotateInterpOf(nowRest) };
-    const dataDiff = savedData && nowData ? identityDifference(savedData, nowData) : null;
-    if (dataDiff) {
-      throw new OtherDataError(
-        `${ckptPath} was trained on another dataset (${dataDiff})`,
-        join(runDir, "config.json"),
-      );
-    }
-    const differ = (Object.keys({ ...savedCfg, ...nowCfg }) as (keyof typeof nowCfg)[])
-      .filter((k) => JSON.stringify(savedCfg[k]) !== JSON.stringify(nowCfg[k]));
-    if (differ.length) {
-      const show = (v: unknown) => JSON.stringify(v) ?? "none";
-      throw new OtherSettingsError(
-        `${ckptPath} was written with another configuration (${
-          differ.map((k) => `${k}: saved ${show(savedCfg[k])}, now ${show(nowCfg[k])}`).join("; ")
-        })`,
-        join(runDir, "config.json"),
-      );
-    }
+    refuseOtherRun((meta.config ?? {}) as PretrainConfig, cfg, runDir);
     step = meta.step as number;
     moco.ptr = meta.ptr as number;
     opt.step = meta.optimizerStep as number;
@@ -239,6 +260,7 @@ export async function pretrain(
     log(`kNN monitor off: ${why}`);
     metrics.write({ step, epoch: Math.floor(step / stepsPerEpoch), monitor_off: why });
   }
+  opts.started?.(step, totalSteps);
   const progress = new Progress("pretrain");
   let lastGood = step;
   const lastGoodText = () =>
@@ -395,28 +417,31 @@ export async function pretrain(
       }
       const b0 = performance.now();
       await opts.betweenSteps?.();
-      const c0 = performance.now();
-      if (saveNow) await save();
-      const checkpointS = (performance.now() - c0) / 1000;
       pauseMs += performance.now() - b0;
+      // The monitor runs before the epoch-end checkpoint, so a run killed right after the save
+      // keeps the epoch's kNN AUC (a resume never reruns it). It changes nothing the checkpoint
+      // holds: the features are taken in eval mode (no BN running-stat update, no tape) and
+      // the key encoder, queue and optimizer are not touched.
       if (monitorNow) {
         const m0 = performance.now();
         const m = await opts.monitor!(moco, epoch + 1);
         const monitorS = (performance.now() - m0) / 1000;
         pauseMs += monitorS * 1000;
-        // what an epoch's end costs beside the steps, so a run shows which one to make rarer
-        metrics.write({
-          step,
-          epoch: epoch + 1,
-          ...m,
-          monitor_s: monitorS,
-          checkpoint_s: checkpointS,
-        });
+        metrics.write({ step, epoch: epoch + 1, ...m, monitor_s: monitorS });
         progress.log(
           `epoch ${epoch + 1}: ${
             Object.entries(m).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(" ")
-          } (kNN monitor ${monitorS.toFixed(1)} s, checkpoint ${checkpointS.toFixed(1)} s)`,
+          } (kNN monitor ${monitorS.toFixed(1)} s)`,
         );
+      }
+      if (saveNow) {
+        const c0 = performance.now();
+        await save();
+        const checkpointS = (performance.now() - c0) / 1000;
+        pauseMs += checkpointS * 1000;
+        // what an epoch's end costs beside the steps, so a run shows which one to make rarer
+        if (monitorNow) metrics.write({ step, epoch: epoch + 1, checkpoint_s: checkpointS });
+        opts.afterCheckpoint?.(step);
       }
     }
   } finally {

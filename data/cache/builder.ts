@@ -45,6 +45,26 @@ export interface CacheOptions extends CacheSizing {
   shardBytes?: number;
 }
 
+/**
+ * Refuses a cache (being built, or reused) whose unreadable images pass the tolerated share
+ * (default 0.05) or that holds no image: the same message either way.
+ */
+function checkBadImages(
+  root: string,
+  good: number,
+  bad: BadImage[],
+  maxBadFraction = 0.05,
+): void {
+  const n = good + bad.length;
+  if (good === 0 || bad.length > maxBadFraction * n) {
+    throw new TooManyBadImagesError(
+      `${root}: ${bad.length} of ${n} images are unreadable (limit ${
+        (100 * maxBadFraction).toFixed(1)
+      }%); first: ${bad.slice(0, 3).map((b) => b.error).join("; ")}`,
+    );
+  }
+}
+
 /** Decodes and stores every image of a dataset (in parallel), atomically replacing `o.dir`. */
 export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCache> {
   const stored = storedSizeFor(o);
@@ -90,14 +110,7 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
       o.onProgress?.(Math.min(n, (c + 1) * CHUNK), n);
     }
     await writer.close();
-    const maxBad = o.maxBadFraction ?? 0.05;
-    if (records.length === 0 || bad.length > maxBad * n) {
-      throw new TooManyBadImagesError(
-        `${ds.root}: ${bad.length} of ${n} images are unreadable (limit ${
-          (100 * maxBad).toFixed(1)
-        }%); first: ${bad.slice(0, 3).map((b) => b.error).join("; ")}`,
-      );
-    }
+    checkBadImages(ds.root, records.length, bad, o.maxBadFraction);
     const index: CacheIndex = {
       format: CACHE_FORMAT,
       version: CACHE_VERSION,
@@ -138,6 +151,7 @@ export async function ensureCache(ds: Dataset, o: CacheOptions): Promise<ImageCa
   // refused, not rebuilt.
   refuseDuplicatePaths(ds.records.map((r) => r.path), `dataset ${ds.root}`);
   if (await exists(join(o.dir, "index.json"))) {
+    let reused: ImageCache | null = null;
     try {
       const idx: CacheIndex = JSON.parse(await Deno.readTextFile(join(o.dir, "index.json")));
       const sum = await sourceChecksum(ds, stored);
@@ -145,11 +159,16 @@ export async function ensureCache(ds: Dataset, o: CacheOptions): Promise<ImageCa
         idx.format === CACHE_FORMAT && idx.version === CACHE_VERSION && idx.checksum === sum &&
         idx.cropSize === o.size
       ) {
-        return withDatasetLabels(await openCache(o.dir), ds);
-      }
-      o.log?.(`cache ${o.dir} is stale (sources or settings changed): rebuilding`);
+        reused = withDatasetLabels(await openCache(o.dir), ds);
+      } else o.log?.(`cache ${o.dir} is stale (sources or settings changed): rebuilding`);
     } catch (e) {
       o.log?.(`cache ${o.dir} unreadable (${(e as Error).message}): rebuilding`);
+    }
+    if (reused) {
+      // The tolerated share is this run's, not the build's: a cache built under a looser
+      // --max-bad is refused as a fresh build would be.
+      checkBadImages(ds.root, reused.count, reused.badImages, o.maxBadFraction);
+      return reused;
     }
   }
   return await buildCache(ds, o);

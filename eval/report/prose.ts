@@ -34,6 +34,22 @@ export function metadataSection(
       if (meta[k] !== undefined) add(k, meta[k]);
     }
   }
+  // A given MoCo backbone's pretraining: its own run's config.json, or none known (never this
+  // run's defaults, which did not make it).
+  const mp = meta?.moco_pretraining as
+    | { backbone?: string; from?: string | null; config?: unknown; note?: string }
+    | undefined;
+  if (mp && typeof mp === "object") {
+    add(
+      "MoCo pretraining",
+      mp.from && mp.config
+        ? `of the given backbone ${mp.backbone}: its run's config, from ${mp.from} ` +
+          `(moco_pretraining.config below)`
+        : `of the given backbone ${mp.backbone}: not recorded (${
+          mp.note ?? "no config.json beside it"
+        })`,
+    );
+  }
   const st = r.settings;
   add(
     "evaluation",
