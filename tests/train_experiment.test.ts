@@ -21,7 +21,7 @@ import { ConflictingSettingsError, OtherSettingsError } from "../train/run_error
 import { explain } from "../cli/explain.ts";
 import type { Backend } from "../model/backend.ts";
 import { exportBackbone } from "../train/weights.ts";
-import { IMAGENET_RGB_NORM, IMAGENET_STEM_SUM_NORM } from "../train/cache_sources.ts";
+import { IMAGENET_GRAY_NORM, IMAGENET_RGB_NORM } from "../data/augment.ts";
 
 const B = gpuBackend(gpu);
 const STORED = 18, S = 16;
@@ -282,7 +282,7 @@ Deno.test("experiment: the ImageNet init sees ImageNet-normalised images, linear
   // Both inits read the same images in the same order (same subsets, seeds and augmentations):
   // the random init's normalised with CheXpert's statistics, the ImageNet init's with ImageNet's
   // (features, end-to-end training, validation, test, Grad-CAM).
-  const inv = IMAGENET_STEM_SUM_NORM;
+  const inv = IMAGENET_GRAY_NORM;
   for (const [r, i] of [[0, 2], [1, 3]]) {
     assertEquals(phases[i].length, phases[r].length);
     assert(phases[r].length > 0);

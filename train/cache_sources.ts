@@ -8,6 +8,7 @@ import type { ImageCache } from "../data/cache/reader.ts";
 import {
   type AugmentOptions,
   evalAugment,
+  IMAGENET_RGB_NORM,
   type Interp,
   makeBatch,
   makeTwoViewBatch,
@@ -78,30 +79,9 @@ export function twoViewSource(
 /**
  * How a labelled source's pixels are normalised: "mococxr", MoCo-CXR's CheXpert statistics (what
  * pretraining feeds, so what MoCo and random initialisations get); "imagenet", what torchvision's
- * ImageNet weights were trained on (see IMAGENET_RGB_NORM and IMAGENET_STEM_SUM_NORM).
+ * ImageNet weights were trained on (data/augment.ts IMAGENET_RGB_NORM and IMAGENET_GRAY_NORM).
  */
 export type LabelledNorm = "mococxr" | "imagenet";
-
-/** torchvision's ImageNet per-channel statistics (R, G, B on [0, 1]). */
-export const IMAGENET_RGB_NORM = {
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-} as const;
-
-/**
- * ImageNet's statistics folded to one gray channel the way a 1-channel stem is built from an RGB
- * one (model/state.ts: the three kernels summed, W₁ = Σ_c W_c). torchvision sees a gray image v
- * replicated to RGB as Σ_c W_c (v − m_c)/s_c; for the colour-agnostic part of the kernels (W_c = W̄,
- * the part the sum keeps) that is 3W̄ (v − m)/s exactly when 1/s = mean_c(1/s_c) and
- * m/s = mean_c(m_c/s_c): the channels weigh equally, as in the sum (not with luma weights, as
- * data/augment.ts IMAGENET_GRAY_NORM folds them: that mean is 0.01 higher, 0.045 s).
- */
-export const IMAGENET_STEM_SUM_NORM: { mean: number; std: number } = (() => {
-  const { mean, std } = IMAGENET_RGB_NORM;
-  const invS = std.reduce((a, s) => a + 1 / s, 0) / 3;
-  const mOverS = mean.reduce((a, m, c) => a + m / std[c], 0) / 3;
-  return { mean: mOverS / invS, std: 1 / invS };
-})();
 
 /**
  * Normalises 3-channel batches made with `normalize: "none"` (gray v on [0, 1] replicated) with
@@ -122,7 +102,7 @@ function imagenetPerChannel(x: Float32Array, n: number, size: number): Float32Ar
 /**
  * A labelled view over a subset of the cache (row i of the source = cache image indices[i]),
  * normalised as `norm` says (default "mococxr", the pretraining's). "imagenet": a 1-channel model
- * (its stem summed from torchvision's RGB one) gets IMAGENET_STEM_SUM_NORM, a 3-channel one the
+ * (its stem summed from torchvision's RGB one) gets IMAGENET_GRAY_NORM, a 3-channel one the
  * gray image replicated and normalised per channel (IMAGENET_RGB_NORM), as torchvision would.
  */
 export function labelledSource(
@@ -143,7 +123,7 @@ export function labelledSource(
     ? "mococxr"
     : perChannel
     ? "none"
-    : IMAGENET_STEM_SUM_NORM;
+    : "imagenet";
   const evalAug = evalAugment(size, { channels, normalize });
   const trainAug = trainAugment(size, { channels, normalize });
   const map = (idx: number[]) => idx.map((i) => indices[i]);
