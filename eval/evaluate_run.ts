@@ -16,9 +16,10 @@ import {
   readRunMetadata,
   readRunPredictions,
 } from "./run_files.ts";
+import { codeVersion } from "./run_files.ts";
 import { buildReport } from "./report.ts";
-import { pretrainPanels, rocPanels, trainingPanels } from "./report_data.ts";
-import { computeHeadline } from "./headline.ts";
+import { pretrainPanels, probeChecks, rocPanels, trainingPanels } from "./report_data.ts";
+import { belowChance, belowChanceWarning, computeHeadline } from "./headline.ts";
 import { fmtAuc, fmtCi, fmtCiP, fmtDiff, fmtP, INIT_LABEL } from "./format.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
@@ -69,15 +70,26 @@ export async function evaluateRun(
     pretrain.set(file, await readMetricsFile(join(runDir, file)));
   }
   const written = await writeResults(runDir, results);
+  const metadata = await readRunMetadata(runDir);
+  const queueSize = (metadata?.config as { pretrain?: { moco?: { queueSize?: unknown } } })
+    ?.pretrain?.moco?.queueSize;
   const html = buildReport({
     results,
     title: opts.title,
     runName: runDir.replace(/\/+$/, "").split("/").pop(),
     roc: rocPanels(cells),
-    training: [...pretrainPanels(pretrain), ...trainingPanels(cells, metrics)],
+    training: [
+      ...pretrainPanels(pretrain, {
+        queueSize: typeof queueSize === "number" ? queueSize : undefined,
+      }),
+      ...trainingPanels(cells, metrics),
+    ],
+    probes: probeChecks(cells, metrics),
+    pretrainSteps: [...pretrain.values()].map((rows) => Math.max(0, ...rows.map((x) => x.step))),
+    codeVersion: await codeVersion(),
     gradcam: await readRunGradCams(runDir),
     gradcamColormap: opts.colormap,
-    metadata: await readRunMetadata(runDir),
+    metadata,
     files: Object.values(RESULTS_FILES),
   });
   const reportPath = join(runDir, "report.html");
@@ -126,5 +138,6 @@ export async function evaluateRun(
   }
   log(`\n${computeHeadline(results).text}`);
   for (const w of results.warnings) log(`warning: ${w}`);
+  for (const s of belowChance(results)) log(`warning: ${belowChanceWarning(s)}`);
   log(`\nwrote:\n${written.map((p) => `  ${p}`).join("\n")}`);
 }

@@ -63,6 +63,7 @@ export {
 export { readResults, RESULTS_FILES, resultsToCsv, writeResults } from "./results_io.ts";
 export { writeFileAtomic } from "../util/fs.ts";
 export {
+  codeVersion,
   type GradCamFile,
   type GradCamItem,
   gradCamItem,
@@ -81,17 +82,24 @@ export {
 } from "./run_files.ts";
 export { alignScores, parseScoresCsv, readScoresCsv, type ScoresTable } from "./scores_csv.ts";
 export {
+  BELOW_CHANCE,
+  belowChance,
+  belowChanceWarning,
   computeHeadline,
   type Headline,
   LOW_FRACTION_MAX,
+  type ProtocolVerdict,
   type Verdict,
   verdictOf,
 } from "./headline.ts";
 export { buildReport, type ReportInput } from "./report.ts";
+export { isSyntheticRoot, keyFacts } from "./report/prose.ts";
 export {
   type CurveSeries,
   type Panel,
   pretrainPanels,
+  type ProbeCheck,
+  probeChecks,
   rocPanels,
   trainingPanels,
 } from "./report_data.ts";

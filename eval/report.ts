@@ -6,12 +6,12 @@
 import type { ColormapName } from "./colormap.ts";
 import { type El, h, newDocument } from "./dom.ts";
 import { computeHeadline } from "./headline.ts";
-import type { Panel } from "./report_data.ts";
+import type { Panel, ProbeCheck } from "./report_data.ts";
 import { MEAN_TASK, type Results } from "./results.ts";
 import type { GradCamItem } from "./run_files.ts";
 import { CSS } from "./report/style.ts";
 import { tasksOf, taskTitle, uniq } from "./report/common.ts";
-import { resultsTable } from "./report/table.ts";
+import { resultsTable, subsetSizes, tableNotes } from "./report/table.ts";
 import { aucFractionPlots, diffFractionPlot, panelGroups } from "./report/plots.ts";
 import { gradcamSection, noGradcamReason } from "./report/gradcam.ts";
 import { howToRead, metadataSection } from "./report/prose.ts";
@@ -30,6 +30,12 @@ export interface ReportInput {
   gradcamColormap?: ColormapName;
   /** run.json contents: shown as key facts plus the full JSON. */
   metadata?: Record<string, unknown> | null;
+  /** Linear probes' penalty choices per fraction (report_data.ts probeChecks). */
+  probes?: ProbeCheck[];
+  /** The last step of each MoCo pretraining metrics file (shown in the metadata). */
+  pretrainSteps?: number[];
+  /** The code version evaluating the run (run_files.ts codeVersion). */
+  codeVersion?: string;
   /** Names of the companion files written next to the report. */
   files?: string[];
   /** ISO timestamp; defaults to now. */
@@ -65,13 +71,15 @@ export function buildReport(input: ReportInput): string {
     ].filter(Boolean).join(" · "),
   ));
   const hl = computeHeadline(r);
+  // The box's colour: the protocols' common verdict; neutral grey when they disagree.
   add(h(doc, "p", { class: `headline ${hl.verdict.replaceAll(" ", "-")}` }, hl.text));
   add(howToRead(doc, r));
 
   add(h(doc, "h2", {}, "Results"));
   for (const task of tasks) {
     if (tasks.length > 1) add(h(doc, "h3", {}, taskTitle(task)));
-    add(resultsTable(doc, r, task));
+    add(resultsTable(doc, r, task, subsetSizes(input.metadata)));
+    add(...tableNotes(doc, r, task, input.probes ?? []));
   }
 
   add(h(doc, "h2", {}, "AUC versus label fraction"));
@@ -109,7 +117,10 @@ export function buildReport(input: ReportInput): string {
     add(...gradcamSection(doc, input.gradcam, input.gradcamColormap ?? "jet"));
   } else add(h(doc, "p", { class: "sub" }, noGradcamReason(r)));
   add(h(doc, "h2", {}, "Run metadata"));
-  add(...metadataSection(doc, r, input.metadata));
+  add(...metadataSection(doc, r, input.metadata, {
+    pretrainSteps: input.pretrainSteps,
+    codeVersionNow: input.codeVersion,
+  }));
   add(h(
     doc,
     "footer",

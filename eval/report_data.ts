@@ -25,6 +25,8 @@ export interface Panel {
   xLabel: string;
   yLabel: string;
   series: CurveSeries[];
+  /** Dashed horizontal reference lines with a label, e.g. the InfoNCE loss at chance. */
+  refLines?: { y: number; label: string }[];
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
@@ -170,15 +172,81 @@ export function trainingPanels(
   return panels;
 }
 
-/** MoCo pretraining curves: loss, and accuracy / learning rate when logged, per metrics file. */
-export function pretrainPanels(files: Map<string, MetricsRow[]>): Panel[] {
+/** How the linear probes of one (backbone, label fraction) chose their penalty C. */
+export interface ProbeCheck {
+  backbone: string;
+  fraction: number;
+  /** Probes with a penalty path in their metrics. */
+  probes: number;
+  /** Probes whose validation AUC was the same at every C (the choice of C was arbitrary). */
+  flat: number;
+  /** Probes whose chosen C (probe_C) is the smallest or largest C of the path. */
+  edge: number;
+}
+
+/**
+ * Per (backbone, fraction): how many linear probes had a validation AUC flat across all C, and
+ * how many chose a C at the grid's edge. `metrics` maps a cell's metrics_file to its rows.
+ */
+export function probeChecks(
+  cells: CellPredictions[],
+  metrics: Map<string, MetricsRow[]>,
+): ProbeCheck[] {
+  const probes = [
+    ...groupBy(
+      cells.filter((c) =>
+        c.protocol === "linear" && c.metrics_file &&
+        isPenaltyPath(metrics.get(c.metrics_file) ?? [])
+      ),
+      (c) => c.metrics_file!,
+    ).values(),
+  ].map((l) => l[0]);
+  const out: ProbeCheck[] = [];
+  const sorted = probes.sort((a, b) =>
+    a.backbone.localeCompare(b.backbone) || a.fraction - b.fraction
+  );
+  for (const list of groupBy(sorted, (c) => `${c.backbone}|${c.fraction}`).values()) {
+    let flat = 0, edge = 0;
+    for (const c of list) {
+      const rows = metrics.get(c.metrics_file!)!;
+      const aucs = rows.map((r) => r.val_auc).filter((v): v is number => typeof v === "number");
+      if (aucs.length > 1 && Math.max(...aucs) - Math.min(...aucs) < 1e-9) flat++;
+      const Cs = rows.map((r) => r.C!);
+      const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(a, b);
+      if (
+        c.probe_C !== undefined &&
+        (near(c.probe_C, Math.min(...Cs)) || near(c.probe_C, Math.max(...Cs)))
+      ) edge++;
+    }
+    out.push({
+      backbone: list[0].backbone,
+      fraction: list[0].fraction,
+      probes: list.length,
+      flat,
+      edge,
+    });
+  }
+  return out;
+}
+
+/**
+ * MoCo pretraining curves per metrics file: the InfoNCE loss (with a dashed "chance" line at
+ * ln(K + 1), K = `queueSize` negatives, when given), pretext-task accuracy, learning rate and the
+ * kNN monitor's validation AUC, each when logged.
+ */
+export function pretrainPanels(
+  files: Map<string, MetricsRow[]>,
+  opts: { queueSize?: number } = {},
+): Panel[] {
   const panels: Panel[] = [];
+  const K = opts.queueSize;
   for (const [path, rows] of files) {
     for (
       const [field, label, axis] of [
         ["loss", "InfoNCE loss", "Loss"],
         ["acc", "Pretext-task accuracy", "Accuracy"],
         ["lr", "Learning rate", "Learning rate"],
+        ["knn_auc", "kNN monitor AUC (validation)", "AUC"],
         ["val_auc", "Validation AUC", "AUC"],
       ] as const
     ) {
@@ -190,6 +258,9 @@ export function pretrainPanels(files: Map<string, MetricsRow[]>): Panel[] {
         xLabel: "Step",
         yLabel: axis,
         series: [{ name: label, color: INIT_COLOR.moco, points, legend: false }],
+        ...(field === "loss" && K && K > 0
+          ? { refLines: [{ y: Math.log(K + 1), label: `chance, ln(${K}+1)` }] }
+          : {}),
       });
     }
   }

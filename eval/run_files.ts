@@ -210,11 +210,13 @@ export interface MetricsRow {
   acc?: number | null;
   lr?: number | null;
   val_auc?: number | null;
+  /** MoCo pretraining: the kNN monitor's validation AUC (at its checks only). */
+  knn_auc?: number | null;
   /** Linear protocol: one row per inverse L2 penalty C of the probe's path. */
   C?: number | null;
 }
 
-const METRIC_FIELDS = ["loss", "acc", "lr", "val_auc", "C"] as const;
+const METRIC_FIELDS = ["loss", "acc", "lr", "val_auc", "knn_auc", "C"] as const;
 
 /** Parses JSON-lines metrics text; errors name `what` and the line. Blank lines are skipped. */
 export function parseMetrics(text: string, what: string): MetricsRow[] {
@@ -361,5 +363,28 @@ export async function readRunMetadata(runDir: string): Promise<Record<string, un
     return o;
   } catch (e) {
     throw new EvalInputError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The code version of the checkout at `root`: the commit .git/HEAD names (directly, or through
+ * the ref file or packed-refs entry it points to), as "<branch>@<commit>" or "<commit>" for a
+ * detached HEAD; "unknown" without a readable .git. Reads files only (no git subprocess).
+ */
+export async function codeVersion(root = "."): Promise<string> {
+  try {
+    const head = (await Deno.readTextFile(join(root, ".git", "HEAD"))).trim();
+    const m = /^ref:\s*(\S+)$/.exec(head);
+    if (!m) return /^[0-9a-f]{40,64}$/.test(head) ? head : "unknown";
+    const ref = m[1], branch = ref.replace(/^refs\/heads\//, "");
+    let commit = (await readTextOrNull(join(root, ".git", ref)))?.trim();
+    if (!commit) {
+      const packed = await readTextOrNull(join(root, ".git", "packed-refs")) ?? "";
+      commit = packed.split("\n").map((l) => l.trim().split(" "))
+        .find(([, name]) => name === ref)?.[0];
+    }
+    return commit && /^[0-9a-f]{40,64}$/.test(commit) ? `${branch}@${commit}` : "unknown";
+  } catch {
+    return "unknown";
   }
 }

@@ -49,31 +49,61 @@ export interface PlotSpec {
   diagonal?: boolean;
   /** Horizontal reference lines, e.g. AUC 0.5. */
   hLines?: number[];
+  /** Labelled horizontal reference lines (dashed, the label at the right end); kept in view. */
+  refLines?: { y: number; label: string }[];
   /** "top": a row above the plot (default); "bottom-right": stacked inside the plot area. */
   legendPosition?: "top" | "bottom-right";
   /** Prefixes positive y tick labels with "+" (for differences). */
   ySigned?: boolean;
 }
 
-/** ~`count` round tick values (1, 2, 5 × 10^k steps) covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) return [lo];
+/** The 1, 2, 2.5 or 5 × 10^k step `niceTicks` uses for ~`count` ticks over [lo, hi]. */
+export function niceStep(lo: number, hi: number, count = 5): number {
   const raw = (hi - lo) / count;
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) ?? 10 * mag;
+  return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) ?? 10 * mag;
+}
+
+/**
+ * ~`count` round tick values (1, 2, 5 × 10^k steps) covering [lo, hi]; at least 2 whenever
+ * hi > lo (a range narrower than one step gets the step's multiples just outside it, or a finer
+ * step).
+ */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  for (let c = count; c <= 8 * count; c *= 2) {
+    const out = ticksOf(lo, hi, niceStep(lo, hi, c));
+    if (out.length >= 2) return out;
+  }
+  const step = niceStep(lo, hi, count);
+  return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step];
+}
+
+function ticksOf(lo: number, hi: number, step: number): number[] {
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+  const first = Math.ceil(lo / step - 1e-9);
+  for (let k = first; k * step <= hi + step * 1e-9; k++) {
+    const v = k * step;
     out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   }
   return out;
 }
 
-/** Decimals needed to print multiples of the tick step exactly (0.25 → 2, 5 → 0). */
-function decimalsFor(ticks: number[]): number {
-  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+/**
+ * Decimals needed to print multiples of `step` exactly (0.25 → 2, 0.1 → 1, 5 → 0): from the
+ * tick step itself, never from the tick values (a lone tick 0.6 is not printed "1").
+ */
+export function decimalsFor(step: number): number {
   let d = 0;
   while (d < 6 && Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) > 1e-6) d++;
   return d;
+}
+
+/** The step between `ticks` (their smallest gap), or that of `niceStep` for one tick. */
+function stepOf(ticks: number[], lo: number, hi: number, count: number): number {
+  let step = Infinity;
+  for (let i = 1; i < ticks.length; i++) step = Math.min(step, Math.abs(ticks[i] - ticks[i - 1]));
+  return Number.isFinite(step) && step > 0 ? step : niceStep(lo, hi, count);
 }
 
 function extent(values: number[]): [number, number] {
@@ -111,7 +141,10 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
   const xs = spec.series.flatMap((se) => se.points.map((p) => p.x)).filter((x) =>
     !spec.xLog || x > 0
   );
-  const ys = spec.series.flatMap((se) => se.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]));
+  const ys = [
+    ...spec.series.flatMap((se) => se.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y])),
+    ...(spec.refLines ?? []).map((r) => r.y),
+  ];
   let [x0, x1] = spec.xDomain ?? extent(xs);
   if (spec.xLog && !spec.xDomain) [x0, x1] = [x0 / 1.6, x1 * 1.6];
   let [y0, y1] = spec.yDomain ?? extent(ys);
@@ -140,8 +173,9 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
   // Grid and axes.
   const grid = s(doc, "g", { class: "grid" });
   const yt = spec.yTicks ?? (() => {
-    const v = niceTicks(y0, y1, Math.max(3, Math.round(ph / 45)));
-    const d = decimalsFor(v);
+    const n = Math.max(3, Math.round(ph / 45));
+    const v = niceTicks(y0, y1, n);
+    const d = decimalsFor(stepOf(v, y0, y1, n));
     const sign = (x: number) => (spec.ySigned && x > 0 ? "+" : x < 0 ? "−" : "");
     return v.map((value) => ({ value, label: sign(value) + Math.abs(value).toFixed(d) }));
   })();
@@ -153,8 +187,9 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
       }
       return out;
     }
-    const v = niceTicks(x0, x1, Math.max(3, Math.round(pw / 80)));
-    const d = decimalsFor(v);
+    const n = Math.max(3, Math.round(pw / 80));
+    const v = niceTicks(x0, x1, n);
+    const d = decimalsFor(stepOf(v, x0, x1, n));
     return v.map((value) => ({ value, label: value.toFixed(d) }));
   })();
   for (const t of yt) {
@@ -198,6 +233,19 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
     svg.appendChild(
       s(doc, "line", { class: "ref", x1: M.l, x2: M.l + pw, y1: ty(yv), y2: ty(yv) }),
     );
+  }
+
+  for (const r of spec.refLines ?? []) {
+    if (r.y < y0 || r.y > y1) continue;
+    svg.appendChild(
+      s(doc, "line", { class: "ref", x1: M.l, x2: M.l + pw, y1: ty(r.y), y2: ty(r.y) }),
+    );
+    svg.appendChild(s(doc, "text", {
+      class: "ref-label",
+      x: M.l + pw - 4,
+      y: (ty(r.y) - 4).toFixed(1),
+      "text-anchor": "end",
+    }, r.label));
   }
 
   // Data, clipped to the plot area.

@@ -1,7 +1,9 @@
 /** report.html from a synthetic run: structure, plot counts, self-containment, computed headline. */
 import {
   auc,
+  BELOW_CHANCE,
   buildReport,
+  codeVersion,
   computeHeadline,
   computeResults,
   fmtCi,
@@ -9,9 +11,12 @@ import {
   fmtDiff,
   fmtP,
   gradCamItem,
+  keyFacts,
   type MetricsRow,
   parseDocument,
+  parseMetrics,
   pretrainPanels,
+  probeChecks,
   rocPanels,
   trainingPanels,
 } from "../eval/mod.ts";
@@ -245,4 +250,173 @@ Deno.test("rocPanels: each init's curve is seed 0's first draw, whatever the cel
   const c = seeded.find((x) => x.pretrain_seed === 0 && x.draw === 0)!;
   assertEquals(panel.series[0].name, `MoCo-CXR ${auc(c.labels, c.scores).toFixed(3)}`);
   assert(panel.title.endsWith("(seed 0, draw 0)"), panel.title);
+});
+
+Deno.test("report: AUC CIs say 'test images only'; the spread over models is shown", () => {
+  const th = Array.from(doc.querySelectorAll("table.results thead th")).map((e) => e.textContent);
+  assert(th.some((t) => /AUC \[95% CI, test images only\]/.test(t ?? "")), th.join(" | "));
+  // 2 draws per fraction < 1: "sd … over 2 models" visible under the AUC.
+  const aucs = results.cells.filter((c) =>
+    c.init === "moco" && c.protocol === "linear" && c.fraction === 0.001
+  ).map((c) => c.auc);
+  const sd = Math.abs(aucs[0] - aucs[1]) / Math.SQRT2;
+  assert(html.includes(`sd ${sd.toFixed(3)} over 2 models`), "no spread under the AUC");
+  const legends = Array.from(doc.querySelectorAll("svg.plot-auc-fraction text.legend"))
+    .map((e) => e.textContent);
+  assert(legends.includes("band: 95% CI, test images only"), legends.join(" | "));
+});
+
+Deno.test("report: labelled-set sizes per fraction, probes with flat validation AUC or edge C", () => {
+  const subsets = [
+    { fraction: 0.001, draw: 0, images: 2, positives: 1 },
+    { fraction: 0.001, draw: 1, images: 3, positives: 1 },
+    { fraction: 0.01, draw: 0, images: 21, positives: 6 },
+    { fraction: 0.01, draw: 1, images: 20, positives: 5 },
+  ];
+  const grid = [0.01, 0.1, 1, 10];
+  const probeMetrics = new Map<string, MetricsRow[]>();
+  const linear = cells.filter((c) => c.protocol === "linear");
+  linear.forEach((c, i) => {
+    // 0.1%: every probe flat; 1%: every other one chose an inner C with a varying AUC.
+    const flat = c.fraction === 0.001;
+    probeMetrics.set(
+      c.metrics_file!,
+      grid.map((C, k) => ({ step: k + 1, epoch: 0, C, val_auc: flat ? 0.6 : 0.6 + 0.01 * k })),
+    );
+    c.probe_C = c.fraction === 0.001 || i % 2 === 0 ? grid[0] : grid[1];
+  });
+  const probes = probeChecks(cells, probeMetrics);
+  const at = (f: number) => probes.find((p) => p.fraction === f)!;
+  const n1 = linear.filter((c) => c.fraction === 0.001).length;
+  assertEquals([at(0.001).flat, at(0.001).edge, at(0.001).probes], [n1, n1, n1]);
+  assertEquals(at(0.01).flat, 0);
+  const page = buildReport({ ...input, metadata: { ...meta, subsets }, probes });
+  assert(page.includes("2–3 labelled (1 positive)"), "no labelled sizes at 0.1%");
+  assert(page.includes("20–21 labelled (5–6 positive)"), "no labelled sizes at 1%");
+  assert(
+    page.includes(
+      `at 0.1%: the validation AUC was the same at every C in ${n1} of ${n1} probes; C at the ` +
+        `grid's edge in ${n1} of ${n1}`,
+    ),
+  );
+  linear.forEach((c) => delete c.probe_C);
+});
+
+Deno.test("report and headline: AUCs below chance are flagged", () => {
+  // Random init's scores flipped: its AUC CI lies below 0.5 at every fraction.
+  const flipped = syntheticCells({
+    fractions: [0.01, 1],
+    draws: 1,
+    nTest: 200,
+    protocols: ["linear"],
+  })
+    .map((c) => c.init === "random" ? { ...c, scores: Float32Array.from(c.scores, (s) => -s) } : c);
+  const r = computeResults(flipped, { replicates: 100 });
+  const below = r.summary.filter((s) => s.ci[1] < 0.5);
+  assert(below.length > 0 && below.every((s) => s.init === "random"));
+  const page = buildReport({ results: r });
+  const warned = parseDocument(page).querySelectorAll("ul.below-chance li");
+  assertEquals(warned.length, below.length);
+  assert(warned[0].textContent!.includes(BELOW_CHANCE), "no below-chance warning in the report");
+  assert(page.includes('class="ci chance"'), "no below-chance mark in the table");
+});
+
+Deno.test("pretrainPanels: the kNN monitor is plotted; the loss has a chance line at ln(K+1)", () => {
+  const rows: MetricsRow[] = [
+    ...syntheticMetrics(100, 1, false),
+    { step: 50, epoch: 1, knn_auc: 0.7 },
+    { step: 100, epoch: 2, knn_auc: 0.75 },
+  ];
+  const panels = pretrainPanels(new Map([["metrics/pretrain.jsonl", rows]]), { queueSize: 1024 });
+  const knn = panels.find((p) => /kNN monitor/.test(p.title));
+  assert(knn, panels.map((p) => p.title).join(", "));
+  assertEquals(knn.series[0].points.map((p) => p.y), [0.7, 0.75]);
+  const loss = panels.find((p) => p.title === "InfoNCE loss")!;
+  assertEquals(loss.refLines?.[0].y, Math.log(1025));
+  const page = parseDocument(buildReport({ ...input, training: panels }));
+  const labels = Array.from(page.querySelectorAll("svg.plot-training text.ref-label"))
+    .map((e) => e.textContent ?? "");
+  assert(labels.some((t) => t.startsWith("chance")), labels.join(", "));
+  // Parsing keeps knn_auc.
+  assertEquals(parseMetrics('{"step":5,"epoch":1,"knn_auc":0.8}', "m")[0].knn_auc, 0.8);
+});
+
+Deno.test("metadata: data (synthetic or not), start, image size, pretraining, splits, command, code", () => {
+  const run = {
+    started: "2026-11-29T05:24:51.503Z",
+    preset: "cpu-demo",
+    pretrain_seeds: 3,
+    data: "CheXpert-v1.0-small (chexpert, 2000 images)",
+    config: {
+      pretrain: {
+        imageSize: 32,
+        epochs: 2,
+        batchSize: 32,
+        seed: 5,
+        moco: { backbone: "resnet18", queueSize: 1024, temperature: 0.2 },
+      },
+      dataset: {
+        kind: "chexpert",
+        records: 2000,
+        root: "/tmp/x/runs/synthetic/chexpert-n2000-s128-seed0/CheXpert-v1.0-small",
+      },
+      splitsOverlap: { dropped: 77, moved: 53, patients: 31 },
+    },
+    splits: {
+      train_pool: { images: 1240, positives: 310 },
+      validation: { images: 200, positives: 51 },
+      test: { images: 154, positives: 61 },
+    },
+    command: { task: "experiment", args: ["--preset", "cpu-demo"] },
+    code_version: "main@0123456789abcdef0123456789abcdef01234567",
+  };
+  const facts = Object.fromEntries(keyFacts(run, { pretrainSteps: [114, 114, 114] }));
+  assert(/SYNTHETIC/.test(facts.data), facts.data);
+  assertEquals(facts.started, run.started);
+  assertEquals(facts["image size"], "32 px");
+  assert(/2 epoch\(s\), 114 steps, batch 32, resnet18, queue 1024/.test(facts["MoCo pretraining"]));
+  assert(facts["pretraining seeds"].startsWith("5, 1005, 2005"), facts["pretraining seeds"]);
+  assertEquals(facts.preset, "cpu-demo");
+  assert(
+    facts.splits.startsWith(
+      "train pool 1240 (310 positive) · validation 200 (51 positive) · test 154 (61 positive); " +
+        "patient-disjoint after leaving out 77 image(s) and moving 53",
+    ),
+    facts.splits,
+  );
+  assertEquals(facts.command, "deno task experiment --preset cpu-demo");
+  assertEquals(facts["code version"], run.code_version);
+  // Real data: no "synthetic"; an older run.json: "not recorded".
+  const real = keyFacts({
+    ...run,
+    config: { ...run.config, dataset: { ...run.config.dataset, root: "/data/nih1000" } },
+  });
+  assert(!/SYNTHETIC/.test(Object.fromEntries(real).data));
+  const old = Object.fromEntries(keyFacts({ created: "2025-01-01", config: {} }));
+  assertEquals([old.started, old.command, old["code version"]], [
+    "2025-01-01",
+    "not recorded",
+    "not recorded",
+  ]);
+  const page = buildReport({ ...input, metadata: run });
+  assert(page.includes("<dt>splits</dt>") && page.includes("<dt>code version</dt>"));
+});
+
+Deno.test("codeVersion: the commit .git/HEAD points to, from files only; 'unknown' without", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assertEquals(await codeVersion(dir), "unknown");
+    const sha = "0123456789abcdef0123456789abcdef01234567";
+    await Deno.mkdir(`${dir}/.git/refs/heads`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/.git/HEAD`, "ref: refs/heads/main\n");
+    await Deno.writeTextFile(`${dir}/.git/packed-refs`, `# pack\n${sha} refs/heads/main\n`);
+    assertEquals(await codeVersion(dir), `main@${sha}`);
+    const sha2 = sha.replace("0123", "abcd");
+    await Deno.writeTextFile(`${dir}/.git/refs/heads/main`, `${sha2}\n`);
+    assertEquals(await codeVersion(dir), `main@${sha2}`);
+    await Deno.writeTextFile(`${dir}/.git/HEAD`, `${sha}\n`);
+    assertEquals(await codeVersion(dir), sha);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

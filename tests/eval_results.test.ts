@@ -2,6 +2,9 @@
 import { parse } from "csv-parse/sync";
 import {
   auc,
+  BELOW_CHANCE,
+  belowChance,
+  belowChanceWarning,
   type CellPredictions,
   computeHeadline,
   computeResults,
@@ -401,8 +404,13 @@ Deno.test("headline: one CI above 0 among several pointing the other way is not 
     d(0.01, "e2e", 0.021, [0.001, 0.04]),
   ]));
   assertEquals(lone.verdict, "no clear difference");
-  assert(/mean ΔAUC −0\.025/.test(lone.text), lone.text);
-  assert(/1 of 4 CIs above 0 is not enough for a verdict/.test(lone.text), lone.text);
+  // One verdict per protocol: the lone CI above 0 is end to end's, whose mean is −0.015.
+  assertEquals(lone.protocols.map((p) => p.verdict), [
+    "no clear difference",
+    "no clear difference",
+  ]);
+  assert(/End to end: .*mean ΔAUC −0\.015/.test(lone.text), lone.text);
+  assert(/1 of 2 CIs above 0 is not enough for a verdict/.test(lone.text), lone.text);
   // Symmetric: one CI below 0 among positive differences is not "hurt".
   const mirrored = computeHeadline(fakeResults([
     d(0.001, "linear", 0.04, [-0.01, 0.09]),
@@ -411,7 +419,7 @@ Deno.test("headline: one CI above 0 among several pointing the other way is not 
     d(0.01, "e2e", -0.021, [-0.04, -0.001]),
   ]));
   assertEquals(mirrored.verdict, "no clear difference");
-  assert(/1 of 4 CIs below 0 is not enough/.test(mirrored.text), mirrored.text);
+  assert(/1 of 2 CIs below 0 is not enough/.test(mirrored.text), mirrored.text);
   // Half of them above 0, none below and a positive mean: helped; likewise hurt.
   assertEquals(
     computeHeadline(fakeResults([
@@ -464,8 +472,85 @@ Deno.test("headline: 'sign held in every seed' counts each comparison's own seed
   r.differences[0].seeds = seeds(3, 3);
   r.differences[1].seeds = seeds(2, 2); // one seed's run failed here: 2 of 2 agree
   const text = computeHeadline(r).text;
-  assert(/the sign held in every seed in 2 of these 2 comparisons/.test(text), text);
+  assert(/MoCo was ahead in every seed in 2 of these 2 comparisons and behind in every/.test(text));
   assert(/Over 2–3 pretraining seeds/.test(text), text);
+  // A comparison where every seed was negative is "behind", not "the sign held" with the others.
+  const mixed = fakeResults([
+    { fraction: 0.01, diff: 0.03, ci: [0.01, 0.05] },
+    { fraction: 0.001, diff: -0.03, ci: [-0.05, 0.01] },
+  ]);
+  mixed.differences[0].seeds = seeds(3, 3);
+  mixed.differences[1].seeds = { ...seeds(3, 0), seed_diffs: [-0.03, -0.02, -0.04] };
+  const t2 = computeHeadline(mixed).text;
+  assert(
+    t2.includes(
+      "MoCo was ahead in every seed in 1 of these 2 comparisons and behind in every " +
+        "seed in 1.",
+    ),
+    t2,
+  );
+});
+
+Deno.test("headline: one verdict per protocol; other fractions' CIs excluding 0 are named", () => {
+  const d = (fraction: number, protocol: "linear" | "e2e", diff: number, ci: [number, number]) => ({
+    fraction,
+    protocol,
+    diff,
+    ci,
+  });
+  // Pooled, the linear probe's two CIs above 0 made all four "helped"; end to end did nothing.
+  const h = computeHeadline(fakeResults([
+    d(0.001, "linear", 0.126, [0.033, 0.219]),
+    d(0.01, "linear", 0.097, [0.033, 0.162]),
+    d(1, "linear", -0.033, [-0.06, -0.007]),
+    d(0.001, "e2e", -0.01, [-0.05, 0.03]),
+    d(0.01, "e2e", 0.005, [-0.03, 0.04]),
+  ]));
+  assertEquals(h.protocols.map((p) => [p.protocol, p.verdict]), [
+    ["linear", "helped"],
+    ["e2e", "no clear difference"],
+  ]);
+  assertEquals(h.verdict, "differs by protocol");
+  assert(h.text.startsWith("Linear probe: MoCo pretraining helped at low label fractions ("));
+  assert(/End to end: MoCo pretraining made no clear difference at low label/.test(h.text), h.text);
+  assert(
+    h.text.includes(
+      "At 100% of the labels the linear probe was worse with MoCo-CXR than with ImageNet: " +
+        "−0.033 [−0.060, −0.007].",
+    ),
+    h.text,
+  );
+  // Agreeing protocols: their common verdict colours the box.
+  const both = computeHeadline(fakeResults([
+    d(0.01, "linear", 0.05, [0.02, 0.08]),
+    d(0.01, "e2e", 0.04, [0.01, 0.07]),
+  ]));
+  assertEquals(both.verdict, "helped");
+});
+
+Deno.test("headline: a comparison of two below-chance inits is qualified", () => {
+  const r = fakeResults([{ fraction: 0.001, diff: 0.05, ci: [0.01, 0.09] }]);
+  const row = (init: "moco" | "imagenet", auc: number, ci: [number, number]) => ({
+    init,
+    protocol: "linear" as const,
+    fraction: 0.001,
+    backbone: "resnet18",
+    task: "effusion",
+    n_draws: 1,
+    auc,
+    ci,
+    auc_sd: 0,
+    n_seeds: 1,
+    seed_sd: 0,
+  });
+  r.summary = [row("imagenet", 0.4, [0.35, 0.45]), row("moco", 0.45, [0.41, 0.49])];
+  const h = computeHeadline(r);
+  assert(/both MoCo-CXR and ImageNet were below chance .* at 0\.1%/i.test(h.text), h.text);
+  assertEquals(belowChance(r).length, 2);
+  assert(belowChanceWarning(r.summary[0]).includes(BELOW_CHANCE));
+  // One below chance only: no qualification.
+  r.summary[1].ci = [0.45, 0.55];
+  assert(!/below chance/.test(computeHeadline(r).text));
 });
 
 /** Two tasks on one image set; "t2" masks every 40th image. Ids as the experiment writes them. */

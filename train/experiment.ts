@@ -31,7 +31,7 @@ import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, sharedPatients } from "../data/fractions.ts";
 import { makeSplits } from "./splits.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
-import { predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
+import { codeVersion, predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
 import {
@@ -647,6 +647,28 @@ export async function runExperiment(
       ...Object.fromEntries(cfg.inits.map((i) => [i, initNormalization(i)])),
     },
     ...(mocoPretraining ? { moco_pretraining: mocoPretraining } : {}),
+    // What the report's metadata and results table show of the data and the command.
+    splits: Object.fromEntries(
+      ([["train_pool", splits.trainPool], ["validation", splits.val], [
+        "test",
+        splits.test,
+      ]] as const)
+        .map(([k, idx]) => [k, {
+          images: idx.length,
+          positives: idx.filter((i) => {
+            const r = cache.records[i];
+            return r.mask[0] > 0 && r.labels[0] > 0;
+          }).length,
+        }]),
+    ),
+    subsets: subsets.map((s) => ({
+      fraction: s.fraction,
+      draw: s.draw,
+      images: s.indices.length,
+      positives: s.positives,
+    })),
+    command: { task: "experiment", args: Deno.args },
+    code_version: await codeVersion(),
   });
 
   /** The labelled sets as an initialisation sees them (normalised per initNormalization). */

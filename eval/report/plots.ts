@@ -48,6 +48,14 @@ export function aucFractionPlots(doc: Doc, r: Results, task: string, backbone: s
         })),
       }];
     });
+    // The bands are the test-image bootstrap only (the spread over draws and seeds is not in
+    // them): a legend entry says so.
+    series.push({
+      name: `band: ${Math.round(r.settings.level * 100)}% CI, test images only`,
+      color: "#afb8c1",
+      width: 7,
+      points: [],
+    });
     return linePlot(doc, {
       className: "plot plot-auc-fraction",
       title: `${PROTOCOL_LABEL[protocol]} · ${backbone}`,
@@ -153,6 +161,7 @@ export function panelGroups(
           width: roc ? 1.8 : 1.5,
           legend: roc ? se.legend : false,
         })),
+        refLines: p.refLines,
         ...(roc
           ? {
             xDomain: [0, 1] as [number, number],

@@ -5,10 +5,104 @@ import { LOW_FRACTION_MAX } from "../headline.ts";
 import { formatFraction, type Results } from "../results.ts";
 import { uniq } from "./common.ts";
 
+/** Whether a dataset root is the built-in synthetic set (cli/open_data.ts DEFAULT_SYNTH_ROOT). */
+export function isSyntheticRoot(root: unknown): boolean {
+  return typeof root === "string" &&
+    /(^|\/)synthetic\/(chexpert|shenzhen)-n\d+[^/]*(\/|$)/.test(root);
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj | undefined =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? v as Obj : undefined;
+const num = (v: unknown): number | undefined => typeof v === "number" ? v : undefined;
+
+/**
+ * The key facts of run.json: data (and whether it is the built-in synthetic set), start time,
+ * image size, pretraining, splits, command and code version; "not recorded" where an older run
+ * lacks them.
+ */
+export function keyFacts(
+  meta: Obj,
+  extra: { pretrainSteps?: number[]; codeVersionNow?: string } = {},
+): [string, string][] {
+  const out: [string, string][] = [];
+  const add = (k: string, v: unknown) => {
+    if (v !== undefined && v !== null) out.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
+  };
+  const cfg = obj(meta.config) ?? {};
+  const pre = obj(cfg.pretrain);
+  const ds = obj(cfg.dataset) ?? obj(pre?.dataset);
+  const synthetic = isSyntheticRoot(ds?.root);
+  const dataText = typeof meta.data === "string"
+    ? meta.data
+    : ds
+    ? `${ds.kind ?? "?"}, ${ds.records ?? "?"} images`
+    : undefined;
+  if (dataText || ds) {
+    add(
+      "data",
+      `${dataText ?? ""}${
+        synthetic ? " — SYNTHETIC (the built-in generated set, not radiographs)" : ""
+      }${ds?.root ? `; root ${ds.root}` : ""}`,
+    );
+  }
+  add("started", meta.started ?? meta.created ?? "not recorded");
+  if (num(pre?.imageSize)) add("image size", `${pre!.imageSize} px`);
+  const moco = obj(pre?.moco);
+  const K = num(meta.pretrain_seeds) ?? num(cfg.pretrainSeeds) ?? 1;
+  if (pre && num(pre.epochs) !== undefined) {
+    const steps = extra.pretrainSteps ?? [];
+    add(
+      "MoCo pretraining",
+      `${pre.epochs} epoch(s)` +
+        (steps.length ? `, ${uniq(steps).join("/")} steps` : "") +
+        (num(pre.batchSize) ? `, batch ${pre.batchSize}` : "") +
+        (moco?.backbone ? `, ${moco.backbone}` : "") +
+        (num(moco?.queueSize) ? `, queue ${moco!.queueSize} negatives` : "") +
+        (num(moco?.temperature) ? `, temperature ${moco!.temperature}` : ""),
+    );
+    if (num(pre.seed) !== undefined) {
+      const seeds = Array.from({ length: K }, (_, k) => (pre.seed as number) + 1000 * k);
+      add("pretraining seeds", `${seeds.join(", ")} (seed + 1000·k, k = 0…${K - 1})`);
+    }
+  }
+  add("preset", meta.preset);
+  const splits = obj(meta.splits);
+  const part = (k: string, label: string) => {
+    const x = obj(splits?.[k]);
+    return x ? `${label} ${x.images} (${x.positives} positive)` : null;
+  };
+  const ov = obj(cfg.splitsOverlap);
+  add(
+    "splits",
+    (splits
+      ? [part("train_pool", "train pool"), part("validation", "validation"), part("test", "test")]
+        .filter(Boolean).join(" · ")
+      : "sizes not recorded in run.json (runs before this field)") +
+      (ov
+        ? `; patient-disjoint after leaving out ${ov.dropped} image(s) and moving ${ov.moved}, ` +
+          `of ${ov.patients} patient(s) in two splits`
+        : cfg.splitsOverlap === undefined && splits
+        ? "; the dataset's splits were already patient-disjoint"
+        : ""),
+  );
+  const cmd = obj(meta.command);
+  add(
+    "command",
+    cmd && Array.isArray(cmd.args)
+      ? `deno task ${cmd.task ?? "?"} ${(cmd.args as unknown[]).join(" ")}`.trim()
+      : "not recorded",
+  );
+  add("code version", meta.code_version ?? "not recorded");
+  if (extra.codeVersionNow) add("code version (this evaluation)", extra.codeVersionNow);
+  return out;
+}
+
 export function metadataSection(
   doc: Doc,
   r: Results,
   meta: Record<string, unknown> | null | undefined,
+  extra: { pretrainSteps?: number[]; codeVersionNow?: string } = {},
 ) {
   const out: El[] = [];
   const dl = h(doc, "dl", { class: "meta" });
@@ -17,16 +111,15 @@ export function metadataSection(
     dl.appendChild(h(doc, "dd", {}, typeof v === "string" ? v : JSON.stringify(v)));
   };
   if (meta) {
+    for (const [k, v] of keyFacts(meta, extra)) add(k, v);
     for (
       const k of [
         "name",
-        "created",
         "versions",
         "adapter",
         "seeds",
         "seed",
         "device",
-        "preset",
         "pretrain_seeds",
         "e2e_protocol",
       ]
@@ -114,8 +207,11 @@ export function howToRead(doc: Doc, r: Results): El {
       li(
         h(doc, "strong", {}, "AUC. "),
         `Area under the ROC curve on the held-out test set: 0.5 is chance, 1.0 is perfect. ` +
-          `Brackets give the ${level}% bootstrap confidence interval, which reflects how much ` +
-          `the AUC could move with a different test sample of the same size.`,
+          `Brackets give the ${level}% bootstrap confidence interval of the test images only: ` +
+          `how much the AUC could move with a different test sample of the same size, not with ` +
+          `other label draws or pretraining seeds (their spread is the “sd … over n models” ` +
+          `under it). “Labelled” gives the labelled training images (and positives) per ` +
+          `fraction, min–max over draws.`,
       ),
       li(
         h(doc, "strong", {}, "Differences. "),
@@ -135,11 +231,15 @@ export function howToRead(doc: Doc, r: Results): El {
       ),
       li(
         h(doc, "strong", {}, "Verdict. "),
-        `The line at the top weighs the comparisons at ≤ ${formatFraction(LOW_FRACTION_MAX)} ` +
-          "of the labels (else at the run's smallest fraction): MoCo “helped” when " +
+        `The line at the top gives one verdict per protocol (linear probe; end to end), each ` +
+          `weighing that protocol's comparisons at ≤ ${formatFraction(LOW_FRACTION_MAX)} ` +
+          "of the labels (else at its smallest fraction): MoCo “helped” when " +
           "at least half of their CIs lie above 0, none below, and the mean ΔAUC is positive; " +
           "“hurt” likewise below 0; “mixed” when CIs lie on both sides; otherwise “no clear " +
-          "difference” — a lone CI excluding 0 among several comparisons is not enough.",
+          "difference” — a lone CI excluding 0 among several comparisons is not enough. The " +
+          "box is green or red when the protocols agree on “helped” or “hurt”, amber for an " +
+          "agreed “mixed” or “no clear difference”, and grey when the protocols disagree. It " +
+          "then names any comparison at other fractions whose CI excludes 0.",
       ),
     ),
   );

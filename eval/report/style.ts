@@ -50,6 +50,7 @@ svg.plot .frame { fill: none; stroke: #afb8c1; }
 svg.plot .line { fill: none; stroke-linejoin: round; stroke-linecap: round; }
 svg.plot .band { fill-opacity: .15; stroke: none; }
 svg.plot .ref { stroke: #8c959f; stroke-dasharray: 4 3; }
+svg.plot .ref-label { font-size: 10.5px; fill: #57606a; }
 svg.plot .errbar { stroke-width: 1.5; }
 .cams { display: flex; flex-wrap: wrap; gap: 22px; }
 figure.cam { margin: 0; }
@@ -71,6 +72,10 @@ pre { background: var(--soft); padding: 12px 14px; border-radius: 6px; overflow:
   font-size: 12.5px; line-height: 1.45; max-height: 520px; }
 details summary { cursor: pointer; color: #0969da; margin: 8px 0; }
 ul.warnings li { color: #9a6700; }
+p.note { color: var(--muted); font-size: 12.5px; max-width: 100ch; }
+ul.below-chance { font-size: 13px; margin: 6px 0; }
+table.results thead th .ci { white-space: normal; max-width: 17ch; margin: 0 auto; font-weight: 400; }
+.ci.chance { color: #a40e26; font-weight: 600; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
 @media print { body { background: #fff; } main { box-shadow: none; margin: 0; } }
 `;

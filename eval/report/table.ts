@@ -10,9 +10,99 @@ import {
   type Results,
 } from "../results.ts";
 import { summaryKey, uniq } from "./common.ts";
+import { BELOW_CHANCE, belowChance, belowChanceWarning } from "../headline.ts";
+import type { ProbeCheck } from "../report_data.ts";
+
+/**
+ * Notes under a task's table: AUCs below chance (CI entirely under 0.5), and linear probes whose
+ * validation AUC was flat across all C or whose chosen C lies at the grid's edge.
+ */
+export function tableNotes(doc: Doc, r: Results, task: string, probes: ProbeCheck[]): El[] {
+  const out: El[] = [];
+  const below = belowChance(r).filter((s) => s.task === task);
+  if (below.length > 0) {
+    out.push(h(
+      doc,
+      "ul",
+      { class: "warnings below-chance" },
+      ...below.map((s) => h(doc, "li", {}, belowChanceWarning(s))),
+    ));
+  }
+  const odd = probes.filter((p) => p.flat > 0 || p.edge > 0);
+  if (odd.length > 0) {
+    const multi = uniq(probes.map((p) => p.backbone)).length > 1;
+    out.push(h(
+      doc,
+      "p",
+      { class: "note probe-note" },
+      "Linear probes' penalty C: " + odd.map((p) =>
+        `at ${formatFraction(p.fraction)}${multi ? ` (${p.backbone})` : ""}: the validation ` +
+        `AUC was the same at every C in ${p.flat} of ${p.probes} probes; C at the grid's edge ` +
+        `in ${p.edge} of ${p.probes}`
+      ).join("; ") + ". A flat validation AUC gives the choice of C nothing to go on; a C at the " +
+        "grid's edge may mean the best C lies beyond the grid.",
+    ));
+  }
+  return out;
+}
+
+/** One labelled subset of the training pool (run.json `subsets`). */
+export interface SubsetSize {
+  fraction: number;
+  draw: number;
+  images: number;
+  positives: number;
+}
+
+/** run.json's `subsets` (train/experiment.ts), or [] when the run did not record them. */
+export function subsetSizes(meta: Record<string, unknown> | null | undefined): SubsetSize[] {
+  const list = meta?.subsets;
+  if (!Array.isArray(list)) return [];
+  return list.filter((x): x is SubsetSize =>
+    typeof x === "object" && x !== null && typeof x.fraction === "number" &&
+    typeof x.images === "number" && typeof x.positives === "number"
+  );
+}
+
+const range = (xs: number[]) => {
+  const lo = Math.min(...xs), hi = Math.max(...xs);
+  return lo === hi ? `${lo}` : `${lo}–${hi}`;
+};
+
+/** "12–14 labelled (3–4 positive)" over the draws of one fraction; null when not recorded. */
+export function labelledText(subsets: SubsetSize[], fraction: number): string | null {
+  const mine = subsets.filter((x) => Math.abs(x.fraction - fraction) <= 1e-12 * fraction);
+  if (mine.length === 0) return null;
+  return `${range(mine.map((x) => x.images))} labelled ` +
+    `(${range(mine.map((x) => x.positives))} positive)`;
+}
+
+/** The spread of the AUC over the cell's models (draws × seeds): "sd 0.078 over 15 models". */
+function spreadText(r: Results, k: {
+  backbone: string;
+  task: string;
+  protocol: string;
+  init: string;
+  fraction: number;
+}): string | null {
+  const aucs = r.cells.filter((c) =>
+    c.backbone === k.backbone && c.task === k.task && c.protocol === k.protocol &&
+    c.init === k.init && c.fraction === k.fraction
+  ).map((c) => c.auc);
+  const n = aucs.length;
+  if (n < 2) return null;
+  const m = aucs.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(aucs.reduce((a, b) => a + (b - m) ** 2, 0) / (n - 1));
+  return `sd ${sd.toFixed(3)} over ${n} models`;
+}
 
 /** The paper-style table for one task: AUC [CI] per init, then each init − baseline. */
-export function resultsTable(doc: Doc, r: Results, task: string): El {
+export function resultsTable(
+  doc: Doc,
+  r: Results,
+  task: string,
+  subsets: SubsetSize[] = [],
+): El {
   const rows = r.summary.filter((s) => s.task === task);
   const byKey = new Map(rows.map((s) => [summaryKey(s), s]));
   const diffs = r.differences.filter((d) => d.task === task);
@@ -27,6 +117,7 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
   const backbones = uniq(rows.map((s) => s.backbone)).sort();
   const multiBackbone = backbones.length > 1;
 
+  const level = Math.round(r.settings.level * 100);
   const head = h(
     doc,
     "tr",
@@ -34,9 +125,32 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
     multiBackbone ? h(doc, "th", {}, "Backbone") : null,
     h(doc, "th", {}, "Protocol"),
     h(doc, "th", {}, "Labels"),
-    ...inits.map((i) => h(doc, "th", {}, INIT_LABEL[i])),
+    ...inits.map((i) =>
+      h(
+        doc,
+        "th",
+        {},
+        INIT_LABEL[i],
+        h(doc, "span", { class: "ci" }, `AUC [${level}% CI, test images only]`),
+      )
+    ),
     ...comps.map(([a, b], k) =>
-      h(doc, "th", { class: k === 0 ? "sep" : null }, `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`)
+      h(
+        doc,
+        "th",
+        { class: k === 0 ? "sep" : null },
+        `${INIT_LABEL[a]} − ${INIT_LABEL[b]}`,
+        h(
+          doc,
+          "span",
+          { class: "ci" },
+          `ΔAUC [${level}% CI${
+            diffs.some((d) => d.init === a && d.baseline === b && d.seeds)
+              ? ", test images and seeds"
+              : ", test images"
+          }]`,
+        ),
+      )
     ),
   );
   const body = h(doc, "tbody");
@@ -75,6 +189,9 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
             { class: "frac" },
             formatFraction(fraction),
             draws > 1 ? h(doc, "span", { class: "draws" }, ` · ${draws} draws`) : null,
+            labelledText(subsets, fraction)
+              ? h(doc, "span", { class: "ci labelled" }, labelledText(subsets, fraction)!)
+              : null,
           ),
         );
         for (const init of inits) {
@@ -87,6 +204,10 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
                 { title: s.n_draws > 1 ? `SD over draws ${s.auc_sd.toFixed(3)}` : null },
                 fmtAuc(s.auc),
                 h(doc, "span", { class: "ci" }, fmtCi(s.ci)),
+                spreadText(r, s) ? h(doc, "span", { class: "ci spread" }, spreadText(r, s)!) : null,
+                s.ci[1] < 0.5
+                  ? h(doc, "span", { class: "ci chance", title: BELOW_CHANCE }, "below chance")
+                  : null,
               )
               : h(doc, "td", {}, "—"),
           );
@@ -99,7 +220,6 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
       });
     }
   }
-  const level = Math.round(r.settings.level * 100);
   const sizes = uniq(
     r.cells.filter((c) => task === MEAN_TASK || c.task === task).map((c) =>
       `${c.task === task ? "" : `${c.task}: `}${c.n_test} images, ${c.n_pos} positive` +
@@ -125,7 +245,12 @@ export function resultsTable(doc: Doc, r: Results, task: string): El {
           ? `the seed-level t below.`
           : `the paired bootstrap (two-sided, resolution 2/${r.settings.replicates}); DeLong's ` +
             `p is in the tooltip and differences.csv (p_delong).`) +
-        seedsNote(r),
+        seedsNote(r) +
+        (subsets.length > 0
+          ? " Labelled: training images with labels at that fraction (positives), min–max " +
+            "over draws."
+          : " Labelled-set sizes: not in this run's run.json (recorded since run.json " +
+            "`subsets`; the run's log line `subsets:` has the image counts)."),
     ),
     h(doc, "thead", {}, head),
     body,
