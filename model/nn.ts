@@ -7,7 +7,8 @@
 import type { Backend, BTensor, Shape } from "./backend.ts";
 import { Var } from "./autograd.ts";
 import * as ops from "./ops.ts";
-import { constInit, type Init, zerosInit } from "./init.ts";
+import { constInit, type Init, uniform, zerosInit } from "./init.ts";
+import type { Rng } from "../util/rng.ts";
 
 /** Forward-time options passed down through every module. */
 export interface Ctx {
@@ -216,6 +217,10 @@ export function countParameters(m: Module): number {
   return m.parameters().reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/**
+ * torch.nn.Conv2d (square kernel). A bias (`bias: true`) starts as `biasInit`, else as torch's
+ * default U(±1/√fan_in), fan_in = inC·k·k, drawn from `rng` (one of the two is then required).
+ */
 export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -227,13 +232,25 @@ export class Conv2d extends Module {
     inC: number,
     outC: number,
     k: number,
-    o: { stride?: number; pad?: number; bias?: boolean; init: Init; biasInit?: Init },
+    o: {
+      stride?: number;
+      pad?: number;
+      bias?: boolean;
+      init: Init;
+      biasInit?: Init;
+      rng?: Rng;
+    },
   ) {
     super(backend);
     this.stride = o.stride ?? 1;
     this.pad = o.pad ?? 0;
     this.weight = this.param("weight", [outC, inC, k, k], o.init);
-    this.bias = o.bias ? this.param("bias", [outC], o.biasInit ?? zerosInit) : null;
+    let biasInit = o.biasInit;
+    if (o.bias && !biasInit) {
+      if (!o.rng) throw new Error("Conv2d with a bias needs biasInit or rng (torch's default)");
+      biasInit = uniform(o.rng, 1 / Math.sqrt(inC * k * k));
+    }
+    this.bias = biasInit && o.bias ? this.param("bias", [outC], biasInit) : null;
   }
 
   /** Runs in x's storage type: on f16 input, the f32 weights are cast for this call. */

@@ -23,6 +23,10 @@ export interface TensorData {
 export interface SafetensorsFile {
   tensors: Map<string, TensorData>;
   metadata: Record<string, string>;
+  /** Each tensor's dtype in the file (F16, BF16 and F64 are F32 in `tensors`). */
+  fileDtypes: Map<string, string>;
+  /** Where the data section starts in the file (8 + the header length). */
+  dataStart: number;
 }
 
 /** A file that is not valid safetensors (truncated, malformed header, bad offsets). */
@@ -31,6 +35,8 @@ export class SafetensorsError extends Error {
 }
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8 };
+/** The largest finite f32; F64 values beyond it are refused rather than read as ±Inf. */
+const F32_MAX = 3.4028234663852886e38;
 /** The reference implementation's limit: larger headers are rejected as malformed. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -41,15 +47,31 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-function decode(dtype: string, bytes: Uint8Array): Float32Array | BigInt64Array {
+function decode(
+  dtype: string,
+  bytes: Uint8Array,
+  fail: (msg: string) => never,
+): Float32Array | BigInt64Array {
   const copy = bytes.slice(); // aligned, owned
   switch (dtype) {
     case "F32":
       return new Float32Array(copy.buffer);
     case "I64":
       return new BigInt64Array(copy.buffer);
-    case "F64":
-      return Float32Array.from(new Float64Array(copy.buffer));
+    case "F64": {
+      const src = new Float64Array(copy.buffer), out = new Float32Array(src.length);
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i];
+        if (Number.isFinite(v) && Math.abs(v) > F32_MAX && !Number.isFinite(Math.fround(v))) {
+          fail(
+            `holds ${v} at ${i}, outside the f32 range (±${F32_MAX.toPrecision(8)}) it is read ` +
+              `into; rescale or store it as F32`,
+          );
+        }
+        out[i] = v;
+      }
+      return out;
+    }
     case "F16":
       return Float32Array.from(new Uint16Array(copy.buffer), f16ToF32);
     case "BF16": {
@@ -79,7 +101,14 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    // Shapes and offsets are integers (usize) in the reference library: a number written as
+    // "4.0" or "4e0" is kept as its source text here, so the integer checks below refuse it.
+    const integral = (_k: string, v: unknown, c?: { source?: string }) =>
+      typeof v === "number" && c?.source !== undefined && !/^-?\d+$/.test(c.source) ? c.source : v;
+    header = (JSON.parse as (text: string, reviver: typeof integral) => unknown)(
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)),
+      integral,
+    );
   } catch (e) {
     fail(`header is not valid JSON (${(e as Error).message})`);
   }
@@ -90,6 +119,7 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
   const metadata: Record<string, string> = {};
   const spans: { name: string; b: number; e: number }[] = [];
   const tensors = new Map<string, TensorData>();
+  const fileDtypes = new Map<string, string>();
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (typeof info !== "object" || info === null || Array.isArray(info)) {
@@ -130,11 +160,22 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
         `tensor "${name}": data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`,
       );
     }
-    // Element count from the shape, bounded by what the span can hold (no huge products).
-    let count = 1;
+    // Element count from the shape.
+    // Once the product passes the data section's byte count it is not computed further (it
+    // could pass 2^53), and no exact size is claimed.
+    let count = 1, huge = false;
     for (const d of shape) {
-      count *= d;
-      if (count * DTYPE_BYTES[dtype] > dataLen) break;
+      if (d === 0) {
+        [count, huge] = [0, false];
+        break;
+      }
+      if (!huge && (count *= d) > dataLen) huge = true;
+    }
+    if (huge) {
+      fail(
+        `tensor "${name}": shape [${shape}] of ${dtype} exceeds the data section (${dataLen} ` +
+          `bytes; data_offsets span ${e - b})`,
+      );
     }
     if (count * DTYPE_BYTES[dtype] !== e - b) {
       fail(
@@ -145,19 +186,42 @@ export function parseSafetensors(bytes: Uint8Array, what = "safetensors file"): 
       );
     }
     spans.push({ name, b, e });
+    fileDtypes.set(name, dtype);
     tensors.set(name, { dtype: dtype === "I64" ? "I64" : "F32", shape, data: new Float32Array(0) });
   }
+  // As the reference library: the tensors tile the data section exactly, in offset order — no
+  // overlap, no gap, nothing after the last (a duplicated JSON key, whose dropped copy leaves a
+  // hole, is refused here too).
   spans.sort((x, y) => x.b - y.b || x.e - y.e);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i].b < spans[i - 1].e) {
-      fail(`tensors "${spans[i - 1].name}" and "${spans[i].name}" overlap in the data section`);
+  let end = 0;
+  for (let i = 0; i < spans.length; i++) {
+    const { name, b } = spans[i];
+    if (b < end) {
+      fail(`tensors "${spans[i - 1].name}" and "${name}" overlap in the data section`);
     }
+    if (b > end) {
+      fail(
+        `bytes ${end}..${b} of the data section belong to no tensor (before "${name}"; a gap, ` +
+          `or a tensor named twice in the header)`,
+      );
+    }
+    end = spans[i].e;
+  }
+  if (end !== dataLen) {
+    fail(
+      `the data section has ${dataLen - end} bytes after its last tensor (${dataLen} bytes, ` +
+        `tensors end at ${end})`,
+    );
   }
   for (const { name, b, e } of spans) {
-    const dtype = (header as Record<string, { dtype: string }>)[name].dtype;
-    tensors.get(name)!.data = decode(dtype, bytes.subarray(dataStart + b, dataStart + e));
+    const dtype = fileDtypes.get(name)!;
+    tensors.get(name)!.data = decode(
+      dtype,
+      bytes.subarray(dataStart + b, dataStart + e),
+      (msg) => fail(`tensor "${name}": ${msg}`),
+    );
   }
-  return { tensors, metadata };
+  return { tensors, metadata, fileDtypes, dataStart };
 }
 
 /** Serialises tensors (in the given order, 8-byte aligned) with optional string metadata. */
@@ -165,12 +229,13 @@ export function serializeSafetensors(
   tensors: Iterable<[string, TensorData]>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   const parts: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
     if (name === "__metadata__") throw new Error(`"__metadata__" is not a valid tensor name`);
+    if (Object.hasOwn(header, name)) throw new Error(`tensor "${name}" is given twice`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
       throw new Error(`tensor "${name}": ${t.data.length} values for shape [${t.shape}]`);

@@ -158,12 +158,18 @@ export async function readState(module: Module): Promise<Map<string, TensorData>
   return out;
 }
 
+/**
+ * Writes a module's whole state to a safetensors file (atomically). Refuses (NonFiniteError,
+ * nothing written) when any tensor holds NaN or ±Inf, as exportBackbone and saveCheckpoint do.
+ */
 export async function saveModel(
   path: string,
   module: Module,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  await writeSafetensors(path, await readState(module), metadata);
+  const state = await readState(module);
+  for (const [k, t] of state) checkFinite(k, t, `model save ${path}`);
+  await writeSafetensors(path, state, metadata);
 }
 
 export async function loadModel(

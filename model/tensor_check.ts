@@ -35,9 +35,23 @@ export function checkFinite(name: string, t: TensorData, where: string): void {
   }
 }
 
+/** A BN running variance below zero (its features would be NaN) is refused by name. */
+function checkVariance(name: string, d: Float32Array, where: string): void {
+  const first = d.findIndex((v) => v < 0);
+  if (first < 0) return;
+  const bad = d.reduce((n, v) => n + (v < 0 ? 1 : 0), 0);
+  throw new TensorDtypeError(
+    name,
+    where,
+    `holds negative variances (${bad} of ${d.length}, first ${d[first]} at ${first}); a BN ` +
+      `running_var is never below zero, so the file is corrupt: convert or export it again`,
+  );
+}
+
 /**
  * The tensor's values as the dtype the model expects: F32 for weights (an I64 file tensor is
- * refused), I64 for counters (an F32 one is taken when every value is a whole number).
+ * refused), I64 for counters (an F32 one is taken when every value is a whole number). A BN
+ * `running_var` holding a negative value is refused (TensorDtypeError).
  */
 export function asDtype(
   name: string,
@@ -47,6 +61,7 @@ export function asDtype(
 ): Float32Array | BigInt64Array {
   if (t.dtype === want) {
     checkFinite(name, t, where);
+    if (/(^|\.)running_var$/.test(name)) checkVariance(name, t.data as Float32Array, where);
     return t.data;
   }
   if (want === "F32") {

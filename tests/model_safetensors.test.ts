@@ -16,6 +16,10 @@ import {
 } from "../model/safetensors.ts";
 import { loadModel, loadStateDict, readState, saveModel } from "../model/state.ts";
 import { randn } from "./gpu.ts";
+import { TinyNet } from "./tiny_net.ts";
+import { Rng } from "../util/rng.ts";
+import { Conv2d } from "../model/nn.ts";
+import { zerosInit } from "../model/init.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "model_st_" });
 // One seeded ResNet-18 shared by the tests (drawing 11M normals takes a while).
@@ -93,8 +97,9 @@ Deno.test("malformed files give clear errors", () => {
     [rawFile({ w: { dtype: "F32", shape: [2], data_offsets: [0, 16] } }, eight), /out of range/],
     [rawFile({ w: { dtype: "F32", shape: [3], data_offsets: [0, 8] } }, eight), /needs 12 bytes/],
     [
+      // No byte count is claimed for a shape beyond the data section (it was a wrong, partial one).
       rawFile({ w: { dtype: "F32", shape: [1e9, 1e9], data_offsets: [0, 8] } }, eight),
-      /but data_offsets span 8/,
+      /bad\.safetensors: tensor "w": shape \[1000000000,1000000000\] of F32 exceeds the data section \(8 bytes; data_offsets span 8\)$/,
     ],
     [
       rawFile({ w: { dtype: "F32", shape: [-1], data_offsets: [0, 8] } }, eight),
@@ -194,4 +199,126 @@ Deno.test("a 3-channel stem loads into a 1-channel model summed over RGB", async
   );
   const y1 = noGrad(() => gray.forward(x1)), y3 = noGrad(() => rgb.forward(x3));
   assertClose(await y1.read(), await y3.read(), { atol: 1e-4, rtol: 1e-4 });
+});
+
+Deno.test("the data section is tiled exactly, with integer offsets, as the reference library requires", () => {
+  const sixteen = new Uint8Array(16);
+  const t = (o: number[]) => ({ dtype: "F32", shape: [1], data_offsets: o });
+  const refused: [string, Uint8Array, RegExp][] = [
+    [
+      "a gap",
+      rawFile({ a: t([0, 4]), b: t([8, 12]) }, new Uint8Array(12)),
+      /bytes 4\.\.8 .* no tensor \(before "b"/,
+    ],
+    ["a first tensor past 0", rawFile({ a: t([4, 8]) }, new Uint8Array(8)), /bytes 0\.\.4 /],
+    [
+      "trailing bytes",
+      rawFile({ a: t([0, 4]) }, new Uint8Array(8)),
+      /4 bytes after its last tensor/,
+    ],
+    [
+      // The dropped first copy of "a" leaves its bytes to no tensor.
+      "a duplicated key",
+      rawFile(
+        '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},' +
+          '"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+        new Uint8Array(8),
+      ),
+      /bytes 0\.\.4 .*named twice/,
+    ],
+    [
+      "an offset written 4.0",
+      rawFile('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}', new Uint8Array(4)),
+      /data_offsets \[0,"4\.0"\] must be two non-negative integers/,
+    ],
+    [
+      "a dimension written 1e0",
+      rawFile('{"a":{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}}', new Uint8Array(4)),
+      /shape \["1e0"\] is not a list of non-negative integers/,
+    ],
+  ];
+  for (const [what, bytes, re] of refused) {
+    assertThrows(() => parseSafetensors(bytes, "bad.safetensors"), re, what);
+  }
+  // What the writer makes still reads, empty tensors included, and so does a file of none.
+  const ok = serializeSafetensors([["e", f32([0], [])], ["w", f32([4], [1, 2, 3, 4])]]);
+  assertEquals(parseSafetensors(ok).tensors.size, 2);
+  assertEquals(parseSafetensors(serializeSafetensors([])).tensors.size, 0);
+  assertEquals(
+    parseSafetensors(rawFile({ a: t([0, 4]), b: t([4, 8]) }, sixteen.subarray(8))).tensors.size,
+    2,
+  );
+});
+
+Deno.test("the writer refuses a tensor name given twice", () => {
+  const t = f32([2], [1, 2]);
+  assertThrows(() => serializeSafetensors([["a", t], ["a", t]]), /tensor "a" is given twice/);
+  // Names that are Object.prototype's own are ordinary names.
+  const back = parseSafetensors(serializeSafetensors([["constructor", t], ["toString", t]]));
+  assertEquals([...back.tensors.keys()], ["constructor", "toString"]);
+});
+
+Deno.test("an F64 value beyond the f32 range is refused by name, not read as a non-finite value", () => {
+  const file = (v: number) =>
+    rawFile(
+      { d: { dtype: "F64", shape: [2], data_offsets: [0, 16] } },
+      new Uint8Array(Float64Array.of(1, v).buffer),
+    );
+  assertThrows(
+    () => parseSafetensors(file(1e300), "big.safetensors"),
+    /big\.safetensors: tensor "d": holds 1e\+300 at 1, outside the f32 range \(±3\.4028235e\+38\)/,
+  );
+  assertThrows(() => parseSafetensors(file(-4e38)), /holds -4e\+38 at 1, outside the f32 range/);
+  // The largest f32 itself, and values rounding to it, are in range; infinities stay infinities
+  // (refused where finite weights are needed, as non-finite).
+  assertEquals([...parseSafetensors(file(3.4028235e38)).tensors.get("d")!.data], [
+    1,
+    3.4028234663852886e38,
+  ]);
+  assertEquals([...parseSafetensors(file(Infinity)).tensors.get("d")!.data], [1, Infinity]);
+});
+
+Deno.test("saveModel refuses non-finite weights and leaves the previous file", async () => {
+  const n = new TinyNet(B, { inChannels: 1, seed: new Rng(1) }), path = `${dir}/tiny.safetensors`;
+  await saveModel(path, n);
+  const good = await Deno.readFile(path);
+  const p = n.parameters()[0], d = await p.read();
+  d[3] = NaN;
+  B.write(p.value, d);
+  await assertRejects(
+    () => saveModel(path, n),
+    /model save .*tiny\.safetensors: tensor "conv1\.weight" holds non-finite values \(1 of/,
+  );
+  assertEquals(await Deno.readFile(path), good);
+});
+
+Deno.test("a BN running_var below zero is refused on load, naming the file and the tensor", async () => {
+  const state = await readState(source());
+  const v = state.get("layer2.0.bn1.running_var")!;
+  const d = (v.data as Float32Array).slice();
+  d[5] = -0.25;
+  state.set("layer2.0.bn1.running_var", { ...v, data: d });
+  const path = `${dir}/negvar.safetensors`;
+  await writeSafetensors(path, state);
+  const dst = resnet18(B, { numClasses: 3, init: false });
+  await assertRejects(
+    () => loadModel(path, dst),
+    /negvar\.safetensors: tensor "layer2\.0\.bn1\.running_var" holds negative variances \(1 of 128, first -0\.25 at 5\)/,
+  );
+  // Zero is a variance (a dead channel); it loads.
+  d[5] = 0;
+  await writeSafetensors(path, state);
+  await loadModel(path, dst);
+});
+
+Deno.test("Conv2d's bias starts as torch's U(±1/√fan_in), not zeros", async () => {
+  const c = new Conv2d(B, 3, 64, 3, { bias: true, init: zerosInit, rng: new Rng(3) });
+  const b = await B.read(c.bias!.value) as Float32Array, bound = 1 / Math.sqrt(27);
+  assert(b.every((x) => Math.abs(x) <= bound), "within the bound");
+  assert(Math.max(...b.map(Math.abs)) > bound / 2, `spread over the range: ${b.slice(0, 4)}`);
+  assertThrows(
+    () => new Conv2d(B, 3, 4, 3, { bias: true, init: zerosInit }),
+    /needs biasInit or rng/,
+  );
+  assertEquals(new Conv2d(B, 3, 4, 3, { init: zerosInit }).bias, null);
 });

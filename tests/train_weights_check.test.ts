@@ -6,7 +6,12 @@
  */
 import { join } from "node:path";
 import { cpuBackend as B } from "../model/backend_cpu.ts";
-import { readSafetensors, type TensorData, writeSafetensors } from "../model/safetensors.ts";
+import {
+  readSafetensors,
+  serializeSafetensors,
+  type TensorData,
+  writeSafetensors,
+} from "../model/safetensors.ts";
 import { loadStateDict, readState } from "../model/state.ts";
 import { NonFiniteError, TensorDtypeError } from "../model/tensor_check.ts";
 import { exportBackbone, loadInitWeights } from "../train/weights.ts";
@@ -17,6 +22,7 @@ import { Rng } from "../util/rng.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 import { TinyNet } from "./tiny_net.ts";
 import { resnet18 } from "../model/resnet.ts";
+import { densenet121 } from "../model/densenet.ts";
 
 const net = (seed: number) => new TinyNet(B, { inChannels: 1, seed: new Rng(seed) });
 
@@ -161,8 +167,12 @@ Deno.test("a checkpoint holding a NaN, or cut short, is refused on load with a c
     assertEquals(await loadCheckpoint(path, B, { modules: { q: net(6) }, tensors: { queue } }), {
       step: 3,
     });
-    // One float of the queue flipped to NaN in place (the last 4 bytes of the data section).
-    const flipped = bytes.slice();
+    // One float of the queue flipped to NaN in place (the last 4 bytes of the data section) in a
+    // checkpoint without the data hash (as before it was recorded; with it, the hash refuses
+    // the change first: tests/train_checkpoint_integrity.test.ts).
+    const file = await readSafetensors(path);
+    const { data_sha256: _, ...noHash } = file.metadata;
+    const flipped = serializeSafetensors(file.tensors, noHash);
     new DataView(flipped.buffer).setFloat32(flipped.length - 4, NaN, true);
     await Deno.writeFile(path, flipped);
     await assertRejects(
@@ -186,6 +196,40 @@ Deno.test("a checkpoint holding a NaN, or cut short, is refused on load with a c
     assert(!err.message.includes("--"), `the training layer names a flag: ${err.message}`);
     const line = explain(err) ?? "";
     assert(/checkpoint .* is damaged .*out of range.*start a new --out/.test(line), line);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DenseNet-121 weights under torchvision's old names (denselayerN.norm.1.weight) load", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const src = densenet121(B, { numClasses: 14, init: false });
+    // Distinct values in every tensor, so a key loaded into the wrong place would show.
+    let v = 0;
+    for (const e of src.stateDict()) {
+      if (e.dtype === "F32") {
+        e.write(Float32Array.from({ length: e.shape.reduce((a, b) => a * b, 1) }, () => ++v % 97));
+      }
+    }
+    const state = await readState(src);
+    const old = [...state].filter(([k]) => !k.startsWith("classifier.")).map((
+      [k, t],
+    ): [string, TensorData] => [
+      k.replace(/(denselayer\d+\.(?:norm|relu|conv))([12])\./, "$1.$2."),
+      t,
+    ]);
+    const renamed = old.filter(([k]) => /denselayer\d+\.(?:norm|conv)\.[12]\./.test(k)).length;
+    assertEquals(renamed, 696, "12 keys in each of the 58 dense layers");
+    const path = join(dir, "densenet121_old.safetensors");
+    await writeSafetensors(path, old);
+    const dst = densenet121(B, { numClasses: 14, init: false });
+    const report = await loadInitWeights(dst, path, "ImageNet weights");
+    assertEquals(report.missing, []);
+    assertEquals(report.loaded.length, state.size - 2);
+    assertEquals(report.unexpected, []);
+    const got = await readState(dst);
+    for (const [k, t] of state) if (!k.startsWith("classifier.")) assertEquals(got.get(k), t, k);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

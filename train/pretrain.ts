@@ -20,7 +20,12 @@ import type { Backend, BTensor } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { Rng } from "../util/rng.ts";
 import { UserError } from "../util/user_error.ts";
-import { OtherDataError, OtherSettingsError, TrainingDivergedError } from "./run_errors.ts";
+import {
+  DamagedCheckpointError,
+  OtherDataError,
+  OtherSettingsError,
+  TrainingDivergedError,
+} from "./run_errors.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { Moco, type MocoConfig } from "./moco.ts";
 import { type OptimConfig, Optimizer } from "./optimizer.ts";
@@ -118,6 +123,41 @@ export function refuseOtherRun(
       join(runDir, "config.json"),
     );
   }
+}
+
+/**
+ * A checkpoint's counters, checked before any of its tensors is loaded: `step` a whole number in
+ * [0, totalSteps], `optimizerStep` a whole number ≥ 0, `ptr` a queue row in [0, queueSize), and
+ * the recorded configuration this run's (refuseOtherRun). DamagedCheckpointError names the field.
+ */
+function checkResumeMeta(
+  meta: Record<string, unknown>,
+  ckptPath: string,
+  runDir: string,
+  cfg: PretrainConfig,
+  totalSteps: number,
+): void {
+  const whole = (field: string, lo: number, hi: number, range: string) => {
+    const v = meta[field];
+    if (!Number.isSafeInteger(v) || (v as number) < lo || (v as number) > hi) {
+      throw new DamagedCheckpointError(
+        ckptPath,
+        `meta.${field} is ${JSON.stringify(v) ?? "missing"}, not a whole number in ${range}`,
+      );
+    }
+  };
+  whole("step", 0, Number.MAX_SAFE_INTEGER, "[0, ∞)");
+  whole("optimizerStep", 0, Number.MAX_SAFE_INTEGER, "[0, ∞)");
+  whole("ptr", 0, Number.MAX_SAFE_INTEGER, "[0, ∞)");
+  const config = meta.config ?? {};
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new DamagedCheckpointError(ckptPath, `meta.config is not a JSON object`);
+  }
+  // Another configuration (other epochs, queue size) is named as such before the ranges below.
+  refuseOtherRun(config as PretrainConfig, cfg, runDir);
+  whole("step", 0, totalSteps, `[0, ${totalSteps}] (this run's steps)`);
+  const k = cfg.moco.queueSize;
+  whole("ptr", 0, k - 1, `[0, ${k}) (the queue's rows)`);
 }
 
 /** Optional callbacks and overrides of a pretraining run. */
@@ -241,8 +281,7 @@ export async function pretrain(
         from: [3],
         convert: (saved, m) => LossScaler.flagsOfOldCheckpoint(saved, m.optimizerStep as number),
       },
-    });
-    refuseOtherRun((meta.config ?? {}) as PretrainConfig, cfg, runDir);
+    }, (m) => checkResumeMeta(m, ckptPath, runDir, cfg, totalSteps));
     step = meta.step as number;
     moco.ptr = meta.ptr as number;
     opt.step = meta.optimizerStep as number;

@@ -12,6 +12,19 @@ import { UserError } from "../util/user_error.ts";
 import { rethrowIfDenied } from "../util/fs.ts";
 import { BackboneMismatchError } from "./run_errors.ts";
 
+/**
+ * torchvision's DenseNet keys before 0.3 (`denselayer1.norm.1.weight`, as in its hosted
+ * densenet121-*.pth): torchvision's own `_load_state_dict` renames them (`norm1.weight`).
+ */
+const OLD_DENSENET_KEY =
+  /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$/;
+
+/** A file's keys with torchvision's old DenseNet names renamed as torchvision does. */
+export function renameOldDenseNetKeys<T>(tensors: Map<string, T>): Map<string, T> {
+  if (![...tensors.keys()].some((k) => OLD_DENSENET_KEY.test(k))) return tensors;
+  return new Map([...tensors].map(([k, t]) => [k.replace(OLD_DENSENET_KEY, "$1$2"), t]));
+}
+
 /** Prefixes that wrap a backbone's keys in the checkpoints people pass around. */
 export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
 
@@ -21,7 +34,8 @@ export const KNOWN_PREFIXES = ["module.encoder_q.", "encoder_q.", "module.", "ba
  * features would be garbage without them) — except BN's `num_batches_tracked` counters, which
  * only momentum-less BN reads: a file lacking any other is refused (UserError naming a few).
  * A file lacking most keys, or with other shapes, is another architecture (BackboneMismatchError).
- * `what` names the file in that message ("ImageNet weights", "MoCo backbone").
+ * `what` names the file in that message ("ImageNet weights", "MoCo backbone"). torchvision's old
+ * DenseNet names (`denselayer1.norm.1.weight`) are renamed first, as torchvision does.
  */
 export async function loadInitWeights(
   net: ClassifierNet,
@@ -35,10 +49,9 @@ export async function loadInitWeights(
     rethrowIfDenied(e); // explained by the task as a permission problem, naming the flag
     throw new UserError(`cannot read init weights ${path}: ${(e as Error).message}`);
   }
-  const hasPrefix = [...file.tensors.keys()].some((k) =>
-    KNOWN_PREFIXES.some((p) => k.startsWith(p))
-  );
-  const report = loadStateDict(net, file.tensors, {
+  const tensors = renameOldDenseNetKeys(file.tensors);
+  const hasPrefix = [...tensors.keys()].some((k) => KNOWN_PREFIXES.some((p) => k.startsWith(p)));
+  const report = loadStateDict(net, tensors, {
     strict: false,
     stripPrefix: hasPrefix ? KNOWN_PREFIXES : undefined,
     exclude: [`${net.headName}.`],

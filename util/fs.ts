@@ -1,20 +1,85 @@
 /**
- * Atomic file writes: write a temp file beside the target, then rename over it,
- * so a killed run leaves either the old file or the new one, never half of one.
+ * Atomic, durable file writes: write a temp file beside the target, flush it to the disk, rename
+ * it over the target, then flush the directory, so a killed run or a power loss leaves either
+ * the old file or the new one, never half of one (nor an empty one).
  */
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * The two flushes writeFileAtomic makes, replaceable by a test to see that they happen (each
+ * must still do the flush it stands for). `dir` is skipped quietly where a directory cannot be
+ * opened or flushed (Windows, some file systems).
+ */
+export const durability = {
+  /** Flushes a written file's data to the disk. */
+  file: (f: Deno.FsFile): Promise<void> => f.syncData(),
+  /** Flushes a directory's entries (a rename in it) to the disk. */
+  dir: async (path: string): Promise<void> => {
+    let d: Deno.FsFile;
+    try {
+      d = await Deno.open(path, { read: true });
+    } catch {
+      return;
+    }
+    try {
+      await d.sync();
+    } catch {
+      // not supported for directories here
+    } finally {
+      d.close();
+    }
+  },
+};
+
+/** The temp name writeFileAtomic writes `path` through. */
+const tempName = (path: string) => `${path}.tmp-${Deno.pid}-${Date.now()}`;
 
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${Deno.pid}-${Date.now()}`;
+  const dir = dirname(path);
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = tempName(path);
   try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      for (let p = 0; p < bytes.length;) p += await f.write(bytes.subarray(p));
+      await durability.file(f);
+    } finally {
+      f.close();
+    }
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+  await durability.dir(dir);
+}
+
+/**
+ * Removes the temp files writeFileAtomic left beside `path` when its process was killed
+ * mid-write (`${path}.tmp-<pid>-<ms>`, nothing else); returns their names. Only for a file that
+ * one process writes (a checkpoint), as another writer's temp file would look the same.
+ */
+export async function removeStaleTemps(path: string): Promise<string[]> {
+  const dir = dirname(path), base = basename(path);
+  const esc = base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const stale = new RegExp(`^${esc}\\.tmp-\\d+-\\d+$`);
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return removed;
+    throw e;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !stale.test(e.name)) continue;
+    await Deno.remove(join(dir, e.name)).catch((x) => {
+      if (!(x instanceof Deno.errors.NotFound)) throw x;
+    });
+    removed.push(e.name);
+  }
+  return removed;
 }
 
 export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
