@@ -127,3 +127,20 @@ export function syntheticGradCam(title: string, cx: number): GradCamFile {
     score: 0.83,
   };
 }
+
+/** A comparison's seed statistics with n seeds of which `pos` favour MoCo (fixed other fields). */
+export const seedStats = (n: number, pos: number) => ({
+  n_seeds: n,
+  seeds_positive: pos,
+  seed_share: 0.5,
+  seed_diffs: Array(n).fill(0.03),
+  seed_sd: 0,
+  se: 0.01,
+  se_seed: 0.007,
+  se_test: 0.007,
+  df: 4,
+  test_var: 1e-4,
+  test_cov: 5e-5,
+  ci_test: [0.01, 0.05] as [number, number],
+  ci_hier: [0.01, 0.05] as [number, number],
+});

@@ -20,7 +20,7 @@ import {
   rocPanels,
   trainingPanels,
 } from "../eval/mod.ts";
-import { syntheticCells, syntheticGradCam, syntheticMetrics } from "./eval_fixtures.ts";
+import { seedStats, syntheticCells, syntheticGradCam, syntheticMetrics } from "./eval_fixtures.ts";
 import { assert, assertEquals } from "./helpers.ts";
 
 const cells = syntheticCells({ fractions: [0.001, 0.01, 0.1, 1], draws: 2, nTest: 150 });
@@ -200,23 +200,8 @@ Deno.test("fmtP: a bootstrap p of 0 prints its resolution 2/B", () => {
 
 Deno.test("report: several pretraining seeds, each comparison with its own count", () => {
   const r = structuredClone(results);
-  const seeds = (n: number, pos: number) => ({
-    n_seeds: n,
-    seeds_positive: pos,
-    seed_share: 0.5,
-    seed_diffs: Array(n).fill(0.03),
-    seed_sd: 0,
-    se: 0.01,
-    se_seed: 0.007,
-    se_test: 0.007,
-    df: 4,
-    test_var: 1e-4,
-    test_cov: 5e-5,
-    ci_test: [0.01, 0.05] as [number, number],
-    ci_hier: [0.01, 0.05] as [number, number],
-  });
   r.differences.forEach((d, k) => {
-    d.seeds = seeds(k === 0 ? 2 : 3, 2);
+    d.seeds = seedStats(k === 0 ? 2 : 3, 2);
     d.p_method = "seed-t";
   });
   const page = parseDocument(buildReport({ results: r }));

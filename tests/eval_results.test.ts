@@ -22,7 +22,7 @@ import {
   writeResults,
 } from "../eval/mod.ts";
 import { Rng } from "../util/rng.ts";
-import { syntheticCells } from "./eval_fixtures.ts";
+import { seedStats, syntheticCells } from "./eval_fixtures.ts";
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./helpers.ts";
 
 const FAST = { replicates: 100, seed: 3 };
@@ -450,27 +450,12 @@ Deno.test("headline: one CI above 0 among several pointing the other way is not 
 });
 
 Deno.test("headline: 'sign held in every seed' counts each comparison's own seeds", () => {
-  const seeds = (n: number, pos: number) => ({
-    n_seeds: n,
-    seeds_positive: pos,
-    seed_share: 0.5,
-    seed_diffs: Array(n).fill(0.03),
-    seed_sd: 0,
-    se: 0.01,
-    se_seed: 0.007,
-    se_test: 0.007,
-    df: 4,
-    test_var: 1e-4,
-    test_cov: 5e-5,
-    ci_test: [0.01, 0.05] as [number, number],
-    ci_hier: [0.01, 0.05] as [number, number],
-  });
   const r = fakeResults([
     { fraction: 0.01, diff: 0.03, ci: [0.01, 0.05] },
     { fraction: 0.001, diff: 0.03, ci: [0.01, 0.05] },
   ]);
-  r.differences[0].seeds = seeds(3, 3);
-  r.differences[1].seeds = seeds(2, 2); // one seed's run failed here: 2 of 2 agree
+  r.differences[0].seeds = seedStats(3, 3);
+  r.differences[1].seeds = seedStats(2, 2); // one seed's run failed here: 2 of 2 agree
   const text = computeHeadline(r).text;
   assert(/MoCo was ahead in every seed in 2 of these 2 comparisons and behind in every/.test(text));
   assert(/Over 2–3 pretraining seeds/.test(text), text);
@@ -479,8 +464,8 @@ Deno.test("headline: 'sign held in every seed' counts each comparison's own seed
     { fraction: 0.01, diff: 0.03, ci: [0.01, 0.05] },
     { fraction: 0.001, diff: -0.03, ci: [-0.05, 0.01] },
   ]);
-  mixed.differences[0].seeds = seeds(3, 3);
-  mixed.differences[1].seeds = { ...seeds(3, 0), seed_diffs: [-0.03, -0.02, -0.04] };
+  mixed.differences[0].seeds = seedStats(3, 3);
+  mixed.differences[1].seeds = { ...seedStats(3, 0), seed_diffs: [-0.03, -0.02, -0.04] };
   const t2 = computeHeadline(mixed).text;
   assert(
     t2.includes(
