@@ -149,6 +149,7 @@ export {
   makeSplits,
   pretrainImages,
   type Splits,
+  type SplitsId,
   type SplitSource,
   testImages,
   type TestSource,

@@ -653,6 +653,35 @@ Deno.test("the plan's timing lets the tuner settle after each warm-up, then time
   assert(t.mocoStep > 0 && t.forward > 0, JSON.stringify(t));
 });
 
+Deno.test("experiment: a resume on other splits is refused, as is a drawn-test run from before", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const c: ExperimentConfig = {
+      ...cfg,
+      inits: ["random"],
+      protocols: ["linear"],
+      fractions: [1],
+      gradcamImages: 0,
+    };
+    await runTiny(c, dir);
+    const runJson = join(dir, "run.json");
+    const run = JSON.parse(await Deno.readTextFile(runJson));
+    assertEquals(run.config.splitsId.from, "drawn"); // memoryCache has no test split of its own
+    await runTiny(c, dir); // the same splits: resumes (nothing left to do)
+    const edit = async (f: (config: Record<string, unknown>) => void) => {
+      const r = structuredClone(run);
+      f(r.config);
+      await Deno.writeTextFile(runJson, JSON.stringify(r));
+    };
+    await edit((config) => (config.splitsId as { hash: string }).hash = "0".repeat(64));
+    await assertRejects(() => runTiny(c, dir), /other settings \(splits: saved/);
+    await edit((config) => delete config.splitsId);
+    await assertRejects(() => runTiny(c, dir), /made before this version's rule/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** runExperiment on the memory cache with TinyNet, logging into `logs`. */
 function runTiny(c: ExperimentConfig, dir: string, logs: string[] = []) {
   const cache = memoryCache();

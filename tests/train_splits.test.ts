@@ -7,7 +7,13 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./helpers.ts";
-import { makeSplits, pretrainImages, type SplitSource, testImages } from "../train/splits.ts";
+import {
+  drawnTestPatient,
+  makeSplits,
+  pretrainImages,
+  type SplitSource,
+  testImages,
+} from "../train/splits.ts";
 import { sharedPatients } from "../data/fractions.ts";
 import { loadDataset } from "../data/load.ts";
 import { ensureCache } from "../data/cache/builder.ts";
@@ -140,6 +146,27 @@ Deno.test("splits: a dataset without splits has one test set for every seed, nev
   assertEquals(p.leftOut, a.test.length);
   assertEquals(sharedPatients(src.records, p.indices, a.test), []);
   assertEquals(p.indices.length + a.test.length, 200);
+});
+
+Deno.test("splits: a drawn test set depends on patient ids alone, not labels, tasks or order", () => {
+  const imgs = patients("p", 100, 2, "train");
+  const a = source(imgs);
+  // Other labels (another --task or --uncertainty), and the records in another order.
+  const relabelled = source(imgs.map((m, i) => ({ ...m, label: (i * 7) % 3 === 0 ? 1 : 0 })));
+  const reversed = source([...imgs].reverse());
+  const ids = (src: SplitSource, idx: number[]) => idx.map((i) => src.records[i].patient).sort();
+  const t = testImages(a);
+  assertEquals(t.from, "drawn");
+  assertEquals(ids(relabelled, testImages(relabelled).indices), ids(a, t.indices));
+  assertEquals(ids(reversed, testImages(reversed).indices), ids(a, t.indices));
+  // Every image of a drawn patient is in the test set, and only those.
+  for (const [i, r] of a.records.entries()) {
+    assertEquals(t.indices.includes(i), drawnTestPatient(r.patient));
+  }
+  // The fingerprint follows the splits: another seed draws another validation set.
+  assertEquals(makeSplits(a, 0).id, makeSplits(source(imgs), 0).id);
+  assert(makeSplits(a, 0).id.hash !== makeSplits(a, 1).id.hash);
+  assertEquals(makeSplits(a, 0).id.from, "drawn");
 });
 
 const NIH = fileURLToPath(new URL("../../shared/data/nih1000", import.meta.url));

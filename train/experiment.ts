@@ -29,7 +29,7 @@ import { dirname, join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, sharedPatients } from "../data/fractions.ts";
-import { makeSplits } from "./splits.ts";
+import { makeSplits, type SplitsId } from "./splits.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 import { codeVersion, predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
@@ -150,6 +150,12 @@ export interface ExperimentConfig {
    * is not continued on other splits.
    */
   splitsOverlap?: { dropped: number; moved: number; patients: number };
+  /**
+   * The splits' fingerprint (train/splits.ts splitsId: where the test set comes from, a hash of
+   * the test, validation and train-pool images). Set by runExperiment; a resume on other splits
+   * is refused.
+   */
+  splitsId?: SplitsId;
 }
 
 /** The images an experiment runs on. */
@@ -277,6 +283,8 @@ async function checkResumable(
       : {}),
     ...(cfg.inits.includes("moco") && mocoMade ? { "moco backbone": c.mocoBackbone ?? null } : {}),
     "splits made patient-disjoint": c.splitsOverlap ?? null,
+    // runs before splits were fingerprinted: compared where the rule could not have changed
+    ...(saved.splitsId ? { splits: c.splitsId ?? null } : {}),
   });
   for (
     const [what, a, b] of [
@@ -290,6 +298,12 @@ async function checkResumable(
     }
   }
   const was = named(saved), now = named(cfg);
+  if (!saved.splitsId && cfg.splitsId?.from === "drawn") {
+    // The rule for a test set drawn from the images changed in session 16 (by patient id, not a
+    // seeded stratified draw): a run made before holds cells tested on other images.
+    was.splits = "none (made before this version's rule for a test set drawn from the images)";
+    now.splits = cfg.splitsId;
+  }
   const show = (v: unknown) => JSON.stringify(v) ?? "none";
   const differ = [...new Set([...Object.keys(was), ...Object.keys(now)])]
     .filter((k) => show(was[k]) !== show(now[k]));
@@ -535,6 +549,7 @@ export async function runExperiment(
     }
   }
   if (splits.overlap) cfg = { ...cfg, splitsOverlap: splits.overlap };
+  cfg = { ...cfg, splitsId: splits.id };
   const saved = await checkResumable(runDir, cfg, log);
   const T = cache.tasks.length;
   const linearDraws = Math.max(cfg.draws, cfg.linearDraws ?? 0);

@@ -2,10 +2,10 @@
  * Which images of a dataset each stage may use, by patient.
  *
  * Test: the dataset's own `test` split when usable (≥ 50 images, both classes of the primary
- * task), else its own `valid` split when usable, else a patient-disjoint 20% of the training and
- * validation images drawn with a fixed seed (TEST_SEED). The test set never depends on a run's
- * seed, so `deno task pretrain`, which cannot know the seed a later fine-tuning will use, leaves
- * out the same images as the experiment.
+ * task), else its own `valid` split when usable, else the images of the ~20% of patients whose id
+ * hashes low (drawnTestPatient). The test set never depends on a run's seed or on which labels it
+ * reads, so `deno task pretrain`, which cannot know how a later fine-tuning will run, leaves out
+ * the same images as the experiment.
  * Validation: the dataset's own `valid` split when it also has a usable `test` split, else 12% of
  * the remaining training patients (seeded by the run).
  * Pretraining: the training split's images less those of test patients. (Validation images stay
@@ -17,6 +17,7 @@
  * holding more of their images. What changed is reported (`notes`), and a run records it
  * (`overlap`) so that a run made before this rule is not resumed on other splits.
  */
+import { createHash } from "node:crypto";
 import { groupByPatient, type LabeledItem, splitByPatient } from "../data/fractions.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 
@@ -36,10 +37,10 @@ export interface Splits {
   overlap?: { dropped: number; moved: number; patients: number };
   /** One line per overlap resolved, for the run's log. */
   notes: string[];
+  /** The splits' fingerprint (splitsId). */
+  id: SplitsId;
 }
 
-/** The seed of a test set drawn from the training images: fixed, see the header. */
-export const TEST_SEED = 0;
 /** A dataset split is usable as validation or test with this many images (and both classes). */
 const MIN_SPLIT = 50;
 
@@ -77,17 +78,50 @@ function without(
 /** Where a test set comes from: the dataset's test or valid split, or drawn from its images. */
 export type TestSource = "test" | "valid" | "drawn";
 
+/** The share of patients a drawn test set takes (see drawnTestPatient). */
+export const DRAWN_TEST_SHARE = 0.2;
+
+/**
+ * Whether a patient is in a drawn test set: the first 32 bits of SHA-256("moco-cxr-test:" + id)
+ * fall in the lowest DRAWN_TEST_SHARE of their range. A patient's place depends on its id alone,
+ * not on labels, tasks, views or the order of the records, so `deno task pretrain` and a later
+ * fine-tuning with another --task, --uncertainty or --all-views leave out the same patients.
+ */
+export function drawnTestPatient(patient: string): boolean {
+  const h = createHash("sha256").update(`moco-cxr-test:${patient}`).digest();
+  return h.readUInt32BE(0) < DRAWN_TEST_SHARE * 2 ** 32;
+}
+
 /** The test images of a cache and where they come from; they depend on the data alone. */
 export function testImages(cache: SplitSource): { indices: number[]; from: TestSource } {
   const test = cache.splitIndices("test"), valid = cache.splitIndices("valid");
   if (usable(cache, test)) return { indices: test, from: "test" };
   if (usable(cache, valid)) return { indices: valid, from: "valid" };
-  const drawn = splitByPatient(cache.records, {
-    pool: [...cache.splitIndices("train"), ...valid].sort((a, b) => a - b),
-    ratios: { train: 0.8, valid: 0, test: 0.2 },
-    seed: TEST_SEED,
-  });
-  return { indices: drawn.test, from: "drawn" };
+  const pool = [...cache.splitIndices("train"), ...valid].sort((a, b) => a - b);
+  const drawn = pool.filter((i) => drawnTestPatient(cache.records[i].patient));
+  return { indices: drawn, from: "drawn" };
+}
+
+/**
+ * A fingerprint of a run's splits: where its test set comes from and a SHA-256 over the paths of
+ * its test, validation and train-pool images. A run records it, and a resume on other splits is
+ * refused (train/experiment.ts).
+ */
+export function splitsId(cache: SplitSource, s: Splits, from: TestSource): SplitsId {
+  const h = createHash("sha256");
+  for (const [name, idx] of [["test", s.test], ["val", s.val], ["train", s.trainPool]] as const) {
+    h.update(`${name}:${idx.length}\n`);
+    for (const i of idx) h.update(`${cache.records[i].path}\n`);
+  }
+  return { from, hash: h.digest("hex") };
+}
+
+/** What splitsId returns. */
+export interface SplitsId {
+  /** Where the test set comes from. */
+  from: TestSource;
+  /** SHA-256 (hex) over the test, validation and train-pool image paths. */
+  hash: string;
 }
 
 /**
@@ -156,13 +190,14 @@ export function makeSplits(cache: SplitSource, seed: number): Splits {
   };
   const train = leave(cache.splitIndices("train"), "training");
   const valid = from === "valid" ? [] : leave(cache.splitIndices("valid"), "validation");
-  const done = (trainPool: number[], val: number[]): Splits => ({
-    trainPool,
-    val,
-    test,
-    notes,
-    ...(dropped + moved > 0 ? { overlap: { dropped, moved, patients } } : {}),
-  });
+  const done = (trainPool: number[], val: number[]): Splits => {
+    const s = { trainPool, val, test, notes, id: { from, hash: "" } };
+    return {
+      ...s,
+      id: splitsId(cache, s, from),
+      ...(dropped + moved > 0 ? { overlap: { dropped, moved, patients } } : {}),
+    };
+  };
   if (from === "test" && usable(cache, valid)) {
     const u = untangle(records, train, valid);
     if (usable(cache, u.valid)) {
