@@ -1,9 +1,9 @@
 /**
  * The pretraining flags and the configuration they give, shared by the commands that pretrain:
  * `deno task pretrain`, `experiment`, `finetune` (its backbone/size/channel flags) and tools/probe_representation.ts.
- * `--rotate-interp` (PRETRAIN_ONLY_OPTIONS) is `deno task pretrain`'s alone: elsewhere the config's
- * rotateInterp is the default, nearest (MoCo-CXR's), which the experiment's views and fine-tuning's
- * augmented batches use (train/cache_sources.ts).
+ * `--rotate-interp` (ROTATE_OPTIONS), of pretrain, experiment and finetune, sets the config's
+ * rotateInterp: the views' rotation interpolation and, in experiment and finetune, the end-to-end
+ * batches' (train/cache_sources.ts); nearest (MoCo-CXR's) by default.
  */
 import { UserError } from "../util/user_error.ts";
 import { LOG_EVERY, LR, MAX_BAD, numFlag, numListFlag, type NumSpecs, SEED } from "./flags.ts";
@@ -42,11 +42,11 @@ export const PRETRAIN_OPTIONS = {
 } as const;
 
 /**
- * Flags of `deno task pretrain` alone that are part of a run's configuration: --rotate-interp
- * (the views' rotation interpolation, recorded as rotateInterp; the other commands that pretrain
- * use the default, nearest).
+ * --rotate-interp, a part of a run's configuration in pretrain, experiment and finetune: the views'
+ * and end-to-end batches' rotation interpolation, recorded as rotateInterp (nearest by default; a
+ * run recorded before it rotated bilinearly and resumes only with `--rotate-interp bilinear`).
  */
-export const PRETRAIN_ONLY_OPTIONS = {
+export const ROTATE_OPTIONS = {
   "rotate-interp": { type: "string" },
 } as const;
 

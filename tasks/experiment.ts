@@ -40,6 +40,7 @@ import {
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
   pretrainConfigFrom,
+  ROTATE_OPTIONS,
 } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../cli/flags.ts";
 
@@ -102,10 +103,13 @@ Labels and patients of --data (as --kind and --task, not applied to --ft-data)
 ${dataLabelHelp()}
 Pretraining flags (--data, --backbone, --size, --epochs, --batch, --queue, ...) are those of
 deno task pretrain --help; the defaults here are the preset's, with EXPERIMENT_EPOCHS pretraining
-epoch(s) per seed under cpu-demo.`;
+epoch(s) per seed under cpu-demo. --rotate-interp (nearest, the default, or bilinear) applies to
+the MoCo views and the end-to-end batches alike; a run folder made before it (bilinear, recorded
+as none) resumes only with --rotate-interp bilinear.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,
+  ...ROTATE_OPTIONS,
   ...DATA_LABEL_OPTIONS,
   "tune-cache": { type: "string" },
   inits: { type: "string" },
@@ -204,6 +208,7 @@ export function experimentConfigFrom(f: Flags): ExperimentConfig {
       e2eSteps: [Math.min(20, maxSteps), maxSteps],
       evalEvery: 30,
       patience: 0,
+      rotateInterp: pre.rotateInterp,
       // gpu and paper: MoCo-CXR's protocol, unless --ft-max-steps asks for a step budget.
       ...(demo || f["ft-max-steps"] !== undefined
         ? {}

@@ -27,7 +27,7 @@ import { cpuBackend } from "../model/backend_cpu.ts";
 import { loadInitWeights } from "../train/weights.ts";
 import { BackboneMismatchError } from "../train/run_errors.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
-import { PRETRAIN_NUMERIC, pretrainConfigFrom } from "../cli/pretrain_flags.ts";
+import { PRETRAIN_NUMERIC, pretrainConfigFrom, ROTATE_OPTIONS } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, MAX_BAD, numFlag, type NumSpecs } from "../cli/flags.ts";
 
 const HELP = `deno task finetune [--init random|imagenet|moco] [--weights FILE] [flags]
@@ -48,6 +48,8 @@ ${dataLabelHelp(20)}
                     (default 1)
   --batch N         batch (default 16); --lr LR (default 1e-4); --max-steps N (default 300)
   --seed S          default 0
+  --rotate-interp I end-to-end batches' ±10° rotation: nearest (default, MoCo-CXR's torchvision) or
+                    bilinear (runs before it; a run recorded without it resumes only with bilinear)
   --max-bad F       tolerated share of unreadable images, 0-1 (default 0.05, as prepare)
   --out DIR         run folder (default runs/finetune); cells already there are skipped
   --tune-cache PATH kernel tuning choices for this adapter (default runs/tune-cache.json, shared
@@ -86,6 +88,7 @@ export const FINETUNE_OPTIONS = {
   seed: { type: "string" },
   out: { type: "string" },
   "tune-cache": { type: "string" },
+  ...ROTATE_OPTIONS,
   ...DATA_LABEL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
@@ -172,6 +175,7 @@ export async function main(args: string[]): Promise<void> {
     size: f.size,
     "in-channels": f["in-channels"],
     seed: f.seed,
+    "rotate-interp": f["rotate-interp"],
   });
   if (init !== "random") {
     weights = await checkInitWeightsFlag(
@@ -217,6 +221,7 @@ export async function main(args: string[]): Promise<void> {
         e2eSteps: [Math.min(30, maxSteps), maxSteps],
         evalEvery: 25,
         patience: 0,
+        rotateInterp: pre.rotateInterp,
       },
       seed: pre.seed,
       gradcamImages: 4,

@@ -23,11 +23,11 @@ import { onInterrupt, pretrainInterruptLine } from "../cli/interrupt.ts";
 import {
   maxBadFrom,
   presetFrom,
-  PRETRAIN_ONLY_OPTIONS,
   PRETRAIN_OPTIONS,
   PRETRAIN_RUN_OPTIONS,
   pretrainConfigFrom,
   pretrainRunFrom,
+  ROTATE_OPTIONS,
 } from "../cli/pretrain_flags.ts";
 import {
   DATA_LABEL_OPTIONS,
@@ -131,7 +131,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     options: {
       ...PRETRAIN_OPTIONS,
-      ...PRETRAIN_ONLY_OPTIONS,
+      ...ROTATE_OPTIONS,
       ...PRETRAIN_RUN_OPTIONS,
       ...DATA_LABEL_OPTIONS,
       "tune-cache": { type: "string" },

@@ -11,10 +11,10 @@ import { explain } from "../cli/explain.ts";
 import { runMain } from "../cli/run_main.ts";
 import {
   PRETRAIN_NUMERIC,
-  PRETRAIN_ONLY_OPTIONS,
   PRETRAIN_OPTIONS,
   PRETRAIN_RUN_NUMERIC,
   PRETRAIN_RUN_OPTIONS,
+  ROTATE_OPTIONS,
 } from "../cli/pretrain_flags.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { FINETUNE_NUMERIC, FINETUNE_OPTIONS, main as finetuneMain } from "../tasks/finetune.ts";
@@ -122,7 +122,7 @@ const TASKS: Task[] = [
   {
     name: "pretrain",
     numeric: { ...PRETRAIN_NUMERIC, ...PRETRAIN_RUN_NUMERIC },
-    options: { ...PRETRAIN_OPTIONS, ...PRETRAIN_ONLY_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
+    options: { ...PRETRAIN_OPTIONS, ...ROTATE_OPTIONS, ...PRETRAIN_RUN_OPTIONS },
     run: viaRunMain(pretrainMain),
   },
   {

@@ -682,6 +682,52 @@ Deno.test("experiment: a resume on other splits is refused, as is a drawn-test r
   }
 });
 
+Deno.test("experiment: a run recorded before --rotate-interp resumes only with bilinear batches", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const c: ExperimentConfig = {
+      ...cfg,
+      inits: ["random"],
+      protocols: ["linear"],
+      fractions: [1],
+      gradcamImages: 0,
+      finetune: { ...cfg.finetune, rotateInterp: "nearest" },
+    };
+    await runTiny(c, dir);
+    const runJson = join(dir, "run.json");
+    const run = JSON.parse(await Deno.readTextFile(runJson));
+    assertEquals(run.config.finetune.rotateInterp, "nearest");
+    delete run.config.finetune.rotateInterp; // as every run before the flag recorded it
+    await Deno.writeTextFile(runJson, JSON.stringify(run));
+    await assertRejects(
+      () => runTiny(c, dir),
+      /fine-tuning rotateInterp: saved "bilinear", now "nearest"/,
+    );
+    await runTiny({ ...c, finetune: { ...c.finetune, rotateInterp: "bilinear" } }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("labelledSource: the augmented batches rotate by the given interpolation", () => {
+  const cache = memoryCache();
+  const idx = [0, 1, 2, 3];
+  const batch = (interp: "nearest" | "bilinear") => {
+    const src = labelledSource(cache, [...cache.splitIndices("train")], S, 1, "mococxr", interp);
+    return Array.from(src.augmented(idx, new Rng(9)).data);
+  };
+  const nearest = batch("nearest"), bilinear = batch("bilinear");
+  assert(nearest.join() !== bilinear.join(), "the interpolation reaches the batches");
+  // Nearest reads stored pixels: every value is one of the 256 normalised gray levels.
+  const levels = new Set(
+    Array.from({ length: 256 }, (_, v) => Math.fround((v / 255 - 0.502) / 0.0856)),
+  );
+  assert(
+    nearest.filter((v) => !levels.has(Math.fround(v))).length === 0,
+    "nearest reads stored pixels",
+  );
+});
+
 /** runExperiment on the memory cache with TinyNet, logging into `logs`. */
 function runTiny(c: ExperimentConfig, dir: string, logs: string[] = []) {
   const cache = memoryCache();

@@ -111,6 +111,8 @@ export function labelledSource(
   size: number,
   channels: 1 | 3,
   norm: LabelledNorm = "mococxr",
+  /** The augmented batches' rotation interpolation (end-to-end training; evaluation has none). */
+  interp: Interp = "nearest",
 ): LabelledSource {
   const T = cache.tasks.length;
   const labels = new Float32Array(indices.length * T), mask = new Float32Array(indices.length * T);
@@ -125,7 +127,7 @@ export function labelledSource(
     ? "none"
     : "imagenet";
   const evalAug = evalAugment(size, { channels, normalize });
-  const trainAug = trainAugment(size, { channels, normalize });
+  const trainAug = trainAugment(size, { channels, normalize, interp });
   const map = (idx: number[]) => idx.map((i) => indices[i]);
   const finish = (x: Float32Array, n: number) =>
     imageBatch(perChannel ? imagenetPerChannel(x, n, size) : x, n, channels, size);

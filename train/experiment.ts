@@ -41,7 +41,8 @@ import {
   OtherSettingsError,
 } from "./run_errors.ts";
 import type { TrainOps } from "./train_ops.ts";
-import { pretrain, type PretrainConfig } from "./pretrain.ts";
+import { pretrain, type PretrainConfig, rotateInterpOf } from "./pretrain.ts";
+import type { Interp } from "../data/augment.ts";
 import {
   buildClassifier,
   finetune,
@@ -137,6 +138,13 @@ export interface ExperimentConfig {
     e2eEpochs?: { maxEpochs: number; patience: number };
     /** Linear protocol: L-BFGS iteration cap per C (default 5000; tests force a tiny one). */
     probeMaxIter?: number;
+    /**
+     * End-to-end training batches' rotation interpolation (data/augment.ts; the views' choice,
+     * --rotate-interp; nearest when absent). Runs recorded before it have none and rotated
+     * bilinearly, so a resume compares an absent one as bilinear (finetuneInterpOf); the tasks
+     * always record it.
+     */
+    rotateInterp?: Interp;
   };
   /** Seed of the splits, the fraction draws and the fine-tuning runs. */
   seed: number;
@@ -273,10 +281,15 @@ async function checkResumable(
   const named = (c: ExperimentConfig): Record<string, unknown> => ({
     ...Object.fromEntries(
       Object.entries(
-        whole ? { ...c.pretrain, dataset: undefined } : finetuneView(c.pretrain),
+        whole
+          ? { ...c.pretrain, dataset: undefined, rotateInterp: rotateInterpOf(c.pretrain) }
+          : finetuneView(c.pretrain),
       ).map(([k, v]) => [`pretrain ${k}`, v]),
     ),
-    ...Object.fromEntries(Object.entries(c.finetune).map(([k, v]) => [`fine-tuning ${k}`, v])),
+    ...Object.fromEntries(
+      Object.entries({ ...c.finetune, rotateInterp: finetuneInterpOf(c.finetune) })
+        .map(([k, v]) => [`fine-tuning ${k}`, v]),
+    ),
     seed: c.seed,
     ...(cfg.inits.includes("imagenet") && state.cells.imagenet
       ? { imagenet: c.imagenet ?? null }
@@ -361,6 +374,11 @@ function recordedConfig(
     imagenet: cfg.imagenet ?? was?.imagenet,
     mocoBackbone: cfg.mocoBackbone ?? was?.mocoBackbone,
   };
+}
+
+/** A fine-tuning config's rotation interpolation: bilinear where a run recorded none. */
+export function finetuneInterpOf(f: { rotateInterp?: Interp }): Interp {
+  return f.rotateInterp ?? "bilinear";
 }
 
 /** Whether the grid has end-to-end cells at this fraction. */
@@ -694,7 +712,7 @@ export async function runExperiment(
       setsByNorm.set(norm, {
         test: labelledSource(cache, splits.test, S, C, norm),
         val: labelledSource(cache, splits.val, S, C, norm),
-        train: labelledSource(cache, splits.trainPool, S, C, norm),
+        train: labelledSource(cache, splits.trainPool, S, C, norm, cfg.finetune.rotateInterp),
       });
     }
     return setsByNorm.get(norm)!;
