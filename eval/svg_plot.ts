@@ -136,7 +136,7 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
   }
   const legendRows = legendTop && slots.length > 0 ? slots[slots.length - 1].row + 1 : 0;
   const M = { l: 54, r: 14, t: 26 + legendRows * 16, b: 42 };
-  const pw = W - M.l - M.r, ph = H - M.t - M.b;
+  const ph = H - M.t - M.b;
 
   const xs = spec.series.flatMap((se) => se.points.map((p) => p.x)).filter((x) =>
     !spec.xLog || x > 0
@@ -152,6 +152,16 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
     const pad = 0.06 * (y1 - y0);
     [y0, y1] = [y0 - pad, y1 + pad];
   }
+  const yt = spec.yTicks ?? (() => {
+    const n = Math.max(3, Math.round(ph / 45));
+    const v = niceTicks(y0, y1, n);
+    const d = decimalsFor(stepOf(v, y0, y1, n));
+    const sign = (x: number) => (spec.ySigned && x > 0 ? "+" : x < 0 ? "−" : "");
+    return v.map((value) => ({ value, label: sign(value) + Math.abs(value).toFixed(d) }));
+  })();
+  // The y title sits left of the widest tick label (6.3 px a character, as the legend's estimate).
+  M.l = Math.max(M.l, 24 + 6.3 * Math.max(0, ...yt.map((t) => t.label.length)));
+  const pw = W - M.l - M.r;
   const tx = spec.xLog
     ? (x: number) =>
       M.l + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * pw
@@ -172,13 +182,6 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
 
   // Grid and axes.
   const grid = s(doc, "g", { class: "grid" });
-  const yt = spec.yTicks ?? (() => {
-    const n = Math.max(3, Math.round(ph / 45));
-    const v = niceTicks(y0, y1, n);
-    const d = decimalsFor(stepOf(v, y0, y1, n));
-    const sign = (x: number) => (spec.ySigned && x > 0 ? "+" : x < 0 ? "−" : "");
-    return v.map((value) => ({ value, label: sign(value) + Math.abs(value).toFixed(d) }));
-  })();
   const xt = spec.xTicks ?? (() => {
     if (spec.xLog) {
       const out: Tick[] = [];

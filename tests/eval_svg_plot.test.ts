@@ -49,3 +49,24 @@ Deno.test("niceTicks: at least 2 ticks for any range; decimals from the step", (
   assertEquals(decimalsFor(5), 0);
   assertEquals(decimalsFor(0.001), 3);
 });
+
+Deno.test("linePlot: the plot frame starts right of the widest y tick label (lr axes)", () => {
+  const frameX = (lo: number, hi: number) => {
+    const svg = linePlot(newDocument(), {
+      className: "plot",
+      title: "t",
+      xLabel: "step",
+      yLabel: "learning rate",
+      series: [{ name: "s", color: "#000", points: [{ x: 0, y: lo }, { x: 1, y: hi }] }],
+    });
+    const labels = Array.from(svg.querySelectorAll("text.tick"))
+      .filter((t) => t.getAttribute("text-anchor") === "end").map((t) => t.textContent ?? "");
+    const x = Number(svg.querySelectorAll("rect.frame")[0].getAttribute("x"));
+    return { x, widest: Math.max(...labels.map((l) => l.length)) };
+  };
+  const lr = frameX(0.00001, 0.0001); // labels such as "0.00010": 7 characters
+  assert(lr.widest >= 7, `${lr.widest}`);
+  // the rotated y title (centred at x = 13) clears labels 6.3 px a character wide, 6 px off the frame
+  assert(lr.x - 6 - 6.3 * lr.widest >= 18, `frame at ${lr.x} for ${lr.widest}-character labels`);
+  assertEquals(frameX(0.4, 0.8).x, 54); // short labels keep the usual margin
+});

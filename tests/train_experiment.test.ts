@@ -154,6 +154,13 @@ Deno.test("experiment grid: pretrain, every cell, results and report; a rerun re
   await Deno.stat(join(dir, "pretrain", "backbone.safetensors"));
   await Deno.stat(join(dir, "metrics", "pretrain.jsonl"));
   assertEquals([...Deno.readDirSync(join(dir, "gradcam"))].length, 4);
+  // Each example names its cell and image (init, fraction, draw, seed, which test positive).
+  const cam = JSON.parse(await Deno.readTextFile(join(dir, "gradcam", "moco_1.json")));
+  assert(
+    /^MoCo-CXR, end-to-end at 100% of the labels \(draw 0, pretraining seed 0\): .*test positive 2 of the first 2, img\d+\.png$/
+      .test(cam.title),
+    cam.title,
+  );
 
   const before = logs.length;
   await run(); // everything exists: nothing is trained again

@@ -25,7 +25,7 @@
  * statistics). A frozen backbone's BN running statistics cannot absorb the difference.
  */
 import { type DatasetIdentity, identityDifference } from "../data/identity.ts";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Backend } from "../model/backend.ts";
 import type { ClassifierNet, NetOptions } from "../model/classifier.ts";
 import { labelFractionSubsets, sharedPatients } from "../data/fractions.ts";
@@ -33,6 +33,7 @@ import { makeSplits, type SplitsId } from "./splits.ts";
 import type { ImageCache } from "../data/cache/reader.ts";
 import { codeVersion, predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
+import { INIT_LABEL } from "../eval/format.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
 import {
   ConflictingSettingsError,
@@ -904,7 +905,10 @@ export async function runExperiment(
               protocol === "e2e" && sub.fraction === largest && sub.draw === 0 && k === 0 &&
               cfg.gradcamImages > 0
             ) {
-              await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir);
+              await writeGradCams(B, r.net, test, S, C, cfg.gradcamImages, init, runDir, {
+                fraction: sub.fraction,
+                seed: pc.seed,
+              });
             }
             if (r.net !== feats?.net) r.net.dispose();
             await plan?.betweenSteps?.();
@@ -941,8 +945,11 @@ async function writeGradCams(
   count: number,
   init: Init,
   runDir: string,
+  /** The cell the network comes from: its label fraction (draw 0) and pretraining seed. */
+  cell: { fraction: number; seed: number },
 ): Promise<void> {
   const T = test.tasks.length;
+  // The first `count` test positives in test order (the same images for every init).
   const positives = Array.from({ length: test.count }, (_, i) => i)
     .filter((i) => test.mask[i * T] > 0 && test.labels[i * T] > 0).slice(0, count);
   if (!positives.length) return;
@@ -951,7 +958,11 @@ async function writeGradCams(
   for (let j = 0; j < positives.length; j++) {
     const img = images.data.subarray(j * C * S * S, j * C * S * S + S * S);
     await writeJsonAtomic(join(runDir, "gradcam", `${init}_${j}.json`), {
-      title: `${init} init, end-to-end: ${test.tasks[0]}, Grad-CAM on ${cam.layer}`,
+      title: `${INIT_LABEL[init]}, end-to-end at ${formatFraction(cell.fraction)} of the labels ` +
+        `(draw 0, pretraining seed ${cell.seed}): ${test.tasks[0]}, Grad-CAM on ${cam.layer}; ` +
+        `test positive ${j + 1} of the first ${positives.length}, ${
+          basename(test.ids[positives[j]])
+        }`,
       width: S,
       height: S,
       image: Array.from(img),
