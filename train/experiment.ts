@@ -802,6 +802,7 @@ export async function runExperiment(
               seed: ftSeed + sub.draw,
               penaltyGrid: fc.penaltyGrid,
               probeMaxIter: fc.probeMaxIter,
+              selectTask: 0, // the task the predictions file reports
             };
             if (protocol === "linear" && !feats) {
               log(

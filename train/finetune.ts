@@ -89,6 +89,12 @@ export interface FinetuneConfig {
    * force a tiny one to see unconverged points reported.
    */
   probeMaxIter?: number;
+  /**
+   * End-to-end: the task whose validation AUC selects the kept weights (default: the mean over
+   * tasks). The experiment reports task 0 and selects on it, as the linear protocol's penalty is
+   * chosen per task.
+   */
+  selectTask?: number;
 }
 
 /** Test-set labels and scores of a fine-tuned model. */
@@ -147,11 +153,12 @@ export function stepsFor(n: number, batch: number, minSteps: number, maxSteps: n
   return Math.max(minSteps, Math.min(maxSteps, Math.ceil((epochs * n) / batch)));
 }
 
-/** Mean AUC over the tasks that have both classes among the masked labels. */
-export function meanAuc(p: Predictions): number {
+/** Mean AUC over the tasks that have both classes among the masked labels (or task `only`'s). */
+export function meanAuc(p: Predictions, only?: number): number {
   const T = p.tasks.length, n = p.labels.length / T;
   const aucs: number[] = [];
   for (let t = 0; t < T; t++) {
+    if (only !== undefined && t !== only) continue;
     const y: number[] = [], s: number[] = [];
     for (let i = 0; i < n; i++) {
       if (p.mask[i * T + t] > 0) {
@@ -327,7 +334,7 @@ export async function finetune(
       if (evalNow || unread.length >= LOSS_READ_EVERY) await readLosses();
       await opts.betweenSteps?.();
       if (evalNow) {
-        const v = meanAuc(await predict(val));
+        const v = meanAuc(await predict(val), cfg.selectTask);
         const meanLoss = lossSum / lossCount;
         lossSum = lossCount = 0;
         curve.push({ step, loss: meanLoss, val_auc: v });
