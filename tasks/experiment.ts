@@ -326,9 +326,12 @@ export async function main(args: string[]): Promise<void> {
   checkPrecision(gpu, pre.moco.precision);
   const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);
   console.log(
-    `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, batch ` +
-      `${pre.batchSize}, ${pre.moco.precision ?? "f32"} storage, ${pre.epochs} epoch(s) per ` +
-      `pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
+    cfg.mocoBackbone
+      ? `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px; ` +
+        `no pretraining here: the MoCo backbone is ${cfg.mocoBackbone}`
+      : `${presetLine(preset, !!f.preset, gpu)}; ${pre.moco.backbone} at ${pre.imageSize} px, ` +
+        `batch ${pre.batchSize}, ${pre.moco.precision ?? "f32"} storage, ${pre.epochs} epoch(s) ` +
+        `per pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
   );
   const B = gpuBackend(gpu);
   // every training-split image but the test patients' (train/splits.ts)
@@ -349,6 +352,8 @@ export async function main(args: string[]): Promise<void> {
     timeRun(B, gpuTrainOps, {
       adapter: gpu.describe(),
       pretrain: pre,
+      // a given MoCo backbone: nothing is pretrained here, so no MoCo step is timed
+      ...(cfg.mocoBackbone ? { mocoSteps: 0 } : {}),
       source: twoViewSource(
         pretrainData.cache,
         pretrainSet.indices,

@@ -660,6 +660,29 @@ Deno.test("the plan's timing lets the tuner settle after each warm-up, then time
   assert(t.mocoStep > 0 && t.forward > 0, JSON.stringify(t));
 });
 
+Deno.test("the plan times no MoCo step when nothing is pretrained (a given backbone)", async () => {
+  const cache = memoryCache(), train = cache.splitIndices("train");
+  const untouched = () => {
+    throw new Error("a MoCo view was made");
+  };
+  const t = await timeRun(B, gpuTrainOps, {
+    adapter: "test",
+    pretrain: cfg.pretrain,
+    source: { count: train.length, twoViews: untouched } as unknown as Parameters<
+      typeof timeRun
+    >[2]["source"],
+    labelled: labelledSource(cache, train.slice(0, 32), S, 1),
+    ft: cfg.finetune,
+    probeSizes: [],
+    probeSets: { trainPool: 32, val: 16, test: 16 },
+    mocoSteps: 0,
+    ftSteps: 1,
+    backbone: (o) => new TinyNet(B, o),
+  });
+  assertEquals([t.mocoStep, t.checkpoint], [0, 0]);
+  assert(t.forward > 0, JSON.stringify(t));
+});
+
 Deno.test("experiment: a resume on other splits is refused, as is a drawn-test run from before", async () => {
   const dir = await Deno.makeTempDir();
   try {

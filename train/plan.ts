@@ -168,6 +168,7 @@ export async function timeRun(
     probeSizes: number[];
     /** Shapes of the linear protocol's feature sets. */
     probeSets: { trainPool: number; val: number; test: number };
+    /** MoCo steps timed (default 3; 0: none, the run pretrains nothing). */
     mocoSteps?: number;
     ftSteps?: number;
     /** Where a checkpoint may be written (and removed) to time it. */
@@ -177,7 +178,10 @@ export async function timeRun(
 ): Promise<Timings> {
   const pc = opts.pretrain, S = pc.imageSize, C = pc.moco.inChannels, N = pc.batchSize;
   const mocoSteps = opts.mocoSteps ?? 3, ftSteps = opts.ftSteps ?? 4;
-  const m = await timeMocoStep(B, ops, pc, opts.source, { ...opts, steps: mocoSteps });
+  // mocoSteps 0: nothing is pretrained (a given MoCo backbone), so no step is timed
+  const m = mocoSteps > 0
+    ? await timeMocoStep(B, ops, pc, opts.source, { ...opts, steps: mocoSteps })
+    : { step: 0, checkpoint: 0 };
 
   // Eval-mode forward passes.
   const L = opts.labelled;
