@@ -76,7 +76,7 @@ export function overlayRaster(
   heat01: ArrayLike<number>,
   width: number,
   height: number,
-  { cmap = "jet", alpha = 0.6 }: { cmap?: ColormapName; alpha?: number } = {},
+  { cmap = "inferno", alpha = 0.6 }: { cmap?: ColormapName; alpha?: number } = {},
 ): RasterImage {
   const g = normalizeMinMax(image);
   const f = colormap(cmap);

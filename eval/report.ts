@@ -114,7 +114,7 @@ export function buildReport(input: ReportInput): string {
   }
   add(h(doc, "h2", {}, "Grad-CAM examples"));
   if (input.gradcam && input.gradcam.length > 0) {
-    add(...gradcamSection(doc, input.gradcam, input.gradcamColormap ?? "jet"));
+    add(...gradcamSection(doc, input.gradcam, input.gradcamColormap ?? "inferno"));
   } else add(h(doc, "p", { class: "sub" }, noGradcamReason(r)));
   add(h(doc, "h2", {}, "Run metadata"));
   add(...metadataSection(doc, r, input.metadata, {

@@ -38,7 +38,8 @@ Options:
   --seed S         bootstrap seed (default 0)
   --level L        confidence level (default 0.95)
   --title T        report title (run mode)
-  --colormap NAME  Grad-CAM colormap: jet or inferno (default jet)
+  --colormap NAME  Grad-CAM colormap: inferno (default; perceptually uniform, colour-blind safe)
+                   or jet
   -h, --help       show this help
 
 The two modes draw their own bootstrap resamples (--run seeds a stream per cell and comparison,
@@ -120,7 +121,7 @@ export async function main(
       seed: numberOpt(v.seed, "seed", 0),
       level: numberOpt(v.level, "level", 0.95),
     };
-    const colormap = v.colormap ?? "jet";
+    const colormap = v.colormap ?? "inferno";
     if (colormap !== "jet" && colormap !== "inferno") {
       throw new EvalInputError(`--colormap ${colormap}: use jet or inferno`);
     }

@@ -420,7 +420,7 @@ export async function main(args: string[]): Promise<void> {
     },
   ).finally(stopListening);
   if (f["dry-run"]) return;
-  await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
+  await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "inferno" });
   console.log(`\nreport: ${join(out, "report.html")}`);
 }
 

@@ -239,7 +239,7 @@ export async function main(args: string[]): Promise<void> {
     undefined,
     tuning,
   );
-  await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "jet" });
+  await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "inferno" });
 }
 
 if (import.meta.main) runMain(() => main(Deno.args));
