@@ -397,11 +397,15 @@ Deno.test("experiment splits: a dataset's own test split is the test set, valid 
   assertEquals(s.test, three.splitIndices("test"));
   assertEquals(s.val, three.splitIndices("valid"));
   assertEquals(s.trainPool, three.splitIndices("train"));
-  // A valid split too small to validate on (30): a patient-disjoint share of train instead.
+  // A valid split too small to validate on (30): a patient-disjoint share of train and valid
+  // instead, so its labelled images are not lost.
   const small = withSplits((i) => i < 30 ? "train" : i < 90 ? "test" : "valid");
   const t = makeSplits(small, 0);
   assertEquals(t.test, small.splitIndices("test"));
-  assertEquals([...t.trainPool, ...t.val].sort((a, b) => a - b), small.splitIndices("train"));
+  assertEquals(
+    [...t.trainPool, ...t.val].sort((a, b) => a - b),
+    [...small.splitIndices("train"), ...small.splitIndices("valid")].sort((a, b) => a - b),
+  );
   assert(t.val.length > 0);
 });
 

@@ -7,7 +7,8 @@
  * reads, so `deno task pretrain`, which cannot know how a later fine-tuning will run, leaves out
  * the same images as the experiment.
  * Validation: the dataset's own `valid` split when it also has a usable `test` split, else 12% of
- * the remaining training patients (seeded by the run).
+ * the remaining training patients (seeded by the run), the valid split's images among them where
+ * that split is not the test set.
  * Pretraining: the training split's images less those of test patients. (Validation images stay
  * in: MoCo-CXR pretrained on the whole CheXpert training set and validated on part of it.)
  *
@@ -213,9 +214,10 @@ export function makeSplits(cache: SplitSource, seed: number): Splits {
     }
     notes.push("the validation split is too small once patient-disjoint: drawn from training");
   }
-  // Validation drawn from the training patients; a test set drawn from the images leaves the rest
-  // of the valid split to train and validate as well.
-  const pool = from === "drawn" ? [...train, ...valid].sort((a, b) => a - b) : train;
+  // Validation drawn from the training patients. A valid split that is not the test set (too
+  // small to validate on beside a test split, or beside a test set drawn from the images) joins
+  // the pool: its labelled images train and validate like the rest.
+  const pool = from === "valid" ? train : [...train, ...valid].sort((a, b) => a - b);
   const s = splitByPatient(records, { pool, ratios: { train: 0.88, valid: 0.12, test: 0 }, seed });
   return done(s.train, s.valid);
 }
