@@ -35,6 +35,7 @@ export const CACHE_ROOT = "runs/cache";
 /** The label and patient flags, as parseArgs options (every task that opens data takes them). */
 export const DATA_LABEL_OPTIONS = {
   csv: { type: "string" },
+  positive: { type: "string" },
   uncertainty: { type: "string" },
   "all-views": { type: "boolean" },
   "patient-pattern": { type: "string" },
@@ -46,6 +47,10 @@ export function dataLabelHelp(col = 24): string {
     ["--csv FILE", [
       "a path,label[,patient][,split] CSV (default <data>/labels.csv;",
       "without --data, the CSV's folder is the dataset root)",
+    ]],
+    ["--positive VALUE", [
+      "CSV text labels: the value read as positive (case ignored; the other",
+      "values negative), e.g. PNEUMONIA; --task names the CSV's label column",
     ]],
     ["--uncertainty U", ["CheXpert and CSV -1 labels: ones (U-Ones, default), zeros, ignore"]],
     ["--all-views", ["CheXpert: lateral views too (default: frontal views only)"]],
@@ -70,6 +75,8 @@ export interface DataLabelFlags {
   allViews?: boolean;
   /** A regular expression's source: its first capture group is the patient id. */
   patientPattern?: string;
+  /** CSV text labels: the value read as positive. */
+  positive?: string;
 }
 
 const POLICIES: UncertaintyPolicy[] = ["ones", "zeros", "ignore"];
@@ -109,7 +116,12 @@ export function dataLabelFlagsFrom(
   }
   const pattern = str("patient-pattern");
   if (pattern !== undefined) compilePatientPattern(pattern);
+  const positive = str("positive");
+  if (positive !== undefined && positive.trim() === "") {
+    throw new UserError("--positive needs the label value read as positive, e.g. PNEUMONIA");
+  }
   return {
+    ...(positive !== undefined ? { positive: positive.trim() } : {}),
     ...(csv !== undefined ? { csv } : {}),
     ...(uncertainty !== undefined ? { uncertainty: uncertainty as UncertaintyPolicy } : {}),
     ...(f["all-views"] ? { allViews: true } : {}),
@@ -174,6 +186,7 @@ export async function openData(f: DataFlags): Promise<OpenedData> {
     uncertainty: f.uncertainty,
     "all-views": f.allViews,
     "patient-pattern": f.patientPattern,
+    positive: f.positive,
   });
   const synthOpts = f.synthImages ? { n: f.synthImages } : {};
   const root = f.data ?? (labels.csv ? dirname(resolve(labels.csv)) : undefined) ??
@@ -224,6 +237,7 @@ export async function loadFlaggedDataset(
       uncertainty: f.uncertainty,
       frontalOnly: !f.allViews,
       patientPattern: pattern,
+      positive: f.positive,
     });
   } catch (e) {
     if (e instanceof Deno.errors.NotCapable || e instanceof UnknownTaskError) throw e;
@@ -249,6 +263,7 @@ export function describeLabelSettings(ds: Dataset): string {
   if (s.blank) parts.push(`blank → ${s.blank === "zeros" ? "0" : "ignored"}`);
   if (s.views) parts.push(`${s.views} views`);
   if (s.patientPattern) parts.push(`patients by ${s.patientPattern}`);
+  if (s.positive) parts.push(`positive: "${s.positive}"`);
   return parts.join(", ");
 }
 

@@ -3,7 +3,7 @@
  * folders, e.g. NIH's `train/0_normal/*.png`), or a CSV of `path,label[,patient][,split]`.
  * Patients come from a patient column, else from the paths (patients.ts), or a patient pattern.
  */
-import { DataError } from "./data_error.ts";
+import { DataError, UnknownTaskError } from "./data_error.ts";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { findColumn, readCsv } from "./csv.ts";
 import { isDir, listDir, type PathCheck, refuseSymlinkEscapes, resolveInside } from "./paths.ts";
@@ -227,6 +227,18 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
   const labelCols = labelNames.map((n) => findColumn(h, n));
   const patientCol = findColumn(h, ...PATIENT_COLUMNS);
   const splitCol = findColumn(h, "split", "set", "fold");
+  const special = new Set([pathCol, patientCol, splitCol]);
+  const candidates = h.filter((_, i) => !special.has(i));
+  if (pathCol >= 0 && opts.labelColumns && labelCols.some((c) => c < 0)) {
+    // columns asked for by name (--task): say which the CSV has
+    throw new UnknownTaskError(labelNames.filter((_, i) => labelCols[i] < 0), candidates, root);
+  }
+  if (pathCol >= 0 && labelCols.some((c) => c < 0) && candidates.length) {
+    throw new DataError(
+      `${file}: no label column named label/target/class/y; name yours with --task ` +
+        `(this CSV's other columns: ${candidates.join(", ")})`,
+    );
+  }
   if (pathCol < 0 || labelCols.some((c) => c < 0)) {
     throw new DataError(
       `${file}: expected a header with a path column (path/image/file) and label column(s) ` +
@@ -336,6 +348,7 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
       blank,
       csv: file,
       ...(opts.patientPattern ? { patientPattern: opts.patientPattern.source } : {}),
+      ...(positive ? { positive } : {}),
     },
   };
 }

@@ -54,6 +54,7 @@ const SETTING_WORDS: [keyof LabelSettings, string][] = [
   ["views", "views"],
   ["csv", "CSV"],
   ["patientPattern", "patient pattern"],
+  ["positive", "positive label"],
 ];
 
 /** Why two identities differ, in words (null when they are the same dataset). */

@@ -41,8 +41,16 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
       return selectTasks(await loadShenzhen(spec), spec.tasks);
     case "folder":
       return selectTasks(await loadFolder(spec), spec.tasks);
-    case "csv":
-      return selectTasks(await loadCsvDataset(spec), spec.tasks);
+    case "csv": {
+      // named tasks are the CSV's label columns (any names); none, "default" or "all": the column
+      // named label/target/class/y
+      const names = taskNames(spec.tasks);
+      const columns = spec.labelColumns ?? names;
+      return selectTasks(
+        await loadCsvDataset({ ...spec, ...(columns ? { labelColumns: columns } : {}) }),
+        spec.tasks,
+      );
+    }
     default:
       throw new DataError(
         `${spec.root}: no dataset layout recognised; expected one of: CheXpert (train.csv + ` +
@@ -67,14 +75,21 @@ export function splitIndices(ds: Dataset, split: string): number[] {
  * (compared ignoring case, in the order given) keep those label columns; a name the dataset
  * does not have is refused (UnknownTaskError, listing the labels it has).
  */
-export function selectTasks(ds: Dataset, spec: string | string[] | undefined): Dataset {
-  if (spec === undefined) return ds;
+/** The task names a spec asks for (trimmed, each once), or undefined for none/default/all. */
+function taskNames(spec: string | string[] | undefined): string[] | undefined {
+  if (spec === undefined) return undefined;
   const names = [
     ...new Set((Array.isArray(spec) ? spec : spec.split(",")).map((n) => n.trim())),
   ].filter((n) => n !== "");
   if (names.length === 0 || (names.length === 1 && ["default", "all"].includes(names[0]))) {
-    return ds;
+    return undefined;
   }
+  return names;
+}
+
+export function selectTasks(ds: Dataset, spec: string | string[] | undefined): Dataset {
+  const names = taskNames(spec);
+  if (names === undefined) return ds;
   const cols = names.map((n) => ds.tasks.findIndex((t) => t.toLowerCase() === n.toLowerCase()));
   const missing = names.filter((_, i) => cols[i] < 0);
   if (missing.length) throw new UnknownTaskError(missing, ds.tasks, ds.root);

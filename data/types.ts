@@ -88,6 +88,8 @@ export interface LabelSettings {
   csv?: string;
   /** The patient pattern (a regular expression's source), when one was given. */
   patientPattern?: string;
+  /** CSV text labels: the value read as positive (lower case), when one was given. */
+  positive?: string;
 }
 
 /** What an uncertain label (-1) becomes: positive (U-Ones), negative (U-Zeros) or masked out. */

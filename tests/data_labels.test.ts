@@ -13,6 +13,7 @@ import { loadDataset } from "../data/load.ts";
 import { PatientPatternError, patientsFromPaths } from "../data/patients.ts";
 import { encodePngGray } from "../data/png_encode.ts";
 import type { Dataset } from "../data/types.ts";
+import { dataLabelFlagsFrom } from "../cli/open_data.ts";
 
 const PNG = encodePngGray({ width: 2, height: 2, data: new Uint8Array([0, 64, 128, 255]) });
 
@@ -355,4 +356,42 @@ Deno.test("Shenzhen: a patient pattern is applied and recorded", async () => {
     assertEquals(patients(ds), ["CHNCXR", "CHNCXR"]);
     assertEquals(ds.labelSettings, { patientPattern: "^(CHNCXR)_" });
   });
+});
+
+Deno.test("CSV label columns by --task (any name), text labels by --positive; clear refusals", async () => {
+  await withDir(async (dir) => {
+    await csv(dir, [
+      "path,finding,effusion",
+      "a.png,PNEUMONIA,1",
+      "b.png,normal,0",
+      "c.png,Pneumonia,0",
+    ]);
+    // no column named label/target/class/y: the refusal names the columns --task can take
+    await assertRejects(
+      () => loadDataset({ root: dir, quiet: true }),
+      /no label column named label\/target\/class\/y; name yours with --task \(this CSV's other columns: finding, effusion\)/,
+    );
+    const eff = await loadDataset({ root: dir, tasks: "effusion", quiet: true });
+    assertEquals(eff.tasks, ["effusion"]);
+    assertEquals(eff.records.map((r) => r.labels[0]), [1, 0, 0]);
+    // text labels: the --positive value (case ignored) is 1, the others 0, and it is recorded
+    const text = await loadDataset({ root: dir, tasks: "finding", positive: "pneumonia" });
+    assertEquals(text.records.map((r) => r.labels[0]), [1, 0, 1]);
+    assertEquals(text.labelSettings?.positive, "pneumonia");
+    await assertRejects(
+      () => loadDataset({ root: dir, tasks: "nope", quiet: true }),
+      /no label "nope"; its labels: finding, effusion/,
+    );
+  });
+});
+
+Deno.test("--positive: trimmed and passed on; an empty one is a flag error", () => {
+  assertEquals(dataLabelFlagsFrom({ positive: " PNEUMONIA " }).positive, "PNEUMONIA");
+  let msg = "";
+  try {
+    dataLabelFlagsFrom({ positive: " " });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/^--positive needs the label value read as positive/.test(msg), msg);
 });

@@ -74,6 +74,7 @@ const TEXT = new Set([
   "tune-cache",
   "precision",
   "patient-pattern",
+  "positive",
 ]);
 
 interface Task {
