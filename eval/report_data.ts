@@ -73,7 +73,8 @@ export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
     }
     panels.push({
       group: `${c0.backbone} · ${PROTOCOL_LABEL[c0.protocol]} · ${c0.task}`,
-      title: `${formatFraction(c0.fraction)} of labels${which(list, shown)}`,
+      // short enough for a narrow panel: "0.1% of labels", or "0.1% · seed 0, draw 0"
+      title: `${formatFraction(c0.fraction)}${which(list, shown) || " of labels"}`,
       xLabel: "False positive rate",
       yLabel: "True positive rate",
       series,
@@ -82,7 +83,7 @@ export function rocPanels(cells: CellPredictions[], step = 1 / 300): Panel[] {
   return panels;
 }
 
-/** " (draw 0)", " (seed 0, draw 0)" when the panel shows one of several; "" otherwise. */
+/** " · draw 0", " · seed 0, draw 0" when the panel shows one of several; "" otherwise. */
 function which(list: CellPredictions[], shown: CellPredictions[]): string {
   const seeds = list.some((c) => (c.pretrain_seed ?? 0) !== (shown[0].pretrain_seed ?? 0));
   const draws = list.some((c) => c.draw !== shown[0].draw);
@@ -90,12 +91,12 @@ function which(list: CellPredictions[], shown: CellPredictions[]): string {
     c.draw === shown[0].draw && (c.pretrain_seed ?? 0) === (shown[0].pretrain_seed ?? 0)
   );
   if (!seeds && !draws) return "";
-  if (!same) return " (first draw of each)";
+  if (!same) return " · first draw of each";
   const parts = [
     seeds ? `seed ${shown[0].pretrain_seed ?? 0}` : null,
     draws || seeds ? `draw ${shown[0].draw}` : null,
   ].filter(Boolean);
-  return ` (${parts.join(", ")})`;
+  return ` · ${parts.join(", ")}`;
 }
 
 /** A linear probe's metrics are its penalty path: plotted against log10 C instead of the step. */
