@@ -596,21 +596,7 @@ Deno.test("experiment: MoCo-CXR's end-to-end protocol evaluates every epoch, kee
     gradcamImages: 0,
     finetune: { ...cfg.finetune, e2eEpochs: { maxEpochs: 8, patience: 1 } },
   };
-  await runExperiment(
-    B,
-    gpuTrainOps,
-    c,
-    {
-      cache,
-      pretrainCache: cache,
-      pretrainIndices: pretrainImages(cache).indices,
-      describe: "memory",
-    },
-    dir,
-    {},
-    (m) => logs.push(m),
-    (o) => new TinyNet(B, o),
-  );
+  await runTiny(c, dir, logs);
   const pool = makeSplits(cache, 0).trainPool.length, perEpoch = Math.ceil(pool / 16);
   const curve =
     (await Deno.readTextFile(join(dir, "metrics", "resnet18_random_e2e_f1_d0_Disc.jsonl")))

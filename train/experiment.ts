@@ -142,7 +142,7 @@ export interface ExperimentConfig {
     /**
      * End-to-end training batches' rotation interpolation (data/augment.ts; the views' choice,
      * --rotate-interp; nearest when absent). Runs recorded before it have none and rotated
-     * bilinearly, so a resume compares an absent one as bilinear (finetuneInterpOf); the tasks
+     * bilinearly, so a resume compares an absent one as bilinear (rotateInterpOf); the tasks
      * always record it.
      */
     rotateInterp?: Interp;
@@ -288,7 +288,7 @@ async function checkResumable(
       ).map(([k, v]) => [`pretrain ${k}`, v]),
     ),
     ...Object.fromEntries(
-      Object.entries({ ...c.finetune, rotateInterp: finetuneInterpOf(c.finetune) })
+      Object.entries({ ...c.finetune, rotateInterp: rotateInterpOf(c.finetune) })
         .map(([k, v]) => [`fine-tuning ${k}`, v]),
     ),
     seed: c.seed,
@@ -375,11 +375,6 @@ function recordedConfig(
     imagenet: cfg.imagenet ?? was?.imagenet,
     mocoBackbone: cfg.mocoBackbone ?? was?.mocoBackbone,
   };
-}
-
-/** A fine-tuning config's rotation interpolation: bilinear where a run recorded none. */
-export function finetuneInterpOf(f: { rotateInterp?: Interp }): Interp {
-  return f.rotateInterp ?? "bilinear";
 }
 
 /** Whether the grid has end-to-end cells at this fraction. */

@@ -108,7 +108,11 @@ export function testImages(cache: SplitSource): { indices: number[]; from: TestS
  * its test, validation and train-pool images. A run records it, and a resume on other splits is
  * refused (train/experiment.ts).
  */
-export function splitsId(cache: SplitSource, s: Splits, from: TestSource): SplitsId {
+export function splitsId(
+  cache: SplitSource,
+  s: Pick<Splits, "test" | "val" | "trainPool">,
+  from: TestSource,
+): SplitsId {
   const h = createHash("sha256");
   for (const [name, idx] of [["test", s.test], ["val", s.val], ["train", s.trainPool]] as const) {
     h.update(`${name}:${idx.length}\n`);
@@ -191,14 +195,14 @@ export function makeSplits(cache: SplitSource, seed: number): Splits {
   };
   const train = leave(cache.splitIndices("train"), "training");
   const valid = from === "valid" ? [] : leave(cache.splitIndices("valid"), "validation");
-  const done = (trainPool: number[], val: number[]): Splits => {
-    const s = { trainPool, val, test, notes, id: { from, hash: "" } };
-    return {
-      ...s,
-      id: splitsId(cache, s, from),
-      ...(dropped + moved > 0 ? { overlap: { dropped, moved, patients } } : {}),
-    };
-  };
+  const done = (trainPool: number[], val: number[]): Splits => ({
+    trainPool,
+    val,
+    test,
+    notes,
+    id: splitsId(cache, { trainPool, val, test }, from),
+    ...(dropped + moved > 0 ? { overlap: { dropped, moved, patients } } : {}),
+  });
   if (from === "test" && usable(cache, valid)) {
     const u = untangle(records, train, valid);
     if (usable(cache, u.valid)) {
