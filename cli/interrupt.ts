@@ -39,6 +39,15 @@ export function interruptHandler(message: () => string, io: InterruptIo = defaul
   };
 }
 
+/** Where a task's Ctrl-C line goes and how its handler is installed (tests pass their own). */
+export interface InterruptHooks {
+  io: InterruptIo;
+  listeners: SignalListeners;
+}
+
+/** The process's own: stderr, Deno.exit and Deno's SIGINT listeners. */
+export const PROCESS_INTERRUPT: InterruptHooks = { io: defaultIo, listeners: sigint };
+
 /**
  * Installs the handler on SIGINT until the returned function is called (call it when the long
  * part ends, so a later Ctrl-C is the default one again).
@@ -53,10 +62,39 @@ export function onInterrupt(
   return () => listeners.remove(h);
 }
 
+/**
+ * Ctrl-C's line from here to the end of the enclosing block (`using _ = interruptScope(…)`):
+ * a task installs it on its first line, since reading and caching the data and timing the plan's
+ * steps take minutes on a large dataset and a Ctrl-C there deserves a line too. The handler is
+ * removed however the block ends.
+ */
+export function interruptScope(
+  message: () => string,
+  hooks: InterruptHooks = PROCESS_INTERRUPT,
+): Disposable {
+  return { [Symbol.dispose]: onInterrupt(message, hooks.io, hooks.listeners) };
+}
+
+/** Where pretraining is, for its Ctrl-C line (`began` once the first step is about to run). */
+export interface PretrainProgress {
+  began: boolean;
+  /** --resume over a folder holding a checkpoint */
+  resuming: boolean;
+  step: number;
+  totalSteps: number;
+  checkpointStep: number | null;
+}
+
 /** What a Ctrl-C during pretraining says: where it stopped and how `--resume` continues. */
-export function pretrainInterruptLine(
-  at: { step: number; totalSteps: number; checkpointStep: number | null },
-): string {
+export function pretrainInterruptLine(at: PretrainProgress): string {
+  if (!at.began) {
+    // Reading the data, caching it or timing the plan's steps: no step ran.
+    return at.resuming
+      ? "interrupted before pretraining resumed; rerun the same command (with --resume) to " +
+        "continue from its last checkpoint"
+      : "interrupted before the first step; no checkpoint was saved: rerun the same command to " +
+        "start";
+  }
   const where = at.step > 0
     ? `interrupted at step ${at.step} of ${at.totalSteps}`
     : `interrupted before the first step (of ${at.totalSteps})`;
@@ -72,3 +110,7 @@ export function pretrainInterruptLine(
  */
 export const EXPERIMENT_INTERRUPT_LINE = "interrupted; rerun the same command to continue: " +
   "finished cells are skipped and pretraining continues from its last checkpoint";
+
+/** What a Ctrl-C during fine-tuning says: a rerun skips the cells already in its folder. */
+export const FINETUNE_INTERRUPT_LINE = "interrupted; rerun the same command to continue: " +
+  "finished cells are skipped";

@@ -9,7 +9,12 @@ import { getGpu } from "../kernels/device.ts";
 import { checkPrecision, openTuner, presetLine } from "../cli/run_setup.ts";
 import { gpuBackend } from "../model/backend_gpu.ts";
 import { requireWrite, runMain } from "../cli/run_main.ts";
-import { EXPERIMENT_INTERRUPT_LINE, onInterrupt } from "../cli/interrupt.ts";
+import {
+  EXPERIMENT_INTERRUPT_LINE,
+  type InterruptHooks,
+  interruptScope,
+  PROCESS_INTERRUPT,
+} from "../cli/interrupt.ts";
 import { UserError } from "../util/user_error.ts";
 import { gpuTrainOps } from "../train/train_ops.ts";
 import {
@@ -268,8 +273,11 @@ export function e2eGapNote(
     `pass --e2e-fractions ${cfg.fractions.join(",")} to run them all`;
 }
 
-/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
-export async function main(args: string[]): Promise<void> {
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain; `interrupt`: where a Ctrl-C line goes, tests pass their own). */
+export async function main(
+  args: string[],
+  interrupt: InterruptHooks = PROCESS_INTERRUPT,
+): Promise<void> {
   const { values: f } = parseArgs({ args, options: EXPERIMENT_OPTIONS });
   if (f.help) {
     return console.log(
@@ -277,6 +285,9 @@ export async function main(args: string[]): Promise<void> {
         .replaceAll("EXPERIMENT_EPOCHS", String(EXPERIMENT_EPOCHS)),
     );
   }
+  // Ctrl-C, while the data is read and cached, the plan timed or the grid run: one line on how a
+  // rerun continues, exit code 130 (cli/interrupt.ts).
+  using _interrupt = interruptScope(() => EXPERIMENT_INTERRUPT_LINE, interrupt);
   const cfg = experimentConfigFrom(f as Flags);
   const pre = cfg.pretrain;
   // A given backbone is read before anything runs (a dry run too): wrong path, wrong backbone.
@@ -384,8 +395,6 @@ export async function main(args: string[]): Promise<void> {
       p.parts.map((x) => ({ ...x, name: `  ${x.name}` })),
     );
   };
-  // Ctrl-C: one line on how a rerun continues, exit code 130 (cli/interrupt.ts).
-  const stopListening = onInterrupt(() => EXPERIMENT_INTERRUPT_LINE);
   await runExperiment(
     B,
     gpuTrainOps,
@@ -418,7 +427,7 @@ export async function main(args: string[]): Promise<void> {
       dryRun: f["dry-run"],
       ...tuning,
     },
-  ).finally(stopListening);
+  );
   if (f["dry-run"]) return;
   await evaluateRun(out, { replicates: 1000, seed: 0, level: 0.95, colormap: "inferno" });
   console.log(`\nreport: ${join(out, "report.html")}`);

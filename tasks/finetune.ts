@@ -4,6 +4,12 @@
  * predictions into a run folder and its AUC with 95% CIs (the same cells and
  * files as the experiment grid, which `deno task evaluate` reads).
  */
+import {
+  FINETUNE_INTERRUPT_LINE,
+  type InterruptHooks,
+  interruptScope,
+  PROCESS_INTERRUPT,
+} from "../cli/interrupt.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { getGpu } from "../kernels/device.ts";
@@ -147,13 +153,18 @@ export async function checkInitWeightsFlag(
   return path;
 }
 
-/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
-export async function main(args: string[]): Promise<void> {
+/** Runs the task on its arguments (errors: see cli/run_main.ts runMain; `interrupt`: where a Ctrl-C line goes, tests pass their own). */
+export async function main(
+  args: string[],
+  interrupt: InterruptHooks = PROCESS_INTERRUPT,
+): Promise<void> {
   const { values: f } = parseArgs({
     args,
     options: FINETUNE_OPTIONS,
   });
   if (f.help) return console.log(HELP);
+  // Ctrl-C from here on: one line on how a rerun continues, exit code 130 (cli/interrupt.ts).
+  using _interrupt = interruptScope(() => FINETUNE_INTERRUPT_LINE, interrupt);
   const n = (name: keyof typeof FINETUNE_NUMERIC, d: number) =>
     numFlag(name, f[name], d, FINETUNE_NUMERIC[name]);
   // Every numeric flag is checked before anything is read.

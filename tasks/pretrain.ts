@@ -19,7 +19,13 @@ import {
   refuseOtherRun,
   rotateInterpOf,
 } from "../train/pretrain.ts";
-import { onInterrupt, pretrainInterruptLine } from "../cli/interrupt.ts";
+import {
+  type InterruptHooks,
+  interruptScope,
+  pretrainInterruptLine,
+  type PretrainProgress,
+  PROCESS_INTERRUPT,
+} from "../cli/interrupt.ts";
 import {
   maxBadFrom,
   presetFrom,
@@ -125,8 +131,14 @@ folder; writes only runs/ (--allow-write=runs), so --out must lie under runs/ un
 is added to --allow-write; environment variables; no network, no subprocesses. README's
 "Sandboxing" shows how to narrow --allow-read to the repository and the data.`;
 
-/** Runs the task on its arguments (errors: see cli/run_main.ts runMain). */
-export async function main(args: string[]): Promise<void> {
+/**
+ * Runs the task on its arguments (errors: see cli/run_main.ts runMain); `interrupt`: where a
+ * Ctrl-C's line goes (tests pass their own).
+ */
+export async function main(
+  args: string[],
+  interrupt: InterruptHooks = PROCESS_INTERRUPT,
+): Promise<void> {
   const { values: f } = parseArgs({
     args,
     options: {
@@ -153,6 +165,15 @@ export async function main(args: string[]): Promise<void> {
       `${out} already holds a pretraining run. Pass --resume to continue it, or --out NEW_DIR.`,
     );
   }
+  // Ctrl-C from here on: one line saying where it stopped and how a rerun goes on.
+  const at: PretrainProgress = {
+    began: false,
+    resuming,
+    step: 0,
+    totalSteps: 0,
+    checkpointStep: null,
+  };
+  using _interrupt = interruptScope(() => pretrainInterruptLine(at), interrupt);
   // A resume with other settings or data is refused as pretrain() would, but before the data is
   // cached and steps are timed: the settings now, the data once it is listed.
   const saved = f.resume && resuming ? await savedConfig(out) : null;
@@ -265,9 +286,6 @@ export async function main(args: string[]): Promise<void> {
   }
   if (f["dry-run"]) return;
   const t0 = performance.now();
-  // Ctrl-C from the first step on: one line saying where it stopped and how --resume goes on.
-  const at = { step: 0, totalSteps: 0, checkpointStep: null as number | null };
-  let stopListening = () => {};
   const s = await pretrain(B, gpuTrainOps, cfg, data.train, out, {
     resume: f.resume,
     logEvery: run.logEvery,
@@ -275,13 +293,16 @@ export async function main(args: string[]): Promise<void> {
     betweenSteps: tuning.betweenSteps,
     monitor: data.monitor ? (moco) => knnMonitor(B, moco.encQ, data.monitor!) : undefined,
     monitorOff: data.monitor ? undefined : data.monitorNote,
-    started: (step, totalSteps) => {
-      Object.assign(at, { step, totalSteps, checkpointStep: step > 0 ? step : null });
-      stopListening = onInterrupt(() => pretrainInterruptLine(at));
-    },
+    started: (step, totalSteps) =>
+      Object.assign(at, {
+        began: true,
+        step,
+        totalSteps,
+        checkpointStep: step > 0 ? step : null,
+      }),
     afterStep: (step) => (at.step = step),
     afterCheckpoint: (step) => (at.checkpointStep = step),
-  }).finally(() => stopListening());
+  });
   // the same record as a fine-tuning run's or an experiment's run.json holds as `kernels`
   await writeJsonAtomic(join(out, "kernels.json"), {
     adapter: gpu.describe(),

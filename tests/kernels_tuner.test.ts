@@ -296,21 +296,18 @@ Deno.test("timestamp timing: each stretch's GPU time over its passes, null past 
       },
       () => gpu.clear(a.buffer), // no dispatch: nothing timed
     ]);
-  // A software adapter shares its cores with whatever else runs: a lone call preempted once can
-  // read as long as 16 (CI saw 2.7 against 7.4 ms). Up to three tries; the ratios below must hold
-  // in one of them, and the rest of the checks read that try's timeline.
-  const held = (t: (number | null)[]) => t[0] === null || Math.min(t[1]!, t[2]!) > 4 * t[0];
-  let times = await stretches();
-  for (let t = 1; t < 3 && !held(times); t++) times = await stretches();
+  // Structure, not speed: a timing ratio (16 calls against 1) fails whenever a shared CPU preempts
+  // the lone call. Each stretch's time is the sum of its passes' spans on the timeline, which runs
+  // forward pass by pass; a pass timed into another's query slots reads 0 or runs backwards there.
+  const times = await stretches();
   if (!gpu.hasTimestamps) {
     assertEquals(times, [null, null, null, null]);
   } else {
     const [one, many, split, cleared] = times;
-    assert(one !== null && many !== null && split !== null && one > 0, `${times}`);
-    assert(many > 4 * one, `16 calls ${many} ms against 1 call ${one} ms`);
-    assert(split > 4 * one, `8 + 8 calls around a clear ${split} ms against 1 call ${one} ms`);
+    assert(one !== null && many !== null && split !== null, `${times}`);
+    assert(one > 0 && many > 0 && split > 0, `${times}`);
     assertEquals(cleared, 0);
-    // the timeline: every timed pass in order, its stretch and first kernel, begin ≤ end, in ms
+    // the timeline: every timed pass in order, its stretch and first kernel, begin < end, in ms
     // from the first pass (the clear split stretch 2 in two passes; stretch 3 had none)
     const tl = gpu.lastTimeline;
     assertEquals(tl.map((p) => p.stretch), [0, 1, 2, 2]);
@@ -321,9 +318,15 @@ Deno.test("timestamp timing: each stretch's GPU time over its passes, null past 
     assertEquals(tl[0].begin, 0);
     for (let i = 0; i < tl.length; i++) {
       assert(
-        tl[i].end >= tl[i].begin && (i === 0 || tl[i].begin >= tl[i - 1].end),
+        tl[i].end > tl[i].begin && (i === 0 || tl[i].begin >= tl[i - 1].end),
         JSON.stringify(tl),
       );
+    }
+    const spans = [0, 1, 2].map((k) =>
+      tl.filter((p) => p.stretch === k).reduce((s, p) => s + (p.end - p.begin), 0)
+    );
+    for (let k = 0; k < 3; k++) {
+      assert(Math.abs(times[k]! - spans[k]) <= 1e-6 * spans[k], `${times} against ${spans}`);
     }
     // a stretch needing more passes than the timer holds reads null; work after the last stretch
     // (an untimed pass still open at stopTimer) is fine
