@@ -27,6 +27,11 @@ export interface Panel {
   series: CurveSeries[];
   /** Dashed horizontal reference lines with a label, e.g. the InfoNCE loss at chance. */
   refLines?: { y: number; label: string }[];
+  /**
+   * What the faint (opacity < 1) lines are, printed beside the group's legend, e.g. "opaque
+   * lines: pretraining seed 0, draw 0; faint lines: further draws and pretraining seeds".
+   */
+  note?: string;
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
@@ -111,10 +116,39 @@ function metricSeries(rows: MetricsRow[], field: keyof MetricsRow): { x: number;
     .map((r) => ({ x: path ? Math.log10(r.C!) : r.step, y: r[field] as number }));
 }
 
+const seedOf = (c: CellPredictions) => c.pretrain_seed ?? 0;
+
+/**
+ * The legend note of a group of fine-tuning panels: which model each init's opaque line is and
+ * what the faint ones are, from the cells' keys (a series is one fine-tuned model: its init,
+ * pretraining seed and label draw). `slots` holds, per (fraction, init), the plotted cells in
+ * drawing order (the first is the opaque one). Undefined when no panel has a faint line.
+ */
+function faintNote(slots: CellPredictions[][], seeds: boolean): string | undefined {
+  const faint = slots.flatMap((l) => l.slice(1).map((c) => [l[0], c] as const));
+  if (faint.length === 0) return undefined;
+  const otherSeeds = faint.some(([first, c]) => seedOf(c) !== seedOf(first));
+  const otherDraws = faint.some(([first, c]) => c.draw !== first.draw);
+  const faintText = otherSeeds && otherDraws
+    ? "further draws and pretraining seeds"
+    : otherSeeds
+    ? "further pretraining seeds"
+    : "further draws";
+  if (!seeds) return `faint lines: ${faintText}`;
+  const first = slots.map((l) => l[0]);
+  const same = first.every((c) => seedOf(c) === seedOf(first[0]) && c.draw === first[0].draw);
+  const opaque = same
+    ? `pretraining seed ${seedOf(first[0])}, draw ${first[0].draw}`
+    : "each init's first draw of its lowest pretraining seed";
+  return `opaque lines: ${opaque}; faint lines: ${faintText}`;
+}
+
 /**
  * Fine-tuning curves: per (backbone, protocol) one panel per label fraction with the training
- * loss of every cell (one color per init; the first draw opaque, later draws faint), and the
- * same for validation AUC when the metrics have it. `metrics` maps a cell's metrics_file to rows.
+ * loss of every cell, i.e. of every fine-tuned model (one color per init; each init's first
+ * draw of its lowest pretraining seed opaque, its further draws and pretraining seeds faint, as
+ * the group's `note` says), and the same for validation AUC when the metrics have it. `metrics`
+ * maps a cell's metrics_file to rows.
  */
 export function trainingPanels(
   cells: CellPredictions[],
@@ -132,28 +166,35 @@ export function trainingPanels(
     (c) => `${c.backbone}|${c.protocol}`,
   );
   for (const list of byGroup.values()) {
+    // Several pretraining seeds in the run (cells carry pretrain_seed): the note names them.
+    const seeds = new Set(list.map(seedOf)).size > 1;
     for (
       const [field, label] of [["loss", "Training loss"], ["val_auc", "Validation AUC"]] as const
     ) {
       const groupPanels: Panel[] = [];
+      const slots: CellPredictions[][] = [];
       const fractions = [...new Set(list.map((c) => c.fraction))].sort((a, b) => a - b);
       for (const f of fractions) {
         const series: CurveSeries[] = [];
         for (const init of INITS) {
           const mine = list.filter((c) => c.fraction === f && c.init === init).sort((a, b) =>
-            a.draw - b.draw
+            seedOf(a) - seedOf(b) || a.draw - b.draw
           );
-          mine.forEach((c, k) => {
+          const drawn: CellPredictions[] = [];
+          for (const c of mine) {
             const points = metricSeries(metrics.get(c.metrics_file!)!, field);
-            if (points.length === 0) return;
+            if (points.length === 0) continue;
+            const k = drawn.push(c) - 1;
             series.push({
-              name: INIT_LABEL[init],
+              // The legend shows the opaque line's name; the others say which model they are.
+              name: k === 0 ? INIT_LABEL[init] : `${INIT_LABEL[init]}, ${modelOf(c, seeds)}`,
               color: INIT_COLOR[init],
               points,
               opacity: k === 0 ? 1 : 0.35,
               legend: k === 0,
             });
-          });
+          }
+          if (drawn.length > 0) slots.push(drawn);
         }
         if (series.length > 0) {
           groupPanels.push({
@@ -167,10 +208,16 @@ export function trainingPanels(
           });
         }
       }
-      panels.push(...groupPanels);
+      const note = faintNote(slots, seeds);
+      panels.push(...groupPanels.map((p) => note ? { ...p, note } : p));
     }
   }
   return panels;
+}
+
+/** "pretraining seed 1, draw 0" (or "draw 0" in a run of one pretraining seed). */
+function modelOf(c: CellPredictions, seeds: boolean): string {
+  return seeds ? `pretraining seed ${seedOf(c)}, draw ${c.draw}` : `draw ${c.draw}`;
 }
 
 /** How the linear probes of one (backbone, label fraction) chose their penalty C. */
@@ -231,9 +278,32 @@ export function probeChecks(
 }
 
 /**
- * MoCo pretraining curves per metrics file: the InfoNCE loss (with a dashed "chance" line at
- * ln(K + 1), K = `queueSize` negatives, when given), pretext-task accuracy, learning rate and the
- * kNN monitor's validation AUC, each when logged.
+ * The pretraining seed of a MoCo pretraining metrics file as the experiment names them:
+ * metrics/pretrain.jsonl is seed 0, metrics/pretrain_s<k>.jsonl seed k; undefined otherwise.
+ */
+export function pretrainSeedOf(path: string): number | undefined {
+  const m = /(?:^|\/)pretrain(?:_s(\d+))?\.jsonl$/.exec(path);
+  return m ? Number(m[1] ?? 0) : undefined;
+}
+
+/** One color per pretraining seed (Okabe–Ito; seed 0 keeps MoCo-CXR's), cycling after eight. */
+const SEED_COLORS = [
+  INIT_COLOR.moco,
+  "#0072B2",
+  "#009E73",
+  "#CC79A7",
+  "#E69F00",
+  "#56B4E9",
+  "#000000",
+  "#999999",
+];
+
+/**
+ * MoCo pretraining curves: the InfoNCE loss (with a dashed "chance" line at ln(K + 1), K =
+ * `queueSize` negatives, when given), pretext-task accuracy, learning rate and the kNN monitor's
+ * validation AUC, each when logged. One metrics file: one panel per metric under a heading that
+ * names the file. Several (one per pretraining seed): one line per file in each metric's panel,
+ * named "Pretraining seed k" in the legend (the file name when it is not the experiment's).
  */
 export function pretrainPanels(
   files: Map<string, MetricsRow[]>,
@@ -241,7 +311,15 @@ export function pretrainPanels(
 ): Panel[] {
   const panels: Panel[] = [];
   const K = opts.queueSize;
-  for (const [path, rows] of files) {
+  // By seed (pretrain_s10 after pretrain_s2), files of other names last.
+  const runs = [...files].map(([path, rows]) => ({ path, rows, seed: pretrainSeedOf(path) }))
+    .sort((a, b) =>
+      (a.seed ?? Infinity) - (b.seed ?? Infinity) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    );
+  const several = runs.length > 1;
+  const groups = several ? [runs] : runs.map((r) => [r]);
+  for (const group of groups) {
     for (
       const [field, label, axis] of [
         ["loss", "InfoNCE loss", "Loss"],
@@ -251,14 +329,24 @@ export function pretrainPanels(
         ["val_auc", "Validation AUC", "AUC"],
       ] as const
     ) {
-      const points = metricSeries(rows, field);
-      if (points.length === 0) continue;
+      const series: CurveSeries[] = [];
+      group.forEach((r, i) => {
+        const points = metricSeries(r.rows, field);
+        if (points.length === 0) return;
+        series.push({
+          name: several ? (r.seed === undefined ? r.path : `Pretraining seed ${r.seed}`) : label,
+          color: several ? SEED_COLORS[i % SEED_COLORS.length] : INIT_COLOR.moco,
+          points,
+          legend: several,
+        });
+      });
+      if (series.length === 0) continue;
       panels.push({
-        group: `MoCo pretraining (${path})`,
+        group: `MoCo pretraining (${group.map((r) => r.path).join(", ")})`,
         title: label,
         xLabel: "Step",
         yLabel: axis,
-        series: [{ name: label, color: INIT_COLOR.moco, points, legend: false }],
+        series,
         ...(field === "loss" && K && K > 0
           ? { refLines: [{ y: Math.log(K + 1), label: `chance, ln(${K}+1)` }] }
           : {}),

@@ -51,8 +51,12 @@ export interface PlotSpec {
   hLines?: number[];
   /** Labelled horizontal reference lines (dashed, the label at the right end); kept in view. */
   refLines?: { y: number; label: string }[];
-  /** "top": a row above the plot (default); "bottom-right": stacked inside the plot area. */
-  legendPosition?: "top" | "bottom-right";
+  /**
+   * "top": rows above the plot (default). "inside": a boxed stack inside the plot area at the
+   * first free spot (bottom-right, top-left, bottom-left, top-right, then the edges' middles)
+   * where it covers no data (lines, markers, bands); above the plot when no spot is free.
+   */
+  legendPosition?: "top" | "inside";
   /** Prefixes positive y tick labels with "+" (for differences). */
   ySigned?: boolean;
 }
@@ -120,11 +124,26 @@ function extent(values: number[]): [number, number] {
 
 const fmt = (v: number, d = 2) => Number(v.toFixed(d)).toString();
 
-/** Renders a plot as an <svg> element of `doc`. */
-export function linePlot(doc: Doc, spec: PlotSpec): El {
+/** The margins, domains, y ticks and coordinate maps of a plot whose legend is on top or not. */
+interface Frame {
+  W: number;
+  H: number;
+  M: { l: number; r: number; t: number; b: number };
+  pw: number;
+  ph: number;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+  yt: Tick[];
+  tx: (x: number) => number;
+  ty: (y: number) => number;
+  /** Top legend: each item's offset from the plot's left edge and its row. */
+  slots: { x: number; row: number }[];
+}
+
+function frameOf(spec: PlotSpec, legendItems: PlotSeries[], legendTop: boolean): Frame {
   const W = spec.width ?? 460, H = spec.height ?? 300;
-  const legendItems = spec.series.filter((se) => se.legend !== false);
-  const legendTop = spec.legendPosition !== "bottom-right";
   // Top legend: items flow left to right and wrap (text width estimated at 6.3 px per char).
   const itemW = (se: PlotSeries) => 23 + se.name.length * 6.3 + 14;
   const slots: { x: number; row: number }[] = [];
@@ -167,6 +186,145 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
       M.l + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * pw
     : (x: number) => M.l + ((x - x0) / (x1 - x0)) * pw;
   const ty = (y: number) => M.t + (1 - (y - y0) / (y1 - y0)) * ph;
+  return { W, H, M, pw, ph, x0, x1, y0, y1, yt, tx, ty, slots };
+}
+
+/** A series' points as drawn: finite y (and x > 0 on a log axis), by increasing x. */
+function drawnPoints(spec: PlotSpec, se: PlotSeries): PlotPoint[] {
+  return se.points.filter((p) => Number.isFinite(p.y) && (!spec.xLog || p.x > 0))
+    .sort((a, b) => a.x - b.x);
+}
+
+/** An axis-aligned rectangle in SVG pixels. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Whether the segment a–b touches `r` grown by `pad` on every side (Liang–Barsky clipping). */
+function segmentHits(ax: number, ay: number, bx: number, by: number, r: Box, pad: number) {
+  const [rx0, ry0, rx1, ry1] = [r.x - pad, r.y - pad, r.x + r.width + pad, r.y + r.height + pad];
+  const dx = bx - ax, dy = by - ay;
+  let t0 = 0, t1 = 1;
+  for (const [p, q] of [[-dx, ax - rx0], [dx, rx1 - ax], [-dy, ay - ry0], [dy, ry1 - ay]]) {
+    if (p === 0) {
+      if (q < 0) return false;
+      continue;
+    }
+    const t = q / p;
+    if (p < 0) {
+      if (t > t1) return false;
+      t0 = Math.max(t0, t);
+    } else {
+      if (t < t0) return false;
+      t1 = Math.min(t1, t);
+    }
+  }
+  return t0 <= t1;
+}
+
+/** Whether (x, y) lies inside the polygon `poly` (even-odd rule). */
+function insidePolygon(x: number, y: number, poly: [number, number][]): boolean {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i], [xj, yj] = poly[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/**
+ * How many drawn data marks — line segments, markers, error bars, CI band edges — touch `box`
+ * (each mark grown by half its stroke plus 1 px). Reference lines (the ROC diagonal, hLines) do not
+ * count: they are not data.
+ */
+function dataHits(spec: PlotSpec, f: Frame, box: Box): number {
+  let hits = 0;
+  const seg = (ax: number, ay: number, bx: number, by: number, pad: number) => {
+    if (segmentHits(f.tx(ax), f.ty(ay), f.tx(bx), f.ty(by), box, pad)) hits++;
+  };
+  for (const se of spec.series) {
+    const pts = drawnPoints(spec, se);
+    const band = pts.filter((p) => p.lo !== undefined && p.hi !== undefined);
+    if (band.length > 1) {
+      const poly: [number, number][] = [
+        ...band.map((p): [number, number] => [f.tx(p.x), f.ty(p.hi!)]),
+        ...[...band].reverse().map((p): [number, number] => [f.tx(p.x), f.ty(p.lo!)]),
+      ];
+      for (let i = 0; i < poly.length; i++) {
+        const [a, b] = [poly[i], poly[(i + 1) % poly.length]];
+        if (segmentHits(a[0], a[1], b[0], b[1], box, 1)) hits++;
+      }
+      const corners: [number, number][] = [[box.x, box.y], [box.x + box.width, box.y + box.height]];
+      if (corners.some(([x, y]) => insidePolygon(x, y, poly))) hits++;
+    }
+    const half = (se.width ?? 2) / 2 + 1;
+    if (pts.length > 1) {
+      for (let i = 1; i < pts.length; i++) {
+        seg(pts[i - 1].x, pts[i - 1].y, pts[i].x, pts[i].y, half);
+      }
+    }
+    if (se.markers || pts.length === 1) {
+      for (const p of pts) {
+        seg(p.x, p.y, p.x, p.y, 3.2 + 1);
+        if (p.lo !== undefined && p.hi !== undefined && band.length <= 1) {
+          seg(p.x, p.lo, p.x, p.hi, 2);
+        }
+      }
+    }
+  }
+  return hits;
+}
+
+/**
+ * Where an inside legend box of `width` × `height` goes: the first candidate, in the order
+ * bottom-right, top-left, bottom-left, top-right, then the middles of the right, bottom, left and
+ * top edges, whose box touches no drawn data; null when every candidate touches some (the legend
+ * then goes above the plot) or the box does not fit in the plot area.
+ */
+function insideLegendBox(spec: PlotSpec, f: Frame, width: number, height: number): Box | null {
+  const inset = { x: 4, y: 2 };
+  if (width > f.pw - 2 * inset.x || height > f.ph - 2 * inset.y) return null;
+  const left = f.M.l + inset.x, right = f.M.l + f.pw - inset.x - width;
+  const top = f.M.t + inset.y, bottom = f.M.t + f.ph - inset.y - height;
+  const midX = f.M.l + (f.pw - width) / 2, midY = f.M.t + (f.ph - height) / 2;
+  const candidates: [number, number][] = [
+    [right, bottom],
+    [left, top],
+    [left, bottom],
+    [right, top],
+    [right, midY],
+    [midX, bottom],
+    [left, midY],
+    [midX, top],
+  ];
+  for (const [x, y] of candidates) {
+    const box = { x, y, width, height };
+    if (dataHits(spec, f, box) === 0) return box;
+  }
+  return null;
+}
+
+/** Renders a plot as an <svg> element of `doc`. */
+export function linePlot(doc: Doc, spec: PlotSpec): El {
+  const legendItems = spec.series.filter((se) => se.legend !== false);
+  // Inside legend: a boxed stack, one 16 px row per item (text estimated at 6.4 px a character).
+  const textW = Math.max(0, ...legendItems.map((se) => se.name.length)) * 6.4;
+  let legendBox: Box | null = null;
+  if (spec.legendPosition === "inside" && legendItems.length > 0) {
+    legendBox = insideLegendBox(
+      spec,
+      frameOf(spec, legendItems, false),
+      textW + 36,
+      legendItems.length * 16 + 4,
+    );
+  }
+  // A top legend unless asked for inside and a free spot was found there.
+  const legendTop = legendBox === null;
+  const f = frameOf(spec, legendItems, legendTop);
+  const { W, H, M, pw, ph, x0, x1, y0, y1, yt, tx, ty, slots } = f;
   const P = (x: number, y: number) => `${tx(x).toFixed(1)},${ty(y).toFixed(1)}`;
 
   const svg = s(doc, "svg", {
@@ -263,10 +421,7 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
   );
   const data = s(doc, "g", { "clip-path": `url(#${clipId})` });
   for (const se of spec.series) {
-    const pts = se.points.filter((p) => Number.isFinite(p.y) && (!spec.xLog || p.x > 0)).sort((
-      a,
-      b,
-    ) => a.x - b.x);
+    const pts = drawnPoints(spec, se);
     const band = pts.filter((p) => p.lo !== undefined && p.hi !== undefined);
     if (band.length > 1) {
       const poly = [...band.map((p) => P(p.x, p.hi!)), ...band.reverse().map((p) => P(p.x, p.lo!))];
@@ -310,26 +465,20 @@ export function linePlot(doc: Doc, spec: PlotSpec): El {
   }
   svg.appendChild(data);
 
-  // Legend: rows above the plot area, or a stack in its bottom-right corner.
-  const textW = Math.max(0, ...legendItems.map((se) => se.name.length)) * 6.4;
+  // Legend: rows above the plot area, or a boxed stack at the free spot found inside it.
+  if (legendBox) {
+    svg.appendChild(s(doc, "rect", {
+      class: "legend-box",
+      x: legendBox.x,
+      y: legendBox.y,
+      width: legendBox.width,
+      height: legendBox.height,
+    }));
+  }
   legendItems.forEach((se, i) => {
-    let lx: number, ly: number;
-    if (legendTop) {
-      lx = M.l + slots[i].x;
-      ly = 32 + slots[i].row * 16;
-    } else {
-      lx = M.l + pw - textW - 34;
-      ly = M.t + ph - 8 - (legendItems.length - 1 - i) * 16;
-    }
-    if (!legendTop && i === 0) {
-      svg.appendChild(s(doc, "rect", {
-        class: "legend-box",
-        x: lx - 6,
-        y: ly - 14,
-        width: textW + 36,
-        height: legendItems.length * 16 + 4,
-      }));
-    }
+    const [lx, ly] = legendBox
+      ? [legendBox.x + 6, legendBox.y + 14 + i * 16]
+      : [M.l + slots[i].x, 32 + slots[i].row * 16];
     svg.appendChild(s(doc, "line", {
       class: "line",
       x1: lx,

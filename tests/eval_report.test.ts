@@ -20,6 +20,7 @@ import {
   rocPanels,
   trainingPanels,
 } from "../eval/mod.ts";
+import type { El } from "../eval/dom.ts";
 import { seedStats, syntheticCells, syntheticGradCam, syntheticMetrics } from "./eval_fixtures.ts";
 import { assert, assertEquals } from "./helpers.ts";
 
@@ -324,6 +325,139 @@ Deno.test("pretrainPanels: the kNN monitor is plotted; the loss has a chance lin
   assert(labels.some((t) => t.startsWith("chance")), labels.join(", "));
   // Parsing keeps knn_auc.
   assertEquals(parseMetrics('{"step":5,"epoch":1,"knn_auc":0.8}', "m")[0].knn_auc, 0.8);
+});
+
+/** Points every 0.5 px along a plot's drawn data lines (the polylines of its clipped group). */
+function curveSamples(svg: El): [number, number][] {
+  const out: [number, number][] = [];
+  for (const line of Array.from(svg.querySelectorAll("g[clip-path] polyline"))) {
+    const pts = (line.getAttribute("points") ?? "").trim().split(/\s+/)
+      .map((p) => p.split(",").map(Number));
+    for (let i = 1; i < pts.length; i++) {
+      const [[ax, ay], [bx, by]] = [pts[i - 1], pts[i]];
+      const n = Math.max(1, Math.ceil(2 * Math.hypot(bx - ax, by - ay)));
+      for (let k = 0; k <= n; k++) out.push([ax + ((bx - ax) * k) / n, ay + ((by - ay) * k) / n]);
+    }
+  }
+  return out;
+}
+
+Deno.test("report: no ROC legend covers a curve, also below-chance curves in the lower right", () => {
+  // Random init's scores flipped: its ROC curve runs through the lower right, the corner the
+  // legend box always took.
+  const flipped = syntheticCells({
+    fractions: [0.01, 1],
+    draws: 1,
+    nTest: 200,
+    protocols: ["linear"],
+  })
+    .map((c) => c.init === "random" ? { ...c, scores: Float32Array.from(c.scores, (s) => -s) } : c);
+  const roc = rocPanels(flipped);
+  const page = parseDocument(
+    buildReport({ results: computeResults(flipped, { replicates: 20 }), roc }),
+  );
+  const svgs = Array.from(page.querySelectorAll("svg.plot-roc"));
+  assertEquals(svgs.length, roc.length);
+  for (const svg of svgs) {
+    const samples = curveSamples(svg);
+    assert(samples.length > 100, "no curves drawn");
+    const rect = svg.querySelectorAll("rect.legend-box")[0];
+    const items = Array.from(svg.querySelectorAll("text.legend"));
+    assertEquals(items.length, 3, "one legend entry per init");
+    if (!rect) {
+      // No free spot inside: the legend is above the plot area.
+      const top = Number(svg.querySelectorAll("rect.frame")[0].getAttribute("y"));
+      assert(items.every((t) => Number(t.getAttribute("y")) < top), "legend inside the plot");
+      continue;
+    }
+    const [x, y, w, h] = ["x", "y", "width", "height"].map((a) => Number(rect.getAttribute(a)));
+    const inside = samples.filter(([px, py]) => px >= x && px <= x + w && py >= y && py <= y + h);
+    assertEquals(inside.length, 0, `legend box ${[x, y, w, h]} covers ${inside.slice(0, 3)}`);
+  }
+});
+
+Deno.test("trainingPanels: several pretraining seeds are named as seeds, not as draws", () => {
+  const base = syntheticCells({ fractions: [0.01, 1], draws: 2, nTest: 60 });
+  // Seeds listed 2, 1, 0: seed 0's draw 0 must still be the opaque line of each init.
+  const seeded = [2, 1, 0].flatMap((k) =>
+    base.map((c) => ({
+      ...c,
+      pretrain_seed: k,
+      metrics_file: c.metrics_file!.replace(".jsonl", `_s${k}.jsonl`),
+    }))
+  );
+  const rows = new Map<string, MetricsRow[]>(
+    seeded.map((c, i) => [c.metrics_file, syntheticMetrics(100, 100 + i)]),
+  );
+  const byLoss = new Map(seeded.map((c) => [JSON.stringify(rows.get(c.metrics_file)![0].loss), c]));
+  const panels = trainingPanels(seeded, rows);
+  const loss = panels.filter((p) => p.yLabel === "Training loss");
+  assertEquals(loss.length, 2 * 2);
+  for (const p of loss) {
+    for (const se of p.series) {
+      const c = byLoss.get(JSON.stringify(se.points[0].y))!;
+      const first = c.pretrain_seed === 0 && c.draw === 0;
+      assertEquals(se.legend !== false, first, `${p.group} ${p.title}: ${se.name}`);
+      assertEquals(se.opacity === 1, first, `${p.group} ${p.title}: ${se.name}`);
+      if (!first) {
+        assertEquals(
+          se.name,
+          `${se.name.split(",")[0]}, pretraining seed ${c.pretrain_seed}, draw ${c.draw}`,
+        );
+      }
+    }
+  }
+  const page = parseDocument(buildReport({ ...input, training: panels }));
+  const notes = Array.from(page.querySelectorAll(".legend-row .note")).map((e) => e.textContent);
+  assertEquals(notes.length, 2 * 2); // (linear, e2e) × (loss, val AUC)
+  for (const n of notes) {
+    assertEquals(
+      n,
+      "opaque lines: pretraining seed 0, draw 0; faint lines: further draws and pretraining seeds",
+    );
+  }
+  // One seed, two draws: the faint lines are further draws.
+  const plain = Array.from(doc.querySelectorAll(".legend-row .note")).map((e) => e.textContent);
+  assert(plain.length > 0 && plain.every((n) => n === "faint lines: further draws"), plain.join());
+  // Several seeds, one draw each: further pretraining seeds only.
+  const oneDraw = seeded.filter((c) => c.draw === 0);
+  const seedNotes = trainingPanels(oneDraw, rows).map((p) => p.note);
+  assert(
+    seedNotes.every((n) =>
+      n === "opaque lines: pretraining seed 0, draw 0; faint lines: further pretraining seeds"
+    ),
+    seedNotes.join(" | "),
+  );
+});
+
+Deno.test("pretrainPanels: several pretraining seeds, one line each, named by seed in the legend", () => {
+  const files = new Map<string, MetricsRow[]>([
+    ["metrics/pretrain_s10.jsonl", syntheticMetrics(100, 3, false)],
+    ["metrics/pretrain.jsonl", syntheticMetrics(100, 1, false)],
+    ["metrics/pretrain_s2.jsonl", syntheticMetrics(100, 2, false)],
+  ]);
+  const panels = pretrainPanels(files, { queueSize: 1024 });
+  assertEquals(panels.map((p) => p.title), ["InfoNCE loss", "Learning rate"]);
+  const names = ["Pretraining seed 0", "Pretraining seed 2", "Pretraining seed 10"];
+  for (const p of panels) {
+    assertEquals(p.series.map((se) => se.name), names);
+    assert(p.series.every((se) => se.legend !== false), p.title);
+    assertEquals(new Set(p.series.map((se) => se.color)).size, 3, "one color per seed");
+  }
+  // seed 2's loss is seed 2's file's
+  assertEquals(
+    panels[0].series[1].points.map((q) => q.y),
+    files.get("metrics/pretrain_s2.jsonl")!.map((r) => r.loss),
+  );
+  const page = parseDocument(buildReport({ ...input, training: panels }));
+  // One group for all seeds, not one per file.
+  const groups = Array.from(page.querySelectorAll("h3")).map((e) => e.textContent ?? "")
+    .filter((t) => t.startsWith("MoCo pretraining"));
+  assertEquals(groups, [
+    "MoCo pretraining (metrics/pretrain.jsonl, metrics/pretrain_s2.jsonl, metrics/pretrain_s10.jsonl)",
+  ]);
+  const legend = Array.from(page.querySelectorAll(".legend-row span")).map((e) => e.textContent);
+  assertEquals(legend, names);
 });
 
 Deno.test("metadata: data (synthetic or not), start, image size, pretraining, splits, command, code", () => {

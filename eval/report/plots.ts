@@ -116,6 +116,18 @@ export function diffFractionPlot(doc: Doc, r: Results, task: string, backbone: s
   });
 }
 
+/**
+ * What a group's faint lines are: its panels' own notes (trainingPanels names draws and
+ * pretraining seeds from the cells' keys), else a neutral "further runs" when some are faint.
+ */
+function faintNote(panels: Panel[]): string | null {
+  const notes = uniq(panels.flatMap((p) => p.note ? [p.note] : []));
+  if (notes.length > 0) return notes.join("; ");
+  return panels.some((p) => p.series.some((se) => (se.opacity ?? 1) < 1))
+    ? "faint lines: further runs"
+    : null;
+}
+
 /** Panels grouped under h3 headings; training panels share one legend per group. */
 export function panelGroups(
   doc: Doc,
@@ -133,6 +145,7 @@ export function panelGroups(
       for (const p of mine) {
         for (const se of p.series) if (se.legend !== false) entries.set(se.name, se.color);
       }
+      const note = faintNote(mine);
       if (entries.size > 0) {
         out.push(h(
           doc,
@@ -141,9 +154,7 @@ export function panelGroups(
           ...[...entries].map(([name, color]) =>
             h(doc, "span", {}, h(doc, "i", { style: `background:${color}` }), name)
           ),
-          mine.some((p) => p.series.some((se) => (se.opacity ?? 1) < 1))
-            ? h(doc, "span", { class: "note" }, "faint lines: further draws")
-            : null,
+          note ? h(doc, "span", { class: "note" }, note) : null,
         ));
       }
     }
@@ -167,7 +178,7 @@ export function panelGroups(
             xDomain: [0, 1] as [number, number],
             yDomain: [0, 1] as [number, number],
             diagonal: true,
-            legendPosition: "bottom-right" as const,
+            legendPosition: "inside" as const,
           }
           : {}),
       }));
