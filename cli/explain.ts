@@ -5,6 +5,7 @@
  */
 import { dirname } from "node:path";
 import { DeviceLostError, NoAdapterError } from "../kernels/device.ts";
+import { TuneCacheError } from "../kernels/tuner.ts";
 import { UnknownDatasetKindError, UnknownTaskError } from "../data/data_error.ts";
 import { MissingRunFolderError } from "../eval/run_files.ts";
 import { RunFolderNotWritableError } from "../eval/evaluate_run.ts";
@@ -29,6 +30,7 @@ export function explainTyped(e: unknown): string | null {
       `its labels: ${e.tasks.join(", ")} (pass one of them, or drop --task)`;
   }
   if (e instanceof NoAdapterError) return noAdapterMessage(e.message);
+  if (e instanceof TuneCacheError) return `--tune-cache ${e.message}`;
   if (e instanceof OtherDataError) {
     return `${e.facts}; rerun with the same --data (and --kind, --task) as ${e.record} records ` +
       `to resume it, give a new --out folder, or delete ${dirname(e.record)}.`;

@@ -35,19 +35,47 @@ export async function runMain(
  * when `path` or a folder above it is a file (it could never be made a folder).
  */
 export async function requireWrite(path: string, flag = "--out"): Promise<void> {
-  const { state } = await Deno.permissions.query({ name: "write", path });
-  if (state !== "granted") {
-    throw new UserError(
-      `Permission denied: this task may not write ${path}. It is sandboxed to write only runs/; ` +
-        `pass ${flag} runs/<name>, or add --allow-write=${path} to the task's line in deno.json.`,
-    );
-  }
+  await requireWritePermission(path, flag, "runs/<name>");
   const file = await fileInTheWay(path);
   if (file !== null) {
     throw new UserError(
       file === resolve(path)
         ? `${flag} ${path} is a file, not a folder; pass a folder (new or existing) to ${flag}`
         : `${flag} ${path} lies under ${file}, which is a file, not a folder; pass another ${flag}`,
+    );
+  }
+}
+
+/**
+ * As requireWrite, for a flag naming a file (a cache the task reads and rewrites): the file may
+ * exist; a folder at its path, or a file where a folder above it must be, is refused.
+ */
+export async function requireWriteFile(path: string, flag: string): Promise<void> {
+  await requireWritePermission(path, flag, "runs/<name>.json");
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    // not there (it will be made), or not readable: the write will tell
+  }
+  if (info?.isDirectory) {
+    throw new UserError(`${flag} ${path} is a folder, not a file; pass a file path to ${flag}`);
+  }
+  const file = info ? null : await fileInTheWay(dirname(resolve(path)));
+  if (file !== null) {
+    throw new UserError(
+      `${flag} ${path} lies under ${file}, which is a file, not a folder; pass another ${flag}`,
+    );
+  }
+}
+
+/** Refuses a path the sandbox does not let this task write, naming the flag and a fix. */
+async function requireWritePermission(path: string, flag: string, example: string) {
+  const { state } = await Deno.permissions.query({ name: "write", path });
+  if (state !== "granted") {
+    throw new UserError(
+      `Permission denied: this task may not write ${path}. It is sandboxed to write only runs/; ` +
+        `pass ${flag} ${example}, or add --allow-write=${path} to the task's line in deno.json.`,
     );
   }
 }

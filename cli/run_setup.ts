@@ -3,7 +3,7 @@ import type { Gpu } from "../kernels/device.ts";
 import { type Tuner, tunerOf } from "../kernels/tuner.ts";
 import type { Preset } from "./pretrain_flags.ts";
 import { UserError } from "../util/user_error.ts";
-import { requireWrite } from "./run_main.ts";
+import { requireWriteFile } from "./run_main.ts";
 
 /** --precision f16 on an adapter without shader-f16 is an error the user can fix. */
 export function checkPrecision(gpu: Gpu, precision: "f32" | "f16" | undefined): void {
@@ -37,7 +37,7 @@ export async function openTuner(
   const cache = typeof flag === "string" ? flag : DEFAULT_TUNE_CACHE;
   const tuner = tunerOf(gpu);
   // a GPU writes its timings after the first step: a path it may not write is said now, not then
-  if (tuner.mode === "measure") await requireWrite(cache, "--tune-cache");
+  if (tuner.mode === "measure") await requireWriteFile(cache, "--tune-cache");
   if (tuner.mode !== "off") {
     await tuner.load(cache);
     tuner.persistTo(cache); // saved after every shape timed: a run stopped while tuning keeps it

@@ -5,7 +5,7 @@
  */
 import { DataError } from "./data_error.ts";
 import { basename, dirname, join, resolve } from "node:path";
-import { findColumn, readCsv } from "./csv.ts";
+import { DECIMAL, findColumn, readCsv, refuseRepeatedColumns } from "./csv.ts";
 import {
   exists,
   type PathCheck,
@@ -105,7 +105,7 @@ export async function findChexpertRoot(root: string): Promise<string | null> {
 function parseLabel(cell: string): number | null | undefined {
   const t = cell.trim();
   if (t === "") return null;
-  const v = Number(t);
+  const v = DECIMAL.test(t) ? Number(t) : NaN;
   if (v === 1 || v === 0 || v === -1) return v;
   return undefined;
 }
@@ -179,6 +179,7 @@ export async function loadChexpert(opts: ChexpertOptions): Promise<Dataset> {
       proj: findColumn(h, "AP/PA"),
     };
     const taskCols = tasks.map((t) => findColumn(h, t));
+    refuseRepeatedColumns(file, h, [...Object.values(col), ...taskCols]);
     const missing = [
       ...(col.path < 0 ? ["Path"] : []),
       ...tasks.filter((_, i) => taskCols[i] < 0),

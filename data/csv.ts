@@ -64,17 +64,47 @@ export function parseCsv(text: string, file: string): CsvTable {
   return { header: head.cells.map((h) => h.trim()), rows };
 }
 
-/** Reads a CSV file; a missing file gives a clear message. */
+/**
+ * Reads a CSV file; a missing file gives a clear message, and so does anything but a regular file
+ * (a folder; a named pipe, whose read would block forever).
+ */
 export async function readCsv(path: string): Promise<CsvTable> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      throw new DataError(
+        `${path}: cannot read CSV (${
+          info.isDirectory ? "a folder" : "a pipe, socket or device"
+        }, not a file); pass a CSV file`,
+      );
+    }
+    const bytes = await Deno.readFile(path);
+    // NUL bytes: UTF-16 (as Excel's "Unicode text" saves) or not text at all
+    const head = bytes.subarray(0, 1 << 16);
+    if (
+      (head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff) ||
+      head.includes(0)
+    ) {
+      throw new DataError(
+        `${path}: not a UTF-8 text CSV (it holds NUL bytes: UTF-16 or binary); save it as a ` +
+          `UTF-8 CSV`,
+      );
+    }
+    text = new TextDecoder().decode(bytes);
   } catch (e) {
+    if (e instanceof DataError) throw e;
     rethrowIfDenied(e);
     throw new DataError(`${path}: cannot read CSV (${(e as Error).message})`);
   }
   return parseCsv(text, path);
 }
+
+/**
+ * A number written in decimal, as label cells are ("1", "0.0", "-1", "+1", "1e0"): Number alone
+ * would also read "0x1", "0b1" or "Infinity".
+ */
+export const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Index of the first header matching one of the names (case-insensitive), or -1. */
 export function findColumn(header: string[], ...names: string[]): number {
@@ -84,4 +114,31 @@ export function findColumn(header: string[], ...names: string[]): number {
     if (i >= 0) return i;
   }
   return -1;
+}
+
+/** A header for a message: one line (control characters shown as ?), at most 200 characters. */
+export function headerText(h: string[]): string {
+  // deno-lint-ignore no-control-regex
+  const s = h.join(",").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  return s.length > 200 ? `${s.slice(0, 200)}… (${h.length} columns)` : s;
+}
+
+/**
+ * Refuses a header naming a column the loader reads (path, label, patient, split) twice, in any
+ * case: which of the two would be read is not the user's to guess.
+ */
+export function refuseRepeatedColumns(file: string, h: string[], used: number[]): void {
+  const lower = h.map((x) => x.toLowerCase());
+  for (const c of used) {
+    if (c < 0) continue;
+    const other = lower.findIndex((x, i) => i !== c && x === lower[c]);
+    if (other >= 0) {
+      const [a, b] = [c, other].sort((x, y) => x - y);
+      throw new DataError(
+        `${file}: column "${h[c]}" appears twice in the header (columns ${a + 1} and ${
+          b + 1
+        }); rename or drop one, so that it is clear which one is read`,
+      );
+    }
+  }
 }

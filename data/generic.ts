@@ -5,7 +5,7 @@
  */
 import { DataError, UnknownTaskError } from "./data_error.ts";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { findColumn, readCsv } from "./csv.ts";
+import { DECIMAL, findColumn, headerText, readCsv, refuseRepeatedColumns } from "./csv.ts";
 import { isDir, listDir, type PathCheck, refuseSymlinkEscapes, resolveInside } from "./paths.ts";
 import { isImagePath } from "./decode.ts";
 import { DuplicatePaths } from "./duplicates.ts";
@@ -227,6 +227,7 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
   const labelCols = labelNames.map((n) => findColumn(h, n));
   const patientCol = findColumn(h, ...PATIENT_COLUMNS);
   const splitCol = findColumn(h, "split", "set", "fold");
+  refuseRepeatedColumns(file, h, [pathCol, ...labelCols, patientCol, splitCol]);
   const special = new Set([pathCol, patientCol, splitCol]);
   const candidates = h.filter((_, i) => !special.has(i));
   if (pathCol >= 0 && opts.labelColumns && labelCols.some((c) => c < 0)) {
@@ -243,7 +244,7 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
     throw new DataError(
       `${file}: expected a header with a path column (path/image/file) and label column(s) ` +
         `${labelNames.join(", ")}, optionally patient/patient_id/subject_id and split; got ${
-          h.join(",")
+          headerText(h)
         }`,
     );
   }
@@ -270,10 +271,11 @@ export async function loadCsvDataset(opts: CsvOptions): Promise<Dataset> {
       const cell = cells[labelCols[t]].trim();
       let raw: number | null;
       if (cell === "") raw = null;
-      else if (positive !== undefined && Number.isNaN(Number(cell))) {
+      else if (positive !== undefined && !DECIMAL.test(cell)) {
         raw = cell.toLowerCase() === positive ? 1 : 0;
       } else {
-        raw = Number(cell);
+        // Written in decimal ("1", "1.0", "-1"): Number alone would read "0x1" or "0b1" as 1.
+        raw = DECIMAL.test(cell) ? Number(cell) : NaN;
         if (!(raw === 0 || raw === 1 || raw === -1)) {
           log.add({
             file,

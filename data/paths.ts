@@ -23,7 +23,12 @@ export function resolveInside(base: string, rel: string, file: string, row: numb
   const p = refuseAbsolute(rel, file, row);
   const full = resolve(base, normalize(p));
   const r = relative(resolve(base), full);
-  if (r === "" || r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) {
+  if (r === "") {
+    throw new DataError(
+      `${file}: row ${row}: refused path "${rel}": it is the dataset root itself, not an image`,
+    );
+  }
+  if (r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) {
     throw new DataError(`${file}: row ${row}: refused path "${rel}": it escapes the dataset root`);
   }
   return full;
@@ -44,7 +49,8 @@ export interface PathCheck {
 /**
  * Refuses rows whose file is a symbolic link (or lies below one) leading outside the real path
  * of their root: Deno checks --allow-read against the link's own path, so an escape would also
- * defeat a narrowed sandbox. Missing files pass (the cache reports them as bad images).
+ * defeat a narrowed sandbox. Missing files and links in a loop pass (the cache reports them as
+ * bad images).
  */
 export async function refuseSymlinkEscapes(checks: PathCheck[]): Promise<void> {
   const roots = new Map<string, Promise<string>>();
@@ -57,7 +63,11 @@ export async function refuseSymlinkEscapes(checks: PathCheck[]): Promise<void> {
     try {
       real = await Deno.realPath(c.path);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+      // Missing, or a loop of links (which resolves to nothing): a bad image for the cache.
+      if (
+        e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory ||
+        e instanceof Deno.errors.FilesystemLoop
+      ) return;
       throw e;
     }
     const root = await realRoot(c.base);

@@ -8,6 +8,7 @@ import { basename, join, resolve } from "node:path";
 import { exists, isDir, listDir } from "./paths.ts";
 import type { DataRecord, Dataset } from "./types.ts";
 import { patientPatternOver } from "./patients.ts";
+import { rethrowIfDenied } from "../util/fs.ts";
 
 export const SHENZHEN_TASK = "Tuberculosis";
 const NAME = /^CHNCXR_(\d+)_([01])\.png$/i;
@@ -59,6 +60,29 @@ export function parseClinicalReading(
   };
 }
 
+/**
+ * A clinical reading's text; anything but a readable regular file (a folder, a named pipe whose
+ * read would block forever) is a DataError naming it.
+ */
+async function readReading(txt: string): Promise<string> {
+  try {
+    const info = await Deno.stat(txt);
+    if (!info.isFile) {
+      throw new DataError(
+        `${txt}: not a text file (${
+          info.isDirectory ? "a folder" : "a pipe, socket or device"
+        }); ` +
+          `a clinical reading is a .txt file: move it out of ClinicalReadings/`,
+      );
+    }
+    return await Deno.readTextFile(txt);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    rethrowIfDenied(e);
+    throw new DataError(`${txt}: cannot read the clinical reading (${(e as Error).message})`);
+  }
+}
+
 export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
   opts = { ...opts, root: resolve(opts.root) };
   const dir = await findShenzhenImages(opts.root);
@@ -88,7 +112,7 @@ export async function loadShenzhen(opts: ShenzhenOptions): Promise<Dataset> {
     };
     const txt = readings ? join(readings, e.name.replace(/\.png$/i, ".txt")) : null;
     if (txt && await exists(txt)) {
-      const r = parseClinicalReading(await Deno.readTextFile(txt));
+      const r = parseClinicalReading(await readReading(txt));
       rec.meta = { sex: r.sex, age: r.age, reading: r.reading };
     }
     records.push(rec);

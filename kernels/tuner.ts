@@ -37,7 +37,8 @@
  * each, so timing them costs more than it could win in a short run).
  */
 import type { Gpu } from "./device.ts";
-import { readTextOrNull, writeFileAtomic } from "../util/fs.ts";
+import { isPermissionError, readTextOrNull, writeFileAtomic } from "../util/fs.ts";
+import { UserError } from "../util/user_error.ts";
 
 export type TuneMode = "off" | "cached" | "measure";
 /** Every TuneMode, for flag parsing. */
@@ -486,11 +487,39 @@ function timingsOf(r: TuneRecord): Record<string, number> | null {
   return typeof r.ms === "object" && r.ms !== null ? r.ms : null;
 }
 
-export class TuneCacheError extends Error {}
+/** A tuning cache file that cannot be read as one (the user's to delete or move). */
+export class TuneCacheError extends UserError {
+  override name = "TuneCacheError";
+}
 
-/** A cache file's contents, null when there is none, or a TuneCacheError naming what is wrong. */
+/** A JSON object (not null, not a list). */
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * A cache file's contents, null when there is none, or a TuneCacheError naming what is wrong: not
+ * a file, not JSON, not version 1, or a record that is not an object with a label (whatever else a
+ * damaged record holds is tolerated: its timings are retaken, timingsOf). A denied read is thrown
+ * as it is (a permission problem).
+ */
 async function readCache(path: string): Promise<TuneCacheFile | null> {
-  const text = await readTextOrNull(path);
+  let text: string | null;
+  try {
+    const info = await Deno.stat(path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    });
+    if (info !== null && !info.isFile) {
+      throw new TuneCacheError(
+        `${path} is ${info.isDirectory ? "a folder" : "not a regular file"}, not a tuning cache ` +
+          `file; move it away, or give another path for the cache`,
+      );
+    }
+    text = await readTextOrNull(path);
+  } catch (e) {
+    if (e instanceof TuneCacheError || isPermissionError(e)) throw e;
+    throw new TuneCacheError(`${path}: cannot read the tuning cache (${(e as Error).message})`);
+  }
   if (text === null) return null;
   let file: TuneCacheFile;
   try {
@@ -498,8 +527,15 @@ async function readCache(path: string): Promise<TuneCacheFile | null> {
   } catch {
     throw new TuneCacheError(`${path} is not a tuning cache (invalid JSON); delete it to retune`);
   }
-  if (file?.version !== 1 || typeof file.adapters !== "object" || file.adapters === null) {
+  if (file?.version !== 1 || !isObject(file.adapters)) {
     throw new TuneCacheError(`${path} is not a version-1 tuning cache; delete it to retune`);
+  }
+  for (const [adapter, records] of Object.entries(file.adapters)) {
+    const bad = !isObject(records)
+      ? `adapter "${adapter}" holds ${JSON.stringify(records)}, not records`
+      : Object.entries(records).filter(([, r]) => !isObject(r) || typeof r.label !== "string")
+        .map(([key]) => `record "${key}" of adapter "${adapter}" has no label`)[0];
+    if (bad) throw new TuneCacheError(`${path} is damaged (${bad}); delete it to retune`);
   }
   return file;
 }

@@ -111,10 +111,10 @@ export function loadStateDict(
     } else if (
       e.name === stemKey && e.shape.length === 4 && e.shape[1] === 1 && t.shape.length === 4 &&
       t.shape[1] === 3 &&
-      sameShape([e.shape[0], ...e.shape.slice(2)], [t.shape[0], ...t.shape.slice(2)]) &&
-      t.dtype === "F32"
+      sameShape([e.shape[0], ...e.shape.slice(2)], [t.shape[0], ...t.shape.slice(2)])
     ) {
-      checkFinite(keyOf(t), t, where);
+      // an RGB stem summed over its channels: F32 and finite, as any weight (asDtype names it)
+      asDtype(keyOf(t), t, "F32", where);
       plan.push([e, sumOverChannels(t)]);
       report.adapted.push(e.name);
     } else {

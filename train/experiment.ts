@@ -34,7 +34,8 @@ import type { ImageCache } from "../data/cache/reader.ts";
 import { codeVersion, predictionsFileName, writePredictionsFile } from "../eval/run_files.ts";
 import { formatFraction, type Init } from "../eval/results.ts";
 import { INIT_LABEL } from "../eval/format.ts";
-import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
+import { exists, rethrowIfDenied, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
+import { UserError } from "../util/user_error.ts";
 import {
   ConflictingSettingsError,
   MissingImagenetWeightsError,
@@ -250,7 +251,6 @@ async function checkResumable(
 ): Promise<Record<string, unknown> | null> {
   const file = join(runDir, "run.json");
   if (!(await exists(file))) return null;
-  const record = JSON.parse(await Deno.readTextFile(file));
   const state = await folderState(runDir);
   if (!state.anyCell && !state.pretrained) {
     log(
@@ -259,6 +259,7 @@ async function checkResumable(
     );
     return null;
   }
+  const record = await readRunRecord(file);
   // Cells of an init made on other normalised images (runs before per-init normalisation recorded
   // none: every init had "mococxr") would mix with new ones.
   const normWas = (record.normalization ?? {}) as Record<string, string>;
@@ -330,6 +331,27 @@ async function checkResumable(
     );
   }
   return record;
+}
+
+/**
+ * A run folder's run.json, which must hold one JSON object: a damaged one (cut short, edited into
+ * invalid JSON, a folder at its path) is refused naming it, as resuming would compare settings
+ * with a record it cannot read.
+ */
+async function readRunRecord(file: string): Promise<Record<string, unknown>> {
+  let detail: string;
+  try {
+    const record = JSON.parse(await Deno.readTextFile(file));
+    if (typeof record === "object" && record !== null && !Array.isArray(record)) return record;
+    detail = `it holds ${Array.isArray(record) ? "a list" : JSON.stringify(record)}, not an object`;
+  } catch (e) {
+    rethrowIfDenied(e);
+    detail = (e as Error).message.replace(/\s+/g, " ");
+  }
+  throw new UserError(
+    `${file} is damaged (${detail}); it records the settings of the run in its folder: restore ` +
+      `it from a copy, or start a new run folder`,
+  );
 }
 
 /**
