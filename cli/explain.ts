@@ -110,6 +110,13 @@ export function explain(e: unknown): string | null {
   if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
     const m = /Requires (\w+) access to (.+?),/.exec(e.message);
     const [kind, what] = m ? [m[1], m[2]] : ["", ""];
+    if (kind === "all") {
+      // Deno asks --allow-all of a device or other special file (/dev/null, /dev/stdin): no
+      // narrower grant opens it, and no data, weights or run folder of this project is one.
+      return `${what.replace(/^"|"$/g, "")}: a device or other special file (or a path under ` +
+        `one), which a sandboxed task does not open: pass a regular file or folder to the flag ` +
+        `that names it`;
+    }
     const flag = kind ? `--allow-${kind}${what ? `=${what.replace(/^"|"$/g, "")}` : ""}` : "";
     return `Permission denied: ${e.message.replace(/\s+/g, " ").trim()}. ` +
       (flag

@@ -162,6 +162,26 @@ export function presetFrom(f: Flags): Preset {
   return p as Preset;
 }
 
+/**
+ * A pretraining batch larger than the images it draws from makes no step: said as soon as the
+ * images are counted (before the GPU is set up and the plan's steps are timed), naming --batch and
+ * the largest batch that fits (a multiple of the BN sub-batch, --split-bn).
+ */
+const pow2 = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)));
+
+export function checkBatchFits(cfg: PretrainConfig, images: number, what = "training"): void {
+  if (images >= cfg.batchSize) return;
+  const sub = cfg.batchSize / cfg.moco.bnGroups;
+  const fit = Math.floor(images / sub) * sub;
+  throw new UserError(
+    `--batch ${cfg.batchSize} is more than the ${images} ${what} image(s): ` +
+      (fit > 0
+        ? `pass --batch ${fit} or less (a multiple of --split-bn ${sub})`
+        : `pass --batch ${pow2(images)} --split-bn ${pow2(images)} or less (--split-bn, the BN ` +
+          `sub-batch, is ${sub} now)`),
+  );
+}
+
 export function pretrainConfigFrom(
   f: Flags,
   /** Defaults of the calling task that differ from the preset's (e.g. experiment's epochs). */

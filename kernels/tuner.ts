@@ -263,7 +263,7 @@ export class Tuner {
           this.untimable.add(p.key);
         }
         if (!outer) continue;
-        if (this.persistPath) await this.save(this.persistPath); // its inner problems' too
+        await this.persist(); // its inner problems' too
         outer(i + 1, problems.length);
       }
     } finally {
@@ -408,6 +408,26 @@ export class Tuner {
     );
     if (n > first) per = await perCallMs(this.gpu, run, n);
     return per;
+  }
+
+  /**
+   * Saves where persistTo asked. A save that fails (a read-only or full disk, the path made a
+   * folder since the run checked it) is said once and saving stops: the run goes on with its
+   * choices, which a later run times again.
+   */
+  private async persist(): Promise<void> {
+    const path = this.persistPath;
+    if (!path) return;
+    try {
+      await this.save(path);
+    } catch (e) {
+      this.persistPath = null;
+      console.warn(
+        `warning: could not save the kernel tuning cache ${path} ` +
+          `(${(e as Error).message.split("\n")[0]}); this run goes on with its choices unsaved, ` +
+          `and a later run times them again`,
+      );
+    }
   }
 
   /** The records for this adapter, by problem key. */

@@ -38,6 +38,7 @@ import { formatFraction, type Init, INITS } from "../eval/results.ts";
 import { checkInitWeightsFlag } from "./finetune.ts";
 import { evaluateRun } from "../eval/evaluate_run.ts";
 import {
+  checkBatchFits,
   type Flags,
   maxBadFrom,
   type Preset,
@@ -333,6 +334,11 @@ export async function main(
     `pretraining data: ${pretrainData.describe}` +
       (ftData !== pretrainData ? `\nfine-tuning data: ${ftData.describe}` : ""),
   );
+  // every training-split image but the test patients' (train/splits.ts)
+  const pretrainSet = pretrainImages(pretrainData.cache);
+  if (cfg.inits.includes("moco") && !cfg.mocoBackbone) {
+    checkBatchFits(pre, pretrainSet.indices.length, "pretraining");
+  }
   const gpu = await getGpu();
   checkPrecision(gpu, pre.moco.precision);
   const { hooks: tuning } = await openTuner(gpu, f["tune-cache"]);
@@ -345,8 +351,6 @@ export async function main(
         `per pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
   );
   const B = gpuBackend(gpu);
-  // every training-split image but the test patients' (train/splits.ts)
-  const pretrainSet = pretrainImages(pretrainData.cache);
   if (pretrainSet.leftOut) {
     console.log(
       `pretraining leaves out ${pretrainSet.leftOut} training-split image(s) of test patients`,

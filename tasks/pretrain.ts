@@ -27,6 +27,7 @@ import {
   PROCESS_INTERRUPT,
 } from "../cli/interrupt.ts";
 import {
+  checkBatchFits,
   maxBadFrom,
   presetFrom,
   PRETRAIN_OPTIONS,
@@ -195,6 +196,7 @@ export async function main(
     log: console.log,
     ...labelFlags,
   });
+  checkBatchFits(flagsCfg, data.train.count);
   const cfg = {
     ...flagsCfg,
     dataset: data.identity,

@@ -99,6 +99,23 @@ Deno.test("runMain: lower layers' typed errors name no flag; the command line wo
   });
 });
 
+Deno.test("a device file (Deno asks --allow-all of it) is named as one, not granted as a flag", async () => {
+  let err: unknown = null;
+  try {
+    await Deno.stat("/dev/null/backbone.safetensors"); // what --weights /dev/null looks up
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof Deno.errors.NotCapable, `${err}`);
+  const line = explain(err);
+  assert(
+    line?.startsWith("/dev/null/backbone.safetensors: a device or other special file") &&
+      line.endsWith("pass a regular file or folder to the flag that names it") &&
+      !line.includes("--allow-all"),
+    `${line}`,
+  );
+});
+
 Deno.test("requireWrite: a path outside the write sandbox is refused up front, naming the flag", async () => {
   await assertRejects(() => requireWrite("/etc/moco-run"), /may not write \/etc\/moco-run.*--out/s);
   await assertRejects(

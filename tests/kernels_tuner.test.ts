@@ -410,6 +410,32 @@ Deno.test("settle says what it tunes and how long it took, then saves; nothing p
   }
 });
 
+Deno.test("a cache that cannot be saved mid-run is said once; tuning and the run go on", async () => {
+  const t = new Tuner(gpu);
+  t.mode = "measure";
+  const file = await Deno.makeTempFile();
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (...d: unknown[]) => warned.push(d.join(" "));
+  try {
+    // a path under a file: the save fails as on a read-only or full disk
+    t.persistTo(`${file}/tune.json`);
+    for (const k of ["toy-f", "toy-g"]) t.choose(problem(k, ["slow", "fast"]));
+    await t.settle();
+    assertEquals([t.table["toy-f"]?.label, t.table["toy-g"]?.label], ["fast", "fast"]);
+    assertEquals(warned.length, 1, warned.join("\n"));
+    assert(
+      /^warning: could not save the kernel tuning cache .*tune\.json \(.*\); this run goes on/
+        .test(warned[0]),
+      warned[0],
+    );
+    assertEquals(t.persistedAt, null);
+  } finally {
+    console.warn = warn;
+    await Deno.remove(file);
+  }
+});
+
 Deno.test("a run stopped while tuning keeps what was timed: the cache is saved after every shape", async () => {
   const t = new Tuner(gpu);
   t.mode = "measure";

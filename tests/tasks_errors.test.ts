@@ -270,6 +270,37 @@ Deno.test("prepare: an --out other than the trainers' cache folder is refused be
   assert(/dataset folder not found/.test(line), line);
 });
 
+// A batch larger than the images pretraining draws from: said once the images are counted, before
+// the GPU is set up and the plan's steps are timed (it came after ~12 s of timing, naming no flag).
+Deno.test("pretrain and experiment: a --batch over the pretraining images names the batch that fits", async () => {
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    for (const main of [pretrainMain, experimentMain]) {
+      const t0 = performance.now();
+      const line = await inTmp(() =>
+        failure(main, [`--data=${GOOD}`, "--batch=64", "--split-bn=4", "--out=runs/big"])
+      );
+      assert(
+        /^error: --batch 64 is more than the 15 (training|pretraining) image\(s\): pass --batch 12 or less \(a multiple of --split-bn 4\)$/
+          .test(line),
+        line,
+      );
+      assert(performance.now() - t0 < 60_000, "not after timing steps"); // (a guard, not a timing)
+    }
+    // the default BN sub-batch (16) is itself more than the 15 images
+    const line = await inTmp(() => failure(pretrainMain, [`--data=${GOOD}`, "--out=runs/big"]));
+    assert(
+      line.endsWith(
+        "pass --batch 8 --split-bn 8 or less (--split-bn, the BN sub-batch, is 16 now)",
+      ),
+      line,
+    );
+  } finally {
+    console.log = quiet;
+  }
+});
+
 Deno.test("prepare: the cache is the one the trainers open at their default --size, and it says so", async () => {
   const printed: string[] = [];
   const log = console.log;

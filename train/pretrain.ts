@@ -241,7 +241,9 @@ export async function pretrain(
   const n = source.count;
   const stepsPerEpoch = Math.floor(n / cfg.batchSize);
   if (stepsPerEpoch < 1) {
-    throw new UserError(`${n} training images is fewer than one batch of ${cfg.batchSize}`);
+    throw new UserError(
+      `${n} training images is fewer than one batch of ${cfg.batchSize}: pass a smaller --batch`,
+    );
   }
   if (cfg.batchSize % cfg.moco.bnGroups !== 0) {
     throw new UserError(
