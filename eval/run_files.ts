@@ -218,16 +218,23 @@ export interface MetricsRow {
 
 const METRIC_FIELDS = ["loss", "acc", "lr", "val_auc", "knn_auc", "C"] as const;
 
-/** Parses JSON-lines metrics text; errors name `what` and the line. Blank lines are skipped. */
+/**
+ * Parses JSON-lines metrics text; errors name `what` and the line. Blank lines are skipped, and so
+ * is a last line cut short by a kill (no newline after it, not JSON).
+ */
 export function parseMetrics(text: string, what: string): MetricsRow[] {
   const rows: MetricsRow[] = [];
-  text.split("\n").forEach((line, i) => {
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
     if (line.trim() === "") return;
     const where = `${what}:${i + 1}`;
     let o: Record<string, unknown>;
     try {
       o = JSON.parse(line);
     } catch (e) {
+      // A run killed while appending leaves its last line cut short, with no newline after it:
+      // that line is dropped (a resume drops it too), any other is a damaged file.
+      if (i === lines.length - 1) return;
       throw new EvalInputError(`${where}: not valid JSON (${(e as Error).message})`);
     }
     if (typeof o !== "object" || o === null) {

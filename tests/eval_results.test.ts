@@ -367,7 +367,16 @@ Deno.test("metrics and scores CSV parsing name the line and column", () => {
     () => parseMetrics('{"step":0,"epoch":0,"lr":"x"}', "m.jsonl"),
     /m.jsonl:1: "lr" must be a number or null/,
   );
-  assertThrows(() => parseMetrics("{oops", "m.jsonl"), /m.jsonl:1: not valid JSON/);
+  assertThrows(() => parseMetrics("{oops\n", "m.jsonl"), /m.jsonl:1: not valid JSON/);
+  assertThrows(
+    () => parseMetrics('{"step":0,"epoch":0}\n{oops\n{"step":1,"epoch":0}', "m.jsonl"),
+    /m.jsonl:2: not valid JSON/,
+  );
+  // a run killed while appending: its last line cut short, no newline after it
+  assertEquals(parseMetrics('{"step":0,"epoch":0}\n{"step":1,"ep', "m.jsonl"), [{
+    step: 0,
+    epoch: 0,
+  }]);
   const t = parseScoresCsv('score,id,label\n0.5,a,1\n0.25,"b,c",0\n', "s.csv");
   assertEquals([t.ids, Array.from(t.labels), Array.from(t.scores)], [["a", "b,c"], [1, 0], [
     0.5,
