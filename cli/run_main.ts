@@ -3,7 +3,7 @@
  * clear message (worded by explain.ts) and exit code instead of a stack trace.
  */
 import { dirname, resolve } from "node:path";
-import { UserError } from "../util/user_error.ts";
+import { oneLine, UserError } from "../util/user_error.ts";
 import { explain } from "./explain.ts";
 
 /** Where runMain reports (tests pass their own). */
@@ -24,7 +24,7 @@ export async function runMain(
     await main();
   } catch (e) {
     const msg = explain(e);
-    if (msg) io.error(`error: ${msg}`);
+    if (msg) io.error(`error: ${oneLine(msg)}`);
     else io.error(e);
     io.exit(1);
   }

@@ -118,6 +118,22 @@ Deno.test("a CSV row naming a symbolic-link loop is an unreadable image, not a c
   );
 });
 
+Deno.test("a path with a newline in it (a quoted CSV field) stays on one line in every message", async () => {
+  const dir = join(tmp, "newline");
+  await csvDataset(dir, 4, ['"two\nlines.png",1,px']);
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (...d: unknown[]) => warned.push(d.join(" "));
+  try {
+    const line = await failure(prepareMain, [`--data=${dir}`, "--workers=0", "--max-bad=0"]);
+    assert(!line.includes("\n") && line.includes("two\\nlines.png"), line);
+    assertEquals(warned.length, 1, warned.join(" | "));
+    assert(!warned[0].includes("\n") && warned[0].includes("two\\nlines.png"), warned[0]);
+  } finally {
+    console.warn = warn;
+  }
+});
+
 Deno.test("a named pipe or a folder where an image is expected is refused from its stat, unread", async () => {
   const dir = join(tmp, "pipe");
   await csvDataset(dir, 4, ["pipe.png,1,px", "folder.png,0,py"]);

@@ -7,3 +7,12 @@
 
 /** An error whose message is the whole story for the user (bad flag, bad data). */
 export class UserError extends Error {}
+
+/**
+ * `text` on one line: control characters (a newline inside a quoted CSV path, say) written as
+ * their JSON escapes (\n, \t, \u0000), so a message stays one line a user can read and grep.
+ */
+export function oneLine(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}

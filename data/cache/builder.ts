@@ -14,6 +14,7 @@ import { exists } from "../paths.ts";
 import { DataError, TooManyBadImagesError } from "../data_error.ts";
 import { sourceChecksum } from "./checksum.ts";
 import { refuseDuplicatePaths } from "../duplicates.ts";
+import { oneLine } from "../../util/user_error.ts";
 import { type Decoded, decodeMany } from "./decode.ts";
 import {
   type BadImage,
@@ -104,7 +105,7 @@ export async function buildCache(ds: Dataset, o: CacheOptions): Promise<ImageCac
           records.push(cachedRecord(r));
         } else {
           bad.push({ path: r.path, error: res.error });
-          if (!o.quiet) console.warn(`warning: skipped bad image ${res.error}`);
+          if (!o.quiet) console.warn(`warning: skipped bad image ${oneLine(res.error)}`);
         }
       }
       o.onProgress?.(Math.min(n, (c + 1) * CHUNK), n);
