@@ -23,6 +23,7 @@ import { assert, assertEquals, assertRejects, assertThrows } from "./helpers.ts"
 import { TinyNet } from "./tiny_net.ts";
 import { resnet18 } from "../model/resnet.ts";
 import { densenet121 } from "../model/densenet.ts";
+import { buildBackbone } from "../train/backbones.ts";
 
 const net = (seed: number) => new TinyNet(B, { inChannels: 1, seed: new Rng(seed) });
 
@@ -138,6 +139,46 @@ Deno.test("an init file lacking BN running statistics (or any weight) is refused
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a 1-channel stem exported as RGB loads back to the bit; its colours are w/3", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const gray = buildBackbone(B, "resnet18", { inChannels: 1, seed: new Rng(5) });
+    const w = (await readState(gray)).get(gray.stemKey)!.data as Float32Array;
+    // values whose thirds do not round back: w/3·3 ≠ w in f32 for many of them
+    w.set([1, 7, 1e-40, -3.4e38, 0.1, -0.7, 5e-45]);
+    B.write(gray.parameters().find((p) => p.value.shape[1] === 1)!.value, w);
+    const path = join(dir, "backbone.safetensors");
+    await exportBackbone(gray, path, {});
+    const rgb = (await readSafetensors(path)).tensors.get(gray.stemKey)!;
+    assertEquals(rgb.shape.slice(0, 2), [64, 3]);
+    const k = 49, d = rgb.data as Float32Array;
+    let inexact = 0;
+    for (let i = 0; i < 64; i++) {
+      for (let j = 0; j < k; j++) {
+        const v = w[i * k + j], [r, g, b] = [0, 1, 2].map((c) => d[(i * 3 + c) * k + j]);
+        if (Math.fround(Math.fround(v / 3) * 3) !== v) inexact++;
+        assertEquals(r, Math.fround(v / 3));
+        assertEquals(g, r);
+        assert(Math.abs(b - v / 3) <= 2 * ulp(v / 3), `${v}: B ${b}`);
+      }
+    }
+    assert(inexact > 100, `${inexact} values a plain w/3 export would not give back`);
+    const back = buildBackbone(B, "resnet18", { numClasses: 1, inChannels: 1, init: false });
+    await loadInitWeights(back, path);
+    const got = (await readState(back)).get(back.stemKey)!.data as Float32Array;
+    assertEquals(new Uint32Array(got.buffer), new Uint32Array(w.buffer));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The spacing of f32 values at |x| (the smallest subnormal at 0). */
+function ulp(x: number): number {
+  const a = Math.abs(Math.fround(x));
+  if (a < 2 ** -126) return 2 ** -149;
+  return 2 ** (Math.floor(Math.log2(a)) - 23);
+}
 
 Deno.test("exportBackbone refuses to write non-finite weights", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,8 +1,9 @@
 /**
  * Initial weights and exported backbones. Exports use torchvision's names and
- * shapes: a 1-channel stem is written as the 3-channel kernel w/3 per colour,
- * which responds identically to a gray image replicated to RGB, so the file
- * loads into torchvision as is and back here through the 3→1 summing rule.
+ * shapes: a 1-channel stem is written as a 3-channel kernel of thirds of w
+ * (exportBackbone), which responds as w to a gray image replicated to RGB, so
+ * the file loads into torchvision as is and back here, to the bit, through the
+ * 3→1 summing rule.
  */
 import type { ClassifierNet } from "../model/classifier.ts";
 import { type LoadReport, loadStateDict, readState } from "../model/state.ts";
@@ -97,9 +98,14 @@ export async function exportBackbone(
   if (stem && stem.shape[1] === 1) {
     const [o, , kh, kw] = stem.shape, k = kh * kw, src = stem.data as Float32Array;
     const rgb = new Float32Array(o * 3 * k);
+    // R = G = w/3 rounded, B = w − 2R: exact (Sterbenz: 2R lies within [w/2, 2w]), so R + G + B,
+    // summed in that order as loadStateDict sums a stem, is w to the bit; B is within 2 ulp of w/3
     for (let i = 0; i < o; i++) {
-      for (let c = 0; c < 3; c++) {
-        for (let j = 0; j < k; j++) rgb[(i * 3 + c) * k + j] = src[i * k + j] / 3;
+      for (let j = 0; j < k; j++) {
+        const w = src[i * k + j], third = Math.fround(w / 3);
+        rgb[(i * 3 + 0) * k + j] = third;
+        rgb[(i * 3 + 1) * k + j] = third;
+        rgb[(i * 3 + 2) * k + j] = w - 2 * third;
       }
     }
     state.set(net.stemKey, { dtype: "F32", shape: [o, 3, kh, kw], data: rgb });
