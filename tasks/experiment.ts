@@ -45,7 +45,9 @@ import {
   presetFrom,
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
+  PRETRAIN_RUN_OPTIONS,
   pretrainConfigFrom,
+  pretrainRunFrom,
   ROTATE_OPTIONS,
 } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../cli/flags.ts";
@@ -103,6 +105,10 @@ Run
                         run.json lists what ran ("kernels")
   --out DIR             run folder (default runs/experiment); rerun to resume: finished
                         cells are skipped and pretraining continues from its checkpoint
+  --augment-on WHERE    auto | cpu | gpu: where pretraining makes its two views; auto
+                        (default): the GPU on hardware adapters, the host on software ones
+  --log-every N         pretraining reads loss and accuracy every N steps (default 1), while
+                        the next steps run; as deno task pretrain
   --dry-run             print the plan (images, steps, cells, a wall-time estimate from a few
                         timed steps on this adapter, and the same at --preset paper) and exit
 Labels and patients of --data (as --kind and --task, not applied to --ft-data)
@@ -115,6 +121,7 @@ as none) resumes only with --rotate-interp bilinear.`;
 
 export const EXPERIMENT_OPTIONS = {
   ...PRETRAIN_OPTIONS,
+  ...PRETRAIN_RUN_OPTIONS,
   ...ROTATE_OPTIONS,
   ...DATA_LABEL_OPTIONS,
   "tune-cache": { type: "string" },
@@ -291,6 +298,7 @@ export async function main(
   using _interrupt = interruptScope(() => EXPERIMENT_INTERRUPT_LINE, interrupt);
   const cfg = experimentConfigFrom(f as Flags);
   const pre = cfg.pretrain;
+  const run = pretrainRunFrom(f as Flags);
   // A given backbone is read before anything runs (a dry run too): wrong path, wrong backbone.
   if (cfg.mocoBackbone && cfg.inits.includes("moco")) {
     cfg.mocoBackbone = await checkInitWeightsFlag(
@@ -351,6 +359,13 @@ export async function main(
         `per pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
   );
   const B = gpuBackend(gpu);
+  const viewsOnGpu = run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
+  if (cfg.inits.includes("moco") && !cfg.mocoBackbone) {
+    console.log(
+      `pretraining's views made on the ${viewsOnGpu ? "GPU (uint8 images uploaded)" : "host"}; ` +
+        `its loss and accuracy read every ${run.logEvery} step${run.logEvery > 1 ? "s" : ""}`,
+    );
+  }
   if (pretrainSet.leftOut) {
     console.log(
       `pretraining leaves out ${pretrainSet.leftOut} training-split image(s) of test patients`,
@@ -429,6 +444,8 @@ export async function main(
       time,
       also: paperAlso,
       dryRun: f["dry-run"],
+      viewsOn: viewsOnGpu ? gpu : undefined,
+      logEvery: run.logEvery,
       ...tuning,
     },
   );

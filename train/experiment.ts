@@ -45,6 +45,7 @@ import {
 import type { TrainOps } from "./train_ops.ts";
 import { pretrain, type PretrainConfig, rotateInterpOf } from "./pretrain.ts";
 import type { Interp } from "../data/augment.ts";
+import type { Gpu } from "../kernels/device.ts";
 import {
   buildClassifier,
   finetune,
@@ -533,6 +534,13 @@ export interface ExperimentPlanOptions {
   betweenSteps?: () => Promise<void>;
   /** What ran for each kernel shape, added to run.json as `kernels` when the grid is done. */
   kernels?: () => unknown;
+  /**
+   * The device that makes pretraining's two views (uint8 images uploaded, kernels/augment.ts),
+   * where the task chose the GPU (`--augment-on`); absent: the host makes them.
+   */
+  viewsOn?: Gpu;
+  /** Pretraining reads its loss and accuracy every this many steps (default 1: pretrain()'s). */
+  logEvery?: number;
 }
 
 /**
@@ -759,20 +767,23 @@ export async function runExperiment(
             validation: labelledSource(cache, m.validation, S, C),
           }
           : null;
+        const views = twoViewSource(
+          data.pretrainCache,
+          data.pretrainIndices,
+          pretrainAugment(pc.augment, S, C, pc.rotateInterp),
+        );
         await pretrain(
           B,
           ops,
           pck,
-          twoViewSource(
-            data.pretrainCache,
-            data.pretrainIndices,
-            pretrainAugment(pc.augment, S, C, pc.rotateInterp),
-          ),
+          views,
           pdir,
           {
             resume: true,
             backbone,
             log,
+            deviceViews: plan?.viewsOn ? views.onDevice?.(plan.viewsOn) : null,
+            logEvery: plan?.logEvery,
             betweenSteps: plan?.betweenSteps,
             monitor: sets ? (moco) => knnMonitor(B, moco.encQ, sets) : undefined,
             monitorOff: m.ok ? undefined : m.reason,
