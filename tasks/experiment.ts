@@ -45,6 +45,7 @@ import {
   presetFrom,
   PRETRAIN_NUMERIC,
   PRETRAIN_OPTIONS,
+  PRETRAIN_RUN_NUMERIC,
   PRETRAIN_RUN_OPTIONS,
   pretrainConfigFrom,
   pretrainRunFrom,
@@ -144,9 +145,10 @@ export const EXPERIMENT_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Ranges of the grid's flags; the pretraining flags have PRETRAIN_NUMERIC's. */
+/** Ranges of the grid's flags; the pretraining flags have PRETRAIN_NUMERIC's and PRETRAIN_RUN_NUMERIC's. */
 export const EXPERIMENT_NUMERIC = {
   ...PRETRAIN_NUMERIC,
+  ...PRETRAIN_RUN_NUMERIC,
   fractions: FRACTION,
   "e2e-fractions": FRACTION,
   draws: { min: 1, max: 1000, int: true },

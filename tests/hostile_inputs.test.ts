@@ -301,7 +301,12 @@ Deno.test("experiment: a damaged run.json in a run folder with finished cells is
     ]
   ) {
     await put(join(run, "run.json"), text);
-    const line = await failure(experimentMain, [`--data=${data}`, `--out=${run}`, "--dry-run"]);
+    const line = await failure(experimentMain, [
+      `--data=${data}`,
+      `--out=${run}`,
+      "--batch=16", // within the 19 pretraining images
+      "--dry-run",
+    ]);
     assertEquals(
       line,
       `error: ${run}/run.json is damaged (${detail}); it records the settings of the run in its ` +
