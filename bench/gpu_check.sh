@@ -18,6 +18,9 @@
 #    the cache alone, then tuning its other shapes; since session 14 its dense blocks keep one
 #    feature store read in place: 2,951 dispatches a step where there were 4,486, 9.50 GiB pooled
 #    where there were 11.88, by dry runs).
+# Session 17 fixed a refusal no card has met yet: since session 16 every task given an existing
+# --tune-cache (this script's pretrain section, after the steps wrote the cache) stopped at once;
+# tests/tasks_hardware_mode.test.ts now runs the tasks as on a card, on lavapipe.
 # Session 12's sections: steps 101/76 s from an empty cache (33 s
 # tuned), a timeline 20-25 s, the kernel rows 16-25 s, the GEMM tests 47 s, a pretraining run ~50 s,
 # ResNet-50 78 s. PyTorch's figures at the same shapes are in bench/RESULTS.md (session 6):
