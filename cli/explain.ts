@@ -46,6 +46,14 @@ export function explainTyped(e: unknown): string | null {
       : `--e2e-fractions: ${e.facts.replace(/^end-to-end fraction /, "")}; use --fractions values`;
   }
   if (e instanceof TrainingDivergedError) {
+    if (e.beforeAnyUpdate) {
+      return `${e.facts} No update had run yet, so the learning rate is not the cause: check the ` +
+        `input data${
+          e.resumable
+            ? ""
+            : " and the initial weights (--weights; --moco or --imagenet in experiment)"
+        }.`;
+    }
     return e.resumable
       ? `${e.facts} Lower --lr, check the input data, or resume with --resume.`
       : `${e.facts} Lower the fine-tuning learning rate (--lr, or --ft-lr in experiment) or ` +

@@ -67,6 +67,14 @@ Deno.test("runMain: lower layers' typed errors name no flag; the command line wo
       new TrainingDivergedError("fine-tuning loss became NaN at step 3.", false),
       /step 3\. Lower the fine-tuning learning rate \(--lr, or --ft-lr/,
     ],
+    [
+      new TrainingDivergedError("fine-tuning loss became NaN at step 1.", false, true),
+      /step 1\. No update had run yet, so the learning rate is not the cause: check the input data and the initial weights \(--weights/,
+    ],
+    [
+      new TrainingDivergedError("loss became NaN at step 1; …", true, true),
+      /step 1; … No update had run yet, .*: check the input data\.$/,
+    ],
     [new DamagedCheckpointError("r/ckpt", "cut short"), /damaged \(cut short\).*--out/],
     [
       new ConflictingSettingsError("backbone-and-seeds", "…"),

@@ -200,17 +200,26 @@ Deno.test("Grad-CAM on ResNet-18 at 32 px uses layer2 (4×4), also with a frozen
 
 Deno.test("a non-finite fine-tuning loss stops with the step it first appeared at", async () => {
   const s = sets();
-  const train = {
-    ...s.train,
-    augmented: (idx: number[], rng: Rng) => {
-      const x = s.train.augmented(idx, rng);
-      x.data[0] = NaN; // every batch from step 1 on
-      return x;
-    },
+  // NaN in every batch from step `from` on (batches are made one a step, in order)
+  const nanFrom = (from: number) => {
+    let made = 0;
+    return {
+      ...s.train,
+      augmented: (idx: number[], rng: Rng) => {
+        const x = s.train.augmented(idx, rng);
+        if (++made >= from) x.data[0] = NaN;
+        return x;
+      },
+    };
   };
+  // at the first step no update has run: the learning rate cannot be what went wrong
   await assertRejects(
-    () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train }, { backbone }),
-    /loss became NaN at step 1\. Lower the learning rate/,
+    () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train: nanFrom(1) }, { backbone }),
+    /loss became NaN at step 1\. No update had run yet, so the learning rate is not the cause/,
+  );
+  await assertRejects(
+    () => finetune(B, gpuTrainOps, cfg("e2e"), { ...s, train: nanFrom(3) }, { backbone }),
+    /loss became NaN at step 3\. Lower the learning rate/,
   );
 });
 

@@ -308,7 +308,11 @@ export async function finetune(
     for (const [k, u] of done.entries()) {
       const l = values[k][0];
       if (!Number.isFinite(l)) {
-        throw new TrainingDivergedError(`fine-tuning loss became ${l} at step ${u.step}.`, false);
+        throw new TrainingDivergedError(
+          `fine-tuning loss became ${l} at step ${u.step}.`,
+          false,
+          u.step === 1,
+        );
       }
       lossSum += l;
       lossCount++;

@@ -382,6 +382,8 @@ export async function pretrain(
       throw new TrainingDivergedError(
         `loss became ${loss} at step ${m.step}; stopped without saving it. The last good ` +
           `checkpoint is ${lastGoodText()}.`,
+        true,
+        m.step === 1,
       );
     }
     if (m.epoch !== accEpoch) {

@@ -33,11 +33,20 @@ export class TrainingDivergedError extends UserError {
   /**
    * @param facts what became non-finite, at which step, and the last good checkpoint
    * @param resumable whether the run can resume from a checkpoint (pretraining) or not (a cell)
+   * @param beforeAnyUpdate the loss of a run's first step, computed before any update
    */
-  constructor(readonly facts: string, readonly resumable = true) {
+  constructor(
+    readonly facts: string,
+    readonly resumable = true,
+    /** at a run's first step, before any update: the learning rate cannot be the cause */
+    readonly beforeAnyUpdate = false,
+  ) {
     super(
-      `${facts} Lower the learning rate or check the input data` +
-        (resumable ? `, or resume from that checkpoint.` : `.`),
+      beforeAnyUpdate
+        ? `${facts} No update had run yet, so the learning rate is not the cause: check the ` +
+          `input data and the initial weights.`
+        : `${facts} Lower the learning rate or check the input data` +
+          (resumable ? `, or resume from that checkpoint.` : `.`),
     );
   }
 }
