@@ -24,7 +24,8 @@
  * and problem key, and persists as JSON (`load`/`save`), so a second run
  * starts tuned; with `persistTo(path)` it is saved after every problem timed,
  * so a first run stopped while tuning (a time limit, Ctrl-C) keeps what it
- * timed. A record that never timed one of the problem's candidates (a tile
+ * timed; a save that fails (a full or read-only disk) is said once and saving
+ * stops, the run going on with its choices. A record that never timed one of the problem's candidates (a tile
  * shape added since) has those timed against its choice when measuring, its
  * choice running meanwhile. Every candidate is forced in the CPU-reference
  * tests, so a choice changes results by float rounding at most.
