@@ -52,7 +52,7 @@ export const ROTATE_OPTIONS = {
 
 export type Flags = Record<string, string | boolean | undefined>;
 
-/** How `deno task pretrain` runs its loop: not part of a run's configuration (resume ignores it). */
+/** How pretraining runs its loop (`deno task pretrain`, and the experiment's): not part of a run's configuration (resume ignores it). */
 export const PRETRAIN_RUN_OPTIONS = {
   "log-every": { type: "string" },
   "augment-on": { type: "string" },
@@ -64,6 +64,11 @@ export interface PretrainRun {
   logEvery: number;
   /** Where the two views are made: "auto" is the GPU on hardware adapters, the host on software. */
   augmentOn: "auto" | "cpu" | "gpu";
+}
+
+/** Whether `--augment-on` puts pretraining's two views on the GPU of this adapter. */
+export function viewsOnGpu(run: PretrainRun, gpu: { isSoftware: boolean }): boolean {
+  return run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
 }
 
 export function pretrainRunFrom(f: Flags): PretrainRun {

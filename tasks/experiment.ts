@@ -50,6 +50,7 @@ import {
   pretrainConfigFrom,
   pretrainRunFrom,
   ROTATE_OPTIONS,
+  viewsOnGpu,
 } from "../cli/pretrain_flags.ts";
 import { FRACTION, LR, numFlag, numListFlag, type NumSpecs } from "../cli/flags.ts";
 
@@ -361,10 +362,10 @@ export async function main(
         `per pretraining seed, ${seedsText(cfg, f["pretrain-seeds"] !== undefined)}`,
   );
   const B = gpuBackend(gpu);
-  const viewsOnGpu = run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
+  const onGpu = viewsOnGpu(run, gpu);
   if (cfg.inits.includes("moco") && !cfg.mocoBackbone) {
     console.log(
-      `pretraining's views made on the ${viewsOnGpu ? "GPU (uint8 images uploaded)" : "host"}; ` +
+      `pretraining's views made on the ${onGpu ? "GPU (uint8 images uploaded)" : "host"}; ` +
         `its loss and accuracy read every ${run.logEvery} step${run.logEvery > 1 ? "s" : ""}`,
     );
   }
@@ -446,7 +447,7 @@ export async function main(
       time,
       also: paperAlso,
       dryRun: f["dry-run"],
-      viewsOn: viewsOnGpu ? gpu : undefined,
+      viewsOn: onGpu ? gpu : undefined,
       logEvery: run.logEvery,
       ...tuning,
     },

@@ -35,6 +35,7 @@ import {
   pretrainConfigFrom,
   pretrainRunFrom,
   ROTATE_OPTIONS,
+  viewsOnGpu,
 } from "../cli/pretrain_flags.ts";
 import {
   DATA_LABEL_OPTIONS,
@@ -223,7 +224,7 @@ export async function main(
       `${epochs} epochs, ${cfg.moco.precision ?? "f32"} storage -> ${out}`,
   );
   const B = gpuBackend(gpu);
-  const onGpu = run.augmentOn === "gpu" || (run.augmentOn === "auto" && !gpu.isSoftware);
+  const onGpu = viewsOnGpu(run, gpu);
   console.log(
     `augmentation on the ${onGpu ? "GPU (uint8 images uploaded)" : "host"}; loss and accuracy ` +
       `read every ${run.logEvery} step${run.logEvery > 1 ? "s" : ""}`,

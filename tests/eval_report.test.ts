@@ -288,15 +288,14 @@ Deno.test("report: labelled-set sizes per fraction, probes with flat validation 
   linear.forEach((c) => delete c.probe_C);
 });
 
+/** Linear cells at 1% and 100% with Random init's scores flipped: below chance, its ROC curve in the lower right. */
+const flippedRandomCells = () =>
+  syntheticCells({ fractions: [0.01, 1], draws: 1, nTest: 200, protocols: ["linear"] })
+    .map((c) => c.init === "random" ? { ...c, scores: Float32Array.from(c.scores, (s) => -s) } : c);
+
 Deno.test("report and headline: AUCs below chance are flagged", () => {
   // Random init's scores flipped: its AUC CI lies below 0.5 at every fraction.
-  const flipped = syntheticCells({
-    fractions: [0.01, 1],
-    draws: 1,
-    nTest: 200,
-    protocols: ["linear"],
-  })
-    .map((c) => c.init === "random" ? { ...c, scores: Float32Array.from(c.scores, (s) => -s) } : c);
+  const flipped = flippedRandomCells();
   const r = computeResults(flipped, { replicates: 100 });
   const below = r.summary.filter((s) => s.ci[1] < 0.5);
   assert(below.length > 0 && below.every((s) => s.init === "random"));
@@ -345,13 +344,7 @@ function curveSamples(svg: El): [number, number][] {
 Deno.test("report: no ROC legend covers a curve, also below-chance curves in the lower right", () => {
   // Random init's scores flipped: its ROC curve runs through the lower right, the corner the
   // legend box always took.
-  const flipped = syntheticCells({
-    fractions: [0.01, 1],
-    draws: 1,
-    nTest: 200,
-    protocols: ["linear"],
-  })
-    .map((c) => c.init === "random" ? { ...c, scores: Float32Array.from(c.scores, (s) => -s) } : c);
+  const flipped = flippedRandomCells();
   const roc = rocPanels(flipped);
   const page = parseDocument(
     buildReport({ results: computeResults(flipped, { replicates: 20 }), roc }),

@@ -1,7 +1,7 @@
 /** In-memory uint8 image sets (what the image cache holds) and MoCo sources over them. */
 import { type AugmentOptions, type ImageSource, makeTwoViewBatch } from "../data/augment.ts";
 import { DeviceTwoViews } from "../data/augment_device.ts";
-import { imageBatch, type TwoViewSource } from "../train/sources.ts";
+import { imageBatch, type LabelledSource, type TwoViewSource } from "../train/sources.ts";
 import { Rng } from "../util/rng.ts";
 
 export /** count smooth random images of side S (a gradient, a disc and noise), as the cache holds them. */
@@ -75,5 +75,41 @@ export function discSource(n: number, nanFromCall = Infinity, S = 16): TwoViewSo
       if (++calls >= nanFromCall) xq.fill(NaN);
       return { xq: imageBatch(xq, idx.length, 1, S), xk: imageBatch(xk, idx.length, 1, S) };
     },
+  };
+}
+
+/**
+ * n labelled images of side S: a third hold a bright disc (positive). `images` adds a fixed
+ * pattern, `augmented` fresh noise from its generator (fine-tuning's batches, the kNN monitor's sets).
+ */
+export function labelledDiscs(n: number, seed: number, S = 16): LabelledSource {
+  const r = new Rng(seed);
+  const items = Array.from({ length: n }, (_, i) => ({
+    pos: i % 3 === 0,
+    cx: 4 + r.uniform() * 8,
+    cy: 4 + r.uniform() * 8,
+  }));
+  const draw = (idx: number[], rng: Rng | null) => {
+    const out = new Float32Array(idx.length * S * S);
+    idx.forEach((i, j) => {
+      const it = items[i];
+      for (let y = 0; y < S; y++) {
+        for (let x = 0; x < S; x++) {
+          const d = Math.hypot(x - it.cx, y - it.cy);
+          const noise = rng ? 0.3 * rng.normal() : 0.3 * Math.sin(17 * x + 31 * y + i);
+          out[j * S * S + y * S + x] = (it.pos && d < 2.5 ? 1.5 : 0) + noise;
+        }
+      }
+    });
+    return out;
+  };
+  return {
+    count: n,
+    tasks: ["Disc"],
+    labels: Float32Array.from(items, (it) => (it.pos ? 1 : 0)),
+    mask: new Float32Array(n).fill(1),
+    ids: items.map((_, i) => `img${i}`),
+    images: (idx) => imageBatch(draw(idx, null), idx.length, 1, S),
+    augmented: (idx, rng) => imageBatch(draw(idx, rng), idx.length, 1, S),
   };
 }

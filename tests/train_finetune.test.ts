@@ -22,6 +22,7 @@ import { type ClassifierNet, linearHead } from "../model/classifier.ts";
 import { readState } from "../model/state.ts";
 import { imageBatch, type LabelledSource } from "../train/sources.ts";
 import { Rng } from "../util/rng.ts";
+import { labelledDiscs } from "./image_source.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { noGrad, Var } from "../model/autograd.ts";
 import { DEFAULT_C_GRID } from "../train/logistic_probe.ts";
@@ -31,37 +32,7 @@ import { TinyNet } from "./tiny_net.ts";
 const S = 16;
 const B = gpuBackend(gpu);
 
-function discImages(n: number, seed: number): LabelledSource {
-  const r = new Rng(seed);
-  const items = Array.from({ length: n }, (_, i) => ({
-    pos: i % 3 === 0,
-    cx: 4 + r.uniform() * 8,
-    cy: 4 + r.uniform() * 8,
-  }));
-  const draw = (idx: number[], rng: Rng | null) => {
-    const out = new Float32Array(idx.length * S * S);
-    idx.forEach((i, j) => {
-      const it = items[i];
-      for (let y = 0; y < S; y++) {
-        for (let x = 0; x < S; x++) {
-          const d = Math.hypot(x - it.cx, y - it.cy);
-          const noise = rng ? 0.3 * rng.normal() : 0.3 * Math.sin(17 * x + 31 * y + i);
-          out[j * S * S + y * S + x] = (it.pos && d < 2.5 ? 1.5 : 0) + noise;
-        }
-      }
-    });
-    return out;
-  };
-  return {
-    count: n,
-    tasks: ["Disc"],
-    labels: Float32Array.from(items, (it) => (it.pos ? 1 : 0)),
-    mask: new Float32Array(n).fill(1),
-    ids: items.map((_, i) => `img${i}`),
-    images: (idx) => imageBatch(draw(idx, null), idx.length, 1, S),
-    augmented: (idx, rng) => imageBatch(draw(idx, rng), idx.length, 1, S),
-  };
-}
+const discImages = (n: number, seed: number) => labelledDiscs(n, seed, S);
 
 const cfg = (protocol: "linear" | "e2e"): FinetuneConfig => ({
   backbone: "resnet18", // replaced by TinyNet

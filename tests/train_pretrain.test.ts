@@ -15,11 +15,10 @@ import { Rng } from "../util/rng.ts";
 import { assert, assertClose, assertEquals, assertRejects } from "./helpers.ts";
 import { gpu } from "./gpu.ts";
 import { TinyNet, tinyPretrainConfig } from "./tiny_net.ts";
-import { discSource, imageSource, twoViewImages } from "./image_source.ts";
+import { discSource, imageSource, labelledDiscs, twoViewImages } from "./image_source.ts";
 import { pretrainAugment } from "../train/cache_sources.ts";
 import { knnMonitor } from "../train/monitor.ts";
 import type { Moco } from "../train/moco.ts";
-import { imageBatch, type LabelledSource } from "../train/sources.ts";
 
 const S = 16;
 const B = gpuBackend(gpu);
@@ -225,41 +224,8 @@ Deno.test("pretraining with the views made on the GPU: a killed run resumes bit 
   for (const d of [a, b, host]) await Deno.remove(d, { recursive: true });
 });
 
-/** Labelled discs for the kNN monitor: a third of the images hold a bright disc (positive). */
-function monitorSet(n: number, seed: number): LabelledSource {
-  const r = new Rng(seed);
-  const items = Array.from({ length: n }, (_, i) => ({
-    pos: i % 3 === 0,
-    cx: 4 + r.uniform() * 8,
-    cy: 4 + r.uniform() * 8,
-  }));
-  const draw = (idx: number[]) => {
-    const out = new Float32Array(idx.length * S * S);
-    idx.forEach((i, j) => {
-      const it = items[i];
-      for (let y = 0; y < S; y++) {
-        for (let x = 0; x < S; x++) {
-          const d = Math.hypot(x - it.cx, y - it.cy);
-          out[j * S * S + y * S + x] = (it.pos && d < 2.5 ? 1.5 : 0) +
-            0.3 * Math.sin(17 * x + 31 * y + i);
-        }
-      }
-    });
-    return imageBatch(out, idx.length, 1, S);
-  };
-  return {
-    count: n,
-    tasks: ["Disc"],
-    labels: Float32Array.from(items, (it) => (it.pos ? 1 : 0)),
-    mask: new Float32Array(n).fill(1),
-    ids: items.map((_, i) => `img${i}`),
-    images: draw,
-    augmented: (idx) => draw(idx),
-  };
-}
-
 Deno.test("pretraining: killed right after an epoch-end checkpoint, every epoch keeps its kNN AUC; the monitor changes nothing saved", async () => {
-  const sets = { reference: monitorSet(40, 1), validation: monitorSet(24, 2) };
+  const sets = { reference: labelledDiscs(40, 1, S), validation: labelledDiscs(24, 2, S) };
   const run = { ...cfg(3), monitorEvery: 1, ckptEvery: 1000 };
   const withMonitor = {
     ...opts,
