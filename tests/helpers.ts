@@ -1,5 +1,6 @@
 /** Small assertion helpers shared by the tests (no JSR: @std/assert is not reachable). */
 import { AssertionError } from "node:assert";
+import { dirname } from "node:path";
 
 export {
   deepStrictEqual as assertEquals,
@@ -74,4 +75,11 @@ export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number 
     w += want[i] ** 2;
   }
   return Math.sqrt(d / Math.max(w, 1e-60));
+}
+
+/** Writes a test fixture file, making its folders. */
+export async function put(path: string, bytes: Uint8Array | string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  if (typeof bytes === "string") await Deno.writeTextFile(path, bytes);
+  else await Deno.writeFile(path, bytes);
 }

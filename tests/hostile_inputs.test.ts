@@ -8,7 +8,7 @@
  * a stack trace or a read that blocks forever.
  */
 import { join } from "node:path";
-import { assert, assertEquals, assertRejects } from "./helpers.ts";
+import { assert, assertEquals, assertRejects, put } from "./helpers.ts";
 import { runMain } from "../cli/run_main.ts";
 import { explain } from "../cli/explain.ts";
 import { openTuner } from "../cli/run_setup.ts";
@@ -27,12 +27,6 @@ import { TensorDtypeError } from "../model/tensor_check.ts";
 
 const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "hostile_inputs_" }));
 const PNG = encodePngGray({ width: 4, height: 4, data: new Uint8Array(16).fill(90) });
-
-async function put(path: string, bytes: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(join(path, ".."), { recursive: true });
-  if (typeof bytes === "string") await Deno.writeTextFile(path, bytes);
-  else await Deno.writeFile(path, bytes);
-}
 
 /** Runs a Python snippet with arguments (symbolic links and pipes: Deno's need --allow-all). */
 async function py(code: string, ...args: string[]): Promise<void> {

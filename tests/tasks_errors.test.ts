@@ -5,7 +5,7 @@
  * found before the GPU is set up; prepare and synth check --out before loading anything.
  */
 import { join } from "node:path";
-import { assert, assertEquals } from "./helpers.ts";
+import { assert, assertEquals, put } from "./helpers.ts";
 import { runMain } from "../cli/run_main.ts";
 import { main as pretrainMain } from "../tasks/pretrain.ts";
 import { main as finetuneMain } from "../tasks/finetune.ts";
@@ -22,12 +22,6 @@ import { defaultCacheDir } from "../data/cache/format.ts";
 
 const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "tasks_errors_" }));
 const PNG = encodePngGray({ width: 4, height: 4, data: new Uint8Array(16).fill(90) });
-
-async function put(path: string, bytes: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(join(path, ".."), { recursive: true });
-  if (typeof bytes === "string") await Deno.writeTextFile(path, bytes);
-  else await Deno.writeFile(path, bytes);
-}
 
 // Fixture folders: empty, a bad CSV header, a CSV row through a symlink out of the root, and
 // a folder layout whose images are all unreadable.
